@@ -1,0 +1,139 @@
+import Foundation
+
+/// The hub's configuration (`config/patrolhub.yaml`), validated once at start.
+///
+/// Every field has a default; relative paths are resolved against the
+/// config file's folder, so a config folder can be moved as a whole.
+public struct HubConfig: Sendable {
+    /// How PatrolHub reaches its broker.
+    public struct Broker: Sendable {
+        public enum Mode: String, Sendable, CaseIterable { case embedded, external }
+        public var mode: Mode = .embedded
+        public var host: String = "127.0.0.1"
+        /// For `embedded`, 0 picks a free loopback port at start.
+        public var port: Int = 1883
+        public var clientID: String = "patrolhub"
+        public var keepalive: Int = 30
+        public var username: String?
+        public var password: String?
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        /// The `mosquitto` executable for the embedded broker.
+        public var mosquittoPath: String = "mosquitto"
+        /// How many messages the embedded broker queues per offline client.
+        public var maxQueuedMessages: Int = 1_000_000
+        /// QoS 1 messages the broker keeps in flight to one client.
+        public var maxInflightMessages: Int = 100
+        public init() {}
+    }
+
+    /// The dispute store (SQLite).
+    public struct Store: Sendable {
+        public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
+        public var path: String = "data/patrolhub.sqlite"
+        /// `normal` survives a killed process; `full` also survives power loss, at a cost per commit.
+        public var synchronous: Synchronous = .normal
+        public var inboxRetentionDays: Int = 7
+        public init() {}
+    }
+
+    /// Limits on what is accepted.
+    public struct Limits: Sendable {
+        public var maxPayloadBytes: Int = 256 * 1024
+        /// Events further in the future than this are dead-lettered as `clock_skew`.
+        public var maxClockSkewSeconds: Int = 300
+        public init() {}
+    }
+
+    /// The pipeline's batching.
+    public struct Pipeline: Sendable {
+        public var batchSize: Int = 1000
+        public init() {}
+    }
+
+    public var file: String = "patrolhub.yaml"
+    public var topicPrefix: String = "patrolhub/v1"
+    public var timezone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!
+    public var dataDir: String = "data"
+    public var broker = Broker()
+    public var store = Store()
+    public var limits = Limits()
+    public var pipeline = Pipeline()
+    public var camerasFile: String = "cameras.csv"
+    public var devicesFile: String?
+    public var rulesFile: String?
+
+    public init() {}
+
+    /// Loads and validates a config file; every error names the key and line.
+    public static func load(file: String) throws(ConfigError) -> HubConfig {
+        let root = try ConfigMap.load(file: file)
+        return try parse(root, file: file)
+    }
+
+    /// Parses an already-read mapping (tests use this with inline YAML).
+    public static func parse(_ root: ConfigMap, file: String) throws(ConfigError) -> HubConfig {
+        var c = HubConfig()
+        c.file = file
+        let base = (file as NSString).deletingLastPathComponent
+        func resolve(_ p: String) -> String {
+            p.hasPrefix("/") || base.isEmpty ? p : (base as NSString).appendingPathComponent(p)
+        }
+        c.topicPrefix = try root.string("topic_prefix", default: c.topicPrefix)
+        if c.topicPrefix.isEmpty || c.topicPrefix.contains("#") || c.topicPrefix.contains("+") || c.topicPrefix.hasSuffix("/") {
+            throw root.error("topic_prefix", "must be a non-empty topic without wildcards or a trailing '/'")
+        }
+        if let tz = try root.string("timezone") {
+            guard let zone = TimeZone(identifier: tz) else { throw root.error("timezone", "unknown timezone '\(tz)' (use an IANA name such as Asia/Shanghai)") }
+            c.timezone = zone
+        }
+        c.dataDir = resolve(try root.string("data_dir", default: c.dataDir))
+
+        let b = try root.map("broker")
+        c.broker.mode = try b.choice("mode", default: c.broker.mode)
+        c.broker.host = try b.string("host", default: c.broker.host)
+        c.broker.port = try b.int("port", default: c.broker.mode == .embedded ? 0 : 1883, range: 0...65535)
+        if c.broker.mode == .external && c.broker.port == 0 { throw b.error("port", "an external broker needs a port") }
+        c.broker.clientID = try b.string("client_id", default: c.broker.clientID)
+        if c.broker.clientID.isEmpty || c.broker.clientID.utf8.count > 23 * 4 { throw b.error("client_id", "must be 1 to 92 bytes") }
+        c.broker.keepalive = try b.int("keepalive", default: c.broker.keepalive, range: 5...3600)
+        c.broker.username = try b.string("username")
+        c.broker.password = try b.string("password")
+        let tls = try b.map("tls")
+        c.broker.caFile = try tls.string("ca_file").map(resolve)
+        c.broker.certFile = try tls.string("cert_file").map(resolve)
+        c.broker.keyFile = try tls.string("key_file").map(resolve)
+        try tls.finish()
+        if (c.broker.certFile == nil) != (c.broker.keyFile == nil) {
+            throw tls.error(c.broker.certFile == nil ? "cert_file" : "key_file", "cert_file and key_file go together")
+        }
+        c.broker.mosquittoPath = try b.string("mosquitto_path", default: c.broker.mosquittoPath)
+        c.broker.maxQueuedMessages = try b.int("max_queued_messages", default: c.broker.maxQueuedMessages, range: 1000...100_000_000)
+        c.broker.maxInflightMessages = try b.int("max_inflight_messages", default: c.broker.maxInflightMessages, range: 1...65535)
+        try b.finish()
+
+        let s = try root.map("store")
+        c.store.path = resolve(try s.string("path", default: (c.dataDir as NSString).appendingPathComponent("patrolhub.sqlite")))
+        c.store.synchronous = try s.choice("synchronous", default: c.store.synchronous)
+        c.store.inboxRetentionDays = try s.int("inbox_retention_days", default: c.store.inboxRetentionDays, range: 1...3650)
+        try s.finish()
+
+        let l = try root.map("limits")
+        c.limits.maxPayloadBytes = try l.int("max_payload_bytes", default: c.limits.maxPayloadBytes, range: 1024...(64 << 20))
+        c.limits.maxClockSkewSeconds = try l.int("max_clock_skew_seconds", default: c.limits.maxClockSkewSeconds, range: 0...86_400)
+        try l.finish()
+
+        let p = try root.map("pipeline")
+        c.pipeline.batchSize = try p.int("batch_size", default: c.pipeline.batchSize, range: 1...100_000)
+        try p.finish()
+
+        let r = try root.map("registry")
+        c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
+        c.devicesFile = try r.string("devices").map(resolve)
+        try r.finish()
+        c.rulesFile = try root.string("rules").map(resolve)
+        try root.finish()
+        return c
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// The numbers behind every outcome (SPEC.md "Outcomes"); all configurable in
+/// `config/rules.yaml`, with the SPEC's defaults here.
+public struct RuleSet: Sendable, Equatable {
+    /// Detections of one category from one source closer than this fold into one risk item.
+    public var dedupWindow: TimeInterval = 120
+    /// Warning slips: items with severity ≤ this raise a slip at once (0: never).
+    public var immediateMaxSeverity: Int = 2
+    /// Warning slips: otherwise this many occurrences in one zone and category…
+    public var slipThreshold: Int = 3
+    /// …within this window.
+    public var groupWindow: TimeInterval = 600
+    /// A firing slip is issued again after this long.
+    public var repeatInterval: TimeInterval = 3600
+    /// Per-category overrides of the default severity.
+    public var severities: [Category: Severity] = [:]
+    /// Per-category overrides of the slip threshold.
+    public var thresholds: [Category: Int] = [:]
+
+    public init() {}
+
+    public func severity(of category: Category) -> Severity { severities[category] ?? category.defaultSeverity }
+    public func threshold(of category: Category) -> Int { thresholds[category] ?? slipThreshold }
+
+    /// Loads and validates `rules.yaml`.
+    public static func load(file: String) throws(ConfigError) -> RuleSet {
+        try parse(ConfigMap.load(file: file))
+    }
+
+    public static func parse(_ root: ConfigMap) throws(ConfigError) -> RuleSet {
+        var r = RuleSet()
+        let d = try root.map("dedup")
+        r.dedupWindow = TimeInterval(try d.int("window_seconds", default: Int(r.dedupWindow), range: 1...86_400))
+        try d.finish()
+        let w = try root.map("warning_slips")
+        r.immediateMaxSeverity = try w.int("immediate_max_severity", default: r.immediateMaxSeverity, range: 0...4)
+        r.slipThreshold = try w.int("threshold", default: r.slipThreshold, range: 1...100_000)
+        r.groupWindow = TimeInterval(try w.int("group_window_seconds", default: Int(r.groupWindow), range: 1...604_800))
+        r.repeatInterval = TimeInterval(try w.int("repeat_interval_seconds", default: Int(r.repeatInterval), range: 60...604_800))
+        try w.finish()
+        let cats = try root.map("categories")
+        for key in cats.keys {
+            guard let category = Category(rawValue: key) else {
+                throw cats.error(key, "unknown category (one of: \(Category.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            let c = try cats.map(key)
+            if c.contains("severity") {
+                r.severities[category] = Severity(rawValue: try c.int("severity", default: 4, range: 1...4))
+            }
+            if c.contains("threshold") {
+                r.thresholds[category] = try c.int("threshold", default: 3, range: 1...100_000)
+            }
+            try c.finish()
+        }
+        try cats.finish()
+        try root.finish()
+        return r
+    }
+}

@@ -1,0 +1,28 @@
+/// Why a message could not become an event. The `reason` is the dead-letter
+/// reason code stored with the raw bytes; `detail` says what exactly was wrong.
+public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Dead-letter reason codes. Stable strings: operators filter on them.
+    public enum Reason: String, Sendable, Codable, CaseIterable {
+        case malformed = "malformed"
+        case missingField = "missing_field"
+        case wrongType = "wrong_type"
+        case outOfRange = "out_of_range"
+        case invalidValue = "invalid_value"
+        case oversized = "oversized"
+        case unknownSource = "unknown_source"
+        case unknownTopic = "unknown_topic"
+        case unknownCheckpoint = "unknown_checkpoint"
+        case noRoute = "no_route"
+        case clockSkew = "clock_skew"
+    }
+
+    public var reason: Reason
+    public var detail: String
+
+    public init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
+
+    public var description: String { "\(reason.rawValue): \(detail)" }
+}

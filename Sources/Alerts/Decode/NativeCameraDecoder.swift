@@ -1,0 +1,47 @@
+import Foundation
+
+/// Decodes the native v1 camera payloads (`{prefix}/camera/{camera}/event`
+/// and `/status`) as SPEC.md's input table defines them.
+public struct NativeCameraDecoder: Sendable {
+    public var timeParser: TimeParser
+
+    public init(timeParser: TimeParser = TimeParser()) {
+        self.timeParser = timeParser
+    }
+
+    /// A camera analytics event: `id`, `type`, `time`; optional `confidence`
+    /// 0..1, `location`, `count`, `snapshot_url`, `drill`.
+    public func decodeEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+        let f = try PayloadFields(bytes: payload)
+        let id = try f.requiredString("id")
+        let typeText = try f.requiredString("type")
+        guard let category = Category(rawValue: typeText), category.family == .cameraAnalytics else {
+            throw DecodeError(.invalidValue, "field 'type' must be a camera analytics category (\(Category.allCases.filter { $0.family == .cameraAnalytics }.map(\.rawValue).joined(separator: ", "))), found '\(typeText.prefix(40))'")
+        }
+        let time = try f.requiredTime("time", parser: timeParser)
+        let confidence = try f.double("confidence", range: 0...1)
+        let location = try f.location()
+        let count = try f.int("count", range: 0...1_000_000)
+        _ = try f.string("snapshot_url")
+        let drill = try f.bool("drill") ?? false
+        return NormalizedEvent(
+            key: "camera:\(camera):\(id)", sourceKind: .camera, source: camera, category: category,
+            time: time, location: location, confidence: confidence, count: count, drill: drill)
+    }
+
+    /// A camera health status: `status`, `time`. Status messages carry no id,
+    /// so their key is the hash of topic and payload (SPEC.md).
+    public func decodeStatus(camera: String, topic: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+        let f = try PayloadFields(bytes: payload)
+        let statusText = try f.requiredString("status")
+        guard let status = CameraStatus(rawValue: statusText) else {
+            throw DecodeError(.invalidValue, "field 'status' must be one of \(CameraStatus.allCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
+        }
+        let time = try f.requiredTime("time", parser: timeParser)
+        let drill = try f.bool("drill") ?? false
+        return NormalizedEvent(
+            key: "status:\(camera):" + StableHash.hex(topic: topic, payload: payload), kind: .cameraStatus(status),
+            sourceKind: .camera, source: camera, category: status.healthCategory ?? .cameraOffline,
+            time: time, drill: drill, format: "native")
+    }
+}

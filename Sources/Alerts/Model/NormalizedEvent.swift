@@ -1,0 +1,88 @@
+import Foundation
+
+/// What kind of thing produced an event.
+public enum SourceKind: String, Sendable, Codable, Hashable {
+    case camera
+    case device
+}
+
+/// One incoming event after decoding and normalisation: every input format
+/// (native v1, Frigate, ONVIF, GB/T 28181) ends as one of these, and only
+/// these reach the rules.
+public struct NormalizedEvent: Sendable, Hashable {
+    /// What the event says happened.
+    public enum Kind: Sendable, Hashable {
+        /// A detection or report of a risk category.
+        case detection
+        /// A camera health status change (`online` ends health items).
+        case cameraStatus(CameraStatus)
+        /// A patrol check-in at a checkpoint.
+        case checkin(checkpoint: String, method: String?)
+        /// A lifecycle end (Frigate `end`, ONVIF property `Deleted`/false): closes the item.
+        case end
+    }
+
+    /// The idempotency key (SPEC.md: source plus the event's own id).
+    public var key: String
+    public var kind: Kind
+    public var sourceKind: SourceKind
+    /// The registered camera or device id.
+    public var source: String
+    public var category: Category
+    public var severity: Severity
+    /// Event time, as the source reported it.
+    public var time: Date
+    public var location: GeoPoint?
+    public var confidence: Double?
+    public var count: Int?
+    public var drill: Bool
+    /// Lifecycle id for formats that report one object over many messages
+    /// (Frigate object id, ONVIF source+topic); nil for one-shot events.
+    public var lifecycle: String?
+    /// Free text from the source, if any (report description, alarm description).
+    public var description: String?
+    /// The input format it came from: `native`, `frigate`, `onvif`, `gb28181`.
+    public var format: String
+
+    public init(
+        key: String, kind: Kind = .detection, sourceKind: SourceKind, source: String,
+        category: Category, severity: Severity? = nil, time: Date, location: GeoPoint? = nil,
+        confidence: Double? = nil, count: Int? = nil, drill: Bool = false, lifecycle: String? = nil,
+        description: String? = nil, format: String = "native"
+    ) {
+        self.key = key
+        self.kind = kind
+        self.sourceKind = sourceKind
+        self.source = source
+        self.category = category
+        self.severity = severity ?? category.defaultSeverity
+        self.time = time
+        self.location = location
+        self.confidence = confidence
+        self.count = count
+        self.drill = drill
+        self.lifecycle = lifecycle
+        self.description = description
+        self.format = format
+    }
+}
+
+/// Camera health as published on `{prefix}/camera/{camera}/status`.
+public enum CameraStatus: String, Sendable, Codable, CaseIterable, Hashable {
+    case online
+    case offline
+    case tampered
+    case signalLost = "signal_lost"
+    case imageTooDark = "image_too_dark"
+    case imageBlurry = "image_blurry"
+
+    /// The camera-health category this status raises, nil for `online`.
+    public var healthCategory: Category? {
+        switch self {
+        case .online: return nil
+        case .offline, .signalLost: return .cameraOffline
+        case .tampered: return .cameraTampered
+        case .imageTooDark, .imageBlurry: return .cameraDegraded
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+
+/// A normalised, deduplicated signal (风险隐患): one or more detections of
+/// one category from one source, close in time.
+public struct RiskItem: Sendable, Hashable {
+    public enum State: String, Sendable, Codable { case open, closed }
+
+    public var id: String
+    public var source: String
+    public var sourceKind: SourceKind
+    public var category: Category
+    public var severity: Severity
+    public var zone: String
+    public var unit: String?
+    public var worker: String?
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var occurrences: Int
+    public var state: State
+    /// Why the item is muted (inhibition or silence), nil when it is not.
+    public var suppressedBy: String?
+    public var lifecycle: String?
+    public var location: GeoPoint?
+    public var drill: Bool
+
+    public init(id: String, source: String, sourceKind: SourceKind, category: Category, severity: Severity, zone: String,
+                unit: String? = nil, worker: String? = nil, firstSeen: Date, lastSeen: Date, occurrences: Int = 1,
+                state: State = .open, suppressedBy: String? = nil, lifecycle: String? = nil, location: GeoPoint? = nil, drill: Bool = false) {
+        self.id = id
+        self.source = source
+        self.sourceKind = sourceKind
+        self.category = category
+        self.severity = severity
+        self.zone = zone
+        self.unit = unit
+        self.worker = worker
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        self.occurrences = occurrences
+        self.state = state
+        self.suppressedBy = suppressedBy
+        self.lifecycle = lifecycle
+        self.location = location
+        self.drill = drill
+    }
+
+    /// The JSON object of the HTTP API and the output topics (snake_case).
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "zone": .string(zone), "category": .string(category.rawValue),
+            "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue),
+            "source": .string(source), "first_seen": .string(firstSeen.rfc3339), "last_seen": .string(lastSeen.rfc3339),
+            "occurrences": .number(Double(occurrences)), "suppressed_by": suppressedBy.map(JSONValue.string) ?? .null,
+            "unit": unit.map(JSONValue.string) ?? .null, "drill": .bool(drill),
+        ]
+        if let location { o["location"] = .object(["lat": .number(location.lat), "lon": .number(location.lon)]) }
+        return .object(o)
+    }
+}
+
+/// A document issued to a unit: warning slip (预警单), reminder letter
+/// (提醒函) or supervision order (督办令).
+public struct Slip: Sendable, Hashable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        case warning, reminder, supervision
+
+        /// Id prefix, after the Chinese names: 预警 YJ, 提醒 TX, 督办 DB.
+        public var idPrefix: String {
+            switch self {
+            case .warning: return "YJ"
+            case .reminder: return "TX"
+            case .supervision: return "DB"
+            }
+        }
+    }
+
+    public enum State: String, Sendable, Codable { case open, closed }
+
+    public var id: String
+    public var kind: Kind
+    public var zone: String
+    public var category: Category
+    public var severity: Severity
+    public var unit: String?
+    public var issuedAt: Date
+    public var updatedAt: Date
+    public var state: State
+    public var caseID: String?
+    /// Why it was issued, in plain language, for the unit that receives it.
+    public var text: String
+    public var riskItemIDs: [String]
+    public var occurrences: Int
+
+    public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, issuedAt: Date,
+                updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int) {
+        self.id = id
+        self.kind = kind
+        self.zone = zone
+        self.category = category
+        self.severity = severity
+        self.unit = unit
+        self.issuedAt = issuedAt
+        self.updatedAt = updatedAt ?? issuedAt
+        self.state = state
+        self.caseID = caseID
+        self.text = text
+        self.riskItemIDs = riskItemIDs
+        self.occurrences = occurrences
+    }
+
+    public var json: JSONValue {
+        .object([
+            "id": .string(id), "kind": .string(kind.rawValue), "zone": .string(zone), "category": .string(category.rawValue),
+            "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue), "unit": unit.map(JSONValue.string) ?? .null,
+            "issued_at": .string(issuedAt.rfc3339), "updated_at": .string(updatedAt.rfc3339), "case_id": caseID.map(JSONValue.string) ?? .null,
+            "text": .string(text), "risk_item_ids": .array(riskItemIDs.map(JSONValue.string)), "occurrences": .number(Double(occurrences)),
+        ])
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import GRDB
+
+/// What one pass over the inbox did.
+public struct BatchResult: Sendable, Equatable {
+    public var messages = 0
+    public var events = 0
+    public var duplicates = 0
+    public var deadLetters = 0
+    public var itemsChanged = 0
+    public var slipsChanged = 0
+    public init() {}
+}
+
+/// Consumes the durable inbox in batches: decode → dead letters, event-key
+/// dedup, the risk engine, and the outcomes — all written in one
+/// transaction with the "processed" marks, so a crash anywhere either keeps
+/// the whole batch or none of it, and a restart resumes where it stopped.
+///
+/// Not `Sendable`: one pipeline task owns it.
+public final class PipelineProcessor {
+    public let store: DisputeStore
+    public var decode: DecodeStage
+    public private(set) var engine: RiskEngine
+    public let outputPrefix: String
+    let clock: @Sendable () -> Date
+
+    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.store = store
+        self.decode = decode
+        self.engine = engine
+        self.outputPrefix = outputPrefix
+        self.clock = clock
+        try reload()
+    }
+
+    /// Rebuilds the engine's windows from the store (at start).
+    public func reload() throws {
+        let rules = engine.rules
+        let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
+            var s = RiskEngine.Snapshot()
+            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM events") ?? 0
+            s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open' AND last_seen >= ?", arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
+            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM events WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
+                (Date(timeIntervalSince1970: $0[0]), $0[1], $0[2], Category(rawValue: $0[3]) ?? .other)
+            }
+            let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
+            for row in slipRows {
+                let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY rowid", arguments: [row["id"] as String])
+                s.recentSlips.append((Slip(row: row, itemIDs: ids), Date(timeIntervalSince1970: row["anchor"])))
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, status FROM cameras WHERE status != 'unknown'") {
+                if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
+            }
+            s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
+            s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
+            return s
+        }
+        engine.restore(snapshot)
+    }
+
+    /// Processes up to `limit` pending inbox rows; returns what it did.
+    @discardableResult
+    public func processPending(limit: Int) throws -> BatchResult {
+        let records = try store.pending(limit: limit)
+        guard !records.isEmpty else { return BatchResult() }
+        return try process(records)
+    }
+
+    func process(_ records: [InboxRecord]) throws -> BatchResult {
+        let now = clock()
+        let before = engine
+        do {
+            return try store.writer.write { db in try self.apply(records, now: now, db: db) }
+        } catch {
+            engine = before // the transaction rolled back: so do the windows
+            throw error
+        }
+    }
+
+    private func apply(_ records: [InboxRecord], now: Date, db: Database) throws -> BatchResult {
+        var result = BatchResult()
+        var items: [String: RiskItem] = [:]
+        var slips: [String: (slip: Slip, anchor: Date)] = [:]
+        var newSlips: [Slip] = []
+        let seen = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE key = ?")
+        let accept = try db.cachedStatement(sql: "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
+        let dead = try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
+        let mark = try db.cachedStatement(sql: "UPDATE inbox SET processed_at = ? WHERE seq = ?")
+        for record in records {
+            result.messages += 1
+            do {
+                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now)
+                for event in events {
+                    if try Row.fetchOne(seen, arguments: [event.key]) != nil {
+                        result.duplicates += 1
+                        continue
+                    }
+                    result.events += 1
+                    for effect in engine.handle(event, now: now) {
+                        switch effect {
+                        case .item(let item):
+                            items[item.id] = item
+                        case .slip(let slip, let anchor, let isNew):
+                            if isNew { newSlips.append(slip) }
+                            slips[slip.id] = (slip, anchor)
+                        case .cameraStatus(let camera, let st, let at):
+                            try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
+                        case .accepted(let key, let itemID, let zone, let category, let time, let counted):
+                            try accept.execute(arguments: [key, itemID, zone, category.rawValue, time.timeIntervalSince1970, counted])
+                        }
+                    }
+                }
+            } catch let error as DecodeError {
+                result.deadLetters += 1
+                try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
+                                             record.payload.count, record.receivedAt.timeIntervalSince1970, now.timeIntervalSince1970])
+            }
+            try mark.execute(arguments: [now.timeIntervalSince1970, record.seq])
+        }
+        try write(items: items.values, db: db)
+        try write(slips: slips.values, db: db)
+        for slip in newSlips {
+            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'slip.issued', ?)",
+                           arguments: [now.timeIntervalSince1970, slip.id, slip.text])
+        }
+        let out = try db.cachedStatement(sql: "INSERT INTO outbox(topic, payload, created_at) VALUES (?, ?, ?)")
+        for slip in slips.values.map(\.slip).sorted(by: { $0.id < $1.id }) {
+            try out.execute(arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
+        }
+        result.itemsChanged = items.count
+        result.slipsChanged = slips.count
+        return result
+    }
+
+    private func write(items: some Collection<RiskItem>, db: Database) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
+                                   occurrences, state, suppressed_by, lifecycle, lat, lon, drill)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, first_seen = excluded.first_seen,
+                last_seen = excluded.last_seen, occurrences = excluded.occurrences, state = excluded.state,
+                suppressed_by = excluded.suppressed_by
+            """)
+        for i in items {
+            try stmt.execute(arguments: [
+                Int(i.id.dropFirst(3)) ?? 0, i.id, i.source, i.sourceKind.rawValue, i.category.rawValue, i.severity.rawValue, i.zone,
+                i.unit, i.worker, i.firstSeen.timeIntervalSince1970, i.lastSeen.timeIntervalSince1970, i.occurrences,
+                i.state.rawValue, i.suppressedBy, i.lifecycle, i.location?.lat, i.location?.lon, i.drill,
+            ])
+        }
+    }
+
+    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws {
+        let stmt = try db.cachedStatement(sql: """
+            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, issued_at, updated_at, anchor, state, case_id, text, occurrences)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, updated_at = excluded.updated_at,
+                state = excluded.state, case_id = excluded.case_id, occurrences = excluded.occurrences
+            """)
+        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)")
+        for (s, anchor) in slips {
+            try stmt.execute(arguments: [
+                Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
+                s.severity.rawValue, s.unit, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
+                anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
+            ])
+            for id in s.riskItemIDs { try link.execute(arguments: [s.id, id]) }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import Foundation
+
+/// Where an event is placed: its zone and who answers for it.
+public struct Placement: Sendable, Hashable {
+    public var zone: String
+    public var unit: String?
+    public var worker: String?
+
+    public init(zone: String, unit: String? = nil, worker: String? = nil) {
+        self.zone = zone
+        self.unit = unit
+        self.worker = worker
+    }
+
+    public static let unzoned = Placement(zone: "unzoned")
+}
+
+/// What the engine decided; the store applies these in the same transaction
+/// that marks the input processed, so state and effects never diverge.
+public enum EngineEffect: Sendable, Hashable {
+    case item(RiskItem)
+    /// A warning slip issued (`isNew`) or joined; `anchor` is the event time that opened its window.
+    case slip(Slip, anchor: Date, isNew: Bool)
+    case cameraStatus(camera: String, status: CameraStatus, at: Date)
+    /// An accepted event, linked to the item it folded into.
+    case accepted(key: String, itemID: String, zone: String, category: Category, time: Date, counted: Bool)
+}
+
+/// The rules of SPEC.md "Outcomes" as a value-type state machine: events in,
+/// effects out, no I/O and no clock of its own (event time drives windows;
+/// `now` is passed in for the times documents are issued).
+///
+/// Stages, in order: place → dedup/lifecycle → mute (inhibition) → group
+/// into warning slips.
+public struct RiskEngine: Sendable {
+    struct SourceCategory: Hashable { var source: String; var category: Category }
+    struct ZoneCategory: Hashable { var zone: String; var category: Category }
+    struct Occurrence: Hashable { var time: Date; var itemID: String }
+    struct ActiveSlip: Hashable { var slip: Slip; var anchor: Date }
+
+    public var rules: RuleSet
+    public var place: @Sendable (NormalizedEvent) -> Placement
+
+    var openItems: [SourceCategory: RiskItem] = [:]
+    var lifecycles: [String: SourceCategory] = [:]
+    var occurrences: [ZoneCategory: [Occurrence]] = [:]
+    var activeSlips: [ZoneCategory: ActiveSlip] = [:]
+    var cameraStatus: [String: CameraStatus] = [:]
+    var nextItemSeq = 1
+    var nextSlipSeq = 1
+
+    public init(rules: RuleSet, place: @escaping @Sendable (NormalizedEvent) -> Placement) {
+        self.rules = rules
+        self.place = place
+    }
+
+    // MARK: - Restoring state after a restart
+
+    /// State the store hands back at start so windows continue across restarts.
+    public struct Snapshot: Sendable {
+        public var openItems: [RiskItem] = []
+        public var recentOccurrences: [(time: Date, itemID: String, zone: String, category: Category)] = []
+        public var recentSlips: [(slip: Slip, anchor: Date)] = []
+        public var cameraStatus: [String: CameraStatus] = [:]
+        public var lastItemSeq = 0
+        public var lastSlipSeq = 0
+        public init() {}
+    }
+
+    public mutating func restore(_ s: Snapshot) {
+        openItems = [:]
+        lifecycles = [:]
+        for item in s.openItems.sorted(by: { $0.lastSeen < $1.lastSeen }) {
+            let key = SourceCategory(source: item.source, category: item.category)
+            openItems[key] = item
+            if let l = item.lifecycle { lifecycles[l] = key }
+        }
+        occurrences = [:]
+        for o in s.recentOccurrences.sorted(by: { $0.time < $1.time }) {
+            occurrences[ZoneCategory(zone: o.zone, category: o.category), default: []].append(Occurrence(time: o.time, itemID: o.itemID))
+        }
+        activeSlips = [:]
+        for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
+            activeSlips[ZoneCategory(zone: slip.zone, category: slip.category)] = ActiveSlip(slip: slip, anchor: anchor)
+        }
+        cameraStatus = s.cameraStatus
+        nextItemSeq = s.lastItemSeq + 1
+        nextSlipSeq = s.lastSlipSeq + 1
+    }
+
+    // MARK: - Handling one event
+
+    public mutating func handle(_ event: NormalizedEvent, now: Date) -> [EngineEffect] {
+        switch event.kind {
+        case .cameraStatus(let status):
+            return handleStatus(event, status: status, now: now)
+        case .end:
+            return handleEnd(event)
+        case .detection, .checkin:
+            return handleDetection(event, now: now)
+        }
+    }
+
+    mutating func handleDetection(_ event: NormalizedEvent, now: Date) -> [EngineEffect] {
+        var effects: [EngineEffect] = []
+        let placement = place(event)
+        let key = SourceCategory(source: event.source, category: event.category)
+        let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
+        var item: RiskItem
+        if var open = openItems[key], folds(event, into: open) {
+            open.occurrences += 1
+            open.lastSeen = max(open.lastSeen, event.time)
+            open.firstSeen = min(open.firstSeen, event.time)
+            open.severity = min(open.severity, severity)
+            item = open
+        } else {
+            if var previous = openItems[key], previous.state == .open {
+                previous.state = .closed
+                effects.append(.item(previous))
+            }
+            item = RiskItem(
+                id: Self.itemID(nextItemSeq), source: event.source, sourceKind: event.sourceKind, category: event.category,
+                severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
+                firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill)
+            nextItemSeq += 1
+            if let l = event.lifecycle { lifecycles[l] = key }
+        }
+        item.suppressedBy = muteReason(for: event)
+        openItems[key] = item
+        effects.append(.item(item))
+        let counted = item.suppressedBy == nil
+        effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: counted))
+        if counted {
+            effects.append(contentsOf: group(item: item, at: event.time, now: now))
+        }
+        return effects
+    }
+
+    func folds(_ event: NormalizedEvent, into item: RiskItem) -> Bool {
+        guard item.state == .open else { return false }
+        if let l = event.lifecycle, l == item.lifecycle { return true }
+        let w = rules.dedupWindow
+        return event.time >= item.firstSeen.addingTimeInterval(-w) && event.time <= item.lastSeen.addingTimeInterval(w)
+    }
+
+    /// Inhibition: a camera that is not `online` mutes its analytics items.
+    func muteReason(for event: NormalizedEvent) -> String? {
+        guard event.sourceKind == .camera, event.category.family == .cameraAnalytics,
+              let status = cameraStatus[event.source], status != .online else { return nil }
+        return "inhibited: camera \(event.source) is \(status.rawValue)"
+    }
+
+    mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date) -> [EngineEffect] {
+        var effects: [EngineEffect] = [.cameraStatus(camera: event.source, status: status, at: event.time)]
+        cameraStatus[event.source] = status
+        if let category = status.healthCategory {
+            var health = event
+            health.category = category
+            health.severity = rules.severity(of: category)
+            health.kind = .detection
+            effects.append(contentsOf: handleDetection(health, now: now))
+        } else {
+            for category in [Category.cameraOffline, .cameraTampered, .cameraDegraded] {
+                let key = SourceCategory(source: event.source, category: category)
+                if var item = openItems[key], item.state == .open {
+                    item.state = .closed
+                    item.lastSeen = max(item.lastSeen, event.time)
+                    openItems[key] = nil
+                    effects.append(.item(item))
+                }
+            }
+            effects.append(.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false))
+        }
+        return effects
+    }
+
+    mutating func handleEnd(_ event: NormalizedEvent) -> [EngineEffect] {
+        guard let l = event.lifecycle, let key = lifecycles[l], var item = openItems[key], item.lifecycle == l else {
+            return [.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false)]
+        }
+        item.state = .closed
+        item.lastSeen = max(item.lastSeen, event.time)
+        openItems[key] = nil
+        lifecycles[l] = nil
+        return [.item(item), .accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: false)]
+    }
+
+    // MARK: - Grouping into warning slips
+
+    mutating func group(item: RiskItem, at time: Date, now: Date) -> [EngineEffect] {
+        let zc = ZoneCategory(zone: item.zone, category: item.category)
+        var list = occurrences[zc, default: []]
+        list.append(Occurrence(time: time, itemID: item.id))
+        if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
+        // Keep what a window ending at the newest time can still see.
+        let horizon = list.last!.time.addingTimeInterval(-rules.groupWindow)
+        if let cut = list.firstIndex(where: { $0.time >= horizon }), cut > 0 { list.removeFirst(cut) }
+        occurrences[zc] = list
+
+        if var active = activeSlips[zc], time >= active.anchor.addingTimeInterval(-rules.groupWindow),
+           time < active.anchor.addingTimeInterval(rules.repeatInterval) {
+            if !active.slip.riskItemIDs.contains(item.id) { active.slip.riskItemIDs.append(item.id) }
+            active.slip.occurrences += 1
+            active.slip.severity = min(active.slip.severity, item.severity)
+            active.slip.updatedAt = now
+            activeSlips[zc] = active
+            return [.slip(active.slip, anchor: active.anchor, isNew: false)]
+        }
+        let windowStart = time.addingTimeInterval(-rules.groupWindow)
+        let inWindow = list.filter { $0.time > windowStart && $0.time <= time }
+        let immediate = item.severity.rawValue <= rules.immediateMaxSeverity
+        guard immediate || inWindow.count >= rules.threshold(of: item.category) else { return [] }
+        var ids: [String] = []
+        for o in inWindow where !ids.contains(o.itemID) { ids.append(o.itemID) }
+        if !ids.contains(item.id) { ids.append(item.id) }
+        let count = max(inWindow.count, 1)
+        let reason = immediate
+            ? "严重程度 \(item.severity.rawValue) 级，立即预警"
+            : "\(Int(rules.groupWindow / 60)) 分钟内 \(count) 次（阈值 \(rules.threshold(of: item.category))）"
+        let slip = Slip(
+            id: Self.slipID(.warning, nextSlipSeq), kind: .warning, zone: item.zone, category: item.category,
+            severity: item.severity, unit: item.unit, issuedAt: now,
+            text: "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
+            riskItemIDs: ids, occurrences: count)
+        nextSlipSeq += 1
+        activeSlips[zc] = ActiveSlip(slip: slip, anchor: time)
+        return [.slip(slip, anchor: time, isNew: true)]
+    }
+
+    public static func itemID(_ seq: Int) -> String { "RI-" + pad(seq, 8) }
+    public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + pad(seq, 8) }
+
+    static func pad(_ n: Int, _ width: Int) -> String {
+        let s = String(n)
+        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}

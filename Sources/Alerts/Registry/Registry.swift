@@ -1,0 +1,190 @@
+import Foundation
+
+/// A registered camera (`config/cameras.csv`: `id,name,lat,lon,crs,zone`).
+public struct CameraRecord: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var location: GeoPoint?
+    /// The zone code set in the file; nil means "derive it from the location".
+    public var zone: String?
+
+    public init(id: String, name: String, location: GeoPoint?, zone: String?) {
+        self.id = id
+        self.name = name
+        self.location = location
+        self.zone = zone
+    }
+}
+
+/// A registered patrol device (`config/devices.csv`: `id,worker,unit,zone`).
+public struct DeviceRecord: Sendable, Hashable {
+    public var id: String
+    public var worker: String
+    public var unit: String
+    public var zone: String?
+
+    public init(id: String, worker: String, unit: String, zone: String?) {
+        self.id = id
+        self.worker = worker
+        self.unit = unit
+        self.zone = zone
+    }
+}
+
+/// The cameras and devices PatrolHub accepts events from. An event from a
+/// source not listed here is dead-lettered as `unknown_source`.
+public struct Registry: Sendable {
+    public var cameras: [String: CameraRecord]
+    public var devices: [String: DeviceRecord]
+
+    public init(cameras: [CameraRecord] = [], devices: [DeviceRecord] = []) {
+        self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        self.devices = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Loads both files; any bad row refuses the whole file (never half-loads).
+    public static func load(camerasFile: String, devicesFile: String?) throws(ConfigError) -> Registry {
+        let cameras = try loadCameras(file: camerasFile)
+        let devices = try devicesFile.map { f throws(ConfigError) in try loadDevices(file: f) } ?? []
+        return Registry(cameras: cameras, devices: devices)
+    }
+
+    public static func loadCameras(file: String) throws(ConfigError) -> [CameraRecord] {
+        let table = try CSVTable.load(file: file, required: ["id", "name", "lat", "lon"], optional: ["crs", "zone"])
+        var seen: [String: Int] = [:]
+        var out: [CameraRecord] = []
+        for row in table.rows {
+            let id = row["id"]
+            guard !id.isEmpty else { throw table.error(row, "id", "is empty") }
+            if let first = seen[id] { throw table.error(row, "id", "duplicate camera id '\(id)' (first on line \(first))") }
+            seen[id] = row.line
+            var location: GeoPoint?
+            let latText = row["lat"], lonText = row["lon"]
+            if !latText.isEmpty || !lonText.isEmpty {
+                guard let lat = Double(latText), (-90...90).contains(lat) else { throw table.error(row, "lat", "expected a latitude in -90…90, found '\(latText)'") }
+                guard let lon = Double(lonText), (-180...180).contains(lon) else { throw table.error(row, "lon", "expected a longitude in -180…180, found '\(lonText)'") }
+                let crsText = row["crs"].isEmpty ? "wgs84" : row["crs"].lowercased()
+                guard let crs = CoordinateSystem(rawValue: crsText) else { throw table.error(row, "crs", "must be wgs84, gcj02 or bd09, found '\(crsText)'") }
+                location = GeoPoint(lat: lat, lon: lon, crs: crs)
+            }
+            let zone = row["zone"]
+            if location == nil && zone.isEmpty { throw table.error(row, "zone", "a camera needs a location or a zone") }
+            out.append(CameraRecord(id: id, name: row["name"], location: location, zone: zone.isEmpty ? nil : zone))
+        }
+        return out
+    }
+
+    public static func loadDevices(file: String) throws(ConfigError) -> [DeviceRecord] {
+        let table = try CSVTable.load(file: file, required: ["id", "worker", "unit"], optional: ["zone"])
+        var seen: [String: Int] = [:]
+        var out: [DeviceRecord] = []
+        for row in table.rows {
+            let id = row["id"]
+            guard !id.isEmpty else { throw table.error(row, "id", "is empty") }
+            if let first = seen[id] { throw table.error(row, "id", "duplicate device id '\(id)' (first on line \(first))") }
+            seen[id] = row.line
+            out.append(DeviceRecord(id: id, worker: row["worker"], unit: row["unit"], zone: row["zone"].isEmpty ? nil : row["zone"]))
+        }
+        return out
+    }
+}
+
+/// A small RFC 4180 CSV reader: a header row, quoted fields, `#` comment
+/// lines and blank lines skipped, errors with the file's line number.
+public struct CSVTable: Sendable {
+    public struct Row: Sendable {
+        public var line: Int
+        var fields: [String: String]
+        public subscript(_ column: String) -> String { fields[column] ?? "" }
+    }
+
+    public var file: String
+    public var columns: [String]
+    public var rows: [Row]
+
+    public func error(_ row: Row, _ column: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: row.line, key: column, message: message)
+    }
+
+    public static func load(file: String, required: [String], optional: [String]) throws(ConfigError) -> CSVTable {
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, line: nil, key: "", message: "cannot read the file (missing, unreadable or not UTF-8)")
+        }
+        return try parse(text: text, file: file, required: required, optional: optional)
+    }
+
+    public static func parse(text: String, file: String, required: [String], optional: [String]) throws(ConfigError) -> CSVTable {
+        var records: [(line: Int, fields: [String])] = []
+        var field = ""
+        var fields: [String] = []
+        var inQuotes = false
+        var line = 1
+        var recordLine = 1
+        var atRecordStart = true
+        var skipping = false
+        var chars = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = chars.next()
+        if pending == "\u{FEFF}" { pending = chars.next() }
+        func endRecord() {
+            fields.append(field)
+            if !(fields.count == 1 && fields[0].trimmingCharacters(in: .whitespaces).isEmpty) {
+                records.append((recordLine, fields))
+            }
+            fields = []
+            field = ""
+            atRecordStart = true
+        }
+        while let c = pending {
+            pending = chars.next()
+            if skipping {
+                if c == "\n" { skipping = false; line += 1; atRecordStart = true }
+                continue
+            }
+            if atRecordStart {
+                recordLine = line
+                atRecordStart = false
+                if c == "#" { skipping = true; continue }
+            }
+            if inQuotes {
+                if c == "\"" {
+                    if pending == "\"" { field.unicodeScalars.append("\""); pending = chars.next() } else { inQuotes = false }
+                } else {
+                    if c == "\n" { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                inQuotes = true
+            } else if c == "," {
+                fields.append(field)
+                field = ""
+            } else if c == "\r" {
+                continue
+            } else if c == "\n" {
+                endRecord()
+                line += 1
+            } else {
+                field.unicodeScalars.append(c)
+            }
+        }
+        if inQuotes { throw ConfigError(file: file, line: recordLine, key: "", message: "a quoted field is not closed") }
+        if !atRecordStart || !field.isEmpty || !fields.isEmpty { endRecord() }
+        guard let header = records.first else { throw ConfigError(file: file, line: nil, key: "", message: "the file is empty: expected a header row") }
+        let columns = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        for name in required where !columns.contains(name) {
+            throw ConfigError(file: file, line: header.line, key: name, message: "missing column (the header must name \(required.joined(separator: ",")))")
+        }
+        for name in columns where !required.contains(name) && !optional.contains(name) {
+            throw ConfigError(file: file, line: header.line, key: name, message: "unknown column (allowed: \((required + optional).joined(separator: ",")))")
+        }
+        var rows: [Row] = []
+        for record in records.dropFirst() {
+            guard record.fields.count == columns.count else {
+                throw ConfigError(file: file, line: record.line, key: "", message: "expected \(columns.count) fields, found \(record.fields.count)")
+            }
+            var dict: [String: String] = [:]
+            for (i, name) in columns.enumerated() { dict[name] = record.fields[i].trimmingCharacters(in: .whitespaces) }
+            rows.append(Row(line: record.line, fields: dict))
+        }
+        return CSVTable(file: file, columns: columns, rows: rows)
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import GRDB
+
+/// One message as it arrived from the broker.
+public struct InboxMessage: Sendable, Hashable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAt: Date
+    /// The idempotency key at the inbox: a 128-bit hash of topic and payload,
+    /// so a QoS 1 redelivery or a device retry of the same bytes is absorbed.
+    public var key: String
+
+    public init(topic: String, payload: [UInt8], receivedAt: Date) {
+        self.topic = topic
+        self.payload = payload
+        self.receivedAt = receivedAt
+        self.key = StableHash.hex(topic: topic, payload: payload)
+    }
+}
+
+/// A stored inbox row waiting for the pipeline.
+public struct InboxRecord: Sendable, Hashable {
+    public var seq: Int64
+    public var key: String
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAt: Date
+}
+
+/// The dispute store: one SQLite file (WAL, one writer), versioned
+/// migrations, one method per consistent write.
+public struct DisputeStore: Sendable {
+    public let writer: any DatabaseWriter
+
+    /// Opens (or creates) the store file, making its folder if needed.
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        var config = Configuration()
+        let sync = synchronous == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        config.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: path, configuration: config)
+        try self.init(writer: pool)
+    }
+
+    /// An in-memory store with the same schema, for tests.
+    public static func inMemory() throws -> DisputeStore {
+        try DisputeStore(writer: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try Migrations.migrator.migrate(writer)
+    }
+
+    // MARK: - Inbox
+
+    /// Commits messages to the inbox in one transaction and returns how many
+    /// were new. Called on the MQTT thread before the PUBACKs go out.
+    @discardableResult
+    public func ingest(_ messages: [InboxMessage]) throws -> Int {
+        guard !messages.isEmpty else { return 0 }
+        return try writer.write { db in
+            let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
+            var inserted = 0
+            for m in messages {
+                try stmt.execute(arguments: [m.key, m.topic, Data(m.payload), m.receivedAt.timeIntervalSince1970])
+                inserted += db.changesCount
+            }
+            return inserted
+        }
+    }
+
+    /// The oldest unprocessed inbox rows.
+    public func pending(limit: Int) throws -> [InboxRecord] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, key, topic, payload, received_at FROM inbox WHERE processed_at IS NULL ORDER BY seq LIMIT ?", arguments: [limit]).map {
+                InboxRecord(seq: $0[0], key: $0[1], topic: $0[2], payload: [UInt8]($0[3] as Data), receivedAt: Date(timeIntervalSince1970: $0[4]))
+            }
+        }
+    }
+
+    /// Deletes processed inbox rows older than the retention period.
+    @discardableResult
+    public func pruneInbox(olderThan cutoff: Date) throws -> Int {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM inbox WHERE processed_at IS NOT NULL AND received_at < ?", arguments: [cutoff.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Outbox
+
+    public struct OutboxMessage: Sendable, Hashable {
+        public var id: Int64
+        public var topic: String
+        public var payload: [UInt8]
+    }
+
+    public func outbox(limit: Int) throws -> [OutboxMessage] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", arguments: [limit]).map {
+                OutboxMessage(id: $0[0], topic: $0[1], payload: [UInt8]($0[2] as Data))
+            }
+        }
+    }
+
+    /// Removes published messages (after the broker acknowledged them).
+    public func deleteOutbox(ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try writer.write { db in
+            let stmt = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+            for id in ids { try stmt.execute(arguments: [id]) }
+        }
+    }
+
+    // MARK: - Registry
+
+    /// Replaces the registered cameras and devices, keeping known camera status.
+    public func saveRegistry(_ registry: Registry, zoneOf: (CameraRecord) -> String?) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM devices")
+            let known = Set(registry.cameras.keys)
+            for id in try String.fetchAll(db, sql: "SELECT id FROM cameras") where !known.contains(id) {
+                try db.execute(sql: "DELETE FROM cameras WHERE id = ?", arguments: [id])
+            }
+            for c in registry.cameras.values {
+                try db.execute(sql: """
+                    INSERT INTO cameras(id, name, lat, lon, crs, zone) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET name = excluded.name, lat = excluded.lat, lon = excluded.lon, crs = excluded.crs, zone = excluded.zone
+                    """, arguments: [c.id, c.name, c.location?.lat, c.location?.lon, c.location?.crs.rawValue, zoneOf(c)])
+            }
+            for d in registry.devices.values {
+                try db.execute(sql: "INSERT INTO devices(id, worker, unit, zone) VALUES (?, ?, ?, ?)", arguments: [d.id, d.worker, d.unit, d.zone])
+            }
+        }
+    }
+}
+
+extension RiskItem {
+    init(row: Row) {
+        let lat: Double? = row["lat"]
+        let lon: Double? = row["lon"]
+        self.init(
+            id: row["id"], source: row["source"], sourceKind: SourceKind(rawValue: row["source_kind"]) ?? .camera,
+            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
+            zone: row["zone"], unit: row["unit"], worker: row["worker"],
+            firstSeen: Date(timeIntervalSince1970: row["first_seen"]), lastSeen: Date(timeIntervalSince1970: row["last_seen"]),
+            occurrences: row["occurrences"], state: RiskItem.State(rawValue: row["state"]) ?? .open,
+            suppressedBy: row["suppressed_by"], lifecycle: row["lifecycle"],
+            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"])
+    }
+}
+
+extension Slip {
+    init(row: Row, itemIDs: [String]) {
+        self.init(
+            id: row["id"], kind: Slip.Kind(rawValue: row["kind"]) ?? .warning, zone: row["zone"],
+            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
+            unit: row["unit"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
+            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"])
+    }
+}

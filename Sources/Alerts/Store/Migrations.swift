@@ -1,0 +1,161 @@
+import GRDB
+
+/// The store's schema, as versioned migrations. Never edit a shipped
+/// migration: add a new one. Table and column names are strings here, not
+/// app types, so later refactors cannot change history.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-core") { db in
+            // Every message from the broker, written before it is acknowledged.
+            try db.execute(sql: """
+                CREATE TABLE inbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key TEXT NOT NULL UNIQUE,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    received_at REAL NOT NULL,
+                    processed_at REAL
+                );
+                CREATE INDEX inbox_pending ON inbox(seq) WHERE processed_at IS NULL;
+
+                CREATE TABLE dead_letters (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    inbox_key TEXT NOT NULL UNIQUE,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    size INTEGER NOT NULL,
+                    received_at REAL NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE INDEX dead_letters_reason ON dead_letters(reason);
+
+                CREATE TABLE events (
+                    key TEXT PRIMARY KEY,
+                    risk_item_id TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    time REAL NOT NULL,
+                    counted INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX events_time ON events(time);
+
+                CREATE TABLE zones (
+                    code TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    level TEXT NOT NULL,
+                    parent TEXT,
+                    unit TEXT,
+                    worker TEXT,
+                    geometry TEXT
+                );
+
+                CREATE TABLE cameras (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    lat REAL, lon REAL, crs TEXT,
+                    zone TEXT,
+                    status TEXT NOT NULL DEFAULT 'unknown',
+                    status_at REAL
+                );
+
+                CREATE TABLE devices (
+                    id TEXT PRIMARY KEY,
+                    worker TEXT NOT NULL,
+                    unit TEXT NOT NULL,
+                    zone TEXT
+                );
+
+                CREATE TABLE risk_items (
+                    seq INTEGER NOT NULL UNIQUE,
+                    id TEXT PRIMARY KEY,
+                    source TEXT NOT NULL,
+                    source_kind TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    severity INTEGER NOT NULL,
+                    zone TEXT NOT NULL,
+                    unit TEXT,
+                    worker TEXT,
+                    first_seen REAL NOT NULL,
+                    last_seen REAL NOT NULL,
+                    occurrences INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    suppressed_by TEXT,
+                    lifecycle TEXT,
+                    lat REAL, lon REAL,
+                    drill INTEGER NOT NULL DEFAULT 0
+                );
+                CREATE INDEX risk_items_open ON risk_items(state, last_seen);
+                CREATE INDEX risk_items_zone ON risk_items(zone, category);
+
+                CREATE TABLE slips (
+                    seq INTEGER NOT NULL,
+                    id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    severity INTEGER NOT NULL,
+                    unit TEXT,
+                    issued_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    anchor REAL NOT NULL,
+                    state TEXT NOT NULL,
+                    case_id TEXT,
+                    text TEXT NOT NULL,
+                    occurrences INTEGER NOT NULL
+                );
+                CREATE UNIQUE INDEX slips_kind_seq ON slips(kind, seq);
+                CREATE TABLE slip_items (
+                    slip_id TEXT NOT NULL REFERENCES slips(id),
+                    risk_item_id TEXT NOT NULL REFERENCES risk_items(id),
+                    PRIMARY KEY (slip_id, risk_item_id)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE cases (
+                    seq INTEGER NOT NULL UNIQUE,
+                    id TEXT PRIMARY KEY,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    severity INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    unit TEXT,
+                    worker TEXT,
+                    opened_at REAL NOT NULL,
+                    due_at REAL NOT NULL,
+                    updated_at REAL NOT NULL,
+                    explanation TEXT NOT NULL
+                );
+                CREATE TABLE case_items (
+                    case_id TEXT NOT NULL REFERENCES cases(id),
+                    risk_item_id TEXT NOT NULL REFERENCES risk_items(id),
+                    PRIMARY KEY (case_id, risk_item_id)
+                ) WITHOUT ROWID;
+
+                -- Append-only: triggers refuse UPDATE and DELETE.
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    actor TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                );
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+                -- Outcomes waiting to be published (at least once, after commit).
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import GRDB
+
+/// What the store holds, for `patrolhub status` and `/metrics`.
+public struct StoreStatus: Sendable, Equatable {
+    public var inboxReceived = 0
+    public var inboxProcessed = 0
+    public var inboxPending = 0
+    public var deadLetters: [String: Int] = [:]
+    public var riskItems: [String: Int] = [:]
+    public var riskItemsSuppressed = 0
+    public var slips: [String: [String: Int]] = [:]
+    public var cases: [String: Int] = [:]
+
+    public init() {}
+
+    public var deadLettersTotal: Int { deadLetters.values.reduce(0, +) }
+    public var riskItemsTotal: Int { riskItems.values.reduce(0, +) }
+    public var slipsTotal: Int { slips.values.flatMap(\.values).reduce(0, +) }
+    public var casesTotal: Int { cases.values.reduce(0, +) }
+
+    /// The one JSON object of `status --json` (keys `inbox`, `dead_letters`,
+    /// `risk_items`, `slips`, `cases`).
+    public var json: JSONValue {
+        func counts(_ d: [String: Int]) -> JSONValue { .object(d.mapValues { .number(Double($0)) }) }
+        return .object([
+            "inbox": .object(["received": .number(Double(inboxReceived)), "processed": .number(Double(inboxProcessed)), "pending": .number(Double(inboxPending))]),
+            "dead_letters": .object(["total": .number(Double(deadLettersTotal)), "by_reason": counts(deadLetters)]),
+            "risk_items": .object(["total": .number(Double(riskItemsTotal)), "by_state": counts(riskItems), "suppressed": .number(Double(riskItemsSuppressed))]),
+            "slips": .object(["total": .number(Double(slipsTotal)), "by_kind": .object(slips.mapValues { counts($0) })]),
+            "cases": .object(["total": .number(Double(casesTotal)), "by_state": counts(cases)]),
+        ])
+    }
+
+    /// A human summary, one section per table.
+    public var text: String {
+        func list(_ d: [String: Int]) -> String {
+            d.isEmpty ? "none" : d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }
+        return """
+            inbox         received \(inboxReceived), processed \(inboxProcessed), pending \(inboxPending)
+            dead letters  \(deadLettersTotal) (\(list(deadLetters)))
+            risk items    \(riskItemsTotal) (\(list(riskItems)); suppressed \(riskItemsSuppressed))
+            slips         \(slipsTotal) (\(slips.isEmpty ? "none" : slips.sorted { $0.key < $1.key }.map { "\($0.key): \(list($0.value))" }.joined(separator: "; ")))
+            cases         \(casesTotal) (\(list(cases)))
+            """
+    }
+}
+
+extension DisputeStore {
+    public func status() throws -> StoreStatus {
+        try writer.read { db in
+            var s = StoreStatus()
+            s.inboxReceived = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0
+            s.inboxPending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL") ?? 0
+            s.inboxProcessed = s.inboxReceived - s.inboxPending
+            for row in try Row.fetchAll(db, sql: "SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason") { s.deadLetters[row[0]] = row[1] }
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM risk_items GROUP BY state") { s.riskItems[row[0]] = row[1] }
+            s.riskItemsSuppressed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE suppressed_by IS NOT NULL") ?? 0
+            for row in try Row.fetchAll(db, sql: "SELECT kind, state, COUNT(*) FROM slips GROUP BY kind, state") {
+                s.slips[row[0], default: [:]][row[1]] = row[2]
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
+            return s
+        }
+    }
+
+    /// Slips of one kind (or all), newest first.
+    public func slips(kind: Slip.Kind? = nil, limit: Int = 100) throws -> [Slip] {
+        try writer.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM slips \(kind == nil ? "" : "WHERE kind = ?") ORDER BY issued_at DESC, id DESC LIMIT ?",
+                                        arguments: kind.map { [$0.rawValue, limit] } ?? [limit])
+            return try rows.map { row in
+                Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY rowid", arguments: [row["id"] as String]))
+            }
+        }
+    }
+
+    /// Risk items, newest first.
+    public func riskItems(limit: Int = 1000) throws -> [RiskItem] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM risk_items ORDER BY seq DESC LIMIT ?", arguments: [limit]).map(RiskItem.init(row:))
+        }
+    }
+
+    /// Dead letters with their reason and detail, newest first.
+    public func deadLetters(limit: Int = 1000) throws -> [(reason: String, detail: String, topic: String, size: Int)] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT reason, detail, topic, size FROM dead_letters ORDER BY id DESC LIMIT ?", arguments: [limit]).map { ($0[0], $0[1], $0[2], $0[3]) }
+        }
+    }
+}

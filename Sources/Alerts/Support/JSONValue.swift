@@ -1,0 +1,305 @@
+/// A parsed JSON value.
+///
+/// PatrolHub parses payloads with its own small parser instead of
+/// `JSONSerialization`/`JSONDecoder`: it runs once per event on the hot path,
+/// it must tell "wrong type" from "missing" precisely for dead letters, and
+/// it must never trap on hostile input (depth and size are bounded).
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// The JSON type name used in error messages ("expected a string, found a number").
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        }
+    }
+
+    public subscript(_ key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
+        return nil
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var doubleValue: Double? { if case .number(let d) = self { return d }; return nil }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+
+    /// Serialises compactly with sorted keys (stable output for tests and hashes).
+    public var serialized: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let d):
+            if d.rounded() == d, abs(d) < 1e15 { out += String(Int64(d)) } else { out += String(d) }
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                v.write(to: &out)
+            }
+            out += "]"
+        case .object(let o):
+            out += "{"
+            for (i, k) in o.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                JSONValue.writeString(k, to: &out)
+                out += ":"
+                o[k]!.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        out += "\""
+    }
+}
+
+/// Why a payload is not JSON, with the byte offset.
+public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    public var offset: Int
+    public var message: String
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// A strict RFC 8259 parser over UTF-8 bytes.
+public struct JSONParser {
+    public static let maxDepth = 64
+
+    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONParseError) -> JSONValue in
+            var p = JSONParser(buf: buf)
+            var start = 0
+            if buf.count >= 3, buf[0] == 0xEF, buf[1] == 0xBB, buf[2] == 0xBF { start = 3 }
+            p.i = start
+            p.skipWS()
+            let v = try p.value(depth: 0)
+            p.skipWS()
+            guard p.i == buf.count else { throw p.fail("unexpected data after the JSON value") }
+            return v
+        }
+    }
+
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    let buf: UnsafeBufferPointer<UInt8>
+    var i = 0
+
+    init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
+
+    func fail(_ message: String) -> JSONParseError { JSONParseError(offset: i, message: message) }
+
+    @inline(__always) mutating func skipWS() {
+        while i < buf.count {
+            let c = buf[i]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { i += 1 } else { return }
+        }
+    }
+
+    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard depth < Self.maxDepth else { throw fail("nested too deeply") }
+        guard i < buf.count else { throw fail("unexpected end of input") }
+        switch buf[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var dict: [String: JSONValue] = [:]
+            skipWS()
+            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            while true {
+                skipWS()
+                guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                let key = try string()
+                skipWS()
+                guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                i += 1
+                skipWS()
+                dict[key] = try value(depth: depth + 1)
+                skipWS()
+                guard i < buf.count else { throw fail("unexpected end of input in an object") }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                if buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            var arr: [JSONValue] = []
+            skipWS()
+            if i < buf.count, buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+            while true {
+                skipWS()
+                arr.append(try value(depth: depth + 1))
+                skipWS()
+                guard i < buf.count else { throw fail("unexpected end of input in an array") }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                if buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""):
+            return .string(try string())
+        case UInt8(ascii: "t"):
+            try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null"); return .null
+        default:
+            return .number(try number())
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(JSONParseError) {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= buf.count else { throw fail("invalid literal") }
+        let w = word.utf8Start
+        for k in 0..<n where buf[i + k] != w[k] { throw fail("invalid literal") }
+        i += n
+    }
+
+    mutating func number() throws(JSONParseError) -> Double {
+        let start = i
+        if i < buf.count, buf[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid value") }
+        if buf[i] == 48 { i += 1 } else { while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 } }
+        var simple = true
+        if i < buf.count, buf[i] == UInt8(ascii: ".") {
+            simple = false
+            i += 1
+            guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid number") }
+            while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 }
+        }
+        if i < buf.count, buf[i] == UInt8(ascii: "e") || buf[i] == UInt8(ascii: "E") {
+            simple = false
+            i += 1
+            if i < buf.count, buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid number") }
+            while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 }
+        }
+        if simple, i - start < 16 {
+            var v: Int64 = 0
+            var k = start
+            let neg = buf[k] == UInt8(ascii: "-")
+            if neg { k += 1 }
+            while k < i { v = v * 10 + Int64(buf[k] - 48); k += 1 }
+            return Double(neg ? -v : v)
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
+        guard let d = Double(text), d.isFinite else { throw fail("number out of range") }
+        return d
+    }
+
+    mutating func string() throws(JSONParseError) -> String {
+        i += 1 // opening quote
+        let start = i
+        // Fast path: no escapes.
+        while i < buf.count {
+            let c = buf[i]
+            if c == UInt8(ascii: "\"") {
+                let slice = UnsafeBufferPointer(rebasing: buf[start..<i])
+                i += 1
+                guard let s = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+                return s
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw fail("control character in a string") }
+            i += 1
+        }
+        var bytes = Array(UnsafeBufferPointer(rebasing: buf[start..<i]))
+        while i < buf.count {
+            let c = buf[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                guard let s = String(validating: bytes, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+                return s
+            }
+            if c < 0x20 { throw fail("control character in a string") }
+            if c == UInt8(ascii: "\\") {
+                i += 1
+                guard i < buf.count else { break }
+                let e = buf[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "\""): bytes.append(0x22)
+                case UInt8(ascii: "\\"): bytes.append(0x5C)
+                case UInt8(ascii: "/"): bytes.append(0x2F)
+                case UInt8(ascii: "b"): bytes.append(0x08)
+                case UInt8(ascii: "f"): bytes.append(0x0C)
+                case UInt8(ascii: "n"): bytes.append(0x0A)
+                case UInt8(ascii: "r"): bytes.append(0x0D)
+                case UInt8(ascii: "t"): bytes.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if (0xD800..<0xDC00).contains(scalar) {
+                        guard i + 1 < buf.count, buf[i] == UInt8(ascii: "\\"), buf[i + 1] == UInt8(ascii: "u") else { throw fail("unpaired surrogate") }
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00..<0xE000).contains(scalar) {
+                        throw fail("unpaired surrogate")
+                    }
+                    guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
+                    bytes.append(contentsOf: Array(String(Character(u)).utf8))
+                default:
+                    throw fail("invalid escape")
+                }
+                continue
+            }
+            bytes.append(c)
+            i += 1
+        }
+        throw fail("unterminated string")
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard i + 4 <= buf.count else { throw fail("invalid \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = buf[i]
+            let d: UInt32
+            switch c {
+            case 48...57: d = UInt32(c - 48)
+            case 65...70: d = UInt32(c - 55)
+            case 97...102: d = UInt32(c - 87)
+            default: throw fail("invalid \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+}

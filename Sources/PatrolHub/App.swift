@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `patrolhub`: one executable, one subcommand per job (SPEC.md "Command line").
+@main
+struct PatrolHubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patrolhub",
+        abstract: "Patrol and video-inspection alert processor for a district governance centre.",
+        subcommands: [Serve.self, Status.self, Demo.self, Bench.self])
+}

@@ -1,0 +1,34 @@
+import Alerts
+import ArgumentParser
+import Foundation
+import Logging
+
+extension PatrolHubCommand {
+    struct Bench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Benchmarks (build with -c release).",
+            subcommands: [Ingest.self])
+
+        struct Ingest: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Hub ingestion vs a bare libmosquitto subscriber, through a local mosquitto, in one run.")
+
+            @Option(help: "Messages per measurement.") var messages = 100_000
+            @Option(help: "Alternating bare/hub runs; the medians are reported.") var runs = 3
+            @Option(help: "SQLite synchronous mode for the hub's store: normal or full.") var synchronous = "normal"
+            @Option(help: "The broker's max_inflight_messages.") var inflight = 100
+
+            func run() async throws {
+                guard let sync = HubConfig.Store.Synchronous(rawValue: synchronous) else { throw ValidationError("--synchronous must be normal or full") }
+                LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+                var logger = Logger(label: "bench")
+                logger.logLevel = .notice
+                let bench = IngestBenchmark(messages: messages, runs: runs, synchronous: sync, inflight: inflight, logger: logger)
+                let result = try await bench.run()
+                print("ingest benchmark: \(messages) QoS 1 messages per run, \(runs) runs, synchronous=\(synchronous), broker max_inflight_messages=\(inflight)\n")
+                print(result.markdown)
+                print("\n(hub ratio = hub rate / bare rate; the goal is ≥ 0.90)")
+            }
+        }
+    }
+}

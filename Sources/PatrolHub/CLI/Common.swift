@@ -1,0 +1,38 @@
+import Alerts
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Options every command that reads the hub's config shares.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "The hub's config file.")
+    var config: String = "config/patrolhub.yaml"
+
+    /// Loads and validates the config, or exits non-zero naming the file, line and key.
+    func load() throws -> HubConfig {
+        do {
+            return try HubConfig.load(file: config)
+        } catch {
+            throw ValidationError("invalid config: \(error)")
+        }
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func bootstrap() {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+    }
+}
+
+/// Prints to standard error (messages for the operator, not for pipes).
+func printErr(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

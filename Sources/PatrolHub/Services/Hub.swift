@@ -1,0 +1,110 @@
+import Alerts
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Everything `patrolhub serve` runs, wired from one validated config.
+/// Tests and the demo build the same hub, so what they check is what runs.
+struct Hub {
+    let config: HubConfig
+    let store: DisputeStore
+    let registry: Registry
+    let rules: RuleSet
+    let broker: EmbeddedBroker?
+    let brokerHost: String
+    let brokerPort: Int
+    let ingest: IngestService
+    let services: [any Service]
+    let logger: Logger
+
+    /// Builds the hub: loads registry and rules, opens the store, prepares
+    /// the services. Nothing connects until the services run.
+    init(config: HubConfig, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) throws {
+        self.config = config
+        self.logger = logger
+        registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
+        rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
+        store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
+        try store.saveRegistry(registry, zoneOf: { $0.zone })
+        logger.info("registry.loaded", metadata: ["registry.cameras": "\(registry.cameras.count)", "registry.devices": "\(registry.devices.count)"])
+
+        var services: [any Service] = []
+        switch config.broker.mode {
+        case .embedded:
+            let b = EmbeddedBroker(options: .init(
+                executable: config.broker.mosquittoPath, host: "127.0.0.1",
+                port: config.broker.port == 0 ? try EmbeddedBroker.freePort() : config.broker.port,
+                dataDir: config.dataDir, maxQueuedMessages: config.broker.maxQueuedMessages,
+                maxInflightMessages: config.broker.maxInflightMessages), logger: logger)
+            broker = b
+            brokerHost = "127.0.0.1"
+            brokerPort = b.options.port
+            services.append(BrokerService(broker: b))
+        case .external:
+            broker = nil
+            brokerHost = config.broker.host
+            brokerPort = config.broker.port
+        }
+
+        let router = TopicRouter(prefix: config.topicPrefix)
+        var mqtt = MQTTClient.Options()
+        mqtt.host = brokerHost
+        mqtt.port = brokerPort
+        mqtt.clientID = config.broker.clientID
+        mqtt.keepalive = config.broker.keepalive
+        mqtt.username = config.broker.username
+        mqtt.password = config.broker.password
+        mqtt.caFile = config.broker.caFile
+        mqtt.certFile = config.broker.certFile
+        mqtt.keyFile = config.broker.keyFile
+        mqtt.subscriptions = router.subscriptions
+        ingest = IngestService(options: mqtt, store: store, logger: logger, onCommit: onCommit)
+
+        var out = mqtt
+        out.clientID = config.broker.clientID + "-out"
+        out.subscriptions = []
+        out.cleanSession = true
+        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger)
+
+        let store = self.store
+        let registry = self.registry
+        let rules = self.rules
+        let timeParser = TimeParser(defaultZone: config.timezone)
+        let limits = config.limits
+        let prefix = config.topicPrefix
+        let pipeline = PipelineService(makeProcessor: {
+            let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
+                                     maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
+            let engine = RiskEngine(rules: rules, place: Hub.placement(registry: registry))
+            return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
+        }, batchSize: config.pipeline.batchSize, logger: logger)
+
+        // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
+        services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
+        self.services = services
+    }
+
+    /// Zone of an event: the camera's or device's registered zone for now.
+    static func placement(registry: Registry) -> @Sendable (NormalizedEvent) -> Placement {
+        { event in
+            switch event.sourceKind {
+            case .camera:
+                return Placement(zone: registry.cameras[event.source]?.zone ?? "unzoned")
+            case .device:
+                let d = registry.devices[event.source]
+                return Placement(zone: d?.zone ?? "unzoned", unit: d?.unit, worker: d?.worker)
+            }
+        }
+    }
+
+    /// Starts the embedded broker (so the clients connect at their first
+    /// try) and returns the service group, which runs until SIGTERM/SIGINT
+    /// or `triggerGracefulShutdown()`.
+    func start(signals: Bool = true) throws -> ServiceGroup {
+        if let broker, !broker.isRunning { try broker.start() }
+        return ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
+            logger: logger))
+    }
+}

@@ -1,0 +1,108 @@
+import Alerts
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The embedded `mosquitto` as a service: started first, stopped last.
+struct BrokerService: Service {
+    let broker: EmbeddedBroker
+
+    func run() async throws {
+        if !broker.isRunning { try broker.start() }
+        try? await gracefulShutdown()
+        broker.stop()
+    }
+}
+
+/// MQTT → durable inbox. Each group of messages is committed to SQLite on
+/// the MQTT thread before its PUBACKs are written (see `MQTTClient`).
+struct IngestService: Service {
+    let client: MQTTClient
+
+    init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) {
+        client = MQTTClient(options: options, logger: logger) { batch in
+            do {
+                let inserted = try store.ingest(batch.map { InboxMessage(topic: $0.topic, payload: $0.payload, receivedAt: $0.receivedAt) })
+                onCommit?(inserted)
+                return true
+            } catch {
+                logger.error("inbox.commit_failed", metadata: ["error": "\(error)", "inbox.batch": "\(batch.count)"])
+                return false
+            }
+        }
+    }
+
+    func run() async throws {
+        try client.start()
+        try? await gracefulShutdown()
+        // Stop taking messages: the current group is committed and acknowledged first.
+        client.stop()
+    }
+}
+
+/// Inbox → decode → rules → store, in batches; drains the inbox on shutdown.
+struct PipelineService: Service {
+    let makeProcessor: @Sendable () throws -> PipelineProcessor
+    let batchSize: Int
+    let logger: Logger
+    let idleDelay: Duration = .milliseconds(10)
+
+    func run() async throws {
+        let processor = try makeProcessor()
+        while !Task.isShuttingDownGracefully {
+            let result = try step(processor)
+            if result.messages < batchSize {
+                try? await Task.sleep(for: idleDelay)
+            }
+        }
+        // Drain what the ingester committed before it stopped.
+        while try step(processor).messages > 0 {}
+        logger.info("pipeline.drained")
+    }
+
+    private func step(_ p: PipelineProcessor) throws -> BatchResult {
+        let r = try p.processPending(limit: batchSize)
+        if r.messages > 0 {
+            logger.debug("pipeline.batch", metadata: ["batch.messages": "\(r.messages)", "batch.events": "\(r.events)", "batch.dead_letters": "\(r.deadLetters)", "batch.slips": "\(r.slipsChanged)"])
+        }
+        return r
+    }
+}
+
+/// Outbox → `{prefix}/out/...` at QoS 1. A row is deleted only after the
+/// broker acknowledged it, so an outcome is published at least once even
+/// across crashes; consumers key on the outcome's `id`.
+struct PublisherService: Service {
+    let client: MQTTClient
+    let store: DisputeStore
+    let logger: Logger
+
+    func run() async throws {
+        try client.start()
+        while !Task.isShuttingDownGracefully {
+            if try await flush() == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+        // Publish what the drained pipeline wrote last.
+        var rounds = 0
+        while rounds < 50, try await flush() > 0 { rounds += 1 }
+        client.stop()
+    }
+
+    /// Publishes one page of the outbox; returns how many were acknowledged.
+    func flush() async throws -> Int {
+        let page = try store.outbox(limit: 500)
+        guard !page.isEmpty, client.isConnected else { return 0 }
+        var byMid: [Int32: Int64] = [:]
+        for m in page {
+            do {
+                byMid[try client.publish(topic: m.topic, payload: m.payload)] = m.id
+            } catch {
+                logger.warning("outbox.publish_failed", metadata: ["error": "\(error)"])
+                break
+            }
+        }
+        let acked = await client.waitForAcks(Array(byMid.keys), timeout: .seconds(5))
+        try store.deleteOutbox(ids: acked.compactMap { byMid[$0] })
+        return acked.count
+    }
+}
