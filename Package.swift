@@ -27,6 +27,7 @@ let package = Package(
             name: "Alerts",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -42,7 +43,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts"]),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts"], exclude: ["Fixtures"]),
         .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts"]),
     ],
     swiftLanguageModes: [.v6]

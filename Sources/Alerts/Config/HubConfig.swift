@@ -61,6 +61,8 @@ public struct HubConfig: Sendable {
     public var limits = Limits()
     public var pipeline = Pipeline()
     public var camerasFile: String = "cameras.csv"
+    /// The grid zones (GeoJSON); without it events are placed by the registry's `zone` columns only.
+    public var zonesFile: String?
     public var devicesFile: String?
     public var rulesFile: String?
 
@@ -131,6 +133,7 @@ public struct HubConfig: Sendable {
         let r = try root.map("registry")
         c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
         c.devicesFile = try r.string("devices").map(resolve)
+        c.zonesFile = try r.string("zones").map(resolve)
         try r.finish()
         c.rulesFile = try root.string("rules").map(resolve)
         try root.finish()

@@ -46,7 +46,7 @@ public final class PipelineProcessor {
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
             for row in slipRows {
-                let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY rowid", arguments: [row["id"] as String])
+                let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String])
                 s.recentSlips.append((Slip(row: row, itemIDs: ids), Date(timeIntervalSince1970: row["anchor"])))
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, status FROM cameras WHERE status != 'unknown'") {
@@ -90,7 +90,6 @@ public final class PipelineProcessor {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
-        let mark = try db.cachedStatement(sql: "UPDATE inbox SET processed_at = ? WHERE seq = ?")
         for record in records {
             result.messages += 1
             do {
@@ -120,8 +119,8 @@ public final class PipelineProcessor {
                 try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
                                              record.payload.count, record.receivedAt.timeIntervalSince1970, now.timeIntervalSince1970])
             }
-            try mark.execute(arguments: [now.timeIntervalSince1970, record.seq])
         }
+        try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
         try write(items: items.values, db: db)
         try write(slips: slips.values, db: db)
         for slip in newSlips {

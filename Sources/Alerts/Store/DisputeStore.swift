@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// One message as it arrived from the broker.
 public struct InboxMessage: Sendable, Hashable {
@@ -27,13 +28,24 @@ public struct InboxRecord: Sendable, Hashable {
     public var receivedAt: Date
 }
 
-/// The dispute store: one SQLite file (WAL, one writer), versioned
-/// migrations, one method per consistent write.
+/// The dispute store: SQLite in WAL mode, versioned migrations, one method
+/// per consistent write. Two files: the store proper (`store.path`) and the
+/// inbox beside it (`….inbox.sqlite`), each with one writer. The inbox file
+/// is written only by the MQTT thread, so ingestion never waits for the
+/// pipeline's transactions; the pipeline's position in the inbox is a cursor
+/// kept in the store and moved in the same transaction as the outcomes.
 public struct DisputeStore: Sendable {
     public let writer: any DatabaseWriter
+    public let inboxWriter: any DatabaseWriter
 
-    /// Opens (or creates) the store file, making its folder if needed.
-    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal) throws {
+    /// The inbox file that goes with a store file.
+    public static func inboxPath(for path: String) -> String {
+        let base = path.hasSuffix(".sqlite") ? String(path.dropLast(".sqlite".count)) : path
+        return base + ".inbox.sqlite"
+    }
+
+    /// Opens (or creates) the store files, making their folder if needed.
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal, readonly: Bool = false) throws {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         var config = Configuration()
@@ -42,18 +54,20 @@ public struct DisputeStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
         }
         config.busyMode = .timeout(10)
-        let pool = try DatabasePool(path: path, configuration: config)
-        try self.init(writer: pool)
+        try self.init(writer: DatabasePool(path: path, configuration: config),
+                      inboxWriter: DatabasePool(path: Self.inboxPath(for: path), configuration: config))
     }
 
     /// An in-memory store with the same schema, for tests.
     public static func inMemory() throws -> DisputeStore {
-        try DisputeStore(writer: DatabaseQueue())
+        try DisputeStore(writer: DatabaseQueue(), inboxWriter: DatabaseQueue())
     }
 
-    public init(writer: any DatabaseWriter) throws {
+    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter) throws {
         self.writer = writer
+        self.inboxWriter = inboxWriter
         try Migrations.migrator.migrate(writer)
+        try Migrations.inboxMigrator.migrate(inboxWriter)
     }
 
     // MARK: - Inbox
@@ -63,31 +77,53 @@ public struct DisputeStore: Sendable {
     @discardableResult
     public func ingest(_ messages: [InboxMessage]) throws -> Int {
         guard !messages.isEmpty else { return 0 }
-        return try writer.write { db in
+        return try inboxWriter.write { db in
+            // The hot path of ingestion: binds straight to the prepared
+            // statement, without GRDB's argument boxing or copying payloads into Data.
             let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
+            let h = stmt.sqliteStatement
+            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
             var inserted = 0
             for m in messages {
-                try stmt.execute(arguments: [m.key, m.topic, Data(m.payload), m.receivedAt.timeIntervalSince1970])
-                inserted += db.changesCount
+                sqlite3_reset(h)
+                m.key.withCString { _ = sqlite3_bind_text(h, 1, $0, -1, transient) }
+                m.topic.withCString { _ = sqlite3_bind_text(h, 2, $0, -1, transient) }
+                m.payload.withUnsafeBytes { _ = sqlite3_bind_blob(h, 3, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), transient) }
+                sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
+                let rc = sqlite3_step(h)
+                guard rc == SQLITE_DONE else {
+                    sqlite3_reset(h)
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
+                }
+                inserted += Int(sqlite3_changes(db.sqliteConnection))
             }
+            sqlite3_reset(h)
             return inserted
         }
     }
 
-    /// The oldest unprocessed inbox rows.
+    /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
+    public func cursor() throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0 }
+    }
+
+    /// The oldest inbox rows after the pipeline's cursor.
     public func pending(limit: Int) throws -> [InboxRecord] {
-        try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, key, topic, payload, received_at FROM inbox WHERE processed_at IS NULL ORDER BY seq LIMIT ?", arguments: [limit]).map {
+        let after = try cursor()
+        return try inboxWriter.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, key, topic, payload, received_at FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit]).map {
                 InboxRecord(seq: $0[0], key: $0[1], topic: $0[2], payload: [UInt8]($0[3] as Data), receivedAt: Date(timeIntervalSince1970: $0[4]))
             }
         }
     }
 
-    /// Deletes processed inbox rows older than the retention period.
+    /// Deletes processed inbox rows received before `cutoff` (the inbox keeps
+    /// recent keys so that late redeliveries are still absorbed).
     @discardableResult
     public func pruneInbox(olderThan cutoff: Date) throws -> Int {
-        try writer.write { db in
-            try db.execute(sql: "DELETE FROM inbox WHERE processed_at IS NOT NULL AND received_at < ?", arguments: [cutoff.timeIntervalSince1970])
+        let done = try cursor()
+        return try inboxWriter.write { db in
+            try db.execute(sql: "DELETE FROM inbox WHERE seq <= ? AND received_at < ?", arguments: [done, cutoff.timeIntervalSince1970])
             return db.changesCount
         }
     }
@@ -118,6 +154,17 @@ public struct DisputeStore: Sendable {
     }
 
     // MARK: - Registry
+
+    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units).
+    public func saveZones(_ index: ZoneIndex) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM zones")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker) VALUES (?, ?, ?, ?, ?, ?)")
+            for z in index.zones {
+                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker])
+            }
+        }
+    }
 
     /// Replaces the registered cameras and devices, keeping known camera status.
     public func saveRegistry(_ registry: Registry, zoneOf: (CameraRecord) -> String?) throws {

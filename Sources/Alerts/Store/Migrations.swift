@@ -7,17 +7,14 @@ enum Migrations {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-core") { db in
-            // Every message from the broker, written before it is acknowledged.
             try db.execute(sql: """
-                CREATE TABLE inbox (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    key TEXT NOT NULL UNIQUE,
-                    topic TEXT NOT NULL,
-                    payload BLOB NOT NULL,
-                    received_at REAL NOT NULL,
-                    processed_at REAL
+                -- How far the pipeline has consumed the inbox (its own file): moved
+                -- in the same transaction as the outcomes of the batch.
+                CREATE TABLE pipeline_cursor (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    inbox_seq INTEGER NOT NULL
                 );
-                CREATE INDEX inbox_pending ON inbox(seq) WHERE processed_at IS NULL;
+                INSERT INTO pipeline_cursor(id, inbox_seq) VALUES (1, 0);
 
                 CREATE TABLE dead_letters (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -153,6 +150,24 @@ enum Migrations {
                     topic TEXT NOT NULL,
                     payload BLOB NOT NULL,
                     created_at REAL NOT NULL
+                );
+                """)
+        }
+        return m
+    }
+
+    /// The inbox lives in a file of its own, written only by the MQTT thread,
+    /// so the pipeline's transactions never hold back a PUBACK.
+    static var inboxMigrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-inbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE inbox (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key TEXT NOT NULL UNIQUE,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    received_at REAL NOT NULL
                 );
                 """)
         }

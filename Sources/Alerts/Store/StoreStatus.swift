@@ -49,11 +49,15 @@ public struct StoreStatus: Sendable, Equatable {
 
 extension DisputeStore {
     public func status() throws -> StoreStatus {
-        try writer.read { db in
+        let done = try cursor()
+        let (received, pending) = try inboxWriter.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE seq > ?", arguments: [done]) ?? 0)
+        }
+        return try writer.read { db in
             var s = StoreStatus()
-            s.inboxReceived = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0
-            s.inboxPending = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL") ?? 0
-            s.inboxProcessed = s.inboxReceived - s.inboxPending
+            s.inboxReceived = received
+            s.inboxPending = pending
+            s.inboxProcessed = received - pending
             for row in try Row.fetchAll(db, sql: "SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason") { s.deadLetters[row[0]] = row[1] }
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM risk_items GROUP BY state") { s.riskItems[row[0]] = row[1] }
             s.riskItemsSuppressed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE suppressed_by IS NOT NULL") ?? 0
@@ -71,7 +75,7 @@ extension DisputeStore {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM slips \(kind == nil ? "" : "WHERE kind = ?") ORDER BY issued_at DESC, id DESC LIMIT ?",
                                         arguments: kind.map { [$0.rawValue, limit] } ?? [limit])
             return try rows.map { row in
-                Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY rowid", arguments: [row["id"] as String]))
+                Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String]))
             }
         }
     }

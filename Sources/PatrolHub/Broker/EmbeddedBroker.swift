@@ -48,7 +48,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     /// child alive) is stopped first with SIGTERM, so it saves the messages
     /// it queued to its persistence file, which the new broker loads.
     func start(timeout: Double = 10) throws {
-        port = options.port == 0 ? try Self.freePort() : options.port
+        if port == 0 { port = options.port == 0 ? try Self.freePort() : options.port } // a restart keeps its port
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         stopLeftover()
         let conf = """

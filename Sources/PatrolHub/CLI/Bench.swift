@@ -17,13 +17,17 @@ extension PatrolHubCommand {
             @Option(help: "Alternating bare/hub runs; the medians are reported.") var runs = 3
             @Option(help: "SQLite synchronous mode for the hub's store: normal or full.") var synchronous = "normal"
             @Option(help: "The broker's max_inflight_messages.") var inflight = 100
+            @Flag(help: "Measure ingestion alone: the pipeline starts only after the last message is committed.") var noPipeline = false
 
             func run() async throws {
                 guard let sync = HubConfig.Store.Synchronous(rawValue: synchronous) else { throw ValidationError("--synchronous must be normal or full") }
                 LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
                 var logger = Logger(label: "bench")
+                var pipelineOn = !noPipeline
                 logger.logLevel = .notice
-                let bench = IngestBenchmark(messages: messages, runs: runs, synchronous: sync, inflight: inflight, logger: logger)
+                var bench = IngestBenchmark(messages: messages, runs: runs, synchronous: sync, inflight: inflight, logger: logger)
+                bench.pipeline = pipelineOn
+                pipelineOn = bench.pipeline
                 let result = try await bench.run()
                 print("ingest benchmark: \(messages) QoS 1 messages per run, \(runs) runs, synchronous=\(synchronous), broker max_inflight_messages=\(inflight)\n")
                 print(result.markdown)

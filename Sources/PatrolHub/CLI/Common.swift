@@ -13,7 +13,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try HubConfig.load(file: config)
         } catch {
-            throw ValidationError("invalid config: \(error)")
+            throw CLIError("invalid config: \(error)")
         }
     }
 }
@@ -35,4 +35,10 @@ struct LogOptions: ParsableArguments {
 /// Prints to standard error (messages for the operator, not for pipes).
 func printErr(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A failure the command reports as one line (no usage text) and exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -18,7 +18,7 @@ extension PatrolHubCommand {
             do {
                 hub = try Hub(config: cfg, logger: logger)
             } catch let error as ConfigError {
-                throw ValidationError("invalid config: \(error)")
+                throw CLIError("invalid config: \(error)")
             }
             logger.info("hub.starting", metadata: ["broker": "\(cfg.broker.mode.rawValue) \(hub.brokerHost):\(hub.brokerPort)", "store": "\(cfg.store.path)"])
             try await hub.start().run()

@@ -14,7 +14,7 @@ extension PatrolHubCommand {
         func run() throws {
             let cfg = try config.load()
             guard FileManager.default.fileExists(atPath: cfg.store.path) else {
-                throw ValidationError("no store at \(cfg.store.path) (store.path in \(cfg.file)): has the hub run yet?")
+                throw CLIError("no store at \(cfg.store.path) (store.path in \(cfg.file)): has the hub run yet?")
             }
             let status = try DisputeStore(path: cfg.store.path, synchronous: cfg.store.synchronous).status()
             print(json ? status.json.serialized : status.text)

@@ -214,18 +214,17 @@ final class MQTTClient: @unchecked Sendable {
 
     private func run() {
         var delay = options.reconnectDelayMin
-        var everConnected = false
         while !isStopping {
             guard let m = mosq else { break }
             if !connectedFlag {
-                let rc = everConnected ? mosquitto_reconnect(m) : mosquitto_connect(m, options.host, Int32(options.port), Int32(options.keepalive))
+                // Always a full connect: dropping a connection reinitialises the handle.
+                let rc = mosquitto_connect(m, options.host, Int32(options.port), Int32(options.keepalive))
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
                     logger.warning("mqtt.connect_failed", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))", "mqtt.retry_in_s": "\(delay)"])
                     sleepInterruptibly(delay)
                     delay = min(delay * 2, options.reconnectDelayMax)
                     continue
                 }
-                everConnected = true
                 connectedFlag = true // TCP is up; CONNACK comes through the read path
             }
             if !pumpOnce(m) {
@@ -264,6 +263,7 @@ final class MQTTClient: @unchecked Sendable {
             while read(wakeRead, &sink, 256) > 0 {}
         }
         if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            // Read packets while the socket has more, up to a full group.
             while true {
                 let rc = mosquitto_loop_read(m, 1)
                 if rc != MOSQ_ERR_SUCCESS.rawValue {

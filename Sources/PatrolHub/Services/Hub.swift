@@ -9,6 +9,8 @@ struct Hub {
     let config: HubConfig
     let store: DisputeStore
     let registry: Registry
+    let zones: ZoneIndex?
+    let placer: Placer
     let rules: RuleSet
     let broker: EmbeddedBroker?
     let brokerHost: String
@@ -24,9 +26,20 @@ struct Hub {
         self.logger = logger
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
         rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
+        zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+        let placer = Placer(registry: registry, zones: zones)
+        self.placer = placer
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
-        try store.saveRegistry(registry, zoneOf: { $0.zone })
-        logger.info("registry.loaded", metadata: ["registry.cameras": "\(registry.cameras.count)", "registry.devices": "\(registry.devices.count)"])
+        if let zones { try store.saveZones(zones) }
+        try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
+        let outside = registry.cameras.keys.filter { placer.cameraPlacement($0)?.zone == ZoneLocation.unzonedCode }.sorted()
+        logger.info("registry.loaded", metadata: [
+            "registry.cameras": "\(registry.cameras.count)", "registry.devices": "\(registry.devices.count)",
+            "registry.zones": "\(zones?.zones.count ?? 0)", "registry.cameras_unzoned": "\(outside.count)",
+        ])
+        if !outside.isEmpty {
+            logger.warning("registry.cameras_outside_every_zone", metadata: ["cameras": "\(outside.joined(separator: ","))"])
+        }
 
         var services: [any Service] = []
         switch config.broker.mode {
@@ -67,34 +80,21 @@ struct Hub {
         let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger)
 
         let store = self.store
-        let registry = self.registry
         let rules = self.rules
+        let registry = self.registry
         let timeParser = TimeParser(defaultZone: config.timezone)
         let limits = config.limits
         let prefix = config.topicPrefix
         let pipeline = PipelineService(makeProcessor: {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
-            let engine = RiskEngine(rules: rules, place: Hub.placement(registry: registry))
+            let engine = RiskEngine(rules: rules, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
         }, batchSize: config.pipeline.batchSize, logger: logger)
 
         // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
         self.services = services
-    }
-
-    /// Zone of an event: the camera's or device's registered zone for now.
-    static func placement(registry: Registry) -> @Sendable (NormalizedEvent) -> Placement {
-        { event in
-            switch event.sourceKind {
-            case .camera:
-                return Placement(zone: registry.cameras[event.source]?.zone ?? "unzoned")
-            case .device:
-                let d = registry.devices[event.source]
-                return Placement(zone: d?.zone ?? "unzoned", unit: d?.unit, worker: d?.worker)
-            }
-        }
     }
 
     /// Starts the embedded broker (so the clients connect at their first

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+@testable import Alerts
+
+@Suite("Config")
+struct ConfigTests {
+    static func parse(_ yaml: String) throws(ConfigError) -> HubConfig {
+        try HubConfig.parse(ConfigMap.parse(yaml: yaml, file: "/etc/patrolhub/hub.yaml"), file: "/etc/patrolhub/hub.yaml")
+    }
+
+    @Test func defaultsAndRelativePaths() throws {
+        let c = try Self.parse("registry:\n  cameras: cams.csv\n")
+        #expect(c.broker.mode == .embedded)
+        #expect(c.broker.port == 0)
+        #expect(c.camerasFile == "/etc/patrolhub/cams.csv")
+        #expect(c.store.path == "/etc/patrolhub/data/patrolhub.sqlite")
+        #expect(c.topicPrefix == "patrolhub/v1")
+        #expect(c.timezone.identifier == "Asia/Shanghai")
+    }
+
+    @Test(arguments: [
+        ("store:\n  path: x\n  synchronus: full\n", "/etc/patrolhub/hub.yaml:3: key 'store.synchronus': unknown key (check its spelling and place)"),
+        ("broker:\n  port: 99999\n", "/etc/patrolhub/hub.yaml:2: key 'broker.port': must be between 0 and 65535, found 99999"),
+        ("broker:\n  keepalive: 1\n", "/etc/patrolhub/hub.yaml:2: key 'broker.keepalive': must be between 5 and 3600, found 1"),
+        ("timezone: Mars/Olympus\n", "/etc/patrolhub/hub.yaml:1: key 'timezone': unknown timezone 'Mars/Olympus' (use an IANA name such as Asia/Shanghai)"),
+        ("limits: 5\n", "/etc/patrolhub/hub.yaml:1: key 'limits': expected a mapping of keys"),
+        ("- a\n- b\n", "/etc/patrolhub/hub.yaml:1: the top level must be a mapping of keys"),
+    ])
+    func errorsNameFileLineAndKey(yaml: String, message: String) {
+        #expect(throws: ConfigError.self) { try Self.parse(yaml) }
+        do { _ = try Self.parse(yaml) } catch { #expect(error.description == message) }
+    }
+
+    @Test func rulesFile() throws {
+        let r = try RuleSet.parse(ConfigMap.parse(yaml: "dedup:\n  window_seconds: 60\ncategories:\n  motion:\n    threshold: 20\n    severity: 4\n", file: "rules.yaml"))
+        #expect(r.dedupWindow == 60)
+        #expect(r.threshold(of: .motion) == 20)
+        #expect(r.threshold(of: .intrusion) == 3)
+        #expect(throws: ConfigError.self) { try RuleSet.parse(ConfigMap.parse(yaml: "categories:\n  ufo:\n    threshold: 1\n", file: "rules.yaml")) }
+    }
+
+    @Test func theShippedConfigFilesAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let c = try HubConfig.load(file: root.appendingPathComponent("config/patrolhub.yaml").path)
+        _ = try RuleSet.load(file: try #require(c.rulesFile))
+        let registry = try Registry.load(camerasFile: c.camerasFile, devicesFile: c.devicesFile)
+        #expect(registry.cameras.count >= 5)
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import Alerts
+
+@Suite("Native camera payloads")
+struct NativeDecoderTests {
+    static let stage = DecodeStage(
+        router: TopicRouter(), registry: Registry(cameras: [CameraRecord(id: "cam-1", name: "A", location: nil, zone: "Z")]),
+        timeParser: TimeParser(), maxPayloadBytes: 1024, maxClockSkew: 300)
+    static let now = Date(timeIntervalSince1970: 1_795_912_200)
+
+    static func decode(_ topic: String, _ payload: String) throws(DecodeError) -> [NormalizedEvent] {
+        try stage.decode(topic: topic, payload: Array(payload.utf8), now: now)
+    }
+
+    @Test func aFullEvent() throws {
+        let e = try Self.decode("patrolhub/v1/camera/cam-1/event",
+            #"{"id":"e1","type":"crowd_gathering","time":"2026-11-29T08:29:00+08:00","confidence":0.93,"count":41,"location":{"lat":29.65,"lon":91.13,"crs":"gcj02"},"drill":true,"vendor":"ignored"}"#)
+        #expect(e.count == 1)
+        #expect(e[0].key == "camera:cam-1:e1")
+        #expect(e[0].category == .crowdGathering)
+        #expect(e[0].severity == .major)
+        #expect(e[0].time == Self.now.addingTimeInterval(-60))
+        #expect(e[0].confidence == 0.93)
+        #expect(e[0].count == 41)
+        #expect(e[0].location == GeoPoint(lat: 29.65, lon: 91.13, crs: .gcj02))
+        #expect(e[0].drill)
+    }
+
+    @Test func statusMessages() throws {
+        let e = try Self.decode("patrolhub/v1/camera/cam-1/status", #"{"status":"tampered","time":"2026-11-29T08:29:00+08:00"}"#)
+        #expect(e[0].kind == .cameraStatus(.tampered))
+        #expect(e[0].category == .cameraTampered)
+        #expect(e[0].key.hasPrefix("status:cam-1:"))
+    }
+
+    @Test(arguments: [
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e1","type":"fight""#, DecodeError.Reason.malformed),
+        ("patrolhub/v1/camera/cam-1/event", #"[1,2]"#, .malformed),
+        ("patrolhub/v1/camera/cam-1/event", #"{"type":"fight","time":"2026-11-29T08:29:00Z"}"#, .missingField),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":7,"type":"fight","time":"2026-11-29T00:29:00Z"}"#, .wrongType),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"fight","time":"2026-11-29T00:29:00Z","confidence":1.5}"#, .outOfRange),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"fight","time":"2026-11-29T00:29:00Z","location":{"lat":95,"lon":1}}"#, .outOfRange),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"fight","time":"2026-11-29T00:29:00Z","location":{"lat":29,"lon":91,"crs":"utm"}}"#, .invalidValue),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"dispute","time":"2026-11-29T00:29:00Z"}"#, .invalidValue),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"fight","time":"soon"}"#, .invalidValue),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e","type":"fight","time":"2026-11-29T09:29:00+08:00"}"#, .clockSkew),
+        ("patrolhub/v1/camera/cam-9/event", #"{"id":"e","type":"fight","time":"2026-11-29T00:29:00Z"}"#, .unknownSource),
+        ("patrolhub/v1/camera/cam-1/status", #"{"status":"sleeping","time":"2026-11-29T00:29:00Z"}"#, .invalidValue),
+        ("patrolhub/v1/elsewhere/x", #"{}"#, .unknownTopic),
+        ("patrolhub/v1/camera/cam-1/event", String(repeating: " ", count: 2000) + "{}", .oversized),
+    ])
+    func badInputIsRefusedWithItsReason(topic: String, payload: String, reason: DecodeError.Reason) {
+        do {
+            _ = try Self.decode(topic, payload)
+            Issue.record("expected \(reason)")
+        } catch {
+            #expect(error.reason == reason, "\(error)")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Alerts
+
+/// The inbox → store pass on an in-memory store.
+@Suite("Pipeline processor")
+struct PipelineProcessorTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func make(_ store: DisputeStore) throws -> PipelineProcessor {
+        let registry = Registry(cameras: [
+            CameraRecord(id: "cam-1", name: "A", location: nil, zone: "Z-A"),
+            CameraRecord(id: "cam-2", name: "B", location: nil, zone: "Z-A"),
+        ])
+        let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
+        let engine = RiskEngine(rules: RuleSet()) { e in Placement(zone: registry.cameras[e.source]?.zone ?? "unzoned") }
+        return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: "patrolhub/v1", clock: { now })
+    }
+
+    static func msg(_ cam: String, _ id: String, _ type: String, _ minutesAgo: Double) -> InboxMessage {
+        InboxMessage(topic: "patrolhub/v1/camera/\(cam)/event",
+                     payload: Array(#"{"id":"\#(id)","type":"\#(type)","time":"\#(now.addingTimeInterval(-minutesAgo * 60).rfc3339)"}"#.utf8),
+                     receivedAt: now)
+    }
+
+    @Test func aBatchWritesItemsSlipsOutboxAndMarksProcessed() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try Self.make(store)
+        #expect(try store.ingest([Self.msg("cam-1", "a", "intrusion", 9), Self.msg("cam-1", "b", "intrusion", 5), Self.msg("cam-2", "c", "intrusion", 1)]) == 3)
+        let r = try p.processPending(limit: 100)
+        #expect(r.messages == 3)
+        #expect(r.events == 3)
+        #expect(r.slipsChanged == 1)
+        let s = try store.status()
+        #expect(s.inboxPending == 0)
+        #expect(s.riskItemsTotal == 3)
+        #expect(s.slips == ["warning": ["open": 1]])
+        let out = try store.outbox(limit: 10)
+        #expect(out.map(\.topic) == ["patrolhub/v1/out/slips"])
+        let json = try JSONParser.parse(out[0].payload)
+        #expect(json["id"] == .string("YJ-00000001"))
+        #expect(json["kind"] == .string("warning"))
+        #expect(json["zone"] == .string("Z-A"))
+        #expect(json["risk_item_ids"] == .array([.string("RI-00000001"), .string("RI-00000002"), .string("RI-00000003")]))
+        let audit = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM audit_log WHERE action = 'slip.issued'") }
+        #expect(audit == 1)
+    }
+
+    @Test func aRestartResumesWindowsFromTheStore() throws {
+        let store = try DisputeStore.inMemory()
+        let first = try Self.make(store)
+        try store.ingest([Self.msg("cam-1", "a", "intrusion", 9), Self.msg("cam-1", "b", "intrusion", 5)])
+        try first.processPending(limit: 100)
+        #expect(try store.status().slipsTotal == 0)
+        // A new processor (a restarted hub) sees the two earlier occurrences.
+        let second = try Self.make(store)
+        try store.ingest([Self.msg("cam-2", "c", "intrusion", 1)])
+        try second.processPending(limit: 100)
+        #expect(try store.slips().map(\.riskItemIDs) == [["RI-00000001", "RI-00000002", "RI-00000003"]])
+    }
+
+    @Test func duplicatesAndDeadLettersChangeNothingElse() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try Self.make(store)
+        let m = Self.msg("cam-1", "a", "fight", 1)
+        #expect(try store.ingest([m, m]) == 1, "the inbox absorbs identical bytes")
+        try p.processPending(limit: 100)
+        let before = try store.status()
+        var retry = m
+        retry.payload = Array(String(decoding: m.payload, as: UTF8.self).replacingOccurrences(of: "}", with: #","confidence":0.4}"#).utf8)
+        retry.key = StableHash.hex(topic: retry.topic, payload: retry.payload)
+        try store.ingest([retry, InboxMessage(topic: "patrolhub/v1/camera/cam-1/event", payload: Array("not json".utf8), receivedAt: Self.now)])
+        let r = try p.processPending(limit: 100)
+        #expect(r.duplicates == 1)
+        #expect(r.deadLetters == 1)
+        let after = try store.status()
+        #expect(after.riskItems == before.riskItems)
+        #expect(after.slips == before.slips)
+        #expect(after.deadLetters == ["malformed": 1])
+    }
+
+    @Test func aFailedBatchRollsBackTheEngineToo() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try Self.make(store)
+        try store.ingest([Self.msg("cam-1", "a", "fight", 1)])
+        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON slips BEGIN SELECT RAISE(ABORT, 'disk full'); END") }
+        #expect(throws: (any Error).self) { try p.processPending(limit: 10) }
+        try store.writer.write { try $0.execute(sql: "DROP TRIGGER boom") }
+        try p.processPending(limit: 10)
+        #expect(try store.slips().map(\.id) == ["YJ-00000001"], "no id was burnt by the failed attempt")
+        #expect(try store.status().inboxPending == 0)
+    }
+}

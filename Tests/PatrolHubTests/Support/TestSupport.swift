@@ -1,0 +1,188 @@
+import Alerts
+import Foundation
+import Logging
+import ServiceLifecycle
+@testable import PatrolHub
+
+/// A temporary folder, removed by `cleanup()`.
+struct TempDir {
+    let path: String
+
+    init(_ name: String = "patrolhub-test") {
+        path = NSTemporaryDirectory() + "\(name)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    func write(_ name: String, _ text: String) -> String {
+        let p = file(name)
+        try! text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A real `mosquitto` on a free loopback port, with its own persistence folder.
+final class TestBroker: @unchecked Sendable {
+    let dir: TempDir
+    let broker: EmbeddedBroker
+    var port: Int { broker.port }
+
+    init(port: Int = 0) throws {
+        dir = TempDir("patrolhub-broker")
+        var logger = Logger(label: "test-broker")
+        logger.logLevel = .error
+        broker = EmbeddedBroker(options: .init(port: port, dataDir: dir.path), logger: logger)
+        try broker.start()
+    }
+
+    /// Restarts on the same port with the same persistence (SIGTERM saves it).
+    func restart() throws {
+        broker.stop()
+        try broker.start()
+    }
+
+    func stop() {
+        broker.stop()
+        dir.cleanup()
+    }
+}
+
+/// Hub logs in tests: errors only, unless PATROLHUB_TEST_LOG names a level.
+let testLogger: Logger = {
+    var l = Logger(label: "test")
+    l.logLevel = ProcessInfo.processInfo.environment["PATROLHUB_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
+    return l
+}()
+
+/// A publisher over the same wrapper the hub uses.
+final class TestPublisher: @unchecked Sendable {
+    let client: MQTTClient
+
+    init(port: Int, id: String = "test-pub-\(UUID().uuidString.prefix(6))") throws {
+        var o = MQTTClient.Options()
+        o.port = port
+        o.clientID = id
+        o.cleanSession = true
+        o.reconnectDelayMin = 0.05
+        o.reconnectDelayMax = 0.5
+        client = MQTTClient(options: o, logger: testLogger)
+        try client.start()
+    }
+
+    func waitConnected() async throws {
+        try await waitUntil("publisher connected") { self.client.isConnected }
+    }
+
+    /// Publishes all messages at QoS 1 and waits for the broker's PUBACKs.
+    func publishAll(_ messages: [(String, [UInt8])]) async throws {
+        try await waitConnected()
+        var mids: [Int32] = []
+        for (topic, payload) in messages { mids.append(try client.publish(topic: topic, payload: payload)) }
+        let acked = await client.waitForAcks(mids, timeout: .seconds(30))
+        guard acked.count == mids.count else { throw TestFailure("broker acknowledged \(acked.count) of \(mids.count)") }
+    }
+
+    func stop() { client.stop() }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Polls `condition` until it holds or `timeout` passes (then throws, naming it).
+func waitUntil(_ what: String, timeout: Double = 20, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out after \(timeout) s waiting for: \(what)")
+}
+
+/// The registry the integration tests use.
+let testCamerasCSV = """
+    # test cameras
+    id,name,lat,lon,crs,zone
+    cam-001,North gate,29.6531,91.1342,wgs84,Z-A
+    cam-002,Market,29.6538,91.1318,wgs84,Z-A
+    cam-003,Square,29.6562,91.1335,wgs84,Z-B
+    """
+
+/// A hub running in this process against an external (test) broker.
+final class TestHub: @unchecked Sendable {
+    let hub: Hub
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test") throws {
+        var c = HubConfig()
+        c.broker.mode = .external
+        c.broker.port = brokerPort
+        c.broker.clientID = clientID
+        c.dataDir = dir.path
+        c.store.path = dir.file("hub.sqlite")
+        c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
+        hub = try Hub(config: c, logger: testLogger)
+        let g = try hub.start(signals: false)
+        group = g
+        task = Task { try await g.run() }
+    }
+
+    var store: DisputeStore { hub.store }
+
+    func waitConnected() async throws {
+        try await waitUntil("hub connected") { self.hub.ingest.client.isConnected }
+    }
+
+    /// Waits until the inbox holds `received` messages, all processed.
+    func waitProcessed(received: Int, timeout: Double = 30) async throws {
+        try await waitUntil("\(received) messages received and processed", timeout: timeout) {
+            let s = try self.store.status()
+            return s.inboxReceived >= received && s.inboxPending == 0
+        }
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
+/// A native camera event payload.
+func cameraEvent(_ id: String, type: String, time: Date, extra: String = "") -> [UInt8] {
+    Array(#"{"id":"\#(id)","type":"\#(type)","time":"\#(time.rfc3339)"\#(extra)}"#.utf8)
+}
+
+func eventTopic(_ camera: String) -> String { "patrolhub/v1/camera/\(camera)/event" }
+
+/// The `patrolhub` executable built next to this test bundle.
+func patrolhubExecutable() throws -> String {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("patrolhub").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/debug/patrolhub").path
+    if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
+    throw TestFailure("the patrolhub executable is not built next to the tests: run `swift build` before `swift test` (the Makefile does)")
+}
+
+/// Runs a command to completion, returning exit status and combined output.
+func runProcess(_ path: String, _ args: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
