@@ -7,7 +7,24 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self])
+            subcommands: [Ingest.self, Grid.self])
+
+        struct Grid: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Zone lookups through the spatial index vs a brute-force scan, at 10 000 and 100 000 generated grid polygons.")
+
+            @Option(parsing: .upToNextOption, help: "Polygon counts.") var polygons: [Int] = [10_000, 100_000]
+            @Option(help: "Repetitions; medians are reported.") var repetitions = 5
+            @Flag(help: "Also time GeoJSON import and validation of the generated file.") var importTime = false
+
+            func run() throws {
+                var results: [GridBenchmark.Result] = []
+                for n in polygons {
+                    results.append(GridBenchmark.run(.init(polygonCount: n, repetitions: repetitions, measureImport: importTime)))
+                }
+                print(GridBenchmark.Result.markdownTable(results))
+            }
+        }
 
         struct Ingest: AsyncParsableCommand {
             static let configuration = CommandConfiguration(

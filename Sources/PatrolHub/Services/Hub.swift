@@ -90,7 +90,7 @@ struct Hub {
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
             let engine = RiskEngine(rules: rules, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
-        }, batchSize: config.pipeline.batchSize, logger: logger)
+        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
 
         // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])

@@ -57,6 +57,8 @@ struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
     let batchSize: Int
     let logger: Logger
+    /// Processed inbox rows older than this are pruned (hourly).
+    var inboxRetention: TimeInterval = 7 * 86_400
     /// Added to the thread's nice value (Linux: per thread).
     var niceness: Int32 = 10
 
@@ -79,8 +81,14 @@ struct PipelineService: Service {
 
     private func loop(stop: StopFlag) throws {
         let processor = try makeProcessor()
+        var lastPrune = Date.distantPast
         while !stop.isSet {
             if try step(processor).messages < batchSize { usleep(10_000) }
+            if Date().timeIntervalSince(lastPrune) > 3600 {
+                lastPrune = Date()
+                let pruned = try processor.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
+                if pruned > 0 { logger.info("inbox.pruned", metadata: ["inbox.rows": "\(pruned)"]) }
+            }
         }
         // Drain what the ingester committed before it stopped.
         while try step(processor).messages > 0 {}

@@ -91,4 +91,16 @@ struct PipelineProcessorTests {
         #expect(try store.slips().map(\.id) == ["YJ-00000001"], "no id was burnt by the failed attempt")
         #expect(try store.status().inboxPending == 0)
     }
+
+    @Test func pruningKeepsUnprocessedRows() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try Self.make(store)
+        try store.ingest([Self.msg("cam-1", "a", "loitering", 3)])
+        try p.processPending(limit: 100)
+        try store.ingest([Self.msg("cam-1", "b", "loitering", 1)])
+        #expect(try store.pruneInbox(olderThan: Self.now.addingTimeInterval(60)) == 1)
+        let s = try store.status()
+        #expect(s.inboxReceived == 1)
+        #expect(s.inboxPending == 1)
+    }
 }

@@ -118,7 +118,7 @@ final class TestHub: @unchecked Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test") throws {
+    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test", configure: (inout HubConfig) -> Void = { _ in }) throws {
         var c = HubConfig()
         c.broker.mode = .external
         c.broker.port = brokerPort
@@ -126,6 +126,7 @@ final class TestHub: @unchecked Sendable {
         c.dataDir = dir.path
         c.store.path = dir.file("hub.sqlite")
         c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
+        configure(&c)
         hub = try Hub(config: c, logger: testLogger)
         let g = try hub.start(signals: false)
         group = g
@@ -186,3 +187,6 @@ func runProcess(_ path: String, _ args: [String], timeout: Double = 60) throws -
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// The repository's root (for the sample config).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

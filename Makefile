@@ -1,0 +1,43 @@
+# PatrolHub — the two commands a new user needs:
+#   make demo   install what is missing, build, run the hub with its embedded broker and a built-in feed
+#   make test   install what is missing, build, run the whole test suite (real mosquitto, real SQLite)
+
+DEB_PACKAGES := libmosquitto-dev mosquitto libsqlite3-dev pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT ?= swift
+
+.PHONY: deps build demo test bench bench-ingest bench-grid clean
+
+# Installs the Debian packages that are missing (and only then runs apt-get update).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain (swift.org) and put it on PATH"; exit 1; }
+
+build: deps
+	$(SWIFT) build
+
+demo: build
+	.build/debug/patrolhub demo --config config/patrolhub.yaml
+
+# The integration tests start their own mosquitto on a free loopback port and
+# run the built `patrolhub` executable, so build everything first.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: bench-ingest bench-grid
+
+bench-ingest: deps
+	$(SWIFT) build -c release --product patrolhub
+	.build/release/patrolhub bench ingest --messages 100000 --runs 5
+
+bench-grid: deps
+	$(SWIFT) build -c release --product patrolhub
+	.build/release/patrolhub bench grid --import-time
+
+clean:
+	rm -rf .build data
