@@ -118,7 +118,8 @@ final class TestHub: @unchecked Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test") throws {
+    /// - Parameter devicesCSV: `config/devices.csv` content, for tests whose payloads name patrol devices.
+    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test", devicesCSV: String? = nil) throws {
         var c = HubConfig()
         c.broker.mode = .external
         c.broker.port = brokerPort
@@ -126,6 +127,7 @@ final class TestHub: @unchecked Sendable {
         c.dataDir = dir.path
         c.store.path = dir.file("hub.sqlite")
         c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
+        c.devicesFile = devicesCSV.map { dir.write("devices.csv", $0) }
         hub = try Hub(config: c, logger: testLogger)
         let g = try hub.start(signals: false)
         group = g
