@@ -54,6 +54,9 @@ public struct HubConfig: Sendable {
 
     public var file: String = "patrolhub.yaml"
     public var topicPrefix: String = "patrolhub/v1"
+    /// The topic Frigate publishes its tracked-object events on (Frigate's own
+    /// `mqtt.topic_prefix` + `/events`); outside `topic_prefix`, since Frigate owns it.
+    public var frigateTopic: String = "frigate/events"
     public var timezone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!
     public var dataDir: String = "data"
     public var broker = Broker()
@@ -85,6 +88,11 @@ public struct HubConfig: Sendable {
         c.topicPrefix = try root.string("topic_prefix", default: c.topicPrefix)
         if c.topicPrefix.isEmpty || c.topicPrefix.contains("#") || c.topicPrefix.contains("+") || c.topicPrefix.hasSuffix("/") {
             throw root.error("topic_prefix", "must be a non-empty topic without wildcards or a trailing '/'")
+        }
+        c.frigateTopic = try root.string("frigate_topic", default: c.frigateTopic)
+        if c.frigateTopic.isEmpty || c.frigateTopic.contains("#") || c.frigateTopic.contains("+")
+            || c.frigateTopic.hasPrefix(c.topicPrefix + "/") {
+            throw root.error("frigate_topic", "must be a non-empty topic without wildcards, outside topic_prefix")
         }
         if let tz = try root.string("timezone") {
             guard let zone = TimeZone(identifier: tz) else { throw root.error("timezone", "unknown timezone '\(tz)' (use an IANA name such as Asia/Shanghai)") }

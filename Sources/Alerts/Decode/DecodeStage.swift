@@ -4,10 +4,20 @@ import Foundation
 /// more normalised events, or a `DecodeError` that sends it to the
 /// dead-letter store. Checks that apply to every format live here: size,
 /// topic, registered source, clock skew.
+///
+/// Foreign formats go through their adapters (`Decode/Adapters`), built here
+/// with the router's prefix and Frigate topic, the configured time zone, and a
+/// source resolver backed by the registry: cameras for Frigate, GB/T 28181 and
+/// ONVIF, devices for the patrol-device topics. A name the registry does not
+/// know is dead-lettered as `unknown_source`.
 public struct DecodeStage: Sendable {
     public var router: TopicRouter
     public var registry: Registry
     public var camera: NativeCameraDecoder
+    public var frigate: FrigateAdapter
+    public var gb28181: GB28181Adapter
+    public var onvif: ONVIFAdapter
+    public var device: DeviceAdapter
     public var maxPayloadBytes: Int
     public var maxClockSkew: TimeInterval
 
@@ -17,10 +27,19 @@ public struct DecodeStage: Sendable {
         self.camera = NativeCameraDecoder(timeParser: timeParser)
         self.maxPayloadBytes = maxPayloadBytes
         self.maxClockSkew = maxClockSkew
+        let options = AdapterOptions(topicPrefix: router.prefix, timeZone: timeParser.defaultZone, maxPayloadBytes: maxPayloadBytes)
+        let cameras = SourceResolver { [registry] name in registry.cameras[name] != nil ? name : nil }
+        let devices = SourceResolver { [registry] name in registry.devices[name] != nil ? name : nil }
+        self.frigate = FrigateAdapter(mapping: FrigateMapping(topic: router.frigateTopic), options: options, resolver: cameras)
+        self.gb28181 = GB28181Adapter(options: options, resolver: cameras)
+        self.onvif = ONVIFAdapter(options: options, resolver: cameras)
+        self.device = DeviceAdapter(options: options, resolver: devices)
     }
 
-    /// Decodes one message. `now` is processing time, used only for the skew check.
-    public func decode(topic: String, payload: [UInt8], now: Date) throws(DecodeError) -> [NormalizedEvent] {
+    /// Decodes one message. `now` is processing time, used for the skew check;
+    /// `receivedAt` (default `now`) is when the hub received the message, the
+    /// time of messages that carry none (an ONVIF zero-byte delete).
+    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil) throws(DecodeError) -> [NormalizedEvent] {
         guard payload.count <= maxPayloadBytes else {
             throw DecodeError(.oversized, "payload is \(payload.count) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes)")
         }
@@ -35,8 +54,14 @@ public struct DecodeStage: Sendable {
         case .cameraStatus(let id):
             try requireCamera(id)
             events = [try camera.decodeStatus(camera: id, topic: topic, payload: payload)]
-        case .deviceCheckin, .deviceReport, .deviceSOS, .frigate, .gb28181Alarm, .onvif:
-            throw DecodeError(.unknownTopic, "topic '\(topic.prefix(200))': this input is not supported yet")
+        case .deviceCheckin, .deviceReport, .deviceSOS:
+            events = try device.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
+        case .frigate:
+            events = try frigate.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
+        case .gb28181Alarm:
+            events = try gb28181.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
+        case .onvif:
+            events = try onvif.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
         }
         for e in events where e.time.timeIntervalSince(now) > maxClockSkew {
             throw DecodeError(.clockSkew, "event time \(e.time.rfc3339) is \(Int(e.time.timeIntervalSince(now))) s ahead of the hub's clock (limit \(Int(maxClockSkew)) s, limits.max_clock_skew_seconds)")

@@ -1,9 +1,17 @@
 import Foundation
 
-/// Typed access to a JSON payload's top-level fields, throwing the
-/// dead-letter reason that names the field: missing, wrong type, out of range.
+/// Typed access to a JSON payload's fields, throwing the dead-letter reason
+/// that names the field: missing, wrong type, out of range.
+///
+/// Every JSON decoder (native, Frigate, ONVIF, patrol devices) reads through
+/// this one type, so a dead letter names its field the same way whatever the
+/// format: `field 'after.camera' is required`, `field 'parties[1]' must be a string`.
+/// `null` counts as absent.
 public struct PayloadFields: Sendable {
     public let object: [String: JSONValue]
+    /// Where this object sits in the payload (`""` for the top level, `after`,
+    /// `location`), so that nested fields are named in full in errors.
+    public let path: String
 
     /// Parses bytes as a JSON object, or throws `malformed`.
     public init(bytes: [UInt8]) throws(DecodeError) {
@@ -15,60 +23,103 @@ public struct PayloadFields: Sendable {
         }
         guard case .object(let o) = value else { throw DecodeError(.malformed, "expected a JSON object, found \(value.typeName)") }
         object = o
+        path = ""
     }
 
-    public init(object: [String: JSONValue]) { self.object = object }
+    public init(object: [String: JSONValue], path: String = "") {
+        self.object = object
+        self.path = path
+    }
 
-    func present(_ name: String) -> JSONValue? {
+    /// The full name of a field, for error messages (`location.lat`).
+    public func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    /// The field's value, nil when it is absent or `null`.
+    public func present(_ name: String) -> JSONValue? {
         guard let v = object[name], v != .null else { return nil }
         return v
     }
 
+    /// The error for a required field that is absent.
+    public func missing(_ key: String) -> DecodeError {
+        DecodeError(.missingField, "field '\(name(key))' is required")
+    }
+
+    func wrongType(_ key: String, _ expected: String, _ found: JSONValue) -> DecodeError {
+        DecodeError(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
+    }
+
     public func string(_ name: String) throws(DecodeError) -> String? {
         guard let v = present(name) else { return nil }
-        guard case .string(let s) = v else { throw DecodeError(.wrongType, "field '\(name)' must be a string, found \(v.typeName)") }
+        guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
         return s
     }
 
+    /// A required string with something in it besides spaces.
     public func requiredString(_ name: String) throws(DecodeError) -> String {
-        guard let s = try string(name) else { throw DecodeError(.missingField, "field '\(name)' is required") }
-        guard !s.isEmpty else { throw DecodeError(.invalidValue, "field '\(name)' is empty") }
+        guard let s = try string(name) else { throw missing(name) }
+        guard s.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 }) else {
+            throw DecodeError(.invalidValue, "field '\(self.name(name))' is empty")
+        }
         return s
     }
 
     public func double(_ name: String, range: ClosedRange<Double>? = nil) throws(DecodeError) -> Double? {
         guard let v = present(name) else { return nil }
-        guard case .number(let d) = v else { throw DecodeError(.wrongType, "field '\(name)' must be a number, found \(v.typeName)") }
-        if let range, !range.contains(d) { throw DecodeError(.outOfRange, "field '\(name)' must be within \(range.lowerBound)…\(range.upperBound), found \(d)") }
+        guard case .number(let d) = v else { throw wrongType(name, "a number", v) }
+        if let range, !range.contains(d) {
+            throw DecodeError(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(d)")
+        }
         return d
     }
 
     public func int(_ name: String, range: ClosedRange<Int>? = nil) throws(DecodeError) -> Int? {
         guard let d = try double(name) else { return nil }
-        guard d.rounded() == d, abs(d) < 1e15 else { throw DecodeError(.wrongType, "field '\(name)' must be a whole number, found \(d)") }
+        guard d.rounded() == d, abs(d) < 1e15 else { throw DecodeError(.wrongType, "field '\(self.name(name))' must be a whole number, found \(d)") }
         let n = Int(d)
-        if let range, !range.contains(n) { throw DecodeError(.outOfRange, "field '\(name)' must be within \(range.lowerBound)…\(range.upperBound), found \(n)") }
+        if let range, !range.contains(n) {
+            throw DecodeError(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(n)")
+        }
         return n
     }
 
     public func bool(_ name: String) throws(DecodeError) -> Bool? {
         guard let v = present(name) else { return nil }
-        guard case .bool(let b) = v else { throw DecodeError(.wrongType, "field '\(name)' must be true or false, found \(v.typeName)") }
+        guard case .bool(let b) = v else { throw wrongType(name, "true or false", v) }
         return b
+    }
+
+    /// A nested object, whose fields are then named `name.field` in errors.
+    public func object(_ name: String) throws(DecodeError) -> PayloadFields? {
+        guard let v = present(name) else { return nil }
+        guard case .object(let o) = v else { throw wrongType(name, "an object", v) }
+        return PayloadFields(object: o, path: self.name(name))
+    }
+
+    /// A value from a closed set of strings (`method`, `kind`, `type`).
+    public func enumeration<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws(DecodeError) -> T?
+    where T.RawValue == String {
+        guard let raw = try string(name) else { return nil }
+        guard let value = T(rawValue: raw) else {
+            let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodeError(.invalidValue, "field '\(self.name(name))' must be one of \(allowed), found '\(raw.prefix(40))'")
+        }
+        return value
     }
 
     public func requiredTime(_ name: String, parser: TimeParser) throws(DecodeError) -> Date {
         let text = try requiredString(name)
-        guard let date = parser.parse(text) else { throw DecodeError(.invalidValue, "field '\(name)' is not an RFC 3339 time: '\(text.prefix(40))'") }
+        guard let date = parser.parse(text) else { throw DecodeError(.invalidValue, "field '\(self.name(name))' is not an RFC 3339 time: '\(text.prefix(40))'") }
         return date
     }
 
     public func stringArray(_ name: String) throws(DecodeError) -> [String]? {
         guard let v = present(name) else { return nil }
-        guard case .array(let a) = v else { throw DecodeError(.wrongType, "field '\(name)' must be an array of strings, found \(v.typeName)") }
+        guard case .array(let a) = v else { throw wrongType(name, "an array of strings", v) }
         var out: [String] = []
-        for item in a {
-            guard case .string(let s) = item else { throw DecodeError(.wrongType, "field '\(name)' must be an array of strings, found \(item.typeName) in it") }
+        out.reserveCapacity(a.count)
+        for (index, item) in a.enumerated() {
+            guard case .string(let s) = item else { throw wrongType("\(name)[\(index)]", "a string", item) }
             out.append(s)
         }
         return out
@@ -77,15 +128,15 @@ public struct PayloadFields: Sendable {
     /// `{"lat": .., "lon": .., "crs": "wgs84"|"gcj02"|"bd09"}`, crs defaulting to wgs84.
     public func location(_ name: String = "location") throws(DecodeError) -> GeoPoint? {
         guard let v = present(name) else { return nil }
-        guard case .object(let o) = v else { throw DecodeError(.wrongType, "field '\(name)' must be an object {lat, lon, crs}, found \(v.typeName)") }
-        let f = PayloadFields(object: o)
-        guard let lat = try f.double("lat") else { throw DecodeError(.missingField, "field '\(name).lat' is required") }
-        guard let lon = try f.double("lon") else { throw DecodeError(.missingField, "field '\(name).lon' is required") }
-        guard (-90...90).contains(lat) else { throw DecodeError(.outOfRange, "field '\(name).lat' must be within -90…90, found \(lat)") }
-        guard (-180...180).contains(lon) else { throw DecodeError(.outOfRange, "field '\(name).lon' must be within -180…180, found \(lon)") }
+        guard case .object(let o) = v else { throw wrongType(name, "an object {lat, lon, crs}", v) }
+        let f = PayloadFields(object: o, path: self.name(name))
+        guard let lat = try f.double("lat") else { throw f.missing("lat") }
+        guard let lon = try f.double("lon") else { throw f.missing("lon") }
+        guard (-90...90).contains(lat) else { throw DecodeError(.outOfRange, "field '\(f.name("lat"))' must be within -90…90, found \(lat)") }
+        guard (-180...180).contains(lon) else { throw DecodeError(.outOfRange, "field '\(f.name("lon"))' must be within -180…180, found \(lon)") }
         let crsText = try f.string("crs") ?? "wgs84"
         guard let crs = CoordinateSystem(rawValue: crsText.lowercased()) else {
-            throw DecodeError(.invalidValue, "field '\(name).crs' must be wgs84, gcj02 or bd09, found '\(crsText)'")
+            throw DecodeError(.invalidValue, "field '\(f.name("crs"))' must be wgs84, gcj02 or bd09, found '\(crsText.prefix(40))'")
         }
         return GeoPoint(lat: lat, lon: lon, crs: crs)
     }

@@ -93,7 +93,7 @@ public final class PipelineProcessor {
         for record in records {
             result.messages += 1
             do {
-                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now)
+                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
                 for event in events {
                     if try Row.fetchOne(seen, arguments: [event.key]) != nil {
                         result.duplicates += 1

@@ -32,6 +32,13 @@ public enum EngineEffect: Sendable, Hashable {
 ///
 /// Stages, in order: place → dedup/lifecycle → mute (inhibition) → group
 /// into warning slips.
+///
+/// Lifecycles (a Frigate tracked object, an ONVIF property) hold their risk
+/// item open regardless of the dedup window until their `.end`: every
+/// detection of the same source and category folds into it meanwhile, and the
+/// item closes when the last lifecycle folded into it ends. An end for
+/// lifecycle `L` also ends every lifecycle `L|…` (an ONVIF zero-byte delete
+/// names the camera and topic only). Check-ins are recorded, never risks.
 public struct RiskEngine: Sendable {
     struct SourceCategory: Hashable { var source: String; var category: Category }
     struct ZoneCategory: Hashable { var zone: String; var category: Category }
@@ -42,7 +49,12 @@ public struct RiskEngine: Sendable {
     public var place: @Sendable (NormalizedEvent) -> Placement
 
     var openItems: [SourceCategory: RiskItem] = [:]
+    /// Live lifecycle → the item it folded into.
     var lifecycles: [String: SourceCategory] = [:]
+    /// Item → its live lifecycles; while non-empty the item ignores the dedup window.
+    var itemLifecycles: [SourceCategory: Set<String>] = [:]
+    /// `L` → the live lifecycles `L|…`, so a topic-level end finds them without a scan.
+    var nestedLifecycles: [String: Set<String>] = [:]
     var occurrences: [ZoneCategory: [Occurrence]] = [:]
     var activeSlips: [ZoneCategory: ActiveSlip] = [:]
     var cameraStatus: [String: CameraStatus] = [:]
@@ -70,10 +82,14 @@ public struct RiskEngine: Sendable {
     public mutating func restore(_ s: Snapshot) {
         openItems = [:]
         lifecycles = [:]
+        itemLifecycles = [:]
+        nestedLifecycles = [:]
         for item in s.openItems.sorted(by: { $0.lastSeen < $1.lastSeen }) {
             let key = SourceCategory(source: item.source, category: item.category)
             openItems[key] = item
-            if let l = item.lifecycle { lifecycles[l] = key }
+            // Only the item's first lifecycle is stored; others folded into it are not restored.
+            itemLifecycles[key] = []
+            if let l = item.lifecycle { register(l, key) }
         }
         occurrences = [:]
         for o in s.recentOccurrences.sorted(by: { $0.time < $1.time }) {
@@ -96,7 +112,11 @@ public struct RiskEngine: Sendable {
             return handleStatus(event, status: status, now: now)
         case .end:
             return handleEnd(event)
-        case .detection, .checkin:
+        case .checkin:
+            // Patrol supervision (slots, late and missed check-ins) acts on these later;
+            // a check-in is never a risk item.
+            return [.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false)]
+        case .detection:
             return handleDetection(event, now: now)
         }
     }
@@ -107,11 +127,15 @@ public struct RiskEngine: Sendable {
         let key = SourceCategory(source: event.source, category: event.category)
         let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
         var item: RiskItem
-        if var open = openItems[key], folds(event, into: open) {
+        if var open = openItems[key], folds(event, into: open, key: key) {
             open.occurrences += 1
             open.lastSeen = max(open.lastSeen, event.time)
             open.firstSeen = min(open.firstSeen, event.time)
             open.severity = min(open.severity, severity)
+            if let l = event.lifecycle {
+                if open.lifecycle == nil { open.lifecycle = l }
+                register(l, key)
+            }
             item = open
         } else {
             if var previous = openItems[key], previous.state == .open {
@@ -123,7 +147,8 @@ public struct RiskEngine: Sendable {
                 severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
                 firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill)
             nextItemSeq += 1
-            if let l = event.lifecycle { lifecycles[l] = key }
+            itemLifecycles[key] = []
+            if let l = event.lifecycle { register(l, key) }
         }
         item.suppressedBy = muteReason(for: event)
         openItems[key] = item
@@ -136,9 +161,11 @@ public struct RiskEngine: Sendable {
         return effects
     }
 
-    func folds(_ event: NormalizedEvent, into item: RiskItem) -> Bool {
+    func folds(_ event: NormalizedEvent, into item: RiskItem, key: SourceCategory) -> Bool {
         guard item.state == .open else { return false }
         if let l = event.lifecycle, l == item.lifecycle { return true }
+        // A live lifecycle (the object is still there) holds the item open whatever the window.
+        if let live = itemLifecycles[key], !live.isEmpty { return true }
         let w = rules.dedupWindow
         return event.time >= item.firstSeen.addingTimeInterval(-w) && event.time <= item.lastSeen.addingTimeInterval(w)
     }
@@ -175,14 +202,47 @@ public struct RiskEngine: Sendable {
     }
 
     mutating func handleEnd(_ event: NormalizedEvent) -> [EngineEffect] {
-        guard let l = event.lifecycle, let key = lifecycles[l], var item = openItems[key], item.lifecycle == l else {
-            return [.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false)]
+        var effects: [EngineEffect] = []
+        var linked: (id: String, zone: String)?
+        if let l = event.lifecycle {
+            // The lifecycle itself and every lifecycle nested under it: an ONVIF zero-byte
+            // delete ends `onvif:{camera}:{topic}`, which covers `onvif:{camera}:{topic}|{source}`.
+            var ended = (nestedLifecycles[l] ?? []).sorted()
+            if lifecycles[l] != nil { ended.insert(l, at: 0) }
+            for lifecycle in ended {
+                guard let key = unregister(lifecycle) else { continue }
+                guard var item = openItems[key], item.state == .open else { continue }
+                linked = linked ?? (item.id, item.zone)
+                guard itemLifecycles[key]?.isEmpty ?? true else { continue }
+                item.state = .closed
+                item.lastSeen = max(item.lastSeen, event.time)
+                openItems[key] = nil
+                itemLifecycles[key] = nil
+                effects.append(.item(item))
+            }
         }
-        item.state = .closed
-        item.lastSeen = max(item.lastSeen, event.time)
-        openItems[key] = nil
-        lifecycles[l] = nil
-        return [.item(item), .accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: false)]
+        effects.append(.accepted(key: event.key, itemID: linked?.id ?? "", zone: linked?.zone ?? place(event).zone, category: event.category, time: event.time, counted: false))
+        return effects
+    }
+
+    /// Records a live lifecycle of the item at `key`.
+    mutating func register(_ lifecycle: String, _ key: SourceCategory) {
+        if let old = lifecycles[lifecycle], old != key { itemLifecycles[old]?.remove(lifecycle) }
+        lifecycles[lifecycle] = key
+        itemLifecycles[key, default: []].insert(lifecycle)
+        if let bar = lifecycle.firstIndex(of: "|") { nestedLifecycles[String(lifecycle[..<bar]), default: []].insert(lifecycle) }
+    }
+
+    /// Forgets an ended lifecycle; returns the item it belonged to.
+    mutating func unregister(_ lifecycle: String) -> SourceCategory? {
+        guard let key = lifecycles.removeValue(forKey: lifecycle) else { return nil }
+        itemLifecycles[key]?.remove(lifecycle)
+        if let bar = lifecycle.firstIndex(of: "|") {
+            let parent = String(lifecycle[..<bar])
+            nestedLifecycles[parent]?.remove(lifecycle)
+            if nestedLifecycles[parent]?.isEmpty == true { nestedLifecycles[parent] = nil }
+        }
+        return key
     }
 
     // MARK: - Grouping into warning slips

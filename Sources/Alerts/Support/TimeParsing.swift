@@ -31,7 +31,8 @@ public struct TimeParser: Sendable {
         guard u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54, u[13] == 0x3A, u[16] == 0x3A,
               let year = num(0, 4), let month = num(5, 7), let day = num(8, 10),
               let hour = num(11, 13), let minute = num(14, 16), let second = num(17, 19),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60
+              (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day),
+              hour < 24, minute < 60, second <= 60
         else { return nil }
         var i = 19
         var fraction = 0.0
@@ -53,7 +54,8 @@ public struct TimeParser: Sendable {
                 offset = 0
                 i += 1
             } else if c == 0x2B || c == 0x2D { // + -
-                guard u.count >= i + 6, u[i + 3] == 0x3A, let oh = num(i + 1, i + 3), let om = num(i + 4, i + 6) else { return nil }
+                guard u.count >= i + 6, u[i + 3] == 0x3A, let oh = num(i + 1, i + 3), let om = num(i + 4, i + 6),
+                      oh < 24, om < 60 else { return nil }
                 offset = (oh * 3600 + om * 60) * (c == 0x2D ? -1 : 1)
                 i += 6
             } else {
@@ -71,6 +73,20 @@ public struct TimeParser: Sendable {
         let off1 = defaultZone.secondsFromGMT(for: guess)
         let off2 = defaultZone.secondsFromGMT(for: Date(timeIntervalSince1970: local - Double(off1)))
         return Date(timeIntervalSince1970: local - Double(off2))
+    }
+
+    /// Reads times as UTC: for formats whose offset-less times are UTC by
+    /// definition (ONVIF `UtcTime`).
+    public static let utc = TimeParser(defaultZone: TimeZone(secondsFromGMT: 0)!)
+
+    /// Days in a month of the proleptic Gregorian calendar, so that
+    /// `2023-02-29` and `2024-04-31` are refused rather than rolled over.
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

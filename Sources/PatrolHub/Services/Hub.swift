@@ -59,7 +59,7 @@ struct Hub {
             brokerPort = config.broker.port
         }
 
-        let router = TopicRouter(prefix: config.topicPrefix)
+        let router = TopicRouter(prefix: config.topicPrefix, frigateTopic: config.frigateTopic)
         var mqtt = MQTTClient.Options()
         mqtt.host = brokerHost
         mqtt.port = brokerPort

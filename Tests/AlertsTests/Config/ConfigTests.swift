@@ -16,6 +16,13 @@ struct ConfigTests {
         #expect(c.store.path == "/etc/patrolhub/data/patrolhub.sqlite")
         #expect(c.topicPrefix == "patrolhub/v1")
         #expect(c.timezone.identifier == "Asia/Shanghai")
+        #expect(c.frigateTopic == "frigate/events")
+    }
+
+    @Test func frigateTopicIsConfigurable() throws {
+        #expect(try Self.parse("frigate_topic: nvr2/frigate/events\n").frigateTopic == "nvr2/frigate/events")
+        #expect(throws: ConfigError.self) { try Self.parse("frigate_topic: frigate/#\n") }
+        #expect(throws: ConfigError.self) { try Self.parse("frigate_topic: patrolhub/v1/frigate\n") }
     }
 
     @Test(arguments: [

@@ -18,12 +18,15 @@ struct SupportTests {
         ("2026-11-29T00:30:00.250Z", 1_795_912_200.25),
         ("2026-11-29 08:30:00", 1_795_912_200.0),     // no offset: Asia/Shanghai
         ("2026-11-29T08:30:00", 1_795_912_200.0),
+        ("2026-11-29T08:30:00.5", 1_795_912_200.5),   // fractional seconds without offset (GB/T 28181 gateways)
+        ("2028-02-29T08:00:00+08:00", 1_835_395_200.0), // leap day
     ])
     func timesParse(text: String, expected: Double) {
         #expect(TimeParser().parse(text)?.timeIntervalSince1970 == expected)
     }
 
-    @Test(arguments: ["", "2026-13-01T00:00:00Z", "2026-11-29T25:00:00Z", "yesterday", "2026-11-29T08:30:00+0800", "2026-11-29T08:30:00Zjunk"])
+    @Test(arguments: ["", "2026-13-01T00:00:00Z", "2026-11-29T25:00:00Z", "yesterday", "2026-11-29T08:30:00+0800", "2026-11-29T08:30:00Zjunk",
+                     "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-29T08:30:00+24:00"])
     func badTimesAreRefused(text: String) {
         #expect(TimeParser().parse(text) == nil)
     }

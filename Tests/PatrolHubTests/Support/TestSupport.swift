@@ -118,7 +118,10 @@ final class TestHub: @unchecked Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test", configure: (inout HubConfig) -> Void = { _ in }) throws {
+    /// - Parameter devicesCSV: `config/devices.csv` content, for tests whose payloads name patrol devices.
+    /// - Parameter configure: last changes to the config (zones file, sample registry…).
+    init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test", devicesCSV: String? = nil,
+         configure: (inout HubConfig) -> Void = { _ in }) throws {
         var c = HubConfig()
         c.broker.mode = .external
         c.broker.port = brokerPort
@@ -126,6 +129,7 @@ final class TestHub: @unchecked Sendable {
         c.dataDir = dir.path
         c.store.path = dir.file("hub.sqlite")
         c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
+        c.devicesFile = devicesCSV.map { dir.write("devices.csv", $0) }
         configure(&c)
         hub = try Hub(config: c, logger: testLogger)
         let g = try hub.start(signals: false)

@@ -1,0 +1,334 @@
+import Foundation
+
+// The configurable parts of the adapters: where topics live, how foreign names
+// become registered ids, and how foreign vocabularies map onto `Category`.
+// Every type has a default for every field, so `FrigateAdapter()` works out of
+// the box and a config file only states what differs.
+
+/// Settings shared by every adapter.
+public struct AdapterOptions: Sendable, Hashable {
+    /// The topic prefix of PatrolHub's own topics (SPEC.md: default `patrolhub/v1`).
+    /// A trailing `/` is ignored.
+    public var topicPrefix: String
+    /// The zone in which a time without an offset is read (SPEC.md: default `Asia/Shanghai`).
+    /// GB/T 28181 `AlarmTime` never has an offset, so this matters for every GB alarm.
+    public var timeZone: TimeZone
+    /// Payloads larger than this are dead-lettered as `oversized` (SPEC.md: 256 KiB).
+    public var maxPayloadBytes: Int
+
+    /// The default time zone of SPEC.md, `Asia/Shanghai` (UTC+8, no DST since 1991).
+    public static let defaultTimeZone: TimeZone =
+        TimeZone(identifier: "Asia/Shanghai") ?? TimeZone(secondsFromGMT: 8 * 3600)!
+
+    public init(
+        topicPrefix: String = "patrolhub/v1",
+        timeZone: TimeZone = AdapterOptions.defaultTimeZone,
+        maxPayloadBytes: Int = 256 * 1024
+    ) {
+        self.topicPrefix = topicPrefix
+        self.timeZone = timeZone
+        self.maxPayloadBytes = maxPayloadBytes
+    }
+
+    /// The prefix without trailing slashes.
+    var normalizedPrefix: String {
+        var prefix = Substring(topicPrefix)
+        while prefix.hasSuffix("/") { prefix = prefix.dropLast() }
+        return String(prefix)
+    }
+
+    /// Routes the topics under `topicPrefix` (the adapters' own topics are
+    /// told apart by the same router as the decode stage's).
+    var router: TopicRouter { TopicRouter(prefix: normalizedPrefix) }
+
+    /// Reads times without an offset in `timeZone`.
+    var timeParser: TimeParser { TimeParser(defaultZone: timeZone) }
+}
+
+/// Maps a foreign name (Frigate camera name, GB/T 28181 `DeviceID`, ONVIF
+/// device name in the topic, patrol device id) to a registered camera or device id.
+///
+/// Returning nil means "not registered": the adapter then throws
+/// `DecodeError(.unknownSource, …)`. The application builds one from its registry:
+///
+/// ```swift
+/// let resolver = SourceResolver { name in registry.cameraID(forForeignName: name) }
+/// ```
+public struct SourceResolver: Sendable {
+    private let resolve: @Sendable (String) -> String?
+
+    /// A resolver from a closure.
+    public init(_ resolve: @escaping @Sendable (_ foreignName: String) -> String?) {
+        self.resolve = resolve
+    }
+
+    /// The registered id for `foreignName`, or nil when it is not registered.
+    public func callAsFunction(_ foreignName: String) -> String? { resolve(foreignName) }
+
+    /// The SPEC.md default: a foreign name names the registered source with the same id.
+    public static let identity = SourceResolver { $0 }
+
+    /// A fixed table; names not in it resolve to themselves when `otherwiseIdentity`
+    /// is true (config maps only the exceptions), else to nil (unknown source).
+    public static func table(_ ids: [String: String], otherwiseIdentity: Bool = false) -> SourceResolver {
+        SourceResolver { name in ids[name] ?? (otherwiseIdentity ? name : nil) }
+    }
+}
+
+// MARK: - Frigate
+
+/// How Frigate labels and zones become risk categories.
+///
+/// Each tracked object is judged by the first rule whose `labels` contain its
+/// label (and whose `cameras`, if set, contain its camera). Labels without a
+/// rule produce no events.
+public struct FrigateMapping: Sendable, Hashable {
+    /// Where the object must be for its rule to fire.
+    public enum ZoneRequirement: Sendable, Hashable {
+        /// Anywhere in the frame (fire, smoke).
+        case none
+        /// In any Frigate zone: zones are drawn by the integrator on purpose.
+        case anyZone
+        /// In at least one of these Frigate zone names.
+        case named(Set<String>)
+    }
+
+    /// One label rule.
+    public struct LabelRule: Sendable, Hashable {
+        /// Frigate labels this rule applies to (`person`, `car`, `fire` …).
+        public var labels: Set<String>
+        /// The category raised.
+        public var category: Category
+        /// Where the object must be.
+        public var zones: ZoneRequirement
+        /// Only fire once the object is `stationary` (a parked car, not a passing one).
+        /// Frigate versions that do not send `stationary` are treated as stationary.
+        public var requiresStationary: Bool
+        /// Minimum `top_score` (or `score`), if any.
+        public var minScore: Double?
+        /// Severity override; nil uses the category's default.
+        public var severity: Severity?
+        /// Frigate camera names this rule is limited to; nil means every camera.
+        public var cameras: Set<String>?
+
+        public init(
+            labels: Set<String>, category: Category, zones: ZoneRequirement = .none,
+            requiresStationary: Bool = false, minScore: Double? = nil, severity: Severity? = nil,
+            cameras: Set<String>? = nil
+        ) {
+            self.labels = labels
+            self.category = category
+            self.zones = zones
+            self.requiresStationary = requiresStationary
+            self.minScore = minScore
+            self.severity = severity
+            self.cameras = cameras
+        }
+    }
+
+    /// The MQTT topic Frigate publishes tracked-object events on.
+    public var topic: String
+    /// Label rules, first match wins.
+    public var rules: [LabelRule]
+
+    public init(topic: String = "frigate/events", rules: [LabelRule] = FrigateMapping.defaultRules()) {
+        self.topic = topic
+        self.rules = rules
+    }
+
+    /// The defaults: `person` in a zone → intrusion; `fire`/`smoke` anywhere →
+    /// fire_smoke; a stationary `car`/`motorcycle` in a no-parking zone → illegal_parking.
+    ///
+    /// - Parameters:
+    ///   - intrusionZones: zones where a person is an intrusion (default: any Frigate zone).
+    ///   - noParkingZones: Frigate zone names where parking is illegal.
+    public static func defaultRules(
+        intrusionZones: ZoneRequirement = .anyZone,
+        noParkingZones: Set<String> = ["no_parking"]
+    ) -> [LabelRule] {
+        [
+            LabelRule(labels: ["person"], category: .intrusion, zones: intrusionZones),
+            LabelRule(labels: ["fire", "smoke"], category: .fireSmoke, zones: .none),
+            LabelRule(
+                labels: ["car", "motorcycle"], category: .illegalParking,
+                zones: .named(noParkingZones), requiresStationary: true),
+        ]
+    }
+
+    /// The rule for a label on a camera, if any.
+    func rule(label: String, camera: String) -> LabelRule? {
+        rules.first { $0.labels.contains(label) && ($0.cameras?.contains(camera) ?? true) }
+    }
+}
+
+// MARK: - GB/T 28181
+
+/// A GB/T 28181 alarm code: `AlarmMethod` plus `Info/AlarmType`.
+public struct GBAlarmCode: Sendable, Hashable, CustomStringConvertible {
+    /// 1 phone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other.
+    public var method: Int
+    /// The alarm type; its meaning depends on the method.
+    public var type: Int
+
+    public init(method: Int, type: Int) {
+        self.method = method
+        self.type = type
+    }
+
+    public var description: String { "\(method)/\(type)" }
+}
+
+/// How GB/T 28181 alarm methods and types become risk categories.
+///
+/// Lookup order for one alarm: `ignored` (no event) → `alarmTypes` →
+/// `methodDefaults` (the type is missing or not in the table) → dead letter
+/// `invalid_value` (a method with no default).
+public struct GB28181Mapping: Sendable, Hashable {
+    /// `(method, type)` → category.
+    public var alarmTypes: [GBAlarmCode: Category]
+    /// Codes that are not risks (e.g. 5/9 traffic counting): decoded to no event.
+    public var ignored: Set<GBAlarmCode>
+    /// Category for an alarm of a method whose type is missing or unmapped.
+    public var methodDefaults: [Int: Category]
+    /// For a combined `AlarmMethod` such as `2/5`: the order in which methods are tried.
+    public var methodPrecedence: [Int]
+    /// The CRS of `Longitude`/`Latitude` (GB/T 28181 says nothing; gateways send WGS-84).
+    public var coordinateSystem: CoordinateSystem
+    /// Severity used when `AlarmPriority` is missing; nil (the default) dead-letters
+    /// such an alarm as `missing_field`, since SPEC.md makes the field required.
+    public var severityWhenPriorityMissing: Severity?
+
+    public init(
+        alarmTypes: [GBAlarmCode: Category] = GB28181Mapping.defaultAlarmTypes,
+        ignored: Set<GBAlarmCode> = [GBAlarmCode(method: 5, type: 9)],
+        methodDefaults: [Int: Category] = GB28181Mapping.defaultMethodDefaults,
+        methodPrecedence: [Int] = [5, 2, 6, 4, 1, 3, 7],
+        coordinateSystem: CoordinateSystem = .wgs84,
+        severityWhenPriorityMissing: Severity? = nil
+    ) {
+        self.alarmTypes = alarmTypes
+        self.ignored = ignored
+        self.methodDefaults = methodDefaults
+        self.methodPrecedence = methodPrecedence
+        self.coordinateSystem = coordinateSystem
+        self.severityWhenPriorityMissing = severityWhenPriorityMissing
+    }
+
+    /// GB/T 28181-2016 Annex A alarm types.
+    public static let defaultAlarmTypes: [GBAlarmCode: Category] = {
+        var table: [GBAlarmCode: Category] = [:]
+        func put(_ method: Int, _ type: Int, _ category: Category) {
+            table[GBAlarmCode(method: method, type: type)] = category
+        }
+        // Method 2, device alarms.
+        put(2, 1, .cameraOffline)  // video loss
+        put(2, 2, .cameraTampered)  // tamper (anti-dismantle)
+        put(2, 3, .cameraDegraded)  // storage full
+        put(2, 4, .cameraDegraded)  // over temperature
+        put(2, 5, .cameraDegraded)  // under temperature
+        // Method 5, video analytics alarms.
+        put(5, 1, .other)  // manual video alarm (raised by an operator)
+        put(5, 2, .motion)
+        put(5, 3, .leftObject)
+        put(5, 4, .objectRemoved)
+        put(5, 5, .tripwire)
+        put(5, 6, .intrusion)
+        put(5, 7, .wrongWay)
+        put(5, 8, .loitering)
+        put(5, 10, .crowdGathering)  // density
+        put(5, 11, .cameraDegraded)  // video anomaly (image quality)
+        put(5, 12, .motion)  // fast movement
+        // Method 6, device faults.
+        put(6, 1, .cameraDegraded)  // storage disk fault
+        put(6, 2, .cameraDegraded)  // fan fault
+        return table
+    }()
+
+    /// Method-level fallbacks: a method-5 alarm without a type is motion (what most
+    /// cameras send), a method-6 fault is camera_degraded, anything else is `other`
+    /// with the GB priority as severity, so no alarm is silently lost.
+    public static let defaultMethodDefaults: [Int: Category] = [
+        1: .other, 2: .other, 3: .other, 4: .other, 5: .motion, 6: .cameraDegraded, 7: .other,
+    ]
+}
+
+// MARK: - ONVIF
+
+/// How ONVIF event topics become risk categories.
+///
+/// A rule's `pattern` is a `/`-separated topic without namespace prefixes; it
+/// matches when its segments appear, in order and contiguous, in the event's
+/// topic (namespace prefixes such as `tns1:` stripped, case-insensitive). The
+/// longest matching pattern wins. So `VideoSource/ImageTooDark` matches
+/// `tns1:VideoSource/ImageTooDark/AnalyticsService`.
+public struct ONVIFMapping: Sendable, Hashable {
+    /// One topic rule.
+    public struct TopicRule: Sendable, Hashable {
+        public var pattern: String
+        public var category: Category
+        /// The `Data` item that carries the property state (`IsInside`, `State` …);
+        /// nil finds it among the usual names or the first boolean item. An event
+        /// with no state item (e.g. `LineDetector/Crossed`) is a one-shot detection.
+        public var stateItem: String?
+        /// Severity override; nil uses the category's default.
+        public var severity: Severity?
+
+        public init(pattern: String, category: Category, stateItem: String? = nil, severity: Severity? = nil) {
+            self.pattern = pattern
+            self.category = category
+            self.stateItem = stateItem
+            self.severity = severity
+        }
+
+        var segments: [String] { ONVIFMapping.segments(of: pattern) }
+    }
+
+    /// Topic rules; topics that match none decode to no event.
+    public var rules: [TopicRule]
+
+    public init(rules: [TopicRule] = ONVIFMapping.defaultRules) {
+        self.rules = rules
+    }
+
+    /// The defaults of SPEC.md, plus the tamper and motion topics cameras commonly emit.
+    public static let defaultRules: [TopicRule] = [
+        TopicRule(pattern: "RuleEngine/FieldDetector/ObjectsInside", category: .intrusion, stateItem: "IsInside"),
+        TopicRule(pattern: "RuleEngine/LineDetector/Crossed", category: .tripwire),
+        TopicRule(pattern: "RuleEngine/LoiteringDetector/ObjectIsLoitering", category: .loitering),
+        TopicRule(pattern: "ObjectAbandoned", category: .leftObject),
+        TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered),
+        TopicRule(pattern: "VideoSource/GlobalSceneChange", category: .cameraTampered),
+        TopicRule(pattern: "VideoSource/ImageTooDark", category: .cameraDegraded),
+        TopicRule(pattern: "VideoSource/ImageTooBright", category: .cameraDegraded),
+        TopicRule(pattern: "VideoSource/ImageTooBlurry", category: .cameraDegraded),
+        TopicRule(pattern: "VideoSource/SignalLoss", category: .cameraOffline),
+        TopicRule(pattern: "VideoSource/MotionAlarm", category: .motion),
+        TopicRule(pattern: "RuleEngine/CellMotionDetector/Motion", category: .motion),
+        TopicRule(pattern: "RuleEngine/MotionRegionDetector/Motion", category: .motion),
+    ]
+
+    /// Topic segments without namespace prefixes (`tns1:VideoSource` → `VideoSource`).
+    static func localSegments(of topic: String) -> [String] {
+        topic.split(separator: "/", omittingEmptySubsequences: true).map { segment in
+            String(segment.lastIndex(of: ":").map { segment[segment.index(after: $0)...] } ?? segment)
+        }
+    }
+
+    /// `localSegments`, lowercased, for matching.
+    static func segments(of topic: String) -> [String] { localSegments(of: topic).map { $0.lowercased() } }
+
+    /// The best rule for a topic, or nil.
+    func rule(forTopic topic: String) -> TopicRule? {
+        let topicSegments = Self.segments(of: topic)
+        var best: (rule: TopicRule, length: Int)?
+        for rule in rules {
+            let pattern = rule.segments
+            guard !pattern.isEmpty, pattern.count <= topicSegments.count else { continue }
+            let matches = (0...(topicSegments.count - pattern.count)).contains { start in
+                Array(topicSegments[start..<start + pattern.count]) == pattern
+            }
+            if matches, pattern.count > (best?.length ?? 0) { best = (rule, pattern.count) }
+        }
+        return best?.rule
+    }
+}

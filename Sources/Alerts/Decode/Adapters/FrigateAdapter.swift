@@ -1,0 +1,161 @@
+import Foundation
+
+/// Decodes Frigate NVR tracked-object events (`frigate/events`).
+///
+/// Frigate publishes one `new`, many `update`s and one `end` per tracked object,
+/// each with the object's state `before` and `after` the change. This adapter
+/// raises a risk only on the transition that matters, so an object updated 50
+/// times yields one detection and one end:
+///
+/// - The object's label picks a `FrigateMapping.LabelRule`; labels without one
+///   yield nothing (before the camera is resolved: an unregistered camera is
+///   dead-lettered only when it reports something that matters).
+/// - The rule *holds* for a state when the object is not a false positive, is in
+///   the required zone (`entered_zones` ∪ `current_zones`), is stationary if
+///   required, and scores at least `minScore`.
+/// - A detection is emitted when the rule holds `after` but not `before` (on
+///   `new`: when it holds `after`). So a zone that only appears on a later
+///   `update` (or on the `end`) still raises the detection, once.
+/// - `end` emits a `.end` event for objects whose rule's zone was entered, so the
+///   risk item closes.
+///
+/// Keys: `frigate:{camera}:{id}:new` for the detection (whichever message
+/// raised it: a re-raise in the same lifecycle is the same key and deduplicates)
+/// and `frigate:{camera}:{id}:end`; lifecycle `frigate:{camera}:{id}`.
+public struct FrigateAdapter: EventAdapter {
+    public var mapping: FrigateMapping
+    public var options: AdapterOptions
+    /// Maps a Frigate camera name to a registered camera id.
+    public var resolver: SourceResolver
+
+    public init(
+        mapping: FrigateMapping = FrigateMapping(), options: AdapterOptions = AdapterOptions(),
+        resolver: SourceResolver = .identity
+    ) {
+        self.mapping = mapping
+        self.options = options
+        self.resolver = resolver
+    }
+
+    /// Decodes one Frigate event message.
+    ///
+    /// - Throws: `unknown_topic` for another topic than `mapping.topic`; `malformed`,
+    ///   `missing_field`, `wrong_type`, `invalid_value` (a `type` other than
+    ///   new/update/end), `out_of_range` (a score outside 0…1); `unknown_source`
+    ///   for a camera the resolver does not know.
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+        guard topic == mapping.topic else {
+            throw DecodeError(.unknownTopic, "\(topic) is not the Frigate events topic \(mapping.topic)")
+        }
+        try checkSize(payload, options)
+        let fields = try PayloadFields(bytes: payload)
+        let type = try fields.enumeration("type", MessageType.self)
+        guard let type else { throw fields.missing("type") }
+        guard let afterFields = try fields.object("after") else { throw fields.missing("after") }
+        let after = try TrackedObject(afterFields)
+        let before = try fields.object("before").map { (fields) throws(DecodeError) in try TrackedObject(fields) }
+
+        // A label without a rule is not a risk whoever sends it: checked before the
+        // source, so an NVR's unregistered indoor cameras do not flood the dead letters.
+        guard let rule = mapping.rule(label: after.label, camera: after.camera) else { return [] }
+        guard let source = resolver(after.camera) else {
+            throw DecodeError(.unknownSource, "Frigate camera \"\(after.camera)\" is not registered")
+        }
+
+        let raised: Bool
+        switch type {
+        case .new: raised = holds(rule, after)
+        case .update, .end: raised = holds(rule, after) && !(before.map { holds(rule, $0) } ?? false)
+        }
+        var events: [NormalizedEvent] = []
+        let base = "frigate:\(after.camera):\(after.id)"
+        func event(_ kind: NormalizedEvent.Kind, _ suffix: String, _ time: Double) -> NormalizedEvent {
+            NormalizedEvent(
+                key: "\(base):\(suffix)", kind: kind, sourceKind: .camera, source: source, category: rule.category,
+                severity: rule.severity, time: Date(timeIntervalSince1970: time),
+                confidence: after.topScore ?? after.score, lifecycle: base, description: after.summary,
+                format: "frigate")
+        }
+        if raised {
+            events.append(event(.detection, "new", after.frameTime ?? after.startTime))
+        }
+        if type == .end, !after.falsePositive, inZone(rule, after) {
+            events.append(event(.end, "end", after.endTime ?? after.frameTime ?? receivedAt.timeIntervalSince1970))
+        }
+        return events
+    }
+
+    /// Whether the rule fires for this state of the object.
+    private func holds(_ rule: FrigateMapping.LabelRule, _ object: TrackedObject) -> Bool {
+        guard !object.falsePositive, inZone(rule, object) else { return false }
+        if rule.requiresStationary, object.stationary == false { return false }
+        if let minScore = rule.minScore, (object.topScore ?? object.score ?? 0) < minScore { return false }
+        return true
+    }
+
+    private func inZone(_ rule: FrigateMapping.LabelRule, _ object: TrackedObject) -> Bool {
+        let zones = object.zones
+        switch rule.zones {
+        case .none: return true
+        case .anyZone: return !zones.isEmpty
+        case .named(let names): return !zones.isDisjoint(with: names)
+        }
+    }
+
+    private enum MessageType: String, CaseIterable {
+        case new, update, end
+    }
+
+    /// The fields of Frigate's `before`/`after` object that matter here.
+    private struct TrackedObject {
+        var id: String
+        var camera: String
+        var label: String
+        var subLabel: String?
+        var score: Double?
+        var topScore: Double?
+        var falsePositive: Bool
+        var startTime: Double
+        var endTime: Double?
+        var frameTime: Double?
+        var zones: Set<String>
+        var enteredZones: [String]
+        var stationary: Bool?
+
+        init(_ fields: PayloadFields) throws(DecodeError) {
+            id = try fields.requiredString("id")
+            camera = try fields.requiredString("camera")
+            label = try fields.requiredString("label")
+            subLabel = Self.subLabel(fields.present("sub_label"))
+            score = try fields.double("score", range: 0...1)
+            topScore = try fields.double("top_score", range: 0...1)
+            falsePositive = try fields.bool("false_positive") ?? false
+            guard let start = try fields.double("start_time") else { throw fields.missing("start_time") }
+            startTime = start
+            endTime = try fields.double("end_time")
+            frameTime = try fields.double("frame_time")
+            enteredZones = try fields.stringArray("entered_zones") ?? []
+            zones = Set(enteredZones).union(try fields.stringArray("current_zones") ?? [])
+            stationary = try fields.bool("stationary")
+        }
+
+        /// `label (sub label) in zone, zone`.
+        var summary: String {
+            var text = label
+            if let subLabel { text += " (\(subLabel))" }
+            if !zones.isEmpty { text += " in " + zones.sorted().joined(separator: ", ") }
+            return text
+        }
+
+        /// Frigate sends `sub_label` as null, a string, or (0.13+) `[name, score]`.
+        private static func subLabel(_ value: JSONValue?) -> String? {
+            switch value {
+            case .string(let name)?: return name.isEmpty ? nil : name
+            case .array(let items)?:
+                if case .string(let name)? = items.first, !name.isEmpty { return name }
+                return nil
+            default: return nil
+            }
+        }
+    }
+}

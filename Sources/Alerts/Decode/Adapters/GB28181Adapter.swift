@@ -1,0 +1,284 @@
+import Foundation
+
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// Decodes GB/T 28181 alarm `Notify` XML as a SIP gateway forwards it on
+/// `{prefix}/gb28181/{device}/alarm`.
+///
+/// ```xml
+/// <?xml version="1.0" encoding="GB2312"?>
+/// <Notify><CmdType>Alarm</CmdType><SN>17</SN><DeviceID>34020000001320000001</DeviceID>
+/// <AlarmPriority>2</AlarmPriority><AlarmMethod>5</AlarmMethod><AlarmTime>2024-01-02T15:04:05</AlarmTime>
+/// <Info><AlarmType>6</AlarmType></Info></Notify>
+/// ```
+///
+/// Tolerances, because real gateways differ:
+/// - **Encoding.** The declaration usually says GB2312, but gateways send GB2312/GBK/
+///   GB18030 bytes or UTF-8 regardless. Bytes that are valid UTF-8 are read as
+///   UTF-8 (GB text is almost never valid UTF-8); anything else is read as
+///   GB18030, a superset of GB2312 and GBK. The declaration is ignored.
+/// - **Tag case.** Tags match case-insensitively (`<alarmPriority>`), namespace prefixes ignored.
+/// - **Layout.** `AlarmType` is read from `Info` or, failing that, from `Notify`;
+///   `Description` is accepted for `AlarmDescription`; `AlarmTime` may use a space for `T`.
+/// - **Combined methods.** `AlarmMethod` `2/5`, `2,5` or `25` (the combined form
+///   GB/T 28181 uses in queries) is one alarm reported through several methods:
+///   one event is emitted, for the first method in `methodPrecedence` for which
+///   the `AlarmType` is defined (or ignored), else the first present method.
+/// - **Coordinates.** `Longitude`/`Latitude` in `mapping.coordinateSystem`; both
+///   zero, or either missing, means no location.
+///
+/// `AlarmPriority` 1–4 is the severity. The key is
+/// `gb28181:{DeviceID}:{AlarmTime}:{AlarmType}:{AlarmMethod}`; there is no lifecycle
+/// (GB/T 28181 alarms have no end message).
+public struct GB28181Adapter: EventAdapter {
+    public var mapping: GB28181Mapping
+    public var options: AdapterOptions
+    /// Maps a GB/T 28181 `DeviceID` (or the device in the topic) to a registered camera id.
+    public var resolver: SourceResolver
+
+    public init(
+        mapping: GB28181Mapping = GB28181Mapping(), options: AdapterOptions = AdapterOptions(),
+        resolver: SourceResolver = .identity
+    ) {
+        self.mapping = mapping
+        self.options = options
+        self.resolver = resolver
+    }
+
+    /// Decodes one alarm `Notify`.
+    ///
+    /// The source is the `DeviceID` in the XML (the alarming channel); when the
+    /// resolver does not know it, the device in the topic (the gateway or NVR that
+    /// forwarded it) is tried, and only when neither is registered is the alarm
+    /// dead-lettered as `unknown_source`.
+    ///
+    /// - Throws: `malformed` (not XML, not decodable text), `invalid_value` (root is
+    ///   not `Notify`, `CmdType` is not `Alarm`, unknown method, bad time),
+    ///   `missing_field`, `wrong_type` (non-numeric numbers), `out_of_range`
+    ///   (priority outside 1–4, coordinates), `unknown_source`.
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+        guard case .gb28181Alarm(let topicDevice)? = options.router.route(topic) else {
+            throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/gb28181/{device}/alarm")
+        }
+        try checkSize(payload, options)
+        let root = try XMLElementTree.parse(Self.text(of: payload))
+        guard root.name == "notify" else {
+            throw DecodeError(.invalidValue, "root element is <\(root.originalName)>, expected <Notify>")
+        }
+        let cmdType = try root.required("CmdType")
+        guard cmdType.lowercased() == "alarm" else {
+            throw DecodeError(.invalidValue, "CmdType is \"\(cmdType)\", expected \"Alarm\"")
+        }
+        let deviceID = try root.required("DeviceID")
+        let severity = try priority(root)
+        let methodText = try root.required("AlarmMethod")
+        let methods = try Self.methods(methodText)
+        let timeText = try root.required("AlarmTime")
+        guard let time = options.timeParser.parse(timeText) else {
+            throw DecodeError(.invalidValue, "AlarmTime: \"\(timeText)\" is not a time (expected 2024-01-02T15:04:05)")
+        }
+        let typeText = root.child("Info")?.text("AlarmType") ?? root.text("AlarmType")
+        let type = try typeText.map { (text) throws(DecodeError) in try Self.integer(text, field: "AlarmType") }
+        let location = try location(root)
+
+        guard let source = resolver(deviceID) ?? resolver(topicDevice) else {
+            throw DecodeError(
+                .unknownSource, "GB/T 28181 DeviceID \"\(deviceID)\" (via \"\(topicDevice)\") is not registered")
+        }
+        let method = chooseMethod(methods, type: type)
+        if let type, mapping.ignored.contains(GBAlarmCode(method: method, type: type)) { return [] }
+        let category: Category
+        if let type, let mapped = mapping.alarmTypes[GBAlarmCode(method: method, type: type)] {
+            category = mapped
+        } else if let fallback = mapping.methodDefaults[method] {
+            category = fallback
+        } else {
+            throw DecodeError(.invalidValue, "AlarmMethod \(method) (type \(typeText ?? "none")) has no mapping")
+        }
+        let methodKey = methods.map(String.init).joined(separator: "/")
+        let description = root.text("AlarmDescription") ?? root.text("Description")
+        return [
+            NormalizedEvent(
+                key: "gb28181:\(deviceID):\(timeText):\(typeText ?? ""):\(methodKey)", kind: .detection,
+                sourceKind: .camera, source: source, category: category, severity: severity, time: time,
+                location: location, description: description, format: "gb28181")
+        ]
+    }
+
+    private func priority(_ root: XMLElementTree) throws(DecodeError) -> Severity {
+        guard let text = root.text("AlarmPriority") else {
+            if let fallback = mapping.severityWhenPriorityMissing { return fallback }
+            throw DecodeError(.missingField, "AlarmPriority is required")
+        }
+        let value = try Self.integer(text, field: "AlarmPriority")
+        guard let severity = Severity(rawValue: value) else {
+            throw DecodeError(.outOfRange, "AlarmPriority: \(value) is outside 1…4")
+        }
+        return severity
+    }
+
+    private func location(_ root: XMLElementTree) throws(DecodeError) -> GeoPoint? {
+        guard let lonText = root.text("Longitude"), let latText = root.text("Latitude") else { return nil }
+        guard let lon = Double(lonText), lon.isFinite else {
+            throw DecodeError(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
+        }
+        guard let lat = Double(latText), lat.isFinite else {
+            throw DecodeError(.wrongType, "Latitude: expected a decimal number, got \"\(latText)\"")
+        }
+        if lat == 0 && lon == 0 { return nil }
+        guard (-90...90).contains(lat) else { throw DecodeError(.outOfRange, "Latitude: \(lat) is outside -90…90") }
+        guard (-180...180).contains(lon) else {
+            throw DecodeError(.outOfRange, "Longitude: \(lon) is outside -180…180")
+        }
+        return GeoPoint(lat: lat, lon: lon, crs: mapping.coordinateSystem)
+    }
+
+    /// The method an alarm is classified under (see the type's documentation).
+    private func chooseMethod(_ methods: [Int], type: Int?) -> Int {
+        guard methods.count > 1 else { return methods[0] }
+        let ordered =
+            mapping.methodPrecedence.filter(methods.contains) + methods.filter { !mapping.methodPrecedence.contains($0) }
+        if let type {
+            let defined = ordered.first { method in
+                let code = GBAlarmCode(method: method, type: type)
+                return mapping.alarmTypes[code] != nil || mapping.ignored.contains(code)
+            }
+            if let defined { return defined }
+        }
+        return ordered[0]
+    }
+
+    /// `5`, `2/5`, `2,5`, `25` → the distinct methods in order; each must be 1–7.
+    static func methods(_ text: String) throws(DecodeError) -> [Int] {
+        var methods: [Int] = []
+        for character in text {
+            if "/,|+ ".contains(character) { continue }
+            guard let digit = character.wholeNumberValue, character.isASCII, (1...7).contains(digit) else {
+                throw DecodeError(
+                    .invalidValue, "AlarmMethod: \"\(text)\" is not a method 1–7 or a combination such as 2/5")
+            }
+            if !methods.contains(digit) { methods.append(digit) }
+        }
+        guard !methods.isEmpty else { throw DecodeError(.missingField, "AlarmMethod is required") }
+        return methods
+    }
+
+    static func integer(_ text: String, field: String) throws(DecodeError) -> Int {
+        guard let value = Int(text) else {
+            throw DecodeError(.wrongType, "\(field): expected an integer, got \"\(text)\"")
+        }
+        return value
+    }
+
+    /// The payload as text: UTF-8 when the bytes are valid UTF-8, else GB18030.
+    static func text(of payload: [UInt8]) throws(DecodeError) -> String {
+        var bytes = payload[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        if isValidUTF8(bytes) { return String(decoding: bytes, as: UTF8.self) }
+        if let gb = String(bytes: bytes, encoding: gb18030) { return gb }
+        throw DecodeError(.malformed, "payload is neither UTF-8 nor GB18030/GB2312 text")
+    }
+
+    /// Whether `bytes` are well-formed UTF-8 (portable; `String(validating:)` needs macOS 15).
+    static func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
+    /// GB18030 as an `NSStringEncoding` (kCFStringEncodingGB_18030_2000 | 0x8000_0000).
+    /// `CFStringConvertEncodingToNSStringEncoding` is not available on Linux, but
+    /// Foundation on both Linux and Darwin accepts this raw value.
+    static let gb18030 = String.Encoding(rawValue: 0x8000_0632)
+}
+
+/// A minimal element tree for the flat XML documents of GB/T 28181, with tag
+/// names compared case-insensitively and without namespace prefixes.
+struct XMLElementTree: Sendable {
+    /// Lowercased local name.
+    var name: String
+    var originalName: String
+    var content: String
+    var children: [XMLElementTree]
+
+    /// The first child with this name (case-insensitive).
+    func child(_ name: String) -> XMLElementTree? {
+        let wanted = name.lowercased()
+        return children.first { $0.name == wanted }
+    }
+
+    /// The trimmed text of the first child with this name; nil when absent or empty.
+    func text(_ name: String) -> String? {
+        guard let text = child(name)?.content.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+            return nil
+        }
+        return text
+    }
+
+    /// Like `text`, but a missing or empty element is `missing_field`.
+    func required(_ name: String) throws(DecodeError) -> String {
+        guard let text = text(name) else { throw DecodeError(.missingField, "\(name) is required") }
+        return text
+    }
+
+    /// Parses a document and returns its root element. The XML declaration's
+    /// `encoding` is replaced, since `text` is already decoded.
+    static func parse(_ text: String) throws(DecodeError) -> XMLElementTree {
+        var body = Substring(text)
+        while let first = body.first, first.isWhitespace { body = body.dropFirst() }
+        if body.hasPrefix("<?xml"), let end = body.range(of: "?>") {
+            body = body[end.upperBound...]
+        }
+        let parser = XMLParser(data: Data(("<?xml version=\"1.0\" encoding=\"UTF-8\"?>" + body).utf8))
+        let builder = Builder()
+        parser.delegate = builder
+        parser.shouldProcessNamespaces = false
+        parser.shouldResolveExternalEntities = false
+        guard parser.parse(), let root = builder.root else {
+            throw DecodeError(.malformed, "payload is not well-formed XML (line \(parser.lineNumber))")
+        }
+        return root
+    }
+
+    private final class Builder: NSObject, XMLParserDelegate {
+        var stack: [XMLElementTree] = []
+        var root: XMLElementTree?
+
+        func parser(
+            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+            qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
+        ) {
+            let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
+            stack.append(XMLElementTree(name: local.lowercased(), originalName: elementName, content: "", children: []))
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            guard !stack.isEmpty else { return }
+            stack[stack.count - 1].content += string
+        }
+
+        func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
+            guard !stack.isEmpty else { return }
+            stack[stack.count - 1].content += String(decoding: CDATABlock, as: UTF8.self)
+        }
+
+        func parser(
+            _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?
+        ) {
+            guard let element = stack.popLast() else { return }
+            if stack.isEmpty {
+                root = element
+            } else {
+                stack[stack.count - 1].children.append(element)
+            }
+        }
+    }
+}

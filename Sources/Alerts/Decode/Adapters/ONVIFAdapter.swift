@@ -1,0 +1,226 @@
+import Foundation
+
+/// Decodes ONVIF events bridged to MQTT as JSON on `{prefix}/onvif/{device}/{onvif topic}`.
+///
+/// The topic tail is the ONVIF topic, with or without namespace prefixes
+/// (`tns1:RuleEngine/FieldDetector/ObjectsInside` or `RuleEngine/FieldDetector/ObjectsInside`).
+/// The payload is the ONVIF `tt:Message` as JSON:
+///
+/// ```json
+/// {"UtcTime": "2024-01-02T07:04:05.120Z", "PropertyOperation": "Changed",
+///  "Source": {"VideoSourceConfigurationToken": "VSC_1", "Rule": "Fence"},
+///  "Data": {"IsInside": "true"}}
+/// ```
+///
+/// Bridges serialise `SimpleItem`s differently, so `Source`, `Key` and `Data`
+/// may each be an object of name → value, a list `[{"Name": …, "Value": …}]`, or
+/// `{"SimpleItem": …}` wrapping either; values may be JSON booleans, numbers or
+/// the strings ONVIF uses (`"true"`, `"false"`, `"1"`, `"0"`). Top-level keys
+/// match case-insensitively.
+///
+/// Property events are folded into one lifecycle, `onvif:{camera}:{topic}|{source key}`:
+/// the state item (`IsInside`, `State`, `IsMotion` …) going true raises a
+/// detection; going false (`Changed`) or `Deleted` is a `.end`; `Initialized`
+/// with false is nothing. An event without a state item (`LineDetector/Crossed`)
+/// is a one-shot detection without lifecycle.
+///
+/// A zero-byte payload is how a bridge clears a retained property: it is read as
+/// `Deleted` at `receivedAt`. It carries no `Source`, so its `.end` has the
+/// topic-level lifecycle `onvif:{camera}:{topic}` (no `|`), which closes every
+/// lifecycle of that camera and topic.
+///
+/// Topics not in the mapping decode to no event (checked before the device is
+/// resolved, like Frigate labels): ONVIF devices publish many
+/// housekeeping topics (processor usage, storage, relays), and dead-lettering
+/// them all would bury real problems.
+public struct ONVIFAdapter: EventAdapter {
+    public var mapping: ONVIFMapping
+    public var options: AdapterOptions
+    /// Maps the ONVIF device name in the topic to a registered camera id.
+    public var resolver: SourceResolver
+
+    public init(
+        mapping: ONVIFMapping = ONVIFMapping(), options: AdapterOptions = AdapterOptions(),
+        resolver: SourceResolver = .identity
+    ) {
+        self.mapping = mapping
+        self.options = options
+        self.resolver = resolver
+    }
+
+    /// ONVIF `PropertyOperation`.
+    public enum PropertyOperation: String, Sendable, CaseIterable {
+        case initialized = "Initialized"
+        case changed = "Changed"
+        case deleted = "Deleted"
+    }
+
+    /// Decodes one ONVIF event message.
+    ///
+    /// - Throws: `unknown_topic` (not an ONVIF topic under the prefix), `malformed`,
+    ///   `missing_field` (`UtcTime`), `wrong_type`, `invalid_value` (bad time,
+    ///   unknown `PropertyOperation`, a state that is not boolean), `unknown_source`.
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+        guard case .onvif(let device, let onvifTopic)? = options.router.route(topic) else {
+            throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
+        }
+        try checkSize(payload, options)
+        guard let rule = mapping.rule(forTopic: onvifTopic) else { return [] }
+        guard let source = resolver(device) else {
+            throw DecodeError(.unknownSource, "ONVIF device \"\(device)\" is not registered")
+        }
+        let topicLifecycle = "onvif:\(source):\(ONVIFMapping.localSegments(of: onvifTopic).joined(separator: "/"))"
+
+        func event(_ kind: NormalizedEvent.Kind, key: String, time: Date, lifecycle: String?) -> NormalizedEvent {
+            NormalizedEvent(
+                key: key, kind: kind, sourceKind: .camera, source: source, category: rule.category,
+                severity: rule.severity, time: time, lifecycle: lifecycle, format: "onvif")
+        }
+
+        if payload.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            let millis = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())
+            return [
+                event(.end, key: "\(topicLifecycle):deleted:\(millis)", time: receivedAt, lifecycle: topicLifecycle)
+            ]
+        }
+
+        let fields = Self.canonicalKeys(try PayloadFields(bytes: payload))
+        let utcTime = try fields.requiredString("UtcTime")
+        // UtcTime is UTC by definition: a time without offset is read as UTC.
+        guard let time = TimeParser.utc.parse(utcTime) else {
+            throw DecodeError(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
+        }
+        let operation = try Self.operation(fields)
+        let sourceItems = try Self.simpleItems(fields.present("Source"), field: "Source")
+        let keyItems = try Self.simpleItems(fields.present("Key"), field: "Key")
+        let dataItems = try Self.simpleItems(fields.present("Data"), field: "Data")
+        let state = try Self.state(dataItems, preferred: rule.stateItem)
+
+        let sourceKey = (sourceItems + keyItems).map { "\($0.name)=\(Self.text($0.value))" }.sorted()
+            .joined(separator: ",")
+        let lifecycle = sourceKey.isEmpty ? topicLifecycle : "\(topicLifecycle)|\(sourceKey)"
+        let stateKey = state.map { $0 ? "true" : "false" } ?? "-"
+        let key = "\(lifecycle):\(utcTime):\(operation?.rawValue ?? "-"):\(stateKey)"
+
+        switch (operation, state) {
+        case (.deleted?, _):
+            return [event(.end, key: key, time: time, lifecycle: lifecycle)]
+        case (_, nil):
+            return [event(.detection, key: key, time: time, lifecycle: nil)]
+        case (_, true?):
+            return [event(.detection, key: key, time: time, lifecycle: lifecycle)]
+        case (.initialized?, false?):
+            return []
+        case (_, false?):
+            return [event(.end, key: key, time: time, lifecycle: lifecycle)]
+        }
+    }
+
+    /// A `SimpleItem`: name and raw JSON value.
+    private struct SimpleItem {
+        var name: String
+        var value: JSONValue
+    }
+
+    /// Data item names that carry a property's state, in the order they are tried.
+    private static let stateNames = [
+        "isinside", "state", "ismotion", "istamper", "isloitering", "isabandoned", "active", "logicalstate",
+    ]
+
+    private static let canonicalNames = ["UtcTime", "PropertyOperation", "Source", "Key", "Data"]
+
+    /// Renames `utctime`, `utcTime` … to the canonical ONVIF spelling.
+    private static func canonicalKeys(_ fields: PayloadFields) -> PayloadFields {
+        var values: [String: JSONValue] = [:]
+        for (key, value) in fields.object {
+            let canonical = canonicalNames.first { $0.lowercased() == key.lowercased() } ?? key
+            if values[canonical] == nil || canonical == key { values[canonical] = value }
+        }
+        return PayloadFields(object: values, path: fields.path)
+    }
+
+    private static func operation(_ fields: PayloadFields) throws(DecodeError) -> PropertyOperation? {
+        guard let raw = try fields.string("PropertyOperation") else { return nil }
+        guard let operation = PropertyOperation.allCases.first(where: { $0.rawValue.lowercased() == raw.lowercased() })
+        else {
+            throw DecodeError(.invalidValue, "PropertyOperation: unknown value \"\(raw)\" (Initialized, Changed, Deleted)")
+        }
+        return operation
+    }
+
+    /// Reads `Source`/`Key`/`Data` in any of the shapes bridges use.
+    private static func simpleItems(_ value: JSONValue?, field: String) throws(DecodeError) -> [SimpleItem] {
+        func member(_ object: [String: JSONValue], _ name: String) -> JSONValue? {
+            object.first { $0.key.lowercased() == name }?.value
+        }
+        switch value {
+        case nil:
+            return []
+        case .array(let entries)?:
+            var items: [SimpleItem] = []
+            for (index, entry) in entries.enumerated() {
+                guard case .object(let object) = entry, case .string(let name)? = member(object, "name") else {
+                    throw DecodeError(.wrongType, "\(field)[\(index)]: expected {\"Name\": string, \"Value\": …}")
+                }
+                items.append(SimpleItem(name: name, value: member(object, "value") ?? .null))
+            }
+            return items
+        case .object(let object)?:
+            if object.count == 1, let wrapped = member(object, "simpleitem") {
+                return try simpleItems(wrapped, field: "\(field).SimpleItem")
+            }
+            if object.count == 2, case .string(let name)? = member(object, "name"), let value = member(object, "value") {
+                return [SimpleItem(name: name, value: value)]
+            }
+            return object.map { SimpleItem(name: $0.key, value: $0.value) }
+        case let other?:
+            throw DecodeError(.wrongType, "\(field): expected an object or a list of SimpleItems, got \(other.typeName)")
+        }
+    }
+
+    /// The property state, or nil when the event has none (a one-shot event).
+    private static func state(_ items: [SimpleItem], preferred: String?) throws(DecodeError) -> Bool? {
+        let names = (preferred.map { [$0.lowercased()] } ?? []) + stateNames
+        for name in names {
+            if let item = items.first(where: { $0.name.lowercased() == name }) {
+                guard let value = boolean(item.value) else {
+                    throw DecodeError(
+                        .invalidValue, "Data.\(item.name): \(text(item.value)) is not a boolean state")
+                }
+                return value
+            }
+        }
+        return items.lazy.compactMap { item -> Bool? in
+            switch item.value {
+            case .bool(let value): return value
+            case .string(let text) where ["true", "false"].contains(text.lowercased()): return text.lowercased() == "true"
+            default: return nil
+            }
+        }.first
+    }
+
+    private static func boolean(_ value: JSONValue) -> Bool? {
+        switch value {
+        case .bool(let value): return value
+        case .number(let number) where number == 0 || number == 1: return number == 1
+        case .string(let text):
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "on", "yes": return true
+            case "false", "0", "off", "no": return false
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
+    private static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .number(let number):
+            return number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .string(let string): return string
+        case .array, .object: return value.typeName
+        }
+    }
+}
