@@ -7,16 +7,21 @@ public struct InboxMessage: Sendable, Hashable {
     public var topic: String
     public var payload: [UInt8]
     public var receivedAt: Date
-    /// The idempotency key at the inbox: a 128-bit hash of topic and payload,
-    /// so a QoS 1 redelivery or a device retry of the same bytes is absorbed.
-    public var key: String
+    /// The idempotency key at the inbox: a 128-bit hash of topic and payload
+    /// (`StableHash.digest`), so a QoS 1 redelivery or a device retry of the
+    /// same bytes is absorbed. Stored as a 16-byte blob.
+    public let keyHigh: UInt64
+    public let keyLow: UInt64
 
     public init(topic: String, payload: [UInt8], receivedAt: Date) {
         self.topic = topic
         self.payload = payload
         self.receivedAt = receivedAt
-        self.key = StableHash.hex(topic: topic, payload: payload)
+        (keyHigh, keyLow) = StableHash.digest(topic: topic, payload: payload)
     }
+
+    /// The key in hex, as dead letters record it.
+    public var key: String { StableHash.hex((keyHigh, keyLow)) }
 }
 
 /// A stored inbox row waiting for the pipeline.
@@ -37,6 +42,8 @@ public struct InboxRecord: Sendable, Hashable {
 public struct DisputeStore: Sendable {
     public let writer: any DatabaseWriter
     public let inboxWriter: any DatabaseWriter
+    /// A second connection to the inbox file, for checkpoints off the MQTT thread.
+    let inboxCheckpointer: DatabaseQueue?
 
     /// The inbox file that goes with a store file.
     public static func inboxPath(for path: String) -> String {
@@ -54,8 +61,18 @@ public struct DisputeStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
         }
         config.busyMode = .timeout(10)
+        // The inbox's writer never checkpoints: that would copy WAL pages into
+        // the database file on the MQTT thread, between a commit and its
+        // PUBACKs. The pipeline checkpoints it instead, on its own connection.
+        var inboxConfig = config
+        inboxConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+        }
+        let inboxPath = Self.inboxPath(for: path)
         try self.init(writer: DatabasePool(path: path, configuration: config),
-                      inboxWriter: DatabasePool(path: Self.inboxPath(for: path), configuration: config))
+                      inboxWriter: DatabasePool(path: inboxPath, configuration: inboxConfig),
+                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: config))
     }
 
     /// An in-memory store with the same schema, for tests.
@@ -63,9 +80,10 @@ public struct DisputeStore: Sendable {
         try DisputeStore(writer: DatabaseQueue(), inboxWriter: DatabaseQueue())
     }
 
-    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter) throws {
+    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter, inboxCheckpointer: DatabaseQueue? = nil) throws {
         self.writer = writer
         self.inboxWriter = inboxWriter
+        self.inboxCheckpointer = inboxCheckpointer
         try Migrations.migrator.migrate(writer)
         try Migrations.inboxMigrator.migrate(inboxWriter)
     }
@@ -82,15 +100,23 @@ public struct DisputeStore: Sendable {
             // statement, without GRDB's argument boxing or copying payloads into Data.
             let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
             let h = stmt.sqliteStatement
-            let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+            // Buffers are bound without a copy (no destructor = SQLITE_STATIC):
+            // they stay valid until sqlite3_step returns, inside the closures.
             var inserted = 0
             for m in messages {
                 sqlite3_reset(h)
-                m.key.withCString { _ = sqlite3_bind_text(h, 1, $0, -1, transient) }
-                m.topic.withCString { _ = sqlite3_bind_text(h, 2, $0, -1, transient) }
-                m.payload.withUnsafeBytes { _ = sqlite3_bind_blob(h, 3, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), transient) }
-                sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
-                let rc = sqlite3_step(h)
+                var key = (m.keyHigh.bigEndian, m.keyLow.bigEndian)
+                let rc = withUnsafeBytes(of: &key) { k in
+                    m.topic.utf8CString.withUnsafeBufferPointer { t in
+                        m.payload.withUnsafeBytes { p in
+                            sqlite3_bind_blob(h, 1, k.baseAddress, 16, nil)
+                            sqlite3_bind_text(h, 2, t.baseAddress, Int32(t.count - 1), nil)
+                            sqlite3_bind_blob(h, 3, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
+                            sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
+                            return sqlite3_step(h)
+                        }
+                    }
+                }
                 guard rc == SQLITE_DONE else {
                     sqlite3_reset(h)
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
@@ -100,6 +126,12 @@ public struct DisputeStore: Sendable {
             sqlite3_reset(h)
             return inserted
         }
+    }
+
+    /// Copies the inbox's WAL into its database file without blocking the
+    /// MQTT thread's writes (SQLite PASSIVE checkpoint on a connection of its own).
+    public func checkpointInbox() throws {
+        _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
     /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
@@ -112,9 +144,13 @@ public struct DisputeStore: Sendable {
         let after = try cursor()
         return try inboxWriter.read { db in
             try Row.fetchAll(db, sql: "SELECT seq, key, topic, payload, received_at FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, limit]).map {
-                InboxRecord(seq: $0[0], key: $0[1], topic: $0[2], payload: [UInt8]($0[3] as Data), receivedAt: Date(timeIntervalSince1970: $0[4]))
+                InboxRecord(seq: $0[0], key: Self.hex(key: $0[1] as Data), topic: $0[2], payload: [UInt8]($0[3] as Data), receivedAt: Date(timeIntervalSince1970: $0[4]))
             }
         }
+    }
+
+    static func hex(key: Data) -> String {
+        key.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
     }
 
     /// Deletes processed inbox rows received before `cutoff` (the inbox keeps

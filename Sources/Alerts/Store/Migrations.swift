@@ -164,7 +164,7 @@ enum Migrations {
             try db.execute(sql: """
                 CREATE TABLE inbox (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    key TEXT NOT NULL UNIQUE,
+                    key BLOB NOT NULL UNIQUE,
                     topic TEXT NOT NULL,
                     payload BLOB NOT NULL,
                     received_at REAL NOT NULL

@@ -8,14 +8,22 @@ public enum StableHash {
         return hex64(h1) + hex64(h2)
     }
 
-    /// Hex digest of a topic and a payload, separated by a NUL byte so that
-    /// `("a/b", "c")` and `("a/bc", "")` differ.
-    public static func hex(topic: String, payload: [UInt8]) -> String {
-        var bytes = Array(topic.utf8)
-        bytes.append(0)
-        bytes.append(contentsOf: payload)
-        return hex(bytes)
+    /// The 128-bit digest of a message: the payload hashed with a seed
+    /// derived from the topic (so equal payloads on two topics differ),
+    /// without copying the payload.
+    public static func digest(topic: String, payload: [UInt8]) -> (UInt64, UInt64) {
+        let topicSeed = murmur3_128(Array(topic.utf8), seed: 0x5041_5452_4f4c_4855).0
+        return murmur3_128(payload, seed: topicSeed)
     }
+
+    /// Hex form (32 characters) of `digest(topic:payload:)`.
+    public static func hex(topic: String, payload: [UInt8]) -> String {
+        let (h1, h2) = digest(topic: topic, payload: payload)
+        return hex64(h1) + hex64(h2)
+    }
+
+    /// Hex form of a digest.
+    public static func hex(_ d: (UInt64, UInt64)) -> String { hex64(d.0) + hex64(d.1) }
 
     private static func hex64(_ v: UInt64) -> String {
         let s = String(v, radix: 16)

@@ -162,12 +162,17 @@ struct IngestBenchmark {
             let t = Thread {
                 _ = patrolhub_nice_current_thread(10)
                 var processed = 0
+                var lastCheckpoint = ContinuousClock.now
                 cont.resume(with: Swift.Result {
                     let processor = try PipelineProcessor(store: store, decode: decode, engine: RiskEngine(rules: RuleSet(), place: Placer(registry: registry, zones: nil).place), outputPrefix: "patrolhub/v1")
                     while processed < total {
                         let r = pipelineOn || committed.value >= total ? try processor.processPending(limit: 1000) : BatchResult()
                         processed += r.messages
                         if r.messages == 0 { usleep(2000) }
+                        if ContinuousClock.now - lastCheckpoint > .seconds(1) {
+                            lastCheckpoint = .now
+                            try store.checkpointInbox()
+                        }
                         if ContinuousClock.now - start > .seconds(600) { throw BenchError(message: "hub run timed out: \(committed.value) committed, \(processed) processed") }
                     }
                     return ContinuousClock.now

@@ -153,7 +153,7 @@ final class MQTTClient: @unchecked Sendable {
                 }
             }
             remaining.subtract(done)
-            if remaining.isEmpty || ContinuousClock.now >= deadline { return done }
+            if remaining.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return done }
             try? await Task.sleep(for: .milliseconds(2))
         }
     }
@@ -308,9 +308,20 @@ final class MQTTClient: @unchecked Sendable {
         do { try configure(m) } catch { logger.error("mqtt.configure_failed", metadata: ["error": "\(error)"]) }
     }
 
+    /// Sleeps for `seconds`, or until `stop()`. Publishes also write to the
+    /// wake pipe; those are drained here and do not cut the sleep short
+    /// (otherwise a disconnected publisher would spin on reconnects).
     private func sleepInterruptibly(_ seconds: Double) {
-        var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-        _ = poll(&fds, 1, Int32(seconds * 1000))
+        let deadline = Date().addingTimeInterval(seconds)
+        while !isStopping {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, 1, Int32(left * 1000) + 1) > 0 {
+                var sink = [UInt8](repeating: 0, count: 256)
+                while read(wakeRead, &sink, 256) > 0 {}
+            }
+        }
     }
 
     fileprivate func connected(rc: Int32) {

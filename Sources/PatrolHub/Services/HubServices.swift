@@ -26,9 +26,7 @@ struct IngestService: Service {
     let client: MQTTClient
 
     init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) {
-        let skipStore = ProcessInfo.processInfo.environment["PATROLHUB_BENCH_SKIP_STORE"] != nil
         client = MQTTClient(options: options, logger: logger) { batch in
-            if skipStore { onCommit?(batch.count); return true }
             do {
                 let inserted = try store.ingest(batch.map { InboxMessage(topic: $0.topic, payload: $0.payload, receivedAt: $0.receivedAt) })
                 onCommit?(inserted)
@@ -82,8 +80,13 @@ struct PipelineService: Service {
     private func loop(stop: StopFlag) throws {
         let processor = try makeProcessor()
         var lastPrune = Date.distantPast
+        var lastCheckpoint = Date()
         while !stop.isSet {
             if try step(processor).messages < batchSize { usleep(10_000) }
+            if Date().timeIntervalSince(lastCheckpoint) > 1 {
+                lastCheckpoint = Date()
+                try processor.store.checkpointInbox()
+            }
             if Date().timeIntervalSince(lastPrune) > 3600 {
                 lastPrune = Date()
                 let pruned = try processor.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
@@ -114,12 +117,14 @@ struct PublisherService: Service {
 
     func run() async throws {
         try client.start()
-        while !Task.isShuttingDownGracefully {
+        // Cancellation (not only graceful shutdown) must end this loop: a
+        // cancelled Task.sleep returns at once and would turn it into a spin.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             if try await flush() == 0 { try? await Task.sleep(for: .milliseconds(20)) }
         }
         // Publish what the drained pipeline wrote last.
         var rounds = 0
-        while rounds < 50, try await flush() > 0 { rounds += 1 }
+        while rounds < 50, !Task.isCancelled, try await flush() > 0 { rounds += 1 }
         client.stop()
     }
 

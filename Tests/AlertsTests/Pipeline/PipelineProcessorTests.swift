@@ -67,9 +67,7 @@ struct PipelineProcessorTests {
         #expect(try store.ingest([m, m]) == 1, "the inbox absorbs identical bytes")
         try p.processPending(limit: 100)
         let before = try store.status()
-        var retry = m
-        retry.payload = Array(String(decoding: m.payload, as: UTF8.self).replacingOccurrences(of: "}", with: #","confidence":0.4}"#).utf8)
-        retry.key = StableHash.hex(topic: retry.topic, payload: retry.payload)
+        let retry = InboxMessage(topic: m.topic, payload: Array(String(decoding: m.payload, as: UTF8.self).replacingOccurrences(of: "}", with: #","confidence":0.4}"#).utf8), receivedAt: Self.now)
         try store.ingest([retry, InboxMessage(topic: "patrolhub/v1/camera/cam-1/event", payload: Array("not json".utf8), receivedAt: Self.now)])
         let r = try p.processPending(limit: 100)
         #expect(r.duplicates == 1)
