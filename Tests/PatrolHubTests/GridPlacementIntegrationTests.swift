@@ -45,6 +45,7 @@ struct GridPlacementIntegrationTests {
         let slip = try #require(try hub.store.slips().first)
         #expect(slip.zone == f.grid)
         #expect(slip.unit == grid.unit)
+        #expect(slip.worker == grid.worker)
         try await hub.stop()
     }
 }

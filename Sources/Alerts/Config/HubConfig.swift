@@ -32,8 +32,9 @@ public struct HubConfig: Sendable {
     public struct Store: Sendable {
         public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
         public var path: String = "data/patrolhub.sqlite"
-        /// `normal` survives a killed process; `full` also survives power loss, at a cost per commit.
-        public var synchronous: Synchronous = .normal
+        /// `full` (default) also survives power loss; `normal` survives a killed process only.
+        /// With group commit, `full` measured no slower (BENCHMARKS.md).
+        public var synchronous: Synchronous = .full
         public var inboxRetentionDays: Int = 7
         public init() {}
     }

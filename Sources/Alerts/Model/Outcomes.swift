@@ -51,7 +51,7 @@ public struct RiskItem: Sendable, Hashable {
             "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue),
             "source": .string(source), "first_seen": .string(firstSeen.rfc3339), "last_seen": .string(lastSeen.rfc3339),
             "occurrences": .number(Double(occurrences)), "suppressed_by": suppressedBy.map(JSONValue.string) ?? .null,
-            "unit": unit.map(JSONValue.string) ?? .null, "drill": .bool(drill),
+            "unit": unit.map(JSONValue.string) ?? .null, "worker": worker.map(JSONValue.string) ?? .null, "drill": .bool(drill),
         ]
         if let location { o["location"] = .object(["lat": .number(location.lat), "lon": .number(location.lon)]) }
         return .object(o)
@@ -82,6 +82,8 @@ public struct Slip: Sendable, Hashable {
     public var category: Category
     public var severity: Severity
     public var unit: String?
+    /// The grid worker of the zone, when the zone names one.
+    public var worker: String?
     public var issuedAt: Date
     public var updatedAt: Date
     public var state: State
@@ -91,7 +93,7 @@ public struct Slip: Sendable, Hashable {
     public var riskItemIDs: [String]
     public var occurrences: Int
 
-    public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, issuedAt: Date,
+    public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, worker: String? = nil, issuedAt: Date,
                 updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int) {
         self.id = id
         self.kind = kind
@@ -99,6 +101,7 @@ public struct Slip: Sendable, Hashable {
         self.category = category
         self.severity = severity
         self.unit = unit
+        self.worker = worker
         self.issuedAt = issuedAt
         self.updatedAt = updatedAt ?? issuedAt
         self.state = state
@@ -112,7 +115,7 @@ public struct Slip: Sendable, Hashable {
         .object([
             "id": .string(id), "kind": .string(kind.rawValue), "zone": .string(zone), "category": .string(category.rawValue),
             "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue), "unit": unit.map(JSONValue.string) ?? .null,
-            "issued_at": .string(issuedAt.rfc3339), "updated_at": .string(updatedAt.rfc3339), "case_id": caseID.map(JSONValue.string) ?? .null,
+            "worker": worker.map(JSONValue.string) ?? .null, "issued_at": .string(issuedAt.rfc3339), "updated_at": .string(updatedAt.rfc3339), "case_id": caseID.map(JSONValue.string) ?? .null,
             "text": .string(text), "risk_item_ids": .array(riskItemIDs.map(JSONValue.string)), "occurrences": .number(Double(occurrences)),
         ])
     }

@@ -156,8 +156,8 @@ public final class PipelineProcessor {
 
     private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws {
         let stmt = try db.cachedStatement(sql: """
-            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, issued_at, updated_at, anchor, state, case_id, text, occurrences)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, updated_at = excluded.updated_at,
                 state = excluded.state, case_id = excluded.case_id, occurrences = excluded.occurrences
             """)
@@ -165,7 +165,7 @@ public final class PipelineProcessor {
         for (s, anchor) in slips {
             try stmt.execute(arguments: [
                 Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
-                s.severity.rawValue, s.unit, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
+                s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
                 anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
             ])
             for id in s.riskItemIDs { try link.execute(arguments: [s.id, id]) }

@@ -279,7 +279,7 @@ public struct RiskEngine: Sendable {
             : "\(Int(rules.groupWindow / 60)) 分钟内 \(count) 次（阈值 \(rules.threshold(of: item.category))）"
         let slip = Slip(
             id: Self.slipID(.warning, nextSlipSeq), kind: .warning, zone: item.zone, category: item.category,
-            severity: item.severity, unit: item.unit, issuedAt: now,
+            severity: item.severity, unit: item.unit, worker: item.worker, issuedAt: now,
             text: "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
             riskItemIDs: ids, occurrences: count)
         nextSlipSeq += 1

@@ -52,7 +52,7 @@ public struct DisputeStore: Sendable {
     }
 
     /// Opens (or creates) the store files, making their folder if needed.
-    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal, readonly: Bool = false) throws {
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .full) throws {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         var config = Configuration()
@@ -243,7 +243,7 @@ extension Slip {
         self.init(
             id: row["id"], kind: Slip.Kind(rawValue: row["kind"]) ?? .warning, zone: row["zone"],
             category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            unit: row["unit"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+            unit: row["unit"], worker: row["worker"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
             caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"])
     }

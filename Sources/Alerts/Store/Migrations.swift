@@ -95,6 +95,7 @@ enum Migrations {
                     category TEXT NOT NULL,
                     severity INTEGER NOT NULL,
                     unit TEXT,
+                    worker TEXT,
                     issued_at REAL NOT NULL,
                     updated_at REAL NOT NULL,
                     anchor REAL NOT NULL,

@@ -69,7 +69,10 @@ struct IngestBenchmark {
         }
         var result = Result(messages: messages)
         for r in 1...runs {
+            // Start each measurement with no dirty pages from the last one.
+            sync()
             let bare = try await measureBare(run: r, port: broker.port)
+            sync()
             result.bare.append(bare)
             let (hub, processed) = try await measureHub(run: r, port: broker.port, registry: registry, dir: dir)
             result.hub.append(hub)
@@ -186,6 +189,10 @@ struct IngestBenchmark {
         let status = try store.status()
         guard status.inboxReceived == messages, status.deadLettersTotal == 0 else {
             throw BenchError(message: "hub run stored \(status.inboxReceived) of \(messages) (dead letters \(status.deadLettersTotal))")
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: storePath + suffix)
+            try? FileManager.default.removeItem(atPath: DisputeStore.inboxPath(for: storePath) + suffix)
         }
         return (secs(inboxDone - start), secs(allDone - start))
     }
