@@ -127,6 +127,18 @@ enum DemoFeed {
         // cam[3] goes offline, then reports an intrusion: muted (inhibition).
         out.append(Message(topic: "\(prefix)/camera/\(cams[3])/status", payload: #"{"status":"offline","time":"\#(t(3))"}"#))
         out.append(event(cams[3], "d-4001", "intrusion", 2))
+        // A grid worker's fall alarm from a patrol device: severity 1 → slip at once.
+        if let device = registry.devices.keys.sorted().first {
+            out.append(Message(topic: "\(prefix)/device/\(device)/sos", payload: #"{"id":"sos-1","time":"\#(t(1))","kind":"fall","location":{"lat":29.6552,"lon":91.1318}}"#))
+        }
+        // A GB/T 28181 gateway forwards a crowd-density alarm (method 5, type 10) in Beijing time.
+        if cams.count > 5 {
+            let local = String(now.addingTimeInterval(8 * 3600 - 120).rfc3339.prefix(19))
+            out.append(Message(topic: "\(prefix)/gb28181/gw-01/alarm", payload: """
+                <?xml version="1.0" encoding="UTF-8"?>
+                <Notify><CmdType>Alarm</CmdType><SN>17</SN><DeviceID>\(cams[5])</DeviceID><AlarmPriority>2</AlarmPriority><AlarmMethod>5</AlarmMethod><AlarmTime>\(local)</AlarmTime><AlarmDescription>人员密度超限</AlarmDescription><Info><AlarmType>10</AlarmType></Info></Notify>
+                """))
+        }
         // Bad input: each becomes a dead letter with its reason.
         out.append(Message(topic: "\(prefix)/camera/\(cams[0])/event", payload: #"{"id":"d-9001","type":"fight","time":"#))
         out.append(Message(topic: "\(prefix)/camera/\(cams[0])/event", payload: #"{"id":"d-9002","time":"\#(t(1))"}"#))
