@@ -46,8 +46,6 @@ struct IngestIntegrationTests {
         #expect(slips.map(\.zone) == ["Z-B", "Z-A"])
         #expect(slips.map(\.category) == [.fight, .intrusion])
         #expect(slips.map(\.severity) == [.critical, .minor])
-        let byID = Dictionary(uniqueKeysWithValues: items.map { ($0.category.rawValue + $0.source + "\($0.firstSeen.timeIntervalSince1970)", $0.id) })
-        _ = byID
         #expect(slips[0].riskItemIDs == [items[2].id])
         #expect(slips[0].occurrences == 2)
         #expect(slips[1].riskItemIDs == [items[0].id, items[3].id, items[4].id, items[5].id])

@@ -17,12 +17,6 @@ import Glibc
 /// first takes the publisher out of the measurement: both sides drain the
 /// same broker queue. Bare and hub alternate, so a noisy neighbour hurts both.
 struct IngestBenchmark {
-    struct Sample: Sendable {
-        var kind: String
-        var seconds: Double
-        var rate: Double { 0 }
-    }
-
     var messages: Int
     var runs: Int
     var synchronous: HubConfig.Store.Synchronous
