@@ -1,6 +1,12 @@
 #ifndef PATROLHUB_CMOSQUITTO_SHIM_H
 #define PATROLHUB_CMOSQUITTO_SHIM_H
 #include <mosquitto.h>
+#include <stdio.h>
+
+/// Line-buffers standard output, so printed lines and log lines (stderr)
+/// keep their order when both are piped. (Swift 6 refuses to touch the C
+/// global `stdout` directly.)
+static inline void patrolhub_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 
 #ifdef __linux__
 #include <sys/resource.h>

@@ -52,7 +52,7 @@ public struct DisputeStore: Sendable {
     }
 
     /// Opens (or creates) the store files, making their folder if needed.
-    public init(path: String, synchronous: HubConfig.Store.Synchronous = .full) throws {
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal) throws {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         var config = Configuration()

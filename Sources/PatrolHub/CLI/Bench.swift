@@ -32,7 +32,7 @@ extension PatrolHubCommand {
 
             @Option(help: "Messages per measurement.") var messages = 100_000
             @Option(help: "Alternating bare/hub runs; the medians are reported.") var runs = 3
-            @Option(help: "SQLite synchronous mode for the hub's store: normal or full.") var synchronous = "full"
+            @Option(help: "SQLite synchronous mode for the hub's store: normal or full.") var synchronous = "normal"
             @Option(help: "The broker's max_inflight_messages.") var inflight = 100
             @Flag(help: "Measure ingestion alone: the pipeline starts only after the last message is committed.") var noPipeline = false
 

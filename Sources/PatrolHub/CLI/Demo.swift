@@ -1,5 +1,6 @@
 import Alerts
 import ArgumentParser
+import CMosquitto
 import Foundation
 import Logging
 
@@ -16,6 +17,7 @@ extension PatrolHubCommand {
 
         func run() async throws {
             var cfg = try config.load()
+            patrolhub_line_buffer_stdout()
             log.bootstrap()
             var logger = Logger(label: "patrolhub")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .warning
@@ -70,6 +72,7 @@ extension PatrolHubCommand {
                 print("\nstore (\(cfg.store.path)):\n\(status.text)")
                 print("\ndead letters:")
                 for d in try hub.store.deadLetters() { print("  \(d.reason.padding(toLength: 15, withPad: " ", startingAt: 0)) \(d.topic): \(d.detail)") }
+                print("\nlook again later: .build/debug/patrolhub status --store \(cfg.store.path) [--json]")
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
             }

@@ -11,12 +11,22 @@ extension PatrolHubCommand {
         @Flag(help: "Print one JSON object (keys inbox, dead_letters, risk_items, slips, cases).")
         var json = false
 
+        @Option(help: "A store file to read instead of the config's store.path (e.g. data/demo/patrolhub.sqlite).")
+        var store: String?
+
         func run() throws {
-            let cfg = try config.load()
-            guard FileManager.default.fileExists(atPath: cfg.store.path) else {
-                throw CLIError("no store at \(cfg.store.path) (store.path in \(cfg.file)): has the hub run yet?")
+            let path: String
+            if let store {
+                path = store
+            } else {
+                let cfg = try config.load()
+                path = cfg.store.path
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw CLIError("no store at \(path) (store.path in \(cfg.file)): has the hub run yet? (the demo's store is data/demo/patrolhub.sqlite: use --store)")
+                }
             }
-            let status = try DisputeStore(path: cfg.store.path, synchronous: cfg.store.synchronous).status()
+            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no store at \(path)") }
+            let status = try DisputeStore(path: path).status()
             print(json ? status.json.serialized : status.text)
         }
     }

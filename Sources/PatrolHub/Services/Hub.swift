@@ -24,6 +24,12 @@ struct Hub {
     init(config: HubConfig, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) throws {
         self.config = config
         self.logger = logger
+        for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
+                            ("registry.zones", config.zonesFile), ("rules", config.rulesFile)] {
+            if let file, !FileManager.default.isReadableFile(atPath: file) {
+                throw ConfigError(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
+            }
+        }
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
         rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
         zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
