@@ -72,11 +72,12 @@ struct CrashTests {
             let topic = eventTopic(["cam-001", "cam-002", "cam-003"][i % 3])
             let mid = try pub.client.publish(topic: topic, payload: cameraEvent("c-\(i)", type: "motion", time: base.addingTimeInterval(Double(i) * 0.01)))
             midToID[mid] = i
-            if i % 200 == 199 {
+            if i % 500 == 499 {
                 acked.formUnion(pub.client.takeAcked())
-                try await Task.sleep(for: .milliseconds(5))
+                try await Task.sleep(for: .milliseconds(1))
             }
-            if killedAt == 0, i >= 2000, inboxCount() >= 1000 {
+            // Kill while messages are streaming in, not at a quiet moment.
+            if killedAt == 0, i == 3000 {
                 kill(hub.processIdentifier, SIGKILL)
                 hub.waitUntilExit()
                 killedAt = i
@@ -101,10 +102,11 @@ struct CrashTests {
         #expect(hub.terminationStatus == 0, "graceful shutdown on SIGTERM")
 
         let store = try DisputeStore(path: storePath)
-        let (inboxKeys, distinctKeys, inboxRows) = try await store.inboxWriter.read { db in
+        // The inbox is an append-only log: messages the broker redelivered
+        // (their PUBACK was lost with the killed process) appear twice there.
+        let (eventMessages, distinctEventMessages) = try await store.inboxWriter.read { db in
             (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE CAST(payload AS TEXT) LIKE '%\"c-%'") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT key) FROM inbox") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox") ?? 0)
+             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT key) FROM inbox WHERE CAST(payload AS TEXT) LIKE '%\"c-%'") ?? 0)
         }
         let (eventIDs, items, probes) = try await store.writer.read { db in
             (try String.fetchAll(db, sql: "SELECT key FROM events WHERE key LIKE 'camera:%:c-%'"),
@@ -116,11 +118,11 @@ struct CrashTests {
         #expect(ackedIDs.count == total)
         #expect(ackedIDs.subtracting(storedIDs).isEmpty, "every acknowledged event is stored")
         #expect(eventIDs.count == total, "each event stored once")
-        #expect(inboxKeys == total, "each message in the inbox once")
-        #expect(distinctKeys == inboxRows)
+        #expect(distinctEventMessages == total, "every message reached the inbox")
+        #expect(eventMessages >= total)
         // Probes sent before the hub's session existed were never delivered.
         #expect(probes >= 1 && probes <= probe)
         #expect(items == total + probes, "every event folded into exactly one risk item")
-        print("crash test: \(total) events published and acknowledged, hub killed after publishing \(killedAt) with \(storedAtKill) in its inbox; after restart \(eventIDs.count) stored, 0 lost, 0 duplicated")
+        print("crash test: \(total) events published and acknowledged, hub killed after publishing \(killedAt) with \(storedAtKill) in its inbox; \(eventMessages - total) redelivered after restart and absorbed; \(eventIDs.count) events stored, 0 lost, 0 duplicated")
     }
 }

@@ -7,9 +7,10 @@ public struct InboxMessage: Sendable, Hashable {
     public var topic: String
     public var payload: [UInt8]
     public var receivedAt: Date
-    /// The idempotency key at the inbox: a 128-bit hash of topic and payload
-    /// (`StableHash.digest`), so a QoS 1 redelivery or a device retry of the
-    /// same bytes is absorbed. Stored as a 16-byte blob.
+    /// The message's idempotency key: a 128-bit hash of topic and payload
+    /// (`StableHash.digest`), stored as a 16-byte blob with the row. A QoS 1
+    /// redelivery of the same bytes is appended again and absorbed by the
+    /// pipeline (same event key, same dead-letter key): it changes no outcome.
     public let keyHigh: UInt64
     public let keyLow: UInt64
 
@@ -90,15 +91,15 @@ public struct DisputeStore: Sendable {
 
     // MARK: - Inbox
 
-    /// Commits messages to the inbox in one transaction and returns how many
-    /// were new. Called on the MQTT thread before the PUBACKs go out.
+    /// Appends messages to the inbox in one transaction (returns how many).
+    /// Called on the MQTT thread before the PUBACKs go out.
     @discardableResult
     public func ingest(_ messages: [InboxMessage]) throws -> Int {
         guard !messages.isEmpty else { return 0 }
         return try inboxWriter.write { db in
             // The hot path of ingestion: binds straight to the prepared
             // statement, without GRDB's argument boxing or copying payloads into Data.
-            let stmt = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
             let h = stmt.sqliteStatement
             // Buffers are bound without a copy (no destructor = SQLITE_STATIC):
             // they stay valid until sqlite3_step returns, inside the closures.
@@ -153,8 +154,8 @@ public struct DisputeStore: Sendable {
         key.map { b in let s = String(b, radix: 16); return s.count == 1 ? "0" + s : s }.joined()
     }
 
-    /// Deletes processed inbox rows received before `cutoff` (the inbox keeps
-    /// recent keys so that late redeliveries are still absorbed).
+    /// Deletes processed inbox rows received before `cutoff` (outcomes and
+    /// their keys stay in the store; the inbox is only the raw log).
     @discardableResult
     public func pruneInbox(olderThan cutoff: Date) throws -> Int {
         let done = try cursor()

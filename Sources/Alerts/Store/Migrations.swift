@@ -158,14 +158,19 @@ enum Migrations {
     }
 
     /// The inbox lives in a file of its own, written only by the MQTT thread,
-    /// so the pipeline's transactions never hold back a PUBACK.
+    /// so the pipeline's transactions never hold back a PUBACK. It is an
+    /// append-only log: `key` (the message's idempotency key) has no UNIQUE
+    /// index, because random inserts into one dirtied a page of the index per
+    /// message and made every group commit write ~4 KiB of WAL per message
+    /// (BENCHMARKS.md). Duplicates are absorbed downstream, in the pipeline's
+    /// transaction: by the event key (`events`) and the dead-letter key.
     static var inboxMigrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1-inbox") { db in
             try db.execute(sql: """
                 CREATE TABLE inbox (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    key BLOB NOT NULL UNIQUE,
+                    key BLOB NOT NULL,
                     topic TEXT NOT NULL,
                     payload BLOB NOT NULL,
                     received_at REAL NOT NULL
