@@ -21,31 +21,24 @@ struct GridPlacementIntegrationTests {
         let f = try #require(found, "the sample has a grid border where the GCJ-02 offset matters")
         #expect(f.wgs.distance(to: GeoPoint(lat: f.gcj.lat, lon: f.gcj.lon)) > 100, "GCJ-02 is offset by hundreds of metres here")
 
-        let broker = try TestBroker()
-        defer { broker.stop() }
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let hub = try TestHub(brokerPort: broker.port, dir: dir) { c in
+        try await withLiveHub(configure: { c in
             c.zonesFile = zonesFile
             c.camerasFile = packageRoot.appendingPathComponent("config/cameras.csv").path
+        }) { _, hub, pub in
+            let time = Date().addingTimeInterval(-60)
+            let location = String(format: #","location":{"lat":%.7f,"lon":%.7f,"crs":"gcj02"}"#, f.gcj.lat, f.gcj.lon)
+            try await pub.publishAll([(eventTopic("cam-001"), cameraEvent("border-1", type: "fight", time: time, extra: location))])
+            try await hub.waitProcessed(received: 1)
+            let item = try #require(try hub.store.riskItems().first)
+            #expect(item.zone == f.grid)
+            #expect(item.zone != f.naive)
+            let grid = try #require(index.zone(code: f.grid))
+            #expect(item.unit == grid.unit)
+            #expect(item.worker == grid.worker)
+            let slip = try #require(try hub.store.slips().first)
+            #expect(slip.zone == f.grid)
+            #expect(slip.unit == grid.unit)
+            #expect(slip.worker == grid.worker)
         }
-        try await hub.waitConnected()
-        let pub = try TestPublisher(port: broker.port)
-        defer { pub.stop() }
-        let time = Date().addingTimeInterval(-60)
-        let location = String(format: #","location":{"lat":%.7f,"lon":%.7f,"crs":"gcj02"}"#, f.gcj.lat, f.gcj.lon)
-        try await pub.publishAll([(eventTopic("cam-001"), cameraEvent("border-1", type: "fight", time: time, extra: location))])
-        try await hub.waitProcessed(received: 1)
-        let item = try #require(try hub.store.riskItems().first)
-        #expect(item.zone == f.grid)
-        #expect(item.zone != f.naive)
-        let grid = try #require(index.zone(code: f.grid))
-        #expect(item.unit == grid.unit)
-        #expect(item.worker == grid.worker)
-        let slip = try #require(try hub.store.slips().first)
-        #expect(slip.zone == f.grid)
-        #expect(slip.unit == grid.unit)
-        #expect(slip.worker == grid.worker)
-        try await hub.stop()
     }
 }

@@ -194,3 +194,31 @@ func runProcess(_ path: String, _ args: [String], timeout: Double = 60) throws -
 
 /// The repository's root (for the sample config).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Runs `body` against a real broker, a hub connected to it and a
+/// publisher, and stops all three afterwards — also when `body` throws, so a
+/// failing test does not leave its hub running in the test process.
+func withLiveHub(devicesCSV: String? = nil, configure: (inout HubConfig) -> Void = { _ in },
+                 _ body: (TestBroker, TestHub, TestPublisher) async throws -> Void) async throws {
+    let broker = try TestBroker()
+    defer { broker.stop() }
+    let dir = TempDir()
+    defer { dir.cleanup() }
+    let hub = try TestHub(brokerPort: broker.port, dir: dir, devicesCSV: devicesCSV, configure: configure)
+    let pub: TestPublisher
+    do {
+        try await hub.waitConnected()
+        pub = try TestPublisher(port: broker.port)
+    } catch {
+        try? await hub.stop()
+        throw error
+    }
+    defer { pub.stop() }
+    do {
+        try await body(broker, hub, pub)
+    } catch {
+        try? await hub.stop()
+        throw error
+    }
+    try await hub.stop()
+}
