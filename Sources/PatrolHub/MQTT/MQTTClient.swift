@@ -71,15 +71,22 @@ final class MQTTClient: @unchecked Sendable {
     // Network-thread state (touched only by the network thread and callbacks on it).
     fileprivate var batch: [ReceivedMessage] = []
     fileprivate var connectedFlag = false
+    private var needsConfigure = false
 
     private struct Shared {
         var stopping = false
         var connected = false
         var connects = 0
+        /// Message ids published and not yet acknowledged or given up on.
+        var awaited: Set<Int32> = []
+        /// Acknowledged ids among `awaited`, until `waitForAcks` takes them.
         var acked: Set<Int32> = []
         var stopped = false
     }
     private let shared = Mutex(Shared())
+    /// Held by `publish` (any thread) and by `dropConnection` (network thread):
+    /// `mosquitto_reinitialise` frees and re-creates what `mosquitto_publish` uses.
+    private let handleLock = NSLock()
     private let stoppedSignal = DispatchSemaphore(value: 0)
 
     init(options: Options, logger: Logger, onBatch: @escaping @Sendable ([ReceivedMessage]) -> Bool = { _ in true }) {
@@ -131,10 +138,15 @@ final class MQTTClient: @unchecked Sendable {
     func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> Int32 {
         guard let mosq else { throw MQTTError(operation: "publish", code: MOSQ_ERR_INVAL.rawValue) }
         var mid: Int32 = 0
+        handleLock.lock()
         let rc = payload.withUnsafeBytes { buf in
             mosquitto_publish(mosq, &mid, topic, Int32(buf.count), buf.baseAddress, qos, retain)
         }
+        handleLock.unlock()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "publish", code: rc) }
+        // An ack that beats this insert is dropped: the caller times out and
+        // publishes again (at least once), never counts an old ack as new.
+        if qos > 0 { shared.withLock { s in s.awaited.insert(mid); s.acked.remove(mid) } }
         wake()
         return mid
     }
@@ -153,7 +165,11 @@ final class MQTTClient: @unchecked Sendable {
                 }
             }
             remaining.subtract(done)
-            if remaining.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return done }
+            if remaining.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
+                // Give up on the rest: a late ack for them must not count for a later publish.
+                shared.withLock { s in s.awaited.subtract(remaining) }
+                return done
+            }
             try? await Task.sleep(for: .milliseconds(2))
         }
     }
@@ -216,6 +232,15 @@ final class MQTTClient: @unchecked Sendable {
         var delay = options.reconnectDelayMin
         while !isStopping {
             guard let m = mosq else { break }
+            if needsConfigure {
+                // A half-configured handle (not in threaded mode) could write a
+                // PUBACK before its commit: never connect with one.
+                if (try? reconfigure(m)) == nil {
+                    sleepInterruptibly(delay)
+                    delay = min(delay * 2, options.reconnectDelayMax)
+                    continue
+                }
+            }
             if !connectedFlag {
                 // Always a full connect: dropping a connection reinitialises the handle.
                 let rc = mosquitto_connect(m, options.host, Int32(options.port), Int32(options.keepalive))
@@ -235,8 +260,7 @@ final class MQTTClient: @unchecked Sendable {
                 delay = options.reconnectDelayMin
             }
         }
-        if let m = mosq, connectedFlag {
-            flushBatch()
+        if let m = mosq, connectedFlag, flushBatch() {
             _ = mosquitto_loop_write(m, 1)
             _ = mosquitto_disconnect(m)
             for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
@@ -304,8 +328,24 @@ final class MQTTClient: @unchecked Sendable {
         shared.withLock { $0.connected = false }
         guard let m = mosq else { return }
         batch.removeAll()
+        needsConfigure = true
+        _ = try? reconfigure(m)
+    }
+
+    /// Reinitialises the handle (dropping everything queued, PUBACKs included)
+    /// and configures it again; `needsConfigure` stays set until that succeeds.
+    private func reconfigure(_ m: OpaquePointer) throws {
+        handleLock.lock()
+        defer { handleLock.unlock() }
         mosquitto_reinitialise(m, options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
-        do { try configure(m) } catch { logger.error("mqtt.configure_failed", metadata: ["error": "\(error)"]) }
+        shared.withLock { s in s.awaited.removeAll(); s.acked.removeAll() } // message ids start again
+        do {
+            try configure(m)
+            needsConfigure = false
+        } catch {
+            logger.error("mqtt.configure_failed", metadata: ["error": "\(error)"])
+            throw error
+        }
     }
 
     /// Sleeps for `seconds`, or until `stop()`. Publishes also write to the
@@ -358,7 +398,9 @@ final class MQTTClient: @unchecked Sendable {
     }
 
     fileprivate func published(mid: Int32) {
-        shared.withLock { _ = $0.acked.insert(mid) }
+        shared.withLock { s in
+            if s.awaited.remove(mid) != nil { s.acked.insert(mid) }
+        }
     }
 }
 

@@ -62,16 +62,21 @@ struct PipelineService: Service {
 
     func run() async throws {
         let stop = StopFlag()
-        let done: Result<Void, any Error> = await withGracefulShutdownHandler {
-            await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
-                let thread = Thread {
-                    _ = patrolhub_nice_current_thread(niceness)
-                    cont.resume(returning: Result { try self.loop(stop: stop) })
+        // Graceful shutdown drains; cancellation (another service failed) stops too.
+        let done: Result<Void, any Error> = await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
+                    let thread = Thread {
+                        _ = patrolhub_nice_current_thread(niceness)
+                        cont.resume(returning: Result { try self.loop(stop: stop) })
+                    }
+                    thread.name = "pipeline"
+                    thread.start()
                 }
-                thread.name = "pipeline"
-                thread.start()
+            } onGracefulShutdown: {
+                stop.set()
             }
-        } onGracefulShutdown: {
+        } onCancel: {
             stop.set()
         }
         try done.get()
