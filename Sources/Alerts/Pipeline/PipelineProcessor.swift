@@ -69,6 +69,9 @@ public final class PipelineProcessor {
 
     func process(_ records: [InboxRecord]) throws -> BatchResult {
         let now = clock()
+        // Silences change from the CLI and the API: read them for every batch
+        // (a small table; those that ended more than a day before now are skipped).
+        engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
         let before = engine
         do {
             return try store.writer.write { db in try self.apply(records, now: now, db: db) }

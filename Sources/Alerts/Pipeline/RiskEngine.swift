@@ -5,11 +5,14 @@ public struct Placement: Sendable, Hashable {
     public var zone: String
     public var unit: String?
     public var worker: String?
+    /// The zone codes above `zone`, from the district down (for silences on a parent zone).
+    public var parents: [String]
 
-    public init(zone: String, unit: String? = nil, worker: String? = nil) {
+    public init(zone: String, unit: String? = nil, worker: String? = nil, parents: [String] = []) {
         self.zone = zone
         self.unit = unit
         self.worker = worker
+        self.parents = parents
     }
 
     public static let unzoned = Placement(zone: "unzoned")
@@ -58,6 +61,8 @@ public struct RiskEngine: Sendable {
     var occurrences: [ZoneCategory: [Occurrence]] = [:]
     var activeSlips: [ZoneCategory: ActiveSlip] = [:]
     var cameraStatus: [String: CameraStatus] = [:]
+    /// Silences in force or scheduled; the processor refreshes them every batch.
+    public var silences: [Silence] = []
     var nextItemSeq = 1
     var nextSlipSeq = 1
 
@@ -150,7 +155,7 @@ public struct RiskEngine: Sendable {
             itemLifecycles[key] = []
             if let l = event.lifecycle { register(l, key) }
         }
-        item.suppressedBy = muteReason(for: event)
+        item.suppressedBy = muteReason(for: event, placement: placement)
         openItems[key] = item
         effects.append(.item(item))
         let counted = item.suppressedBy == nil
@@ -171,10 +176,17 @@ public struct RiskEngine: Sendable {
     }
 
     /// Inhibition: a camera that is not `online` mutes its analytics items.
-    func muteReason(for event: NormalizedEvent) -> String? {
-        guard event.sourceKind == .camera, event.category.family == .cameraAnalytics,
-              let status = cameraStatus[event.source], status != .online else { return nil }
-        return "inhibited: camera \(event.source) is \(status.rawValue)"
+    /// The mute stage: inhibition first (a camera that is not `online` mutes
+    /// its analytics items), then silences (by event time).
+    func muteReason(for event: NormalizedEvent, placement: Placement) -> String? {
+        if event.sourceKind == .camera, event.category.family == .cameraAnalytics,
+           let status = cameraStatus[event.source], status != .online {
+            return "inhibited: camera \(event.source) is \(status.rawValue)"
+        }
+        if let silence = silences.first(where: { $0.matches(event, chain: placement.parents, zone: placement.zone) }) {
+            return "silenced: \(silence.id) by \(silence.createdBy): \(silence.comment)"
+        }
+        return nil
     }
 
     mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date) -> [EngineEffect] {

@@ -54,12 +54,14 @@ public struct Placer: Sendable {
         guard let zones, let loc = zones.location(code: code) else { return Placement(zone: code) }
         var p = placement(loc)
         p.zone = code
+        p.parents = Array(loc.chain.prefix { $0 != code })
         return p
     }
 
     static func placement(_ loc: ZoneLocation) -> Placement {
         guard loc.isZoned else { return .unzoned }
         let chain = loc.zones.reversed()
-        return Placement(zone: loc.zone, unit: chain.lazy.compactMap(\.unit).first, worker: chain.lazy.compactMap(\.worker).first)
+        return Placement(zone: loc.zone, unit: chain.lazy.compactMap(\.unit).first, worker: chain.lazy.compactMap(\.worker).first,
+                         parents: Array(loc.chain.dropLast()))
     }
 }

@@ -154,6 +154,23 @@ enum Migrations {
                 );
                 """)
         }
+        m.registerMigration("v2-silences") { db in
+            try db.execute(sql: """
+                CREATE TABLE silences (
+                    id TEXT PRIMARY KEY,
+                    zone TEXT,
+                    category TEXT,
+                    source TEXT,
+                    drill INTEGER,
+                    starts_at REAL NOT NULL,
+                    ends_at REAL NOT NULL,
+                    created_by TEXT NOT NULL,
+                    comment TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE INDEX silences_end ON silences(ends_at);
+                """)
+        }
         return m
     }
 

@@ -1,0 +1,67 @@
+import Foundation
+
+/// A time-boxed rule that mutes matching risk items (静默): maintenance,
+/// drills, a known situation. Muted items are kept, marked `suppressed_by`
+/// with the silence's id, and count toward no slip.
+///
+/// Every matcher that is set must match; a silence must set at least one.
+/// `zone` matches the zone and every zone below it (a street silences its
+/// communities and grids).
+public struct Silence: Sendable, Hashable {
+    public var id: String
+    public var zone: String?
+    public var category: Category?
+    public var source: String?
+    /// `true`: only drill events; `false`: only real ones; nil: both.
+    public var drill: Bool?
+    public var startsAt: Date
+    public var endsAt: Date
+    public var createdBy: String
+    public var comment: String
+    public var createdAt: Date
+
+    public init(id: String, zone: String? = nil, category: Category? = nil, source: String? = nil, drill: Bool? = nil,
+                startsAt: Date, endsAt: Date, createdBy: String, comment: String, createdAt: Date) {
+        self.id = id
+        self.zone = zone
+        self.category = category
+        self.source = source
+        self.drill = drill
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.createdBy = createdBy
+        self.comment = comment
+        self.createdAt = createdAt
+    }
+
+    /// Why a silence cannot be created, naming the field.
+    public struct Invalid: Error, Sendable, CustomStringConvertible {
+        public var field: String
+        public var message: String
+        public var description: String { "\(field): \(message)" }
+    }
+
+    /// Checks what SPEC.md requires: author, reason, a window, a matcher.
+    public func validate() throws(Invalid) {
+        if createdBy.trimmingCharacters(in: .whitespaces).isEmpty { throw Invalid(field: "created_by", message: "is required") }
+        if comment.trimmingCharacters(in: .whitespaces).isEmpty { throw Invalid(field: "comment", message: "is required: say why") }
+        if endsAt <= startsAt { throw Invalid(field: "end", message: "must be after start") }
+        if zone == nil && category == nil && source == nil && drill == nil {
+            throw Invalid(field: "matchers", message: "set at least one of zone, category, source, drill")
+        }
+    }
+
+    /// Whether the silence is in force at `time`.
+    public func isActive(at time: Date) -> Bool { time >= startsAt && time < endsAt }
+
+    /// Whether it mutes an event placed in `chain` (zone codes from the
+    /// district down to the event's zone) at event time.
+    public func matches(_ event: NormalizedEvent, chain: [String], zone: String) -> Bool {
+        guard isActive(at: event.time) else { return false }
+        if let category, category != event.category { return false }
+        if let source, source != event.source { return false }
+        if let drill, drill != event.drill { return false }
+        if let z = self.zone, z != zone, !chain.contains(z) { return false }
+        return true
+    }
+}

@@ -1,0 +1,125 @@
+import Alerts
+import ArgumentParser
+import Foundation
+
+extension PatrolHubCommand {
+    struct Silences: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Manage silences (静默): time-boxed rules that mute matching risk items.",
+            subcommands: [Add.self, List.self, Expire.self, Delete.self])
+
+        /// Opens the config's store (or --store).
+        struct StoreOptions: ParsableArguments {
+            @OptionGroup var config: ConfigOptions
+            @Option(help: "A store file instead of the config's store.path.") var store: String?
+
+            func open() throws -> DisputeStore {
+                let path = try store ?? config.load().store.path
+                return try DisputeStore(path: path)
+            }
+        }
+
+        struct Add: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create a silence; at least one matcher, an author and a reason are required.")
+            @OptionGroup var store: StoreOptions
+            @Option(help: "Zone code; its child zones are silenced too.") var zone: String?
+            @Option(help: "Risk category, e.g. motion.") var category: String?
+            @Option(help: "Camera or device id.") var source: String?
+            @Option(help: "true: only drill events; false: only real events.") var drill: Bool?
+            @Option(help: "Start (RFC 3339; default now).") var start: String?
+            @Option(help: "End (RFC 3339).") var end: String?
+            @Option(help: "Length instead of --end: 30m, 2h, 1d.") var duration: String?
+            @Option(help: "Who creates it.") var by: String
+            @Option(help: "Why.") var comment: String
+
+            func run() throws {
+                let parser = TimeParser()
+                let now = Date()
+                let starts = try start.map { t in try parser.parse(t) ?? { throw CLIError("--start is not an RFC 3339 time: \(t)") }() } ?? now
+                let ends: Date
+                if let end {
+                    guard let e = parser.parse(end) else { throw CLIError("--end is not an RFC 3339 time: \(end)") }
+                    ends = e
+                } else if let duration {
+                    guard let d = Self.seconds(duration) else { throw CLIError("--duration must look like 30m, 2h or 1d, not '\(duration)'") }
+                    ends = starts.addingTimeInterval(d)
+                } else {
+                    throw CLIError("give --end or --duration")
+                }
+                var cat: Alerts.Category?
+                if let category {
+                    guard let c = Alerts.Category(rawValue: category) else { throw CLIError("--category: unknown category '\(category)'") }
+                    cat = c
+                }
+                let silence = Silence(id: "", zone: zone, category: cat, source: source, drill: drill, startsAt: starts, endsAt: ends,
+                                      createdBy: by, comment: comment, createdAt: now)
+                do {
+                    let saved = try store.open().addSilence(silence)
+                    print("\(saved.id) created: \(Self.describe(saved))")
+                } catch let e as Silence.Invalid {
+                    throw CLIError("invalid silence: \(e)")
+                }
+            }
+
+            static func seconds(_ text: String) -> TimeInterval? {
+                guard let unit = text.last, let n = Double(text.dropLast()), n > 0 else { return nil }
+                switch unit {
+                case "s": return n
+                case "m": return n * 60
+                case "h": return n * 3600
+                case "d": return n * 86_400
+                default: return nil
+                }
+            }
+
+            static func describe(_ s: Silence) -> String {
+                var m: [String] = []
+                if let z = s.zone { m.append("zone=\(z)") }
+                if let c = s.category { m.append("category=\(c.rawValue)") }
+                if let src = s.source { m.append("source=\(src)") }
+                if let d = s.drill { m.append("drill=\(d)") }
+                return "\(m.joined(separator: " ")) from \(s.startsAt.rfc3339) to \(s.endsAt.rfc3339), by \(s.createdBy): \(s.comment)"
+            }
+        }
+
+        struct List: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List silences that have not ended (--all: every silence).")
+            @OptionGroup var store: StoreOptions
+            @Flag(help: "Include ended silences.") var all = false
+
+            func run() throws {
+                let list = try store.open().silences(endingAfter: all ? nil : Date())
+                if list.isEmpty { print("no silences"); return }
+                let now = Date()
+                for s in list {
+                    let state = s.isActive(at: now) ? "active" : (s.endsAt <= now ? "ended" : "pending")
+                    print("\(s.id)  \(state.padding(toLength: 7, withPad: " ", startingAt: 0))  \(Add.describe(s))")
+                }
+            }
+        }
+
+        struct Expire: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "End a silence now.")
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "The silence id, e.g. JM-000001.") var id: String
+            @Option(help: "Who ends it.") var by: String
+
+            func run() throws {
+                guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
+                print("\(id) expired")
+            }
+        }
+
+        struct Delete: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete a silence (items it already muted stay muted).")
+            @OptionGroup var store: StoreOptions
+            @Argument(help: "The silence id.") var id: String
+            @Option(help: "Who deletes it.") var by: String
+
+            func run() throws {
+                guard try store.open().deleteSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
+                print("\(id) deleted")
+            }
+        }
+    }
+}
