@@ -139,14 +139,22 @@ final class MQTTClient: @unchecked Sendable {
         guard let mosq else { throw MQTTError(operation: "publish", code: MOSQ_ERR_INVAL.rawValue) }
         var mid: Int32 = 0
         handleLock.lock()
-        let rc = payload.withUnsafeBytes { buf in
-            mosquitto_publish(mosq, &mid, topic, Int32(buf.count), buf.baseAddress, qos, retain)
+        // The id is registered under the same lock that the ack callback takes,
+        // so the ack cannot arrive before it is awaited. (libmosquitto calls
+        // on_publish holding only its callback mutex, which mosquitto_publish
+        // does not take: no lock-order cycle.)
+        let rc: Int32 = shared.withLock { s in
+            let rc = payload.withUnsafeBytes { buf in
+                mosquitto_publish(mosq, &mid, topic, Int32(buf.count), buf.baseAddress, qos, retain)
+            }
+            if rc == MOSQ_ERR_SUCCESS.rawValue, qos > 0 {
+                s.awaited.insert(mid)
+                s.acked.remove(mid)
+            }
+            return rc
         }
         handleLock.unlock()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "publish", code: rc) }
-        // An ack that beats this insert is dropped: the caller times out and
-        // publishes again (at least once), never counts an old ack as new.
-        if qos > 0 { shared.withLock { s in s.awaited.insert(mid); s.acked.remove(mid) } }
         wake()
         return mid
     }

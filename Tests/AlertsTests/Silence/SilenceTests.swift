@@ -16,9 +16,9 @@ struct SilenceTests {
         return e
     }
 
-    static func silence(zone: String? = nil, category: Alerts.Category? = nil, source: String? = nil, drill: Bool? = nil,
+    static func silence(id: String = "JM-000001", zone: String? = nil, category: Alerts.Category? = nil, source: String? = nil, drill: Bool? = nil,
                         from: Double = 0, to: Double = 30) -> Silence {
-        Silence(id: "JM-000001", zone: zone, category: category, source: source, drill: drill, startsAt: at(from), endsAt: at(to),
+        Silence(id: id, zone: zone, category: category, source: source, drill: drill, startsAt: at(from), endsAt: at(to),
                 createdBy: "op-7", comment: "camera maintenance", createdAt: at(0))
     }
 
@@ -75,7 +75,7 @@ struct SilenceTests {
 
     @Test func storeAddListExpireDelete() throws {
         let store = try DisputeStore.inMemory()
-        let saved = try store.addSilence(Self.silence(category: .motion))
+        let saved = try store.addSilence(Self.silence(id: "", category: .motion))
         #expect(saved.id == "JM-000001")
         let second = try store.addSilence(Silence(id: "", source: "cam-9", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op", comment: "drill", createdAt: Self.at(0)))
         #expect(second.id == "JM-000002")
@@ -84,7 +84,7 @@ struct SilenceTests {
         #expect(try store.silences(endingAfter: Self.at(10)).map(\.id) == ["JM-000001"])
         #expect(try store.deleteSilence(id: "JM-000001", by: "op", at: Self.at(6)))
         #expect(try store.silences().map(\.id) == ["JM-000002"])
-        let third = try store.addSilence(Self.silence(category: .garbage))
+        let third = try store.addSilence(Self.silence(id: "", category: .garbage))
         #expect(third.id == "JM-000003", "a deleted silence's id is not reused")
         #expect(try !store.expireSilence(id: "JM-000404", by: "op", at: Self.at(6)))
         #expect(throws: Silence.Invalid.self) { try store.addSilence(Silence(id: "", zone: "Z", startsAt: Self.at(0), endsAt: Self.at(1), createdBy: "op", comment: "", createdAt: Self.at(0))) }
