@@ -190,12 +190,6 @@ final class MQTTClient: @unchecked Sendable {
         }
     }
 
-    /// Sets a retained last-will (e.g. a camera's `offline` status); call before `start`.
-    func setWill(topic: String, payload: [UInt8], retain: Bool = true) throws {
-        willMessage = (topic, payload, retain)
-    }
-    private var willMessage: (String, [UInt8], Bool)?
-
     // MARK: - Internals
 
     private static let libraryInit: Void = { _ = mosquitto_lib_init() }()
@@ -224,9 +218,6 @@ final class MQTTClient: @unchecked Sendable {
         }
         if options.caFile != nil || options.certFile != nil {
             try check(mosquitto_tls_set(m, options.caFile, nil, options.certFile, options.keyFile, nil), "tls_set")
-        }
-        if let (topic, payload, retain) = willMessage {
-            try check(payload.withUnsafeBytes { mosquitto_will_set(m, topic, Int32($0.count), $0.baseAddress, 1, retain) }, "will_set")
         }
         mosquitto_connect_callback_set(m, mqttOnConnect)
         mosquitto_disconnect_callback_set(m, mqttOnDisconnect)

@@ -9,7 +9,7 @@ struct Hub {
     let config: HubConfig
     let store: DisputeStore
     let registry: Registry
-    let zones: ZoneIndex?
+    /// Places events in zones; its `zones` is the loaded grid (nil without a zone file).
     let placer: Placer
     let rules: RuleSet
     let broker: EmbeddedBroker?
@@ -32,7 +32,7 @@ struct Hub {
         }
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
         rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
-        zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+        let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
         let placer = Placer(registry: registry, zones: zones)
         self.placer = placer
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
