@@ -171,6 +171,50 @@ enum Migrations {
                 CREATE INDEX silences_end ON silences(ends_at);
                 """)
         }
+        m.registerMigration("v3-cases") { db in
+            try db.execute(sql: """
+                -- Which rule opened the case, its evidence, routing (一网分流, 一案一专班)
+                -- and resolution (outcome, amount settled, parties' satisfaction).
+                ALTER TABLE cases ADD COLUMN rule TEXT NOT NULL DEFAULT 'severity';
+                ALTER TABLE cases ADD COLUMN lead_unit TEXT;
+                ALTER TABLE cases ADD COLUMN co_units TEXT NOT NULL DEFAULT '';      -- '|'-separated
+                ALTER TABLE cases ADD COLUMN assignee TEXT;
+                ALTER TABLE cases ADD COLUMN last_action_at REAL;
+                ALTER TABLE cases ADD COLUMN evidence_at REAL;                       -- newest evidence (event time)
+                ALTER TABLE cases ADD COLUMN sources TEXT NOT NULL DEFAULT '';       -- '|'-separated
+                ALTER TABLE cases ADD COLUMN categories TEXT NOT NULL DEFAULT '';    -- '|'-separated
+                ALTER TABLE cases ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE cases ADD COLUMN outcome TEXT;
+                ALTER TABLE cases ADD COLUMN amount_cny REAL;
+                ALTER TABLE cases ADD COLUMN satisfaction TEXT;
+                ALTER TABLE cases ADD COLUMN resolved_at REAL;
+                ALTER TABLE cases ADD COLUMN closed_at REAL;
+                CREATE INDEX cases_state ON cases(state, due_at);
+                CREATE INDEX cases_zone ON cases(zone, opened_at);
+
+                -- Every transition of a case: who, when, from, to, note. Append-only.
+                CREATE TABLE case_transitions (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    case_id TEXT NOT NULL REFERENCES cases(id),
+                    at REAL NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    from_state TEXT NOT NULL,
+                    to_state TEXT NOT NULL,
+                    note TEXT NOT NULL DEFAULT ''
+                );
+                CREATE INDEX case_transitions_case ON case_transitions(case_id, at);
+                CREATE TRIGGER case_transitions_no_update BEFORE UPDATE ON case_transitions
+                    BEGIN SELECT RAISE(ABORT, 'case_transitions is append-only'); END;
+                CREATE TRIGGER case_transitions_no_delete BEFORE DELETE ON case_transitions
+                    BEGIN SELECT RAISE(ABORT, 'case_transitions is append-only'); END;
+
+                -- Reminder letters and supervision orders are issued once per trigger
+                -- (e.g. 'case:AJ-00000001:due-reminder'): the trigger makes them idempotent.
+                ALTER TABLE slips ADD COLUMN trigger TEXT;
+                CREATE UNIQUE INDEX slips_trigger ON slips(trigger) WHERE trigger IS NOT NULL;
+                """)
+        }
         return m
     }
 
