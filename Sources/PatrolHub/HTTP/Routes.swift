@@ -61,7 +61,9 @@ enum DispatchRoutes {
 
         // The live board (no data in the page itself: it reads the API with the user's token).
         router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+            // The policy forbids anything from elsewhere: the dispatch room has no internet, and the page must not need it.
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
+                                            .contentSecurityPolicy: "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"],
                      body: .init(byteBuffer: ByteBuffer(string: BoardPage.html)))
         }
         router.get("/healthz") { _, _ in
