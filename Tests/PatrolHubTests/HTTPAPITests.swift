@@ -114,20 +114,20 @@ struct HTTPAPITests {
         try await DispatchFixture.run { f in
             let c = f.client()
             let all = try await c.get("/api/v1/cases")
-            #expect(ids(all) == ["AJ-00000003", "AJ-00000002", "AJ-00000001"])
+            #expect(ids(all) == ["AJ-00000102", "AJ-00000101", "AJ-00000001"])
             let stored = try await f.store.writer.read { db in try DisputeStore.fetchCases(db: db) }
             #expect(all.json == .object(["items": .array(stored.map(\.json)), "next": .null]))
-            #expect(ids(try await c.get("/api/v1/cases?state=open")) == ["AJ-00000002", "AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?state=acknowledged")) == ["AJ-00000002"])
-            #expect(ids(try await c.get("/api/v1/cases?state=new,resolved")) == ["AJ-00000003", "AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?zone=\(f.gridB.code)")) == ["AJ-00000003", "AJ-00000002"])
+            #expect(ids(try await c.get("/api/v1/cases?state=open")) == ["AJ-00000101", "AJ-00000001"])
+            #expect(ids(try await c.get("/api/v1/cases?state=acknowledged")) == ["AJ-00000101"])
+            #expect(ids(try await c.get("/api/v1/cases?state=new,resolved")) == ["AJ-00000102", "AJ-00000001"])
+            #expect(ids(try await c.get("/api/v1/cases?zone=\(f.gridB.code)")) == ["AJ-00000102", "AJ-00000101"])
             #expect(ids(try await c.get("/api/v1/cases?category=fight")) == ["AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?limit=1")) == ["AJ-00000003"])
+            #expect(ids(try await c.get("/api/v1/cases?limit=1")) == ["AJ-00000102"])
             #expect(try await c.get("/api/v1/cases?state=closedish").status == 400)
 
-            let detail = try await c.get("/api/v1/cases/AJ-00000002")
+            let detail = try await c.get("/api/v1/cases/AJ-00000101")
             #expect(detail.status == 200)
-            let c2 = try #require(stored.first { $0.id == "AJ-00000002" })
+            let c2 = try #require(stored.first { $0.id == "AJ-00000101" })
             // Case.json plus transitions, risk_items and slips.
             guard case .object(let o) = detail.json, case .object(let base) = c2.json else { Issue.record("not objects"); return }
             for (k, v) in base { #expect(o[k] == v, "field \(k)") }

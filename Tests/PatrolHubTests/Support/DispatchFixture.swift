@@ -5,8 +5,8 @@ import Testing
 @testable import PatrolHub
 
 /// A live hub on the sample district (real broker, real SQLite, HTTP on a
-/// free port) filled through the real pipeline, plus three cases written
-/// through `DisputeStore` (the engine that opens cases lands separately).
+/// free port) filled through the real pipeline, plus two cases written
+/// through `DisputeStore` as the case lifecycle would leave them.
 ///
 /// Camera A (cam-001) and camera B (the first camera in another street) publish:
 /// - A: a fight at t0 (severity 1: a warning slip at once), motion at t0+2 min;
@@ -83,18 +83,18 @@ struct DispatchFixture {
         let items = try store.riskItems()
         guard items.count == 6 else { throw TestFailure("the fixture expects 6 risk items, found \(items.count)") }
         let fight = try #require(items.first { $0.category == .fight })
+        let opened = try await store.writer.read { db in try DisputeStore.fetchCases(db: db) }
+        guard opened.count == 1, let c1 = opened.first, c1.id == Case.id(1), c1.rule == .severity, c1.riskItemIDs == [fight.id], c1.zone == gridA.code else {
+            throw TestFailure("the fixture expects the engine to open one case, for the fight in grid A; found \(opened.map(\.json.serialized))")
+        }
         let intrusions = items.filter { $0.category == .intrusion }.map(\.id).sorted()
-        let c1 = Case(id: Case.id(1), rule: .severity, zone: gridA.code, category: .fight, severity: .critical, unit: gridA.unit, worker: gridA.worker,
-                      openedAt: at(1), dueAt: at(1).addingTimeInterval(86_400), explanation: "Severity 1: a fight seen by \(cameraA) at the fixture's start.",
-                      riskItemIDs: [fight.id], sources: [cameraA], categories: [.fight])
-        var c2 = Case(id: Case.id(2), rule: .correlation, zone: gridB.code, category: .intrusion, severity: .minor, unit: gridB.unit,
+        var c2 = Case(id: Case.id(101), rule: .correlation, zone: gridB.code, category: .intrusion, severity: .minor, unit: gridB.unit,
                       openedAt: at(7), dueAt: at(7).addingTimeInterval(30 * 86_400), explanation: "Correlation: three intrusions in one grid.",
                       riskItemIDs: intrusions, sources: [cameraB], categories: [.intrusion])
-        let c3 = Case(id: Case.id(3), rule: .patrolReport, zone: gridB.code, category: .dispute, severity: .minor, state: .resolved, unit: gridB.unit,
+        let c3 = Case(id: Case.id(102), rule: .patrolReport, zone: gridB.code, category: .dispute, severity: .minor, state: .resolved, unit: gridB.unit,
                       openedAt: at(8), dueAt: at(8).addingTimeInterval(30 * 86_400), explanation: "A grid worker reported a dispute.",
                       riskItemIDs: [], sources: ["gw-dev"], categories: [.dispute], outcome: "mediated", resolvedAt: at(9))
         try await store.writer.write { [c2] db in
-            try DisputeStore.write(case: c1, evidenceAt: at(0), db: db)
             try DisputeStore.write(case: c2, evidenceAt: at(6), db: db)
             try DisputeStore.write(case: c3, evidenceAt: at(8), db: db)
         }
