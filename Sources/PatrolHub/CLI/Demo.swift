@@ -15,6 +15,9 @@ extension PatrolHubCommand {
         @Option(help: "Where the demo keeps its store and broker files (wiped at start).")
         var dataDir: String = "data/demo"
 
+        @Flag(help: "Keep the hub running after the feed (until Ctrl-C), so the live board can be opened.")
+        var serve = false
+
         func run() async throws {
             var cfg = try config.load()
             patrolhub_line_buffer_stdout()
@@ -32,6 +35,10 @@ extension PatrolHubCommand {
 
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
+                if let http = hub.http {
+                    let port = try await http.waitForPort()
+                    print("live board (指挥调度大屏): http://\(cfg.http.host.contains(":") ? "[\(cfg.http.host)]" : cfg.http.host):\(port)/")
+                }
 
                 // Watch the output topic like an integrator would.
                 var watch = MQTTClient.Options()
@@ -73,6 +80,11 @@ extension PatrolHubCommand {
                 print("\ndead letters:")
                 for d in try hub.store.deadLetters() { print("  \(d.reason.padding(toLength: 15, withPad: " ", startingAt: 0)) \(d.topic): \(d.detail)") }
                 print("\nlook again later: .build/debug/patrolhub status --store \(cfg.store.path) [--json]")
+                if serve {
+                    print("the hub keeps running for the live board: Ctrl-C stops it")
+                    try await tasks.next()
+                    return
+                }
                 await group.triggerGracefulShutdown()
                 try await tasks.next()
             }
