@@ -89,12 +89,14 @@ extension DisputeStore {
         }
     }
 
-    /// Deletes change-log rows older than `cutoff` (a stream client that comes
-    /// back later resumes from the oldest kept row).
+    /// Deletes change-log rows older than `cutoff` and all but the newest
+    /// `keepingNewest` (a stream client that comes back later resumes from the oldest kept row).
     @discardableResult
-    public func pruneChanges(olderThan cutoff: Date) throws -> Int {
+    public func pruneChanges(olderThan cutoff: Date, keepingNewest: Int64 = .max) throws -> Int {
         try writer.write { db in
-            try db.execute(sql: "DELETE FROM changes WHERE at < ?", arguments: [cutoff.timeIntervalSince1970])
+            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0
+            try db.execute(sql: "DELETE FROM changes WHERE at < ? OR seq <= ?",
+                           arguments: [cutoff.timeIntervalSince1970, keepingNewest >= newest ? 0 : newest - keepingNewest])
             return db.changesCount
         }
     }

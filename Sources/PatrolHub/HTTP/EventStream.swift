@@ -27,16 +27,19 @@ final class ChangeFeed: Sendable {
     let store: DisputeStore
     let pollInterval: Duration
     let heartbeatInterval: Duration
-    /// Change-log rows older than this are pruned (hourly).
+    /// Change-log rows older than this are pruned (every minute)…
     let retention: TimeInterval
+    /// …and so are all but the newest `maxRows`, so a flood cannot grow the log without bound.
+    let maxRows: Int64
     private let state = Mutex(State())
 
     init(store: DisputeStore, pollInterval: Duration = .milliseconds(200), heartbeatInterval: Duration = .seconds(15),
-         retention: TimeInterval = 2 * 86_400) {
+         retention: TimeInterval = 2 * 86_400, maxRows: Int64 = 1_000_000) {
         self.store = store
         self.pollInterval = pollInterval
         self.heartbeatInterval = heartbeatInterval
         self.retention = retention
+        self.maxRows = maxRows
     }
 
     /// A new client's wake-ups (coalesced: a slow client gets one wake-up for many commits).
@@ -73,9 +76,9 @@ final class ChangeFeed: Sendable {
                     return seq != s.lastSeq
                 }
                 if grew { broadcast(.changed) }
-                if Date().timeIntervalSince(lastPrune) > 3600 {
+                if Date().timeIntervalSince(lastPrune) > 60 {
                     lastPrune = Date()
-                    let n = try store.pruneChanges(olderThan: lastPrune.addingTimeInterval(-retention))
+                    let n = try store.pruneChanges(olderThan: lastPrune.addingTimeInterval(-retention), keepingNewest: maxRows)
                     if n > 0 { logger.info("stream.changes_pruned", metadata: ["changes.rows": "\(n)"]) }
                 }
             } catch {
@@ -109,7 +112,7 @@ final class ChangeFeed: Sendable {
 /// starts (`{"after": SEQ}`); a `: keepalive` comment follows every 15 s of
 /// quiet. A client that reconnects with `Last-Event-ID` (browsers do) or
 /// `?after=SEQ` gets every change after that one that is still in the log
-/// (kept two days).
+/// (kept two days, at most the newest million changes).
 enum EventStream {
     static let pageSize = 200
 

@@ -132,7 +132,8 @@ enum DispatchRoutes {
             let start: Int64
             if let resume {
                 guard let s = Int64(resume), s >= 0 else { throw HTTPError(.badRequest, message: "Last-Event-ID / after: expected a change seq, found '\(resume)'") }
-                start = s
+                // An id from a store that was since replaced would hide every change up to it.
+                start = min(s, try api.store.latestChangeSeq())
             } else {
                 start = try api.store.latestChangeSeq()
             }
