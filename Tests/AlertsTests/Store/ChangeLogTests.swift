@@ -61,3 +61,19 @@ struct ChangeLogTests {
         #expect(try store.latestChangeSeq() == 11, "AUTOINCREMENT: a pruned number is never reused")
     }
 }
+
+@Suite("Pipeline lag")
+struct PipelineLagTests {
+    @Test("the oldest message the pipeline has not processed, nil when drained")
+    func oldestPending() throws {
+        let store = try DisputeStore.inMemory()
+        #expect(try store.oldestPendingReceivedAt() == nil)
+        let t = Date(timeIntervalSince1970: 1_750_000_000)
+        try store.ingest([InboxMessage(topic: "a", payload: [1], receivedAt: t), InboxMessage(topic: "b", payload: [2], receivedAt: t.addingTimeInterval(5))])
+        #expect(try store.oldestPendingReceivedAt() == t)
+        try store.writer.write { db in try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = 1") }
+        #expect(try store.oldestPendingReceivedAt() == t.addingTimeInterval(5))
+        try store.writer.write { db in try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = 2") }
+        #expect(try store.oldestPendingReceivedAt() == nil)
+    }
+}

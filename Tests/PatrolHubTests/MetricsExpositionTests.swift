@@ -1,0 +1,39 @@
+import Alerts
+import Foundation
+import Testing
+@testable import PatrolHub
+
+/// The Prometheus text of `/metrics`, from given counts (no I/O).
+@Suite("Metrics exposition")
+struct MetricsExpositionTests {
+    @Test("every family has HELP and TYPE, known label values appear at zero, values and labels are formatted")
+    func exposition() {
+        var s = StoreStatus()
+        s.inboxReceived = 12
+        s.inboxProcessed = 10
+        s.inboxPending = 2
+        s.deadLetters = ["malformed": 3, #"we"ird\reason"#: 1]
+        s.riskItems = ["open": 5]
+        s.slips = ["warning": ["open": 2, "closed": 1]]
+        s.cases = ["new": 1]
+        let text = MetricsExposition.render(status: s, lag: 2.5, streamClients: 3, changeSeq: 42)
+        let lines = text.split(separator: "\n").map(String.init)
+        for expected in [
+            "patrolhub_inbox_received 12", "patrolhub_inbox_processed 10", "patrolhub_inbox_pending 2",
+            "patrolhub_pipeline_lag_seconds 2.500", #"patrolhub_dead_letters{reason="malformed"} 3"#,
+            #"patrolhub_dead_letters{reason="clock_skew"} 0"#, #"patrolhub_dead_letters{reason="we\"ird\\reason"} 1"#,
+            #"patrolhub_risk_items{state="open"} 5"#, #"patrolhub_risk_items{state="closed"} 0"#,
+            #"patrolhub_slips{kind="warning",state="closed"} 1"#, #"patrolhub_slips{kind="supervision",state="open"} 0"#,
+            #"patrolhub_cases{state="new"} 1"#, #"patrolhub_cases{state="false_alarm"} 0"#,
+            "patrolhub_stream_clients 3", "# TYPE patrolhub_changes_total counter", "patrolhub_changes_total 42",
+        ] {
+            #expect(lines.contains(expected), "\(expected)")
+        }
+        let families = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
+        #expect(families.count == 11)
+        #expect(lines.filter { $0.hasPrefix("# HELP ") }.count == families.count)
+        for line in lines where !line.hasPrefix("#") {
+            #expect(families.contains { line.hasPrefix($0 + " ") || line.hasPrefix($0 + "{") }, "sample \(line) belongs to a declared family")
+        }
+    }
+}
