@@ -18,9 +18,15 @@ final class ManualClock: Sendable {
 /// A store, a pipeline processor with patrol supervision, and a clock.
 struct PatrolHarness {
     static let tz = TimeZone(identifier: "Asia/Shanghai")!
-    static let registry = Registry(devices: [
+    static let registry = Registry(cameras: [
+        CameraRecord(id: "cam-1", name: "North gate camera", location: nil, zone: "Z-1"),
+        CameraRecord(id: "cam-2", name: "Market camera", location: nil, zone: "Z-1"),
+        CameraRecord(id: "cam-3", name: "School camera", location: nil, zone: "Z-2"),
+        CameraRecord(id: "cam-4", name: "Temple lane camera", location: nil, zone: "Z-3"),
+    ], devices: [
         DeviceRecord(id: "dev-1", worker: "gw-1", unit: "冲赛康社区居委会", zone: "Z-1"),
         DeviceRecord(id: "dev-2", worker: "gw-2", unit: "八廓社区居委会", zone: "Z-2"),
+        DeviceRecord(id: "dev-3", worker: "gw-3", unit: "鲁固社区居委会", zone: "Z-3"),
     ])
 
     let store: DisputeStore
@@ -34,7 +40,10 @@ struct PatrolHarness {
         plan = try PatrolPlan.parse(ConfigMap.parse(yaml: planYAML, file: "patrol.yaml"), registry: Self.registry, zones: nil, timeZone: Self.tz)
         let registry = Self.registry
         let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser(defaultZone: Self.tz))
-        let engine = RiskEngine(rules: RuleSet()) { e in Placement(zone: registry.devices[e.source]?.zone ?? "unzoned", unit: registry.devices[e.source]?.unit, worker: registry.devices[e.source]?.worker) }
+        let engine = RiskEngine(rules: RuleSet()) { e in
+            if let c = registry.cameras[e.source] { return Placement(zone: c.zone ?? "unzoned") }
+            return Placement(zone: registry.devices[e.source]?.zone ?? "unzoned", unit: registry.devices[e.source]?.unit, worker: registry.devices[e.source]?.worker)
+        }
         processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: "patrolhub/v1",
                                           patrol: PatrolStage(plan: plan, outputPrefix: "patrolhub/v1"), clock: clock.read)
     }
