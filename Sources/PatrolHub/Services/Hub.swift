@@ -97,8 +97,9 @@ struct Hub {
         let prefix = config.topicPrefix
         let pipeline = PipelineService(makeProcessor: {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
-                                     maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
-            let engine = RiskEngine(rules: rules, place: placer.place)
+                                     maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
+                                     adapters: rules.adapters)
+            let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
                                          patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
         }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
