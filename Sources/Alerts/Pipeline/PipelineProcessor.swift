@@ -39,6 +39,8 @@ public final class PipelineProcessor {
     public var decode: DecodeStage
     public private(set) var engine: RiskEngine
     public let outputPrefix: String
+    /// Patrol supervision (check-ins → slots; the missed-checkpoint scheduler); nil without a patrol plan.
+    public let patrol: PatrolStage?
     let clock: @Sendable () -> Date
 
     /// What was last written about each slip and case in this process: its
@@ -51,11 +53,13 @@ public final class PipelineProcessor {
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
 
-    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+                clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
         self.decode = decode
         self.engine = engine
         self.outputPrefix = outputPrefix
+        self.patrol = patrol
         self.clock = clock
         try reload()
     }
@@ -133,6 +137,20 @@ public final class PipelineProcessor {
         }
     }
 
+    /// Runs the missed-checkpoint scheduler up to `now` (default: the clock) in
+    /// one transaction; missed_checkpoint items take ids from the engine's counter.
+    @discardableResult
+    public func tickPatrol(now: Date? = nil) throws -> PatrolTickResult {
+        guard let patrol else { return PatrolTickResult() }
+        let before = engine
+        do {
+            return try store.writer.write { db in try patrol.tick(now: now ?? self.clock(), db: db) { self.engine.allocateItemID() } }
+        } catch {
+            engine = before
+            throw error
+        }
+    }
+
     private func apply(_ records: [InboxRecord], now: Date, db: Database) throws -> BatchResult {
         var result = BatchResult()
         var items: [String: RiskItem] = [:]
@@ -175,6 +193,13 @@ public final class PipelineProcessor {
                         continue
                     }
                     result.events += 1
+                    do {
+                        try patrol?.record(event, now: now, db: db) // check-ins only; throws DecodeError before writing
+                    } catch {
+                        // A dead letter, not an accepted event: forget its key again.
+                        try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
+                        throw error
+                    }
                     let effects = engine.handle(event, now: now)
                     mark(\.rules)
                     for effect in effects {

@@ -215,6 +215,7 @@ enum Migrations {
                 CREATE UNIQUE INDEX slips_trigger ON slips(trigger) WHERE trigger IS NOT NULL;
                 """)
         }
+        m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
         m.registerMigration("v5-event-log") { db in
             try db.execute(sql: """
                 -- Split the per-event record in two, for the pipeline's speed:
