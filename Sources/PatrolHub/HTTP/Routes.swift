@@ -57,6 +57,7 @@ extension Request {
 enum DispatchRoutes {
     static func build(api: DispatchAPI, feed: ChangeFeed, tokens: AccessTokens?) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.debug)) // `--log-level debug` shows each request
         router.add(middleware: AccessMiddleware(tokens: tokens))
 
         // The live board (no data in the page itself: it reads the API with the user's token).

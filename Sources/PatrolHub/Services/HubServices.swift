@@ -86,8 +86,11 @@ struct PipelineService: Service {
         let processor = try makeProcessor()
         var lastPrune = Date.distantPast
         var lastCheckpoint = Date()
+        var patrol = PatrolTicker(logger: logger)
         while !stop.isSet {
-            if try step(processor).messages < batchSize { usleep(10_000) }
+            let drained = try step(processor).messages < batchSize
+            if drained { usleep(10_000) }
+            try patrol.tickIfDue(processor, drained: drained)
             if Date().timeIntervalSince(lastCheckpoint) > 1 {
                 lastCheckpoint = Date()
                 try processor.store.checkpointInbox()
