@@ -195,6 +195,34 @@ struct HTTPAPITests {
         }
     }
 
+    @Test("reports: the same builders and renderers as `patrolhub report`, in html, md and csv")
+    func reports() async throws {
+        try await DispatchFixture.run { f in
+            let c = f.client()
+            var cal = Calendar(identifier: .gregorian)
+            cal.timeZone = f.hub.hub.config.timezone
+            let d = cal.dateComponents([.year, .month, .day], from: Date())
+            let day = LocalDay(year: d.year!, month: d.month!, day: d.day!)
+            let md = try await c.get("/api/v1/reports/weekly?date=\(day)&format=md")
+            #expect(md.status == 200)
+            #expect(md.header("Content-Type") == "text/markdown; charset=utf-8")
+            let expected = ReportRenderer.render(try ReportCatalog.build("weekly", date: day, context: ReportContext(timeZone: cal.timeZone), store: f.store), as: .md)
+            // Everything but the line with the minute it was generated.
+            let strip = { (t: String) in t.split(separator: "\n").filter { !$0.contains(" · generated ") }.map(String.init) }
+            #expect(strip(md.text) == strip(expected))
+            #expect(md.text.contains("intrusion"), "the fixture's intrusions are in this week's analysis")
+            let html = try await c.get("/api/v1/reports/weekly?date=\(day)")
+            #expect(html.header("Content-Type") == "text/html; charset=utf-8")
+            #expect(html.text.contains("<svg"))
+            #expect(try await c.get("/api/v1/reports/daily?format=csv").header("Content-Type") == "text/csv; charset=utf-8")
+            let monthly = try await c.get("/api/v1/reports/monthly")
+            #expect(monthly.status == (ReportCatalog.builder("monthly") == nil ? 501 : 200), "monthly comes with case supervision")
+            #expect(try await c.get("/api/v1/reports/yearly").status == 404)
+            #expect(try await c.get("/api/v1/reports/daily?date=03/01/2025").text.contains("query parameter 'date'"))
+            #expect(try await c.get("/api/v1/reports/daily?format=pdf").status == 400)
+        }
+    }
+
     @Test("silences: create, list, validate, expire and delete, with the audit log; a new silence mutes the next event")
     func silences() async throws {
         try await DispatchFixture.run { f in

@@ -17,6 +17,10 @@ import Alerts
 /// Token: when the API answers 401, the page asks for a bearer token and
 /// keeps it in the browser's local storage; `/#token=…` also sets it.
 enum BoardPage {
+    /// Nothing from elsewhere: inline scripts and styles, requests to this server only.
+    static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+
     static let html: String = template.replacingOccurrences(of: "__CATEGORY_NAMES__", with: categoryNames)
 
     /// `{"fight": "打架斗殴", …}` from the taxonomy.

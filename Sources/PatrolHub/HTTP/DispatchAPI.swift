@@ -140,6 +140,45 @@ struct DispatchAPI: Sendable {
         return .object(o)
     }
 
+    // MARK: - Reports
+
+    /// A supervision report (`daily`, `weekly`, `monthly`) for the period holding
+    /// `date` (YYYY-MM-DD in the hub's timezone, default today) as `format`
+    /// (`html`, the default, `md` or `csv`): the same builders and renderers as `patrolhub report`.
+    func report(kind: String, _ params: [(String, String)]) throws -> (text: String, contentType: String) {
+        var date: LocalDay?
+        var format = ReportFormat.html
+        for (key, value) in params {
+            switch key {
+            case "date":
+                guard let d = LocalDay(value) else { throw bad(key, "expected a day YYYY-MM-DD, found '\(value)'") }
+                date = d
+            case "format":
+                guard let f = ReportFormat(rawValue: value) else { throw bad(key, "expected html, md or csv, found '\(value)'") }
+                format = f
+            case "access_token": continue
+            default: throw bad(key, "unknown parameter (known: date, format)")
+            }
+        }
+        guard ReportCatalog.kinds.contains(kind) else { throw HTTPError(.notFound, message: "\(ReportError.unavailable(kind))") }
+        guard ReportCatalog.builder(kind) != nil else { throw HTTPError(.notImplemented, message: "\(ReportError.unavailable(kind))") }
+        let context = ReportContext(timeZone: timeParser.defaultZone, now: clock())
+        let day = date ?? {
+            var cal = Calendar(identifier: .gregorian)
+            cal.timeZone = timeParser.defaultZone
+            let c = cal.dateComponents([.year, .month, .day], from: context.now)
+            return LocalDay(year: c.year!, month: c.month!, day: c.day!)
+        }()
+        let report = try ReportCatalog.build(kind, date: day, context: context, store: store)
+        let type: String
+        switch format {
+        case .html: type = "text/html; charset=utf-8"
+        case .md: type = "text/markdown; charset=utf-8"
+        case .csv: type = "text/csv; charset=utf-8"
+        }
+        return (ReportRenderer.render(report, as: format), type)
+    }
+
     // MARK: - Silences
 
     /// Silences not yet ended (`all`: every silence), with their state now.

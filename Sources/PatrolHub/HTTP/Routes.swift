@@ -64,7 +64,7 @@ enum DispatchRoutes {
         router.get("/") { _, _ in
             // The policy forbids anything from elsewhere: the dispatch room has no internet, and the page must not need it.
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
-                                            .contentSecurityPolicy: "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"],
+                                            .contentSecurityPolicy: BoardPage.contentSecurityPolicy],
                      body: .init(byteBuffer: ByteBuffer(string: BoardPage.html)))
         }
         router.get("/healthz") { _, _ in
@@ -126,6 +126,12 @@ enum DispatchRoutes {
             let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
             guard try api.endSilence(id: id, by: author, purge: purge) else { throw HTTPError(.notFound, message: "no silence \(id)") }
             return JSONBody(.object(["id": .string(id), purge ? "deleted" : "expired": .bool(true)]))
+        }
+
+        v1.get("reports/:kind") { request, context in
+            let (text, type) = try api.report(kind: try context.parameters.require("kind"), request.queryPairs)
+            return Response(status: .ok, headers: [.contentType: type, .contentSecurityPolicy: BoardPage.contentSecurityPolicy],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
         v1.get("stream") { request, _ in
