@@ -45,6 +45,27 @@ extension Request {
     }
 }
 
+/// Logs each request at debug level (`--log-level debug`): method, path
+/// and status — never the query, which may hold a stream's `access_token`.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            log(request, context, status: Int(response.status.code))
+            return response
+        } catch {
+            log(request, context, status: Int((error as? any HTTPResponseError)?.status.code ?? 500))
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, _ context: Context, status: Int) {
+        context.logger.debug("http.request", metadata: ["http.method": "\(request.method)", "http.path": "\(request.uri.path)", "http.status": "\(status)"])
+    }
+}
+
 /// Every route of the dispatch-room interface, in one place.
 ///
 /// Each route is one line that checks the caller's role (`context.require`)
@@ -57,7 +78,7 @@ extension Request {
 enum DispatchRoutes {
     static func build(api: DispatchAPI, feed: ChangeFeed, tokens: AccessTokens?) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
-        router.add(middleware: LogRequestsMiddleware(.debug)) // `--log-level debug` shows each request
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: AccessMiddleware(tokens: tokens))
 
         // The live board (no data in the page itself: it reads the API with the user's token).
