@@ -17,6 +17,10 @@ public struct RuleSet: Sendable, Equatable {
     public var severities: [Category: Severity] = [:]
     /// Per-category overrides of the slip threshold.
     public var thresholds: [Category: Int] = [:]
+    /// Case routing (一网分流, 一案一专班): `routing:`.
+    public var routing = RoutingRules()
+    /// Deadline supervision (函单令): `supervision:`.
+    public var supervision = SupervisionRules()
 
     public init() {}
 
@@ -54,6 +58,8 @@ public struct RuleSet: Sendable, Equatable {
             try c.finish()
         }
         try cats.finish()
+        r.routing = try RoutingRules.parse(root.map("routing"))
+        r.supervision = try SupervisionRules.parse(root.map("supervision"))
         try root.finish()
         return r
     }

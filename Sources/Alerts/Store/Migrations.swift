@@ -215,6 +215,7 @@ enum Migrations {
                 CREATE UNIQUE INDEX slips_trigger ON slips(trigger) WHERE trigger IS NOT NULL;
                 """)
         }
+        registerCaseActions(&m)
         return m
     }
 
