@@ -96,7 +96,8 @@ struct Hub {
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
             let engine = RiskEngine(rules: rules, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
-        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
+        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
+           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone))
 
         // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
