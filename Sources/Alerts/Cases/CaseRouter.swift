@@ -125,51 +125,59 @@ public struct RoutingRules: Sendable, Equatable {
     }
 }
 
-/// Where a case goes: the responsible unit and, for a joint-team category,
-/// the team's lead unit and co-units.
-public struct CaseRouting: Sendable, Equatable {
-    /// The responsible unit (street's or district's); nil when none is known.
-    public var unit: String?
-    /// The zone whose unit that is (its parent's unit is where supervision orders escalate).
-    public var unitZone: String?
-    public var leadUnit: String?
-    public var coUnits: [String]
-    /// Why, in one line (for the case's explanation).
-    public var reason: String
-
-    public init(unit: String?, unitZone: String?, leadUnit: String? = nil, coUnits: [String] = [], reason: String) {
-        self.unit = unit
-        self.unitZone = unitZone
-        self.leadUnit = leadUnit
-        self.coUnits = coUnits
-        self.reason = reason
-    }
-}
-
 /// 一网分流, 一案一专班 (SPEC.md "Case lifecycle", routing): ordinary cases
 /// go to the unit of their grid's street; severity-1 cases and district
 /// categories to the district's unit; a category with a standing joint team
 /// also names the team's lead unit and co-units. Pure: the caller passes the
 /// zone's chain.
 ///
-/// The engine, when it opens a case:
+/// The engine wires it into its case stage (`CaseStage.route`):
 /// ```swift
-/// let router = CaseRouter(rules.routing)
-/// let r = router.route(zone: c.zone, category: c.category, severity: c.severity, zones: ZoneDirectory(index))
-/// c.unit = r.unit; c.leadUnit = r.leadUnit; c.coUnits = r.coUnits
+/// engine.cases.route = CaseRouter(rules.routing).function(zones: ZoneDirectory(index))
 /// ```
 public struct CaseRouter: Sendable {
+    /// A routing decision with the reasons behind it.
+    public struct Decision: Sendable, Equatable {
+        /// The responsible unit (street's or district's); nil when none is known.
+        public var unit: String?
+        /// The zone whose unit that is (its parent's unit is where supervision orders escalate).
+        public var unitZone: String?
+        public var leadUnit: String?
+        public var coUnits: [String]
+        /// Why, in one line.
+        public var reason: String
+
+        /// What the case records (the engine's `CaseRouting`).
+        public var routing: CaseRouting { CaseRouting(unit: unit, leadUnit: leadUnit, coUnits: coUnits) }
+    }
+
     public var rules: RoutingRules
 
     public init(_ rules: RoutingRules = RoutingRules()) { self.rules = rules }
 
-    /// Routes a case in `zone` through the zone directory.
+    /// Routes a case in `zone` (unit, lead unit, co-units).
     public func route(zone: String, category: Category, severity: Severity, zones: ZoneDirectory) -> CaseRouting {
-        route(category: category, severity: severity, chain: zones.chain(of: zone))
+        decide(zone: zone, category: category, severity: severity, zones: zones).routing
     }
 
-    /// Routes a case in the zone whose chain (district first, the case's zone last) is given.
-    public func route(category: Category, severity: Severity, chain: [ZoneUnit]) -> CaseRouting {
+    /// The routing function of `CaseStage`: a placement's own unit is kept
+    /// only when the zones name none on the chain (and no default unit is set).
+    public func function(zones: ZoneDirectory) -> @Sendable (Placement, Category, Severity) -> CaseRouting {
+        let router = self
+        return { placement, category, severity in
+            var r = router.route(zone: placement.zone, category: category, severity: severity, zones: zones)
+            if r.unit == nil { r.unit = placement.unit }
+            return r
+        }
+    }
+
+    /// The decision for a case in `zone`, with the zone whose unit it is and why.
+    public func decide(zone: String, category: Category, severity: Severity, zones: ZoneDirectory) -> Decision {
+        decide(category: category, severity: severity, chain: zones.chain(of: zone))
+    }
+
+    /// The decision for a case in the zone whose chain (district first, the case's zone last) is given.
+    public func decide(category: Category, severity: Severity, chain: [ZoneUnit]) -> Decision {
         let toDistrict = severity.rawValue <= rules.districtMaxSeverity || rules.districtCategories.contains(category)
         let why = severity.rawValue <= rules.districtMaxSeverity
             ? "severity \(severity.rawValue) goes to the district"
@@ -182,14 +190,14 @@ public struct CaseRouter: Sendable {
             // No street on the chain (a case placed at district level): the district's unit.
             picked = chain.first(where: { $0.unit?.isEmpty == false })
         }
-        var routing = CaseRouting(unit: picked?.unit ?? rules.defaultUnit, unitZone: picked?.code,
-                                  reason: picked == nil ? "no zone unit on the chain: \(rules.defaultUnit == nil ? "unrouted" : "default unit")" : why)
+        var d = Decision(unit: picked?.unit ?? rules.defaultUnit, unitZone: picked?.code, leadUnit: nil, coUnits: [],
+                         reason: picked == nil ? "no zone unit on the chain: \(rules.defaultUnit == nil ? "unrouted" : "default unit")" : why)
         if let team = rules.jointTeams[category] {
-            routing.leadUnit = team.lead
-            routing.coUnits = team.coUnits
-            routing.reason += "; joint team led by \(team.lead)"
+            d.leadUnit = team.lead
+            d.coUnits = team.coUnits
+            d.reason += "; joint team led by \(team.lead)"
         }
-        return routing
+        return d
     }
 
     /// Where a supervision order about a case of `unit` in `zone` escalates:

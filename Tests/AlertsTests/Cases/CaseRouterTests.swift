@@ -45,7 +45,7 @@ struct CaseRouterTests {
 
     @Test(arguments: table)
     func routes(row: Row) {
-        let r = CaseRouter().route(zone: row.zone, category: row.category, severity: row.severity, zones: Self.zones)
+        let r = CaseRouter().decide(zone: row.zone, category: row.category, severity: row.severity, zones: Self.zones)
         #expect(r.unit == row.unit)
         #expect(r.unitZone == row.unitZone)
         #expect(r.leadUnit == row.lead)
@@ -54,10 +54,10 @@ struct CaseRouterTests {
 
     @Test func reasonsSayWhy() {
         let router = CaseRouter()
-        #expect(router.route(zone: Self.grid, category: .dispute, severity: .major, zones: Self.zones).reason == "an ordinary matter stays in the street")
-        #expect(router.route(zone: Self.grid, category: .fight, severity: .critical, zones: Self.zones).reason == "severity 1 goes to the district")
-        #expect(router.route(zone: Self.grid, category: .banner, severity: .major, zones: Self.zones).reason == "banner is a district matter")
-        #expect(router.route(zone: Self.grid, category: .wageArrears, severity: .major, zones: Self.zones).reason
+        #expect(router.decide(zone: Self.grid, category: .dispute, severity: .major, zones: Self.zones).reason == "an ordinary matter stays in the street")
+        #expect(router.decide(zone: Self.grid, category: .fight, severity: .critical, zones: Self.zones).reason == "severity 1 goes to the district")
+        #expect(router.decide(zone: Self.grid, category: .banner, severity: .major, zones: Self.zones).reason == "banner is a district matter")
+        #expect(router.decide(zone: Self.grid, category: .wageArrears, severity: .major, zones: Self.zones).reason
                 == "an ordinary matter stays in the street; joint team led by 区人社局")
     }
 
@@ -74,7 +74,16 @@ struct CaseRouterTests {
         #expect(router.route(zone: "D-1-1-1", category: .dispute, severity: .major, zones: dir).unit == "区中心")
         #expect(router.route(zone: "unzoned", category: .dispute, severity: .major, zones: dir).unit == "综治中心值班室")
         // The community's unit is below the street: a street case never goes to it.
-        #expect(router.route(zone: "D-1-1-1", category: .dispute, severity: .major, zones: dir).unitZone == "D")
+        #expect(router.decide(zone: "D-1-1-1", category: .dispute, severity: .major, zones: dir).unitZone == "D")
+    }
+
+    @Test func theEnginesRoutingFunction() {
+        let route = CaseRouter().function(zones: Self.zones)
+        #expect(route(Placement(zone: Self.grid, unit: "吉日社区居委会"), .wageArrears, .major)
+                == CaseRouting(unit: "吉日街道综治中心", leadUnit: "区人社局", coUnits: ["区总工会", "区住建局", "区司法局"]))
+        #expect(route(Placement(zone: Self.grid), .fight, .critical) == CaseRouting(unit: "城关区综治中心"))
+        // Outside every zone: the placement's own unit (a device's) is kept.
+        #expect(route(Placement(zone: "unzoned", unit: "巡逻一队"), .dispute, .major) == CaseRouting(unit: "巡逻一队"))
     }
 
     @Test func configuredSeverityAndCategories() {
