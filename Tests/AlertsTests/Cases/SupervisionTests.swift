@@ -148,6 +148,15 @@ struct SupervisionTests {
         #expect(try Self.slipRows(store) == ["DB-00000001 case:AJ-00000001:overdue open"])
     }
 
+    @Test func drillCasesAreMarkedOnTheirDocuments() throws {
+        let store = try CaseFixtures.store()
+        var c = CaseFixtures.wageCase()
+        c.drill = true
+        try CaseFixtures.write(c, to: store)
+        let slips = try Self.scheduler(store, idleDays: 365).tick(now: Self.t("2025-05-24 10:00"))
+        #expect(slips.map { $0.text.hasPrefix("【演练】提醒函 TX-00000001。八廓街道综治中心：") } == [true])
+    }
+
     @Test func documentNumbersFollowThoseAlreadyIssued() throws {
         // Patrol supervision issues reminder letters too: numbers continue from the store's highest.
         let store = try CaseFixtures.store()
