@@ -113,6 +113,9 @@ public struct HubConfig: Sendable {
     public var zonesFile: String?
     public var devicesFile: String?
     public var rulesFile: String?
+    /// The patrol plan (`patrol.yaml`); nil: no patrol supervision. Defaults to
+    /// `patrol.yaml` beside the config file when that file exists.
+    public var patrolFile: String?
 
     public init() {}
 
@@ -203,6 +206,8 @@ public struct HubConfig: Sendable {
         c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
         c.devicesFile = try r.string("devices").map(resolve)
         c.zonesFile = try r.string("zones").map(resolve)
+        c.patrolFile = try r.string("patrol").map(resolve)
+            ?? [resolve("patrol.yaml")].first { FileManager.default.fileExists(atPath: $0) }
         try r.finish()
         c.rulesFile = try root.string("rules").map(resolve)
         try root.finish()

@@ -24,13 +24,17 @@ public final class PipelineProcessor {
     public var decode: DecodeStage
     public private(set) var engine: RiskEngine
     public let outputPrefix: String
+    /// Patrol supervision (check-ins → slots; the missed-checkpoint scheduler); nil without a patrol plan.
+    public let patrol: PatrolStage?
     let clock: @Sendable () -> Date
 
-    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+                clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
         self.decode = decode
         self.engine = engine
         self.outputPrefix = outputPrefix
+        self.patrol = patrol
         self.clock = clock
         try reload()
     }
@@ -98,6 +102,20 @@ public final class PipelineProcessor {
         }
     }
 
+    /// Runs the missed-checkpoint scheduler up to `now` (default: the clock) in
+    /// one transaction; missed_checkpoint items take ids from the engine's counter.
+    @discardableResult
+    public func tickPatrol(now: Date? = nil) throws -> PatrolTickResult {
+        guard let patrol else { return PatrolTickResult() }
+        let before = engine
+        do {
+            return try store.writer.write { db in try patrol.tick(now: now ?? self.clock(), db: db) { self.engine.allocateItemID() } }
+        } catch {
+            engine = before
+            throw error
+        }
+    }
+
     private func apply(_ records: [InboxRecord], now: Date, db: Database) throws -> BatchResult {
         var result = BatchResult()
         var items: [String: RiskItem] = [:]
@@ -121,6 +139,7 @@ public final class PipelineProcessor {
                         continue
                     }
                     result.events += 1
+                    try patrol?.record(event, now: now, db: db) // check-ins only; throws DecodeError before writing
                     for effect in engine.handle(event, now: now) {
                         switch effect {
                         case .item(let item):

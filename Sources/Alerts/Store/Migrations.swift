@@ -246,6 +246,7 @@ enum Migrations {
                     INSERT INTO changes(kind, subject, op, at) VALUES ('transition', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
                 """)
         }
+        m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
         registerCaseActions(&m)
         return m
     }

@@ -88,9 +88,12 @@ struct PipelineService: Service {
         let processor = try makeProcessor()
         var lastPrune = Date.distantPast
         var lastCheckpoint = Date()
+        var patrol = PatrolTicker(logger: logger)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
-            if try step(processor).messages < batchSize { usleep(10_000) }
+            let drained = try step(processor).messages < batchSize
+            if drained { usleep(10_000) }
+            try patrol.tickIfDue(processor, drained: drained)
             if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
                 lastSupervision = Date()
                 superviseCases(s, now: lastSupervision)
