@@ -132,3 +132,28 @@ struct CasesCLITests {
         #expect(output2.contains("missing.yaml"), "\(output2)")
     }
 }
+
+/// `patrolhub report monthly` on a real store file.
+@Suite("Monthly report command")
+struct MonthlyReportCLITests {
+    @Test func monthlyInEveryFormat() throws {
+        let f = try CasesCLITests.Fixture()
+        defer { f.dir.cleanup() }
+        // Case 2 (fight, due 2 May) is resolved late on 3 May; case 1 stays open.
+        for args in [["act", "AJ-00000002", "assign", "--by", "d", "--assignee", "gw-008"], ["act", "AJ-00000002", "start", "--by", "gw-008"]] {
+            #expect(try f.run(args).status == 0)
+        }
+        try f.store.act(on: "AJ-00000002", CaseAction(.resolve, by: "gw-008", outcome: .handled, amountCNY: 300, satisfaction: .satisfied),
+                        now: f.opened.addingTimeInterval(2 * 86_400), outputPrefix: "p")
+        let exe = try patrolhubExecutable()
+        let (status, md) = try runProcess(exe, ["report", "monthly", "--date", "2025-05-20", "--config", f.config])
+        #expect(status == 0, "\(md)")
+        #expect(md.contains("# 月评比 Monthly evaluation 2025-05"), "\(md)")
+        #expect(md.contains("| cases opened 立案 | 2 |"), "\(md)")
+        #expect(md.contains("| 540102-002 | 吉日街道 | 1 | 吉日街道综治中心 | 1 | 1 | 100.0 % | 1 | 2.0 | 100.0 % | 300.00 | 100.0 % | 0 |"), "\(md)")
+        let out = f.dir.file("monthly.html")
+        let (htmlStatus, msg) = try runProcess(exe, ["report", "monthly", "--date", "2025-05-20", "--format", "html", "-o", out, "--config", f.config])
+        #expect(htmlStatus == 0, "\(msg)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+    }
+}

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import GRDB
 import Testing
 @testable import Alerts
@@ -114,10 +117,9 @@ struct MonthlyEvaluationTests {
         }
     }
 
-    @Test(arguments: [UInt64(1), 2025, 77])
-    func aGeneratedMonthMatchesIndependentFigures(seed: UInt64) throws {
+    /// A store holding the generated month (cases and supervision orders).
+    static func store(_ g: Generated) throws -> DisputeStore {
         let store = try CaseFixtures.store()
-        let g = Self.generate(seed: seed)
         try store.writer.write { db in
             for c in g.cases { try DisputeStore.write(case: c, evidenceAt: c.openedAt, db: db) }
             for (n, (caseID, at)) in g.orders.enumerated() {
@@ -129,8 +131,15 @@ struct MonthlyEvaluationTests {
                                      at.timeIntervalSince1970, caseID, "case:\(caseID):idle:\(n)"])
             }
         }
+        return store
+    }
+
+    @Test(arguments: [UInt64(1), 2025, 77])
+    func aGeneratedMonthMatchesIndependentFigures(seed: UInt64) throws {
+        let g = Self.generate(seed: seed)
+        let store = try Self.store(g)
         let eval = try store.writer.read { db in
-            try MonthlyEvaluation.compute(year: 2025, month: 5, timeZone: TimeZone(identifier: "UTC")!, now: Self.now, db: db)
+            try MonthlyEvaluation.compute(year: 2025, month: 5, timeZone: CaseFixtures.shanghai, now: Self.now, db: db)
         }
         #expect(eval.start == Self.mayStart && eval.end == Self.juneStart)
         let index = CaseFixtures.sampleZones
@@ -160,6 +169,56 @@ struct MonthlyEvaluationTests {
             let rates = rows.compactMap(\.resolutionRate)
             #expect(rates == rates.sorted(by: >))
         }
+    }
+
+    /// The report built from the same figures: tables, headline numbers, and well-formed SVG charts.
+    @Test func theMonthlyReportRendersTheFigures() throws {
+        let g = Self.generate(seed: 2025)
+        let store = try Self.store(g)
+        let report = try ReportCatalog.build("monthly", date: LocalDay("2025-05-17")!, context: ReportContext(timeZone: CaseFixtures.shanghai, now: Self.now), store: store)
+        #expect(report.title == "月评比 Monthly evaluation 2025-05")
+        #expect(report.period == "2025-05 (2025-05-01 – 2025-05-31), Asia/Shanghai")
+        let total = Self.expected(g.cases, orders: g.orders)
+        #expect(report.figure("opened") == .int(total.opened))
+        #expect(report.figure("resolved") == .int(total.resolved))
+        #expect(report.figure("overdue") == .int(total.overdue))
+        #expect(report.figure("supervision_orders") == .int(total.supervisionOrders))
+        #expect(report.figure("resolution_rate") == .percent(total.resolutionRate))
+        #expect(report.figure("satisfaction_rate") == .percent(total.satisfactionRate))
+        let index = CaseFixtures.sampleZones
+        let streets = try #require(report.table("streets"))
+        #expect(streets.rows.count == index.zones(at: .street).count)
+        #expect(streets.rows.map { $0[2] } == (1...streets.rows.count).map { Report.Cell.int($0) })
+        for street in index.zones(at: .street) {
+            let mine = g.cases.filter { c in
+                var code: String? = c.zone
+                while let x = code, let z = index.zone(code: x) { if z.level == .street { return z.code == street.code }; code = z.parent }
+                return false
+            }
+            let e = Self.expected(mine, orders: g.orders)
+            #expect(streets.value(row: street.code, column: "opened") == .int(e.opened))
+            #expect(streets.value(row: street.code, column: "resolved") == .int(e.resolved))
+            #expect(streets.value(row: street.code, column: "overdue") == .int(e.overdue))
+            #expect(streets.value(row: street.code, column: "supervision orders") == .int(e.supervisionOrders))
+            #expect(streets.value(row: street.code, column: "unit") == .text(street.unit ?? ""))
+        }
+        #expect(report.table("communities")?.rows.count == index.zones(at: .community).count)
+
+        let html = ReportRenderer.html(report)
+        var svgs: [String] = []
+        var rest = html[...]
+        while let a = rest.range(of: "<svg "), let b = rest.range(of: "</svg>", range: a.upperBound..<rest.endIndex) {
+            svgs.append(String(rest[a.lowerBound..<b.upperBound]))
+            rest = rest[b.upperBound...]
+        }
+        #expect(svgs.count == report.sections.flatMap(\.charts).count)
+        #expect(svgs.count == 4)
+        for svg in svgs {
+            let parser = XMLParser(data: Data(svg.utf8))
+            #expect(parser.parse(), "SVG is not well-formed: \(parser.parserError.map { "\($0)" } ?? "?")")
+        }
+        #expect(ReportRenderer.markdown(report).contains("## Streets 街道"))
+        #expect(ReportRenderer.csv(report).contains("\n# streets: Streets ranked 街道排名\ncode,名称,rank,unit,opened,resolved,"))
     }
 
     @Test func rankingBreaksTiesByOverdueThenOrdersThenMedian() {
