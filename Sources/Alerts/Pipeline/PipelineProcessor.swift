@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// What one pass over the inbox did.
 public struct BatchResult: Sendable, Equatable {
@@ -11,6 +12,20 @@ public struct BatchResult: Sendable, Equatable {
     public var slipsChanged = 0
     public var casesChanged = 0
     public init() {}
+}
+
+/// Where a pipeline thread's CPU time went, by stage (for `bench pipeline`).
+public struct StageProfile: Sendable, Equatable {
+    public var read = 0.0, decode = 0.0, dedup = 0.0, rules = 0.0, eventRows = 0.0, outcomes = 0.0, commit = 0.0
+    public init() {}
+    public var total: Double { read + decode + dedup + rules + eventRows + outcomes + commit }
+
+    /// The calling thread's CPU time in seconds.
+    @inline(__always) public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }
 
 /// Consumes the durable inbox in batches: decode → dead letters, event-key
@@ -28,6 +43,16 @@ public final class PipelineProcessor {
     public let patrol: PatrolStage?
     let clock: @Sendable () -> Date
 
+    /// What was last written about each slip and case in this process: its
+    /// linked items (append-only lists), severity and case. A change that only
+    /// moves counters or times updates the row but is not linked, audited or
+    /// published again; a new item, a severity or a case link is. After a
+    /// restart the first change of each is published once more (at least once).
+    struct Published: Equatable { var items: Int; var severity: Severity; var link: String? }
+    var published: [String: Published] = [:]
+    /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
+    public var profile: StageProfile?
+
     public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
@@ -44,9 +69,9 @@ public final class PipelineProcessor {
         let rules = engine.rules
         let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
             var s = RiskEngine.Snapshot()
-            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM events") ?? 0
+            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM event_log") ?? 0
             s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open' AND last_seen >= ?", arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
-            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM events WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
+            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM event_log WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
                 (Date(timeIntervalSince1970: $0[0]), $0[1], $0[2], Category(rawValue: $0[3]) ?? .other)
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
@@ -67,7 +92,7 @@ public final class PipelineProcessor {
             }
             s.recentEvidence = try Row.fetchAll(db, sql: """
                 SELECT e.zone, r.id, r.source, r.source_kind, r.category, r.severity, MAX(e.time) AS t, r.drill
-                FROM events e JOIN risk_items r ON r.id = e.risk_item_id
+                FROM event_log e JOIN risk_items r ON r.id = e.risk_item_id
                 WHERE e.counted = 1 AND e.time >= ? GROUP BY r.id
                 """, arguments: [maxTime - window]).map { row in
                 (row[0], CaseStage.Evidence(itemID: row[1], source: row[2], sourceKind: SourceKind(rawValue: row[3]) ?? .camera,
@@ -83,7 +108,9 @@ public final class PipelineProcessor {
     /// Processes up to `limit` pending inbox rows; returns what it did.
     @discardableResult
     public func processPending(limit: Int) throws -> BatchResult {
+        let t = profile != nil ? StageProfile.now() : 0
         let records = try store.pending(limit: limit)
+        if profile != nil { profile!.read += StageProfile.now() - t }
         guard !records.isEmpty else { return BatchResult() }
         return try process(records)
     }
@@ -93,11 +120,19 @@ public final class PipelineProcessor {
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
-        let before = engine
+        let before = (engine, published)
+        if published.count > 100_000 { published = [:] } // bounded: at worst one more publication each
         do {
-            return try store.writer.write { db in try self.apply(records, now: now, db: db) }
+            var t = 0.0
+            let result = try store.writer.write { db in
+                let r = try self.apply(records, now: now, db: db)
+                if profile != nil { t = StageProfile.now() }
+                return r
+            }
+            if profile != nil { profile!.commit += StageProfile.now() - t }
+            return result
         } catch {
-            engine = before // the transaction rolled back: so do the windows
+            (engine, published) = before // the transaction rolled back: so do the windows
             throw error
         }
     }
@@ -122,25 +157,52 @@ public final class PipelineProcessor {
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
         var cases: [String: (value: Case, evidenceAt: Date, isNew: Bool)] = [:]
-        let seen = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE key = ?")
-        let accept = try db.cachedStatement(sql: "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
+        // The two statements that run once per event bind through the C API. Recording
+        // the key is the duplicate check: a key already there inserts nothing.
+        let seen = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
+        let accept = try RawStatement(db, "INSERT INTO event_log(time, risk_item_id, zone, category, counted) VALUES (?, ?, ?, ?, ?)")
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
+        let profiling = profile != nil
+        var p = profile ?? StageProfile()
+        var t = profiling ? StageProfile.now() : 0
+        /// Adds the time since the last mark to a stage (only when profiling).
+        func mark(_ stage: WritableKeyPath<StageProfile, Double>) {
+            guard profiling else { return }
+            let n = StageProfile.now()
+            p[keyPath: stage] += n - t
+            t = n
+        }
+        defer { if profiling { mark(\.outcomes); profile = p } }
         for record in records {
             result.messages += 1
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
+                mark(\.decode)
                 for event in events {
-                    if try Row.fetchOne(seen, arguments: [event.key]) != nil {
+                    seen.reset()
+                    seen.bind(1, event.key)
+                    try seen.step(db)
+                    let duplicate = sqlite3_changes(db.sqliteConnection) == 0
+                    mark(\.dedup)
+                    if duplicate {
                         result.duplicates += 1
                         continue
                     }
                     result.events += 1
-                    try patrol?.record(event, now: now, db: db) // check-ins only; throws DecodeError before writing
-                    for effect in engine.handle(event, now: now) {
+                    do {
+                        try patrol?.record(event, now: now, db: db) // check-ins only; throws DecodeError before writing
+                    } catch {
+                        // A dead letter, not an accepted event: forget its key again.
+                        try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
+                        throw error
+                    }
+                    let effects = engine.handle(event, now: now)
+                    mark(\.rules)
+                    for effect in effects {
                         switch effect {
                         case .item(let item):
                             items[item.id] = item
@@ -149,13 +211,20 @@ public final class PipelineProcessor {
                             slips[slip.id] = (slip, anchor)
                         case .cameraStatus(let camera, let st, let at):
                             try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
-                        case .accepted(let key, let itemID, let zone, let category, let time, let counted):
-                            try accept.execute(arguments: [key, itemID, zone, category.rawValue, time.timeIntervalSince1970, counted])
+                        case .accepted(_, let itemID, let zone, let category, let time, let counted):
+                            accept.reset()
+                            accept.bind(1, time.timeIntervalSince1970)
+                            accept.bind(2, itemID)
+                            accept.bind(3, zone)
+                            accept.bind(4, category.rawValue)
+                            accept.bind(5, counted)
+                            try accept.step(db)
                         case .caseChanged(let value, let evidenceAt, let isNew):
                             let previous = cases[value.id]
                             cases[value.id] = (value, max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
                         }
                     }
+                    mark(\.eventRows)
                 }
             } catch let error as DecodeError {
                 result.deadLetters += 1
@@ -165,17 +234,27 @@ public final class PipelineProcessor {
         }
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
         try write(items: items.values, db: db)
-        try write(slips: slips.values, db: db)
+        let publishSlips = try write(slips: slips.values, db: db)
+        let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")
         for slip in newSlips {
-            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'slip.issued', ?)",
-                           arguments: [now.timeIntervalSince1970, slip.id, slip.text])
+            try audit.execute(arguments: [now.timeIntervalSince1970, slip.id, "slip.issued", slip.text])
         }
         let out = try db.cachedStatement(sql: "INSERT INTO outbox(topic, payload, created_at) VALUES (?, ?, ?)")
-        for slip in slips.values.map(\.slip).sorted(by: { $0.id < $1.id }) {
+        for slip in publishSlips.sorted(by: { $0.id < $1.id }) {
             try out.execute(arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
         }
         for (id, change) in cases.sorted(by: { $0.key < $1.key }) {
-            try write(case: change.value, evidenceAt: change.evidenceAt, isNew: change.isNew, now: now, db: db)
+            let c = change.value
+            let now_ = Published(items: c.riskItemIDs.count, severity: c.severity, link: c.category.rawValue)
+            let previous = published[id]
+            try write(case: c, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: c.riskItemIDs.dropFirst(previous?.items ?? 0),
+                      now: now, db: db)
+            guard previous != now_ else { continue }
+            published[id] = now_
+            if !change.isNew {
+                try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence",
+                                              "evidence: " + c.riskItemIDs.dropFirst(previous?.items ?? 0).joined(separator: ", ")])
+            }
             // Published as stored: a case a person has moved on keeps its state.
             if let stored = try DisputeStore.fetchCase(id: id, db: db) {
                 try out.execute(arguments: ["\(outputPrefix)/out/cases", Data(stored.json.serialized.utf8), now.timeIntervalSince1970])
@@ -190,28 +269,27 @@ public final class PipelineProcessor {
     /// A new case is inserted whole; new evidence changes only what evidence
     /// decides (items, sources, categories, severity, deadline, explanation),
     /// never what people decide (state, assignee, resolution).
-    private func write(case c: Case, evidenceAt: Date, isNew: Bool, now: Date, db: Database) throws {
+    private func write(case c: Case, evidenceAt: Date, isNew: Bool, newItems: ArraySlice<String>, now: Date, db: Database) throws {
         if isNew {
             try DisputeStore.write(case: c, evidenceAt: evidenceAt, db: db)
             try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.opened', ?)",
                            arguments: [now.timeIntervalSince1970, c.id, c.explanation])
             return
         }
-        try db.execute(sql: """
+        let update = try db.cachedStatement(sql: """
             UPDATE cases SET category = ?, severity = ?, due_at = MIN(due_at, ?), updated_at = ?, evidence_at = MAX(COALESCE(evidence_at, 0), ?),
                 explanation = ?, sources = ?, categories = ?, drill = ?
             WHERE id = ?
-            """, arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
+            """)
+        try update.execute(arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
                              evidenceAt.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
                              c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
-        for id in c.riskItemIDs { try link.execute(arguments: [c.id, id]) }
-        try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.evidence', ?)",
-                       arguments: [now.timeIntervalSince1970, c.id, "evidence: " + c.riskItemIDs.joined(separator: ", ")])
+        for id in newItems { try link.execute(arguments: [c.id, id]) }
     }
 
     private func write(items: some Collection<RiskItem>, db: Database) throws {
-        let stmt = try db.cachedStatement(sql: """
+        let stmt = try RawStatement(db, """
             INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
                                    occurrences, state, suppressed_by, lifecycle, lat, lon, drill)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -220,15 +298,32 @@ public final class PipelineProcessor {
                 suppressed_by = excluded.suppressed_by
             """)
         for i in items {
-            try stmt.execute(arguments: [
-                Int(i.id.dropFirst(3)) ?? 0, i.id, i.source, i.sourceKind.rawValue, i.category.rawValue, i.severity.rawValue, i.zone,
-                i.unit, i.worker, i.firstSeen.timeIntervalSince1970, i.lastSeen.timeIntervalSince1970, i.occurrences,
-                i.state.rawValue, i.suppressedBy, i.lifecycle, i.location?.lat, i.location?.lon, i.drill,
-            ])
+            stmt.reset()
+            stmt.bind(1, Int(i.id.dropFirst(3)) ?? 0)
+            stmt.bind(2, i.id)
+            stmt.bind(3, i.source)
+            stmt.bind(4, i.sourceKind.rawValue)
+            stmt.bind(5, i.category.rawValue)
+            stmt.bind(6, i.severity.rawValue)
+            stmt.bind(7, i.zone)
+            stmt.bind(8, i.unit)
+            stmt.bind(9, i.worker)
+            stmt.bind(10, i.firstSeen.timeIntervalSince1970)
+            stmt.bind(11, i.lastSeen.timeIntervalSince1970)
+            stmt.bind(12, i.occurrences)
+            stmt.bind(13, i.state.rawValue)
+            stmt.bind(14, i.suppressedBy)
+            stmt.bind(15, i.lifecycle)
+            stmt.bind(16, i.location?.lat)
+            stmt.bind(17, i.location?.lon)
+            stmt.bind(18, i.drill)
+            try stmt.step(db)
         }
     }
 
-    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws {
+    /// Upserts the slips; returns those whose linked items, severity or case changed (to publish).
+    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
+        var changed: [Slip] = []
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -242,7 +337,13 @@ public final class PipelineProcessor {
                 s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
                 anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
             ])
-            for id in s.riskItemIDs { try link.execute(arguments: [s.id, id]) }
+            let now = Published(items: s.riskItemIDs.count, severity: s.severity, link: s.caseID)
+            let previous = published[s.id]
+            guard previous != now else { continue }
+            for id in s.riskItemIDs.dropFirst(previous?.items ?? 0) { try link.execute(arguments: [s.id, id]) }
+            published[s.id] = now
+            changed.append(s)
         }
+        return changed
     }
 }

@@ -247,6 +247,32 @@ enum Migrations {
                 """)
         }
         m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
+        m.registerMigration("v5-event-log") { db in
+            try db.execute(sql: """
+                -- Split the per-event record in two, for the pipeline's speed:
+                -- `events` keeps only the idempotency keys (one INSERT OR IGNORE per
+                -- event both checks and records a key), and `event_log` is an
+                -- append-only rowid table of what each accepted event did, read
+                -- back by time to restore the windows after a restart.
+                CREATE TABLE event_log (
+                    id INTEGER PRIMARY KEY,
+                    time REAL NOT NULL,
+                    risk_item_id TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    counted INTEGER NOT NULL
+                );
+                INSERT INTO event_log(time, risk_item_id, zone, category, counted)
+                    SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;
+                CREATE INDEX event_log_time ON event_log(time);
+                DROP INDEX events_time;
+                ALTER TABLE events DROP COLUMN risk_item_id;
+                ALTER TABLE events DROP COLUMN zone;
+                ALTER TABLE events DROP COLUMN category;
+                ALTER TABLE events DROP COLUMN time;
+                ALTER TABLE events DROP COLUMN counted;
+                """)
+        }
         registerCaseActions(&m)
         return m
     }

@@ -68,6 +68,12 @@ public enum JSONValue: Sendable, Hashable {
 
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Fast path: most strings (ids, codes, Chinese text) need no escaping at all.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""
@@ -137,9 +143,11 @@ public struct JSONParser {
         switch buf[i] {
         case UInt8(ascii: "{"):
             i += 1
-            var dict: [String: JSONValue] = [:]
             skipWS()
-            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
+            // Members are gathered first so the dictionary is built once at its final size.
+            var members: [(String, JSONValue)] = []
+            members.reserveCapacity(8)
             while true {
                 skipWS()
                 guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -148,11 +156,14 @@ public struct JSONParser {
                 guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1
                 skipWS()
-                dict[key] = try value(depth: depth + 1)
+                members.append((key, try value(depth: depth + 1)))
                 skipWS()
                 guard i < buf.count else { throw fail("unexpected end of input in an object") }
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-                if buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+                if buf[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last })) // a repeated key: the last wins
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
