@@ -222,13 +222,14 @@ public struct DisputeStore: Sendable {
 
     // MARK: - Registry
 
-    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units).
+    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units,
+    /// and the WGS-84 geometry as GeoJSON for the live board).
     public func saveZones(_ index: ZoneIndex) throws {
         try writer.write { db in
             try db.execute(sql: "DELETE FROM zones")
-            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker) VALUES (?, ?, ?, ?, ?, ?)")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker, geometry) VALUES (?, ?, ?, ?, ?, ?, ?)")
             for z in index.zones {
-                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker])
+                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker, z.geometry.geoJSON.serialized])
             }
         }
     }

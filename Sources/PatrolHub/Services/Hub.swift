@@ -16,6 +16,8 @@ struct Hub {
     let brokerHost: String
     let brokerPort: Int
     let ingest: IngestService
+    /// The dispatch-room HTTP interface (nil when `http.enabled` is false).
+    let http: HTTPService?
     let services: [any Service]
     let logger: Logger
 
@@ -102,10 +104,14 @@ struct Hub {
             let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
                                          patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
-        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
+        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
+           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone))
 
-        // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
+        // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
+        // HTTP last, so it stops first: no request sees a half-stopped hub.
+        http = config.http.enabled ? try HTTPService(config: config, store: store, logger: logger) : nil
+        if let http { services.append(http) }
         self.services = services
     }
 
