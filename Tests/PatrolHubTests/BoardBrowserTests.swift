@@ -87,6 +87,42 @@ struct BoardBrowserTests {
         }
     }
 
+    @Test("an operator acts from the board: allowed actions only, the transition recorded with the author, a refusal shown")
+    func operatorActsFromTheBoard() async throws {
+        try await DispatchFixture.run { f in
+            let browser = try HeadlessBrowser()
+            defer { browser.close() }
+            try await browser.open("http://127.0.0.1:\(f.port)/")
+            try await browser.waitForDOM("case 1's detail") { $0.contains("data-case=\"AJ-00000001\"") && $0.contains("data-stream=\"live\"") }
+            func disabled(_ action: String) async throws -> JSONValue {
+                try await browser.evaluate("document.querySelector('#actions [data-action=\"\(action)\"]').disabled")
+            }
+            // A new case: acknowledge, assign and false-alarm only.
+            #expect(try await disabled("acknowledge") == .bool(false))
+            #expect(try await disabled("assign") == .bool(false))
+            #expect(try await disabled("resolve") == .bool(true))
+            #expect(try await disabled("close") == .bool(true))
+
+            _ = try await browser.evaluate("document.getElementById('act-by').value = 'desk-5'; document.getElementById('act-note').value = '已受理'; document.querySelector('#actions [data-action=\"acknowledge\"]').click(); true")
+            let dom = try await browser.waitForDOM("the case acknowledged in its detail and its history") {
+                $0.contains("data-case=\"AJ-00000001\"") && $0.contains("data-transition=") && $0.contains("已确认 acknowledged")
+            }
+            #expect(dom.contains("desk-5"))
+            let last = try #require(try await f.store.writer.read { db in try DisputeStore.transitions(caseID: "AJ-00000001", db: db) }.last)
+            #expect(last.actor == "desk-5")
+            #expect(last.to == "acknowledged")
+            #expect(last.note == "已受理")
+            #expect(try await disabled("acknowledge") == .bool(true), "the buttons follow the new state")
+            #expect(try await disabled("assign") == .bool(false))
+
+            // An action the lifecycle refuses (sent past the disabled button): the server's reason is shown.
+            _ = try await browser.evaluate("act('AJ-00000001', 'close'); true")
+            let refused = try await browser.waitForDOM("the refusal") { $0.contains("id=\"actionmsg\" class=\"err\"") }
+            #expect(refused.contains("未执行 refused:"))
+            #expect(try await f.store.writer.read { db in try DisputeStore.fetchCase(id: "AJ-00000001", db: db) }?.state == .acknowledged)
+        }
+    }
+
     @Test("with a token file the board asks for a token, and with one (#token=) reads the API and the stream")
     func boardWithTokens() async throws {
         try await DispatchFixture.run(tokens: HTTPStreamAndAccessTests.tokens) { f in

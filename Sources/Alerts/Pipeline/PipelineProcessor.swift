@@ -177,6 +177,10 @@ public final class PipelineProcessor {
             t = n
         }
         defer { if profiling { mark(\.outcomes); profile = p } }
+        // Local copies: calling into the stored structs copied them (with their retains) for every message.
+        let decode = self.decode
+        let patrol = self.patrol
+        let checkins = patrol != nil
         for record in records {
             result.messages += 1
             do {
@@ -194,7 +198,9 @@ public final class PipelineProcessor {
                     }
                     result.events += 1
                     do {
-                        try patrol?.record(event, now: now, db: db) // check-ins only; throws DecodeError before writing
+                        if checkins, case .checkin = event.kind {
+                            try patrol?.record(event, now: now, db: db) // throws DecodeError before writing
+                        }
                     } catch {
                         // A dead letter, not an accepted event: forget its key again.
                         try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])

@@ -201,7 +201,7 @@ public enum ReportCatalog {
     public static let kinds = ["daily", "weekly", "monthly"]
 
     /// The builders available, by kind. Add a builder here to make it available everywhere.
-    public static let builders: [any ReportBuilder.Type] = [DailyPatrolReport.self, WeeklyAnalysisReport.self]
+    public static let builders: [any ReportBuilder.Type] = [DailyPatrolReport.self, WeeklyAnalysisReport.self, MonthlyEvaluationReport.self]
 
     public static func builder(_ kind: String) -> (any ReportBuilder.Type)? { builders.first { $0.kind == kind } }
 

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// One row of the change log (`changes`, migration `v6-http-changes`): a risk
+/// One row of the change log (`changes`, migration `v4-http-changes`): a risk
 /// item, slip or case was inserted or updated, or a case transition was
 /// recorded. Triggers write the rows, so every writer is covered.
 public struct Change: Sendable, Hashable {

@@ -69,6 +69,7 @@ public struct DisputeStore: Sendable {
             // pages in memory (64 MiB page cache, reads through a 256 MiB map).
             try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         config.busyMode = .timeout(10)
         // The inbox's writer never checkpoints: that would copy WAL pages into

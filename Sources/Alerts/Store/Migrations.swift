@@ -215,34 +215,7 @@ enum Migrations {
                 CREATE UNIQUE INDEX slips_trigger ON slips(trigger) WHERE trigger IS NOT NULL;
                 """)
         }
-        m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
-        m.registerMigration("v5-event-log") { db in
-            try db.execute(sql: """
-                -- Split the per-event record in two, for the pipeline's speed:
-                -- `events` keeps only the idempotency keys (one INSERT OR IGNORE per
-                -- event both checks and records a key), and `event_log` is an
-                -- append-only rowid table of what each accepted event did, read
-                -- back by time to restore the windows after a restart.
-                CREATE TABLE event_log (
-                    id INTEGER PRIMARY KEY,
-                    time REAL NOT NULL,
-                    risk_item_id TEXT NOT NULL,
-                    zone TEXT NOT NULL,
-                    category TEXT NOT NULL,
-                    counted INTEGER NOT NULL
-                );
-                INSERT INTO event_log(time, risk_item_id, zone, category, counted)
-                    SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;
-                CREATE INDEX event_log_time ON event_log(time);
-                DROP INDEX events_time;
-                ALTER TABLE events DROP COLUMN risk_item_id;
-                ALTER TABLE events DROP COLUMN zone;
-                ALTER TABLE events DROP COLUMN category;
-                ALTER TABLE events DROP COLUMN time;
-                ALTER TABLE events DROP COLUMN counted;
-                """)
-        }
-        m.registerMigration("v6-http-changes") { db in
+        m.registerMigration("v4-http-changes") { db in
             try db.execute(sql: """
                 -- The change log the live stream (GET /api/v1/stream) tails: one row per
                 -- insert or update of a risk item, slip or case and per case transition,
@@ -273,6 +246,34 @@ enum Migrations {
                     INSERT INTO changes(kind, subject, op, at) VALUES ('transition', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
                 """)
         }
+        m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
+        m.registerMigration("v5-event-log") { db in
+            try db.execute(sql: """
+                -- Split the per-event record in two, for the pipeline's speed:
+                -- `events` keeps only the idempotency keys (one INSERT OR IGNORE per
+                -- event both checks and records a key), and `event_log` is an
+                -- append-only rowid table of what each accepted event did, read
+                -- back by time to restore the windows after a restart.
+                CREATE TABLE event_log (
+                    id INTEGER PRIMARY KEY,
+                    time REAL NOT NULL,
+                    risk_item_id TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    counted INTEGER NOT NULL
+                );
+                INSERT INTO event_log(time, risk_item_id, zone, category, counted)
+                    SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;
+                CREATE INDEX event_log_time ON event_log(time);
+                DROP INDEX events_time;
+                ALTER TABLE events DROP COLUMN risk_item_id;
+                ALTER TABLE events DROP COLUMN zone;
+                ALTER TABLE events DROP COLUMN category;
+                ALTER TABLE events DROP COLUMN time;
+                ALTER TABLE events DROP COLUMN counted;
+                """)
+        }
+        registerCaseActions(&m)
         return m
     }
 

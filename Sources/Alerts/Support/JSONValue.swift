@@ -236,17 +236,21 @@ public struct JSONParser {
     mutating func string() throws(JSONParseError) -> String {
         i += 1 // opening quote
         let start = i
-        // Fast path: no escapes.
+        // Fast path: no escapes. ASCII needs no validation (and `String(validating:)`
+        // is not specialised: it looked up generic metadata for every string).
+        var ascii = true
         while i < buf.count {
             let c = buf[i]
             if c == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: buf[start..<i])
                 i += 1
+                if ascii { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in a string") }
+            if c >= 0x80 { ascii = false }
             i += 1
         }
         var bytes = Array(UnsafeBufferPointer(rebasing: buf[start..<i]))

@@ -12,7 +12,8 @@ import Alerts
 ///   `GET /api/v1/stream`, newest first (seeded from the lists at load);
 /// - the open cases and the detail of the selected one (the most urgent at
 ///   start): its explanation, evidence, documents, history, and the
-///   operator actions (`POST /api/v1/cases/{id}/actions`).
+///   operator actions (`POST /api/v1/cases/{id}/actions`), those the
+///   lifecycle does not allow from the case's state disabled.
 ///
 /// Token: when the API answers 401, the page asks for a bearer token and
 /// keeps it in the browser's local storage; `/#token=…` also sets it.
@@ -22,10 +23,27 @@ enum BoardPage {
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 
     static let html: String = template.replacingOccurrences(of: "__CATEGORY_NAMES__", with: categoryNames)
+        .replacingOccurrences(of: "__CASE_VOCABULARY__", with: caseVocabulary)
 
     /// `{"fight": "打架斗殴", …}` from the taxonomy.
     static var categoryNames: String {
         JSONValue.object(Dictionary(uniqueKeysWithValues: Alerts.Category.allCases.map { ($0.rawValue, JSONValue.string($0.chineseName)) })).serialized
+    }
+
+    /// The case lifecycle's words, from the lifecycle itself: the actions
+    /// (Chinese and English), which are allowed from each state (the buttons
+    /// of the others are disabled; the server still decides), the outcomes and
+    /// the satisfaction values of `resolve`.
+    static var caseVocabulary: String {
+        func pairs(_ p: [(String, String)]) -> JSONValue { .array(p.map { .array([.string($0.0), .string($0.1)]) }) }
+        return JSONValue.object([
+            "actions": pairs(CaseActionKind.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
+            "allowed": .object(Dictionary(uniqueKeysWithValues: Case.State.allCases.map { state in
+                (state.rawValue, JSONValue.array(CaseLifecycle.allowed(from: state).map { .string($0.rawValue) }))
+            })),
+            "outcomes": pairs(CaseOutcome.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
+            "satisfaction": pairs(CaseSatisfaction.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
+        ]).serialized
     }
 
     private static let template = #"""
@@ -87,9 +105,10 @@ ol, ul { list-style:none; margin:0; padding:0; overflow:auto; flex:1; }
 #actions { display:flex; flex-wrap:wrap; gap:6px; margin:8px 0; }
 #actions button { background:#22364d; color:var(--text); border:1px solid #36506e; border-radius:4px; padding:4px 10px; cursor:pointer; font:inherit; }
 #actions button:hover { background:#2c4866; }
+#actions button:disabled { opacity:0.35; cursor:not-allowed; }
 #actions button[data-action="false-alarm"], #actions button[data-action="close"] { border-color:#6b3b3f; }
 .form { display:grid; grid-template-columns:auto 1fr; gap:4px 8px; align-items:center; font-size:13px; }
-.form input, .form textarea { background:#0f1b29; color:var(--text); border:1px solid var(--line); border-radius:4px; padding:4px 6px; font:inherit; }
+.form input, .form textarea, .form select { background:#0f1b29; color:var(--text); border:1px solid var(--line); border-radius:4px; padding:4px 6px; font:inherit; }
 #actionmsg { min-height:18px; font-size:12px; margin-top:4px; }
 #actionmsg.err { color:#ff8a8a; } #actionmsg.ok { color:#7ee2a8; }
 .timeline li { padding:3px 0; border-bottom:1px dashed var(--line); font-size:12px; }
@@ -137,8 +156,7 @@ const STATE = { new: "新建 new", acknowledged: "已确认 acknowledged", assig
   on_hold: "挂起 on hold", resolved: "已办结 resolved", closed: "已关闭 closed", false_alarm: "误报 false alarm", reopened: "重新打开 reopened",
   open: "未结 open" };
 const OPEN_CASE = new Set(["new", "acknowledged", "assigned", "in_progress", "on_hold", "reopened"]);
-const ACTIONS = [["acknowledge", "确认 Acknowledge"], ["assign", "指派 Assign"], ["start", "开始处置 Start"], ["hold", "挂起 Hold"],
-  ["resolve", "办结 Resolve"], ["close", "关闭 Close"], ["false-alarm", "误报 False alarm"], ["reopen", "重新打开 Reopen"]];
+const VOCAB = __CASE_VOCABULARY__;
 const FEED_MAX = 300;
 
 const state = { token: null, zones: new Map(), cases: new Map(), selectedCase: null, zoneFilter: null, feedKeys: new Set(), live: false };
@@ -353,12 +371,21 @@ function renderDetail(c) {
   d.append(dl);
   d.append(el("div", { class: "explanation", id: "explanation" }, c.explanation));
   const actions = el("div", { id: "actions" });
-  for (const [a, label] of ACTIONS) { const b = el("button", { type: "button", "data-action": a }, label); b.onclick = () => act(c.id, a); actions.append(b); }
+  const allowed = new Set(VOCAB.allowed[c.state] || []);
+  for (const [a, label] of VOCAB.actions) {
+    const b = el("button", { type: "button", "data-action": a, disabled: allowed.has(a) ? null : "", title: allowed.has(a) ? null : "当前状态不可执行 · not allowed from " + c.state }, label);
+    b.onclick = () => act(c.id, a);
+    actions.append(b);
+  }
   d.append(actions);
+  const select = (id, options) => { const s = el("select", { id }, el("option", { value: "" }, "—")); for (const [v, t] of options) s.append(el("option", { value: v }, t)); return s; };
   const form = el("div", { class: "form" },
     el("label", { for: "act-by" }, "处理人 By"), el("input", { id: "act-by", value: localStorage.getItem("patrolhub.by") || "", placeholder: "姓名 / 工号 (有令牌时以令牌为准)" }),
-    el("label", { for: "act-assignee" }, "指派给 Assignee"), el("input", { id: "act-assignee", placeholder: "单位或人员 (指派时)" }),
-    el("label", { for: "act-note" }, "备注 Note"), el("textarea", { id: "act-note", rows: 2, placeholder: "关闭、误报须填写 · required to close" }));
+    el("label", { for: "act-assignee" }, "指派给 Assignee"), el("input", { id: "act-assignee", placeholder: "单位或人员 (派遣时)" }),
+    el("label", { for: "act-note" }, "备注 Note"), el("textarea", { id: "act-note", rows: 2, placeholder: "归档、误报、重新打开须填写 · required to close, false-alarm, reopen" }),
+    el("label", { for: "act-outcome" }, "结案方式 Outcome"), select("act-outcome", VOCAB.outcomes),
+    el("label", { for: "act-amount" }, "涉及金额 ¥"), el("input", { id: "act-amount", type: "number", min: "0", step: "0.01", placeholder: "办结时 (可选)" }),
+    el("label", { for: "act-satisfaction" }, "满意度"), select("act-satisfaction", VOCAB.satisfaction));
   d.append(form, el("div", { id: "actionmsg" }));
   if (c.risk_items && c.risk_items.length) {
     d.append(el("h4", {}, "证据 Evidence"));
@@ -385,6 +412,12 @@ async function act(id, action) {
   msg.className = ""; msg.textContent = "提交中 sending…";
   try {
     const body = { action, by: by || null, note: note || null, assignee: assignee || null };
+    if (action === "resolve") {
+      body.outcome = $("act-outcome").value || null;
+      body.satisfaction = $("act-satisfaction").value || null;
+      const amount = $("act-amount").value;
+      body.amount_cny = amount === "" ? null : Number(amount);
+    }
     await api("/api/v1/cases/" + encodeURIComponent(id) + "/actions", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     msg.className = "ok"; msg.textContent = "已提交 done: " + action;
     await selectCase(id);

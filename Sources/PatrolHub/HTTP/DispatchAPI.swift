@@ -13,6 +13,8 @@ struct DispatchAPI: Sendable {
     var timeParser = TimeParser()
     /// The processing clock: silences start now, expire now.
     var clock: @Sendable () -> Date = { Date() }
+    /// `topic_prefix`: case actions queue the updated case on `{prefix}/out/cases`.
+    var outputPrefix = "patrolhub/v1"
 
     static let defaultLimit = 100
     static let maxLimit = 1000

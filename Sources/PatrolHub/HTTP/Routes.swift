@@ -69,8 +69,7 @@ struct RequestLogMiddleware: RouterMiddleware {
 /// Every route of the dispatch-room interface, in one place.
 ///
 /// Each route is one line that checks the caller's role (`context.require`)
-/// and calls `DispatchAPI`. To add a route, add a line in `build` (e.g. the
-/// case actions, `POST /api/v1/cases/:id/actions`, at the marked place):
+/// and calls `DispatchAPI`. To add a route, add a line in `build`:
 /// reads need no check beyond the token (`AccessMiddleware` refuses a
 /// request without one when a token file is configured); anything that
 /// changes state calls `try context.require(.operator)` (or a higher role)
@@ -116,7 +115,12 @@ enum DispatchRoutes {
             guard let c = try api.caseDetail(id: id) else { throw HTTPError(.notFound, message: "no case \(id)") }
             return JSONBody(c)
         }
-        // Case actions (POST cases/:id/actions) go here: `try context.require(.operator)`, then the lifecycle.
+        v1.post("cases/:id/actions") { request, context in
+            try context.require(.operator)
+            let body = try await request.jsonBody()
+            let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
+            return JSONBody(try api.act(caseID: try context.parameters.require("id"), body: body, by: author))
+        }
         v1.get("slips") { request, _ in
             JSONBody(try api.slips(try api.listQuery(request.queryPairs, for: .slips)))
         }

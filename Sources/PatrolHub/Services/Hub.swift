@@ -104,7 +104,8 @@ struct Hub {
             let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
                                          patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
-        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
+        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
+           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone))
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
