@@ -97,11 +97,14 @@ struct Hub {
         let timeParser = TimeParser(defaultZone: config.timezone)
         let limits = config.limits
         let prefix = config.topicPrefix
+        let directory = zones.map(ZoneDirectory.init)
         let pipeline = PipelineService(makeProcessor: {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
                                      adapters: rules.adapters)
-            let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
+            var engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
+            // 一网分流: new cases go to the street's or the district's unit, joint teams named.
+            if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
                                          patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
         }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
