@@ -274,6 +274,33 @@ enum Migrations {
                 """)
         }
         registerCaseActions(&m)
+        m.registerMigration("v6-quiet-changes") { db in
+            let now = "(julianday('now') - 2440587.5) * 86400.0"
+            try db.execute(sql: """
+                -- The change log records what a dispatcher would call a change: an
+                -- update of a risk item, slip or case fires only when something it
+                -- shows changes (state, severity, mute, case link, evidence), not
+                -- when a counter or a last-seen time moves; a risk item joining a
+                -- slip or a case is a change of that slip or case. (An update per
+                -- occurrence made most of the pipeline's writes and flooded the feed.)
+                DROP TRIGGER changes_risk_item_updated;
+                DROP TRIGGER changes_slip_updated;
+                DROP TRIGGER changes_case_updated;
+                CREATE TRIGGER changes_risk_item_updated AFTER UPDATE ON risk_items
+                    WHEN OLD.state IS NOT NEW.state OR OLD.severity IS NOT NEW.severity OR OLD.suppressed_by IS NOT NEW.suppressed_by BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('risk_item', NEW.id, 'updated', \(now)); END;
+                CREATE TRIGGER changes_slip_updated AFTER UPDATE ON slips
+                    WHEN OLD.state IS NOT NEW.state OR OLD.severity IS NOT NEW.severity OR OLD.case_id IS NOT NEW.case_id BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('slip', NEW.id, 'updated', \(now)); END;
+                CREATE TRIGGER changes_slip_item_new AFTER INSERT ON slip_items BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('slip', NEW.slip_id, 'updated', \(now)); END;
+                CREATE TRIGGER changes_case_updated AFTER UPDATE ON cases
+                    WHEN OLD.state IS NOT NEW.state OR OLD.severity IS NOT NEW.severity OR OLD.category IS NOT NEW.category
+                        OR OLD.assignee IS NOT NEW.assignee OR OLD.unit IS NOT NEW.unit OR OLD.due_at IS NOT NEW.due_at
+                        OR OLD.explanation IS NOT NEW.explanation OR OLD.outcome IS NOT NEW.outcome BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('case', NEW.id, 'updated', \(now)); END;
+                """)
+        }
         return m
     }
 

@@ -32,6 +32,7 @@ struct PipelineBenchmark {
         /// A separate, untimed run with per-stage CPU accounting (the clock reads cost time themselves).
         var profile = StageProfile()
         /// Decode CPU time per message, by input format (from the last run).
+        var perBatch = ""
         var decodeByFormat: [String: (seconds: Double, messages: Int)] = [:]
 
         static func median(_ xs: [Double]) -> Double { IngestBenchmark.Result.median(xs) }
@@ -61,6 +62,8 @@ struct PipelineBenchmark {
                 lines.append("| \(name) | \(us(x)) | \(pct(x)) |")
             }
             lines.append("| **total** | **\(us(p.total))** | |")
+            lines.append("")
+            lines.append("Profiled run: " + perBatch)
             lines.append("")
             lines.append("Decode alone, by format (µs of CPU per message): " + decodeByFormat.sorted { $0.key < $1.key }.map {
                 "\($0.key) \(String(format: "%.2f", $0.value.seconds / Double(max($0.value.messages, 1)) * 1e6))"
@@ -158,7 +161,16 @@ struct PipelineBenchmark {
         let processor = try PipelineProcessor(store: store, decode: decodeStage(), engine: RiskEngine(rules: rules, place: placer.place),
                                               outputPrefix: "patrolhub/v1", clock: { now })
         processor.profile = StageProfile()
-        while try processor.processPending(limit: batch).messages > 0 {}
+        var batches = 0, items = 0, slips = 0, cases = 0
+        while true {
+            let r = try processor.processPending(limit: batch)
+            if r.messages == 0 { break }
+            batches += 1
+            items += r.itemsChanged
+            slips += r.slipsChanged
+            cases += r.casesChanged
+        }
+        result.perBatch = "\(batches) batches; per batch \(items / max(batches, 1)) risk items, \(slips / max(batches, 1)) slips, \(cases / max(batches, 1)) cases written"
         result.profile = processor.profile ?? StageProfile()
         return result
     }

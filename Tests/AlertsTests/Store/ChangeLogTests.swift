@@ -20,7 +20,7 @@ struct ChangeLogTests {
         }
     }
 
-    @Test("inserts, upserts and transitions each leave one row, in order; the object is read as it is now")
+    @Test("inserts, meaningful updates and transitions each leave one row, in order; counters do not; the object is read as it is now")
     func triggersRecordEveryWrite() throws {
         let store = try DisputeStore.inMemory()
         #expect(try store.latestChangeSeq() == 0)
@@ -33,7 +33,8 @@ struct ChangeLogTests {
                 INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, first_seen, last_seen, occurrences, state)
                 VALUES (1, 'FX-00000001', 'cam-1', 'camera', 'fight', 1, 'Z-A', ?, ?, 1, 'open')
                 """, arguments: [t0.timeIntervalSince1970, t0.timeIntervalSince1970])
-            try db.execute(sql: "UPDATE risk_items SET occurrences = 2 WHERE id = 'FX-00000001'")
+            try db.execute(sql: "UPDATE risk_items SET occurrences = 2 WHERE id = 'FX-00000001'") // a counter: not a change
+            try db.execute(sql: "UPDATE risk_items SET state = 'closed' WHERE id = 'FX-00000001'")
         }
         #expect(try changes(store) == [
             "case AJ-00000001 new", "case AJ-00000001 updated", "transition 1 new", "risk_item FX-00000001 new", "risk_item FX-00000001 updated",
