@@ -49,7 +49,7 @@ public struct HubConfig: Sendable {
 
     /// The pipeline's batching.
     public struct Pipeline: Sendable {
-        public var batchSize: Int = 1000
+        public var batchSize: Int = 5000
         public init() {}
     }
 

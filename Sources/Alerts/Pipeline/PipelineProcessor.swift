@@ -295,54 +295,78 @@ public final class PipelineProcessor {
     }
 
     private func write(items: some Collection<RiskItem>, db: Database) throws {
-        let stmt = try RawStatement(db, """
+        // Most items written in a batch exist already: update first, insert when nothing was there
+        // (cheaper than INSERT … ON CONFLICT, which tries the insert and its constraints first).
+        let update = try RawStatement(db, """
+            UPDATE risk_items SET severity = ?2, first_seen = ?3, last_seen = ?4, occurrences = ?5, state = ?6, suppressed_by = ?7
+            WHERE id = ?1
+            """)
+        let insert = try RawStatement(db, """
             INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
                                    occurrences, state, suppressed_by, lifecycle, lat, lon, drill)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, first_seen = excluded.first_seen,
-                last_seen = excluded.last_seen, occurrences = excluded.occurrences, state = excluded.state,
-                suppressed_by = excluded.suppressed_by
             """)
         for i in items {
-            stmt.reset()
-            stmt.bind(1, Int(i.id.dropFirst(3)) ?? 0)
-            stmt.bind(2, i.id)
-            stmt.bind(3, i.source)
-            stmt.bind(4, i.sourceKind.rawValue)
-            stmt.bind(5, i.category.rawValue)
-            stmt.bind(6, i.severity.rawValue)
-            stmt.bind(7, i.zone)
-            stmt.bind(8, i.unit)
-            stmt.bind(9, i.worker)
-            stmt.bind(10, i.firstSeen.timeIntervalSince1970)
-            stmt.bind(11, i.lastSeen.timeIntervalSince1970)
-            stmt.bind(12, i.occurrences)
-            stmt.bind(13, i.state.rawValue)
-            stmt.bind(14, i.suppressedBy)
-            stmt.bind(15, i.lifecycle)
-            stmt.bind(16, i.location?.lat)
-            stmt.bind(17, i.location?.lon)
-            stmt.bind(18, i.drill)
-            try stmt.step(db)
+            update.reset()
+            update.bind(1, i.id)
+            update.bind(2, i.severity.rawValue)
+            update.bind(3, i.firstSeen.timeIntervalSince1970)
+            update.bind(4, i.lastSeen.timeIntervalSince1970)
+            update.bind(5, i.occurrences)
+            update.bind(6, i.state.rawValue)
+            update.bind(7, i.suppressedBy)
+            try update.step(db)
+            if sqlite3_changes(db.sqliteConnection) > 0 { continue }
+            insert.reset()
+            insert.bind(1, Int(i.id.dropFirst(3)) ?? 0)
+            insert.bind(2, i.id)
+            insert.bind(3, i.source)
+            insert.bind(4, i.sourceKind.rawValue)
+            insert.bind(5, i.category.rawValue)
+            insert.bind(6, i.severity.rawValue)
+            insert.bind(7, i.zone)
+            insert.bind(8, i.unit)
+            insert.bind(9, i.worker)
+            insert.bind(10, i.firstSeen.timeIntervalSince1970)
+            insert.bind(11, i.lastSeen.timeIntervalSince1970)
+            insert.bind(12, i.occurrences)
+            insert.bind(13, i.state.rawValue)
+            insert.bind(14, i.suppressedBy)
+            insert.bind(15, i.lifecycle)
+            insert.bind(16, i.location?.lat)
+            insert.bind(17, i.location?.lon)
+            insert.bind(18, i.drill)
+            try insert.step(db)
         }
     }
 
     /// Upserts the slips; returns those whose linked items, severity or case changed (to publish).
     private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
         var changed: [Slip] = []
-        let stmt = try db.cachedStatement(sql: """
+        let update = try RawStatement(db, """
+            UPDATE slips SET severity = ?2, updated_at = ?3, state = ?4, case_id = ?5, occurrences = ?6 WHERE id = ?1
+            """)
+        let insert = try db.cachedStatement(sql: """
             INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(id) DO UPDATE SET severity = excluded.severity, updated_at = excluded.updated_at,
-                state = excluded.state, case_id = excluded.case_id, occurrences = excluded.occurrences
             """)
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)")
         for (s, anchor) in slips {
-            try stmt.execute(arguments: [
-                Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
-                s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
-                anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
-            ])
+            update.reset()
+            update.bind(1, s.id)
+            update.bind(2, s.severity.rawValue)
+            update.bind(3, s.updatedAt.timeIntervalSince1970)
+            update.bind(4, s.state.rawValue)
+            update.bind(5, s.caseID)
+            update.bind(6, s.occurrences)
+            try update.step(db)
+            if sqlite3_changes(db.sqliteConnection) == 0 {
+                try insert.execute(arguments: [
+                    Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
+                    s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
+                    anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
+                ])
+            }
             let now = Published(items: s.riskItemIDs.count, severity: s.severity, link: s.caseID)
             let previous = published[s.id]
             guard previous != now else { continue }

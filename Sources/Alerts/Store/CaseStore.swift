@@ -38,7 +38,7 @@ extension DisputeStore {
 
     /// One case with its linked risk items, or nil.
     public static func fetchCase(id: String, db: Database) throws -> Case? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM cases WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM cases WHERE id = ?"), arguments: [id]) else { return nil }
         return try Case(row: row, db: db)
     }
 
@@ -57,7 +57,8 @@ extension DisputeStore {
 extension Case {
     /// Reads a `cases` row and its `case_items`.
     public init(row: Row, db: Database) throws {
-        let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM case_items WHERE case_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String])
+        let ids = try String.fetchAll(try db.cachedStatement(sql: "SELECT risk_item_id FROM case_items WHERE case_id = ? ORDER BY risk_item_id"),
+                                      arguments: [row["id"] as String])
         func split(_ s: String?) -> [String] { (s ?? "").split(separator: "|").map(String.init) }
         func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         let opened = Date(timeIntervalSince1970: row["opened_at"])

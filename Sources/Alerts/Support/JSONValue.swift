@@ -68,28 +68,29 @@ public enum JSONValue: Sendable, Hashable {
 
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        // Fast path: most strings (ids, codes, Chinese text) need no escaping at all.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
-            out += s
-            out += "\""
-            return
-        }
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
+        // Copies runs of bytes that need no escaping in one go (most strings are one run).
+        let u = s.utf8
+        var runStart = u.startIndex
+        var i = u.startIndex
+        while i != u.endIndex {
+            let b = u[i]
+            if b < 0x20 || b == 0x22 || b == 0x5C {
+                if runStart != i { out += Substring(u[runStart..<i]) }
+                switch b {
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                default:
+                    let h = String(b, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
                 }
+                runStart = u.index(after: i)
             }
+            i = u.index(after: i)
         }
+        if runStart != u.endIndex { out += Substring(u[runStart...]) }
         out += "\""
     }
 }
