@@ -17,6 +17,14 @@ public struct RuleSet: Sendable, Equatable {
     public var severities: [Category: Severity] = [:]
     /// Per-category overrides of the slip threshold.
     public var thresholds: [Category: Int] = [:]
+    /// Event time: an event older than the newest event time seen minus this
+    /// is late. It is kept as a risk item but opens no new slip or case
+    /// (it does not reopen windows that have closed).
+    public var lateness: TimeInterval = 600
+    /// When the engine opens cases (severity, patrol report, correlation) and their deadlines.
+    public var cases = CaseRules()
+    /// How foreign formats map onto cameras and categories.
+    public var adapters = AdapterRules()
 
     public init() {}
 
@@ -39,6 +47,11 @@ public struct RuleSet: Sendable, Equatable {
         r.groupWindow = TimeInterval(try w.int("group_window_seconds", default: Int(r.groupWindow), range: 1...604_800))
         r.repeatInterval = TimeInterval(try w.int("repeat_interval_seconds", default: Int(r.repeatInterval), range: 60...604_800))
         try w.finish()
+        let e = try root.map("event_time")
+        r.lateness = TimeInterval(try e.int("lateness_seconds", default: Int(r.lateness), range: 0...604_800))
+        try e.finish()
+        r.cases = try CaseRules.parse(cases: try root.map("cases"), correlation: try root.map("correlation"))
+        r.adapters = try AdapterRules.parse(try root.map("adapters"))
         let cats = try root.map("categories")
         for key in cats.keys {
             guard let category = Category(rawValue: key) else {

@@ -21,18 +21,26 @@ public struct DecodeStage: Sendable {
     public var maxPayloadBytes: Int
     public var maxClockSkew: TimeInterval
 
-    public init(router: TopicRouter, registry: Registry, timeParser: TimeParser, maxPayloadBytes: Int = 256 * 1024, maxClockSkew: TimeInterval = 300) {
+    public init(router: TopicRouter, registry: Registry, timeParser: TimeParser, maxPayloadBytes: Int = 256 * 1024, maxClockSkew: TimeInterval = 300,
+                adapters: AdapterRules = AdapterRules()) {
         self.router = router
         self.registry = registry
         self.camera = NativeCameraDecoder(timeParser: timeParser)
         self.maxPayloadBytes = maxPayloadBytes
         self.maxClockSkew = maxClockSkew
         let options = AdapterOptions(topicPrefix: router.prefix, timeZone: timeParser.defaultZone, maxPayloadBytes: maxPayloadBytes)
-        let cameras = SourceResolver { [registry] name in registry.cameras[name] != nil ? name : nil }
+        // A foreign camera name is the registered id unless `adapters.camera_ids` maps it.
+        let aliases = adapters.cameraIDs
+        let cameras = SourceResolver { [registry] name in
+            let id = aliases[name] ?? name
+            return registry.cameras[id] != nil ? id : nil
+        }
         let devices = SourceResolver { [registry] name in registry.devices[name] != nil ? name : nil }
-        self.frigate = FrigateAdapter(mapping: FrigateMapping(topic: router.frigateTopic), options: options, resolver: cameras)
-        self.gb28181 = GB28181Adapter(options: options, resolver: cameras)
-        self.onvif = ONVIFAdapter(options: options, resolver: cameras)
+        var frigateMapping = adapters.frigate
+        frigateMapping.topic = router.frigateTopic
+        self.frigate = FrigateAdapter(mapping: frigateMapping, options: options, resolver: cameras)
+        self.gb28181 = GB28181Adapter(mapping: adapters.gb28181, options: options, resolver: cameras)
+        self.onvif = ONVIFAdapter(mapping: adapters.onvif, options: options, resolver: cameras)
         self.device = DeviceAdapter(options: options, resolver: devices)
     }
 

@@ -9,6 +9,7 @@ public struct BatchResult: Sendable, Equatable {
     public var deadLetters = 0
     public var itemsChanged = 0
     public var slipsChanged = 0
+    public var casesChanged = 0
     public init() {}
 }
 
@@ -54,6 +55,22 @@ public final class PipelineProcessor {
             }
             s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
+            s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
+            // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
+            let window = rules.cases.window
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window]) {
+                s.recentCases.append((try Case(row: row, db: db), Date(timeIntervalSince1970: row["evidence_at"])))
+            }
+            s.recentEvidence = try Row.fetchAll(db, sql: """
+                SELECT e.zone, r.id, r.source, r.source_kind, r.category, r.severity, MAX(e.time) AS t, r.drill
+                FROM events e JOIN risk_items r ON r.id = e.risk_item_id
+                WHERE e.counted = 1 AND e.time >= ? GROUP BY r.id
+                """, arguments: [maxTime - window]).map { row in
+                (row[0], CaseStage.Evidence(itemID: row[1], source: row[2], sourceKind: SourceKind(rawValue: row[3]) ?? .camera,
+                                            category: Category(rawValue: row[4]) ?? .other, severity: Severity(rawValue: row[5]) ?? .info,
+                                            time: Date(timeIntervalSince1970: row[6]), drill: row[7]))
+            }
+            s.lastCaseSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM cases") ?? 0
             return s
         }
         engine.restore(snapshot)
@@ -86,6 +103,7 @@ public final class PipelineProcessor {
         var items: [String: RiskItem] = [:]
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
+        var cases: [String: (value: Case, evidenceAt: Date, isNew: Bool)] = [:]
         let seen = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE key = ?")
         let accept = try db.cachedStatement(sql: "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
         let dead = try db.cachedStatement(sql: """
@@ -114,6 +132,9 @@ public final class PipelineProcessor {
                             try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
                         case .accepted(let key, let itemID, let zone, let category, let time, let counted):
                             try accept.execute(arguments: [key, itemID, zone, category.rawValue, time.timeIntervalSince1970, counted])
+                        case .caseChanged(let value, let evidenceAt, let isNew):
+                            let previous = cases[value.id]
+                            cases[value.id] = (value, max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
                         }
                     }
                 }
@@ -134,9 +155,40 @@ public final class PipelineProcessor {
         for slip in slips.values.map(\.slip).sorted(by: { $0.id < $1.id }) {
             try out.execute(arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
         }
+        for (id, change) in cases.sorted(by: { $0.key < $1.key }) {
+            try write(case: change.value, evidenceAt: change.evidenceAt, isNew: change.isNew, now: now, db: db)
+            // Published as stored: a case a person has moved on keeps its state.
+            if let stored = try DisputeStore.fetchCase(id: id, db: db) {
+                try out.execute(arguments: ["\(outputPrefix)/out/cases", Data(stored.json.serialized.utf8), now.timeIntervalSince1970])
+            }
+        }
         result.itemsChanged = items.count
         result.slipsChanged = slips.count
+        result.casesChanged = cases.count
         return result
+    }
+
+    /// A new case is inserted whole; new evidence changes only what evidence
+    /// decides (items, sources, categories, severity, deadline, explanation),
+    /// never what people decide (state, assignee, resolution).
+    private func write(case c: Case, evidenceAt: Date, isNew: Bool, now: Date, db: Database) throws {
+        if isNew {
+            try DisputeStore.write(case: c, evidenceAt: evidenceAt, db: db)
+            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.opened', ?)",
+                           arguments: [now.timeIntervalSince1970, c.id, c.explanation])
+            return
+        }
+        try db.execute(sql: """
+            UPDATE cases SET category = ?, severity = ?, due_at = MIN(due_at, ?), updated_at = ?, evidence_at = MAX(COALESCE(evidence_at, 0), ?),
+                explanation = ?, sources = ?, categories = ?, drill = ?
+            WHERE id = ?
+            """, arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
+                             evidenceAt.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
+                             c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
+        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
+        for id in c.riskItemIDs { try link.execute(arguments: [c.id, id]) }
+        try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.evidence', ?)",
+                       arguments: [now.timeIntervalSince1970, c.id, "evidence: " + c.riskItemIDs.joined(separator: ", ")])
     }
 
     private func write(items: some Collection<RiskItem>, db: Database) throws {

@@ -27,14 +27,21 @@ public enum EngineEffect: Sendable, Hashable {
     case cameraStatus(camera: String, status: CameraStatus, at: Date)
     /// An accepted event, linked to the item it folded into.
     case accepted(key: String, itemID: String, zone: String, category: Category, time: Date, counted: Bool)
+    /// A case opened (`isNew`) or joined by new evidence seen at `evidenceAt` (event time).
+    case caseChanged(Case, evidenceAt: Date, isNew: Bool)
 }
 
 /// The rules of SPEC.md "Outcomes" as a value-type state machine: events in,
 /// effects out, no I/O and no clock of its own (event time drives windows;
 /// `now` is passed in for the times documents are issued).
 ///
-/// Stages, in order: place → dedup/lifecycle → mute (inhibition) → group
-/// into warning slips.
+/// Stages, in order: place → dedup/lifecycle → mute (inhibition, silences)
+/// → group into warning slips → correlate into cases (`CaseStage`).
+///
+/// Event time drives every window. The watermark is the newest event time
+/// seen; an event older than the watermark minus `rules.lateness` is late:
+/// it still becomes (or folds into) a risk item and may join a slip or case
+/// whose window is open, but it opens no new slip or case.
 ///
 /// Lifecycles (a Frigate tracked object, an ONVIF property) hold their risk
 /// item open regardless of the dedup window until their `.end`: every
@@ -61,14 +68,20 @@ public struct RiskEngine: Sendable {
     var occurrences: [ZoneCategory: [Occurrence]] = [:]
     var activeSlips: [ZoneCategory: ActiveSlip] = [:]
     var cameraStatus: [String: CameraStatus] = [:]
+    /// The newest event time seen (detections and reports).
+    var watermark: Date?
+    /// The correlation stage.
+    public var cases: CaseStage
     /// Silences in force or scheduled; the processor refreshes them every batch.
     public var silences: [Silence] = []
     var nextItemSeq = 1
     var nextSlipSeq = 1
 
-    public init(rules: RuleSet, place: @escaping @Sendable (NormalizedEvent) -> Placement) {
+    public init(rules: RuleSet, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
+                place: @escaping @Sendable (NormalizedEvent) -> Placement) {
         self.rules = rules
         self.place = place
+        self.cases = CaseStage(rules: rules.cases, timeZone: timeZone)
     }
 
     // MARK: - Restoring state after a restart
@@ -81,6 +94,12 @@ public struct RiskEngine: Sendable {
         public var cameraStatus: [String: CameraStatus] = [:]
         public var lastItemSeq = 0
         public var lastSlipSeq = 0
+        public var watermark: Date?
+        /// Cases whose correlation window may still be open, with their newest evidence time.
+        public var recentCases: [(value: Case, evidenceAt: Date)] = []
+        /// Recent unmuted evidence per zone, for correlation.
+        public var recentEvidence: [(zone: String, evidence: CaseStage.Evidence)] = []
+        public var lastCaseSeq = 0
         public init() {}
     }
 
@@ -107,6 +126,8 @@ public struct RiskEngine: Sendable {
         cameraStatus = s.cameraStatus
         nextItemSeq = s.lastItemSeq + 1
         nextSlipSeq = s.lastSlipSeq + 1
+        watermark = s.watermark
+        cases.restore(cases: s.recentCases, evidence: s.recentEvidence, lastSeq: s.lastCaseSeq)
     }
 
     // MARK: - Handling one event
@@ -131,6 +152,8 @@ public struct RiskEngine: Sendable {
         let placement = place(event)
         let key = SourceCategory(source: event.source, category: event.category)
         let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
+        let late = watermark.map { event.time < $0.addingTimeInterval(-rules.lateness) } ?? false
+        if !late { watermark = max(watermark ?? event.time, event.time) }
         var item: RiskItem
         if var open = openItems[key], folds(event, into: open, key: key) {
             open.occurrences += 1
@@ -161,7 +184,10 @@ public struct RiskEngine: Sendable {
         let counted = item.suppressedBy == nil
         effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: counted))
         if counted {
-            effects.append(contentsOf: group(item: item, at: event.time, now: now))
+            effects.append(contentsOf: group(item: item, at: event.time, late: late, now: now))
+            if let change = cases.consider(item, at: event.time, late: late, placement: placement, now: now) {
+                effects.append(.caseChanged(change.value, evidenceAt: event.time, isNew: change.isNew))
+            }
         }
         return effects
     }
@@ -259,15 +285,18 @@ public struct RiskEngine: Sendable {
 
     // MARK: - Grouping into warning slips
 
-    mutating func group(item: RiskItem, at time: Date, now: Date) -> [EngineEffect] {
+    mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date) -> [EngineEffect] {
         let zc = ZoneCategory(zone: item.zone, category: item.category)
+        // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         var list = occurrences[zc, default: []]
-        list.append(Occurrence(time: time, itemID: item.id))
-        if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
-        // Keep what a window ending at the newest time can still see.
-        let horizon = list.last!.time.addingTimeInterval(-rules.groupWindow)
-        if let cut = list.firstIndex(where: { $0.time >= horizon }), cut > 0 { list.removeFirst(cut) }
-        occurrences[zc] = list
+        if !late {
+            list.append(Occurrence(time: time, itemID: item.id))
+            if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
+            // Keep what a window ending at the newest time can still see.
+            let horizon = list.last!.time.addingTimeInterval(-rules.groupWindow)
+            if let cut = list.firstIndex(where: { $0.time >= horizon }), cut > 0 { list.removeFirst(cut) }
+            occurrences[zc] = list
+        }
 
         if var active = activeSlips[zc], time >= active.anchor.addingTimeInterval(-rules.groupWindow),
            time < active.anchor.addingTimeInterval(rules.repeatInterval) {
@@ -278,6 +307,7 @@ public struct RiskEngine: Sendable {
             activeSlips[zc] = active
             return [.slip(active.slip, anchor: active.anchor, isNew: false)]
         }
+        guard !late else { return [] }
         let windowStart = time.addingTimeInterval(-rules.groupWindow)
         let inWindow = list.filter { $0.time > windowStart && $0.time <= time }
         let immediate = item.severity.rawValue <= rules.immediateMaxSeverity

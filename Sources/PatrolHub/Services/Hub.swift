@@ -93,8 +93,9 @@ struct Hub {
         let prefix = config.topicPrefix
         let pipeline = PipelineService(makeProcessor: {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
-                                     maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds))
-            let engine = RiskEngine(rules: rules, place: placer.place)
+                                     maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
+                                     adapters: rules.adapters)
+            let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
         }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
 

@@ -1,0 +1,81 @@
+import Foundation
+
+/// When the risk engine opens a case (SPEC.md "Outcomes" → Case), and how
+/// long a case has: the `cases:` and `correlation:` sections of `rules.yaml`.
+public struct CaseRules: Sendable, Equatable {
+    /// Days from opening to `due_at` (SPEC.md: 30).
+    public var dueDays: Double = 30
+    /// Days for a severity-1 case (SPEC.md: 1).
+    public var severity1DueDays: Double = 1
+    /// An unmuted risk item with severity ≤ this opens a case by itself (0: never).
+    public var openAtSeverity: Int = 1
+    /// A grid worker's report of one of these opens a case by itself.
+    public var disputeCategories: Set<Category> = [.dispute, .wageArrears, .neighbourConflict, .familyConflict]
+    /// Correlation: distinct sources reporting related categories in one grid…
+    public var minSources: Int = 2
+    /// …within this window (event time).
+    public var window: TimeInterval = 900
+    /// Named groups of related categories. Two categories are related when a
+    /// group holds both; a category is related to itself.
+    public var groups: [String: Set<Category>] = CaseRules.defaultGroups
+
+    public static let defaultGroups: [String: Set<Category>] = [
+        "public_order": [.crowdGathering, .fight, .banner, .dispute, .wageArrears, .neighbourConflict, .familyConflict, .publicOrder, .personFall, .sos],
+        "fire_safety": [.fireSmoke, .safetyHazard, .personFall],
+    ]
+
+    public init() {}
+
+    /// The due date of a case of `severity` opened at `opened`.
+    public func due(opened: Date, severity: Severity) -> Date {
+        opened.addingTimeInterval((severity == .critical ? severity1DueDays : dueDays) * 86_400)
+    }
+
+    /// The names of the groups a category belongs to, sorted.
+    public func groups(of category: Category) -> [String] {
+        groups.filter { $0.value.contains(category) }.map(\.key).sorted()
+    }
+
+    /// Whether two categories are related (the same, or in one group).
+    public func related(_ a: Category, _ b: Category) -> Bool {
+        a == b || groups.values.contains { $0.contains(a) && $0.contains(b) }
+    }
+
+    /// Whether a category can take part in a case at all; the others skip the stage.
+    public func involves(_ category: Category) -> Bool {
+        disputeCategories.contains(category) || category == .sos || groups.values.contains { $0.contains(category) }
+    }
+
+    static func parse(cases c: ConfigMap, correlation k: ConfigMap) throws(ConfigError) -> CaseRules {
+        var r = CaseRules()
+        r.dueDays = try c.double("due_days", default: r.dueDays, range: 0.01...3650)
+        r.severity1DueDays = try c.double("severity1_due_days", default: r.severity1DueDays, range: 0.01...3650)
+        r.openAtSeverity = try c.int("open_at_severity", default: r.openAtSeverity, range: 0...4)
+        if let list = try c.stringList("dispute_categories") {
+            r.disputeCategories = Set(try list.map { name throws(ConfigError) in try Self.category(name, c, "dispute_categories") })
+        }
+        try c.finish()
+        r.minSources = try k.int("min_sources", default: r.minSources, range: 2...100)
+        r.window = TimeInterval(try k.int("window_seconds", default: Int(r.window), range: 1...86_400))
+        if k.contains("groups") {
+            let g = try k.map("groups")
+            var groups: [String: Set<Category>] = [:]
+            for name in g.keys {
+                guard let list = try g.stringList(name) else { continue }
+                groups[name] = Set(try list.map { n throws(ConfigError) in try Self.category(n, g, name) })
+                if groups[name]!.count < 2 { throw g.error(name, "a group of related categories needs at least two") }
+            }
+            try g.finish()
+            r.groups = groups
+        }
+        try k.finish()
+        return r
+    }
+
+    static func category(_ name: String, _ map: ConfigMap, _ key: String) throws(ConfigError) -> Category {
+        guard let c = Category(rawValue: name) else {
+            throw map.error(key, "unknown category '\(name)' (one of: \(Category.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return c
+    }
+}

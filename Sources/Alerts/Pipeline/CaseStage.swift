@@ -1,0 +1,226 @@
+import Foundation
+
+/// Who a new case is addressed to (一网分流): the responsible unit, and for a
+/// category with a standing joint team (一案一专班) its lead unit and co-units.
+public struct CaseRouting: Sendable, Hashable {
+    public var unit: String?
+    public var leadUnit: String?
+    public var coUnits: [String]
+
+    public init(unit: String?, leadUnit: String? = nil, coUnits: [String] = []) {
+        self.unit = unit
+        self.leadUnit = leadUnit
+        self.coUnits = coUnits
+    }
+}
+
+/// The correlation stage (SPEC.md "Outcomes" → Case): unmuted risk items in,
+/// cases out. A case opens on
+/// - an SOS (`sos`),
+/// - two or more distinct sources reporting related categories in one grid
+///   within the window (`correlation`),
+/// - one item of severity ≤ `open_at_severity` (`severity`),
+/// - a grid worker's report of a dispute category (`patrol_report`),
+/// checked in that order. One situation is one case: while a case's window is
+/// open (its evidence ± the window, event time), a related item in its zone
+/// joins it instead of opening another. Late events (see `RuleSet.lateness`)
+/// may join an open case but never open one.
+///
+/// The explanation is written when the case opens and grows by one line per
+/// later piece of evidence, so it reads the same after a restart.
+public struct CaseStage: Sendable {
+    /// One risk item as evidence, at its newest event time.
+    public struct Evidence: Sendable, Hashable {
+        public var itemID: String
+        public var source: String
+        public var sourceKind: SourceKind
+        public var category: Category
+        public var severity: Severity
+        public var time: Date
+        public var drill: Bool
+
+        public init(itemID: String, source: String, sourceKind: SourceKind, category: Category, severity: Severity, time: Date, drill: Bool) {
+            self.itemID = itemID
+            self.source = source
+            self.sourceKind = sourceKind
+            self.category = category
+            self.severity = severity
+            self.time = time
+            self.drill = drill
+        }
+    }
+
+    /// A case whose window is open.
+    struct Active: Sendable, Hashable {
+        var value: Case
+        var first: Date
+        var last: Date
+    }
+
+    public var rules: CaseRules
+    public var timeZone: TimeZone
+    /// Routing of new cases; the default addresses the zone's own unit.
+    public var route: @Sendable (_ placement: Placement, _ category: Category, _ severity: Severity) -> CaseRouting
+
+    /// Zone → recent evidence (one entry per item), within the window of the newest.
+    var recent: [String: [Evidence]] = [:]
+    /// Zone → cases still taking evidence.
+    var active: [String: [Active]] = [:]
+    var nextSeq = 1
+
+    public init(rules: CaseRules, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
+                route: @escaping @Sendable (Placement, Category, Severity) -> CaseRouting = { p, _, _ in CaseRouting(unit: p.unit) }) {
+        self.rules = rules
+        self.timeZone = timeZone
+        self.route = route
+    }
+
+    /// State restored after a restart: cases whose window may still be open
+    /// (with their newest evidence time) and the recent evidence per zone.
+    public mutating func restore(cases: [(value: Case, evidenceAt: Date)], evidence: [(zone: String, evidence: Evidence)], lastSeq: Int) {
+        active = [:]
+        for (c, at) in cases.sorted(by: { $0.evidenceAt < $1.evidenceAt }) {
+            active[c.zone, default: []].append(Active(value: c, first: at, last: at))
+        }
+        recent = [:]
+        for (zone, e) in evidence.sorted(by: { $0.evidence.time < $1.evidence.time }) { remember(e, zone: zone) }
+        nextSeq = lastSeq + 1
+    }
+
+    /// Considers one unmuted risk item seen at `time`; returns the case it
+    /// opened or changed, if any, and whether it is new.
+    public mutating func consider(_ item: RiskItem, at time: Date, late: Bool, placement: Placement, now: Date) -> (value: Case, isNew: Bool)? {
+        guard rules.involves(item.category) else { return nil }
+        let zone = item.zone
+        let e = Evidence(itemID: item.id, source: item.source, sourceKind: item.sourceKind, category: item.category,
+                         severity: item.severity, time: time, drill: item.drill)
+        remember(e, zone: zone)
+        let w = rules.window
+        if var list = active[zone] {
+            list.removeAll { time > $0.last.addingTimeInterval(3 * w) && !late } // long past: stop tracking
+            active[zone] = list
+            if let i = list.lastIndex(where: { a in
+                time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
+                    && a.value.categories.contains { rules.related($0, item.category) }
+            }) {
+                return join(e, into: i, zone: zone, now: now)
+            }
+        }
+        guard !late else { return nil }
+
+        let related = (recent[zone] ?? []).filter { abs($0.time.timeIntervalSince(time)) <= w && rules.related($0.category, item.category) }
+        let sources = Set(related.map(\.source))
+        let rule: Case.Rule
+        if item.category == .sos {
+            rule = .sos
+        } else if sources.count >= rules.minSources {
+            rule = .correlation
+        } else if item.severity.rawValue <= rules.openAtSeverity {
+            rule = .severity
+        } else if item.sourceKind == .device, rules.disputeCategories.contains(item.category) {
+            rule = .patrolReport
+        } else {
+            return nil
+        }
+        // The case links the related evidence in the window (always including this item).
+        var evidence = related.sorted { ($0.time, $0.itemID) < ($1.time, $1.itemID) }
+        if !evidence.contains(where: { $0.itemID == e.itemID }) { evidence.append(e) }
+        let main = evidence.min { ($0.severity, $0.time) < ($1.severity, $1.time) } ?? e
+        let severity = main.severity
+        let routing = route(placement, main.category, severity)
+        let c = Case(
+            id: Case.id(nextSeq), rule: rule, zone: zone, category: main.category, severity: severity,
+            unit: routing.unit, worker: placement.worker, leadUnit: routing.leadUnit, coUnits: routing.coUnits,
+            openedAt: now, dueAt: rules.due(opened: now, severity: severity),
+            explanation: explain(rule, zone: zone, trigger: e, evidence: evidence),
+            riskItemIDs: evidence.map(\.itemID), sources: unique(evidence.map(\.source)), categories: unique(evidence.map(\.category)),
+            drill: evidence.allSatisfy(\.drill))
+        nextSeq += 1
+        let times = evidence.map(\.time)
+        active[zone, default: []].append(Active(value: c, first: times.min() ?? time, last: times.max() ?? time))
+        return (c, true)
+    }
+
+    mutating func join(_ e: Evidence, into i: Int, zone: String, now: Date) -> (value: Case, isNew: Bool)? {
+        var a = active[zone]![i]
+        let isNewItem = !a.value.riskItemIDs.contains(e.itemID)
+        let extends = e.time > a.last || e.time < a.first
+        guard isNewItem || extends || e.severity < a.value.severity else { return nil }
+        a.first = min(a.first, e.time)
+        a.last = max(a.last, e.time)
+        if isNewItem {
+            a.value.riskItemIDs.append(e.itemID)
+            if !a.value.sources.contains(e.source) { a.value.sources.append(e.source) }
+            if !a.value.categories.contains(e.category) { a.value.categories.append(e.category) }
+            a.value.explanation += "\n后续证据 / later evidence: " + line(e)
+        }
+        if e.severity < a.value.severity {
+            a.value.severity = e.severity
+            a.value.category = e.category
+            a.value.dueAt = min(a.value.dueAt, rules.due(opened: a.value.openedAt, severity: e.severity))
+        }
+        a.value.drill = a.value.drill && e.drill
+        a.value.updatedAt = now
+        active[zone]![i] = a
+        return (a.value, false)
+    }
+
+    mutating func remember(_ e: Evidence, zone: String) {
+        var list = recent[zone, default: []]
+        if let i = list.firstIndex(where: { $0.itemID == e.itemID }) {
+            list[i].time = max(list[i].time, e.time)
+            list[i].severity = min(list[i].severity, e.severity)
+        } else {
+            list.append(e)
+        }
+        let newest = list.map(\.time).max() ?? e.time
+        let horizon = newest.addingTimeInterval(-rules.window)
+        list.removeAll { $0.time < horizon }
+        recent[zone] = list
+    }
+
+    // MARK: - Explanations
+
+    func explain(_ rule: Case.Rule, zone: String, trigger: Evidence, evidence: [Evidence]) -> String {
+        let minutes = Int(rules.window / 60)
+        var text: String
+        switch rule {
+        case .sos:
+            text = "规则 sos（紧急求助）：设备 \(trigger.source) 在网格 \(zone) 发出求助，立即立案（严重程度 \(trigger.severity.rawValue) 级）。"
+        case .correlation:
+            let groups = rules.groups.filter { g in evidence.allSatisfy { g.value.contains($0.category) || $0.category == trigger.category } }.map(\.key).sorted()
+            text = "规则 correlation（多源关联）：网格 \(zone) 在 \(minutes) 分钟内有 \(Set(evidence.map(\.source)).count) 个不同来源报告相关类别"
+                + (groups.isEmpty ? "" : "（关联组 \(groups.joined(separator: ", "))）")
+                + "；阈值：至少 \(rules.minSources) 个来源，窗口 \(Int(rules.window)) 秒（correlation.min_sources, correlation.window_seconds）。"
+        case .severity:
+            text = "规则 severity（严重程度）：风险隐患 \(trigger.itemID) 严重程度 \(trigger.severity.rawValue) 级，"
+                + "达到立案阈值 ≤ \(rules.openAtSeverity) 级（cases.open_at_severity），立即立案。"
+        case .patrolReport:
+            text = "规则 patrol_report（网格员上报纠纷）：设备 \(trigger.source) 上报\(trigger.category.chineseName)（\(trigger.category.rawValue)），"
+                + "属纠纷类别（cases.dispute_categories），立即立案。"
+        }
+        text += "\n证据 / evidence:"
+        for e in evidence { text += "\n- " + line(e) }
+        return text
+    }
+
+    func line(_ e: Evidence) -> String {
+        let who = e.sourceKind == .camera ? "摄像头 camera" : "网格员设备 device"
+        return "\(Self.local(e.time, timeZone)) \(who) \(e.source)：\(e.category.chineseName)（\(e.category.rawValue)），"
+            + "严重程度 \(e.severity.rawValue)，风险隐患 \(e.itemID)" + (e.drill ? "（演练 drill）" : "")
+    }
+
+    /// `yyyy-MM-dd HH:mm:ss` in `zone` (no formatter: cases are written on the hot path's thread).
+    static func local(_ date: Date, _ zone: TimeZone) -> String {
+        var t = time_t(floor(date.timeIntervalSince1970) + Double(zone.secondsFromGMT(for: date)))
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday)) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
+    }
+}
+
+func unique<T: Hashable>(_ values: [T]) -> [T] {
+    var seen = Set<T>()
+    return values.filter { seen.insert($0).inserted }
+}
