@@ -224,7 +224,8 @@ public enum DrillScorer {
             windowText = e.during == nil ? "during the run" : "during \(SimDuration.format(range.lowerBound))–\(SimDuration.format(range.upperBound))"
         }
         let sorted = inWindow.sorted { (wallTime($0, t), $0.id) < (wallTime($1, t), $1.id) }
-        let latency = triggerSent.flatMap { sent in sorted.first.map { wallTime($0, t).timeIntervalSince(sent) } }
+        // The hub stamps milliseconds (rounded down): a latency just below zero is zero.
+        let latency = triggerSent.flatMap { sent in sorted.first.map { max(0, wallTime($0, t).timeIntervalSince(sent)) } }
         let ids = sorted.prefix(5).map(\.id).joined(separator: ", ") + (sorted.count > 5 ? ", …" : "")
         let ok: Bool
         let detail: String

@@ -362,22 +362,25 @@ public struct SimulationPlanner: Sendable {
             }
         }
 
-        /// Events stamped ahead of the wall clock at their sending: beyond the hub's bound
-        /// they are dead letters (`clock_skew`), within it ordinary events.
+        /// A camera whose clock runs `clockSkewAhead` fast. Beyond the hub's bound
+        /// the stamp is taken from the wall clock at sending (refused as `clock_skew`,
+        /// as it would be live); within it, from the event's scenario time (accepted,
+        /// as it would be live, without pulling the hub's event-time watermark ahead
+        /// of the scenario, which would make every later event late).
         mutating func clockSkew() {
             let f = scenario.faults
             guard f.clockSkewCount > 0 else { return }
             let cams = involvedCameras.isEmpty ? world.cameras.map(\.id) : involvedCameras
             guard !cams.isEmpty else { return }
             var r = rng("faults/clock_skew")
+            let beyond = f.clockSkewAhead > world.maxClockSkew
             for k in 0..<f.clockSkewCount {
                 let t = (duration * (Double(k) + r.unit()) / Double(f.clockSkewCount) * 1000).rounded(.down) / 1000
                 let camera = cams[r.int(below: cams.count)]
-                let sendAt = clock.wallTime(t)
-                let beyond = f.clockSkewAhead > world.maxClockSkew
+                let stamp = (beyond ? clock.wallTime(t) : clock.eventTime(t)).addingTimeInterval(f.clockSkewAhead)
                 add(t, origin: .clockSkew, .detection(camera: camera, category: .motion, format: .native, count: nil, confidence: 0.8,
                                                      location: nil, phase: .single, objectID: "", start: t, end: t),
-                    deadLetter: beyond ? "clock_skew" : nil, absoluteTime: sendAt.addingTimeInterval(f.clockSkewAhead))
+                    deadLetter: beyond ? "clock_skew" : nil, absoluteTime: stamp)
             }
         }
 
