@@ -2,7 +2,7 @@ import Foundation
 
 /// An outcome the drill saw through the hub's HTTP API.
 public struct ObservedOutcome: Sendable, Hashable {
-    public var kind: Expectation.Kind
+    public var kind: DrillExpectation.Kind
     public var id: String
     public var zone: String
     public var category: Category?
@@ -21,7 +21,7 @@ public struct ObservedOutcome: Sendable, Hashable {
     /// When the drill first saw it.
     public var observedAt: Date
 
-    public init(kind: Expectation.Kind, id: String, zone: String, category: Category?, categories: [Category] = [], severity: Severity?,
+    public init(kind: DrillExpectation.Kind, id: String, zone: String, category: Category?, categories: [Category] = [], severity: Severity?,
                 source: String? = nil, suppressed: Bool? = nil, stampedAt: Date? = nil, firstSeen: Date? = nil, lastSeen: Date? = nil,
                 observedAt: Date) {
         self.kind = kind
@@ -90,6 +90,17 @@ public struct DrillTimeline: Sendable {
         return lo < progress.count ? progress[lo].wall : finishedAt
     }
 
+    /// How far the run had got at wall time `w`: the scenario offset of the last
+    /// message published at or before it (0 before the first).
+    public func offset(at w: Date) -> TimeInterval {
+        var lo = 0, hi = progress.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if progress[mid].wall <= w { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 ? progress[lo - 1].offset : 0
+    }
+
     /// The wall time after which no message up to scenario second `t` was still unsent.
     public func wall(through t: TimeInterval) -> Date {
         var lo = 0, hi = progress.count
@@ -104,7 +115,7 @@ public struct DrillTimeline: Sendable {
 /// The verdict on one expectation.
 public struct ExpectationResult: Sendable {
     public enum Status: String, Sendable { case matched, missed, notRun = "not run" }
-    public var expectation: Expectation
+    public var expectation: DrillExpectation
     public var status: Status
     /// Outcomes that fit the expectation.
     public var matches: [ObservedOutcome]
@@ -143,11 +154,12 @@ public struct DrillResult: Sendable {
 /// Times: `within` is the hub's response time on the wall clock, from the
 /// trigger's publication to the outcome's `issued_at`/`opened_at` (when the
 /// hub stamps processing time) or, for risk items, to when the drill first saw
-/// it. `during` windows are scenario time: for slips and cases, the wall time
-/// at which that stretch of the scenario was sent (plus `settle`); for risk
-/// items, their event times.
+/// it. `during` windows are scenario time: for risk items, their event times;
+/// for slips and cases (stamped with processing time), how far the simulator
+/// had got when the hub stamped them — at high speed that includes the hub's
+/// processing delay times the speed.
 public enum DrillScorer {
-    public static func score(scenario: Scenario, expectations: [Expectation]? = nil, seed: UInt64, messages: Int, acknowledged: Int,
+    public static func score(scenario: Scenario, expectations: [DrillExpectation]? = nil, seed: UInt64, messages: Int, acknowledged: Int,
                              timeline: DrillTimeline, outcomes: [ObservedOutcome]) -> DrillResult {
         let expectations = expectations ?? scenario.expectations
         var results: [ExpectationResult] = []
@@ -172,7 +184,7 @@ public enum DrillScorer {
         return o.observedAt
     }
 
-    static func fits(_ e: Expectation, _ o: ObservedOutcome) -> Bool {
+    static func fits(_ e: DrillExpectation, _ o: ObservedOutcome) -> Bool {
         guard o.kind == e.kind else { return false }
         if let z = e.zone, o.zone != z { return false }
         if let c = e.category, o.category != c, !o.categories.contains(c) { return false }
@@ -182,7 +194,7 @@ public enum DrillScorer {
         return true
     }
 
-    static func evaluate(_ e: Expectation, timeline t: DrillTimeline, outcomes: [ObservedOutcome]) -> ExpectationResult {
+    static func evaluate(_ e: DrillExpectation, timeline t: DrillTimeline, outcomes: [ObservedOutcome]) -> ExpectationResult {
         if let after = e.after, t.skipped.contains(after) || t.skipped.contains(after.split(separator: "#").first.map(String.init) ?? after) {
             return ExpectationResult(expectation: e, status: .notRun, matches: [], latency: nil,
                                      detail: "its trigger '\(after)' is beyond the run's --duration")
@@ -199,7 +211,7 @@ public enum DrillScorer {
         let inWindow: [ObservedOutcome]
         let windowText: String
         if let sent = triggerSent {
-            let within = e.within ?? Expectation.defaultWithin
+            let within = e.within ?? DrillExpectation.defaultWithin
             let triggerEvent = t.clock.eventTime(offsetOfTrigger(sent, t))
             inWindow = candidates.filter { o in
                 let w = wallTime(o, t)
@@ -210,16 +222,19 @@ public enum DrillScorer {
             windowText = "within \(SimDuration.format(within)) of \(e.after!)"
         } else {
             let range = e.during ?? 0...t.clock.duration
-            let from = t.wall(at: range.lowerBound).addingTimeInterval(-t.tolerance)
-            let to = t.wall(through: range.upperBound).addingTimeInterval(t.settle)
             let eventFrom = t.clock.eventTime(range.lowerBound), eventTo = t.clock.eventTime(range.upperBound)
+            let toEnd = range.upperBound >= t.clock.duration
             inWindow = candidates.filter { o in
                 if o.kind == .riskItem {
                     let first = o.firstSeen ?? o.observedAt, last = o.lastSeen ?? first
                     return first <= eventTo && last >= eventFrom
                 }
+                // Slips and cases carry processing time: place them on the scenario's
+                // axis by how far the simulator had got when the hub stamped them.
                 let w = wallTime(o, t)
-                return w >= from && w <= to
+                guard w >= t.startedAt.addingTimeInterval(-t.tolerance) else { return false }
+                let at = t.offset(at: w)
+                return at >= range.lowerBound && (toEnd || at <= range.upperBound)
             }
             windowText = e.during == nil ? "during the run" : "during \(SimDuration.format(range.lowerBound))–\(SimDuration.format(range.upperBound))"
         }
@@ -249,11 +264,7 @@ public enum DrillScorer {
     }
 
     /// The scenario offset of a trigger, from when it was sent.
-    static func offsetOfTrigger(_ sent: Date, _ t: DrillTimeline) -> TimeInterval {
-        var best: TimeInterval = 0
-        for p in t.progress where p.wall <= sent { best = p.offset }
-        return best
-    }
+    static func offsetOfTrigger(_ sent: Date, _ t: DrillTimeline) -> TimeInterval { t.offset(at: sent) }
 }
 
 // MARK: - Reports

@@ -33,12 +33,12 @@ public struct Scenario: Sendable {
     public var faults: Faults
     /// Silences the drill creates in the hub before it runs (scenario times).
     public var silences: [SilenceSpec]
-    public var expectations: [Expectation]
+    public var expectations: [DrillExpectation]
 
     public init(file: String, name: String, description: String = "", duration: TimeInterval, seed: UInt64 = 1, speed: Double = 60,
                 dayStartsAt: TimeInterval? = nil, drill: Bool = true, formats: Formats = Formats(), background: Background? = nil,
                 outages: [Outage] = [], incidents: [Incident] = [], patrol: PatrolRounds? = nil, faults: Faults = Faults(),
-                silences: [SilenceSpec] = [], expectations: [Expectation] = []) {
+                silences: [SilenceSpec] = [], expectations: [DrillExpectation] = []) {
         self.file = file
         self.name = name
         self.description = description
@@ -304,7 +304,7 @@ public enum InputFormat: String, Sendable, CaseIterable, Hashable {
 }
 
 /// What the drill expects the hub to produce (or not).
-public struct Expectation: Sendable {
+public struct DrillExpectation: Sendable {
     /// The outcome looked for, by its API list.
     public enum Kind: String, Sendable, CaseIterable, Hashable {
         case `case`
@@ -374,7 +374,7 @@ public struct Expectation: Sendable {
         if let severity { parts.append("sev \(severity.rawValue)") }
         if let source { parts.append("from \(source)") }
         if let suppressed { parts.append(suppressed ? "suppressed" : "not suppressed") }
-        if let after { parts.append("within \(SimDuration.format(within ?? Expectation.defaultWithin)) of \(after)") }
+        if let after { parts.append("within \(SimDuration.format(within ?? DrillExpectation.defaultWithin)) of \(after)") }
         if let during { parts.append("during \(SimDuration.format(during.lowerBound))–\(SimDuration.format(during.upperBound))") }
         return parts.joined(separator: " ")
     }

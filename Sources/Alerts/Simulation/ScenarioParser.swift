@@ -282,12 +282,12 @@ public enum ScenarioParser {
         return out
     }
 
-    static func expectations(_ root: ConfigMap) throws(ConfigError) -> [Expectation] {
-        var out: [Expectation] = []
+    static func expectations(_ root: ConfigMap) throws(ConfigError) -> [DrillExpectation] {
+        var out: [DrillExpectation] = []
         for m in try root.mapList("expect") {
-            let kind = try m.choice("kind", default: Expectation.Kind.case)
-            if !m.contains("kind") { throw m.error("kind", "is required: \(Expectation.Kind.allCases.map(\.rawValue).joined(separator: ", "))") }
-            var e = Expectation(kind: kind, line: m.mark?.line ?? 0)
+            let kind = try m.choice("kind", default: DrillExpectation.Kind.case)
+            if !m.contains("kind") { throw m.error("kind", "is required: \(DrillExpectation.Kind.allCases.map(\.rawValue).joined(separator: ", "))") }
+            var e = DrillExpectation(kind: kind, line: m.mark?.line ?? 0)
             e.zone = try m.string("zone")
             if let t = try m.string("category") {
                 guard let c = Category(rawValue: t) else { throw m.error("category", "unknown category '\(t)'") }

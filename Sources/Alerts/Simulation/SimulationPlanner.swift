@@ -415,7 +415,8 @@ public struct SimulationPlanner: Sendable {
             }
             drafts.sort { ($0.offset, $0.seq) < ($1.offset, $1.seq) }
 
-            // Out of order: a background message swaps places with the next one.
+            // Out of order: a background message is held back until just after the next
+            // one (never sent earlier than planned, so no event time runs ahead of the clock).
             if f.outOfOrder > 0 {
                 var r = rng("faults/out_of_order")
                 var i = 0
@@ -423,11 +424,10 @@ public struct SimulationPlanner: Sendable {
                     let pick = r.unit() < f.outOfOrder
                     let a = drafts[i], b = drafts[i + 1]
                     if pick, a.origin == .background, b.origin == .background, a.objectKey == nil || a.objectKey != b.objectKey {
-                        let (ta, tb) = (a.offset, b.offset)
+                        var held = a
+                        held.offset = b.offset
                         drafts[i] = b
-                        drafts[i + 1] = a
-                        drafts[i].offset = ta
-                        drafts[i + 1].offset = tb
+                        drafts[i + 1] = held
                         i += 2
                     } else {
                         i += 1
@@ -538,7 +538,7 @@ public enum MalformedKind: String, Sendable, CaseIterable {
         case .outOfRange: text = ("\(p)/camera/\(camera)/event", #"{"id":"\#(id)","type":"loitering","time":"\#(ts)","confidence":1.7}"#)
         case .unknownCategory: text = ("\(p)/camera/\(camera)/event", #"{"id":"\#(id)","type":"alien_landing","time":"\#(ts)"}"#)
         case .unknownCamera: text = ("\(p)/camera/cam-unregistered-\(n)/event", #"{"id":"\#(id)","type":"fight","time":"\#(ts)"}"#)
-        case .brokenXML: text = ("\(p)/gb28181/sim-gw/alarm", "<?xml version=\"1.0\"?><Notify><CmdType>Alarm</CmdType><DeviceID>\(camera)</DeviceID>")
+        case .brokenXML: text = ("\(p)/gb28181/sim-gw/alarm", "<?xml version=\"1.0\"?><Notify><CmdType>Alarm</CmdType><SN>\(n)</SN><DeviceID>\(camera)</DeviceID>")
         case .frigateWithoutAfter: text = (e.frigateTopic, #"{"type":"new","before":{"id":"\#(id)","camera":"\#(camera)","label":"person","start_time":1}}"#)
         case .badStatus: text = ("\(p)/camera/\(camera)/status", #"{"status":"on_fire","time":"\#(ts)"}"#)
         case .notJSON: text = ("\(p)/camera/\(camera)/event", "PING \(id)")

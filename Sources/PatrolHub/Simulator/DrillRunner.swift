@@ -19,8 +19,8 @@ struct DrillRunner {
     var logger: Logger
 
     /// Outcome kinds to watch: cases and slips always (for unexpected ones), risk items when expected.
-    var kinds: [Expectation.Kind] {
-        var k: [Expectation.Kind] = [.case, .warning, .reminder, .supervision]
+    var kinds: [DrillExpectation.Kind] {
+        var k: [DrillExpectation.Kind] = [.case, .warning, .reminder, .supervision]
         if scenario.expectations.contains(where: { $0.kind == .riskItem }) { k.append(.riskItem) }
         return k
     }

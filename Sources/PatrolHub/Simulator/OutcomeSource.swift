@@ -7,7 +7,7 @@ import FoundationNetworking
 /// Where a drill reads the hub's outcomes from.
 protocol OutcomeSource: Sendable {
     /// The outcomes of one kind changed since `since` (slips and cases: `updated_at`; risk items: `last_seen`).
-    func fetch(_ kind: Expectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome]
+    func fetch(_ kind: DrillExpectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome]
     /// Creates a silence for the drill (event-time window), returns its id.
     func addSilence(_ spec: Scenario.SilenceSpec, startsAt: Date, endsAt: Date) async throws -> String
 }
@@ -52,7 +52,7 @@ struct HTTPOutcomeSource: OutcomeSource {
         guard status == 200 else { throw Failure(description: "the hub's API at \(base.absoluteString) answered /healthz with status \(status)") }
     }
 
-    func fetch(_ kind: Expectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome] {
+    func fetch(_ kind: DrillExpectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome] {
         let path: String
         var query: [(String, String)] = [("since", since.rfc3339), ("limit", "1000")]
         switch kind {
@@ -102,7 +102,7 @@ struct HTTPOutcomeSource: OutcomeSource {
 
 extension ObservedOutcome {
     /// Reads one list item of the API (SPEC.md field names); nil when it lacks `id` or `zone`.
-    init?(json v: JSONValue, kind: Expectation.Kind, observedAt: Date) {
+    init?(json v: JSONValue, kind: DrillExpectation.Kind, observedAt: Date) {
         guard let id = v["id"]?.stringValue, let zone = v["zone"]?.stringValue else { return nil }
         let parser = TimeParser.utc
         func time(_ key: String) -> Date? { v[key]?.stringValue.flatMap(parser.parse) }
@@ -115,7 +115,7 @@ extension ObservedOutcome {
             self.init(kind: .case, id: id, zone: zone, category: category, categories: categories, severity: severity,
                       stampedAt: time("opened_at"), observedAt: observedAt)
         case .warning, .reminder, .supervision:
-            let k = v["kind"]?.stringValue.flatMap(Expectation.Kind.init(rawValue:)) ?? kind
+            let k = v["kind"]?.stringValue.flatMap(DrillExpectation.Kind.init(rawValue:)) ?? kind
             self.init(kind: k, id: id, zone: zone, category: category, severity: severity, stampedAt: time("issued_at"), observedAt: observedAt)
         case .riskItem:
             let suppressed: Bool
@@ -130,7 +130,7 @@ extension ObservedOutcome {
 /// was first seen (the latest fields win: a case may gain evidence).
 final class OutcomeWatcher: @unchecked Sendable {
     let source: any OutcomeSource
-    let kinds: [Expectation.Kind]
+    let kinds: [DrillExpectation.Kind]
     let since: Date
     let riskSince: Date
     private let lock = NSLock()
@@ -138,7 +138,7 @@ final class OutcomeWatcher: @unchecked Sendable {
     private var lastChange = Date()
     private var lastError: String?
 
-    init(source: any OutcomeSource, kinds: [Expectation.Kind], since: Date, riskSince: Date) {
+    init(source: any OutcomeSource, kinds: [DrillExpectation.Kind], since: Date, riskSince: Date) {
         self.source = source
         self.kinds = kinds
         self.since = since
@@ -199,7 +199,7 @@ final class OutcomeWatcher: @unchecked Sendable {
 struct StoreOutcomeSource: OutcomeSource {
     let store: DisputeStore
 
-    func fetch(_ kind: Expectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome] {
+    func fetch(_ kind: DrillExpectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome] {
         switch kind {
         case .case:
             let cases = try await store.writer.read { db in try DisputeStore.fetchCases(limit: 100_000, db: db) }
