@@ -10,12 +10,24 @@ public struct SimulationWorld: Sendable {
         /// The zone the hub places the camera's events in.
         public var zone: String
         public var location: GeoPoint?
+
+        public init(id: String, zone: String, location: GeoPoint?) {
+            self.id = id
+            self.zone = zone
+            self.location = location
+        }
     }
 
     public struct Device: Sendable, Hashable {
         public var id: String
         public var worker: String
         public var zone: String
+
+        public init(id: String, worker: String, zone: String) {
+            self.id = id
+            self.worker = worker
+            self.zone = zone
+        }
     }
 
     public var topicPrefix: String

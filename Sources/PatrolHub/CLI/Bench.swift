@@ -7,7 +7,7 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self, Grid.self])
+            subcommands: [Ingest.self, Grid.self, Sim.self])
 
         struct Grid: ParsableCommand {
             static let configuration = CommandConfiguration(
