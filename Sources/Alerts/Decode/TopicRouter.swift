@@ -30,23 +30,31 @@ public struct TopicRouter: Sendable {
 
     public func route(_ topic: String) -> TopicRoute? {
         if topic == frigateTopic { return .frigate }
-        guard topic.hasPrefix(prefix), topic.utf8.count > prefix.utf8.count + 1 else { return nil }
-        let rest = topic.dropFirst(prefix.count)
-        guard rest.first == "/" else { return nil }
-        let parts = rest.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 3 else { return nil }
-        let id = String(parts[1])
-        guard !id.isEmpty else { return nil }
-        switch (parts[0], parts.count) {
-        case ("camera", 3) where parts[2] == "event": return .cameraEvent(camera: id)
-        case ("camera", 3) where parts[2] == "status": return .cameraStatus(camera: id)
-        case ("device", 3) where parts[2] == "checkin": return .deviceCheckin(device: id)
-        case ("device", 3) where parts[2] == "report": return .deviceReport(device: id)
-        case ("device", 3) where parts[2] == "sos": return .deviceSOS(device: id)
-        case ("gb28181", 3) where parts[2] == "alarm": return .gb28181Alarm(device: id)
-        case ("onvif", _):
-            let tail = parts.dropFirst(2).joined(separator: "/")
-            return tail.isEmpty ? nil : .onvif(device: id, topic: tail)
+        // Scans the UTF-8 bytes once: `{prefix}/{kind}/{id}/{tail}`, no arrays.
+        let u = topic.utf8
+        let slash = UInt8(ascii: "/")
+        guard topic.hasPrefix(prefix), u.count > prefix.utf8.count + 1 else { return nil }
+        let afterPrefix = u.index(u.startIndex, offsetBy: prefix.utf8.count)
+        guard u[afterPrefix] == slash else { return nil }
+        let kindStart = u.index(after: afterPrefix)
+        guard let kindEnd = u[kindStart...].firstIndex(of: slash) else { return nil }
+        let idStart = u.index(after: kindEnd)
+        guard let idEnd = u[idStart...].firstIndex(of: slash), idEnd > idStart else { return nil }
+        let tailStart = u.index(after: idEnd)
+        let kind = Substring(u[kindStart..<kindEnd])
+        let id = String(Substring(u[idStart..<idEnd]))
+        let tail = Substring(u[tailStart...])
+        if kind == "onvif" {
+            return tail.isEmpty ? nil : .onvif(device: id, topic: String(tail))
+        }
+        guard !tail.utf8.contains(slash) else { return nil }
+        switch (kind, tail) {
+        case ("camera", "event"): return .cameraEvent(camera: id)
+        case ("camera", "status"): return .cameraStatus(camera: id)
+        case ("device", "checkin"): return .deviceCheckin(device: id)
+        case ("device", "report"): return .deviceReport(device: id)
+        case ("device", "sos"): return .deviceSOS(device: id)
+        case ("gb28181", "alarm"): return .gb28181Alarm(device: id)
         default: return nil
         }
     }

@@ -26,6 +26,14 @@ public final class PipelineProcessor {
     public let outputPrefix: String
     let clock: @Sendable () -> Date
 
+    /// What was last written about each slip and case in this process: its
+    /// linked items (append-only lists), severity and case. A change that only
+    /// moves counters or times updates the row but is not linked, audited or
+    /// published again; a new item, a severity or a case link is. After a
+    /// restart the first change of each is published once more (at least once).
+    struct Published: Equatable { var items: Int; var severity: Severity; var link: String? }
+    var published: [String: Published] = [:]
+
     public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
         self.decode = decode
@@ -89,11 +97,12 @@ public final class PipelineProcessor {
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
-        let before = engine
+        let before = (engine, published)
+        if published.count > 100_000 { published = [:] } // bounded: at worst one more publication each
         do {
             return try store.writer.write { db in try self.apply(records, now: now, db: db) }
         } catch {
-            engine = before // the transaction rolled back: so do the windows
+            (engine, published) = before // the transaction rolled back: so do the windows
             throw error
         }
     }
@@ -104,8 +113,9 @@ public final class PipelineProcessor {
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
         var cases: [String: (value: Case, evidenceAt: Date, isNew: Bool)] = [:]
-        let seen = try db.cachedStatement(sql: "SELECT 1 FROM events WHERE key = ?")
-        let accept = try db.cachedStatement(sql: "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
+        // The two statements that run once per event bind through the C API.
+        let seen = try RawStatement(db, "SELECT 1 FROM events WHERE key = ?")
+        let accept = try RawStatement(db, "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -116,7 +126,11 @@ public final class PipelineProcessor {
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
                 for event in events {
-                    if try Row.fetchOne(seen, arguments: [event.key]) != nil {
+                    seen.reset()
+                    seen.bind(1, event.key)
+                    let duplicate = try seen.step(db)
+                    seen.reset()
+                    if duplicate {
                         result.duplicates += 1
                         continue
                     }
@@ -131,7 +145,14 @@ public final class PipelineProcessor {
                         case .cameraStatus(let camera, let st, let at):
                             try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
                         case .accepted(let key, let itemID, let zone, let category, let time, let counted):
-                            try accept.execute(arguments: [key, itemID, zone, category.rawValue, time.timeIntervalSince1970, counted])
+                            accept.reset()
+                            accept.bind(1, key)
+                            accept.bind(2, itemID)
+                            accept.bind(3, zone)
+                            accept.bind(4, category.rawValue)
+                            accept.bind(5, time.timeIntervalSince1970)
+                            accept.bind(6, counted)
+                            try accept.step(db)
                         case .caseChanged(let value, let evidenceAt, let isNew):
                             let previous = cases[value.id]
                             cases[value.id] = (value, max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
@@ -146,17 +167,27 @@ public final class PipelineProcessor {
         }
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
         try write(items: items.values, db: db)
-        try write(slips: slips.values, db: db)
+        let publishSlips = try write(slips: slips.values, db: db)
+        let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")
         for slip in newSlips {
-            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'slip.issued', ?)",
-                           arguments: [now.timeIntervalSince1970, slip.id, slip.text])
+            try audit.execute(arguments: [now.timeIntervalSince1970, slip.id, "slip.issued", slip.text])
         }
         let out = try db.cachedStatement(sql: "INSERT INTO outbox(topic, payload, created_at) VALUES (?, ?, ?)")
-        for slip in slips.values.map(\.slip).sorted(by: { $0.id < $1.id }) {
+        for slip in publishSlips.sorted(by: { $0.id < $1.id }) {
             try out.execute(arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
         }
         for (id, change) in cases.sorted(by: { $0.key < $1.key }) {
-            try write(case: change.value, evidenceAt: change.evidenceAt, isNew: change.isNew, now: now, db: db)
+            let c = change.value
+            let now_ = Published(items: c.riskItemIDs.count, severity: c.severity, link: c.category.rawValue)
+            let previous = published[id]
+            try write(case: c, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: c.riskItemIDs.dropFirst(previous?.items ?? 0),
+                      now: now, db: db)
+            guard previous != now_ else { continue }
+            published[id] = now_
+            if !change.isNew {
+                try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence",
+                                              "evidence: " + c.riskItemIDs.dropFirst(previous?.items ?? 0).joined(separator: ", ")])
+            }
             // Published as stored: a case a person has moved on keeps its state.
             if let stored = try DisputeStore.fetchCase(id: id, db: db) {
                 try out.execute(arguments: ["\(outputPrefix)/out/cases", Data(stored.json.serialized.utf8), now.timeIntervalSince1970])
@@ -171,28 +202,27 @@ public final class PipelineProcessor {
     /// A new case is inserted whole; new evidence changes only what evidence
     /// decides (items, sources, categories, severity, deadline, explanation),
     /// never what people decide (state, assignee, resolution).
-    private func write(case c: Case, evidenceAt: Date, isNew: Bool, now: Date, db: Database) throws {
+    private func write(case c: Case, evidenceAt: Date, isNew: Bool, newItems: ArraySlice<String>, now: Date, db: Database) throws {
         if isNew {
             try DisputeStore.write(case: c, evidenceAt: evidenceAt, db: db)
             try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.opened', ?)",
                            arguments: [now.timeIntervalSince1970, c.id, c.explanation])
             return
         }
-        try db.execute(sql: """
+        let update = try db.cachedStatement(sql: """
             UPDATE cases SET category = ?, severity = ?, due_at = MIN(due_at, ?), updated_at = ?, evidence_at = MAX(COALESCE(evidence_at, 0), ?),
                 explanation = ?, sources = ?, categories = ?, drill = ?
             WHERE id = ?
-            """, arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
+            """)
+        try update.execute(arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
                              evidenceAt.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
                              c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
-        for id in c.riskItemIDs { try link.execute(arguments: [c.id, id]) }
-        try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.evidence', ?)",
-                       arguments: [now.timeIntervalSince1970, c.id, "evidence: " + c.riskItemIDs.joined(separator: ", ")])
+        for id in newItems { try link.execute(arguments: [c.id, id]) }
     }
 
     private func write(items: some Collection<RiskItem>, db: Database) throws {
-        let stmt = try db.cachedStatement(sql: """
+        let stmt = try RawStatement(db, """
             INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
                                    occurrences, state, suppressed_by, lifecycle, lat, lon, drill)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -201,15 +231,32 @@ public final class PipelineProcessor {
                 suppressed_by = excluded.suppressed_by
             """)
         for i in items {
-            try stmt.execute(arguments: [
-                Int(i.id.dropFirst(3)) ?? 0, i.id, i.source, i.sourceKind.rawValue, i.category.rawValue, i.severity.rawValue, i.zone,
-                i.unit, i.worker, i.firstSeen.timeIntervalSince1970, i.lastSeen.timeIntervalSince1970, i.occurrences,
-                i.state.rawValue, i.suppressedBy, i.lifecycle, i.location?.lat, i.location?.lon, i.drill,
-            ])
+            stmt.reset()
+            stmt.bind(1, Int(i.id.dropFirst(3)) ?? 0)
+            stmt.bind(2, i.id)
+            stmt.bind(3, i.source)
+            stmt.bind(4, i.sourceKind.rawValue)
+            stmt.bind(5, i.category.rawValue)
+            stmt.bind(6, i.severity.rawValue)
+            stmt.bind(7, i.zone)
+            stmt.bind(8, i.unit)
+            stmt.bind(9, i.worker)
+            stmt.bind(10, i.firstSeen.timeIntervalSince1970)
+            stmt.bind(11, i.lastSeen.timeIntervalSince1970)
+            stmt.bind(12, i.occurrences)
+            stmt.bind(13, i.state.rawValue)
+            stmt.bind(14, i.suppressedBy)
+            stmt.bind(15, i.lifecycle)
+            stmt.bind(16, i.location?.lat)
+            stmt.bind(17, i.location?.lon)
+            stmt.bind(18, i.drill)
+            try stmt.step(db)
         }
     }
 
-    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws {
+    /// Upserts the slips; returns those whose linked items, severity or case changed (to publish).
+    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
+        var changed: [Slip] = []
         let stmt = try db.cachedStatement(sql: """
             INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -223,7 +270,13 @@ public final class PipelineProcessor {
                 s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
                 anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
             ])
-            for id in s.riskItemIDs { try link.execute(arguments: [s.id, id]) }
+            let now = Published(items: s.riskItemIDs.count, severity: s.severity, link: s.caseID)
+            let previous = published[s.id]
+            guard previous != now else { continue }
+            for id in s.riskItemIDs.dropFirst(previous?.items ?? 0) { try link.execute(arguments: [s.id, id]) }
+            published[s.id] = now
+            changed.append(s)
         }
+        return changed
     }
 }

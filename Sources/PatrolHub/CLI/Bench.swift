@@ -7,7 +7,7 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self, Grid.self, Sim.self])
+            subcommands: [Ingest.self, Grid.self, Pipeline.self, Sim.self])
 
         struct Grid: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -23,6 +23,26 @@ extension PatrolHubCommand {
                     results.append(GridBenchmark.run(.init(polygonCount: n, repetitions: repetitions, measureImport: importTime)))
                 }
                 print(GridBenchmark.Result.markdownTable(results))
+            }
+        }
+
+        struct Pipeline: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "In-process pipeline throughput on one thread (decode → locate → dedup → mute → group/correlate → SQLite), next to decode only and decode + rules, over a generated mix of every input format.")
+
+            @Option(help: "Messages per run.") var messages = 200_000
+            @Option(help: "Runs; the medians are reported.") var runs = 5
+            @Option(help: "Inbox rows per pipeline transaction (the hub's pipeline.batch_size).") var batch = 1000
+            @Option(help: "Folder with zones.geojson, cameras.csv, devices.csv and rules.yaml.") var configDir = "config"
+
+            func run() throws {
+                let bench = PipelineBenchmark(messages: messages, runs: runs, batch: batch, configDir: configDir)
+                let r = try bench.run()
+                let mix = r.mix.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print("pipeline benchmark: \(messages) messages per run (\(r.events) events; mix: \(mix)), \(runs) runs, batch \(batch), one thread\n")
+                print(r.markdown)
+                print("\nlast run's store: \(r.outcome)")
+                print("(the goal is ≥ 100 000 events/s for the full pipeline)")
             }
         }
 

@@ -284,11 +284,19 @@ public struct ONVIFMapping: Sendable, Hashable {
     }
 
     /// Topic rules; topics that match none decode to no event.
-    public var rules: [TopicRule]
+    public var rules: [TopicRule] {
+        didSet { compiled = rules.map { ($0.segments, $0) } }
+    }
+    /// The rules with their patterns split once (matching runs for every ONVIF message).
+    private var compiled: [(segments: [String], rule: TopicRule)]
 
     public init(rules: [TopicRule] = ONVIFMapping.defaultRules) {
         self.rules = rules
+        self.compiled = rules.map { ($0.segments, $0) }
     }
+
+    public static func == (a: ONVIFMapping, b: ONVIFMapping) -> Bool { a.rules == b.rules }
+    public func hash(into h: inout Hasher) { h.combine(rules) }
 
     /// The defaults of SPEC.md, plus the tamper and motion topics cameras commonly emit.
     public static let defaultRules: [TopicRule] = [
@@ -321,11 +329,10 @@ public struct ONVIFMapping: Sendable, Hashable {
     func rule(forTopic topic: String) -> TopicRule? {
         let topicSegments = Self.segments(of: topic)
         var best: (rule: TopicRule, length: Int)?
-        for rule in rules {
-            let pattern = rule.segments
+        for (pattern, rule) in compiled {
             guard !pattern.isEmpty, pattern.count <= topicSegments.count else { continue }
             let matches = (0...(topicSegments.count - pattern.count)).contains { start in
-                Array(topicSegments[start..<start + pattern.count]) == pattern
+                topicSegments[start..<start + pattern.count].elementsEqual(pattern)
             }
             if matches, pattern.count > (best?.length ?? 0) { best = (rule, pattern.count) }
         }

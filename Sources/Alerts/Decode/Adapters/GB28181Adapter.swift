@@ -219,10 +219,12 @@ struct XMLElementTree: Sendable {
 
     /// The trimmed text of the first child with this name; nil when absent or empty.
     func text(_ name: String) -> String? {
-        guard let text = child(name)?.content.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
-            return nil
-        }
-        return text
+        guard let content = child(name)?.content else { return nil }
+        // Trims XML whitespace (space, tab, CR, LF) without Foundation's character sets.
+        let u = content.utf8
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
+        return String(Substring(u[first...last]))
     }
 
     /// Like `text`, but a missing or empty element is `missing_field`.
