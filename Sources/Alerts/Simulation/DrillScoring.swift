@@ -79,17 +79,6 @@ public struct DrillTimeline: Sendable {
         self.tolerance = tolerance
     }
 
-    /// The wall time at which scenario second `t` went out (the first message at
-    /// or after it; the run's end when none).
-    public func wall(at t: TimeInterval) -> Date {
-        var lo = 0, hi = progress.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if progress[mid].offset < t { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < progress.count ? progress[lo].wall : finishedAt
-    }
-
     /// How far the run had got at wall time `w`: the scenario offset of the last
     /// message published at or before it (0 before the first).
     public func offset(at w: Date) -> TimeInterval {
@@ -99,16 +88,6 @@ public struct DrillTimeline: Sendable {
             if progress[mid].wall <= w { lo = mid + 1 } else { hi = mid }
         }
         return lo > 0 ? progress[lo - 1].offset : 0
-    }
-
-    /// The wall time after which no message up to scenario second `t` was still unsent.
-    public func wall(through t: TimeInterval) -> Date {
-        var lo = 0, hi = progress.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if progress[mid].offset <= t { lo = mid + 1 } else { hi = mid }
-        }
-        return lo > 0 ? progress[lo - 1].wall : startedAt
     }
 }
 
