@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHub/MQTT.
@@ -32,7 +33,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The runtime: MQTT, embedded broker, services, CLI.
+        // The runtime: MQTT, embedded broker, HTTP API and live board, services, CLI.
         .executableTarget(
             name: "PatrolHub",
             dependencies: [
@@ -41,6 +42,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], exclude: ["Fixtures"]),

@@ -225,6 +225,75 @@ with open(os.path.join(HERE, "devices.csv"), "w", encoding="utf-8") as f:
     for n, (code, _, unit, w, _) in enumerate(grids, start=1):
         f.write(f"dev-{n:03d},{w},{unit},{code}\n")
 
+# --- Patrol plan: 3 checkpoints inside every grid (>= 25 m from its border), one route per device ---
+prng = random.Random(5401025)
+CP_PLACES = ["北口", "商铺街", "小区门岗", "广场", "学校门口", "巷道", "停车场", "河边步道"]
+plan_cps = []     # (id, name, zone, lat, lon, radius)
+plan_routes = []  # (id, name, worker, device, [(cp, offset)], schedule lines)
+for n, (code, rings, unit, w, cell) in enumerate(grids, start=1):
+    community = unit.replace("社区居委会", "")
+    g = int(code.rsplit("-", 1)[1])
+    ids = []
+    for k in range(3):
+        while True:
+            x = prng.uniform(P[cell[0], cell[2]][0] - DX, P[cell[1], cell[3]][0] + DX)
+            y = prng.uniform(P[cell[0], cell[2]][1] - DY, P[cell[1], cell[3]][1] + DY)
+            in_grid = inside(rings[0], x, y) and not any(inside(h, x, y) for h in rings[1:])
+            if in_grid and metres_to_edges(rings, x, y) >= 25:
+                break
+        cid = f"cp-{n:03d}-{k + 1}"
+        place = CP_PLACES[(n + k * 3) % len(CP_PLACES)]
+        plan_cps.append((cid, f"{community}第{g}网格{place}", code, round(y, 7), round(x, 7), 30 if k == 0 else 50))
+        ids.append(cid)
+    if n % 4 == 0:
+        schedule = ['      times: ["09:00", "14:30", "20:00"]']
+    elif n % 4 == 1:
+        schedule = ["      every_minutes: 120", '      from: "08:00"', '      to: "18:00"']
+    elif n % 4 == 2:
+        schedule = ["      every_minutes: 180", '      from: "08:30"', '      to: "17:30"', "      days: [mon, tue, wed, thu, fri]"]
+    else:
+        schedule = ["      every_minutes: 240", '      from: "07:00"', '      to: "19:00"']
+    plan_routes.append((f"rt-{n:03d}", f"{community}第{g}网格日常巡查", w, f"dev-{n:03d}",
+                        [(ids[0], 0), (ids[1], 15), (ids[2], 30)], schedule))
+
+with open(os.path.join(HERE, "patrol.yaml"), "w", encoding="utf-8") as f:
+    f.write("""# PatrolHub patrol plan (config/patrol.yaml): checkpoints and routes.
+# INVENTED sample data (config/generate_sample.py): not real places or workers.
+#
+# A route's rounds start at its schedule's times (every_minutes from/to, both
+# inclusive, or fixed times), on its days (default: every day), in the hub's
+# timezone. Each stop is due at the round start + offset_minutes. A check-in
+# from early_minutes before the due time to grace_minutes after it is on time,
+# up to window_minutes after it late; nothing by due + grace is missed
+# (a missed_checkpoint risk item and a reminder letter to the worker's unit).
+
+# effective_from: 2025-01-01     # slots before this day never exist (default: from the hub's first run)
+
+scheduler:
+  tick_seconds: 30               # how often the hub looks for slots whose grace has ended
+  settle_seconds: 15             # after a start, wait this long (and for the inbox to drain) first
+
+defaults:                        # for every checkpoint / route that does not say otherwise
+  radius_m: 50                   # a check-in farther than this from the checkpoint is flagged outside_radius
+  early_minutes: 10
+  grace_minutes: 15
+  window_minutes: 60
+
+checkpoints:
+""")
+    for cid, name, zone, lat, lon, radius in plan_cps:
+        f.write(f"  - id: {cid}\n    name: {name}\n    zone: {zone}\n")
+        f.write(f"    location: {{lat: {lat:.7f}, lon: {lon:.7f}, crs: wgs84}}\n")
+        if radius != 50:
+            f.write(f"    radius_m: {radius}\n")
+    f.write("\nroutes:\n")
+    for rid, name, w, dev, stops, schedule in plan_routes:
+        f.write(f"  - id: {rid}\n    name: {name}\n    worker: {w}\n    device: {dev}\n    checkpoints:\n")
+        for cid, off in stops:
+            f.write(f"      - {{id: {cid}, offset_minutes: {off}}}\n")
+        f.write("    schedule:\n" + "\n".join(schedule) + "\n")
+
+
 # Reference points for the tests (WGS-84), printed for convenience.
 if __name__ == "__main__":
     print("hole centre (temple):", round(hx, 7), round(hy, 7))

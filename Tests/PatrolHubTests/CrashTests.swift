@@ -32,6 +32,8 @@ struct CrashTests {
               path: hub.sqlite
             registry:
               cameras: cameras.csv
+            http:
+              listen: 127.0.0.1:0
             """)
 
         func startHub() throws -> Process {

@@ -53,6 +53,49 @@ public struct HubConfig: Sendable {
         public init() {}
     }
 
+    /// The dispatch-room HTTP interface (API, stream, live board).
+    public struct HTTP: Sendable {
+        /// `false` runs the hub without its HTTP server (`http.enabled`).
+        public var enabled: Bool = true
+        /// The address to listen on (`http.listen`, `HOST:PORT`); port 0 picks a free port at start.
+        public var host: String = "127.0.0.1"
+        public var port: Int = 8080
+        /// Bearer tokens with roles (`http.tokens_file`); without one only loopback is served, without auth.
+        public var tokensFile: String?
+        public init() {}
+
+        /// `HOST:PORT` as configured (IPv6 in brackets).
+        public var listen: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost),
+        /// the only addresses served without a token file.
+        public var isLoopback: Bool { Self.isLoopback(host) }
+
+        public static func isLoopback(_ host: String) -> Bool {
+            let h = host.lowercased()
+            if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+            let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        }
+
+        /// Splits `HOST:PORT` (`[v6]:PORT` for IPv6); nil when malformed.
+        public static func parseListen(_ text: String) -> (host: String, port: Int)? {
+            let host: Substring
+            let port: Substring
+            if text.hasPrefix("[") {
+                guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+                host = text[text.index(after: text.startIndex)..<close]
+                port = text[text.index(close, offsetBy: 2)...]
+            } else {
+                guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else { return nil }
+                host = text[..<colon]
+                port = text[text.index(after: colon)...]
+            }
+            guard !host.isEmpty, !host.contains(" "), let p = Int(port), (0...65535).contains(p) else { return nil }
+            return (String(host), p)
+        }
+    }
+
     public var file: String = "patrolhub.yaml"
     public var topicPrefix: String = "patrolhub/v1"
     /// The topic Frigate publishes its tracked-object events on (Frigate's own
@@ -64,11 +107,15 @@ public struct HubConfig: Sendable {
     public var store = Store()
     public var limits = Limits()
     public var pipeline = Pipeline()
+    public var http = HTTP()
     public var camerasFile: String = "cameras.csv"
     /// The grid zones (GeoJSON); without it events are placed by the registry's `zone` columns only.
     public var zonesFile: String?
     public var devicesFile: String?
     public var rulesFile: String?
+    /// The patrol plan (`patrol.yaml`); nil: no patrol supervision. Defaults to
+    /// `patrol.yaml` beside the config file when that file exists.
+    public var patrolFile: String?
 
     public init() {}
 
@@ -140,10 +187,27 @@ public struct HubConfig: Sendable {
         c.pipeline.batchSize = try p.int("batch_size", default: c.pipeline.batchSize, range: 1...100_000)
         try p.finish()
 
+        let h = try root.map("http")
+        c.http.enabled = try h.bool("enabled", default: c.http.enabled)
+        if let listen = try h.string("listen") {
+            guard let (host, port) = HTTP.parseListen(listen) else {
+                throw h.error("listen", "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), found '\(listen)'")
+            }
+            c.http.host = host
+            c.http.port = port
+        }
+        c.http.tokensFile = try h.string("tokens_file").map(resolve)
+        if c.http.enabled && c.http.tokensFile == nil && !c.http.isLoopback {
+            throw h.error("listen", "\(c.http.listen) is not a loopback address: without http.tokens_file the HTTP API serves loopback only (set http.tokens_file, or listen on 127.0.0.1)")
+        }
+        try h.finish()
+
         let r = try root.map("registry")
         c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
         c.devicesFile = try r.string("devices").map(resolve)
         c.zonesFile = try r.string("zones").map(resolve)
+        c.patrolFile = try r.string("patrol").map(resolve)
+            ?? [resolve("patrol.yaml")].first { FileManager.default.fileExists(atPath: $0) }
         try r.finish()
         c.rulesFile = try root.string("rules").map(resolve)
         try root.finish()

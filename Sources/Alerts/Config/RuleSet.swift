@@ -25,6 +25,10 @@ public struct RuleSet: Sendable, Equatable {
     public var cases = CaseRules()
     /// How foreign formats map onto cameras and categories.
     public var adapters = AdapterRules()
+    /// Case routing (一网分流, 一案一专班): `routing:`.
+    public var routing = RoutingRules()
+    /// Deadline supervision (函单令): `supervision:`.
+    public var supervision = SupervisionRules()
 
     public init() {}
 
@@ -67,6 +71,8 @@ public struct RuleSet: Sendable, Equatable {
             try c.finish()
         }
         try cats.finish()
+        r.routing = try RoutingRules.parse(root.map("routing"))
+        r.supervision = try SupervisionRules.parse(root.map("supervision"))
         try root.finish()
         return r
     }

@@ -36,7 +36,8 @@ public struct PayloadFields: Sendable {
 
     /// The field's value, nil when it is absent or `null`.
     public func present(_ name: String) -> JSONValue? {
-        guard let v = object[name], v != .null else { return nil }
+        guard let v = object[name] else { return nil }
+        if case .null = v { return nil }
         return v
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// What one pass over the inbox did.
 public struct BatchResult: Sendable, Equatable {
@@ -13,6 +14,20 @@ public struct BatchResult: Sendable, Equatable {
     public init() {}
 }
 
+/// Where a pipeline thread's CPU time went, by stage (for `bench pipeline`).
+public struct StageProfile: Sendable, Equatable {
+    public var read = 0.0, decode = 0.0, dedup = 0.0, rules = 0.0, eventRows = 0.0, outcomes = 0.0, commit = 0.0
+    public init() {}
+    public var total: Double { read + decode + dedup + rules + eventRows + outcomes + commit }
+
+    /// The calling thread's CPU time in seconds.
+    @inline(__always) public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
 /// Consumes the durable inbox in batches: decode → dead letters, event-key
 /// dedup, the risk engine, and the outcomes — all written in one
 /// transaction with the "processed" marks, so a crash anywhere either keeps
@@ -24,6 +39,8 @@ public final class PipelineProcessor {
     public var decode: DecodeStage
     public private(set) var engine: RiskEngine
     public let outputPrefix: String
+    /// Patrol supervision (check-ins → slots; the missed-checkpoint scheduler); nil without a patrol plan.
+    public let patrol: PatrolStage?
     let clock: @Sendable () -> Date
 
     /// What was last written about each slip and case in this process: its
@@ -33,12 +50,16 @@ public final class PipelineProcessor {
     /// restart the first change of each is published once more (at least once).
     struct Published: Equatable { var items: Int; var severity: Severity; var link: String? }
     var published: [String: Published] = [:]
+    /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
+    public var profile: StageProfile?
 
-    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+                clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
         self.decode = decode
         self.engine = engine
         self.outputPrefix = outputPrefix
+        self.patrol = patrol
         self.clock = clock
         try reload()
     }
@@ -48,9 +69,9 @@ public final class PipelineProcessor {
         let rules = engine.rules
         let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
             var s = RiskEngine.Snapshot()
-            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM events") ?? 0
+            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM event_log") ?? 0
             s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open' AND last_seen >= ?", arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
-            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM events WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
+            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM event_log WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
                 (Date(timeIntervalSince1970: $0[0]), $0[1], $0[2], Category(rawValue: $0[3]) ?? .other)
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
@@ -71,7 +92,7 @@ public final class PipelineProcessor {
             }
             s.recentEvidence = try Row.fetchAll(db, sql: """
                 SELECT e.zone, r.id, r.source, r.source_kind, r.category, r.severity, MAX(e.time) AS t, r.drill
-                FROM events e JOIN risk_items r ON r.id = e.risk_item_id
+                FROM event_log e JOIN risk_items r ON r.id = e.risk_item_id
                 WHERE e.counted = 1 AND e.time >= ? GROUP BY r.id
                 """, arguments: [maxTime - window]).map { row in
                 (row[0], CaseStage.Evidence(itemID: row[1], source: row[2], sourceKind: SourceKind(rawValue: row[3]) ?? .camera,
@@ -87,7 +108,9 @@ public final class PipelineProcessor {
     /// Processes up to `limit` pending inbox rows; returns what it did.
     @discardableResult
     public func processPending(limit: Int) throws -> BatchResult {
+        let t = profile != nil ? StageProfile.now() : 0
         let records = try store.pending(limit: limit)
+        if profile != nil { profile!.read += StageProfile.now() - t }
         guard !records.isEmpty else { return BatchResult() }
         return try process(records)
     }
@@ -100,9 +123,30 @@ public final class PipelineProcessor {
         let before = (engine, published)
         if published.count > 100_000 { published = [:] } // bounded: at worst one more publication each
         do {
-            return try store.writer.write { db in try self.apply(records, now: now, db: db) }
+            var t = 0.0
+            let result = try store.writer.write { db in
+                let r = try self.apply(records, now: now, db: db)
+                if profile != nil { t = StageProfile.now() }
+                return r
+            }
+            if profile != nil { profile!.commit += StageProfile.now() - t }
+            return result
         } catch {
             (engine, published) = before // the transaction rolled back: so do the windows
+            throw error
+        }
+    }
+
+    /// Runs the missed-checkpoint scheduler up to `now` (default: the clock) in
+    /// one transaction; missed_checkpoint items take ids from the engine's counter.
+    @discardableResult
+    public func tickPatrol(now: Date? = nil) throws -> PatrolTickResult {
+        guard let patrol else { return PatrolTickResult() }
+        let before = engine
+        do {
+            return try store.writer.write { db in try patrol.tick(now: now ?? self.clock(), db: db) { self.engine.allocateItemID() } }
+        } catch {
+            engine = before
             throw error
         }
     }
@@ -113,29 +157,58 @@ public final class PipelineProcessor {
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
         var cases: [String: (value: Case, evidenceAt: Date, isNew: Bool)] = [:]
-        // The two statements that run once per event bind through the C API.
-        let seen = try RawStatement(db, "SELECT 1 FROM events WHERE key = ?")
-        let accept = try RawStatement(db, "INSERT INTO events(key, risk_item_id, zone, category, time, counted) VALUES (?, ?, ?, ?, ?, ?)")
+        // The two statements that run once per event bind through the C API. Recording
+        // the key is the duplicate check: a key already there inserts nothing.
+        let seen = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
+        let accept = try RawStatement(db, "INSERT INTO event_log(time, risk_item_id, zone, category, counted) VALUES (?, ?, ?, ?, ?)")
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
+        let profiling = profile != nil
+        var p = profile ?? StageProfile()
+        var t = profiling ? StageProfile.now() : 0
+        /// Adds the time since the last mark to a stage (only when profiling).
+        func mark(_ stage: WritableKeyPath<StageProfile, Double>) {
+            guard profiling else { return }
+            let n = StageProfile.now()
+            p[keyPath: stage] += n - t
+            t = n
+        }
+        defer { if profiling { mark(\.outcomes); profile = p } }
+        // Local copies: calling into the stored structs copied them (with their retains) for every message.
+        let decode = self.decode
+        let patrol = self.patrol
+        let checkins = patrol != nil
         for record in records {
             result.messages += 1
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
+                mark(\.decode)
                 for event in events {
                     seen.reset()
                     seen.bind(1, event.key)
-                    let duplicate = try seen.step(db)
-                    seen.reset()
+                    try seen.step(db)
+                    let duplicate = sqlite3_changes(db.sqliteConnection) == 0
+                    mark(\.dedup)
                     if duplicate {
                         result.duplicates += 1
                         continue
                     }
                     result.events += 1
-                    for effect in engine.handle(event, now: now) {
+                    do {
+                        if checkins, case .checkin = event.kind {
+                            try patrol?.record(event, now: now, db: db) // throws DecodeError before writing
+                        }
+                    } catch {
+                        // A dead letter, not an accepted event: forget its key again.
+                        try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
+                        throw error
+                    }
+                    let effects = engine.handle(event, now: now)
+                    mark(\.rules)
+                    for effect in effects {
                         switch effect {
                         case .item(let item):
                             items[item.id] = item
@@ -144,20 +217,20 @@ public final class PipelineProcessor {
                             slips[slip.id] = (slip, anchor)
                         case .cameraStatus(let camera, let st, let at):
                             try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
-                        case .accepted(let key, let itemID, let zone, let category, let time, let counted):
+                        case .accepted(_, let itemID, let zone, let category, let time, let counted):
                             accept.reset()
-                            accept.bind(1, key)
+                            accept.bind(1, time.timeIntervalSince1970)
                             accept.bind(2, itemID)
                             accept.bind(3, zone)
                             accept.bind(4, category.rawValue)
-                            accept.bind(5, time.timeIntervalSince1970)
-                            accept.bind(6, counted)
+                            accept.bind(5, counted)
                             try accept.step(db)
                         case .caseChanged(let value, let evidenceAt, let isNew):
                             let previous = cases[value.id]
                             cases[value.id] = (value, max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
                         }
                     }
+                    mark(\.eventRows)
                 }
             } catch let error as DecodeError {
                 result.deadLetters += 1

@@ -329,6 +329,13 @@ public struct RiskEngine: Sendable {
         return [.slip(slip, anchor: time, isNew: true)]
     }
 
+    /// Hands out the next risk item id to a stage that raises items outside
+    /// the engine (patrol supervision's missed checkpoints), so ids never collide.
+    public mutating func allocateItemID() -> String {
+        defer { nextItemSeq += 1 }
+        return Self.itemID(nextItemSeq)
+    }
+
     public static func itemID(_ seq: Int) -> String { "RI-" + pad(seq, 8) }
     public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + pad(seq, 8) }
 

@@ -69,6 +69,7 @@ public struct DisputeStore: Sendable {
             // pages in memory (64 MiB page cache, reads through a 256 MiB map).
             try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         config.busyMode = .timeout(10)
         // The inbox's writer never checkpoints: that would copy WAL pages into
@@ -221,13 +222,14 @@ public struct DisputeStore: Sendable {
 
     // MARK: - Registry
 
-    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units).
+    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units,
+    /// and the WGS-84 geometry as GeoJSON for the live board).
     public func saveZones(_ index: ZoneIndex) throws {
         try writer.write { db in
             try db.execute(sql: "DELETE FROM zones")
-            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker) VALUES (?, ?, ?, ?, ?, ?)")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker, geometry) VALUES (?, ?, ?, ?, ?, ?, ?)")
             for z in index.zones {
-                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker])
+                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker, z.geometry.geoJSON.serialized])
             }
         }
     }

@@ -215,6 +215,65 @@ enum Migrations {
                 CREATE UNIQUE INDEX slips_trigger ON slips(trigger) WHERE trigger IS NOT NULL;
                 """)
         }
+        m.registerMigration("v4-http-changes") { db in
+            try db.execute(sql: """
+                -- The change log the live stream (GET /api/v1/stream) tails: one row per
+                -- insert or update of a risk item, slip or case and per case transition,
+                -- written by triggers, so every writer (pipeline, lifecycle, scheduler,
+                -- another process) is seen without calling anything. `seq` grows in
+                -- commit order (SQLite has one writer at a time) and is never reused.
+                CREATE TABLE changes (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,       -- risk_item | slip | case | transition
+                    subject TEXT NOT NULL,    -- the object's id (a transition: its row id)
+                    op TEXT NOT NULL,         -- new | updated
+                    at REAL NOT NULL          -- processing time, unix seconds
+                );
+                CREATE INDEX changes_at ON changes(at);
+                CREATE TRIGGER changes_risk_item_new AFTER INSERT ON risk_items BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('risk_item', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_risk_item_updated AFTER UPDATE ON risk_items BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('risk_item', NEW.id, 'updated', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_slip_new AFTER INSERT ON slips BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('slip', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_slip_updated AFTER UPDATE ON slips BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('slip', NEW.id, 'updated', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_case_new AFTER INSERT ON cases BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('case', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_case_updated AFTER UPDATE ON cases BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('case', NEW.id, 'updated', (julianday('now') - 2440587.5) * 86400.0); END;
+                CREATE TRIGGER changes_transition_new AFTER INSERT ON case_transitions BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('transition', NEW.id, 'new', (julianday('now') - 2440587.5) * 86400.0); END;
+                """)
+        }
+        m.registerMigration("v4-patrol", migrate: PatrolSchema.migrate)
+        m.registerMigration("v5-event-log") { db in
+            try db.execute(sql: """
+                -- Split the per-event record in two, for the pipeline's speed:
+                -- `events` keeps only the idempotency keys (one INSERT OR IGNORE per
+                -- event both checks and records a key), and `event_log` is an
+                -- append-only rowid table of what each accepted event did, read
+                -- back by time to restore the windows after a restart.
+                CREATE TABLE event_log (
+                    id INTEGER PRIMARY KEY,
+                    time REAL NOT NULL,
+                    risk_item_id TEXT NOT NULL,
+                    zone TEXT NOT NULL,
+                    category TEXT NOT NULL,
+                    counted INTEGER NOT NULL
+                );
+                INSERT INTO event_log(time, risk_item_id, zone, category, counted)
+                    SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;
+                CREATE INDEX event_log_time ON event_log(time);
+                DROP INDEX events_time;
+                ALTER TABLE events DROP COLUMN risk_item_id;
+                ALTER TABLE events DROP COLUMN zone;
+                ALTER TABLE events DROP COLUMN category;
+                ALTER TABLE events DROP COLUMN time;
+                ALTER TABLE events DROP COLUMN counted;
+                """)
+        }
+        registerCaseActions(&m)
         return m
     }
 

@@ -143,9 +143,11 @@ public struct JSONParser {
         switch buf[i] {
         case UInt8(ascii: "{"):
             i += 1
-            var dict: [String: JSONValue] = [:]
             skipWS()
-            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
+            // Members are gathered first so the dictionary is built once at its final size.
+            var members: [(String, JSONValue)] = []
+            members.reserveCapacity(8)
             while true {
                 skipWS()
                 guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -154,11 +156,14 @@ public struct JSONParser {
                 guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 i += 1
                 skipWS()
-                dict[key] = try value(depth: depth + 1)
+                members.append((key, try value(depth: depth + 1)))
                 skipWS()
                 guard i < buf.count else { throw fail("unexpected end of input in an object") }
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-                if buf[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+                if buf[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last })) // a repeated key: the last wins
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
@@ -231,17 +236,21 @@ public struct JSONParser {
     mutating func string() throws(JSONParseError) -> String {
         i += 1 // opening quote
         let start = i
-        // Fast path: no escapes.
+        // Fast path: no escapes. ASCII needs no validation (and `String(validating:)`
+        // is not specialised: it looked up generic metadata for every string).
+        var ascii = true
         while i < buf.count {
             let c = buf[i]
             if c == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: buf[start..<i])
                 i += 1
+                if ascii { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in a string") }
+            if c >= 0x80 { ascii = false }
             i += 1
         }
         var bytes = Array(UnsafeBufferPointer(rebasing: buf[start..<i]))

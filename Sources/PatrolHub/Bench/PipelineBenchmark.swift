@@ -29,6 +29,10 @@ struct PipelineBenchmark {
         var events: Int
         var mix: [String: Int]
         var outcome: String
+        /// A separate, untimed run with per-stage CPU accounting (the clock reads cost time themselves).
+        var profile = StageProfile()
+        /// Decode CPU time per message, by input format (from the last run).
+        var decodeByFormat: [String: (seconds: Double, messages: Int)] = [:]
 
         static func median(_ xs: [Double]) -> Double { IngestBenchmark.Result.median(xs) }
 
@@ -43,6 +47,24 @@ struct PipelineBenchmark {
             }
             let d = Self.median(decode), r = Self.median(rules), f = Self.median(full)
             lines.append("| **median** | **\(rate(d))** | **\(rate(r))** | **\(rate(f))** | **\(String(format: "%.2f", d / f))** |")
+            let p = profile
+            func us(_ x: Double) -> String { String(format: "%.2f", x / Double(events) * 1e6) }
+            func pct(_ x: Double) -> String { String(format: "%.0f %%", x / p.total * 100) }
+            lines.append("")
+            lines.append("Where the full pipeline's time goes (a separate profiled run; µs of CPU per event):")
+            lines.append("")
+            lines.append("| stage | µs/event | share |")
+            lines.append("|---|---|---|")
+            for (name, x) in [("read inbox", p.read), ("decode", p.decode), ("dedup lookup (events key)", p.dedup),
+                              ("rules (place, dedup/lifecycle, mute, group, correlate)", p.rules), ("event rows", p.eventRows),
+                              ("outcome rows, outbox, audit", p.outcomes), ("commit", p.commit)] {
+                lines.append("| \(name) | \(us(x)) | \(pct(x)) |")
+            }
+            lines.append("| **total** | **\(us(p.total))** | |")
+            lines.append("")
+            lines.append("Decode alone, by format (µs of CPU per message): " + decodeByFormat.sorted { $0.key < $1.key }.map {
+                "\($0.key) \(String(format: "%.2f", $0.value.seconds / Double(max($0.value.messages, 1)) * 1e6))"
+            }.joined(separator: ", "))
             return lines.joined(separator: "\n")
         }
     }
@@ -86,6 +108,15 @@ struct PipelineBenchmark {
             }
             result.decode.append(Self.seconds(since: t))
             result.events = events
+            result.decodeByFormat = [:]
+            for r in records {
+                let format = Self.format(of: r.topic)
+                let t0 = Self.cpuNow()
+                _ = try? decode.decode(topic: r.topic, payload: r.payload, now: now, receivedAt: r.receivedAt)
+                let spent = Self.cpuNow() - t0
+                result.decodeByFormat[format, default: (0, 0)].seconds += spent
+                result.decodeByFormat[format, default: (0, 0)].messages += 1
+            }
 
             // 2. Decode + rules (place, dedup, mute, group, correlate), no store.
             var engine = RiskEngine(rules: rules, place: placer.place)
@@ -118,6 +149,17 @@ struct PipelineBenchmark {
                 try? FileManager.default.removeItem(atPath: DisputeStore.inboxPath(for: path) + suffix)
             }
         }
+        // The profiled run (not timed: each stage boundary reads the thread's CPU clock).
+        let path = "\(dir)/profile.sqlite"
+        let store = try DisputeStore(path: path)
+        for chunk in stride(from: 0, to: inbox.count, by: 10_000) {
+            try store.ingest(Array(inbox[chunk..<min(chunk + 10_000, inbox.count)]))
+        }
+        let processor = try PipelineProcessor(store: store, decode: decodeStage(), engine: RiskEngine(rules: rules, place: placer.place),
+                                              outputPrefix: "patrolhub/v1", clock: { now })
+        processor.profile = StageProfile()
+        while try processor.processPending(limit: batch).messages > 0 {}
+        result.profile = processor.profile ?? StageProfile()
         return result
     }
 
@@ -131,6 +173,12 @@ struct PipelineBenchmark {
     }
 
     static func seconds(since t: Double) -> Double { cpuNow() - t }
+
+    static func format(of topic: String) -> String {
+        if topic.hasPrefix("frigate/") { return "frigate" }
+        for f in ["gb28181", "onvif", "device", "camera"] where topic.contains("/\(f)/") { return f }
+        return "other"
+    }
 }
 
 /// A deterministic stream of messages shaped as the sources send them, in

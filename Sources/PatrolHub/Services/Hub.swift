@@ -16,6 +16,8 @@ struct Hub {
     let brokerHost: String
     let brokerPort: Int
     let ingest: IngestService
+    /// The dispatch-room HTTP interface (nil when `http.enabled` is false).
+    let http: HTTPService?
     let services: [any Service]
     let logger: Logger
 
@@ -25,7 +27,7 @@ struct Hub {
         self.config = config
         self.logger = logger
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
-                            ("registry.zones", config.zonesFile), ("rules", config.rulesFile)] {
+                            ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
                 throw ConfigError(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
             }
@@ -34,6 +36,9 @@ struct Hub {
         rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
         let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
         let placer = Placer(registry: registry, zones: zones)
+        var loadedPlan: PatrolPlan?
+        if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }
+        let plan = loadedPlan
         self.placer = placer
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
         if let zones { try store.saveZones(zones) }
@@ -42,6 +47,7 @@ struct Hub {
         logger.info("registry.loaded", metadata: [
             "registry.cameras": "\(registry.cameras.count)", "registry.devices": "\(registry.devices.count)",
             "registry.zones": "\(zones?.zones.count ?? 0)", "registry.cameras_unzoned": "\(outside.count)",
+            "patrol.routes": "\(plan?.routes.count ?? 0)", "patrol.checkpoints": "\(plan?.checkpoints.count ?? 0)",
         ])
         if !outside.isEmpty {
             logger.warning("registry.cameras_outside_every_zone", metadata: ["cameras": "\(outside.joined(separator: ","))"])
@@ -96,11 +102,16 @@ struct Hub {
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
                                      adapters: rules.adapters)
             let engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
-            return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix)
-        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400)
+            return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
+                                         patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
+        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
+           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone))
 
-        // Shutdown runs in reverse: stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
+        // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
+        // HTTP last, so it stops first: no request sees a half-stopped hub.
+        http = config.http.enabled ? try HTTPService(config: config, store: store, logger: logger) : nil
+        if let http { services.append(http) }
         self.services = services
     }
 

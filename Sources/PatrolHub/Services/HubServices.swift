@@ -59,6 +59,8 @@ struct PipelineService: Service {
     var inboxRetention: TimeInterval = 7 * 86_400
     /// Added to the thread's nice value (Linux: per thread).
     var niceness: Int32 = 10
+    /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
+    var supervision: SupervisionScheduler?
 
     func run() async throws {
         let stop = StopFlag()
@@ -86,8 +88,16 @@ struct PipelineService: Service {
         let processor = try makeProcessor()
         var lastPrune = Date.distantPast
         var lastCheckpoint = Date()
+        var patrol = PatrolTicker(logger: logger)
+        var lastSupervision = Date.distantPast
         while !stop.isSet {
-            if try step(processor).messages < batchSize { usleep(10_000) }
+            let drained = try step(processor).messages < batchSize
+            if drained { usleep(10_000) }
+            try patrol.tickIfDue(processor, drained: drained)
+            if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
+                lastSupervision = Date()
+                superviseCases(s, now: lastSupervision)
+            }
             if Date().timeIntervalSince(lastCheckpoint) > 1 {
                 lastCheckpoint = Date()
                 try processor.store.checkpointInbox()
@@ -101,6 +111,18 @@ struct PipelineService: Service {
         // Drain what the ingester committed before it stopped.
         while try step(processor).messages > 0 {}
         logger.info("pipeline.drained")
+    }
+
+    /// One supervision pass; a failure is logged and retried at the next tick, never stops the pipeline.
+    private func superviseCases(_ s: SupervisionScheduler, now: Date) {
+        do {
+            let slips = try s.tick(now: now)
+            for slip in slips {
+                logger.info("supervision.issued", metadata: ["slip.id": "\(slip.id)", "slip.kind": "\(slip.kind.rawValue)", "case.id": "\(slip.caseID ?? "")"])
+            }
+        } catch {
+            logger.error("supervision.failed", metadata: ["error": "\(error)"])
+        }
     }
 
     private func step(_ p: PipelineProcessor) throws -> BatchResult {

@@ -130,6 +130,7 @@ final class TestHub: @unchecked Sendable {
         c.store.path = dir.file("hub.sqlite")
         c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
         c.devicesFile = devicesCSV.map { dir.write("devices.csv", $0) }
+        c.http.port = 0 // a free port: tests run in parallel
         configure(&c)
         hub = try Hub(config: c, logger: testLogger)
         let g = try hub.start(signals: false)

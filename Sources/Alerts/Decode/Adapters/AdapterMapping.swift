@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 // The configurable parts of the adapters: where topics live, how foreign names
 // become registered ids, and how foreign vocabularies map onto `Category`.
@@ -285,14 +286,34 @@ public struct ONVIFMapping: Sendable, Hashable {
 
     /// Topic rules; topics that match none decode to no event.
     public var rules: [TopicRule] {
-        didSet { compiled = rules.map { ($0.segments, $0) } }
+        didSet {
+            compiled = rules.map { ($0.segments, $0) }
+            memo = Memo()
+        }
     }
     /// The rules with their patterns split once (matching runs for every ONVIF message).
     private var compiled: [(segments: [String], rule: TopicRule)]
+    /// Topic → (rule, local path), remembered: a camera sends few distinct topics.
+    private var memo = Memo()
+
+    final class Memo: Sendable {
+        let table = Mutex<[String: (rule: TopicRule?, path: String)]>([:])
+    }
 
     public init(rules: [TopicRule] = ONVIFMapping.defaultRules) {
         self.rules = rules
         self.compiled = rules.map { ($0.segments, $0) }
+    }
+
+    /// The rule for a topic and the topic's local path (`VideoSource/ImageTooDark`), remembered.
+    func resolve(_ topic: String) -> (rule: TopicRule?, path: String) {
+        if let hit = memo.table.withLock({ $0[topic] }) { return hit }
+        let resolved = (rule(forTopic: topic), Self.localSegments(of: topic).joined(separator: "/"))
+        memo.table.withLock { table in
+            if table.count > 10_000 { table = [:] } // bounded: topics are few, unless a device sends garbage
+            table[topic] = resolved
+        }
+        return resolved
     }
 
     public static func == (a: ONVIFMapping, b: ONVIFMapping) -> Bool { a.rules == b.rules }

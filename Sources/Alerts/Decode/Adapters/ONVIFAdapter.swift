@@ -65,11 +65,12 @@ public struct ONVIFAdapter: EventAdapter {
             throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
         }
         try checkSize(payload, options)
-        guard let rule = mapping.rule(forTopic: onvifTopic) else { return [] }
+        let resolved = mapping.resolve(onvifTopic)
+        guard let rule = resolved.rule else { return [] }
         guard let source = resolver(device) else {
             throw DecodeError(.unknownSource, "ONVIF device \"\(device)\" is not registered")
         }
-        let topicLifecycle = "onvif:\(source):\(ONVIFMapping.localSegments(of: onvifTopic).joined(separator: "/"))"
+        let topicLifecycle = "onvif:\(source):\(resolved.path)"
 
         var drill = false
         func event(_ kind: NormalizedEvent.Kind, key: String, time: Date, lifecycle: String?) -> NormalizedEvent {
@@ -134,9 +135,13 @@ public struct ONVIFAdapter: EventAdapter {
 
     /// Renames `utctime`, `utcTime` … to the canonical ONVIF spelling.
     private static func canonicalKeys(_ fields: PayloadFields) -> PayloadFields {
+        // The usual case: the keys are spelled canonically already.
+        if fields.object.keys.allSatisfy({ key in canonicalNames.contains(key) || !canonicalNames.contains { asciiCaseEqual($0, key) } }) {
+            return fields
+        }
         var values: [String: JSONValue] = [:]
         for (key, value) in fields.object {
-            let canonical = canonicalNames.first { $0.lowercased() == key.lowercased() } ?? key
+            let canonical = canonicalNames.first { asciiCaseEqual($0, key) } ?? key
             if values[canonical] == nil || canonical == key { values[canonical] = value }
         }
         return PayloadFields(object: values, path: fields.path)
@@ -144,7 +149,7 @@ public struct ONVIFAdapter: EventAdapter {
 
     private static func operation(_ fields: PayloadFields) throws(DecodeError) -> PropertyOperation? {
         guard let raw = try fields.string("PropertyOperation") else { return nil }
-        guard let operation = PropertyOperation.allCases.first(where: { $0.rawValue.lowercased() == raw.lowercased() })
+        guard let operation = PropertyOperation.allCases.first(where: { asciiCaseEqual($0.rawValue, raw) })
         else {
             throw DecodeError(.invalidValue, "PropertyOperation: unknown value \"\(raw)\" (Initialized, Changed, Deleted)")
         }
@@ -154,7 +159,7 @@ public struct ONVIFAdapter: EventAdapter {
     /// Reads `Source`/`Key`/`Data` in any of the shapes bridges use.
     private static func simpleItems(_ value: JSONValue?, field: String) throws(DecodeError) -> [SimpleItem] {
         func member(_ object: [String: JSONValue], _ name: String) -> JSONValue? {
-            object.first { $0.key.lowercased() == name }?.value
+            object.first { asciiCaseEqual($0.key, name) }?.value
         }
         switch value {
         case nil:
@@ -183,9 +188,9 @@ public struct ONVIFAdapter: EventAdapter {
 
     /// The property state, or nil when the event has none (a one-shot event).
     private static func state(_ items: [SimpleItem], preferred: String?) throws(DecodeError) -> Bool? {
-        let names = (preferred.map { [$0.lowercased()] } ?? []) + stateNames
+        let names = (preferred.map { [$0] } ?? []) + stateNames
         for name in names {
-            if let item = items.first(where: { $0.name.lowercased() == name }) {
+            if let item = items.first(where: { asciiCaseEqual($0.name, name) }) {
                 guard let value = boolean(item.value) else {
                     throw DecodeError(
                         .invalidValue, "Data.\(item.name): \(text(item.value)) is not a boolean state")
@@ -196,7 +201,7 @@ public struct ONVIFAdapter: EventAdapter {
         return items.lazy.compactMap { item -> Bool? in
             switch item.value {
             case .bool(let value): return value
-            case .string(let text) where ["true", "false"].contains(text.lowercased()): return text.lowercased() == "true"
+            case .string(let text) where asciiCaseEqual(text, "true") || asciiCaseEqual(text, "false"): return asciiCaseEqual(text, "true")
             default: return nil
             }
         }.first
@@ -207,7 +212,7 @@ public struct ONVIFAdapter: EventAdapter {
         case .bool(let value): return value
         case .number(let number) where number == 0 || number == 1: return number == 1
         case .string(let text):
-            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            switch asciiLowercased(trimmedASCII(text)) {
             case "true", "1", "on", "yes": return true
             case "false", "0", "off", "no": return false
             default: return nil

@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+
+/// Patrol supervision in the store: check-ins matched to slots (called by the
+/// pipeline, inside its transaction) and the missed-checkpoint scheduler
+/// (`tick`). Both write only through the `Database` they are handed, so each
+/// joins the caller's transaction and commits or rolls back with it.
+///
+/// The verdict of a slot only ever improves: nothing → outside_radius →
+/// missed → late → on_time, where a flagged (outside-radius) check-in never
+/// undoes a miss, and a covered check-in after a miss (a late one, or one a
+/// device buffered while offline) closes the missed_checkpoint risk item and
+/// its reminder letter (republished, closed, under the same id).
+public struct PatrolStage: Sendable {
+    public let plan: PatrolPlan
+    /// `{prefix}` of `{prefix}/out/slips`.
+    public let outputPrefix: String
+    /// Severity of `missed_checkpoint` items (rules.yaml may override the default, 3).
+    public let severity: Severity
+
+    public init(plan: PatrolPlan, outputPrefix: String, rules: RuleSet = RuleSet()) {
+        self.plan = plan
+        self.outputPrefix = outputPrefix
+        self.severity = rules.severity(of: .missedCheckpoint)
+    }
+
+    /// What one check-in did.
+    public struct CheckinResult: Sendable, Hashable {
+        public var slotID: String?
+        /// How the check-in itself counted.
+        public var status: PatrolStatus
+        /// The slot's verdict after it (nil for an unscheduled check-in).
+        public var slotStatus: PatrolStatus?
+        public var distanceMetres: Double?
+        /// The missed_checkpoint item closed by this check-in, if any.
+        public var closedItemID: String?
+        public var closedSlipID: String?
+    }
+
+    // MARK: - Check-ins
+
+    /// Records one check-in event (kind `.checkin`; other kinds return nil).
+    ///
+    /// - Throws: `DecodeError` `unknown_checkpoint` or `no_route` before
+    ///   writing anything, so the pipeline dead-letters the message and
+    ///   nothing else changes.
+    @discardableResult
+    public func record(_ event: NormalizedEvent, now: Date, db: Database) throws -> CheckinResult? {
+        guard case .checkin(let checkpoint, let method) = event.kind else { return nil }
+        let match = plan.match(device: event.source, checkpoint: checkpoint, at: event.time)
+        switch match {
+        case .unknownCheckpoint:
+            throw DecodeError(.unknownCheckpoint, "checkpoint '\(checkpoint.prefix(64))' is not in the patrol plan (\((plan.file as NSString).lastPathComponent)); check-in \(event.key) from device \(event.source)")
+        case .noRoute:
+            throw DecodeError(.noRoute, "device \(event.source) walks no route in the patrol plan (\((plan.file as NSString).lastPathComponent)), so its check-in at \(checkpoint.prefix(64)) matches no slot")
+        case .unscheduled(let cp, let routeID):
+            let route = routeID.flatMap(plan.route(id:)) ?? plan.routes(forDevice: event.source).first
+            let distance = event.location.map { $0.distance(to: cp.location) }
+            try appendRecord(db, slotID: nil, kind: "checkin", status: .unscheduled, device: event.source, worker: route?.worker, route: routeID,
+                             checkpoint: cp.id, zone: cp.zone, eventKey: event.key, time: event.time, method: method, location: event.location,
+                             distance: distance, now: now, detail: "no slot of \(event.source)'s routes is open at this checkpoint then")
+            return CheckinResult(slotID: nil, status: .unscheduled, slotStatus: nil, distanceMetres: distance)
+        case .slot(let slot, let timeliness):
+            let cp = plan.checkpoints[slot.checkpoint]!
+            let distance = event.location.map { $0.distance(to: cp.location) }
+            let outside = distance.map { $0 > cp.radiusMetres } ?? false
+            let status: PatrolStatus = outside ? .outsideRadius : timeliness
+            let detail = outside
+                ? "\(Int(distance!.rounded())) m from the checkpoint (radius \(Int(cp.radiusMetres)) m)"
+                : (distance.map { "\(Int($0.rounded())) m from the checkpoint" } ?? "no location (\(method ?? "no method"))")
+            try appendRecord(db, slotID: slot.id, kind: "checkin", status: status, device: event.source, worker: slot.worker, route: slot.route,
+                             checkpoint: slot.checkpoint, zone: slot.zone, eventKey: event.key, time: event.time, method: method,
+                             location: event.location, distance: distance, now: now, detail: detail)
+            return try applyCheckin(slot: slot, status: status, time: event.time, distance: distance, now: now, db: db)
+        }
+    }
+
+    /// Updates the slot's verdict; closes a miss when the check-in covers the slot.
+    func applyCheckin(slot: PatrolSlot, status: PatrolStatus, time: Date, distance: Double?, now: Date, db: Database) throws -> CheckinResult {
+        var result = CheckinResult(slotID: slot.id, status: status, slotStatus: status, distanceMetres: distance)
+        let row = try Row.fetchOne(db, sql: "SELECT status, risk_item_id, slip_id FROM patrol_slots WHERE id = ?", arguments: [slot.id])
+        guard let row else {
+            try db.execute(sql: """
+                INSERT INTO patrol_slots(id, route, checkpoint, device, worker, unit, zone, day, due_at, grace_ends_at, closes_at,
+                                         status, checkin_at, distance_m, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [slot.id, slot.route, slot.checkpoint, slot.device, slot.worker, slot.unit, slot.zone, slot.day,
+                                 slot.due.timeIntervalSince1970, slot.graceEnds.timeIntervalSince1970, slot.closes.timeIntervalSince1970,
+                                 status.rawValue, time.timeIntervalSince1970, distance, now.timeIntervalSince1970])
+            return result
+        }
+        let current = PatrolStatus(rawValue: row["status"]) ?? .missed
+        guard Self.rank(status) > Self.rank(current), status.isCovered || current != .missed else {
+            result.slotStatus = current
+            return result
+        }
+        try db.execute(sql: "UPDATE patrol_slots SET status = ?, checkin_at = ?, distance_m = ?, updated_at = ? WHERE id = ?",
+                       arguments: [status.rawValue, time.timeIntervalSince1970, distance, now.timeIntervalSince1970, slot.id])
+        if current == .missed {
+            if let itemID: String = row["risk_item_id"] {
+                try db.execute(sql: "UPDATE risk_items SET state = 'closed', last_seen = MAX(last_seen, ?) WHERE id = ? AND state = 'open'",
+                               arguments: [time.timeIntervalSince1970, itemID])
+                result.closedItemID = itemID
+            }
+            if let slipID: String = row["slip_id"] {
+                try db.execute(sql: "UPDATE slips SET state = 'closed', updated_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, slipID])
+                try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'slip.closed', ?)",
+                               arguments: [now.timeIntervalSince1970, slipID, "\(slot.id): checked in \(status.rawValue) at \(plan.localText(time))"])
+                try publish(slipID: slipID, now: now, db: db)
+                result.closedSlipID = slipID
+            }
+        }
+        return result
+    }
+
+    /// Verdict order: a slot's status only moves up.
+    static func rank(_ s: PatrolStatus) -> Int {
+        switch s {
+        case .unscheduled: return 0
+        case .outsideRadius: return 1
+        case .missed: return 2
+        case .late: return 3
+        case .onTime: return 4
+        }
+    }
+
+    // MARK: - Shared writes
+
+    func appendRecord(_ db: Database, slotID: String?, kind: String, status: PatrolStatus, device: String, worker: String?, route: String?,
+                      checkpoint: String, zone: String?, eventKey: String?, time: Date, method: String?, location: GeoPoint?,
+                      distance: Double?, now: Date, detail: String) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO patrol_records(slot_id, kind, status, device, worker, route, checkpoint, zone, event_key, time, method,
+                                       lat, lon, crs, distance_m, recorded_at, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [slotID, kind, status.rawValue, device, worker, route, checkpoint, zone, eventKey,
+                                     time.timeIntervalSince1970, method, location?.lat, location?.lon, location?.crs.rawValue,
+                                     distance, now.timeIntervalSince1970, detail])
+    }
+
+    /// Queues the slip's current JSON on `{prefix}/out/slips`.
+    func publish(slipID: String, now: Date, db: Database) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM slips WHERE id = ?", arguments: [slipID]) else { return }
+        let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [slipID])
+        let slip = Slip(row: row, itemIDs: ids)
+        try db.execute(sql: "INSERT INTO outbox(topic, payload, created_at) VALUES (?, ?, ?)",
+                       arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
+    }
+}
+
+extension PatrolPlan {
+    /// `YYYY-MM-DD HH:MM` in the plan's zone, as letters print times.
+    public func localText(_ date: Date) -> String {
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        func p(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(c.year!)-\(p(c.month!))-\(p(c.day!)) \(p(c.hour!)):\(p(c.minute!))"
+    }
+
+    /// `HH:MM` in the plan's zone.
+    public func clockText(_ date: Date) -> String { String(localText(date).suffix(5)) }
+}

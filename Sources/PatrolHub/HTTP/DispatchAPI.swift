@@ -1,0 +1,223 @@
+import Alerts
+import Foundation
+import GRDB
+import Hummingbird
+
+/// The read side of the dispatch-room API (and the silences it manages):
+/// each method reads or writes the store and returns the JSON the route
+/// sends. Kept apart from Hummingbird's router so it stays small and the
+/// routes stay one line each (see `DispatchRoutes`).
+struct DispatchAPI: Sendable {
+    let store: DisputeStore
+    /// Parses `since`, `starts_at`, `ends_at` (a time without offset is read in the hub's timezone).
+    var timeParser = TimeParser()
+    /// The processing clock: silences start now, expire now.
+    var clock: @Sendable () -> Date = { Date() }
+    /// `topic_prefix`: case actions queue the updated case on `{prefix}/out/cases`.
+    var outputPrefix = "patrolhub/v1"
+
+    static let defaultLimit = 100
+    static let maxLimit = 1000
+
+    // MARK: - Lists
+
+    enum ListKind { case riskItems, cases, slips }
+
+    /// Reads `zone`, `state`, `category`, `since`, `drill`, `kind` (slips),
+    /// `limit` and `cursor` from the query; anything else, or a bad value, is a 400 naming the parameter.
+    func listQuery(_ params: [(String, String)], for kind: ListKind) throws -> ListQuery {
+        var q = ListQuery()
+        q.limit = Self.defaultLimit
+        let states: [String]
+        switch kind {
+        case .riskItems: states = ["open", "closed"]
+        case .cases: states = ["open"] + Case.State.allCases.map(\.rawValue)
+        case .slips: states = ["open", "closed"]
+        }
+        for (key, value) in params {
+            switch key {
+            case "zone":
+                guard !value.isEmpty else { throw bad(key, "is empty") }
+                q.zone = value
+            case "state":
+                for s in value.split(separator: ",").map(String.init) {
+                    guard states.contains(s) else { throw bad(key, "unknown state '\(s)' (use \(states.joined(separator: ", ")))") }
+                    q.states.append(s)
+                }
+            case "category":
+                for c in value.split(separator: ",").map(String.init) {
+                    guard let cat = Alerts.Category(rawValue: c) else { throw bad(key, "unknown category '\(c)'") }
+                    q.categories.append(cat)
+                }
+            case "since":
+                guard let t = timeParser.parse(value) else { throw bad(key, "expected an RFC 3339 time, e.g. 2025-03-01T08:00:00+08:00, found '\(value)'") }
+                q.since = t
+            case "drill":
+                guard let b = Bool(value) else { throw bad(key, "expected true or false, found '\(value)'") }
+                q.drill = b
+            case "kind" where kind == .slips:
+                guard let k = Slip.Kind(rawValue: value) else { throw bad(key, "expected warning, reminder or supervision, found '\(value)'") }
+                q.kind = k
+            case "limit":
+                guard let n = Int(value), (1...Self.maxLimit).contains(n) else { throw bad(key, "expected a whole number from 1 to \(Self.maxLimit), found '\(value)'") }
+                q.limit = n
+            case "cursor":
+                guard let c = Int64(value), c > 0 else { throw bad(key, "not a cursor of this list: pass the 'next' of the previous page") }
+                q.cursor = c
+            case "access_token":
+                continue
+            default:
+                let known = ["zone", "state", "category", "since", "drill"] + (kind == .slips ? ["kind"] : []) + ["limit", "cursor"]
+                throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
+            }
+        }
+        return q
+    }
+
+    private func bad(_ parameter: String, _ message: String) -> HTTPError {
+        HTTPError(.badRequest, message: "query parameter '\(parameter)': \(message)")
+    }
+
+    static func page<T>(_ page: ListPage<T>, _ json: (T) -> JSONValue) -> JSONValue {
+        .object(["items": .array(page.items.map(json)), "next": page.next.map { .string(String($0)) } ?? .null])
+    }
+
+    func riskItems(_ q: ListQuery) throws -> JSONValue {
+        try store.writer.read { db in Self.page(try DisputeStore.riskItems(q, db: db), \.json) }
+    }
+
+    func cases(_ q: ListQuery) throws -> JSONValue {
+        try store.writer.read { db in Self.page(try DisputeStore.cases(q, db: db), \.json) }
+    }
+
+    func slips(_ q: ListQuery) throws -> JSONValue {
+        try store.writer.read { db in Self.page(try DisputeStore.slips(q, db: db), \.json) }
+    }
+
+    /// One case as `Case.json`, plus `transitions` (oldest first), `risk_items`
+    /// (its evidence, as `RiskItem.json`) and `slips` (documents about it); nil when unknown.
+    func caseDetail(id: String) throws -> JSONValue? {
+        try store.writer.read { db in
+            guard let c = try DisputeStore.fetchCase(id: id, db: db), case .object(var o) = c.json else { return nil }
+            o["transitions"] = .array(try DisputeStore.transitions(caseID: id, db: db).map(\.json))
+            var items: [JSONValue] = []
+            for itemID in c.riskItemIDs {
+                if let item = try DisputeStore.fetchRiskItem(id: itemID, db: db) { items.append(item.json) }
+            }
+            o["risk_items"] = .array(items)
+            let slipIDs = try String.fetchAll(db, sql: "SELECT id FROM slips WHERE case_id = ? ORDER BY rowid", arguments: [id])
+            o["slips"] = .array(try slipIDs.compactMap { try DisputeStore.fetchSlip(id: $0, db: db)?.json })
+            return .object(o)
+        }
+    }
+
+    // MARK: - Zones
+
+    /// Every zone with its live counts (`?level=` keeps one level; `?geometry=false` leaves the shapes out).
+    func zones(_ params: [(String, String)]) throws -> JSONValue {
+        var level: String?
+        var geometry = true
+        for (key, value) in params {
+            switch key {
+            case "level":
+                guard ZoneLevel(rawValue: value) != nil else { throw bad(key, "expected district, street, community or grid, found '\(value)'") }
+                level = value
+            case "geometry":
+                guard let b = Bool(value) else { throw bad(key, "expected true or false, found '\(value)'") }
+                geometry = b
+            case "access_token": continue
+            default: throw bad(key, "unknown parameter (known: level, geometry)")
+            }
+        }
+        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
+        let kept = all.filter { level == nil || $0.level == level }
+        return .object(["items": .array(kept.map { $0.json(geometry: geometry) }), "next": .null])
+    }
+
+    /// One zone with its counts, its geometry and the codes of its children; nil when unknown.
+    func zone(code: String) throws -> JSONValue? {
+        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
+        guard let z = all.first(where: { $0.code == code }), case .object(var o) = z.json(geometry: true) else { return nil }
+        o["children"] = .array(all.filter { $0.parent == code }.map { .string($0.code) })
+        return .object(o)
+    }
+
+    // MARK: - Silences
+
+    /// Silences not yet ended (`all`: every silence), with their state now.
+    func silences(all: Bool) throws -> JSONValue {
+        let now = clock()
+        let list = try store.silences(endingAfter: all ? nil : now)
+        return .object(["items": .array(list.map { $0.json(now: now) }), "next": .null])
+    }
+
+    /// Creates a silence from a JSON body: matchers `zone`, `category`,
+    /// `source`, `drill` (at least one), `starts_at` (default now), `ends_at`
+    /// or `duration` (`30m`, `2h`, `1d`), `comment`; `created_by` is the caller.
+    /// The same checks as `patrolhub silences add`, and the same audit log entry.
+    func addSilence(body: JSONValue, createdBy: String) throws -> JSONValue {
+        guard case .object(let o) = body else { throw HTTPError(.badRequest, message: "the body must be a JSON object") }
+        let known: Set<String> = ["zone", "category", "source", "drill", "starts_at", "ends_at", "duration", "comment", "created_by"]
+        if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
+            throw HTTPError(.badRequest, message: "field '\(unknown)': unknown field (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        func string(_ key: String) throws -> String? {
+            guard let v = o[key], v != .null else { return nil }
+            guard let s = v.stringValue else { throw HTTPError(.badRequest, message: "field '\(key)': expected a string, found \(v.typeName)") }
+            return s
+        }
+        func time(_ key: String) throws -> Date? {
+            guard let s = try string(key) else { return nil }
+            guard let t = timeParser.parse(s) else { throw HTTPError(.badRequest, message: "field '\(key)': expected an RFC 3339 time, found '\(s)'") }
+            return t
+        }
+        let now = clock()
+        let starts = try time("starts_at") ?? now
+        let ends: Date
+        if let e = try time("ends_at") {
+            ends = e
+        } else if let d = try string("duration") {
+            guard let seconds = PatrolHubCommand.Silences.Add.seconds(d) else {
+                throw HTTPError(.badRequest, message: "field 'duration': expected e.g. 30m, 2h or 1d, found '\(d)'")
+            }
+            ends = starts.addingTimeInterval(seconds)
+        } else {
+            throw HTTPError(.badRequest, message: "field 'ends_at': give ends_at or duration")
+        }
+        var category: Alerts.Category?
+        if let c = try string("category") {
+            guard let cat = Alerts.Category(rawValue: c) else { throw HTTPError(.badRequest, message: "field 'category': unknown category '\(c)'") }
+            category = cat
+        }
+        var drill: Bool?
+        if let d = o["drill"], d != .null {
+            guard let b = d.boolValue else { throw HTTPError(.badRequest, message: "field 'drill': expected true or false, found \(d.typeName)") }
+            drill = b
+        }
+        let silence = Silence(id: "", zone: try string("zone"), category: category, source: try string("source"), drill: drill,
+                              startsAt: starts, endsAt: ends, createdBy: createdBy, comment: try string("comment") ?? "", createdAt: now)
+        do {
+            return try store.addSilence(silence).json(now: now)
+        } catch let e as Silence.Invalid {
+            throw HTTPError(.badRequest, message: "field '\(e.field)': \(e.message)")
+        }
+    }
+
+    /// Ends a silence now (`purge`: deletes it); false when there is no such silence.
+    func endSilence(id: String, by actor: String, purge: Bool) throws -> Bool {
+        purge ? try store.deleteSilence(id: id, by: actor, at: clock()) : try store.expireSilence(id: id, by: actor, at: clock())
+    }
+}
+
+extension Silence {
+    /// The object of `/api/v1/silences`; `state` is `pending`, `active` or `ended` at `now`.
+    func json(now: Date) -> JSONValue {
+        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        let state = isActive(at: now) ? "active" : (endsAt <= now ? "ended" : "pending")
+        return .object([
+            "id": .string(id), "zone": opt(zone), "category": opt(category?.rawValue), "source": opt(source),
+            "drill": drill.map(JSONValue.bool) ?? .null, "starts_at": .string(startsAt.rfc3339), "ends_at": .string(endsAt.rfc3339),
+            "created_by": .string(createdBy), "comment": .string(comment), "created_at": .string(createdAt.rfc3339), "state": .string(state),
+        ])
+    }
+}

@@ -1,0 +1,67 @@
+import Alerts
+import Foundation
+
+/// `GET /metrics`: the store's counts and the pipeline's lag in the
+/// Prometheus text exposition format (version 0.0.4), written by hand: a
+/// few gauges read from the store at each scrape, so every hub process and
+/// `patrolhub status` agree on the numbers.
+struct MetricsExposition {
+    private var out = ""
+
+    /// The exposition for one scrape.
+    static func render(status: StoreStatus, lag: TimeInterval, streamClients: Int, changeSeq: Int64) -> String {
+        var m = MetricsExposition()
+        m.gauge("patrolhub_inbox_received", "Messages in the inbox (received and not yet pruned).", [([], status.inboxReceived)])
+        m.gauge("patrolhub_inbox_processed", "Inbox messages the pipeline has processed.", [([], status.inboxProcessed)])
+        m.gauge("patrolhub_inbox_pending", "Inbox messages waiting for the pipeline.", [([], status.inboxPending)])
+        m.gauge("patrolhub_pipeline_lag_seconds", "Age of the oldest message the pipeline has not processed (0 when drained).", [([], lag)])
+        let reasons = Set(DecodeError.Reason.allCases.map(\.rawValue)).union(status.deadLetters.keys).sorted()
+        m.gauge("patrolhub_dead_letters", "Dead letters by reason.", reasons.map { ([("reason", $0)], status.deadLetters[$0] ?? 0) })
+        let itemStates = Set(["open", "closed"]).union(status.riskItems.keys).sorted()
+        m.gauge("patrolhub_risk_items", "Risk items by state.", itemStates.map { ([("state", $0)], status.riskItems[$0] ?? 0) })
+        m.gauge("patrolhub_risk_items_suppressed", "Risk items muted by a silence or inhibition.", [([], status.riskItemsSuppressed)])
+        var slips: [([(String, String)], Double)] = []
+        for kind in Set(Slip.Kind.allCases.map(\.rawValue)).union(status.slips.keys).sorted() {
+            for state in Set(["open", "closed"]).union(status.slips[kind].map { Array($0.keys) } ?? []).sorted() {
+                slips.append(([("kind", kind), ("state", state)], Double(status.slips[kind]?[state] ?? 0)))
+            }
+        }
+        m.gauge("patrolhub_slips", "Slips (warning slips, reminder letters, supervision orders) by kind and state.", slips)
+        let caseStates = Set(Case.State.allCases.map(\.rawValue)).union(status.cases.keys).sorted()
+        m.gauge("patrolhub_cases", "Cases by state.", caseStates.map { ([("state", $0)], status.cases[$0] ?? 0) })
+        m.gauge("patrolhub_stream_clients", "Clients connected to /api/v1/stream.", [([], streamClients)])
+        m.counter("patrolhub_changes_total", "Changes of risk items, slips and cases and case transitions recorded (the stream's last event id).", Double(changeSeq))
+        return m.out
+    }
+
+    private mutating func gauge(_ name: String, _ help: String, _ samples: [([(String, String)], Int)]) {
+        gauge(name, help, samples.map { ($0.0, Double($0.1)) })
+    }
+
+    private mutating func gauge(_ name: String, _ help: String, _ samples: [([(String, String)], Double)]) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+        for (labels, value) in samples { sample(name, labels, value) }
+    }
+
+    private mutating func counter(_ name: String, _ help: String, _ value: Double) {
+        out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
+        sample(name, [], value)
+    }
+
+    private mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
+        out += name
+        if !labels.isEmpty {
+            out += "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+        }
+        out += " " + Self.format(value) + "\n"
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ v: Double) -> String {
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return String(format: "%.3f", v)
+    }
+}

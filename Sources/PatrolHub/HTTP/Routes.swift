@@ -1,0 +1,145 @@
+import Alerts
+import Foundation
+import Hummingbird
+
+/// Header names Hummingbird does not predefine (`HTTPField.Name`, reached
+/// through `HTTPFields`, which Hummingbird exports).
+enum HeaderName {
+    static let lastEventID = HTTPFields.Element.Name("Last-Event-ID")!
+    static let accelBuffering = HTTPFields.Element.Name("X-Accel-Buffering")!
+}
+
+/// A JSON response (`application/json; charset=utf-8`).
+struct JSONBody: ResponseGenerator {
+    var value: JSONValue
+    var status: HTTPResponse.Status = .ok
+
+    init(_ value: JSONValue, status: HTTPResponse.Status = .ok) {
+        self.value = value
+        self.status = status
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
+    }
+}
+
+extension Request {
+    /// The query as ordered (name, value) pairs, values percent-decoded.
+    var queryPairs: [(String, String)] { uri.queryParameters.map { (String($0.key), String($0.value)) } }
+
+    /// The body parsed as JSON (at most 1 MiB); a 400 naming the byte when it is not JSON.
+    func jsonBody() async throws -> JSONValue {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: 1 << 20)
+        } catch {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than 1 MiB")
+        }
+        do {
+            return try JSONParser.parse(Array(buffer.readableBytesView))
+        } catch {
+            throw HTTPError(.badRequest, message: "the body is not JSON: \(error)")
+        }
+    }
+}
+
+/// Every route of the dispatch-room interface, in one place.
+///
+/// Each route is one line that checks the caller's role (`context.require`)
+/// and calls `DispatchAPI`. To add a route, add a line in `build`:
+/// reads need no check beyond the token (`AccessMiddleware` refuses a
+/// request without one when a token file is configured); anything that
+/// changes state calls `try context.require(.operator)` (or a higher role)
+/// and records `try context.actor(claimed:field:)` as its author.
+enum DispatchRoutes {
+    static func build(api: DispatchAPI, feed: ChangeFeed, tokens: AccessTokens?) -> Router<HubRequestContext> {
+        let router = Router(context: HubRequestContext.self)
+        router.add(middleware: AccessMiddleware(tokens: tokens))
+
+        // The live board (no data in the page itself: it reads the API with the user's token).
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
+                     body: .init(byteBuffer: ByteBuffer(string: BoardPage.html)))
+        }
+        router.get("/healthz") { _, _ in
+            do {
+                _ = try api.store.latestChangeSeq()
+                return JSONBody(.object(["status": .string("ok")]))
+            } catch {
+                return JSONBody(.object(["status": .string("store unavailable"), "error": .string("\(error)")]), status: .serviceUnavailable)
+            }
+        }
+        router.get("/metrics") { _, _ in
+            let status = try api.store.status()
+            let lag = try api.store.oldestPendingReceivedAt().map { max(0, api.clock().timeIntervalSince($0)) } ?? 0
+            let text = MetricsExposition.render(status: status, lag: lag, streamClients: feed.clientCount, changeSeq: try api.store.latestChangeSeq())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+
+        let v1 = router.group("api/v1")
+        v1.get("risk-items") { request, _ in
+            JSONBody(try api.riskItems(try api.listQuery(request.queryPairs, for: .riskItems)))
+        }
+        v1.get("cases") { request, _ in
+            JSONBody(try api.cases(try api.listQuery(request.queryPairs, for: .cases)))
+        }
+        v1.get("cases/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let c = try api.caseDetail(id: id) else { throw HTTPError(.notFound, message: "no case \(id)") }
+            return JSONBody(c)
+        }
+        v1.post("cases/:id/actions") { request, context in
+            try context.require(.operator)
+            let body = try await request.jsonBody()
+            let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
+            return JSONBody(try api.act(caseID: try context.parameters.require("id"), body: body, by: author))
+        }
+        v1.get("slips") { request, _ in
+            JSONBody(try api.slips(try api.listQuery(request.queryPairs, for: .slips)))
+        }
+        v1.get("zones") { request, _ in
+            JSONBody(try api.zones(request.queryPairs))
+        }
+        v1.get("zones/:code") { _, context in
+            let code = try context.parameters.require("code")
+            guard let z = try api.zone(code: code) else { throw HTTPError(.notFound, message: "no zone \(code)") }
+            return JSONBody(z)
+        }
+
+        v1.get("silences") { request, _ in
+            let all = request.uri.queryParameters["all"].map { $0 == "true" } ?? false
+            return JSONBody(try api.silences(all: all))
+        }
+        v1.post("silences") { request, context in
+            try context.require(.operator)
+            let body = try await request.jsonBody()
+            let author = try context.actor(claimed: body["created_by"]?.stringValue, field: "created_by")
+            return JSONBody(try api.addSilence(body: body, createdBy: author), status: .created)
+        }
+        v1.delete("silences/:id") { request, context in
+            try context.require(.operator)
+            let id = try context.parameters.require("id")
+            let purge = request.uri.queryParameters["purge"] == "true"
+            if purge { try context.require(.supervisor) }
+            let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
+            guard try api.endSilence(id: id, by: author, purge: purge) else { throw HTTPError(.notFound, message: "no silence \(id)") }
+            return JSONBody(.object(["id": .string(id), purge ? "deleted" : "expired": .bool(true)]))
+        }
+
+        v1.get("stream") { request, _ in
+            let resume = request.headers[HeaderName.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
+            let start: Int64
+            if let resume {
+                guard let s = Int64(resume), s >= 0 else { throw HTTPError(.badRequest, message: "Last-Event-ID / after: expected a change seq, found '\(resume)'") }
+                start = s
+            } else {
+                start = try api.store.latestChangeSeq()
+            }
+            return EventStream.response(request: request, store: api.store, feed: feed, after: start)
+        }
+        return router
+    }
+}

@@ -1,0 +1,26 @@
+import Alerts
+import Foundation
+import Logging
+
+/// Runs the missed-checkpoint scheduler from the pipeline thread, between
+/// batches: every `tick_seconds`, only once the inbox is drained, and not
+/// before `settle_seconds` after start — so check-ins the broker queued while
+/// the hub was down are processed before their slots could be declared missed.
+/// The scheduler itself (`PatrolStage.tick`) is clock-driven and tested without
+/// this timing; a restart's first tick covers the downtime once.
+struct PatrolTicker {
+    let logger: Logger
+    let started = Date()
+    var last = Date.distantPast
+
+    mutating func tickIfDue(_ processor: PipelineProcessor, drained: Bool) throws {
+        guard let options = processor.patrol?.plan.scheduler, drained else { return }
+        let now = Date()
+        guard now.timeIntervalSince(started) >= options.settleSeconds, now.timeIntervalSince(last) >= options.tickSeconds else { return }
+        last = now
+        let r = try processor.tickPatrol()
+        if !r.missed.isEmpty {
+            logger.info("patrol.missed", metadata: ["patrol.slots": "\(r.missed.count)", "patrol.letters": "\(r.letters.joined(separator: ","))"])
+        }
+    }
+}

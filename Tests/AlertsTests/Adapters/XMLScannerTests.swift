@@ -1,0 +1,45 @@
+import Testing
+@testable import Alerts
+
+/// The GB/T 28181 adapter's XML scanner: what it keeps and what it refuses.
+@Suite("XML scanner")
+struct XMLScannerTests {
+    @Test func readsElementsTextEntitiesCDATAAndSkipsTheRest() throws {
+        let xml = """
+            \u{FEFF}<?xml version="1.0" encoding="GB2312"?>
+            <!DOCTYPE Notify>
+            <!-- a gateway's comment -->
+            <ns:Notify xmlns:ns="urn:x" a='1>2'>
+              <CmdType>Alarm</CmdType>
+              <AlarmDescription>A &lt;B&gt; &amp; &#x4E2D;&#25991; <![CDATA[<raw & text>]]></AlarmDescription>
+              <Info><AlarmType>5</AlarmType><Empty/></Info>
+            </ns:Notify>
+            """
+        let root = try XMLElementTree.parse(xml)
+        #expect(root.name == "notify")
+        #expect(root.text("cmdtype") == "Alarm")
+        #expect(root.text("AlarmDescription") == "A <B> & 中文 <raw & text>")
+        #expect(root.child("info")?.text("alarmtype") == "5")
+        #expect(root.child("info")?.child("empty")?.content == "")
+    }
+
+    @Test(arguments: [
+        ("<a><b></a></b>", "</a> closes <b>"),
+        ("<a>", "<a> is not closed"),
+        ("<a></a><b></b>", "content after the root element"),
+        ("text<a/>", "text before the root element"),
+        ("", "no root element"),
+        ("<a>x & y</a>", "'&' that starts no reference"),
+        ("<a>&bogus;</a>", "unknown entity &bogus;"),
+        ("<a b=\"1></a>", "unterminated attribute value"),
+        ("<a><!-- open</a>", "unterminated comment"),
+        ("<a>\n<b>\n</c></a>", "line 3"),
+    ])
+    func refusesWhatIsNotWellFormed(xml: String, why: String) {
+        #expect {
+            _ = try XMLElementTree.parse(xml)
+        } throws: { error in
+            "\(error)".contains(why) && "\(error)".contains("not well-formed XML")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Alerts
+import Foundation
+import Synchronization
+import Testing
+@testable import PatrolHub
+
+/// Collects what the hub publishes on its output topics.
+final class OutputWatcher: Sendable {
+    final class Received: Sendable {
+        let list = Mutex<[(topic: String, json: JSONValue)]>([])
+    }
+
+    let client: MQTTClient
+    private let received = Received()
+
+    init(port: Int, prefix: String = "patrolhub/v1") throws {
+        var o = MQTTClient.Options()
+        o.port = port
+        o.clientID = "test-watch-\(UUID().uuidString.prefix(6))"
+        o.cleanSession = true
+        o.subscriptions = ["\(prefix)/out/#"]
+        let box = received
+        client = MQTTClient(options: o, logger: testLogger) { batch in
+            box.list.withLock { list in
+                for m in batch { if let j = try? JSONParser.parse(m.payload) { list.append((m.topic, j)) } }
+            }
+            return true
+        }
+        try client.start()
+    }
+
+    var messages: [(topic: String, json: JSONValue)] { received.list.withLock { $0 } }
+    func stop() { client.stop() }
+}
+
+/// The running hub supervises case deadlines by itself and publishes what
+/// operators do, through a real broker.
+@Suite("Case supervision in the hub", .serialized)
+struct CaseSupervisionIntegrationTests {
+    @Test func anOverdueCaseGetsItsOrderPublishedAndAnActionIsPublished() async throws {
+        let rulesDir = TempDir()
+        defer { rulesDir.cleanup() }
+        let rules = rulesDir.write("rules.yaml", "supervision:\n  tick_seconds: 1\n")
+        try await withLiveHub(configure: { $0.rulesFile = rules }) { broker, hub, _ in
+            let watcher = try OutputWatcher(port: broker.port)
+            defer { watcher.stop() }
+            try await waitUntil("watcher connected") { watcher.client.isConnected }
+            // Opened 31 days ago with the default 30-day deadline, never acted on.
+            let opened = Date().addingTimeInterval(-31 * 86_400)
+            let c = Case(id: "AJ-00000001", rule: .patrolReport, zone: "Z-A", category: .dispute, severity: .major, unit: "Z-A 街道",
+                         openedAt: opened, dueAt: opened.addingTimeInterval(30 * 86_400), explanation: "网格员上报纠纷",
+                         riskItemIDs: [], sources: ["dev-1"], categories: [.dispute])
+            try await hub.store.writer.write { db in try DisputeStore.write(case: c, evidenceAt: opened, db: db) }
+
+            try await waitUntil("the overdue and idle orders published") {
+                watcher.messages.filter { $0.topic == "patrolhub/v1/out/slips" }.count >= 2
+            }
+            let slips = watcher.messages.filter { $0.topic == "patrolhub/v1/out/slips" }.map(\.json)
+            #expect(slips.map { $0["id"] } == [.string("DB-00000001"), .string("DB-00000002")])
+            #expect(slips.map { $0["kind"] } == [.string("supervision"), .string("supervision")])
+            #expect(slips.allSatisfy { $0["case_id"] == .string("AJ-00000001") && $0["unit"] == .string("Z-A 街道") })
+            let triggers = try await hub.store.writer.read { try String.fetchAll($0, sql: "SELECT trigger FROM slips ORDER BY id") }
+            #expect(triggers == ["case:AJ-00000001:overdue", "case:AJ-00000001:idle:1"])
+
+            try hub.store.act(on: "AJ-00000001", CaseAction(.acknowledge, by: "值班员甲"), now: Date(), outputPrefix: "patrolhub/v1")
+            try await waitUntil("the case published") { watcher.messages.contains { $0.topic == "patrolhub/v1/out/cases" } }
+            #expect(watcher.messages.first { $0.topic == "patrolhub/v1/out/cases" }?.json["state"] == .string("acknowledged"))
+        }
+    }
+}
