@@ -58,4 +58,33 @@ struct SimulateCLITests {
         #expect(output.contains("1 camera connection(s) cut for their last will"), "\(output)")
         #expect(output.range(of: #"published (\d+) messages \(\1 acknowledged, 0 republished"#, options: .regularExpression) != nil, "\(output)")
     }
+
+    @Test("patrolhub drill against a running hub: exit 1 and a FAILED line naming the expectation the hub does not meet")
+    func drillFailsClearly() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let file = dir.write("fight.yaml", """
+            name: one fight
+            duration: 2m
+            speed: 60
+            incidents:
+              - id: brawl
+                steps:
+                  - {id: fight, at: 30s, camera: cam-038, type: fight}
+            expect:
+              - {kind: case, zone: 540102-002-002-03, category: fight, severity: 1, after: fight, within: 30s}
+              - {kind: supervision, zone: 540102-002-002-03, after: fight, within: 5s}
+            """)
+        try await withLiveHub(configure: SimulatorIntegrationTests.sampleDistrict) { broker, hub, _ in
+            let port = try #require(try await hub.hub.http?.waitForPort())
+            let (status, output) = try runProcess(try patrolhubExecutable(), [
+                "drill", "--scenario", file, "--config", Self.config, "--broker", "127.0.0.1:\(broker.port)",
+                "--hub", "http://127.0.0.1:\(port)", "--settle", "2", "--format", "md", "--log-level", "error",
+            ], timeout: 60)
+            #expect(status == 1, "\(output)")
+            #expect(output.contains("FAILED \(file):10: expected supervision zone 540102-002-002-03 within 5s of fight — none within 5s of fight"), "\(output)")
+            #expect(output.contains("| matched | 9 | case zone 540102-002-002-03 fight sev 1 within 30s of fight | AJ-00000001 |"), "\(output)")
+            #expect(output.contains("**FAILED: 1 matched, 1 missed, 0 not run"), "\(output)")
+        }
+    }
 }

@@ -34,8 +34,11 @@ struct SimulatorIntegrationTests {
         options.mqtt.cleanSession = true
         options.mqtt.reconnectDelayMin = 0.05
         options.mqtt.reconnectDelayMax = 0.5
-        let runner = DrillRunner(scenario: scenario, plan: plan, runner: options, source: StoreOutcomeSource(store: hub.store),
-                                 settle: settle, logger: testLogger)
+        // Through the hub's HTTP API, as `patrolhub drill` does.
+        let port = try #require(try await hub.hub.http?.waitForPort())
+        let source = HTTPOutcomeSource(base: URL(string: "http://127.0.0.1:\(port)")!, token: nil)
+        try await source.checkHealth()
+        let runner = DrillRunner(scenario: scenario, plan: plan, runner: options, source: source, settle: settle, logger: testLogger)
         return (try await runner.run(), plan)
     }
 

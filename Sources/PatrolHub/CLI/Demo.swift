@@ -51,6 +51,14 @@ extension PatrolHubCommand {
             var failed = false
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
+                // The drill reads the hub's outcomes through its HTTP API, as against any hub.
+                var source: any OutcomeSource = StoreOutcomeSource(store: hub.store)
+                if let http = hub.http {
+                    let port = try await http.waitForPort()
+                    let host = cfg.http.host.contains(":") ? "[\(cfg.http.host)]" : cfg.http.host
+                    print("live board (指挥调度大屏): http://\(host):\(port)/")
+                    source = HTTPOutcomeSource(base: URL(string: "http://\(host):\(port)")!, token: nil)
+                }
 
                 // Watch the output topics like an integrator would.
                 var watch = MQTTClient.Options()
@@ -71,8 +79,7 @@ extension PatrolHubCommand {
                 runner.mqtt.clientID = "patrolhub-demo-sim"
                 runner.mqtt.subscriptions = []
                 runner.progress = false
-                let drill = DrillRunner(scenario: scn, plan: plan, runner: runner, source: StoreOutcomeSource(store: hub.store),
-                                        settle: 15, logger: logger)
+                let drill = DrillRunner(scenario: scn, plan: plan, runner: runner, source: source, settle: 15, logger: logger)
                 let result = try await drill.run()
                 watcher.stop()
 

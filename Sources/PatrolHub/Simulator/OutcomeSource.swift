@@ -87,7 +87,7 @@ struct HTTPOutcomeSource: OutcomeSource {
     func addSilence(_ spec: Scenario.SilenceSpec, startsAt: Date, endsAt: Date) async throws -> String {
         var o: [String: JSONValue] = [
             "starts_at": .string(startsAt.rfc3339), "ends_at": .string(endsAt.rfc3339), "comment": .string(spec.comment),
-            "drill": .bool(true),
+            "drill": .bool(true), "created_by": .string("patrolhub drill"),
         ]
         if let z = spec.zone { o["zone"] = .string(z) }
         if let c = spec.category { o["category"] = .string(c.rawValue) }
