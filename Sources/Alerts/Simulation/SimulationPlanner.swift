@@ -36,7 +36,7 @@ public struct SimulationPlanner: Sendable {
         b.outages()
         if let rounds = scenario.patrol {
             guard let patrolPlan else {
-                throw ConfigError(file: scenario.file, line: rounds.line, key: "patrol", message: "the hub's config has no patrol plan (config key patrol), so there are no rounds to walk")
+                throw ConfigError(file: scenario.file, line: rounds.line, key: "patrol", message: "the hub's config has no patrol plan (registry.patrol, or patrol.yaml beside it), so there are no rounds to walk")
             }
             try b.patrol(rounds, plan: patrolPlan)
         }

@@ -59,9 +59,16 @@ struct ScenarioOptions: ParsableArguments {
         }
     }
 
-    /// The hub's patrol plan, when the scenario walks patrol rounds.
+    /// The hub's patrol plan (`registry.patrol`), when the scenario walks patrol rounds.
     func patrolSource(config: HubConfig, scenario: Scenario) throws -> (any PatrolRoundSource)? {
-        nil
+        guard scenario.patrol != nil, let file = config.patrolFile else { return nil }
+        do {
+            let registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
+            let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+            return try PatrolPlan.load(file: file, registry: registry, zones: zones, timeZone: config.timezone)
+        } catch {
+            throw CLIError("invalid config: \(error)")
+        }
     }
 }
 

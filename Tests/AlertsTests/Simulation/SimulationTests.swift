@@ -17,6 +17,13 @@ private func sampleWorld() throws -> (SimulationWorld, Registry, ZoneIndex) {
     return (SimulationWorld(config: c, registry: registry, zones: zones), registry, zones)
 }
 
+/// The sample patrol plan (`config/patrol.yaml`).
+private func samplePatrolPlan() throws -> PatrolPlan {
+    let (_, registry, zones) = try sampleWorld()
+    return try PatrolPlan.load(file: repoRoot.appendingPathComponent("config/patrol.yaml").path, registry: registry, zones: zones,
+                               timeZone: TimeZone(identifier: "Asia/Shanghai")!)
+}
+
 private func scenarioFiles() -> [String] {
     let dir = repoRoot.appendingPathComponent("simulators").path
     return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
@@ -63,7 +70,7 @@ struct ScenarioParserTests {
             let s = try ScenarioParser.load(file: repoRoot.appendingPathComponent("simulators/\(f)").path)
             #expect(!s.expectations.isEmpty, "\(f) lists no expectation")
             let clock = SimulationClock(runStart: Date(timeIntervalSince1970: 1_795_900_000), speed: s.speed, duration: s.duration)
-            let plan = try SimulationPlanner(scenario: s, world: world).plan(clock: clock)
+            let plan = try SimulationPlanner(scenario: s, world: world, patrolPlan: try samplePatrolPlan()).plan(clock: clock)
             #expect(!plan.messages.isEmpty)
             for e in s.expectations { if let after = e.after { #expect(plan.triggers[after] != nil || plan.controlTriggers[after] != nil, "\(f): \(after)") } }
         }
@@ -127,7 +134,7 @@ struct SimulationPlanTests {
         let (world, _, _) = try sampleWorld()
         let s = try ScenarioParser.load(file: repoRoot.appendingPathComponent("simulators/\(file)").path)
         let clock = SimulationClock(runStart: start, speed: speed ?? s.speed, duration: s.duration)
-        return try SimulationPlanner(scenario: s, world: world).plan(seed: seed, clock: clock)
+        return try SimulationPlanner(scenario: s, world: world, patrolPlan: try samplePatrolPlan()).plan(seed: seed, clock: clock)
     }
 
     @Test("Same seed and start: byte-identical plan; another seed: another plan", arguments: scenarioFiles())
@@ -198,6 +205,46 @@ struct SimulationPlanTests {
         let will = try #require(try Self.plan("camera_outage.yaml").controls.first)
         guard case .lastWill(let offset, let camera, let topic, _, _) = will else { Issue.record("no last will"); return }
         #expect(offset == 1200 && camera == "cam-012" && topic == "patrolhub/v1/camera/cam-012/status")
+    }
+}
+
+@Suite("Patrol rounds")
+struct PatrolRoundsTests {
+    @Test("A day of rounds on the sample plan: every visit becomes a check-in of its intended kind, or none")
+    func rounds() throws {
+        let (world, registry, zones) = try sampleWorld()
+        let plan = try PatrolPlan.load(file: repoRoot.appendingPathComponent("config/patrol.yaml").path, registry: registry, zones: zones,
+                                       timeZone: TimeZone(identifier: "Asia/Shanghai")!)
+        let scenario = try ScenarioParser.load(file: repoRoot.appendingPathComponent("simulators/patrol_with_gaps.yaml").path)
+        // Monday 2026-11-30 00:00 in Shanghai: a whole weekday of rounds.
+        let clock = SimulationClock(runStart: Date(timeIntervalSince1970: 1_796_054_400), speed: 1, duration: 86_400)
+        let sim = try SimulationPlanner(scenario: scenario, world: world, patrolPlan: plan).plan(clock: clock)
+        let visits = try plan.visits(routes: nil, from: clock.scenarioStart, duration: 86_400, file: "x", line: 0)
+        #expect(visits.count > 100)
+        var kinds: [String: Int] = [:]
+        for v in visits {
+            guard let i = sim.triggers["patrol:\(v.route):\(v.checkpoint)@\(Int(v.slot))"] else { kinds["missed", default: 0] += 1; continue }
+            let payload = try JSONParser.parse(sim.messages[i].payload)
+            #expect(sim.messages[i].topic == "patrolhub/v1/device/\(v.device)/checkin")
+            let time = try #require(payload["time"]?.stringValue.flatMap(TimeParser.utc.parse))
+            guard case .slot(let slot, let status) = plan.match(device: v.device, checkpoint: v.checkpoint, at: time) else {
+                Issue.record("\(v.route) \(v.checkpoint): the check-in matches no slot"); continue
+            }
+            #expect(slot.due == clock.eventTime(v.slot))
+            var kind = status.rawValue
+            if let lat = payload["location"]?["lat"]?.doubleValue, let lon = payload["location"]?["lon"]?.doubleValue, let cp = v.location,
+               CoordinateTransform.distance(GeoPoint(lat: lat, lon: lon), cp) > v.radius {
+                #expect(status == .onTime)
+                kind = "outside_radius"
+            }
+            kinds[kind, default: 0] += 1
+        }
+        let n = Double(visits.count)
+        #expect(kinds.keys.sorted() == ["late", "missed", "on_time", "outside_radius"])
+        #expect(abs(Double(kinds["on_time", default: 0]) / n - 0.70) < 0.1)
+        #expect(abs(Double(kinds["late", default: 0]) / n - 0.15) < 0.07)
+        #expect(abs(Double(kinds["missed", default: 0]) / n - 0.10) < 0.06)
+        #expect(kinds["outside_radius", default: 0] > 0)
     }
 }
 
