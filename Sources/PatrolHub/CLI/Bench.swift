@@ -7,7 +7,7 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self, Grid.self, Pipeline.self])
+            subcommands: [Ingest.self, Grid.self, Pipeline.self, Sim.self])
 
         struct Grid: ParsableCommand {
             static let configuration = CommandConfiguration(

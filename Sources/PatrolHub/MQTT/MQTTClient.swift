@@ -55,6 +55,16 @@ final class MQTTClient: @unchecked Sendable {
         var reconnectDelayMax: Double = 10
         /// Client-side limit of QoS 1 messages in flight when publishing.
         var maxInflight: UInt32 = 1000
+        /// The last will the broker publishes when this connection dies without a DISCONNECT.
+        var will: Will?
+    }
+
+    /// A last will (set on every connect): topic, payload, QoS, retain.
+    struct Will: Sendable {
+        var topic: String
+        var payload: [UInt8]
+        var qos: Int32 = 1
+        var retain = true
     }
 
     let options: Options
@@ -77,6 +87,11 @@ final class MQTTClient: @unchecked Sendable {
         var stopping = false
         var connected = false
         var connects = 0
+        /// Bumped each time the handle is reinitialised: message ids from an
+        /// earlier epoch are void (their messages were dropped unacknowledged).
+        var epoch = 0
+        /// Set by `abort()`: stop without a DISCONNECT, so the broker publishes the will.
+        var aborting = false
         /// Message ids published and not yet acknowledged or given up on.
         var awaited: Set<Int32> = []
         /// Acknowledged ids among `awaited`, until `waitForAcks` takes them.
@@ -104,6 +119,9 @@ final class MQTTClient: @unchecked Sendable {
     var isConnected: Bool { shared.withLock { $0.connected } }
     /// How many successful connections so far (reconnects included).
     var connectCount: Int { shared.withLock { $0.connects } }
+    /// Changes whenever queued and in-flight messages were dropped with the
+    /// connection: ids returned by `publish` before the change are void.
+    var epoch: Int { shared.withLock { $0.epoch } }
 
     /// Starts the network thread; it connects, and reconnects with backoff.
     func start() throws {
@@ -133,9 +151,35 @@ final class MQTTClient: @unchecked Sendable {
         stoppedSignal.wait()
     }
 
+    /// Cuts the TCP connection without a DISCONNECT, as a network failure
+    /// would: the broker publishes the will, and the client reconnects with its
+    /// usual backoff. (Fault injection for the simulator.)
+    func interruptConnection() {
+        handleLock.lock()
+        defer { handleLock.unlock() }
+        guard let mosq else { return }
+        let sock = mosquitto_socket(mosq)
+        if sock >= 0 { _ = shutdown(sock, Int32(SHUT_RDWR)) }
+    }
+
+    /// Stops like a device losing power: the connection is cut without a
+    /// DISCONNECT (the broker publishes the will) and the thread ends.
+    func abort() {
+        shared.withLock { $0.aborting = true }
+        interruptConnection()
+        stop()
+    }
+
     /// Publishes one message; returns its message id (see `waitForAcks`).
     @discardableResult
     func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> Int32 {
+        try publishTracked(topic: topic, payload: payload, qos: qos, retain: retain).mid
+    }
+
+    /// Publishes one message; returns its message id and the epoch it belongs
+    /// to (a publisher that must not lose messages republishes those of an
+    /// epoch that ended before they were acknowledged; see `takeAckedInEpoch`).
+    func publishTracked(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> (mid: Int32, epoch: Int) {
         guard let mosq else { throw MQTTError(operation: "publish", code: MOSQ_ERR_INVAL.rawValue) }
         var mid: Int32 = 0
         handleLock.lock()
@@ -143,7 +187,7 @@ final class MQTTClient: @unchecked Sendable {
         // so the ack cannot arrive before it is awaited. (libmosquitto calls
         // on_publish holding only its callback mutex, which mosquitto_publish
         // does not take: no lock-order cycle.)
-        let rc: Int32 = shared.withLock { s in
+        let (rc, epoch): (Int32, Int) = shared.withLock { s in
             let rc = payload.withUnsafeBytes { buf in
                 mosquitto_publish(mosq, &mid, topic, Int32(buf.count), buf.baseAddress, qos, retain)
             }
@@ -151,12 +195,12 @@ final class MQTTClient: @unchecked Sendable {
                 s.awaited.insert(mid)
                 s.acked.remove(mid)
             }
-            return rc
+            return (rc, s.epoch)
         }
         handleLock.unlock()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "publish", code: rc) }
         wake()
-        return mid
+        return (mid, epoch)
     }
 
     /// Waits until the broker acknowledged all of `mids` (QoS 1 PUBACK) or the
@@ -179,6 +223,15 @@ final class MQTTClient: @unchecked Sendable {
                 return done
             }
             try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Takes the acknowledged ids seen so far with the epoch they belong to, in
+    /// one step (an epoch change clears them, so they are never mixed).
+    func takeAckedInEpoch() -> (epoch: Int, mids: Set<Int32>) {
+        shared.withLock { s in
+            defer { s.acked.removeAll() }
+            return (s.epoch, s.acked)
         }
     }
 
@@ -218,6 +271,12 @@ final class MQTTClient: @unchecked Sendable {
         }
         if options.caFile != nil || options.certFile != nil {
             try check(mosquitto_tls_set(m, options.caFile, nil, options.certFile, options.keyFile, nil), "tls_set")
+        }
+        if let will = options.will {
+            let rc = will.payload.withUnsafeBytes { buf in
+                mosquitto_will_set(m, will.topic, Int32(buf.count), buf.baseAddress, will.qos, will.retain)
+            }
+            try check(rc, "will_set")
         }
         mosquitto_connect_callback_set(m, mqttOnConnect)
         mosquitto_disconnect_callback_set(m, mqttOnDisconnect)
@@ -259,7 +318,7 @@ final class MQTTClient: @unchecked Sendable {
                 delay = options.reconnectDelayMin
             }
         }
-        if let m = mosq, connectedFlag, flushBatch() {
+        if let m = mosq, connectedFlag, !shared.withLock({ $0.aborting }), flushBatch() {
             _ = mosquitto_loop_write(m, 1)
             _ = mosquitto_disconnect(m)
             for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
@@ -337,7 +396,7 @@ final class MQTTClient: @unchecked Sendable {
         handleLock.lock()
         defer { handleLock.unlock() }
         mosquitto_reinitialise(m, options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
-        shared.withLock { s in s.awaited.removeAll(); s.acked.removeAll() } // message ids start again
+        shared.withLock { s in s.awaited.removeAll(); s.acked.removeAll(); s.epoch += 1 } // message ids start again
         do {
             try configure(m)
             needsConfigure = false

@@ -54,6 +54,8 @@ public struct FrigateAdapter: EventAdapter {
         guard let afterFields = try fields.object("after") else { throw fields.missing("after") }
         let after = try TrackedObject(afterFields)
         let before = try fields.object("before").map { (fields) throws(DecodeError) in try TrackedObject(fields) }
+        // Not Frigate's: a simulator marks drill traffic with a top-level `drill` (docs/ADAPTERS.md).
+        let drill = try fields.bool("drill") ?? false
 
         // A label without a rule is not a risk whoever sends it: checked before the
         // source, so an NVR's unregistered indoor cameras do not flood the dead letters.
@@ -73,7 +75,7 @@ public struct FrigateAdapter: EventAdapter {
             NormalizedEvent(
                 key: "\(base):\(suffix)", kind: kind, sourceKind: .camera, source: source, category: rule.category,
                 severity: rule.severity, time: Date(timeIntervalSince1970: time),
-                confidence: after.topScore ?? after.score, lifecycle: base, description: after.summary,
+                confidence: after.topScore ?? after.score, drill: drill, lifecycle: base, description: after.summary,
                 format: "frigate")
         }
         if raised {

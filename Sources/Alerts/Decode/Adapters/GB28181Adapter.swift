@@ -99,11 +99,13 @@ public struct GB28181Adapter: EventAdapter {
         }
         let methodKey = methods.map(String.init).joined(separator: "/")
         let description = root.text("AlarmDescription") ?? root.text("Description")
+        // Not GB/T 28181's: a simulator marks drill traffic with <Drill>true</Drill> (docs/ADAPTERS.md).
+        let drill = root.text("Drill").map { ["true", "1"].contains($0.lowercased()) } ?? false
         return [
             NormalizedEvent(
                 key: "gb28181:\(deviceID):\(timeText):\(typeText ?? ""):\(methodKey)", kind: .detection,
                 sourceKind: .camera, source: source, category: category, severity: severity, time: time,
-                location: location, description: description, format: "gb28181")
+                location: location, drill: drill, description: description, format: "gb28181")
         ]
     }
 

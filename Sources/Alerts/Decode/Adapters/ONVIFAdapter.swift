@@ -72,10 +72,11 @@ public struct ONVIFAdapter: EventAdapter {
         }
         let topicLifecycle = "onvif:\(source):\(resolved.path)"
 
+        var drill = false
         func event(_ kind: NormalizedEvent.Kind, key: String, time: Date, lifecycle: String?) -> NormalizedEvent {
             NormalizedEvent(
                 key: key, kind: kind, sourceKind: .camera, source: source, category: rule.category,
-                severity: rule.severity, time: time, lifecycle: lifecycle, format: "onvif")
+                severity: rule.severity, time: time, drill: drill, lifecycle: lifecycle, format: "onvif")
         }
 
         if payload.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
@@ -92,6 +93,8 @@ public struct ONVIFAdapter: EventAdapter {
             throw DecodeError(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
         }
         let operation = try Self.operation(fields)
+        // Not ONVIF's: a simulator marks drill traffic with a top-level `Drill` (docs/ADAPTERS.md).
+        drill = try fields.bool("Drill") ?? false
         let sourceItems = try Self.simpleItems(fields.present("Source"), field: "Source")
         let keyItems = try Self.simpleItems(fields.present("Key"), field: "Key")
         let dataItems = try Self.simpleItems(fields.present("Data"), field: "Data")
@@ -128,7 +131,7 @@ public struct ONVIFAdapter: EventAdapter {
         "isinside", "state", "ismotion", "istamper", "isloitering", "isabandoned", "active", "logicalstate",
     ]
 
-    private static let canonicalNames = ["UtcTime", "PropertyOperation", "Source", "Key", "Data"]
+    private static let canonicalNames = ["UtcTime", "PropertyOperation", "Source", "Key", "Data", "Drill"]
 
     /// Renames `utctime`, `utcTime` … to the canonical ONVIF spelling.
     private static func canonicalKeys(_ fields: PayloadFields) -> PayloadFields {

@@ -1,0 +1,137 @@
+import Alerts
+import ArgumentParser
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options `simulate` and `drill` share: which scenario, how fast, from when.
+struct ScenarioOptions: ParsableArguments {
+    @Option(help: "The scenario file (YAML, see simulators/README.md).")
+    var scenario: String
+
+    @Option(help: "Seed of every random draw (default: the scenario's seed).")
+    var seed: UInt64?
+
+    @Option(help: "Scenario seconds per wall-clock second (default: the scenario's speed; 1 = real time).")
+    var speed: Double?
+
+    @Option(help: "Run only this much of the scenario (e.g. 10m); steps after it are skipped.")
+    var duration: String?
+
+    @Option(help: "Pin the run's start (RFC 3339, default now). Event times and ids derive from it: the same --seed and --start publish byte-identical messages.")
+    var start: String?
+
+    /// Reads and checks the scenario, then plans the run against the hub's registry.
+    func plan(config: HubConfig, now: Date = Date()) throws -> (Scenario, SimulationWorld, SimulationPlan) {
+        let scenario: Scenario
+        do {
+            scenario = try ScenarioParser.load(file: self.scenario)
+        } catch {
+            throw CLIError("invalid scenario: \(error)")
+        }
+        let world: SimulationWorld
+        do {
+            world = try SimulationWorld.load(config: config)
+        } catch {
+            throw CLIError("invalid config: \(error)")
+        }
+        let speed = self.speed ?? scenario.speed
+        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+        var runDuration = scenario.duration
+        if let d = duration {
+            guard let v = SimDuration.parse(d), v > 0 else { throw ValidationError("--duration: expected a duration such as 90s, 10m or 2h, found '\(d)'") }
+            runDuration = min(v, scenario.duration)
+        }
+        var runStart = now
+        if let s = start, s != "now" {
+            guard let t = TimeParser(defaultZone: config.timezone).parse(s) else { throw ValidationError("--start: expected an RFC 3339 time such as 2026-11-29T08:00:00+08:00, found '\(s)'") }
+            runStart = t
+        }
+        let clock = SimulationClock(runStart: runStart, speed: speed, duration: runDuration)
+        let planner = SimulationPlanner(scenario: scenario, world: world, patrolPlan: try patrolSource(config: config, scenario: scenario))
+        do {
+            return (scenario, world, try planner.plan(seed: seed, clock: clock))
+        } catch {
+            throw CLIError("invalid scenario: \(error)")
+        }
+    }
+
+    /// The hub's patrol plan (`registry.patrol`), when the scenario walks patrol rounds.
+    func patrolSource(config: HubConfig, scenario: Scenario) throws -> (any PatrolRoundSource)? {
+        guard scenario.patrol != nil, let file = config.patrolFile else { return nil }
+        do {
+            let registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
+            let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+            return try PatrolPlan.load(file: file, registry: registry, zones: zones, timeZone: config.timezone)
+        } catch {
+            throw CLIError("invalid config: \(error)")
+        }
+    }
+}
+
+/// Where the simulator publishes: `--broker host:port`, else the hub's config.
+struct BrokerOptions: ParsableArguments {
+    @Option(help: "The broker as host:port (default: the hub config's broker; required when the hub runs an embedded broker on a port chosen at start).")
+    var broker: String?
+
+    @Option(help: "The simulator's MQTT client id.")
+    var clientID: String = "patrolhub-sim"
+
+    func mqttOptions(config: HubConfig) throws -> MQTTClient.Options {
+        var o = MQTTClient.Options()
+        o.clientID = clientID
+        o.cleanSession = true
+        o.keepalive = config.broker.keepalive
+        o.reconnectDelayMin = 0.1
+        o.reconnectDelayMax = 2
+        o.maxInflight = 1000
+        o.username = config.broker.username
+        o.password = config.broker.password
+        o.caFile = config.broker.caFile
+        if let broker {
+            let parts = broker.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port), !parts[0].isEmpty else {
+                throw ValidationError("--broker: expected host:port, found '\(broker)'")
+            }
+            o.host = String(parts[0])
+            o.port = port
+        } else if config.broker.mode == .external {
+            o.host = config.broker.host
+            o.port = config.broker.port
+        } else if config.broker.port != 0 {
+            o.host = "127.0.0.1"
+            o.port = config.broker.port
+        } else {
+            throw CLIError("the hub's config (\(config.file)) runs an embedded broker on a port chosen at start: pass --broker 127.0.0.1:PORT (the hub logs it as broker.started broker.port=…)")
+        }
+        return o
+    }
+}
+
+extension SimulationPlan {
+    /// `background 1 200, incident 9, fleet 40, …` by origin, largest first.
+    var countsText: String {
+        counts.sorted { ($1.value, $0.key.rawValue) < ($0.value, $1.key.rawValue) }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+    }
+
+    /// What the run will do, before it starts.
+    func describe(file: String) -> String {
+        var lines = ["simulate: \(scenario) (\(file)), seed \(seed), speed \(clock.speed == clock.speed.rounded() ? "\(Int(clock.speed))" : "\(clock.speed)")×"]
+        lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (ends at the run's end: event times never run ahead of the clock)")
+        var plan = "  plan: \(messages.count) messages (\(countsText))"
+        let wills = controls.filter { if case .lastWill = $0 { return true }; return false }.count
+        let drops = controls.count - wills
+        if wills > 0 { plan += ", \(wills) last will\(wills == 1 ? "" : "s")" }
+        if drops > 0 { plan += ", \(drops) disconnect\(drops == 1 ? "" : "s")" }
+        lines.append(plan)
+        if !skippedSteps.isEmpty { lines.append("  skipped (beyond --duration): \(skippedSteps.joined(separator: ", "))") }
+        for w in warnings { lines.append("  warning: \(w)") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Whether standard error is a terminal (for the progress line).
+var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
