@@ -27,7 +27,7 @@ demo: build
 # run the built `patrolhub` executable, so build everything first.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 bench: bench-ingest bench-grid bench-sim
 
