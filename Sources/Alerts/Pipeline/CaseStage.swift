@@ -58,6 +58,8 @@ public struct CaseStage: Sendable {
     }
 
     public var rules: CaseRules
+    /// `RuleSet.lateness`: evidence is kept while an event that is not late could still see it.
+    public var lateness: TimeInterval = 600
     public var timeZone: TimeZone
     /// Routing of new cases; the default addresses the zone's own unit.
     public var route: @Sendable (_ placement: Placement, _ category: Category, _ severity: Severity) -> CaseRouting
@@ -77,24 +79,31 @@ public struct CaseStage: Sendable {
 
     /// State restored after a restart: cases whose window may still be open
     /// (with their newest evidence time) and the recent evidence per zone.
-    public mutating func restore(cases: [(value: Case, evidenceAt: Date)], evidence: [(zone: String, evidence: Evidence)], lastSeq: Int) {
+    public mutating func restore(cases: [(value: Case, evidenceFrom: Date, evidenceAt: Date)], evidence: [(zone: String, evidence: Evidence)],
+                                 watermark: Date?, lastSeq: Int) {
         active = [:]
-        for (c, at) in cases.sorted(by: { $0.evidenceAt < $1.evidenceAt }) {
-            active[c.zone, default: []].append(Active(value: c, first: at, last: at))
+        for (c, from, at) in cases.sorted(by: { $0.evidenceAt < $1.evidenceAt }) {
+            active[c.zone, default: []].append(Active(value: c, first: min(from, at), last: at))
         }
         recent = [:]
-        for (zone, e) in evidence.sorted(by: { $0.evidence.time < $1.evidence.time }) { remember(e, zone: zone) }
+        for (zone, e) in evidence.sorted(by: { $0.evidence.time < $1.evidence.time }) {
+            remember(e, zone: zone, watermark: watermark ?? e.time)
+        }
         nextSeq = lastSeq + 1
     }
 
+    /// What `consider` changed: the case, whether it is new, and the span of its evidence (event time).
+    public typealias Change = (value: Case, isNew: Bool, from: Date, through: Date)
+
     /// Considers one unmuted risk item seen at `time`; returns the case it
-    /// opened or changed, if any, and whether it is new.
-    public mutating func consider(_ item: RiskItem, at time: Date, late: Bool, placement: Placement, now: Date) -> (value: Case, isNew: Bool)? {
+    /// opened or changed, if any. A late event may join an open case but is
+    /// not remembered as evidence for new ones.
+    public mutating func consider(_ item: RiskItem, at time: Date, late: Bool, watermark: Date, placement: Placement, now: Date) -> Change? {
         guard rules.involves(item.category) else { return nil }
         let zone = item.zone
         let e = Evidence(itemID: item.id, source: item.source, sourceKind: item.sourceKind, category: item.category,
                          severity: item.severity, time: time, drill: item.drill)
-        remember(e, zone: zone)
+        if !late { remember(e, zone: zone, watermark: watermark) }
         let w = rules.window
         if var list = active[zone] {
             list.removeAll { time > $0.last.addingTimeInterval(3 * w) && !late } // long past: stop tracking
@@ -137,11 +146,12 @@ public struct CaseStage: Sendable {
             drill: evidence.allSatisfy(\.drill))
         nextSeq += 1
         let times = evidence.map(\.time)
-        active[zone, default: []].append(Active(value: c, first: times.min() ?? time, last: times.max() ?? time))
-        return (c, true)
+        let a = Active(value: c, first: times.min() ?? time, last: times.max() ?? time)
+        active[zone, default: []].append(a)
+        return (c, true, a.first, a.last)
     }
 
-    mutating func join(_ e: Evidence, into i: Int, zone: String, now: Date) -> (value: Case, isNew: Bool)? {
+    mutating func join(_ e: Evidence, into i: Int, zone: String, now: Date) -> Change? {
         var a = active[zone]![i]
         let isNewItem = !a.value.riskItemIDs.contains(e.itemID)
         let extends = e.time > a.last || e.time < a.first
@@ -162,10 +172,10 @@ public struct CaseStage: Sendable {
         a.value.drill = a.value.drill && e.drill
         a.value.updatedAt = now
         active[zone]![i] = a
-        return (a.value, false)
+        return (a.value, false, a.first, a.last)
     }
 
-    mutating func remember(_ e: Evidence, zone: String) {
+    mutating func remember(_ e: Evidence, zone: String, watermark: Date) {
         var list = recent.removeValue(forKey: zone) ?? [] // unshared while it changes
         if let i = list.firstIndex(where: { $0.itemID == e.itemID }) {
             list[i].time = max(list[i].time, e.time)
@@ -173,8 +183,8 @@ public struct CaseStage: Sendable {
         } else {
             list.append(e)
         }
-        let newest = list.map(\.time).max() ?? e.time
-        let horizon = newest.addingTimeInterval(-rules.window)
+        // Keep what an event that is not late could still correlate with (the horizon a restart restores).
+        let horizon = max(watermark, e.time).addingTimeInterval(-rules.window - lateness)
         list.removeAll { $0.time < horizon }
         recent[zone] = list
     }

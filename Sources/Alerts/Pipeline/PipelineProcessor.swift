@@ -70,8 +70,15 @@ public final class PipelineProcessor {
         let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
             var s = RiskEngine.Snapshot()
             let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM event_log") ?? 0
-            s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open' AND last_seen >= ?", arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
-            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM event_log WHERE counted = 1 AND time >= ?", arguments: [maxTime - rules.groupWindow]).map {
+            // Open items of the last day, and whatever is open until a later message ends it, however old:
+            // camera health (until `online`) and live lifecycles (until their end).
+            s.openItems = try Row.fetchAll(db, sql: """
+                SELECT * FROM risk_items WHERE state = 'open'
+                    AND (last_seen >= ? OR lifecycle IS NOT NULL OR category IN ('camera_offline', 'camera_tampered', 'camera_degraded'))
+                """, arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
+            // What a window ending at an event that is not late can still see (as the running engine keeps).
+            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM event_log WHERE counted = 1 AND time >= ?",
+                                                   arguments: [maxTime - rules.groupWindow - rules.lateness]).map {
                 (Date(timeIntervalSince1970: $0[0]), $0[1], $0[2], Category(rawValue: $0[3]) ?? .other)
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
@@ -87,14 +94,16 @@ public final class PipelineProcessor {
             s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
             let window = rules.cases.window
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window]) {
-                s.recentCases.append((try Case(row: row, db: db), Date(timeIntervalSince1970: row["evidence_at"])))
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness]) {
+                let through = Date(timeIntervalSince1970: row["evidence_at"])
+                let from = (row["evidence_from"] as Double?).map(Date.init(timeIntervalSince1970:)) ?? through
+                s.recentCases.append((try Case(row: row, db: db), from, through))
             }
             s.recentEvidence = try Row.fetchAll(db, sql: """
                 SELECT e.zone, r.id, r.source, r.source_kind, r.category, r.severity, MAX(e.time) AS t, r.drill
                 FROM event_log e JOIN risk_items r ON r.id = e.risk_item_id
                 WHERE e.counted = 1 AND e.time >= ? GROUP BY r.id
-                """, arguments: [maxTime - window]).map { row in
+                """, arguments: [maxTime - window - rules.lateness]).map { row in
                 (row[0], CaseStage.Evidence(itemID: row[1], source: row[2], sourceKind: SourceKind(rawValue: row[3]) ?? .camera,
                                             category: Category(rawValue: row[4]) ?? .other, severity: Severity(rawValue: row[5]) ?? .info,
                                             time: Date(timeIntervalSince1970: row[6]), drill: row[7]))
@@ -156,7 +165,7 @@ public final class PipelineProcessor {
         var items: [String: RiskItem] = [:]
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
-        var cases: [String: (value: Case, evidenceAt: Date, isNew: Bool)] = [:]
+        var cases: [String: (value: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)] = [:]
         // The two statements that run once per event bind through the C API. Recording
         // the key is the duplicate check: a key already there inserts nothing.
         let seen = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
@@ -196,7 +205,6 @@ public final class PipelineProcessor {
                         result.duplicates += 1
                         continue
                     }
-                    result.events += 1
                     do {
                         if checkins, case .checkin = event.kind {
                             try patrol?.record(event, now: now, db: db) // throws DecodeError before writing
@@ -206,6 +214,7 @@ public final class PipelineProcessor {
                         try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
                         throw error
                     }
+                    result.events += 1
                     let effects = engine.handle(event, now: now)
                     mark(\.rules)
                     for effect in effects {
@@ -225,9 +234,10 @@ public final class PipelineProcessor {
                             accept.bind(4, category.rawValue)
                             accept.bind(5, counted)
                             try accept.step(db)
-                        case .caseChanged(let value, let evidenceAt, let isNew):
+                        case .caseChanged(let value, let evidenceFrom, let evidenceAt, let isNew):
                             let previous = cases[value.id]
-                            cases[value.id] = (value, max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
+                            cases[value.id] = (value, min(evidenceFrom, previous?.evidenceFrom ?? evidenceFrom),
+                                               max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
                         }
                     }
                     mark(\.eventRows)
@@ -253,13 +263,22 @@ public final class PipelineProcessor {
             let c = change.value
             let now_ = Published(items: c.riskItemIDs.count, severity: c.severity, link: c.category.rawValue)
             let previous = published[id]
-            try write(case: c, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: c.riskItemIDs.dropFirst(previous?.items ?? 0),
+            // The items not linked yet: known from what this process wrote, else (after a restart) read.
+            let newItems: [String]
+            if let previous {
+                newItems = Array(c.riskItemIDs.dropFirst(previous.items))
+            } else if change.isNew {
+                newItems = c.riskItemIDs
+            } else {
+                let linked = Set(try String.fetchAll(db, sql: "SELECT risk_item_id FROM case_items WHERE case_id = ?", arguments: [id]))
+                newItems = c.riskItemIDs.filter { !linked.contains($0) }
+            }
+            try write(case: c, evidenceFrom: change.evidenceFrom, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: newItems[...],
                       now: now, db: db)
             guard previous != now_ else { continue }
             published[id] = now_
-            if !change.isNew {
-                try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence",
-                                              "evidence: " + c.riskItemIDs.dropFirst(previous?.items ?? 0).joined(separator: ", ")])
+            if !change.isNew, !newItems.isEmpty {
+                try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence", "evidence: " + newItems.joined(separator: ", ")])
             }
             // Published as stored: a case a person has moved on keeps its state.
             if let stored = try DisputeStore.fetchCase(id: id, db: db) {
@@ -275,20 +294,22 @@ public final class PipelineProcessor {
     /// A new case is inserted whole; new evidence changes only what evidence
     /// decides (items, sources, categories, severity, deadline, explanation),
     /// never what people decide (state, assignee, resolution).
-    private func write(case c: Case, evidenceAt: Date, isNew: Bool, newItems: ArraySlice<String>, now: Date, db: Database) throws {
+    private func write(case c: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool, newItems: ArraySlice<String>, now: Date, db: Database) throws {
         if isNew {
             try DisputeStore.write(case: c, evidenceAt: evidenceAt, db: db)
+            try db.execute(sql: "UPDATE cases SET evidence_from = ? WHERE id = ?", arguments: [evidenceFrom.timeIntervalSince1970, c.id])
             try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.opened', ?)",
                            arguments: [now.timeIntervalSince1970, c.id, c.explanation])
             return
         }
         let update = try db.cachedStatement(sql: """
             UPDATE cases SET category = ?, severity = ?, due_at = MIN(due_at, ?), updated_at = ?, evidence_at = MAX(COALESCE(evidence_at, 0), ?),
+                evidence_from = MIN(COALESCE(evidence_from, ?), ?),
                 explanation = ?, sources = ?, categories = ?, drill = ?
             WHERE id = ?
             """)
         try update.execute(arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
-                             evidenceAt.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
+                             evidenceAt.timeIntervalSince1970, evidenceFrom.timeIntervalSince1970, evidenceFrom.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
                              c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
         for id in newItems { try link.execute(arguments: [c.id, id]) }
@@ -298,7 +319,8 @@ public final class PipelineProcessor {
         // Most items written in a batch exist already: update first, insert when nothing was there
         // (cheaper than INSERT … ON CONFLICT, which tries the insert and its constraints first).
         let update = try RawStatement(db, """
-            UPDATE risk_items SET severity = ?2, first_seen = ?3, last_seen = ?4, occurrences = ?5, state = ?6, suppressed_by = ?7
+            UPDATE risk_items SET severity = ?2, first_seen = ?3, last_seen = ?4, occurrences = ?5, state = ?6, suppressed_by = ?7,
+                lifecycle = ?8
             WHERE id = ?1
             """)
         let insert = try RawStatement(db, """
@@ -315,6 +337,7 @@ public final class PipelineProcessor {
             update.bind(5, i.occurrences)
             update.bind(6, i.state.rawValue)
             update.bind(7, i.suppressedBy)
+            update.bind(8, i.lifecycle)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) > 0 { continue }
             insert.reset()

@@ -27,8 +27,9 @@ public enum EngineEffect: Sendable, Hashable {
     case cameraStatus(camera: String, status: CameraStatus, at: Date)
     /// An accepted event, linked to the item it folded into.
     case accepted(key: String, itemID: String, zone: String, category: Category, time: Date, counted: Bool)
-    /// A case opened (`isNew`) or joined by new evidence seen at `evidenceAt` (event time).
-    case caseChanged(Case, evidenceAt: Date, isNew: Bool)
+    /// A case opened (`isNew`) or joined by new evidence; its evidence spans
+    /// `evidenceFrom`…`evidenceAt` (event time), which bounds its window.
+    case caseChanged(Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)
 }
 
 /// The rules of SPEC.md "Outcomes" as a value-type state machine: events in,
@@ -92,6 +93,7 @@ public struct RiskEngine: Sendable {
         self.rules = rules
         self.place = place
         self.cases = CaseStage(rules: rules.cases, timeZone: timeZone)
+        self.cases.lateness = rules.lateness
     }
 
     // MARK: - Restoring state after a restart
@@ -105,8 +107,8 @@ public struct RiskEngine: Sendable {
         public var lastItemSeq = 0
         public var lastSlipSeq = 0
         public var watermark: Date?
-        /// Cases whose correlation window may still be open, with their newest evidence time.
-        public var recentCases: [(value: Case, evidenceAt: Date)] = []
+        /// Cases whose correlation window may still be open, with the span of their evidence.
+        public var recentCases: [(value: Case, evidenceFrom: Date, evidenceAt: Date)] = []
         /// Recent unmuted evidence per zone, for correlation.
         public var recentEvidence: [(zone: String, evidence: CaseStage.Evidence)] = []
         public var lastCaseSeq = 0
@@ -137,7 +139,7 @@ public struct RiskEngine: Sendable {
         nextItemSeq = s.lastItemSeq + 1
         nextSlipSeq = s.lastSlipSeq + 1
         watermark = s.watermark
-        cases.restore(cases: s.recentCases, evidence: s.recentEvidence, lastSeq: s.lastCaseSeq)
+        cases.restore(cases: s.recentCases, evidence: s.recentEvidence, watermark: s.watermark, lastSeq: s.lastCaseSeq)
     }
 
     // MARK: - Handling one event
@@ -191,12 +193,13 @@ public struct RiskEngine: Sendable {
         item.suppressedBy = muteReason(for: event, placement: placement)
         openItems[key] = item
         effects.append(.item(item))
-        let counted = item.suppressedBy == nil
-        effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: counted))
-        if counted {
+        let unmuted = item.suppressedBy == nil
+        // `counted`: counts towards new windows after a restart (late and muted events do not).
+        effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: unmuted && !late))
+        if unmuted {
             effects.append(contentsOf: group(item: item, at: event.time, late: late, now: now))
-            if let change = cases.consider(item, at: event.time, late: late, placement: placement, now: now) {
-                effects.append(.caseChanged(change.value, evidenceAt: event.time, isNew: change.isNew))
+            if let change = cases.consider(item, at: event.time, late: late, watermark: watermark ?? event.time, placement: placement, now: now) {
+                effects.append(.caseChanged(change.value, evidenceFrom: change.from, evidenceAt: change.through, isNew: change.isNew))
             }
         }
         return effects
@@ -304,8 +307,9 @@ public struct RiskEngine: Sendable {
             var list = occurrences.removeValue(forKey: zc) ?? []
             list.append(Occurrence(time: time, itemID: item.id))
             if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
-            // Keep what a window ending at the newest time can still see.
-            let horizon = list.last!.time.addingTimeInterval(-rules.groupWindow)
+            // Keep what a window ending at any event that is not late can still see
+            // (the same horizon the store restores after a restart).
+            let horizon = (watermark ?? time).addingTimeInterval(-rules.groupWindow - rules.lateness)
             if let cut = list.firstIndex(where: { $0.time >= horizon }), cut > 0 { list.removeFirst(cut) }
             occurrences[zc] = list
         }

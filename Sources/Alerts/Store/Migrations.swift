@@ -265,12 +265,11 @@ enum Migrations {
                 INSERT INTO event_log(time, risk_item_id, zone, category, counted)
                     SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;
                 CREATE INDEX event_log_time ON event_log(time);
-                DROP INDEX events_time;
-                ALTER TABLE events DROP COLUMN risk_item_id;
-                ALTER TABLE events DROP COLUMN zone;
-                ALTER TABLE events DROP COLUMN category;
-                ALTER TABLE events DROP COLUMN time;
-                ALTER TABLE events DROP COLUMN counted;
+                -- Rebuilt rather than ALTER TABLE … DROP COLUMN, which needs SQLite 3.35.
+                CREATE TABLE event_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
+                INSERT INTO event_keys(key) SELECT key FROM events;
+                DROP TABLE events;
+                ALTER TABLE event_keys RENAME TO events;
                 """)
         }
         registerCaseActions(&m)
@@ -300,6 +299,11 @@ enum Migrations {
                         OR OLD.explanation IS NOT NEW.explanation OR OLD.outcome IS NOT NEW.outcome BEGIN
                     INSERT INTO changes(kind, subject, op, at) VALUES ('case', NEW.id, 'updated', \(now)); END;
                 """)
+        }
+        m.registerMigration("v7-case-evidence-span") { db in
+            // The earliest evidence of a case (event time): with `evidence_at`, the span
+            // its correlation window is measured from, restored after a restart.
+            try db.execute(sql: "ALTER TABLE cases ADD COLUMN evidence_from REAL")
         }
         return m
     }

@@ -225,7 +225,13 @@ struct XMLElementTree: Sendable {
         let u = content.utf8
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
         guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
-        return String(Substring(u[first...last]))
+        let trimmed = Substring(u[first...last])
+        // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too.
+        if trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
+            let text = trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? nil : text
+        }
+        return String(trimmed)
     }
 
     /// Like `text`, but a missing or empty element is `missing_field`.
@@ -244,7 +250,10 @@ struct XMLElementTree: Sendable {
     /// that is not well-formed (mismatched or unclosed tags, a stray `<` or
     /// `&`, two roots, text outside the root) is `malformed`, with its line.
     static func parse(_ text: String) throws(DecodeError) -> XMLElementTree {
-        var scanner = XMLScanner(bytes: Array(text.utf8))
+        var bytes = Array(text.utf8)
+        // Gateways written in C often forward the SIP body with its terminating NUL.
+        while bytes.last == 0 { bytes.removeLast() }
+        var scanner = XMLScanner(bytes: bytes)
         return try scanner.document()
     }
 }

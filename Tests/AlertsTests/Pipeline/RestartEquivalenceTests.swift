@@ -11,7 +11,7 @@ import Testing
 /// (a hub that kept running) and once with a new processor on the same store
 /// at `restartAt` (a restarted hub). README: "The engine's windows … are
 /// rebuilt from the store at start, so a restart continues them."
-@Suite("Review findings")
+@Suite("A restart changes no outcome; GB/T 28181 oddities still decode")
 struct ReviewFindingsTests {
     typealias O = OutcomeTableTests
     typealias Message = OutcomeTableTests.Message
