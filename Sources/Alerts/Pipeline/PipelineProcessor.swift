@@ -199,7 +199,7 @@ public final class PipelineProcessor {
                     result.events += 1
                     do {
                         if checkins, case .checkin = event.kind {
-                            try patrol?.record(event, now: now, db: db) // throws DecodeError before writing
+                            try patrol?.record(event, now: now, db: db) { self.engine.allocateItemID() } // throws DecodeError before writing
                         }
                     } catch {
                         // A dead letter, not an accepted event: forget its key again.

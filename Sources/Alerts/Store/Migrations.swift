@@ -301,6 +301,11 @@ enum Migrations {
                     INSERT INTO changes(kind, subject, op, at) VALUES ('case', NEW.id, 'updated', \(now)); END;
                 """)
         }
+        m.registerMigration("v7-patrol-gaps") { db in
+            // Gap detection on event time looks up a device's check-ins just
+            // before and after each new one (PatrolStage.neighbours).
+            try db.execute(sql: "CREATE INDEX patrol_records_device_time ON patrol_records(device, kind, time)")
+        }
         return m
     }
 
