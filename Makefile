@@ -6,7 +6,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto libsqlite3-dev pkg-config chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
-.PHONY: deps build demo test bench bench-ingest bench-grid bench-sim clean
+.PHONY: deps build demo test bench bench-ingest bench-grid bench-pipeline bench-sim clean
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
@@ -29,7 +29,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-bench: bench-ingest bench-grid bench-sim
+bench: bench-ingest bench-grid bench-pipeline bench-sim
 
 bench-ingest: deps
 	$(SWIFT) build -c release --product patrolhub
@@ -38,6 +38,11 @@ bench-ingest: deps
 bench-grid: deps
 	$(SWIFT) build -c release --product patrolhub
 	.build/release/patrolhub bench grid --import-time
+
+# In-process pipeline throughput on one thread (goal ≥ 100 000 events/s), next to decode only and decode + rules.
+bench-pipeline: deps
+	$(SWIFT) build -c release --product patrolhub
+	.build/release/patrolhub bench pipeline --messages 200000 --runs 5
 
 # Simulator throughput: QoS 1 messages/s to a local mosquitto (goal ≥ 20 000), 5 × 200 000 messages.
 bench-sim: deps

@@ -166,7 +166,7 @@ public struct CaseStage: Sendable {
     }
 
     mutating func remember(_ e: Evidence, zone: String) {
-        var list = recent[zone, default: []]
+        var list = recent.removeValue(forKey: zone) ?? [] // unshared while it changes
         if let i = list.firstIndex(where: { $0.itemID == e.itemID }) {
             list[i].time = max(list[i].time, e.time)
             list[i].severity = min(list[i].severity, e.severity)

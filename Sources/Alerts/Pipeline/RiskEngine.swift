@@ -53,7 +53,17 @@ public struct RiskEngine: Sendable {
     struct SourceCategory: Hashable { var source: String; var category: Category }
     struct ZoneCategory: Hashable { var zone: String; var category: Category }
     struct Occurrence: Hashable { var time: Date; var itemID: String }
-    struct ActiveSlip: Hashable { var slip: Slip; var anchor: Date }
+    struct ActiveSlip: Hashable {
+        var slip: Slip
+        var anchor: Date
+        /// `slip.riskItemIDs` as a set: an hour-long slip links many items, and every event asks.
+        var ids: Set<String>
+        init(slip: Slip, anchor: Date) {
+            self.slip = slip
+            self.anchor = anchor
+            self.ids = Set(slip.riskItemIDs)
+        }
+    }
 
     public var rules: RuleSet
     public var place: @Sendable (NormalizedEvent) -> Placement
@@ -288,8 +298,10 @@ public struct RiskEngine: Sendable {
     mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date) -> [EngineEffect] {
         let zc = ZoneCategory(zone: item.zone, category: item.category)
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
-        var list = occurrences[zc, default: []]
         if !late {
+            // Taken out of the dictionary while it changes: a copy left behind would make
+            // every append copy the whole window.
+            var list = occurrences.removeValue(forKey: zc) ?? []
             list.append(Occurrence(time: time, itemID: item.id))
             if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
             // Keep what a window ending at the newest time can still see.
@@ -298,9 +310,10 @@ public struct RiskEngine: Sendable {
             occurrences[zc] = list
         }
 
-        if var active = activeSlips[zc], time >= active.anchor.addingTimeInterval(-rules.groupWindow),
-           time < active.anchor.addingTimeInterval(rules.repeatInterval) {
-            if !active.slip.riskItemIDs.contains(item.id) { active.slip.riskItemIDs.append(item.id) }
+        if let current = activeSlips[zc], time >= current.anchor.addingTimeInterval(-rules.groupWindow),
+           time < current.anchor.addingTimeInterval(rules.repeatInterval) {
+            var active = activeSlips.removeValue(forKey: zc)! // unshared while it changes (see above)
+            if active.ids.insert(item.id).inserted { active.slip.riskItemIDs.append(item.id) }
             active.slip.occurrences += 1
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
@@ -309,16 +322,21 @@ public struct RiskEngine: Sendable {
         }
         guard !late else { return [] }
         let windowStart = time.addingTimeInterval(-rules.groupWindow)
-        let inWindow = list.filter { $0.time > windowStart && $0.time <= time }
-        let immediate = item.severity.rawValue <= rules.immediateMaxSeverity
-        guard immediate || inWindow.count >= rules.threshold(of: item.category) else { return [] }
+        let threshold = rules.threshold(of: item.category)
+        let list = occurrences[zc] ?? []
+        // Count before collecting: most events stay under the threshold.
+        // The list is sorted by time: the window is a range found by binary search.
+        let window = Self.range(of: list, after: windowStart, through: time)
+        if !immediateSeverity(item), window.count < threshold { return [] }
+        let inWindow = list[window]
+        let immediate = immediateSeverity(item)
         var ids: [String] = []
         for o in inWindow where !ids.contains(o.itemID) { ids.append(o.itemID) }
         if !ids.contains(item.id) { ids.append(item.id) }
         let count = max(inWindow.count, 1)
         let reason = immediate
             ? "严重程度 \(item.severity.rawValue) 级，立即预警"
-            : "\(Int(rules.groupWindow / 60)) 分钟内 \(count) 次（阈值 \(rules.threshold(of: item.category))）"
+            : "\(Int(rules.groupWindow / 60)) 分钟内 \(count) 次（阈值 \(threshold)）"
         let slip = Slip(
             id: Self.slipID(.warning, nextSlipSeq), kind: .warning, zone: item.zone, category: item.category,
             severity: item.severity, unit: item.unit, worker: item.worker, issuedAt: now,
@@ -335,6 +353,23 @@ public struct RiskEngine: Sendable {
         defer { nextItemSeq += 1 }
         return Self.itemID(nextItemSeq)
     }
+
+    /// Indices of the occurrences with `after < time <= through` in a time-sorted list.
+    static func range(of list: [Occurrence], after: Date, through: Date) -> Range<Int> {
+        func firstIndex(_ above: (Date) -> Bool) -> Int {
+            var lo = 0, hi = list.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if above(list[mid].time) { hi = mid } else { lo = mid + 1 }
+            }
+            return lo
+        }
+        let start = firstIndex { $0 > after }
+        let end = firstIndex { $0 > through }
+        return start..<max(start, end)
+    }
+
+    func immediateSeverity(_ item: RiskItem) -> Bool { item.severity.rawValue <= rules.immediateMaxSeverity }
 
     public static func itemID(_ seq: Int) -> String { "RI-" + pad(seq, 8) }
     public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + pad(seq, 8) }

@@ -185,6 +185,7 @@ public struct GB28181Adapter: EventAdapter {
 
     /// Whether `bytes` are well-formed UTF-8 (portable; `String(validating:)` needs macOS 15).
     static func isValidUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        if !bytes.contains(where: { $0 >= 0x80 }) { return true } // ASCII, the usual case
         var iterator = bytes.makeIterator()
         var decoder = UTF8()
         while true {
