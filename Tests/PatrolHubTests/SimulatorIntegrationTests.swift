@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+import GRDB
 import Testing
 @testable import PatrolHub
 
@@ -17,6 +18,12 @@ struct SimulatorIntegrationTests {
         c.rulesFile = config.appendingPathComponent("rules.yaml").path
     }
 
+    /// The sample district with its patrol plan (`config/patrol.yaml`), for scenarios that walk patrol rounds.
+    static func samplePatrol(_ c: inout HubConfig) {
+        sampleDistrict(&c)
+        c.patrolFile = packageRoot.appendingPathComponent("config/patrol.yaml").path
+    }
+
     static func scenario(_ name: String) throws -> Scenario {
         try ScenarioParser.load(file: packageRoot.appendingPathComponent("simulators/\(name)").path)
     }
@@ -27,7 +34,10 @@ struct SimulatorIntegrationTests {
     {
         let world = SimulationWorld(config: hub.hub.config, registry: hub.hub.registry, zones: hub.hub.placer.zones)
         let clock = SimulationClock(runStart: Date(), speed: scenario.speed * speedFactor, duration: scenario.duration)
-        let plan = try SimulationPlanner(scenario: scenario, world: world).plan(clock: clock)
+        // Patrol rounds follow the hub's own patrol plan, as `patrolhub drill` reads it from the hub's config.
+        let config = hub.hub.config
+        let patrol = try config.patrolFile.map { try PatrolPlan.load(file: $0, registry: hub.hub.registry, zones: hub.hub.placer.zones, timeZone: config.timezone) }
+        let plan = try SimulationPlanner(scenario: scenario, world: world, patrolPlan: patrol).plan(clock: clock)
         var options = SimulatorRunner.Options()
         options.mqtt.port = brokerPort
         options.mqtt.clientID = "sim-under-test"
@@ -43,10 +53,11 @@ struct SimulatorIntegrationTests {
     }
 
     @Test("Each scenario in simulators/ meets all its expectations against a real hub",
-          arguments: ["quiet_day.yaml", "busy_market_day.yaml", "camera_outage.yaml", "multi_source_incident.yaml", "fault_storm.yaml", "demo.yaml"])
+          arguments: ["quiet_day.yaml", "busy_market_day.yaml", "camera_outage.yaml", "multi_source_incident.yaml", "fault_storm.yaml", "demo.yaml",
+                      "patrol_with_gaps.yaml"])
     func scenarioMeetsExpectations(file: String) async throws {
         let scenario = try Self.scenario(file)
-        try await withLiveHub(configure: Self.sampleDistrict) { broker, hub, _ in
+        try await withLiveHub(configure: scenario.patrol == nil ? Self.sampleDistrict : Self.samplePatrol) { broker, hub, _ in
             let (result, plan) = try await Self.drill(scenario, hub: hub, brokerPort: broker.port)
             #expect(result.passed, "\(result.text)")
             #expect(result.missed == 0 && result.notRun == 0)
@@ -74,6 +85,62 @@ struct SimulatorIntegrationTests {
             let status = try hub.store.status()
             #expect(status.deadLetters == plan.expectedDeadLetters)
             #expect(status.casesTotal == 2)
+        }
+    }
+
+    @Test("Patrol with gaps, far faster than real time: exactly the slots missed between two check-ins of their device get a letter and an item")
+    func patrolGapsExactly() async throws {
+        let scenario = try Self.scenario("patrol_with_gaps.yaml")
+        // The hub's wall-clock scheduler only ever decides slots whose grace ends after its first tick, later than this.
+        let beforeHub = Date()
+        try await withLiveHub(configure: Self.samplePatrol) { broker, hub, _ in
+            let config = hub.hub.config
+            let patrol = try PatrolPlan.load(file: try #require(config.patrolFile), registry: hub.hub.registry, zones: hub.hub.placer.zones, timeZone: config.timezone)
+            let (result, plan) = try await Self.drill(scenario, hub: hub, brokerPort: broker.port)
+            #expect(result.passed, "\(result.text)")
+            try await hub.waitProcessed(received: plan.messages.count)
+
+            // The check-ins as planned: each device's event times, and each slot's own check-in.
+            var times: [String: [Date]] = [:]
+            var own: [String: Date] = [:]
+            for m in plan.messages where m.topic.hasSuffix("/checkin") {
+                let device = String(m.topic.split(separator: "/").dropLast().last!)
+                let json = try JSONParser.parse(m.payload)
+                let time = try #require(json["time"]?.stringValue.flatMap(TimeParser.utc.parse))
+                let checkpoint = try #require(json["checkpoint"]?.stringValue)
+                times[device, default: []].append(time)
+                if case .slot(let slot, _) = patrol.match(device: device, checkpoint: checkpoint, at: time) { own[slot.id] = time }
+            }
+            // Missed on event time: the grace ended between the device's first and last check-in, and the
+            // slot had no check-in of its own by then (none, or a late one: missed first, then made up).
+            var expected: Set<String> = [], late: Set<String> = []
+            var day = patrol.localDay(of: plan.clock.scenarioStart).adding(days: -1)
+            while day <= patrol.localDay(of: plan.clock.eventTime(plan.clock.duration)) {
+                for slot in patrol.slots(on: day) where slot.graceEnds < beforeHub {
+                    guard let ts = times[slot.device], let first = ts.min(), let last = ts.max(), first <= slot.graceEnds, slot.graceEnds < last else { continue }
+                    if let c = own[slot.id], c <= slot.graceEnds { continue }
+                    expected.insert(slot.id)
+                    if own[slot.id] != nil { late.insert(slot.id) }
+                }
+                day = day.adding(days: 1)
+            }
+            #expect(expected.count > late.count && !late.isEmpty, "the day has misses and late check-ins: \(expected.count), \(late.count)")
+            let (missed, status, letters, items) = try await hub.store.writer.read { db in
+                (Set(try String.fetchAll(db, sql: "SELECT id FROM patrol_slots WHERE missed_at IS NOT NULL AND grace_ends_at < ?", arguments: [beforeHub.timeIntervalSince1970])),
+                 Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, status FROM patrol_slots").map { ($0[0] as String, $0[1] as String) }),
+                 Dictionary(grouping: try Row.fetchAll(db, sql: "SELECT p.id, s.state FROM patrol_slots p JOIN slips s ON s.id = p.slip_id WHERE s.kind = 'reminder' AND s.category = 'missed_checkpoint'"),
+                            by: { $0[1] as String }).mapValues { Set($0.map { $0[0] as String }) },
+                 try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE category = 'missed_checkpoint'") ?? -1)
+            }
+            #expect(missed == expected)
+            #expect(late.allSatisfy { status[$0] == "late" })
+            #expect(expected.subtracting(late).allSatisfy { status[$0] == "missed" })
+            // One letter and one item per miss: open while missed, closed once made up.
+            let all = try await hub.store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM patrol_slots WHERE missed_at IS NOT NULL") ?? -1 }
+            #expect(items == all)
+            #expect((letters["open"] ?? []).union(letters["closed"] ?? []).count == all)
+            #expect((letters["open"] ?? []).isSuperset(of: expected.subtracting(late)))
+            #expect((letters["closed"] ?? []).isSuperset(of: late))
         }
     }
 

@@ -303,6 +303,25 @@ extension PatrolPlan {
         return out.sorted()
     }
 
+    /// The slots of the routes `device` walks whose grace ends in `[from, before)`,
+    /// sorted by due time: what event-time gap detection decides between two
+    /// check-ins of the device (see `PatrolStage.record`).
+    public func slots(ofDevice device: String, graceEndingFrom from: Date, before: Date) -> [PatrolSlot] {
+        let routes = routes(forDevice: device)
+        guard before > from, !routes.isEmpty else { return [] }
+        let longest = routes.map { Double($0.graceMinutes + ($0.stops.map(\.offsetMinutes).max() ?? 0)) * 60 }.max() ?? 0
+        var day = localDay(of: from.addingTimeInterval(-longest - 86_400))
+        let last = localDay(of: before)
+        var out: [PatrolSlot] = []
+        while day <= last {
+            for route in routes {
+                for s in slots(of: route, on: day) where s.graceEnds >= from && s.graceEnds < before { out.append(s) }
+            }
+            day = day.adding(days: 1)
+        }
+        return out.sorted()
+    }
+
     /// How a check-in by `device` at `checkpoint` at `time` matches the plan.
     public enum Match: Sendable, Hashable {
         /// The slot whose window contains the time, and how the time counts for it.

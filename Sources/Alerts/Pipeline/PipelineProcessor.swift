@@ -207,7 +207,7 @@ public final class PipelineProcessor {
                     }
                     do {
                         if checkins, case .checkin = event.kind {
-                            try patrol?.record(event, now: now, db: db) // throws DecodeError before writing
+                            try patrol?.record(event, now: now, db: db) { self.engine.allocateItemID() } // throws DecodeError before writing
                         }
                     } catch {
                         // A dead letter, not an accepted event: forget its key again.

@@ -305,6 +305,11 @@ enum Migrations {
             // its correlation window is measured from, restored after a restart.
             try db.execute(sql: "ALTER TABLE cases ADD COLUMN evidence_from REAL")
         }
+        m.registerMigration("v7-patrol-gaps") { db in
+            // Gap detection on event time looks up a device's check-ins just
+            // before and after each new one (PatrolStage.neighbours).
+            try db.execute(sql: "CREATE INDEX patrol_records_device_time ON patrol_records(device, kind, time)")
+        }
         return m
     }
 

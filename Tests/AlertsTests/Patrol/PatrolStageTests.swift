@@ -119,9 +119,10 @@ struct PatrolStageTests {
             + #""unit":"冲赛康社区居委会","updated_at":"\#(updated)","worker":"gw-1","zone":"Z-1"}"#
     }
 
-    static let letterC = #"{"case_id":null,"category":"missed_checkpoint","id":"TX-00000002","issued_at":"2025-03-03T02:00:00.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000002"],"#
+    /// cp-c's letter, issued by the 09:46 check-in's gap detection (processed at 09:46:30).
+    static let letterC = #"{"case_id":null,"category":"missed_checkpoint","id":"TX-00000002","issued_at":"2025-03-03T01:46:30.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000002"],"#
         + #""severity":3,"state":"open","text":"提醒函 TX-00000002：网格员 gw-1（设备 dev-1，路线 rt-1 Morning round）未按时巡查检查点 cp-c（School，网格 Z-1）。应到时间 2025-03-03 09:30，宽限 10 分钟（至 09:40）仍未签到，记为漏巡。请 冲赛康社区居委会 督促核实；10:30 前补签的记为迟到并自动销号。","#
-        + #""unit":"冲赛康社区居委会","updated_at":"2025-03-03T02:00:00.000Z","worker":"gw-1","zone":"Z-1"}"#
+        + #""unit":"冲赛康社区居委会","updated_at":"2025-03-03T01:46:30.000Z","worker":"gw-1","zone":"Z-1"}"#
 
     @Test("4 slots: on time, late after a miss (item and letter closed), missed (letter once), outside radius (flagged)")
     func fourSlots() throws {
@@ -138,11 +139,13 @@ struct PatrolStageTests {
         #expect(try h.outbox() == [Self.letterB(state: "open", updated: "2025-03-03T01:26:00.000Z")])
         // cp-b checked in at 09:40 (within its window, which closes 10:15): late; the miss is undone.
         try h.process(at: "2025-03-03T09:41:00", [PatrolHarness.checkin("dev-1", id: "c-2", checkpoint: "cp-b", at: "2025-03-03T09:40:00", lat: 29.6510, lon: 91.1310)])
-        // cp-d checked in on time but 305 m away (GPS): flagged.
+        // cp-d checked in on time but 305 m away (GPS): flagged. The check-in
+        // comes after cp-c's grace ended (09:40) with nothing there: gap
+        // detection declares cp-c missed before the scheduler's next tick.
         try h.process(at: "2025-03-03T09:46:30", [PatrolHarness.checkin("dev-1", id: "c-3", checkpoint: "cp-d", at: "2025-03-03T09:46:00", lat: 29.6530, lon: 91.1361, method: "gps")])
-        // 10:00: cp-c's grace ended at 09:40 → missed; cp-d has its (flagged) verdict.
+        // 10:00: cp-c is decided already (missed), cp-d has its (flagged) verdict: the tick does nothing.
         let t2 = try h.tick(at: "2025-03-03T10:00:00")
-        #expect(t2.missed == ["rt-1:cp-c:2025-03-03T09:30+08:00"])
+        #expect(t2.missed.isEmpty)
         #expect(t2.evaluated == 2)
         #expect(try h.tick(at: "2025-03-03T11:00:00").missed.isEmpty)
 
@@ -156,8 +159,8 @@ struct PatrolStageTests {
             "checkin on_time cp-a rt-1:cp-a:2025-03-03T09:00+08:00",
             "missed missed cp-b rt-1:cp-b:2025-03-03T09:15+08:00",
             "checkin late cp-b rt-1:cp-b:2025-03-03T09:15+08:00",
-            "checkin outside_radius cp-d rt-1:cp-d:2025-03-03T09:45+08:00",
             "missed missed cp-c rt-1:cp-c:2025-03-03T09:30+08:00",
+            "checkin outside_radius cp-d rt-1:cp-d:2025-03-03T09:45+08:00",
         ])
         let distance = try h.store.writer.read { try Double.fetchOne($0, sql: "SELECT distance_m FROM patrol_slots WHERE checkpoint = 'cp-d'") }
         #expect(distance.map { Int($0.rounded()) } == 300)

@@ -30,7 +30,7 @@ final class GeneratedMonth: @unchecked Sendable {
         var due: Double, graceEnds: Double
         var outcome: Outcome
         var checkin: Double?
-        /// A reminder letter went out (missed, or late but only after a tick had declared it missed).
+        /// A reminder letter went out (missed, or late but declared missed first: by a tick, or by the device's next check-in).
         var letterAt: Double?
     }
 
@@ -72,6 +72,8 @@ final class GeneratedMonth: @unchecked Sendable {
             return InboxMessage(topic: "patrolhub/v1/device/\(device)/checkin", payload: Array(payload.utf8), receivedAt: Date(timeIntervalSince1970: t + 30))
         }
         var n = 0
+        var slotDevices: [String] = []
+        var unscheduled: [Double] = [] // dev-1's nightly visits
         for d in 1...31 {
             let m = Self.midnight(d)
             let weekday = (5 + d - 1) % 7 // 2025-03-01 is a Saturday; Monday = 0
@@ -104,12 +106,12 @@ final class GeneratedMonth: @unchecked Sendable {
                     messages.append((c + 30, msg))
                     if n % 10 == 0 { messages.append((c + 90, msg)) } // a redelivery
                 }
-                if outcome == .missed { slot.letterAt = Self.nextTick(slot.graceEnds) }
-                if outcome == .late, Self.nextTick(slot.graceEnds) < slot.checkin! + 30 { slot.letterAt = Self.nextTick(slot.graceEnds) }
                 slots.append(slot)
+                slotDevices.append(s.device)
             }
             // An unscheduled visit every night: recorded, never counted.
             n += 1
+            unscheduled.append(m + 3 * 3600)
             messages.append((m + 3 * 3600 + 30, checkinMessage("dev-1", "k-\(n)", "cp-1a", m + 3 * 3600)))
             // Camera detections every two hours; a fight now and then.
             for k in 0..<12 {
@@ -128,6 +130,21 @@ final class GeneratedMonth: @unchecked Sendable {
                 let payload = #"{"id":"s-\#(d)","time":"\#(Date(timeIntervalSince1970: t).rfc3339)","kind":"fall"}"#
                 messages.append((t + 30, InboxMessage(topic: "patrolhub/v1/device/\(device)/sos", payload: Array(payload.utf8), receivedAt: Date(timeIntervalSince1970: t + 30))))
             }
+        }
+        // Who issues a slot's letter first, if anyone: the scheduler's next tick
+        // after the grace (unless the slot's own check-in was processed by then),
+        // or gap detection — the device's first check-in after the grace, if it
+        // has an earlier one, processed 30 s after its event time (before the
+        // check-in itself is applied: a late check-in's own slot is missed first).
+        var checkins: [String: [Double]] = ["dev-1": unscheduled]
+        for (slot, device) in zip(slots, slotDevices) { if let c = slot.checkin { checkins[device, default: []].append(c) } }
+        for i in slots.indices {
+            let slot = slots[i], times = (checkins[slotDevices[i]] ?? []).sorted()
+            var candidates: [Double] = []
+            let tick = Self.nextTick(slot.graceEnds)
+            if slot.checkin.map({ $0 + 30 > tick }) ?? true { candidates.append(tick) }
+            if let b = times.first(where: { $0 > slot.graceEnds }), times[0] < b, slot.checkin.map({ $0 >= b }) ?? true { candidates.append(b + 30) }
+            slots[i].letterAt = candidates.min()
         }
         store = try DisputeStore.inMemory()
         harness = try PatrolHarness(store: store, planYAML: Self.plan, at: Date(timeIntervalSince1970: Self.midnight(1)))
