@@ -109,8 +109,8 @@ public enum GridBenchmark {
         func unit(_ a: Int, _ b: Int, _ c: Int) -> Double {  // deterministic in [-1, 1]
             var h = seed &+ UInt64(truncatingIfNeeded: a) &* 0x9E37_79B9_7F4A_7C15
             h = (h ^ UInt64(truncatingIfNeeded: b) &* 0xC2B2_AE3D_27D4_EB4F) &+ UInt64(truncatingIfNeeded: c)
-            var rng = SplitMix64(seed: h)
-            return rng.nextUnit() * 2 - 1
+            var rng = SeededRandom(seed: h)
+            return rng.unit() * 2 - 1
         }
         func corner(_ i: Int, _ j: Int) -> GeoPosition {
             let border = i == 0 || j == 0 || i == cols || j == rows
@@ -155,11 +155,11 @@ public enum GridBenchmark {
 
     /// `count` WGS-84 points uniform over `region` grown by 5 % per side.
     public static func generateQueries(count: Int, seed: UInt64) -> [GeoPoint] {
-        var rng = SplitMix64(seed: seed ^ 0x5151_5151)
+        var rng = SeededRandom(seed: seed ^ 0x5151_5151)
         let w = region.maxLon - region.minLon, h = region.maxLat - region.minLat
         return (0..<count).map { _ in
-            GeoPoint(lat: region.minLat - 0.05 * h + rng.nextUnit() * 1.1 * h,
-                     lon: region.minLon - 0.05 * w + rng.nextUnit() * 1.1 * w)
+            GeoPoint(lat: region.minLat - 0.05 * h + rng.unit() * 1.1 * h,
+                     lon: region.minLon - 0.05 * w + rng.unit() * 1.1 * w)
         }
     }
 
@@ -271,22 +271,6 @@ public enum GridBenchmark {
         guard !s.isEmpty else { return 0 }
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
-}
-
-/// SplitMix64: a small, fast, seedable generator (Steele et al.), so the
-/// benchmark data is the same on every machine.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
 
 extension String {

@@ -200,7 +200,7 @@ struct PipelineBenchmark {
 /// and reports, and a few malformed payloads. Event times advance 20 ms per
 /// message from a fixed start.
 struct MixGenerator {
-    var rng: SplitMix64
+    var rng: SeededRandom
     let cameras: [CameraRecord]
     let devices: [String]
     var clock = Date(timeIntervalSince1970: 1_800_000_000)
@@ -210,7 +210,7 @@ struct MixGenerator {
     var frigateObjects: [(camera: String, id: String, left: Int, update: Int)] = []
 
     init(registry: Registry, seed: UInt64) {
-        rng = SplitMix64(seed: seed)
+        rng = SeededRandom(seed: seed)
         cameras = registry.cameras.values.sorted { $0.id < $1.id }
         devices = registry.devices.keys.sorted()
     }
@@ -304,18 +304,5 @@ struct MixGenerator {
         o.left -= 1
         if type == "end" { frigateObjects.remove(at: i) } else { frigateObjects[i] = o }
         return payload
-    }
-}
-
-/// SplitMix64: a small, fast, deterministic generator (same seed, same stream on every platform).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -10,16 +10,11 @@ import Testing
 /// figures computed here from the generated cases (plain loops, not SQL).
 @Suite("Monthly evaluation")
 struct MonthlyEvaluationTests {
-    /// A small deterministic generator (SplitMix64).
+    /// A small deterministic generator (the simulator's SplitMix64).
     struct Rand {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var g: SeededRandom
+        init(state: UInt64) { g = SeededRandom(seed: state) }
+        mutating func next() -> UInt64 { g.next() }
         mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
         mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     }

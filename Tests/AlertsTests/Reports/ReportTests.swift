@@ -6,17 +6,6 @@ import GRDB
 import Testing
 @testable import Alerts
 
-/// A seeded generator (SplitMix64), so the generated month is the same every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// March 2025 in Asia/Shanghai, generated and fed through the real pipeline
 /// and scheduler with a moving clock; the expected figures are counted here
@@ -65,7 +54,7 @@ final class GeneratedMonth: @unchecked Sendable {
     let harness: PatrolHarness
 
     init() throws {
-        var rng = SplitMix64(state: 20250301)
+        var rng = SeededRandom(seed: 20250301) // SplitMix64
         func checkinMessage(_ device: String, _ id: String, _ cp: String, _ t: Double, offsetLat: Double = 0) -> InboxMessage {
             let (lat, lon) = Self.location[cp]!
             let payload = #"{"id":"\#(id)","checkpoint":"\#(cp)","time":"\#(Date(timeIntervalSince1970: t).rfc3339)","method":"gps","location":{"lat":\#(lat + offsetLat),"lon":\#(lon)}}"#
