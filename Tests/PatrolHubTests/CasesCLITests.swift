@@ -108,6 +108,7 @@ struct CasesCLITests {
         (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "handled", "--amount", "lots"], "--amount must be a number of yuan ≥ 0, not 'lots'"),
         (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "handled", "--satisfaction", "happy"], "--satisfaction: unknown value 'happy'"),
         (["list", "--state", "done"], "--state: unknown state 'done'"),
+        (["list", "--zone", "999"], "--zone: unknown zone '999'"),
         (["show", "AJ-00000099"], "no case AJ-00000099"),
     ])
     func badInputExitsNonZeroWithAClearMessage(args: [String], message: String) throws {

@@ -200,6 +200,7 @@ public struct RiskEngine: Sendable {
             effects.append(contentsOf: group(item: item, at: event.time, late: late, now: now))
             if let change = cases.consider(item, at: event.time, late: late, watermark: watermark ?? event.time, placement: placement, now: now) {
                 effects.append(.caseChanged(change.value, evidenceFrom: change.from, evidenceAt: change.through, isNew: change.isNew))
+                effects.append(contentsOf: linkSlips(to: change.value, now: now))
             }
         }
         return effects
@@ -356,6 +357,21 @@ public struct RiskEngine: Sendable {
     public mutating func allocateItemID() -> String {
         defer { nextItemSeq += 1 }
         return Self.itemID(nextItemSeq)
+    }
+
+    /// Warning slips open in the case's zone for one of its categories name the case
+    /// (`case_id`), so a dispatcher reading a slip finds the case it became.
+    mutating func linkSlips(to c: Case, now: Date) -> [EngineEffect] {
+        var effects: [EngineEffect] = []
+        for category in c.categories {
+            let zc = ZoneCategory(zone: c.zone, category: category)
+            guard var active = activeSlips[zc], active.slip.caseID == nil else { continue }
+            active.slip.caseID = c.id
+            active.slip.updatedAt = now
+            activeSlips[zc] = active
+            effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
+        }
+        return effects
     }
 
     /// Indices of the occurrences with `after < time <= through` in a time-sorted list.

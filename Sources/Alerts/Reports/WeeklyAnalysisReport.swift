@@ -36,11 +36,11 @@ public enum WeeklyAnalysisReport: ReportBuilder {
         }
         let items = try itemsByCategory(span), lastItems = try itemsByCategory(lastSpan)
         var docs: [String: [String: Int]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT category, kind, COUNT(*) FROM slips WHERE issued_at >= ? AND issued_at < ? GROUP BY category, kind", arguments: span) {
+        for row in try Row.fetchAll(db, sql: "SELECT category, kind, COUNT(*) FROM slips WHERE issued_at >= ? AND issued_at < ? AND \(Self.slipIsReal("slips")) GROUP BY category, kind", arguments: span) {
             docs[row[0], default: [:]][row[1]] = row[2]
         }
         var cases: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT category, COUNT(*) FROM cases WHERE opened_at >= ? AND opened_at < ? GROUP BY category", arguments: span) {
+        for row in try Row.fetchAll(db, sql: "SELECT category, COUNT(*) FROM cases WHERE opened_at >= ? AND opened_at < ? AND drill = 0 GROUP BY category", arguments: span) {
             cases[row[0]] = row[1]
         }
         let categories = Set(items.keys).union(lastItems.keys).union(docs.keys).union(cases.keys)
@@ -64,17 +64,19 @@ public enum WeeklyAnalysisReport: ReportBuilder {
             """
         func byStreet(_ table: String, _ time: String, _ a: StatementArguments, drill: Bool) throws -> [String: Int] {
             var out: [String: Int] = [:]
+            // Drills are left out: by their own flag, or (slips, which have none) by their items and case.
+            let real = drill ? " AND t.drill = 0" : " AND \(Self.slipIsReal("t"))"
             for row in try Row.fetchAll(db, sql: """
                 \(streetCTE)
                 SELECT COALESCE(street.street, t.zone), COUNT(*) FROM \(table) t LEFT JOIN street ON street.code = t.zone
-                WHERE t.\(time) >= ? AND t.\(time) < ?\(drill ? " AND t.drill = 0" : "") GROUP BY 1
+                WHERE t.\(time) >= ? AND t.\(time) < ?\(real) GROUP BY 1
                 """, arguments: a) { out[row[0]] = row[1] }
             return out
         }
         let streetItems = try byStreet("risk_items", "first_seen", span, drill: true)
         let streetLast = try byStreet("risk_items", "first_seen", lastSpan, drill: true)
         let streetSlips = try byStreet("slips", "issued_at", span, drill: false)
-        let streetCases = try byStreet("cases", "opened_at", span, drill: false)
+        let streetCases = try byStreet("cases", "opened_at", span, drill: true)
         var names: [String: String] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT code, name FROM zones") { names[row[0]] = row[1] }
         let streets = Set(streetItems.keys).union(streetLast.keys).union(streetSlips.keys).union(streetCases.keys)
@@ -176,7 +178,17 @@ public enum WeeklyAnalysisReport: ReportBuilder {
             period: "week \(days[0]) (mon) – \(days[6]) (sun), compared with \(lastDays[0]) – \(lastDays[6]), \(context.timeZone.identifier)",
             generatedAt: context.now, timeZone: context.timeZone, figures: figures, sections: sections,
             notes: ["Weeks run Monday to Sunday in local days of the configured timezone.",
-                    "Risk items count in the week of their first detection (event time); documents in the week they were issued; cases in the week they were opened. Drill items are excluded.",
+                    "Risk items count in the week of their first detection (event time); documents in the week they were issued; cases in the week they were opened. Drills (items, their documents and cases) are excluded.",
                     "Muted: kept but suppressed by inhibition (a camera not online) or a silence. Hotspots rank grids and cameras by risk items."])
+    }
+
+    /// SQL: the slip aliased `t` is not a drill's — it links no item or at least
+    /// one real one, and names no drill case. (Slips carry no drill flag of their own.)
+    static func slipIsReal(_ t: String) -> String {
+        """
+        (NOT EXISTS (SELECT 1 FROM slip_items si WHERE si.slip_id = \(t).id)
+         OR EXISTS (SELECT 1 FROM slip_items si JOIN risk_items ri ON ri.id = si.risk_item_id WHERE si.slip_id = \(t).id AND ri.drill = 0))
+        AND (\(t).case_id IS NULL OR \(t).case_id NOT IN (SELECT id FROM cases WHERE drill = 1))
+        """
     }
 }

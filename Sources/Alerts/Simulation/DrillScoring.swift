@@ -292,8 +292,18 @@ extension DrillResult {
         }
         lines.append("")
         lines.append(contentsOf: failureLines)
+        if let hint = lateHint { lines.append(hint) }
         lines.append(headline)
         return lines.joined(separator: "\n")
+    }
+
+    /// When expectations were missed in a run faster than real time: the most
+    /// common cause is not the hub's rules but its event-time watermark.
+    public var lateHint: String? {
+        guard missed > 0, speed > 1 else { return nil }
+        return "hint: this run's events are stamped from \(timeline.clock.scenarioStart.rfc3339) on; a hub (or store) that has "
+            + "seen newer events treats older ones as late (event_time.lateness_seconds) and opens nothing for them, even after "
+            + "a restart (the watermark is restored from the store). Drill a fast scenario against a fresh store, or at --speed 1."
     }
 
     /// Markdown, for a drill log or a ticket.

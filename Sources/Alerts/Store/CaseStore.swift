@@ -54,6 +54,16 @@ extension DisputeStore {
     }
 }
 
+extension DisputeStore {
+    /// Whether `code` names a zone the store knows (`unzoned` always; any code
+    /// when the store has no zones, e.g. a hub run without a zone file).
+    public static func knowsZone(_ code: String, db: Database) throws -> Bool {
+        if code == "unzoned" { return true }
+        guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM zones") ?? 0 > 0 else { return true }
+        return try Int.fetchOne(db, sql: "SELECT 1 FROM zones WHERE code = ?", arguments: [code]) != nil
+    }
+}
+
 extension Case {
     /// Reads a `cases` row and its `case_items`.
     public init(row: Row, db: Database) throws {

@@ -53,6 +53,9 @@ extension PatrolHubCommand {
                 }
                 guard limit > 0 else { throw CLIError("--limit must be at least 1") }
                 let (db, cfg) = try store.open()
+                if let zone, try !db.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
+                    throw CLIError("--zone: unknown zone '\(zone)' (not in the store's zones)")
+                }
                 var cases = try db.writer.read { try DisputeStore.listCases(state: filter, zone: zone, limit: openOnly ? Int.max : limit, db: $0) }
                 if openOnly { cases = Array(cases.filter(\.state.isOpen).prefix(limit)) }
                 if json {

@@ -37,6 +37,7 @@ extension PatrolHubCommand {
                 let now = Date()
                 let starts = try start.map { t in try parser.parse(t) ?? { throw CLIError("--start is not an RFC 3339 time: \(t)") }() } ?? now
                 let ends: Date
+                if end != nil, duration != nil { throw CLIError("give --end or --duration, not both") }
                 if let end {
                     guard let e = parser.parse(end) else { throw CLIError("--end is not an RFC 3339 time: \(end)") }
                     ends = e
@@ -105,7 +106,11 @@ extension PatrolHubCommand {
             @Option(help: "Who ends it.") var by: String
 
             func run() throws {
-                guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
+                do {
+                    guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
+                } catch let e as Silence.Invalid {
+                    throw CLIError(e.message)
+                }
                 print("\(id) expired")
             }
         }

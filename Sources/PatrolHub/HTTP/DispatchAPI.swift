@@ -71,6 +71,9 @@ struct DispatchAPI: Sendable {
                 throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
             }
         }
+        if let zone = q.zone, try !store.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
+            throw bad("zone", "unknown zone '\(zone)'")
+        }
         return q
     }
 
@@ -213,6 +216,9 @@ struct DispatchAPI: Sendable {
         let now = clock()
         let starts = try time("starts_at") ?? now
         let ends: Date
+        if o["ends_at"] != nil, o["duration"] != nil, o["ends_at"] != .null, o["duration"] != .null {
+            throw HTTPError(.badRequest, message: "field 'duration': give ends_at or duration, not both")
+        }
         if let e = try time("ends_at") {
             ends = e
         } else if let d = try string("duration") {
@@ -244,7 +250,11 @@ struct DispatchAPI: Sendable {
 
     /// Ends a silence now (`purge`: deletes it); false when there is no such silence.
     func endSilence(id: String, by actor: String, purge: Bool) throws -> Bool {
-        purge ? try store.deleteSilence(id: id, by: actor, at: clock()) : try store.expireSilence(id: id, by: actor, at: clock())
+        do {
+            return purge ? try store.deleteSilence(id: id, by: actor, at: clock()) : try store.expireSilence(id: id, by: actor, at: clock())
+        } catch let e as Silence.Invalid {
+            throw HTTPError(.conflict, message: e.message)
+        }
     }
 }
 

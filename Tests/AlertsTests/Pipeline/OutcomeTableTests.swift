@@ -231,6 +231,8 @@ struct OutcomeTableTests {
         #expect(lines[2] == "- 2027-01-15 16:00:00 摄像头 camera cam-A：人员聚集（crowd_gathering），严重程度 2，风险隐患 RI-00000001")
         #expect(lines[3] == "- 2027-01-15 16:04:00 摄像头 camera cam-B：打架斗殴（fight），严重程度 1，风险隐患 RI-00000002")
         #expect(lines[4] == "后续证据 / later evidence: 2027-01-15 16:12:00 网格员设备 device D1：矛盾纠纷（dispute），严重程度 2，风险隐患 RI-00000003")
+        // The warning slips of the situation name the case.
+        #expect(try store.slips().map(\.caseID) == ["AJ-00000001", "AJ-00000001", "AJ-00000001"])
         // Published on out/cases at opening and again when the report joined.
         let out = try store.outbox(limit: 100).filter { $0.topic == "patrolhub/v1/out/cases" }
         #expect(out.count == 2)

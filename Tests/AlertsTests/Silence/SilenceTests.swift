@@ -90,6 +90,31 @@ struct SilenceTests {
         #expect(throws: Silence.Invalid.self) { try store.addSilence(Silence(id: "", zone: "Z", startsAt: Self.at(0), endsAt: Self.at(1), createdBy: "op", comment: "", createdAt: Self.at(0))) }
     }
 
+    @Test func unknownNamesAndRepeatedExpiriesAreRefused() throws {
+        let store = try DisputeStore.inMemory()
+        try store.writer.write { db in
+            try db.execute(sql: "INSERT INTO zones(code, name, level) VALUES ('Z-A', 'A', 'grid')")
+            try db.execute(sql: "INSERT INTO cameras(id, name) VALUES ('cam-1', 'one')")
+        }
+        func refused(_ s: Silence, _ field: String) {
+            #expect { try store.addSilence(s) } throws: { ($0 as? Silence.Invalid)?.field == field }
+        }
+        refused(Silence(id: "", zone: "Z-9", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op", comment: "typo", createdAt: Self.at(0)), "zone")
+        refused(Silence(id: "", source: "cam-9", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op", comment: "typo", createdAt: Self.at(0)), "source")
+        let known = try store.addSilence(Silence(id: "", zone: "Z-A", source: "cam-1", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op",
+                                                 comment: "maintenance", createdAt: Self.at(0)))
+        #expect(try store.expireSilence(id: known.id, by: "op", at: Self.at(10)))
+        #expect { try store.expireSilence(id: known.id, by: "op", at: Self.at(11)) } throws: { ($0 as? Silence.Invalid)?.message.contains("already") == true }
+        // A silence that has not started is cut to nothing, never to an end before its start.
+        let later = try store.addSilence(Silence(id: "", zone: "Z-A", startsAt: Self.at(30), endsAt: Self.at(90), createdBy: "op", comment: "tonight",
+                                                 createdAt: Self.at(0)))
+        #expect(try store.expireSilence(id: later.id, by: "op", at: Self.at(20)))
+        let cut = try #require(try store.silences().first { $0.id == later.id })
+        #expect(cut.endsAt == cut.startsAt)
+        let audits = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM audit_log WHERE action = 'silence.expired'") }
+        #expect(audits == 2)
+    }
+
     @Test func thePipelineAppliesSilencesFromTheStore() throws {
         let store = try DisputeStore.inMemory()
         let p = try PipelineProcessorTests.make(store)
