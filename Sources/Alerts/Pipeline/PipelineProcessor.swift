@@ -48,7 +48,8 @@ public final class PipelineProcessor {
     /// moves counters or times updates the row but is not linked, audited or
     /// published again; a new item, a severity or a case link is. After a
     /// restart the first change of each is published once more (at least once).
-    struct Published: Equatable { var items: Int; var severity: Severity; var link: String? }
+    /// (A case's category changes only with its severity, so a case needs no more.)
+    struct Published: Equatable { var items: Int; var severity: Severity; var caseID: String? = nil }
     var published: [String: Published] = [:]
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
@@ -261,7 +262,7 @@ public final class PipelineProcessor {
         }
         for (id, change) in cases.sorted(by: { $0.key < $1.key }) {
             let c = change.value
-            let now_ = Published(items: c.riskItemIDs.count, severity: c.severity, link: c.category.rawValue)
+            let now_ = Published(items: c.riskItemIDs.count, severity: c.severity)
             let previous = published[id]
             // The items not linked yet: known from what this process wrote, else (after a restart) read.
             let newItems: [String]
@@ -390,7 +391,7 @@ public final class PipelineProcessor {
                     anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
                 ])
             }
-            let now = Published(items: s.riskItemIDs.count, severity: s.severity, link: s.caseID)
+            let now = Published(items: s.riskItemIDs.count, severity: s.severity, caseID: s.caseID)
             let previous = published[s.id]
             guard previous != now else { continue }
             for id in s.riskItemIDs.dropFirst(previous?.items ?? 0) { try link.execute(arguments: [s.id, id]) }

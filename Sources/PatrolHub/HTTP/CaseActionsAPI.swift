@@ -12,16 +12,8 @@ extension DispatchAPI {
     /// authenticated). 404 for an unknown case, 409 for an action the case's
     /// state does not allow, 400 for a missing or wrong field.
     func act(caseID: String, body: JSONValue, by author: String) throws -> JSONValue {
-        guard case .object(let o) = body else { throw HTTPError(.badRequest, message: "the body must be a JSON object") }
-        let known: Set<String> = ["action", "by", "note", "assignee", "outcome", "amount_cny", "satisfaction"]
-        if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
-            throw HTTPError(.badRequest, message: "field '\(unknown)': unknown field (known: \(known.sorted().joined(separator: ", ")))")
-        }
-        func string(_ key: String) throws -> String? {
-            guard let v = o[key], v != .null else { return nil }
-            guard let s = v.stringValue else { throw HTTPError(.badRequest, message: "field '\(key)': expected a string, found \(v.typeName)") }
-            return s
-        }
+        let fields = try BodyFields(body, known: ["action", "by", "note", "assignee", "outcome", "amount_cny", "satisfaction"])
+        let string = fields.string
         let names = CaseActionKind.allCases.map(\.rawValue).joined(separator: ", ")
         guard let name = try string("action") else { throw HTTPError(.badRequest, message: "field 'action' is required (one of: \(names))") }
         guard let kind = CaseActionKind(name: name) else {
@@ -34,7 +26,7 @@ extension DispatchAPI {
             }
             action.outcome = outcome
         }
-        if let v = o["amount_cny"], v != .null {
+        if let v = fields.value("amount_cny") {
             guard let amount = v.doubleValue else { throw HTTPError(.badRequest, message: "field 'amount_cny': expected a number of yuan, found \(v.typeName)") }
             action.amountCNY = amount
         }

@@ -198,16 +198,8 @@ struct DispatchAPI: Sendable {
     /// or `duration` (`30m`, `2h`, `1d`), `comment`; `created_by` is the caller.
     /// The same checks as `patrolhub silences add`, and the same audit log entry.
     func addSilence(body: JSONValue, createdBy: String) throws -> JSONValue {
-        guard case .object(let o) = body else { throw HTTPError(.badRequest, message: "the body must be a JSON object") }
-        let known: Set<String> = ["zone", "category", "source", "drill", "starts_at", "ends_at", "duration", "comment", "created_by"]
-        if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
-            throw HTTPError(.badRequest, message: "field '\(unknown)': unknown field (known: \(known.sorted().joined(separator: ", ")))")
-        }
-        func string(_ key: String) throws -> String? {
-            guard let v = o[key], v != .null else { return nil }
-            guard let s = v.stringValue else { throw HTTPError(.badRequest, message: "field '\(key)': expected a string, found \(v.typeName)") }
-            return s
-        }
+        let fields = try BodyFields(body, known: ["zone", "category", "source", "drill", "starts_at", "ends_at", "duration", "comment", "created_by"])
+        let string = fields.string
         func time(_ key: String) throws -> Date? {
             guard let s = try string(key) else { return nil }
             guard let t = timeParser.parse(s) else { throw HTTPError(.badRequest, message: "field '\(key)': expected an RFC 3339 time, found '\(s)'") }
@@ -216,7 +208,7 @@ struct DispatchAPI: Sendable {
         let now = clock()
         let starts = try time("starts_at") ?? now
         let ends: Date
-        if o["ends_at"] != nil, o["duration"] != nil, o["ends_at"] != .null, o["duration"] != .null {
+        if fields.value("ends_at") != nil, fields.value("duration") != nil {
             throw HTTPError(.badRequest, message: "field 'duration': give ends_at or duration, not both")
         }
         if let e = try time("ends_at") {
@@ -235,7 +227,7 @@ struct DispatchAPI: Sendable {
             category = cat
         }
         var drill: Bool?
-        if let d = o["drill"], d != .null {
+        if let d = fields.value("drill") {
             guard let b = d.boolValue else { throw HTTPError(.badRequest, message: "field 'drill': expected true or false, found \(d.typeName)") }
             drill = b
         }
