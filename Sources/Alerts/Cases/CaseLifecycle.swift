@@ -123,7 +123,7 @@ public struct CaseAction: Sendable, Hashable {
 
     /// The action's extra fields as JSON (recorded with the transition and in the audit log).
     public var detail: JSONValue {
-        var o: [String: JSONValue] = [:]
+        var o: JSONObject = [:]
         if let assignee { o["assignee"] = .string(assignee) }
         if let outcome { o["outcome"] = .string(outcome.rawValue) }
         if let amountCNY { o["amount_cny"] = .number(amountCNY) }

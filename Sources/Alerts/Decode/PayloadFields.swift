@@ -8,7 +8,7 @@ import Foundation
 /// format: `field 'after.camera' is required`, `field 'parties[1]' must be a string`.
 /// `null` counts as absent.
 public struct PayloadFields: Sendable {
-    public let object: [String: JSONValue]
+    public let object: JSONObject
     /// Where this object sits in the payload (`""` for the top level, `after`,
     /// `location`), so that nested fields are named in full in errors.
     public let path: String
@@ -26,7 +26,7 @@ public struct PayloadFields: Sendable {
         path = ""
     }
 
-    public init(object: [String: JSONValue], path: String = "") {
+    public init(object: JSONObject, path: String = "") {
         self.object = object
         self.path = path
     }

@@ -46,7 +46,7 @@ public struct RiskItem: Sendable, Hashable {
 
     /// The JSON object of the HTTP API and the output topics (snake_case).
     public var json: JSONValue {
-        var o: [String: JSONValue] = [
+        var o: JSONObject = [
             "id": .string(id), "zone": .string(zone), "category": .string(category.rawValue),
             "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue),
             "source": .string(source), "first_seen": .string(firstSeen.rfc3339), "last_seen": .string(lastSeen.rfc3339),

@@ -22,12 +22,12 @@ public struct StoreStatus: Sendable, Equatable {
     /// The one JSON object of `status --json` (keys `inbox`, `dead_letters`,
     /// `risk_items`, `slips`, `cases`).
     public var json: JSONValue {
-        func counts(_ d: [String: Int]) -> JSONValue { .object(d.mapValues { .number(Double($0)) }) }
+        func counts(_ d: [String: Int]) -> JSONValue { .object(JSONObject(d.mapValues { JSONValue.number(Double($0)) })) }
         return .object([
             "inbox": .object(["received": .number(Double(inboxReceived)), "processed": .number(Double(inboxProcessed)), "pending": .number(Double(inboxPending))]),
             "dead_letters": .object(["total": .number(Double(deadLettersTotal)), "by_reason": counts(deadLetters)]),
             "risk_items": .object(["total": .number(Double(riskItemsTotal)), "by_state": counts(riskItems), "suppressed": .number(Double(riskItemsSuppressed))]),
-            "slips": .object(["total": .number(Double(slipsTotal)), "by_kind": .object(slips.mapValues { counts($0) })]),
+            "slips": .object(["total": .number(Double(slipsTotal)), "by_kind": .object(JSONObject(slips.mapValues { counts($0) }))]),
             "cases": .object(["total": .number(Double(casesTotal)), "by_state": counts(cases)]),
         ])
     }

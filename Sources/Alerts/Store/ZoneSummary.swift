@@ -37,7 +37,7 @@ public struct ZoneSummary: Sendable, Hashable {
     /// The object of `GET /api/v1/zones` (snake_case).
     public func json(geometry include: Bool) -> JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        var o: [String: JSONValue] = [
+        var o: JSONObject = [
             "code": .string(code), "name": .string(name), "level": .string(level), "parent": opt(parent),
             "unit": opt(unit), "worker": opt(worker),
             "counts": .object([

@@ -10,7 +10,7 @@ public enum JSONValue: Sendable, Hashable {
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// The JSON type name used in error messages ("expected a string, found a number").
     public var typeName: String {
@@ -56,11 +56,11 @@ public enum JSONValue: Sendable, Hashable {
             out += "]"
         case .object(let o):
             out += "{"
-            for (i, k) in o.keys.sorted().enumerated() {
+            for (i, m) in o.members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { out += "," }
-                JSONValue.writeString(k, to: &out)
+                JSONValue.writeString(m.key, to: &out)
                 out += ":"
-                o[k]!.write(to: &out)
+                m.value.write(to: &out)
             }
             out += "}"
         }
@@ -126,6 +126,8 @@ public struct JSONParser {
 
     let buf: UnsafeBufferPointer<UInt8>
     var i = 0
+    /// 10^0 … 10^22, each exact (a product of exact values below 2^53 · 2^k).
+    static let powersOfTen: [Double] = (0...22).reduce(into: []) { acc, k in acc.append(k == 0 ? 1 : acc[k - 1] * 10) }
 
     init(buf: UnsafeBufferPointer<UInt8>) { self.buf = buf }
 
@@ -146,8 +148,7 @@ public struct JSONParser {
             i += 1
             skipWS()
             if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
-            // Members are gathered first so the dictionary is built once at its final size.
-            var members: [(String, JSONValue)] = []
+            var members: [JSONObject.Element] = []
             members.reserveCapacity(8)
             while true {
                 skipWS()
@@ -163,7 +164,7 @@ public struct JSONParser {
                 if buf[i] == UInt8(ascii: ",") { i += 1; continue }
                 if buf[i] == UInt8(ascii: "}") {
                     i += 1
-                    return .object(Dictionary(members, uniquingKeysWith: { _, last in last })) // a repeated key: the last wins
+                    return .object(JSONObject(unique: JSONObject.lastWins(members))) // a repeated key: the last wins
                 }
                 throw fail("expected ',' or '}'")
             }
@@ -208,18 +209,36 @@ public struct JSONParser {
         guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid value") }
         if buf[i] == 48 { i += 1 } else { while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 } }
         var simple = true
+        var fractionStart = -1
         if i < buf.count, buf[i] == UInt8(ascii: ".") {
             simple = false
             i += 1
+            fractionStart = i
             guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid number") }
             while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 }
         }
+        var exponent = false
         if i < buf.count, buf[i] == UInt8(ascii: "e") || buf[i] == UInt8(ascii: "E") {
             simple = false
+            exponent = true
             i += 1
             if i < buf.count, buf[i] == UInt8(ascii: "+") || buf[i] == UInt8(ascii: "-") { i += 1 }
             guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid number") }
             while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 }
+        }
+        if fractionStart > 0, !exponent, i - start < 17 {
+            // A decimal of at most 15 digits: the digits as an integer (exact below 2^53) divided by
+            // a power of ten (exact up to 10^22) is the correctly rounded value, as strtod's.
+            var v: Int64 = 0
+            var k = start
+            let neg = buf[k] == UInt8(ascii: "-")
+            if neg { k += 1 }
+            while k < i {
+                if buf[k] != UInt8(ascii: ".") { v = v * 10 + Int64(buf[k] - 48) }
+                k += 1
+            }
+            let d = Double(v) / Self.powersOfTen[i - fractionStart]
+            return neg ? -d : d
         }
         if simple, i - start < 16 {
             var v: Int64 = 0

@@ -27,7 +27,7 @@ enum BoardPage {
 
     /// `{"fight": "打架斗殴", …}` from the taxonomy.
     static var categoryNames: String {
-        JSONValue.object(Dictionary(uniqueKeysWithValues: Alerts.Category.allCases.map { ($0.rawValue, JSONValue.string($0.chineseName)) })).serialized
+        JSONValue.object(JSONObject(Dictionary(uniqueKeysWithValues: Alerts.Category.allCases.map { ($0.rawValue, JSONValue.string($0.chineseName)) }))).serialized
     }
 
     /// The case lifecycle's words, from the lifecycle itself: the actions
@@ -38,9 +38,9 @@ enum BoardPage {
         func pairs(_ p: [(String, String)]) -> JSONValue { .array(p.map { .array([.string($0.0), .string($0.1)]) }) }
         return JSONValue.object([
             "actions": pairs(CaseActionKind.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
-            "allowed": .object(Dictionary(uniqueKeysWithValues: Case.State.allCases.map { state in
+            "allowed": .object(JSONObject(Dictionary(uniqueKeysWithValues: Case.State.allCases.map { state in
                 (state.rawValue, JSONValue.array(CaseLifecycle.allowed(from: state).map { .string($0.rawValue) }))
-            })),
+            }))),
             "outcomes": pairs(CaseOutcome.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
             "satisfaction": pairs(CaseSatisfaction.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
         ]).serialized

@@ -5,7 +5,7 @@ import Hummingbird
 /// them: an object with only `known` keys; a field that is absent or `null`
 /// is nil; a wrong type is a 400 naming the field.
 struct BodyFields {
-    let object: [String: JSONValue]
+    let object: JSONObject
 
     init(_ body: JSONValue, known: Set<String>) throws {
         guard case .object(let o) = body else { throw HTTPError(.badRequest, message: "the body must be a JSON object") }

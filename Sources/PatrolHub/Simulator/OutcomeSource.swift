@@ -85,7 +85,7 @@ struct HTTPOutcomeSource: OutcomeSource {
     }
 
     func addSilence(_ spec: Scenario.SilenceSpec, startsAt: Date, endsAt: Date) async throws -> String {
-        var o: [String: JSONValue] = [
+        var o: JSONObject = [
             "starts_at": .string(startsAt.rfc3339), "ends_at": .string(endsAt.rfc3339), "comment": .string(spec.comment),
             "drill": .bool(true), "created_by": .string("patrolhub drill"),
         ]

@@ -45,6 +45,48 @@ struct SupportTests {
         #expect(v.serialized == #"{"a":[1,2.5,-300,true,null],"b":"x\"中😀","c":{}}"#)
     }
 
+    @Test func jsonDecimalsAreCorrectlyRounded() throws {
+        // The parser's fast path (digits ÷ a power of ten) must agree with the
+        // standard library's correctly rounded conversion for every decimal it takes.
+        var random = SeededRandom(seed: 7)
+        var texts = ["0.1", "0.2", "0.3", "-0.5", "120.123456", "31.2304049", "121.4737021", "0.000000000000001",
+                     "999999999999.999", "9007199254740.993", "1.7976931348623157", "-45.000", "0.87"]
+        for _ in 0..<20_000 {
+            let digits = 1 + Int(random.next() % 15)
+            let point = 1 + Int(random.next() % UInt64(digits))
+            var t = random.next() % 2 == 0 ? "-" : ""
+            for k in 0..<digits {
+                if k == point { t += "." }
+                t += String(random.next() % 10)
+            }
+            if !t.contains(".") { t += ".5" }
+            if t.hasPrefix("0"), t.count > 1, !t.hasPrefix("0.") { continue }
+            if t.hasPrefix("-0"), !t.hasPrefix("-0.") { continue }
+            texts.append(t)
+        }
+        for t in texts {
+            #expect(try JSONParser.parse(t) == .number(Double(t)!), "\(t)")
+        }
+    }
+
+    @Test func jsonObjectsKeepTheLastOfARepeatedKeyAndCompareWithoutOrder() throws {
+        let v = try JSONParser.parse(#"{"a":1,"b":2,"a":3}"#)
+        #expect(v["a"] == .number(3))
+        guard case .object(let o) = v else { Issue.record("not an object"); return }
+        #expect(o.count == 2)
+        #expect(v == .object(["b": .number(2), "a": .number(3)]))
+        #expect(v.hashValue == JSONValue.object(["b": .number(2), "a": .number(3)]).hashValue)
+        #expect(v != .object(["b": .number(2), "a": .number(1)]))
+        #expect(v.serialized == #"{"a":3,"b":2}"#)
+        // A large object with repeats (the dictionary path of `lastWins`).
+        let many = "{" + (0..<40).map { "\"k\($0 % 30)\":\($0)" }.joined(separator: ",") + "}"
+        let w = try JSONParser.parse(many)
+        guard case .object(let wo) = w else { Issue.record("not an object"); return }
+        #expect(wo.count == 30)
+        #expect(w["k0"] == .number(30))
+        #expect(w["k29"] == .number(29))
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "nul", "{} {}", String(repeating: "[", count: 100) + String(repeating: "]", count: 100)])
     func badJSONIsRefused(text: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }

@@ -82,7 +82,7 @@ final class HeadlessBrowser: @unchecked Sendable {
     @discardableResult
     func send(_ method: String, _ params: [String: JSONValue] = [:], timeout: Double = 30) async throws -> JSONValue {
         let id = nextID.withLock { $0 += 1; return $0 }
-        var message: [String: JSONValue] = ["id": .number(Double(id)), "method": .string(method), "params": .object(params)]
+        var message: [String: JSONValue] = ["id": .number(Double(id)), "method": .string(method), "params": .object(JSONObject(params))]
         if let session { message["sessionId"] = .string(session) }
         var bytes = Array(message.jsonValue.serialized.utf8) + [0]
         let written = bytes.withUnsafeMutableBytes { write(commands, $0.baseAddress, $0.count) }
@@ -147,5 +147,5 @@ final class HeadlessBrowser: @unchecked Sendable {
 }
 
 extension Dictionary where Key == String, Value == JSONValue {
-    var jsonValue: JSONValue { .object(self) }
+    var jsonValue: JSONValue { .object(JSONObject(self)) }
 }

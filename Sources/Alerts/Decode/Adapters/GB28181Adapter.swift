@@ -214,8 +214,17 @@ struct XMLElementTree: Sendable {
 
     /// The first child with this name (case-insensitive).
     func child(_ name: String) -> XMLElementTree? {
-        let wanted = name.lowercased()
+        let wanted = Self.lowercased(name.utf8)
         return children.first { $0.name == wanted }
+    }
+
+    /// Lowercases ASCII letters without Unicode tables (tag names are ASCII;
+    /// anything else goes through `String.lowercased`).
+    static func lowercased(_ u: some Collection<UInt8>) -> String {
+        if u.allSatisfy({ $0 < 0x80 }) {
+            return String(decoding: u.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
+        }
+        return String(decoding: u, as: UTF8.self).lowercased()
     }
 
     /// The trimmed text of the first child with this name; nil when absent or empty.
@@ -226,8 +235,9 @@ struct XMLElementTree: Sendable {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
         guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
         let trimmed = Substring(u[first...last])
-        // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too.
-        if trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
+        // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too
+        // (only a non-ASCII first or last byte can start or end one).
+        if u[first] >= 0x80 || u[last] >= 0x80, trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
             let text = trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
             return text.isEmpty ? nil : text
         }
@@ -316,6 +326,7 @@ struct XMLScanner {
         let nameStart = i
         while i < bytes.count, !Self.isSpace(bytes[i]), bytes[i] != UInt8(ascii: "/"), bytes[i] != UInt8(ascii: ">") { i += 1 }
         guard i > nameStart, i < bytes.count else { throw fail("bad start tag") }
+        let nameEnd = i
         let rawName = String(decoding: bytes[nameStart..<i], as: UTF8.self)
         // Attributes: read past them, minding quotes.
         var selfClosing = false
@@ -338,8 +349,9 @@ struct XMLScanner {
             }
             i += 1
         }
-        let local = rawName.split(separator: ":").last.map(String.init) ?? rawName
-        var node = XMLElementTree(name: local.lowercased(), originalName: rawName, content: "", children: [])
+        // The local name: what follows the last ':' (a namespace prefix is dropped).
+        let localStart = bytes[nameStart..<nameEnd].lastIndex(of: UInt8(ascii: ":")).map { $0 + 1 < nameEnd ? $0 + 1 : nameStart } ?? nameStart
+        var node = XMLElementTree(name: XMLElementTree.lowercased(bytes[localStart..<nameEnd]), originalName: rawName, content: "", children: [])
         if selfClosing { return node }
         var content: [UInt8] = []
         while true {
@@ -372,8 +384,9 @@ struct XMLScanner {
             } else if c == UInt8(ascii: "&") {
                 try reference(into: &content)
             } else {
-                content.append(c)
-                i += 1
+                let run = i
+                while i < bytes.count, bytes[i] != UInt8(ascii: "<"), bytes[i] != UInt8(ascii: "&") { i += 1 }
+                content.append(contentsOf: bytes[run..<i])
             }
         }
     }

@@ -139,7 +139,7 @@ public struct ONVIFAdapter: EventAdapter {
         if fields.object.keys.allSatisfy({ key in canonicalNames.contains(key) || !canonicalNames.contains { asciiCaseEqual($0, key) } }) {
             return fields
         }
-        var values: [String: JSONValue] = [:]
+        var values = JSONObject()
         for (key, value) in fields.object {
             let canonical = canonicalNames.first { asciiCaseEqual($0, key) } ?? key
             if values[canonical] == nil || canonical == key { values[canonical] = value }
@@ -158,7 +158,7 @@ public struct ONVIFAdapter: EventAdapter {
 
     /// Reads `Source`/`Key`/`Data` in any of the shapes bridges use.
     private static func simpleItems(_ value: JSONValue?, field: String) throws(DecodeError) -> [SimpleItem] {
-        func member(_ object: [String: JSONValue], _ name: String) -> JSONValue? {
+        func member(_ object: JSONObject, _ name: String) -> JSONValue? {
             object.first { asciiCaseEqual($0.key, name) }?.value
         }
         switch value {
