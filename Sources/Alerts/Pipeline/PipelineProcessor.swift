@@ -70,7 +70,7 @@ public final class PipelineProcessor {
         let rules = engine.rules
         let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
             var s = RiskEngine.Snapshot()
-            let maxTime = try Double.fetchOne(db, sql: "SELECT MAX(time) FROM event_log") ?? 0
+            let maxTime = try EventLog.maxTime(db: db)
             // Open items of the last day, and whatever is open until a later message ends it, however old:
             // camera health (until `online`) and live lifecycles (until their end).
             s.openItems = try Row.fetchAll(db, sql: """
@@ -78,9 +78,10 @@ public final class PipelineProcessor {
                     AND (last_seen >= ? OR lifecycle IS NOT NULL OR category IN ('camera_offline', 'camera_tampered', 'camera_degraded'))
                 """, arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
             // What a window ending at an event that is not late can still see (as the running engine keeps).
-            s.recentOccurrences = try Row.fetchAll(db, sql: "SELECT time, risk_item_id, zone, category FROM event_log WHERE counted = 1 AND time >= ?",
-                                                   arguments: [maxTime - rules.groupWindow - rules.lateness]).map {
-                (Date(timeIntervalSince1970: $0[0]), $0[1], $0[2], Category(rawValue: $0[3]) ?? .other)
+            let window = rules.cases.window
+            let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)
+            s.recentOccurrences = logged.filter { $0.time >= maxTime - rules.groupWindow - rules.lateness }.map {
+                (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
             for row in slipRows {
@@ -94,20 +95,29 @@ public final class PipelineProcessor {
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
             s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
-            let window = rules.cases.window
             for row in try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness]) {
                 let through = Date(timeIntervalSince1970: row["evidence_at"])
                 let from = (row["evidence_from"] as Double?).map(Date.init(timeIntervalSince1970:)) ?? through
                 s.recentCases.append((try Case(row: row, db: db), from, through))
             }
-            s.recentEvidence = try Row.fetchAll(db, sql: """
-                SELECT e.zone, r.id, r.source, r.source_kind, r.category, r.severity, MAX(e.time) AS t, r.drill
-                FROM event_log e JOIN risk_items r ON r.id = e.risk_item_id
-                WHERE e.counted = 1 AND e.time >= ? GROUP BY r.id
-                """, arguments: [maxTime - window - rules.lateness]).map { row in
-                (row[0], CaseStage.Evidence(itemID: row[1], source: row[2], sourceKind: SourceKind(rawValue: row[3]) ?? .camera,
-                                            category: Category(rawValue: row[4]) ?? .other, severity: Severity(rawValue: row[5]) ?? .info,
-                                            time: Date(timeIntervalSince1970: row[6]), drill: row[7]))
+            // Each item's newest counted event in the window, in the zone of that event.
+            var newest: [String: EventLogEntry] = [:]
+            for e in logged where e.time >= maxTime - window - rules.lateness && !e.itemID.isEmpty {
+                if let seen = newest[e.itemID], seen.time >= e.time { continue }
+                newest[e.itemID] = e
+            }
+            let ids = newest.keys.sorted()
+            for chunk in stride(from: 0, to: ids.count, by: 500) {
+                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
+                let rows = try Row.fetchAll(db, sql: "SELECT id, source, source_kind, category, severity, drill FROM risk_items WHERE id IN (\(databaseQuestionMarks(count: part.count))) ORDER BY id",
+                                            arguments: StatementArguments(part))
+                for row in rows {
+                    let e = newest[row[0]]!
+                    s.recentEvidence.append((e.zone, CaseStage.Evidence(
+                        itemID: row[0], source: row[1], sourceKind: SourceKind(rawValue: row[2]) ?? .camera,
+                        category: Category(rawValue: row[3]) ?? .other, severity: Severity(rawValue: row[4]) ?? .info,
+                        time: Date(timeIntervalSince1970: e.time), drill: row[5])))
+                }
             }
             s.lastCaseSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM cases") ?? 0
             return s
@@ -170,7 +180,7 @@ public final class PipelineProcessor {
         // The two statements that run once per event bind through the C API. Recording
         // the key is the duplicate check: a key already there inserts nothing.
         let seen = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
-        let accept = try RawStatement(db, "INSERT INTO event_log(time, risk_item_id, zone, category, counted) VALUES (?, ?, ?, ?, ?)")
+        var log = EventLogEncoder(capacity: records.count)
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -228,13 +238,7 @@ public final class PipelineProcessor {
                         case .cameraStatus(let camera, let st, let at):
                             try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
                         case .accepted(_, let itemID, let zone, let category, let time, let counted):
-                            accept.reset()
-                            accept.bind(1, time.timeIntervalSince1970)
-                            accept.bind(2, itemID)
-                            accept.bind(3, zone)
-                            accept.bind(4, category.rawValue)
-                            accept.bind(5, counted)
-                            try accept.step(db)
+                            log.append(time: time.timeIntervalSince1970, itemID: itemID, zone: zone, category: category.rawValue, counted: counted)
                         case .caseChanged(let value, let evidenceFrom, let evidenceAt, let isNew):
                             let previous = cases[value.id]
                             cases[value.id] = (value, min(evidenceFrom, previous?.evidenceFrom ?? evidenceFrom),
@@ -250,6 +254,7 @@ public final class PipelineProcessor {
             }
         }
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
+        try log.write(db: db)
         try write(items: items.values, db: db)
         let publishSlips = try write(slips: slips.values, db: db)
         let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")

@@ -310,6 +310,22 @@ enum Migrations {
             // before and after each new one (PatrolStage.neighbours).
             try db.execute(sql: "CREATE INDEX patrol_records_device_time ON patrol_records(device, kind, time)")
         }
+        m.registerMigration("v8-event-batches") { db in
+            // What each event did, one row per pipeline batch with the entries
+            // packed (EventLog.swift): a row per event and its time index were
+            // more than a tenth of the pipeline's time, for data read only at start.
+            try db.execute(sql: """
+                CREATE TABLE event_batches (
+                    id INTEGER PRIMARY KEY,
+                    last_time REAL NOT NULL,   -- the newest event time in the batch
+                    count INTEGER NOT NULL,
+                    events BLOB NOT NULL
+                );
+                CREATE INDEX event_batches_last_time ON event_batches(last_time);
+                """)
+            try EventLog.migrateRows(db: db)
+            try db.execute(sql: "DROP TABLE event_log")
+        }
         return m
     }
 
