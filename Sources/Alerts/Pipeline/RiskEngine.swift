@@ -76,8 +76,15 @@ public struct RiskEngine: Sendable {
     var itemLifecycles: [SourceCategory: Set<String>] = [:]
     /// `L` → the live lifecycles `L|…`, so a topic-level end finds them without a scan.
     var nestedLifecycles: [String: Set<String>] = [:]
-    var occurrences: [ZoneCategory: [Occurrence]] = [:]
-    var activeSlips: [ZoneCategory: ActiveSlip] = [:]
+    /// Per (zone, category): its recent occurrences and its active warning slip.
+    struct GroupWindow {
+        var occurrences: [Occurrence] = []
+        var active: ActiveSlip?
+    }
+    /// The windows sit in an array, found through `windowSlots` with one hash of the
+    /// (zone, category) pair per event, and change in place (no copy, no rehash).
+    var windowSlots: [ZoneCategory: Int] = [:]
+    var windows: [GroupWindow] = []
     var cameraStatus: [String: CameraStatus] = [:]
     /// The newest event time seen (detections and reports).
     var watermark: Date?
@@ -127,13 +134,13 @@ public struct RiskEngine: Sendable {
             itemLifecycles[key] = []
             if let l = item.lifecycle { register(l, key) }
         }
-        occurrences = [:]
+        windowSlots = [:]
+        windows = []
         for o in s.recentOccurrences.sorted(by: { $0.time < $1.time }) {
-            occurrences[ZoneCategory(zone: o.zone, category: o.category), default: []].append(Occurrence(time: o.time, itemID: o.itemID))
+            windows[slot(ZoneCategory(zone: o.zone, category: o.category))].occurrences.append(Occurrence(time: o.time, itemID: o.itemID))
         }
-        activeSlips = [:]
         for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
-            activeSlips[ZoneCategory(zone: slip.zone, category: slip.category)] = ActiveSlip(slip: slip, anchor: anchor)
+            windows[slot(ZoneCategory(zone: slip.zone, category: slip.category))].active = ActiveSlip(slip: slip, anchor: anchor)
         }
         cameraStatus = s.cameraStatus
         nextItemSeq = s.lastItemSeq + 1
@@ -299,36 +306,40 @@ public struct RiskEngine: Sendable {
 
     // MARK: - Grouping into warning slips
 
+    /// The slot of a (zone, category) pair's window, made on first use (zones × categories: bounded by the config).
+    mutating func slot(_ zc: ZoneCategory) -> Int {
+        if let slot = windowSlots[zc] { return slot }
+        windowSlots[zc] = windows.count
+        windows.append(GroupWindow())
+        return windows.count - 1
+    }
+
     mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date) -> [EngineEffect] {
-        let zc = ZoneCategory(zone: item.zone, category: item.category)
+        let w = slot(ZoneCategory(zone: item.zone, category: item.category))
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         if !late {
-            // Taken out of the dictionary while it changes: a copy left behind would make
-            // every append copy the whole window.
-            var list = occurrences.removeValue(forKey: zc) ?? []
-            list.append(Occurrence(time: time, itemID: item.id))
-            if list.count > 1, list[list.count - 2].time > time { list.sort { $0.time < $1.time } }
             // Keep what a window ending at any event that is not late can still see
             // (the same horizon the store restores after a restart).
             let horizon = (watermark ?? time).addingTimeInterval(-rules.groupWindow - rules.lateness)
-            if let cut = list.firstIndex(where: { $0.time >= horizon }), cut > 0 { list.removeFirst(cut) }
-            occurrences[zc] = list
+            Self.record(Occurrence(time: time, itemID: item.id), in: &windows[w].occurrences, horizon: horizon)
         }
 
-        if let current = activeSlips[zc], time >= current.anchor.addingTimeInterval(-rules.groupWindow),
-           time < current.anchor.addingTimeInterval(rules.repeatInterval) {
-            var active = activeSlips.removeValue(forKey: zc)! // unshared while it changes (see above)
-            if active.ids.insert(item.id).inserted { active.slip.riskItemIDs.append(item.id) }
+        if let anchor = windows[w].active?.anchor, time >= anchor.addingTimeInterval(-rules.groupWindow),
+           time < anchor.addingTimeInterval(rules.repeatInterval) {
+            var active = windows[w].active!
+            windows[w].active = nil // unshared while it changes: a copy left behind would copy its lists
+            // Most events fold into the item linked last: no need to hash its id then.
+            if active.slip.riskItemIDs.last != item.id, active.ids.insert(item.id).inserted { active.slip.riskItemIDs.append(item.id) }
             active.slip.occurrences += 1
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
-            activeSlips[zc] = active
+            windows[w].active = active
             return [.slip(active.slip, anchor: active.anchor, isNew: false)]
         }
         guard !late else { return [] }
         let windowStart = time.addingTimeInterval(-rules.groupWindow)
         let threshold = rules.threshold(of: item.category)
-        let list = occurrences[zc] ?? []
+        let list = windows[w].occurrences
         // Count before collecting: most events stay under the threshold.
         // The list is sorted by time: the window is a range found by binary search.
         let window = Self.range(of: list, after: windowStart, through: time)
@@ -348,8 +359,19 @@ public struct RiskEngine: Sendable {
             text: "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
             riskItemIDs: ids, occurrences: count)
         nextSlipSeq += 1
-        activeSlips[zc] = ActiveSlip(slip: slip, anchor: time)
+        windows[w].active = ActiveSlip(slip: slip, anchor: time)
         return [.slip(slip, anchor: time, isNew: true)]
+    }
+
+    /// Adds an occurrence to a window's time-sorted list (changed in place: a copy
+    /// would copy the whole list). What lies before `horizon` is trimmed in steps,
+    /// since each trim moves the rest of the list; it is never inside a window,
+    /// which `range` finds by binary search.
+    static func record(_ o: Occurrence, in list: inout [Occurrence], horizon: Date) {
+        list.append(o)
+        if list.count > 1, list[list.count - 2].time > o.time { list.sort { $0.time < $1.time } }
+        guard list.count >= 64, list[31].time < horizon else { return }
+        list.removeFirst(firstIndex(in: list) { $0 >= horizon })
     }
 
     /// Hands out the next risk item id to a stage that raises items outside
@@ -364,11 +386,11 @@ public struct RiskEngine: Sendable {
     mutating func linkSlips(to c: Case, now: Date) -> [EngineEffect] {
         var effects: [EngineEffect] = []
         for category in c.categories {
-            let zc = ZoneCategory(zone: c.zone, category: category)
-            guard var active = activeSlips[zc], active.slip.caseID == nil else { continue }
+            guard let w = windowSlots[ZoneCategory(zone: c.zone, category: category)],
+                  var active = windows[w].active, active.slip.caseID == nil else { continue }
             active.slip.caseID = c.id
             active.slip.updatedAt = now
-            activeSlips[zc] = active
+            windows[w].active = active
             effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
         }
         return effects
@@ -376,17 +398,19 @@ public struct RiskEngine: Sendable {
 
     /// Indices of the occurrences with `after < time <= through` in a time-sorted list.
     static func range(of list: [Occurrence], after: Date, through: Date) -> Range<Int> {
-        func firstIndex(_ above: (Date) -> Bool) -> Int {
-            var lo = 0, hi = list.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if above(list[mid].time) { hi = mid } else { lo = mid + 1 }
-            }
-            return lo
-        }
-        let start = firstIndex { $0 > after }
-        let end = firstIndex { $0 > through }
+        let start = firstIndex(in: list) { $0 > after }
+        let end = firstIndex(in: list) { $0 > through }
         return start..<max(start, end)
+    }
+
+    /// The first index of a time-sorted list whose time is `above` (binary search; `above` is monotonic).
+    static func firstIndex(in list: [Occurrence], where above: (Date) -> Bool) -> Int {
+        var lo = 0, hi = list.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if above(list[mid].time) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
     }
 
     func immediateSeverity(_ item: RiskItem) -> Bool { item.severity.rawValue <= rules.immediateMaxSeverity }
