@@ -16,9 +16,9 @@ public struct BatchResult: Sendable, Equatable {
 
 /// Where a pipeline thread's CPU time went, by stage (for `bench pipeline`).
 public struct StageProfile: Sendable, Equatable {
-    public var read = 0.0, decode = 0.0, dedup = 0.0, rules = 0.0, eventRows = 0.0, outcomes = 0.0, commit = 0.0
+    public var read = 0.0, decode = 0.0, dedup = 0.0, rules = 0.0, eventRows = 0.0, itemRows = 0.0, slipRows = 0.0, outcomes = 0.0, commit = 0.0
     public init() {}
-    public var total: Double { read + decode + dedup + rules + eventRows + outcomes + commit }
+    public var total: Double { read + decode + dedup + rules + eventRows + itemRows + slipRows + outcomes + commit }
 
     /// The calling thread's CPU time in seconds.
     @inline(__always) public static func now() -> Double {
@@ -177,9 +177,6 @@ public final class PipelineProcessor {
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
         var cases: [String: (value: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)] = [:]
-        // The two statements that run once per event bind through the C API. Recording
-        // the key is the duplicate check: a key already there inserts nothing.
-        let seen = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
         var log = EventLogEncoder(capacity: records.count)
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
@@ -201,18 +198,33 @@ public final class PipelineProcessor {
         let decode = self.decode
         let patrol = self.patrol
         let checkins = patrol != nil
-        for record in records {
-            result.messages += 1
+
+        // 1. Decode the whole batch, so that its event keys go to the store together.
+        var decoded: [(index: Int, events: [NormalizedEvent])] = []
+        decoded.reserveCapacity(records.count)
+        var failures: [(index: Int, error: DecodeError)] = []
+        var keys: [String] = []
+        keys.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
-                mark(\.decode)
+                decoded.append((index, events))
+                for event in events { keys.append(event.key) }
+            } catch {
+                failures.append((index, error))
+            }
+        }
+        result.messages = records.count
+        mark(\.decode)
+        // 2. Record the keys: those the store did not hold are new; an event whose key is not
+        // new (or was new for an earlier event of this batch) is a duplicate.
+        var fresh = try EventKeys.record(keys, db: db)
+        mark(\.dedup)
+        // 3. The events, in order.
+        for (index, events) in decoded {
+            do {
                 for event in events {
-                    seen.reset()
-                    seen.bind(1, event.key)
-                    try seen.step(db)
-                    let duplicate = sqlite3_changes(db.sqliteConnection) == 0
-                    mark(\.dedup)
-                    if duplicate {
+                    guard fresh.remove(event.key) != nil else {
                         result.duplicates += 1
                         continue
                     }
@@ -223,6 +235,7 @@ public final class PipelineProcessor {
                     } catch {
                         // A dead letter, not an accepted event: forget its key again.
                         try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
+                        fresh.insert(event.key)
                         throw error
                     }
                     result.events += 1
@@ -248,15 +261,23 @@ public final class PipelineProcessor {
                     mark(\.eventRows)
                 }
             } catch let error as DecodeError {
-                result.deadLetters += 1
-                try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
-                                             record.payload.count, record.receivedAt.timeIntervalSince1970, now.timeIntervalSince1970])
+                failures.append((index, error))
             }
+        }
+        // Dead letters in inbox order, whichever stage refused them.
+        for (index, error) in failures.sorted(by: { $0.index < $1.index }) {
+            let record = records[index]
+            result.deadLetters += 1
+            try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
+                                         record.payload.count, record.receivedAt.timeIntervalSince1970, now.timeIntervalSince1970])
         }
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
         try log.write(db: db)
+        mark(\.eventRows)
         try write(items: items.values, db: db)
+        mark(\.itemRows)
         let publishSlips = try write(slips: slips.values, db: db)
+        mark(\.slipRows)
         let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")
         for slip in newSlips {
             try audit.execute(arguments: [now.timeIntervalSince1970, slip.id, "slip.issued", slip.text])

@@ -30,6 +30,12 @@ struct RawStatement {
     func bind(_ i: Int32, _ n: Int) { sqlite3_bind_int64(handle, i, Int64(n)) }
     func bind(_ i: Int32, _ b: Bool) { sqlite3_bind_int64(handle, i, b ? 1 : 0) }
 
+    /// A text column of the current row.
+    func text(_ column: Int32) -> String {
+        guard let p = sqlite3_column_text(handle, column) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
     /// Steps once; returns true when a row is available, false when done.
     @discardableResult
     func step(_ db: Database) throws -> Bool {

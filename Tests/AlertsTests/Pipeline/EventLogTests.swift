@@ -71,4 +71,19 @@ struct EventLogTests {
         #expect(counted.first == EventLogEntry(time: 0, itemID: "RI-0", zone: "z", category: "fight", counted: true))
         #expect(counted.last?.itemID == "RI-12000")
     }
+
+    @Test(arguments: [true, false])
+    func eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: Bool) throws {
+        guard !returning || EventKeys.returningSupported else { return }
+        let store = try DisputeStore.inMemory()
+        let first = (0..<250).map { "camera:cam-\($0 % 7):ev-\($0)" }
+        let fresh1 = try store.writer.write { db in try EventKeys.record(first + first.prefix(10), db: db, returning: returning) }
+        #expect(fresh1 == Set(first), "in-batch repeats count once")
+        let second = Array(first.suffix(50)) + (250..<420).map { "camera:cam-\($0 % 7):ev-\($0)" }
+        let fresh2 = try store.writer.write { db in try EventKeys.record(second, db: db, returning: returning) }
+        #expect(fresh2 == Set((250..<420).map { "camera:cam-\($0 % 7):ev-\($0)" }), "keys the store holds are not new")
+        let count = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") }
+        #expect(count == 420)
+        #expect(try store.writer.write { db in try EventKeys.record([], db: db, returning: returning) }.isEmpty)
+    }
 }
