@@ -326,6 +326,12 @@ enum Migrations {
             try EventLog.migrateRows(db: db)
             try db.execute(sql: "DROP TABLE event_log")
         }
+        m.registerMigration("v9-risk-items-state") { db in
+            // The open-items index held last_seen, which moves on every occurrence:
+            // each write of a risk item moved its index entry. Readers filter on the
+            // state only (open items are few), so the index keeps the state alone.
+            try db.execute(sql: "DROP INDEX risk_items_open; CREATE INDEX risk_items_state ON risk_items(state)")
+        }
         return m
     }
 
