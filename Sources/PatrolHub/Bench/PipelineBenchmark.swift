@@ -20,6 +20,8 @@ struct PipelineBenchmark {
     var runs: Int
     var batch: Int
     var configDir: String
+    /// Only the full pipeline runs (no comparison passes, no profiled run): for a profiler.
+    var fullOnly = false
 
     struct Result {
         var decode: [Double] = []
@@ -58,7 +60,8 @@ struct PipelineBenchmark {
             lines.append("|---|---|---|")
             for (name, x) in [("read inbox", p.read), ("decode", p.decode), ("dedup lookup (events key)", p.dedup),
                               ("rules (place, dedup/lifecycle, mute, group, correlate)", p.rules), ("event rows", p.eventRows),
-                              ("outcome rows, outbox, audit", p.outcomes), ("commit", p.commit)] {
+                              ("risk item rows", p.itemRows), ("slip rows and links", p.slipRows),
+                              ("cases, outbox, audit", p.outcomes), ("commit", p.commit)] {
                 lines.append("| \(name) | \(us(x)) | \(pct(x)) |")
             }
             lines.append("| **total** | **\(us(p.total))** | |")
@@ -106,13 +109,13 @@ struct PipelineBenchmark {
             let decode = decodeStage()
             var events = 0
             var t = Self.cpuNow()
-            for r in records {
+            for r in records where !fullOnly {
                 events += (try? decode.decode(topic: r.topic, payload: r.payload, now: now, receivedAt: r.receivedAt))?.count ?? 0
             }
             result.decode.append(Self.seconds(since: t))
             result.events = events
             result.decodeByFormat = [:]
-            for r in records {
+            for r in records where !fullOnly {
                 let format = Self.format(of: r.topic)
                 let t0 = Self.cpuNow()
                 _ = try? decode.decode(topic: r.topic, payload: r.payload, now: now, receivedAt: r.receivedAt)
@@ -126,7 +129,7 @@ struct PipelineBenchmark {
             var seen = Set<String>()
             var effects = 0
             t = Self.cpuNow()
-            for r in records {
+            for r in records where !fullOnly {
                 guard let evs = try? decode.decode(topic: r.topic, payload: r.payload, now: now, receivedAt: r.receivedAt) else { continue }
                 for e in evs where seen.insert(e.key).inserted { effects += engine.handle(e, now: now).count }
             }
@@ -135,14 +138,16 @@ struct PipelineBenchmark {
             // 3. The full pipeline, as the hub runs it: batches from the inbox, one transaction each.
             let processor = try PipelineProcessor(store: store, decode: decode, engine: RiskEngine(rules: rules, place: placer.place),
                                                   outputPrefix: "patrolhub/v1", clock: { now })
-            var processed = 0
+            var processed = 0, decoded = 0
             t = Self.cpuNow()
             while true {
                 let r = try processor.processPending(limit: batch)
                 if r.messages == 0 { break }
                 processed += r.messages
+                decoded += r.events + r.duplicates
             }
             result.full.append(Self.seconds(since: t))
+            if fullOnly { result.events = decoded } // no decode pass ran: the events the pipeline decoded
             let s = try store.status()
             guard processed == messages else { throw IngestBenchmark.BenchError(message: "processed \(processed) of \(messages)") }
             result.outcome = "\(s.riskItemsTotal) risk items, \(s.slipsTotal) slips, \(s.casesTotal) cases, \(s.deadLettersTotal) dead letters"
@@ -152,6 +157,7 @@ struct PipelineBenchmark {
                 try? FileManager.default.removeItem(atPath: DisputeStore.inboxPath(for: path) + suffix)
             }
         }
+        if fullOnly { return result }
         // The profiled run (not timed: each stage boundary reads the thread's CPU clock).
         let path = "\(dir)/profile.sqlite"
         let store = try DisputeStore(path: path)

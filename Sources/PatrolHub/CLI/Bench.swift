@@ -34,10 +34,17 @@ extension PatrolHubCommand {
             @Option(help: "Runs; the medians are reported.") var runs = 5
             @Option(help: "Inbox rows per pipeline transaction (the hub's pipeline.batch_size).") var batch = 5000
             @Option(help: "Folder with zones.geojson, cameras.csv, devices.csv and rules.yaml.") var configDir = "config"
+            @Flag(help: "Run only the full pipeline, without the comparison passes and the per-stage clock reads (for a profiler such as perf).")
+            var fullOnly = false
 
             func run() throws {
-                let bench = PipelineBenchmark(messages: messages, runs: runs, batch: batch, configDir: configDir)
+                let bench = PipelineBenchmark(messages: messages, runs: runs, batch: batch, configDir: configDir, fullOnly: fullOnly)
                 let r = try bench.run()
+                if fullOnly {
+                    let rates = r.full.map { String(format: "%.0f", Double(r.events) / $0) }
+                    print("full pipeline events/s (CPU of one thread), per run: \(rates.joined(separator: ", ")); median \(String(format: "%.0f", Double(r.events) / PipelineBenchmark.Result.median(r.full)))")
+                    return
+                }
                 let mix = r.mix.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 print("pipeline benchmark: \(messages) messages per run (\(r.events) events; mix: \(mix)), \(runs) runs, batch \(batch), one thread\n")
                 print(r.markdown)
