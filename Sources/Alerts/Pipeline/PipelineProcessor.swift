@@ -221,6 +221,7 @@ public final class PipelineProcessor {
         var fresh = try EventKeys.record(keys, db: db)
         mark(\.dedup)
         // 3. The events, in order.
+        var effects: [EngineEffect] = []
         for (index, events) in decoded {
             do {
                 for event in events {
@@ -239,7 +240,8 @@ public final class PipelineProcessor {
                         throw error
                     }
                     result.events += 1
-                    let effects = engine.handle(event, now: now)
+                    effects.removeAll(keepingCapacity: true)
+                    engine.handle(event, now: now, into: &effects)
                     mark(\.rules)
                     for effect in effects {
                         switch effect {

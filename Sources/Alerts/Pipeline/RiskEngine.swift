@@ -152,22 +152,28 @@ public struct RiskEngine: Sendable {
     // MARK: - Handling one event
 
     public mutating func handle(_ event: NormalizedEvent, now: Date) -> [EngineEffect] {
+        var effects: [EngineEffect] = []
+        handle(event, now: now, into: &effects)
+        return effects
+    }
+
+    /// `handle`, appending the effects to `effects` (the pipeline reuses one buffer for every event).
+    public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         switch event.kind {
         case .cameraStatus(let status):
-            return handleStatus(event, status: status, now: now)
+            handleStatus(event, status: status, now: now, into: &effects)
         case .end:
-            return handleEnd(event)
+            handleEnd(event, into: &effects)
         case .checkin:
             // Patrol supervision (slots, late and missed check-ins) acts on these later;
             // a check-in is never a risk item.
-            return [.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false)]
+            effects.append(.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false))
         case .detection:
-            return handleDetection(event, now: now)
+            handleDetection(event, now: now, into: &effects)
         }
     }
 
-    mutating func handleDetection(_ event: NormalizedEvent, now: Date) -> [EngineEffect] {
-        var effects: [EngineEffect] = []
+    mutating func handleDetection(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         let placement = place(event)
         let key = SourceCategory(source: event.source, category: event.category)
         let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
@@ -204,13 +210,12 @@ public struct RiskEngine: Sendable {
         // `counted`: counts towards new windows after a restart (late and muted events do not).
         effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: unmuted && !late))
         if unmuted {
-            effects.append(contentsOf: group(item: item, at: event.time, late: late, now: now))
+            group(item: item, at: event.time, late: late, now: now, into: &effects)
             if let change = cases.consider(item, at: event.time, late: late, watermark: watermark ?? event.time, placement: placement, now: now) {
                 effects.append(.caseChanged(change.value, evidenceFrom: change.from, evidenceAt: change.through, isNew: change.isNew))
-                effects.append(contentsOf: linkSlips(to: change.value, now: now))
+                linkSlips(to: change.value, now: now, into: &effects)
             }
         }
-        return effects
     }
 
     func folds(_ event: NormalizedEvent, into item: RiskItem, key: SourceCategory) -> Bool {
@@ -236,15 +241,15 @@ public struct RiskEngine: Sendable {
         return nil
     }
 
-    mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date) -> [EngineEffect] {
-        var effects: [EngineEffect] = [.cameraStatus(camera: event.source, status: status, at: event.time)]
+    mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date, into effects: inout [EngineEffect]) {
+        effects.append(.cameraStatus(camera: event.source, status: status, at: event.time))
         cameraStatus[event.source] = status
         if let category = status.healthCategory {
             var health = event
             health.category = category
             health.severity = rules.severity(of: category)
             health.kind = .detection
-            effects.append(contentsOf: handleDetection(health, now: now))
+            handleDetection(health, now: now, into: &effects)
         } else {
             for category in [Category.cameraOffline, .cameraTampered, .cameraDegraded] {
                 let key = SourceCategory(source: event.source, category: category)
@@ -257,11 +262,9 @@ public struct RiskEngine: Sendable {
             }
             effects.append(.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false))
         }
-        return effects
     }
 
-    mutating func handleEnd(_ event: NormalizedEvent) -> [EngineEffect] {
-        var effects: [EngineEffect] = []
+    mutating func handleEnd(_ event: NormalizedEvent, into effects: inout [EngineEffect]) {
         var linked: (id: String, zone: String)?
         if let l = event.lifecycle {
             // The lifecycle itself and every lifecycle nested under it: an ONVIF zero-byte
@@ -281,7 +284,6 @@ public struct RiskEngine: Sendable {
             }
         }
         effects.append(.accepted(key: event.key, itemID: linked?.id ?? "", zone: linked?.zone ?? place(event).zone, category: event.category, time: event.time, counted: false))
-        return effects
     }
 
     /// Records a live lifecycle of the item at `key`.
@@ -314,7 +316,7 @@ public struct RiskEngine: Sendable {
         return windows.count - 1
     }
 
-    mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date) -> [EngineEffect] {
+    mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date, into effects: inout [EngineEffect]) {
         let w = slot(ZoneCategory(zone: item.zone, category: item.category))
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         if !late {
@@ -334,16 +336,17 @@ public struct RiskEngine: Sendable {
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
             windows[w].active = active
-            return [.slip(active.slip, anchor: active.anchor, isNew: false)]
+            effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
+            return
         }
-        guard !late else { return [] }
+        guard !late else { return }
         let windowStart = time.addingTimeInterval(-rules.groupWindow)
         let threshold = rules.threshold(of: item.category)
         let list = windows[w].occurrences
         // Count before collecting: most events stay under the threshold.
         // The list is sorted by time: the window is a range found by binary search.
         let window = Self.range(of: list, after: windowStart, through: time)
-        if !immediateSeverity(item), window.count < threshold { return [] }
+        if !immediateSeverity(item), window.count < threshold { return }
         let inWindow = list[window]
         let immediate = immediateSeverity(item)
         var ids: [String] = []
@@ -360,7 +363,7 @@ public struct RiskEngine: Sendable {
             riskItemIDs: ids, occurrences: count)
         nextSlipSeq += 1
         windows[w].active = ActiveSlip(slip: slip, anchor: time)
-        return [.slip(slip, anchor: time, isNew: true)]
+        effects.append(.slip(slip, anchor: time, isNew: true))
     }
 
     /// Adds an occurrence to a window's time-sorted list (changed in place: a copy
@@ -383,8 +386,7 @@ public struct RiskEngine: Sendable {
 
     /// Warning slips open in the case's zone for one of its categories name the case
     /// (`case_id`), so a dispatcher reading a slip finds the case it became.
-    mutating func linkSlips(to c: Case, now: Date) -> [EngineEffect] {
-        var effects: [EngineEffect] = []
+    mutating func linkSlips(to c: Case, now: Date, into effects: inout [EngineEffect]) {
         for category in c.categories {
             guard let w = windowSlots[ZoneCategory(zone: c.zone, category: category)],
                   var active = windows[w].active, active.slip.caseID == nil else { continue }
@@ -393,7 +395,6 @@ public struct RiskEngine: Sendable {
             windows[w].active = active
             effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
         }
-        return effects
     }
 
     /// Indices of the occurrences with `after < time <= through` in a time-sorted list.

@@ -11,6 +11,8 @@ public struct Placer: Sendable {
     public let zones: ZoneIndex?
     let cameras: [String: Placement]
     let devices: [String: Placement]
+    /// The placement of each zone, by its id in `zones` (made once: built per event it cost arrays).
+    let byZoneID: [Placement]
 
     public init(registry: Registry, zones: ZoneIndex?) {
         self.zones = zones
@@ -33,13 +35,13 @@ public struct Placer: Sendable {
         }
         cameras = cams
         devices = devs
+        byZoneID = zones.map { index in index.zones.map { Self.placement(index.location(code: $0.code) ?? .unzoned) } } ?? []
     }
 
     /// The placement of an event.
     public func place(_ event: NormalizedEvent) -> Placement {
-        if let point = event.location, let zones {
-            let located = Self.placement(zones.locate(point))
-            if located.zone != ZoneLocation.unzonedCode { return located }
+        if let point = event.location, let id = zones?.zoneID(for: point) {
+            return byZoneID[id]
         }
         switch event.sourceKind {
         case .camera: return cameras[event.source] ?? .unzoned

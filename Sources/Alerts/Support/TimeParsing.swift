@@ -4,10 +4,26 @@ import Foundation
 /// seconds and offset. A time without offset is read in `defaultZone`
 /// (SPEC.md: the configured timezone, default Asia/Shanghai).
 public struct TimeParser: Sendable {
-    public var defaultZone: TimeZone
+    public var defaultZone: TimeZone {
+        didSet { fixedOffset = Self.fixedOffset(of: defaultZone) }
+    }
+    /// The default zone's offset when it has had no transition since 2000 and has
+    /// none scheduled before 2100 (Asia/Shanghai, UTC): local times in that span
+    /// need no time zone lookup (two per offset-less time otherwise).
+    private var fixedOffset: Int?
+    private static let fixedSpan = 946_684_800.0...4_102_444_800.0 // 2000-01-01 … 2100-01-01
 
     public init(defaultZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) {
         self.defaultZone = defaultZone
+        self.fixedOffset = Self.fixedOffset(of: defaultZone)
+    }
+
+    static func fixedOffset(of zone: TimeZone) -> Int? {
+        let start = Date(timeIntervalSince1970: fixedSpan.lowerBound), end = Date(timeIntervalSince1970: fixedSpan.upperBound)
+        if let next = zone.nextDaylightSavingTimeTransition(after: start), next < end { return nil }
+        let offset = zone.secondsFromGMT(for: start)
+        guard zone.secondsFromGMT(for: end) == offset, zone.secondsFromGMT(for: Date()) == offset else { return nil }
+        return offset
     }
 
     /// Returns nil when the text is not an RFC 3339 date-time.
@@ -15,7 +31,12 @@ public struct TimeParser: Sendable {
     /// Hand-written rather than `ISO8601DateFormatter` because that class is
     /// slow and not `Sendable`; this runs once per event on the hot path.
     public func parse(_ text: String) -> Date? {
-        var u = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { parse(utf8: $0) }
+    }
+
+    /// `parse` over UTF-8 bytes.
+    public func parse(utf8 u: UnsafeBufferPointer<UInt8>) -> Date? {
         guard u.count >= 19 else { return nil }
         func num(_ a: Int, _ b: Int) -> Int? {
             var v = 0
@@ -26,9 +47,8 @@ public struct TimeParser: Sendable {
             }
             return v
         }
-        // Accept a space as the date/time separator, as some devices send.
-        if u[10] == 0x20 || u[10] == 0x74 { u[10] = 0x54 }
-        guard u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54, u[13] == 0x3A, u[16] == 0x3A,
+        // Accept a space (and a lowercase t) as the date/time separator, as some devices send.
+        guard u[4] == 0x2D, u[7] == 0x2D, u[10] == 0x54 || u[10] == 0x20 || u[10] == 0x74, u[13] == 0x3A, u[16] == 0x3A,
               let year = num(0, 4), let month = num(5, 7), let day = num(8, 10),
               let hour = num(11, 13), let minute = num(14, 16), let second = num(17, 19),
               (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day),
@@ -69,6 +89,7 @@ public struct TimeParser: Sendable {
             return Date(timeIntervalSince1970: local - Double(offset))
         }
         // No offset: interpret in the default zone (two passes handle DST edges).
+        if let fixedOffset, Self.fixedSpan.contains(local) { return Date(timeIntervalSince1970: local - Double(fixedOffset)) }
         let guess = Date(timeIntervalSince1970: local)
         let off1 = defaultZone.secondsFromGMT(for: guess)
         let off2 = defaultZone.secondsFromGMT(for: Date(timeIntervalSince1970: local - Double(off1)))

@@ -51,12 +51,14 @@ public struct DeviceAdapter: EventAdapter {
         case sos, fall, duress
     }
 
-    public var options: AdapterOptions
+    public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
+    private var derived: AdapterOptions.Derived
     /// Maps the device id in the topic to a registered device id.
     public var resolver: SourceResolver
 
     public init(options: AdapterOptions = AdapterOptions(), resolver: SourceResolver = .identity) {
         self.options = options
+        self.derived = AdapterOptions.Derived(options)
         self.resolver = resolver
     }
 
@@ -81,7 +83,7 @@ public struct DeviceAdapter: EventAdapter {
     private func decodeMessage(topic: String, payload: [UInt8]) throws(DecodeError) -> (Message, DecodedDeviceReport) {
         let device: String
         let message: Message
-        switch options.router.route(topic) {
+        switch derived.router.route(topic) {
         case .deviceCheckin(let id)?: (device, message) = (id, .checkin)
         case .deviceReport(let id)?: (device, message) = (id, .report)
         case .deviceSOS(let id)?: (device, message) = (id, .sos)
@@ -92,7 +94,7 @@ public struct DeviceAdapter: EventAdapter {
         // Validate the payload before the source, so a broken payload from an unknown
         // device reports what is wrong with the payload first.
         let id = try fields.requiredString("id")
-        let time = try fields.requiredTime("time", parser: options.timeParser)
+        let time = try fields.requiredTime("time", parser: derived.timeParser)
         let location = try fields.location("location")
         let drill = try fields.bool("drill") ?? false
 

@@ -34,7 +34,8 @@ import FoundationXML
 /// (GB/T 28181 alarms have no end message).
 public struct GB28181Adapter: EventAdapter {
     public var mapping: GB28181Mapping
-    public var options: AdapterOptions
+    public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
+    private var derived: AdapterOptions.Derived
     /// Maps a GB/T 28181 `DeviceID` (or the device in the topic) to a registered camera id.
     public var resolver: SourceResolver
 
@@ -44,6 +45,7 @@ public struct GB28181Adapter: EventAdapter {
     ) {
         self.mapping = mapping
         self.options = options
+        self.derived = AdapterOptions.Derived(options)
         self.resolver = resolver
     }
 
@@ -59,7 +61,7 @@ public struct GB28181Adapter: EventAdapter {
     ///   `missing_field`, `wrong_type` (non-numeric numbers), `out_of_range`
     ///   (priority outside 1–4, coordinates), `unknown_source`.
     public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
-        guard case .gb28181Alarm(let topicDevice)? = options.router.route(topic) else {
+        guard case .gb28181Alarm(let topicDevice)? = derived.router.route(topic) else {
             throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/gb28181/{device}/alarm")
         }
         try checkSize(payload, options)
@@ -76,7 +78,7 @@ public struct GB28181Adapter: EventAdapter {
         let methodText = try root.required("AlarmMethod")
         let methods = try Self.methods(methodText)
         let timeText = try root.required("AlarmTime")
-        guard let time = options.timeParser.parse(timeText) else {
+        guard let time = derived.timeParser.parse(timeText) else {
             throw DecodeError(.invalidValue, "AlarmTime: \"\(timeText)\" is not a time (expected 2024-01-02T15:04:05)")
         }
         let typeText = root.child("Info")?.text("AlarmType") ?? root.text("AlarmType")

@@ -35,7 +35,8 @@ import Foundation
 /// them all would bury real problems.
 public struct ONVIFAdapter: EventAdapter {
     public var mapping: ONVIFMapping
-    public var options: AdapterOptions
+    public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
+    private var derived: AdapterOptions.Derived
     /// Maps the ONVIF device name in the topic to a registered camera id.
     public var resolver: SourceResolver
 
@@ -45,6 +46,7 @@ public struct ONVIFAdapter: EventAdapter {
     ) {
         self.mapping = mapping
         self.options = options
+        self.derived = AdapterOptions.Derived(options)
         self.resolver = resolver
     }
 
@@ -61,7 +63,7 @@ public struct ONVIFAdapter: EventAdapter {
     ///   `missing_field` (`UtcTime`), `wrong_type`, `invalid_value` (bad time,
     ///   unknown `PropertyOperation`, a state that is not boolean), `unknown_source`.
     public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
-        guard case .onvif(let device, let onvifTopic)? = options.router.route(topic) else {
+        guard case .onvif(let device, let onvifTopic)? = derived.router.route(topic) else {
             throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
         }
         try checkSize(payload, options)
