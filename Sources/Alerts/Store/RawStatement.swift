@@ -8,10 +8,12 @@ import GRDBSQLite
 /// no Swift buffer has to outlive a call.
 struct RawStatement {
     let statement: Statement
-    var handle: OpaquePointer { statement.sqliteStatement }
+    /// Kept, not read through `statement` at every bind (that retained and released it each time).
+    let handle: OpaquePointer
 
     init(_ db: Database, _ sql: String) throws {
         statement = try db.cachedStatement(sql: sql)
+        handle = statement.sqliteStatement
     }
 
     private let emptyText: UnsafePointer<CChar> = StaticString("").utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 }
