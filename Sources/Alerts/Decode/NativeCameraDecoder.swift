@@ -12,6 +12,12 @@ public struct NativeCameraDecoder: Sendable {
     /// A camera analytics event: `id`, `type`, `time`; optional `confidence`
     /// 0..1, `location`, `count`, `snapshot_url`, `drill`.
     public func decodeEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+        if let event = fastEvent(camera: camera, payload: payload) { return event }
+        return try generalEvent(camera: camera, payload: payload)
+    }
+
+    /// `decodeEvent` through a parsed JSON object: any shape, and the dead-letter reasons.
+    func generalEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
         let f = try PayloadFields(bytes: payload)
         let id = try f.requiredString("id")
         let typeText = try f.requiredString("type")

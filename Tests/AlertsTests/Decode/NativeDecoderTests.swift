@@ -27,6 +27,41 @@ struct NativeDecoderTests {
         #expect(e[0].drill)
     }
 
+    /// The fast path reads the usual shape itself and leaves everything else to the
+    /// general path: where it answers, it must answer exactly as the general path.
+    @Test func theFastPathAgreesWithTheGeneralPath() throws {
+        let d = NativeCameraDecoder()
+        let t = #""time":"2026-11-29T08:29:00.250+08:00""#
+        let usual = [
+            #"{"id":"e1","type":"fight",\#(t)}"#,
+            #"{ "id" : "e1" , "type" : "fight" , \#(t) , "confidence" : 0.875 , "count" : 3 }"#,
+            #"{"id":"ev-\u0031","type":"crowd_gathering",\#(t),"location":{"lat":29.65,"lon":91.13,"crs":"GCJ02"},"drill":true,"snapshot_url":"http://x/1.jpg"}"#,
+            #"{"id":"中文","type":"intrusion","time":"2026-11-29 08:29:00","location":{"lon":-91.5,"lat":-29},"drill":false,"count":0}"#,
+            #"{"type":"banner","id":"e9","time":"2026-11-29T00:29:00Z","confidence":1,"count":1000000}"#,
+        ]
+        for text in usual {
+            let payload = Array(text.utf8)
+            let fast = try #require(d.fastEvent(camera: "cam-1", payload: payload), "\(text)")
+            #expect(fast == (try d.generalEvent(camera: "cam-1", payload: payload)), "\(text)")
+        }
+        // Shapes and values the fast path leaves alone: the general path accepts some, refuses the others.
+        let other = [
+            #"{"id":"e1","type":"fight",\#(t),"vendor":"x"}"#, #"{"id":"e1","id":"e2","type":"fight",\#(t)}"#,
+            #"{"id":"e1","type":"fight",\#(t),"drill":null}"#, #"{"id":"e1","type":"fight",\#(t),"location":{"lat":1,"lon":2,"crs":null}}"#,
+            #"{"id":" ","type":"fight",\#(t)}"#, #"{"id":"e1","type":"patrol_checkin",\#(t)}"#, #"{"id":"e1","type":"fight","time":"yesterday"}"#,
+            #"{"id":"e1","type":"fight",\#(t),"confidence":1.5}"#, #"{"id":"e1","type":"fight",\#(t),"count":2.5}"#,
+            #"{"id":"e1","type":"fight",\#(t),"count":-1}"#, #"{"id":"e1","type":"fight",\#(t),"location":{"lat":91,"lon":2}}"#,
+            #"{"id":"e1","type":"fight",\#(t),"location":{"lat":1,"lon":2,"crs":"utm"}}"#, #"{"id":"e1","type":"fight",\#(t),"location":{"lat":1}}"#,
+            #"{"id":"e1","type":"fight",\#(t)} x"#, #"{"id":"e1","type":"fight",\#(t),}"#, #"{"id":"e1","type":"fight"}"#, "{}", "[]",
+            "\u{FEFF}" + #"{"id":"e1","type":"fight",\#(t)}"#, #"{"id":"e1","type":"fight",\#(t),"snapshot_url":5}"#,
+            #"{"id":"e1","type":"fight",\#(t),"drill":"yes"}"#, #"{"id":"e1","type":"fight","time":"2026-11-29T08:29:00+08:00 "}"#,
+        ]
+        for text in other {
+            let payload = Array(text.utf8)
+            #expect(d.fastEvent(camera: "cam-1", payload: payload) == nil, "\(text)")
+        }
+    }
+
     @Test func statusMessages() throws {
         let e = try Self.decode("patrolhub/v1/camera/cam-1/status", #"{"status":"tampered","time":"2026-11-29T08:29:00+08:00"}"#)
         #expect(e[0].kind == .cameraStatus(.tampered))
