@@ -200,7 +200,7 @@ public final class PipelineProcessor {
         let checkins = patrol != nil
 
         // 1. Decode the whole batch, so that its event keys go to the store together.
-        var decoded: [(index: Int, events: [NormalizedEvent])] = []
+        var decoded: [(index: Int, events: [NormalizedEvent], firstKey: Int)] = []
         decoded.reserveCapacity(records.count)
         var failures: [(index: Int, error: DecodeError)] = []
         var keys: [String] = []
@@ -208,7 +208,7 @@ public final class PipelineProcessor {
         for (index, record) in records.enumerated() {
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
-                decoded.append((index, events))
+                decoded.append((index, events, keys.count))
                 for event in events { keys.append(event.key) }
             } catch {
                 failures.append((index, error))
@@ -216,19 +216,22 @@ public final class PipelineProcessor {
         }
         result.messages = records.count
         mark(\.decode)
-        // 2. Record the keys: those the store did not hold are new; an event whose key is not
-        // new (or was new for an earlier event of this batch) is a duplicate.
-        var fresh = try EventKeys.record(keys, db: db)
+        // 2. Record the keys: an event whose key the store held, or an earlier event of
+        // this batch had, is a duplicate.
+        let fresh = try EventKeys.record(keys, db: db)
+        var forgotten: Set<String> = [] // keys of check-ins refused below
         mark(\.dedup)
         // 3. The events, in order.
         var effects: [EngineEffect] = []
-        for (index, events) in decoded {
+        for (index, events, firstKey) in decoded {
             do {
-                for event in events {
-                    guard fresh.remove(event.key) != nil else {
+                for (k, event) in events.enumerated() {
+                    let new = fresh[firstKey + k]
+                    guard new || (!forgotten.isEmpty && forgotten.remove(event.key) != nil) else {
                         result.duplicates += 1
                         continue
                     }
+                    if !new { try db.execute(sql: "INSERT INTO events(key) VALUES (?)", arguments: [event.key]) } // recorded again
                     do {
                         if checkins, case .checkin = event.kind {
                             try patrol?.record(event, now: now, db: db) { self.engine.allocateItemID() } // throws DecodeError before writing
@@ -236,7 +239,7 @@ public final class PipelineProcessor {
                     } catch {
                         // A dead letter, not an accepted event: forget its key again.
                         try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
-                        fresh.insert(event.key)
+                        forgotten.insert(event.key)
                         throw error
                     }
                     result.events += 1

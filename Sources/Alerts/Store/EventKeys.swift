@@ -8,21 +8,28 @@ import GRDBSQLite
 /// A batch's keys are recorded together, many per statement, each statement
 /// returning the keys it inserted (`INSERT OR IGNORE … RETURNING`, SQLite
 /// 3.35+; older SQLite gets one statement per key). A key repeated within the
-/// batch is inserted (and returned) once. Not sorted first: comparing the
-/// keys, which share long prefixes, cost more than the locality saved.
+/// batch is inserted, and returned, once. One statement per event was a
+/// seventh of the pipeline's time; sorting the keys first (for locality) cost
+/// more in comparisons of their long shared prefixes than it saved.
 enum EventKeys {
     static let perStatement = 100
 
-    /// Records `keys`; returns those the store did not hold before.
-    static func record(_ keys: [String], db: Database, returning: Bool = returningSupported) throws -> Set<String> {
-        var fresh = Set<String>(minimumCapacity: keys.count)
+    /// Records `keys`; returns, for each position, whether its key was new —
+    /// not held by the store and not earlier in `keys`.
+    ///
+    /// A returned key marks the first unmarked position holding it, looked for
+    /// from the last one marked: SQLite returns rows in insertion order, so the
+    /// search is short, and were the order ever different, each new key would
+    /// still mark exactly one of its positions.
+    static func record(_ keys: [String], db: Database, returning: Bool = returningSupported) throws -> [Bool] {
+        var fresh = [Bool](repeating: false, count: keys.count)
         guard returning else {
             let insert = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
-            for key in keys {
+            for (i, key) in keys.enumerated() {
                 insert.reset()
                 insert.bind(1, key)
                 try insert.step(db)
-                if sqlite3_changes(db.sqliteConnection) > 0 { fresh.insert(key) }
+                fresh[i] = sqlite3_changes(db.sqliteConnection) > 0
             }
             return fresh
         }
@@ -35,10 +42,24 @@ enum EventKeys {
             let n = insert.statement === many.statement ? perStatement : 1
             insert.reset()
             for k in 0..<n { insert.bind(Int32(k + 1), keys[start + k]) }
-            while try insert.step(db) { fresh.insert(insert.text(0)) }
+            var next = start
+            while try insert.step(db) {
+                let text = insert.bytes(0)
+                let chunk = start..<(start + n)
+                let at = (next..<chunk.upperBound).first { !fresh[$0] && equal(keys[$0], text) }
+                    ?? chunk.first { !fresh[$0] && equal(keys[$0], text) }
+                guard let at else { throw DatabaseError(message: "events: RETURNING gave a key that was not inserted") }
+                fresh[at] = true
+                next = at + 1
+            }
             start += n
         }
         return fresh
+    }
+
+    static func equal(_ key: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var key = key
+        return key.withUTF8 { u in u.count == bytes.count && (u.count == 0 || memcmp(u.baseAddress!, bytes.baseAddress!, u.count) == 0) }
     }
 
     static func statement(rows: Int) -> String {

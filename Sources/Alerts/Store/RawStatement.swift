@@ -32,6 +32,12 @@ struct RawStatement {
     func bind(_ i: Int32, _ n: Int) { sqlite3_bind_int64(handle, i, Int64(n)) }
     func bind(_ i: Int32, _ b: Bool) { sqlite3_bind_int64(handle, i, b ? 1 : 0) }
 
+    /// A text column of the current row, as SQLite holds it (valid until the next step or reset).
+    func bytes(_ column: Int32) -> UnsafeBufferPointer<UInt8> {
+        guard let p = sqlite3_column_text(handle, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column)))
+    }
+
     /// A text column of the current row.
     func text(_ column: Int32) -> String {
         guard let p = sqlite3_column_text(handle, column) else { return "" }
