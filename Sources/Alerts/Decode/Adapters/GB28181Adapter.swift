@@ -157,12 +157,14 @@ public struct GB28181Adapter: EventAdapter {
     /// `5`, `2/5`, `2,5`, `25` → the distinct methods in order; each must be 1–7.
     static func methods(_ text: String) throws(DecodeError) -> [Int] {
         var methods: [Int] = []
-        for character in text {
-            if "/,|+ ".contains(character) { continue }
-            guard let digit = character.wholeNumberValue, character.isASCII, (1...7).contains(digit) else {
+        for byte in text.utf8 { // separators and digits are ASCII: anything else is refused
+            if byte == UInt8(ascii: "/") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "|") || byte == UInt8(ascii: "+")
+                || byte == UInt8(ascii: " ") { continue }
+            guard byte >= UInt8(ascii: "1"), byte <= UInt8(ascii: "7") else {
                 throw DecodeError(
                     .invalidValue, "AlarmMethod: \"\(text)\" is not a method 1–7 or a combination such as 2/5")
             }
+            let digit = Int(byte - UInt8(ascii: "0"))
             if !methods.contains(digit) { methods.append(digit) }
         }
         guard !methods.isEmpty else { throw DecodeError(.missingField, "AlarmMethod is required") }
@@ -216,6 +218,12 @@ struct XMLElementTree: Sendable {
 
     /// The first child with this name (case-insensitive).
     func child(_ name: String) -> XMLElementTree? {
+        // Names asked for are ASCII: compared byte by byte, folding case, without making a lowercased copy.
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            return children.first { child in
+                child.name.utf8.elementsEqual(name.utf8) { a, b in a == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+            }
+        }
         let wanted = Self.lowercased(name.utf8)
         return children.first { $0.name == wanted }
     }
@@ -364,11 +372,12 @@ struct XMLScanner {
                     i += 2
                     let endStart = i
                     while i < bytes.count, bytes[i] != UInt8(ascii: ">"), !Self.isSpace(bytes[i]) { i += 1 }
-                    let endName = String(decoding: bytes[endStart..<i], as: UTF8.self)
+                    let endEnd = i
+                    func endName() -> String { String(decoding: bytes[endStart..<endEnd], as: UTF8.self) }
                     while i < bytes.count, Self.isSpace(bytes[i]) { i += 1 }
-                    guard i < bytes.count, bytes[i] == UInt8(ascii: ">") else { throw fail("bad end tag </\(endName)>") }
+                    guard i < bytes.count, bytes[i] == UInt8(ascii: ">") else { throw fail("bad end tag </\(endName())>") }
                     i += 1
-                    guard endName == rawName else { throw fail("</\(endName)> closes <\(rawName)>") }
+                    guard bytes[endStart..<endEnd].elementsEqual(bytes[nameStart..<nameEnd]) else { throw fail("</\(endName())> closes <\(rawName)>") }
                     node.content = String(decoding: content, as: UTF8.self)
                     return node
                 } else if starts("<![CDATA[") {
