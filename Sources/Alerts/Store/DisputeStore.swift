@@ -150,8 +150,9 @@ public struct DisputeStore: Sendable {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0 }
     }
 
-    /// The oldest inbox rows after the pipeline's cursor.
-    public func pending(limit: Int) throws -> [InboxRecord] {
+    /// The pending inbox rows, oldest first: at most `limit` rows, and no more once
+    /// their payloads reach `maxBytes` (a batch of large payloads stays bounded in memory).
+    public func pending(limit: Int, maxBytes: Int = 64 << 20) throws -> [InboxRecord] {
         let after = try cursor()
         return try inboxWriter.read { db in
             // Read straight from the statement: this runs for every message the pipeline sees.
@@ -162,8 +163,9 @@ public struct DisputeStore: Sendable {
             sqlite3_bind_int64(h, 2, Int64(limit))
             defer { sqlite3_reset(h) }
             var out: [InboxRecord] = []
-            out.reserveCapacity(min(limit, 10_000))
-            while true {
+            out.reserveCapacity(min(limit, 20_000))
+            var bytes = 0
+            while bytes < maxBytes {
                 let rc = sqlite3_step(h)
                 if rc == SQLITE_DONE { break }
                 guard rc == SQLITE_ROW else {
@@ -177,6 +179,7 @@ public struct DisputeStore: Sendable {
                 let topic = sqlite3_column_text(h, 2).map { String(cString: $0) } ?? ""
                 let n = Int(sqlite3_column_bytes(h, 3))
                 let payload = n > 0 ? [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: n)) : []
+                bytes += n
                 out.append(InboxRecord(seq: sqlite3_column_int64(h, 0), keyHigh: high, keyLow: low, topic: topic, payload: payload,
                                        receivedAt: Date(timeIntervalSince1970: sqlite3_column_double(h, 4))))
             }

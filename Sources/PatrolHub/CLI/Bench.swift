@@ -32,7 +32,7 @@ extension PatrolHubCommand {
 
             @Option(help: "Messages per run.") var messages = 200_000
             @Option(help: "Runs; the medians are reported.") var runs = 5
-            @Option(help: "Inbox rows per pipeline transaction (the hub's pipeline.batch_size).") var batch = 5000
+            @Option(help: "Inbox rows per pipeline transaction (the hub's pipeline.batch_size).") var batch = HubConfig.Pipeline().batchSize
             @Option(help: "Folder with zones.geojson, cameras.csv, devices.csv and rules.yaml.") var configDir = "config"
             @Flag(help: "Run only the full pipeline, without the comparison passes and the per-stage clock reads (for a profiler such as perf).")
             var fullOnly = false
