@@ -386,7 +386,9 @@ function renderDetail(c) {
     el("label", { for: "act-outcome" }, "结案方式 Outcome"), select("act-outcome", VOCAB.outcomes),
     el("label", { for: "act-amount" }, "涉及金额 ¥"), el("input", { id: "act-amount", type: "number", min: "0", step: "0.01", placeholder: "办结时 (可选)" }),
     el("label", { for: "act-satisfaction" }, "满意度"), select("act-satisfaction", VOCAB.satisfaction));
-  d.append(form, el("div", { id: "actionmsg" }));
+  // The last action's outcome survives a re-render of the detail (a stream update may redraw it meanwhile).
+  const shown = state.actionMsg && state.actionMsg.id === c.id ? state.actionMsg : null;
+  d.append(form, el("div", { id: "actionmsg", class: shown && shown.cls ? shown.cls : null }, shown ? shown.text : ""));
   if (c.risk_items && c.risk_items.length) {
     d.append(el("h4", {}, "证据 Evidence"));
     const ul = el("ul", { class: "timeline" });
@@ -408,8 +410,12 @@ function renderDetail(c) {
 async function act(id, action) {
   const by = $("act-by").value.trim(), note = $("act-note").value.trim(), assignee = $("act-assignee").value.trim();
   if (by) localStorage.setItem("patrolhub.by", by);
-  const msg = $("actionmsg");
-  msg.className = ""; msg.textContent = "提交中 sending…";
+  const show = (cls, text) => {
+    state.actionMsg = { id, cls, text };
+    const msg = $("actionmsg"); // the element now on the page, not the one the action started with
+    if (msg) { msg.className = cls; msg.textContent = text; }
+  };
+  show("", "提交中 sending…");
   try {
     const body = { action, by: by || null, note: note || null, assignee: assignee || null };
     if (action === "resolve") {
@@ -419,9 +425,9 @@ async function act(id, action) {
       body.amount_cny = amount === "" ? null : Number(amount);
     }
     await api("/api/v1/cases/" + encodeURIComponent(id) + "/actions", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    msg.className = "ok"; msg.textContent = "已提交 done: " + action;
+    show("ok", "已提交 done: " + action);
     await selectCase(id);
-  } catch (e) { msg.className = "err"; msg.textContent = "未执行 refused: " + e.message; }
+  } catch (e) { show("err", "未执行 refused: " + e.message); }
 }
 
 // ---- stream ----
