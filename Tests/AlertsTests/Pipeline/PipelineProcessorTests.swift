@@ -24,6 +24,22 @@ struct PipelineProcessorTests {
                      receivedAt: now)
     }
 
+    @Test func aBatchStopsAtItsRowLimitOrItsPayloadBytes() throws {
+        let store = try DisputeStore.inMemory()
+        let messages = (0..<10).map { Self.msg("cam-1", "b\($0)", "fight", 1) }
+        try store.ingest(messages)
+        let size = messages[0].payload.count
+        #expect(try store.pending(limit: 4).count == 4)
+        #expect(try store.pending(limit: 100).count == 10)
+        #expect(try store.pending(limit: 100, maxBytes: 3 * size).count == 3, "stops once the payloads reach the budget")
+        #expect(try store.pending(limit: 100, maxBytes: 1).count == 1, "always at least one row")
+        let p = try Self.make(store)
+        var batches = 0
+        while try p.processPending(limit: 4).messages > 0 { batches += 1 }
+        #expect(batches == 3)
+        #expect(try store.riskItems().count == 1)
+    }
+
     @Test func aBatchWritesItemsSlipsOutboxAndMarksProcessed() throws {
         let store = try DisputeStore.inMemory()
         let p = try Self.make(store)
