@@ -26,6 +26,20 @@ public struct PayloadFields: Sendable {
         path = ""
     }
 
+    /// Parses bytes as a JSON object, building only the fields `selection` names
+    /// (the others are checked, not built); throws `malformed` as `init(bytes:)` does.
+    public init(bytes: [UInt8], selecting selection: JSONSelection) throws(DecodeError) {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes, selecting: selection)
+        } catch {
+            throw DecodeError(.malformed, "not valid JSON: \(error)")
+        }
+        guard case .object(let o) = value else { throw DecodeError(.malformed, "expected a JSON object, found \(value.typeName)") }
+        object = o
+        path = ""
+    }
+
     public init(object: JSONObject, path: String = "") {
         self.object = object
         self.path = path

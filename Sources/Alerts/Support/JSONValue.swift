@@ -1,3 +1,5 @@
+import Foundation
+
 /// A parsed JSON value.
 ///
 /// PatrolHub parses payloads with its own small parser instead of
@@ -95,6 +97,29 @@ public enum JSONValue: Sendable, Hashable {
     }
 }
 
+/// Which members of a JSON object to build (`JSONParser.parse(_:selecting:)`).
+public indirect enum JSONSelection: Sendable {
+    /// The whole value.
+    case all
+    /// An object's named members, each built by its own selection; the others are checked and skipped.
+    case members([Member])
+
+    public struct Member: Sendable {
+        public let name: String
+        /// `name`'s UTF-8, compared with a key's bytes.
+        let bytes: [UInt8]
+        public let selection: JSONSelection
+        public init(_ name: String, _ selection: JSONSelection = .all) {
+            self.name = name
+            self.bytes = Array(name.utf8)
+            self.selection = selection
+        }
+    }
+
+    /// An object's members by name, each built whole.
+    public static func fields(_ names: [String]) -> JSONSelection { .members(names.map { Member($0) }) }
+}
+
 /// Why a payload is not JSON, with the byte offset.
 public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public var offset: Int
@@ -122,6 +147,23 @@ public struct JSONParser {
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
+    }
+
+    /// Parses bytes that must be a JSON object, building only the members
+    /// `selection` names (nested objects by their own selection); the other
+    /// members are checked as strictly as `parse` checks them but not built.
+    /// An adapter that reads a dozen fields of a large payload (Frigate's two
+    /// tracked objects carry boxes, regions, snapshots) skips the rest.
+    public static func parse(_ bytes: [UInt8], selecting selection: JSONSelection) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONParseError) -> JSONValue in
+            var p = JSONParser(buf: buf)
+            if buf.count >= 3, buf[0] == 0xEF, buf[1] == 0xBB, buf[2] == 0xBF { p.i = 3 }
+            p.skipWS()
+            let v = try p.value(depth: 0, selecting: selection)
+            p.skipWS()
+            guard p.i == buf.count else { throw p.fail("unexpected data after the JSON value") }
+            return v
+        }
     }
 
     let buf: UnsafeBufferPointer<UInt8>
@@ -195,6 +237,141 @@ public struct JSONParser {
         }
     }
 
+    /// A value, built as `selection` says: an object keeps only the members it names.
+    mutating func value(depth: Int, selecting selection: JSONSelection) throws(JSONParseError) -> JSONValue {
+        guard case .members(let wanted) = selection, i < buf.count, buf[i] == UInt8(ascii: "{") else { return try value(depth: depth) }
+        guard depth < Self.maxDepth else { throw fail("nested too deeply") }
+        i += 1
+        skipWS()
+        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
+        var members: [JSONObject.Element] = []
+        members.reserveCapacity(wanted.count)
+        while true {
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            // A plain key is matched on its bytes; only a wanted one becomes a string.
+            var wantedIndex: Int?
+            var key = ""
+            if let plain = plainString() {
+                wantedIndex = wanted.firstIndex { m in
+                    m.bytes.count == plain.count && m.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, plain.baseAddress!, plain.count) == 0 }
+                }
+                if let w = wantedIndex { key = wanted[w].name }
+            } else {
+                key = try string()
+                wantedIndex = wanted.firstIndex { $0.name == key }
+            }
+            skipWS()
+            guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            i += 1
+            skipWS()
+            if let w = wantedIndex {
+                members.append((key, try value(depth: depth + 1, selecting: wanted[w].selection)))
+            } else {
+                try skipValue(depth: depth + 1)
+            }
+            skipWS()
+            guard i < buf.count else { throw fail("unexpected end of input in an object") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(JSONObject(unique: JSONObject.lastWins(members)))
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// Checks a value as `value` would, without building it.
+    mutating func skipValue(depth: Int) throws(JSONParseError) {
+        guard depth < Self.maxDepth else { throw fail("nested too deeply") }
+        guard i < buf.count else { throw fail("unexpected end of input") }
+        switch buf[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            skipWS()
+            if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return }
+            while true {
+                skipWS()
+                guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                try skipString()
+                skipWS()
+                guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                i += 1
+                skipWS()
+                try skipValue(depth: depth + 1)
+                skipWS()
+                guard i < buf.count else { throw fail("unexpected end of input in an object") }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                if buf[i] == UInt8(ascii: "}") { i += 1; return }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            skipWS()
+            if i < buf.count, buf[i] == UInt8(ascii: "]") { i += 1; return }
+            while true {
+                skipWS()
+                try skipValue(depth: depth + 1)
+                skipWS()
+                guard i < buf.count else { throw fail("unexpected end of input in an array") }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                if buf[i] == UInt8(ascii: "]") { i += 1; return }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "\""):
+            try skipString()
+        case UInt8(ascii: "t"):
+            try literal("true")
+        case UInt8(ascii: "f"):
+            try literal("false")
+        case UInt8(ascii: "n"):
+            try literal("null")
+        default:
+            try skipNumber()
+        }
+    }
+
+    /// At a string of printable ASCII without escapes: its bytes (the position moves past it); else nil (the position stays).
+    mutating func plainString() -> UnsafeBufferPointer<UInt8>? {
+        var k = i + 1
+        while k < buf.count {
+            let c = buf[k]
+            if c == UInt8(ascii: "\"") {
+                defer { i = k + 1 }
+                return UnsafeBufferPointer(rebasing: buf[(i + 1)..<k])
+            }
+            if c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { return nil }
+            k += 1
+        }
+        return nil
+    }
+
+    /// Checks a number's grammar as `number` does; converts it only when it could be out of range.
+    mutating func skipNumber() throws(JSONParseError) {
+        let start = i
+        var k = i
+        if k < buf.count, buf[k] == UInt8(ascii: "-") { k += 1 }
+        while k < buf.count, (buf[k] >= 48 && buf[k] <= 57) || buf[k] == UInt8(ascii: ".") { k += 1 }
+        // An exponent or hundreds of digits may overflow: let `number` check it (and every odd case).
+        if k < buf.count, buf[k] == UInt8(ascii: "e") || buf[k] == UInt8(ascii: "E") || k - start > 300 {
+            _ = try number()
+            return
+        }
+        _ = try number(convert: false)
+    }
+
+    /// Checks a string as `string` would: a plain ASCII one is only scanned, any other is decoded (and dropped).
+    mutating func skipString() throws(JSONParseError) {
+        var k = i + 1
+        while k < buf.count {
+            let c = buf[k]
+            if c == UInt8(ascii: "\"") { i = k + 1; return }
+            if c == UInt8(ascii: "\\") || c < 0x20 || c >= 0x80 { break }
+            k += 1
+        }
+        _ = try string()
+    }
+
     mutating func literal(_ word: StaticString) throws(JSONParseError) {
         let n = word.utf8CodeUnitCount
         guard i + n <= buf.count else { throw fail("invalid literal") }
@@ -203,7 +380,8 @@ public struct JSONParser {
         i += n
     }
 
-    mutating func number() throws(JSONParseError) -> Double {
+    /// A number; `convert: false` checks the grammar only (for a number without exponent and of at most 300 characters, which cannot be out of range) and returns 0.
+    mutating func number(convert: Bool = true) throws(JSONParseError) -> Double {
         let start = i
         if i < buf.count, buf[i] == UInt8(ascii: "-") { i += 1 }
         guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid value") }
@@ -226,6 +404,7 @@ public struct JSONParser {
             guard i < buf.count, buf[i] >= 48, buf[i] <= 57 else { throw fail("invalid number") }
             while i < buf.count, buf[i] >= 48, buf[i] <= 57 { i += 1 }
         }
+        if !convert { return 0 }
         if fractionStart > 0, !exponent, i - start < 17 {
             // A decimal of at most 15 digits: the digits as an integer (exact below 2^53) divided by
             // a power of ten (exact up to 10^22) is the correctly rounded value, as strtod's.

@@ -69,6 +69,35 @@ struct SupportTests {
         }
     }
 
+    /// A selective parse skips what it does not build, but must refuse exactly what a
+    /// full parse refuses, with the same message, and build the selected members alike.
+    @Test func aSelectiveParseChecksWhatItSkipsAsStrictly() throws {
+        let values = [
+            "1", "-0.5", "1e400", "-1e-400", "01", "1.", ".5", "1e", "-", String(repeating: "9", count: 320), String(repeating: "9", count: 290),
+            "\"a\"", "\"\\u00e9\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\x\"", "\"中文\"", "\"\u{1}\"", "\"unterminated",
+            "true", "tru", "null", "nul", "[]", "[1,]", "[1 2]", "{}", "{\"a\":1,}", "{\"a\" 1}", "{1:2}", "[[[[]]]]",
+            String(repeating: "[", count: 70) + String(repeating: "]", count: 70),
+            #"{"box":[1,2,3],"snapshot":{"box":[4,5],"attributes":[],"score":0.77},"thumbnail":null}"#,
+        ]
+        let selection = JSONSelection.members([.init("keep"), .init("inner", .fields(["x"]))])
+        for v in values {
+            for text in [#"{"skip":\#(v),"keep":1}"#, #"{"keep":\#(v)}"#, #"{"inner":{"x":2,"skip":\#(v)}}"#, #"{"inner":\#(v)}"#] {
+                let full = Result { try JSONParser.parse(text) }
+                let selective = Result { try JSONParser.parse(Array(text.utf8), selecting: selection) }
+                switch (full, selective) {
+                case (.success(let a), .success(let b)):
+                    #expect(b["keep"] == a["keep"], "\(text)")
+                    if case .object? = a["inner"] { #expect(b["inner"]?["x"] == a["inner"]?["x"], "\(text)") } else { #expect(b["inner"] == a["inner"], "\(text)") }
+                    #expect(b["skip"] == nil, "\(text)")
+                case (.failure(let a), .failure(let b)):
+                    #expect("\(a)" == "\(b)", "\(text)")
+                default:
+                    Issue.record("full and selective parses disagree on \(text): \(full) vs \(selective)")
+                }
+            }
+        }
+    }
+
     @Test func jsonObjectsKeepTheLastOfARepeatedKeyAndCompareWithoutOrder() throws {
         let v = try JSONParser.parse(#"{"a":1,"b":2,"a":3}"#)
         #expect(v["a"] == .number(3))

@@ -48,7 +48,7 @@ public struct FrigateAdapter: EventAdapter {
             throw DecodeError(.unknownTopic, "\(topic) is not the Frigate events topic \(mapping.topic)")
         }
         try checkSize(payload, options)
-        let fields = try PayloadFields(bytes: payload)
+        let fields = try PayloadFields(bytes: payload, selecting: Self.selection)
         let type = try fields.enumeration("type", MessageType.self)
         guard let type else { throw fields.missing("type") }
         guard let afterFields = try fields.object("after") else { throw fields.missing("after") }
@@ -108,8 +108,19 @@ public struct FrigateAdapter: EventAdapter {
         case new, update, end
     }
 
+    /// What the adapter reads of a message: boxes, regions, snapshots and the
+    /// like are checked but not built (they are most of a Frigate payload).
+    static let selection = JSONSelection.members([
+        .init("type"), .init("drill"), .init("before", TrackedObject.selection), .init("after", TrackedObject.selection),
+    ])
+
     /// The fields of Frigate's `before`/`after` object that matter here.
     private struct TrackedObject {
+        static let selection = JSONSelection.fields([
+            "id", "camera", "label", "sub_label", "score", "top_score", "false_positive", "start_time", "end_time", "frame_time",
+            "entered_zones", "current_zones", "stationary",
+        ])
+
         var id: String
         var camera: String
         var label: String
