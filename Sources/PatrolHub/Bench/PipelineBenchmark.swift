@@ -58,8 +58,8 @@ struct PipelineBenchmark {
             lines.append("")
             lines.append("| stage | µs/event | share |")
             lines.append("|---|---|---|")
-            for (name, x) in [("read inbox", p.read), ("decode", p.decode), ("dedup lookup (events key)", p.dedup),
-                              ("rules (place, dedup/lifecycle, mute, group, correlate)", p.rules), ("event rows", p.eventRows),
+            for (name, x) in [("read inbox", p.read), ("decode", p.decode), ("event keys (the batch's, recorded at once; a key already there is a duplicate)", p.dedup),
+                              ("rules (place, dedup/lifecycle, mute, group, correlate)", p.rules), ("effects (event log entries, item/slip/case bookkeeping)", p.eventRows),
                               ("risk item rows", p.itemRows), ("slip rows and links", p.slipRows),
                               ("cases, outbox, audit", p.outcomes), ("commit", p.commit)] {
                 lines.append("| \(name) | \(us(x)) | \(pct(x)) |")
@@ -298,10 +298,17 @@ struct MixGenerator {
         let i = Int(rng.next() % UInt64(frigateObjects.count))
         var o = frigateObjects[i]
         let frame = clock.timeIntervalSince1970
+        // Every field Frigate 0.13 sends for a tracked object (the adapter reads a dozen of them).
         func state(_ u: Int, end: Bool) -> String {
             let zones = u >= 2 ? #"["yard"]"# : "[]"
-            return #"{"id":"\#(o.id)","camera":"\#(o.camera)","frame_time":\#(frame),"label":"person","top_score":0.9,"score":0.8,"#
-                + #""start_time":\#(frame - Double(u)),"end_time":\#(end ? "\(frame)" : "null"),"current_zones":\#(zones),"entered_zones":\#(zones),"stationary":false,"active":true}"#
+            let x = 400 + u * 7
+            return #"{"id":"\#(o.id)","camera":"\#(o.camera)","frame_time":\#(frame),"#
+                + #""snapshot":{"frame_time":\#(frame - 0.5),"box":[\#(x),489,\#(x + 113),700],"area":23744,"region":[260,446,660,846],"score":0.77,"attributes":[]},"#
+                + #""label":"person","sub_label":null,"top_score":0.9,"false_positive":false,"#
+                + #""start_time":\#(frame - Double(u)),"end_time":\#(end ? "\(frame)" : "null"),"score":0.8,"#
+                + #""box":[\#(x + 9),500,\#(x + 121),712],"area":23744,"ratio":0.53,"region":[264,450,667,853],"#
+                + #""current_zones":\#(zones),"entered_zones":\#(zones),"thumbnail":null,"has_snapshot":true,"has_clip":true,"#
+                + #""active":true,"stationary":false,"motionless_count":0,"position_changes":\#(u),"attributes":{},"current_attributes":[]}"#
         }
         let type: String
         if o.update == 0 { type = "new" } else if o.left == 0 { type = "end" } else { type = "update" }
