@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which input a topic carries, from SPEC.md's input table.
 public enum TopicRoute: Sendable, Hashable {
     case cameraEvent(camera: String)
@@ -30,32 +32,39 @@ public struct TopicRouter: Sendable {
 
     public func route(_ topic: String) -> TopicRoute? {
         if topic == frigateTopic { return .frigate }
-        // Scans the UTF-8 bytes once: `{prefix}/{kind}/{id}/{tail}`, no arrays.
-        let u = topic.utf8
-        let slash = UInt8(ascii: "/")
-        guard topic.hasPrefix(prefix), u.count > prefix.utf8.count + 1 else { return nil }
-        let afterPrefix = u.index(u.startIndex, offsetBy: prefix.utf8.count)
-        guard u[afterPrefix] == slash else { return nil }
-        let kindStart = u.index(after: afterPrefix)
-        guard let kindEnd = u[kindStart...].firstIndex(of: slash) else { return nil }
-        let idStart = u.index(after: kindEnd)
-        guard let idEnd = u[idStart...].firstIndex(of: slash), idEnd > idStart else { return nil }
-        let tailStart = u.index(after: idEnd)
-        let kind = Substring(u[kindStart..<kindEnd])
-        let id = String(Substring(u[idStart..<idEnd]))
-        let tail = Substring(u[tailStart...])
-        if kind == "onvif" {
-            return tail.isEmpty ? nil : .onvif(device: id, topic: String(tail))
-        }
-        guard !tail.utf8.contains(slash) else { return nil }
-        switch (kind, tail) {
-        case ("camera", "event"): return .cameraEvent(camera: id)
-        case ("camera", "status"): return .cameraStatus(camera: id)
-        case ("device", "checkin"): return .deviceCheckin(device: id)
-        case ("device", "report"): return .deviceReport(device: id)
-        case ("device", "sos"): return .deviceSOS(device: id)
-        case ("gb28181", "alarm"): return .gb28181Alarm(device: id)
-        default: return nil
+        // Scans the UTF-8 bytes once: `{prefix}/{kind}/{id}/{tail}`, comparing bytes, no arrays.
+        var topic = topic, prefix = prefix
+        return prefix.withUTF8 { p in
+            topic.withUTF8 { u -> TopicRoute? in
+                let slash = UInt8(ascii: "/")
+                guard u.count > p.count + 1, p.isEmpty || memcmp(u.baseAddress!, p.baseAddress!, p.count) == 0, u[p.count] == slash else { return nil }
+                let kindStart = p.count + 1
+                guard let kindEnd = u[kindStart...].firstIndex(of: slash) else { return nil }
+                let idStart = kindEnd + 1
+                guard let idEnd = u[idStart...].firstIndex(of: slash), idEnd > idStart else { return nil }
+                let tailStart = idEnd + 1
+                let kind = UnsafeBufferPointer(rebasing: u[kindStart..<kindEnd])
+                let tail = UnsafeBufferPointer(rebasing: u[tailStart...])
+                func id() -> String { String(decoding: UnsafeBufferPointer(rebasing: u[idStart..<idEnd]), as: UTF8.self) }
+                func equal(_ b: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
+                    b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, b.count) == 0
+                }
+                if equal(kind, "onvif") {
+                    return tail.isEmpty ? nil : .onvif(device: id(), topic: String(decoding: tail, as: UTF8.self))
+                }
+                guard !tail.contains(slash) else { return nil }
+                if equal(kind, "camera") {
+                    if equal(tail, "event") { return .cameraEvent(camera: id()) }
+                    if equal(tail, "status") { return .cameraStatus(camera: id()) }
+                } else if equal(kind, "device") {
+                    if equal(tail, "checkin") { return .deviceCheckin(device: id()) }
+                    if equal(tail, "report") { return .deviceReport(device: id()) }
+                    if equal(tail, "sos") { return .deviceSOS(device: id()) }
+                } else if equal(kind, "gb28181"), equal(tail, "alarm") {
+                    return .gb28181Alarm(device: id())
+                }
+                return nil
+            }
         }
     }
 }
