@@ -209,19 +209,39 @@ public struct GB28181Adapter: EventAdapter {
 
 /// A minimal element tree for the flat XML documents of GB/T 28181, with tag
 /// names compared case-insensitively and without namespace prefixes.
+///
+/// Names and text stay ranges of the document's bytes until asked for (the
+/// adapter reads a handful of an alarm's elements); text that had entities,
+/// CDATA or child elements in between is kept decoded.
 struct XMLElementTree: Sendable {
+    /// The document's bytes, shared by all its elements.
+    let document: [UInt8]
+    /// The tag name as written, and where its local part (after any prefix) starts.
+    let nameRange: Range<Int>
+    let localStart: Int
+    /// The text: this range of the document when it is one plain run, else `decoded`.
+    var textRange: Range<Int>
+    var decoded: [UInt8]?
+    var children: [XMLElementTree] = []
+
     /// Lowercased local name.
-    var name: String
-    var originalName: String
-    var content: String
-    var children: [XMLElementTree]
+    var name: String { Self.lowercased(document[localStart..<nameRange.upperBound]) }
+    var originalName: String { String(decoding: document[nameRange], as: UTF8.self) }
+    var content: String { withContent { String(decoding: $0, as: UTF8.self) } }
+
+    func withContent<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let decoded { return decoded.withUnsafeBufferPointer(body) }
+        return document.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[textRange])) }
+    }
 
     /// The first child with this name (case-insensitive).
     func child(_ name: String) -> XMLElementTree? {
-        // Names asked for are ASCII: compared byte by byte, folding case, without making a lowercased copy.
+        // An ASCII name (the names asked for) is compared byte by byte, folding case, without copies.
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
             return children.first { child in
-                child.name.utf8.elementsEqual(name.utf8) { a, b in a == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+                child.document[child.localStart..<child.nameRange.upperBound].elementsEqual(name.utf8) { a, b in
+                    (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
+                }
             }
         }
         let wanted = Self.lowercased(name.utf8)
@@ -239,19 +259,20 @@ struct XMLElementTree: Sendable {
 
     /// The trimmed text of the first child with this name; nil when absent or empty.
     func text(_ name: String) -> String? {
-        guard let content = child(name)?.content else { return nil }
-        // Trims XML whitespace (space, tab, CR, LF) without Foundation's character sets.
-        let u = content.utf8
-        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-        guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
-        let trimmed = Substring(u[first...last])
-        // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too
-        // (only a non-ASCII first or last byte can start or end one).
-        if u[first] >= 0x80 || u[last] >= 0x80, trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
-            let text = trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
-            return text.isEmpty ? nil : text
+        guard let element = child(name) else { return nil }
+        return element.withContent { u -> String? in
+            // Trims XML whitespace (space, tab, CR, LF) without Foundation's character sets.
+            func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+            guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
+            let trimmed = String(decoding: UnsafeBufferPointer(rebasing: u[first...last]), as: UTF8.self)
+            // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too
+            // (only a non-ASCII first or last byte can start or end one).
+            if u[first] >= 0x80 || u[last] >= 0x80, trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
+                let text = trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
+                return text.isEmpty ? nil : text
+            }
+            return trimmed
         }
-        return String(trimmed)
     }
 
     /// Like `text`, but a missing or empty element is `missing_field`.
@@ -337,7 +358,7 @@ struct XMLScanner {
         while i < bytes.count, !Self.isSpace(bytes[i]), bytes[i] != UInt8(ascii: "/"), bytes[i] != UInt8(ascii: ">") { i += 1 }
         guard i > nameStart, i < bytes.count else { throw fail("bad start tag") }
         let nameEnd = i
-        let rawName = String(decoding: bytes[nameStart..<i], as: UTF8.self)
+        var rawName: String { String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self) } // for errors
         // Attributes: read past them, minding quotes.
         var selfClosing = false
         while true {
@@ -361,9 +382,14 @@ struct XMLScanner {
         }
         // The local name: what follows the last ':' (a namespace prefix is dropped).
         let localStart = bytes[nameStart..<nameEnd].lastIndex(of: UInt8(ascii: ":")).map { $0 + 1 < nameEnd ? $0 + 1 : nameStart } ?? nameStart
-        var node = XMLElementTree(name: XMLElementTree.lowercased(bytes[localStart..<nameEnd]), originalName: rawName, content: "", children: [])
+        var node = XMLElementTree(document: bytes, nameRange: nameStart..<nameEnd, localStart: localStart, textRange: i..<i)
         if selfClosing { return node }
+        // Text stays a range while it is one plain run; anything else is decoded into `content`.
         var content: [UInt8] = []
+        var runs = 0
+        func decode() {
+            if node.decoded == nil { content = Array(bytes[node.textRange]); node.decoded = [] }
+        }
         while true {
             guard i < bytes.count else { throw fail("<\(rawName)> is not closed") }
             let c = bytes[i]
@@ -378,12 +404,13 @@ struct XMLScanner {
                     guard i < bytes.count, bytes[i] == UInt8(ascii: ">") else { throw fail("bad end tag </\(endName())>") }
                     i += 1
                     guard bytes[endStart..<endEnd].elementsEqual(bytes[nameStart..<nameEnd]) else { throw fail("</\(endName())> closes <\(rawName)>") }
-                    node.content = String(decoding: content, as: UTF8.self)
+                    if node.decoded != nil { node.decoded = content }
                     return node
                 } else if starts("<![CDATA[") {
                     i += 9
                     let cdataStart = i
                     try skip(past: "]]>", what: "CDATA section")
+                    decode()
                     content.append(contentsOf: bytes[cdataStart..<(i - 3)])
                 } else if starts("<!--") {
                     try skip(past: "-->", what: "comment")
@@ -393,11 +420,18 @@ struct XMLScanner {
                     node.children.append(try element())
                 }
             } else if c == UInt8(ascii: "&") {
+                decode()
                 try reference(into: &content)
             } else {
                 let run = i
                 while i < bytes.count, bytes[i] != UInt8(ascii: "<"), bytes[i] != UInt8(ascii: "&") { i += 1 }
-                content.append(contentsOf: bytes[run..<i])
+                runs += 1
+                if runs == 1, node.decoded == nil, node.textRange.isEmpty {
+                    node.textRange = run..<i
+                } else {
+                    decode()
+                    content.append(contentsOf: bytes[run..<i])
+                }
             }
         }
     }
