@@ -219,19 +219,27 @@ public final class PipelineProcessor {
         // 2. Record the keys: an event whose key the store held, or an earlier event of
         // this batch had, is a duplicate.
         let fresh = try EventKeys.record(keys, db: db)
-        var forgotten: Set<String> = [] // keys of check-ins refused below
+        var forgotten: Set<String> = [] // keys recorded above and removed again: their messages were refused
         mark(\.dedup)
         // 3. The events, in order.
         var effects: [EngineEffect] = []
         for (index, events, firstKey) in decoded {
+            var done = 0 // the events of this message handled so far
             do {
                 for (k, event) in events.enumerated() {
-                    let new = fresh[firstKey + k]
-                    guard new || (!forgotten.isEmpty && forgotten.remove(event.key) != nil) else {
+                    done = k
+                    var new = fresh[firstKey + k]
+                    if !new, !forgotten.isEmpty, forgotten.contains(event.key) {
+                        // A key removed again below is recorded again (the store decides: string
+                        // equality is Unicode's, the key's uniqueness is its bytes').
+                        try db.execute(sql: "INSERT OR IGNORE INTO events(key) VALUES (?)", arguments: [event.key])
+                        new = db.changesCount > 0
+                        if new { forgotten.remove(event.key) }
+                    }
+                    guard new else {
                         result.duplicates += 1
                         continue
                     }
-                    if !new { try db.execute(sql: "INSERT INTO events(key) VALUES (?)", arguments: [event.key]) } // recorded again
                     do {
                         if checkins, case .checkin = event.kind {
                             try patrol?.record(event, now: now, db: db) { self.engine.allocateItemID() } // throws DecodeError before writing
@@ -267,6 +275,12 @@ public final class PipelineProcessor {
                 }
             } catch let error as DecodeError {
                 failures.append((index, error))
+                // The message is a dead letter: the keys recorded for its events after the refused
+                // one (never handled) are removed too, so that a later copy is not taken for a duplicate.
+                for k in events.indices where k > done && fresh[firstKey + k] {
+                    try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [events[k].key])
+                    forgotten.insert(events[k].key)
+                }
             }
         }
         // Dead letters in inbox order, whichever stage refused them.

@@ -23,6 +23,18 @@ struct XMLScannerTests {
         #expect(root.child("info")?.child("empty")?.content == "")
     }
 
+    @Test func oddNamesAndPaddingReadAsBefore() throws {
+        // A name ending in ':' keeps its last non-empty part; text padded with a vertical
+        // tab, a form feed or an ideographic space is trimmed as other whitespace is.
+        let root = try XMLElementTree.parse("<Notify:><a:CmdType:>Alarm</a:CmdType:><T>\u{0B}5\u{0C}</T><U>\u{3000}6</U><V>\u{0B}</V><W>::</W></Notify:>")
+        #expect(root.name == "notify")
+        #expect(root.text("cmdtype") == "Alarm")
+        #expect(root.text("t") == "5")
+        #expect(root.text("u") == "6")
+        #expect(root.text("v") == nil)
+        #expect(root.text("w") == "::")
+    }
+
     @Test(arguments: [
         ("<a><b></a></b>", "</a> closes <b>"),
         ("<a>", "<a> is not closed"),

@@ -284,6 +284,23 @@ struct PatrolStageTests {
         #expect(try h.tick(at: "2025-03-03T09:26:00").missed == ["rt-1:cp-b:2025-03-03T09:15+08:00"])
     }
 
+    @Test("A refused check-in's key is recorded again only for a copy the store takes as new: keys differing only in Unicode normalisation do not stop the pipeline")
+    func refusedCheckinAndLookAlikeKeys() throws {
+        let h = try PatrolHarness(store: DisputeStore.inMemory(), planYAML: Self.fourStops, at: PatrolHarness.local("2025-03-03T08:00:00"))
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}" // equal as Swift strings, different bytes
+        let r = try h.process(at: "2025-03-03T09:05:30", [
+            PatrolHarness.checkin("dev-1", id: composed, checkpoint: "cp-a", at: "2025-03-03T09:05:00"),
+            PatrolHarness.checkin("dev-1", id: decomposed, checkpoint: "cp-zz", at: "2025-03-03T09:05:10"), // refused
+            PatrolHarness.checkin("dev-1", id: composed, checkpoint: "cp-a", at: "2025-03-03T09:05:00"),   // a redelivery
+            PatrolHarness.checkin("dev-1", id: decomposed, checkpoint: "cp-b", at: "2025-03-03T09:05:20"), // the refused key, now fine
+        ])
+        #expect(r.deadLetters == 1)
+        #expect(r.duplicates == 1)
+        #expect(r.events == 2)
+        let keys = try h.store.writer.read { try Data.fetchAll($0, sql: "SELECT CAST(key AS BLOB) FROM events ORDER BY key") }
+        #expect(Set(keys) == [Data("device:dev-1:checkin:\(composed)".utf8), Data("device:dev-1:checkin:\(decomposed)".utf8)])
+    }
+
     @Test("Unscheduled check-ins are recorded, never counted for a slot")
     func unscheduled() throws {
         let h = try PatrolHarness(store: DisputeStore.inMemory(), planYAML: Self.fourStops, at: PatrolHarness.local("2025-03-03T08:00:00"))

@@ -218,14 +218,14 @@ struct XMLElementTree: Sendable {
     let document: [UInt8]
     /// The tag name as written, and where its local part (after any prefix) starts.
     let nameRange: Range<Int>
-    let localStart: Int
+    let localName: Range<Int>
     /// The text: this range of the document when it is one plain run, else `decoded`.
     var textRange: Range<Int>
     var decoded: [UInt8]?
     var children: [XMLElementTree] = []
 
     /// Lowercased local name.
-    var name: String { Self.lowercased(document[localStart..<nameRange.upperBound]) }
+    var name: String { Self.lowercased(document[localName]) }
     var originalName: String { String(decoding: document[nameRange], as: UTF8.self) }
     var content: String { withContent { String(decoding: $0, as: UTF8.self) } }
 
@@ -239,7 +239,7 @@ struct XMLElementTree: Sendable {
         // An ASCII name (the names asked for) is compared byte by byte, folding case, without copies.
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
             return children.first { child in
-                child.document[child.localStart..<child.nameRange.upperBound].elementsEqual(name.utf8) { a, b in
+                child.document[child.localName].elementsEqual(name.utf8) { a, b in
                     (a >= 0x41 && a <= 0x5A ? a | 0x20 : a) == (b >= 0x41 && b <= 0x5A ? b | 0x20 : b)
                 }
             }
@@ -265,9 +265,11 @@ struct XMLElementTree: Sendable {
             func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
             guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
             let trimmed = String(decoding: UnsafeBufferPointer(rebasing: u[first...last]), as: UTF8.self)
-            // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0): trim those too
-            // (only a non-ASCII first or last byte can start or end one).
-            if u[first] >= 0x80 || u[last] >= 0x80, trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
+            // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0, a vertical tab): trim
+            // those too (only a first or last byte outside printable ASCII can start or end one).
+            let printable: ClosedRange<UInt8> = 0x21...0x7E
+            if !printable.contains(u[first]) || !printable.contains(u[last]),
+               trimmed.first?.isWhitespace == true || trimmed.last?.isWhitespace == true {
                 let text = trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
                 return text.isEmpty ? nil : text
             }
@@ -380,9 +382,12 @@ struct XMLScanner {
             }
             i += 1
         }
-        // The local name: what follows the last ':' (a namespace prefix is dropped).
-        let localStart = bytes[nameStart..<nameEnd].lastIndex(of: UInt8(ascii: ":")).map { $0 + 1 < nameEnd ? $0 + 1 : nameStart } ?? nameStart
-        var node = XMLElementTree(document: bytes, nameRange: nameStart..<nameEnd, localStart: localStart, textRange: i..<i)
+        // The local name: the last part between colons that is not empty (a namespace prefix is dropped).
+        var localEnd = nameEnd
+        while localEnd > nameStart, bytes[localEnd - 1] == UInt8(ascii: ":") { localEnd -= 1 }
+        let localName = localEnd == nameStart ? nameStart..<nameEnd // only colons: the name as written
+            : (bytes[nameStart..<localEnd].lastIndex(of: UInt8(ascii: ":")).map { $0 + 1 } ?? nameStart)..<localEnd
+        var node = XMLElementTree(document: bytes, nameRange: nameStart..<nameEnd, localName: localName, textRange: i..<i)
         if selfClosing { return node }
         // Text stays a range while it is one plain run; anything else is decoded into `content`.
         var content: [UInt8] = []
