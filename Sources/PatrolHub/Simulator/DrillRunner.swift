@@ -33,7 +33,7 @@ struct DrillRunner {
         let since = Date().addingTimeInterval(-tolerance)
         let watcher = OutcomeWatcher(source: source, kinds: kinds, since: since, riskSince: plan.clock.scenarioStart.addingTimeInterval(-tolerance))
         let poller = Task { await watcher.run(interval: pollInterval) }
-        defer { poller.cancel() }
+        defer { watcher.stop() } // not `poller.cancel()`: see `OutcomeWatcher.run`
 
         let sim = SimulatorRunner(options: runner, logger: logger)
         let report = try await sim.run(plan)
@@ -54,7 +54,8 @@ struct DrillRunner {
                 break
             }
         }
-        poller.cancel()
+        watcher.stop()
+        await poller.value
         await watcher.poll()
         if let error = watcher.error { logger.warning("drill.poll_failed", metadata: ["error": "\(error)"]) }
         timeline.settle = max(settle, Date().timeIntervalSince(report.finishedAt))

@@ -137,6 +137,7 @@ final class OutcomeWatcher: @unchecked Sendable {
     private var seen: [String: ObservedOutcome] = [:]
     private var lastChange = Date()
     private var lastError: String?
+    private var stopped = false
 
     init(source: any OutcomeSource, kinds: [DrillExpectation.Kind], since: Date, riskSince: Date) {
         self.source = source
@@ -185,12 +186,21 @@ final class OutcomeWatcher: @unchecked Sendable {
     var error: String? { lock.lock(); defer { lock.unlock() }; return lastError }
 
     /// Polls every `interval` until cancelled.
+    /// Polls until `stop()`, then returns after the poll or the sleep in progress.
+    ///
+    /// Not stopped by cancelling its task: cancelling a task inside `URLSession.data`
+    /// can deadlock swift-corelibs-foundation (the cancel handler waits on the session's
+    /// queue while that queue, completing the request, waits for the task's status lock);
+    /// a drill hung that way in a test run.
     func run(interval: Duration) async {
-        while !Task.isCancelled {
+        while !lock.withLock({ stopped }) {
             await poll()
+            if lock.withLock({ stopped }) { return }
             try? await Task.sleep(for: interval)
         }
     }
+
+    func stop() { lock.withLock { stopped = true } }
 }
 
 /// The store of a hub running in this process (the demo's embedded hub): the
