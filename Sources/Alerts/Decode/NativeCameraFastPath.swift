@@ -47,7 +47,7 @@ extension NativeCameraDecoder {
                 case 6: // snapshot_url
                     guard p.peek(UInt8(ascii: "\"")), (try? p.string()) != nil else { return nil }
                 case 7: // drill
-                    if p.take(literal: "true") { drill = true } else if p.take(literal: "false") { drill = false } else { return nil }
+                    if (try? p.literal("true")) != nil { drill = true } else if (try? p.literal("false")) != nil { drill = false } else { return nil }
                 default:
                     return nil
                 }
@@ -74,14 +74,6 @@ extension JSONParser {
     @inline(__always) mutating func take(_ c: UInt8) -> Bool {
         guard peek(c) else { return false }
         i += 1
-        return true
-    }
-
-    mutating func take(literal word: StaticString) -> Bool {
-        let n = word.utf8CodeUnitCount
-        guard i + n <= buf.count else { return false }
-        for k in 0..<n where buf[i + k] != word.utf8Start[k] { return false }
-        i += n
         return true
     }
 

@@ -38,12 +38,6 @@ struct RawStatement {
         return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column)))
     }
 
-    /// A text column of the current row.
-    func text(_ column: Int32) -> String {
-        guard let p = sqlite3_column_text(handle, column) else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
-    }
-
     /// Steps once; returns true when a row is available, false when done.
     @discardableResult
     func step(_ db: Database) throws -> Bool {

@@ -132,17 +132,7 @@ public struct JSONParser {
     public static let maxDepth = 64
 
     public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
-        try bytes.withUnsafeBufferPointer { (buf) throws(JSONParseError) -> JSONValue in
-            var p = JSONParser(buf: buf)
-            var start = 0
-            if buf.count >= 3, buf[0] == 0xEF, buf[1] == 0xBB, buf[2] == 0xBF { start = 3 }
-            p.i = start
-            p.skipWS()
-            let v = try p.value(depth: 0)
-            p.skipWS()
-            guard p.i == buf.count else { throw p.fail("unexpected data after the JSON value") }
-            return v
-        }
+        try parse(bytes, selecting: .all)
     }
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
