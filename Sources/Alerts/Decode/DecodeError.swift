@@ -16,6 +16,8 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case clockSkew = "clock_skew"
         /// The message stopped the hub (a trap while it was processed alone); set aside by the crash quarantine.
         case crashed = "crashed"
+        /// The store refused what the message produced (a constraint), alone: set aside by the pipeline.
+        case unprocessable = "unprocessable"
     }
 
     public var reason: Reason

@@ -241,25 +241,43 @@ public final class PipelineProcessor {
         let how = trapped
             ? "the hub trapped while processing this message alone (after a trap in its batch)"
             : "the hub stopped \(stops) times while processing this message alone"
-        let detail = "\(how); it is set aside and not processed again (nor are copies of the same bytes)"
+        try setAside(record, DecodeError(.crashed, "\(how); it is set aside and not processed again (nor are copies of the same bytes)"),
+                     isolateThrough: through)
+        crashedKeys.insert(MessageKey(high: record.keyHigh, low: record.keyLow))
+        return record.key
+    }
+
+    /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
+    private func setAside(_ record: InboxRecord, _ error: DecodeError, isolateThrough through: Int64) throws {
         let now = clock()
         try store.writer.write { db in
             try db.execute(sql: """
                 INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.key, DecodeError.Reason.crashed.rawValue, detail, record.topic, Data(record.payload),
+                """, arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
                                  record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
                                  now.timeIntervalSince1970, record.oversized?.sha256])
-            try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1 AND inbox_seq < ?", arguments: [seq, seq])
-            if through > seq {
-                try db.execute(sql: "UPDATE pipeline_inflight SET last_seq = ?, stops = 0 WHERE id = 1", arguments: [seq])
+            try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1 AND inbox_seq < ?", arguments: [record.seq, record.seq])
+            if through > record.seq {
+                try db.execute(sql: "UPDATE pipeline_inflight SET last_seq = ?, stops = 0 WHERE id = 1", arguments: [record.seq])
             } else {
                 try db.execute(sql: "DELETE FROM pipeline_inflight")
             }
         }
-        crashedKeys.insert(MessageKey(high: record.keyHigh, low: record.keyLow))
-        return record.key
     }
+
+    /// Errors by which the store refuses what a batch's messages produce (a
+    /// constraint, a value too big or of the wrong type): they come back with
+    /// the same input. A full disk, a lock or an I/O error are the
+    /// environment's: the batch is retried as it is, never set aside.
+    static func refusesInput(_ error: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE].contains(error.resultCode.primaryResultCode)
+    }
+
+    /// At most this many messages are set aside as `unprocessable` per hour: more
+    /// means the store refuses everything (a bug, not bad input), and the pipeline
+    /// stops with the error instead of emptying the inbox into dead letters.
+    static let maxUnprocessablePerHour = 20
 
     func process(_ records: [InboxRecord]) throws -> BatchResult {
         // The durable "in progress" mark: what a restart after a crash in this batch suspects.
@@ -271,7 +289,27 @@ public final class PipelineProcessor {
                 INSERT OR REPLACE INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at) VALUES (1, ?, ?, ?, ?)
                 """, arguments: [lastSeq, through, stops, Date().timeIntervalSince1970])
         }
-        let result = try TrapRecorder.inBatch { try processMarked(records) }
+        var result: BatchResult
+        do {
+            result = try TrapRecorder.inBatch { try processMarked(records) }
+        } catch let error as DatabaseError where Self.refusesInput(error) {
+            // The store refused this batch's outcomes because of what a message made of them:
+            // the batch is processed one message at a time, and the message refused alone is set aside.
+            guard records.count == 1 else {
+                isolateThrough = max(isolateThrough, lastSeq)
+                return BatchResult()
+            }
+            let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
+            let recent = try store.writer.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = 'unprocessable' AND created_at >= ?", arguments: [since]) ?? 0
+            }
+            guard recent < Self.maxUnprocessablePerHour else { throw error }
+            try setAside(records[0], DecodeError(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
+                         isolateThrough: isolateThrough)
+            result = BatchResult()
+            result.messages = 1
+            result.deadLetters = 1
+        }
         carriedStops = 0
         if isolateThrough > 0, lastSeq >= isolateThrough { isolateThrough = 0 }
         return result

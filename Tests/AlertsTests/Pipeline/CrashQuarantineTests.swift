@@ -167,6 +167,43 @@ struct CrashQuarantineTests {
         #expect(try f.eventKeys() == 1)
     }
 
+    /// Processes until nothing is pending (an isolating pass may process nothing itself).
+    static func drain(_ p: PipelineProcessor, _ store: DisputeStore) throws {
+        for _ in 0..<1000 {
+            guard try store.status().inboxPending > 0 else { return }
+            try p.processPending(limit: 100)
+        }
+    }
+
+    @Test func aMessageTheStoreRefusesIsSetAsideAndTheRestGoesOn() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try PipelineProcessorTests.make(store)
+        // The store refuses what one message produces (as a constraint would).
+        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.key LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'refused'); END") }
+        var msgs = Self.messages(4)
+        msgs.insert(PipelineProcessorTests.msg("cam-1", "poison", "fight", 1), at: 2)
+        try store.ingest(msgs)
+        #expect(try p.processPending(limit: 100).messages == 0, "the batch failed: it is retried one message at a time")
+        #expect(p.isolateThrough == 5)
+        try Self.drain(p, store)
+        let dead = try store.writer.read { db in try Row.fetchAll(db, sql: "SELECT inbox_key, reason, detail FROM dead_letters") }
+        #expect(dead.map { $0["inbox_key"] as String } == [msgs[2].key])
+        #expect(dead.first?["reason"] as String? == "unprocessable")
+        #expect((dead.first?["detail"] as String?)?.contains("refused") == true)
+        #expect(try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") } == 4)
+        #expect(p.isolateThrough == 0)
+    }
+
+    @Test func aStoreThatRefusesEverythingStopsThePipelineInsteadOfEmptyingTheInbox() throws {
+        let store = try DisputeStore.inMemory()
+        let p = try PipelineProcessorTests.make(store)
+        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END") }
+        try store.ingest(Self.messages(30))
+        #expect(throws: DatabaseError.self) { try Self.drain(p, store) }
+        #expect(try store.status().deadLetters == ["unprocessable": PipelineProcessor.maxUnprocessablePerHour])
+        #expect(try store.status().inboxPending == 30 - PipelineProcessor.maxUnprocessablePerHour)
+    }
+
     @Test func theEvidenceFileIsPrivateAndClearedAtStart() throws {
         let f = try Fixture()
         defer { f.cleanup() }
