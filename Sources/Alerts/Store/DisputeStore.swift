@@ -132,8 +132,24 @@ public struct DisputeStore: Sendable {
         self.writer = writer
         self.inboxWriter = inboxWriter
         self.inboxCheckpointer = inboxCheckpointer
-        try Migrations.migrator.migrate(writer)
-        try Migrations.inboxMigrator.migrate(inboxWriter)
+        try Self.migrate(Migrations.migrator, writer)
+        try Self.migrate(Migrations.inboxMigrator, inboxWriter)
+    }
+
+    /// Migrates, tolerating another process that migrates the same new file at
+    /// the same moment (a `patrolhub status` while the hub starts for the first
+    /// time): the migrator lists what to apply before its transactions, so the
+    /// slower of the two fails on a table or column the other just made.
+    private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
+        for attempt in 1... {
+            do {
+                return try migrator.migrate(writer)
+            } catch {
+                if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+                if attempt >= 20 { throw error }
+                usleep(50_000)
+            }
+        }
     }
 
     // MARK: - Inbox

@@ -116,6 +116,16 @@ struct BadInputStorageTests {
         }
     }
 
+    @Test func twoProcessesOpeningANewStoreAtOnceBothSucceed() async throws {
+        let base = NSTemporaryDirectory() + "patrolhub-race-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for round in 0..<30 {
+            let path = base + "/\(round)/hub.sqlite"
+            let openers = (0..<3).map { _ in Task.detached { try DisputeStore(path: path) } }
+            for o in openers { _ = try await o.value }
+        }
+    }
+
     /// Mode of a path, or nil when it is missing.
     static func mode(_ path: String) -> mode_t? {
         var st = stat()
