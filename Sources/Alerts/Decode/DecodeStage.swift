@@ -94,6 +94,9 @@ public struct DecodeStage: Sendable {
             if let l = events[i].lifecycle, l.utf8.count > DecodeLimits.maxIdentifierBytes {
                 throw DecodeError(.outOfRange, "the event's source or object ids are too long: its lifecycle id has \(l.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
             }
+            if case .checkin(let checkpoint, _) = events[i].kind, checkpoint.utf8.count > DecodeLimits.maxIdentifierBytes {
+                throw DecodeError(.outOfRange, "the check-in's checkpoint id has \(checkpoint.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+            }
             if let d = events[i].description, d.utf8.count > DecodeLimits.maxTextBytes {
                 events[i].description = DecodeLimits.truncated(d, maxBytes: DecodeLimits.maxTextBytes)
             }
