@@ -167,6 +167,8 @@ public final class PipelineProcessor {
         public var crashedKey: String?
         /// Rows through this seq are processed one at a time (0: none).
         public var isolateThrough: Int64 = 0
+        /// The message that stopped the hub was kept: too many were set aside in the last hour.
+        public var limitReached = false
     }
 
     /// Finds the batch the previous process was working on when it stopped,
@@ -219,7 +221,12 @@ public final class PipelineProcessor {
         case .error: report.stops = stops // it said why it stopped: not a crash
         }
         let suspect = trapped || report.stops >= 2
-        if suspect, seqs.count == 1 {
+        if suspect, seqs.count == 1, try recentSetAside(.crashed) >= Self.maxSetAsidePerHour {
+            // Message after message "crashes": the fault is the hub's, not the input's. Keep the
+            // message (the hub stops on it again, and an operator looks) rather than empty the inbox.
+            report.limitReached = true
+            isolateThrough = max(lastSeq, through)
+        } else if suspect, seqs.count == 1 {
             if let key = try deadLetterCrashed(seq: first, trapped: trapped, stops: report.stops, isolateThrough: through) {
                 report.crashedSeq = first
                 report.crashedKey = key
@@ -274,10 +281,18 @@ public final class PipelineProcessor {
         [.SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE].contains(error.resultCode.primaryResultCode)
     }
 
-    /// At most this many messages are set aside as `unprocessable` per hour: more
-    /// means the store refuses everything (a bug, not bad input), and the pipeline
-    /// stops with the error instead of emptying the inbox into dead letters.
-    static let maxUnprocessablePerHour = 20
+    /// At most this many messages are set aside as `crashed`, and as many as
+    /// `unprocessable`, per hour: more means the hub fails on everything (a bug,
+    /// not bad input), and it stops instead of emptying the inbox into dead letters.
+    public static let maxSetAsidePerHour = 20
+
+    /// How many dead letters of this reason were written in the last hour.
+    private func recentSetAside(_ reason: DecodeError.Reason) throws -> Int {
+        let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
+        return try store.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = ? AND created_at >= ?", arguments: [reason.rawValue, since]) ?? 0
+        }
+    }
 
     func process(_ records: [InboxRecord]) throws -> BatchResult {
         // The durable "in progress" mark: what a restart after a crash in this batch suspects.
@@ -299,11 +314,7 @@ public final class PipelineProcessor {
                 isolateThrough = max(isolateThrough, lastSeq)
                 return BatchResult()
             }
-            let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
-            let recent = try store.writer.read { db in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = 'unprocessable' AND created_at >= ?", arguments: [since]) ?? 0
-            }
-            guard recent < Self.maxUnprocessablePerHour else { throw error }
+            guard try recentSetAside(.unprocessable) < Self.maxSetAsidePerHour else { throw error }
             try setAside(records[0], DecodeError(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
                          isolateThrough: isolateThrough)
             result = BatchResult()

@@ -101,6 +101,12 @@ struct PipelineService: Service {
                 "pipeline.stops": "\(recovery.stops)", "pipeline.isolate_through": "\(recovery.isolateThrough)",
             ])
         }
+        if recovery.limitReached {
+            logger.critical("pipeline.crash_limit_reached", metadata: [
+                "pipeline.set_aside_last_hour": "\(PipelineProcessor.maxSetAsidePerHour)",
+                "pipeline.action": "the message that stopped the hub is kept: the fault looks like the hub's, not the input's",
+            ])
+        }
         if let seq = recovery.crashedSeq {
             logger.error("pipeline.message_crashed", metadata: [
                 "inbox.seq": "\(seq)", "inbox.key": "\(recovery.crashedKey ?? "")",

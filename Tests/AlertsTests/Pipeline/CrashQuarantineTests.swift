@@ -113,6 +113,26 @@ struct CrashQuarantineTests {
         #expect(try f.eventKeys() == 1)
     }
 
+    @Test func manyCrashesInAnHourAreTheHubsFaultAndSetNothingMoreAside() throws {
+        let f = try Fixture()
+        defer { f.cleanup() }
+        let now = PipelineProcessorTests.now.timeIntervalSince1970
+        try f.store.writer.write { db in
+            for i in 0..<PipelineProcessor.maxSetAsidePerHour {
+                try db.execute(sql: "INSERT INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at) VALUES (?, 'crashed', '', 't', x'', 0, ?, ?)",
+                               arguments: ["k\(i)", now - 60, now - 60])
+            }
+        }
+        try f.store.ingest(Self.messages(3))
+        try f.diedInBatch(through: 1)
+        let p = try f.restart(after: Self.sigill)
+        let r = try p.recover()
+        #expect(r.limitReached)
+        #expect(r.crashedSeq == nil)
+        #expect(r.isolateThrough == 1, "the message is kept and retried alone")
+        #expect(try f.store.cursor() == 0)
+    }
+
     @Test func aStopWithoutTrapIsRetriedOnceThenIsolated() throws {
         let f = try Fixture()
         defer { f.cleanup() }
@@ -200,8 +220,8 @@ struct CrashQuarantineTests {
         try store.writer.write { try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END") }
         try store.ingest(Self.messages(30))
         #expect(throws: DatabaseError.self) { try Self.drain(p, store) }
-        #expect(try store.status().deadLetters == ["unprocessable": PipelineProcessor.maxUnprocessablePerHour])
-        #expect(try store.status().inboxPending == 30 - PipelineProcessor.maxUnprocessablePerHour)
+        #expect(try store.status().deadLetters == ["unprocessable": PipelineProcessor.maxSetAsidePerHour])
+        #expect(try store.status().inboxPending == 30 - PipelineProcessor.maxSetAsidePerHour)
     }
 
     @Test func theEvidenceFileIsPrivateAndClearedAtStart() throws {
