@@ -14,14 +14,19 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case unknownCheckpoint = "unknown_checkpoint"
         case noRoute = "no_route"
         case clockSkew = "clock_skew"
+        /// The message stopped the hub (a trap while it was processed alone); set aside by the crash quarantine.
+        case crashed = "crashed"
+        /// The store refused what the message produced (a constraint), alone: set aside by the pipeline.
+        case unprocessable = "unprocessable"
     }
 
     public var reason: Reason
     public var detail: String
 
+    /// A detail longer than `DecodeLimits.maxDetailBytes` (it may quote a value of any length) is cut.
     public init(_ reason: Reason, _ detail: String) {
         self.reason = reason
-        self.detail = detail
+        self.detail = detail.utf8.count > DecodeLimits.maxDetailBytes ? DecodeLimits.truncated(detail, maxBytes: DecodeLimits.maxDetailBytes) : detail
     }
 
     public var description: String { "\(reason.rawValue): \(detail)" }

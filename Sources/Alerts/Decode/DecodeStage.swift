@@ -48,13 +48,16 @@ public struct DecodeStage: Sendable {
     /// `receivedAt` (default `now`) is when the hub received the message, the
     /// time of messages that carry none (an ONVIF zero-byte delete).
     public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil) throws(DecodeError) -> [NormalizedEvent] {
+        #if DEBUG
+        Self.trapOnTestMarker(payload)
+        #endif
         guard payload.count <= maxPayloadBytes else {
             throw DecodeError(.oversized, "payload is \(payload.count) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes)")
         }
         guard let route = router.route(topic) else {
             throw DecodeError(.unknownTopic, "topic '\(topic.prefix(200))' matches no input of prefix '\(router.prefix)'")
         }
-        let events: [NormalizedEvent]
+        var events: [NormalizedEvent]
         switch route {
         case .cameraEvent(let id):
             try requireCamera(id)
@@ -71,11 +74,48 @@ public struct DecodeStage: Sendable {
         case .onvif:
             events = try onvif.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
         }
+        // Frigate's times are bare numbers: 1e300 is valid JSON, and no date arithmetic or formatting survives it.
+        for e in events where !DecodeLimits.eventTimes.contains(e.time.timeIntervalSince1970) {
+            throw DecodeError(.outOfRange, "event time \(e.time.timeIntervalSince1970) s since 1970 is outside 1970-01-01…9999-12-31")
+        }
         for e in events where e.time.timeIntervalSince(now) > maxClockSkew {
             throw DecodeError(.clockSkew, "event time \(e.time.rfc3339) is \(Int(e.time.timeIntervalSince(now))) s ahead of the hub's clock (limit \(Int(maxClockSkew)) s, limits.max_clock_skew_seconds)")
         }
+        try Self.bound(&events)
         return events
     }
+
+    /// Applies `DecodeLimits` to what the events carry from the payload.
+    static func bound(_ events: inout [NormalizedEvent]) throws(DecodeError) {
+        for i in events.indices {
+            if events[i].key.utf8.count > DecodeLimits.maxIdentifierBytes {
+                throw DecodeError(.outOfRange, "the event's id is too long: its key has \(events[i].key.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+            }
+            if let l = events[i].lifecycle, l.utf8.count > DecodeLimits.maxIdentifierBytes {
+                throw DecodeError(.outOfRange, "the event's source or object ids are too long: its lifecycle id has \(l.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+            }
+            if case .checkin(let checkpoint, _) = events[i].kind, checkpoint.utf8.count > DecodeLimits.maxIdentifierBytes {
+                throw DecodeError(.outOfRange, "the check-in's checkpoint id has \(checkpoint.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+            }
+            if let d = events[i].description, d.utf8.count > DecodeLimits.maxTextBytes {
+                events[i].description = DecodeLimits.truncated(d, maxBytes: DecodeLimits.maxTextBytes)
+            }
+        }
+    }
+
+    #if DEBUG
+    /// Test hook (debug builds only): with `PATROLHUB_TEST_TRAP_MARKER` set, decoding a
+    /// payload that contains its value traps, as a decoder bug would; the crash
+    /// quarantine's end-to-end test uses it.
+    static let testTrapMarker: [UInt8]? = ProcessInfo.processInfo.environment["PATROLHUB_TEST_TRAP_MARKER"].flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+
+    static func trapOnTestMarker(_ payload: [UInt8]) {
+        guard let marker = testTrapMarker, payload.count >= marker.count else { return }
+        for start in 0...(payload.count - marker.count) where payload[start] == marker[0] {
+            if payload[start..<(start + marker.count)].elementsEqual(marker) { fatalError("PATROLHUB_TEST_TRAP_MARKER found in a payload") }
+        }
+    }
+    #endif
 
     func requireCamera(_ id: String) throws(DecodeError) {
         guard registry.cameras[id] != nil else {

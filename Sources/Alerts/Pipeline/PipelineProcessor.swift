@@ -54,6 +54,18 @@ public final class PipelineProcessor {
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
 
+    // Crash quarantine (see `recover()`).
+    /// What the previous process recorded about its stop; set before the first batch.
+    public var trapRecorder: TrapRecorder?
+    var recovered = false
+    /// Inbox rows through this seq are processed one per transaction (0: batches as usual).
+    public private(set) var isolateThrough: Int64 = 0
+    /// Unclean stops already seen in the batch after the current cursor (until a batch commits).
+    var carriedStops = 0
+    /// The keys of messages that crashed the pipeline: a copy is dead-lettered without being decoded.
+    var crashedKeys: Set<MessageKey> = []
+    struct MessageKey: Hashable { var high: UInt64, low: UInt64 }
+
     public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
@@ -128,14 +140,193 @@ public final class PipelineProcessor {
     /// Processes up to `limit` pending inbox rows; returns what it did.
     @discardableResult
     public func processPending(limit: Int) throws -> BatchResult {
+        if !recovered { try recover() }
         let t = profile != nil ? StageProfile.now() : 0
-        let records = try store.pending(limit: limit)
+        var records = try store.pending(limit: isolateThrough > 0 ? 1 : limit)
+        if isolateThrough > 0, let first = records.first, first.seq > isolateThrough {
+            isolateThrough = 0 // the suspects are done: batches again
+            records = try store.pending(limit: limit)
+        }
         if profile != nil { profile!.read += StageProfile.now() - t }
         guard !records.isEmpty else { return BatchResult() }
         return try process(records)
     }
 
+    // MARK: - Crash quarantine
+
+    /// What `recover()` found and did.
+    public struct Recovery: Sendable, Equatable {
+        /// How the previous process stopped (from the trap recorder).
+        public var previousStop: PipelineStop = .unknown
+        /// The inbox seqs that were in progress when it stopped uncleanly (nil after a clean stop).
+        public var inProgress: ClosedRange<Int64>?
+        /// Unclean stops seen in that batch so far.
+        public var stops = 0
+        /// The inbox seq and key of the message dead-lettered as `crashed`, if the batch was that one message.
+        public var crashedSeq: Int64?
+        public var crashedKey: String?
+        /// Rows through this seq are processed one at a time (0: none).
+        public var isolateThrough: Int64 = 0
+        /// The message that stopped the hub was kept: too many were set aside in the last hour.
+        public var limitReached = false
+    }
+
+    /// Finds the batch the previous process was working on when it stopped,
+    /// from the durable mark written before each batch and cleared with its
+    /// outcomes, and decides what to do with it:
+    ///
+    /// - after a trap in that batch (or a second unclean stop in it), its
+    ///   messages are processed one per transaction, each under its own mark;
+    /// - when the batch in progress was one message, and the process trapped
+    ///   on it (or stopped in it twice), that message is the culprit: it becomes
+    ///   a `crashed` dead letter with its bytes, and the pipeline goes on;
+    /// - after one unclean stop without a trap (`kill -9`, power loss) the
+    ///   batch is simply retried; that stop is remembered in the next mark.
+    ///
+    /// Runs once, before the first batch (`processPending` calls it).
+    @discardableResult
+    public func recover() throws -> Recovery {
+        recovered = true
+        var report = Recovery()
+        report.previousStop = trapRecorder?.previousStop ?? .unknown
+        let keys = try store.writer.read { db in try String.fetchAll(db, sql: "SELECT inbox_key FROM dead_letters WHERE reason = 'crashed'") }
+        for hex in keys where hex.utf8.count == 32 {
+            if let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) {
+                crashedKeys.insert(MessageKey(high: high, low: low))
+            }
+        }
+        let cursor = try store.cursor()
+        guard let mark = try store.writer.read({ db in
+            try Row.fetchOne(db, sql: "SELECT last_seq, isolate_through, stops FROM pipeline_inflight WHERE id = 1")
+        }) else { return report }
+        let lastSeq: Int64 = mark[0], through: Int64 = mark[1], stops: Int = mark[2]
+        guard lastSeq > cursor else {
+            // No batch was in progress (an isolated message had committed): isolation goes on.
+            isolateThrough = through > cursor ? through : 0
+            report.isolateThrough = isolateThrough
+            return report
+        }
+        let seqs = try store.inboxWriter.read { db in
+            try Int64.fetchAll(db, sql: "SELECT seq FROM inbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 2", arguments: [cursor, lastSeq])
+        }
+        guard let first = seqs.first else { // pruned or gone: nothing left to suspect
+            try store.writer.write { db in try db.execute(sql: "DELETE FROM pipeline_inflight") }
+            return report
+        }
+        report.inProgress = first...lastSeq
+        var trapped = false
+        switch report.previousStop {
+        case .trap: trapped = true; report.stops = stops + 1
+        case .unknown: report.stops = stops + 1
+        case .error: report.stops = stops // it said why it stopped: not a crash
+        }
+        let suspect = trapped || report.stops >= 2
+        if suspect, seqs.count == 1, try recentSetAside(.crashed) >= Self.maxSetAsidePerHour {
+            // Message after message "crashes": the fault is the hub's, not the input's. Keep the
+            // message (the hub stops on it again, and an operator looks) rather than empty the inbox.
+            report.limitReached = true
+            isolateThrough = max(lastSeq, through)
+        } else if suspect, seqs.count == 1 {
+            if let key = try deadLetterCrashed(seq: first, trapped: trapped, stops: report.stops, isolateThrough: through) {
+                report.crashedSeq = first
+                report.crashedKey = key
+            }
+            isolateThrough = through > first ? through : 0
+        } else if suspect {
+            isolateThrough = max(lastSeq, through)
+        } else {
+            carriedStops = report.stops
+            isolateThrough = through > cursor ? through : 0
+        }
+        report.isolateThrough = isolateThrough
+        return report
+    }
+
+    /// The message that stopped the process becomes a `crashed` dead letter, and the cursor moves past it.
+    private func deadLetterCrashed(seq: Int64, trapped: Bool, stops: Int, isolateThrough through: Int64) throws -> String? {
+        guard let record = try store.inboxRecord(seq: seq) else { return nil }
+        let how = trapped
+            ? "the hub trapped while processing this message alone (after a trap in its batch)"
+            : "the hub stopped \(stops) times while processing this message alone"
+        try setAside(record, DecodeError(.crashed, "\(how); it is set aside and not processed again (nor are copies of the same bytes)"),
+                     isolateThrough: through)
+        crashedKeys.insert(MessageKey(high: record.keyHigh, low: record.keyLow))
+        return record.key
+    }
+
+    /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
+    private func setAside(_ record: InboxRecord, _ error: DecodeError, isolateThrough through: Int64) throws {
+        let now = clock()
+        try store.writer.write { db in
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
+                                 record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
+                                 now.timeIntervalSince1970, record.oversized?.sha256])
+            try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1 AND inbox_seq < ?", arguments: [record.seq, record.seq])
+            if through > record.seq {
+                try db.execute(sql: "UPDATE pipeline_inflight SET last_seq = ?, stops = 0 WHERE id = 1", arguments: [record.seq])
+            } else {
+                try db.execute(sql: "DELETE FROM pipeline_inflight")
+            }
+        }
+    }
+
+    /// Errors by which the store refuses what a batch's messages produce (a
+    /// constraint, a value too big or of the wrong type): they come back with
+    /// the same input. A full disk, a lock or an I/O error are the
+    /// environment's: the batch is retried as it is, never set aside.
+    static func refusesInput(_ error: DatabaseError) -> Bool {
+        [.SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE].contains(error.resultCode.primaryResultCode)
+    }
+
+    /// At most this many messages are set aside as `crashed`, and as many as
+    /// `unprocessable`, per hour: more means the hub fails on everything (a bug,
+    /// not bad input), and it stops instead of emptying the inbox into dead letters.
+    public static let maxSetAsidePerHour = 20
+
+    /// How many dead letters of this reason were written in the last hour.
+    private func recentSetAside(_ reason: DecodeError.Reason) throws -> Int {
+        let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
+        return try store.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = ? AND created_at >= ?", arguments: [reason.rawValue, since]) ?? 0
+        }
+    }
+
     func process(_ records: [InboxRecord]) throws -> BatchResult {
+        // The durable "in progress" mark: what a restart after a crash in this batch suspects.
+        let lastSeq = records.last!.seq
+        let stops = carriedStops
+        let through = isolateThrough
+        try store.writer.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at) VALUES (1, ?, ?, ?, ?)
+                """, arguments: [lastSeq, through, stops, Date().timeIntervalSince1970])
+        }
+        var result: BatchResult
+        do {
+            result = try TrapRecorder.inBatch { try processMarked(records) }
+        } catch let error as DatabaseError where Self.refusesInput(error) {
+            // The store refused this batch's outcomes because of what a message made of them:
+            // the batch is processed one message at a time, and the message refused alone is set aside.
+            guard records.count == 1 else {
+                isolateThrough = max(isolateThrough, lastSeq)
+                return BatchResult()
+            }
+            guard try recentSetAside(.unprocessable) < Self.maxSetAsidePerHour else { throw error }
+            try setAside(records[0], DecodeError(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
+                         isolateThrough: isolateThrough)
+            result = BatchResult()
+            result.messages = 1
+            result.deadLetters = 1
+        }
+        carriedStops = 0
+        if isolateThrough > 0, lastSeq >= isolateThrough { isolateThrough = 0 }
+        return result
+    }
+
+    private func processMarked(_ records: [InboxRecord]) throws -> BatchResult {
         let now = clock()
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
@@ -179,8 +370,8 @@ public final class PipelineProcessor {
         var cases: [String: (value: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)] = [:]
         var log = EventLogEncoder(capacity: records.count)
         let dead = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
         let profiling = profile != nil
@@ -205,7 +396,17 @@ public final class PipelineProcessor {
         var failures: [(index: Int, error: DecodeError)] = []
         var keys: [String] = []
         keys.reserveCapacity(records.count)
+        let maxPayloadBytes = decode.maxPayloadBytes
+        let crashedKeys = self.crashedKeys
         for (index, record) in records.enumerated() {
+            if let o = record.oversized {
+                failures.append((index, DecodeError(.oversized, "payload is \(o.size) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes); only its first \(record.payload.count) bytes are kept, SHA-256 \(o.sha256)")))
+                continue
+            }
+            if !crashedKeys.isEmpty, crashedKeys.contains(MessageKey(high: record.keyHigh, low: record.keyLow)) {
+                failures.append((index, DecodeError(.crashed, "the same bytes as a message that crashed the hub (dead letter \(record.key)); not processed again")))
+                continue
+            }
             do {
                 let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
                 decoded.append((index, events, keys.count))
@@ -288,9 +489,16 @@ public final class PipelineProcessor {
             let record = records[index]
             result.deadLetters += 1
             try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
-                                         record.payload.count, record.receivedAt.timeIntervalSince1970, now.timeIntervalSince1970])
+                                         record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
+                                         now.timeIntervalSince1970, record.oversized?.sha256])
         }
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
+        // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
+        if isolateThrough > records.last!.seq {
+            try db.execute(sql: "UPDATE pipeline_inflight SET stops = 0 WHERE id = 1")
+        } else {
+            try db.execute(sql: "DELETE FROM pipeline_inflight")
+        }
         try log.write(db: db)
         mark(\.eventRows)
         try write(items: items.values, db: db)

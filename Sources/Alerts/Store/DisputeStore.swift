@@ -14,11 +14,37 @@ public struct InboxMessage: Sendable, Hashable {
     public let keyHigh: UInt64
     public let keyLow: UInt64
 
-    public init(topic: String, payload: [UInt8], receivedAt: Date) {
+    /// Set when `payload` is only the head of a larger payload: its whole size
+    /// and SHA-256 (hex). The key is still the whole payload's.
+    public private(set) var oversized: Oversized?
+
+    /// What is kept of a payload over `limits.max_payload_bytes` besides its head.
+    public struct Oversized: Sendable, Hashable {
+        public var size: Int
+        public var sha256: String
+        public init(size: Int, sha256: String) {
+            self.size = size
+            self.sha256 = sha256
+        }
+    }
+
+    /// How much of an oversized payload is stored (in the inbox and its dead letter).
+    public static let oversizedHeadBytes = 4096
+
+    /// - Parameter maxPayloadBytes: a larger payload is not stored whole: only its
+    ///   first `oversizedHeadBytes`, its size and its SHA-256 are kept (the
+    ///   pipeline dead-letters it as `oversized`). The key is computed over the
+    ///   whole payload, so a redelivery of the same bytes has the same key.
+    public init(topic: String, payload: [UInt8], receivedAt: Date, maxPayloadBytes: Int = .max) {
         self.topic = topic
-        self.payload = payload
         self.receivedAt = receivedAt
         (keyHigh, keyLow) = StableHash.digest(topic: topic, payload: payload)
+        if payload.count > maxPayloadBytes {
+            self.payload = Array(payload.prefix(Self.oversizedHeadBytes))
+            oversized = Oversized(size: payload.count, sha256: PayloadDigest.sha256Hex(payload))
+        } else {
+            self.payload = payload
+        }
     }
 
     /// The key in hex, as dead letters record it.
@@ -34,6 +60,8 @@ public struct InboxRecord: Sendable, Hashable {
     public var topic: String
     public var payload: [UInt8]
     public var receivedAt: Date
+    /// Set when `payload` is only the head of an oversized payload (see `InboxMessage`).
+    public var oversized: InboxMessage.Oversized? = nil
 
     /// The key in hex, as dead letters record it.
     public var key: String { StableHash.hex((keyHigh, keyLow)) }
@@ -51,16 +79,25 @@ public struct DisputeStore: Sendable {
     /// A second connection to the inbox file, for checkpoints off the MQTT thread.
     let inboxCheckpointer: DatabaseQueue?
 
+    /// The store file's path (nil for an in-memory store).
+    public var path: String? { (writer as? DatabasePool)?.path }
+
     /// The inbox file that goes with a store file.
     public static func inboxPath(for path: String) -> String {
         let base = path.hasSuffix(".sqlite") ? String(path.dropLast(".sqlite".count)) : path
         return base + ".inbox.sqlite"
     }
 
-    /// Opens (or creates) the store files, making their folder if needed.
+    /// Opens (or creates) the store files, making their folder if needed: the
+    /// folder 0700, the files (store, inbox, their -wal and -shm) 0600.
     public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal) throws {
         let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        if !folder.isEmpty { try FilePermissions.secureFolder(folder) }
+        let files = FilePermissions.sqliteFiles(path) + FilePermissions.sqliteFiles(Self.inboxPath(for: path))
+        FilePermissions.createPrivateFile(path)
+        FilePermissions.createPrivateFile(Self.inboxPath(for: path))
+        FilePermissions.makePrivate(files)
+        defer { FilePermissions.makePrivate(files) } // -wal and -shm made while opening
         var config = Configuration()
         let sync = synchronous == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
@@ -95,8 +132,24 @@ public struct DisputeStore: Sendable {
         self.writer = writer
         self.inboxWriter = inboxWriter
         self.inboxCheckpointer = inboxCheckpointer
-        try Migrations.migrator.migrate(writer)
-        try Migrations.inboxMigrator.migrate(inboxWriter)
+        try Self.migrate(Migrations.migrator, writer)
+        try Self.migrate(Migrations.inboxMigrator, inboxWriter)
+    }
+
+    /// Migrates, tolerating another process that migrates the same new file at
+    /// the same moment (a `patrolhub status` while the hub starts for the first
+    /// time): the migrator lists what to apply before its transactions, so the
+    /// slower of the two fails on a table or column the other just made.
+    private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
+        for attempt in 1... {
+            do {
+                return try migrator.migrate(writer)
+            } catch {
+                if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+                if attempt >= 20 { throw error }
+                usleep(50_000)
+            }
+        }
     }
 
     // MARK: - Inbox
@@ -109,7 +162,7 @@ public struct DisputeStore: Sendable {
         return try inboxWriter.write { db in
             // The hot path of ingestion: binds straight to the prepared
             // statement, without GRDB's argument boxing or copying payloads into Data.
-            let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at) VALUES (?, ?, ?, ?)")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at, size, sha256) VALUES (?, ?, ?, ?, ?, ?)")
             let h = stmt.sqliteStatement
             // Buffers are bound without a copy (no destructor = SQLITE_STATIC):
             // they stay valid until sqlite3_step returns, inside the closures.
@@ -124,6 +177,14 @@ public struct DisputeStore: Sendable {
                             sqlite3_bind_text(h, 2, t.baseAddress, Int32(t.count - 1), nil)
                             sqlite3_bind_blob(h, 3, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
                             sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
+                            if let o = m.oversized {
+                                sqlite3_bind_int64(h, 5, Int64(o.size))
+                                // Bound with a copy (SQLITE_TRANSIENT): the string's buffer is a temporary.
+                                sqlite3_bind_text(h, 6, o.sha256, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                            } else {
+                                sqlite3_bind_null(h, 5)
+                                sqlite3_bind_null(h, 6)
+                            }
                             return sqlite3_step(h)
                         }
                     }
@@ -156,7 +217,7 @@ public struct DisputeStore: Sendable {
         let after = try cursor()
         return try inboxWriter.read { db in
             // Read straight from the statement: this runs for every message the pipeline sees.
-            let stmt = try db.cachedStatement(sql: "SELECT seq, key, topic, payload, received_at FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?")
+            let stmt = try db.cachedStatement(sql: "SELECT seq, key, topic, payload, received_at, size, sha256 FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?")
             let h = stmt.sqliteStatement
             sqlite3_reset(h)
             sqlite3_bind_int64(h, 1, after)
@@ -180,10 +241,32 @@ public struct DisputeStore: Sendable {
                 let n = Int(sqlite3_column_bytes(h, 3))
                 let payload = n > 0 ? [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: n)) : []
                 bytes += n
+                var oversized: InboxMessage.Oversized?
+                if sqlite3_column_type(h, 5) != SQLITE_NULL {
+                    oversized = InboxMessage.Oversized(size: Int(sqlite3_column_int64(h, 5)),
+                                                      sha256: sqlite3_column_text(h, 6).map { String(cString: $0) } ?? "")
+                }
                 out.append(InboxRecord(seq: sqlite3_column_int64(h, 0), keyHigh: high, keyLow: low, topic: topic, payload: payload,
-                                       receivedAt: Date(timeIntervalSince1970: sqlite3_column_double(h, 4))))
+                                       receivedAt: Date(timeIntervalSince1970: sqlite3_column_double(h, 4)), oversized: oversized))
             }
             return out
+        }
+    }
+
+    /// One inbox row by its seq (nil when it is not there).
+    public func inboxRecord(seq: Int64) throws -> InboxRecord? {
+        try inboxWriter.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT seq, key, topic, payload, received_at, size, sha256 FROM inbox WHERE seq = ?", arguments: [seq]) else { return nil }
+            let key: Data = row[1]
+            var high: UInt64 = 0, low: UInt64 = 0
+            if key.count == 16 {
+                for b in key.prefix(8) { high = high << 8 | UInt64(b) }
+                for b in key.suffix(8) { low = low << 8 | UInt64(b) }
+            }
+            let size: Int? = row[5]
+            return InboxRecord(seq: row[0], keyHigh: high, keyLow: low, topic: row[2], payload: [UInt8](row[3] as Data),
+                               receivedAt: Date(timeIntervalSince1970: row[4]),
+                               oversized: size.map { InboxMessage.Oversized(size: $0, sha256: row[6] ?? "") })
         }
     }
 

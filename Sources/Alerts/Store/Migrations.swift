@@ -332,6 +332,22 @@ enum Migrations {
             // state only (open items are few), so the index keeps the state alone.
             try db.execute(sql: "DROP INDEX risk_items_open; CREATE INDEX risk_items_state ON risk_items(state)")
         }
+        m.registerMigration("v10-pipeline-quarantine") { db in
+            try db.execute(sql: """
+                -- The batch the pipeline is working on, written before it starts and
+                -- cleared with its outcomes: found at start, it names the messages
+                -- in progress when the process stopped (PipelineQuarantine.swift).
+                CREATE TABLE pipeline_inflight (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    last_seq INTEGER NOT NULL,      -- the batch is (cursor, last_seq]
+                    isolate_through INTEGER NOT NULL, -- one message at a time through this seq (0: not isolating)
+                    stops INTEGER NOT NULL,         -- unclean stops seen while this batch was in progress
+                    started_at REAL NOT NULL
+                );
+                -- An oversized payload's dead letter keeps only its head: this is the whole payload's hash.
+                ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT;
+                """)
+        }
         return m
     }
 
@@ -354,6 +370,11 @@ enum Migrations {
                     received_at REAL NOT NULL
                 );
                 """)
+        }
+        m.registerMigration("v2-inbox-oversized") { db in
+            // A payload over the limit is stored as its first 4 KiB: `size` and
+            // `sha256` (hex) are the whole payload's; both NULL for a payload stored whole.
+            try db.execute(sql: "ALTER TABLE inbox ADD COLUMN size INTEGER; ALTER TABLE inbox ADD COLUMN sha256 TEXT")
         }
         return m
     }

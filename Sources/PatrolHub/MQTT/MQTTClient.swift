@@ -1,3 +1,4 @@
+import Alerts
 import CMosquitto
 import Foundation
 import Logging
@@ -12,6 +13,12 @@ struct ReceivedMessage: Sendable {
     var topic: String
     var payload: [UInt8]
     var receivedAt: Date
+    /// For a payload over `Options.maxPayloadBytes`: the inbox row already made
+    /// (key and SHA-256 of the whole payload, only its head kept); `payload` is that head.
+    var oversized: InboxMessage? = nil
+
+    /// The inbox row for this message.
+    var inboxMessage: InboxMessage { oversized ?? InboxMessage(topic: topic, payload: payload, receivedAt: receivedAt) }
 }
 
 /// Errors of the MQTT wrapper, with libmosquitto's own text.
@@ -57,6 +64,10 @@ final class MQTTClient: @unchecked Sendable {
         var maxInflight: UInt32 = 1000
         /// The last will the broker publishes when this connection dies without a DISCONNECT.
         var will: Will?
+        /// A received payload larger than this is not kept whole: only its head,
+        /// size and hash (see `InboxMessage`), as soon as it is read, so that a
+        /// group of large messages is never held in memory.
+        var maxPayloadBytes = Int.max
     }
 
     /// A last will (set on every connect): topic, payload, QoS, retain.
@@ -452,7 +463,13 @@ final class MQTTClient: @unchecked Sendable {
         } else {
             payload = []
         }
-        batch.append(ReceivedMessage(topic: topic, payload: payload, receivedAt: Date()))
+        let now = Date()
+        if payload.count > options.maxPayloadBytes {
+            let row = InboxMessage(topic: topic, payload: payload, receivedAt: now, maxPayloadBytes: options.maxPayloadBytes)
+            batch.append(ReceivedMessage(topic: topic, payload: row.payload, receivedAt: now, oversized: row))
+            return
+        }
+        batch.append(ReceivedMessage(topic: topic, payload: payload, receivedAt: now))
     }
 
     fileprivate func published(mid: Int32) {

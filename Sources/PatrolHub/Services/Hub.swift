@@ -40,6 +40,7 @@ struct Hub {
         if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }
         let plan = loadedPlan
         self.placer = placer
+        try FilePermissions.secureFolder(config.dataDir) // 0700: the broker's and the store's files
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
         if let zones { try store.saveZones(zones) }
         try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
@@ -83,6 +84,7 @@ struct Hub {
         mqtt.certFile = config.broker.certFile
         mqtt.keyFile = config.broker.keyFile
         mqtt.subscriptions = router.subscriptions
+        mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         ingest = IngestService(options: mqtt, store: store, logger: logger, onCommit: onCommit)
 
         var out = mqtt

@@ -28,7 +28,7 @@ struct IngestService: Service {
     init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) {
         client = MQTTClient(options: options, logger: logger) { batch in
             do {
-                let inserted = try store.ingest(batch.map { InboxMessage(topic: $0.topic, payload: $0.payload, receivedAt: $0.receivedAt) })
+                let inserted = try store.ingest(batch.map(\.inboxMessage))
                 onCommit?(inserted)
                 return true
             } catch {
@@ -85,7 +85,43 @@ struct PipelineService: Service {
     }
 
     private func loop(stop: StopFlag) throws {
+        TrapRecorder.prepareThread() // a stack overflow on this thread still records its trap
         let processor = try makeProcessor()
+        if let path = processor.store.path {
+            do {
+                processor.trapRecorder = try TrapRecorder(evidenceFile: path + "-trap")
+            } catch {
+                logger.warning("pipeline.trap_recorder_unavailable", metadata: ["error": "\(error)"])
+            }
+        }
+        let recovery = try processor.recover()
+        if let range = recovery.inProgress {
+            logger.warning("pipeline.unclean_stop", metadata: [
+                "pipeline.previous_stop": "\(recovery.previousStop)", "inbox.in_progress": "\(range.lowerBound)...\(range.upperBound)",
+                "pipeline.stops": "\(recovery.stops)", "pipeline.isolate_through": "\(recovery.isolateThrough)",
+            ])
+        }
+        if recovery.limitReached {
+            logger.critical("pipeline.crash_limit_reached", metadata: [
+                "pipeline.set_aside_last_hour": "\(PipelineProcessor.maxSetAsidePerHour)",
+                "pipeline.action": "the message that stopped the hub is kept: the fault looks like the hub's, not the input's",
+            ])
+        }
+        if let seq = recovery.crashedSeq {
+            logger.error("pipeline.message_crashed", metadata: [
+                "inbox.seq": "\(seq)", "inbox.key": "\(recovery.crashedKey ?? "")",
+                "pipeline.action": "dead-lettered as crashed; processing goes on",
+            ])
+        }
+        do {
+            try run(processor, stop: stop)
+        } catch {
+            processor.trapRecorder?.recordErrorExit() // an error, not a crash: the next start retries the batch as it is
+            throw error
+        }
+    }
+
+    private func run(_ processor: PipelineProcessor, stop: StopFlag) throws {
         var lastPrune = Date.distantPast
         var lastCheckpoint = Date()
         var patrol = PatrolTicker(logger: logger)

@@ -102,7 +102,8 @@ struct PipelineProcessorTests {
         let store = try DisputeStore.inMemory()
         let p = try Self.make(store)
         try store.ingest([Self.msg("cam-1", "a", "fight", 1)])
-        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON slips BEGIN SELECT RAISE(ABORT, 'disk full'); END") }
+        // A failure that is not the input's (RAISE would be a constraint: the store refusing the message).
+        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON slips BEGIN SELECT * FROM missing_table; END") }
         #expect(throws: (any Error).self) { try p.processPending(limit: 10) }
         try store.writer.write { try $0.execute(sql: "DROP TRIGGER boom") }
         try p.processPending(limit: 10)

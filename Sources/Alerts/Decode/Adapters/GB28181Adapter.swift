@@ -303,6 +303,11 @@ struct XMLElementTree: Sendable {
 
 /// The scanner behind `XMLElementTree.parse`.
 struct XMLScanner {
+    /// The deepest element nesting read (the root is level 1). A `Notify` is
+    /// about 4 deep; the scanner recurses once per level, so without a bound a
+    /// few kilobytes of `<a><a><a>…` would overflow the stack.
+    static let maxDepth = 32
+
     let bytes: [UInt8]
     var i = 0
 
@@ -347,14 +352,15 @@ struct XMLScanner {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
         try misc()
         guard i < bytes.count, bytes[i] == UInt8(ascii: "<") else { throw fail(i < bytes.count ? "text before the root element" : "no root element") }
-        let root = try element()
+        let root = try element(depth: 1)
         try misc()
         guard i == bytes.count else { throw fail("content after the root element") }
         return root
     }
 
-    /// An element starting at `<`, through its end tag.
-    mutating func element() throws(DecodeError) -> XMLElementTree {
+    /// An element starting at `<`, through its end tag; `depth` is its level (the root's is 1).
+    mutating func element(depth: Int) throws(DecodeError) -> XMLElementTree {
+        guard depth <= Self.maxDepth else { throw fail("nested too deeply, more than \(Self.maxDepth) levels") }
         i += 1 // <
         let nameStart = i
         while i < bytes.count, !Self.isSpace(bytes[i]), bytes[i] != UInt8(ascii: "/"), bytes[i] != UInt8(ascii: ">") { i += 1 }
@@ -422,7 +428,7 @@ struct XMLScanner {
                 } else if starts("<?") {
                     try skip(past: "?>", what: "processing instruction")
                 } else {
-                    node.children.append(try element())
+                    node.children.append(try element(depth: depth + 1))
                 }
             } else if c == UInt8(ascii: "&") {
                 decode()
