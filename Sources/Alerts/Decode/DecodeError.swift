@@ -14,6 +14,8 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case unknownCheckpoint = "unknown_checkpoint"
         case noRoute = "no_route"
         case clockSkew = "clock_skew"
+        /// The payload's own id field names another camera or device than its topic.
+        case idMismatch = "id_mismatch"
     }
 
     public var reason: Reason
