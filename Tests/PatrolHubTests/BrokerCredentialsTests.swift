@@ -78,3 +78,25 @@ struct BrokerCredentialsTests {
         #expect(!anonymous.contains("write p/v1/out"))
     }
 }
+
+@Suite("silences add on the command line")
+struct SilencesCLITests {
+    @Test func theCommandLineKeepsTheSafetyRules() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let config = dir.write("hub.yaml", "store:\n  path: s.sqlite\nsilences:\n  max_duration: 2h\n")
+        _ = try DisputeStore(path: dir.file("s.sqlite"))
+        let exe = try patrolhubExecutable()
+        func add(_ args: [String]) throws -> (Int32, String) {
+            try runProcess(exe, ["silences", "add", "--config", config, "--by", "admin", "--comment", "maintenance"] + args)
+        }
+        var (status, output) = try add(["--category", "sos", "--duration", "1h"])
+        #expect(status != 0 && output.contains("invalid silence: category: sos can never be silenced"), "\(output)")
+        (status, output) = try add(["--category", "motion", "--duration", "3h"])
+        #expect(status != 0 && output.contains("a silence lasts at most 2h (silences.max_duration)"), "\(output)")
+        // On the hub's machine the command line has the supervisor's say: every category, within the rules.
+        (status, output) = try add(["--drill", "false", "--duration", "2h"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("JM-000001 created"))
+    }
+}

@@ -184,7 +184,9 @@ public struct HubConfig: Sendable {
         c.broker.mode = try b.choice("mode", default: c.broker.mode)
         let embedded = c.broker.mode == .embedded
         c.broker.host = try b.string("host", default: c.broker.host)
-        if c.broker.host.isEmpty || c.broker.host.contains(" ") { throw b.error("host", "expected an address such as 127.0.0.1 or 0.0.0.0") }
+        if c.broker.host.isEmpty || c.broker.host.contains(" ") || (embedded && c.broker.host.contains(":")) {
+            throw b.error("host", embedded ? "the embedded broker listens on an IPv4 address such as 127.0.0.1 or 0.0.0.0" : "expected an address such as broker.example or 10.0.0.5")
+        }
         c.broker.port = try b.int("port", default: embedded ? 0 : 1883, range: 0...65535)
         if !embedded && c.broker.port == 0 { throw b.error("port", "an external broker needs a port") }
         c.broker.clientID = try b.string("client_id", default: c.broker.clientID)
