@@ -252,4 +252,20 @@ struct BrokerSecurityTests {
             try await waitUntil("the TLS SOS becomes a case") { try Self.cases(h.store).contains { $0.rule == .sos } }
         }
     }
+
+    @Test func anonymousOnLoopbackMayPublishInputsButNeverOutcomes() async throws {
+        try await Self.withSecureHub(accounts: "reader dispatch-bridge -\n", configure: { $0.broker.allowAnonymous = true }) { h in
+            let anonymous = try RawMQTT(port: h.port)
+            #expect(try anonymous.connect(clientID: "demo-pub") == 0)
+            #expect(try anonymous.publish("patrolhub/v1/out/cases", Array(#"{"id":"AJ-FORGED"}"#.utf8), retain: true))
+            #expect(try anonymous.publish("patrolhub/v1/device/dev-B/sos", Self.sos("anon-sos")))
+            try await waitUntil("the anonymous SOS is processed") { try h.store.status().inboxReceived == 1 && h.store.status().inboxPending == 0 }
+            #expect(try h.store.riskItems().map(\.source) == ["dev-B"])
+            let reader = try h.login("dispatch-bridge")
+            #expect(try reader.subscribe(["patrolhub/v1/out/#"]) == [1])
+            try await Self.validSOSStillBecomesACase(h)
+            #expect(try reader.awaitPublish { String(decoding: $0.payload, as: UTF8.self).contains("dev-A") })
+            #expect(!reader.received.contains { String(decoding: $0.payload, as: UTF8.self).contains("FORGED") })
+        }
+    }
 }
