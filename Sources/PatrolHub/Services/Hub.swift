@@ -72,6 +72,12 @@ struct Hub {
                 tls: config.broker.tlsListenHost.map { .init(host: $0, port: config.broker.tlsListenPort ?? 8883,
                                                             certFile: config.broker.certFile ?? "", keyFile: config.broker.keyFile ?? "") }),
                 logger: logger)
+            if !HubConfig.HTTP.isLoopback(config.broker.host) {
+                logger.warning("broker.plain_listener_beyond_loopback", metadata: [
+                    "broker.host": "\(config.broker.host)",
+                    "hint": "devices send their passwords unencrypted on this listener: give them broker.tls and keep broker.host on 127.0.0.1",
+                ])
+            }
             broker = b
             brokerCredentials = credentials
             brokerHost = b.connectHost
