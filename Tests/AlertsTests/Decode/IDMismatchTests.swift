@@ -101,3 +101,37 @@ struct IDMismatchTests {
         #expect(!GBIdentifier.isForwarder("cam-001"))
     }
 }
+
+/// The public GB/T 28181 payloads of /work/shared/realworld (skipped when that
+/// folder is absent): under a forwarder's topic or their own, none is an `id_mismatch`.
+@Suite("Topic vs payload ids: real GB/T 28181 payloads")
+struct IDMismatchRealWorldTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/realworld/gb28181").path
+
+    @Test func realAlarmsAreNeverIDMismatches() throws {
+        let dir = FileManager.default.fileExists(atPath: Self.folder) ? Self.folder : "/work/shared/realworld/gb28181"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir), !names.isEmpty else { return } // no corpus here
+        var payloads: [(name: String, bytes: [UInt8], deviceID: String)] = []
+        for name in names.sorted() where name.hasSuffix(".xml") {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: (dir as NSString).appendingPathComponent(name))))
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let start = text.range(of: "<DeviceID>"), let end = text.range(of: "</DeviceID>", range: start.upperBound..<text.endIndex) else { continue }
+            payloads.append((name, bytes, String(text[start.upperBound..<end.lowerBound])))
+        }
+        #expect(!payloads.isEmpty)
+        // Every DeviceID a registered camera, and the NVR too (registered as a camera: the worst case).
+        let ids = Set(payloads.map(\.deviceID) + ["34020000001180000001"])
+        let registry = Registry(cameras: ids.sorted().map { CameraRecord(id: $0, name: $0, location: nil, zone: "Z") })
+        let stage = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
+        for p in payloads {
+            for topicID in ["34020000001180000001", p.deviceID, "wvp-platform"] {
+                do {
+                    _ = try stage.decode(topic: "patrolhub/v1/gb28181/\(topicID)/alarm", payload: p.bytes, now: Date())
+                } catch {
+                    #expect(error.reason != .idMismatch, "\(p.name) via \(topicID): \(error)")
+                }
+            }
+        }
+    }
+}
