@@ -97,6 +97,12 @@ public enum CaseSatisfaction: String, Sendable, CaseIterable, Hashable {
 /// let (next, transition) = try someCase.applying(a, at: now)
 /// ```
 public struct CaseAction: Sendable, Hashable {
+    /// The longest note an action may carry (characters): it is copied into the
+    /// case's history, the audit log and the published case.
+    public static let maxNoteLength = 2000
+    /// The longest `by` and `assignee` (characters).
+    public static let maxNameLength = 200
+
     public var kind: CaseActionKind
     /// Who acts (operator id or name). Required.
     public var by: String
@@ -274,6 +280,12 @@ extension Case {
                 + " (allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))")
         }
         if by.isEmpty { throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs who acts (by)") }
+        if note.count > CaseAction.maxNoteLength {
+            throw CaseActionError(.invalidAction, "the note holds \(note.count) characters, at most \(CaseAction.maxNoteLength) are kept in a case's history")
+        }
+        for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.count > CaseAction.maxNameLength {
+            throw CaseActionError(.invalidAction, "'\(field)' holds \(value.count) characters, at most \(CaseAction.maxNameLength)")
+        }
         if kind.requiresNote && note.isEmpty {
             throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs a note saying why")
         }

@@ -9,13 +9,17 @@ public struct HubConfig: Sendable {
     public struct Broker: Sendable {
         public enum Mode: String, Sendable, CaseIterable { case embedded, external }
         public var mode: Mode = .embedded
+        /// External: the broker's address. Embedded: the address its plain listener binds (loopback by default).
         public var host: String = "127.0.0.1"
-        /// For `embedded`, 0 picks a free loopback port at start.
+        /// For `embedded`, 0 picks a free port at start.
         public var port: Int = 1883
         public var clientID: String = "patrolhub"
         public var keepalive: Int = 30
         public var username: String?
         public var password: String?
+        /// External: the outcome publisher's username (default `username`); with mosquitto's
+        /// `use_username_as_clientid` it must differ from `username` (config/mosquitto/).
+        public var publisherUsername: String?
         public var caFile: String?
         public var certFile: String?
         public var keyFile: String?
@@ -25,7 +29,20 @@ public struct HubConfig: Sendable {
         public var maxQueuedMessages: Int = 1_000_000
         /// QoS 1 messages the broker keeps in flight to one client.
         public var maxInflightMessages: Int = 100
+        /// Embedded: let clients connect without a username (refused unless every listener is on loopback).
+        public var allowAnonymous: Bool = false
+        /// Embedded: the broker accounts (`ROLE USERNAME PASSWORD` per line); nil: `{data_dir}/broker/credentials`
+        /// (`HubConfig.brokerCredentialsFile`).
+        public var credentialsFile: String?
+        /// Embedded: a TLS listener for devices on the network (`broker.tls.listen` with `cert_file`/`key_file`).
+        public var tlsListenHost: String?
+        public var tlsListenPort: Int?
         public init() {}
+
+        /// Whether the embedded broker listens on loopback only.
+        public var listensOnLoopbackOnly: Bool {
+            HTTP.isLoopback(host) && (tlsListenHost.map(HTTP.isLoopback) ?? true)
+        }
     }
 
     /// The dispute store (SQLite).
@@ -113,6 +130,8 @@ public struct HubConfig: Sendable {
     public var limits = Limits()
     public var pipeline = Pipeline()
     public var http = HTTP()
+    /// The safety rules of silences (`silences`).
+    public var silences = SilencePolicy()
     public var camerasFile: String = "cameras.csv"
     /// The grid zones (GeoJSON); without it events are placed by the registry's `zone` columns only.
     public var zonesFile: String?
@@ -123,6 +142,13 @@ public struct HubConfig: Sendable {
     public var patrolFile: String?
 
     public init() {}
+
+    /// The embedded broker's credentials file: `broker.credentials`, else `{data_dir}/broker/credentials`.
+    public var brokerCredentialsFile: String {
+        if let f = broker.credentialsFile { return f }
+        let dir = dataDir.hasPrefix("/") ? dataDir : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dataDir)
+        return (((dir as NSString).appendingPathComponent("broker") as NSString).appendingPathComponent("credentials") as NSString).standardizingPath
+    }
 
     /// Loads and validates a config file; every error names the key and line.
     public static func load(file: String) throws(ConfigError) -> HubConfig {
@@ -156,25 +182,63 @@ public struct HubConfig: Sendable {
 
         let b = try root.map("broker")
         c.broker.mode = try b.choice("mode", default: c.broker.mode)
+        let embedded = c.broker.mode == .embedded
         c.broker.host = try b.string("host", default: c.broker.host)
-        c.broker.port = try b.int("port", default: c.broker.mode == .embedded ? 0 : 1883, range: 0...65535)
-        if c.broker.mode == .external && c.broker.port == 0 { throw b.error("port", "an external broker needs a port") }
+        if c.broker.host.isEmpty || c.broker.host.contains(" ") || (embedded && c.broker.host.contains(":")) {
+            throw b.error("host", embedded ? "the embedded broker listens on an IPv4 address such as 127.0.0.1 or 0.0.0.0" : "expected an address such as broker.example or 10.0.0.5")
+        }
+        c.broker.port = try b.int("port", default: embedded ? 0 : 1883, range: 0...65535)
+        if !embedded && c.broker.port == 0 { throw b.error("port", "an external broker needs a port") }
         c.broker.clientID = try b.string("client_id", default: c.broker.clientID)
         if c.broker.clientID.isEmpty || c.broker.clientID.utf8.count > 23 * 4 { throw b.error("client_id", "must be 1 to 92 bytes") }
+        if !c.broker.clientID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && !":/+#".unicodeScalars.contains($0) }) {
+            throw b.error("client_id", "must be printable ASCII without spaces, ':', '/', '+' or '#' (it is also the hub's broker username)")
+        }
         c.broker.keepalive = try b.int("keepalive", default: c.broker.keepalive, range: 5...3600)
         c.broker.username = try b.string("username")
         c.broker.password = try b.string("password")
+        c.broker.publisherUsername = try b.string("publisher_username")
+        if embedded, c.broker.username != nil || c.broker.password != nil || c.broker.publisherUsername != nil {
+            throw b.error(c.broker.username != nil ? "username" : c.broker.password != nil ? "password" : "publisher_username",
+                          "is for an external broker: the embedded broker's accounts (the hub's too) are in broker.credentials")
+        }
         let tls = try b.map("tls")
         c.broker.caFile = try tls.string("ca_file").map(resolve)
         c.broker.certFile = try tls.string("cert_file").map(resolve)
         c.broker.keyFile = try tls.string("key_file").map(resolve)
-        try tls.finish()
         if (c.broker.certFile == nil) != (c.broker.keyFile == nil) {
             throw tls.error(c.broker.certFile == nil ? "cert_file" : "key_file", "cert_file and key_file go together")
         }
+        if embedded {
+            // The embedded broker's TLS listener: devices connect to it, the hub stays on the plain loopback one.
+            if c.broker.caFile != nil { throw tls.error("ca_file", "is for an external broker (the embedded broker's devices authenticate with passwords)") }
+            if let listen = try tls.string("listen") {
+                guard let (host, port) = HTTP.parseListen(listen), port > 0 else {
+                    throw tls.error("listen", "expected HOST:PORT (e.g. 0.0.0.0:8883), found '\(listen)'")
+                }
+                guard c.broker.certFile != nil else { throw tls.error("listen", "a TLS listener needs cert_file and key_file") }
+                c.broker.tlsListenHost = host
+                c.broker.tlsListenPort = port
+            } else if c.broker.certFile != nil {
+                c.broker.tlsListenHost = "0.0.0.0"
+                c.broker.tlsListenPort = 8883
+            }
+        } else if tls.contains("listen") {
+            throw tls.error("listen", "is for the embedded broker's TLS listener (an external broker has its own)")
+        }
+        try tls.finish()
         c.broker.mosquittoPath = try b.string("mosquitto_path", default: c.broker.mosquittoPath)
         c.broker.maxQueuedMessages = try b.int("max_queued_messages", default: c.broker.maxQueuedMessages, range: 1000...100_000_000)
         c.broker.maxInflightMessages = try b.int("max_inflight_messages", default: c.broker.maxInflightMessages, range: 1...65535)
+        c.broker.allowAnonymous = try b.bool("allow_anonymous", default: c.broker.allowAnonymous)
+        if c.broker.allowAnonymous {
+            if !embedded { throw b.error("allow_anonymous", "is for the embedded broker (an external broker's own config decides)") }
+            if !c.broker.listensOnLoopbackOnly {
+                let where_ = HTTP.isLoopback(c.broker.host) ? "the TLS listener \(c.broker.tlsListenHost ?? "")" : "broker.host \(c.broker.host)"
+                throw b.error("allow_anonymous", "anonymous clients are allowed on loopback only, and \(where_) is not loopback: remove allow_anonymous (devices then log in with their broker.credentials)")
+            }
+        }
+        c.broker.credentialsFile = try b.string("credentials").map(resolve)
         try b.finish()
 
         let s = try root.map("store")
@@ -207,6 +271,24 @@ public struct HubConfig: Sendable {
         }
         try h.finish()
 
+        let si = try root.map("silences")
+        if let names = try si.stringList("never_silence") {
+            for name in names {
+                guard let category = Category(rawValue: name) else {
+                    throw si.error("never_silence", "unknown category '\(name)' (use the risk taxonomy's names, e.g. sos, fire_smoke)")
+                }
+                c.silences.neverSilence.insert(category) // sos stays: the list adds to it
+            }
+        }
+        if let text = try si.string("max_duration") {
+            guard let seconds = Self.duration(text), seconds >= 60, seconds <= 366 * 86_400 else {
+                throw si.error("max_duration", "expected a duration from 1m to 366d such as 12h or 7d, found '\(text)'")
+            }
+            c.silences.maxDuration = seconds
+        }
+        c.silences.maxCommentLength = try si.int("max_comment_length", default: c.silences.maxCommentLength, range: 1...10_000)
+        try si.finish()
+
         let r = try root.map("registry")
         c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
         c.devicesFile = try r.string("devices").map(resolve)
@@ -217,5 +299,18 @@ public struct HubConfig: Sendable {
         c.rulesFile = try root.string("rules").map(resolve)
         try root.finish()
         return c
+    }
+
+    /// `45s`, `30m`, `12h`, `7d`, or plain seconds.
+    static func duration(_ text: String) -> TimeInterval? {
+        if let n = Double(text), n.isFinite { return n }
+        guard let unit = text.last, let n = Double(text.dropLast()), n.isFinite, n > 0 else { return nil }
+        switch unit {
+        case "s": return n
+        case "m": return n * 60
+        case "h": return n * 3600
+        case "d": return n * 86_400
+        default: return nil
+        }
     }
 }

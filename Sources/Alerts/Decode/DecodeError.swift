@@ -18,6 +18,8 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case crashed = "crashed"
         /// The store refused what the message produced (a constraint), alone: set aside by the pipeline.
         case unprocessable = "unprocessable"
+        /// The payload's own id field names another camera or device than its topic.
+        case idMismatch = "id_mismatch"
     }
 
     public var reason: Reason

@@ -40,6 +40,7 @@ public struct DecodeStage: Sendable {
         frigateMapping.topic = router.frigateTopic
         self.frigate = FrigateAdapter(mapping: frigateMapping, options: options, resolver: cameras)
         self.gb28181 = GB28181Adapter(mapping: adapters.gb28181, options: options, resolver: cameras)
+        self.gb28181.topicCamera = cameras
         self.onvif = ONVIFAdapter(mapping: adapters.onvif, options: options, resolver: cameras)
         self.device = DeviceAdapter(options: options, resolver: devices)
     }

@@ -5,6 +5,9 @@ import Foundation
 public struct NativeCameraDecoder: Sendable {
     public var timeParser: TimeParser
 
+    /// Fields that, when a payload carries them, must name the camera of its topic (`id_mismatch`).
+    static let ownIDFields = ["camera_id", "camera"]
+
     public init(timeParser: TimeParser = TimeParser()) {
         self.timeParser = timeParser
     }
@@ -20,6 +23,7 @@ public struct NativeCameraDecoder: Sendable {
     func generalEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
         let f = try PayloadFields(bytes: payload)
         let id = try f.requiredString("id")
+        try f.requireOwnID(Self.ownIDFields, topicID: camera, kind: "camera")
         let typeText = try f.requiredString("type")
         guard let category = Category(rawValue: typeText), category.family == .cameraAnalytics else {
             throw DecodeError(.invalidValue, "field 'type' must be a camera analytics category (\(Category.allCases.filter { $0.family == .cameraAnalytics }.map(\.rawValue).joined(separator: ", "))), found '\(typeText.prefix(40))'")
@@ -40,6 +44,7 @@ public struct NativeCameraDecoder: Sendable {
     public func decodeStatus(camera: String, topic: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
         let f = try PayloadFields(bytes: payload)
         let statusText = try f.requiredString("status")
+        try f.requireOwnID(Self.ownIDFields, topicID: camera, kind: "camera")
         guard let status = CameraStatus(rawValue: statusText) else {
             throw DecodeError(.invalidValue, "field 'status' must be one of \(CameraStatus.allCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
         }

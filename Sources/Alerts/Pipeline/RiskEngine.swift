@@ -92,6 +92,8 @@ public struct RiskEngine: Sendable {
     public var cases: CaseStage
     /// Silences in force or scheduled; the processor refreshes them every batch.
     public var silences: [Silence] = []
+    /// Categories no silence mutes, whatever it matches (config `silences.never_silence`).
+    public var neverSilence: Set<Category> = SilencePolicy().neverSilence
     var nextItemSeq = 1
     var nextSlipSeq = 1
 
@@ -235,7 +237,8 @@ public struct RiskEngine: Sendable {
            let status = cameraStatus[event.source], status != .online {
             return "inhibited: camera \(event.source) is \(status.rawValue)"
         }
-        if let silence = silences.first(where: { $0.matches(event, chain: placement.parents, zone: placement.zone) }) {
+        if !neverSilence.contains(event.category),
+           let silence = silences.first(where: { $0.matches(event, chain: placement.parents, zone: placement.zone) }) {
             return "silenced: \(silence.id) by \(silence.createdBy): \(silence.comment)"
         }
         return nil

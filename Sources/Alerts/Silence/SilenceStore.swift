@@ -2,11 +2,15 @@ import Foundation
 import GRDB
 
 extension DisputeStore {
-    /// Creates a silence after validating it; returns it with its id.
+    /// Creates a silence after validating it against its shape, `policy` (never-silenced
+    /// categories, maximum duration, string lengths) and `authority` (a silence on every
+    /// category over a whole district needs `.supervisor`); returns it with its id.
     @discardableResult
-    public func addSilence(_ silence: Silence) throws -> Silence {
+    public func addSilence(_ silence: Silence, policy: SilencePolicy = SilencePolicy(), authority: SilenceAuthority = .operator) throws -> Silence {
         try silence.validate()
         return try writer.write { db in
+            let topLevel = Set(try String.fetchAll(db, sql: "SELECT code FROM zones WHERE level = 'district'"))
+            try silence.validate(policy: policy, authority: authority, topLevelZone: { topLevel.contains($0) })
             // A mistyped zone or source would mute nothing, silently: refuse names the
             // store does not know (when it knows any; the hub fills them at start).
             if let zone = silence.zone, zone != "unzoned", try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM zones") ?? 0 > 0,

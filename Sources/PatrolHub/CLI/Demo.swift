@@ -45,7 +45,11 @@ extension PatrolHubCommand {
             scenarioOptions.speed = speed
             let (scn, _, plan) = try scenarioOptions.plan(config: cfg)
 
+            // The demo's output watcher gets its own read-only account; the hub adds the rest
+            // (itself, the simulator, every camera and device) and generates the passwords.
+            try BrokerCredentials.writePrivate(BrokerCredentials.header + "\nreader \(Self.watcherUsername) -\n", to: cfg.brokerCredentialsFile)
             let hub = try Hub(config: cfg, logger: logger)
+            let credentials = hub.brokerCredentials
             let group = try hub.start()
             print("PatrolHub demo: embedded mosquitto on 127.0.0.1:\(hub.brokerPort), store \(cfg.store.path)")
             print(plan.describe(file: scn.file))
@@ -67,7 +71,9 @@ extension PatrolHubCommand {
                 var watch = MQTTClient.Options()
                 watch.host = hub.brokerHost
                 watch.port = hub.brokerPort
-                watch.clientID = "patrolhub-demo-watch"
+                watch.clientID = Self.watcherUsername
+                watch.username = Self.watcherUsername
+                watch.password = credentials?.account(Self.watcherUsername)?.password
                 watch.cleanSession = true
                 watch.subscriptions = ["\(cfg.topicPrefix)/out/#"]
                 let watcher = MQTTClient(options: watch, logger: logger) { batch in
@@ -80,6 +86,10 @@ extension PatrolHubCommand {
                 var runner = SimulatorRunner.Options()
                 runner.mqtt = watch
                 runner.mqtt.clientID = "patrolhub-demo-sim"
+                if let sim = credentials?.account(role: .simulator) {
+                    (runner.mqtt.username, runner.mqtt.password, runner.mqtt.clientID) = (sim.username, sim.password, sim.username)
+                }
+                runner.accounts = Dictionary(credentials?.accounts.map { ($0.username, $0.password) } ?? [], uniquingKeysWith: { a, _ in a })
                 runner.mqtt.subscriptions = []
                 runner.progress = false
                 let drill = DrillRunner(scenario: scn, plan: plan, runner: runner, source: source, settle: 15, logger: logger)
@@ -108,6 +118,8 @@ extension PatrolHubCommand {
             }
             if failed { throw ExitCode(1) }
         }
+
+        static let watcherUsername = "patrolhub-demo-watch"
 
         static func describe(topic: String, payload: [UInt8]) -> String {
             guard let v = try? JSONParser.parse(payload) else { return "\(topic): \(String(decoding: payload, as: UTF8.self))" }

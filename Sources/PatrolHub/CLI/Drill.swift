@@ -57,6 +57,7 @@ extension PatrolHubCommand {
             }
             var options = SimulatorRunner.Options()
             options.mqtt = try broker.mqttOptions(config: cfg)
+            options.accounts = try Dictionary(broker.credentials(config: cfg)?.accounts.map { ($0.username, $0.password) } ?? [], uniquingKeysWith: { a, _ in a })
             options.progress = progress ?? standardErrorIsTerminal
             let drill = DrillRunner(scenario: scn, plan: plan, runner: options, source: source, settle: settle, logger: logger)
             let result: DrillResult

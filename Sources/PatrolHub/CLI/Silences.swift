@@ -17,6 +17,12 @@ extension PatrolHubCommand {
                 let path = try store ?? config.load().store.path
                 return try DisputeStore(path: path)
             }
+
+            /// The config's `silences` rules (the defaults when --store is given and there is no config file).
+            func policy() throws -> SilencePolicy {
+                if store != nil && !FileManager.default.fileExists(atPath: config.config) { return SilencePolicy() }
+                return try config.load().silences
+            }
         }
 
         struct Add: ParsableCommand {
@@ -55,7 +61,9 @@ extension PatrolHubCommand {
                 let silence = Silence(id: "", zone: zone, category: cat, source: source, drill: drill, startsAt: starts, endsAt: ends,
                                       createdBy: by, comment: comment, createdAt: now)
                 do {
-                    let saved = try store.open().addSilence(silence)
+                    // The CLI runs on the hub's machine with access to its store: it has the supervisor's say,
+                    // and the config's rules (never-silenced categories, maximum duration) still apply.
+                    let saved = try store.open().addSilence(silence, policy: store.policy(), authority: .supervisor)
                     print("\(saved.id) created: \(Self.describe(saved))")
                 } catch let e as Silence.Invalid {
                     throw CLIError("invalid silence: \(e)")

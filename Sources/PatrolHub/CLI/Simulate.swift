@@ -48,6 +48,7 @@ extension PatrolHubCommand {
 
             var options = SimulatorRunner.Options()
             options.mqtt = try broker.mqttOptions(config: cfg)
+            options.accounts = try Dictionary(broker.credentials(config: cfg)?.accounts.map { ($0.username, $0.password) } ?? [], uniquingKeysWith: { a, _ in a })
             options.progress = progress ?? standardErrorIsTerminal
             let runner = SimulatorRunner(options: options, logger: logger)
             let report = try await runner.run(plan)

@@ -15,6 +15,8 @@ struct DispatchAPI: Sendable {
     var clock: @Sendable () -> Date = { Date() }
     /// `topic_prefix`: case actions queue the updated case on `{prefix}/out/cases`.
     var outputPrefix = "patrolhub/v1"
+    /// The safety rules of new silences (config `silences`).
+    var silencePolicy = SilencePolicy()
 
     static let defaultLimit = 100
     static let maxLimit = 1000
@@ -196,8 +198,9 @@ struct DispatchAPI: Sendable {
     /// Creates a silence from a JSON body: matchers `zone`, `category`,
     /// `source`, `drill` (at least one), `starts_at` (default now), `ends_at`
     /// or `duration` (`30m`, `2h`, `1d`), `comment`; `created_by` is the caller.
-    /// The same checks as `patrolhub silences add`, and the same audit log entry.
-    func addSilence(body: JSONValue, createdBy: String) throws -> JSONValue {
+    /// The same checks as `patrolhub silences add`, and the same audit log entry;
+    /// `role` decides whether it may silence every category over a whole district (supervisor).
+    func addSilence(body: JSONValue, createdBy: String, role: Role?) throws -> JSONValue {
         let fields = try BodyFields(body, known: ["zone", "category", "source", "drill", "starts_at", "ends_at", "duration", "comment", "created_by"])
         let string = fields.string
         func time(_ key: String) throws -> Date? {
@@ -214,7 +217,7 @@ struct DispatchAPI: Sendable {
         if let e = try time("ends_at") {
             ends = e
         } else if let d = try string("duration") {
-            guard let seconds = PatrolHubCommand.Silences.Add.seconds(d) else {
+            guard let seconds = PatrolHubCommand.Silences.Add.seconds(d), seconds <= 1e12 else {
                 throw HTTPError(.badRequest, message: "field 'duration': expected e.g. 30m, 2h or 1d, found '\(d)'")
             }
             ends = starts.addingTimeInterval(seconds)
@@ -234,7 +237,8 @@ struct DispatchAPI: Sendable {
         let silence = Silence(id: "", zone: try string("zone"), category: category, source: try string("source"), drill: drill,
                               startsAt: starts, endsAt: ends, createdBy: createdBy, comment: try string("comment") ?? "", createdAt: now)
         do {
-            return try store.addSilence(silence).json(now: now)
+            let authority: SilenceAuthority = (role ?? .viewer) >= .supervisor ? .supervisor : .operator
+            return try store.addSilence(silence, policy: silencePolicy, authority: authority).json(now: now)
         } catch let e as Silence.Invalid {
             throw HTTPError(.badRequest, message: "field '\(e.field)': \(e.message)")
         }

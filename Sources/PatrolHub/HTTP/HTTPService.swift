@@ -40,7 +40,7 @@ struct HTTPService: Service {
             }
             tokens = nil
         }
-        api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix)
+        api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
         feed = ChangeFeed(store: store)
         self.logger = logger
     }

@@ -141,7 +141,7 @@ enum DispatchRoutes {
             try context.require(.operator)
             let body = try await request.jsonBody()
             let author = try context.actor(claimed: body["created_by"]?.stringValue, field: "created_by")
-            return JSONBody(try api.addSilence(body: body, createdBy: author), status: .created)
+            return JSONBody(try api.addSilence(body: body, createdBy: author, role: context.identity?.role), status: .created)
         }
         v1.delete("silences/:id") { request, context in
             try context.require(.operator)

@@ -13,6 +13,8 @@ struct Hub {
     let placer: Placer
     let rules: RuleSet
     let broker: EmbeddedBroker?
+    /// The embedded broker's accounts (nil with an external broker).
+    let brokerCredentials: BrokerCredentials?
     let brokerHost: String
     let brokerPort: Int
     let ingest: IngestService
@@ -57,17 +59,34 @@ struct Hub {
         var services: [any Service] = []
         switch config.broker.mode {
         case .embedded:
+            let credentials = try BrokerCredentials.prepare(
+                file: config.brokerCredentialsFile, registry: registry, clientID: config.broker.clientID,
+                camerasFile: config.camerasFile, devicesFile: config.devicesFile)
+            let access = BrokerAccess(accounts: credentials.accounts, topicPrefix: config.topicPrefix,
+                                      frigateTopic: config.frigateTopic, allowAnonymous: config.broker.allowAnonymous)
             let b = EmbeddedBroker(options: .init(
-                executable: config.broker.mosquittoPath, host: "127.0.0.1",
+                executable: config.broker.mosquittoPath, host: config.broker.host,
                 port: config.broker.port == 0 ? try EmbeddedBroker.freePort() : config.broker.port,
                 dataDir: config.dataDir, maxQueuedMessages: config.broker.maxQueuedMessages,
-                maxInflightMessages: config.broker.maxInflightMessages), logger: logger)
+                maxInflightMessages: config.broker.maxInflightMessages, access: access,
+                maxPayloadBytes: config.limits.maxPayloadBytes,
+                tls: config.broker.tlsListenHost.map { .init(host: $0, port: config.broker.tlsListenPort ?? 8883,
+                                                            certFile: config.broker.certFile ?? "", keyFile: config.broker.keyFile ?? "") }),
+                logger: logger)
+            if !HubConfig.HTTP.isLoopback(config.broker.host) {
+                logger.warning("broker.plain_listener_beyond_loopback", metadata: [
+                    "broker.host": "\(config.broker.host)",
+                    "hint": "devices send their passwords unencrypted on this listener: give them broker.tls and keep broker.host on 127.0.0.1",
+                ])
+            }
             broker = b
-            brokerHost = "127.0.0.1"
+            brokerCredentials = credentials
+            brokerHost = b.connectHost
             brokerPort = b.options.port
             services.append(BrokerService(broker: b))
         case .external:
             broker = nil
+            brokerCredentials = nil
             brokerHost = config.broker.host
             brokerPort = config.broker.port
         }
@@ -78,17 +97,29 @@ struct Hub {
         mqtt.port = brokerPort
         mqtt.clientID = config.broker.clientID
         mqtt.keepalive = config.broker.keepalive
-        mqtt.username = config.broker.username
-        mqtt.password = config.broker.password
-        mqtt.caFile = config.broker.caFile
-        mqtt.certFile = config.broker.certFile
-        mqtt.keyFile = config.broker.keyFile
+        if let brokerCredentials {
+            // The embedded broker: the hub's own accounts, on the plain loopback listener.
+            mqtt.username = config.broker.clientID
+            mqtt.password = brokerCredentials.account(config.broker.clientID)?.password
+        } else {
+            mqtt.username = config.broker.username
+            mqtt.password = config.broker.password
+            mqtt.caFile = config.broker.caFile
+            mqtt.certFile = config.broker.certFile
+            mqtt.keyFile = config.broker.keyFile
+        }
         mqtt.subscriptions = router.subscriptions
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         ingest = IngestService(options: mqtt, store: store, logger: logger, onCommit: onCommit)
 
         var out = mqtt
         out.clientID = config.broker.clientID + "-out"
+        if let brokerCredentials {
+            out.username = out.clientID
+            out.password = brokerCredentials.account(out.clientID)?.password
+        } else if let publisher = config.broker.publisherUsername {
+            out.username = publisher
+        }
         out.subscriptions = []
         out.cleanSession = true
         let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger)
@@ -98,6 +129,7 @@ struct Hub {
         let registry = self.registry
         let timeParser = TimeParser(defaultZone: config.timezone)
         let limits = config.limits
+        let silencePolicy = config.silences
         let prefix = config.topicPrefix
         let directory = zones.map(ZoneDirectory.init)
         let pipeline = PipelineService(makeProcessor: {
@@ -105,6 +137,7 @@ struct Hub {
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
                                      adapters: rules.adapters)
             var engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
+            engine.neverSilence = silencePolicy.neverSilence
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,

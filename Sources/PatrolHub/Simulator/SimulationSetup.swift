@@ -72,13 +72,32 @@ struct ScenarioOptions: ParsableArguments {
     }
 }
 
-/// Where the simulator publishes: `--broker host:port`, else the hub's config.
+/// Where the simulator publishes: `--broker host:port`, else the hub's config;
+/// as whom: `--username`/`--password`, else the simulator account of the
+/// embedded broker's credentials file (`broker.credentials`), else
+/// `broker.username`/`broker.password`.
 struct BrokerOptions: ParsableArguments {
     @Option(help: "The broker as host:port (default: the hub config's broker; required when the hub runs an embedded broker on a port chosen at start).")
     var broker: String?
 
-    @Option(help: "The simulator's MQTT client id.")
+    @Option(help: "The simulator's MQTT client id (an embedded broker with accounts uses the username instead).")
     var clientID: String = "patrolhub-sim"
+
+    @Option(help: "MQTT username (default: the 'simulator' account of the embedded broker's credentials file, else broker.username).")
+    var username: String?
+
+    @Option(help: "MQTT password for --username (default: the environment variable PATROLHUB_MQTT_PASSWORD).")
+    var password: String?
+
+    /// The embedded broker's accounts, when the config runs one and the hub has written them.
+    func credentials(config: HubConfig) throws -> BrokerCredentials? {
+        guard config.broker.mode == .embedded, FileManager.default.fileExists(atPath: config.brokerCredentialsFile) else { return nil }
+        do {
+            return try BrokerCredentials.load(file: config.brokerCredentialsFile)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
 
     func mqttOptions(config: HubConfig) throws -> MQTTClient.Options {
         var o = MQTTClient.Options()
@@ -88,9 +107,18 @@ struct BrokerOptions: ParsableArguments {
         o.reconnectDelayMin = 0.1
         o.reconnectDelayMax = 2
         o.maxInflight = 1000
-        o.username = config.broker.username
-        o.password = config.broker.password
-        o.caFile = config.broker.caFile
+        if let username {
+            o.username = username
+            o.password = password ?? ProcessInfo.processInfo.environment["PATROLHUB_MQTT_PASSWORD"]
+        } else if let account = try credentials(config: config)?.account(role: .simulator) {
+            o.username = account.username
+            o.password = account.password
+            o.clientID = account.username
+        } else if config.broker.mode == .external {
+            o.username = config.broker.username
+            o.password = config.broker.password
+        }
+        if config.broker.mode == .external { o.caFile = config.broker.caFile }
         if let broker {
             let parts = broker.split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port), !parts[0].isEmpty else {
@@ -102,7 +130,7 @@ struct BrokerOptions: ParsableArguments {
             o.host = config.broker.host
             o.port = config.broker.port
         } else if config.broker.port != 0 {
-            o.host = "127.0.0.1"
+            o.host = EmbeddedBroker.connectHost(for: config.broker.host)
             o.port = config.broker.port
         } else {
             throw CLIError("the hub's config (\(config.file)) runs an embedded broker on a port chosen at start: pass --broker 127.0.0.1:PORT (the hub logs it as broker.started broker.port=…)")

@@ -25,6 +25,8 @@ final class SimulatorRunner: @unchecked Sendable {
         var progress = false
         /// How long to wait for the last acknowledgements.
         var ackTimeout: Double = 60
+        /// Broker passwords by username: a camera's last-will connection logs in as that camera when it has one.
+        var accounts: [String: String] = [:]
     }
 
     /// What a run did, with the wall-clock timeline the drill scores against.
@@ -196,6 +198,12 @@ final class SimulatorRunner: @unchecked Sendable {
     func dieWithWill(camera: String, topic: String, payload: [UInt8]) async throws {
         var o = options.mqtt
         o.clientID = "\(options.mqtt.clientID)-\(camera)"
+        if let password = options.accounts[camera] {
+            // An embedded broker with accounts: the will is the camera's own, on its own topic.
+            o.username = camera
+            o.password = password
+            o.clientID = camera
+        }
         o.cleanSession = true
         o.subscriptions = []
         o.will = MQTTClient.Will(topic: topic, payload: payload, qos: 1, retain: true)

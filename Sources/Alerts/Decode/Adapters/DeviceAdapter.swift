@@ -34,6 +34,9 @@ public struct DecodedDeviceReport: Sendable, Hashable {
 /// - An SOS becomes a `.detection` of category `.sos`, severity 1; its `kind`
 ///   (`sos`, `fall`, `duress`) is kept in `description`.
 ///
+/// A payload whose `device_id` or `device` (a string) names another device
+/// than its topic is `id_mismatch`.
+///
 /// The idempotency key is `device:{source}:{message}:{id}`.
 public struct DeviceAdapter: EventAdapter {
     /// The values of a check-in's `method`.
@@ -94,6 +97,7 @@ public struct DeviceAdapter: EventAdapter {
         // Validate the payload before the source, so a broken payload from an unknown
         // device reports what is wrong with the payload first.
         let id = try fields.requiredString("id")
+        try fields.requireOwnID(["device_id", "device"], topicID: device, kind: "device")
         let time = try fields.requiredTime("time", parser: derived.timeParser)
         let location = try fields.location("location")
         let drill = try fields.bool("drill") ?? false

@@ -38,6 +38,10 @@ public struct GB28181Adapter: EventAdapter {
     private var derived: AdapterOptions.Derived
     /// Maps a GB/T 28181 `DeviceID` (or the device in the topic) to a registered camera id.
     public var resolver: SourceResolver
+    /// When set, the registered cameras (`DecodeStage` passes the registry's): a
+    /// topic naming one of them, and not a forwarding device (`GBIdentifier.isForwarder`),
+    /// is that camera speaking, and a `DeviceID` naming another registered camera is `id_mismatch`.
+    public var topicCamera: SourceResolver?
 
     public init(
         mapping: GB28181Mapping = GB28181Mapping(), options: AdapterOptions = AdapterOptions(),
@@ -85,9 +89,17 @@ public struct GB28181Adapter: EventAdapter {
         let type = try typeText.map { (text) throws(DecodeError) in try Self.integer(text, field: "AlarmType") }
         let location = try location(root)
 
-        guard let source = resolver(deviceID) ?? resolver(topicDevice) else {
+        let channel = resolver(deviceID)
+        guard let source = channel ?? resolver(topicDevice) else {
             throw DecodeError(
                 .unknownSource, "GB/T 28181 DeviceID \"\(deviceID)\" (via \"\(topicDevice)\") is not registered")
+        }
+        // An NVR, gateway or platform forwards its channels' alarms: their DeviceID differs from
+        // the topic. A registered camera that is none of these speaks for itself only (an
+        // unregistered DeviceID, e.g. its own channel id, still falls back to it).
+        if let topicCamera, let channel, let speaker = topicCamera(topicDevice), speaker != channel,
+           !GBIdentifier.isForwarder(topicDevice) {
+            throw DecodeError(.idMismatch, "DeviceID \"\(deviceID.prefix(40))\" is camera \(channel), but the topic is camera \(speaker)'s own (\"\(topicDevice.prefix(40))\"): a camera publishes only its own alarms; forward other cameras' alarms under an NVR's or gateway's id")
         }
         let method = chooseMethod(methods, type: type)
         if let type, mapping.ignored.contains(GBAlarmCode(method: method, type: type)) { return [] }

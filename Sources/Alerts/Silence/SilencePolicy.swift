@@ -1,0 +1,85 @@
+import Foundation
+
+/// The safety rules every new silence must pass (config `silences`), on top
+/// of `Silence.validate()`'s shape checks:
+///
+/// - a category in `neverSilence` (default `sos`) cannot be silenced, and the
+///   engine never mutes it even when an older or broader silence matches;
+/// - a silence lasts at most `maxDuration` (default 7 days);
+/// - the comment holds at most `maxCommentLength` characters, the other
+///   strings at most `maxFieldLength`, none of them control characters
+///   (the comment may hold line breaks and tabs);
+/// - a silence on every category over a whole district or more (no
+///   `category`, no `source`, not `drill: true`, and no `zone` or a district)
+///   needs the supervisor role: `SilenceAuthority.supervisor`.
+public struct SilencePolicy: Sendable, Hashable {
+    public var neverSilence: Set<Category> = [.sos]
+    public var maxDuration: TimeInterval = 7 * 86_400
+    public var maxCommentLength = 500
+    /// `zone`, `source`, `created_by`.
+    public static let maxFieldLength = 200
+
+    public init(neverSilence: Set<Category> = [.sos], maxDuration: TimeInterval = 7 * 86_400, maxCommentLength: Int = 500) {
+        self.neverSilence = neverSilence
+        self.maxDuration = maxDuration
+        self.maxCommentLength = maxCommentLength
+    }
+}
+
+/// Who creates a silence, as far as the silence rules care.
+public enum SilenceAuthority: Sendable, Hashable {
+    /// May silence a zone, a category or a source, not everything at once.
+    case `operator`
+    /// May also silence every category over a whole district (the CLI, run on the hub's machine, is one).
+    case supervisor
+}
+
+extension Silence {
+    /// Checks `policy` (see `SilencePolicy`); `topLevelZone` says whether a zone
+    /// code is a district (the store knows). Throws naming the field.
+    public func validate(policy: SilencePolicy, authority: SilenceAuthority,
+                         topLevelZone: (String) -> Bool = { _ in false }) throws(Invalid) {
+        try validate()
+        if let category, policy.neverSilence.contains(category) {
+            throw Invalid(field: "category", message: "\(category.rawValue) can never be silenced (silences.never_silence)")
+        }
+        let length = endsAt.timeIntervalSince(startsAt)
+        if length > policy.maxDuration {
+            throw Invalid(field: "end", message: "a silence lasts at most \(Self.durationText(policy.maxDuration)) (silences.max_duration); this one would last \(Self.durationText(length))")
+        }
+        let comment = self.comment
+        if comment.count > policy.maxCommentLength {
+            throw Invalid(field: "comment", message: "at most \(policy.maxCommentLength) characters, found \(comment.count)")
+        }
+        if comment.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) {
+            throw Invalid(field: "comment", message: "must not hold control characters (line breaks and tabs are fine)")
+        }
+        for (field, value) in [("zone", zone), ("source", source), ("created_by", createdBy)] {
+            guard let value else { continue }
+            if value.count > SilencePolicy.maxFieldLength {
+                throw Invalid(field: field, message: "at most \(SilencePolicy.maxFieldLength) characters, found \(value.count)")
+            }
+            if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw Invalid(field: field, message: "must not hold control characters")
+            }
+        }
+        if authority != .supervisor, mutesEverything(topLevelZone: topLevelZone) {
+            throw Invalid(field: "matchers", message: "a silence on every category over a whole district needs the supervisor role: set a category, a source, or a zone below the district")
+        }
+    }
+
+    /// No category and no source, over no zone or a district, and not only
+    /// drill traffic: every kind of real event in a district or more.
+    public func mutesEverything(topLevelZone: (String) -> Bool) -> Bool {
+        category == nil && source == nil && drill != true && (zone.map(topLevelZone) ?? true)
+    }
+
+    /// `7d`, `36h`, `90m`, `45s`, or years for the absurd.
+    static func durationText(_ seconds: TimeInterval) -> String {
+        if seconds >= 365 * 86_400 { return String(format: "%.0f years", seconds / (365.25 * 86_400)) }
+        if seconds >= 86_400, seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        return "\(Int(seconds))s"
+    }
+}

@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+@testable import Alerts
+
+/// An action's note is copied into the history, the audit log and the published case: it is bounded.
+@Suite("Case action string limits")
+struct CaseNoteLimitTests {
+    @Test func notesAndNamesAreBounded() throws {
+        let c = CaseLifecycleTests.aCase(.new)
+        let now = CaseLifecycleTests.t0
+        let longest = String(repeating: "纠", count: CaseAction.maxNoteLength)
+        #expect(try c.applying(CaseAction(.falseAlarm, by: "desk-1", note: longest), at: now).1.note == longest, "the limit itself is fine")
+        #expect { try c.applying(CaseAction(.falseAlarm, by: "desk-1", note: longest + "!"), at: now) } throws: {
+            ($0 as? CaseActionError)?.message.contains("the note holds 2001 characters, at most 2000") == true
+        }
+        #expect { try c.applying(CaseAction(.assign, by: "desk-1", assignee: String(repeating: "a", count: 201)), at: now) } throws: {
+            ($0 as? CaseActionError)?.message.contains("'assignee' holds 201 characters, at most 200") == true
+        }
+        #expect { try c.applying(CaseAction(.acknowledge, by: String(repeating: "b", count: 201)), at: now) } throws: {
+            ($0 as? CaseActionError)?.message.contains("'by' holds 201 characters") == true
+        }
+    }
+}

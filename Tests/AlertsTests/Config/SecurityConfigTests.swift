@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import Alerts
+
+/// The `broker` keys of the embedded broker's lock and the `silences` rules.
+@Suite("Config: broker security and silences")
+struct SecurityConfigTests {
+    static func parse(_ yaml: String) throws(ConfigError) -> HubConfig { try ConfigTests.parse(yaml) }
+
+    static func message(_ yaml: String) -> String? {
+        do { _ = try parse(yaml); return nil } catch { return error.description }
+    }
+
+    @Test func secureByDefault() throws {
+        let c = try Self.parse("data_dir: /var/lib/patrolhub\n")
+        #expect(c.broker.allowAnonymous == false)
+        #expect(c.brokerCredentialsFile == "/var/lib/patrolhub/broker/credentials")
+        #expect(c.broker.tlsListenHost == nil)
+        #expect(c.silences == SilencePolicy())
+        #expect(c.silences.neverSilence == [.sos])
+        #expect(c.silences.maxDuration == 7 * 86_400)
+    }
+
+    @Test func anonymousOnlyOnLoopback() throws {
+        #expect(try Self.parse("broker:\n  allow_anonymous: true\n").broker.allowAnonymous)
+        #expect(Self.message("broker:\n  host: 0.0.0.0\n  port: 1883\n  allow_anonymous: true\n")
+                == "/etc/patrolhub/hub.yaml:4: key 'broker.allow_anonymous': anonymous clients are allowed on loopback only, and broker.host 0.0.0.0 is not loopback: remove allow_anonymous (devices then log in with their broker.credentials)")
+        let tls = "broker:\n  allow_anonymous: true\n  tls:\n    listen: 0.0.0.0:8883\n    cert_file: b.crt\n    key_file: b.key\n"
+        #expect(Self.message(tls)?.hasPrefix("/etc/patrolhub/hub.yaml:2: key 'broker.allow_anonymous': anonymous clients are allowed on loopback only, and the TLS listener 0.0.0.0") == true)
+        #expect(Self.message("broker:\n  mode: external\n  allow_anonymous: true\n")?.contains("is for the embedded broker") == true)
+    }
+
+    @Test func embeddedTLSListenerAndCredentials() throws {
+        let c = try Self.parse("broker:\n  host: 0.0.0.0\n  port: 1883\n  credentials: secret/creds\n  tls:\n    cert_file: b.crt\n    key_file: b.key\n")
+        #expect(c.broker.tlsListenHost == "0.0.0.0")
+        #expect(c.broker.tlsListenPort == 8883)
+        #expect(c.broker.certFile == "/etc/patrolhub/b.crt")
+        #expect(c.brokerCredentialsFile == "/etc/patrolhub/secret/creds")
+        #expect(try Self.parse("broker:\n  tls:\n    listen: 10.0.0.5:9883\n    cert_file: b.crt\n    key_file: b.key\n").broker.tlsListenPort == 9883)
+        #expect(Self.message("broker:\n  tls:\n    listen: 0.0.0.0:8883\n")?.contains("a TLS listener needs cert_file and key_file") == true)
+        #expect(Self.message("broker:\n  username: hub\n")?.contains("key 'broker.username': is for an external broker") == true)
+        #expect(Self.message("broker:\n  mode: external\n  tls:\n    listen: 0.0.0.0:8883\n")?.contains("key 'broker.tls.listen'") == true)
+        #expect(Self.message("broker:\n  client_id: 'hub:1'\n")?.contains("key 'broker.client_id'") == true)
+    }
+
+    @Test func silenceRules() throws {
+        let c = try Self.parse("silences:\n  never_silence: [fire_smoke]\n  max_duration: 12h\n  max_comment_length: 200\n")
+        #expect(c.silences.neverSilence == [.sos, .fireSmoke], "sos stays")
+        #expect(c.silences.maxDuration == 12 * 3600)
+        #expect(c.silences.maxCommentLength == 200)
+        #expect(Self.message("silences:\n  never_silence: [sos, volcano]\n")?.hasPrefix("/etc/patrolhub/hub.yaml:2: key 'silences.never_silence': unknown category 'volcano'") == true)
+        #expect(Self.message("silences:\n  max_duration: forever\n")?.contains("key 'silences.max_duration'") == true)
+        #expect(Self.message("silences:\n  max_duration: 400d\n") != nil)
+    }
+}
