@@ -253,6 +253,51 @@ struct HTTPHardeningTests {
         }
     }
 
+    @Test("/healthz answers from memory while the store is locked: 503 once pending work has not moved for http.stall_seconds, 200 again when the pipeline goes on")
+    func healthzReportsAStalledPipeline() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.stallSeconds = 5 }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let c = TestHTTPClient(port: port)
+            var health = try await c.get("/healthz")
+            for _ in 0..<500 where health.status != 200 {
+                try await Task.sleep(for: .milliseconds(20))
+                health = try await c.get("/healthz")
+            }
+            #expect(health.status == 200)
+            // Another process holds the store's write lock: the pipeline waits in SQLite's busy handler (up to 10 s).
+            let lock = try DatabaseQueue(path: hub.hub.config.store.path)
+            let taken = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            Thread {
+                try? lock.inDatabase { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    taken.signal()
+                    release.wait()
+                    try db.execute(sql: "ROLLBACK")
+                }
+            }.start()
+            taken.wait()
+            var locked = true
+            defer { if locked { release.signal() } }
+            let sent = try await publishSOS(pub)
+            let start = Date()
+            var stalled: HTTPResult?
+            while stalled == nil, Date().timeIntervalSince(start) < 9.5 {
+                let r = try await c.get("/healthz")
+                if r.status == 503 { stalled = r } else { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            release.signal()
+            locked = false
+            let s = try #require(stalled, "healthz never said 503 while the store was locked")
+            print("healthz said stalled after \(Int(Date().timeIntervalSince(start) * 1000)) ms (stall_seconds 5)")
+            #expect(s.json["status"] == .string("unhealthy"))
+            #expect(s.json["pipeline"]?["stalled"] == .bool(true) && s.json["pipeline"]?["pending"] == .bool(true))
+            #expect(s.json["ingest"]?["failing"] == .bool(false), "the inbox is another file: ingest went on")
+            try await waitForSOSCase(hub, sentAt: sent)
+            try await waitUntil("healthz is 200 again") { hub.hub.health.report(stallAfter: 5).healthy }
+            #expect(try await c.get("/healthz").status == 200)
+        }
+    }
+
     @Test("an idle connection is closed after http.idle_timeout_seconds, a half-sent request too; an open stream stays and still gets events")
     func idleConnectionsTimeOut() async throws {
         try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.idleTimeoutSeconds = 1 }) { _, hub, pub in

@@ -77,11 +77,22 @@ let attackDevicesCSV = """
 /// Publishes an SOS from `dev-007` through the real broker and waits until
 /// the hub has processed it into a risk item that a case holds: the proof,
 /// after each attack, that the hub still does its job.
-func expectSOSBecomesCase(_ hub: TestHub, _ pub: TestPublisher, id: String = "sos-\(UUID().uuidString.prefix(8))") async throws {
+func expectSOSBecomesCase(_ hub: TestHub, _ pub: TestPublisher) async throws {
+    let time = try await publishSOS(pub)
+    try await waitForSOSCase(hub, sentAt: time)
+}
+
+/// Publishes an SOS from `dev-007` (acknowledged by the broker); returns its event time.
+func publishSOS(_ pub: TestPublisher, id: String = "sos-\(UUID().uuidString.prefix(8))") async throws -> Date {
     let time = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 5).rounded(.down))
     let sos = #"{"id":"\#(id)","time":"\#(time.rfc3339)","kind":"fall"}"#
     try await pub.publishAll([("patrolhub/v1/device/dev-007/sos", Array(sos.utf8))])
-    try await waitUntil("the SOS \(id) is in a case", timeout: 30) {
+    return time
+}
+
+/// Waits until an SOS risk item seen at or after `sentAt` is in a case.
+func waitForSOSCase(_ hub: TestHub, sentAt time: Date, timeout: Double = 30) async throws {
+    try await waitUntil("the SOS sent at \(time.rfc3339) is in a case", timeout: timeout) {
         try hub.store.writer.read { db in
             let items = try DisputeStore.riskItems(ListQuery(), db: db).items.filter { $0.category == .sos && $0.lastSeen >= time }
             let cases = try DisputeStore.fetchCases(limit: 1000, db: db)
