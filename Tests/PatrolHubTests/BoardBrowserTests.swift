@@ -130,12 +130,12 @@ struct BoardBrowserTests {
             defer { browser.close() }
             try await browser.open("http://127.0.0.1:\(f.port)/")
             try await browser.waitForDOM("the token prompt") { $0.contains("id=\"tokenbar\" class=\"show\"") }
-            try await browser.open("http://127.0.0.1:\(f.port)/#token=viewer-token-0123456789")
+            try await browser.open("http://127.0.0.1:\(f.port)/#token=viewer-token-0123456789abcdefghij")
             let dom = try await browser.waitForDOM("the board loaded with the token, its stream live") {
                 $0.contains("data-loaded=\"true\"") && $0.contains("data-stream=\"live\"") && $0.contains("data-case=\"AJ-00000001\"")
             }
             #expect(!dom.contains("id=\"tokenbar\" class=\"show\""))
-            #expect(try await browser.evaluate("localStorage.getItem('patrolhub.token')") == .string("viewer-token-0123456789"))
+            #expect(try await browser.evaluate("localStorage.getItem('patrolhub.token')") == .string("viewer-token-0123456789abcdefghij"))
             #expect(try await browser.evaluate("location.hash") == .string(""), "the token leaves the address bar")
         }
     }

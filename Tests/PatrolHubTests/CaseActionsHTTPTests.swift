@@ -63,17 +63,17 @@ struct CaseActionsHTTPTests {
     @Test("an operator's token is the author; a viewer may not act")
     func roles() async throws {
         let tokens = """
-            viewer      wall        viewer-token-0123456789
-            operator    desk-1      operator-token-0123456789
+            viewer      wall        viewer-token-0123456789abcdefghij
+            operator    desk-1      operator-token-0123456789abcdefghij
             """
         try await DispatchFixture.run(tokens: tokens) { f in
             let c = f.client()
             let path = "/api/v1/cases/AJ-00000101/actions"
             let body = #"{"action":"assign","by":"someone-else","assignee":"gw-009"}"#
             #expect(try await c.post(path, body).status == 401)
-            let refused = try await c.post(path, body, token: "viewer-token-0123456789")
+            let refused = try await c.post(path, body, token: "viewer-token-0123456789abcdefghij")
             #expect(refused.status == 403)
-            let done = try await c.post(path, body, token: "operator-token-0123456789")
+            let done = try await c.post(path, body, token: "operator-token-0123456789abcdefghij")
             #expect(done.status == 200, "\(done.text)")
             #expect(done.json["assignee"] == .string("gw-009"))
             let last = try await f.store.writer.read { db in try DisputeStore.transitions(of: "AJ-00000101", db: db).last }

@@ -14,13 +14,24 @@ struct HTTPAPITests {
         return items.compactMap { $0[key]?.stringValue }
     }
 
-    @Test("healthz and Prometheus metrics report the store")
+    @Test("healthz reports ingest and the pipeline from memory; Prometheus metrics report the store")
     func healthAndMetrics() async throws {
         try await DispatchFixture.run { f in
             let c = f.client()
-            let health = try await c.get("/healthz")
+            // The counts come from the pipeline's step reports, a moment after its commit.
+            var health = try await c.get("/healthz")
+            for _ in 0..<500 where health.json["pipeline"]?["pending"] != .bool(false) {
+                try await Task.sleep(for: .milliseconds(20))
+                health = try await c.get("/healthz")
+            }
             #expect(health.status == 200)
-            #expect(health.json == .object(["status": .string("ok")]))
+            #expect(health.json["status"] == .string("ok"))
+            #expect(health.json["problems"] == .array([]))
+            #expect(health.json["ingest"]?["received"] == .number(7))
+            #expect(health.json["ingest"]?["failing"] == .bool(false))
+            #expect(health.json["pipeline"]?["processed"] == .number(7))
+            #expect(health.json["pipeline"]?["pending"] == .bool(false))
+            #expect(health.json["pipeline"]?["stalled"] == .bool(false))
 
             let m = try await c.get("/metrics")
             #expect(m.status == 200)

@@ -70,13 +70,14 @@ struct HTTPStreamAndAccessTests {
         try await waitUntil("the stream closed") { sse.isClosed }
     }
 
+    /// Hashed lines as `tokens add` writes them, and two legacy plain tokens (accepted, with a warning at start).
     static let tokens = """
         # role      name        token
-        viewer      wall        viewer-token-0123456789
-        operator    desk-1      operator-token-0123456789
-        supervisor  chief       supervisor-token-0123456789
+        \(AccessTokens.line(role: .viewer, name: "wall", token: "viewer-token-0123456789abcdefghij"))
+        operator    desk-1      operator-token-0123456789abcdefghij
+        \(AccessTokens.line(role: .supervisor, name: "chief", token: "supervisor-token-0123456789abcdefghij"))
 
-        admin       root        admin-token-0123456789abc
+        admin       root        admin-token-0123456789abcdefghijklm
         """
 
     @Test("bearer tokens: 401 without or with a wrong token, 403 below the role, the token's name as author")
@@ -86,41 +87,41 @@ struct HTTPStreamAndAccessTests {
             let none = try await c.get("/api/v1/cases")
             #expect(none.status == 401)
             #expect(none.header("WWW-Authenticate") == #"Bearer realm="patrolhub""#)
-            #expect(try await c.get("/api/v1/cases", token: "wrong-token-0123456789").status == 401)
+            #expect(try await c.get("/api/v1/cases", token: "wrong-token-0123456789abcdefghijklm").status == 401)
             #expect(try await c.get("/metrics").status == 401)
             #expect(try await c.get("/healthz").status == 200, "health checks need no token")
             #expect(try await c.get("/").status == 200, "the board page holds no data and asks for a token")
 
-            for token in ["viewer-token-0123456789", "operator-token-0123456789", "supervisor-token-0123456789", "admin-token-0123456789abc"] {
+            for token in ["viewer-token-0123456789abcdefghij", "operator-token-0123456789abcdefghij", "supervisor-token-0123456789abcdefghij", "admin-token-0123456789abcdefghijklm"] {
                 for path in ["/api/v1/cases", "/api/v1/cases/AJ-00000001", "/api/v1/risk-items", "/api/v1/slips?kind=warning", "/api/v1/zones", "/api/v1/zones/\(f.gridA.code)", "/api/v1/silences", "/metrics"] {
                     #expect(try await c.get(path, token: token).status == 200, "\(path) with \(token)")
                 }
             }
 
             let body = #"{"zone":"\#(f.gridA.code)","duration":"1h","created_by":"someone-else","comment":"drill in progress"}"#
-            let refused = try await c.post("/api/v1/silences", body, token: "viewer-token-0123456789")
+            let refused = try await c.post("/api/v1/silences", body, token: "viewer-token-0123456789abcdefghij")
             #expect(refused.status == 403)
             #expect(refused.json["error"]?["message"] == .string("this needs the role operator or above; token 'wall' has viewer"))
-            let created = try await c.post("/api/v1/silences", body, token: "operator-token-0123456789")
+            let created = try await c.post("/api/v1/silences", body, token: "operator-token-0123456789abcdefghij")
             #expect(created.status == 201)
             #expect(created.json["created_by"] == .string("desk-1"), "the author is the token's holder, not what the body claims")
             let id = try #require(created.json["id"]?.stringValue)
-            #expect(try await c.delete("/api/v1/silences/\(id)", token: "viewer-token-0123456789").status == 403)
-            #expect(try await c.delete("/api/v1/silences/\(id)?purge=true", token: "operator-token-0123456789").status == 403, "deleting outright is for supervisors")
-            #expect(try await c.delete("/api/v1/silences/\(id)", token: "operator-token-0123456789").status == 200)
-            #expect(try await c.delete("/api/v1/silences/\(id)?purge=true", token: "supervisor-token-0123456789").status == 200)
+            #expect(try await c.delete("/api/v1/silences/\(id)", token: "viewer-token-0123456789abcdefghij").status == 403)
+            #expect(try await c.delete("/api/v1/silences/\(id)?purge=true", token: "operator-token-0123456789abcdefghij").status == 403, "deleting outright is for supervisors")
+            #expect(try await c.delete("/api/v1/silences/\(id)", token: "operator-token-0123456789abcdefghij").status == 200)
+            #expect(try await c.delete("/api/v1/silences/\(id)?purge=true", token: "supervisor-token-0123456789abcdefghij").status == 200)
             let actors = try await f.store.writer.read { db in try String.fetchAll(db, sql: "SELECT actor FROM audit_log WHERE subject = ? ORDER BY id", arguments: [id]) }
             #expect(actors == ["desk-1", "desk-1", "chief"])
 
             // The stream takes the token as a query parameter (EventSource sends no headers); other routes do not.
-            let sse = try TestSSEClient(port: f.port, path: "/api/v1/stream?access_token=viewer-token-0123456789")
+            let sse = try TestSSEClient(port: f.port, path: "/api/v1/stream?access_token=viewer-token-0123456789abcdefghij")
             defer { sse.close() }
             try await sse.waitFor("ready") { $0.event == "ready" }
             let anonymous = try TestSSEClient(port: f.port)
             defer { anonymous.close() }
             try await waitUntil("a status") { anonymous.status != nil }
             #expect(anonymous.status == 401)
-            #expect(try await c.get("/api/v1/cases?access_token=viewer-token-0123456789", token: .some(nil)).status == 401)
+            #expect(try await c.get("/api/v1/cases?access_token=viewer-token-0123456789abcdefghij", token: .some(nil)).status == 401)
         }
     }
 
@@ -130,16 +131,27 @@ struct HTTPStreamAndAccessTests {
             do { _ = try AccessTokens.parse(text, file: "tokens.txt"); return "accepted" } catch { return "\(error)" }
         }
         #expect(problem("viewer wall\n") == "tokens.txt:1: expected three fields 'ROLE NAME TOKEN', found 2")
-        #expect(problem("# c\nroot root 0123456789abcdef\n") == "tokens.txt:2: unknown role 'root' (use one of viewer, operator, supervisor, admin)")
-        #expect(problem("viewer wall short\n") == "tokens.txt:1: the token of 'wall' is too short: use at least 16 characters (e.g. `openssl rand -hex 16`)")
-        #expect(problem("viewer wall 0123456789abcdef\nadmin wall fedcba9876543210\n") == "tokens.txt:2: duplicate name 'wall' (first on line 1)")
-        #expect(problem("viewer a 0123456789abcdef\n\nadmin b 0123456789abcdef\n") == "tokens.txt:3: the token of 'b' repeats the token on line 1")
-        #expect(problem("viewer wa/ll 0123456789abcdef\n") == "tokens.txt:1: name 'wa/ll' may only hold letters, digits, '.', '_', '-' and '@'")
-        #expect(problem("# nothing\n\n") == "tokens.txt: key 'http.tokens_file': the token file holds no token (lines 'ROLE NAME TOKEN')")
+        let hex32 = "0123456789abcdef0123456789abcdef"
+        let hash = "sha256:" + String(repeating: "ab", count: 32)
+        #expect(problem("# c\nroot root \(hash)\n") == "tokens.txt:2: unknown role 'root' (use one of viewer, operator, supervisor, admin)")
+        #expect(problem("viewer wall short\n") == "tokens.txt:1: the token of 'wall' is too short: a token needs at least 128 bits (32 hex characters); issue one with `patrolhub tokens add`")
+        #expect(problem("viewer wall 0123456789abcdef0123456789abcde\n").hasPrefix("tokens.txt:1: the token of 'wall' is too short"), "31 characters")
+        #expect(problem("viewer wall sha256:abcd\n") == "tokens.txt:1: the token hash of 'wall' must be 'sha256:' and 64 hex digits")
+        #expect(problem("viewer wall sha256:\(String(repeating: "zz", count: 32))\n") == "tokens.txt:1: the token hash of 'wall' must be 'sha256:' and 64 hex digits")
+        #expect(problem("viewer wall \(hash)\nadmin wall \(hex32)\n") == "tokens.txt:2: duplicate name 'wall' (first on line 1)")
+        #expect(problem("viewer a \(hex32)\n\nadmin b \(hex32)\n") == "tokens.txt:3: the token of 'b' repeats the token on line 1")
+        #expect(problem("viewer a \(hex32)\nadmin b sha256:\(SHA256.hex(Array(hex32.utf8)))\n") == "tokens.txt:2: the token of 'b' repeats the token on line 1",
+                "a plain token and the hash of the same token are the same token")
+        #expect(problem("viewer wa/ll \(hash)\n") == "tokens.txt:1: name 'wa/ll' may only hold letters, digits, '.', '_', '-' and '@'")
+        #expect(problem("# nothing\n\n") == "tokens.txt: key 'http.tokens_file': the token file holds no token (lines 'ROLE NAME sha256:HASH'; add one with `patrolhub tokens add`)")
         let ok = try AccessTokens.parse(Self.tokens, file: "t")
-        #expect(ok.identity(for: "operator-token-0123456789") == Identity(name: "desk-1", role: .operator, authenticated: true))
-        #expect(ok.identity(for: "operator-token-012345678") == nil)
+        #expect(ok.identity(for: "operator-token-0123456789abcdefghij") == Identity(name: "desk-1", role: .operator, authenticated: true))
+        #expect(ok.identity(for: "viewer-token-0123456789abcdefghij") == Identity(name: "wall", role: .viewer, authenticated: true), "a hashed line")
+        #expect(ok.identity(for: "operator-token-0123456789abcdefghi") == nil)
+        #expect(ok.identity(for: Substring(SHA256.hex(Array("viewer-token-0123456789abcdefghij".utf8)))) == nil, "the hash itself is not a token")
         #expect(ok.identity(for: "") == nil)
+        #expect(ok.plainLines.map(\.name) == ["desk-1", "root"])
+        #expect("\(ok)" == "AccessTokens(4 tokens)" && String(reflecting: ok) == "AccessTokens(4 tokens)", "descriptions show no token or hash")
     }
 
     @Test("http config: listen address, token file key, and no non-loopback listening without tokens")
@@ -174,7 +186,7 @@ struct HTTPStreamAndAccessTests {
         #expect(status != 0)
         #expect(output.contains("open.yaml:6: key 'http.listen': 0.0.0.0:0 is not a loopback address"), "\(output)")
 
-        _ = dir.write("tokens.txt", "admin root 0123456789abcdef\nboss x 0123456789abcdefg\n")
+        _ = dir.write("tokens.txt", "admin root 0123456789abcdef0123456789abcdef\nboss x 0123456789abcdef0123456789abcdefg\n")
         let broken = dir.write("broken.yaml", "data_dir: .\nbroker:\n  mode: external\n  port: 1\nhttp:\n  listen: 0.0.0.0:0\n  tokens_file: tokens.txt\n")
         let (status2, output2) = try runProcess(exe, ["serve", "--config", broken])
         #expect(status2 != 0)

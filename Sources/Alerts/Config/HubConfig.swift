@@ -84,7 +84,44 @@ public struct HubConfig: Sendable {
         public var port: Int = 8080
         /// Bearer tokens with roles (`http.tokens_file`); without one only loopback is served, without auth.
         public var tokensFile: String?
+        /// Extra names the server answers to (`http.allowed_hosts`: `NAME` for any port, `NAME:PORT`
+        /// for one); loopback names and the listen address are always allowed. Other `Host` headers
+        /// are refused (DNS rebinding).
+        public var allowedHosts: [String] = []
+        /// HTTPS (`http.tls.cert_file`, `http.tls.key_file`, PEM); nil: plain HTTP.
+        public var tlsCertFile: String?
+        public var tlsKeyFile: String?
+        /// Open `/api/v1/stream` clients at most (`http.max_stream_clients`); beyond, 503 with Retry-After.
+        public var maxStreamClients: Int = 200
+        /// `/healthz` reports a pipeline with pending work and no progress for this long as stalled (`http.stall_seconds`).
+        public var stallSeconds: Int = 60
+        /// A connection with no request in progress is closed after this long (`http.idle_timeout_seconds`).
+        public var idleTimeoutSeconds: Int = 60
         public init() {}
+
+        /// `http` or `https`.
+        public var scheme: String { tlsCertFile == nil ? "http" : "https" }
+
+        /// Checks one `http.allowed_hosts` entry (`NAME`, `NAME:PORT`, `[V6]`, `[V6]:PORT`); nil when valid, else the problem.
+        public static func allowedHostProblem(_ entry: String) -> String? {
+            if entry.isEmpty { return "an empty name" }
+            if entry.contains("://") || entry.contains("/") { return "'\(entry)': give a host name, not a URL" }
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]".unicodeScalars)
+            guard entry.unicodeScalars.allSatisfy(allowed.contains) else { return "'\(entry)' holds a character a host name cannot" }
+            if entry.hasPrefix("[") {
+                guard let close = entry.firstIndex(of: "]") else { return "'\(entry)': an IPv6 address needs its closing ']'" }
+                let rest = entry[entry.index(after: close)...]
+                if !rest.isEmpty, !(rest.hasPrefix(":") && Int(rest.dropFirst()).map { (1...65535).contains($0) } == true) {
+                    return "'\(entry)': expected [ADDRESS] or [ADDRESS]:PORT"
+                }
+                return nil
+            }
+            let parts = entry.split(separator: ":", omittingEmptySubsequences: false)
+            if parts.count > 2 { return "'\(entry)': write an IPv6 address in brackets, e.g. [fd00::1]" }
+            if parts[0].isEmpty { return "'\(entry)': the name is missing" }
+            if parts.count == 2, Int(parts[1]).map({ (1...65535).contains($0) }) != true { return "'\(entry)': the port must be a number from 1 to 65535" }
+            return nil
+        }
 
         /// `HOST:PORT` as configured (IPv6 in brackets).
         public var listen: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -266,6 +303,20 @@ public struct HubConfig: Sendable {
             c.http.port = port
         }
         c.http.tokensFile = try h.string("tokens_file").map(resolve)
+        for entry in try h.stringList("allowed_hosts") ?? [] {
+            if let problem = HTTP.allowedHostProblem(entry) { throw h.error("allowed_hosts", problem) }
+            c.http.allowedHosts.append(entry.lowercased())
+        }
+        let httpTLS = try h.map("tls")
+        c.http.tlsCertFile = try httpTLS.string("cert_file").map(resolve)
+        c.http.tlsKeyFile = try httpTLS.string("key_file").map(resolve)
+        try httpTLS.finish()
+        if (c.http.tlsCertFile == nil) != (c.http.tlsKeyFile == nil) {
+            throw httpTLS.error(c.http.tlsCertFile == nil ? "cert_file" : "key_file", "cert_file and key_file go together")
+        }
+        c.http.maxStreamClients = try h.int("max_stream_clients", default: c.http.maxStreamClients, range: 1...100_000)
+        c.http.stallSeconds = try h.int("stall_seconds", default: c.http.stallSeconds, range: 5...86_400)
+        c.http.idleTimeoutSeconds = try h.int("idle_timeout_seconds", default: c.http.idleTimeoutSeconds, range: 1...86_400)
         if c.http.enabled && c.http.tokensFile == nil && !c.http.isLoopback {
             throw h.error("listen", "\(c.http.listen) is not a loopback address: without http.tokens_file the HTTP API serves loopback only (set http.tokens_file, or listen on 127.0.0.1)")
         }

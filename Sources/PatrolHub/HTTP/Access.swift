@@ -1,6 +1,9 @@
 import Alerts
 import Foundation
 import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
 
 /// What a bearer token may do. Roles are ordered: each may do what the
 /// ones before it may.
@@ -29,14 +32,17 @@ struct Identity: Sendable, Hashable {
 }
 
 /// The request context of the dispatch-room server: Hummingbird's core
-/// context plus the caller's identity, set by `AccessMiddleware`.
-struct HubRequestContext: RequestContext {
+/// context plus the caller's identity, set by `AccessMiddleware`, and the
+/// peer's address (failed authentications are counted per address).
+struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
     var identity: Identity?
+    let remoteAddress: SocketAddress?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         identity = nil
+        remoteAddress = source.channel.remoteAddress
     }
 
     /// Refuses the request unless the caller has at least `role`
@@ -60,26 +66,54 @@ struct HubRequestContext: RequestContext {
     }
 }
 
-/// The bearer tokens of `http.tokens_file`.
+/// The bearer tokens of `http.tokens_file`, held as SHA-256 digests.
 ///
 /// Format: one token per line, three fields separated by spaces or tabs —
 /// `ROLE NAME TOKEN` — where ROLE is viewer, operator, supervisor or admin,
 /// NAME identifies the holder in the audit log (letters, digits, `.`, `_`,
-/// `-`, `@`; unique) and TOKEN is at least 16 printable ASCII characters
-/// (unique). Blank lines and lines starting with `#` are ignored.
+/// `-`, `@`; unique) and TOKEN is the token's hash, `sha256:` and 64 hex
+/// digits, as `patrolhub tokens add` writes it. A token in plain text (at
+/// least 32 printable ASCII characters: 128 bits when random hex) is still
+/// accepted and hashed on load, and the start warns that it should be
+/// replaced by its hash. Blank lines and lines starting with `#` are ignored.
 ///
 /// ```
-/// # role      name        token
-/// admin       zhang.wei   3b1f0c9e2d7a48f5b6c1e0d9a8f7b6c5
-/// operator    desk-1      9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b
-/// viewer      wall        0a1b2c3d4e5f60718293a4b5c6d7e8f9
+/// # role      name        token hash
+/// admin       zhang.wei   sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 /// ```
-struct AccessTokens: Sendable {
-    private(set) var byToken: [String: Identity] = [:]
-
-    init(entries: [(role: Role, name: String, token: String)]) {
-        for e in entries { byToken[e.token] = Identity(name: e.name, role: e.role, authenticated: true) }
+///
+/// Nothing here prints a token or a digest: the description shows the count
+/// only, since service-lifecycle logs every service's description at start.
+struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    struct Entry: Sendable {
+        var digest: [UInt8]
+        var identity: Identity
     }
+
+    /// A token shorter than this is refused: 32 characters of random hex are 128 bits.
+    static let minimumTokenLength = 32
+    /// A presented token longer than this is refused before hashing.
+    static let maximumTokenLength = 1024
+
+    private var entries: [Entry]
+    /// The lines holding a token in plain text, with the holder's name (the start warns about each).
+    private(set) var plainLines: [(line: Int, name: String)] = []
+
+    init(entries: [Entry]) {
+        self.entries = entries
+    }
+
+    var count: Int { entries.count }
+    var description: String { "AccessTokens(\(entries.count) tokens)" }
+    var debugDescription: String { description }
+    var customMirror: Mirror { Mirror(self, children: ["count": entries.count]) }
+
+    /// The line `tokens add` writes for a token.
+    static func line(role: Role, name: String, token: String) -> String {
+        "\(role.rawValue) \(name) sha256:\(SHA256.hex(Array(token.utf8)))"
+    }
+
+    static let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
     /// Reads and validates a token file; errors name the file and line.
     static func load(file: String) throws(ConfigError) -> AccessTokens {
@@ -92,11 +126,12 @@ struct AccessTokens: Sendable {
         return try parse(text, file: file)
     }
 
-    static func parse(_ text: String, file: String) throws(ConfigError) -> AccessTokens {
-        var entries: [(role: Role, name: String, token: String)] = []
+    /// Parses a token file's text; `allowEmpty` accepts a file without tokens (`tokens add` appends to one).
+    static func parse(_ text: String, file: String, allowEmpty: Bool = false) throws(ConfigError) -> AccessTokens {
+        var entries: [Entry] = []
+        var plain: [(line: Int, name: String)] = []
         var names: [String: Int] = [:]
-        var tokens: [String: Int] = [:]
-        let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+        var digests: [[UInt8]: Int] = [:]
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = i + 1
             func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, key: "", message: message) }
@@ -115,32 +150,142 @@ struct AccessTokens: Sendable {
             }
             if let first = names[name] { throw fail("duplicate name '\(name)' (first on line \(first))") }
             let token = fields[2]
-            guard token.utf8.count >= 16 else { throw fail("the token of '\(name)' is too short: use at least 16 characters (e.g. `openssl rand -hex 16`)") }
-            guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { throw fail("the token of '\(name)' must be printable ASCII") }
-            if let first = tokens[token] { throw fail("the token of '\(name)' repeats the token on line \(first)") }
+            let digest: [UInt8]
+            if token.lowercased().hasPrefix("sha256:") {
+                let hex = token.dropFirst("sha256:".count)
+                guard hex.utf8.count == 64, let d = SHA256.bytes(hex: hex) else {
+                    throw fail("the token hash of '\(name)' must be 'sha256:' and 64 hex digits")
+                }
+                digest = d
+            } else {
+                guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { throw fail("the token of '\(name)' must be printable ASCII") }
+                guard token.utf8.count >= minimumTokenLength else {
+                    throw fail("the token of '\(name)' is too short: a token needs at least 128 bits (\(minimumTokenLength) hex characters); issue one with `patrolhub tokens add`")
+                }
+                guard token.utf8.count <= maximumTokenLength else { throw fail("the token of '\(name)' is longer than \(maximumTokenLength) characters") }
+                digest = SHA256.digest(Array(token.utf8))
+                plain.append((line, name))
+            }
+            if let first = digests[digest] { throw fail("the token of '\(name)' repeats the token on line \(first)") }
             names[name] = line
-            tokens[token] = line
-            entries.append((role, name, token))
+            digests[digest] = line
+            entries.append(Entry(digest: digest, identity: Identity(name: name, role: role, authenticated: true)))
         }
-        if entries.isEmpty {
-            throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "the token file holds no token (lines 'ROLE NAME TOKEN')")
+        if entries.isEmpty && !allowEmpty {
+            throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "the token file holds no token (lines 'ROLE NAME sha256:HASH'; add one with `patrolhub tokens add`)")
         }
-        return AccessTokens(entries: entries)
+        var tokens = AccessTokens(entries: entries)
+        tokens.plainLines = plain
+        return tokens
     }
 
-    /// The identity holding `token`. Compares every stored token in full
-    /// (constant time per token), so the timing does not tell how much of a guess was right.
+    /// Whether a holder of this name is already in the file.
+    func contains(name: String) -> Bool { entries.contains { $0.identity.name == name } }
+
+    /// The identity holding `token`: its SHA-256 compared with every stored
+    /// digest in full (constant time per digest), so timing tells nothing
+    /// about how close a guess was. Tokens of the wrong length never match.
     func identity(for token: Substring) -> Identity? {
+        let n = token.utf8.count
+        guard n >= Self.minimumTokenLength, n <= Self.maximumTokenLength else { return nil }
+        let given = SHA256.digest(Array(token.utf8))
         var found: Identity?
-        let given = Array(token.utf8)
-        for (stored, id) in byToken {
-            let s = Array(stored.utf8)
-            var diff = UInt8(s.count == given.count ? 0 : 1)
-            for j in 0..<s.count { diff |= s[j] ^ (j < given.count ? given[j] : 0) }
-            if diff == 0 { found = id }
+        for e in entries {
+            var diff: UInt8 = 0
+            for j in 0..<32 { diff |= e.digest[j] ^ given[j] }
+            if diff == 0 { found = e.identity }
         }
         return found
     }
+}
+
+/// Failed authentications per client address, in a table of bounded size:
+/// after `maxFailures` wrong tokens within `window` seconds an address is
+/// refused (429) for `block` seconds, whatever token it presents.
+struct AuthFailureTable: Sendable {
+    struct Entry: Sendable {
+        var windowStart: Date
+        var failures: Int
+        var blockedUntil: Date?
+    }
+
+    var maxFailures = 10
+    var window: TimeInterval = 60
+    var block: TimeInterval = 60
+    /// Addresses tracked at most; when full, expired entries go first, then the oldest.
+    var capacity = 10_000
+    private(set) var entries: [String: Entry] = [:]
+
+    /// Seconds (rounded up) until `address` may try again; nil when it may now.
+    mutating func retryAfter(_ address: String, now: Date) -> Int? {
+        guard let e = entries[address], let until = e.blockedUntil else { return nil }
+        if until <= now {
+            entries[address] = nil
+            return nil
+        }
+        return max(1, Int(until.timeIntervalSince(now).rounded(.up)))
+    }
+
+    /// Records a failure; true when it starts a block.
+    mutating func recordFailure(_ address: String, now: Date) -> Bool {
+        var e = entries[address] ?? Entry(windowStart: now, failures: 0)
+        if now.timeIntervalSince(e.windowStart) > window { e = Entry(windowStart: now, failures: 0) }
+        e.failures += 1
+        var blocked = false
+        if e.failures >= maxFailures, e.blockedUntil == nil {
+            e.blockedUntil = now.addingTimeInterval(block)
+            blocked = true
+        }
+        if entries[address] == nil && entries.count >= capacity { evict(now: now) }
+        entries[address] = e
+        return blocked
+    }
+
+    private mutating func evict(now: Date) {
+        entries = entries.filter { _, e in
+            if let until = e.blockedUntil { return until > now }
+            return now.timeIntervalSince(e.windowStart) <= window
+        }
+        while entries.count >= capacity, let oldest = entries.min(by: { $0.value.windowStart < $1.value.windowStart })?.key {
+            entries[oldest] = nil
+        }
+    }
+
+    /// The key an address is counted under: an IPv4 address, or an IPv6
+    /// address's /64 (one host usually holds a whole /64).
+    static func key(for address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        switch address {
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            // IPv4-mapped (::ffff:a.b.c.d): the IPv4 address itself.
+            if bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff {
+                return bytes.suffix(4).map(String.init).joined(separator: ".")
+            }
+            return stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":") + "::/64"
+        default:
+            return address.ipAddress ?? "unknown"
+        }
+    }
+}
+
+/// `AuthFailureTable` shared by the server's connections.
+final class AuthFailureLimiter: Sendable {
+    private let table: Mutex<AuthFailureTable>
+
+    init(_ table: AuthFailureTable = AuthFailureTable()) {
+        self.table = Mutex(table)
+    }
+
+    func retryAfter(_ address: String, now: Date = Date()) -> Int? {
+        table.withLock { $0.retryAfter(address, now: now) }
+    }
+
+    func recordFailure(_ address: String, now: Date = Date()) -> Bool {
+        table.withLock { $0.recordFailure(address, now: now) }
+    }
+
+    var trackedAddresses: Int { table.withLock { $0.entries.count } }
 }
 
 /// Sets the caller's identity on every request. With a token file, a
@@ -148,10 +293,12 @@ struct AccessTokens: Sendable {
 /// `Authorization: Bearer TOKEN` (the stream also takes `?access_token=`,
 /// since a browser's EventSource cannot send headers); without one, every
 /// caller is the local user with every right (the server then listens on
-/// loopback only, see `HubConfig.HTTP`).
+/// loopback only, see `HubConfig.HTTP`). A wrong token counts against the
+/// caller's address (`AuthFailureLimiter`); a blocked address gets 429.
 struct AccessMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     let tokens: AccessTokens?
+    var limiter = AuthFailureLimiter()
 
     /// Paths served to anyone: the board page holds no data (it asks for a token), and health checks.
     static let openPaths: Set<String> = ["/", "/healthz"]
@@ -170,17 +317,29 @@ struct AccessMiddleware: RouterMiddleware {
         }
         let path = request.uri.path
         var given: Substring?
+        var malformed = false
         if let header = request.headers[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw Self.unauthorized("the Authorization header must be 'Bearer TOKEN'")
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                given = parts[1].drop(while: { $0 == " " })
+            } else {
+                malformed = true
             }
-            given = parts[1].drop(while: { $0 == " " })
         } else if Self.queryTokenPaths.contains(path), let q = request.uri.queryParameters["access_token"] {
             given = q
         }
-        if let given {
-            guard let id = tokens.identity(for: given) else { throw Self.unauthorized("unknown token") }
+        if given != nil || malformed {
+            let address = AuthFailureTable.key(for: context.remoteAddress)
+            if let wait = limiter.retryAfter(address) {
+                throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"],
+                                message: "too many failed authentications from this address: try again in \(wait) s")
+            }
+            guard !malformed, let given, let id = tokens.identity(for: given) else {
+                if limiter.recordFailure(address) {
+                    context.logger.warning("http.auth_blocked", metadata: ["http.client": "\(address)"])
+                }
+                throw Self.unauthorized(malformed ? "the Authorization header must be 'Bearer TOKEN'" : "unknown token")
+            }
             context.identity = id
         } else if !Self.openPaths.contains(path) {
             throw Self.unauthorized("a bearer token is required (Authorization: Bearer TOKEN)")

@@ -20,7 +20,7 @@ import Alerts
 enum BoardPage {
     /// Nothing from elsewhere: inline scripts and styles, requests to this server only.
     static let contentSecurityPolicy =
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'"
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     static let html: String = template.replacingOccurrences(of: "__CATEGORY_NAMES__", with: categoryNames)
         .replacingOccurrences(of: "__CASE_VOCABULARY__", with: caseVocabulary)

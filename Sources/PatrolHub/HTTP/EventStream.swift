@@ -14,7 +14,9 @@ import Synchronization
 /// `pollInterval` and wakes the clients when it grew; each client then reads
 /// the rows after its own position. So a client misses nothing: it starts at
 /// the newest `seq` when it connects (or at `Last-Event-ID` when it comes
-/// back), and every later commit has a larger `seq`.
+/// back), and every later commit has a larger `seq`. Its store calls run
+/// on `StoreThreads`, never on the server's threads; at most `maxClients`
+/// clients subscribe at once.
 final class ChangeFeed: Sendable {
     enum Signal: Sendable { case changed, heartbeat }
 
@@ -25,6 +27,9 @@ final class ChangeFeed: Sendable {
     }
 
     let store: DisputeStore
+    let threads: StoreThreads
+    /// Subscribers at most (`http.max_stream_clients`).
+    let maxClients: Int
     let pollInterval: Duration
     let heartbeatInterval: Duration
     /// Change-log rows older than this are pruned (every minute)…
@@ -33,24 +38,48 @@ final class ChangeFeed: Sendable {
     let maxRows: Int64
     private let state = Mutex(State())
 
-    init(store: DisputeStore, pollInterval: Duration = .milliseconds(200), heartbeatInterval: Duration = .seconds(15),
-         retention: TimeInterval = 2 * 86_400, maxRows: Int64 = 1_000_000) {
+    init(store: DisputeStore, threads: StoreThreads, maxClients: Int = 200, pollInterval: Duration = .milliseconds(200),
+         heartbeatInterval: Duration = .seconds(15), retention: TimeInterval = 2 * 86_400, maxRows: Int64 = 1_000_000) {
         self.store = store
+        self.threads = threads
+        self.maxClients = maxClients
         self.pollInterval = pollInterval
         self.heartbeatInterval = heartbeatInterval
         self.retention = retention
         self.maxRows = maxRows
     }
 
-    /// A new client's wake-ups (coalesced: a slow client gets one wake-up for many commits).
-    func subscribe() -> (id: Int, signals: AsyncStream<Signal>) {
+    /// One client's place in the feed; dropping it (however the response
+    /// ends, even if its body never runs) frees the place.
+    final class Subscription: Sendable {
+        let id: Int
+        let signals: AsyncStream<Signal>
+        private let feed: ChangeFeed
+
+        fileprivate init(id: Int, signals: AsyncStream<Signal>, feed: ChangeFeed) {
+            self.id = id
+            self.signals = signals
+            self.feed = feed
+        }
+
+        deinit { feed.unsubscribe(id) }
+    }
+
+    /// A new client's wake-ups (coalesced: a slow client gets one wake-up for
+    /// many commits); nil when `maxClients` are subscribed already.
+    func subscribe() -> Subscription? {
         let (stream, continuation) = AsyncStream<Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let id = state.withLock { s in
+        let id: Int? = state.withLock { s in
+            guard s.subscribers.count < maxClients else { return nil }
             s.nextID += 1
             s.subscribers[s.nextID] = continuation
             return s.nextID
         }
-        return (id, stream)
+        guard let id else {
+            continuation.finish()
+            return nil
+        }
+        return Subscription(id: id, signals: stream, feed: self)
     }
 
     /// Ends one client's wake-ups (its stream then finishes).
@@ -70,7 +99,8 @@ final class ChangeFeed: Sendable {
         var lastPrune = Date.distantPast
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                let seq = try store.latestChangeSeq()
+                let store = self.store
+                let seq = try await threads.offload { try store.latestChangeSeq() }
                 let grew = state.withLock { s in
                     defer { s.lastSeq = seq }
                     return seq != s.lastSeq
@@ -78,12 +108,13 @@ final class ChangeFeed: Sendable {
                 if grew { broadcast(.changed) }
                 if Date().timeIntervalSince(lastPrune) > 60 {
                     lastPrune = Date()
-                    let n = try store.pruneChanges(olderThan: lastPrune.addingTimeInterval(-retention), keepingNewest: maxRows)
+                    let (cutoff, maxRows) = (lastPrune.addingTimeInterval(-retention), self.maxRows)
+                    let n = try await threads.offload { try store.pruneChanges(olderThan: cutoff, keepingNewest: maxRows) }
                     if n > 0 { logger.info("stream.changes_pruned", metadata: ["changes.rows": "\(n)"]) }
                 }
-            } catch {
+            } catch let error where !Task.isCancelled {
                 logger.warning("stream.poll_failed", metadata: ["error": "\(error)"])
-            }
+            } catch {}
             sinceHeartbeat += pollInterval
             if sinceHeartbeat >= heartbeatInterval {
                 sinceHeartbeat = .zero
@@ -116,19 +147,18 @@ final class ChangeFeed: Sendable {
 enum EventStream {
     static let pageSize = 200
 
-    static func response(request: Request, store: DisputeStore, feed: ChangeFeed, after start: Int64) -> Response {
+    static func response(request: Request, store: DisputeStore, feed: ChangeFeed, subscription: ChangeFeed.Subscription, after start: Int64) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
             HeaderName.accelBuffering: "no",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            let (id, signals) = feed.subscribe()
-            defer { feed.unsubscribe(id) }
+            let id = subscription.id
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await withGracefulShutdownHandler {
-                        try await pump(writer: &writer, store: store, signals: signals, start: start)
+                        try await pump(writer: &writer, store: store, threads: feed.threads, signals: subscription.signals, start: start)
                     } onGracefulShutdown: {
                         feed.unsubscribe(id)
                     }
@@ -140,7 +170,8 @@ enum EventStream {
         })
     }
 
-    private static func pump(writer: inout any ResponseBodyWriter, store: DisputeStore, signals: AsyncStream<ChangeFeed.Signal>, start: Int64) async throws {
+    private static func pump(writer: inout any ResponseBodyWriter, store: DisputeStore, threads: StoreThreads,
+                             signals: AsyncStream<ChangeFeed.Signal>, start: Int64) async throws {
         var cursor = start
         try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: {\"after\":\(start)}\n\n"))
         var wake = signals.makeAsyncIterator()
@@ -148,8 +179,10 @@ enum EventStream {
             // Send everything after the cursor, a page at a time.
             while true {
                 let after = cursor
-                let page = try await store.writer.read { db in
-                    try DisputeStore.changes(after: after, limit: pageSize, db: db).map { ($0, try DisputeStore.object(of: $0, db: db)) }
+                let page = try await threads.offload {
+                    try store.writer.read { db in
+                        try DisputeStore.changes(after: after, limit: pageSize, db: db).map { ($0, try DisputeStore.object(of: $0, db: db)) }
+                    }
                 }
                 var text = ""
                 for (change, object) in page {

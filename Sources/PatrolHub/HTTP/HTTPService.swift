@@ -1,6 +1,10 @@
 import Alerts
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOCore
+import NIOSSL
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -15,23 +19,42 @@ struct HTTPStartError: Error, CustomStringConvertible {
 /// stream's clients. Stopped first on shutdown (it is the last service of
 /// the hub), so no request sees a half-stopped pipeline; open streams end
 /// at once on graceful shutdown.
-struct HTTPService: Service {
+///
+/// Its description names the listen address only: service-lifecycle logs
+/// every service's description at start (`--log-level debug`), and this one
+/// holds the access tokens.
+struct HTTPService: Service, CustomStringConvertible {
     let options: HubConfig.HTTP
     let api: DispatchAPI
     let feed: ChangeFeed
     let tokens: AccessTokens?
+    let health: HubHealth
+    let policy: RequestPolicy
+    let limiter = AuthFailureLimiter()
+    let tls: TLSConfiguration?
     let logger: Logger
     /// The port actually bound (useful with port 0), once listening.
     let bound = BoundPort()
 
-    /// Checks the access rules (a token file, or a loopback address) and
-    /// loads the token file; errors name the key, the file and the line.
-    init(config: HubConfig, store: DisputeStore, logger: Logger) throws {
+    var description: String {
+        "HTTPService(listen: \(options.scheme)://\(options.listen), auth: \(tokens.map { "\($0.count) bearer token(s)" } ?? "none (loopback only)"))"
+    }
+
+    /// Checks the access rules (a token file, or a loopback address), loads
+    /// the token file and the TLS certificate; errors name the key, the file and the line.
+    init(config: HubConfig, store: DisputeStore, health: HubHealth, logger: Logger) throws {
         options = config.http
         if let file = config.http.tokensFile {
-            tokens = try AccessTokens.load(file: file)
+            let loaded = try AccessTokens.load(file: file)
+            tokens = loaded
             if let attrs = try? FileManager.default.attributesOfItem(atPath: file), let mode = attrs[.posixPermissions] as? Int, mode & 0o077 != 0 {
                 logger.warning("http.tokens_file_readable_by_others", metadata: ["file": "\(file)", "mode": "\(String(mode, radix: 8))"])
+            }
+            for (line, name) in loaded.plainLines {
+                logger.warning("http.token_in_plain_text", metadata: [
+                    "file": "\(file)", "line": "\(line)", "token.name": "\(name)",
+                    "hint": "store its hash instead: issue a new one with `patrolhub tokens add`, or replace the token by sha256:HEX of it",
+                ])
             }
         } else {
             guard config.http.isLoopback else {
@@ -40,14 +63,45 @@ struct HTTPService: Service {
             }
             tokens = nil
         }
+        if let cert = config.http.tlsCertFile, let key = config.http.tlsKeyFile {
+            tls = try Self.loadTLS(cert: cert, key: key, configFile: config.file)
+        } else {
+            tls = nil
+        }
+        policy = RequestPolicy(allowed: RequestPolicy.allowList(listenHost: config.http.host, extra: config.http.allowedHosts),
+                               scheme: config.http.scheme)
         api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
-        feed = ChangeFeed(store: store)
+        feed = ChangeFeed(store: store, threads: StoreThreads(), maxClients: config.http.maxStreamClients)
+        self.health = health
         self.logger = logger
+    }
+
+    /// The server side of TLS from PEM files; errors name `http.tls.cert_file` or `key_file`.
+    static func loadTLS(cert: String, key: String, configFile: String) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(cert)
+        } catch {
+            throw ConfigError(file: configFile, line: nil, key: "http.tls.cert_file", message: "cannot read a PEM certificate from \(cert): \(error)")
+        }
+        guard !chain.isEmpty else {
+            throw ConfigError(file: configFile, line: nil, key: "http.tls.cert_file", message: "\(cert) holds no PEM certificate")
+        }
+        let privateKey: NIOSSLPrivateKey
+        do {
+            privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+        } catch {
+            throw ConfigError(file: configFile, line: nil, key: "http.tls.key_file", message: "cannot read a PEM private key from \(key): \(error)")
+        }
+        var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        c.minimumTLSVersion = .tlsv12
+        return c
     }
 
     /// The router with every route (tests may serve it themselves).
     func router() -> Router<HubRequestContext> {
-        DispatchRoutes.build(api: api, feed: feed, tokens: tokens)
+        DispatchRoutes.build(RouteContext(api: api, feed: feed, tokens: tokens, policy: policy, health: health,
+                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter))
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds).
@@ -65,13 +119,17 @@ struct HTTPService: Service {
         let logger = self.logger
         let options = self.options
         let authMode = tokens == nil ? "none (loopback only)" : "bearer tokens"
+        // A connection with no request in progress is closed after the idle timeout; an open stream is a request in progress.
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds))))
+        let server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         let app = Application(
             router: router(),
+            server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
                 bound.port = port
-                logger.info("http.started", metadata: ["http.address": "\(options.host):\(port)", "http.auth": "\(authMode)"])
+                logger.info("http.started", metadata: ["http.address": "\(options.host):\(port)", "http.scheme": "\(options.scheme)", "http.auth": "\(authMode)"])
             },
             logger: logger)
         do {
@@ -82,11 +140,13 @@ struct HTTPService: Service {
                 group.cancelAll()
             }
         } catch {
+            await feed.threads.shutdown()
             if bound.port == nil {
                 throw HTTPStartError(description: "http.listen \(options.listen): cannot listen: \(error)")
             }
             throw error
         }
+        await feed.threads.shutdown()
     }
 }
 

@@ -66,19 +66,43 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 }
 
+/// What the routes are built from.
+struct RouteContext: Sendable {
+    var api: DispatchAPI
+    var feed: ChangeFeed
+    var tokens: AccessTokens?
+    var policy: RequestPolicy
+    var health: HubHealth
+    /// `/healthz` reports a pipeline with work and no progress for this long as stalled.
+    var stallAfter: TimeInterval = 60
+    var limiter = AuthFailureLimiter()
+}
+
 /// Every route of the dispatch-room interface, in one place.
 ///
 /// Each route is one line that checks the caller's role (`context.require`)
-/// and calls `DispatchAPI`. To add a route, add a line in `build`:
-/// reads need no check beyond the token (`AccessMiddleware` refuses a
+/// and calls `DispatchAPI` through `io { }`, which runs the store's
+/// synchronous calls on the HTTP service's own threads (`StoreThreads`):
+/// nothing that can wait for the database runs on the server's threads.
+/// Reads need no check beyond the token (`AccessMiddleware` refuses a
 /// request without one when a token file is configured); anything that
 /// changes state calls `try context.require(.operator)` (or a higher role)
-/// and records `try context.actor(claimed:field:)` as its author.
+/// and records `try context.actor(claimed:field:)` as its author. Before
+/// any route, `RequestPolicyMiddleware` checks Host, Origin and
+/// Content-Type, and `SecurityHeadersMiddleware` adds the security headers
+/// to every answer.
 enum DispatchRoutes {
-    static func build(api: DispatchAPI, feed: ChangeFeed, tokens: AccessTokens?) -> Router<HubRequestContext> {
+    static func build(_ r: RouteContext) -> Router<HubRequestContext> {
+        let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter
+        let threads = feed.threads
+        @Sendable func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+            try await threads.offload(body)
+        }
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
-        router.add(middleware: AccessMiddleware(tokens: tokens))
+        router.add(middleware: SecurityHeadersMiddleware())
+        router.add(middleware: RequestPolicyMiddleware(policy: r.policy))
+        router.add(middleware: AccessMiddleware(tokens: r.tokens, limiter: r.limiter))
 
         // The live board (no data in the page itself: it reads the API with the user's token).
         router.get("/") { _, _ in
@@ -87,61 +111,66 @@ enum DispatchRoutes {
                                             .contentSecurityPolicy: BoardPage.contentSecurityPolicy],
                      body: .init(byteBuffer: ByteBuffer(string: BoardPage.html)))
         }
+        // From memory only: a wedged store or a stuck pipeline cannot hang the check meant to find them.
         router.get("/healthz") { _, _ in
-            do {
-                _ = try api.store.latestChangeSeq()
-                return JSONBody(.object(["status": .string("ok")]))
-            } catch {
-                return JSONBody(.object(["status": .string("store unavailable"), "error": .string("\(error)")]), status: .serviceUnavailable)
-            }
+            let report = health.report(stallAfter: stallAfter)
+            return JSONBody(report.json, status: report.healthy ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
-            let status = try api.store.status()
-            let lag = try api.store.oldestPendingReceivedAt().map { max(0, api.clock().timeIntervalSince($0)) } ?? 0
-            let text = MetricsExposition.render(status: status, lag: lag, streamClients: feed.clientCount, changeSeq: try api.store.latestChangeSeq())
+            let clients = feed.clientCount
+            let text = try await io {
+                let status = try api.store.status()
+                let lag = try api.store.oldestPendingReceivedAt().map { max(0, api.clock().timeIntervalSince($0)) } ?? 0
+                return MetricsExposition.render(status: status, lag: lag, streamClients: clients, changeSeq: try api.store.latestChangeSeq())
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
         let v1 = router.group("api/v1")
         v1.get("risk-items") { request, _ in
-            JSONBody(try api.riskItems(try api.listQuery(request.queryPairs, for: .riskItems)))
+            let query = request.queryPairs
+            return JSONBody(try await io { try api.riskItems(try api.listQuery(query, for: .riskItems)) })
         }
         v1.get("cases") { request, _ in
-            JSONBody(try api.cases(try api.listQuery(request.queryPairs, for: .cases)))
+            let query = request.queryPairs
+            return JSONBody(try await io { try api.cases(try api.listQuery(query, for: .cases)) })
         }
         v1.get("cases/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let c = try api.caseDetail(id: id) else { throw HTTPError(.notFound, message: "no case \(id)") }
+            guard let c = try await io({ try api.caseDetail(id: id) }) else { throw HTTPError(.notFound, message: "no case \(id)") }
             return JSONBody(c)
         }
         v1.post("cases/:id/actions") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
             let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
-            return JSONBody(try api.act(caseID: try context.parameters.require("id"), body: body, by: author))
+            let id = try context.parameters.require("id")
+            return JSONBody(try await io { try api.act(caseID: id, body: body, by: author) })
         }
         v1.get("slips") { request, _ in
-            JSONBody(try api.slips(try api.listQuery(request.queryPairs, for: .slips)))
+            let query = request.queryPairs
+            return JSONBody(try await io { try api.slips(try api.listQuery(query, for: .slips)) })
         }
         v1.get("zones") { request, _ in
-            JSONBody(try api.zones(request.queryPairs))
+            let query = request.queryPairs
+            return JSONBody(try await io { try api.zones(query) })
         }
         v1.get("zones/:code") { _, context in
             let code = try context.parameters.require("code")
-            guard let z = try api.zone(code: code) else { throw HTTPError(.notFound, message: "no zone \(code)") }
+            guard let z = try await io({ try api.zone(code: code) }) else { throw HTTPError(.notFound, message: "no zone \(code)") }
             return JSONBody(z)
         }
 
         v1.get("silences") { request, _ in
             let all = request.uri.queryParameters["all"].map { $0 == "true" } ?? false
-            return JSONBody(try api.silences(all: all))
+            return JSONBody(try await io { try api.silences(all: all) })
         }
         v1.post("silences") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
             let author = try context.actor(claimed: body["created_by"]?.stringValue, field: "created_by")
-            return JSONBody(try api.addSilence(body: body, createdBy: author, role: context.identity?.role), status: .created)
+            return JSONBody(try await io { try api.addSilence(body: body, createdBy: author, role: context.identity?.role) }, status: .created)
         }
         v1.delete("silences/:id") { request, context in
             try context.require(.operator)
@@ -149,27 +178,33 @@ enum DispatchRoutes {
             let purge = request.uri.queryParameters["purge"] == "true"
             if purge { try context.require(.supervisor) }
             let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
-            guard try api.endSilence(id: id, by: author, purge: purge) else { throw HTTPError(.notFound, message: "no silence \(id)") }
+            guard try await io({ try api.endSilence(id: id, by: author, purge: purge) }) else { throw HTTPError(.notFound, message: "no silence \(id)") }
             return JSONBody(.object(["id": .string(id), purge ? "deleted" : "expired": .bool(true)]))
         }
 
         v1.get("reports/:kind") { request, context in
-            let (text, type) = try api.report(kind: try context.parameters.require("kind"), request.queryPairs)
+            let kind = try context.parameters.require("kind")
+            let query = request.queryPairs
+            let (text, type) = try await io { try api.report(kind: kind, query) }
             return Response(status: .ok, headers: [.contentType: type, .contentSecurityPolicy: BoardPage.contentSecurityPolicy],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
 
         v1.get("stream") { request, _ in
             let resume = request.headers[HeaderName.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
-            let start: Int64
+            var after: Int64?
             if let resume {
                 guard let s = Int64(resume), s >= 0 else { throw HTTPError(.badRequest, message: "Last-Event-ID / after: expected a change seq, found '\(resume)'") }
-                // An id from a store that was since replaced would hide every change up to it.
-                start = min(s, try api.store.latestChangeSeq())
-            } else {
-                start = try api.store.latestChangeSeq()
+                after = s
             }
-            return EventStream.response(request: request, store: api.store, feed: feed, after: start)
+            guard let subscription = feed.subscribe() else {
+                throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "10"],
+                                message: "the stream has its maximum of \(feed.maxClients) clients (http.max_stream_clients): try again later")
+            }
+            let latest = try await io { try api.store.latestChangeSeq() }
+            // An id from a store that was since replaced would hide every change up to it.
+            let start = after.map { min($0, latest) } ?? latest
+            return EventStream.response(request: request, store: api.store, feed: feed, subscription: subscription, after: start)
         }
         return router
     }

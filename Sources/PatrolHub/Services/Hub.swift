@@ -20,6 +20,8 @@ struct Hub {
     let ingest: IngestService
     /// The dispatch-room HTTP interface (nil when `http.enabled` is false).
     let http: HTTPService?
+    /// What ingest and the pipeline last reported, for `/healthz`.
+    let health = HubHealth()
     let services: [any Service]
     let logger: Logger
 
@@ -110,7 +112,7 @@ struct Hub {
         }
         mqtt.subscriptions = router.subscriptions
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
-        ingest = IngestService(options: mqtt, store: store, logger: logger, onCommit: onCommit)
+        ingest = IngestService(options: mqtt, store: store, logger: logger, health: health, onCommit: onCommit)
 
         var out = mqtt
         out.clientID = config.broker.clientID + "-out"
@@ -143,12 +145,13 @@ struct Hub {
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
                                          patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
         }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
-           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone))
+           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
+           health: health)
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
     }

@@ -25,14 +25,16 @@ struct BrokerService: Service {
 struct IngestService: Service {
     let client: MQTTClient
 
-    init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) {
+    init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, health: HubHealth? = nil, onCommit: (@Sendable (Int) -> Void)? = nil) {
         client = MQTTClient(options: options, logger: logger) { batch in
             do {
                 let inserted = try store.ingest(batch.map(\.inboxMessage))
+                health?.ingestCommitted(inserted)
                 onCommit?(inserted)
                 return true
             } catch {
                 logger.error("inbox.commit_failed", metadata: ["error": "\(error)", "inbox.batch": "\(batch.count)"])
+                health?.ingestFailed("\(error)")
                 return false
             }
         }
@@ -61,6 +63,8 @@ struct PipelineService: Service {
     var niceness: Int32 = 10
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
     var supervision: SupervisionScheduler?
+    /// Told of every step, for `/healthz`.
+    var health: HubHealth?
 
     func run() async throws {
         let stop = StopFlag()
@@ -162,7 +166,15 @@ struct PipelineService: Service {
     }
 
     private func step(_ p: PipelineProcessor) throws -> BatchResult {
-        let r = try p.processPending(limit: batchSize)
+        let mark = health?.pipelineStepStarting() ?? 0
+        let r: BatchResult
+        do {
+            r = try p.processPending(limit: batchSize)
+        } catch {
+            health?.pipelineFailed("\(error)")
+            throw error
+        }
+        health?.pipelineStepFinished(mark: mark, processed: r.messages, drained: r.messages < batchSize)
         if r.messages > 0 {
             logger.debug("pipeline.batch", metadata: ["batch.messages": "\(r.messages)", "batch.events": "\(r.events)", "batch.dead_letters": "\(r.deadLetters)", "batch.slips": "\(r.slipsChanged)"])
         }

@@ -1,0 +1,138 @@
+import Alerts
+import Foundation
+import Synchronization
+
+/// What `/healthz` reports, kept in memory so the health check never
+/// touches the store or a lock the pipeline can hold: a wedged database or
+/// a stuck pipeline cannot hang the check that is meant to find them.
+///
+/// Ingest reports each inbox commit (or its failure); the pipeline reports
+/// each step. The hub is unhealthy when the last inbox commit failed, or when
+/// the pipeline has work and has not moved for `stallAfter` seconds.
+final class HubHealth: Sendable {
+    private let state: Mutex<HealthState>
+
+    init(now: Date = Date()) {
+        state = Mutex(HealthState(startedAt: now))
+    }
+
+    /// Ingest committed `count` messages to the inbox.
+    func ingestCommitted(_ count: Int, at now: Date = Date()) {
+        state.withLock { $0.ingestCommitted(count, at: now) }
+    }
+
+    /// An inbox commit failed (the messages stay unacknowledged at the broker).
+    func ingestFailed(_ error: String, at now: Date = Date()) {
+        state.withLock { $0.ingestFailed(error, at: now) }
+    }
+
+    /// Called before each pipeline step; pass the mark to `pipelineStepFinished`.
+    func pipelineStepStarting() -> Int {
+        state.withLock { $0.received }
+    }
+
+    /// The pipeline finished a step: `processed` messages, `drained` when it
+    /// took everything that was waiting (fewer than a full batch).
+    func pipelineStepFinished(mark: Int, processed: Int, drained: Bool, at now: Date = Date()) {
+        state.withLock { $0.stepFinished(mark: mark, processed: processed, drained: drained, at: now) }
+    }
+
+    /// A pipeline step failed.
+    func pipelineFailed(_ error: String, at now: Date = Date()) {
+        state.withLock { $0.pipelineFailed(error, at: now) }
+    }
+
+    func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
+        state.withLock { $0.report(now: now, stallAfter: stallAfter) }
+    }
+}
+
+/// The health state as a value: what ingest and the pipeline last reported.
+struct HealthState: Sendable {
+    var startedAt: Date
+    /// Messages committed to the inbox since start.
+    var received = 0
+    var lastReceivedAt: Date?
+    var lastIngestError: String?
+    var lastIngestErrorAt: Date?
+    var lastIngestOKAt: Date?
+    /// Messages the pipeline processed since start.
+    var processed = 0
+    /// When the pipeline last processed a message or found the inbox empty.
+    var lastProgressAt: Date?
+    /// `received` as it was when the pipeline last found the inbox empty;
+    /// nil until it has (a backlog from before the start counts as work).
+    var caughtUpTo: Int?
+    var lastPipelineError: String?
+    var lastPipelineErrorAt: Date?
+
+    init(startedAt: Date) {
+        self.startedAt = startedAt
+    }
+
+    mutating func ingestCommitted(_ count: Int, at now: Date) {
+        received += count
+        if count > 0 { lastReceivedAt = now }
+        lastIngestOKAt = now
+    }
+
+    mutating func ingestFailed(_ error: String, at now: Date) {
+        lastIngestError = error
+        lastIngestErrorAt = now
+    }
+
+    mutating func stepFinished(mark: Int, processed count: Int, drained: Bool, at now: Date) {
+        processed += count
+        if count > 0 || drained { lastProgressAt = now }
+        // Everything committed before the step began was either read by it or already done.
+        if drained { caughtUpTo = max(caughtUpTo ?? 0, mark) }
+    }
+
+    mutating func pipelineFailed(_ error: String, at now: Date) {
+        lastPipelineError = error
+        lastPipelineErrorAt = now
+    }
+
+    /// Whether the pipeline has work it has not shown to be done.
+    var pending: Bool { caughtUpTo.map { received > $0 } ?? true }
+
+    var ingestFailing: Bool {
+        guard let failedAt = lastIngestErrorAt else { return false }
+        return lastIngestOKAt.map { failedAt > $0 } ?? true
+    }
+
+    func report(now: Date, stallAfter: TimeInterval) -> HealthReport {
+        let idle = now.timeIntervalSince(lastProgressAt ?? startedAt)
+        let stalled = pending && idle > stallAfter
+        var problems: [String] = []
+        if ingestFailing { problems.append("ingest failing: \(lastIngestError ?? "")") }
+        if stalled { problems.append("pipeline stalled: work pending and no progress for \(Int(idle)) s") }
+        func age(_ d: Date?) -> JSONValue { d.map { .number((now.timeIntervalSince($0) * 10).rounded() / 10) } ?? .null }
+        let json = JSONValue.object([
+            "status": .string(problems.isEmpty ? "ok" : "unhealthy"),
+            "problems": .array(problems.map(JSONValue.string)),
+            "ingest": .object([
+                "received": .number(Double(received)),
+                "last_received_seconds_ago": age(lastReceivedAt),
+                "failing": .bool(ingestFailing),
+                "last_error": lastIngestError.map(JSONValue.string) ?? .null,
+                "last_error_seconds_ago": age(lastIngestErrorAt),
+            ]),
+            "pipeline": .object([
+                "processed": .number(Double(processed)),
+                "pending": .bool(pending),
+                "last_progress_seconds_ago": age(lastProgressAt),
+                "stalled": .bool(stalled),
+                "last_error": lastPipelineError.map(JSONValue.string) ?? .null,
+                "last_error_seconds_ago": age(lastPipelineErrorAt),
+            ]),
+        ])
+        return HealthReport(healthy: problems.isEmpty, json: json)
+    }
+}
+
+/// `/healthz`'s answer: 200 when healthy, 503 otherwise, with the details.
+struct HealthReport: Sendable {
+    var healthy: Bool
+    var json: JSONValue
+}

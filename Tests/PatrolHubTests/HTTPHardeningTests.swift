@@ -1,0 +1,411 @@
+import Alerts
+import Foundation
+import GRDB
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import PatrolHub
+
+/// Each attack on the HTTP side, repeated against a live hub (real
+/// mosquitto, real pipeline, real SQLite, Hummingbird on a free port):
+/// refused or contained, and the hub still turns an SOS into a case afterwards.
+@Suite("HTTP hardening against a live hub", .serialized)
+struct HTTPHardeningTests {
+    static let securityHeaders = ["x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"]
+
+    func expectSecurityHeaders(_ r: HTTPResult, _ what: String) {
+        for (name, value) in Self.securityHeaders { #expect(r.header(name) == value, "\(name) on \(what)") }
+        #expect(r.header("content-security-policy")?.contains("frame-ancestors 'none'") == true, "CSP on \(what): \(r.header("content-security-policy") ?? "none")")
+    }
+
+    @Test("a cross-origin text/plain POST to /api/v1/silences is refused and nothing is silenced; the board's own JSON POST still works")
+    func crossOriginSilenceRefused() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let body = #"{"duration":"87600h","comment":"mute everything","created_by":"x"}"#
+            let host = "Host: 127.0.0.1:\(port)"
+            // A page elsewhere: a "simple" request a browser sends without asking (no preflight).
+            let simple = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nOrigin: http://evil.example\nContent-Type: text/plain;charset=UTF-8", body: body)
+            #expect(simple.status == 403)
+            #expect(simple.json["error"]?["message"] == .string("cross-origin request refused: Origin 'http://evil.example' is not this hub"))
+            // The same without an Origin (an old browser, a form): still not JSON.
+            let plain = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nContent-Type: text/plain", body: body)
+            #expect(plain.status == 415)
+            let form = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nContent-Type: application/x-www-form-urlencoded", body: "duration=1h")
+            #expect(form.status == 415)
+            // JSON with a foreign or opaque Origin.
+            for origin in ["http://evil.example", "null", "http://127.0.0.1:\(port + 1)"] {
+                let r = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nOrigin: \(origin)\nContent-Type: application/json", body: body)
+                #expect(r.status == 403, "Origin \(origin)")
+            }
+            let delete = try rawHTTP(port: port, "DELETE /api/v1/silences/S-1?by=x HTTP/1.1\n\(host)\nOrigin: http://evil.example")
+            #expect(delete.status == 403)
+            #expect(try hub.store.silences().isEmpty, "nothing was silenced")
+
+            // The board itself: same origin, JSON.
+            let own = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nOrigin: http://127.0.0.1:\(port)\nContent-Type: application/json",
+                                  body: #"{"zone":"Z-A","duration":"1h","comment":"drill","created_by":"desk-1"}"#)
+            #expect(own.status == 201, "\(own.text)")
+            let id = try #require(own.json["id"]?.stringValue)
+            let expire = try rawHTTP(port: port, "DELETE /api/v1/silences/\(id)?by=desk-1 HTTP/1.1\n\(host)\nOrigin: http://127.0.0.1:\(port)")
+            #expect(expire.status == 200, "a DELETE without a body needs no Content-Type")
+
+            try await expectSOSBecomesCase(hub, pub)
+        }
+    }
+
+    @Test("a Host the hub does not answer for is refused (DNS rebinding), a request without Host too; loopback names and allowed_hosts pass")
+    func wrongHostRefused() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.allowedHosts = ["hub.example.org"] }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            for host in ["evil.example", "evil.example:\(port)", "127.0.0.1.nip.io:\(port)"] {
+                let r = try rawHTTP(port: port, "GET /api/v1/risk-items HTTP/1.1\nHost: \(host)")
+                #expect(r.status == 421, "Host \(host)")
+                #expect(r.text.contains("does not answer for the host"), "\(r.text)")
+                expectSecurityHeaders(r, "a 421")
+            }
+            let rebound = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\nHost: evil.example:\(port)\nContent-Type: application/json",
+                                      body: #"{"duration":"1h","created_by":"x"}"#)
+            #expect(rebound.status == 421)
+            #expect(try hub.store.silences().isEmpty)
+            #expect(try rawHTTP(port: port, "GET /healthz HTTP/1.0").status == 400, "HTTP/1.0 without a Host")
+            for host in ["127.0.0.1:\(port)", "localhost:\(port)", "localhost", "[::1]:\(port)", "hub.example.org", "HUB.example.org:443"] {
+                #expect(try rawHTTP(port: port, "GET /api/v1/risk-items HTTP/1.1\nHost: \(host)").status == 200, "Host \(host)")
+            }
+            try await expectSOSBecomesCase(hub, pub)
+        }
+    }
+
+    @Test("every answer carries the security headers: the board, JSON, the stream, errors")
+    func securityHeadersOnEveryAnswer() async throws {
+        try await withLiveHub { _, hub, _ in
+            let port = try await hub.hub.http!.waitForPort()
+            let c = TestHTTPClient(port: port)
+            let board = try await c.get("/")
+            expectSecurityHeaders(board, "the board")
+            #expect(board.header("content-security-policy") == BoardPage.contentSecurityPolicy, "the board keeps its own policy")
+            #expect(BoardPage.contentSecurityPolicy.hasPrefix("default-src 'none'; script-src 'unsafe-inline'"))
+            let json = try await c.get("/api/v1/cases")
+            expectSecurityHeaders(json, "a list")
+            #expect(json.header("content-security-policy") == "default-src 'none'; frame-ancestors 'none'")
+            expectSecurityHeaders(try await c.get("/healthz"), "healthz")
+            expectSecurityHeaders(try await c.get("/metrics"), "metrics")
+            expectSecurityHeaders(try await c.get("/api/v1/reports/daily"), "a report")
+            expectSecurityHeaders(try await c.get("/no/such/page"), "a 404")
+            expectSecurityHeaders(try await c.get("/api/v1/cases?limit=0"), "a 400")
+            expectSecurityHeaders(try await c.post("/api/v1/silences", "{not json"), "a 400 on POST")
+            let stream = try rawStreamHead(port: port)
+            expectSecurityHeaders(stream, "the stream")
+        }
+    }
+
+    /// The head of a stream answer (the body never ends, so read the head only).
+    func rawStreamHead(port: Int) throws -> HTTPResult {
+        let fd = try connectLoopback(port: port)
+        defer { Glibc.close(fd) }
+        let request = "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var raw: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: raw, as: UTF8.self).contains("\r\n\r\n") {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { throw TestFailure("the stream closed before its head") }
+            raw += buffer[0..<n]
+        }
+        let head = String(decoding: raw, as: UTF8.self).components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")
+        var headers: [String: String] = [:]
+        for line in head.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return HTTPResult(status: Int(head[0].split(separator: " ")[1]) ?? 0, headers: headers, body: Data())
+    }
+
+    @Test("guessing tokens: after 10 wrong tokens in a minute the address gets 429 with Retry-After, even with a right token; the hub goes on")
+    func bruteForceGets429() async throws {
+        let good = "brute-force-test-token-0123456789abcdef"
+        let dir = TempDir("patrolhub-tokens")
+        defer { dir.cleanup() }
+        let file = dir.write("tokens.txt", AccessTokens.line(role: .viewer, name: "wall", token: good) + "\n")
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.tokensFile = file }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let c = TestHTTPClient(port: port)
+            #expect(try await c.get("/api/v1/cases", token: good).status == 200)
+            #expect(try await c.get("/api/v1/cases", token: .some(nil)).status == 401, "no token is not a guess")
+            var statuses: [Int] = []
+            for i in 0..<10 { statuses.append(try await c.get("/api/v1/cases", token: "guess-\(i)-0123456789abcdef0123456789").status) }
+            #expect(statuses == Array(repeating: 401, count: 10))
+            let blocked = try await c.get("/api/v1/cases", token: "guess-10-0123456789abcdef0123456789")
+            #expect(blocked.status == 429)
+            let retry = try #require(blocked.header("Retry-After").flatMap(Int.init))
+            #expect((1...60).contains(retry))
+            expectSecurityHeaders(blocked, "a 429")
+            #expect(try await c.get("/api/v1/cases", token: good).status == 429, "a blocked address may not try the right token either")
+            #expect(try await c.get("/healthz").status == 200, "what needs no token is still served")
+            try await expectSOSBecomesCase(hub, pub)
+        }
+    }
+
+    @Test("HTTPS with http.tls: a self-signed certificate made by openssl, the same API and headers; plain HTTP to it gets nothing")
+    func tlsServes() async throws {
+        let dir = TempDir("patrolhub-tls")
+        defer { dir.cleanup() }
+        let cert = dir.file("cert.pem"), key = dir.file("key.pem")
+        let made = try runProcess("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                                                   "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        try #require(made.status == 0, "\(made.output)")
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { c in
+            c.http.tlsCertFile = cert
+            c.http.tlsKeyFile = key
+        }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let health = try runProcess("/usr/bin/env", ["curl", "-sS", "-i", "--cacert", cert, "https://127.0.0.1:\(port)/healthz"])
+            #expect(health.status == 0, "\(health.output)")
+            #expect(health.output.hasPrefix("HTTP/1.1 200"), "\(health.output)")
+            #expect(health.output.lowercased().contains("x-content-type-options: nosniff"))
+            #expect(health.output.contains(#""status":"ok""#))
+            let post = try runProcess("/usr/bin/env", ["curl", "-sS", "-w", "%{http_code}", "--cacert", cert,
+                                                       "-H", "Content-Type: application/json", "-H", "Origin: https://127.0.0.1:\(port)",
+                                                       "-d", #"{"zone":"Z-A","duration":"1h","comment":"drill","created_by":"desk-1"}"#, "https://127.0.0.1:\(port)/api/v1/silences"])
+            #expect(post.output.hasSuffix("201"), "\(post.output)")
+            let untrusted = try runProcess("/usr/bin/env", ["curl", "-sS", "https://127.0.0.1:\(port)/healthz"])
+            #expect(untrusted.status == 60, "curl refuses the unknown certificate: \(untrusted.output)")
+            let plain = try? rawHTTP(port: port, "GET /healthz HTTP/1.1\nHost: 127.0.0.1:\(port)", timeout: 5)
+            #expect(plain?.status != 200, "plain HTTP on the TLS port gets no answer")
+            try await expectSOSBecomesCase(hub, pub)
+        }
+
+        // A missing or broken file refuses the start, naming the key.
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let data = TempDir()
+        defer { data.cleanup() }
+        let notPEM = dir.write("not.pem", "hello")
+        for (certFile, keyFile, expected) in [(dir.file("missing.pem"), key, "http.tls.cert_file"), (cert, notPEM, "http.tls.key_file")] {
+            do {
+                let h = try TestHub(brokerPort: broker.port, dir: data, configure: { c in c.http.tlsCertFile = certFile; c.http.tlsKeyFile = keyFile })
+                try await h.stop()
+                Issue.record("the hub started with \(certFile) and \(keyFile)")
+            } catch {
+                #expect("\(error)".contains("key '\(expected)'"), "\(error)")
+            }
+        }
+    }
+
+    @Test("stream clients are capped: beyond http.max_stream_clients a 503 with Retry-After; a closed stream frees its place")
+    func streamClientsCapped() async throws {
+        try await withLiveHub(configure: { $0.http.maxStreamClients = 3 }) { _, hub, _ in
+            let http = hub.hub.http!
+            let port = try await http.waitForPort()
+            var clients: [TestSSEClient] = []
+            defer { clients.forEach { $0.close() } }
+            for _ in 0..<3 {
+                let s = try TestSSEClient(port: port)
+                clients.append(s)
+                try await s.waitFor("ready") { $0.event == "ready" }
+            }
+            let refused = try rawHTTP(port: port, "GET /api/v1/stream HTTP/1.1\nHost: 127.0.0.1:\(port)")
+            #expect(refused.status == 503)
+            #expect(refused.header("Retry-After") == "10")
+            #expect(refused.json["error"]?["message"] == .string("the stream has its maximum of 3 clients (http.max_stream_clients): try again later"))
+            #expect(http.feed.clientCount == 3)
+            clients.removeFirst().close()
+            try await waitUntil("the closed stream's place is free") { http.feed.clientCount == 2 }
+            let again = try TestSSEClient(port: port)
+            clients.append(again)
+            try await again.waitFor("ready") { $0.event == "ready" }
+            #expect(again.status == 200)
+        }
+    }
+
+    @Test("60 simultaneous stream clients and a burst of API reads: /healthz answers within a second and an SOS still becomes a case, sent to every stream")
+    func sixtyStreamsDoNotStopTheHub() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV) { _, hub, pub in
+            let http = hub.hub.http!
+            let port = try await http.waitForPort()
+            var clients: [TestSSEClient] = []
+            defer { clients.forEach { $0.close() } }
+            for _ in 0..<60 { clients.append(try TestSSEClient(port: port)) }
+            // And what a room of reconnecting boards asks at the same time.
+            let c = TestHTTPClient(port: port)
+            async let reads: [Int] = withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<40 { group.addTask { try await c.get(i % 2 == 0 ? "/api/v1/risk-items" : "/api/v1/zones").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let started = Date()
+            let health = try await c.get("/healthz")
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(health.status == 200)
+            #expect(elapsed < 1, "healthz took \(elapsed) s with 60 streams open")
+            print("healthz with 60 streams opening and 40 reads in flight: \(Int(elapsed * 1000)) ms")
+            #expect(try await reads == Array(repeating: 200, count: 40))
+            for s in clients { try await s.waitFor("ready", timeout: 60) { $0.event == "ready" } }
+            #expect(http.feed.clientCount == 60)
+            let calm = Date()
+            #expect(try await c.get("/healthz").status == 200)
+            print("healthz with 60 streams open: \(Int(Date().timeIntervalSince(calm) * 1000)) ms")
+
+            try await expectSOSBecomesCase(hub, pub)
+            for s in clients {
+                try await s.waitFor("the SOS case on every stream", timeout: 60) { $0.event == "case" && $0.json["object"]?["category"] == .string("sos") }
+            }
+        }
+    }
+
+    @Test("/healthz answers from memory while the store is locked: 503 once pending work has not moved for http.stall_seconds, 200 again when the pipeline goes on")
+    func healthzReportsAStalledPipeline() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.stallSeconds = 5 }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let c = TestHTTPClient(port: port)
+            var health = try await c.get("/healthz")
+            for _ in 0..<500 where health.status != 200 {
+                try await Task.sleep(for: .milliseconds(20))
+                health = try await c.get("/healthz")
+            }
+            #expect(health.status == 200)
+            // Another process holds the store's write lock: the pipeline waits in SQLite's busy handler (up to 10 s).
+            let lock = try DatabaseQueue(path: hub.hub.config.store.path)
+            let taken = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            Thread {
+                try? lock.inDatabase { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    taken.signal()
+                    release.wait()
+                    try db.execute(sql: "ROLLBACK")
+                }
+            }.start()
+            taken.wait()
+            var locked = true
+            defer { if locked { release.signal() } }
+            let sent = try await publishSOS(pub)
+            let start = Date()
+            var stalled: HTTPResult?
+            while stalled == nil, Date().timeIntervalSince(start) < 9.5 {
+                let r = try await c.get("/healthz")
+                if r.status == 503 { stalled = r } else { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            release.signal()
+            locked = false
+            let s = try #require(stalled, "healthz never said 503 while the store was locked")
+            print("healthz said stalled after \(Int(Date().timeIntervalSince(start) * 1000)) ms (stall_seconds 5)")
+            #expect(s.json["status"] == .string("unhealthy"))
+            #expect(s.json["pipeline"]?["stalled"] == .bool(true) && s.json["pipeline"]?["pending"] == .bool(true))
+            #expect(s.json["ingest"]?["failing"] == .bool(false), "the inbox is another file: ingest went on")
+            try await waitForSOSCase(hub, sentAt: sent)
+            try await waitUntil("healthz is 200 again") { hub.hub.health.report(stallAfter: 5).healthy }
+            #expect(try await c.get("/healthz").status == 200)
+        }
+    }
+
+    @Test("an idle connection is closed after http.idle_timeout_seconds, a half-sent request too; an open stream stays and still gets events")
+    func idleConnectionsTimeOut() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.idleTimeoutSeconds = 1 }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let sse = try TestSSEClient(port: port)
+            defer { sse.close() }
+            try await sse.waitFor("ready") { $0.event == "ready" }
+            let idle = try connectLoopback(port: port, timeout: 30)
+            defer { Glibc.close(idle) }
+            let slow = try connectLoopback(port: port, timeout: 30)
+            defer { Glibc.close(slow) }
+            _ = "GET / HTTP/1.1\r\nHost: 127".withCString { send(slow, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            let opened = Date()
+            for fd in [idle, slow] {
+                var byte: UInt8 = 0
+                let n = recv(fd, &byte, 1, 0)
+                #expect(n == 0, "the server closed the connection (recv gave \(n), errno \(errno))")
+            }
+            print("idle connections closed after \(Int(Date().timeIntervalSince(opened) * 1000)) ms (idle timeout 1 s)")
+            #expect(!sse.isClosed, "the stream is a request in progress")
+            try await expectSOSBecomesCase(hub, pub)
+            try await sse.waitFor("the SOS on the stream that outlived the idle timeout") { $0.event == "case" }
+        }
+    }
+
+    @Test("tokens add prints a 256-bit token once and appends its hash to a 0600 file; serve --log-level debug never logs a token")
+    func tokensNeverLogged() async throws {
+        let exe = try patrolhubExecutable()
+        let dir = TempDir("patrolhub-debuglog")
+        defer { dir.cleanup() }
+        let tokensFile = dir.file("tokens.txt")
+        let added = try runProcess(exe, ["tokens", "add", "operator", "desk-9", "--file", tokensFile])
+        #expect(added.status == 0, "\(added.output)")
+        let issued = try #require(added.output.split(separator: "\n").map(String.init).first { $0.count == 64 && SHA256.bytes(hex: $0) != nil },
+                                  "a 64-hex-digit token in: \(added.output)")
+        let mode = try #require(FileManager.default.attributesOfItem(atPath: tokensFile)[.posixPermissions] as? Int)
+        #expect(mode == 0o600)
+        let fileText = try String(contentsOfFile: tokensFile, encoding: .utf8)
+        #expect(fileText == "operator desk-9 sha256:\(SHA256.hex(Array(issued.utf8)))\n", "only the hash is stored")
+        let twice = try runProcess(exe, ["tokens", "add", "viewer", "desk-9", "--file", tokensFile])
+        #expect(twice.status != 0 && twice.output.contains("already holds a token for 'desk-9'"), "\(twice.output)")
+        #expect(try runProcess(exe, ["tokens", "add", "boss", "x", "--file", tokensFile]).output.contains("unknown role 'boss'"))
+        // A legacy plain token next to it (accepted, with a warning), and a second issued one.
+        let legacy = "legacy-plain-token-0123456789abcdef"
+        try (fileText + "viewer wall \(legacy)\n").write(toFile: tokensFile, atomically: false, encoding: .utf8)
+        let second = try runProcess(exe, ["tokens", "add", "viewer", "wall-2", "--file", tokensFile])
+        let issued2 = try #require(second.output.split(separator: "\n").map(String.init).first { $0.count == 64 })
+        #expect(issued2 != issued)
+
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        _ = dir.write("cameras.csv", testCamerasCSV)
+        let config = dir.write("hub.yaml", """
+            data_dir: data
+            broker:
+              mode: external
+              port: \(broker.port)
+              client_id: debug-log-hub
+            http:
+              listen: 127.0.0.1:0
+              tokens_file: tokens.txt
+            registry:
+              cameras: cameras.csv
+            """)
+        let logPath = dir.file("serve.log")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: exe)
+        serve.arguments = ["serve", "--config", config, "--log-level", "debug"]
+        serve.standardOutput = log
+        serve.standardError = log
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+        func logText() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        var port = 0
+        try await waitUntil("serve logs its HTTP port", timeout: 60) {
+            guard let line = logText().split(separator: "\n").first(where: { $0.contains("http.started") }),
+                  let range = line.range(of: #"http.address=127\.0\.0\.1:\d+"#, options: .regularExpression) else { return false }
+            port = Int(line[range].split(separator: ":").last!)!
+            return true
+        }
+        let c = TestHTTPClient(port: port)
+        #expect(try await c.get("/api/v1/cases", token: issued).status == 200)
+        #expect(try await c.get("/api/v1/risk-items", token: legacy).status == 200)
+        #expect(try await c.get("/api/v1/zones", token: issued2).status == 200)
+        let wrong = "wrong-token-for-the-log-0123456789abcdef"
+        #expect(try await c.get("/api/v1/cases", token: wrong).status == 401)
+        let silenced = try await c.post("/api/v1/silences", #"{"zone":"Z-A","duration":"1h","comment":"drill"}"#, token: issued)
+        #expect(silenced.status == 201, "\(silenced.text)")
+        let sse = try TestSSEClient(port: port, path: "/api/v1/stream?access_token=\(issued)")
+        try await sse.waitFor("ready") { $0.event == "ready" }
+        sse.close()
+        try await waitUntil("the requests are logged") { logText().components(separatedBy: "http.request").count > 6 }
+
+        serve.terminate()
+        serve.waitUntilExit()
+        try log.close()
+        let text = logText()
+        #expect(text.contains("HTTPService(listen: http://127.0.0.1:0, auth: 3 bearer token(s))"), "the service's description is logged, without tokens")
+        #expect(text.contains("http.token_in_plain_text"), "the plain token's line is warned about")
+        for secret in [issued, issued2, legacy, wrong, SHA256.hex(Array(issued.utf8)), SHA256.hex(Array(legacy.utf8))] {
+            #expect(!text.contains(secret), "the log holds \(secret)")
+        }
+        // Nor any 64-hex-digit run: the shape of an issued token and of every hash.
+        if let hex = text.range(of: #"[0-9a-f]{64}"#, options: .regularExpression) {
+            let line = text[..<hex.lowerBound].split(separator: "\n").last ?? ""
+            Issue.record("a 64-hex-digit run in the log: \(line)\(text[hex])")
+        }
+    }
+}
