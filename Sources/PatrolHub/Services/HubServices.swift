@@ -103,8 +103,10 @@ struct PipelineService: Service {
             do {
                 let p = try processor ?? makeProcessor()
                 processor = p
-                let drained = try step(p).messages < batchSize
-                failures.succeeded()
+                let done = try step(p).messages
+                // Only a committed batch shows the store writable again (an empty step writes nothing).
+                if done > 0 { failures.succeeded() }
+                let drained = done < batchSize
                 if drained { usleep(10_000) }
                 try patrol.tickIfDue(p, drained: drained)
                 if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
