@@ -231,8 +231,6 @@ struct StoreFailures {
         self.what = what
     }
 
-    var isFailing: Bool { since != nil }
-
     mutating func failed(_ error: any Error, action: String) {
         let now = Date()
         if since == nil {
