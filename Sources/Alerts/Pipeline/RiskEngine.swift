@@ -131,10 +131,17 @@ public struct RiskEngine: Sendable {
         nestedLifecycles = [:]
         for item in s.openItems.sorted(by: { $0.lastSeen < $1.lastSeen }) {
             let key = SourceCategory(source: item.source, category: item.category)
+            // The stored lifecycle names the first one and, when they differ, the live ones (`storedForm`).
+            var item = item
+            var live: [Substring] = []
+            if let stored = item.lifecycle {
+                let parts = stored.split(separator: Self.liveLifecycleSeparator, omittingEmptySubsequences: false)
+                item.lifecycle = String(parts[0])
+                live = parts.count == 1 ? [parts[0]] : parts.dropFirst().filter { !$0.isEmpty }
+            }
             openItems[key] = item
-            // Only the item's first lifecycle is stored; others folded into it are not restored.
             itemLifecycles[key] = []
-            if let l = item.lifecycle { register(l, key) }
+            for l in live { register(String(l), key) }
         }
         windowSlots = [:]
         windows = []
@@ -207,7 +214,7 @@ public struct RiskEngine: Sendable {
         }
         item.suppressedBy = muteReason(for: event, placement: placement)
         openItems[key] = item
-        effects.append(.item(item))
+        effects.append(.item(storedForm(item, key)))
         let unmuted = item.suppressedBy == nil
         // `counted`: counts towards new windows after a restart (late and muted events do not).
         effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: unmuted && !late))
@@ -278,7 +285,11 @@ public struct RiskEngine: Sendable {
                 guard let key = unregister(lifecycle) else { continue }
                 guard var item = openItems[key], item.state == .open else { continue }
                 linked = linked ?? (item.id, item.zone)
-                guard itemLifecycles[key]?.isEmpty ?? true else { continue }
+                guard itemLifecycles[key]?.isEmpty ?? true else {
+                    // Still held open by another lifecycle: the store learns which ones are left.
+                    effects.append(.item(storedForm(item, key)))
+                    continue
+                }
                 item.state = .closed
                 item.lastSeen = max(item.lastSeen, event.time)
                 openItems[key] = nil
@@ -287,6 +298,24 @@ public struct RiskEngine: Sendable {
             }
         }
         effects.append(.accepted(key: event.key, itemID: linked?.id ?? "", zone: linked?.zone ?? place(event).zone, category: event.category, time: event.time, counted: false))
+    }
+
+    /// Separates the lifecycles in the stored form of an open item's `lifecycle`.
+    static let liveLifecycleSeparator: Character = "\u{1E}"
+
+    /// The item as the store keeps it: `lifecycle` is its first lifecycle, as
+    /// in memory, while that is the only live one (or the item is closed);
+    /// otherwise the first, then the live ones, each after U+001E (none: the
+    /// first alone, followed by U+001E). A restart restores exactly the live
+    /// lifecycles from it, so an item that several tracked objects hold open
+    /// closes when the last of them ends, as it would have without the restart.
+    func storedForm(_ item: RiskItem, _ key: SourceCategory) -> RiskItem {
+        guard item.state == .open, let first = item.lifecycle else { return item }
+        let live = itemLifecycles[key] ?? []
+        if live.count == 1, live.contains(first) { return item }
+        var stored = item
+        stored.lifecycle = first + String(Self.liveLifecycleSeparator) + live.sorted().joined(separator: String(Self.liveLifecycleSeparator))
+        return stored
     }
 
     /// Records a live lifecycle of the item at `key`.

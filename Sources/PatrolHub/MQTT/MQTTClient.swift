@@ -92,6 +92,8 @@ final class MQTTClient: @unchecked Sendable {
     // Network-thread state (touched only by the network thread and callbacks on it).
     fileprivate var batch: [ReceivedMessage] = []
     fileprivate var connectedFlag = false
+    /// The last group could not be committed: reconnects keep backing off until one is.
+    private var commitFailing = false
     private var needsConfigure = false
 
     private struct Shared {
@@ -325,7 +327,7 @@ final class MQTTClient: @unchecked Sendable {
                 dropConnection()
                 sleepInterruptibly(delay)
                 delay = min(delay * 2, options.reconnectDelayMax)
-            } else if isConnected {
+            } else if isConnected, !commitFailing {
                 delay = options.reconnectDelayMin
             }
         }
@@ -371,6 +373,7 @@ final class MQTTClient: @unchecked Sendable {
             }
         }
         guard flushBatch() else {
+            commitFailing = true
             logger.error("mqtt.commit_failed", metadata: ["mqtt.action": "dropping the connection so the broker redelivers"])
             return false
         }
@@ -387,6 +390,7 @@ final class MQTTClient: @unchecked Sendable {
         guard !batch.isEmpty else { return true }
         let ok = onBatch(batch)
         batch.removeAll(keepingCapacity: true)
+        if ok { commitFailing = false }
         return ok
     }
 

@@ -1,6 +1,7 @@
 import Alerts
 import CMosquitto
 import Foundation
+import GRDB
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -26,15 +27,22 @@ struct IngestService: Service {
     let client: MQTTClient
 
     init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, health: HubHealth? = nil, onCommit: (@Sendable (Int) -> Void)? = nil) {
+        let failingSince = FailingSince()
         client = MQTTClient(options: options, logger: logger) { batch in
             do {
                 let inserted = try store.ingest(batch.map(\.inboxMessage))
                 health?.ingestCommitted(inserted)
+                if let since = failingSince.clear() {
+                    logger.notice("inbox.commit_recovered", metadata: ["inbox.unavailable_s": "\(String(format: "%.1f", Date().timeIntervalSince(since)))"])
+                }
                 onCommit?(inserted)
                 return true
             } catch {
-                logger.error("inbox.commit_failed", metadata: ["error": "\(error)", "inbox.batch": "\(batch.count)"])
+                failingSince.mark()
                 health?.ingestFailed("\(error)")
+                // Nothing of the group is acknowledged: the broker keeps it and redelivers it after the reconnect.
+                logger.error("inbox.commit_failed", metadata: ["error": "\(error)", "inbox.batch": "\(batch.count)",
+                                                               "inbox.action": "not acknowledged: the broker keeps the messages"])
                 return false
             }
         }
@@ -90,6 +98,69 @@ struct PipelineService: Service {
 
     private func loop(stop: StopFlag) throws {
         TrapRecorder.prepareThread() // a stack overflow on this thread still records its trap
+        var processor: PipelineProcessor?
+        var failures = StoreFailures(logger: logger, what: "pipeline")
+        defer {
+            // Leaving this loop is never a crash: after a graceful stop no batch is in
+            // progress, and after an error the next start retries its batch as it is.
+            processor?.trapRecorder?.recordErrorExit()
+        }
+        var lastPrune = Date.distantPast
+        var lastCheckpoint = Date()
+        var patrol = PatrolTicker(logger: logger)
+        var lastSupervision = Date.distantPast
+        while !stop.isSet {
+            do {
+                let p = try processor ?? openProcessor()
+                processor = p
+                let done = try step(p).messages
+                // Only a committed batch shows the store writable again (an empty step writes nothing).
+                if done > 0 { failures.succeeded() }
+                let drained = done < batchSize
+                if drained { usleep(10_000) }
+                try patrol.tickIfDue(p, drained: drained)
+                if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
+                    lastSupervision = Date()
+                    superviseCases(s, now: lastSupervision)
+                }
+                if Date().timeIntervalSince(lastCheckpoint) > 1 {
+                    lastCheckpoint = Date()
+                    try p.store.checkpointInbox()
+                }
+                if Date().timeIntervalSince(lastPrune) > 3600 {
+                    lastPrune = Date()
+                    let pruned = try p.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
+                    if pruned > 0 { logger.info("inbox.pruned", metadata: ["inbox.rows": "\(pruned)"]) }
+                }
+            } catch let error as DatabaseError {
+                // The store cannot be written now (disk full, read-only, locked by
+                // another process): the batch was rolled back and stays pending in
+                // the inbox. The processor's in-memory windows may already hold its
+                // effects, so a fresh one reloads them from the store, as a restart
+                // would; the batch is retried after a backoff (an error, not a
+                // crash: the crash quarantine retries the batch as it is).
+                processor?.trapRecorder?.recordErrorExit()
+                processor = nil
+                failures.failed(error, action: "the batch stays in the inbox and is retried")
+                failures.wait(until: stop)
+            }
+        }
+        // Drain what the ingester committed before it stopped (as far as the store can be written).
+        do {
+            let p = try processor ?? openProcessor()
+            processor = p
+            while try step(p).messages > 0 {}
+            logger.info("pipeline.drained")
+        } catch let error as DatabaseError {
+            logger.error("pipeline.drain_failed", metadata: ["error": "\(error)", "pipeline.action": "what is left stays in the inbox for the next start"])
+        }
+    }
+
+    /// A processor with its trap recorder, after the crash quarantine's
+    /// recovery: a batch left in progress by an unclean stop is retried, or
+    /// isolated one message at a time, and a message that trapped again is
+    /// set aside as `crashed`.
+    private func openProcessor() throws -> PipelineProcessor {
         let processor = try makeProcessor()
         if let path = processor.store.path {
             do {
@@ -117,40 +188,7 @@ struct PipelineService: Service {
                 "pipeline.action": "dead-lettered as crashed; processing goes on",
             ])
         }
-        do {
-            try run(processor, stop: stop)
-        } catch {
-            processor.trapRecorder?.recordErrorExit() // an error, not a crash: the next start retries the batch as it is
-            throw error
-        }
-    }
-
-    private func run(_ processor: PipelineProcessor, stop: StopFlag) throws {
-        var lastPrune = Date.distantPast
-        var lastCheckpoint = Date()
-        var patrol = PatrolTicker(logger: logger)
-        var lastSupervision = Date.distantPast
-        while !stop.isSet {
-            let drained = try step(processor).messages < batchSize
-            if drained { usleep(10_000) }
-            try patrol.tickIfDue(processor, drained: drained)
-            if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
-                lastSupervision = Date()
-                superviseCases(s, now: lastSupervision)
-            }
-            if Date().timeIntervalSince(lastCheckpoint) > 1 {
-                lastCheckpoint = Date()
-                try processor.store.checkpointInbox()
-            }
-            if Date().timeIntervalSince(lastPrune) > 3600 {
-                lastPrune = Date()
-                let pruned = try processor.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
-                if pruned > 0 { logger.info("inbox.pruned", metadata: ["inbox.rows": "\(pruned)"]) }
-            }
-        }
-        // Drain what the ingester committed before it stopped.
-        while try step(processor).messages > 0 {}
-        logger.info("pipeline.drained")
+        return processor
     }
 
     /// One supervision pass; a failure is logged and retried at the next tick, never stops the pipeline.
@@ -194,12 +232,21 @@ struct PublisherService: Service {
         try client.start()
         // Cancellation (not only graceful shutdown) must end this loop: a
         // cancelled Task.sleep returns at once and would turn it into a spin.
+        var failures = StoreFailures(logger: logger, what: "outbox")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            if try await flush() == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+            do {
+                let sent = try await flush()
+                failures.succeeded()
+                if sent == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+            } catch let error as DatabaseError {
+                // The store cannot be read or written now: the outcomes stay in the outbox.
+                failures.failed(error, action: "the outcomes stay in the outbox and are published later")
+                try? await Task.sleep(for: .seconds(failures.delay))
+            }
         }
         // Publish what the drained pipeline wrote last.
         var rounds = 0
-        while rounds < 50, !Task.isCancelled, try await flush() > 0 { rounds += 1 }
+        while rounds < 50, !Task.isCancelled, (try? await flush()) ?? 0 > 0 { rounds += 1 }
         client.stop()
     }
 
@@ -220,6 +267,66 @@ struct PublisherService: Service {
         try store.deleteOutbox(ids: acked.compactMap { byMid[$0] })
         return acked.count
     }
+}
+
+/// Failed store writes of one service, for its log and its retry delay: the
+/// first failure of a run is an error (with the retry delay), the following
+/// ones are counted and logged at most every 30 s, and the first success after
+/// them says how long the store was unavailable. The delay doubles from 0.1 s
+/// to 5 s.
+struct StoreFailures {
+    let logger: Logger
+    let what: String
+    private(set) var count = 0
+    private(set) var delay = 0.1
+    private var since: Date?
+    private var lastLogged = Date.distantPast
+
+    init(logger: Logger, what: String) {
+        self.logger = logger
+        self.what = what
+    }
+
+    mutating func failed(_ error: any Error, action: String) {
+        let now = Date()
+        if since == nil {
+            since = now
+            delay = 0.1
+        } else {
+            delay = min(delay * 2, 5)
+        }
+        count += 1
+        if count == 1 || now.timeIntervalSince(lastLogged) >= 30 {
+            lastLogged = now
+            logger.error("\(what).store_failed", metadata: [
+                "error": "\(error)", "\(what).failures": "\(count)", "\(what).retry_in_s": "\(delay)", "\(what).action": "\(action)",
+            ])
+        }
+    }
+
+    mutating func succeeded() {
+        guard let since else { return }
+        logger.notice("\(what).store_recovered", metadata: [
+            "\(what).failures": "\(count)", "\(what).unavailable_s": "\(String(format: "%.1f", Date().timeIntervalSince(since)))",
+        ])
+        self.since = nil
+        count = 0
+        delay = 0.1
+    }
+
+    /// Sleeps for the retry delay, or until `stop` is set.
+    func wait(until stop: StopFlag) {
+        let deadline = Date().addingTimeInterval(delay)
+        while !stop.isSet, Date() < deadline { usleep(20_000) }
+    }
+}
+
+/// Since when the inbox's commits have been failing (nil while they succeed).
+final class FailingSince: Sendable {
+    private let value = Mutex<Date?>(nil)
+    func mark() { value.withLock { if $0 == nil { $0 = Date() } } }
+    /// Clears the mark, returning when the failures began (nil if none).
+    func clear() -> Date? { value.withLock { v in defer { v = nil }; return v } }
 }
 
 /// A flag one task sets and a thread polls.
