@@ -227,6 +227,14 @@ struct PublisherService: Service {
     let client: MQTTClient
     let store: DisputeStore
     let logger: Logger
+    /// The outbox's reads and deletes wait for the store: on a thread of their own, never on the cooperative pool.
+    private let storeThread = StoreThreads(threads: 1)
+
+    init(client: MQTTClient, store: DisputeStore, logger: Logger) {
+        self.client = client
+        self.store = store
+        self.logger = logger
+    }
 
     func run() async throws {
         try client.start()
@@ -248,11 +256,13 @@ struct PublisherService: Service {
         var rounds = 0
         while rounds < 50, !Task.isCancelled, (try? await flush()) ?? 0 > 0 { rounds += 1 }
         client.stop()
+        await storeThread.shutdown()
     }
 
     /// Publishes one page of the outbox; returns how many were acknowledged.
     func flush() async throws -> Int {
-        let page = try store.outbox(limit: 500)
+        let store = self.store
+        let page = try await storeThread.offload { try store.outbox(limit: 500) }
         guard !page.isEmpty, client.isConnected else { return 0 }
         var byMid: [Int32: Int64] = [:]
         for m in page {
@@ -264,7 +274,8 @@ struct PublisherService: Service {
             }
         }
         let acked = await client.waitForAcks(Array(byMid.keys), timeout: .seconds(5))
-        try store.deleteOutbox(ids: acked.compactMap { byMid[$0] })
+        let ids = acked.compactMap { byMid[$0] }
+        try await storeThread.offload { try store.deleteOutbox(ids: ids) }
         return acked.count
     }
 }
