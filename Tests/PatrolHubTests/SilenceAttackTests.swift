@@ -22,7 +22,7 @@ struct SilenceAttackTests {
         }) { _, hub, pub in
             let port = try await hub.hub.http!.waitForPort()
             let c = TestHTTPClient(port: port)
-            let op = "operator-token-0123456789", chief = "supervisor-token-0123456789"
+            let op = "operator-token-0123456789abcdefghij", chief = "supervisor-token-0123456789abcdefghij"
             func refusal(_ body: String, token: String) async throws -> String {
                 let r = try await c.post("/api/v1/silences", body, token: token)
                 #expect(r.status == 400, "\(body.prefix(200)): \(r.status) \(r.text.prefix(300))")
