@@ -228,7 +228,7 @@ struct PoisonMessageTests {
                 #expect(row["reason"] as String == "oversized")
                 #expect(row["size"] as Int == size)
                 #expect([UInt8](row["payload"] as Data) == Array(p.prefix(4096)))
-                #expect(row["payload_sha256"] as String? == PayloadDigest.sha256Hex(p))
+                #expect(row["payload_sha256"] as String? == SHA256.hex(p))
             }
             let inboxBytes = try await hub.store.inboxWriter.read { db in try Int.fetchOne(db, sql: "SELECT MAX(LENGTH(payload)) FROM inbox") ?? 0 }
             #expect(inboxBytes == 4096, "the inbox keeps only the head")

@@ -41,7 +41,7 @@ public struct InboxMessage: Sendable, Hashable {
         (keyHigh, keyLow) = StableHash.digest(topic: topic, payload: payload)
         if payload.count > maxPayloadBytes {
             self.payload = Array(payload.prefix(Self.oversizedHeadBytes))
-            oversized = Oversized(size: payload.count, sha256: PayloadDigest.sha256Hex(payload))
+            oversized = Oversized(size: payload.count, sha256: SHA256.hex(payload))
         } else {
             self.payload = payload
         }

@@ -22,10 +22,10 @@ struct BadInputStorageTests {
             (1000, "095ecb62e30793ab4b954cd6a0586d0cc91f7ea5b1332694d8da780e98676d78"),
         ]
         for (n, hex) in vectors {
-            #expect(PayloadDigest.sha256Hex((0..<n).map { UInt8(($0 * 7 + 1) % 256) }) == hex, "\(n) bytes")
+            #expect(SHA256.hex((0..<n).map { UInt8(($0 * 7 + 1) % 256) }) == hex, "\(n) bytes")
         }
-        #expect(PayloadDigest.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(PayloadDigest.sha256Hex([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -44,7 +44,7 @@ struct BadInputStorageTests {
         let topic = "patrolhub/v1/camera/cam-1/event"
         let m = InboxMessage(topic: topic, payload: big, receivedAt: Self.now, maxPayloadBytes: 1000)
         #expect(m.payload == Array(big.prefix(4096)))
-        #expect(m.oversized == InboxMessage.Oversized(size: 100_000, sha256: PayloadDigest.sha256Hex(big)))
+        #expect(m.oversized == InboxMessage.Oversized(size: 100_000, sha256: SHA256.hex(big)))
         #expect(m.key == InboxMessage(topic: topic, payload: big, receivedAt: Self.now).key, "the key is the whole payload's")
         let other = big.dropLast() + [UInt8(ascii: "y")]
         #expect(InboxMessage(topic: topic, payload: Array(other), receivedAt: Self.now, maxPayloadBytes: 1000).key != m.key,
@@ -67,9 +67,9 @@ struct BadInputStorageTests {
         #expect(rows[0]["reason"] as String == "oversized")
         #expect((rows[0]["payload"] as Data).count == 4096)
         #expect(rows[0]["size"] as Int == 100_000)
-        #expect(rows[0]["payload_sha256"] as String? == PayloadDigest.sha256Hex(big))
+        #expect(rows[0]["payload_sha256"] as String? == SHA256.hex(big))
         #expect((rows[0]["detail"] as String).contains("100000 bytes"))
-        #expect((rows[0]["detail"] as String).contains(PayloadDigest.sha256Hex(big)))
+        #expect((rows[0]["detail"] as String).contains(SHA256.hex(big)))
         #expect(rows[1]["reason"] as String == "malformed")
         #expect(rows[1]["payload_sha256"] as String? == nil)
     }

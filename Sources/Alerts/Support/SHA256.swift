@@ -1,8 +1,8 @@
-/// SHA-256 (FIPS 180-4) of a payload, in lowercase hex: how an oversized
-/// payload that is not stored whole is identified (compare it with
-/// `sha256sum` of the sender's copy). Portable and dependency-free; runs once
-/// per oversized message, not on the hot path.
-public enum PayloadDigest {
+/// SHA-256 (FIPS 180-4), portable and dependency-free (checked against the
+/// standard test vectors). It identifies an oversized payload that is not
+/// stored whole (compare with `sha256sum` of the sender's copy) and is what the
+/// HTTP token file stores instead of each token. Not on any hot path.
+public enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -14,8 +14,8 @@ public enum PayloadDigest {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    /// The 32-byte digest.
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    /// The 32-byte digest of `bytes`.
+    public static func digest(_ bytes: [UInt8]) -> [UInt8] {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
             (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
         var w = [UInt32](repeating: 0, count: 64)
@@ -58,13 +58,40 @@ public enum PayloadDigest {
         return [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7].flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32($0))) } }
     }
 
-    /// The digest in lowercase hex (64 characters).
-    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+    /// The digest in lowercase hex.
+    public static func hex(_ bytes: [UInt8]) -> String { hex(bytes: digest(bytes)) }
+
+    /// Any bytes in lowercase hex.
+    public static func hex(bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in sha256(bytes) { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Bytes from hex (either case); nil when not hex.
+    public static func bytes(hex: some StringProtocol) -> [UInt8]? {
+        let u = Array(hex.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x61...0x66: c - 0x61 + 10
+            case 0x41...0x46: c - 0x41 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(u.count / 2)
+        for i in stride(from: 0, to: u.count, by: 2) {
+            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
     }
 }
 
