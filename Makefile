@@ -6,7 +6,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto libsqlite3-dev pkg-config chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
-.PHONY: deps build demo test bench bench-ingest bench-grid bench-pipeline bench-sim clean
+.PHONY: deps build demo test bench bench-ingest bench-grid bench-pipeline bench-sim clean fuzz test-asan
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
@@ -29,6 +29,18 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every decoder of
+# untrusted bytes, FUZZ_SECONDS per target; fails on any finding (Fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh
+
+# The decoder and reader tests built and run under AddressSanitizer (own build folder).
+ASAN_SUITES := NativeDecoderTests|AdapterCorpusTests|AdapterSupportTests|DeviceAdapterTests|FrigateAdapterTests|GB28181AdapterTests|ONVIFAdapterTests|XMLScannerTests|ZoneValidationTests|ConfigTests|ScenarioParserTests|FuzzCorpusTests|FuzzRegressionTests
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(ASAN_SUITES)'
+
 bench: bench-ingest bench-grid bench-pipeline bench-sim
 
 bench-ingest: deps
@@ -50,4 +62,4 @@ bench-sim: deps
 	.build/release/patrolhub bench sim --messages 200000 --runs 5
 
 clean:
-	rm -rf .build data
+	rm -rf .build .build-asan Fuzz/.build data
