@@ -15,6 +15,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 # A trap must reach libFuzzer's handler at once (which saves the input), not
 # the Swift runtime's backtracer first.
 export SWIFT_BACKTRACE=enable=no
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 ALL_TARGETS="FuzzNativeCamera FuzzDevice FuzzFrigate FuzzGB28181 FuzzONVIF FuzzGeoJSON FuzzScenario FuzzConfig"
 TARGETS=${FUZZ_TARGETS:-$ALL_TARGETS}
