@@ -23,7 +23,12 @@ SECS=${FUZZ_SECONDS:-60}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 RSS_MB=${FUZZ_RSS_MB:-2048}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
-FLAGS=(-c debug --sanitize=fuzzer --sanitize=address)
+# `--sanitize=fuzzer` tells SwiftPM to leave `main` to libFuzzer; the sanitizers
+# themselves come from one combined `-sanitize=fuzzer,address`, last on each
+# command line: swiftc keeps only its last `-sanitize=` option, and SwiftPM's
+# `--sanitize=fuzzer --sanitize=address` emits two in an order that changes from
+# run to run (one build got coverage without ASan, the next ASan without coverage).
+FLAGS=(-c debug --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
 
 dictionary() {
     case "$1" in
@@ -39,6 +44,14 @@ swift build "${FLAGS[@]}" 2>&1 | grep -v "Cannot export local symbol"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: the fuzz targets did not build"; exit 1; }
 echo "fuzz: built in $(( $(date +%s) - start )) s"
 BIN=$(swift build "${FLAGS[@]}" --show-bin-path)
+# Refuse to "pass" with an uninstrumented build: the decoders' objects must
+# carry both coverage counters and ASan checks.
+probe="$BIN/Alerts.build/GeoJSONParser.swift.o"
+sancov=$(objdump -h "$probe" | grep -c __sancov_cntrs) asan=$(nm "$probe" | grep -c __asan_)
+if [ "${sancov:-0}" -eq 0 ] || [ "${asan:-0}" -eq 0 ]; then
+    echo "fuzz: $probe lacks coverage or ASan instrumentation; the fuzz build is wrong"
+    exit 1
+fi
 
 passed=0 failed=0 failures=""
 for t in $TARGETS; do
