@@ -6,7 +6,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto libsqlite3-dev pkg-config chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
-.PHONY: deps build demo test faults bench bench-ingest bench-grid bench-pipeline bench-sim clean
+.PHONY: deps build demo test faults fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim clean
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
@@ -39,6 +39,19 @@ faults: deps
 	$(SWIFT) build --build-tests
 	python3 scripts/faults/faults.py $(FAULTS_ARGS)
 
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every decoder of
+# untrusted bytes, FUZZ_SECONDS per target; fails on any finding (Fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh
+
+# The decoder and reader tests built and run under AddressSanitizer (own build folder);
+# leaks inside the toolchain's XCTest and Foundation are suppressed (Fuzz/lsan.supp).
+ASAN_SUITES := NativeDecoderTests|AdapterCorpusTests|SupportTests|DeviceAdapterTests|FrigateAdapterTests|GB28181AdapterTests|ONVIFAdapterTests|XMLScannerTests|ZoneValidationTests|ConfigTests|ScenarioParserTests|FuzzCorpusTests|FuzzRegressionTests|NestingLimitTests|EventTimeBoundTests|IDMismatchTests
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan.supp $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(ASAN_SUITES)'
+
 bench: bench-ingest bench-grid bench-pipeline bench-sim
 
 bench-ingest: deps
@@ -60,4 +73,4 @@ bench-sim: deps
 	.build/release/patrolhub bench sim --messages 200000 --runs 5
 
 clean:
-	rm -rf .build data
+	rm -rf .build .build-asan Fuzz/.build data

@@ -203,7 +203,8 @@ struct GeoJSONParser {
                    bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
                     i += 2
                     let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                    guard (0xDC00..<0xE000).contains(low) else { throw fail("invalid surrogate pair in a string") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
                 let u = UnicodeScalar(scalar) ?? "\u{FFFD}"
                 out.append(contentsOf: Array(String(Character(u)).utf8))
