@@ -118,9 +118,25 @@ public struct DisputeStore: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         let inboxPath = Self.inboxPath(for: path)
-        try self.init(writer: DatabasePool(path: path, configuration: config),
-                      inboxWriter: DatabasePool(path: inboxPath, configuration: inboxConfig),
+        try self.init(writer: Self.openPool(path, config),
+                      inboxWriter: Self.openPool(inboxPath, inboxConfig),
                       inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: config))
+    }
+
+    /// Opens a pool, tolerating another process that opens the same new file
+    /// at the same moment: switching a new file to WAL takes a lock that
+    /// SQLite refuses at once (SQLITE_BUSY, without its busy handler) while
+    /// the other connection switches it.
+    private static func openPool(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 50 {
+                usleep(20_000)
+            }
+        }
     }
 
     /// An in-memory store with the same schema, for tests.
