@@ -1,6 +1,7 @@
 import Alerts
 import Foundation
 import GRDB
+import Logging
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -321,6 +322,61 @@ struct HTTPHardeningTests {
             try await expectSOSBecomesCase(hub, pub)
             try await sse.waitFor("the SOS on the stream that outlived the idle timeout") { $0.event == "case" }
         }
+    }
+
+    @Test("connections beyond http.max_connections wait in the accept queue instead of taking the hub's descriptors; they are served once places free up, and the pipeline goes on meanwhile")
+    func connectionsAreCapped() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.maxConnections = 5 }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            // Ten connections that send a body slowly (a slowloris): every place taken. (The server
+            // stops accepting once its count is reached; connections arriving in the same accept
+            // burst may still get in, so they come one by one.)
+            var slow: [Int32] = []
+            defer { for fd in slow { Glibc.close(fd) } }
+            for _ in 0..<10 {
+                try await Task.sleep(for: .milliseconds(50))
+                let fd = try connectLoopback(port: port, timeout: 30)
+                _ = "POST /api/v1/silences HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{".withCString {
+                    send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL))
+                }
+                slow.append(fd)
+            }
+            // A sixth asks for /healthz: the kernel completes its handshake, the server does not take it yet.
+            let waiting = try connectLoopback(port: port, timeout: 30)
+            defer { Glibc.close(waiting) }
+            _ = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".withCString { send(waiting, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            var pollFD = pollfd(fd: waiting, events: Int16(POLLIN), revents: 0)
+            let early = poll(&pollFD, 1, 1500)
+            if early != 0 {
+                var b = [UInt8](repeating: 0, count: 400)
+                let n = recv(waiting, &b, b.count, 0)
+                Issue.record("answered while every place is taken: \(n) bytes '\(String(decoding: b.prefix(max(0, n)), as: UTF8.self))'")
+            }
+            // The pipeline does not depend on HTTP: an SOS still becomes a case.
+            try await expectSOSBecomesCase(hub, pub)
+            // Places free up: the waiting request is served.
+            for fd in slow { Glibc.close(fd) }
+            slow = []
+            var raw: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(waiting, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                raw += buffer[0..<n]
+            }
+            #expect(String(decoding: raw, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test("the connection cap leaves room in the descriptor limit: raised to the hard limit, lowered below it when configured above")
+    func connectionLimitFitsTheDescriptorLimit() throws {
+        let logger = Logger(label: "test")
+        #expect(HTTPService.connectionLimit(configured: 100, logger: logger) == 100)
+        var limit = rlimit()
+        #expect(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        #expect(limit.rlim_cur == limit.rlim_max, "the soft limit was raised to the hard limit")
+        let room = Int(clamping: limit.rlim_cur) - HTTPService.reservedDescriptors
+        #expect(HTTPService.connectionLimit(configured: Int.max, logger: logger) == max(16, room))
     }
 
     @Test("tokens add prints a 256-bit token once and appends its hash to a 0600 file; serve --log-level debug never logs a token")

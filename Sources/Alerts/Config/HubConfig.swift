@@ -93,6 +93,11 @@ public struct HubConfig: Sendable {
         public var tlsKeyFile: String?
         /// Open `/api/v1/stream` clients at most (`http.max_stream_clients`); beyond, 503 with Retry-After.
         public var maxStreamClients: Int = 200
+        /// Open HTTP connections at most (`http.max_connections`): beyond, new
+        /// connections wait in the kernel's accept queue instead of taking file
+        /// descriptors the hub needs (a process out of them dies). Lowered at
+        /// start to what the process's descriptor limit leaves room for.
+        public var maxConnections: Int = 1000
         /// `/healthz` reports a pipeline with pending work and no progress for this long as stalled (`http.stall_seconds`).
         public var stallSeconds: Int = 60
         /// A connection with no request in progress is closed after this long (`http.idle_timeout_seconds`).
@@ -315,6 +320,7 @@ public struct HubConfig: Sendable {
             throw httpTLS.error(c.http.tlsCertFile == nil ? "cert_file" : "key_file", "cert_file and key_file go together")
         }
         c.http.maxStreamClients = try h.int("max_stream_clients", default: c.http.maxStreamClients, range: 1...100_000)
+        c.http.maxConnections = try h.int("max_connections", default: c.http.maxConnections, range: 1...1_000_000)
         c.http.stallSeconds = try h.int("stall_seconds", default: c.http.stallSeconds, range: 5...86_400)
         c.http.idleTimeoutSeconds = try h.int("idle_timeout_seconds", default: c.http.idleTimeoutSeconds, range: 1...86_400)
         if c.http.enabled && c.http.tokensFile == nil && !c.http.isLoopback {

@@ -119,13 +119,15 @@ struct HTTPService: Service, CustomStringConvertible {
         let logger = self.logger
         let options = self.options
         let authMode = tokens == nil ? "none (loopback only)" : "bearer tokens"
+        let connectionLimit = Self.connectionLimit(configured: options.maxConnections, logger: logger)
         // A connection with no request in progress is closed after the idle timeout; an open stream is a request in progress.
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds))))
         let server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         let app = Application(
             router: router(),
             server: server,
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub"),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
                 bound.port = port
@@ -147,6 +149,36 @@ struct HTTPService: Service, CustomStringConvertible {
             throw error
         }
         await feed.threads.shutdown()
+    }
+}
+
+extension HTTPService {
+    /// Descriptors kept for everything but HTTP connections: the store's and
+    /// inbox's SQLite files, the MQTT sockets, the broker's pipes, threads' and
+    /// libraries' own.
+    static let reservedDescriptors = 256
+
+    /// How many HTTP connections may be open: `configured`, lowered when the
+    /// process's descriptor limit (raised first to its hard limit, as servers
+    /// do) would not leave `reservedDescriptors` for the rest of the hub. A
+    /// process out of descriptors dies (libdispatch traps), so connections
+    /// beyond this wait in the kernel's accept queue instead.
+    static func connectionLimit(configured: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return configured }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let room = Int(clamping: limit.rlim_cur) - reservedDescriptors
+        guard room < configured else { return configured }
+        let lowered = max(16, room)
+        logger.warning("http.max_connections_lowered", metadata: [
+            "http.max_connections": "\(configured)", "http.connections_allowed": "\(lowered)", "process.nofile": "\(limit.rlim_cur)",
+            "http.action": "raise the file-descriptor limit (systemd LimitNOFILE) for more",
+        ])
+        return lowered
     }
 }
 
