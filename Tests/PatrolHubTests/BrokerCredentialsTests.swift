@@ -60,15 +60,17 @@ struct BrokerCredentialsTests {
     @Test func theACLGivesEachRoleItsTopics() {
         let accounts: [BrokerCredentials.Account] = [
             .init(role: .hub, username: "patrolhub", password: "p"), .init(role: .camera, username: "cam-001", password: "p"),
+            .init(role: .device, username: "dev-7", password: "p"),
             .init(role: .nvr, username: "nvr-1", password: "p"), .init(role: .reader, username: "bridge", password: "p"),
             .init(role: .simulator, username: "sim", password: "p"),
         ]
         let secure = BrokerAccess(accounts: accounts, topicPrefix: "p/v1", frigateTopic: "frigate/events", allowAnonymous: false).aclText
-        #expect(secure.contains("pattern write p/v1/device/%u/#\npattern write p/v1/gb28181/%u/#"))
+        #expect(!secure.contains("pattern"), "no pattern lets one role write another role's input kinds")
+        #expect(secure.contains("user cam-001\ntopic write p/v1/camera/cam-001/#\ntopic write p/v1/gb28181/cam-001/#\ntopic write p/v1/onvif/cam-001/#\n"))
+        #expect(secure.contains("user dev-7\ntopic write p/v1/device/dev-7/#\n"), "a patrol device writes its own device topics only")
         #expect(secure.contains("user patrolhub\ntopic read p/v1/#\ntopic read frigate/events\ntopic readwrite p/v1/out/#"))
-        #expect(secure.contains("user nvr-1\ntopic readwrite frigate/#"))
+        #expect(secure.contains("user nvr-1\ntopic readwrite frigate/#\ntopic write p/v1/gb28181/nvr-1/#\ntopic write p/v1/onvif/nvr-1/#"))
         #expect(secure.contains("user bridge\ntopic read p/v1/out/#"))
-        #expect(!secure.contains("user cam-001"), "a camera has its own-id patterns only")
         #expect(secure.components(separatedBy: "out/#").count - 1 == 3, "out/# is written by the hub only (and read by reader and simulator)")
         #expect(!secure.contains("\ntopic write p/v1/out"))
         // Anonymous (loopback demos): the first block, before any user line, never writes out/#.

@@ -121,6 +121,10 @@ struct BrokerSecurityTests {
             #expect(try a.publish("patrolhub/v1/device/dev-B/sos", Self.sos("forged-1")))
             #expect(try a.publish("patrolhub/v1/camera/cam-001/event", cameraEvent("forged-2", type: "fight", time: Date())))
             #expect(try a.publish("frigate/events", Array(#"{"type":"new"}"#.utf8)))
+            // A GB/T 28181 alarm under its own id naming a camera: a patrol device writes no camera topics.
+            let forgedAlarm = "<Notify><CmdType>Alarm</CmdType><SN>2</SN><DeviceID>cam-001</DeviceID><AlarmPriority>1</AlarmPriority><AlarmMethod>5</AlarmMethod><AlarmTime>\(Date().rfc3339)</AlarmTime><Info><AlarmType>6</AlarmType></Info></Notify>"
+            #expect(try a.publish("patrolhub/v1/gb28181/dev-A/alarm", Array(forgedAlarm.utf8)))
+            #expect(try a.publish("patrolhub/v1/onvif/dev-A/tns1:RuleEngine/CellMotionDetector/Motion", Array(#"{"Message":{}}"#.utf8)))
             // On its own topic but naming dev-B in the payload: the hub dead-letters it.
             #expect(try a.publish("patrolhub/v1/device/dev-A/sos", Self.sos("forged-3", extra: #","device_id":"dev-B""#)))
             // The same connection then sends a valid SOS: once it is a case, everything before it has been handled.

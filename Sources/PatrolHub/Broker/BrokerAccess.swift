@@ -9,9 +9,11 @@ import Glibc
 ///
 /// - a password file of hashed passwords (PBKDF2-SHA512, mosquitto's `$7$`
 ///   format, hashed by `mosquitto_passwd -U` from the same package);
-/// - an ACL: every account publishes only under its own id
-///   (`{prefix}/camera/%u/#`, `device/%u/#`, `gb28181/%u/#`, `onvif/%u/#`),
-///   plus what its role grants (`BrokerCredentials.Role`); only the hub's
+/// - an ACL: every account publishes only under its own id and only the
+///   input kinds of its role (a camera `{prefix}/camera|gb28181|onvif/{id}/#`,
+///   a patrol device `{prefix}/device/{id}/#`, an NVR `frigate/#` and its own
+///   GB/T 28181 and ONVIF topics), plus what its role grants
+///   (`BrokerCredentials.Role`); only the hub's
 ///   accounts write `{prefix}/out/#`; with `allowAnonymous` (loopback only)
 ///   clients without a username may publish inputs and read outcomes, never
 ///   write `{prefix}/out/#`.
@@ -41,17 +43,19 @@ struct BrokerAccess: Sendable {
             lines.append("topic read \(p)/out/#")
             lines.append("")
         }
-        lines.append("# Every account publishes only under its own id (its username).")
-        for kind in ["camera", "device", "gb28181", "onvif"] { lines.append("pattern write \(p)/\(kind)/%u/#") }
+        lines.append("# Every account publishes only under its own id (its username), and only the input kinds of its role:")
+        lines.append("# a patrol device never writes camera, GB/T 28181 or ONVIF topics (whose payloads name the camera).")
         for a in accounts {
             var grants: [String] = []
             switch a.role {
             case .hub:
                 grants = ["topic read \(p)/#", "topic read \(frigateTopic)", "topic readwrite \(p)/out/#"]
-            case .camera, .device:
-                break
+            case .camera:
+                grants = ["camera", "gb28181", "onvif"].map { "topic write \(p)/\($0)/\(a.username)/#" }
+            case .device:
+                grants = ["topic write \(p)/device/\(a.username)/#"]
             case .nvr:
-                grants = ["topic readwrite \(frigateRoot)"]
+                grants = ["topic readwrite \(frigateRoot)", "topic write \(p)/gb28181/\(a.username)/#", "topic write \(p)/onvif/\(a.username)/#"]
             case .reader:
                 grants = ["topic read \(p)/out/#"]
             case .simulator:
