@@ -280,11 +280,12 @@ extension Case {
                 + " (allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))")
         }
         if by.isEmpty { throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs who acts (by)") }
-        if note.count > CaseAction.maxNoteLength {
-            throw CaseActionError(.invalidAction, "the note holds \(note.count) characters, at most \(CaseAction.maxNoteLength) are kept in a case's history")
+        // Counted in Unicode scalars, not grapheme clusters: one "character" of combining marks can be megabytes.
+        if note.unicodeScalars.count > CaseAction.maxNoteLength {
+            throw CaseActionError(.invalidAction, "the note holds \(note.unicodeScalars.count) characters, at most \(CaseAction.maxNoteLength) are kept in a case's history")
         }
-        for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.count > CaseAction.maxNameLength {
-            throw CaseActionError(.invalidAction, "'\(field)' holds \(value.count) characters, at most \(CaseAction.maxNameLength)")
+        for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.unicodeScalars.count > CaseAction.maxNameLength {
+            throw CaseActionError(.invalidAction, "'\(field)' holds \(value.unicodeScalars.count) characters, at most \(CaseAction.maxNameLength)")
         }
         if kind.requiresNote && note.isEmpty {
             throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs a note saying why")

@@ -48,16 +48,17 @@ extension Silence {
             throw Invalid(field: "end", message: "a silence lasts at most \(Self.durationText(policy.maxDuration)) (silences.max_duration); this one would last \(Self.durationText(length))")
         }
         let comment = self.comment
-        if comment.count > policy.maxCommentLength {
-            throw Invalid(field: "comment", message: "at most \(policy.maxCommentLength) characters, found \(comment.count)")
+        // Counted in Unicode scalars, not grapheme clusters: one "character" of combining marks can be megabytes.
+        if comment.unicodeScalars.count > policy.maxCommentLength {
+            throw Invalid(field: "comment", message: "at most \(policy.maxCommentLength) characters, found \(comment.unicodeScalars.count)")
         }
         if comment.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) {
             throw Invalid(field: "comment", message: "must not hold control characters (line breaks and tabs are fine)")
         }
         for (field, value) in [("zone", zone), ("source", source), ("created_by", createdBy)] {
             guard let value else { continue }
-            if value.count > SilencePolicy.maxFieldLength {
-                throw Invalid(field: field, message: "at most \(SilencePolicy.maxFieldLength) characters, found \(value.count)")
+            if value.unicodeScalars.count > SilencePolicy.maxFieldLength {
+                throw Invalid(field: field, message: "at most \(SilencePolicy.maxFieldLength) characters, found \(value.unicodeScalars.count)")
             }
             if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 throw Invalid(field: field, message: "must not hold control characters")

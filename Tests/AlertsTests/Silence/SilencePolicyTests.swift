@@ -64,6 +64,10 @@ struct SilencePolicyTests {
         #expect(long.field == "comment")
         #expect(long.message == "at most 500 characters, found 1048576")
         #expect(Self.refusal(store, Self.silence(zone: "Z-A", comment: String(repeating: "静", count: 500))) == nil, "characters, not bytes")
+        let stacked = try #require(Self.refusal(store, Self.silence(zone: "Z-A", comment: "e" + String(repeating: "\u{0301}", count: 450_000))),
+                                   "one grapheme cluster of 450 001 scalars is not one character")
+        #expect(stacked.field == "comment")
+        #expect(Self.refusal(store, Self.silence(zone: "Z-A", by: "x" + String(repeating: "\u{0301}", count: 300)))?.field == "created_by")
         #expect(Self.refusal(store, Self.silence(zone: "Z-A", comment: "line one\nline two\tok")) == nil)
         #expect(Self.refusal(store, Self.silence(zone: "Z-A", comment: "bell\u{7}"))?.field == "comment")
         #expect(Self.refusal(store, Self.silence(zone: "Z-A", by: String(repeating: "a", count: 201)))?.field == "created_by")
