@@ -357,14 +357,7 @@ struct HTTPHardeningTests {
             // Places free up: the waiting request is served.
             for fd in slow { Glibc.close(fd) }
             slow = []
-            var raw: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = recv(waiting, &buffer, buffer.count, 0)
-                if n <= 0 { break }
-                raw += buffer[0..<n]
-            }
-            #expect(String(decoding: raw, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            #expect(String(decoding: readUntilClosed(waiting), as: UTF8.self).hasPrefix("HTTP/1.1 200"))
         }
     }
 

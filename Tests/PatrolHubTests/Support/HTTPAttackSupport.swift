@@ -17,14 +17,7 @@ func rawHTTP(port: Int, _ head: String, body: String = "", timeout: Double = 20)
     if !body.isEmpty { request += "Content-Length: \(body.utf8.count)\r\n" }
     request += "Connection: close\r\n\r\n" + body
     _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-    var raw: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n <= 0 { break }
-        raw += buffer[0..<n]
-    }
-    let text = String(decoding: raw, as: UTF8.self)
+    let text = String(decoding: readUntilClosed(fd), as: UTF8.self)
     guard let split = text.range(of: "\r\n\r\n") else { throw TestFailure("no HTTP answer: '\(text.prefix(200))'") }
     let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
     let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
@@ -39,6 +32,18 @@ func rawHTTP(port: Int, _ head: String, body: String = "", timeout: Double = 20)
 }
 
 /// A TCP connection to 127.0.0.1:`port` whose reads give up after `timeout` seconds.
+/// Everything the peer sends on `fd` until it closes the connection.
+func readUntilClosed(_ fd: Int32) -> [UInt8] {
+    var raw: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        if n <= 0 { break }
+        raw += buffer[0..<n]
+    }
+    return raw
+}
+
 func connectLoopback(port: Int, timeout: Double = 20) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket() failed") }
