@@ -6,6 +6,15 @@ public enum SourceKind: String, Sendable, Codable, Hashable {
     case device
 }
 
+/// Where an event's time came from.
+public enum TimeSource: String, Sendable, Codable, Hashable {
+    /// The time the source wrote in the payload.
+    case device
+    /// The hub's receive time, because the payload's time was unusable: an unset
+    /// device clock (Hikvision's `0000-00-00T00:00:00Z`). The item is marked so.
+    case received
+}
+
 /// One incoming event after decoding and normalisation: every input format
 /// (native v1, Frigate, ONVIF, GB/T 28181) ends as one of these, and only
 /// these reach the rules.
@@ -43,12 +52,14 @@ public struct NormalizedEvent: Sendable, Hashable {
     public var description: String?
     /// The input format it came from: `native`, `frigate`, `onvif`, `gb28181`.
     public var format: String
+    /// Whether `time` is the source's own or the hub's receive time.
+    public var timeSource: TimeSource
 
     public init(
         key: String, kind: Kind = .detection, sourceKind: SourceKind, source: String,
         category: Category, severity: Severity? = nil, time: Date, location: GeoPoint? = nil,
         confidence: Double? = nil, count: Int? = nil, drill: Bool = false, lifecycle: String? = nil,
-        description: String? = nil, format: String = "native"
+        description: String? = nil, format: String = "native", timeSource: TimeSource = .device
     ) {
         self.key = key
         self.kind = kind
@@ -64,6 +75,7 @@ public struct NormalizedEvent: Sendable, Hashable {
         self.lifecycle = lifecycle
         self.description = description
         self.format = format
+        self.timeSource = timeSource
     }
 }
 

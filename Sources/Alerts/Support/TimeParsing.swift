@@ -96,6 +96,14 @@ public struct TimeParser: Sendable {
         return Date(timeIntervalSince1970: local - Double(off2))
     }
 
+    /// Whether a time is a device's "clock not set" value rather than a time:
+    /// year 0000 (Hikvision sends `0000-00-00T00:00:00Z`), whatever follows.
+    /// Such an event is kept at the hub's receive time (`TimeSource.received`).
+    public static func isUnsetClock(_ text: some StringProtocol) -> Bool {
+        let t = text.drop(while: { $0 == " " })
+        return t.hasPrefix("0000-") || t.hasPrefix("0000/")
+    }
+
     /// Reads times as UTC: for formats whose offset-less times are UTC by
     /// definition (ONVIF `UtcTime`).
     public static let utc = TimeParser(defaultZone: TimeZone(secondsFromGMT: 0)!)
