@@ -210,7 +210,9 @@ struct OutcomeTableTests {
         // Replay of the whole sequence (a restarted hub reading it again): nothing new.
         let replay = try Self.run(s, store: store)
         #expect(replay.events == 0)
-        #expect(replay.duplicates == first.events)
+        // Every event of the replay is a duplicate: those handled the first time and those already
+        // dropped then (a Frigate object repeats its detection key on every update in its zone).
+        #expect(replay.duplicates == first.events + first.duplicates)
         #expect(try Self.outcomes(store) == after)
     }
 

@@ -3,9 +3,12 @@ import Foundation
 /// Decodes Frigate NVR tracked-object events (`frigate/events`).
 ///
 /// Frigate publishes one `new`, many `update`s and one `end` per tracked object,
-/// each with the object's state `before` and `after` the change. This adapter
-/// raises a risk only on the transition that matters, so an object updated 50
-/// times yields one detection and one end:
+/// each with the object's state `before` and `after` the change. Every message
+/// whose `after` state satisfies the rule carries the object's one detection
+/// key, so an object updated 50 times yields one detection (the pipeline's
+/// idempotency keys drop the repeats) and one end — and a hub that missed the
+/// `new` (Frigate publishes at QoS 0; the hub may start mid-track) still raises
+/// an object already in its zone from the next `update`:
 ///
 /// - The object's label picks a `FrigateMapping.LabelRule`; labels without one
 ///   yield nothing (before the camera is resolved: an unregistered camera is
@@ -13,9 +16,10 @@ import Foundation
 /// - The rule *holds* for a state when the object is not a false positive, is in
 ///   the required zone (`entered_zones` ∪ `current_zones`), is stationary if
 ///   required, and scores at least `minScore`.
-/// - A detection is emitted when the rule holds `after` but not `before` (on
-///   `new`: when it holds `after`). So a zone that only appears on a later
-///   `update` (or on the `end`) still raises the detection, once.
+/// - A detection (key `…:new`) is emitted whenever the rule holds `after`,
+///   whatever the message type. So a zone that only appears on a later `update`
+///   (or on the `end`) still raises the detection, and an update of an object
+///   already in its zone raises it for a hub that saw nothing of it before.
 /// - `end` emits a `.end` event for objects whose rule's zone was entered, so the
 ///   risk item closes.
 ///
@@ -64,11 +68,9 @@ public struct FrigateAdapter: EventAdapter {
             throw DecodeError(.unknownSource, "Frigate camera \"\(after.camera)\" is not registered")
         }
 
-        let raised: Bool
-        switch type {
-        case .new: raised = holds(rule, after)
-        case .update, .end: raised = holds(rule, after) && !(before.map { holds(rule, $0) } ?? false)
-        }
+        // `before` is read (and must be well-formed) but does not decide: see the type's comment.
+        _ = before
+        let raised = holds(rule, after)
         var events: [NormalizedEvent] = []
         let base = "frigate:\(after.camera):\(after.id)"
         func event(_ kind: NormalizedEvent.Kind, _ suffix: String, _ time: Double) -> NormalizedEvent {
