@@ -67,4 +67,41 @@ struct CaseSupervisionIntegrationTests {
             #expect(watcher.messages.first { $0.topic == "patrolhub/v1/out/cases" }?.json["state"] == .string("acknowledged"))
         }
     }
+
+    /// Issue 12: a grid worker's dispute report opens a street case; a fight a
+    /// camera sees in the same grid raises it to severity 1, and the hub moves
+    /// it to the district's unit, records why and publishes it again.
+    @Test func aCaseEscalatedByNewEvidenceIsPublishedAgainWithTheDistrictsUnit() async throws {
+        let zonesFile = packageRoot.appendingPathComponent("config/zones.geojson").path
+        let zones = ZoneDirectory(try ZoneFile.load(contentsOf: URL(fileURLWithPath: zonesFile)))
+        let grid = "540102-001-001-01"
+        let street = try #require(CaseRouter().decide(zone: grid, category: .dispute, severity: .major, zones: zones).unit)
+        let district = try #require(CaseRouter().decide(zone: grid, category: .fight, severity: .critical, zones: zones).unit)
+        #expect(street != district)
+        let files = TempDir()
+        defer { files.cleanup() }
+        let cameras = files.write("cameras.csv", "id,name,lat,lon,crs,zone\ncam-g1,网格一号,,,,\(grid)\n")
+        try await withLiveHub(devicesCSV: "id,worker,unit,zone\ndev-g1,gw-001,冲赛康社区居委会,\(grid)\n", configure: { c in
+            c.zonesFile = zonesFile
+            c.camerasFile = cameras
+        }) { broker, hub, pub in
+            let watcher = try OutputWatcher(port: broker.port)
+            defer { watcher.stop() }
+            try await waitUntil("watcher connected") { watcher.client.isConnected }
+            let t = Date().addingTimeInterval(-120)
+            let report = #"{"id":"r1","category":"dispute","time":"\#(t.rfc3339)","description":"两户因占道纠纷争吵"}"#
+            try await pub.publishAll([("patrolhub/v1/device/dev-g1/report", Array(report.utf8))])
+            try await waitUntil("the street case published") { watcher.messages.contains { $0.topic == "patrolhub/v1/out/cases" } }
+            try await pub.publishAll([(eventTopic("cam-g1"), cameraEvent("f1", type: "fight", time: t.addingTimeInterval(60)))])
+            try await waitUntil("the case published again") { watcher.messages.filter { $0.topic == "patrolhub/v1/out/cases" }.count >= 2 }
+            let published = watcher.messages.filter { $0.topic == "patrolhub/v1/out/cases" }.map(\.json)
+            #expect(published.map { $0["id"] } == [.string("AJ-00000001"), .string("AJ-00000001")])
+            #expect(published.map { $0["unit"] } == [.string(street), .string(district)])
+            #expect(published.map { $0["severity"] } == [.number(2), .number(1)])
+            let transitions = try await hub.store.writer.read { try DisputeStore.transitions(of: "AJ-00000001", db: $0) }
+            #expect(transitions.map(\.action) == [.reroute])
+            #expect(transitions.first?.actor == "patrolhub")
+            #expect(transitions.first?.note.hasSuffix("→ \(district) (was \(street))") == true)
+        }
+    }
 }

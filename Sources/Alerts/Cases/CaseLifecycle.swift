@@ -1,7 +1,9 @@
 import Foundation
 
 /// What an operator does to a case (SPEC.md "Case lifecycle"): acknowledge,
-/// assign, start, hold, resolve, close, false-alarm, reopen.
+/// assign, start, hold, resolve, close, false-alarm, reopen; and what the hub
+/// itself records in a case's history: `reroute` (new evidence made it a
+/// district matter), never an operator's action.
 ///
 /// Names are the CLI's and the HTTP API's words; `false-alarm` is also
 /// accepted as `false_alarm`.
@@ -14,11 +16,17 @@ public enum CaseActionKind: String, Sendable, CaseIterable, Hashable, CustomStri
     case close
     case falseAlarm = "false-alarm"
     case reopen
+    /// The hub moved the case to the district's unit (state unchanged).
+    case reroute
 
-    /// Parses an action name (`false_alarm` as well as `false-alarm`).
+    /// The actions an operator may ask for (the CLI's and the HTTP API's vocabulary).
+    public static let operatorActions: [CaseActionKind] = allCases.filter { $0 != .reroute }
+
+    /// Parses an operator action name (`false_alarm` as well as `false-alarm`); nil for the hub's own.
     public init?(name: String) {
         let n = name.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: "_", with: "-")
-        self.init(rawValue: n)
+        guard let kind = CaseActionKind(rawValue: n), kind != .reroute else { return nil }
+        self = kind
     }
 
     public var description: String { rawValue }
@@ -34,6 +42,7 @@ public enum CaseActionKind: String, Sendable, CaseIterable, Hashable, CustomStri
         case .close: return "归档"
         case .falseAlarm: return "认定误报"
         case .reopen: return "重新打开"
+        case .reroute: return "提级改派"
         }
     }
 
@@ -239,7 +248,7 @@ public enum CaseLifecycle {
 
     /// The actions legal in `state`, in the order of `CaseActionKind.allCases`.
     public static func allowed(from state: Case.State) -> [CaseActionKind] {
-        CaseActionKind.allCases.filter { next(from: state, $0) != nil }
+        CaseActionKind.operatorActions.filter { next(from: state, $0) != nil }
     }
 }
 
@@ -327,7 +336,7 @@ extension Case {
             c.satisfaction = nil
             c.resolvedAt = nil
             c.closedAt = nil
-        case .acknowledge, .hold:
+        case .acknowledge, .hold, .reroute:
             break
         }
         c.state = to

@@ -147,8 +147,11 @@ public struct CaseRouter: Sendable {
         /// Why, in one line.
         public var reason: String
 
+        /// Whether the matter is the district's (severity or category), whatever unit that found.
+        public var toDistrict = false
+
         /// What the case records (the engine's `CaseRouting`).
-        public var routing: CaseRouting { CaseRouting(unit: unit, leadUnit: leadUnit, coUnits: coUnits) }
+        public var routing: CaseRouting { CaseRouting(unit: unit, leadUnit: leadUnit, coUnits: coUnits, district: toDistrict, reason: reason) }
     }
 
     public var rules: RoutingRules
@@ -166,7 +169,8 @@ public struct CaseRouter: Sendable {
         let router = self
         return { placement, category, severity in
             var r = router.route(zone: placement.zone, category: category, severity: severity, zones: zones)
-            if r.unit == nil { r.unit = placement.unit }
+            // Without a unit on the chain the placement's own is kept; that is no district to escalate to.
+            if r.unit == nil { r.unit = placement.unit; r.district = false }
             return r
         }
     }
@@ -191,7 +195,8 @@ public struct CaseRouter: Sendable {
             picked = chain.first(where: { $0.unit?.isEmpty == false })
         }
         var d = Decision(unit: picked?.unit ?? rules.defaultUnit, unitZone: picked?.code, leadUnit: nil, coUnits: [],
-                         reason: picked == nil ? "no zone unit on the chain: \(rules.defaultUnit == nil ? "unrouted" : "default unit")" : why)
+                         reason: picked == nil ? "no zone unit on the chain: \(rules.defaultUnit == nil ? "unrouted" : "default unit")" : why,
+                         toDistrict: toDistrict)
         if let team = rules.jointTeams[category] {
             d.leadUnit = team.lead
             d.coUnits = team.coUnits

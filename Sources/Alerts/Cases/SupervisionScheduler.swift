@@ -62,7 +62,8 @@ public struct SupervisionScheduler: Sendable {
             let facts = SupervisionFacts(
                 zoneName: zones?.zone(c.zone)?.name,
                 escalation: zones.flatMap { CaseRouter.escalation(unit: c.unit, zone: c.zone, zones: $0) },
-                lastTransition: try DisputeStore.transitions(of: c.id, db: db).last, timeZone: timeZone)
+                // The last thing a person did: the hub's own re-routing is no handling.
+                lastTransition: try DisputeStore.transitions(of: c.id, db: db).last { $0.action != .reroute }, timeZone: timeZone)
             for trigger in due {
                 let slip = try write(trigger, case: c, facts: facts, now: now, db: db)
                 issuedNow.append(slip)

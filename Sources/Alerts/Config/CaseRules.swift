@@ -7,8 +7,14 @@ public struct CaseRules: Sendable, Equatable {
     public var dueDays: Double = 30
     /// Days for a severity-1 case (SPEC.md: 1).
     public var severity1DueDays: Double = 1
-    /// An unmuted risk item with severity ≤ this opens a case by itself (0: never).
+    /// An unmuted risk item with severity ≤ this opens a case by itself (0: never),
+    /// whatever its category, unless the category is in `neverOpenBySeverity`.
     public var openAtSeverity: Int = 1
+    /// Categories whose severity alone never opens a case: signals that are not
+    /// a situation for a unit to handle (plain motion, a camera's own health).
+    /// They still open or join cases by the other rules if configured there
+    /// (a correlation group, `dispute_categories`).
+    public var neverOpenBySeverity: Set<Category> = CaseRules.defaultNeverOpenBySeverity
     /// A grid worker's report of one of these opens a case by itself.
     public var disputeCategories: Set<Category> = [.dispute, .wageArrears, .neighbourConflict, .familyConflict]
     /// Correlation: distinct sources reporting related categories in one grid…
@@ -24,7 +30,14 @@ public struct CaseRules: Sendable, Equatable {
         "fire_safety": [.fireSmoke, .safetyHazard, .personFall],
     ]
 
+    public static let defaultNeverOpenBySeverity: Set<Category> = [.motion, .cameraOffline, .cameraTampered, .cameraDegraded]
+
     public init() {}
+
+    /// Whether an item of this category and severity opens a case by itself (rule `severity`).
+    public func opensBySeverity(_ category: Category, _ severity: Severity) -> Bool {
+        severity.rawValue <= openAtSeverity && !neverOpenBySeverity.contains(category)
+    }
 
     /// The due date of a case of `severity` opened at `opened`.
     public func due(opened: Date, severity: Severity) -> Date {
@@ -41,7 +54,8 @@ public struct CaseRules: Sendable, Equatable {
         a == b || groups.values.contains { $0.contains(a) && $0.contains(b) }
     }
 
-    /// Whether a category can take part in a case at all; the others skip the stage.
+    /// Whether a category takes part in correlation and the patrol-report rule; the
+    /// others enter the case stage only to open a case by severity or to join one of their own category.
     public func involves(_ category: Category) -> Bool {
         disputeCategories.contains(category) || category == .sos || groups.values.contains { $0.contains(category) }
     }
@@ -53,6 +67,12 @@ public struct CaseRules: Sendable, Equatable {
         r.openAtSeverity = try c.int("open_at_severity", default: r.openAtSeverity, range: 0...4)
         if let list = try c.stringList("dispute_categories") {
             r.disputeCategories = Set(try list.map { name throws(ConfigError) in try Self.category(name, c, "dispute_categories") })
+        }
+        if let list = try c.stringList("never_open_by_severity") {
+            r.neverOpenBySeverity = Set(try list.map { name throws(ConfigError) in try Self.category(name, c, "never_open_by_severity") })
+            if r.neverOpenBySeverity.contains(.sos) {
+                throw c.error("never_open_by_severity", "sos opens a case by its own rule; it cannot be listed here")
+            }
         }
         try c.finish()
         r.minSources = try k.int("min_sources", default: r.minSources, range: 2...100)

@@ -6,11 +6,40 @@ public struct CaseRouting: Sendable, Hashable {
     public var unit: String?
     public var leadUnit: String?
     public var coUnits: [String]
+    /// Whether `unit` is the district's because the matter is a district one
+    /// (severity ≤ `routing.district_max_severity` or a district category):
+    /// a case that new evidence makes one is re-routed there.
+    public var district: Bool
+    /// Why, in one line (`CaseRouter.Decision.reason`).
+    public var reason: String
 
-    public init(unit: String?, leadUnit: String? = nil, coUnits: [String] = []) {
+    public init(unit: String?, leadUnit: String? = nil, coUnits: [String] = [], district: Bool = false, reason: String = "") {
         self.unit = unit
         self.leadUnit = leadUnit
         self.coUnits = coUnits
+        self.district = district
+        self.reason = reason
+    }
+}
+
+/// A case moved to the district's unit because new evidence made it a
+/// district matter (`CaseStage.join`); the store records it as a `reroute`
+/// transition unless the case is no longer open.
+public struct CaseReroute: Sendable, Hashable {
+    public var caseID: String
+    public var fromUnit: String?
+    public var toUnit: String
+    /// The risk item whose evidence escalated the case.
+    public var evidence: String
+    /// Why, in one line (the transition's note).
+    public var note: String
+
+    public init(caseID: String, fromUnit: String?, toUnit: String, evidence: String, note: String) {
+        self.caseID = caseID
+        self.fromUnit = fromUnit
+        self.toUnit = toUnit
+        self.evidence = evidence
+        self.note = note
     }
 }
 
@@ -19,12 +48,20 @@ public struct CaseRouting: Sendable, Hashable {
 /// - an SOS (`sos`),
 /// - two or more distinct sources reporting related categories in one grid
 ///   within the window (`correlation`),
-/// - one item of severity ≤ `open_at_severity` (`severity`),
+/// - one item of severity ≤ `open_at_severity` (`severity`), whatever its
+///   category unless listed in `never_open_by_severity`,
 /// - a grid worker's report of a dispute category (`patrol_report`),
 /// checked in that order. One situation is one case: while a case's window is
 /// open (its evidence ± the window, event time), a related item in its zone
 /// joins it instead of opening another. Late events (see `RuleSet.lateness`)
 /// may join an open case but never open one.
+///
+/// Drill and live never mix: a drill item only correlates with and joins
+/// drill cases, a live item only live ones.
+///
+/// Evidence that makes a case a district matter (severity ≤
+/// `routing.district_max_severity`, or a district category) re-routes it to
+/// the district's unit (`rerouted`), and a severity-1 deadline counts from then.
 ///
 /// The explanation is written when the case opens and grows by one line per
 /// later piece of evidence, so it reads the same after a restart.
@@ -92,39 +129,48 @@ public struct CaseStage: Sendable {
         nextSeq = lastSeq + 1
     }
 
-    /// What `consider` changed: the case, whether it is new, and the span of its evidence (event time).
-    public typealias Change = (value: Case, isNew: Bool, from: Date, through: Date)
+    /// What `consider` changed: the case, whether it is new, the span of its evidence
+    /// (event time), and the re-routing this evidence caused, if any.
+    public typealias Change = (value: Case, isNew: Bool, from: Date, through: Date, rerouted: CaseReroute?)
 
     /// Considers one unmuted risk item seen at `time`; returns the case it
     /// opened or changed, if any. A late event may join an open case but is
     /// not remembered as evidence for new ones.
+    ///
+    /// A category outside every correlation group and the dispute categories
+    /// opens a case only by severity, and otherwise only joins a case of its
+    /// own category in the zone (more detections of the same situation).
     public mutating func consider(_ item: RiskItem, at time: Date, late: Bool, watermark: Date, placement: Placement, now: Date) -> Change? {
-        guard rules.involves(item.category) else { return nil }
         let zone = item.zone
+        let opens = rules.involves(item.category) || rules.opensBySeverity(item.category, item.severity)
+        guard opens || active[zone] != nil else { return nil }
         let e = Evidence(itemID: item.id, source: item.source, sourceKind: item.sourceKind, category: item.category,
                          severity: item.severity, time: time, drill: item.drill)
-        if !late { remember(e, zone: zone, watermark: watermark) }
+        if !late, opens { remember(e, zone: zone, watermark: watermark) }
         let w = rules.window
         if var list = active[zone] {
             list.removeAll { time > $0.last.addingTimeInterval(3 * w) && !late } // long past: stop tracking
-            active[zone] = list
+            active[zone] = list.isEmpty ? nil : list
             if let i = list.lastIndex(where: { a in
-                time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
+                a.value.drill == item.drill
+                    && time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
                     && a.value.categories.contains { rules.related($0, item.category) }
             }) {
-                return join(e, into: i, zone: zone, now: now)
+                return join(e, into: i, zone: zone, placement: placement, now: now)
             }
         }
-        guard !late else { return nil }
+        guard !late, opens else { return nil }
 
-        let related = (recent[zone] ?? []).filter { abs($0.time.timeIntervalSince(time)) <= w && rules.related($0.category, item.category) }
+        let related = (recent[zone] ?? []).filter {
+            $0.drill == item.drill && abs($0.time.timeIntervalSince(time)) <= w && rules.related($0.category, item.category)
+        }
         let sources = Set(related.map(\.source))
         let rule: Case.Rule
         if item.category == .sos {
             rule = .sos
         } else if sources.count >= rules.minSources {
             rule = .correlation
-        } else if item.severity.rawValue <= rules.openAtSeverity {
+        } else if rules.opensBySeverity(item.category, item.severity) {
             rule = .severity
         } else if item.sourceKind == .device, rules.disputeCategories.contains(item.category) {
             rule = .patrolReport
@@ -143,15 +189,15 @@ public struct CaseStage: Sendable {
             openedAt: now, dueAt: rules.due(opened: now, severity: severity),
             explanation: explain(rule, zone: zone, trigger: e, evidence: evidence),
             riskItemIDs: evidence.map(\.itemID), sources: unique(evidence.map(\.source)), categories: unique(evidence.map(\.category)),
-            drill: evidence.allSatisfy(\.drill))
+            drill: item.drill)
         nextSeq += 1
         let times = evidence.map(\.time)
         let a = Active(value: c, first: times.min() ?? time, last: times.max() ?? time)
         active[zone, default: []].append(a)
-        return (c, true, a.first, a.last)
+        return (c, true, a.first, a.last, nil)
     }
 
-    mutating func join(_ e: Evidence, into i: Int, zone: String, now: Date) -> Change? {
+    mutating func join(_ e: Evidence, into i: Int, zone: String, placement: Placement, now: Date) -> Change? {
         var a = active[zone]![i]
         let isNewItem = !a.value.riskItemIDs.contains(e.itemID)
         let extends = e.time > a.last || e.time < a.first
@@ -164,15 +210,33 @@ public struct CaseStage: Sendable {
             if !a.value.categories.contains(e.category) { a.value.categories.append(e.category) }
             a.value.explanation += "\n后续证据 / later evidence: " + line(e)
         }
-        if e.severity < a.value.severity {
+        let raised = e.severity < a.value.severity
+        if raised {
             a.value.severity = e.severity
             a.value.category = e.category
-            a.value.dueAt = min(a.value.dueAt, rules.due(opened: a.value.openedAt, severity: e.severity))
+            // A deadline counts from when the case became this severe, if that is sooner.
+            a.value.dueAt = min(a.value.dueAt, rules.due(opened: now, severity: e.severity))
         }
-        a.value.drill = a.value.drill && e.drill
+        let rerouted = (isNewItem || raised) ? reroute(&a.value, by: e, placement: placement) : nil
         a.value.updatedAt = now
         active[zone]![i] = a
-        return (a.value, false, a.first, a.last)
+        return (a.value, false, a.first, a.last, rerouted)
+    }
+
+    /// Moves the case to the district's unit when this evidence makes it a
+    /// district matter: the case is now severe enough, or the evidence is of a
+    /// district category. A case already with that unit stays.
+    mutating func reroute(_ c: inout Case, by e: Evidence, placement: Placement) -> CaseReroute? {
+        var p = placement
+        p.zone = c.zone
+        var r = route(p, c.category, c.severity)
+        if !r.district { r = route(p, e.category, e.severity) }
+        guard r.district, let unit = r.unit, unit != c.unit else { return nil }
+        let reroute = CaseReroute(caseID: c.id, fromUnit: c.unit, toUnit: unit, evidence: e.itemID,
+                                  note: "escalated by evidence \(e.itemID) (\(e.category.rawValue), severity \(e.severity.rawValue))"
+                                      + (r.reason.isEmpty ? "" : ": \(r.reason)") + " → \(unit)" + (c.unit.map { " (was \($0))" } ?? ""))
+        c.unit = unit
+        return reroute
     }
 
     mutating func remember(_ e: Evidence, zone: String, watermark: Date) {
@@ -203,7 +267,7 @@ public struct CaseStage: Sendable {
                 + (groups.isEmpty ? "" : "（关联组 \(groups.joined(separator: ", "))）")
                 + "；阈值：至少 \(rules.minSources) 个来源，窗口 \(Int(rules.window)) 秒（correlation.min_sources, correlation.window_seconds）。"
         case .severity:
-            text = "规则 severity（严重程度）：风险隐患 \(trigger.itemID) 严重程度 \(trigger.severity.rawValue) 级，"
+            text = "规则 severity（严重程度）：风险隐患 \(trigger.itemID)（\(trigger.category.chineseName) \(trigger.category.rawValue)）严重程度 \(trigger.severity.rawValue) 级，"
                 + "达到立案阈值 ≤ \(rules.openAtSeverity) 级（cases.open_at_severity），立即立案。"
         case .patrolReport:
             text = "规则 patrol_report（网格员上报纠纷）：设备 \(trigger.source) 上报\(trigger.category.chineseName)（\(trigger.category.rawValue)），"

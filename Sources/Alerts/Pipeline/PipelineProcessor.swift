@@ -100,6 +100,15 @@ public final class PipelineProcessor {
                 let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String])
                 s.recentSlips.append((Slip(row: row, itemIDs: ids), Date(timeIntervalSince1970: row["anchor"])))
             }
+            // Which of those items are drills: a drill's occurrences and slips are windows of their own.
+            var windowItems = Set(s.recentOccurrences.map(\.itemID))
+            for (slip, _) in s.recentSlips { windowItems.formUnion(slip.riskItemIDs) }
+            let windowIDs = windowItems.sorted()
+            for chunk in stride(from: 0, to: windowIDs.count, by: 500) {
+                let part = Array(windowIDs[chunk..<min(chunk + 500, windowIDs.count)])
+                s.drillItemIDs.formUnion(try String.fetchAll(db, sql: "SELECT id FROM risk_items WHERE drill = 1 AND id IN (\(databaseQuestionMarks(count: part.count)))",
+                                                             arguments: StatementArguments(part)))
+            }
             for row in try Row.fetchAll(db, sql: "SELECT id, status FROM cameras WHERE status != 'unknown'") {
                 if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
             }
@@ -368,6 +377,7 @@ public final class PipelineProcessor {
         var slips: [String: (slip: Slip, anchor: Date)] = [:]
         var newSlips: [Slip] = []
         var cases: [String: (value: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)] = [:]
+        var reroutes: [String: CaseReroute] = [:]
         var log = EventLogEncoder(capacity: records.count)
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
@@ -470,6 +480,9 @@ public final class PipelineProcessor {
                             let previous = cases[value.id]
                             cases[value.id] = (value, min(evidenceFrom, previous?.evidenceFrom ?? evidenceFrom),
                                                max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
+                        case .caseRerouted(var r):
+                            if let earlier = reroutes[r.caseID] { r.fromUnit = earlier.fromUnit }
+                            reroutes[r.caseID] = r
                         }
                     }
                     mark(\.eventRows)
@@ -529,7 +542,8 @@ public final class PipelineProcessor {
             }
             try write(case: c, evidenceFrom: change.evidenceFrom, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: newItems[...],
                       now: now, db: db)
-            guard previous != now_ else { continue }
+            let rerouted = try reroutes[id].map { try apply($0, isNew: change.isNew, now: now, db: db) } ?? false
+            guard previous != now_ || rerouted else { continue }
             published[id] = now_
             if !change.isNew, !newItems.isEmpty {
                 try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence", "evidence: " + newItems.joined(separator: ", ")])
@@ -567,6 +581,24 @@ public final class PipelineProcessor {
                              c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
         for id in newItems { try link.execute(arguments: [c.id, id]) }
+    }
+
+    /// Moves a case to the district's unit (`CaseStage.reroute`) unless it has
+    /// ended (resolved, closed, false alarm): the unit, a `reroute` transition
+    /// by `patrolhub` (state unchanged) and its `audit_log` row, in the batch's
+    /// transaction. Returns whether it did (the case is then published again).
+    private func apply(_ r: CaseReroute, isNew: Bool, now: Date, db: Database) throws -> Bool {
+        guard let row = try Row.fetchOne(db, sql: "SELECT state, unit FROM cases WHERE id = ?", arguments: [r.caseID]),
+              let state = Case.State(rawValue: row["state"]), state.isOpen else { return false }
+        // A case opened in this batch was inserted with its new unit already; otherwise the stored unit decides.
+        guard isNew || (row["unit"] as String?) != r.toUnit else { return false }
+        try db.execute(sql: "UPDATE cases SET unit = ?, updated_at = ? WHERE id = ?", arguments: [r.toUnit, now.timeIntervalSince1970, r.caseID])
+        let detail: JSONValue = .object(["from_unit": r.fromUnit.map(JSONValue.string) ?? .null, "to_unit": .string(r.toUnit), "evidence": .string(r.evidence)])
+        let t = CaseTransition(caseID: r.caseID, at: now, actor: "patrolhub", action: .reroute, from: state, to: state, note: r.note, detail: detail)
+        try DisputeStore.append(t, db: db)
+        try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.reroute', ?)",
+                       arguments: [now.timeIntervalSince1970, r.caseID, "\(state.rawValue) → \(state.rawValue) \(detail.serialized): \(r.note)"])
+        return true
     }
 
     private func write(items: some Collection<RiskItem>, db: Database) throws {

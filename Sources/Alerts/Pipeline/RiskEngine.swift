@@ -30,6 +30,9 @@ public enum EngineEffect: Sendable, Hashable {
     /// A case opened (`isNew`) or joined by new evidence; its evidence spans
     /// `evidenceFrom`…`evidenceAt` (event time), which bounds its window.
     case caseChanged(Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)
+    /// New evidence made a case a district matter: it moves to the district's
+    /// unit (follows the case's `caseChanged`; the store records it unless the case has ended).
+    case caseRerouted(CaseReroute)
 }
 
 /// The rules of SPEC.md "Outcomes" as a value-type state machine: events in,
@@ -50,9 +53,23 @@ public enum EngineEffect: Sendable, Hashable {
 /// item closes when the last lifecycle folded into it ends. An end for
 /// lifecycle `L` also ends every lifecycle `L|…` (an ONVIF zero-byte delete
 /// names the camera and topic only). Check-ins are recorded, never risks.
+///
+/// Drill and live never mix: the drill flag is part of every identity and
+/// window — an item (source × category × drill), its lifecycles, a slip's
+/// window (zone × category × drill), a camera's status for inhibition, and
+/// correlation into cases (`CaseStage`).
 public struct RiskEngine: Sendable {
-    struct SourceCategory: Hashable { var source: String; var category: Category }
-    struct ZoneCategory: Hashable { var zone: String; var category: Category }
+    struct SourceCategory: Hashable { var source: String; var category: Category; var drill: Bool }
+    struct ZoneCategory: Hashable { var zone: String; var category: Category; var drill: Bool }
+    /// A lifecycle as the source names it, in the drill or the live world.
+    struct Lifecycle: Hashable {
+        var name: String
+        var drill: Bool
+        /// `L` for `L|…` (an ONVIF topic-level lifecycle over its per-source ones).
+        var parent: Lifecycle? {
+            name.firstIndex(of: "|").map { Lifecycle(name: String(name[..<$0]), drill: drill) }
+        }
+    }
     struct Occurrence: Hashable { var time: Date; var itemID: String }
     struct ActiveSlip: Hashable {
         var slip: Slip
@@ -71,11 +88,11 @@ public struct RiskEngine: Sendable {
 
     var openItems: [SourceCategory: RiskItem] = [:]
     /// Live lifecycle → the item it folded into.
-    var lifecycles: [String: SourceCategory] = [:]
+    var lifecycles: [Lifecycle: SourceCategory] = [:]
     /// Item → its live lifecycles; while non-empty the item ignores the dedup window.
-    var itemLifecycles: [SourceCategory: Set<String>] = [:]
+    var itemLifecycles: [SourceCategory: Set<Lifecycle>] = [:]
     /// `L` → the live lifecycles `L|…`, so a topic-level end finds them without a scan.
-    var nestedLifecycles: [String: Set<String>] = [:]
+    var nestedLifecycles: [Lifecycle: Set<Lifecycle>] = [:]
     /// Per (zone, category): its recent occurrences and its active warning slip.
     struct GroupWindow {
         var occurrences: [Occurrence] = []
@@ -86,6 +103,9 @@ public struct RiskEngine: Sendable {
     var windowSlots: [ZoneCategory: Int] = [:]
     var windows: [GroupWindow] = []
     var cameraStatus: [String: CameraStatus] = [:]
+    /// Camera status as drill events report it: it inhibits only drill analytics
+    /// (and is not the camera's real status, so it is not stored).
+    var drillCameraStatus: [String: CameraStatus] = [:]
     /// The newest event time seen (detections and reports).
     var watermark: Date?
     /// The correlation stage.
@@ -121,6 +141,9 @@ public struct RiskEngine: Sendable {
         /// Recent unmuted evidence per zone, for correlation.
         public var recentEvidence: [(zone: String, evidence: CaseStage.Evidence)] = []
         public var lastCaseSeq = 0
+        /// The drill items among those `recentOccurrences` and `recentSlips` name:
+        /// their windows are the drill's.
+        public var drillItemIDs: Set<String> = []
         public init() {}
     }
 
@@ -130,7 +153,7 @@ public struct RiskEngine: Sendable {
         itemLifecycles = [:]
         nestedLifecycles = [:]
         for item in s.openItems.sorted(by: { $0.lastSeen < $1.lastSeen }) {
-            let key = SourceCategory(source: item.source, category: item.category)
+            let key = SourceCategory(source: item.source, category: item.category, drill: item.drill)
             // The stored lifecycle names the first one and, when they differ, the live ones (`storedForm`).
             var item = item
             var live: [Substring] = []
@@ -141,17 +164,21 @@ public struct RiskEngine: Sendable {
             }
             openItems[key] = item
             itemLifecycles[key] = []
-            for l in live { register(String(l), key) }
+            for l in live { register(Lifecycle(name: String(l), drill: item.drill), key) }
         }
         windowSlots = [:]
         windows = []
         for o in s.recentOccurrences.sorted(by: { $0.time < $1.time }) {
-            windows[slot(ZoneCategory(zone: o.zone, category: o.category))].occurrences.append(Occurrence(time: o.time, itemID: o.itemID))
+            let zc = ZoneCategory(zone: o.zone, category: o.category, drill: s.drillItemIDs.contains(o.itemID))
+            windows[slot(zc)].occurrences.append(Occurrence(time: o.time, itemID: o.itemID))
         }
         for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
-            windows[slot(ZoneCategory(zone: slip.zone, category: slip.category))].active = ActiveSlip(slip: slip, anchor: anchor)
+            // A slip links the items of one world only: the drill's when they are drills.
+            let drill = !slip.riskItemIDs.isEmpty && slip.riskItemIDs.allSatisfy(s.drillItemIDs.contains)
+            windows[slot(ZoneCategory(zone: slip.zone, category: slip.category, drill: drill))].active = ActiveSlip(slip: slip, anchor: anchor)
         }
         cameraStatus = s.cameraStatus
+        drillCameraStatus = [:]
         nextItemSeq = s.lastItemSeq + 1
         nextSlipSeq = s.lastSlipSeq + 1
         watermark = s.watermark
@@ -184,7 +211,7 @@ public struct RiskEngine: Sendable {
 
     mutating func handleDetection(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         let placement = place(event)
-        let key = SourceCategory(source: event.source, category: event.category)
+        let key = SourceCategory(source: event.source, category: event.category, drill: event.drill)
         let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
         let late = watermark.map { event.time < $0.addingTimeInterval(-rules.lateness) } ?? false
         if !late { watermark = max(watermark ?? event.time, event.time) }
@@ -196,7 +223,7 @@ public struct RiskEngine: Sendable {
             open.severity = min(open.severity, severity)
             if let l = event.lifecycle {
                 if open.lifecycle == nil { open.lifecycle = l }
-                register(l, key)
+                register(Lifecycle(name: l, drill: event.drill), key)
             }
             item = open
         } else {
@@ -210,7 +237,7 @@ public struct RiskEngine: Sendable {
                 firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill)
             nextItemSeq += 1
             itemLifecycles[key] = []
-            if let l = event.lifecycle { register(l, key) }
+            if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill), key) }
         }
         item.suppressedBy = muteReason(for: event, placement: placement)
         openItems[key] = item
@@ -222,6 +249,7 @@ public struct RiskEngine: Sendable {
             group(item: item, at: event.time, late: late, now: now, into: &effects)
             if let change = cases.consider(item, at: event.time, late: late, watermark: watermark ?? event.time, placement: placement, now: now) {
                 effects.append(.caseChanged(change.value, evidenceFrom: change.from, evidenceAt: change.through, isNew: change.isNew))
+                if let r = change.rerouted { effects.append(.caseRerouted(r)) }
                 linkSlips(to: change.value, now: now, into: &effects)
             }
         }
@@ -241,7 +269,7 @@ public struct RiskEngine: Sendable {
     /// its analytics items), then silences (by event time).
     func muteReason(for event: NormalizedEvent, placement: Placement) -> String? {
         if event.sourceKind == .camera, event.category.family == .cameraAnalytics,
-           let status = cameraStatus[event.source], status != .online {
+           let status = event.drill ? drillCameraStatus[event.source] : cameraStatus[event.source], status != .online {
             return "inhibited: camera \(event.source) is \(status.rawValue)"
         }
         if !neverSilence.contains(event.category),
@@ -252,8 +280,12 @@ public struct RiskEngine: Sendable {
     }
 
     mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date, into effects: inout [EngineEffect]) {
-        effects.append(.cameraStatus(camera: event.source, status: status, at: event.time))
-        cameraStatus[event.source] = status
+        if event.drill {
+            drillCameraStatus[event.source] = status
+        } else {
+            effects.append(.cameraStatus(camera: event.source, status: status, at: event.time))
+            cameraStatus[event.source] = status
+        }
         if let category = status.healthCategory {
             var health = event
             health.category = category
@@ -262,7 +294,7 @@ public struct RiskEngine: Sendable {
             handleDetection(health, now: now, into: &effects)
         } else {
             for category in [Category.cameraOffline, .cameraTampered, .cameraDegraded] {
-                let key = SourceCategory(source: event.source, category: category)
+                let key = SourceCategory(source: event.source, category: category, drill: event.drill)
                 if var item = openItems[key], item.state == .open {
                     item.state = .closed
                     item.lastSeen = max(item.lastSeen, event.time)
@@ -279,7 +311,8 @@ public struct RiskEngine: Sendable {
         if let l = event.lifecycle {
             // The lifecycle itself and every lifecycle nested under it: an ONVIF zero-byte
             // delete ends `onvif:{camera}:{topic}`, which covers `onvif:{camera}:{topic}|{source}`.
-            var ended = (nestedLifecycles[l] ?? []).sorted()
+            let l = Lifecycle(name: l, drill: event.drill)
+            var ended = (nestedLifecycles[l] ?? []).sorted { $0.name < $1.name }
             if lifecycles[l] != nil { ended.insert(l, at: 0) }
             for lifecycle in ended {
                 guard let key = unregister(lifecycle) else { continue }
@@ -312,26 +345,25 @@ public struct RiskEngine: Sendable {
     func storedForm(_ item: RiskItem, _ key: SourceCategory) -> RiskItem {
         guard item.state == .open, let first = item.lifecycle else { return item }
         let live = itemLifecycles[key] ?? []
-        if live.count == 1, live.contains(first) { return item }
+        if live.count == 1, live.first?.name == first { return item }
         var stored = item
-        stored.lifecycle = first + String(Self.liveLifecycleSeparator) + live.sorted().joined(separator: String(Self.liveLifecycleSeparator))
+        stored.lifecycle = first + String(Self.liveLifecycleSeparator) + live.map(\.name).sorted().joined(separator: String(Self.liveLifecycleSeparator))
         return stored
     }
 
     /// Records a live lifecycle of the item at `key`.
-    mutating func register(_ lifecycle: String, _ key: SourceCategory) {
+    mutating func register(_ lifecycle: Lifecycle, _ key: SourceCategory) {
         if let old = lifecycles[lifecycle], old != key { itemLifecycles[old]?.remove(lifecycle) }
         lifecycles[lifecycle] = key
         itemLifecycles[key, default: []].insert(lifecycle)
-        if let bar = lifecycle.firstIndex(of: "|") { nestedLifecycles[String(lifecycle[..<bar]), default: []].insert(lifecycle) }
+        if let parent = lifecycle.parent { nestedLifecycles[parent, default: []].insert(lifecycle) }
     }
 
     /// Forgets an ended lifecycle; returns the item it belonged to.
-    mutating func unregister(_ lifecycle: String) -> SourceCategory? {
+    mutating func unregister(_ lifecycle: Lifecycle) -> SourceCategory? {
         guard let key = lifecycles.removeValue(forKey: lifecycle) else { return nil }
         itemLifecycles[key]?.remove(lifecycle)
-        if let bar = lifecycle.firstIndex(of: "|") {
-            let parent = String(lifecycle[..<bar])
+        if let parent = lifecycle.parent {
             nestedLifecycles[parent]?.remove(lifecycle)
             if nestedLifecycles[parent]?.isEmpty == true { nestedLifecycles[parent] = nil }
         }
@@ -349,7 +381,7 @@ public struct RiskEngine: Sendable {
     }
 
     mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date, into effects: inout [EngineEffect]) {
-        let w = slot(ZoneCategory(zone: item.zone, category: item.category))
+        let w = slot(ZoneCategory(zone: item.zone, category: item.category, drill: item.drill))
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         if !late {
             // Keep what a window ending at any event that is not late can still see
@@ -391,7 +423,7 @@ public struct RiskEngine: Sendable {
         let slip = Slip(
             id: Self.slipID(.warning, nextSlipSeq), kind: .warning, zone: item.zone, category: item.category,
             severity: item.severity, unit: item.unit, worker: item.worker, issuedAt: now,
-            text: "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
+            text: (item.drill ? "【演练】" : "") + "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
             riskItemIDs: ids, occurrences: count)
         nextSlipSeq += 1
         windows[w].active = ActiveSlip(slip: slip, anchor: time)
@@ -420,7 +452,7 @@ public struct RiskEngine: Sendable {
     /// (`case_id`), so a dispatcher reading a slip finds the case it became.
     mutating func linkSlips(to c: Case, now: Date, into effects: inout [EngineEffect]) {
         for category in c.categories {
-            guard let w = windowSlots[ZoneCategory(zone: c.zone, category: category)],
+            guard let w = windowSlots[ZoneCategory(zone: c.zone, category: category, drill: c.drill)],
                   var active = windows[w].active, active.slip.caseID == nil else { continue }
             active.slip.caseID = c.id
             active.slip.updatedAt = now

@@ -135,7 +135,7 @@ extension PatrolHubCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Move a case through its lifecycle.",
                 discussion: """
-                    ACTION is one of: \(CaseActionKind.allCases.map(\.rawValue).joined(separator: ", ")).
+                    ACTION is one of: \(CaseActionKind.operatorActions.map(\.rawValue).joined(separator: ", ")).
                     assign needs --assignee; close, false-alarm and reopen need --note; resolve needs --outcome
                     (\(CaseOutcome.allCases.map(\.rawValue).joined(separator: ", "))) and takes --amount (yuan) and
                     --satisfaction (\(CaseSatisfaction.allCases.map(\.rawValue).joined(separator: ", "))).
@@ -153,7 +153,7 @@ extension PatrolHubCommand {
 
             func run() throws {
                 guard let kind = CaseActionKind(name: action) else {
-                    throw CLIError("unknown action '\(action)' (one of: \(CaseActionKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw CLIError("unknown action '\(action)' (one of: \(CaseActionKind.operatorActions.map(\.rawValue).joined(separator: ", ")))")
                 }
                 var a = CaseAction(kind, by: by, note: note, assignee: assignee)
                 if let outcome {

@@ -37,7 +37,7 @@ enum BoardPage {
     static var caseVocabulary: String {
         func pairs(_ p: [(String, String)]) -> JSONValue { .array(p.map { .array([.string($0.0), .string($0.1)]) }) }
         return JSONValue.object([
-            "actions": pairs(CaseActionKind.allCases.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
+            "actions": pairs(CaseActionKind.operatorActions.map { ($0.rawValue, "\($0.chineseName) \($0.rawValue)") }),
             "allowed": .object(JSONObject(Dictionary(uniqueKeysWithValues: Case.State.allCases.map { state in
                 (state.rawValue, JSONValue.array(CaseLifecycle.allowed(from: state).map { .string($0.rawValue) }))
             }))),

@@ -14,7 +14,7 @@ extension DispatchAPI {
     func act(caseID: String, body: JSONValue, by author: String) throws -> JSONValue {
         let fields = try BodyFields(body, known: ["action", "by", "note", "assignee", "outcome", "amount_cny", "satisfaction"])
         let string = fields.string
-        let names = CaseActionKind.allCases.map(\.rawValue).joined(separator: ", ")
+        let names = CaseActionKind.operatorActions.map(\.rawValue).joined(separator: ", ")
         guard let name = try string("action") else { throw HTTPError(.badRequest, message: "field 'action' is required (one of: \(names))") }
         guard let kind = CaseActionKind(name: name) else {
             throw HTTPError(.badRequest, message: "field 'action': unknown action '\(name)' (one of: \(names))")

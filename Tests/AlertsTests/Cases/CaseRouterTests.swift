@@ -80,10 +80,13 @@ struct CaseRouterTests {
     @Test func theEnginesRoutingFunction() {
         let route = CaseRouter().function(zones: Self.zones)
         #expect(route(Placement(zone: Self.grid, unit: "吉日社区居委会"), .wageArrears, .major)
-                == CaseRouting(unit: "吉日街道综治中心", leadUnit: "区人社局", coUnits: ["区总工会", "区住建局", "区司法局"]))
-        #expect(route(Placement(zone: Self.grid), .fight, .critical) == CaseRouting(unit: "城关区综治中心"))
-        // Outside every zone: the placement's own unit (a device's) is kept.
-        #expect(route(Placement(zone: "unzoned", unit: "巡逻一队"), .dispute, .major) == CaseRouting(unit: "巡逻一队"))
+                == CaseRouting(unit: "吉日街道综治中心", leadUnit: "区人社局", coUnits: ["区总工会", "区住建局", "区司法局"],
+                               reason: "an ordinary matter stays in the street; joint team led by 区人社局"))
+        #expect(route(Placement(zone: Self.grid), .fight, .critical) == CaseRouting(unit: "城关区综治中心", district: true, reason: "severity 1 goes to the district"))
+        #expect(route(Placement(zone: Self.grid), .banner, .major).district, "a district category is the district's matter")
+        // Outside every zone: the placement's own unit (a device's) is kept, and is no district to escalate to.
+        #expect(route(Placement(zone: "unzoned", unit: "巡逻一队"), .dispute, .major) == CaseRouting(unit: "巡逻一队", reason: "no zone unit on the chain: unrouted"))
+        #expect(!route(Placement(zone: "unzoned", unit: "巡逻一队"), .fight, .critical).district)
     }
 
     @Test func configuredSeverityAndCategories() {
