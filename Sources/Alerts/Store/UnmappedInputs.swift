@@ -33,8 +33,8 @@ public struct UnmappedInputCount: Sendable, Hashable {
         let quoted = "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         switch format {
         case "onvif": return "adapters: {onvif: {topics: {\(quoted): CATEGORY}}}"
-        case "frigate": return "adapters: {frigate: {labels: [{labels: [\(quoted)], category: CATEGORY}]}}"
-        default: return nil
+        case "frigate": return "adapters: {frigate: {labels: [{labels: [\(quoted)], category: CATEGORY}, …]}} (the list replaces the default label rules: keep them in it)"
+        default: return nil // onvif2mqtt: only `motion` is read
         }
     }
 

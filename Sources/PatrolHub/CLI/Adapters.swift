@@ -49,9 +49,12 @@ extension PatrolHubCommand {
                         print("    map it in rules.yaml: \(hint)")
                     } else if r.isOverflow {
                         print("    names seen after the first \(UnmappedInputs.maxNames) of this format, counted together")
+                    } else if r.format == "onvif2mqtt" {
+                        print("    onvif2mqtt events other than motion are not read")
                     }
                 }
-                print("CATEGORY: one of \(Alerts.Category.allCases.map(\.rawValue).joined(separator: ", ")); for ONVIF also a camera status (\(CameraStatus.allCases.filter { $0 != .online }.map(\.rawValue).joined(separator: ", ")))")
+                let categories = Alerts.Category.allCases.filter { $0.family == .cameraAnalytics || $0.family == .cameraHealth }
+                print("CATEGORY: a camera category (\(categories.map(\.rawValue).joined(separator: ", "))); for ONVIF also a camera status (\(CameraStatus.allCases.filter { $0 != .online }.map(\.rawValue).joined(separator: ", ")))")
             }
 
             private func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
