@@ -127,6 +127,9 @@ struct ONVIFFieldTests {
         Case(name: "zeep state \"0\": ends", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Motion",
              payload: #"{"UtcTime": "2025-01-11T10:41:06Z", "PropertyOperation": "Changed", "Source": \#(motionSource), "Data": \#(zeep(#"[{"Name": "IsMotion", "Value": "0"}]"#))}"#,
              outcome: .events([Expected(kind: "end", category: .motion, lifecycle: motionLifecycle, time: "2025-01-11T10:41:06Z")])),
+        Case(name: "zeep whole NotificationMessage (Message._value_1)", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Motion",
+             payload: #"{"SubscriptionReference": {"Address": {"_value_1": "http://192.0.2.10:2020/event-0_2020", "_attr_1": null}}, "Topic": {"_value_1": "tns1:RuleEngine/CellMotionDetector/Motion", "Dialect": "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"}, "ProducerReference": null, "Message": {"_value_1": {"Source": \#(motionSource), "Key": null, "Data": \#(zeep(#"[{"Name": "IsMotion", "Value": "true"}]"#)), "Extension": null, "UtcTime": "2025-01-11 10:41:10+00:00", "PropertyOperation": "Changed", "_attr_1": {}}}}"#,
+             outcome: .events([Expected(kind: "detection", category: .motion, lifecycle: motionLifecycle, time: "2025-01-11T10:41:10Z")])),
         // TP-Link Tapo.
         Case(name: "Tapo intrusion", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Intrusion",
              payload: #"{"UtcTime": "2025-01-11 10:40:45+00:00", "PropertyOperation": "Changed", "Source": \#(tapoSource), "Data": \#(zeep(#"[{"Name": "IsIntrusion", "Value": "true"}]"#))}"#,

@@ -123,7 +123,7 @@ public struct ONVIFAdapter: EventAdapter {
             return [ended("\(topicLifecycle):deleted:\(receivedMillis)", receivedAt, topicLifecycle)]
         }
 
-        let fields = Self.canonicalKeys(try PayloadFields(bytes: payload))
+        let fields = Self.canonicalKeys(Self.unwrapNotification(try PayloadFields(bytes: payload)))
         let utcTime = try fields.requiredString("UtcTime")
         let time: Date
         let keyTime: String
@@ -196,6 +196,17 @@ public struct ONVIFAdapter: EventAdapter {
             if values[canonical] == nil || canonical == key { values[canonical] = value }
         }
         return PayloadFields(object: values, path: fields.path)
+    }
+
+    /// A whole `wsnt:NotificationMessage` as zeep serialises it (`{"Topic": …,
+    /// "Message": {"_value_1": {"UtcTime": …, "Data": …}}}`): the `tt:Message` inside.
+    /// The topic is the MQTT topic's, as for every other shape.
+    private static func unwrapNotification(_ fields: PayloadFields) -> PayloadFields {
+        guard !fields.object.keys.contains(where: { asciiCaseEqual($0, "UtcTime") }),
+              case .object(var message)? = fields.object.first(where: { asciiCaseEqual($0.key, "Message") })?.value
+        else { return fields }
+        if case .object(let inner)? = message["_value_1"] { message = inner }
+        return PayloadFields(object: message, path: "Message")
     }
 
     /// Members a zeep serialisation adds that carry no item: `_attr_1`, `_value_1`, nulls.
