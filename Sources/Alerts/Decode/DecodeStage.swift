@@ -7,9 +7,10 @@ import Foundation
 ///
 /// Foreign formats go through their adapters (`Decode/Adapters`), built here
 /// with the router's prefix and Frigate topic, the configured time zone, and a
-/// source resolver backed by the registry: cameras for Frigate, GB/T 28181 and
-/// ONVIF, devices for the patrol-device topics. A name the registry does not
-/// know is dead-lettered as `unknown_source`.
+/// source resolver backed by the registry: cameras for Frigate, GB/T 28181,
+/// ONVIF and onvif2mqtt, devices for the patrol-device topics. A name the
+/// registry does not know is dead-lettered as `unknown_source`; an input no
+/// mapping rule covers decodes to nothing and is reported as `UnmappedInput`.
 public struct DecodeStage: Sendable {
     public var router: TopicRouter
     public var registry: Registry
