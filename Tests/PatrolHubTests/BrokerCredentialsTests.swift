@@ -69,7 +69,7 @@ struct BrokerCredentialsTests {
         #expect(secure.contains("user cam-001\ntopic write p/v1/camera/cam-001/#\ntopic write p/v1/gb28181/cam-001/#\ntopic write p/v1/onvif/cam-001/#\n"))
         #expect(secure.contains("user dev-7\ntopic write p/v1/device/dev-7/#\n"), "a patrol device writes its own device topics only")
         #expect(secure.contains("user patrolhub\ntopic read p/v1/#\ntopic read frigate/events\ntopic readwrite p/v1/out/#"))
-        #expect(secure.contains("user nvr-1\ntopic readwrite frigate/#\ntopic write p/v1/gb28181/nvr-1/#\ntopic write p/v1/onvif/nvr-1/#"))
+        #expect(secure.contains("user nvr-1\ntopic readwrite frigate/#\ntopic write onvif2mqtt/#\ntopic write p/v1/gb28181/nvr-1/#\ntopic write p/v1/onvif/nvr-1/#"))
         #expect(secure.contains("user bridge\ntopic read p/v1/out/#"))
         #expect(secure.components(separatedBy: "out/#").count - 1 == 3, "out/# is written by the hub only (and read by reader and simulator)")
         #expect(!secure.contains("\ntopic write p/v1/out"))

@@ -20,7 +20,8 @@ import Yams
 ///     ignore: ["5/9"]
 ///     crs: wgs84
 ///   onvif:
-///     topics: {"RuleEngine/MyDetector/Crowd": crowd_gathering}   # over the defaults
+///     topics: {"RuleEngine/MyDetector/Crowd": crowd_gathering}   # over the defaults; a value may
+///                                                                # also be a camera status (signal_lost …)
 /// ```
 public struct AdapterRules: Sendable, Equatable {
     public var frigate = FrigateMapping()
@@ -82,9 +83,16 @@ public struct AdapterRules: Sendable, Equatable {
         let o = try a.map("onvif")
         let topics = try o.map("topics")
         for pattern in topics.keys {
-            let category = try CaseRules.category(try topics.requiredString(pattern), topics, pattern)
+            // A category, or a camera status (a health topic reports that status, as the native status topic).
+            let value = try topics.requiredString(pattern)
+            let rule: ONVIFMapping.TopicRule
+            if let status = CameraStatus(rawValue: value), let health = status.healthCategory {
+                rule = .init(pattern: pattern, category: health, status: status)
+            } else {
+                rule = .init(pattern: pattern, category: try CaseRules.category(value, topics, pattern))
+            }
             r.onvif.rules.removeAll { $0.pattern.lowercased() == pattern.lowercased() }
-            r.onvif.rules.append(.init(pattern: pattern, category: category))
+            r.onvif.rules.append(rule)
         }
         try topics.finish()
         try o.finish()

@@ -165,6 +165,8 @@ public struct HubConfig: Sendable {
     /// The topic Frigate publishes its tracked-object events on (Frigate's own
     /// `mqtt.topic_prefix` + `/events`); outside `topic_prefix`, since Frigate owns it.
     public var frigateTopic: String = "frigate/events"
+    /// The base of onvif2mqtt's topics (`{base}/{device}/{event}`), outside `topic_prefix`.
+    public var onvif2mqttTopic: String = "onvif2mqtt"
     public var timezone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!
     public var dataDir: String = "data"
     public var broker = Broker()
@@ -215,6 +217,12 @@ public struct HubConfig: Sendable {
         if c.frigateTopic.isEmpty || c.frigateTopic.contains("#") || c.frigateTopic.contains("+")
             || c.frigateTopic.hasPrefix(c.topicPrefix + "/") {
             throw root.error("frigate_topic", "must be a non-empty topic without wildcards, outside topic_prefix")
+        }
+        c.onvif2mqttTopic = try root.string("onvif2mqtt_topic", default: c.onvif2mqttTopic)
+        if c.onvif2mqttTopic.isEmpty || c.onvif2mqttTopic.contains("#") || c.onvif2mqttTopic.contains("+") || c.onvif2mqttTopic.hasSuffix("/")
+            || c.onvif2mqttTopic == c.topicPrefix || c.onvif2mqttTopic.hasPrefix(c.topicPrefix + "/") || c.topicPrefix.hasPrefix(c.onvif2mqttTopic + "/")
+            || c.frigateTopic.hasPrefix(c.onvif2mqttTopic + "/") {
+            throw root.error("onvif2mqtt_topic", "must be a non-empty topic without wildcards or a trailing '/', apart from topic_prefix and frigate_topic")
         }
         if let tz = try root.string("timezone") {
             guard let zone = TimeZone(identifier: tz) else { throw root.error("timezone", "unknown timezone '\(tz)' (use an IANA name such as Asia/Shanghai)") }

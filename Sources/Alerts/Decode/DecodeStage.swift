@@ -7,9 +7,10 @@ import Foundation
 ///
 /// Foreign formats go through their adapters (`Decode/Adapters`), built here
 /// with the router's prefix and Frigate topic, the configured time zone, and a
-/// source resolver backed by the registry: cameras for Frigate, GB/T 28181 and
-/// ONVIF, devices for the patrol-device topics. A name the registry does not
-/// know is dead-lettered as `unknown_source`.
+/// source resolver backed by the registry: cameras for Frigate, GB/T 28181,
+/// ONVIF and onvif2mqtt, devices for the patrol-device topics. A name the
+/// registry does not know is dead-lettered as `unknown_source`; an input no
+/// mapping rule covers decodes to nothing and is reported as `UnmappedInput`.
 public struct DecodeStage: Sendable {
     public var router: TopicRouter
     public var registry: Registry
@@ -17,6 +18,7 @@ public struct DecodeStage: Sendable {
     public var frigate: FrigateAdapter
     public var gb28181: GB28181Adapter
     public var onvif: ONVIFAdapter
+    public var onvif2mqtt: ONVIF2MQTTAdapter
     public var device: DeviceAdapter
     public var maxPayloadBytes: Int
     public var maxClockSkew: TimeInterval
@@ -42,6 +44,7 @@ public struct DecodeStage: Sendable {
         self.gb28181 = GB28181Adapter(mapping: adapters.gb28181, options: options, resolver: cameras)
         self.gb28181.topicCamera = cameras
         self.onvif = ONVIFAdapter(mapping: adapters.onvif, options: options, resolver: cameras)
+        self.onvif2mqtt = ONVIF2MQTTAdapter(base: router.onvif2mqttBase, options: options, resolver: cameras)
         self.device = DeviceAdapter(options: options, resolver: devices)
     }
 
@@ -49,6 +52,14 @@ public struct DecodeStage: Sendable {
     /// `receivedAt` (default `now`) is when the hub received the message, the
     /// time of messages that carry none (an ONVIF zero-byte delete).
     public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil) throws(DecodeError) -> [NormalizedEvent] {
+        var unmapped: UnmappedInput?
+        return try decode(topic: topic, payload: payload, now: now, receivedAt: receivedAt, unmapped: &unmapped)
+    }
+
+    /// `decode`, setting `unmapped` when a foreign input decoded to nothing because no
+    /// rule maps it (an ONVIF topic, a Frigate label, an onvif2mqtt event): the
+    /// pipeline counts it; it is not a dead letter.
+    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
         #if DEBUG
         Self.trapOnTestMarker(payload)
         #endif
@@ -69,11 +80,13 @@ public struct DecodeStage: Sendable {
         case .deviceCheckin, .deviceReport, .deviceSOS:
             events = try device.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
         case .frigate:
-            events = try frigate.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
+            events = try frigate.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now, unmapped: &unmapped)
         case .gb28181Alarm:
             events = try gb28181.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
         case .onvif:
-            events = try onvif.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now)
+            events = try onvif.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now, unmapped: &unmapped)
+        case .onvif2mqtt:
+            events = try onvif2mqtt.decode(topic: topic, payload: payload, receivedAt: receivedAt ?? now, unmapped: &unmapped)
         }
         // Frigate's times are bare numbers: 1e300 is valid JSON, and no date arithmetic or formatting survives it.
         for e in events where !DecodeLimits.eventTimes.contains(e.time.timeIntervalSince1970) {

@@ -10,28 +10,34 @@ public enum TopicRoute: Sendable, Hashable {
     case frigate
     case gb28181Alarm(device: String)
     case onvif(device: String, topic: String)
+    /// onvif2mqtt's `{base}/{device}/{event}` with `on`/`off` (base default `onvif2mqtt`).
+    case onvif2mqtt(device: String, event: String)
 }
 
 /// Maps topics to routes. `{prefix}/camera/{id}/event` and friends; the
-/// Frigate topic is configurable (default `frigate/events`).
+/// Frigate topic is configurable (default `frigate/events`), and so is the
+/// base of onvif2mqtt's topics (default `onvif2mqtt`).
 public struct TopicRouter: Sendable {
     public var prefix: String
     public var frigateTopic: String
+    public var onvif2mqttBase: String
 
-    public init(prefix: String = "patrolhub/v1", frigateTopic: String = "frigate/events") {
+    public init(prefix: String = "patrolhub/v1", frigateTopic: String = "frigate/events", onvif2mqttBase: String = "onvif2mqtt") {
         self.prefix = prefix
         self.frigateTopic = frigateTopic
+        self.onvif2mqttBase = onvif2mqttBase
     }
 
     /// The subscriptions that cover every route.
     public var subscriptions: [String] {
         ["\(prefix)/camera/+/event", "\(prefix)/camera/+/status", "\(prefix)/device/+/checkin",
          "\(prefix)/device/+/report", "\(prefix)/device/+/sos", frigateTopic,
-         "\(prefix)/gb28181/+/alarm", "\(prefix)/onvif/#"]
+         "\(prefix)/gb28181/+/alarm", "\(prefix)/onvif/#", "\(onvif2mqttBase)/+/+"]
     }
 
     public func route(_ topic: String) -> TopicRoute? {
         if topic == frigateTopic { return .frigate }
+        if topic.hasPrefix(onvif2mqttBase), let route = onvif2mqtt(topic) { return route }
         // Scans the UTF-8 bytes once: `{prefix}/{kind}/{id}/{tail}`, comparing bytes, no arrays.
         var topic = topic, prefix = prefix
         return prefix.withUTF8 { p in
@@ -66,5 +72,14 @@ public struct TopicRouter: Sendable {
                 return nil
             }
         }
+    }
+
+    /// `{base}/{device}/{event}`: both non-empty, no deeper levels.
+    private func onvif2mqtt(_ topic: String) -> TopicRoute? {
+        let rest = topic.utf8.dropFirst(onvif2mqttBase.utf8.count)
+        guard rest.first == UInt8(ascii: "/") else { return nil }
+        let parts = rest.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return .onvif2mqtt(device: String(decoding: parts[0], as: UTF8.self), event: String(decoding: parts[1], as: UTF8.self))
     }
 }

@@ -87,6 +87,8 @@ public enum CameraStatus: String, Sendable, Codable, CaseIterable, Hashable {
     case signalLost = "signal_lost"
     case imageTooDark = "image_too_dark"
     case imageBlurry = "image_blurry"
+    /// Over-exposed (ONVIF `VideoSource/ImageTooBright`).
+    case imageTooBright = "image_too_bright"
 
     /// The camera-health category this status raises, nil for `online`.
     public var healthCategory: Category? {
@@ -94,7 +96,7 @@ public enum CameraStatus: String, Sendable, Codable, CaseIterable, Hashable {
         case .online: return nil
         case .offline, .signalLost: return .cameraOffline
         case .tampered: return .cameraTampered
-        case .imageTooDark, .imageBlurry: return .cameraDegraded
+        case .imageTooDark, .imageBlurry, .imageTooBright: return .cameraDegraded
         }
     }
 }

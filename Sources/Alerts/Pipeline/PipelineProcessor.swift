@@ -406,6 +406,8 @@ public final class PipelineProcessor {
         var failures: [(index: Int, error: DecodeError)] = []
         var keys: [String] = []
         keys.reserveCapacity(records.count)
+        // Foreign inputs no rule maps: counted in this transaction (UnmappedInputs).
+        var unmappedSeen: [UnmappedInput: (count: Int, first: Double, last: Double)] = [:]
         let maxPayloadBytes = decode.maxPayloadBytes
         let crashedKeys = self.crashedKeys
         for (index, record) in records.enumerated() {
@@ -418,7 +420,13 @@ public final class PipelineProcessor {
                 continue
             }
             do {
-                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt)
+                var unmapped: UnmappedInput?
+                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt, unmapped: &unmapped)
+                if let unmapped {
+                    let t = record.receivedAt.timeIntervalSince1970
+                    let seen = unmappedSeen[unmapped]
+                    unmappedSeen[unmapped] = ((seen?.count ?? 0) + 1, min(seen?.first ?? t, t), max(seen?.last ?? t, t))
+                }
                 decoded.append((index, events, keys.count))
                 for event in events { keys.append(event.key) }
             } catch {
@@ -505,6 +513,7 @@ public final class PipelineProcessor {
                                          record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
                                          now.timeIntervalSince1970, record.oversized?.sha256])
         }
+        try UnmappedInputs.record(unmappedSeen, db: db)
         try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
         // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
         if isolateThrough > records.last!.seq {

@@ -348,6 +348,23 @@ enum Migrations {
                 ALTER TABLE dead_letters ADD COLUMN payload_sha256 TEXT;
                 """)
         }
+        m.registerMigration("v11-unmapped-inputs") { db in
+            try db.execute(sql: """
+                -- Foreign inputs that decoded to nothing because no rule maps them (an ONVIF
+                -- topic, a Frigate label, an onvif2mqtt event), counted per (format, name):
+                -- what `patrolhub adapters unmapped` lists. At most UnmappedInputs.maxNames
+                -- names per format; later ones are counted in the format's row named ''.
+                CREATE TABLE unmapped_inputs (
+                    format TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    count INTEGER NOT NULL,
+                    first_seen REAL NOT NULL,   -- receive times
+                    last_seen REAL NOT NULL,
+                    device TEXT NOT NULL,       -- the device or camera name that sent it last
+                    PRIMARY KEY (format, name)
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 

@@ -11,8 +11,15 @@ public struct StoreStatus: Sendable, Equatable {
     public var riskItemsSuppressed = 0
     public var slips: [String: [String: Int]] = [:]
     public var cases: [String: Int] = [:]
+    /// Foreign inputs no rule maps, most frequent first (`patrolhub adapters unmapped`).
+    public var unmapped: [UnmappedInputCount] = []
 
     public init() {}
+
+    /// Messages counted as unmapped, per format.
+    public var unmappedByFormat: [String: Int] {
+        unmapped.reduce(into: [:]) { $0[$1.format, default: 0] += $1.count }
+    }
 
     public var deadLettersTotal: Int { deadLetters.values.reduce(0, +) }
     public var riskItemsTotal: Int { riskItems.values.reduce(0, +) }
@@ -29,8 +36,15 @@ public struct StoreStatus: Sendable, Equatable {
             "risk_items": .object(["total": .number(Double(riskItemsTotal)), "by_state": counts(riskItems), "suppressed": .number(Double(riskItemsSuppressed))]),
             "slips": .object(["total": .number(Double(slipsTotal)), "by_kind": .object(JSONObject(slips.mapValues { counts($0) }))]),
             "cases": .object(["total": .number(Double(casesTotal)), "by_state": counts(cases)]),
+            "unmapped": .object([
+                "total": .number(Double(unmapped.reduce(0) { $0 + $1.count })), "by_format": counts(unmappedByFormat),
+                "inputs": .array(unmapped.prefix(Self.unmappedShown).map(\.json)),
+            ]),
         ])
     }
+
+    /// Unmapped inputs listed by `status` (the most frequent); `adapters unmapped` lists all.
+    public static let unmappedShown = 20
 
     /// A human summary, one section per table.
     public var text: String {
@@ -43,6 +57,7 @@ public struct StoreStatus: Sendable, Equatable {
             risk items    \(riskItemsTotal) (\(list(riskItems)); suppressed \(riskItemsSuppressed))
             slips         \(slipsTotal) (\(slips.isEmpty ? "none" : slips.sorted { $0.key < $1.key }.map { "\($0.key): \(list($0.value))" }.joined(separator: "; ")))
             cases         \(casesTotal) (\(list(cases)))
+            unmapped      \(unmapped.reduce(0) { $0 + $1.count }) messages (\(list(unmappedByFormat)))\(unmapped.isEmpty ? "" : "; most frequent: " + unmapped.prefix(3).map { "\($0.format) \($0.displayName) \($0.count)" }.joined(separator: ", ") + " (patrolhub adapters unmapped)")
             """
     }
 }
@@ -65,6 +80,7 @@ extension DisputeStore {
                 s.slips[row[0], default: [:]][row[1]] = row[2]
             }
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
+            s.unmapped = try UnmappedInputs.fetch(db: db)
             return s
         }
     }

@@ -22,10 +22,12 @@ struct BrokerAccess: Sendable {
     var topicPrefix: String
     var frigateTopic: String
     var allowAnonymous: Bool
+    /// onvif2mqtt's topic base: a bridge (role nvr) writes under it like Frigate under its root.
+    var onvif2mqttBase: String = "onvif2mqtt"
 
     /// Every input topic an account may write for any source (the simulator, anonymous demo clients).
     var inputTopics: [String] {
-        ["\(topicPrefix)/camera/#", "\(topicPrefix)/device/#", "\(topicPrefix)/gb28181/#", "\(topicPrefix)/onvif/#", frigateTopic]
+        ["\(topicPrefix)/camera/#", "\(topicPrefix)/device/#", "\(topicPrefix)/gb28181/#", "\(topicPrefix)/onvif/#", frigateTopic, "\(onvif2mqttBase)/#"]
     }
 
     /// Frigate publishes (and reads its commands) under the root of its events topic (`frigate/#`).
@@ -49,13 +51,13 @@ struct BrokerAccess: Sendable {
             var grants: [String] = []
             switch a.role {
             case .hub:
-                grants = ["topic read \(p)/#", "topic read \(frigateTopic)", "topic readwrite \(p)/out/#"]
+                grants = ["topic read \(p)/#", "topic read \(frigateTopic)", "topic readwrite \(p)/out/#", "topic read \(onvif2mqttBase)/#"]
             case .camera:
                 grants = ["camera", "gb28181", "onvif"].map { "topic write \(p)/\($0)/\(a.username)/#" }
             case .device:
                 grants = ["topic write \(p)/device/\(a.username)/#"]
             case .nvr:
-                grants = ["topic readwrite \(frigateRoot)", "topic write \(p)/gb28181/\(a.username)/#", "topic write \(p)/onvif/\(a.username)/#"]
+                grants = ["topic readwrite \(frigateRoot)", "topic write \(onvif2mqttBase)/#", "topic write \(p)/gb28181/\(a.username)/#", "topic write \(p)/onvif/\(a.username)/#"]
             case .reader:
                 grants = ["topic read \(p)/out/#"]
             case .simulator:

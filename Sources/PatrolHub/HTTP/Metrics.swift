@@ -29,9 +29,32 @@ struct MetricsExposition {
         m.gauge("patrolhub_slips", "Slips (warning slips, reminder letters, supervision orders) by kind and state.", slips)
         let caseStates = Set(Case.State.allCases.map(\.rawValue)).union(status.cases.keys).sorted()
         m.gauge("patrolhub_cases", "Cases by state.", caseStates.map { ([("state", $0)], status.cases[$0] ?? 0) })
+        m.gauge("patrolhub_unmapped_inputs", "Messages that decoded to nothing because no rule maps their ONVIF topic, Frigate label or onvif2mqtt event (since the store was created), by format and name; at most \(maxUnmappedSeries) names per format, the rest under name=\"\(UnmappedInputs.overflowLabel)\".",
+                unmappedSamples(status.unmapped))
         m.gauge("patrolhub_stream_clients", "Clients connected to /api/v1/stream.", [([], streamClients)])
         m.counter("patrolhub_changes_total", "Changes of risk items, slips and cases and case transitions recorded (the stream's last event id).", Double(changeSeq))
         return m.out
+    }
+
+    /// Series of `patrolhub_unmapped_inputs` per format: the store keeps up to
+    /// `UnmappedInputs.maxNames` names, a scrape shows the most frequent.
+    static let maxUnmappedSeries = 100
+
+    static func unmappedSamples(_ rows: [UnmappedInputCount]) -> [([(String, String)], Int)] {
+        var shown: [String: Int] = [:], other: [String: Int] = [:]
+        var samples: [([(String, String)], Int)] = []
+        for r in rows { // most frequent first
+            if !r.isOverflow, shown[r.format, default: 0] < maxUnmappedSeries {
+                shown[r.format, default: 0] += 1
+                samples.append(([("format", r.format), ("name", r.name)], r.count))
+            } else {
+                other[r.format, default: 0] += r.count
+            }
+        }
+        for (format, count) in other.sorted(by: { $0.key < $1.key }) {
+            samples.append(([("format", format), ("name", UnmappedInputs.overflowLabel)], count))
+        }
+        return samples
     }
 
     private mutating func gauge(_ name: String, _ help: String, _ samples: [([(String, String)], Int)]) {

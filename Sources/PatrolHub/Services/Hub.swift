@@ -65,7 +65,8 @@ struct Hub {
                 file: config.brokerCredentialsFile, registry: registry, clientID: config.broker.clientID,
                 camerasFile: config.camerasFile, devicesFile: config.devicesFile)
             let access = BrokerAccess(accounts: credentials.accounts, topicPrefix: config.topicPrefix,
-                                      frigateTopic: config.frigateTopic, allowAnonymous: config.broker.allowAnonymous)
+                                      frigateTopic: config.frigateTopic, allowAnonymous: config.broker.allowAnonymous,
+                                      onvif2mqttBase: config.onvif2mqttTopic)
             let b = EmbeddedBroker(options: .init(
                 executable: config.broker.mosquittoPath, host: config.broker.host,
                 port: config.broker.port == 0 ? try EmbeddedBroker.freePort() : config.broker.port,
@@ -93,7 +94,7 @@ struct Hub {
             brokerPort = config.broker.port
         }
 
-        let router = TopicRouter(prefix: config.topicPrefix, frigateTopic: config.frigateTopic)
+        let router = TopicRouter(prefix: config.topicPrefix, frigateTopic: config.frigateTopic, onvif2mqttBase: config.onvif2mqttTopic)
         var mqtt = MQTTClient.Options()
         mqtt.host = brokerHost
         mqtt.port = brokerPort

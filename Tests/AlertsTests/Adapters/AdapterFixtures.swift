@@ -87,4 +87,8 @@ struct ExpectedEvent: Decodable, Sendable {
     var description: String?
     var drill: Bool?
     var format: String
+    /// For kind `cameraStatus`: the status (`tampered` …).
+    var status: String?
+    /// `device` (the default) or `received`.
+    var timeSource: String?
 }

@@ -273,6 +273,11 @@ public struct GB28181Mapping: Sendable, Hashable {
 /// topic (namespace prefixes such as `tns1:` stripped, case-insensitive). The
 /// longest matching pattern wins. So `VideoSource/ImageTooDark` matches
 /// `tns1:VideoSource/ImageTooDark/AnalyticsService`.
+///
+/// A rule whose category is camera health (`camera_offline`, `camera_tampered`,
+/// `camera_degraded`) reports the camera's status instead of a detection: its
+/// property going true is `.cameraStatus(status)`, going false or deleted is
+/// `.cameraStatus(.online)`, exactly as the native status topic.
 public struct ONVIFMapping: Sendable, Hashable {
     /// One topic rule.
     public struct TopicRule: Sendable, Hashable {
@@ -284,18 +289,39 @@ public struct ONVIFMapping: Sendable, Hashable {
         public var stateItem: String?
         /// Severity override; nil uses the category's default.
         public var severity: Severity?
+        /// For a camera-health category: the status a true state reports
+        /// (nil: `status(for:)` of the category).
+        public var status: CameraStatus?
 
-        public init(pattern: String, category: Category, stateItem: String? = nil, severity: Severity? = nil) {
+        public init(pattern: String, category: Category, stateItem: String? = nil, severity: Severity? = nil,
+                    status: CameraStatus? = nil) {
             self.pattern = pattern
-            self.category = category
+            self.category = status?.healthCategory ?? category
             self.stateItem = stateItem
             self.severity = severity
+            self.status = status
         }
 
         var segments: [String] { ONVIFMapping.segments(of: pattern) }
+
+        /// The camera status a true state of this rule reports; nil for an analytics rule.
+        public var healthStatus: CameraStatus? {
+            guard category.family == .cameraHealth else { return nil }
+            return status ?? ONVIFMapping.status(for: category)
+        }
     }
 
-    /// Topic rules; topics that match none decode to no event.
+    /// The status a camera-health category reports when a rule names no status.
+    public static func status(for category: Category) -> CameraStatus? {
+        switch category {
+        case .cameraOffline: return .signalLost
+        case .cameraTampered: return .tampered
+        case .cameraDegraded: return .imageBlurry
+        default: return nil
+        }
+    }
+
+    /// Topic rules; topics that match none decode to no event (and are counted as unmapped).
     public var rules: [TopicRule] {
         didSet {
             compiled = rules.map { ($0.segments, $0) }
@@ -330,21 +356,36 @@ public struct ONVIFMapping: Sendable, Hashable {
     public static func == (a: ONVIFMapping, b: ONVIFMapping) -> Bool { a.rules == b.rules }
     public func hash(into h: inout Hasher) { h.combine(rules) }
 
-    /// The defaults of SPEC.md, plus the tamper and motion topics cameras commonly emit.
+    /// The default rules: the ONVIF Analytics Service topics, plus the vendor
+    /// topics that Home Assistant's ONVIF integration (`parsers.py`) and other
+    /// bridges read from real cameras. docs/ADAPTERS.md lists each with its source.
     public static let defaultRules: [TopicRule] = [
+        // ONVIF Analytics Service Specification (rule engine), Hikvision and Dahua intrusion and line crossing.
         TopicRule(pattern: "RuleEngine/FieldDetector/ObjectsInside", category: .intrusion, stateItem: "IsInside"),
         TopicRule(pattern: "RuleEngine/LineDetector/Crossed", category: .tripwire),
         TopicRule(pattern: "RuleEngine/LoiteringDetector/ObjectIsLoitering", category: .loitering),
         TopicRule(pattern: "ObjectAbandoned", category: .leftObject),
-        TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered),
-        TopicRule(pattern: "VideoSource/GlobalSceneChange", category: .cameraTampered),
-        TopicRule(pattern: "VideoSource/ImageTooDark", category: .cameraDegraded),
-        TopicRule(pattern: "VideoSource/ImageTooBright", category: .cameraDegraded),
-        TopicRule(pattern: "VideoSource/ImageTooBlurry", category: .cameraDegraded),
-        TopicRule(pattern: "VideoSource/SignalLoss", category: .cameraOffline),
-        TopicRule(pattern: "VideoSource/MotionAlarm", category: .motion),
         TopicRule(pattern: "RuleEngine/CellMotionDetector/Motion", category: .motion),
         TopicRule(pattern: "RuleEngine/MotionRegionDetector/Motion", category: .motion),
+        TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered, status: .tampered),
+        // ONVIF VideoSource events (Profile S/T motion alarm and image quality).
+        TopicRule(pattern: "VideoSource/MotionAlarm", category: .motion),
+        TopicRule(pattern: "VideoSoure/MotionAlarm", category: .motion), // misspelt by some firmwares
+        TopicRule(pattern: "VideoSource/SignalLoss", category: .cameraOffline, status: .signalLost),
+        TopicRule(pattern: "VideoSource/GlobalSceneChange", category: .cameraTampered, status: .tampered),
+        TopicRule(pattern: "VideoSource/ImageTooDark", category: .cameraDegraded, status: .imageTooDark),
+        TopicRule(pattern: "VideoSource/ImageTooBright", category: .cameraDegraded, status: .imageTooBright),
+        TopicRule(pattern: "VideoSource/ImageTooBlurry", category: .cameraDegraded, status: .imageBlurry),
+        // TP-Link Tapo (state items IsIntrusion, IsLineCross, IsTamper, IsPeople).
+        TopicRule(pattern: "RuleEngine/CellMotionDetector/Intrusion", category: .intrusion),
+        TopicRule(pattern: "RuleEngine/CellMotionDetector/LineCross", category: .tripwire),
+        TopicRule(pattern: "RuleEngine/CellMotionDetector/Tamper", category: .cameraTampered, status: .tampered),
+        // A person anywhere in the frame is not an intrusion: motion, unless the config says otherwise.
+        TopicRule(pattern: "RuleEngine/PeopleDetector/People", category: .motion),
+        TopicRule(pattern: "RuleEngine/CellMotionDetector/People", category: .motion),
+        // Reolink person detection, and the human-shape detection of some OEM firmwares.
+        TopicRule(pattern: "RuleEngine/MyRuleDetector/PeopleDetect", category: .motion),
+        TopicRule(pattern: "UserAlarm/IVA/HumanShapeDetect", category: .motion),
     ]
 
     /// Topic segments without namespace prefixes (`tns1:VideoSource` → `VideoSource`).

@@ -48,6 +48,12 @@ public struct FrigateAdapter: EventAdapter {
     ///   new/update/end), `out_of_range` (a score outside 0…1); `unknown_source`
     ///   for a camera the resolver does not know.
     public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+        var unmapped: UnmappedInput?
+        return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
+    }
+
+    /// `decode`, setting `unmapped` when no rule maps the object's label on its camera.
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
         guard topic == mapping.topic else {
             throw DecodeError(.unknownTopic, "\(topic) is not the Frigate events topic \(mapping.topic)")
         }
@@ -63,7 +69,10 @@ public struct FrigateAdapter: EventAdapter {
 
         // A label without a rule is not a risk whoever sends it: checked before the
         // source, so an NVR's unregistered indoor cameras do not flood the dead letters.
-        guard let rule = mapping.rule(label: after.label, camera: after.camera) else { return [] }
+        guard let rule = mapping.rule(label: after.label, camera: after.camera) else {
+            unmapped = UnmappedInput(format: "frigate", name: after.label, device: after.camera)
+            return []
+        }
         guard let source = resolver(after.camera) else {
             throw DecodeError(.unknownSource, "Frigate camera \"\(after.camera)\" is not registered")
         }

@@ -19,10 +19,23 @@ import Foundation
 /// match case-insensitively.
 ///
 /// Property events are folded into one lifecycle, `onvif:{camera}:{topic}|{source key}`:
-/// the state item (`IsInside`, `State`, `IsMotion` …) going true raises a
-/// detection; going false (`Changed`) or `Deleted` is a `.end`; `Initialized`
-/// with false is nothing. An event without a state item (`LineDetector/Crossed`)
-/// is a one-shot detection without lifecycle.
+/// the state item (`IsInside`, `State`, `IsMotion` …) going true (`Changed`, or
+/// no `PropertyOperation`) raises a detection; going false or `Deleted` is a `.end`.
+/// `Initialized` is the snapshot a subscription starts with: nothing happened,
+/// so it is nothing whatever its state (a true snapshot leaves no trace either:
+/// the item, if the hub saw it open, stays open until its false or `Deleted`).
+/// An event without a state item (`LineDetector/Crossed`) is a one-shot
+/// detection without lifecycle.
+///
+/// Camera-health rules (`SignalLoss`, tamper, image quality) report the
+/// camera's status instead: true is `.cameraStatus(status)`, false or `Deleted`
+/// is `.cameraStatus(.online)`, without lifecycle, as the native status topic.
+///
+/// python-onvif-zeep bridges wrap items as `{"SimpleItem": [...] or {...},
+/// "ElementItem": [], "Extension": null, "_attr_1": null}`: the `SimpleItem`s
+/// are read, the rest ignored. A device whose clock is unset (Hikvision's
+/// `0000-00-00T00:00:00Z`) is taken at `receivedAt` with `timeSource = .received`,
+/// and the receive time (ms) is in the key, so each such alarm is its own event.
 ///
 /// A zero-byte payload is how a bridge clears a retained property: it is read as
 /// `Deleted` at `receivedAt`. It carries no `Source`, so its `.end` has the
@@ -32,7 +45,8 @@ import Foundation
 /// Topics not in the mapping decode to no event (checked before the device is
 /// resolved, like Frigate labels): ONVIF devices publish many
 /// housekeeping topics (processor usage, storage, relays), and dead-lettering
-/// them all would bury real problems.
+/// them all would bury real problems. The decode stage counts them instead
+/// (`UnmappedInput`, `patrolhub adapters unmapped`).
 public struct ONVIFAdapter: EventAdapter {
     public var mapping: ONVIFMapping
     public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
@@ -63,36 +77,69 @@ public struct ONVIFAdapter: EventAdapter {
     ///   `missing_field` (`UtcTime`), `wrong_type`, `invalid_value` (bad time,
     ///   unknown `PropertyOperation`, a state that is not boolean), `unknown_source`.
     public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+        var unmapped: UnmappedInput?
+        return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
+    }
+
+    /// `decode`, setting `unmapped` when no rule maps the topic (the result is then empty).
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
         guard case .onvif(let device, let onvifTopic)? = derived.router.route(topic) else {
             throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
         }
         try checkSize(payload, options)
         let resolved = mapping.resolve(onvifTopic)
-        guard let rule = resolved.rule else { return [] }
+        guard let rule = resolved.rule else {
+            unmapped = UnmappedInput(format: "onvif", name: resolved.path.isEmpty ? onvifTopic : resolved.path, device: device)
+            return []
+        }
         guard let source = resolver(device) else {
             throw DecodeError(.unknownSource, "ONVIF device \"\(device)\" is not registered")
         }
         let topicLifecycle = "onvif:\(source):\(resolved.path)"
+        let health = rule.healthStatus
 
         var drill = false
+        var timeSource = TimeSource.device
         func event(_ kind: NormalizedEvent.Kind, key: String, time: Date, lifecycle: String?) -> NormalizedEvent {
-            NormalizedEvent(
-                key: key, kind: kind, sourceKind: .camera, source: source, category: rule.category,
-                severity: rule.severity, time: time, drill: drill, lifecycle: lifecycle, format: "onvif")
+            var category = rule.category
+            if case .cameraStatus(let status) = kind, let c = status.healthCategory { category = c }
+            return NormalizedEvent(
+                key: key, kind: kind, sourceKind: .camera, source: source, category: category,
+                severity: health == nil ? rule.severity : nil, time: time, drill: drill,
+                lifecycle: health == nil ? lifecycle : nil, format: "onvif", timeSource: timeSource)
+        }
+        /// A true state: a detection, or the camera's status for a health rule.
+        func raised(_ key: String, _ time: Date, _ lifecycle: String?) -> NormalizedEvent {
+            event(health.map { .cameraStatus($0) } ?? .detection, key: key, time: time, lifecycle: lifecycle)
+        }
+        /// A false state or a delete: the lifecycle's end, or the camera back online.
+        func ended(_ key: String, _ time: Date, _ lifecycle: String) -> NormalizedEvent {
+            event(health == nil ? .end : .cameraStatus(.online), key: key, time: time, lifecycle: lifecycle)
         }
 
+        let receivedMillis = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())
         if payload.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            let millis = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())
-            return [
-                event(.end, key: "\(topicLifecycle):deleted:\(millis)", time: receivedAt, lifecycle: topicLifecycle)
-            ]
+            timeSource = .received // the message carries no time of its own
+            return [ended("\(topicLifecycle):deleted:\(receivedMillis)", receivedAt, topicLifecycle)]
         }
 
-        let fields = Self.canonicalKeys(try PayloadFields(bytes: payload))
+        let fields = Self.canonicalKeys(Self.unwrapNotification(try PayloadFields(bytes: payload)))
         let utcTime = try fields.requiredString("UtcTime")
-        // UtcTime is UTC by definition: a time without offset is read as UTC.
-        guard let time = TimeParser.utc.parse(utcTime) else {
-            throw DecodeError(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
+        let time: Date
+        let keyTime: String
+        if TimeParser.isUnsetClock(utcTime) {
+            // The device's clock is unset: the hub's receive time stands in, in the key too
+            // (every alarm of such a device carries the same bogus time).
+            time = receivedAt
+            timeSource = .received
+            keyTime = "received-\(receivedMillis)"
+        } else {
+            // UtcTime is UTC by definition: a time without offset is read as UTC.
+            guard let parsed = TimeParser.utc.parse(utcTime) else {
+                throw DecodeError(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
+            }
+            time = parsed
+            keyTime = utcTime
         }
         let operation = try Self.operation(fields)
         // Not ONVIF's: a simulator marks drill traffic with a top-level `Drill` (docs/ADAPTERS.md).
@@ -106,19 +153,19 @@ public struct ONVIFAdapter: EventAdapter {
             .joined(separator: ",")
         let lifecycle = sourceKey.isEmpty ? topicLifecycle : "\(topicLifecycle)|\(sourceKey)"
         let stateKey = state.map { $0 ? "true" : "false" } ?? "-"
-        let key = "\(lifecycle):\(utcTime):\(operation?.rawValue ?? "-"):\(stateKey)"
+        let key = "\(lifecycle):\(keyTime):\(operation?.rawValue ?? "-"):\(stateKey)"
 
         switch (operation, state) {
-        case (.deleted?, _):
-            return [event(.end, key: key, time: time, lifecycle: lifecycle)]
-        case (_, nil):
-            return [event(.detection, key: key, time: time, lifecycle: nil)]
-        case (_, true?):
-            return [event(.detection, key: key, time: time, lifecycle: lifecycle)]
-        case (.initialized?, false?):
+        case (.initialized?, _):
             return []
+        case (.deleted?, _):
+            return [ended(key, time, lifecycle)]
+        case (_, nil):
+            return [raised(key, time, nil)]
+        case (_, true?):
+            return [raised(key, time, lifecycle)]
         case (_, false?):
-            return [event(.end, key: key, time: time, lifecycle: lifecycle)]
+            return [ended(key, time, lifecycle)]
         }
     }
 
@@ -131,6 +178,8 @@ public struct ONVIFAdapter: EventAdapter {
     /// Data item names that carry a property's state, in the order they are tried.
     private static let stateNames = [
         "isinside", "state", "ismotion", "istamper", "isloitering", "isabandoned", "active", "logicalstate",
+        // TP-Link Tapo's items (Home Assistant's onvif parsers.py).
+        "isintrusion", "islinecross", "ispeople", "isvehicle", "ispet", "istpsmartevent",
     ]
 
     private static let canonicalNames = ["UtcTime", "PropertyOperation", "Source", "Key", "Data", "Drill"]
@@ -147,6 +196,24 @@ public struct ONVIFAdapter: EventAdapter {
             if values[canonical] == nil || canonical == key { values[canonical] = value }
         }
         return PayloadFields(object: values, path: fields.path)
+    }
+
+    /// A whole `wsnt:NotificationMessage` as zeep serialises it (`{"Topic": …,
+    /// "Message": {"_value_1": {"UtcTime": …, "Data": …}}}`): the `tt:Message` inside.
+    /// The topic is the MQTT topic's, as for every other shape.
+    private static func unwrapNotification(_ fields: PayloadFields) -> PayloadFields {
+        guard !fields.object.keys.contains(where: { asciiCaseEqual($0, "UtcTime") }),
+              case .object(var message)? = fields.object.first(where: { asciiCaseEqual($0.key, "Message") })?.value
+        else { return fields }
+        if case .object(let inner)? = message["_value_1"] { message = inner }
+        return PayloadFields(object: message, path: "Message")
+    }
+
+    /// Members a zeep serialisation adds that carry no item: `_attr_1`, `_value_1`, nulls.
+    private static func isBridgeNoise(_ key: String, _ value: JSONValue) -> Bool {
+        if key.hasPrefix("_attr_") || key.hasPrefix("_value_") { return true }
+        if case .null = value { return true }
+        return asciiCaseEqual(key, "ElementItem") || asciiCaseEqual(key, "Extension")
     }
 
     private static func operation(_ fields: PayloadFields) throws(DecodeError) -> PropertyOperation? {
@@ -175,14 +242,19 @@ public struct ONVIFAdapter: EventAdapter {
                 items.append(SimpleItem(name: name, value: member(object, "value") ?? .null))
             }
             return items
+        case .null?:
+            return []
         case .object(let object)?:
-            if object.count == 1, let wrapped = member(object, "simpleitem") {
+            // `{"SimpleItem": …}`, with python-onvif-zeep's `ElementItem`, `Extension`
+            // and `_attr_1` beside it: the SimpleItems are the data, the rest is ignored.
+            if let wrapped = member(object, "simpleitem") {
                 return try simpleItems(wrapped, field: "\(field).SimpleItem")
             }
-            if object.count == 2, case .string(let name)? = member(object, "name"), let value = member(object, "value") {
+            if case .string(let name)? = member(object, "name"), let value = member(object, "value"),
+               object.allSatisfy({ asciiCaseEqual($0.key, "name") || asciiCaseEqual($0.key, "value") || Self.isBridgeNoise($0.key, $0.value) }) {
                 return [SimpleItem(name: name, value: value)]
             }
-            return object.map { SimpleItem(name: $0.key, value: $0.value) }
+            return object.compactMap { Self.isBridgeNoise($0.key, $0.value) ? nil : SimpleItem(name: $0.key, value: $0.value) }
         case let other?:
             throw DecodeError(.wrongType, "\(field): expected an object or a list of SimpleItems, got \(other.typeName)")
         }

@@ -1,0 +1,67 @@
+import Alerts
+import ArgumentParser
+import Foundation
+
+extension PatrolHubCommand {
+    struct Adapters: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "What the adapters saw of foreign inputs.",
+            subcommands: [Unmapped.self])
+
+        struct Unmapped: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "ONVIF topics, Frigate labels and onvif2mqtt events seen but mapped by no rule, with counts and the config line that maps each.")
+
+            @OptionGroup var config: ConfigOptions
+
+            @Flag(help: "Print one JSON object {\"unmapped\": [{format, name, count, first_seen, last_seen, example_device, overflow, config}]}.")
+            var json = false
+
+            @Option(help: "A store file to read instead of the config's store.path.")
+            var store: String?
+
+            func run() throws {
+                let path: String
+                if let store {
+                    path = store
+                } else {
+                    let cfg = try config.load()
+                    path = cfg.store.path
+                    guard FileManager.default.fileExists(atPath: path) else {
+                        throw CLIError("no store at \(path) (store.path in \(cfg.file)): has the hub run yet?")
+                    }
+                }
+                guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no store at \(path)") }
+                let rows = try DisputeStore(path: path).unmappedInputs()
+                if json {
+                    print(JSONValue.object(["unmapped": .array(rows.map(\.json))]).serialized)
+                    return
+                }
+                guard !rows.isEmpty else {
+                    print("no unmapped inputs: every ONVIF topic, Frigate label and onvif2mqtt event seen is mapped by a rule")
+                    return
+                }
+                print("format      count  last seen                 example device        name")
+                for r in rows {
+                    let device = r.device.count > 20 ? String(r.device.prefix(19)) + "…" : r.device
+                    print("\(pad(r.format, 10))  \(pad(String(r.count), 5, left: true))  \(pad(r.lastSeen.rfc3339, 24))  \(pad(device, 20))  \(r.displayName)")
+                    if let hint = r.configHint {
+                        print("    map it in rules.yaml: \(hint)")
+                    } else if r.isOverflow {
+                        print("    names seen after the first \(UnmappedInputs.maxNames) of this format, counted together")
+                    } else if r.format == "onvif2mqtt" {
+                        print("    onvif2mqtt events other than motion are not read")
+                    }
+                }
+                let categories = Alerts.Category.allCases.filter { $0.family == .cameraAnalytics || $0.family == .cameraHealth }
+                print("CATEGORY: a camera category (\(categories.map(\.rawValue).joined(separator: ", "))); for ONVIF also a camera status (\(CameraStatus.allCases.filter { $0 != .online }.map(\.rawValue).joined(separator: ", ")))")
+            }
+
+            private func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
+                guard s.count < width else { return s }
+                let fill = String(repeating: " ", count: width - s.count)
+                return left ? fill + s : s + fill
+            }
+        }
+    }
+}
