@@ -77,6 +77,32 @@ struct VisibleOutcomesHTTPTests {
         }
     }
 
+    @Test("simulate warns when the target hub's store has seen newer events than the scenario's")
+    func simulateWarnsOfLateEvents() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("hub.sqlite")
+        let config = packageRoot.appendingPathComponent("config/patrolhub.yaml").path
+        let scenario = packageRoot.appendingPathComponent("simulators/fault_storm.yaml").path
+        func simulate() throws -> (Int32, String) {
+            try runProcess(try patrolhubExecutable(), ["simulate", "--scenario", scenario, "--config", config, "--store", path,
+                                                       "--start", "2026-11-29T08:00:00+08:00", "--dry-run"])
+        }
+        var (status, output) = try simulate()
+        #expect(status == 0, "\(output)")
+        #expect(!output.contains("warning: the hub's store"), "no store, no warning: \(output)")
+        // The hub has seen an event at the run's start: the scenario's first 20 minutes are late there.
+        let store = try DisputeStore(path: path)
+        let newest = try #require(TimeParser().parse("2026-11-29T00:00:00Z"))
+        try store.writer.write { db in
+            try db.execute(sql: "INSERT INTO event_batches(last_time, count, events) VALUES (?, 0, x'01')", arguments: [newest.timeIntervalSince1970])
+        }
+        (status, output) = try simulate()
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("warning: the hub's store (\(path)) has seen events up to 2026-11-29T00:00:00.000Z"), "\(output)")
+        #expect(output.range(of: #"; \d+ of \d+ messages are older than that minus event_time.lateness_seconds \(600 s\)"#, options: .regularExpression) != nil, "\(output)")
+    }
+
     @Test("the late events counter is a Prometheus counter")
     func lateCounter() {
         var s = StoreStatus()
