@@ -83,7 +83,8 @@ public final class PipelineProcessor {
     /// Rebuilds the engine's windows from the store (at start).
     public func reload() throws {
         let rules = engine.rules
-        let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
+        // The change log's position is read with the snapshot: a slip a case action closes after it is seen by the next batch.
+        let (snapshot, seen) = try store.writer.read { db -> (RiskEngine.Snapshot, Int64) in
             var s = RiskEngine.Snapshot()
             let maxTime = try EventLog.maxTime(db: db)
             // Open items of the last day, and whatever is open until a later message ends it, however old:
@@ -135,9 +136,9 @@ public final class PipelineProcessor {
                 }
             }
             s.lastCaseSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM cases") ?? 0
-            return s
+            return (s, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0)
         }
-        changesSeen = try store.writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0 }
+        changesSeen = seen
         engine.restore(snapshot)
     }
 
@@ -657,7 +658,11 @@ public final class PipelineProcessor {
     private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
         var changed: [Slip] = []
         let update = try RawStatement(db, """
-            UPDATE slips SET severity = ?2, updated_at = ?3, state = ?4, case_id = ?5, occurrences = ?6, closed_at = ?7, close_reason = ?8 WHERE id = ?1
+            UPDATE slips SET severity = ?2, updated_at = ?3, case_id = ?5, occurrences = ?6,
+                -- A slip once closed stays closed, whoever closed it.
+                state = CASE WHEN state = 'closed' THEN state ELSE ?4 END,
+                closed_at = COALESCE(closed_at, ?7), close_reason = COALESCE(close_reason, ?8)
+            WHERE id = ?1
             """)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences,

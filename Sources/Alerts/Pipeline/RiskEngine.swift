@@ -129,6 +129,9 @@ public struct RiskEngine: Sendable {
     var openSlipSlots: Set<Int> = []
     /// The watermark at which the next open slip may have gone quiet (no scan before).
     var nextQuietCheck = Date.distantPast
+    /// Items closed recently (event time of the close): a slip issued now does not count them as still open.
+    var recentlyClosed: [String: Date] = [:]
+    var recentlyClosedLimit = 4096
     /// Late events handled so far by this engine (the processor adds the difference to the store's counter).
     public private(set) var lateEvents = 0
 
@@ -186,6 +189,9 @@ public struct RiskEngine: Sendable {
         openSlipSlots = []
         nextQuietCheck = .distantPast
         let open = Dictionary(s.openItems.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A recent occurrence's item that is not open has closed.
+        recentlyClosed = [:]
+        for o in s.recentOccurrences where open[o.itemID] == nil { recentlyClosed[o.itemID] = max(recentlyClosed[o.itemID] ?? o.time, o.time) }
         for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
             let w = slot(ZoneCategory(zone: slip.zone, category: slip.category))
             // A closed slip takes no more items: the newest slip of the window decides.
@@ -477,7 +483,9 @@ public struct RiskEngine: Sendable {
             for key in lifecycles.values where key.category == item.category { if let id = openItems[key]?.id { held.insert(id) } }
         }
         var unclosed: [String: Member] = [:]
-        for o in inWindow { unclosed[o.itemID] = Member(lastSeen: max(unclosed[o.itemID]?.lastSeen ?? o.time, o.time), held: health || held.contains(o.itemID)) }
+        for o in inWindow where recentlyClosed[o.itemID] == nil {
+            unclosed[o.itemID] = Member(lastSeen: max(unclosed[o.itemID]?.lastSeen ?? o.time, o.time), held: health || held.contains(o.itemID))
+        }
         unclosed[item.id] = member(item)
         windows[w].active = ActiveSlip(slip: slip, anchor: time, unclosed: unclosed)
         openSlipSlots.insert(w)
@@ -522,6 +530,15 @@ public struct RiskEngine: Sendable {
     mutating func endSlips(effectsFrom first: Int, now: Date, into effects: inout [EngineEffect]) {
         var closed: [RiskItem] = []
         for k in first..<effects.count { if case .item(let item) = effects[k], item.state == .closed { closed.append(item) } }
+        if !closed.isEmpty, let wm = watermark {
+            for item in closed { recentlyClosed[item.id] = item.lastSeen }
+            // Only occurrences inside a group window that is not late can name them.
+            if recentlyClosed.count > recentlyClosedLimit {
+                let horizon = wm.addingTimeInterval(-rules.groupWindow - rules.lateness)
+                recentlyClosed = recentlyClosed.filter { $0.value >= horizon }
+                recentlyClosedLimit = max(4096, recentlyClosed.count * 2)
+            }
+        }
         for item in closed {
             guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category)], var active = windows[w].active,
                   active.unclosed.removeValue(forKey: item.id) != nil else { continue }

@@ -51,6 +51,22 @@ struct VisibleOutcomesTests {
         #expect(r.slips.filter { $0.state == .closed }.count == 1, "closed once")
     }
 
+    @Test func aThresholdSlipClosesWhenTheItemsStillOpenAtIssueEnd() {
+        let r = Self.run([
+            Self.lifecycle("1", "cam-1", .intrusion, 0, "frigate:cam-1:a"),
+            Self.lifecycle("2", "cam-1", .intrusion, 1, "frigate:cam-1:a", end: true), // closed before the slip is issued
+            Self.lifecycle("3", "cam-2", .intrusion, 2, "frigate:cam-2:b"),
+            Self.lifecycle("4", "cam-4", .intrusion, 3, "frigate:cam-4:c"), // the third occurrence: the slip
+            Self.lifecycle("5", "cam-2", .intrusion, 4, "frigate:cam-2:b", end: true),
+            Self.lifecycle("6", "cam-4", .intrusion, 5, "frigate:cam-4:c", end: true),
+        ])
+        let slip = Self.last(r.slips, "YJ-00000001")
+        #expect(slip?.riskItemIDs == ["RI-00000001", "RI-00000002", "RI-00000003"])
+        #expect(slip?.state == .closed)
+        #expect(slip?.closeReason == "items_closed")
+        #expect(slip?.closedAt == E.at(5))
+    }
+
     @Test func aSlipWithAnItemStillHeldOpenStaysOpen() {
         let r = Self.run([
             Self.lifecycle("1", "cam-1", .fight, 0, "frigate:cam-1:a"),
@@ -260,6 +276,22 @@ struct VisibleOutcomesTests {
         #expect(closed.first?["closed_at"] == .string(O.t0.addingTimeInterval(61 * 60 + 1).rfc3339))
         #expect(try hub.slip("YJ-00000002")?.state == .open, "a new fight opens a new slip")
         #expect(try hub.store.status().slips["warning"] == ["open": 1, "closed": 1])
+    }
+
+    @Test(arguments: [1, 2, 3, 4, 5])
+    func slipsEndTheSameWithARestartAnywhere(restartAt: Int) throws {
+        let messages = [
+            O.camera("cam-A", "a1", "fight", 0), O.camera("cam-C", "c1", "intrusion", 1), O.camera("cam-C", "c2", "intrusion", 4),
+            O.camera("cam-E", "e1", "intrusion", 5), O.camera("cam-C", "c3", "loitering", 66), O.camera("cam-A", "a2", "fight", 67),
+        ]
+        func states(_ store: DisputeStore) throws -> [String] {
+            try store.writer.read { try String.fetchAll($0, sql: "SELECT id || ' ' || state || ' ' || COALESCE(close_reason, '-') FROM slips ORDER BY id") }
+        }
+        let (running, outcomes) = try ReviewFindingsTests.run(messages)
+        #expect(try states(running) == ["YJ-00000001 closed items_quiet", "YJ-00000002 closed items_quiet", "YJ-00000003 open -"], "sanity")
+        let (restarted, restartedOutcomes) = try ReviewFindingsTests.run(messages, restartAt: restartAt)
+        #expect(try states(restarted) == states(running))
+        #expect(restartedOutcomes == outcomes, "the same publications: nothing closed twice")
     }
 
     @Test func closingTheCaseClosesItsSlipInTheSameTransactionAndPublishesIt() throws {
