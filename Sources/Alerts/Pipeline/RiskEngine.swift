@@ -547,8 +547,8 @@ public struct RiskEngine: Sendable {
                 closeSlip(at: w, .itemsClosed, now: now, into: &effects)
             } else if let wm = watermark, isQuiet(active, at: wm) {
                 closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
-            } else {
-                nextQuietCheck = .distantPast // its quiet time may now come earlier than the scan expects
+            } else if let at = quietAt(active) {
+                nextQuietCheck = min(nextQuietCheck, at) // without a held item left, it may go quiet sooner than the scan expects
             }
         }
         guard let wm = watermark, wm > nextQuietCheck, !openSlipSlots.isEmpty else { return }

@@ -9,7 +9,10 @@ import Alerts
 ///   each grid coloured by its most severe open risk, with counts on hover;
 ///   clicking a zone filters the feed and the case list to it;
 /// - the live feed: risk items, slips, cases and transitions from
-///   `GET /api/v1/stream`, newest first (seeded from the lists at load);
+///   `GET /api/v1/stream`, newest first (seeded from the lists at load); a risk
+///   item that is late, was placed by another rule than its reported location
+///   or was timed by the hub's receive time carries a badge (the reason on
+///   hover), and a closed slip says why it closed;
 /// - the open cases and the detail of the selected one (the most urgent at
 ///   start): its explanation, evidence, documents, history, and the
 ///   operator actions (`POST /api/v1/cases/{id}/actions`), those the
