@@ -21,13 +21,19 @@ struct GridPlacementIntegrationTests {
         let f = try #require(found, "the sample has a grid border where the GCJ-02 offset matters")
         #expect(f.wgs.distance(to: GeoPoint(lat: f.gcj.lat, lon: f.gcj.lon)) > 100, "GCJ-02 is offset by hundreds of metres here")
 
+        // The camera nearest the point reports it: an event far from its camera is placed in the camera's zone instead.
+        let camerasFile = packageRoot.appendingPathComponent("config/cameras.csv").path
+        let cameras = try Registry.loadCameras(file: camerasFile).compactMap { c in c.location.map { (c.id, $0.distance(to: f.wgs)) } }
+        let camera = try #require(cameras.min { $0.1 < $1.1 })
+        #expect(camera.1 < Placer.defaultMaxCameraDistance, "a sample camera within placement.max_camera_distance_m of the point")
+
         try await withLiveHub(configure: { c in
             c.zonesFile = zonesFile
-            c.camerasFile = packageRoot.appendingPathComponent("config/cameras.csv").path
+            c.camerasFile = camerasFile
         }) { _, hub, pub in
             let time = Date().addingTimeInterval(-60)
             let location = String(format: #","location":{"lat":%.7f,"lon":%.7f,"crs":"gcj02"}"#, f.gcj.lat, f.gcj.lon)
-            try await pub.publishAll([(eventTopic("cam-001"), cameraEvent("border-1", type: "fight", time: time, extra: location))])
+            try await pub.publishAll([(eventTopic(camera.0), cameraEvent("border-1", type: "fight", time: time, extra: location))])
             try await hub.waitProcessed(received: 1)
             let item = try #require(try hub.store.riskItems().first)
             #expect(item.zone == f.grid)

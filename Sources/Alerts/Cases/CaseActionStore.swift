@@ -23,7 +23,10 @@ extension DisputeStore {
     /// row, an append-only `case_transitions` row, an `audit_log` row, and
     /// the updated case JSON queued on `{outputPrefix}/out/cases`. When the
     /// action ends the case (resolve, close, false-alarm), its open reminder
-    /// letters and supervision orders are closed and published again.
+    /// letters and supervision orders are closed and published again; when it
+    /// closes the case (close, false-alarm), so are the open warning slips that
+    /// became the case (`case_id`), with `close_reason` `case_closed` or
+    /// `case_false_alarm` (a reopened case does not reopen them).
     ///
     /// - Returns: the case as stored after the action.
     /// - Throws: `CaseActionError` (`.unknownCase`, `.illegalTransition`,
@@ -45,6 +48,12 @@ extension DisputeStore {
             try Self.enqueue(topic: "\(outputPrefix)/out/cases", next.json, now: now, db: db)
             if !next.state.isOpen {
                 for slip in try Self.closeSupervisionDocuments(caseID: caseID, now: now, db: db) {
+                    try Self.enqueue(topic: "\(outputPrefix)/out/slips", slip.json, now: now, db: db)
+                }
+            }
+            if next.state == .closed || next.state == .falseAlarm {
+                let reason: Slip.CloseReason = next.state == .closed ? .caseClosed : .caseFalseAlarm
+                for slip in try Self.closeWarningSlips(caseID: caseID, reason, now: now, db: db) {
                     try Self.enqueue(topic: "\(outputPrefix)/out/slips", slip.json, now: now, db: db)
                 }
             }
@@ -107,6 +116,18 @@ extension DisputeStore {
                        arguments: [topic, Data(json.serialized.utf8), now.timeIntervalSince1970])
     }
 
+    /// Closes the open warning slips that became the case; returns them as closed.
+    /// (The pipeline learns of it from the change log before its next batch.)
+    static func closeWarningSlips(caseID: String, _ reason: Slip.CloseReason, now: Date, db: Database) throws -> [Slip] {
+        let ids = try String.fetchAll(db, sql: "SELECT id FROM slips WHERE case_id = ? AND kind = 'warning' AND state = 'open' ORDER BY id", arguments: [caseID])
+        guard !ids.isEmpty else { return [] }
+        try db.execute(sql: """
+            UPDATE slips SET state = 'closed', updated_at = ?, closed_at = ?, close_reason = ?
+            WHERE case_id = ? AND kind = 'warning' AND state = 'open'
+            """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, reason.rawValue, caseID])
+        return try documents(ofCase: caseID, db: db).filter { ids.contains($0.id) }
+    }
+
     /// Closes the case's open reminder letters and supervision orders; returns them as closed.
     static func closeSupervisionDocuments(caseID: String, now: Date, db: Database) throws -> [Slip] {
         let ids = try String.fetchAll(db, sql: """
@@ -114,9 +135,9 @@ extension DisputeStore {
             """, arguments: [caseID])
         guard !ids.isEmpty else { return [] }
         try db.execute(sql: """
-            UPDATE slips SET state = 'closed', updated_at = ?
+            UPDATE slips SET state = 'closed', updated_at = ?, closed_at = ?
             WHERE case_id = ? AND kind IN ('reminder', 'supervision') AND state = 'open'
-            """, arguments: [now.timeIntervalSince1970, caseID])
+            """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, caseID])
         return try documents(ofCase: caseID, db: db).filter { ids.contains($0.id) }
     }
 }

@@ -21,6 +21,10 @@ public struct RuleSet: Sendable, Equatable {
     /// is late. It is kept as a risk item but opens no new slip or case
     /// (it does not reopen windows that have closed).
     public var lateness: TimeInterval = 600
+    /// A camera event whose reported location is farther than this (metres) from the
+    /// camera's registered location is placed in the camera's zone and flagged
+    /// `location_mismatch` (0: no check). `placement.max_camera_distance_m`.
+    public var maxCameraDistance: Double = Placer.defaultMaxCameraDistance
     /// When the engine opens cases (severity, patrol report, correlation) and their deadlines.
     public var cases = CaseRules()
     /// How foreign formats map onto cameras and categories.
@@ -54,6 +58,9 @@ public struct RuleSet: Sendable, Equatable {
         let e = try root.map("event_time")
         r.lateness = TimeInterval(try e.int("lateness_seconds", default: Int(r.lateness), range: 0...604_800))
         try e.finish()
+        let pl = try root.map("placement")
+        r.maxCameraDistance = Double(try pl.int("max_camera_distance_m", default: Int(r.maxCameraDistance), range: 0...100_000))
+        try pl.finish()
         r.cases = try CaseRules.parse(cases: try root.map("cases"), correlation: try root.map("correlation"))
         r.adapters = try AdapterRules.parse(try root.map("adapters"))
         let cats = try root.map("categories")

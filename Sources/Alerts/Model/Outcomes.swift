@@ -22,10 +22,25 @@ public struct RiskItem: Sendable, Hashable {
     public var lifecycle: String?
     public var location: GeoPoint?
     public var drill: Bool
+    /// Every event of the item so far was older than the lateness bound
+    /// (`event_time.lateness_seconds` behind the newest event time), so it
+    /// opened no warning slip or case; `lateReason` says by how much. An event
+    /// that is not late clears it (the item then counts as any other).
+    public var late: Bool
+    public var lateReason: String?
+    /// Why the location an event reported was not used to place the item (far
+    /// from its camera, outside every zone), nil when it was (`Placer`).
+    public var locationMismatch: String?
+    /// The distance in metres between the reported location and the camera's registered one, when that was the reason.
+    public var locationDistance: Double?
+    /// `.received` when any event of the item was timed by the hub's receive time (an unset device clock).
+    public var timeSource: TimeSource
 
     public init(id: String, source: String, sourceKind: SourceKind, category: Category, severity: Severity, zone: String,
                 unit: String? = nil, worker: String? = nil, firstSeen: Date, lastSeen: Date, occurrences: Int = 1,
-                state: State = .open, suppressedBy: String? = nil, lifecycle: String? = nil, location: GeoPoint? = nil, drill: Bool = false) {
+                state: State = .open, suppressedBy: String? = nil, lifecycle: String? = nil, location: GeoPoint? = nil, drill: Bool = false,
+                late: Bool = false, lateReason: String? = nil, locationMismatch: String? = nil, locationDistance: Double? = nil,
+                timeSource: TimeSource = .device) {
         self.id = id
         self.source = source
         self.sourceKind = sourceKind
@@ -42,6 +57,11 @@ public struct RiskItem: Sendable, Hashable {
         self.lifecycle = lifecycle
         self.location = location
         self.drill = drill
+        self.late = late
+        self.lateReason = lateReason
+        self.locationMismatch = locationMismatch
+        self.locationDistance = locationDistance
+        self.timeSource = timeSource
     }
 
     /// The JSON object of the HTTP API and the output topics (snake_case).
@@ -52,6 +72,9 @@ public struct RiskItem: Sendable, Hashable {
             "source": .string(source), "first_seen": .string(firstSeen.rfc3339), "last_seen": .string(lastSeen.rfc3339),
             "occurrences": .number(Double(occurrences)), "suppressed_by": suppressedBy.map(JSONValue.string) ?? .null,
             "unit": unit.map(JSONValue.string) ?? .null, "worker": worker.map(JSONValue.string) ?? .null, "drill": .bool(drill),
+            "late": .bool(late), "late_reason": lateReason.map(JSONValue.string) ?? .null,
+            "location_mismatch": locationMismatch.map(JSONValue.string) ?? .null,
+            "location_distance_m": locationDistance.map { .number($0.rounded()) } ?? .null, "time_source": .string(timeSource.rawValue),
         ]
         if let location { o["location"] = .object(["lat": .number(location.lat), "lon": .number(location.lon)]) }
         return .object(o)
@@ -92,9 +115,29 @@ public struct Slip: Sendable, Hashable {
     public var text: String
     public var riskItemIDs: [String]
     public var occurrences: Int
+    /// When it was closed (processing time), nil while open.
+    public var closedAt: Date?
+    /// Why it was closed (warning slips: `CloseReason`; reminder letters and supervision orders: nil).
+    public var closeReason: String?
+
+    /// Why a warning slip closed (`close_reason`).
+    public enum CloseReason: String, Sendable, CaseIterable {
+        /// Every risk item linked to it closed (lifecycle ended, camera back online, replaced by a later item).
+        case itemsClosed = "items_closed"
+        /// Its remaining items are one-shot detections none of which recurred for the quiet window
+        /// (the longer of the dedup and group windows, in event time).
+        case itemsQuiet = "items_quiet"
+        /// The case it became (`case_id`) was closed.
+        case caseClosed = "case_closed"
+        /// The case it became was declared a false alarm.
+        case caseFalseAlarm = "case_false_alarm"
+        /// Still firing after `repeat_interval_seconds`: a new slip was issued for the same zone and category.
+        case repeated
+    }
 
     public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, worker: String? = nil, issuedAt: Date,
-                updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int) {
+                updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int,
+                closedAt: Date? = nil, closeReason: String? = nil) {
         self.id = id
         self.kind = kind
         self.zone = zone
@@ -109,6 +152,17 @@ public struct Slip: Sendable, Hashable {
         self.text = text
         self.riskItemIDs = riskItemIDs
         self.occurrences = occurrences
+        self.closedAt = closedAt
+        self.closeReason = closeReason
+    }
+
+    /// Closes it at `now` for `reason` (no-op when already closed).
+    public mutating func close(_ reason: CloseReason, at now: Date) {
+        guard state == .open else { return }
+        state = .closed
+        closedAt = now
+        closeReason = reason.rawValue
+        updatedAt = now
     }
 
     public var json: JSONValue {
@@ -117,6 +171,7 @@ public struct Slip: Sendable, Hashable {
             "severity": .number(Double(severity.rawValue)), "state": .string(state.rawValue), "unit": unit.map(JSONValue.string) ?? .null,
             "worker": worker.map(JSONValue.string) ?? .null, "issued_at": .string(issuedAt.rfc3339), "updated_at": .string(updatedAt.rfc3339), "case_id": caseID.map(JSONValue.string) ?? .null,
             "text": .string(text), "risk_item_ids": .array(riskItemIDs.map(JSONValue.string)), "occurrences": .number(Double(occurrences)),
+            "closed_at": closedAt.map { .string($0.rfc3339) } ?? .null, "close_reason": closeReason.map(JSONValue.string) ?? .null,
         ])
     }
 }

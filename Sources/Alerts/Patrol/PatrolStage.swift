@@ -165,7 +165,7 @@ public struct PatrolStage: Sendable {
                 result.closedItemID = itemID
             }
             if let slipID: String = row["slip_id"] {
-                try db.execute(sql: "UPDATE slips SET state = 'closed', updated_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, slipID])
+                try db.execute(sql: "UPDATE slips SET state = 'closed', updated_at = ?, closed_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, slipID])
                 try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'slip.closed', ?)",
                                arguments: [now.timeIntervalSince1970, slipID, "\(slot.id): checked in \(status.rawValue) at \(plan.localText(time))"])
                 try publish(slipID: slipID, now: now, db: db)

@@ -49,10 +49,13 @@ public final class PipelineProcessor {
     /// published again; a new item, a severity or a case link is. After a
     /// restart the first change of each is published once more (at least once).
     /// (A case's category changes only with its severity, so a case needs no more.)
-    struct Published: Equatable { var items: Int; var severity: Severity; var caseID: String? = nil }
+    struct Published: Equatable { var items: Int; var severity: Severity; var caseID: String? = nil; var closed = false }
     var published: [String: Published] = [:]
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
+    /// The change log's newest seq after this process's last batch: slips changed after
+    /// it were changed by someone else (a case action closing its case's warning slips).
+    var changesSeen: Int64 = 0
 
     // Crash quarantine (see `recover()`).
     /// What the previous process recorded about its stop; set before the first batch.
@@ -80,7 +83,8 @@ public final class PipelineProcessor {
     /// Rebuilds the engine's windows from the store (at start).
     public func reload() throws {
         let rules = engine.rules
-        let snapshot = try store.writer.read { db -> RiskEngine.Snapshot in
+        // The change log's position is read with the snapshot: a slip a case action closes after it is seen by the next batch.
+        let (snapshot, seen) = try store.writer.read { db -> (RiskEngine.Snapshot, Int64) in
             var s = RiskEngine.Snapshot()
             let maxTime = try EventLog.maxTime(db: db)
             // Open items of the last day, and whatever is open until a later message ends it, however old:
@@ -88,7 +92,7 @@ public final class PipelineProcessor {
             s.openItems = try Row.fetchAll(db, sql: """
                 SELECT * FROM risk_items WHERE state = 'open'
                     AND (last_seen >= ? OR lifecycle IS NOT NULL OR category IN ('camera_offline', 'camera_tampered', 'camera_degraded'))
-                """, arguments: [maxTime - max(rules.dedupWindow, 86_400)]).map(RiskItem.init(row:))
+                """, arguments: [maxTime - max(rules.dedupWindow, rules.groupWindow, 86_400)]).map(RiskItem.init(row:))
             // What a window ending at an event that is not late can still see (as the running engine keeps).
             let window = rules.cases.window
             let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)
@@ -141,8 +145,9 @@ public final class PipelineProcessor {
                 }
             }
             s.lastCaseSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM cases") ?? 0
-            return s
+            return (s, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0)
         }
+        changesSeen = seen
         engine.restore(snapshot)
     }
 
@@ -340,7 +345,7 @@ public final class PipelineProcessor {
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
-        let before = (engine, published)
+        let before = (engine, published, changesSeen)
         if published.count > 100_000 { published = [:] } // bounded: at worst one more publication each
         do {
             var t = 0.0
@@ -352,7 +357,7 @@ public final class PipelineProcessor {
             if profile != nil { profile!.commit += StageProfile.now() - t }
             return result
         } catch {
-            (engine, published) = before // the transaction rolled back: so do the windows
+            (engine, published, changesSeen) = before // the transaction rolled back: so do the windows
             throw error
         }
     }
@@ -399,6 +404,8 @@ public final class PipelineProcessor {
         let decode = self.decode
         let patrol = self.patrol
         let checkins = patrol != nil
+        try forgetSlipsClosedElsewhere(db: db)
+        let lateBefore = engine.lateEvents
 
         // 1. Decode the whole batch, so that its event keys go to the store together.
         var decoded: [(index: Int, events: [NormalizedEvent], firstKey: Int)] = []
@@ -522,6 +529,10 @@ public final class PipelineProcessor {
             try db.execute(sql: "DELETE FROM pipeline_inflight")
         }
         try log.write(db: db)
+        if engine.lateEvents > lateBefore {
+            try db.execute(sql: "INSERT INTO counters(name, value) VALUES ('late_events', ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                           arguments: [engine.lateEvents - lateBefore])
+        }
         mark(\.eventRows)
         try write(items: items.values, db: db)
         mark(\.itemRows)
@@ -565,7 +576,22 @@ public final class PipelineProcessor {
         result.itemsChanged = items.count
         result.slipsChanged = slips.count
         result.casesChanged = cases.count
+        changesSeen = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? changesSeen
         return result
+    }
+
+    /// Warning slips closed since the last batch by someone else (a case action
+    /// closing their case: `DisputeStore.act`) leave the engine, so no item joins them again.
+    private func forgetSlipsClosedElsewhere(db: Database) throws {
+        let ids = try String.fetchAll(db, sql: """
+            SELECT DISTINCT s.id FROM changes c JOIN slips s ON s.id = c.subject
+            WHERE c.seq > ? AND c.kind = 'slip' AND s.kind = 'warning' AND s.state = 'closed'
+            """, arguments: [changesSeen])
+        guard !ids.isEmpty else { return }
+        engine.forgetClosedSlips(Set(ids))
+        for id in ids {
+            if var p = published[id] { p.closed = true; published[id] = p }
+        }
     }
 
     /// A new case is inserted whole; new evidence changes only what evidence
@@ -615,13 +641,14 @@ public final class PipelineProcessor {
         // (cheaper than INSERT … ON CONFLICT, which tries the insert and its constraints first).
         let update = try RawStatement(db, """
             UPDATE risk_items SET severity = ?2, first_seen = ?3, last_seen = ?4, occurrences = ?5, state = ?6, suppressed_by = ?7,
-                lifecycle = ?8
+                lifecycle = ?8, late = ?9, late_reason = ?10, location_mismatch = ?11, location_distance_m = ?12, time_source = ?13
             WHERE id = ?1
             """)
         let insert = try RawStatement(db, """
             INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
-                                   occurrences, state, suppressed_by, lifecycle, lat, lon, drill)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   occurrences, state, suppressed_by, lifecycle, lat, lon, drill,
+                                   late, late_reason, location_mismatch, location_distance_m, time_source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for i in items {
             update.reset()
@@ -633,6 +660,11 @@ public final class PipelineProcessor {
             update.bind(6, i.state.rawValue)
             update.bind(7, i.suppressedBy)
             update.bind(8, i.lifecycle)
+            update.bind(9, i.late)
+            update.bind(10, i.lateReason)
+            update.bind(11, i.locationMismatch)
+            update.bind(12, i.locationDistance)
+            update.bind(13, i.timeSource.rawValue)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) > 0 { continue }
             insert.reset()
@@ -654,6 +686,11 @@ public final class PipelineProcessor {
             insert.bind(16, i.location?.lat)
             insert.bind(17, i.location?.lon)
             insert.bind(18, i.drill)
+            insert.bind(19, i.late)
+            insert.bind(20, i.lateReason)
+            insert.bind(21, i.locationMismatch)
+            insert.bind(22, i.locationDistance)
+            insert.bind(23, i.timeSource.rawValue)
             try insert.step(db)
         }
     }
@@ -662,11 +699,16 @@ public final class PipelineProcessor {
     private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
         var changed: [Slip] = []
         let update = try RawStatement(db, """
-            UPDATE slips SET severity = ?2, updated_at = ?3, state = ?4, case_id = ?5, occurrences = ?6 WHERE id = ?1
+            UPDATE slips SET severity = ?2, updated_at = ?3, case_id = ?5, occurrences = ?6,
+                -- A slip once closed stays closed, whoever closed it.
+                state = CASE WHEN state = 'closed' THEN state ELSE ?4 END,
+                closed_at = COALESCE(closed_at, ?7), close_reason = COALESCE(close_reason, ?8)
+            WHERE id = ?1
             """)
         let insert = try db.cachedStatement(sql: """
-            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences,
+                              closed_at, close_reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)")
         for (s, anchor) in slips {
@@ -677,15 +719,18 @@ public final class PipelineProcessor {
             update.bind(4, s.state.rawValue)
             update.bind(5, s.caseID)
             update.bind(6, s.occurrences)
+            update.bind(7, s.closedAt?.timeIntervalSince1970)
+            update.bind(8, s.closeReason)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) == 0 {
                 try insert.execute(arguments: [
                     Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
                     s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
                     anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
+                    s.closedAt?.timeIntervalSince1970, s.closeReason,
                 ])
             }
-            let now = Published(items: s.riskItemIDs.count, severity: s.severity, caseID: s.caseID)
+            let now = Published(items: s.riskItemIDs.count, severity: s.severity, caseID: s.caseID, closed: s.state == .closed)
             let previous = published[s.id]
             guard previous != now else { continue }
             for id in s.riskItemIDs.dropFirst(previous?.items ?? 0) { try link.execute(arguments: [s.id, id]) }

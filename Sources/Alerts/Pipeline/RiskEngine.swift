@@ -7,6 +7,10 @@ public struct Placement: Sendable, Hashable {
     public var worker: String?
     /// The zone codes above `zone`, from the district down (for silences on a parent zone).
     public var parents: [String]
+    /// Why the event's own location was not used (far from its camera, outside every zone: `Placer`); nil when it was, or it had none.
+    public var locationMismatch: String?
+    /// Metres between the event's location and its camera's registered location, when that distance was the reason.
+    public var locationDistance: Double?
 
     public init(zone: String, unit: String? = nil, worker: String? = nil, parents: [String] = []) {
         self.zone = zone
@@ -58,6 +62,22 @@ public enum EngineEffect: Sendable, Hashable {
 /// window — an item (source × category × drill), its lifecycles, a slip's
 /// window (zone × category × drill), a camera's status for inhibition, and
 /// correlation into cases (`CaseStage`).
+///
+/// Late, misplaced and receive-timed events are marked on their item: `late`
+/// (with `lateReason`) while every event of it was late, `locationMismatch`
+/// when the placement set an event's reported location aside (`Placer`), and
+/// `timeSource = .received` when any event was timed by the hub's receive time.
+///
+/// Slips end. A warning slip closes (state `closed`, `closedAt`, `closeReason`)
+/// when every item linked to it is over: closed (lifecycle end, camera back
+/// `online`, replaced by a later item of the same source and category), or —
+/// for items no end closes (one-shot detections, no live lifecycle, not camera
+/// health) — quiet: the slip takes no more items (`repeatInterval` after its
+/// anchor) and no event of them within the dedup window before the watermark.
+/// A slip still firing after `repeatInterval` is closed as `repeated` by the new slip; one whose case is
+/// closed is closed by the case action (`DisputeStore.act`) and dropped here
+/// (`forgetClosedSlips`). A closed slip takes no more items: later occurrences
+/// count towards a new slip.
 public struct RiskEngine: Sendable {
     struct SourceCategory: Hashable { var source: String; var category: Category; var drill: Bool }
     struct ZoneCategory: Hashable { var zone: String; var category: Category; var drill: Bool }
@@ -76,11 +96,20 @@ public struct RiskEngine: Sendable {
         var anchor: Date
         /// `slip.riskItemIDs` as a set: an hour-long slip links many items, and every event asks.
         var ids: Set<String>
-        init(slip: Slip, anchor: Date) {
+        /// The linked items not closed yet (see "Slips end" on `RiskEngine`).
+        var unclosed: [String: Member]
+        init(slip: Slip, anchor: Date, unclosed: [String: Member] = [:]) {
             self.slip = slip
             self.anchor = anchor
             self.ids = Set(slip.riskItemIDs)
+            self.unclosed = unclosed
         }
+    }
+    /// A linked item still open: its newest event time, and whether only an end
+    /// closes it (a live lifecycle, a camera-health item) rather than quiet time.
+    struct Member: Hashable {
+        var lastSeen: Date
+        var held: Bool
     }
 
     public var rules: RuleSet
@@ -116,6 +145,15 @@ public struct RiskEngine: Sendable {
     public var neverSilence: Set<Category> = SilencePolicy().neverSilence
     var nextItemSeq = 1
     var nextSlipSeq = 1
+    /// The window slots whose active slip is open (the quiet check looks at these only).
+    var openSlipSlots: Set<Int> = []
+    /// The watermark at which the next open slip may have gone quiet (no scan before).
+    var nextQuietCheck = Date.distantPast
+    /// Items closed recently (event time of the close): a slip issued now does not count them as still open.
+    var recentlyClosed: [String: Date] = [:]
+    var recentlyClosedLimit = 4096
+    /// Late events handled so far by this engine (the processor adds the difference to the store's counter).
+    public private(set) var lateEvents = 0
 
     public init(rules: RuleSet, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
                 place: @escaping @Sendable (NormalizedEvent) -> Placement) {
@@ -172,10 +210,26 @@ public struct RiskEngine: Sendable {
             let zc = ZoneCategory(zone: o.zone, category: o.category, drill: s.drillItemIDs.contains(o.itemID))
             windows[slot(zc)].occurrences.append(Occurrence(time: o.time, itemID: o.itemID))
         }
+        openSlipSlots = []
+        nextQuietCheck = .distantPast
+        let open = Dictionary(s.openItems.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A recent occurrence's item that is not open has closed.
+        recentlyClosed = [:]
+        for o in s.recentOccurrences where open[o.itemID] == nil { recentlyClosed[o.itemID] = max(recentlyClosed[o.itemID] ?? o.time, o.time) }
         for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
             // A slip links the items of one world only: the drill's when they are drills.
             let drill = !slip.riskItemIDs.isEmpty && slip.riskItemIDs.allSatisfy(s.drillItemIDs.contains)
-            windows[slot(ZoneCategory(zone: slip.zone, category: slip.category, drill: drill))].active = ActiveSlip(slip: slip, anchor: anchor)
+            let w = slot(ZoneCategory(zone: slip.zone, category: slip.category, drill: drill))
+            // A closed slip takes no more items: the newest slip of the window decides.
+            guard slip.state == .open else {
+                windows[w].active = nil
+                openSlipSlots.remove(w)
+                continue
+            }
+            var unclosed: [String: Member] = [:]
+            for id in slip.riskItemIDs { if let item = open[id] { unclosed[id] = member(item) } }
+            windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed)
+            openSlipSlots.insert(w)
         }
         cameraStatus = s.cameraStatus
         drillCameraStatus = [:]
@@ -195,6 +249,8 @@ public struct RiskEngine: Sendable {
 
     /// `handle`, appending the effects to `effects` (the pipeline reuses one buffer for every event).
     public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
+        let first = effects.count
+        defer { endSlips(effectsFrom: first, now: now, into: &effects) }
         switch event.kind {
         case .cameraStatus(let status):
             handleStatus(event, status: status, now: now, into: &effects)
@@ -216,11 +272,21 @@ public struct RiskEngine: Sendable {
         let late = watermark.map { event.time < $0.addingTimeInterval(-rules.lateness) } ?? false
         if !late { watermark = max(watermark ?? event.time, event.time) }
         var item: RiskItem
+        if late { lateEvents += 1 }
         if var open = openItems[key], folds(event, into: open, key: key) {
             open.occurrences += 1
             open.lastSeen = max(open.lastSeen, event.time)
             open.firstSeen = min(open.firstSeen, event.time)
             open.severity = min(open.severity, severity)
+            if !late, open.late {
+                open.late = false
+                open.lateReason = nil
+            }
+            if event.timeSource == .received { open.timeSource = .received }
+            if open.locationMismatch == nil, let why = placement.locationMismatch {
+                open.locationMismatch = why
+                open.locationDistance = placement.locationDistance
+            }
             if let l = event.lifecycle {
                 if open.lifecycle == nil { open.lifecycle = l }
                 register(Lifecycle(name: l, drill: event.drill), key)
@@ -234,7 +300,9 @@ public struct RiskEngine: Sendable {
             item = RiskItem(
                 id: Self.itemID(nextItemSeq), source: event.source, sourceKind: event.sourceKind, category: event.category,
                 severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
-                firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill)
+                firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill,
+                late: late, lateReason: late ? lateReason(event.time) : nil, locationMismatch: placement.locationMismatch,
+                locationDistance: placement.locationDistance, timeSource: event.timeSource)
             nextItemSeq += 1
             itemLifecycles[key] = []
             if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill), key) }
@@ -253,6 +321,13 @@ public struct RiskEngine: Sendable {
                 linkSlips(to: change.value, now: now, into: &effects)
             }
         }
+    }
+
+    /// Why a late event opened nothing.
+    func lateReason(_ time: Date) -> String {
+        let newest = watermark ?? time
+        return "late: event time \(time.rfc3339) is \(Int(newest.timeIntervalSince(time).rounded())) s behind the newest event time seen "
+            + "(\(newest.rfc3339)), more than event_time.lateness_seconds (\(Int(rules.lateness))): it opens no warning slip or case"
     }
 
     func folds(_ event: NormalizedEvent, into item: RiskItem, key: SourceCategory) -> Bool {
@@ -382,6 +457,10 @@ public struct RiskEngine: Sendable {
 
     mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date, into effects: inout [EngineEffect]) {
         let w = slot(ZoneCategory(zone: item.zone, category: item.category, drill: item.drill))
+        // A slip that went quiet before this event ends first: the event does not revive it.
+        if !late, let active = windows[w].active, isQuiet(active, at: time) {
+            closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+        }
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         if !late {
             // Keep what a window ending at any event that is not late can still see
@@ -399,6 +478,7 @@ public struct RiskEngine: Sendable {
             active.slip.occurrences += 1
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
+            active.unclosed[item.id] = member(item)
             windows[w].active = active
             effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
             return
@@ -426,8 +506,106 @@ public struct RiskEngine: Sendable {
             text: (item.drill ? "【演练】" : "") + "预警单：网格 \(item.zone) 出现\(item.category.chineseName)（\(item.category.rawValue)），\(reason)。请 \(item.unit ?? "属地单位") 核查处置。",
             riskItemIDs: ids, occurrences: count)
         nextSlipSeq += 1
-        windows[w].active = ActiveSlip(slip: slip, anchor: time)
+        // Still firing after the repeat interval: the new slip takes over from the old one.
+        if windows[w].active != nil { closeSlip(at: w, .repeated, now: now, into: &effects) }
+        // The items the slip links: held open by an end when a live lifecycle holds them (or they are camera health).
+        let health = item.category.family == .cameraHealth
+        var held: Set<String> = []
+        if !health {
+            for key in lifecycles.values where key.category == item.category { if let id = openItems[key]?.id { held.insert(id) } }
+        }
+        var unclosed: [String: Member] = [:]
+        for o in inWindow where recentlyClosed[o.itemID] == nil {
+            unclosed[o.itemID] = Member(lastSeen: max(unclosed[o.itemID]?.lastSeen ?? o.time, o.time), held: health || held.contains(o.itemID))
+        }
+        unclosed[item.id] = member(item)
+        windows[w].active = ActiveSlip(slip: slip, anchor: time, unclosed: unclosed)
+        openSlipSlots.insert(w)
+        if let at = quietAt(windows[w].active!) { nextQuietCheck = min(nextQuietCheck, at) }
         effects.append(.slip(slip, anchor: time, isNew: true))
+    }
+
+    // MARK: - Ending warning slips
+
+    /// The event time after which the slip is quiet, if no item joins it meanwhile; nil while an end holds one of its items.
+    func quietAt(_ active: ActiveSlip) -> Date? {
+        var at = active.anchor.addingTimeInterval(rules.repeatInterval)
+        for m in active.unclosed.values {
+            if m.held { return nil }
+            at = max(at, m.lastSeen.addingTimeInterval(rules.dedupWindow))
+        }
+        return at
+    }
+
+    func member(_ item: RiskItem) -> Member {
+        Member(lastSeen: item.lastSeen, held: item.lifecycle != nil || item.category.family == .cameraHealth)
+    }
+
+    /// Whether the slip takes no more items at `time` and every item still linked to it
+    /// is one no end closes, with no event within the dedup window before `time`.
+    func isQuiet(_ active: ActiveSlip, at time: Date) -> Bool {
+        quietAt(active).map { $0 < time } ?? false
+    }
+
+    /// Closes the active slip of window `w` and lets the window go (later occurrences count towards a new slip).
+    mutating func closeSlip(at w: Int, _ reason: Slip.CloseReason, now: Date, into effects: inout [EngineEffect]) {
+        guard var active = windows[w].active else { return }
+        windows[w].active = nil
+        openSlipSlots.remove(w)
+        guard active.slip.state == .open else { return }
+        active.slip.close(reason, at: now)
+        effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
+    }
+
+    /// After an event: items it closed leave their slips (a slip with none left
+    /// closes), and slips gone quiet by the watermark close.
+    mutating func endSlips(effectsFrom first: Int, now: Date, into effects: inout [EngineEffect]) {
+        var closed: [RiskItem] = []
+        for k in first..<effects.count { if case .item(let item) = effects[k], item.state == .closed { closed.append(item) } }
+        if !closed.isEmpty, let wm = watermark {
+            for item in closed { recentlyClosed[item.id] = item.lastSeen }
+            // Only occurrences inside a group window that is not late can name them.
+            if recentlyClosed.count > recentlyClosedLimit {
+                let horizon = wm.addingTimeInterval(-rules.groupWindow - rules.lateness)
+                recentlyClosed = recentlyClosed.filter { $0.value >= horizon }
+                recentlyClosedLimit = max(4096, recentlyClosed.count * 2)
+            }
+        }
+        for item in closed {
+            guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], var active = windows[w].active,
+                  active.unclosed.removeValue(forKey: item.id) != nil else { continue }
+            windows[w].active = active
+            if active.unclosed.isEmpty {
+                closeSlip(at: w, .itemsClosed, now: now, into: &effects)
+            } else if let wm = watermark, isQuiet(active, at: wm) {
+                closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+            } else if let at = quietAt(active) {
+                nextQuietCheck = min(nextQuietCheck, at) // without a held item left, it may go quiet sooner than the scan expects
+            }
+        }
+        guard let wm = watermark, wm > nextQuietCheck, !openSlipSlots.isEmpty else { return }
+        var next = Date.distantFuture
+        for w in openSlipSlots.sorted() {
+            guard let active = windows[w].active else { continue }
+            if active.unclosed.isEmpty {
+                closeSlip(at: w, .itemsClosed, now: now, into: &effects)
+            } else if isQuiet(active, at: wm) {
+                closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+            } else if let at = quietAt(active) {
+                next = min(next, at)
+            }
+        }
+        nextQuietCheck = next
+    }
+
+    /// Forgets the active warning slips that were closed outside the engine
+    /// (by the case action that closed their case), so no item joins them again.
+    public mutating func forgetClosedSlips(_ ids: Set<String>) {
+        guard !ids.isEmpty else { return }
+        for w in openSlipSlots.sorted() where windows[w].active.map({ ids.contains($0.slip.id) }) ?? false {
+            windows[w].active = nil
+            openSlipSlots.remove(w)
+        }
     }
 
     /// Adds an occurrence to a window's time-sorted list (changed in place: a copy

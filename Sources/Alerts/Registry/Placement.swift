@@ -5,6 +5,14 @@ import Foundation
 /// otherwise the registered source's zone — the `zone` column when set, or
 /// the zone its registered location falls in.
 ///
+/// A reported location is not trusted blindly (`locationMismatch` says why it was set aside):
+/// - a camera event located more than `maxCameraDistance` metres from the
+///   camera's registered location is placed in the camera's zone: a fixed
+///   camera does not see kilometres away, so the coordinate is a device or
+///   gateway error (cameras registered with a zone but no location are not checked);
+/// - an event located outside every zone is placed in its source's registered
+///   zone (a camera's, or a patrol device's `zone`; `unzoned` without one).
+///
 /// The unit and worker are those of the most specific zone in the chain that
 /// names one (a grid without a unit answers to its community's, and so on up).
 public struct Placer: Sendable {
@@ -13,9 +21,17 @@ public struct Placer: Sendable {
     let devices: [String: Placement]
     /// The placement of each zone, by its id in `zones` (made once: built per event it cost arrays).
     let byZoneID: [Placement]
+    /// Registered camera locations in WGS-84.
+    let cameraPoints: [String: GeoPoint]
+    /// A camera event located farther than this from its camera is placed in the camera's zone (0: no check).
+    public let maxCameraDistance: Double
 
-    public init(registry: Registry, zones: ZoneIndex?) {
+    public static let defaultMaxCameraDistance: Double = 1000
+
+    public init(registry: Registry, zones: ZoneIndex?, maxCameraDistance: Double = Placer.defaultMaxCameraDistance) {
         self.zones = zones
+        self.maxCameraDistance = maxCameraDistance
+        cameraPoints = registry.cameras.values.reduce(into: [:]) { points, c in points[c.id] = c.location.map(CoordinateTransform.toWGS84) }
         var cams: [String: Placement] = [:]
         for c in registry.cameras.values {
             if let code = c.zone {
@@ -40,13 +56,31 @@ public struct Placer: Sendable {
 
     /// The placement of an event.
     public func place(_ event: NormalizedEvent) -> Placement {
-        if let point = event.location, let id = zones?.zoneID(for: point) {
-            return byZoneID[id]
-        }
+        var registered: Placement
         switch event.sourceKind {
-        case .camera: return cameras[event.source] ?? .unzoned
-        case .device: return devices[event.source] ?? .unzoned
+        case .camera: registered = cameras[event.source] ?? .unzoned
+        case .device: registered = devices[event.source] ?? .unzoned
         }
+        guard let point = event.location else { return registered }
+        if event.sourceKind == .camera, maxCameraDistance > 0, let camera = cameraPoints[event.source] {
+            let d = CoordinateTransform.distance(point, camera)
+            if !(d <= maxCameraDistance) {
+                registered.locationMismatch = "reported location \(Self.text(point)) is \(Int(d.rounded())) m from camera \(event.source)'s registered location "
+                    + "(more than placement.max_camera_distance_m \(Int(maxCameraDistance))): placed in the camera's zone \(registered.zone)"
+                registered.locationDistance = d.isFinite ? d : nil
+                return registered
+            }
+        }
+        guard let zones else { return registered }
+        if let id = zones.zoneID(for: point) { return byZoneID[id] }
+        let whose = event.sourceKind == .camera ? "camera" : "device"
+        registered.locationMismatch = "reported location \(Self.text(point)) is outside every zone: placed in \(whose) \(event.source)'s registered zone \(registered.zone)"
+        return registered
+    }
+
+    /// `30.123456,114.123456 (gcj02)`.
+    static func text(_ p: GeoPoint) -> String {
+        String(format: "%.6f,%.6f", p.lat, p.lon) + (p.crs == .wgs84 ? "" : " (\(p.crs.rawValue))")
     }
 
     /// Where a registered camera is placed (for reports and `zones check`).

@@ -368,7 +368,9 @@ extension RiskItem {
             firstSeen: Date(timeIntervalSince1970: row["first_seen"]), lastSeen: Date(timeIntervalSince1970: row["last_seen"]),
             occurrences: row["occurrences"], state: RiskItem.State(rawValue: row["state"]) ?? .open,
             suppressedBy: row["suppressed_by"], lifecycle: row["lifecycle"],
-            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"])
+            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"],
+            late: row["late"] ?? false, lateReason: row["late_reason"], locationMismatch: row["location_mismatch"],
+            locationDistance: row["location_distance_m"], timeSource: (row["time_source"] as String?).flatMap(TimeSource.init(rawValue:)) ?? .device)
     }
 }
 
@@ -379,6 +381,7 @@ extension Slip {
             category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
             unit: row["unit"], worker: row["worker"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
             updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
-            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"])
+            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"],
+            closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), closeReason: row["close_reason"])
     }
 }

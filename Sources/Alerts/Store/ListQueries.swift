@@ -16,6 +16,8 @@ public struct ListQuery: Sendable, Hashable {
     public var drill: Bool?
     /// Slips only: the document kind.
     public var kind: Slip.Kind?
+    /// Risk items only: only late (`true`) or only not late (`false`) items.
+    public var late: Bool?
     /// Page size.
     public var limit: Int = 100
     /// Continue after this position (the `next` of the previous page).
@@ -35,6 +37,7 @@ extension DisputeStore {
     public static func riskItems(_ q: ListQuery, db: Database) throws -> ListPage<RiskItem> {
         var sql = SQLFilter(table: "risk_items", order: "seq", query: q)
         sql.add("last_seen >= ?", q.since?.timeIntervalSince1970)
+        sql.add("late = ?", q.late)
         sql.add(states: q.states)
         return try sql.page(db: db) { row in RiskItem(row: row) }
     }

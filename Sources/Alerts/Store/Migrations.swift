@@ -365,6 +365,35 @@ enum Migrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v12-visible-outcomes") { db in
+            let now = "(julianday('now') - 2440587.5) * 86400.0"
+            try db.execute(sql: """
+                -- What a risk item's events were like: late (older than the lateness bound,
+                -- so it opened no slip or case, and why), placed by another rule than its
+                -- reported location (why, and the distance from its camera), and timed by
+                -- the hub's receive time (an unset device clock).
+                ALTER TABLE risk_items ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE risk_items ADD COLUMN late_reason TEXT;
+                ALTER TABLE risk_items ADD COLUMN location_mismatch TEXT;
+                ALTER TABLE risk_items ADD COLUMN location_distance_m REAL;
+                ALTER TABLE risk_items ADD COLUMN time_source TEXT NOT NULL DEFAULT 'device';
+                -- Warning slips end: when (processing time) and why.
+                ALTER TABLE slips ADD COLUMN closed_at REAL;
+                ALTER TABLE slips ADD COLUMN close_reason TEXT;
+                -- Running totals the pipeline adds to in its transactions (e.g. late_events).
+                CREATE TABLE counters (
+                    name TEXT PRIMARY KEY,
+                    value INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                -- The change feed also shows an item becoming (or ceasing to be) late or misplaced.
+                DROP TRIGGER changes_risk_item_updated;
+                CREATE TRIGGER changes_risk_item_updated AFTER UPDATE ON risk_items
+                    WHEN OLD.state IS NOT NEW.state OR OLD.severity IS NOT NEW.severity OR OLD.suppressed_by IS NOT NEW.suppressed_by
+                        OR OLD.late IS NOT NEW.late OR OLD.location_mismatch IS NOT NEW.location_mismatch
+                        OR OLD.time_source IS NOT NEW.time_source BEGIN
+                    INSERT INTO changes(kind, subject, op, at) VALUES ('risk_item', NEW.id, 'updated', \(now)); END;
+                """)
+        }
         return m
     }
 

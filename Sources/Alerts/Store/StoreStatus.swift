@@ -13,6 +13,10 @@ public struct StoreStatus: Sendable, Equatable {
     public var cases: [String: Int] = [:]
     /// Foreign inputs no rule maps, most frequent first (`patrolhub adapters unmapped`).
     public var unmapped: [UnmappedInputCount] = []
+    /// Events older than the lateness bound when they arrived (kept, marked `late`, opening no slip or case).
+    public var lateEvents = 0
+    /// The newest event time the pipeline has seen (its watermark), nil before the first event.
+    public var newestEventTime: Date?
 
     public init() {}
 
@@ -40,6 +44,7 @@ public struct StoreStatus: Sendable, Equatable {
                 "total": .number(Double(unmapped.reduce(0) { $0 + $1.count })), "by_format": counts(unmappedByFormat),
                 "inputs": .array(unmapped.prefix(Self.unmappedShown).map(\.json)),
             ]),
+            "events": .object(["late": .number(Double(lateEvents)), "newest_time": newestEventTime.map { .string($0.rfc3339) } ?? .null]),
         ])
     }
 
@@ -58,6 +63,7 @@ public struct StoreStatus: Sendable, Equatable {
             slips         \(slipsTotal) (\(slips.isEmpty ? "none" : slips.sorted { $0.key < $1.key }.map { "\($0.key): \(list($0.value))" }.joined(separator: "; ")))
             cases         \(casesTotal) (\(list(cases)))
             unmapped      \(unmapped.reduce(0) { $0 + $1.count }) messages (\(list(unmappedByFormat)))\(unmapped.isEmpty ? "" : "; most frequent: " + unmapped.prefix(3).map { "\($0.format) \($0.displayName) \($0.count)" }.joined(separator: ", ") + " (patrolhub adapters unmapped)")
+            events        late \(lateEvents), newest event time \(newestEventTime?.rfc3339 ?? "none")
             """
     }
 }
@@ -81,6 +87,9 @@ extension DisputeStore {
             }
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
             s.unmapped = try UnmappedInputs.fetch(db: db)
+            s.lateEvents = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'late_events'") ?? 0
+            let newest = try EventLog.maxTime(db: db)
+            s.newestEventTime = newest > 0 ? Date(timeIntervalSince1970: newest) : nil
             return s
         }
     }
@@ -107,6 +116,24 @@ extension DisputeStore {
     public func deadLetters(limit: Int = 1000) throws -> [(reason: String, detail: String, topic: String, size: Int)] {
         try writer.read { db in
             try Row.fetchAll(db, sql: "SELECT reason, detail, topic, size FROM dead_letters ORDER BY id DESC LIMIT ?", arguments: [limit]).map { ($0[0], $0[1], $0[2], $0[3]) }
+        }
+    }
+}
+
+extension DisputeStore {
+    /// The newest event time the pipeline of the store at `path` has seen, read
+    /// without migrating or writing anything (the hub may be running on it);
+    /// nil when there is no store there, or it has seen no event.
+    public static func newestEventTime(path: String) throws -> Date? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let db = try DatabaseQueue(path: path, configuration: config)
+        return try db.read { db in
+            guard try db.tableExists("event_batches") else { return nil }
+            let newest = try EventLog.maxTime(db: db)
+            return newest > 0 ? Date(timeIntervalSince1970: newest) : nil
         }
     }
 }

@@ -117,7 +117,7 @@ extension PatrolHubCommand {
                 print("  explanation: \(c.explanation)")
                 print("risk items (\(items.count)):")
                 for i in items {
-                    print("  \(i.id)  \(i.category.rawValue)  \(i.source)  \(f(i.firstSeen)) … \(f(i.lastSeen))  ×\(i.occurrences)\(i.suppressedBy.map { "  muted by \($0)" } ?? "")")
+                    print("  " + i.listLine(f))
                 }
                 print("transitions (\(transitions.count)):")
                 for t in transitions {
@@ -127,7 +127,11 @@ extension PatrolHubCommand {
                     print(line)
                 }
                 print("documents (\(documents.count)):")
-                for d in documents { print("  \(d.id)  \(d.kind.rawValue)  \(d.state.rawValue)  \(f(d.issuedAt))  \(d.unit ?? "-")") }
+                for d in documents {
+                    var line = "  \(d.id)  \(d.kind.rawValue)  \(d.state.rawValue)  \(f(d.issuedAt))  \(d.unit ?? "-")"
+                    if let closed = d.closedAt { line += "  closed \(f(closed))\(d.closeReason.map { " (\($0))" } ?? "")" }
+                    print(line)
+                }
             }
         }
 

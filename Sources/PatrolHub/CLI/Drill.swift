@@ -49,6 +49,7 @@ extension PatrolHubCommand {
             }
             let (scn, _, plan) = try scenario.plan(config: cfg)
             printErr(plan.describe(file: scn.file))
+            if let warning = plan.lateWarning(config: cfg, store: nil) { printErr("  warning: \(warning)") }
             let source = HTTPOutcomeSource(base: url, token: token ?? ProcessInfo.processInfo.environment["PATROLHUB_TOKEN"])
             do {
                 try await source.checkHealth()

@@ -29,6 +29,9 @@ extension PatrolHubCommand {
         @Flag(inversion: .prefixedNo, help: "Show a progress line (default: when standard error is a terminal).")
         var progress: Bool?
 
+        @Option(help: "The target hub's store, to warn when it has seen newer events than the scenario's (default: the config's store.path).")
+        var store: String?
+
         func run() async throws {
             let cfg = try config.load()
             log.bootstrap()
@@ -36,6 +39,7 @@ extension PatrolHubCommand {
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .info
             let (scn, _, plan) = try scenario.plan(config: cfg)
             print(plan.describe(file: scn.file))
+            if let warning = plan.lateWarning(config: cfg, store: store) { print("  warning: \(warning)") }
             if let dump {
                 do {
                     try plan.transcript.write(toFile: dump, atomically: true, encoding: .utf8)
@@ -57,6 +61,29 @@ extension PatrolHubCommand {
                 throw CLIError("the broker acknowledged \(report.acknowledged) of \(report.published) messages")
             }
         }
+    }
+}
+
+extension SimulationPlan {
+    /// A warning when the target hub (its store: `store`, else the config's
+    /// `store.path`) has already seen events newer than this run's: the events
+    /// older than its newest event time minus the lateness bound are late there —
+    /// kept as risk items marked `late`, opening no slip or case. Nil otherwise
+    /// (also when the store cannot be read: the warning is advice, not a check).
+    func lateWarning(config: HubConfig, store: String?) -> String? {
+        let path = store ?? config.store.path
+        guard let newest = try? DisputeStore.newestEventTime(path: path), let first = messages.first else { return nil }
+        let firstTime = clock.eventTime(first.offset)
+        guard newest > firstTime else { return nil }
+        let lateness = (try? config.rulesFile.map { try RuleSet.load(file: $0) }?.lateness) ?? RuleSet().lateness
+        let bound = newest.addingTimeInterval(-lateness)
+        let late = messages.lazy.filter { self.clock.eventTime($0.offset) < bound }.count
+        var text = "the hub's store (\(path)) has seen events up to \(newest.rfc3339), newer than this scenario's first event (\(firstTime.rfc3339))"
+        if late > 0 {
+            text += "; \(late) of \(messages.count) messages are older than that minus event_time.lateness_seconds (\(Int(lateness)) s): "
+                + "the hub keeps them as risk items marked late, which open no slip or case"
+        }
+        return text + " (start later with --start, or use a fresh store)"
     }
 }
 

@@ -9,7 +9,10 @@ import Alerts
 ///   each grid coloured by its most severe open risk, with counts on hover;
 ///   clicking a zone filters the feed and the case list to it;
 /// - the live feed: risk items, slips, cases and transitions from
-///   `GET /api/v1/stream`, newest first (seeded from the lists at load);
+///   `GET /api/v1/stream`, newest first (seeded from the lists at load); a risk
+///   item that is late, was placed by another rule than its reported location
+///   or was timed by the hub's receive time carries a badge (the reason on
+///   hover), and a closed slip says why it closed;
 /// - the open cases and the detail of the selected one (the most urgent at
 ///   start): its explanation, evidence, documents, history, and the
 ///   operator actions (`POST /api/v1/cases/{id}/actions`), those the
@@ -117,6 +120,7 @@ ol, ul { list-style:none; margin:0; padding:0; overflow:auto; flex:1; }
 #tokenbar input { flex:1; max-width:420px; background:#0f1b29; color:var(--text); border:1px solid var(--line); padding:4px 6px; }
 button.small { background:#22364d; color:var(--text); border:1px solid #36506e; border-radius:4px; padding:2px 8px; cursor:pointer; }
 .filter { font-size:12px; color:var(--accent); cursor:pointer; }
+.flag { font-size:11px; padding:0 4px; margin-left:4px; border-radius:3px; border:1px solid #8a6d1f; color:#f1d27a; }
 </style>
 </head>
 <body>
@@ -297,11 +301,22 @@ function setZoneFilter(code) {
 $("filter").onclick = () => setZoneFilter(null);
 
 // ---- feed ----
+const CLOSE_REASON = { items_closed: "风险已结束 items closed", items_quiet: "风险已平息 items quiet", case_closed: "案件已归档 case closed",
+  case_false_alarm: "案件误报 case false alarm", repeated: "已重新下发 repeated" };
+// What is odd about a risk item: late, placed by another rule than its reported location, timed by the hub.
+function flags(o) {
+  const out = [];
+  if (o.late) out.push(el("span", { class: "flag flag-late", title: o.late_reason || "" }, "迟到 late"));
+  if (o.location_mismatch) out.push(el("span", { class: "flag flag-location", title: o.location_mismatch }, "位置不符 location mismatch"));
+  if (o.time_source === "received") out.push(el("span", { class: "flag flag-time", title: "设备时钟未设置，按接收时间 device clock unset: hub receive time" }, "接收时间 received time"));
+  return out;
+}
 function describe(kind, o) {
   switch (kind) {
     case "risk_item": return [sev(o.severity), cat(o.category), " · " + zoneName(o.zone), " · " + o.source,
-      o.occurrences > 1 ? " ×" + o.occurrences : "", o.suppressed_by ? el("span", { class: "muted" }, " 静默 muted") : "", o.state === "closed" ? el("span", { class: "muted" }, " 已结束 closed") : ""];
-    case "slip": return [sev(o.severity), (SLIP[o.kind] || o.kind) + " " + o.id + " · " + cat(o.category), " · " + zoneName(o.zone), o.unit ? " → " + o.unit : ""];
+      o.occurrences > 1 ? " ×" + o.occurrences : "", o.suppressed_by ? el("span", { class: "muted" }, " 静默 muted") : "", o.state === "closed" ? el("span", { class: "muted" }, " 已结束 closed") : "", ...flags(o)];
+    case "slip": return [sev(o.severity), (SLIP[o.kind] || o.kind) + " " + o.id + " · " + cat(o.category), " · " + zoneName(o.zone), o.unit ? " → " + o.unit : "",
+      o.state === "closed" ? el("span", { class: "muted", title: o.closed_at || "" }, " 已关闭 closed" + (o.close_reason ? " · " + (CLOSE_REASON[o.close_reason] || o.close_reason) : "")) : ""];
     case "case": return [sev(o.severity), o.id + " " + cat(o.category), " · " + (STATE[o.state] || o.state), " · " + zoneName(o.zone)];
     case "transition": return [o.case_id + " " + (STATE[o.from] || o.from) + " → " + (STATE[o.to] || o.to), " · " + o.by, o.note ? " · " + o.note : ""];
   }
@@ -392,13 +407,14 @@ function renderDetail(c) {
   if (c.risk_items && c.risk_items.length) {
     d.append(el("h4", {}, "证据 Evidence"));
     const ul = el("ul", { class: "timeline" });
-    for (const r of c.risk_items) ul.append(el("li", { "data-risk-item": r.id }, sev(r.severity), r.id + " " + cat(r.category) + " · " + r.source + " · " + fmtDate(r.first_seen) + (r.occurrences > 1 ? " ×" + r.occurrences : "")));
+    for (const r of c.risk_items) ul.append(el("li", { "data-risk-item": r.id }, sev(r.severity), r.id + " " + cat(r.category) + " · " + r.source + " · " + fmtDate(r.first_seen) + (r.occurrences > 1 ? " ×" + r.occurrences : ""), ...flags(r)));
     d.append(ul);
   }
   if (c.slips && c.slips.length) {
     d.append(el("h4", {}, "文书 Documents"));
     const ul = el("ul", { class: "timeline" });
-    for (const s of c.slips) ul.append(el("li", {}, (SLIP[s.kind] || s.kind) + " " + s.id + " · " + fmtDate(s.issued_at) + " · " + s.text));
+    for (const s of c.slips) ul.append(el("li", {}, (SLIP[s.kind] || s.kind) + " " + s.id + " · " + fmtDate(s.issued_at) + " · " + s.text +
+      (s.state === "closed" ? " · 已关闭 closed " + fmtDate(s.closed_at) + (s.close_reason ? " (" + (CLOSE_REASON[s.close_reason] || s.close_reason) + ")" : "") : "")));
     d.append(ul);
   }
   d.append(el("h4", {}, "流转记录 History"));

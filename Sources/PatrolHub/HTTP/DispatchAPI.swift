@@ -57,6 +57,9 @@ struct DispatchAPI: Sendable {
             case "drill":
                 guard let b = Bool(value) else { throw bad(key, "expected true or false, found '\(value)'") }
                 q.drill = b
+            case "late" where kind == .riskItems:
+                guard let b = Bool(value) else { throw bad(key, "expected true or false, found '\(value)'") }
+                q.late = b
             case "kind" where kind == .slips:
                 guard let k = Slip.Kind(rawValue: value) else { throw bad(key, "expected warning, reminder or supervision, found '\(value)'") }
                 q.kind = k
@@ -69,7 +72,7 @@ struct DispatchAPI: Sendable {
             case "access_token":
                 continue
             default:
-                let known = ["zone", "state", "category", "since", "drill"] + (kind == .slips ? ["kind"] : []) + ["limit", "cursor"]
+                let known = ["zone", "state", "category", "since", "drill"] + (kind == .slips ? ["kind"] : []) + (kind == .riskItems ? ["late"] : []) + ["limit", "cursor"]
                 throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
             }
         }

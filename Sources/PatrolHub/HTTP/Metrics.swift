@@ -31,6 +31,10 @@ struct MetricsExposition {
         m.gauge("patrolhub_cases", "Cases by state.", caseStates.map { ([("state", $0)], status.cases[$0] ?? 0) })
         m.gauge("patrolhub_unmapped_inputs", "Messages that decoded to nothing because no rule maps their ONVIF topic, Frigate label or onvif2mqtt event (since the store was created), by format and name; at most \(maxUnmappedSeries) names per format, the rest under name=\"\(UnmappedInputs.overflowLabel)\".",
                 unmappedSamples(status.unmapped))
+        m.counter("patrolhub_late_events_total", "Events older than the lateness bound (event_time.lateness_seconds) when they arrived: kept as risk items marked late, opening no slip or case.", Double(status.lateEvents))
+        if let newest = status.newestEventTime {
+            m.gauge("patrolhub_newest_event_time_seconds", "The newest event time the pipeline has seen (unix seconds): events older than it minus the lateness bound are late.", [([], newest.timeIntervalSince1970)])
+        }
         m.gauge("patrolhub_stream_clients", "Clients connected to /api/v1/stream.", [([], streamClients)])
         m.counter("patrolhub_changes_total", "Changes of risk items, slips and cases and case transitions recorded (the stream's last event id).", Double(changeSeq))
         return m.out

@@ -39,7 +39,7 @@ struct Hub {
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
         rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
         let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
-        let placer = Placer(registry: registry, zones: zones)
+        let placer = Placer(registry: registry, zones: zones, maxCameraDistance: rules.maxCameraDistance)
         var loadedPlan: PatrolPlan?
         if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }
         let plan = loadedPlan

@@ -22,7 +22,8 @@ struct PatrolGapTests {
     /// The reminder letter of `hour`'s slot as published on `{prefix}/out/slips`.
     static func letter(_ id: String, item: String, hour: String, state: String, issued: String, updated: String) -> String {
         let h = Int(hour.prefix(2))!
-        return #"{"case_id":null,"category":"missed_checkpoint","id":"\#(id)","issued_at":"2025-03-03T\#(issued).000Z","kind":"reminder","occurrences":1,"risk_item_ids":["\#(item)"],"#
+        let closed = state == "closed" ? "\"2025-03-03T\(updated).000Z\"" : "null"
+        return #"{"case_id":null,"category":"missed_checkpoint","close_reason":null,"closed_at":\#(closed),"id":"\#(id)","issued_at":"2025-03-03T\#(issued).000Z","kind":"reminder","occurrences":1,"risk_item_ids":["\#(item)"],"#
             + #""severity":3,"state":"\#(state)","text":"提醒函 \#(id)：网格员 gw-1（设备 dev-1，路线 rt-h rt-h）未按时巡查检查点 cp-a（cp-a，网格 Z-1）。应到时间 2025-03-03 \#(hour)，宽限 10 分钟（至 \#(h):10）仍未签到，记为漏巡。请 冲赛康社区居委会 督促核实；\#(h):30 前补签的记为迟到并自动销号。","#
             + #""unit":"冲赛康社区居委会","updated_at":"2025-03-03T\#(updated).000Z","worker":"gw-1","zone":"Z-1"}"#
     }

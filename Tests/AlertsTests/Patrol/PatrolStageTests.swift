@@ -114,13 +114,14 @@ struct PatrolStageTests {
         """
 
     static func letterB(state: String, updated: String) -> String {
-        #"{"case_id":null,"category":"missed_checkpoint","id":"TX-00000001","issued_at":"2025-03-03T01:26:00.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000001"],"#
+        let closed = state == "closed" ? "\"\(updated)\"" : "null"
+        return #"{"case_id":null,"category":"missed_checkpoint","close_reason":null,"closed_at":\#(closed),"id":"TX-00000001","issued_at":"2025-03-03T01:26:00.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000001"],"#
             + #""severity":3,"state":"\#(state)","text":"提醒函 TX-00000001：网格员 gw-1（设备 dev-1，路线 rt-1 Morning round）未按时巡查检查点 cp-b（Market，网格 Z-1）。应到时间 2025-03-03 09:15，宽限 10 分钟（至 09:25）仍未签到，记为漏巡。请 冲赛康社区居委会 督促核实；10:15 前补签的记为迟到并自动销号。","#
             + #""unit":"冲赛康社区居委会","updated_at":"\#(updated)","worker":"gw-1","zone":"Z-1"}"#
     }
 
     /// cp-c's letter, issued by the 09:46 check-in's gap detection (processed at 09:46:30).
-    static let letterC = #"{"case_id":null,"category":"missed_checkpoint","id":"TX-00000002","issued_at":"2025-03-03T01:46:30.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000002"],"#
+    static let letterC = #"{"case_id":null,"category":"missed_checkpoint","close_reason":null,"closed_at":null,"id":"TX-00000002","issued_at":"2025-03-03T01:46:30.000Z","kind":"reminder","occurrences":1,"risk_item_ids":["RI-00000002"],"#
         + #""severity":3,"state":"open","text":"提醒函 TX-00000002：网格员 gw-1（设备 dev-1，路线 rt-1 Morning round）未按时巡查检查点 cp-c（School，网格 Z-1）。应到时间 2025-03-03 09:30，宽限 10 分钟（至 09:40）仍未签到，记为漏巡。请 冲赛康社区居委会 督促核实；10:30 前补签的记为迟到并自动销号。","#
         + #""unit":"冲赛康社区居委会","updated_at":"2025-03-03T01:46:30.000Z","worker":"gw-1","zone":"Z-1"}"#
 
