@@ -395,6 +395,19 @@ public struct ONVIFMapping: Sendable, Hashable {
         }
     }
 
+    /// The ONVIF topic a path names, without what the ONVIF event broker (MQTT)
+    /// adds around it: a leading `onvif-ej` format segment and, from the first
+    /// segment starting with `&`, the values of the event's source items
+    /// (`onvif-ej/RuleEngine/LineDetector/Crossed/&1/2/Fence` →
+    /// `RuleEngine/LineDetector/Crossed`). Rules match either form; the
+    /// unmapped-input counts use this one, so one topic is one row whatever its sources.
+    public static func topicName(_ path: String) -> String {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        if let first = segments.first, first.lowercased().hasPrefix("onvif-ej") { segments.removeFirst() }
+        if let amp = segments.firstIndex(where: { $0.hasPrefix("&") }) { segments.removeSubrange(amp...) }
+        return segments.joined(separator: "/")
+    }
+
     /// `localSegments`, lowercased, for matching.
     static func segments(of topic: String) -> [String] { localSegments(of: topic).map { $0.lowercased() } }
 

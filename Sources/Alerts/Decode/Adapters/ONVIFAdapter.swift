@@ -89,7 +89,8 @@ public struct ONVIFAdapter: EventAdapter {
         try checkSize(payload, options)
         let resolved = mapping.resolve(onvifTopic)
         guard let rule = resolved.rule else {
-            unmapped = UnmappedInput(format: "onvif", name: resolved.path.isEmpty ? onvifTopic : resolved.path, device: device)
+            let name = ONVIFMapping.topicName(resolved.path)
+            unmapped = UnmappedInput(format: "onvif", name: name.isEmpty ? onvifTopic : name, device: device)
             return []
         }
         guard let source = resolver(device) else {
