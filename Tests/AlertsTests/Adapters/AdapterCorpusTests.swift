@@ -43,6 +43,7 @@ struct AdapterCorpusTests {
         #expect(event.key == want.key)
         switch (event.kind, want.kind) {
         case (.detection, "detection"), (.end, "end"): break
+        case (.cameraStatus(let status), "status"): #expect(status.rawValue == want.status)
         case (.checkin(let checkpoint, let method), "checkin"):
             #expect(checkpoint == want.checkpoint)
             #expect(method == want.method)
@@ -69,5 +70,6 @@ struct AdapterCorpusTests {
         #expect(event.lifecycle == want.lifecycle)
         #expect(event.description == want.description)
         #expect(event.format == want.format)
+        #expect(event.vendorPriority?.rawValue == want.vendorPriority)
     }
 }

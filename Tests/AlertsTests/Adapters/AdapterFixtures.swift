@@ -87,4 +87,8 @@ struct ExpectedEvent: Decodable, Sendable {
     var description: String?
     var drill: Bool?
     var format: String
+    /// The vendor's priority (GB/T 28181 `AlarmPriority`), nil when the format has none.
+    var vendorPriority: Int?
+    /// With kind `status`: the camera status.
+    var status: String?
 }
