@@ -427,3 +427,54 @@ struct GB28181FieldTests {
         }
     }
 }
+
+/// The real payloads of `../shared/realworld/gb28181` (read where they are, never
+/// copied), each with the meaning its README gives; skipped when the folder is absent.
+enum GBReferenceCorpus {
+    /// `../shared/realworld/gb28181` beside the repository, nil when absent.
+    static let folder: URL? = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("shared/realworld/gb28181", isDirectory: true)
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }()
+}
+
+@Suite("GB/T 28181 reference corpus", .enabled(if: GBReferenceCorpus.folder != nil))
+struct GB28181ReferenceCorpusTests {
+    static var folder: URL? { GBReferenceCorpus.folder }
+
+    /// File → (what it decodes to, the item's category and severity with the sample rules, slip or not).
+    static let meanings: [(file: String, kind: String, category: Category, severity: Severity, slip: Bool)] = [
+        ("G02-wvp-test-method7-no-cmdtype.xml", "detection", .other, .critical, true),
+        ("G03-wvp-test-method2-videoloss-notify-level-alarmtype.xml", "status:signal_lost", .cameraOffline, .minor, false),
+        ("G03b-wvp-test-method2-videoloss-plus-cmdtype.xml", "status:signal_lost", .cameraOffline, .minor, false),
+        ("G04-wvp-test-method5-info-alarmtype-overrides.xml", "detection", .motion, .info, false),
+        ("G04b-wvp-test-method5-info-alarmtype-plus-cmdtype.xml", "detection", .motion, .info, false),
+        ("G08-wvp-cascade-of-G07-alarmtype-null.xml", "detection", .other, .info, false),
+    ]
+
+    @Test("every reference payload has its meaning", arguments: meanings)
+    func meaning(_ m: (file: String, kind: String, category: Category, severity: Severity, slip: Bool)) throws {
+        let folder = try #require(Self.folder)
+        let payload = [UInt8](try Data(contentsOf: folder.appendingPathComponent(m.file)))
+        // Received just after the alarm, so no clock-skew question arises.
+        let events = try GB28181Adapter().decode(topic: "patrolhub/v1/gb28181/34020000002000000001/alarm", payload: payload,
+                                                 receivedAt: Date(timeIntervalSince1970: 1_900_000_000))
+        try #require(events.count == 1)
+        #expect(GB28181FieldTests.kind(events[0].kind) == m.kind)
+        #expect(events[0].category == m.category)
+        #expect(events[0].timeSource == .device)
+        let run = GB28181FieldTests.run(events)
+        #expect(run.items.map(\.category) == [m.category])
+        #expect(run.items.map(\.severity) == [m.severity])
+        #expect(!run.slips.isEmpty == m.slip)
+    }
+
+    @Test("every file of the folder is covered")
+    func covered() throws {
+        let folder = try #require(Self.folder)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".xml") }.sorted()
+        #expect(files == Self.meanings.map(\.file).sorted())
+    }
+}
