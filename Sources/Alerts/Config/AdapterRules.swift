@@ -19,6 +19,7 @@ import Yams
 ///     alarm_types: {"5/10": crowd_gathering}   # over the defaults
 ///     ignore: ["5/9"]
 ///     crs: wgs84
+///     priority: hint            # AlarmPriority: hint (VendorPriorityRules) | ignore
 ///   onvif:
 ///     topics: {"RuleEngine/MyDetector/Crowd": crowd_gathering}   # over the defaults; a value may
 ///                                                                # also be a camera status (signal_lost …)
@@ -78,6 +79,7 @@ public struct AdapterRules: Sendable, Equatable {
             r.gb28181.ignored = Set(try ignore.map { c throws(ConfigError) in try Self.gbCode(c, g, key: "ignore") })
         }
         r.gb28181.coordinateSystem = try g.choice("crs", default: r.gb28181.coordinateSystem)
+        r.gb28181.priority = try g.choice("priority", default: r.gb28181.priority)
         try g.finish()
 
         let o = try a.map("onvif")

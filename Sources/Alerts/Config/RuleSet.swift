@@ -29,6 +29,8 @@ public struct RuleSet: Sendable, Equatable {
     public var cases = CaseRules()
     /// How foreign formats map onto cameras and categories.
     public var adapters = AdapterRules()
+    /// How a vendor's alarm priority combines with the category's severity: `vendor_priority:`.
+    public var vendorPriority = VendorPriorityRules()
     /// Case routing (一网分流, 一案一专班): `routing:`.
     public var routing = RoutingRules()
     /// Deadline supervision (函单令): `supervision:`.
@@ -63,6 +65,7 @@ public struct RuleSet: Sendable, Equatable {
         try pl.finish()
         r.cases = try CaseRules.parse(cases: try root.map("cases"), correlation: try root.map("correlation"))
         r.adapters = try AdapterRules.parse(try root.map("adapters"))
+        r.vendorPriority = try VendorPriorityRules.parse(try root.map("vendor_priority"))
         let cats = try root.map("categories")
         for key in cats.keys {
             guard let category = Category(rawValue: key) else {

@@ -45,8 +45,8 @@ public struct NativeCameraDecoder: Sendable {
         let f = try PayloadFields(bytes: payload)
         let statusText = try f.requiredString("status")
         try f.requireOwnID(Self.ownIDFields, topicID: camera, kind: "camera")
-        guard let status = CameraStatus(rawValue: statusText) else {
-            throw DecodeError(.invalidValue, "field 'status' must be one of \(CameraStatus.allCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
+        guard let status = CameraStatus(rawValue: statusText), status.isNative else {
+            throw DecodeError(.invalidValue, "field 'status' must be one of \(CameraStatus.nativeCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
         }
         let time = try f.requiredTime("time", parser: timeParser)
         let drill = try f.bool("drill") ?? false

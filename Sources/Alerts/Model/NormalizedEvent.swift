@@ -54,12 +54,17 @@ public struct NormalizedEvent: Sendable, Hashable {
     public var format: String
     /// Whether `time` is the source's own or the hub's receive time.
     public var timeSource: TimeSource
+    /// The priority the vendor gave the alarm (GB/T 28181 `AlarmPriority`), nil for
+    /// formats without one. A hint, not the severity: the engine combines it with the
+    /// category's configured severity (`VendorPriorityRules`).
+    public var vendorPriority: Severity?
 
     public init(
         key: String, kind: Kind = .detection, sourceKind: SourceKind, source: String,
         category: Category, severity: Severity? = nil, time: Date, location: GeoPoint? = nil,
         confidence: Double? = nil, count: Int? = nil, drill: Bool = false, lifecycle: String? = nil,
-        description: String? = nil, format: String = "native", timeSource: TimeSource = .device
+        description: String? = nil, format: String = "native", timeSource: TimeSource = .device,
+        vendorPriority: Severity? = nil
     ) {
         self.key = key
         self.kind = kind
@@ -76,6 +81,7 @@ public struct NormalizedEvent: Sendable, Hashable {
         self.description = description
         self.format = format
         self.timeSource = timeSource
+        self.vendorPriority = vendorPriority
     }
 }
 
@@ -87,8 +93,12 @@ public enum CameraStatus: String, Sendable, Codable, CaseIterable, Hashable {
     case signalLost = "signal_lost"
     case imageTooDark = "image_too_dark"
     case imageBlurry = "image_blurry"
-    /// Over-exposed (ONVIF `VideoSource/ImageTooBright`).
+    /// Over-exposed (ONVIF `VideoSource/ImageTooBright`). Not part of the native
+    /// status topic's contract (`isNative`).
     case imageTooBright = "image_too_bright"
+    /// A device fault or video anomaly a foreign format reports (GB/T 28181 method 6,
+    /// 2/3–5, 5/11). Not part of the native status topic's contract (`isNative`).
+    case degraded
 
     /// The camera-health category this status raises, nil for `online`.
     public var healthCategory: Category? {
@@ -96,7 +106,13 @@ public enum CameraStatus: String, Sendable, Codable, CaseIterable, Hashable {
         case .online: return nil
         case .offline, .signalLost: return .cameraOffline
         case .tampered: return .cameraTampered
-        case .imageTooDark, .imageBlurry, .imageTooBright: return .cameraDegraded
+        case .imageTooDark, .imageBlurry, .imageTooBright, .degraded: return .cameraDegraded
         }
     }
+
+    /// Whether the native `{prefix}/camera/{camera}/status` topic accepts it (SPEC.md's list).
+    public var isNative: Bool { self != .degraded && self != .imageTooBright }
+
+    /// The statuses of the native status topic.
+    public static let nativeCases: [CameraStatus] = allCases.filter(\.isNative)
 }

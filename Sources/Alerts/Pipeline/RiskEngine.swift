@@ -268,7 +268,9 @@ public struct RiskEngine: Sendable {
     mutating func handleDetection(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         let placement = place(event)
         let key = SourceCategory(source: event.source, category: event.category, drill: event.drill)
-        let severity = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
+        // The configured severity (an adapter rule's own `severity` stands instead), combined with any vendor priority.
+        let configured = event.severity == event.category.defaultSeverity ? rules.severity(of: event.category) : event.severity
+        let severity = rules.vendorPriority.severity(configured: configured, priority: event.vendorPriority, category: event.category)
         let late = watermark.map { event.time < $0.addingTimeInterval(-rules.lateness) } ?? false
         if !late { watermark = max(watermark ?? event.time, event.time) }
         var item: RiskItem

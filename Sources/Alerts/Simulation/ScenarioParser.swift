@@ -122,6 +122,7 @@ public enum ScenarioParser {
             let duration = try durationValue(m, "for")
             let status = try m.choice("status", default: CameraStatus.offline)
             if status == .online { throw m.error("status", "an outage needs a status other than online") }
+            if !status.isNative { throw m.error("status", "must be a status of the native status topic (\(CameraStatus.nativeCases.map(\.rawValue).joined(separator: ", ")))") }
             let via = try m.choice("via", default: Scenario.Outage.Via.status)
             out.append(Scenario.Outage(camera: camera, at: at, duration: duration, status: status, via: via, line: m.mark?.line ?? 0))
             try m.finish()
@@ -161,7 +162,9 @@ public enum ScenarioParser {
                 let count = m.contains("count") ? try m.int("count", default: 0, range: 0...1_000_000) : nil
                 what = .detection(camera: camera, category: c, count: count)
             } else if m.contains("status") {
-                what = .status(camera: camera, status: try m.choice("status", default: CameraStatus.online))
+                let status = try m.choice("status", default: CameraStatus.online)
+                if !status.isNative { throw m.error("status", "must be a status of the native status topic (\(CameraStatus.nativeCases.map(\.rawValue).joined(separator: ", ")))") }
+                what = .status(camera: camera, status: status)
             } else {
                 throw m.error("type", "a camera step needs a type (a detection) or a status")
             }

@@ -80,6 +80,8 @@ extension PatrolHubCommand {
                 for c in Category.allCases where rules.severities[c] != nil || rules.thresholds[c] != nil {
                     print("  \(c.rawValue): severity \(rules.severity(of: c).rawValue), threshold \(rules.threshold(of: c))")
                 }
+                let lowRisk = rules.vendorPriority.lowRiskCategories.map(\.rawValue).sorted().joined(separator: ", ")
+                print("  vendor priority (GB/T 28181: \(rules.adapters.gb28181.priority.rawValue)): may raise a severity, never lowers one; low-risk (a ceiling): \(lowRisk.isEmpty ? "none" : lowRisk)")
             }
         }
     }

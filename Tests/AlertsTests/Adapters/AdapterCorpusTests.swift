@@ -43,7 +43,7 @@ struct AdapterCorpusTests {
         #expect(event.key == want.key)
         switch (event.kind, want.kind) {
         case (.detection, "detection"), (.end, "end"): break
-        case (.cameraStatus(let status), "cameraStatus"): #expect(status.rawValue == want.status)
+        case (.cameraStatus(let status), "status"): #expect(status.rawValue == want.status)
         case (.checkin(let checkpoint, let method), "checkin"):
             #expect(checkpoint == want.checkpoint)
             #expect(method == want.method)
@@ -71,5 +71,6 @@ struct AdapterCorpusTests {
         #expect(event.description == want.description)
         #expect(event.format == want.format)
         #expect(event.timeSource.rawValue == (want.timeSource ?? "device"))
+        #expect(event.vendorPriority?.rawValue == want.vendorPriority)
     }
 }

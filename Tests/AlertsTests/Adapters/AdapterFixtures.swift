@@ -87,8 +87,10 @@ struct ExpectedEvent: Decodable, Sendable {
     var description: String?
     var drill: Bool?
     var format: String
-    /// For kind `cameraStatus`: the status (`tampered` …).
+    /// With kind `status`: the camera status (`tampered` …).
     var status: String?
     /// `device` (the default) or `received`.
     var timeSource: String?
+    /// The vendor's priority (GB/T 28181 `AlarmPriority`), nil when the format has none.
+    var vendorPriority: Int?
 }

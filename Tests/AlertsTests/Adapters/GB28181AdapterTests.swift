@@ -41,9 +41,9 @@ struct GB28181AdapterTests {
         #expect(error.reason == .unknownSource)
     }
 
-    @Test("configurable: time zone, CRS, missing priority, type table")
+    @Test("configurable: time zone, CRS, type table; a missing priority is no hint")
     func configuration() throws {
-        var mapping = GB28181Mapping(coordinateSystem: .gcj02, severityWhenPriorityMissing: .minor)
+        var mapping = GB28181Mapping(coordinateSystem: .gcj02)
         mapping.alarmTypes[GBAlarmCode(method: 5, type: 12)] = .loitering
         let adapter = GB28181Adapter(
             mapping: mapping, options: AdapterOptions(timeZone: TimeZone(secondsFromGMT: 0)!))
@@ -53,7 +53,8 @@ struct GB28181AdapterTests {
         #expect(intrusion.location == GeoPoint(lat: 29.6604, lon: 91.1322, crs: .gcj02))
 
         let noPriority = try #require(try decode(adapter, "gb28181-missing-priority.xml").first)
-        #expect(noPriority.severity == .minor)
+        #expect(noPriority.vendorPriority == nil)
+        #expect(noPriority.severity == noPriority.category.defaultSeverity)
 
         #expect(try decode(adapter, "gb28181-fast-movement.xml").map(\.category) == [.loitering])
     }

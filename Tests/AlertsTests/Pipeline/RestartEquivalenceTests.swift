@@ -164,7 +164,7 @@ struct ReviewFindingsTests {
             """
         let adapter = GB28181Adapter()
         let events = try adapter.decode(topic: "patrolhub/v1/gb28181/34020000001320000001/alarm", payload: Array(xml.utf8), receivedAt: O.t0)
-        #expect(events.map(\.severity) == [.critical])
+        #expect(events.map(\.vendorPriority) == [.critical])
     }
 
     // MARK: - Restart: audit of joined evidence

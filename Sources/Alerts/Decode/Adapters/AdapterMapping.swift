@@ -190,6 +190,14 @@ public struct GBAlarmCode: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(method)/\(type)" }
 }
 
+/// Whether an adapter passes a vendor's alarm priority on to the rules.
+public enum VendorPriorityUse: String, Sendable, CaseIterable, Hashable {
+    /// As `NormalizedEvent.vendorPriority`, a hint the rules combine with the category's severity.
+    case hint
+    /// Not at all: the category's configured severity alone applies.
+    case ignore
+}
+
 /// How GB/T 28181 alarm methods and types become risk categories.
 ///
 /// Lookup order for one alarm: `ignored` (no event) → `alarmTypes` →
@@ -206,9 +214,10 @@ public struct GB28181Mapping: Sendable, Hashable {
     public var methodPrecedence: [Int]
     /// The CRS of `Longitude`/`Latitude` (GB/T 28181 says nothing; gateways send WGS-84).
     public var coordinateSystem: CoordinateSystem
-    /// Severity used when `AlarmPriority` is missing; nil (the default) dead-letters
-    /// such an alarm as `missing_field`, since SPEC.md makes the field required.
-    public var severityWhenPriorityMissing: Severity?
+    /// What `AlarmPriority` is to the rules (`adapters.gb28181.priority`): a hint
+    /// (`NormalizedEvent.vendorPriority`, combined with the category's configured
+    /// severity by `VendorPriorityRules`), or ignored. A missing priority is no hint.
+    public var priority: VendorPriorityUse
 
     public init(
         alarmTypes: [GBAlarmCode: Category] = GB28181Mapping.defaultAlarmTypes,
@@ -216,14 +225,14 @@ public struct GB28181Mapping: Sendable, Hashable {
         methodDefaults: [Int: Category] = GB28181Mapping.defaultMethodDefaults,
         methodPrecedence: [Int] = [5, 2, 6, 4, 1, 3, 7],
         coordinateSystem: CoordinateSystem = .wgs84,
-        severityWhenPriorityMissing: Severity? = nil
+        priority: VendorPriorityUse = .hint
     ) {
         self.alarmTypes = alarmTypes
         self.ignored = ignored
         self.methodDefaults = methodDefaults
         self.methodPrecedence = methodPrecedence
         self.coordinateSystem = coordinateSystem
-        self.severityWhenPriorityMissing = severityWhenPriorityMissing
+        self.priority = priority
     }
 
     /// GB/T 28181-2016 Annex A alarm types.
@@ -258,7 +267,7 @@ public struct GB28181Mapping: Sendable, Hashable {
 
     /// Method-level fallbacks: a method-5 alarm without a type is motion (what most
     /// cameras send), a method-6 fault is camera_degraded, anything else is `other`
-    /// with the GB priority as severity, so no alarm is silently lost.
+    /// (its priority a hint like any other), so no alarm is silently lost.
     public static let defaultMethodDefaults: [Int: Category] = [
         1: .other, 2: .other, 3: .other, 4: .other, 5: .motion, 6: .cameraDegraded, 7: .other,
     ]

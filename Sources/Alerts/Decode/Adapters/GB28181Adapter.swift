@@ -14,14 +14,23 @@ import FoundationXML
 /// <Info><AlarmType>6</AlarmType></Info></Notify>
 /// ```
 ///
-/// Tolerances, because real gateways differ:
+/// Tolerances, because real gateways and platforms differ:
 /// - **Encoding.** The declaration usually says GB2312, but gateways send GB2312/GBK/
 ///   GB18030 bytes or UTF-8 regardless. Bytes that are valid UTF-8 are read as
 ///   UTF-8 (GB text is almost never valid UTF-8); anything else is read as
 ///   GB18030, a superset of GB2312 and GBK. The declaration is ignored.
-/// - **Tag case.** Tags match case-insensitively (`<alarmPriority>`), namespace prefixes ignored.
+/// - **Tag case.** Tags match case-insensitively (`<info>`, `<cmdType>`), namespace prefixes ignored.
+/// - **`null`.** An element whose text is `null` (any case) is absent: wvp-GB28181-pro
+///   cascades write missing values so (`<AlarmType>null</AlarmType>`).
+/// - **CmdType.** Optional (the topic already says alarm; wvp's own tests send none);
+///   one naming another command is refused.
 /// - **Layout.** `AlarmType` is read from `Info` or, failing that, from `Notify`;
-///   `Description` is accepted for `AlarmDescription`; `AlarmTime` may use a space for `T`.
+///   `EventType` from `Info/AlarmTypeParam`, `Info`, `Notify/AlarmTypeParam` or `Notify`;
+///   `Description` is accepted for `AlarmDescription`.
+/// - **Times.** `AlarmTime` as devices write it (`TimeParser.parseDeviceTime`: unpadded
+///   fields, a space or `T`, fractions, `+08:00`/`+0800`); without an offset it is read
+///   in `options.timeZone`. An unset clock (`0000-00-00T00:00:00`) is the receive time
+///   (`timeSource = .received`), which then stands in the key for the bogus time.
 /// - **Combined methods.** `AlarmMethod` `2/5`, `2,5` or `25` (the combined form
 ///   GB/T 28181 uses in queries) is one alarm reported through several methods:
 ///   one event is emitted, for the first method in `methodPrecedence` for which
@@ -29,9 +38,19 @@ import FoundationXML
 /// - **Coordinates.** `Longitude`/`Latitude` in `mapping.coordinateSystem`; both
 ///   zero, or either missing, means no location.
 ///
-/// `AlarmPriority` 1–4 is the severity. The key is
-/// `gb28181:{DeviceID}:{AlarmTime}:{AlarmType}:{AlarmMethod}`; there is no lifecycle
-/// (GB/T 28181 alarms have no end message).
+/// What an alarm becomes:
+/// - A camera-health category (`camera_offline`, `camera_tampered`, `camera_degraded`)
+///   is a `.cameraStatus` (`signal_lost`, `tampered`, `degraded`), as the native status
+///   topic reports it; its leave (`EventType` 2) is `.cameraStatus(.online)`.
+/// - Any other category is a `.detection`; with `EventType` 1 (enter) it opens the
+///   lifecycle `gb28181:{DeviceID}:{method}:{type}`, which the leave (`EventType` 2)
+///   ends with `.end`. Without `EventType` it is one-shot.
+/// - `AlarmPriority` 1–4 is `vendorPriority`, a hint the rules combine with the
+///   category's configured severity (`mapping.priority` `.ignore` drops it); the
+///   event's own severity is the category's.
+///
+/// The key is `gb28181:{DeviceID}:{AlarmTime}:{AlarmType}:{AlarmMethod}`, plus `:enter`
+/// or `:leave` when `EventType` says so.
 public struct GB28181Adapter: EventAdapter {
     public var mapping: GB28181Mapping
     public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
@@ -51,6 +70,12 @@ public struct GB28181Adapter: EventAdapter {
         self.options = options
         self.derived = AdapterOptions.Derived(options)
         self.resolver = resolver
+    }
+
+    /// GB/T 28181-2016 `AlarmTypeParam/EventType`.
+    enum EventType: Int {
+        case enter = 1
+        case leave = 2
     }
 
     /// Decodes one alarm `Notify`.
@@ -73,20 +98,26 @@ public struct GB28181Adapter: EventAdapter {
         guard root.name == "notify" else {
             throw DecodeError(.invalidValue, "root element is <\(root.originalName)>, expected <Notify>")
         }
-        let cmdType = try root.required("CmdType")
-        guard cmdType.lowercased() == "alarm" else {
+        if let cmdType = root.value("CmdType"), cmdType.lowercased() != "alarm" {
             throw DecodeError(.invalidValue, "CmdType is \"\(cmdType)\", expected \"Alarm\"")
         }
         let deviceID = try root.required("DeviceID")
-        let severity = try priority(root)
+        let priority = try priority(root)
         let methodText = try root.required("AlarmMethod")
         let methods = try Self.methods(methodText)
         let timeText = try root.required("AlarmTime")
-        guard let time = derived.timeParser.parse(timeText) else {
-            throw DecodeError(.invalidValue, "AlarmTime: \"\(timeText)\" is not a time (expected 2024-01-02T15:04:05)")
+        let time: Date, timeSource: TimeSource
+        if TimeParser.isUnsetClock(timeText) {
+            (time, timeSource) = (receivedAt, .received)
+        } else if let parsed = derived.timeParser.parseDeviceTime(timeText) {
+            (time, timeSource) = (parsed, .device)
+        } else {
+            throw DecodeError(.invalidValue, "AlarmTime: \"\(timeText.prefix(64))\" is not a time (expected 2024-01-02T15:04:05)")
         }
-        let typeText = root.child("Info")?.text("AlarmType") ?? root.text("AlarmType")
+        let info = root.child("Info")
+        let typeText = info?.value("AlarmType") ?? root.value("AlarmType")
         let type = try typeText.map { (text) throws(DecodeError) in try Self.integer(text, field: "AlarmType") }
+        let eventType = try eventType(root, info: info)
         let location = try location(root)
 
         let channel = resolver(deviceID)
@@ -112,22 +143,43 @@ public struct GB28181Adapter: EventAdapter {
             throw DecodeError(.invalidValue, "AlarmMethod \(method) (type \(typeText ?? "none")) has no mapping")
         }
         let methodKey = methods.map(String.init).joined(separator: "/")
-        let description = root.text("AlarmDescription") ?? root.text("Description")
+        let description = root.value("AlarmDescription") ?? root.value("Description")
         // Not GB/T 28181's: a simulator marks drill traffic with <Drill>true</Drill> (docs/ADAPTERS.md).
-        let drill = root.text("Drill").map { ["true", "1"].contains($0.lowercased()) } ?? false
+        let drill = root.value("Drill").map { ["true", "1"].contains($0.lowercased()) } ?? false
+
+        // An unset clock would key every such alarm alike: the receive time stands in for it.
+        let timeKey = timeSource == .device ? timeText : "received-\(Int64((receivedAt.timeIntervalSince1970 * 1000).rounded(.down)))"
+        var key = "gb28181:\(deviceID):\(timeKey):\(typeText ?? ""):\(methodKey)"
+        if let eventType { key += eventType == .enter ? ":enter" : ":leave" }
+        let kind: NormalizedEvent.Kind
+        var lifecycle: String?
+        if let status = Self.healthStatus(category) {
+            kind = .cameraStatus(eventType == .leave ? .online : status)
+        } else {
+            kind = eventType == .leave ? .end : .detection
+            if eventType != nil { lifecycle = "gb28181:\(deviceID):\(method):\(type.map(String.init) ?? "")" }
+        }
         return [
             NormalizedEvent(
-                key: "gb28181:\(deviceID):\(timeText):\(typeText ?? ""):\(methodKey)", kind: .detection,
-                sourceKind: .camera, source: source, category: category, severity: severity, time: time,
-                location: location, drill: drill, description: description, format: "gb28181")
+                key: key, kind: kind, sourceKind: .camera, source: source, category: category, time: time,
+                location: location, drill: drill, lifecycle: lifecycle, description: description, format: "gb28181",
+                timeSource: timeSource, vendorPriority: mapping.priority == .hint ? priority : nil)
         ]
     }
 
-    private func priority(_ root: XMLElementTree) throws(DecodeError) -> Severity {
-        guard let text = root.text("AlarmPriority") else {
-            if let fallback = mapping.severityWhenPriorityMissing { return fallback }
-            throw DecodeError(.missingField, "AlarmPriority is required")
+    /// The camera status a camera-health category reports, nil for any other category.
+    static func healthStatus(_ category: Category) -> CameraStatus? {
+        switch category {
+        case .cameraOffline: return .signalLost
+        case .cameraTampered: return .tampered
+        case .cameraDegraded: return .degraded
+        default: return nil
         }
+    }
+
+    /// `AlarmPriority`, nil when absent (the category's severity then applies).
+    private func priority(_ root: XMLElementTree) throws(DecodeError) -> Severity? {
+        guard let text = root.value("AlarmPriority") else { return nil }
         let value = try Self.integer(text, field: "AlarmPriority")
         guard let severity = Severity(rawValue: value) else {
             throw DecodeError(.outOfRange, "AlarmPriority: \(value) is outside 1…4")
@@ -135,8 +187,17 @@ public struct GB28181Adapter: EventAdapter {
         return severity
     }
 
+    /// `EventType` (GB/T 28181-2016 `Info/AlarmTypeParam/EventType`, also found directly under
+    /// `Info` or at the `Notify` level): 1 enter, 2 leave; absent or another number: one-shot.
+    private func eventType(_ root: XMLElementTree, info: XMLElementTree?) throws(DecodeError) -> EventType? {
+        let text = info?.child("AlarmTypeParam")?.value("EventType") ?? info?.value("EventType")
+            ?? root.child("AlarmTypeParam")?.value("EventType") ?? root.value("EventType")
+        guard let text else { return nil }
+        return EventType(rawValue: try Self.integer(text, field: "EventType"))
+    }
+
     private func location(_ root: XMLElementTree) throws(DecodeError) -> GeoPoint? {
-        guard let lonText = root.text("Longitude"), let latText = root.text("Latitude") else { return nil }
+        guard let lonText = root.value("Longitude"), let latText = root.value("Latitude") else { return nil }
         guard let lon = Double(lonText), lon.isFinite else {
             throw DecodeError(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
         }
@@ -289,9 +350,17 @@ struct XMLElementTree: Sendable {
         }
     }
 
-    /// Like `text`, but a missing or empty element is `missing_field`.
+    /// Like `text`, but the text `null` (any case) is absent too: wvp-GB28181-pro writes
+    /// missing values so when it cascades an alarm (`<AlarmType>null</AlarmType>`).
+    func value(_ name: String) -> String? {
+        guard let text = text(name) else { return nil }
+        if text.utf8.count == 4, text.lowercased() == "null" { return nil }
+        return text
+    }
+
+    /// Like `value`, but a missing, empty or `null` element is `missing_field`.
     func required(_ name: String) throws(DecodeError) -> String {
-        guard let text = text(name) else { throw DecodeError(.missingField, "\(name) is required") }
+        guard let text = value(name) else { throw DecodeError(.missingField, "\(name) is required") }
         return text
     }
 
