@@ -37,7 +37,7 @@ struct RealWorldONVIFTests {
         #expect(status.deadLettersTotal == 0, "\(dead)")
         let items = try store.riskItems().sorted { $0.id < $1.id }.map { "\($0.category.rawValue) \($0.state.rawValue) \($0.occurrences)" }
         #expect(items == ["tripwire open 1", "intrusion closed 1", "motion open 1"])
-        #expect(try store.unmappedInputs().map { "\($0.name) \($0.count)" } == ["onvif-ej/Device/Sensor/Temperature/High 1"])
+        #expect(try store.unmappedInputs().map { "\($0.name) \($0.count)" } == ["Device/Sensor/Temperature/High 1"])
     }
 }
 
