@@ -12,27 +12,13 @@ extension PatrolHubCommand {
             static let configuration = CommandConfiguration(
                 abstract: "ONVIF topics, Frigate labels and onvif2mqtt events seen but mapped by no rule, with counts and the config line that maps each.")
 
-            @OptionGroup var config: ConfigOptions
+            @OptionGroup var store: Cases.StoreOptions
 
             @Flag(help: "Print one JSON object {\"unmapped\": [{format, name, count, first_seen, last_seen, example_device, overflow, config}]}.")
             var json = false
 
-            @Option(help: "A store file to read instead of the config's store.path.")
-            var store: String?
-
             func run() throws {
-                let path: String
-                if let store {
-                    path = store
-                } else {
-                    let cfg = try config.load()
-                    path = cfg.store.path
-                    guard FileManager.default.fileExists(atPath: path) else {
-                        throw CLIError("no store at \(path) (store.path in \(cfg.file)): has the hub run yet?")
-                    }
-                }
-                guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no store at \(path)") }
-                let rows = try DisputeStore(path: path).unmappedInputs()
+                let rows = try store.open().0.unmappedInputs()
                 if json {
                     print(JSONValue.object(["unmapped": .array(rows.map(\.json))]).serialized)
                     return
