@@ -429,8 +429,20 @@ public struct RiskEngine: Sendable {
     }
 
     /// Records a live lifecycle of the item at `key`.
+    /// The most live lifecycles one item holds. A source that opens lifecycles and never
+    /// ends them (lost Frigate `end`s, GB enters without a leave, ONVIF source items an
+    /// attacker varies) would otherwise grow the engine's maps, and the item's stored
+    /// form, with every message. Beyond it the lifecycle with the smallest id is
+    /// forgotten: its end then changes nothing, and the item closes when the ones it
+    /// keeps have ended.
+    static let maxLiveLifecyclesPerItem = 128
+
     mutating func register(_ lifecycle: Lifecycle, _ key: SourceCategory) {
         if let old = lifecycles[lifecycle], old != key { itemLifecycles[old]?.remove(lifecycle) }
+        if lifecycles[lifecycle] != key, let live = itemLifecycles[key], live.count >= Self.maxLiveLifecyclesPerItem,
+           let evicted = live.min(by: { ($0.name, $0.drill ? 1 : 0) < ($1.name, $1.drill ? 1 : 0) }) {
+            _ = unregister(evicted)
+        }
         lifecycles[lifecycle] = key
         itemLifecycles[key, default: []].insert(lifecycle)
         if let parent = lifecycle.parent { nestedLifecycles[parent, default: []].insert(lifecycle) }

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+@testable import Alerts
+
+/// Lifecycles that never end (lost Frigate `end`s, GB/T 28181 enters without a
+/// leave, ONVIF source items an attacker varies) must not grow the engine with
+/// every message: an item holds at most `maxLiveLifecyclesPerItem` of them.
+@Suite("Risk engine: live lifecycles are bounded per item")
+struct LifecycleBoundTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func event(_ n: Int, _ kind: NormalizedEvent.Kind = .detection) -> NormalizedEvent {
+        NormalizedEvent(key: "k\(n)-\(kind == .end ? "end" : "new")", kind: kind, sourceKind: .camera, source: "cam-A", category: .intrusion,
+                        time: t0.addingTimeInterval(Double(n)), lifecycle: "frigate:cam-A:obj-\(String(format: "%05d", n))", format: "frigate")
+    }
+
+    @Test func tenThousandLifecyclesWithoutAnEndKeepOneItemWithABoundedSet() throws {
+        var engine = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        var stored: RiskItem?
+        for n in 0..<10_000 {
+            for case .item(let item) in engine.handle(Self.event(n), now: Self.t0) { stored = item }
+        }
+        let item = try #require(stored)
+        #expect(engine.openItems.count == 1)
+        #expect(item.occurrences == 10_000)
+        let limit = RiskEngine.maxLiveLifecyclesPerItem
+        #expect(engine.lifecycles.count == limit)
+        #expect(engine.itemLifecycles.values.map(\.count) == [limit])
+        // The stored form names the first lifecycle and the live ones: bounded too.
+        let names = try #require(item.lifecycle).split(separator: RiskEngine.liveLifecycleSeparator, omittingEmptySubsequences: true)
+        #expect(names.count <= limit + 1)
+        // The newest ones are kept (the smallest ids go first); ending them closes the item.
+        var closed = false
+        for n in (10_000 - limit)..<10_000 {
+            for case .item(let i) in engine.handle(Self.event(n, .end), now: Self.t0) where i.state == .closed { closed = true }
+        }
+        #expect(closed)
+        #expect(engine.lifecycles.isEmpty)
+        #expect(engine.openItems.isEmpty)
+    }
+}
