@@ -70,14 +70,16 @@ public enum EngineEffect: Sendable, Hashable {
 ///
 /// Slips end. A warning slip closes (state `closed`, `closedAt`, `closeReason`)
 /// when every item linked to it is over: closed (lifecycle end, camera back
-/// `online`, replaced by a later item of the same source and category), or —
+/// `online`, replaced by a later item of the same source and category) for a
+/// dedup window with no item joining it meanwhile (so a source that flaps keeps
+/// one slip), or —
 /// for items no end closes (one-shot detections, no live lifecycle, not camera
 /// health) — quiet: the slip takes no more items (`repeatInterval` after its
 /// anchor) and no event of them within the dedup window before the watermark.
 /// A slip still firing after `repeatInterval` is closed as `repeated` by the new slip; one whose case is
 /// closed is closed by the case action (`DisputeStore.act`) and dropped here
-/// (`forgetClosedSlips`). A closed slip takes no more items: later occurrences
-/// count towards a new slip.
+/// (`forgetClosedSlips`). A closed slip takes no more items, and the occurrences
+/// it covered count no more: only later ones count towards a new slip.
 public struct RiskEngine: Sendable {
     struct SourceCategory: Hashable { var source: String; var category: Category; var drill: Bool }
     struct ZoneCategory: Hashable { var zone: String; var category: Category; var drill: Bool }
@@ -98,11 +100,16 @@ public struct RiskEngine: Sendable {
         var ids: Set<String>
         /// The linked items not closed yet (see "Slips end" on `RiskEngine`).
         var unclosed: [String: Member]
-        init(slip: Slip, anchor: Date, unclosed: [String: Member] = [:]) {
+        /// While no linked item is open: the newest time one of them closed. The slip
+        /// closes (`items_closed`) once the dedup window has passed since, unless an item
+        /// joins it meanwhile, so a source that flaps (enter/leave, true/false) keeps one slip.
+        var emptySince: Date?
+        init(slip: Slip, anchor: Date, unclosed: [String: Member] = [:], emptySince: Date? = nil) {
             self.slip = slip
             self.anchor = anchor
             self.ids = Set(slip.riskItemIDs)
             self.unclosed = unclosed
+            self.emptySince = unclosed.isEmpty ? (emptySince ?? anchor) : nil
         }
     }
     /// A linked item still open: its newest event time, and whether only an end
@@ -126,6 +133,9 @@ public struct RiskEngine: Sendable {
     struct GroupWindow {
         var occurrences: [Occurrence] = []
         var active: ActiveSlip?
+        /// The newest occurrence a closed slip of this window covered: a new slip counts
+        /// and links only later ones (the closed slip already answered for those).
+        var countAfter: Date?
     }
     /// The windows sit in an array, found through `windowSlots` with one hash of the
     /// (zone, category) pair per event, and change in place (no copy, no rehash).
@@ -224,11 +234,16 @@ public struct RiskEngine: Sendable {
             guard slip.state == .open else {
                 windows[w].active = nil
                 openSlipSlots.remove(w)
+                let linked = Set(slip.riskItemIDs)
+                if let newest = windows[w].occurrences.last(where: { linked.contains($0.itemID) })?.time {
+                    windows[w].countAfter = max(windows[w].countAfter ?? newest, newest)
+                }
                 continue
             }
             var unclosed: [String: Member] = [:]
             for id in slip.riskItemIDs { if let item = open[id] { unclosed[id] = member(item) } }
-            windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed)
+            let emptySince = slip.riskItemIDs.compactMap { recentlyClosed[$0] }.max()
+            windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed, emptySince: emptySince)
             openSlipSlots.insert(w)
         }
         cameraStatus = s.cameraStatus
@@ -471,9 +486,10 @@ public struct RiskEngine: Sendable {
 
     mutating func group(item: RiskItem, at time: Date, late: Bool = false, now: Date, into effects: inout [EngineEffect]) {
         let w = slot(ZoneCategory(zone: item.zone, category: item.category, drill: item.drill))
-        // A slip that went quiet before this event ends first: the event does not revive it.
-        if !late, let active = windows[w].active, isQuiet(active, at: time) {
-            closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+        // A slip that ended before this event (quiet, or its items closed a dedup window ago)
+        // closes first: the event does not revive it.
+        if !late, let active = windows[w].active, let reason = closeDue(active, at: time) {
+            closeSlip(at: w, reason, now: now, into: &effects)
         }
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
         if !late {
@@ -488,17 +504,22 @@ public struct RiskEngine: Sendable {
             var active = windows[w].active!
             windows[w].active = nil // unshared while it changes: a copy left behind would copy its lists
             // Most events fold into the item linked last: no need to hash its id then.
-            if active.slip.riskItemIDs.last != item.id, active.ids.insert(item.id).inserted { active.slip.riskItemIDs.append(item.id) }
+            if active.slip.riskItemIDs.last != item.id, active.slip.riskItemIDs.count < Self.maxLinkedItems,
+               active.ids.insert(item.id).inserted {
+                active.slip.riskItemIDs.append(item.id)
+            }
             active.slip.occurrences += 1
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
             active.unclosed[item.id] = member(item)
+            active.emptySince = nil
             windows[w].active = active
             effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
             return
         }
         guard !late else { return }
-        let windowStart = time.addingTimeInterval(-rules.groupWindow)
+        // What a closed slip of this window covered counts no more.
+        let windowStart = max(time.addingTimeInterval(-rules.groupWindow), windows[w].countAfter ?? .distantPast)
         let threshold = rules.threshold(of: item.category)
         let list = windows[w].occurrences
         // Count before collecting: most events stay under the threshold.
@@ -508,8 +529,9 @@ public struct RiskEngine: Sendable {
         let inWindow = list[window]
         let immediate = immediateSeverity(item)
         var ids: [String] = []
-        for o in inWindow where !ids.contains(o.itemID) { ids.append(o.itemID) }
-        if !ids.contains(item.id) { ids.append(item.id) }
+        var linked: Set<String> = []
+        for o in inWindow where ids.count < Self.maxLinkedItems - 1 && linked.insert(o.itemID).inserted { ids.append(o.itemID) }
+        if linked.insert(item.id).inserted { ids.append(item.id) }
         let count = max(inWindow.count, 1)
         let reason = immediate
             ? "严重程度 \(item.severity.rawValue) 级，立即预警"
@@ -543,6 +565,7 @@ public struct RiskEngine: Sendable {
 
     /// The event time after which the slip is quiet, if no item joins it meanwhile; nil while an end holds one of its items.
     func quietAt(_ active: ActiveSlip) -> Date? {
+        if active.unclosed.isEmpty { return (active.emptySince ?? active.anchor).addingTimeInterval(rules.dedupWindow) }
         var at = active.anchor.addingTimeInterval(rules.repeatInterval)
         for m in active.unclosed.values {
             if m.held { return nil }
@@ -561,11 +584,23 @@ public struct RiskEngine: Sendable {
         quietAt(active).map { $0 < time } ?? false
     }
 
+    /// Why the slip ends by `time`, if it does: its items closed a dedup window ago, or it went quiet.
+    func closeDue(_ active: ActiveSlip, at time: Date) -> Slip.CloseReason? {
+        guard isQuiet(active, at: time) else { return nil }
+        return active.unclosed.isEmpty ? .itemsClosed : .itemsQuiet
+    }
+
+    /// The most items one warning slip links (`occurrences` keeps counting beyond):
+    /// every change of a slip republishes it whole, and a source that flaps makes a
+    /// new item each time.
+    static let maxLinkedItems = 500
+
     /// Closes the active slip of window `w` and lets the window go (later occurrences count towards a new slip).
     mutating func closeSlip(at w: Int, _ reason: Slip.CloseReason, now: Date, into effects: inout [EngineEffect]) {
         guard var active = windows[w].active else { return }
         windows[w].active = nil
         openSlipSlots.remove(w)
+        if let newest = windows[w].occurrences.last?.time { windows[w].countAfter = max(windows[w].countAfter ?? newest, newest) }
         guard active.slip.state == .open else { return }
         active.slip.close(reason, at: now)
         effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
@@ -588,11 +623,10 @@ public struct RiskEngine: Sendable {
         for item in closed {
             guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], var active = windows[w].active,
                   active.unclosed.removeValue(forKey: item.id) != nil else { continue }
+            if active.unclosed.isEmpty { active.emptySince = max(active.emptySince ?? item.lastSeen, item.lastSeen) }
             windows[w].active = active
-            if active.unclosed.isEmpty {
-                closeSlip(at: w, .itemsClosed, now: now, into: &effects)
-            } else if let wm = watermark, isQuiet(active, at: wm) {
-                closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+            if let wm = watermark, let reason = closeDue(active, at: wm) {
+                closeSlip(at: w, reason, now: now, into: &effects)
             } else if let at = quietAt(active) {
                 nextQuietCheck = min(nextQuietCheck, at) // without a held item left, it may go quiet sooner than the scan expects
             }
@@ -601,10 +635,8 @@ public struct RiskEngine: Sendable {
         var next = Date.distantFuture
         for w in openSlipSlots.sorted() {
             guard let active = windows[w].active else { continue }
-            if active.unclosed.isEmpty {
-                closeSlip(at: w, .itemsClosed, now: now, into: &effects)
-            } else if isQuiet(active, at: wm) {
-                closeSlip(at: w, .itemsQuiet, now: now, into: &effects)
+            if let reason = closeDue(active, at: wm) {
+                closeSlip(at: w, reason, now: now, into: &effects)
             } else if let at = quietAt(active) {
                 next = min(next, at)
             }
@@ -619,6 +651,7 @@ public struct RiskEngine: Sendable {
         for w in openSlipSlots.sorted() where windows[w].active.map({ ids.contains($0.slip.id) }) ?? false {
             windows[w].active = nil
             openSlipSlots.remove(w)
+            if let newest = windows[w].occurrences.last?.time { windows[w].countAfter = max(windows[w].countAfter ?? newest, newest) }
         }
     }
 
