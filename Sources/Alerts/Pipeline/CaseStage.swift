@@ -197,9 +197,18 @@ public struct CaseStage: Sendable {
         return (c, true, a.first, a.last, nil)
     }
 
+    /// The most items a case links, and the most later-evidence lines its explanation
+    /// lists: every change of a case republishes it whole, and a source that flaps
+    /// (enter/leave, true/false) makes a new item each time. Beyond them later evidence
+    /// still moves the case's window and severity; the explanation says it stopped listing.
+    static let maxLinkedItems = 500
+    static let maxLaterEvidenceLines = 50
+    static let laterEvidence = "\n后续证据 / later evidence: "
+    static let moreEvidence = "\n……更多后续证据未逐条列出，见关联的风险隐患 / further evidence is not listed: see the linked risk items"
+
     mutating func join(_ e: Evidence, into i: Int, zone: String, placement: Placement, now: Date) -> Change? {
         var a = active[zone]![i]
-        let isNewItem = !a.value.riskItemIDs.contains(e.itemID)
+        let isNewItem = a.value.riskItemIDs.count < Self.maxLinkedItems && !a.value.riskItemIDs.contains(e.itemID)
         let extends = e.time > a.last || e.time < a.first
         guard isNewItem || extends || e.severity < a.value.severity else { return nil }
         a.first = min(a.first, e.time)
@@ -208,7 +217,12 @@ public struct CaseStage: Sendable {
             a.value.riskItemIDs.append(e.itemID)
             if !a.value.sources.contains(e.source) { a.value.sources.append(e.source) }
             if !a.value.categories.contains(e.category) { a.value.categories.append(e.category) }
-            a.value.explanation += "\n后续证据 / later evidence: " + line(e)
+            let listed = a.value.explanation.components(separatedBy: Self.laterEvidence).count - 1
+            if listed < Self.maxLaterEvidenceLines {
+                a.value.explanation += Self.laterEvidence + line(e)
+            } else if !a.value.explanation.hasSuffix(Self.moreEvidence) {
+                a.value.explanation += Self.moreEvidence
+            }
         }
         let raised = e.severity < a.value.severity
         if raised {

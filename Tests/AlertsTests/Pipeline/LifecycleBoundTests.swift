@@ -39,3 +39,36 @@ struct LifecycleBoundTests {
         #expect(engine.openItems.isEmpty)
     }
 }
+
+/// A source that flaps (a GB/T 28181 enter/leave, an ONVIF true/false) makes a new
+/// item each time: the slip and the case it feeds stay one each, and bounded.
+@Suite("Risk engine: a flapping severe source keeps one slip and one bounded case")
+struct FlappingSourceTests {
+    @Test func twoThousandEnterLeavePairsOfAFight() throws {
+        var engine = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        let t0 = LifecycleBoundTests.t0
+        var slips: Set<String> = []
+        var lastCase: Case?
+        var slipIDs = 0
+        for n in 0..<2000 {
+            let time = t0.addingTimeInterval(Double(n) * 0.5)
+            for kind in [NormalizedEvent.Kind.detection, .end] {
+                let e = NormalizedEvent(key: "gb:\(n):\(kind == .end ? "leave" : "enter")", kind: kind, sourceKind: .camera, source: "cam-A",
+                                        category: .fight, time: time, lifecycle: "gb28181:cam-A:5:1", format: "gb28181")
+                for effect in engine.handle(e, now: time) {
+                    switch effect {
+                    case .slip(let s, _, _): slips.insert(s.id); slipIDs = max(slipIDs, s.riskItemIDs.count)
+                    case .caseChanged(let c, _, _, _): lastCase = c
+                    default: break
+                    }
+                }
+            }
+        }
+        #expect(slips == ["YJ-00000001"])
+        #expect(slipIDs == RiskEngine.maxLinkedItems)
+        let c = try #require(lastCase)
+        #expect(c.riskItemIDs.count == CaseStage.maxLinkedItems)
+        #expect(c.explanation.components(separatedBy: CaseStage.laterEvidence).count - 1 == CaseStage.maxLaterEvidenceLines)
+        #expect(c.explanation.hasSuffix(CaseStage.moreEvidence))
+    }
+}
