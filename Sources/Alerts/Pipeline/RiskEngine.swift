@@ -129,6 +129,9 @@ public struct RiskEngine: Sendable {
     var itemLifecycles: [SourceCategory: Set<Lifecycle>] = [:]
     /// `L` → the live lifecycles `L|…`, so a topic-level end finds them without a scan.
     var nestedLifecycles: [Lifecycle: Set<Lifecycle>] = [:]
+    /// When each live lifecycle was registered (a counter): the cap forgets the oldest.
+    var lifecycleSeq: [Lifecycle: Int] = [:]
+    var nextLifecycleSeq = 0
     /// Per (zone, category): its recent occurrences and its active warning slip.
     struct GroupWindow {
         var occurrences: [Occurrence] = []
@@ -200,6 +203,7 @@ public struct RiskEngine: Sendable {
         lifecycles = [:]
         itemLifecycles = [:]
         nestedLifecycles = [:]
+        lifecycleSeq = [:]
         for item in s.openItems.sorted(by: { $0.lastSeen < $1.lastSeen }) {
             let key = SourceCategory(source: item.source, category: item.category, drill: item.drill)
             // The stored lifecycle names the first one and, when they differ, the live ones (`storedForm`).
@@ -443,7 +447,6 @@ public struct RiskEngine: Sendable {
         return stored
     }
 
-    /// Records a live lifecycle of the item at `key`.
     /// The most live lifecycles one item holds. A source that opens lifecycles and never
     /// ends them (lost Frigate `end`s, GB enters without a leave, ONVIF source items an
     /// attacker varies) would otherwise grow the engine's maps, and the item's stored
@@ -452,11 +455,19 @@ public struct RiskEngine: Sendable {
     /// keeps have ended.
     static let maxLiveLifecyclesPerItem = 128
 
+    /// Records a live lifecycle of the item at `key`. At the cap, the item's oldest
+    /// live lifecycle other than its first is forgotten (an attacker choosing ids cannot
+    /// pick which genuine one goes).
     mutating func register(_ lifecycle: Lifecycle, _ key: SourceCategory) {
         if let old = lifecycles[lifecycle], old != key { itemLifecycles[old]?.remove(lifecycle) }
-        if lifecycles[lifecycle] != key, let live = itemLifecycles[key], live.count >= Self.maxLiveLifecyclesPerItem,
-           let evicted = live.min(by: { ($0.name, $0.drill ? 1 : 0) < ($1.name, $1.drill ? 1 : 0) }) {
-            _ = unregister(evicted)
+        if lifecycles[lifecycle] != key, let live = itemLifecycles[key], live.count >= Self.maxLiveLifecyclesPerItem {
+            let first = openItems[key]?.lifecycle
+            let evicted = live.filter { $0.name != first }.min { (lifecycleSeq[$0] ?? 0, $0.name) < (lifecycleSeq[$1] ?? 0, $1.name) }
+            if let evicted { _ = unregister(evicted) }
+        }
+        if lifecycles[lifecycle] != key {
+            lifecycleSeq[lifecycle] = nextLifecycleSeq
+            nextLifecycleSeq += 1
         }
         lifecycles[lifecycle] = key
         itemLifecycles[key, default: []].insert(lifecycle)
@@ -466,6 +477,7 @@ public struct RiskEngine: Sendable {
     /// Forgets an ended lifecycle; returns the item it belonged to.
     mutating func unregister(_ lifecycle: Lifecycle) -> SourceCategory? {
         guard let key = lifecycles.removeValue(forKey: lifecycle) else { return nil }
+        lifecycleSeq[lifecycle] = nil
         itemLifecycles[key]?.remove(lifecycle)
         if let parent = lifecycle.parent {
             nestedLifecycles[parent]?.remove(lifecycle)

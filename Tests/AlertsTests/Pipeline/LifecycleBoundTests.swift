@@ -29,9 +29,10 @@ struct LifecycleBoundTests {
         // The stored form names the first lifecycle and the live ones: bounded too.
         let names = try #require(item.lifecycle).split(separator: RiskEngine.liveLifecycleSeparator, omittingEmptySubsequences: true)
         #expect(names.count <= limit + 1)
-        // The newest ones are kept (the smallest ids go first); ending them closes the item.
+        // The first and the newest ones are kept (the oldest others go first); ending them closes the item.
+        #expect(Set(engine.lifecycles.keys.map(\.name)) == Set(([0] + Array((10_000 - limit + 1)..<10_000)).map { Self.event($0).lifecycle! }))
         var closed = false
-        for n in (10_000 - limit)..<10_000 {
+        for n in [0] + Array((10_000 - limit + 1)..<10_000) {
             for case .item(let i) in engine.handle(Self.event(n, .end), now: Self.t0) where i.state == .closed { closed = true }
         }
         #expect(closed)
