@@ -9,7 +9,8 @@ struct AdaptersCLITests {
     /// A store in which the pipeline counted two unmapped ONVIF topics and a Frigate label.
     static func storeWithUnmapped(_ dir: TempDir) throws {
         let store = try DisputeStore(path: dir.file("s.sqlite"))
-        let registry = Registry(cameras: [CameraRecord(id: "cam-1", name: "A", location: nil, zone: "Z-A")])
+        // Only registered cameras' inputs are counted (anyone else's could fill the bounded table).
+        let registry = Registry(cameras: ["cam-1", "nvr-2", "yard"].map { CameraRecord(id: $0, name: $0, location: nil, zone: "Z-A") })
         let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
         let engine = RiskEngine(rules: RuleSet()) { _ in Placement(zone: "Z-A") }
         let at = Date(timeIntervalSince1970: 1_800_000_000)
@@ -20,6 +21,8 @@ struct AdaptersCLITests {
             InboxMessage(topic: "patrolhub/v1/onvif/nvr-2/tns1:Monitoring/ProcessorUsage", payload: usage, receivedAt: at.addingTimeInterval(5)),
             InboxMessage(topic: "patrolhub/v1/onvif/cam-1/tnsvendor:Vendor/Crowd", payload: usage, receivedAt: at),
             InboxMessage(topic: "frigate/events", payload: Array(#"{"type": "new", "after": {"id": "1", "camera": "yard", "label": "goat", "start_time": 1800000000}}"#.utf8), receivedAt: at),
+            // Not counted: the camera is not registered.
+            InboxMessage(topic: "patrolhub/v1/onvif/stranger/tns1:Junk/Topic", payload: usage, receivedAt: at),
         ])
         try p.processPending(limit: 100)
     }
@@ -55,6 +58,26 @@ struct AdaptersCLITests {
 
         let (_, statusText) = try runProcess(try patrolhubExecutable(), ["status", "--config", config])
         #expect(statusText.contains("unmapped      4 messages (frigate 1, onvif 3)"), "\(statusText)")
+    }
+
+    @Test func aLabelWithControlCharactersIsPrintedEscaped() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let store = try DisputeStore(path: dir.file("s.sqlite"))
+        let registry = Registry(cameras: [CameraRecord(id: "yard", name: "yard", location: nil, zone: "Z-A")])
+        let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
+        let p = try PipelineProcessor(store: store, decode: decode, engine: RiskEngine(rules: RuleSet()) { _ in Placement(zone: "Z-A") },
+                                      outputPrefix: "patrolhub/v1", clock: { Date(timeIntervalSince1970: 1_800_000_000) })
+        let label = #"goat\u001b[2J\u001b[31m\nfrigate   99999  forged line"#
+        try store.ingest([InboxMessage(topic: "frigate/events",
+                                       payload: Array(#"{"type": "new", "after": {"id": "1", "camera": "yard", "label": "\#(label)", "start_time": 1800000000}}"#.utf8),
+                                       receivedAt: Date(timeIntervalSince1970: 1_800_000_000))])
+        try p.processPending(limit: 10)
+        let (status, text) = try runProcess(try patrolhubExecutable(), ["adapters", "unmapped", "--store", dir.file("s.sqlite")])
+        #expect(status == 0, "\(text)")
+        #expect(!text.unicodeScalars.contains("\u{1B}"), "\(text)")
+        #expect(text.contains(#"goat\u{1b}[2J\u{1b}[31m\u{a}frigate   99999  forged line"#), "\(text)")
+        #expect(!text.split(separator: "\n").contains { $0.hasPrefix("frigate   99999") })
     }
 
     @Test func anEmptyStoreSaysSoAndAMissingStoreFails() throws {

@@ -29,7 +29,8 @@ struct RealWorldCorpusTests {
     static let rulesYAML = """
         adapters:
           camera_ids:
-            front_door: cam-001              # Frigate camera
+            front_door: cam-001              # Frigate cameras
+            cam-testdrive: cam-003
             "55123456781381000010": cam-002  # GB/T 28181 DeviceIDs
             "34020000001320000001": cam-003
             "31010000001340000001": cam-001
@@ -71,7 +72,7 @@ struct RealWorldCorpusTests {
                  messages: [("frigate/F03-docs-v0.16-update-person-lpr-snapshot.json", "frigate/events"),
                             ("frigate/F03-docs-v0.16-update-person-lpr-snapshot.json", "frigate/events")],
                  items: [Item(source: "cam-001", category: .intrusion, severity: 3, state: .open)], slips: 0, cases: 0),
-        Scenario(name: "F10 a label no rule maps (goat), from an unregistered camera → nothing",
+        Scenario(name: "F10 a label no rule maps (goat) → nothing but a count for `adapters unmapped`",
                  messages: [("frigate/F10-mqttwarn-example-new-goat-unmapped-label.json", "frigate/events")],
                  items: [], slips: 0, cases: 0, unmapped: ["frigate goat 1"]),
         Scenario(name: "G02 'other' alarm (method 7) at priority 1, no CmdType, coordinates 0.0 → severity 1: a warning slip at once and a case",

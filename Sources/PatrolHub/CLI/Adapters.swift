@@ -29,10 +29,11 @@ extension PatrolHubCommand {
                 }
                 print("format      count  last seen                 example device        name")
                 for r in rows {
+                    // Names and devices come from the network: printed with their control characters escaped.
                     let device = r.device.count > 20 ? String(r.device.prefix(19)) + "…" : r.device
-                    print("\(pad(r.format, 10))  \(pad(String(r.count), 5, left: true))  \(pad(r.lastSeen.rfc3339, 24))  \(pad(device, 20))  \(r.displayName)")
+                    print("\(pad(r.format, 10))  \(pad(String(r.count), 5, left: true))  \(pad(r.lastSeen.rfc3339, 24))  \(pad(device.terminalSafe, 20))  \(r.displayName.terminalSafe)")
                     if let hint = r.configHint {
-                        print("    map it in rules.yaml: \(hint)")
+                        print("    map it in rules.yaml: \(hint.terminalSafe)")
                     } else if r.isOverflow {
                         print("    names seen after the first \(UnmappedInputs.maxNames) of this format, counted together")
                     } else if r.format == "onvif2mqtt" {

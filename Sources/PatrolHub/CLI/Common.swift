@@ -42,3 +42,20 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+extension String {
+    /// The text with control characters (C0, DEL, C1: ESC sequences, carriage returns,
+    /// newlines) shown as `\u{…}`, for printing text that came from the network (a
+    /// Frigate label, an ONVIF topic) on a terminal: it cannot move the cursor, recolour
+    /// the screen or forge a line of the listing.
+    var terminalSafe: String {
+        guard unicodeScalars.contains(where: Self.isControl) else { return self }
+        var out = ""
+        for u in unicodeScalars {
+            if Self.isControl(u) { out += "\\u{" + String(u.value, radix: 16) + "}" } else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+
+    private static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
+}

@@ -89,7 +89,8 @@ struct ONVIFHealthAndUnmappedTests {
 
     static func processor(_ store: DisputeStore) throws -> PipelineProcessor {
         var rules = AdapterRules()
-        rules.cameraIDs = ["front_door": "cam-1"]
+        // Only registered cameras' inputs are counted: these names map to one.
+        rules.cameraIDs = ["front_door": "cam-1", "nvr-7": "cam-1", "yard": "cam-1", String(repeating: "d", count: 300): "cam-1"]
         let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser(), adapters: rules)
         let engine = RiskEngine(rules: RuleSet()) { _ in Placement(zone: "Z-A") }
         return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: "patrolhub/v1", clock: { at(3600) })
@@ -116,6 +117,9 @@ struct ONVIFHealthAndUnmappedTests {
                 Self.message("patrolhub/v1/onvif/cam-1/tns1:Device/Trigger/DigitalInput", #"{"UtcTime": "2027-01-15T08:00:00Z", "Data": {"LogicalState": "true"}}"#, 3),
                 Self.message("frigate/events", Self.frigateGoat, 4),
                 Self.message("onvif2mqtt/front_door/doorbell", "on", 5),
+                // Not counted: no registered camera sent it.
+                Self.message("patrolhub/v1/onvif/stranger/tns1:Junk/Topic", #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, 6),
+                Self.message("frigate/events", Self.frigateGoat.replacingOccurrences(of: "yard", with: "stranger"), 7),
             ])
             #expect(try p.processPending(limit: 100).deadLetters == 0)
             try store.ingest([Self.message("patrolhub/v1/onvif/cam-1/tns1:Monitoring/ProcessorUsage", #"{"UtcTime": "2027-01-15T08:00:00Z", "Data": {"Value": 0.5}}"#, 9)])
@@ -145,7 +149,7 @@ struct ONVIFHealthAndUnmappedTests {
         let extra = 7
         var messages: [InboxMessage] = []
         for i in 0..<(UnmappedInputs.maxNames + extra) {
-            messages.append(Self.message("patrolhub/v1/onvif/dev-\(i)/tns1:Garbage/T\(i)", #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, Double(i)))
+            messages.append(Self.message("patrolhub/v1/onvif/cam-1/tns1:Garbage/T\(i)", #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, Double(i)))
         }
         messages.append(Self.message("patrolhub/v1/onvif/" + String(repeating: "d", count: 300) + "/" + String(repeating: "x", count: 5000),
                                      #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, 5000))
@@ -159,7 +163,7 @@ struct ONVIFHealthAndUnmappedTests {
         #expect(overflow.configHint == nil)
         #expect(rows.allSatisfy { $0.name.utf8.count <= UnmappedInput.maxNameBytes && $0.device.utf8.count <= UnmappedInput.maxDeviceBytes })
         // A name already counted keeps counting after the cap is reached.
-        try store.ingest([Self.message("patrolhub/v1/onvif/dev-x/tns1:Garbage/T0", #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, 6000)])
+        try store.ingest([Self.message("patrolhub/v1/onvif/cam-1/tns1:Garbage/T0", #"{"UtcTime": "2027-01-15T08:00:00Z"}"#, 6000)])
         try p.processPending(limit: 10)
         #expect(try store.unmappedInputs().first { $0.name == "Garbage/T0" }?.count == 2)
         #expect(UnmappedInput(format: "onvif", name: String(repeating: "é", count: 300), device: "d").name.utf8.count <= UnmappedInput.maxNameBytes)

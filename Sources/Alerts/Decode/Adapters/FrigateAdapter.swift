@@ -70,7 +70,8 @@ public struct FrigateAdapter: EventAdapter {
         // A label without a rule is not a risk whoever sends it: checked before the
         // source, so an NVR's unregistered indoor cameras do not flood the dead letters.
         guard let rule = mapping.rule(label: after.label, camera: after.camera) else {
-            unmapped = UnmappedInput(format: "frigate", name: after.label, device: after.camera)
+            // Counted for registered cameras only: names from anyone else could fill the bounded table for good.
+            if resolver(after.camera) != nil { unmapped = UnmappedInput(format: "frigate", name: after.label, device: after.camera) }
             return []
         }
         guard let source = resolver(after.camera) else {

@@ -45,7 +45,8 @@ public struct ONVIF2MQTTAdapter: EventAdapter {
         try checkSize(payload, options)
         let eventName = asciiLowercased(Substring(name))
         guard let category = events[eventName] else {
-            unmapped = UnmappedInput(format: "onvif2mqtt", name: eventName, device: device)
+            // Counted for registered cameras only: names from anyone else could fill the bounded table for good.
+            if resolver(device) != nil { unmapped = UnmappedInput(format: "onvif2mqtt", name: eventName, device: device) }
             return []
         }
         let text = asciiLowercased(trimmedASCII(String(decoding: payload.prefix(16), as: UTF8.self)))

@@ -90,7 +90,8 @@ public struct ONVIFAdapter: EventAdapter {
         let resolved = mapping.resolve(onvifTopic)
         guard let rule = resolved.rule else {
             let name = ONVIFMapping.topicName(resolved.path)
-            unmapped = UnmappedInput(format: "onvif", name: name.isEmpty ? onvifTopic : name, device: device)
+            // Counted for registered cameras only: names from anyone else could fill the bounded table for good.
+            if resolver(device) != nil { unmapped = UnmappedInput(format: "onvif", name: name.isEmpty ? onvifTopic : name, device: device) }
             return []
         }
         guard let source = resolver(device) else {
