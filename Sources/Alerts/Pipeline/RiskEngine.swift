@@ -165,6 +165,7 @@ public struct RiskEngine: Sendable {
     /// Items closed recently (event time of the close): a slip issued now does not count them as still open.
     var recentlyClosed: [String: Date] = [:]
     var recentlyClosedLimit = 4096
+    static let maxRecentlyClosed = 65_536
     /// Late events handled so far by this engine (the processor adds the difference to the store's counter).
     public private(set) var lateEvents = 0
 
@@ -629,6 +630,12 @@ public struct RiskEngine: Sendable {
             if recentlyClosed.count > recentlyClosedLimit {
                 let horizon = wm.addingTimeInterval(-rules.groupWindow - rules.lateness)
                 recentlyClosed = recentlyClosed.filter { $0.value >= horizon }
+                // Items closing faster than the horizon moves (events at one time, a source that
+                // flaps): keep the newest. Forgetting one only lets a new slip count it as open.
+                if recentlyClosed.count > Self.maxRecentlyClosed {
+                    let newest = recentlyClosed.sorted { ($0.value, $0.key) > ($1.value, $1.key) }.prefix(Self.maxRecentlyClosed / 2)
+                    recentlyClosed = Dictionary(uniqueKeysWithValues: newest.map { ($0.key, $0.value) })
+                }
                 recentlyClosedLimit = max(4096, recentlyClosed.count * 2)
             }
         }

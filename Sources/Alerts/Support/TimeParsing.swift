@@ -96,12 +96,17 @@ public struct TimeParser: Sendable {
         return Date(timeIntervalSince1970: local - Double(off2))
     }
 
-    /// Whether a time is a device's "clock not set" value rather than a time:
-    /// year 0000 (Hikvision sends `0000-00-00T00:00:00Z`), whatever follows.
-    /// Such an event is kept at the hub's receive time (`TimeSource.received`).
+    /// Whether a time is a device's "clock not set" value rather than a time: the
+    /// zero date `0000-00-00` (Hikvision sends `0000-00-00T00:00:00Z`), alone or with
+    /// a time, a fraction and an offset after a `T` or a space. Such an event is kept
+    /// at the hub's receive time (`TimeSource.received`); `0000-garbage` is not a time.
     public static func isUnsetClock(_ text: some StringProtocol) -> Bool {
-        let t = text.drop(while: { $0 == " " })
-        return t.hasPrefix("0000-") || t.hasPrefix("0000/")
+        let t = Substring(text).drop(while: { $0 == " " })
+        guard t.hasPrefix("0000-00-00") || t.hasPrefix("0000/00/00") else { return false }
+        let rest = t.dropFirst(10)
+        guard let sep = rest.first else { return true }
+        guard sep == "T" || sep == "t" || sep == " " else { return false }
+        return rest.dropFirst().allSatisfy { $0.isASCII && ($0.isNumber || ":.+-Zz ".contains($0)) }
     }
 
     /// Reads times as UTC: for formats whose offset-less times are UTC by

@@ -52,7 +52,9 @@ struct ONVIF2MQTTAdapterTests {
         }
         #expect(bad.reason == .invalidValue)
         #expect(try Self.decode("onvif2mqtt/garage/doorbell_press", "on", unmapped: &unmapped).get() == [])
-        #expect(unmapped == UnmappedInput(format: "onvif2mqtt", name: "doorbell_press", device: "garage"))
+        #expect(unmapped == nil, "an unregistered device's unmapped events are not counted")
+        #expect(try Self.decode("onvif2mqtt/doorbell/doorbell_press", "on", unmapped: &unmapped).get() == [])
+        #expect(unmapped == UnmappedInput(format: "onvif2mqtt", name: "doorbell_press", device: "doorbell"))
         // A custom template's nested subtopic is not the default shape: no route.
         guard case .failure(let deep) = Self.decode("onvif2mqtt/doorbell/motion/json", "on", unmapped: &unmapped) else {
             Issue.record("a nested subtopic has no route")

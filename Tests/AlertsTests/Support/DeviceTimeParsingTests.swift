@@ -57,5 +57,11 @@ struct DeviceTimeParsingTests {
         #expect(TimeParser.isUnsetClock("0000-00-00T00:00:00"))
         #expect(TimeParser.isUnsetClock("0000-00-00 00:00:00"))
         #expect(!TimeParser.isUnsetClock("2023-8-9T7:38:35"))
+        #expect(TimeParser.isUnsetClock("0000-00-00T00:00:00Z"))
+        #expect(TimeParser.isUnsetClock("0000-00-00T00:00:00.000+08:00"))
+        #expect(TimeParser.isUnsetClock("0000-00-00"))
+        #expect(!TimeParser.isUnsetClock("0000-garbage"), "only the zero date is an unset clock; anything else is invalid_value")
+        #expect(!TimeParser.isUnsetClock("0000-01-01T00:00:00Z"))
+        #expect(!TimeParser.isUnsetClock("0000-00-00Tmidnight"))
     }
 }

@@ -355,6 +355,8 @@ public struct ONVIFMapping: Sendable, Hashable {
     func resolve(_ topic: String) -> (rule: TopicRule?, path: String) {
         if let hit = memo.table.withLock({ $0[topic] }) { return hit }
         let resolved = (rule(forTopic: topic), Self.localSegments(of: topic).joined(separator: "/"))
+        // Real topics are short; a long one (anyone can send 64 KB of topic) is not kept.
+        guard topic.utf8.count <= 512 else { return resolved }
         memo.table.withLock { table in
             if table.count > 10_000 { table = [:] } // bounded: topics are few, unless a device sends garbage
             table[topic] = resolved
