@@ -5,6 +5,7 @@ import Logging
 import Testing
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 @testable import PatrolHub
 
@@ -266,17 +267,28 @@ struct HTTPHardeningTests {
             }
             #expect(health.status == 200)
             // Another process holds the store's write lock: the pipeline waits in SQLite's busy handler (up to 10 s).
-            let lock = try DatabaseQueue(path: hub.hub.config.store.path)
+            // It waits for the hub's own writes like any writer (a busy timeout), and says
+            // when it could not take the lock instead of leaving the test waiting.
+            var lockConfig = Configuration()
+            lockConfig.busyMode = .timeout(30)
+            let lock = try DatabaseQueue(path: hub.hub.config.store.path, configuration: lockConfig)
             let taken = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            let failure = Mutex<String?>(nil)
             Thread {
-                try? lock.inDatabase { db in
-                    try db.execute(sql: "BEGIN IMMEDIATE")
+                do {
+                    try lock.inDatabase { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        taken.signal()
+                        release.wait()
+                        try db.execute(sql: "ROLLBACK")
+                    }
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
                     taken.signal()
-                    release.wait()
-                    try db.execute(sql: "ROLLBACK")
                 }
             }.start()
-            taken.wait()
+            guard taken.wait(timeout: .now() + 60) == .success else { throw TestFailure("the store's write lock was not taken within 60 s") }
+            if let failure = failure.withLock({ $0 }) { throw TestFailure("could not take the store's write lock: \(failure)") }
             var locked = true
             defer { if locked { release.signal() } }
             let sent = try await publishSOS(pub)
