@@ -92,6 +92,15 @@ public struct CaseStage: Sendable {
         var value: Case
         var first: Date
         var last: Date
+        /// How many later-evidence lines the explanation lists (counted once, not per event).
+        var laterLines: Int
+
+        init(value: Case, first: Date, last: Date) {
+            self.value = value
+            self.first = first
+            self.last = last
+            laterLines = value.explanation.components(separatedBy: CaseStage.laterEvidence).count - 1
+        }
     }
 
     public var rules: CaseRules
@@ -148,17 +157,18 @@ public struct CaseStage: Sendable {
                          severity: item.severity, time: time, drill: item.drill)
         if !late, opens { remember(e, zone: zone, watermark: watermark) }
         let w = rules.window
-        if var list = active[zone] {
-            list.removeAll { time > $0.last.addingTimeInterval(3 * w) && !late } // long past: stop tracking
-            active[zone] = list.isEmpty ? nil : list
-            if let i = list.lastIndex(where: { a in
-                a.value.drill == item.drill
-                    && time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
-                    && a.value.categories.contains { rules.related($0, item.category) }
-            }) {
-                return join(e, into: i, zone: zone, placement: placement, now: now)
-            }
+        if active[zone] != nil {
+            // Changed in place: a copy of the list would copy every active case (its items, its explanation).
+            if !late { active[zone]!.removeAll { time > $0.last.addingTimeInterval(3 * w) } } // long past: stop tracking
+            if active[zone]!.isEmpty { active[zone] = nil }
         }
+        // The index alone: a reference to the list kept during `join` would make it copy the list.
+        let joined = active[zone]?.lastIndex(where: { a in
+            a.value.drill == item.drill
+                && time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
+                && a.value.categories.contains { rules.related($0, item.category) }
+        })
+        if let i = joined { return join(e, into: i, zone: zone, placement: placement, now: now) }
         guard !late, opens else { return nil }
 
         let related = (recent[zone] ?? []).filter {
@@ -207,8 +217,12 @@ public struct CaseStage: Sendable {
     static let moreEvidence = "\n……更多后续证据未逐条列出，见关联的风险隐患 / further evidence is not listed: see the linked risk items"
 
     mutating func join(_ e: Evidence, into i: Int, zone: String, placement: Placement, now: Date) -> Change? {
-        var a = active[zone]![i]
-        let isNewItem = a.value.riskItemIDs.count < Self.maxLinkedItems && !a.value.riskItemIDs.contains(e.itemID)
+        // Moved out of the list while it changes (a copy would copy its item list and explanation), then put back.
+        var a = active[zone]!.remove(at: i)
+        defer { active[zone]!.insert(a, at: i) }
+        // Most evidence comes from the item linked last: no scan of the list then.
+        let isNewItem = a.value.riskItemIDs.last != e.itemID && a.value.riskItemIDs.count < Self.maxLinkedItems
+            && !a.value.riskItemIDs.contains(e.itemID)
         let extends = e.time > a.last || e.time < a.first
         guard isNewItem || extends || e.severity < a.value.severity else { return nil }
         a.first = min(a.first, e.time)
@@ -217,9 +231,9 @@ public struct CaseStage: Sendable {
             a.value.riskItemIDs.append(e.itemID)
             if !a.value.sources.contains(e.source) { a.value.sources.append(e.source) }
             if !a.value.categories.contains(e.category) { a.value.categories.append(e.category) }
-            let listed = a.value.explanation.components(separatedBy: Self.laterEvidence).count - 1
-            if listed < Self.maxLaterEvidenceLines {
+            if a.laterLines < Self.maxLaterEvidenceLines {
                 a.value.explanation += Self.laterEvidence + line(e)
+                a.laterLines += 1
             } else if !a.value.explanation.hasSuffix(Self.moreEvidence) {
                 a.value.explanation += Self.moreEvidence
             }
@@ -233,7 +247,6 @@ public struct CaseStage: Sendable {
         }
         let rerouted = (isNewItem || raised) ? reroute(&a.value, by: e, placement: placement) : nil
         a.value.updatedAt = now
-        active[zone]![i] = a
         return (a.value, false, a.first, a.last, rerouted)
     }
 

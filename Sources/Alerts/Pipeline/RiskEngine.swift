@@ -501,7 +501,7 @@ public struct RiskEngine: Sendable {
         let w = slot(ZoneCategory(zone: item.zone, category: item.category, drill: item.drill))
         // A slip that ended before this event (quiet, or its items closed a dedup window ago)
         // closes first: the event does not revive it.
-        if !late, let active = windows[w].active, let reason = closeDue(active, at: time) {
+        if !late, windows[w].active != nil, let reason = closeDue(windows[w].active!, at: time) {
             closeSlip(at: w, reason, now: now, into: &effects)
         }
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
@@ -599,6 +599,9 @@ public struct RiskEngine: Sendable {
 
     /// Why the slip ends by `time`, if it does: its items closed a dedup window ago, or it went quiet.
     func closeDue(_ active: ActiveSlip, at time: Date) -> Slip.CloseReason? {
+        // With an item still linked, a slip is never quiet within its repeat interval
+        // (`quietAt` is at least its end): no walk over its items for each event then.
+        if !active.unclosed.isEmpty, time <= active.anchor.addingTimeInterval(rules.repeatInterval) { return nil }
         guard isQuiet(active, at: time) else { return nil }
         return active.unclosed.isEmpty ? .itemsClosed : .itemsQuiet
     }
@@ -640,13 +643,15 @@ public struct RiskEngine: Sendable {
             }
         }
         for item in closed {
-            guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], var active = windows[w].active,
-                  active.unclosed.removeValue(forKey: item.id) != nil else { continue }
-            if active.unclosed.isEmpty { active.emptySince = max(active.emptySince ?? item.lastSeen, item.lastSeen) }
-            windows[w].active = active
-            if let wm = watermark, let reason = closeDue(active, at: wm) {
+            // Changed in place: a copy of the slip would copy its item maps.
+            guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], windows[w].active != nil,
+                  windows[w].active!.unclosed.removeValue(forKey: item.id) != nil else { continue }
+            if windows[w].active!.unclosed.isEmpty {
+                windows[w].active!.emptySince = max(windows[w].active!.emptySince ?? item.lastSeen, item.lastSeen)
+            }
+            if let wm = watermark, let reason = closeDue(windows[w].active!, at: wm) {
                 closeSlip(at: w, reason, now: now, into: &effects)
-            } else if let at = quietAt(active) {
+            } else if let at = quietAt(windows[w].active!) {
                 nextQuietCheck = min(nextQuietCheck, at) // without a held item left, it may go quiet sooner than the scan expects
             }
         }
