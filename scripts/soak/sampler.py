@@ -298,14 +298,15 @@ def growth_check(rows, column, bound, warmup=1 / 3):
     b = statistics.median(v for _, v in last)
     growth = b - a
     unit, scale = _unit(column)
+    u = " " + unit if unit else ""
     span = ""
     if first[0][0] is not None and last[-1][0] is not None:
         dt = statistics.median(t for t, _ in last) - statistics.median(t for t, _ in first)
         if dt > 0:
-            span = f" over {_fmt(dt / 60)} min ({_fmt(growth / scale / (dt / 60))} {unit}/min)"
-    text = (f"{column}: median {_fmt(a / scale)} {unit} in the first third after the warm-up, "
-            f"{_fmt(b / scale)} {unit} in the last: {'+' if growth >= 0 else ''}{_fmt(growth / scale)} {unit}{span}; "
-            f"bound +{_fmt(bound / scale)} {unit}")
+            span = f" over {_fmt(dt / 60)} min ({_fmt(growth / scale / (dt / 60))}{u}/min)"
+    text = (f"{column}: median {_fmt(a / scale)}{u} in the first third after the warm-up, "
+            f"{_fmt(b / scale)}{u} in the last: {'+' if growth >= 0 else ''}{_fmt(growth / scale)}{u}{span}; "
+            f"bound +{_fmt(bound / scale)}{u}")
     ok = growth <= bound
     return ok, ("ok: " if ok else "FAILED: ") + text
 
