@@ -42,7 +42,7 @@ faults: deps
 # Soak run (scripts/soak/soak.py, docs/SOAK.md): the release hub with its embedded broker under a steady
 # simulated load in every format (simulators/soak.yaml, 4 000 msg/s until 10 million messages), RSS, fds,
 # threads, store size and lag sampled to soak-out/soak.csv and plotted (soak-out/*.svg); fails when RSS
-# grows more than --bound-mib (48) between the first and last third after the warm-up, the hub dies or
+# grows more than --bound-mib (24) between the first and last third after the warm-up, the hub dies or
 # the lag does not come back. SOAK_ARGS: --duration 3h, --events 10M, --rate 4000, --bound-mib N,
 # --set store.memory_mib=256, --out DIR. `make soak SOAK_ARGS=--short` is CI's 5-minute version with the
 # debug build `make test` made (so after the tests it builds nothing).

@@ -20,7 +20,8 @@ file_kib (file-backed resident pages: SQLite's mmap and the binary), hwm_kib
 data folder's SQLite files: store and inbox with their -wal and -shm),
 wal_bytes (the -wal files alone), healthy (1 when /healthz says ok), source
 (where the event counts came from: healthz, or sqlite when the HTTP API does
-not answer).
+not answer), children_rss_kib (the RSS of the process's children: the hub's
+embedded mosquitto).
 
 Events and lag come from `GET /healthz`, which the hub answers from memory
 (`ingest.received`, `pipeline.processed`): it costs nothing even on a large
@@ -48,7 +49,7 @@ import urllib.request
 from xml.sax.saxutils import escape
 
 COLUMNS = ["t_s", "events_processed", "events_received", "lag_rows", "rss_kib", "anon_kib", "file_kib", "hwm_kib",
-           "fds", "threads", "cpu_s", "store_bytes", "wal_bytes", "healthy", "source"]
+           "fds", "threads", "cpu_s", "store_bytes", "wal_bytes", "healthy", "source", "children_rss_kib"]
 
 
 # --- /proc -----------------------------------------------------------------------
@@ -91,6 +92,25 @@ def read_proc(pid):
         "fds": fds,
         "cpu_s": round(cpu, 2),
     }
+
+
+def children_rss(pid):
+    """The summed RSS (KiB) of the process's children: the hub's embedded mosquitto."""
+    total = 0
+    try:
+        kids = set()
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids.update(f.read().split())
+    except OSError:
+        return ""
+    for kid in kids:
+        try:
+            with open(f"/proc/{kid}/status") as f:
+                total += _kib_fields(f.read()).get("VmRSS", 0)
+        except OSError:
+            pass
+    return total
 
 
 def store_sizes(data_dir):
@@ -211,6 +231,7 @@ class Sampler:
             else:
                 row.update(events_processed="", events_received="", lag_rows="", healthy="", source="")
         row.update(proc)
+        row["children_rss_kib"] = children_rss(self.pid)
         row["store_bytes"], row["wal_bytes"] = store_sizes(self.data_dir)
         with self._lock:
             self.rows.append(row)
@@ -347,7 +368,7 @@ LABELS = {
     "t_s": "time", "rss_kib": "RSS", "anon_kib": "anonymous (heap)", "file_kib": "file-backed", "hwm_kib": "peak RSS",
     "fds": "open file descriptors", "threads": "threads", "store_bytes": "store + inbox files", "wal_bytes": "WAL files",
     "lag_rows": "pipeline lag (inbox rows)", "events_processed": "events processed", "events_received": "events received",
-    "cpu_s": "CPU seconds",
+    "cpu_s": "CPU seconds", "children_rss_kib": "broker RSS",
 }
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
@@ -467,7 +488,7 @@ def plot_svg(csv_path, svg_path, x_column, y_columns, title, marks=None, width=8
                 d = " ".join(f"{'M' if j == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for j, (x, y) in enumerate(pts))
                 out.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="1.6"/>')
             if len(series) > 1:  # the legend on the panel's title line, right-aligned, clear of the data
-                lx = left + plot_w - 170 * (len(series) - k)
+                lx = left + plot_w - 150 * (len(series) - k)
                 ly = ptop - 8
                 out.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 18}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>')
                 out.append(f'<text x="{lx + 23}" y="{ly}">{escape(LABELS.get(c, c))}</text>')
@@ -610,6 +631,7 @@ def _self_test():
                 self.assertGreater(rows[-1]["threads"], 0)
                 self.assertGreater(rows[-1]["fds"], 2)
                 self.assertEqual((rows[-1]["store_bytes"], rows[-1]["wal_bytes"]), (5096, 1000))
+                self.assertEqual(rows[-1]["children_rss_kib"], 0)
                 back = read_csv(path)
                 self.assertEqual(len(back), len(rows))
                 self.assertEqual(back[-1]["rss_kib"], float(rows[-1]["rss_kib"]))

@@ -16,7 +16,7 @@ Fails (exit 1, saying why) when
   - the simulator fails.
 
 Usage: scripts/soak/soak.py [--short] [--duration 3h | --events 10000000]
-       [--rate 4000] [--chunk 60s] [--interval 5] [--bound-mib 48]
+       [--rate 4000] [--chunk 60s] [--interval 5] [--bound-mib 24]
        [--exe PATH] [--out DIR] [--set store.memory_mib=256 ...] [--keep]
 `make soak SOAK_ARGS="..."` builds the release hub first and passes SOAK_ARGS;
 `make soak SOAK_ARGS=--short` is CI's version (the debug build `make test` made).
@@ -45,7 +45,7 @@ SCENARIO = os.path.join(REPO, "simulators", "soak.yaml")
 MiB = 1024 * 1024
 
 # Defaults of the long run (make soak) and of the short one (CI).
-LONG = dict(rate=4000, events=10_000_000, duration=None, chunk=60, interval=5.0, bound_mib=48.0, drain=300,
+LONG = dict(rate=4000, events=10_000_000, duration=None, chunk=60, interval=5.0, bound_mib=24.0, drain=300,
             exe=os.path.join(REPO, ".build", "release", "patrolhub"))
 SHORT = dict(rate=1000, events=None, duration=300, chunk=60, interval=2.0, bound_mib=12.0, drain=120,
              exe=os.path.join(REPO, ".build", "debug", "patrolhub"))
@@ -278,7 +278,7 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, help="messages a second in all formats (default 4 000; --short: 1 000)")
     ap.add_argument("--chunk", type=parse_duration, help="scenario length of one simulator run, at least the scenario's own 60s (default 60s)")
     ap.add_argument("--interval", type=float, help="seconds between samples (default 5; --short: 2)")
-    ap.add_argument("--bound-mib", type=float, help="allowed RSS growth after the warm-up, first to last third (default 48; --short: 12)")
+    ap.add_argument("--bound-mib", type=float, help="allowed RSS growth after the warm-up, first to last third (default 24; --short: 12)")
     ap.add_argument("--drain", type=parse_duration, help="longest wait for the lag to come back to 0 after the load (default 300s)")
     ap.add_argument("--exe", help="the patrolhub executable (default .build/release/patrolhub; --short: .build/debug/patrolhub)")
     ap.add_argument("--out", default=os.path.join(REPO, "soak-out"), help="where the CSV, plots and summary go (default soak-out/)")
@@ -385,7 +385,7 @@ def main(argv=None):
         svg = os.path.join(a.out, "soak.svg")
         title = (f"PatrolHub soak: {fmt_int(final['events_processed'])} events at {rate:g} msg/s "
                  f"({'debug' if '/debug/' in exe else 'release'} build)")
-        sampler.plot_svg(csv_path, svg, "t_s", [["rss_kib", "anon_kib"], ["store_bytes", "wal_bytes"], ["fds", "threads"],
+        sampler.plot_svg(csv_path, svg, "t_s", [["rss_kib", "anon_kib", "children_rss_kib"], ["store_bytes", "wal_bytes"], ["fds", "threads"],
                                                   "lag_rows"], title, marks=marks)
         svg_events = os.path.join(a.out, "soak-by-events.svg")
         sampler.plot_svg(csv_path, svg_events, "events_processed", [["rss_kib", "anon_kib"], ["store_bytes", "wal_bytes"]],
