@@ -241,6 +241,24 @@ def run_chunk(exe, scenario, config, seed, duration_s, hub, out_path):
     return int(plan.group(1)), int(done.group(1)), int(done.group(2)), float(done.group(3))
 
 
+def stop_leftovers(work):
+    """Ends processes still running from the work folder: the embedded mosquitto
+    of a hub that died (it outlives a killed parent)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if work + "/" in cmd:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
+
+
 # --- Analysis ----------------------------------------------------------------------------
 
 def thirds_marks(rows, warmup=1 / 3):
@@ -314,7 +332,7 @@ def main(argv=None):
         hub = Hub(exe, work, config, http_port)
         hub.start()
         limit = (f"{fmt_int(events)} messages" if events else "") + (" or " if events and duration else "") + \
-                (f"{duration / 60:g} min" if duration else "")
+                (f"{duration / 60:.0f} min" if duration and duration >= 120 else f"{duration:.0f} s" if duration else "")
         log(f"soak: {exe}, pid {hub.proc.pid}, {hub.url}; {rate:g} msg/s in {chunk:g} s chunks until {limit}; "
             f"sampling every {interval:g} s to {csv_path}; RSS bound +{bound_mib:g} MiB after the warm-up")
         s = sampler.Sampler(hub.proc.pid, data_dir, hub.url, None, csv_path, interval)
@@ -442,11 +460,13 @@ def main(argv=None):
                 hub.stop()
             except Failure:
                 pass
+        stop_leftovers(work)
         for name in ("hub.log", "simulate.out", "patrolhub.yaml"):  # small; the data folder can be GiBs
             try:
                 shutil.copy(os.path.join(work, name), os.path.join(a.out, name))
             except OSError:
                 pass
+        log(f"  logs: {os.path.join(a.out, 'hub.log')}, {os.path.join(a.out, 'simulate.out')}")
         if a.keep:
             log(f"  work folder kept: {work}")
         else:
