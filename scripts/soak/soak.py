@@ -25,6 +25,7 @@ See docs/SOAK.md.
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -216,7 +217,7 @@ def run_chunk(exe, scenario, config, seed, duration_s, hub, out_path):
     cmd = [exe, "simulate", "--scenario", scenario, "--config", config, "--seed", str(seed),
            "--no-progress", "--log-level", "warning"]
     if duration_s is not None:
-        cmd += ["--duration", f"{max(1, int(duration_s))}s"]
+        cmd += ["--duration", f"{max(1, math.ceil(duration_s))}s"]
     with open(out_path, "a") as out:
         out.write(f"--- seed {seed}\n")
         out.flush()
@@ -297,7 +298,7 @@ def main(argv=None):
     ap.add_argument("--chunk", type=parse_duration, help="scenario length of one simulator run, at least the scenario's own 60s (default 60s)")
     ap.add_argument("--interval", type=float, help="seconds between samples (default 5; --short: 2)")
     ap.add_argument("--bound-mib", type=float, help="allowed RSS growth after the warm-up, first to last third (default 24; --short: 12)")
-    ap.add_argument("--drain", type=parse_duration, help="longest wait for the lag to come back to 0 after the load (default 300s)")
+    ap.add_argument("--drain", type=parse_duration, help="longest wait for the lag to come back to 0 after the load (default 300s; --short: 120s)")
     ap.add_argument("--exe", help="the patrolhub executable (default .build/release/patrolhub; --short: .build/debug/patrolhub)")
     ap.add_argument("--out", default=os.path.join(REPO, "soak-out"), help="where the CSV, plots and summary go (default soak-out/)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -347,14 +348,14 @@ def main(argv=None):
             elapsed = time.monotonic() - t0
             if duration and elapsed >= duration - 1:
                 break
-            if events and published >= events:
+            if events and events - published < rate / 2:  # less than half a second of traffic left
                 break
             this = chunk
             if duration:
                 this = min(this, duration - elapsed)
             if events:
-                this = min(this, (events - published) / rate + 1)
-            this = max(this, 5)
+                this = min(this, math.ceil((events - published) / rate))
+            this = max(this, 1)
             scn = chunk_scenario(work, per_camera, chunk)
             p, n, k, secs = run_chunk(exe, scn, config, a.seed + i, this if this < chunk else None, hub,
                                       os.path.join(work, "simulate.out"))
