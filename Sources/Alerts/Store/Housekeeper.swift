@@ -19,8 +19,9 @@ import GRDB
 ///   most W − keyRetention − 1, and the pipeline refuses as `too_old` any event
 ///   older than its own W − keyRetention (W never decreases), so an event that
 ///   is processed always finds the key of an earlier copy;
-/// - event batches whose newest event is more than `keyRetention` behind W
-///   (the pipeline's restart reads far less; the newest batch always stays);
+/// - event batches whose newest event is more than `batchRetention` behind W:
+///   a restart reads the last max(group window, case window) + lateness of
+///   them, and an hour more is kept (the newest batch always stays);
 /// - change-log rows older than `changes`, or beyond the newest `changesMaxRows`;
 /// - dead letters made before `deadLetters`;
 /// - cases resolved, closed or dismissed before `closed` (with their item links
@@ -36,6 +37,8 @@ public final class Housekeeper {
     public struct Policy: Sendable, Equatable {
         /// Event keys and event batches: how far behind the newest event time (seconds).
         public var keyRetention: TimeInterval = 72 * 3600
+        /// Event batches: how far behind the newest event time (seconds).
+        public var batchRetention: TimeInterval = 3 * 3600
         public var inbox: TimeInterval = 7 * 86_400
         public var deadLetters: TimeInterval = 90 * 86_400
         public var closed: TimeInterval = 400 * 86_400
@@ -56,11 +59,17 @@ public final class Housekeeper {
         /// plus the lateness bound plus an hour, whatever `retention.event_keys_hours` says.
         public init(config: HubConfig, rules: RuleSet) {
             keyRetention = Self.keyRetention(hours: config.retention.eventKeysHours, rules: rules)
+            batchRetention = Self.batchRetention(rules: rules)
             inbox = TimeInterval(config.store.inboxRetentionDays) * 86_400
             deadLetters = TimeInterval(config.retention.deadLettersDays) * 86_400
             closed = TimeInterval(config.retention.closedDays) * 86_400
             interval = TimeInterval(config.retention.intervalMinutes) * 60
             chunkRows = config.retention.chunkRows
+        }
+
+        /// What `PipelineProcessor.reload` reads of the event batches, and an hour more.
+        public static func batchRetention(rules: RuleSet) -> TimeInterval {
+            max(rules.groupWindow, rules.cases.window) + rules.lateness + 3600
         }
 
         public static func keyRetention(hours: Int, rules: RuleSet) -> TimeInterval {
@@ -204,7 +213,7 @@ public final class Housekeeper {
             }
         case .eventBatches:
             return try prefix(store.writer, table: "event_batches", eligible: "last_time < ?",
-                              arguments: [p.newestEventTime - policy.keyRetention], cursor: p.cursor, counter: task)
+                              arguments: [p.newestEventTime - policy.batchRetention], cursor: p.cursor, counter: task)
         case .deadLetters:
             return try prefix(store.writer, table: "dead_letters", eligible: "created_at < ?",
                               arguments: [now - policy.deadLetters], cursor: p.cursor, counter: task)

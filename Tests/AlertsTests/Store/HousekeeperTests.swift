@@ -23,6 +23,7 @@ struct HousekeeperTests {
     static func policy(chunk: Int = 2000, keyHours: Double = 2) -> Housekeeper.Policy {
         var p = Housekeeper.Policy()
         p.keyRetention = keyHours * 3600
+        p.batchRetention = keyHours * 3600
         p.inbox = 7 * day
         p.deadLetters = 90 * day
         p.closed = 400 * day
@@ -82,6 +83,51 @@ struct HousekeeperTests {
         rules.lateness = 7200
         #expect(Housekeeper.Policy.keyRetention(hours: 1, rules: rules) == 600 + 7200 + 3600)
         #expect(Housekeeper.Policy.keyRetention(hours: 72, rules: rules) == 72 * 3600)
+        rules.cases.window = 1800
+        #expect(Housekeeper.Policy.batchRetention(rules: rules) == 1800 + 7200 + 3600, "what a restart reads, and an hour")
+    }
+
+    @Test("pruning the event batches before a restart changes no outcome: the batches a restart reads stay")
+    func batchPruningKeepsRestarts() throws {
+        typealias O = OutcomeTableTests
+        let rules = RuleSet()
+        // Five hours of unrelated traffic (whose batches go), then crowd on cam-A, an unrelated
+        // motion that moves the watermark 16 min on, and crowd on cam-B 7 min after cam-A's:
+        // a correlation case only if cam-A's evidence survives the restart.
+        var messages = (0..<60).map { O.camera("cam-C", "early\($0)", "motion", Double($0) * 5) }
+        let base = 300.0
+        messages += [O.camera("cam-A", "a1", "crowd_gathering", base), O.camera("cam-C", "c1", "motion", base + 16),
+                     O.camera("cam-B", "b1", "crowd_gathering", base + 7)]
+        func run(restartAt: Int?) throws -> (O.Outcomes, Int) {
+            final class Clock: @unchecked Sendable { var now = OutcomeTableTests.t0 }
+            let clock = Clock()
+            let store = try DisputeStore.inMemory()
+            func processor() throws -> PipelineProcessor {
+                let decode = DecodeStage(router: TopicRouter(), registry: O.registry, timeParser: TimeParser(), adapters: rules.adapters)
+                let engine = RiskEngine(rules: rules, place: Placer(registry: O.registry, zones: nil).place)
+                return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: "patrolhub/v1", clock: { clock.now })
+            }
+            var p = try processor()
+            var pruned = 0
+            for (i, m) in messages.enumerated() {
+                if i == restartAt {
+                    var policy = Self.policy()
+                    policy.keyRetention = Housekeeper.Policy.keyRetention(hours: 1, rules: rules)
+                    policy.batchRetention = Housekeeper.Policy.batchRetention(rules: rules)
+                    pruned = try Housekeeper(store: store, policy: policy).runPass(now: clock.now).rows["event_batches"] ?? 0
+                    p = try processor()
+                }
+                clock.now = O.t0.addingTimeInterval(m.minute * 60 + 1)
+                try store.ingest([InboxMessage(topic: m.topic, payload: Array(m.payload.utf8), receivedAt: clock.now)])
+                #expect(try p.processPending(limit: 10).deadLetters == 0)
+            }
+            return (try O.outcomes(store), pruned)
+        }
+        let (running, _) = try run(restartAt: nil)
+        #expect(running.cases.map(\.rule) == ["correlation"], "sanity: the hub that kept running opens the case")
+        let (restarted, pruned) = try run(restartAt: messages.count - 1)
+        #expect(pruned > 30, "the early batches went")
+        #expect(restarted == running)
     }
 
     // MARK: - Closed things, references, and what stays
