@@ -56,6 +56,23 @@ public struct HubConfig: Sendable {
         public init() {}
     }
 
+    /// How long the store keeps what it no longer needs (docs/STORAGE.md), and
+    /// how the housekeeper deletes it: in steps of at most `chunkRows` rows per
+    /// transaction, a pass every `intervalMinutes`.
+    public struct Retention: Sendable {
+        /// Event keys (the duplicate check) are kept this long after the newest event
+        /// time; an older event is refused as `too_old` (at least the dedup window
+        /// plus the lateness bound plus an hour is kept, whatever this says).
+        public var eventKeysHours: Int = 72
+        public var deadLettersDays: Int = 90
+        /// Closed cases, slips and risk items (with their links and transitions),
+        /// ended silences and patrol slots and records, after they closed.
+        public var closedDays: Int = 400
+        public var intervalMinutes: Int = 60
+        public var chunkRows: Int = 2000
+        public init() {}
+    }
+
     /// Limits on what is accepted.
     public struct Limits: Sendable {
         public var maxPayloadBytes: Int = 256 * 1024
@@ -171,6 +188,7 @@ public struct HubConfig: Sendable {
     public var dataDir: String = "data"
     public var broker = Broker()
     public var store = Store()
+    public var retention = Retention()
     public var limits = Limits()
     public var pipeline = Pipeline()
     public var http = HTTP()
@@ -296,6 +314,14 @@ public struct HubConfig: Sendable {
         c.store.synchronous = try s.choice("synchronous", default: c.store.synchronous)
         c.store.inboxRetentionDays = try s.int("inbox_retention_days", default: c.store.inboxRetentionDays, range: 1...3650)
         try s.finish()
+
+        let rt = try root.map("retention")
+        c.retention.eventKeysHours = try rt.int("event_keys_hours", default: c.retention.eventKeysHours, range: 1...87_600)
+        c.retention.deadLettersDays = try rt.int("dead_letters_days", default: c.retention.deadLettersDays, range: 1...36_500)
+        c.retention.closedDays = try rt.int("closed_days", default: c.retention.closedDays, range: 1...36_500)
+        c.retention.intervalMinutes = try rt.int("interval_minutes", default: c.retention.intervalMinutes, range: 1...1440)
+        c.retention.chunkRows = try rt.int("chunk_rows", default: c.retention.chunkRows, range: 100...100_000)
+        try rt.finish()
 
         let l = try root.map("limits")
         c.limits.maxPayloadBytes = try l.int("max_payload_bytes", default: c.limits.maxPayloadBytes, range: 1024...(64 << 20))

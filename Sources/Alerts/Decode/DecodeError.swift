@@ -20,6 +20,8 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case unprocessable = "unprocessable"
         /// The payload's own id field names another camera or device than its topic.
         case idMismatch = "id_mismatch"
+        /// Older than the newest event time minus `retention.event_keys_hours`: its key may be pruned, so it cannot be checked for a duplicate.
+        case tooOld = "too_old"
     }
 
     public var reason: Reason

@@ -51,6 +51,10 @@ public final class PipelineProcessor {
     /// (A case's category changes only with its severity, so a case needs no more.)
     struct Published: Equatable { var items: Int; var severity: Severity; var caseID: String? = nil; var closed = false }
     var published: [String: Published] = [:]
+    /// How long event keys are kept behind the newest event time (`retention.event_keys_hours`;
+    /// nil: for ever). An event older than the newest event time minus this could be a
+    /// duplicate whose key is gone: it is dead-lettered as `too_old` (Housekeeper.swift).
+    public var keyRetention: TimeInterval?
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
     /// The change log's newest seq after this process's last batch: slips changed after
@@ -413,6 +417,9 @@ public final class PipelineProcessor {
         var failures: [(index: Int, error: DecodeError)] = []
         var keys: [String] = []
         keys.reserveCapacity(records.count)
+        var keyTimes: [Double] = []
+        keyTimes.reserveCapacity(records.count)
+        let tooOldBefore = try keyRetention.map { try EventLog.maxTime(db: db) - $0 }
         // Foreign inputs no rule maps: counted in this transaction (UnmappedInputs).
         var unmappedSeen: [UnmappedInput: (count: Int, first: Double, last: Double)] = [:]
         let maxPayloadBytes = decode.maxPayloadBytes
@@ -434,8 +441,15 @@ public final class PipelineProcessor {
                     let seen = unmappedSeen[unmapped]
                     unmappedSeen[unmapped] = ((seen?.count ?? 0) + 1, min(seen?.first ?? t, t), max(seen?.last ?? t, t))
                 }
+                if let tooOldBefore, let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore }) {
+                    failures.append((index, DecodeError(.tooOld, "event time \(old.time.rfc3339) is more than retention.event_keys_hours (\(Int(keyRetention ?? 0) / 3600)) behind the newest event time: its duplicate check is gone, so it is not processed")))
+                    continue
+                }
                 decoded.append((index, events, keys.count))
-                for event in events { keys.append(event.key) }
+                for event in events {
+                    keys.append(event.key)
+                    keyTimes.append(event.time.timeIntervalSince1970)
+                }
             } catch {
                 failures.append((index, error))
             }
@@ -444,7 +458,7 @@ public final class PipelineProcessor {
         mark(\.decode)
         // 2. Record the keys: an event whose key the store held, or an earlier event of
         // this batch had, is a duplicate.
-        let fresh = try EventKeys.record(keys, db: db)
+        let fresh = try EventKeys.record(keys, times: keyTimes, db: db)
         var forgotten: Set<String> = [] // keys recorded above and removed again: their messages were refused
         mark(\.dedup)
         // 3. The events, in order.
@@ -458,8 +472,7 @@ public final class PipelineProcessor {
                     if !new, !forgotten.isEmpty, forgotten.contains(event.key) {
                         // A key removed again below is recorded again (the store decides: string
                         // equality is Unicode's, the key's uniqueness is its bytes').
-                        try db.execute(sql: "INSERT OR IGNORE INTO events(key) VALUES (?)", arguments: [event.key])
-                        new = db.changesCount > 0
+                        new = try EventKeys.recordOne(event.key, time: event.time.timeIntervalSince1970, db: db)
                         if new { forgotten.remove(event.key) }
                     }
                     guard new else {

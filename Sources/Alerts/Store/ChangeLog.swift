@@ -90,14 +90,21 @@ extension DisputeStore {
     }
 
     /// Deletes change-log rows older than `cutoff` and all but the newest
-    /// `keepingNewest` (a stream client that comes back later resumes from the oldest kept row).
+    /// `keepingNewest` (a stream client that comes back later resumes from the oldest kept row),
+    /// from the oldest on, at most `chunk` rows per transaction (a flood's backlog never holds the writer long).
     @discardableResult
-    public func pruneChanges(olderThan cutoff: Date, keepingNewest: Int64 = .max) throws -> Int {
-        try writer.write { db in
-            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0
-            try db.execute(sql: "DELETE FROM changes WHERE at < ? OR seq <= ?",
-                           arguments: [cutoff.timeIntervalSince1970, keepingNewest >= newest ? 0 : newest - keepingNewest])
-            return db.changesCount
+    public func pruneChanges(olderThan cutoff: Date, keepingNewest: Int64 = .max, chunk: Int = 2000) throws -> Int {
+        var total = 0
+        while true {
+            let n = try writer.write { db in
+                let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0
+                try db.execute(sql: """
+                    DELETE FROM changes WHERE seq IN (SELECT seq FROM changes WHERE at < ? OR seq <= ? ORDER BY seq LIMIT ?)
+                    """, arguments: [cutoff.timeIntervalSince1970, keepingNewest >= newest ? 0 : newest - keepingNewest, chunk])
+                return db.changesCount
+            }
+            total += n
+            if n < chunk { return total }
         }
     }
 

@@ -101,6 +101,11 @@ public struct DisputeStore: Sendable {
         var config = Configuration()
         let sync = synchronous == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in
+            // Freed pages go back to the file system in steps (Housekeeper). Takes effect only on
+            // a file without tables, so before journal_mode = WAL and the first migration; an
+            // older store keeps reusing its free pages instead. Writers only: a read-only
+            // connection refuses the statement on a store that has it.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
             // The pipeline looks up an event key per event: keep the hot B-tree
             // pages in memory (64 MiB page cache, reads through a 256 MiB map).

@@ -3,7 +3,10 @@ import GRDB
 import GRDBSQLite
 
 /// The idempotency keys of every accepted event (`events`): recording a key
-/// is the duplicate check, since a key already there inserts nothing.
+/// is the duplicate check, since a key already there inserts nothing. Each key
+/// is stored with the event time it was first seen at (whole seconds), for the
+/// housekeeper, which deletes keys older than `retention.event_keys_hours`
+/// behind the newest event time (Housekeeper.swift).
 ///
 /// A batch's keys are recorded together, many per statement, each statement
 /// returning the keys it inserted (`INSERT OR IGNORE … RETURNING`, SQLite
@@ -21,13 +24,16 @@ enum EventKeys {
     /// from the last one marked: SQLite returns rows in insertion order, so the
     /// search is short, and were the order ever different, each new key would
     /// still mark exactly one of its positions.
-    static func record(_ keys: [String], db: Database, returning: Bool = returningSupported) throws -> [Bool] {
+    /// `times[i]` is the event time of `keys[i]` (unix seconds).
+    static func record(_ keys: [String], times: [Double], db: Database, returning: Bool = returningSupported) throws -> [Bool] {
+        precondition(times.count == keys.count)
         var fresh = [Bool](repeating: false, count: keys.count)
         guard returning else {
-            let insert = try RawStatement(db, "INSERT OR IGNORE INTO events(key) VALUES (?)")
+            let insert = try RawStatement(db, "INSERT OR IGNORE INTO events(key, time) VALUES (?, ?)")
             for (i, key) in keys.enumerated() {
                 insert.reset()
                 insert.bind(1, key)
+                insert.bind(2, keyTime(times[i]))
                 try insert.step(db)
                 fresh[i] = sqlite3_changes(db.sqliteConnection) > 0
             }
@@ -41,7 +47,10 @@ enum EventKeys {
             let insert = keys.count - start >= perStatement ? many : one
             let n = insert.statement === many.statement ? perStatement : 1
             insert.reset()
-            for k in 0..<n { insert.bind(Int32(k + 1), keys[start + k]) }
+            for k in 0..<n {
+                insert.bind(Int32(2 * k + 1), keys[start + k])
+                insert.bind(Int32(2 * k + 2), keyTime(times[start + k]))
+            }
             var next = start
             while try insert.step(db) {
                 let text = insert.bytes(0)
@@ -63,7 +72,20 @@ enum EventKeys {
     }
 
     static func statement(rows: Int) -> String {
-        "INSERT OR IGNORE INTO events(key) VALUES " + Array(repeating: "(?)", count: rows).joined(separator: ",") + " RETURNING key"
+        "INSERT OR IGNORE INTO events(key, time) VALUES " + Array(repeating: "(?, ?)", count: rows).joined(separator: ",") + " RETURNING key"
+    }
+
+    /// The stored time of a key: its event time rounded down to whole seconds
+    /// (the housekeeper keeps a key until a second after its retention has passed).
+    static func keyTime(_ time: Double) -> Int {
+        guard time.isFinite else { return 0 }
+        return Int(max(min(time, 1e15), -1e15).rounded(.down))
+    }
+
+    /// Records one key again (a key removed in the same batch, see PipelineProcessor); true when inserted.
+    static func recordOne(_ key: String, time: Double, db: Database) throws -> Bool {
+        try db.execute(sql: "INSERT OR IGNORE INTO events(key, time) VALUES (?, ?)", arguments: [key, keyTime(time)])
+        return db.changesCount > 0
     }
 
     static let manyStatement = statement(rows: perStatement)

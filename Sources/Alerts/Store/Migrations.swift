@@ -394,6 +394,41 @@ enum Migrations {
                     INSERT INTO changes(kind, subject, op, at) VALUES ('risk_item', NEW.id, 'updated', \(now)); END;
                 """)
         }
+        m.registerMigration("v13-retention") { db in
+            // Each event key gets the event time it was first seen at (whole unix seconds),
+            // so the housekeeper can delete keys the duplicate check no longer needs
+            // (Housekeeper.swift). Keys from before have none: they take the newest event
+            // time logged so far as their default, a constant in the schema (no rewrite
+            // of the table), so they go once the retention has passed that time.
+            let newest = Int((try Double.fetchOne(db, sql: "SELECT MAX(last_time) FROM event_batches") ?? 0).rounded(.up))
+            try db.execute(sql: """
+                ALTER TABLE events ADD COLUMN time INTEGER NOT NULL DEFAULT \(newest);
+                -- Whether a closed risk item is still linked to a slip or case that is kept,
+                -- and whether a slip belongs to a case.
+                CREATE INDEX slip_items_item ON slip_items(risk_item_id);
+                CREATE INDEX case_items_item ON case_items(risk_item_id);
+                CREATE INDEX slips_case ON slips(case_id) WHERE case_id IS NOT NULL;
+                -- How far back the housekeeper may delete what is otherwise append-only
+                -- (set in the transaction that deletes before it): 'cases' for a finished
+                -- case's transitions, 'patrol_records' for patrol records.
+                CREATE TABLE retention_horizons (
+                    name TEXT PRIMARY KEY,
+                    before REAL NOT NULL
+                ) WITHOUT ROWID;
+                -- A case's transitions are append-only unless the case was resolved, closed or
+                -- dismissed before the 'cases' horizon: then they go with it.
+                DROP TRIGGER case_transitions_no_delete;
+                CREATE TRIGGER case_transitions_no_delete BEFORE DELETE ON case_transitions
+                    WHEN NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = OLD.case_id
+                        AND c.state IN ('resolved', 'closed', 'false_alarm')
+                        AND COALESCE(c.closed_at, c.resolved_at, c.updated_at) < COALESCE((SELECT before FROM retention_horizons WHERE name = 'cases'), -1e308))
+                    BEGIN SELECT RAISE(ABORT, 'case_transitions is append-only'); END;
+                DROP TRIGGER patrol_records_no_delete;
+                CREATE TRIGGER patrol_records_no_delete BEFORE DELETE ON patrol_records
+                    WHEN OLD.recorded_at >= COALESCE((SELECT before FROM retention_horizons WHERE name = 'patrol_records'), -1e308)
+                    BEGIN SELECT RAISE(ABORT, 'patrol_records is append-only'); END;
+                """)
+        }
         return m
     }
 

@@ -17,6 +17,8 @@ public struct StoreStatus: Sendable, Equatable {
     public var lateEvents = 0
     /// The newest event time the pipeline has seen (its watermark), nil before the first event.
     public var newestEventTime: Date?
+    /// Rows the housekeeper has deleted so far, per table (docs/STORAGE.md).
+    public var pruned: [String: Int] = [:]
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct StoreStatus: Sendable, Equatable {
                 "inputs": .array(unmapped.prefix(Self.unmappedShown).map(\.json)),
             ]),
             "events": .object(["late": .number(Double(lateEvents)), "newest_time": newestEventTime.map { .string($0.rfc3339) } ?? .null]),
+            "pruned": counts(pruned),
         ])
     }
 
@@ -64,6 +67,7 @@ public struct StoreStatus: Sendable, Equatable {
             cases         \(casesTotal) (\(list(cases)))
             unmapped      \(unmapped.reduce(0) { $0 + $1.count }) messages (\(list(unmappedByFormat)))\(unmapped.isEmpty ? "" : "; most frequent: " + unmapped.prefix(3).map { "\($0.format) \($0.displayName) \($0.count)" }.joined(separator: ", ") + " (patrolhub adapters unmapped)")
             events        late \(lateEvents), newest event time \(newestEventTime?.rfc3339 ?? "none")
+            pruned        \(list(pruned))
             """
     }
 }
@@ -90,6 +94,7 @@ extension DisputeStore {
             s.lateEvents = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'late_events'") ?? 0
             let newest = try EventLog.maxTime(db: db)
             s.newestEventTime = newest > 0 ? Date(timeIntervalSince1970: newest) : nil
+            s.pruned = try Housekeeper.prunedTotals(db: db)
             return s
         }
     }

@@ -135,6 +135,7 @@ struct Hub {
         let silencePolicy = config.silences
         let prefix = config.topicPrefix
         let directory = zones.map(ZoneDirectory.init)
+        let housekeeping = Housekeeper.Policy(config: config, rules: rules)
         let pipeline = PipelineService(makeProcessor: {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
@@ -143,9 +144,11 @@ struct Hub {
             engine.neverSilence = silencePolicy.neverSilence
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
-            return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
-                                         patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
-        }, batchSize: config.pipeline.batchSize, logger: logger, inboxRetention: TimeInterval(config.store.inboxRetentionDays) * 86_400,
+            let processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
+                                                  patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
+            processor.keyRetention = housekeeping.keyRetention
+            return processor
+        }, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
            supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
            health: health)
 

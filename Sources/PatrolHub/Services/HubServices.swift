@@ -65,8 +65,8 @@ struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
     let batchSize: Int
     let logger: Logger
-    /// Processed inbox rows older than this are pruned (hourly).
-    var inboxRetention: TimeInterval = 7 * 86_400
+    /// What the housekeeper prunes, run between batches on this thread (docs/STORAGE.md).
+    var housekeeping = Housekeeper.Policy()
     /// Added to the thread's nice value (Linux: per thread).
     var niceness: Int32 = 10
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
@@ -105,7 +105,7 @@ struct PipelineService: Service {
             // progress, and after an error the next start retries its batch as it is.
             processor?.trapRecorder?.recordErrorExit()
         }
-        var lastPrune = Date.distantPast
+        var housekeeper: Housekeeper?
         var lastCheckpoint = Date()
         var patrol = PatrolTicker(logger: logger)
         var lastSupervision = Date.distantPast
@@ -127,11 +127,8 @@ struct PipelineService: Service {
                     lastCheckpoint = Date()
                     try p.store.checkpointInbox()
                 }
-                if Date().timeIntervalSince(lastPrune) > 3600 {
-                    lastPrune = Date()
-                    let pruned = try p.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
-                    if pruned > 0 { logger.info("inbox.pruned", metadata: ["inbox.rows": "\(pruned)"]) }
-                }
+                if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
+                if let pruned = try housekeeper?.tick(now: Date()) { logPruned(pruned) }
             } catch let error as DatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in
@@ -154,6 +151,13 @@ struct PipelineService: Service {
         } catch let error as DatabaseError {
             logger.error("pipeline.drain_failed", metadata: ["error": "\(error)", "pipeline.action": "what is left stays in the inbox for the next start"])
         }
+    }
+
+    private func logPruned(_ counts: Housekeeper.Counts) {
+        guard counts.total > 0 || counts.vacuumedPages > 0 else { return }
+        var metadata: Logger.Metadata = ["store.vacuumed_pages": "\(counts.vacuumedPages)"]
+        for (table, n) in counts.rows where n > 0 { metadata["pruned.\(table)"] = "\(n)" }
+        logger.info("store.pruned", metadata: metadata)
     }
 
     /// A processor with its trap recorder, after the crash quarantine's

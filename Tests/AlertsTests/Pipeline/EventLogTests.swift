@@ -78,15 +78,15 @@ struct EventLogTests {
         let store = try DisputeStore.inMemory()
         let first = (0..<250).map { "camera:cam-\($0 % 7):ev-\($0)" }
         let batch1 = first + first.prefix(10)
-        let fresh1 = try store.writer.write { db in try EventKeys.record(batch1, db: db, returning: returning) }
+        let fresh1 = try store.writer.write { db in try EventKeys.record(batch1, times: batch1.map { _ in 0 }, db: db, returning: returning) }
         #expect(fresh1 == Array(repeating: true, count: 250) + Array(repeating: false, count: 10), "a repeat within the batch is not new")
         let late = (250..<420).map { "camera:cam-\($0 % 7):ev-\($0)" }
         let batch2 = Array(first.suffix(50)) + late + [late[0], "", ""]
-        let fresh2 = try store.writer.write { db in try EventKeys.record(batch2, db: db, returning: returning) }
+        let fresh2 = try store.writer.write { db in try EventKeys.record(batch2, times: batch2.map { _ in 0 }, db: db, returning: returning) }
         #expect(fresh2 == Array(repeating: false, count: 50) + Array(repeating: true, count: 170) + [false, true, false],
                 "keys the store holds are not new; the first of a repeated key is")
         let count = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") }
         #expect(count == 421)
-        #expect(try store.writer.write { db in try EventKeys.record([], db: db, returning: returning) }.isEmpty)
+        #expect(try store.writer.write { db in try EventKeys.record([], times: [], db: db, returning: returning) }.isEmpty)
     }
 }
