@@ -56,8 +56,9 @@ public struct HubConfig: Sendable {
         /// SQLite's memory: page caches, the store file's map and the connections
         /// are sized from it (`store.memory_mib`; split: `DisputeStore.MemoryBudget`).
         public var memoryMiB: Int = Store.defaultMemoryMiB
-        /// 256 MiB: the writer's cache holds the event-key index's hot pages of a
-        /// large store with room to spare; more measured no faster (docs/MEMORY.md).
+        /// 256 MiB: the pipeline writer's cache (96 MiB) is larger than the 64 MiB every
+        /// connection had before, and the rest is sized for readers that touch a few pages
+        /// per request; the pipeline benchmark runs as fast as before (docs/MEMORY.md).
         public static let defaultMemoryMiB = 256
         public static let memoryMiBRange = 64...65_536
         public init() {}
@@ -71,6 +72,9 @@ public struct HubConfig: Sendable {
         /// Open risk items the rules engine holds at most (`limits.max_open_items`): beyond it
         /// (a flood of distinct sources) the items seen least recently are forgotten (docs/MEMORY.md).
         public var maxOpenItems: Int = RiskEngine.defaultMaxOpenItems
+        /// Occurrences one group window (zone × category) keeps at most (`limits.max_window_occurrences`):
+        /// a flood into one window counts at most this many towards a new slip (docs/MEMORY.md).
+        public var maxWindowOccurrences: Int = RiskEngine.defaultMaxWindowOccurrences
         public init() {}
     }
 
@@ -312,6 +316,7 @@ public struct HubConfig: Sendable {
         c.limits.maxPayloadBytes = try l.int("max_payload_bytes", default: c.limits.maxPayloadBytes, range: 1024...(64 << 20))
         c.limits.maxClockSkewSeconds = try l.int("max_clock_skew_seconds", default: c.limits.maxClockSkewSeconds, range: 0...86_400)
         c.limits.maxOpenItems = try l.int("max_open_items", default: c.limits.maxOpenItems, range: 1000...10_000_000)
+        c.limits.maxWindowOccurrences = try l.int("max_window_occurrences", default: c.limits.maxWindowOccurrences, range: 100...10_000_000)
         try l.finish()
 
         let p = try root.map("pipeline")

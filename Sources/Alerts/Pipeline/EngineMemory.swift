@@ -15,6 +15,23 @@ import Foundation
 extension RiskEngine {
     /// The default of `limits.max_open_items`.
     public static let defaultMaxOpenItems = 200_000
+    /// The default of `limits.max_window_occurrences`.
+    public static let defaultMaxWindowOccurrences = 10_000
+    /// Events between two checks of the windows against `maxWindowOccurrences`.
+    static let trimEvery = 1024
+
+    /// Keeps each group window's newest `maxWindowOccurrences` occurrences (at least
+    /// twice the largest slip threshold, so a window still reaches every threshold).
+    /// A window holds its group window plus the lateness bound of events: at 4 000
+    /// events/s into a few windows that is millions of entries (24 bytes each), so a
+    /// flood is capped: a new slip's "N 次" then counts at most the cap.
+    mutating func trimWindows() {
+        eventsSinceTrim = 0
+        let cap = max(maxWindowOccurrences, 2 * (rules.thresholds.values.max() ?? 0), 2 * rules.slipThreshold)
+        for w in windows.indices where windows[w].occurrences.count > cap {
+            windows[w].occurrences.removeFirst(windows[w].occurrences.count - cap)
+        }
+    }
 
     /// The sizes of the engine's maps and lists: what its memory grows with.
     /// A steady mix whose open state is bounded keeps every count bounded,
@@ -122,6 +139,7 @@ extension RiskEngine {
         for w in windows.indices where windows[w].occurrences.first.map({ $0.time < occurrenceCutoff }) ?? false {
             windows[w].occurrences.removeFirst(Self.firstIndex(in: windows[w].occurrences) { $0 >= occurrenceCutoff })
         }
+        trimWindows()
         if !recentlyClosed.isEmpty { recentlyClosed = recentlyClosed.filter { $0.value >= occurrenceCutoff } }
         cases.forget(before: wm)
     }

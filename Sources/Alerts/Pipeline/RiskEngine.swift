@@ -172,6 +172,10 @@ public struct RiskEngine: Sendable {
     public var maxOpenItems = RiskEngine.defaultMaxOpenItems
     /// The watermark at which the next sweep of state past its horizon runs (`sweep`).
     var nextSweep = Date.distantPast
+    /// Occurrences one group window keeps at most (`limits.max_window_occurrences`); see `trimWindows`.
+    public var maxWindowOccurrences = RiskEngine.defaultMaxWindowOccurrences
+    /// Events since the windows were last checked against `maxWindowOccurrences`.
+    var eventsSinceTrim = 0
 
     public init(rules: RuleSet, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
                 place: @escaping @Sendable (NormalizedEvent) -> Placement) {
@@ -277,6 +281,8 @@ public struct RiskEngine: Sendable {
         let first = effects.count
         defer { endSlips(effectsFrom: first, now: now, into: &effects) }
         if let wm = watermark, wm >= nextSweep || openItems.count > maxOpenItems { sweep(watermark: wm) }
+        eventsSinceTrim += 1
+        if eventsSinceTrim >= Self.trimEvery { trimWindows() }
         switch event.kind {
         case .cameraStatus(let status):
             handleStatus(event, status: status, now: now, into: &effects)

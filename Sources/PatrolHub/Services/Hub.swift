@@ -142,6 +142,7 @@ struct Hub {
             var engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             engine.neverSilence = silencePolicy.neverSilence
             engine.maxOpenItems = limits.maxOpenItems
+            engine.maxWindowOccurrences = limits.maxWindowOccurrences
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,

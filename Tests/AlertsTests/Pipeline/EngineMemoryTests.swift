@@ -124,6 +124,27 @@ struct EngineMemoryTests {
     }
 }
 
+/// A group window holds its window plus the lateness bound of events: a flood into one
+/// window is capped at `limits.max_window_occurrences` (the newest are kept).
+@Suite("Engine memory: a flooded window keeps at most its cap")
+struct WindowCapTests {
+    @Test func fortyThousandEventsInTenMinutesKeepTheNewestTenThousand() {
+        var engine = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        var high = 0
+        var slips = 0
+        for n in 0..<40_000 {
+            let t = EngineMemoryTests.t0.addingTimeInterval(Double(n) * 0.015)
+            for effect in engine.handle(NormalizedEvent(key: "e\(n)", sourceKind: .camera, source: "cam-\(n % 50)", category: .garbage, time: t), now: t) {
+                if case .slip(_, _, true) = effect { slips += 1 }
+            }
+            high = max(high, engine.stateCounts.occurrences)
+        }
+        #expect(high <= engine.maxWindowOccurrences + RiskEngine.trimEvery)
+        #expect(high >= engine.maxWindowOccurrences)
+        #expect(slips >= 1)
+    }
+}
+
 /// `store.memory_mib` sizes every connection's page cache and the store file's map.
 @Suite("Store memory budget")
 struct StoreMemoryBudgetTests {
