@@ -23,4 +23,18 @@ static inline int patrolhub_nice_current_thread(int increment) {
 static inline int patrolhub_nice_current_thread(int increment) { (void)increment; return 0; }
 #endif
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+#include <malloc.h>
+/// The C heap as glibc's malloc sees it (mallinfo2): bytes handed out and not
+/// freed (small blocks and mmapped ones), and bytes it holds from the system.
+static inline int patrolhub_heap(size_t *in_use, size_t *held) {
+    struct mallinfo2 m = mallinfo2();
+    *in_use = m.uordblks + m.hblkhd;
+    *held = m.arena + m.hblkhd;
+    return 1;
+}
+#else
+static inline int patrolhub_heap(size_t *in_use, size_t *held) { *in_use = 0; *held = 0; return 0; }
+#endif
+
 #endif

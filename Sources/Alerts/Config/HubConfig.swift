@@ -53,6 +53,14 @@ public struct HubConfig: Sendable {
         /// `full` also survives power loss, at one fsync per group commit (BENCHMARKS.md).
         public var synchronous: Synchronous = .normal
         public var inboxRetentionDays: Int = 7
+        /// SQLite's memory: page caches, the store file's map and the connections
+        /// are sized from it (`store.memory_mib`; split: `DisputeStore.MemoryBudget`).
+        public var memoryMiB: Int = Store.defaultMemoryMiB
+        /// 256 MiB: the pipeline writer's cache (96 MiB) is larger than the 64 MiB every
+        /// connection had before, and the rest is sized for readers that touch a few pages
+        /// per request; the pipeline benchmark runs as fast as before (docs/MEMORY.md).
+        public static let defaultMemoryMiB = 256
+        public static let memoryMiBRange = 64...65_536
         public init() {}
     }
 
@@ -78,6 +86,12 @@ public struct HubConfig: Sendable {
         public var maxPayloadBytes: Int = 256 * 1024
         /// Events further in the future than this are dead-lettered as `clock_skew`.
         public var maxClockSkewSeconds: Int = 300
+        /// Open risk items the rules engine holds at most (`limits.max_open_items`): beyond it
+        /// (a flood of distinct sources) the items seen least recently are forgotten (docs/MEMORY.md).
+        public var maxOpenItems: Int = RiskEngine.defaultMaxOpenItems
+        /// Occurrences one group window (zone × category) keeps at most (`limits.max_window_occurrences`):
+        /// a flood into one window counts at most this many towards a new slip (docs/MEMORY.md).
+        public var maxWindowOccurrences: Int = RiskEngine.defaultMaxWindowOccurrences
         public init() {}
     }
 
@@ -313,6 +327,7 @@ public struct HubConfig: Sendable {
         c.store.path = resolve(try s.string("path", default: (c.dataDir as NSString).appendingPathComponent("patrolhub.sqlite")))
         c.store.synchronous = try s.choice("synchronous", default: c.store.synchronous)
         c.store.inboxRetentionDays = try s.int("inbox_retention_days", default: c.store.inboxRetentionDays, range: 1...3650)
+        c.store.memoryMiB = try s.int("memory_mib", default: c.store.memoryMiB, range: Store.memoryMiBRange)
         try s.finish()
 
         let rt = try root.map("retention")
@@ -326,6 +341,8 @@ public struct HubConfig: Sendable {
         let l = try root.map("limits")
         c.limits.maxPayloadBytes = try l.int("max_payload_bytes", default: c.limits.maxPayloadBytes, range: 1024...(64 << 20))
         c.limits.maxClockSkewSeconds = try l.int("max_clock_skew_seconds", default: c.limits.maxClockSkewSeconds, range: 0...86_400)
+        c.limits.maxOpenItems = try l.int("max_open_items", default: c.limits.maxOpenItems, range: 1000...10_000_000)
+        c.limits.maxWindowOccurrences = try l.int("max_window_occurrences", default: c.limits.maxWindowOccurrences, range: 100...10_000_000)
         try l.finish()
 
         let p = try root.map("pipeline")

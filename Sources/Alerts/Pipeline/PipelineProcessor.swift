@@ -55,6 +55,12 @@ public final class PipelineProcessor {
     /// nil: for ever). An event older than the newest event time minus this could be a
     /// duplicate whose key is gone: it is dead-lettered as `too_old` (Housekeeper.swift).
     public var keyRetention: TimeInterval?
+    /// `published` is pruned to the open slips and cases when it grows past this
+    /// (twice what was left at the last pruning): bounded by open state, not by events.
+    var publishedLimit = PipelineProcessor.minPublishedLimit
+    static let minPublishedLimit = 4096
+    /// Slips and cases in `published` (for `bench memory`).
+    public var publishedCount: Int { published.count }
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
     public var profile: StageProfile?
     /// The change log's newest seq after this process's last batch: slips changed after
@@ -350,7 +356,13 @@ public final class PipelineProcessor {
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
         let before = (engine, published, changesSeen)
-        if published.count > 100_000 { published = [:] } // bounded: at worst one more publication each
+        if published.count > publishedLimit {
+            // Only the slips and cases the engine holds open can change again through it: the
+            // rest are forgotten (a later change of one is published once more, at worst).
+            let held = engine.heldIDs
+            published = published.filter { held.contains($0.key) }
+            publishedLimit = max(Self.minPublishedLimit, 2 * published.count)
+        }
         do {
             var t = 0.0
             let result = try store.writer.write { db in

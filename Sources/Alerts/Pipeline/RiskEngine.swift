@@ -168,6 +168,14 @@ public struct RiskEngine: Sendable {
     static let maxRecentlyClosed = 65_536
     /// Late events handled so far by this engine (the processor adds the difference to the store's counter).
     public private(set) var lateEvents = 0
+    /// The most open items the engine holds (`limits.max_open_items`); see `EngineMemory.swift`.
+    public var maxOpenItems = RiskEngine.defaultMaxOpenItems
+    /// The watermark at which the next sweep of state past its horizon runs (`sweep`).
+    var nextSweep = Date.distantPast
+    /// Occurrences one group window keeps at most (`limits.max_window_occurrences`); see `trimWindows`.
+    public var maxWindowOccurrences = RiskEngine.defaultMaxWindowOccurrences
+    /// Events since the windows were last checked against `maxWindowOccurrences`.
+    var eventsSinceTrim = 0
 
     public init(rules: RuleSet, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
                 place: @escaping @Sendable (NormalizedEvent) -> Placement) {
@@ -251,8 +259,9 @@ public struct RiskEngine: Sendable {
             windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed, emptySince: emptySince)
             openSlipSlots.insert(w)
         }
-        cameraStatus = s.cameraStatus
+        cameraStatus = s.cameraStatus.filter { $0.value != .online }
         drillCameraStatus = [:]
+        nextSweep = .distantPast
         nextItemSeq = s.lastItemSeq + 1
         nextSlipSeq = s.lastSlipSeq + 1
         watermark = s.watermark
@@ -271,6 +280,9 @@ public struct RiskEngine: Sendable {
     public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         let first = effects.count
         defer { endSlips(effectsFrom: first, now: now, into: &effects) }
+        if let wm = watermark, wm >= nextSweep || openItems.count > maxOpenItems { sweep(watermark: wm) }
+        eventsSinceTrim += 1
+        if eventsSinceTrim >= Self.trimEvery { trimWindows() }
         switch event.kind {
         case .cameraStatus(let status):
             handleStatus(event, status: status, now: now, into: &effects)
@@ -378,10 +390,11 @@ public struct RiskEngine: Sendable {
 
     mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date, into effects: inout [EngineEffect]) {
         if event.drill {
-            drillCameraStatus[event.source] = status
+            drillCameraStatus[event.source] = status == .online ? nil : status
         } else {
             effects.append(.cameraStatus(camera: event.source, status: status, at: event.time))
-            cameraStatus[event.source] = status
+            // Only what mutes is kept: a camera `online` is one without an entry (bounded by cameras not online).
+            cameraStatus[event.source] = status == .online ? nil : status
         }
         if let category = status.healthCategory {
             var health = event

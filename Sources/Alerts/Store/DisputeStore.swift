@@ -90,7 +90,10 @@ public struct DisputeStore: Sendable {
 
     /// Opens (or creates) the store files, making their folder if needed: the
     /// folder 0700, the files (store, inbox, their -wal and -shm) 0600.
-    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal) throws {
+    /// SQLite's page caches, the store file's memory map and the number of
+    /// connections follow `memoryMiB` (`store.memory_mib`, `MemoryBudget`).
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal,
+                memoryMiB: Int = HubConfig.Store.defaultMemoryMiB) throws {
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty { try FilePermissions.secureFolder(folder) }
         let files = FilePermissions.sqliteFiles(path) + FilePermissions.sqliteFiles(Self.inboxPath(for: path))
@@ -98,8 +101,10 @@ public struct DisputeStore: Sendable {
         FilePermissions.createPrivateFile(Self.inboxPath(for: path))
         FilePermissions.makePrivate(files)
         defer { FilePermissions.makePrivate(files) } // -wal and -shm made while opening
+        let budget = MemoryBudget(mib: memoryMiB)
         var config = Configuration()
         let sync = synchronous == .full ? "FULL" : "NORMAL"
+        config.maximumReaderCount = budget.storeReaders
         config.prepareDatabase { db in
             // Freed pages go back to the file system in steps (Housekeeper). Takes effect only on
             // a file without tables, so before journal_mode = WAL and the first migration; an
@@ -107,25 +112,41 @@ public struct DisputeStore: Sendable {
             // connection refuses the statement on a store that has it.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
-            // The pipeline looks up an event key per event: keep the hot B-tree
-            // pages in memory (64 MiB page cache, reads through a 256 MiB map).
-            try db.execute(sql: "PRAGMA cache_size = -65536")
-            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            // The pipeline's writer looks up an event key per event: the hot B-tree pages stay
+            // in its cache, and it reads through the map. Readers (the HTTP side) get small caches.
+            // (GRDB opens a pool's readers with `readonly` set.)
+            if db.configuration.readonly {
+                try db.execute(sql: "PRAGMA cache_size = -\(budget.storeReaderCacheKiB)")
+                try db.execute(sql: "PRAGMA mmap_size = 0")
+            } else {
+                try db.execute(sql: "PRAGMA cache_size = -\(budget.storeWriterCacheKiB)")
+                try db.execute(sql: "PRAGMA mmap_size = \(budget.storeMapBytes)")
+            }
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         config.busyMode = .timeout(10)
         // The inbox's writer never checkpoints: that would copy WAL pages into
         // the database file on the MQTT thread, between a commit and its
         // PUBACKs. The pipeline checkpoints it instead, on its own connection.
+        // The inbox is appended to and read in order: small caches, no map.
         var inboxConfig = config
+        inboxConfig.maximumReaderCount = budget.inboxReaders
         inboxConfig.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: "PRAGMA cache_size = -\(db.configuration.readonly ? budget.inboxReaderCacheKiB : budget.inboxWriterCacheKiB)")
+        }
+        var checkpointerConfig = config
+        checkpointerConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: "PRAGMA cache_size = -\(budget.checkpointerCacheKiB)")
         }
         let inboxPath = Self.inboxPath(for: path)
         try self.init(writer: Self.openPool(path, config),
                       inboxWriter: Self.openPool(inboxPath, inboxConfig),
-                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: config))
+                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: checkpointerConfig))
     }
 
     /// Opens a pool, tolerating another process that opens the same new file

@@ -210,6 +210,8 @@ struct MixGenerator {
     let cameras: [CameraRecord]
     let devices: [String]
     var clock = Date(timeIntervalSince1970: 1_800_000_000)
+    /// Event time between two messages.
+    var interval: TimeInterval = 0.02
     var seq = 0
     var mix: [String: Int] = [:]
     /// Frigate objects in flight: (camera, object id, updates left).
@@ -235,7 +237,7 @@ struct MixGenerator {
 
     mutating func next() -> InboxMessage {
         seq += 1
-        clock = clock.addingTimeInterval(0.02)
+        clock = clock.addingTimeInterval(interval)
         let roll = Int(rng.next() % 1000)
         let (kind, topic, payload): (String, String, String)
         let cam = cameras[Int(rng.next() % UInt64(cameras.count))]

@@ -7,7 +7,7 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self, Grid.self, Pipeline.self, Sim.self])
+            subcommands: [Ingest.self, Grid.self, Pipeline.self, Sim.self, Memory.self])
 
         struct Grid: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -50,6 +50,31 @@ extension PatrolHubCommand {
                 print(r.markdown)
                 print("\nlast run's store: \(r.outcome)")
                 print("(the goal is ≥ 100 000 events/s for the full pipeline)")
+            }
+        }
+
+        struct Memory: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "What grows with events processed: the in-process pipeline over many generated messages (every input format), sampling RSS, anonymous memory, the C heap, SQLite's heap and the rules engine's state counts.")
+
+            @Option(help: "Messages in all.") var messages = 3_000_000
+            @Option(help: "Sample every this many messages.") var sampleEvery = 100_000
+            @Option(help: "Inbox rows per pipeline transaction.") var batch = 1000
+            @Option(help: "Event time between two messages, in milliseconds (20: 50 messages per second of event time).") var intervalMs = 20.0
+            @Option(help: "store.memory_mib for the store's SQLite connections.") var memoryMib = HubConfig.Store.defaultMemoryMiB
+            @Option(help: "limits.max_open_items for the rules engine.") var maxOpenItems = RiskEngine.defaultMaxOpenItems
+            @Option(help: "Folder with zones.geojson, cameras.csv, devices.csv and rules.yaml.") var configDir = "config"
+            @Option(help: "Also write the samples to this CSV file.") var csv: String?
+
+            func run() throws {
+                guard sampleEvery > 0, messages > 0 else { throw ValidationError("--messages and --sample-every must be positive") }
+                print("memory benchmark: \(messages) messages, batch \(batch), \(intervalMs) ms of event time each, store.memory_mib \(memoryMib)\n")
+                print("| messages | RSS MiB | anonymous MiB | C heap in use MiB | SQLite heap MiB | SQLite page caches MiB | engine entries | published map | store file MiB |")
+                print("|---|---|---|---|---|---|---|---|---|")
+                let bench = MemoryBenchmark(messages: messages, sampleEvery: sampleEvery, batch: batch, configDir: configDir, memoryMiB: memoryMib,
+                                            interval: intervalMs / 1000, csv: csv, maxOpenItems: maxOpenItems)
+                let samples = try bench.run { print($0.row) }
+                if let last = samples.last { print("\nengine state at the end: \(last.engine)") }
             }
         }
 

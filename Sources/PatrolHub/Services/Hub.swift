@@ -45,7 +45,7 @@ struct Hub {
         let plan = loadedPlan
         self.placer = placer
         try FilePermissions.secureFolder(config.dataDir) // 0700: the broker's and the store's files
-        store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous)
+        store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
         if let zones { try store.saveZones(zones) }
         try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
         let outside = registry.cameras.keys.filter { placer.cameraPlacement($0)?.zone == ZoneLocation.unzonedCode }.sorted()
@@ -142,6 +142,8 @@ struct Hub {
                                      adapters: rules.adapters)
             var engine = RiskEngine(rules: rules, timeZone: timeParser.defaultZone, place: placer.place)
             engine.neverSilence = silencePolicy.neverSilence
+            engine.maxOpenItems = limits.maxOpenItems
+            engine.maxWindowOccurrences = limits.maxWindowOccurrences
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             let processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
