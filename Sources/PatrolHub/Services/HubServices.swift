@@ -63,6 +63,8 @@ struct IngestService: Service {
 /// shutdown.
 struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
+    /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
+    var clock = HubClock.real
     let batchSize: Int
     let logger: Logger
     /// Processed inbox rows older than this are pruned (hourly).
@@ -106,8 +108,8 @@ struct PipelineService: Service {
             processor?.trapRecorder?.recordErrorExit()
         }
         var lastPrune = Date.distantPast
-        var lastCheckpoint = Date()
-        var patrol = PatrolTicker(logger: logger)
+        var lastCheckpoint = Date() // a WAL checkpoint a wall second apart, whatever the hub's clock
+        var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
             do {
@@ -119,16 +121,17 @@ struct PipelineService: Service {
                 let drained = done < batchSize
                 if drained { usleep(10_000) }
                 try patrol.tickIfDue(p, drained: drained)
-                if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
-                    lastSupervision = Date()
-                    superviseCases(s, now: lastSupervision)
+                let now = clock.now()
+                if let s = supervision, now.timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
+                    lastSupervision = now
+                    superviseCases(s, now: now)
                 }
                 if Date().timeIntervalSince(lastCheckpoint) > 1 {
                     lastCheckpoint = Date()
                     try p.store.checkpointInbox()
                 }
-                if Date().timeIntervalSince(lastPrune) > 3600 {
-                    lastPrune = Date()
+                if now.timeIntervalSince(lastPrune) > 3600 {
+                    lastPrune = now
                     let pruned = try p.store.pruneInbox(olderThan: lastPrune.addingTimeInterval(-inboxRetention))
                     if pruned > 0 { logger.info("inbox.pruned", metadata: ["inbox.rows": "\(pruned)"]) }
                 }
