@@ -115,8 +115,10 @@ struct SimulatedClockIntegrationTests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let config = writeConfig(dir, brokerPort: broker.port, rules: "supervision:\n  tick_seconds: 60\n")
-        // Thursday 2026-01-01 07:00 local: at 3 600× the day's rounds (08:00 … 18:30) pass in about 12 wall seconds.
-        let hub = try startHub(config: config, clock: "2026-01-01T07:00:00+08:00@3600")
+        // Thursday 2026-01-01 00:00 local at 1 800×: the hub's first scheduler tick (after its start
+        // and settle_seconds) comes hours of simulated time before the first grace ends (08:15), and
+        // the day's rounds (to 20:00 + 30 min + grace) pass in about 42 wall seconds.
+        let hub = try startHub(config: config, clock: "2026-01-01T00:00:00+08:00@1800")
         defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
         let storePath = dir.file("hub.sqlite")
         // Nobody checks in: every slot of the day whose grace ends is declared missed, with its reminder letter.
@@ -126,9 +128,9 @@ struct SimulatedClockIntegrationTests {
                                        zones: ZoneFile.load(contentsOf: packageRoot.appendingPathComponent("config/zones.geojson")),
                                        timeZone: TimeZone(identifier: "Asia/Shanghai")!)
         let dayStart = try HubClock.parse("2026-01-01T00:00:00+08:00@1").start
-        let expected = Set(plan.slots(graceEndingAfter: dayStart.addingTimeInterval(7 * 3600), through: dayStart.addingTimeInterval(86_400)).map(\.id))
+        let expected = Set(plan.slots(graceEndingAfter: dayStart.addingTimeInterval(8 * 3600), through: dayStart.addingTimeInterval(86_400)).map(\.id))
         #expect(expected.count > 10)
-        try await waitUntil("the day's slots decided", timeout: 90) {
+        try await waitUntil("the day's slots decided", timeout: 180) {
             guard let store = open(storePath) else { return false }
             let ids = try store.writer.read { try String.fetchAll($0, sql: "SELECT id FROM patrol_slots WHERE day = '2026-01-01'") }
             return expected.isSubset(of: Set(ids))
