@@ -326,7 +326,7 @@ public final class PipelineProcessor {
         try store.writer.write { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at) VALUES (1, ?, ?, ?, ?)
-                """, arguments: [lastSeq, through, stops, Date().timeIntervalSince1970])
+                """, arguments: [lastSeq, through, stops, clock().timeIntervalSince1970])
         }
         var result: BatchResult
         do {

@@ -28,6 +28,16 @@ public struct SimulationClock: Sendable, Hashable {
         scenarioStart = Date(timeIntervalSince1970: (runStart.timeIntervalSince1970 - lead).rounded(.down))
     }
 
+    /// A run on a simulated clock (`--simulated-clock`): scenario second 0
+    /// carries event time `scenarioStart` and is sent when that clock reads it,
+    /// so every event time is the clock's time at its sending.
+    public init(scenarioStart: Date, speed: Double, duration: TimeInterval) {
+        runStart = scenarioStart
+        self.speed = speed
+        self.duration = duration
+        self.scenarioStart = scenarioStart
+    }
+
     /// The event time of scenario second `t`.
     public func eventTime(_ t: TimeInterval) -> Date { scenarioStart.addingTimeInterval(t) }
 

@@ -47,6 +47,9 @@ extension PatrolHubCommand {
             guard let url = URL(string: hub), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw ValidationError("--hub: expected the API's URL, e.g. http://127.0.0.1:8080, found '\(hub)'")
             }
+            if scenario.simulatedClock != nil {
+                throw ValidationError("--simulated-clock: not for drill (its latencies are wall seconds): run `simulate --simulated-clock` and check the hub's store or API")
+            }
             let (scn, _, plan) = try scenario.plan(config: cfg)
             printErr(plan.describe(file: scn.file))
             if let warning = plan.lateWarning(config: cfg, store: nil) { printErr("  warning: \(warning)") }

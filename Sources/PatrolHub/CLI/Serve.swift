@@ -10,13 +10,41 @@ extension PatrolHubCommand {
         @OptionGroup var config: ConfigOptions
         @OptionGroup var log: LogOptions
 
+        @Option(help: ArgumentHelp(
+            "For soak runs and drills only: run the hub's clock from START at SPEED simulated seconds per wall second (START@SPEED, e.g. 2026-01-01T00:00:00+08:00@720).",
+            discussion: "Every time the hub reads (receive times, deadlines, the patrol scheduler, retention) is then simulated; `simulate --simulated-clock` with the same value sends on the same clock. Use a store of its own.",
+            valueName: "START@SPEED"))
+        var simulatedClock: String?
+
+        func validate() throws {
+            if let simulatedClock {
+                do {
+                    _ = try HubClock.parse(simulatedClock)
+                } catch {
+                    throw ValidationError("--simulated-clock: \(error)")
+                }
+            }
+        }
+
         func run() async throws {
             let cfg = try config.load()
             log.bootstrap()
             let logger = Logger(label: "patrolhub")
+            var clock = HubClock.real
+            if let simulatedClock {
+                let (start, speed) = try HubClock.parse(simulatedClock)
+                try FilePermissions.secureFolder(cfg.dataDir)
+                let (simulation, continued) = try SimulatedClockFile.forHub(start: start, speed: speed, dataDir: cfg.dataDir)
+                clock = HubClock(simulation: simulation)
+                logger.warning("hub.simulated_clock", metadata: [
+                    "clock.start": "\(start.rfc3339)", "clock.speed": "\(speed)", "clock.now": "\(clock.now().rfc3339)",
+                    "clock.continued": "\(continued)", "clock.file": "\(SimulatedClockFile.path(dataDir: cfg.dataDir))",
+                    "hint": "the hub's clock is SIMULATED (soak runs and drills only): deadlines, reports and retention follow it, not the wall clock",
+                ])
+            }
             let hub: Hub
             do {
-                hub = try Hub(config: cfg, logger: logger)
+                hub = try Hub(config: cfg, logger: logger, clock: clock)
             } catch let error as ConfigError {
                 throw CLIError("invalid config: \(error)")
             }

@@ -37,7 +37,11 @@ extension PatrolHubCommand {
             log.bootstrap()
             var logger = Logger(label: "patrolhub.simulate")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .info
-            let (scn, _, plan) = try scenario.plan(config: cfg)
+            let simulated = try scenario.simulation(config: cfg)
+            if let simulated, !simulated.shared {
+                print("warning: no hub on this simulated clock in \(SimulatedClockFile.path(dataDir: cfg.dataDir)): the simulator's clock starts now, and event times differ from a hub's that started earlier")
+            }
+            let (scn, _, plan) = try scenario.plan(config: cfg, simulation: simulated?.simulation)
             print(plan.describe(file: scn.file))
             if let warning = plan.lateWarning(config: cfg, store: store) { print("  warning: \(warning)") }
             if let dump {
@@ -54,6 +58,7 @@ extension PatrolHubCommand {
             options.mqtt = try broker.mqttOptions(config: cfg)
             options.accounts = try Dictionary(broker.credentials(config: cfg)?.accounts.map { ($0.username, $0.password) } ?? [], uniquingKeysWith: { a, _ in a })
             options.progress = progress ?? standardErrorIsTerminal
+            options.wallStart = simulated.map { $0.simulation.wall(at: plan.clock.scenarioStart) }
             let runner = SimulatorRunner(options: options, logger: logger)
             let report = try await runner.run(plan)
             print(report.summary(plan: plan))

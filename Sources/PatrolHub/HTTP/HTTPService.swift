@@ -42,7 +42,7 @@ struct HTTPService: Service, CustomStringConvertible {
 
     /// Checks the access rules (a token file, or a loopback address), loads
     /// the token file and the TLS certificate; errors name the key, the file and the line.
-    init(config: HubConfig, store: DisputeStore, health: HubHealth, logger: Logger) throws {
+    init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, logger: Logger) throws {
         options = config.http
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
@@ -70,7 +70,9 @@ struct HTTPService: Service, CustomStringConvertible {
         }
         policy = RequestPolicy(allowed: RequestPolicy.allowList(listenHost: config.http.host, extra: config.http.allowedHosts),
                                scheme: config.http.scheme)
-        api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
+        var api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
+        api.clock = clock.function
+        self.api = api
         feed = ChangeFeed(store: store, threads: StoreThreads(), maxClients: config.http.maxStreamClients)
         self.health = health
         self.logger = logger

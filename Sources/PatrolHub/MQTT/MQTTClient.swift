@@ -68,6 +68,8 @@ final class MQTTClient: @unchecked Sendable {
         /// size and hash (see `InboxMessage`), as soon as it is read, so that a
         /// group of large messages is never held in memory.
         var maxPayloadBytes = Int.max
+        /// Stamps each received message's `received_at` (the hub's clock).
+        var clock = HubClock.real
     }
 
     /// A last will (set on every connect): topic, payload, QoS, retain.
@@ -467,7 +469,7 @@ final class MQTTClient: @unchecked Sendable {
         } else {
             payload = []
         }
-        let now = Date()
+        let now = options.clock.now()
         if payload.count > options.maxPayloadBytes {
             let row = InboxMessage(topic: topic, payload: payload, receivedAt: now, maxPayloadBytes: options.maxPayloadBytes)
             batch.append(ReceivedMessage(topic: topic, payload: row.payload, receivedAt: now, oversized: row))

@@ -20,16 +20,20 @@ struct Hub {
     let ingest: IngestService
     /// The dispatch-room HTTP interface (nil when `http.enabled` is false).
     let http: HTTPService?
+    /// Every time the running hub reads: the wall clock, or a simulated one (`serve --simulated-clock`).
+    let clock: HubClock
     /// What ingest and the pipeline last reported, for `/healthz`.
-    let health = HubHealth()
+    let health: HubHealth
     let services: [any Service]
     let logger: Logger
 
     /// Builds the hub: loads registry and rules, opens the store, prepares
     /// the services. Nothing connects until the services run.
-    init(config: HubConfig, logger: Logger, onCommit: (@Sendable (Int) -> Void)? = nil) throws {
+    init(config: HubConfig, logger: Logger, clock: HubClock = .real, onCommit: (@Sendable (Int) -> Void)? = nil) throws {
         self.config = config
         self.logger = logger
+        self.clock = clock
+        health = HubHealth(clock: clock)
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
                             ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
@@ -113,6 +117,7 @@ struct Hub {
         }
         mqtt.subscriptions = router.subscriptions
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
+        mqtt.clock = clock // receive times
         ingest = IngestService(options: mqtt, store: store, logger: logger, health: health, onCommit: onCommit)
 
         var out = mqtt
@@ -147,17 +152,18 @@ struct Hub {
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             let processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
-                                                  patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
+                                                  patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) },
+                                                  clock: clock.function)
             processor.keyRetention = housekeeping.keyRetention
             return processor
-        }, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
+        }, clock: clock, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
            supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
            health: health)
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
     }

@@ -9,10 +9,16 @@ import Synchronization
 /// Ingest reports each inbox commit (or its failure); the pipeline reports
 /// each step. The hub is unhealthy when the last inbox commit failed, or when
 /// the pipeline has work and has not moved for `stallAfter` seconds.
+///
+/// Liveness is measured in wall seconds, whatever the hub's clock: a stall is
+/// a process that does not move. The answer also shows the hub's clock (its
+/// time now, and whether and how fast it is simulated).
 final class HubHealth: Sendable {
     private let state: Mutex<HealthState>
+    let clock: HubClock
 
-    init(now: Date = Date()) {
+    init(clock: HubClock = .real, now: Date = Date()) {
+        self.clock = clock
         state = Mutex(HealthState(startedAt: now))
     }
 
@@ -43,7 +49,17 @@ final class HubHealth: Sendable {
     }
 
     func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
-        state.withLock { $0.report(now: now, stallAfter: stallAfter) }
+        var r = state.withLock { $0.report(now: now, stallAfter: stallAfter) }
+        if case .object(var o) = r.json {
+            var c: JSONObject = ["now": .string(clock.now().rfc3339), "simulated": .bool(clock.isSimulated)]
+            if let s = clock.simulation {
+                c["speed"] = .number(s.speed)
+                c["start"] = .string(s.start.rfc3339)
+            }
+            o["clock"] = .object(c)
+            r.json = .object(o)
+        }
+        return r
     }
 }
 

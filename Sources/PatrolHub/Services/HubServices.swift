@@ -63,6 +63,8 @@ struct IngestService: Service {
 /// shutdown.
 struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
+    /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
+    var clock = HubClock.real
     let batchSize: Int
     let logger: Logger
     /// What the housekeeper prunes, run between batches on this thread (docs/STORAGE.md).
@@ -106,8 +108,8 @@ struct PipelineService: Service {
             processor?.trapRecorder?.recordErrorExit()
         }
         var housekeeper: Housekeeper?
-        var lastCheckpoint = Date()
-        var patrol = PatrolTicker(logger: logger)
+        var lastCheckpoint = Date() // a WAL checkpoint a wall second apart, whatever the hub's clock
+        var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
             do {
@@ -119,16 +121,17 @@ struct PipelineService: Service {
                 let drained = done < batchSize
                 if drained { usleep(10_000) }
                 try patrol.tickIfDue(p, drained: drained)
-                if let s = supervision, Date().timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
-                    lastSupervision = Date()
-                    superviseCases(s, now: lastSupervision)
+                let now = clock.now()
+                if let s = supervision, now.timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
+                    lastSupervision = now
+                    superviseCases(s, now: now)
                 }
                 if Date().timeIntervalSince(lastCheckpoint) > 1 {
                     lastCheckpoint = Date()
                     try p.store.checkpointInbox()
                 }
                 if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
-                if let pruned = try housekeeper?.tick(now: Date()) { logPruned(pruned) }
+                if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
             } catch let error as DatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in

@@ -7,18 +7,26 @@ import Logging
 /// before `settle_seconds` after start — so check-ins the broker queued while
 /// the hub was down are processed before their slots could be declared missed.
 /// The scheduler itself (`PatrolStage.tick`) is clock-driven and tested without
-/// this timing; a restart's first tick covers the downtime once.
+/// this timing; a restart's first tick covers the downtime once. Both
+/// intervals are seconds of the hub's clock (simulated ones on a simulated clock).
 struct PatrolTicker {
     let logger: Logger
-    let started = Date()
+    let clock: HubClock
+    let started: Date
     var last = Date.distantPast
+
+    init(logger: Logger, clock: HubClock) {
+        self.logger = logger
+        self.clock = clock
+        started = clock.now()
+    }
 
     mutating func tickIfDue(_ processor: PipelineProcessor, drained: Bool) throws {
         guard let options = processor.patrol?.plan.scheduler, drained else { return }
-        let now = Date()
+        let now = clock.now()
         guard now.timeIntervalSince(started) >= options.settleSeconds, now.timeIntervalSince(last) >= options.tickSeconds else { return }
         last = now
-        let r = try processor.tickPatrol()
+        let r = try processor.tickPatrol(now: now)
         if !r.missed.isEmpty {
             logger.info("patrol.missed", metadata: ["patrol.slots": "\(r.missed.count)", "patrol.letters": "\(r.letters.joined(separator: ","))"])
         }

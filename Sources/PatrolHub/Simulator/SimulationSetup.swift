@@ -24,8 +24,33 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "Pin the run's start (RFC 3339, default now). Event times and ids derive from it: the same --seed and --start publish byte-identical messages.")
     var start: String?
 
-    /// Reads and checks the scenario, then plans the run against the hub's registry.
-    func plan(config: HubConfig, now: Date = Date()) throws -> (Scenario, SimulationWorld, SimulationPlan) {
+    @Option(help: ArgumentHelp(
+        "For soak runs and drills only: the hub's simulated clock (START@SPEED, as given to `serve --simulated-clock`). Scenario second 0 is stamped at --start (default: that clock's now) and each message is sent when the clock reads its event time; --speed is the clock's.",
+        valueName: "START@SPEED"))
+    var simulatedClock: String?
+
+    /// The simulated clock of `--simulated-clock`: the hub's (its anchor read from
+    /// `{data_dir}/simulated-clock.json`, `shared`) when it runs the same value,
+    /// else one that starts now. Nil without the option.
+    func simulation(config: HubConfig, now: Date = Date()) throws -> (simulation: HubClock.Simulation, shared: Bool)? {
+        guard let simulatedClock else { return nil }
+        let parsed: (start: Date, speed: Double)
+        do {
+            parsed = try HubClock.parse(simulatedClock)
+        } catch {
+            throw ValidationError("--simulated-clock: \(error)")
+        }
+        let (start, speed) = parsed
+        if let s = self.speed, s != speed {
+            throw ValidationError("--speed: on a simulated clock the speed is the clock's (\(speed)); leave --speed out, found '\(s)'")
+        }
+        if let s = SimulatedClockFile.matching(start: start, speed: speed, dataDir: config.dataDir) { return (s, true) }
+        return (HubClock.Simulation(start: start, speed: speed, anchor: now), false)
+    }
+
+    /// Reads and checks the scenario, then plans the run against the hub's registry
+    /// (on `simulation`'s clock when given).
+    func plan(config: HubConfig, now: Date = Date(), simulation: HubClock.Simulation? = nil) throws -> (Scenario, SimulationWorld, SimulationPlan) {
         let scenario: Scenario
         do {
             scenario = try ScenarioParser.load(file: self.scenario)
@@ -38,19 +63,21 @@ struct ScenarioOptions: ParsableArguments {
         } catch {
             throw CLIError("invalid config: \(error)")
         }
-        let speed = self.speed ?? scenario.speed
+        let speed = simulation?.speed ?? self.speed ?? scenario.speed
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
         var runDuration = scenario.duration
         if let d = duration {
             guard let v = SimDuration.parse(d), v > 0 else { throw ValidationError("--duration: expected a duration such as 90s, 10m or 2h, found '\(d)'") }
             runDuration = min(v, scenario.duration)
         }
-        var runStart = now
+        // On a simulated clock "now" is that clock's, in whole seconds.
+        var runStart = simulation.map { Date(timeIntervalSince1970: $0.time(atWall: now).timeIntervalSince1970.rounded(.down)) } ?? now
         if let s = start, s != "now" {
             guard let t = TimeParser(defaultZone: config.timezone).parse(s) else { throw ValidationError("--start: expected an RFC 3339 time such as 2026-11-29T08:00:00+08:00, found '\(s)'") }
             runStart = t
         }
-        let clock = SimulationClock(runStart: runStart, speed: speed, duration: runDuration)
+        let clock = simulation == nil ? SimulationClock(runStart: runStart, speed: speed, duration: runDuration)
+            : SimulationClock(scenarioStart: runStart, speed: speed, duration: runDuration)
         let planner = SimulationPlanner(scenario: scenario, world: world, patrolPlan: try patrolSource(config: config, scenario: scenario))
         do {
             return (scenario, world, try planner.plan(seed: seed, clock: clock))
@@ -148,7 +175,11 @@ extension SimulationPlan {
     /// What the run will do, before it starts.
     func describe(file: String) -> String {
         var lines = ["simulate: \(scenario) (\(file)), seed \(seed), speed \(clock.speed == clock.speed.rounded() ? "\(Int(clock.speed))" : "\(clock.speed)")×"]
-        lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (ends at the run's end: event times never run ahead of the clock)")
+        if clock.runStart == clock.scenarioStart, clock.speed != 1 {
+            lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (on the simulated clock: each message is sent when it reads its event time)")
+        } else {
+            lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (ends at the run's end: event times never run ahead of the clock)")
+        }
         var plan = "  plan: \(messages.count) messages (\(countsText))"
         let wills = controls.filter { if case .lastWill = $0 { return true }; return false }.count
         let drops = controls.count - wills

@@ -27,6 +27,8 @@ final class SimulatorRunner: @unchecked Sendable {
         var ackTimeout: Double = 60
         /// Broker passwords by username: a camera's last-will connection logs in as that camera when it has one.
         var accounts: [String: String] = [:]
+        /// The wall instant of scenario second 0 (a simulated clock's); default: once connected.
+        var wallStart: Date?
     }
 
     /// What a run did, with the wall-clock timeline the drill scores against.
@@ -69,7 +71,7 @@ final class SimulatorRunner: @unchecked Sendable {
         report.progress.reserveCapacity(messages.count)
 
         let speed = plan.clock.speed
-        let start = Date()
+        let start = options.wallStart ?? Date()
         report.startedAt = start
         onStart(start)
         let progress = ProgressLine(enabled: options.progress, total: messages.count, duration: plan.clock.duration)
