@@ -44,7 +44,9 @@ struct GBReferenceCorpusHubTests {
             // G03: video loss → the camera's health item; G04: motion at priority 1 stays severity 4, muted by the video loss.
             #expect(items.map(\.category) == [.other, .other, .cameraOffline, .motion])
             #expect(items.map(\.severity) == [.info, .critical, .minor, .info])
-            #expect(items.map(\.state) == [.open, .open, .open, .open])
+            // G08's alarm time is 2017, years before the others: an item quiet for more than a day of
+            // event time closes (docs/MEMORY.md), so the 2026 alarms close it.
+            #expect(items.map(\.state) == [.closed, .open, .open, .open])
             #expect(items.map(\.suppressedBy) == [nil, nil, nil, "inhibited: camera 34020000001320000001 is signal_lost"])
             #expect(items.map(\.occurrences) == [1, 1, 1, 1])
             let slips = try hub.store.slips()

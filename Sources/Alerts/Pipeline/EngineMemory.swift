@@ -111,15 +111,19 @@ extension RiskEngine {
     }
 
     /// Drops what has left its window by `watermark` (event time); beyond
-    /// `maxOpenItems`, the open items seen least recently go too.
-    mutating func sweep(watermark wm: Date) {
+    /// `maxOpenItems`, the open items seen least recently go too. The items it
+    /// drops close (an effect each), so the store holds no open item the engine
+    /// no longer knows: their source's next event opens a new item, as it would
+    /// after the dedup window.
+    mutating func sweep(watermark wm: Date, into effects: inout [EngineEffect]) {
         nextSweep = wm.addingTimeInterval(sweepInterval)
-        // Open items quiet for longer than the horizon, that no end holds open: a
-        // restart would not restore them either. Their rows stay as they are.
+        // Open items quiet for longer than the horizon, that no end holds open.
         let itemCutoff = wm.addingTimeInterval(-itemHorizon)
         var gone: [SourceCategory] = []
+        // An SOS stays open until the device's next SOS: "open SOS" is what nobody has answered yet
+        // (the daily report's 未处置), and there is one per device at most.
         for (key, item) in openItems where item.lastSeen < itemCutoff && item.category.family != .cameraHealth
-            && (itemLifecycles[key]?.isEmpty ?? true) {
+            && item.category != .sos && (itemLifecycles[key]?.isEmpty ?? true) {
             gone.append(key)
         }
         if openItems.count - gone.count > maxOpenItems {
@@ -129,7 +133,11 @@ extension RiskEngine {
             let rest = openItems.filter { !leaving.contains($0.key) }.sorted { ($0.value.lastSeen, $0.value.id) < ($1.value.lastSeen, $1.value.id) }
             gone += rest.prefix(rest.count - maxOpenItems * 3 / 4).map { $0.key }
         }
-        for key in gone { forgetItem(key) }
+        for key in gone {
+            guard var item = forgetItem(key) else { continue }
+            item.state = .closed
+            effects.append(.item(item))
+        }
         // Item keys whose item has gone (closed by an end or a status) keep no lifecycle set.
         if itemLifecycles.count > openItems.count {
             itemLifecycles = itemLifecycles.filter { openItems[$0.key] != nil || !$0.value.isEmpty }
@@ -144,19 +152,21 @@ extension RiskEngine {
         cases.forget(before: wm)
     }
 
-    /// Forgets one open item and its lifecycles; a slip that still counted it
-    /// open takes it as closed (at its last event).
-    mutating func forgetItem(_ key: SourceCategory) {
-        guard let item = openItems.removeValue(forKey: key) else { return }
+    /// Forgets one open item and its lifecycles (returns it); a slip that still
+    /// counted it open takes it as closed (at its last event).
+    @discardableResult
+    mutating func forgetItem(_ key: SourceCategory) -> RiskItem? {
+        guard let item = openItems.removeValue(forKey: key) else { return nil }
         for l in itemLifecycles[key] ?? [] { _ = unregister(l) }
         itemLifecycles[key] = nil
         guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)],
-              var active = windows[w].active, active.unclosed[item.id] != nil else { return }
+              var active = windows[w].active, active.unclosed[item.id] != nil else { return item }
         windows[w].active = nil
         active.unclosed[item.id] = nil
         if active.unclosed.isEmpty { active.emptySince = max(active.emptySince ?? item.lastSeen, item.lastSeen) }
         windows[w].active = active
         nextQuietCheck = .distantPast // the slip may be quiet now: the next event's check looks
+        return item
     }
 }
 

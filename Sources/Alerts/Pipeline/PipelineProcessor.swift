@@ -97,12 +97,9 @@ public final class PipelineProcessor {
         let (snapshot, seen) = try store.writer.read { db -> (RiskEngine.Snapshot, Int64) in
             var s = RiskEngine.Snapshot()
             let maxTime = try EventLog.maxTime(db: db)
-            // Open items of the last day, and whatever is open until a later message ends it, however old:
-            // camera health (until `online`) and live lifecycles (until their end).
-            s.openItems = try Row.fetchAll(db, sql: """
-                SELECT * FROM risk_items WHERE state = 'open'
-                    AND (last_seen >= ? OR lifecycle IS NOT NULL OR category IN ('camera_offline', 'camera_tampered', 'camera_degraded'))
-                """, arguments: [maxTime - max(rules.dedupWindow, rules.groupWindow, 86_400)]).map(RiskItem.init(row:))
+            // Every open item: the engine's first sweep closes those quiet for longer than its item
+            // horizon that no end holds open (as a running engine does), so none stays open for ever.
+            s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open'").map(RiskItem.init(row:))
             // What a window ending at an event that is not late can still see (as the running engine keeps).
             let window = rules.cases.window
             let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)

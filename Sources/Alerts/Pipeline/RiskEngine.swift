@@ -280,7 +280,7 @@ public struct RiskEngine: Sendable {
     public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         let first = effects.count
         defer { endSlips(effectsFrom: first, now: now, into: &effects) }
-        if let wm = watermark, wm >= nextSweep || openItems.count > maxOpenItems { sweep(watermark: wm) }
+        if let wm = watermark, wm >= nextSweep || openItems.count > maxOpenItems { sweep(watermark: wm, into: &effects) }
         eventsSinceTrim += 1
         if eventsSinceTrim >= Self.trimEvery { trimWindows() }
         switch event.kind {

@@ -122,6 +122,37 @@ struct EngineMemoryTests {
                                                   time: Self.t0.addingTimeInterval(5000)), now: Self.t0)
         #expect(again.contains { if case .item(let i) = $0 { i.occurrences == 2 } else { false } })
     }
+
+    /// An item the engine forgets is closed, not left open in the store for ever: a
+    /// quiet day closes it (an effect the store writes), except an SOS, which stays open
+    /// until the device's next SOS; items forgotten beyond the cap close as well.
+    @Test func forgottenItemsCloseExceptAnSOS() {
+        var engine = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        _ = engine.handle(NormalizedEvent(key: "g", sourceKind: .camera, source: "cam-1", category: .garbage, time: Self.t0), now: Self.t0)
+        _ = engine.handle(NormalizedEvent(key: "s", sourceKind: .device, source: "dev-1", category: .sos, time: Self.t0), now: Self.t0)
+        var closed: [Category] = []
+        // Two days of another camera's events: the sweeps run as event time passes.
+        for n in 1...200 {
+            for effect in engine.handle(NormalizedEvent(key: "o\(n)", sourceKind: .camera, source: "cam-2", category: .loitering,
+                                                        time: Self.t0.addingTimeInterval(Double(n) * 900)), now: Self.t0) {
+                if case .item(let i) = effect, i.state == .closed, i.source != "cam-2" { closed.append(i.category) }
+            }
+        }
+        #expect(closed == [.garbage])
+        #expect(engine.openItems.values.map(\.category).sorted { $0.rawValue < $1.rawValue } == [.loitering, .sos])
+
+        var capped = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        capped.maxOpenItems = 1000
+        var closedByCap = 0
+        for n in 0..<3000 {
+            for effect in capped.handle(NormalizedEvent(key: "e\(n)", sourceKind: .camera, source: "src-\(n)", category: .garbage,
+                                                        time: Self.t0.addingTimeInterval(Double(n))), now: Self.t0) {
+                if case .item(let i) = effect, i.state == .closed { closedByCap += 1 }
+            }
+        }
+        // Every item the engine no longer holds was closed by an effect.
+        #expect(closedByCap == 3000 - capped.openItems.count)
+    }
 }
 
 /// A group window holds its window plus the lateness bound of events: a flood into one
