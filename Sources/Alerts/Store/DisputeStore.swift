@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import Synchronization
 
 /// One message as it arrived from the broker.
 public struct InboxMessage: Sendable, Hashable {
@@ -201,7 +202,7 @@ public struct DisputeStore: Sendable {
     @discardableResult
     public func ingest(_ messages: [InboxMessage]) throws -> Int {
         guard !messages.isEmpty else { return 0 }
-        return try inboxWriter.write { db in
+        let count = try inboxWriter.write { db in
             // The hot path of ingestion: binds straight to the prepared
             // statement, without GRDB's argument boxing or copying payloads into Data.
             let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at, size, sha256) VALUES (?, ?, ?, ?, ?, ?)")
@@ -240,12 +241,47 @@ public struct DisputeStore: Sendable {
             sqlite3_reset(h)
             return inserted
         }
+        restartInboxWALIfLarge()
+        return count
     }
 
     /// Copies the inbox's WAL into its database file without blocking the
     /// MQTT thread's writes (SQLite PASSIVE checkpoint on a connection of its own).
+    /// A checkpoint the writer is running at the moment (see
+    /// `restartInboxWALIfLarge`) makes this one a no-op, not an error.
     public func checkpointInbox() throws {
-        _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        do {
+            _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+        }
+    }
+
+    /// The inbox WAL's size past which the inbox's writer empties it (64 MiB).
+    public static let inboxWALLimitBytes: Int64 = 64 << 20
+    /// When the writer last tried to empty the WAL (uptime ns): every 200 ms at most.
+    private static let lastWALRestart = Atomic<UInt64>(0)
+
+    /// Under steady traffic the passive checkpoints never catch up with the
+    /// writer, and SQLite starts a WAL over only after a checkpoint that did: the
+    /// file would grow without end (hundreds of MiB within minutes at thousands of
+    /// messages a second). Past `inboxWALLimitBytes`, the writer itself (no other
+    /// writer to wait for) runs a TRUNCATE checkpoint after its commit: it copies
+    /// what is left and empties the file, holding this group's PUBACKs for as long
+    /// (milliseconds, once per 64 MiB of messages). It waits at most 250 ms for a
+    /// reader, and otherwise tries again 200 ms later.
+    private func restartInboxWALIfLarge() {
+        guard let pool = inboxWriter as? DatabasePool else { return }
+        let size = (try? FileManager.default.attributesOfItem(atPath: pool.path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+        guard size > Self.inboxWALLimitBytes else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let last = Self.lastWALRestart.load(ordering: .relaxed)
+        guard now &- last > 200_000_000 || last == 0,
+              Self.lastWALRestart.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
+        try? pool.writeWithoutTransaction { db in
+            sqlite3_busy_timeout(db.sqliteConnection, 250)
+            defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
+            try db.checkpoint(.truncate)
+        }
     }
 
     /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
