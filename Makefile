@@ -44,7 +44,7 @@ faults: deps
 # threads, store size and lag sampled to soak-out/soak.csv and plotted (soak-out/*.svg); fails when RSS
 # grows more than --bound-mib (24) between the first and last third after the warm-up, the hub dies or
 # the lag does not come back. SOAK_ARGS: --duration 3h, --events 10M, --rate 4000, --bound-mib N,
-# --set store.memory_mib=256, --out DIR. `make soak SOAK_ARGS=--short` is CI's 5-minute version with the
+# --set store.memory_mib=256, --out DIR. `make soak SOAK_ARGS=--short` is CI's 9-minute version (store.memory_mib 64) with the
 # debug build `make test` made (so after the tests it builds nothing).
 soak: deps
 	$(if $(findstring --short,$(SOAK_ARGS)),$(SWIFT) build --build-tests,$(SWIFT) build -c release --product patrolhub)
