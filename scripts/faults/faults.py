@@ -532,6 +532,10 @@ class Suite:
                 time.sleep(down)
                 run.hub.start()
                 run.sim_wait()
+                # The restarted hub must be up before it is stopped: when the kill came after the
+                # stream was processed, nothing is left to wait for, and a SIGTERM during its start
+                # (before the service group handles signals) ends it by the default action.
+                run.wait_ready()
                 run.wait_drained()
                 run.finish()
                 self.record(f"kill -9 round {r}", run, f"killed {at:.2f} s into the stream with {pending[0] if pending else 0} in the inbox, down {down:.2f} s")
