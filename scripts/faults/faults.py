@@ -741,14 +741,20 @@ class Suite:
                 locked_at = time.monotonic()
                 a = inbox_state(run.hub)
                 time.sleep(seconds)
+                # The pipeline runs at a lower priority: on a loaded machine its batch can reach the
+                # commit late in the lock, and its 10 s busy timeout then runs out after `seconds`.
+                # The lock is held until the failure shows (at most 30 s more): it must come.
+                expected = "inbox.commit_failed" if target == "inbox" else "pipeline.store_failed"
+                extra = time.monotonic() + 30
+                while expected not in run.hub.log_text() and time.monotonic() < extra and run.hub.alive():
+                    time.sleep(0.5)
                 if not run.hub.alive():
                     raise Failure(f"the hub exited while the {target} was locked (status {run.hub.proc.returncode}); log: {run.hub.log_path}")
                 b = inbox_state(run.hub)
                 holder.execute("ROLLBACK")
                 holder.close()
-                expected = "inbox.commit_failed" if target == "inbox" else "pipeline.store_failed"
                 if expected not in run.hub.log_text():
-                    raise Failure(f"the {target} was locked {seconds} s and the hub logged no {expected}: the lock did not bite")
+                    raise Failure(f"the {target} was locked {seconds + 30} s and the hub logged no {expected}: the lock did not bite")
                 run.sim_wait()
                 run.wait_drained()
                 run.finish()
