@@ -238,46 +238,6 @@ def healthz(url):
         return None
 
 
-class Hub:
-    def __init__(self, exe, work, config, url, clock):
-        self.exe, self.work, self.config, self.url, self.clock = exe, work, config, url, clock
-        self.log_path = os.path.join(work, "hub.log")
-        self.proc = None
-
-    def start(self):
-        logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", "notice", "--simulated-clock", self.clock],
-                                     stdout=logf, stderr=subprocess.STDOUT, cwd=self.work, start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            self.check()
-            if healthz(self.url):
-                return
-            time.sleep(0.2)
-        raise Failure(f"the hub did not answer {self.url}/healthz within 90 s; log: {self.log_path}")
-
-    def check(self):
-        if self.proc.poll() is not None:
-            raise Failure(f"the hub exited (status {self.proc.returncode}); log: {self.log_path}\n{self.tail()}")
-
-    def tail(self, n=15):
-        try:
-            return "".join(open(self.log_path, errors="replace").readlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout=120):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            raise Failure(f"the hub did not stop within {timeout} s of SIGTERM")
-
-
 def simulate_day(exe, config, clock, day_start, seed, dump, out_path, hub):
     cmd = [exe, "simulate", "--scenario", SCENARIO, "--config", config, "--simulated-clock", clock,
            "--start", iso(day_start), "--seed", str(seed), "--dump", dump, "--no-progress", "--log-level", "warning"]
@@ -385,7 +345,7 @@ def main(argv=None):
     url = f"http://127.0.0.1:{http_port}"
     log(f"{a.days} simulated days at {a.speed:g}× from {a.start}: about {a.days * 86400 / a.speed / 60:.0f} min; work folder {work}")
 
-    hub = Hub(exe, work, config, url, clock)
+    hub = sampler.HubProcess(exe, work, config, url, ["--simulated-clock", clock], error=Failure)
     wall0 = time.monotonic()
     hub.start()
     s = sampler.Sampler(hub.proc.pid, data_dir, url, None, os.path.join(work, "month.csv"), a.interval)
@@ -421,7 +381,7 @@ def main(argv=None):
         end_lo = parse_time(h["clock"]["now"])
     finally:
         s.stop()
-        status = hub.stop()
+        status = hub.stop(timeout=120)
     wall = time.monotonic() - wall0
     anchor = json.load(open(os.path.join(data_dir, "simulated-clock.json")))
     end_hi = dt.datetime.fromtimestamp(anchor["start_unix"] + (time.time() - anchor["anchor_unix"]) * anchor["speed"], dt.timezone.utc)

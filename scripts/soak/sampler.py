@@ -39,8 +39,10 @@ import csv
 import json
 import math
 import os
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -152,6 +154,57 @@ def healthz(hub_url, token=None, timeout=5):
         return int(j["ingest"]["received"]), int(j["pipeline"]["processed"]), code == 200 and j.get("status") == "ok"
     except (ValueError, KeyError, TypeError):
         return None
+
+
+class HubProcess:
+    """`patrolhub serve --config CONFIG` in its own session (so a kill reaches its
+    embedded broker too), logging to WORK/hub.log. `error` is the exception class
+    the calling script reports failures with."""
+
+    def __init__(self, exe, work, config, url, extra_args=(), error=RuntimeError):
+        self.exe, self.work, self.config, self.url = exe, work, config, url
+        self.extra_args, self.error = list(extra_args), error
+        self.log_path = os.path.join(work, "hub.log")
+        self.proc = None
+
+    def start(self, ready_timeout=90):
+        """Starts the hub and waits until /healthz answers; fails when it exits first."""
+        logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", "notice"] + self.extra_args,
+                                     stdout=logf, stderr=subprocess.STDOUT, cwd=self.work, start_new_session=True)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            self.check()
+            if healthz(self.url, timeout=1):
+                return
+            time.sleep(0.2)
+        raise self.error(f"the hub did not answer {self.url}/healthz within {ready_timeout} s; log: {self.log_path}\n{self.tail()}")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def check(self):
+        if not self.alive():
+            raise self.error(f"the hub exited (status {self.proc.returncode}); log: {self.log_path}\n{self.tail()}")
+
+    def tail(self, n=15):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout=60):
+        """SIGTERM, then the exit status; SIGKILL of its process group and a failure after `timeout`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise self.error(f"the hub did not stop within {timeout} s of SIGTERM")
 
 
 def store_counters(data_dir):

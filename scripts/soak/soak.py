@@ -170,52 +170,6 @@ def scenario_cameras():
 
 # --- Processes -------------------------------------------------------------------
 
-class Hub:
-    def __init__(self, exe, work, config, http_port):
-        self.exe, self.work, self.config = exe, work, config
-        self.url = f"http://127.0.0.1:{http_port}"
-        self.log_path = os.path.join(work, "hub.log")
-        self.proc = None
-
-    def start(self):
-        logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", "notice"],
-                                     stdout=logf, stderr=subprocess.STDOUT, cwd=self.work, start_new_session=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            self.check()
-            if sampler.healthz(self.url, timeout=1):
-                return
-            time.sleep(0.2)
-        raise Failure(f"the hub did not answer {self.url}/healthz within 90 s; log: {self.log_path}\n{self.tail()}")
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def check(self):
-        if not self.alive():
-            raise Failure(f"the hub exited (status {self.proc.returncode}); log: {self.log_path}\n{self.tail()}")
-
-    def tail(self, n=15):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout=60):
-        """SIGTERM, then the exit status (SIGKILL of its process group after `timeout`)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-            raise Failure(f"the hub did not stop within {timeout} s of SIGTERM")
-
-
 def run_chunk(exe, scenario, config, seed, duration_s, hub, out_path):
     """One simulator run; returns (planned, published, acknowledged, seconds). Fails when the hub dies meanwhile."""
     cmd = [exe, "simulate", "--scenario", scenario, "--config", config, "--seed", str(seed),
@@ -337,7 +291,7 @@ def main(argv=None):
         if a.short and not any(x.startswith("store.memory_mib=") for x in settings):
             settings.append("store.memory_mib=64")
         config = hub_config(work, data_dir, free_port(), http_port, settings)
-        hub = Hub(exe, work, config, http_port)
+        hub = sampler.HubProcess(exe, work, config, f"http://127.0.0.1:{http_port}", error=Failure)
         hub.start()
         limit = (f"{fmt_int(events)} messages" if events else "") + (" or " if events and duration else "") + \
                 (f"{duration / 60:.0f} min" if duration and duration >= 120 else f"{duration:.0f} s" if duration else "")
