@@ -35,6 +35,8 @@ struct MetricsExposition {
         if let newest = status.newestEventTime {
             m.gauge("patrolhub_newest_event_time_seconds", "The newest event time the pipeline has seen (unix seconds): events older than it minus the lateness bound are late.", [([], newest.timeIntervalSince1970)])
         }
+        m.counter("patrolhub_store_pruned_rows_total", "Rows the housekeeper deleted under the retention.* and store.inbox_retention_days settings since the store was created, by table.",
+                  status.pruned.sorted { $0.key < $1.key }.map { ([("table", $0.key)], Double($0.value)) })
         m.gauge("patrolhub_stream_clients", "Clients connected to /api/v1/stream.", [([], streamClients)])
         m.counter("patrolhub_changes_total", "Changes of risk items, slips and cases and case transitions recorded (the stream's last event id).", Double(changeSeq))
         return m.out
@@ -71,8 +73,12 @@ struct MetricsExposition {
     }
 
     private mutating func counter(_ name: String, _ help: String, _ value: Double) {
+        counter(name, help, [([], value)])
+    }
+
+    private mutating func counter(_ name: String, _ help: String, _ samples: [([(String, String)], Double)]) {
         out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n"
-        sample(name, [], value)
+        for (labels, value) in samples { sample(name, labels, value) }
     }
 
     private mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {
