@@ -260,6 +260,8 @@ public struct DisputeStore: Sendable {
     public static let inboxWALLimitBytes: Int64 = 64 << 20
     /// When the writer last tried to empty the WAL (uptime ns): every 200 ms at most.
     private static let lastWALRestart = Atomic<UInt64>(0)
+    /// TRUNCATE checkpoints of an inbox's WAL the writer ran in this process (diagnostics, tests).
+    static let inboxWALRestarts = Atomic<Int>(0)
 
     /// Under steady traffic the passive checkpoints never catch up with the
     /// writer, and SQLite starts a WAL over only after a checkpoint that did: the
@@ -277,11 +279,12 @@ public struct DisputeStore: Sendable {
         let last = Self.lastWALRestart.load(ordering: .relaxed)
         guard now &- last > 200_000_000 || last == 0,
               Self.lastWALRestart.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
-        try? pool.writeWithoutTransaction { db in
+        let done = try? pool.writeWithoutTransaction { db in
             sqlite3_busy_timeout(db.sqliteConnection, 250)
             defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
-            try db.checkpoint(.truncate)
+            return try db.checkpoint(.truncate)
         }
+        if done != nil { Self.inboxWALRestarts.add(1, ordering: .relaxed) } // a busy checkpoint throws
     }
 
     /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
