@@ -9,6 +9,27 @@ import Testing
 /// does. The inbox must keep its WAL file bounded all the same.
 @Suite("Inbox WAL under steady writes and reads")
 struct InboxWALTests {
+    /// The writer alone, nothing else checkpointing: the WAL only ever shrinks
+    /// because the writer starts it over itself.
+    @Test func theWriterAloneEmptiesItsWALPastTheLimit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inbox-wal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("store.sqlite").path
+        let store = try DisputeStore(path: path)
+        let wal = DisputeStore.inboxPath(for: path) + "-wal"
+        let limit = DisputeStore.inboxWALLimitBytes
+        let restartsBefore = DisputeStore.inboxWALRestarts.load(ordering: .relaxed)
+        let payload = [UInt8](repeating: 0x62, count: 4096)
+        var largest: Int64 = 0
+        for b in 0..<600 { // 240 MiB: almost four times the limit
+            try store.ingest((0..<100).map { InboxMessage(topic: "t/\(b)/\($0)", payload: payload, receivedAt: Date()) })
+            largest = max(largest, (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int64) ?? 0)
+        }
+        let restarts = DisputeStore.inboxWALRestarts.load(ordering: .relaxed) - restartsBefore
+        #expect(restarts >= 2, "the inbox WAL was emptied \(restarts) times (largest \(largest >> 20) MiB)")
+        #expect(largest < 3 * limit, "the inbox WAL reached \(largest >> 20) MiB (limit \(limit >> 20) MiB)")
+    }
+
     @Test func theWALStaysBoundedWhileTheWriterNeverPauses() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inbox-wal-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -19,7 +40,6 @@ struct InboxWALTests {
         // 4 KiB payloads: 240 MiB in all, almost four times the limit.
         let payload = [UInt8](repeating: 0x61, count: 4096)
         let batches = 600, perBatch = 100
-        let restartsBefore = DisputeStore.inboxWALRestarts.load(ordering: .relaxed)
         let done = Atomic<Bool>(false)
         let writer = Thread {
             for b in 0..<batches {
@@ -43,9 +63,9 @@ struct InboxWALTests {
         // Without a restart the file only grows (to the whole 240 MiB). With it, the writer
         // empties it after a commit past the limit, or 200 ms later if a reader held on
         // (this writer never pauses, ~100 MiB/s, where a hub's runs at a few MiB/s).
-        // Counted by the store, not sampled here: a loaded machine may sample too rarely to see it.
-        let emptied = DisputeStore.inboxWALRestarts.load(ordering: .relaxed) - restartsBefore
-        #expect(emptied >= 2, "the inbox WAL was emptied \(emptied) times (largest seen \(largest >> 20) MiB)")
+        // Whether the writer or the reader's checkpoints keep it down depends on
+        // the machine's speed (a slow writer lets a passive checkpoint catch up):
+        // only the bound is checked here; the test above proves the writer's part.
         #expect(largest < 3 * limit, "the inbox WAL reached \(largest >> 20) MiB (limit \(limit >> 20) MiB)")
     }
 }
