@@ -12,8 +12,11 @@ final class OutputWatcher: Sendable {
 
     let client: MQTTClient
     private let received = Received()
+    /// Where `waitSubscribed` sends its probes; `messages` leaves them out.
+    let probeTopic: String
 
     init(port: Int, prefix: String = "patrolhub/v1") throws {
+        probeTopic = "\(prefix)/out/_subscription_probe"
         var o = MQTTClient.Options()
         o.port = port
         o.clientID = "test-watch-\(UUID().uuidString.prefix(6))"
@@ -29,8 +32,15 @@ final class OutputWatcher: Sendable {
         try client.start()
     }
 
-    var messages: [(topic: String, json: JSONValue)] { received.list.withLock { $0 } }
+    var messages: [(topic: String, json: JSONValue)] { received.list.withLock { $0 }.filter { $0.topic != probeTopic } }
     func stop() { client.stop() }
+
+    /// Returns once the subscription delivers (a probe sent with `publisher` came back).
+    func waitSubscribed(publisher: TestPublisher) async throws {
+        try await PatrolHubTests.waitSubscribed("the output watcher", publisher: publisher, probeTopic: probeTopic) {
+            received.list.withLock { $0.contains { $0.topic == probeTopic } }
+        }
+    }
 }
 
 /// The running hub supervises case deadlines by itself and publishes what
@@ -41,10 +51,10 @@ struct CaseSupervisionIntegrationTests {
         let rulesDir = TempDir()
         defer { rulesDir.cleanup() }
         let rules = rulesDir.write("rules.yaml", "supervision:\n  tick_seconds: 1\n")
-        try await withLiveHub(configure: { $0.rulesFile = rules }) { broker, hub, _ in
+        try await withLiveHub(configure: { $0.rulesFile = rules }) { broker, hub, pub in
             let watcher = try OutputWatcher(port: broker.port)
             defer { watcher.stop() }
-            try await waitUntil("watcher connected") { watcher.client.isConnected }
+            try await watcher.waitSubscribed(publisher: pub)
             // Opened 31 days ago with the default 30-day deadline, never acted on.
             let opened = Date().addingTimeInterval(-31 * 86_400)
             let c = Case(id: "AJ-00000001", rule: .patrolReport, zone: "Z-A", category: .dispute, severity: .major, unit: "Z-A 街道",
@@ -87,7 +97,7 @@ struct CaseSupervisionIntegrationTests {
         }) { broker, hub, pub in
             let watcher = try OutputWatcher(port: broker.port)
             defer { watcher.stop() }
-            try await waitUntil("watcher connected") { watcher.client.isConnected }
+            try await watcher.waitSubscribed(publisher: pub)
             let t = Date().addingTimeInterval(-120)
             let report = #"{"id":"r1","category":"dispute","time":"\#(t.rfc3339)","description":"两户因占道纠纷争吵"}"#
             try await pub.publishAll([("patrolhub/v1/device/dev-g1/report", Array(report.utf8))])

@@ -8,11 +8,8 @@ import Testing
 /// pipeline, real SQLite, Hummingbird on a free port, URLSession as the client.
 @Suite("HTTP API over a live hub", .serialized)
 struct HTTPAPITests {
-    /// The ids of a list response, in order.
-    func ids(_ r: HTTPResult, key: String = "id") -> [String] {
-        guard case .array(let items)? = r.json["items"] else { return [] }
-        return items.compactMap { $0[key]?.stringValue }
-    }
+    /// The ids of a list response, in order; throws unless it is a 200 with an items array.
+    func ids(_ r: HTTPResult, key: String = "id") throws -> [String] { try r.ids(key: key) }
 
     @Test("healthz reports ingest and the pipeline from memory; Prometheus metrics report the store")
     func healthAndMetrics() async throws {
@@ -61,35 +58,49 @@ struct HTTPAPITests {
             #expect(all.json == .object(["items": .array(stored.map(\.json)), "next": .null]), "newest first, as the output topics carry them")
             #expect(stored.count == 6)
 
-            #expect(ids(try await c.get("/api/v1/risk-items?category=intrusion")) == stored.filter { $0.category == .intrusion }.map(\.id))
-            #expect(ids(try await c.get("/api/v1/risk-items?category=fight,motion")).count == 2)
+            #expect(try ids(try await c.get("/api/v1/risk-items?category=intrusion")) == stored.filter { $0.category == .intrusion }.map(\.id))
+            #expect(try ids(try await c.get("/api/v1/risk-items?category=fight,motion")).count == 2)
             let inB = stored.filter { $0.zone == f.gridB.code }.map(\.id)
             #expect(inB.count == 4)
-            #expect(ids(try await c.get("/api/v1/risk-items?zone=\(f.gridB.code)")) == inB)
-            #expect(ids(try await c.get("/api/v1/risk-items?zone=\(f.streetB)")) == inB, "a street matches its grids")
-            #expect(ids(try await c.get("/api/v1/risk-items?zone=\(f.district)")) == stored.map(\.id), "the district matches everything")
-            #expect(ids(try await c.get("/api/v1/risk-items?zone=no-such-zone")) == [])
-            #expect(ids(try await c.get("/api/v1/risk-items?state=closed")) == stored.filter { $0.state == .closed }.map(\.id))
-            #expect(ids(try await c.get("/api/v1/risk-items?state=closed")).count == 2)
-            #expect(ids(try await c.get("/api/v1/risk-items?drill=true")) == stored.filter(\.drill).map(\.id))
-            #expect(ids(try await c.get("/api/v1/risk-items?drill=true")).count == 1)
+            #expect(try ids(try await c.get("/api/v1/risk-items?zone=\(f.gridB.code)")) == inB)
+            #expect(try ids(try await c.get("/api/v1/risk-items?zone=\(f.streetB)")) == inB, "a street matches its grids")
+            #expect(try ids(try await c.get("/api/v1/risk-items?zone=\(f.district)")) == stored.map(\.id), "the district matches everything")
+            let unknownZone = try await c.get("/api/v1/risk-items?zone=no-such-zone")
+            #expect(unknownZone.status == 400, "an unknown zone is refused, not an empty list")
+            #expect(unknownZone.json["error"]?["message"]?.stringValue?.contains("unknown zone 'no-such-zone'") == true, "\(unknownZone.text)")
+            #expect(try ids(try await c.get("/api/v1/risk-items?state=closed")) == stored.filter { $0.state == .closed }.map(\.id))
+            #expect(try ids(try await c.get("/api/v1/risk-items?state=closed")).count == 2)
+            #expect(try ids(try await c.get("/api/v1/risk-items?drill=true")) == stored.filter(\.drill).map(\.id))
+            #expect(try ids(try await c.get("/api/v1/risk-items?drill=true")).count == 1)
             let since = f.at(5).rfc3339.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
             let recent = try await c.get("/api/v1/risk-items?since=\(since)")
-            #expect(ids(recent) == stored.filter { $0.lastSeen >= f.at(5) }.map(\.id))
-            #expect(ids(recent).count == 1)
+            #expect(try ids(recent) == stored.filter { $0.lastSeen >= f.at(5) }.map(\.id))
+            #expect(try ids(recent).count == 1)
 
             // Paging: 4 + 2, no duplicates, same order as one page.
             let p1 = try await c.get("/api/v1/risk-items?limit=4")
-            #expect(ids(p1).count == 4)
+            #expect(try ids(p1).count == 4)
             let next = try #require(p1.json["next"]?.stringValue)
             let p2 = try await c.get("/api/v1/risk-items?limit=4&cursor=\(next)")
-            #expect(ids(p2).count == 2)
+            #expect(try ids(p2).count == 2)
             #expect(p2.json["next"] == .null)
-            #expect(ids(p1) + ids(p2) == stored.map(\.id))
+            #expect(try ids(p1) + ids(p2) == stored.map(\.id))
             // Paging keeps the filters.
             let q1 = try await c.get("/api/v1/risk-items?zone=\(f.gridB.code)&limit=3")
             let q2 = try await c.get("/api/v1/risk-items?zone=\(f.gridB.code)&limit=3&cursor=\(try #require(q1.json["next"]?.stringValue))")
-            #expect(ids(q1) + ids(q2) == inB)
+            #expect(try ids(q1) + ids(q2) == inB)
+            // A page exactly full is the last one: no cursor to an empty page.
+            let full = try await c.get("/api/v1/risk-items?limit=\(stored.count)")
+            #expect(try ids(full) == stored.map(\.id))
+            #expect(full.json["next"] == .null, "\(stored.count) items at limit \(stored.count): \(full.text.suffix(80))")
+            let h1 = try await c.get("/api/v1/risk-items?limit=3")
+            #expect(try ids(h1).count == 3)
+            let h2 = try await c.get("/api/v1/risk-items?limit=3&cursor=\(try #require(h1.json["next"]?.stringValue))")
+            #expect(try ids(h1) + ids(h2) == stored.map(\.id))
+            #expect(h2.json["next"] == .null, "the second page of three is exactly full and the last: \(h2.text.suffix(80))")
+            let beyond = try await c.get("/api/v1/risk-items?limit=\(stored.count + 1)")
+            #expect(try ids(beyond) == stored.map(\.id))
+            #expect(beyond.json["next"] == .null)
 
             for (query, parameter) in [("state=bogus", "state"), ("category=volcano", "category"), ("since=yesterday", "since"),
                                        ("limit=0", "limit"), ("limit=5000", "limit"), ("cursor=abc", "cursor"), ("drill=maybe", "drill"), ("zon=1", "zon")] {
@@ -109,10 +120,10 @@ struct HTTPAPITests {
             #expect(Set(stored.map(\.category)) == [.fight, .intrusion])
             let warning = try await c.get("/api/v1/slips?kind=warning")
             #expect(warning.json == .object(["items": .array(stored.map(\.json)), "next": .null]))
-            #expect(ids(try await c.get("/api/v1/slips?kind=reminder")) == [])
-            #expect(ids(try await c.get("/api/v1/slips?kind=supervision")) == [])
-            #expect(ids(try await c.get("/api/v1/slips?zone=\(f.gridA.code)")) == stored.filter { $0.zone == f.gridA.code }.map(\.id))
-            #expect(ids(try await c.get("/api/v1/slips?category=intrusion")).count == 1)
+            #expect(try ids(try await c.get("/api/v1/slips?kind=reminder")) == [])
+            #expect(try ids(try await c.get("/api/v1/slips?kind=supervision")) == [])
+            #expect(try ids(try await c.get("/api/v1/slips?zone=\(f.gridA.code)")) == stored.filter { $0.zone == f.gridA.code }.map(\.id))
+            #expect(try ids(try await c.get("/api/v1/slips?category=intrusion")).count == 1)
             let bad = try await c.get("/api/v1/slips?kind=memo")
             #expect(bad.status == 400)
             #expect(bad.text.contains("query parameter 'kind'"))
@@ -125,15 +136,18 @@ struct HTTPAPITests {
         try await DispatchFixture.run { f in
             let c = f.client()
             let all = try await c.get("/api/v1/cases")
-            #expect(ids(all) == ["AJ-00000102", "AJ-00000101", "AJ-00000001"])
+            #expect(try ids(all) == ["AJ-00000102", "AJ-00000101", "AJ-00000001"])
             let stored = try await f.store.writer.read { db in try DisputeStore.fetchCases(db: db) }
             #expect(all.json == .object(["items": .array(stored.map(\.json)), "next": .null]))
-            #expect(ids(try await c.get("/api/v1/cases?state=open")) == ["AJ-00000101", "AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?state=acknowledged")) == ["AJ-00000101"])
-            #expect(ids(try await c.get("/api/v1/cases?state=new,resolved")) == ["AJ-00000102", "AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?zone=\(f.gridB.code)")) == ["AJ-00000102", "AJ-00000101"])
-            #expect(ids(try await c.get("/api/v1/cases?category=fight")) == ["AJ-00000001"])
-            #expect(ids(try await c.get("/api/v1/cases?limit=1")) == ["AJ-00000102"])
+            #expect(try ids(try await c.get("/api/v1/cases?state=open")) == ["AJ-00000101", "AJ-00000001"])
+            #expect(try ids(try await c.get("/api/v1/cases?state=acknowledged")) == ["AJ-00000101"])
+            #expect(try ids(try await c.get("/api/v1/cases?state=new,resolved")) == ["AJ-00000102", "AJ-00000001"])
+            #expect(try ids(try await c.get("/api/v1/cases?zone=\(f.gridB.code)")) == ["AJ-00000102", "AJ-00000101"])
+            #expect(try ids(try await c.get("/api/v1/cases?category=fight")) == ["AJ-00000001"])
+            #expect(try ids(try await c.get("/api/v1/cases?limit=1")) == ["AJ-00000102"])
+            let exactlyFull = try await c.get("/api/v1/cases?limit=3")
+            #expect(try ids(exactlyFull) == ["AJ-00000102", "AJ-00000101", "AJ-00000001"])
+            #expect(exactlyFull.json["next"] == .null, "three cases at limit 3: \(exactlyFull.text.suffix(80))")
             #expect(try await c.get("/api/v1/cases?state=closedish").status == 400)
 
             let detail = try await c.get("/api/v1/cases/AJ-00000101")
@@ -212,7 +226,9 @@ struct HTTPAPITests {
             let c = f.client()
             var cal = Calendar(identifier: .gregorian)
             cal.timeZone = f.hub.hub.config.timezone
-            let d = cal.dateComponents([.year, .month, .day], from: Date())
+            // The day of the fixture's events, not of the wall clock: a run just after
+            // midnight on a Monday must still find them in "this" week.
+            let d = cal.dateComponents([.year, .month, .day], from: f.at(3))
             let day = LocalDay(year: d.year!, month: d.month!, day: d.day!)
             let md = try await c.get("/api/v1/reports/weekly?date=\(day)&format=md")
             #expect(md.status == 200)
@@ -226,9 +242,12 @@ struct HTTPAPITests {
             #expect(html.header("Content-Type") == "text/html; charset=utf-8")
             #expect(html.text.contains("<svg"))
             #expect(try await c.get("/api/v1/reports/daily?format=csv").header("Content-Type") == "text/csv; charset=utf-8")
-            let monthly = try await c.get("/api/v1/reports/monthly")
-            #expect(monthly.status == (ReportCatalog.builder("monthly") == nil ? 501 : 200), "monthly comes with case supervision")
-            #expect(try await c.get("/api/v1/reports/yearly").status == 404)
+            let monthly = try await c.get("/api/v1/reports/monthly?date=\(day)&format=md")
+            #expect(monthly.status == 200, "the monthly evaluation is served: \(monthly.text.prefix(200))")
+            #expect(monthly.header("Content-Type") == "text/markdown; charset=utf-8")
+            let yearly = try await c.get("/api/v1/reports/yearly")
+            #expect(yearly.status == 404)
+            #expect(yearly.json["error"]?["message"] == .string("unknown report 'yearly' (one of: daily, weekly, monthly)"), "\(yearly.text)")
             #expect(try await c.get("/api/v1/reports/daily?date=03/01/2025").text.contains("query parameter 'date'"))
             #expect(try await c.get("/api/v1/reports/daily?format=pdf").status == 400)
         }
@@ -259,7 +278,7 @@ struct HTTPAPITests {
             #expect(created.json["state"] == .string("active"))
             #expect(created.json["source"] == .string(f.cameraA))
             #expect(created.json["created_by"] == .string("desk-1"))
-            #expect(ids(try await c.get("/api/v1/silences")) == [id])
+            #expect(try ids(try await c.get("/api/v1/silences")) == [id])
 
             // The pipeline reads silences per batch: a new event of camera A is muted by it.
             try await f.pub.publishAll([(eventTopic(f.cameraA), cameraEvent("after-silence", type: "crowd_gathering", time: Date().addingTimeInterval(-60)))])
@@ -270,9 +289,9 @@ struct HTTPAPITests {
             let expired = try await c.delete("/api/v1/silences/\(id)?by=desk-2")
             #expect(expired.status == 200)
             #expect(expired.json == .object(["id": .string(id), "expired": .bool(true)]))
-            #expect(ids(try await c.get("/api/v1/silences")) == [])
+            #expect(try ids(try await c.get("/api/v1/silences")) == [])
             let everything = try await c.get("/api/v1/silences?all=true")
-            #expect(ids(everything) == [id])
+            #expect(try ids(everything) == [id])
             #expect(everything.json["items"]?.arrayFirst?["state"] == .string("ended"))
             #expect(try await c.delete("/api/v1/silences/\(id)").text.contains("by is required"))
             #expect(try await c.delete("/api/v1/silences/\(id)?by=admin&purge=true").status == 200)

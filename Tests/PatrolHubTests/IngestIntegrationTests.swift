@@ -53,7 +53,8 @@ struct IngestIntegrationTests {
             let retried = messages.map { ($0.0, Array(String(decoding: $0.1, as: UTF8.self).replacingOccurrences(of: "}", with: #","confidence":0.5}"#).utf8)) }
             try await pub.publishAll(retried)
             try await hub.waitProcessed(received: messages.count * 3)
-            try await Task.sleep(for: .milliseconds(300))
+            // Everything the redeliveries could have caused is committed with their batch; its publishing is done once the outbox is empty.
+            try await waitUntil("outbox drained") { try hub.store.outbox(limit: 10).isEmpty }
             let after = try hub.store.status()
             #expect(after.inboxReceived == messages.count * 3)
             #expect(after.inboxPending == 0)

@@ -181,16 +181,20 @@ struct SimulatorIntegrationTests {
             let sub = MQTTClient(options: o, logger: testLogger) { batch in sink.add(batch); return true }
             try sub.start()
             defer { sub.stop() }
-            try await waitUntil("capture connected") { sub.isConnected }
-            try await Task.sleep(for: .milliseconds(100))
+            // Every message of the run must be captured: wait for the subscription itself, not the connection.
+            let probe = "patrolhub/v1/device/_subscription_probe/probe"
+            let prober = try TestPublisher(port: broker.port)
+            defer { prober.stop() }
+            try await waitSubscribed("the capture client", publisher: prober, probeTopic: probe) { sink.messages.contains { $0.topic == probe } }
             var options = SimulatorRunner.Options()
             options.mqtt.port = broker.port
             options.mqtt.clientID = "sim-\(seed)"
             let report = try await SimulatorRunner(options: options, logger: testLogger).run(plan)
             let expected = plan.messages.filter { !$0.topic.hasSuffix("/status") }.count
             #expect(report.acknowledged == plan.messages.count)
-            try await waitUntil("\(expected) messages captured") { sink.count >= expected }
-            return sink.messages
+            func captured() -> [ReceivedMessage] { sink.messages.filter { $0.topic != probe } } // a late second probe too
+            try await waitUntil("\(expected) messages captured") { captured().count >= expected }
+            return captured()
         }
         let a = try await capture(seed: 11)
         let b = try await capture(seed: 11)

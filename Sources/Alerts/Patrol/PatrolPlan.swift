@@ -260,9 +260,12 @@ extension PatrolPlan {
         return "\(route):\(checkpoint):\(c.year!)-\(p(c.month!))-\(p(c.day!))T\(p(c.hour!)):\(p(c.minute!))\(sign)\(p(abs(off) / 60)):\(p(abs(off) % 60))"
     }
 
-    /// The slots of one route's rounds that start on `day` (if the route runs that day).
+    /// The slots of one route's rounds that start on `day` (if the route runs that day
+    /// and the plan is in effect then: a round of the day before `effective_from` has no
+    /// slots, also those of its stops due after midnight).
     public func slots(of route: Route, on day: LocalDay) -> [PatrolSlot] {
         guard route.schedule.days.contains(day.weekday) else { return [] }
+        if let effectiveFrom, start(of: day) < effectiveFrom { return [] }
         var out: [PatrolSlot] = []
         for start in route.schedule.roundStarts {
             for stop in route.stops {

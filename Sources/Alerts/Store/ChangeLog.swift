@@ -63,6 +63,18 @@ extension DisputeStore {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0 }
     }
 
+    /// The oldest `seq` still in the change log (nil when it is empty) and the
+    /// newest ever given (kept by `AUTOINCREMENT` in `sqlite_sequence`, also
+    /// once pruning emptied the log; 0 when no change was ever logged), read together.
+    public func changeLogBounds() throws -> (oldest: Int64?, latest: Int64) {
+        try writer.read { db in
+            let oldest = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM changes")
+            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0
+            let given = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'changes'") ?? 0
+            return (oldest, max(newest, given))
+        }
+    }
+
     /// Changes after `seq`, oldest first.
     public static func changes(after seq: Int64, limit: Int, db: Database) throws -> [Change] {
         try Row.fetchAll(db, sql: "SELECT seq, kind, subject, op, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",

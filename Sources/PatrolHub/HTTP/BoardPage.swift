@@ -450,7 +450,11 @@ async function act(id, action) {
 function connect() {
   const es = new EventSource("/api/v1/stream" + (state.token ? "?access_token=" + encodeURIComponent(state.token) : ""));
   const conn = $("conn");
-  es.addEventListener("ready", () => { conn.textContent = "实时 live"; conn.className = "live"; state.live = true; document.body.dataset.stream = "live"; });
+  es.addEventListener("ready", (ev) => {
+    // Back after changes were pruned from the log: the lists are stale, load them afresh.
+    if (JSON.parse(ev.data).missed) { location.reload(); return; }
+    conn.textContent = "实时 live"; conn.className = "live"; state.live = true; document.body.dataset.stream = "live";
+  });
   es.onerror = () => { conn.textContent = "重连中 reconnecting…"; conn.className = ""; state.live = false; };
   for (const kind of ["risk_item", "slip", "case", "transition"]) {
     es.addEventListener(kind, (ev) => {

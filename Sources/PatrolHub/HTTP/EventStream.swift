@@ -143,11 +143,16 @@ final class ChangeFeed: Sendable {
 /// starts (`{"after": SEQ}`); a `: keepalive` comment follows every 15 s of
 /// quiet. A client that reconnects with `Last-Event-ID` (browsers do) or
 /// `?after=SEQ` gets every change after that one that is still in the log
-/// (kept two days, at most the newest million changes).
+/// (kept two days, at most the newest million changes). When some of them
+/// were pruned, its `ready` event says so — `{"after": SEQ, "missed":
+/// {"from": A, "through": B}}`, the changes it can no longer get — and the
+/// stream goes on from the oldest change kept: the client reloads its lists
+/// from the API.
 enum EventStream {
     static let pageSize = 200
 
-    static func response(request: Request, store: DisputeStore, feed: ChangeFeed, subscription: ChangeFeed.Subscription, after start: Int64) -> Response {
+    static func response(request: Request, store: DisputeStore, feed: ChangeFeed, subscription: ChangeFeed.Subscription, after start: Int64,
+                         missed: ClosedRange<Int64>? = nil) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache",
@@ -158,7 +163,7 @@ enum EventStream {
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await withGracefulShutdownHandler {
-                        try await pump(writer: &writer, store: store, threads: feed.threads, signals: subscription.signals, start: start)
+                        try await pump(writer: &writer, store: store, threads: feed.threads, signals: subscription.signals, start: start, missed: missed)
                     } onGracefulShutdown: {
                         feed.unsubscribe(id)
                     }
@@ -171,9 +176,9 @@ enum EventStream {
     }
 
     private static func pump(writer: inout any ResponseBodyWriter, store: DisputeStore, threads: StoreThreads,
-                             signals: AsyncStream<ChangeFeed.Signal>, start: Int64) async throws {
+                             signals: AsyncStream<ChangeFeed.Signal>, start: Int64, missed: ClosedRange<Int64>?) async throws {
         var cursor = start
-        try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: {\"after\":\(start)}\n\n"))
+        try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: \(ready(after: start, missed: missed).serialized)\n\n"))
         var wake = signals.makeAsyncIterator()
         while true {
             // Send everything after the cursor, a page at a time.
@@ -196,6 +201,13 @@ enum EventStream {
             guard let signal = await wake.next() else { return }
             if signal == .heartbeat { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) }
         }
+    }
+
+    /// The `ready` event's data: where the stream starts, and the changes pruned before the client could get them.
+    static func ready(after start: Int64, missed: ClosedRange<Int64>?) -> JSONValue {
+        var o: JSONObject = ["after": .number(Double(start))]
+        if let missed { o["missed"] = .object(["from": .number(Double(missed.lowerBound)), "through": .number(Double(missed.upperBound))]) }
+        return .object(o)
     }
 
     /// One SSE event for a change.

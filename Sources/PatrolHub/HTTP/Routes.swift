@@ -201,10 +201,19 @@ enum DispatchRoutes {
                 throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "10"],
                                 message: "the stream has its maximum of \(feed.maxClients) clients (http.max_stream_clients): try again later")
             }
-            let latest = try await io { try api.store.latestChangeSeq() }
+            let (oldest, latest) = try await io { try api.store.changeLogBounds() }
             // An id from a store that was since replaced would hide every change up to it.
-            let start = after.map { min($0, latest) } ?? latest
-            return EventStream.response(request: request, store: api.store, feed: feed, subscription: subscription, after: start)
+            var start = after.map { min($0, latest) } ?? latest
+            // Changes after the client's id that the log no longer holds (pruned): the
+            // stream goes on from the oldest kept one, and `ready` says which were missed,
+            // so the client reloads its lists instead of missing them silently.
+            var missed: ClosedRange<Int64>?
+            if let after, after < latest, (oldest ?? latest + 1) > after + 1 {
+                let firstKept = oldest ?? latest + 1
+                missed = (after + 1)...(firstKept - 1)
+                start = firstKept - 1
+            }
+            return EventStream.response(request: request, store: api.store, feed: feed, subscription: subscription, after: start, missed: missed)
         }
         return router
     }

@@ -167,9 +167,9 @@ struct PatrolPlanTests {
         (Self.base.replacingOccurrences(of: "      every_minutes: 120\n", with: "      every_minutes: 120\n      times: [\"09:00\"]\n"),
          "patrol.yaml:14: key 'routes[0].schedule': give either every_minutes (with from and to) or times, not both"),
     ])
-    func configErrorsNameFileLineAndKey(yaml: String, message: String) {
-        #expect(throws: ConfigError.self) { try Self.parse(yaml) }
-        do { _ = try Self.parse(yaml) } catch { #expect(error.description == message) }
+    func configErrorsNameFileLineAndKey(yaml: String, message: String) throws {
+        let error = try #require(throws: ConfigError.self) { try Self.parse(yaml) }
+        #expect(error.description == message)
     }
 
     @Test func unknownZonesAndCheckpointsOutsideTheirZoneAreRefused() throws {
@@ -181,12 +181,9 @@ struct PatrolPlanTests {
                 location: {lat: 29.6462143, lon: 91.1093337}
             """
         _ = try Self.parse(yaml, zones: zones)
-        #expect(throws: ConfigError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-99"), zones: zones) }
-        do { _ = try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-99"), zones: zones) } catch {
-            #expect(error.description == "patrol.yaml:3: key 'checkpoints[0].zone': unknown zone '540102-001-001-99' (not in the zone file)")
-        }
-        do { _ = try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-02"), zones: zones) } catch {
-            #expect(error.description == "patrol.yaml:4: key 'checkpoints[0].location': the point 29.6462143, 91.1093337 (wgs84) is not in zone 540102-001-001-02 (it falls in 540102-001-001-01)")
-        }
+        let unknown = try #require(throws: ConfigError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-99"), zones: zones) }
+        #expect(unknown.description == "patrol.yaml:3: key 'checkpoints[0].zone': unknown zone '540102-001-001-99' (not in the zone file)")
+        let outside = try #require(throws: ConfigError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-02"), zones: zones) }
+        #expect(outside.description == "patrol.yaml:4: key 'checkpoints[0].location': the point 29.6462143, 91.1093337 (wgs84) is not in zone 540102-001-001-02 (it falls in 540102-001-001-01)")
     }
 }

@@ -72,9 +72,18 @@ struct EventLogTests {
         #expect(counted.last?.itemID == "RI-12000")
     }
 
-    @Test(arguments: [true, false])
+    @Test("event keys one statement per key (SQLite without RETURNING)")
+    func eventKeysOneByOne() throws {
+        try eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: false)
+    }
+
+    /// Reported as skipped, not passed, where SQLite is older than 3.35.
+    @Test("event keys many per statement with RETURNING", .enabled(if: EventKeys.returningSupported, "SQLite older than 3.35 has no RETURNING"))
+    func eventKeysWithReturning() throws {
+        try eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: true)
+    }
+
     func eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: Bool) throws {
-        guard !returning || EventKeys.returningSupported else { return }
         let store = try DisputeStore.inMemory()
         let first = (0..<250).map { "camera:cam-\($0 % 7):ev-\($0)" }
         let batch1 = first + first.prefix(10)

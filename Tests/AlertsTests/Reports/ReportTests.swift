@@ -358,6 +358,10 @@ struct ReportTests {
         // Every kind is available now that the monthly evaluation (case supervision) is built.
         #expect(try ReportCatalog.build("monthly", date: LocalDay("2025-03-03")!, context: ctx, store: store).kind == "monthly")
         #expect(ReportCatalog.builders.map { $0.kind } == ReportCatalog.kinds)
-        #expect("\(ReportError.unavailable("yearly"))" == "unknown report 'yearly' (one of: daily, weekly, monthly)")
+        // An unknown kind is refused by the catalog itself, with the error it throws.
+        let unknown = try #require(throws: ReportError.self) {
+            try ReportCatalog.build("yearly", date: LocalDay("2025-03-03")!, context: ctx, store: store)
+        }
+        #expect("\(unknown)" == "unknown report 'yearly' (one of: daily, weekly, monthly)")
     }
 }

@@ -16,8 +16,32 @@ struct HTTPResult {
     var body: Data
 
     var text: String { String(decoding: body, as: UTF8.self) }
+    /// The body as JSON, `.null` when it is not JSON: for comparing one value
+    /// with an expected one (a non-JSON body then compares unequal). A check
+    /// that could pass on an empty answer uses `ids` or `jsonBody()` instead.
     var json: JSONValue { (try? JSONParser.parse([UInt8](body))) ?? .null }
     func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
+
+    /// The body as JSON; throws (with status and body) when it is not JSON.
+    func jsonBody() throws -> JSONValue {
+        do {
+            return try JSONParser.parse([UInt8](body))
+        } catch {
+            throw TestFailure("HTTP \(status): the body is not JSON (\(error)): \(text.prefix(300))")
+        }
+    }
+
+    /// The `key` of every item of a list response, in order. Throws unless the
+    /// response is a 200 whose body is `{"items": [...]}` with `key` a string in
+    /// every item, so an empty list is a real empty list, never a 400 or 500.
+    func ids(key: String = "id") throws -> [String] {
+        guard status == 200 else { throw TestFailure("expected a list (HTTP 200), got HTTP \(status): \(text.prefix(300))") }
+        guard case .array(let items)? = try jsonBody()["items"] else { throw TestFailure("no items array in: \(text.prefix(300))") }
+        return try items.map { item in
+            guard let id = item[key]?.stringValue else { throw TestFailure("an item without a string '\(key)': \(item.serialized)") }
+            return id
+        }
+    }
 }
 
 /// A plain HTTP client over URLSession, against a server on loopback.

@@ -120,8 +120,9 @@ final class TestHub: @unchecked Sendable {
 
     /// - Parameter devicesCSV: `config/devices.csv` content, for tests whose payloads name patrol devices.
     /// - Parameter configure: last changes to the config (zones file, sample registry…).
+    /// - Parameter clock: the hub's clock (a simulated one fixes the time of day a test runs at).
     init(brokerPort: Int, dir: TempDir, clientID: String = "hub-under-test", devicesCSV: String? = nil,
-         configure: (inout HubConfig) -> Void = { _ in }) throws {
+         clock: HubClock = .real, configure: (inout HubConfig) -> Void = { _ in }) throws {
         var c = HubConfig()
         c.broker.mode = .external
         c.broker.port = brokerPort
@@ -132,7 +133,7 @@ final class TestHub: @unchecked Sendable {
         c.devicesFile = devicesCSV.map { dir.write("devices.csv", $0) }
         c.http.port = 0 // a free port: tests run in parallel
         configure(&c)
-        hub = try Hub(config: c, logger: testLogger)
+        hub = try Hub(config: c, logger: testLogger, clock: clock)
         let g = try hub.start(signals: false)
         group = g
         task = Task { try await g.run() }
@@ -199,13 +200,13 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 /// Runs `body` against a real broker, a hub connected to it and a
 /// publisher, and stops all three afterwards — also when `body` throws, so a
 /// failing test does not leave its hub running in the test process.
-func withLiveHub(devicesCSV: String? = nil, configure: (inout HubConfig) -> Void = { _ in },
+func withLiveHub(devicesCSV: String? = nil, clock: HubClock = .real, configure: (inout HubConfig) -> Void = { _ in },
                  _ body: (TestBroker, TestHub, TestPublisher) async throws -> Void) async throws {
     let broker = try TestBroker()
     defer { broker.stop() }
     let dir = TempDir()
     defer { dir.cleanup() }
-    let hub = try TestHub(brokerPort: broker.port, dir: dir, devicesCSV: devicesCSV, configure: configure)
+    let hub = try TestHub(brokerPort: broker.port, dir: dir, devicesCSV: devicesCSV, clock: clock, configure: configure)
     let pub: TestPublisher
     do {
         try await hub.waitConnected()
