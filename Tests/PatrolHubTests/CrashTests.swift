@@ -47,6 +47,7 @@ struct CrashTests {
         }
 
         var hub = try startHub()
+        defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
         let pub = try TestPublisher(port: broker.port)
         defer { pub.stop() }
         try await pub.waitConnected()
@@ -65,11 +66,24 @@ struct CrashTests {
             return inboxCount() > 0
         }
 
-        // Publish continuously; kill -9 the hub part-way.
+        // Stream messages of the test run in the inbox now (the hub commits them as they come).
+        let inboxPath = DisputeStore.inboxPath(for: storePath)
+        func streamedInInbox() throws -> Int {
+            var c = Configuration()
+            c.readonly = true
+            c.busyMode = .timeout(10)
+            let db = try DatabaseQueue(path: inboxPath, configuration: c)
+            defer { try? db.close() }
+            return try db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM inbox WHERE CAST(payload AS TEXT) LIKE '%\"c-%'") ?? 0 }
+        }
+
+        // Publish continuously; kill -9 the hub once it has taken part of the
+        // stream, while the rest is still to come.
         let total = 6000
         var acked = Set<Int32>()
         var midToID: [Int32: Int] = [:]
-        var killedAt = 0
+        var killedAt: Int?
+        var storedAtKill = 0
         for i in 0..<total {
             let topic = eventTopic(["cam-001", "cam-002", "cam-003"][i % 3])
             let mid = try pub.client.publish(topic: topic, payload: cameraEvent("c-\(i)", type: "motion", time: base.addingTimeInterval(Double(i) * 0.01)))
@@ -78,22 +92,29 @@ struct CrashTests {
                 acked.formUnion(pub.client.takeAcked())
                 try await Task.sleep(for: .milliseconds(1))
             }
-            // Kill while messages are streaming in, not at a quiet moment.
-            if killedAt == 0, i == 3000 {
-                kill(hub.processIdentifier, SIGKILL)
-                hub.waitUntilExit()
-                killedAt = i
+            // Kill as soon as the hub has stored some of the stream (checked every 100
+            // messages from 1000 on); at message 3000 at the latest, after waiting for its first.
+            if killedAt == nil, i >= 1000, i % 100 == 0 {
+                if i == 3000 { try await waitUntil("the hub stored part of the stream", timeout: 60) { try streamedInInbox() > 0 } }
+                if try streamedInInbox() > 0 {
+                    kill(hub.processIdentifier, SIGKILL)
+                    hub.waitUntilExit()
+                    killedAt = i
+                    storedAtKill = try streamedInInbox() // the hub is dead: this no longer changes
+                }
             }
         }
         try await waitUntil("publisher acknowledged", timeout: 30) {
             acked.formUnion(pub.client.takeAcked())
             return acked.count >= total
         }
-        #expect(killedAt > 0, "the hub was killed mid-stream")
-        let storedAtKill = inboxCount()
+        // Killed mid-stream: the hub had stored part of the stream, not all of it,
+        // and the publisher went on after the kill (the rest waited at the broker).
+        let killed = try #require(killedAt, "the hub was killed")
+        #expect(storedAtKill > 0 && storedAtKill < total, "killed mid-stream: \(storedAtKill) of \(total) stored at the kill")
+        #expect(killed < total - 1, "messages were published after the kill")
 
         hub = try startHub()
-        defer { if hub.isRunning { hub.terminate(); hub.waitUntilExit() } }
         try await waitUntil("all events processed after restart", timeout: 120) {
             guard let s = status(), s.inboxPending == 0, s.inboxReceived >= total else { return false }
             let events = try DisputeStore(path: storePath).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events WHERE key LIKE 'camera:%:c-%'") ?? 0 }
@@ -125,6 +146,6 @@ struct CrashTests {
         // Probes sent before the hub's session existed were never delivered.
         #expect(probes >= 1 && probes <= probe)
         #expect(items == total + probes, "every event folded into exactly one risk item")
-        print("crash test: \(total) events published and acknowledged, hub killed after publishing \(killedAt) with \(storedAtKill) in its inbox; \(eventMessages - total) redelivered after restart and absorbed; \(eventIDs.count) events stored, 0 lost, 0 duplicated")
+        print("crash test: \(total) events published and acknowledged, hub killed after publishing \(killed + 1) with \(storedAtKill) in its inbox; \(eventMessages - total) redelivered after restart and absorbed; \(eventIDs.count) events stored, 0 lost, 0 duplicated")
     }
 }

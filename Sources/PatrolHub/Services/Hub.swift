@@ -8,6 +8,8 @@ import ServiceLifecycle
 struct Hub {
     let config: HubConfig
     let store: DisputeStore
+    /// Held while this hub exists: no second hub runs on the same store (`StoreLock`).
+    let storeLock: StoreLock
     let registry: Registry
     /// Places events in zones; its `zones` is the loaded grid (nil without a zone file).
     let placer: Placer
@@ -49,6 +51,9 @@ struct Hub {
         let plan = loadedPlan
         self.placer = placer
         try FilePermissions.secureFolder(config.dataDir) // 0700: the broker's and the store's files
+        let storeFolder = (config.store.path as NSString).deletingLastPathComponent
+        if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
+        storeLock = try StoreLock(storePath: config.store.path)
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
         if let zones { try store.saveZones(zones) }
         try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
@@ -62,7 +67,8 @@ struct Hub {
             logger.warning("registry.cameras_outside_every_zone", metadata: ["cameras": "\(outside.joined(separator: ","))"])
         }
 
-        var services: [any Service] = []
+        // First, so it stops last: the lock lives as long as any service runs.
+        var services: [any Service] = [StoreLockService(lock: storeLock)]
         switch config.broker.mode {
         case .embedded:
             let credentials = try BrokerCredentials.prepare(

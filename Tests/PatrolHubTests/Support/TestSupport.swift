@@ -4,6 +4,10 @@ import Logging
 import ServiceLifecycle
 @testable import PatrolHub
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A temporary folder, removed by `cleanup()`.
 struct TempDir {
     let path: String
@@ -180,18 +184,71 @@ func patrolhubExecutable() throws -> String {
     throw TestFailure("the patrolhub executable is not built next to the tests: run `swift build` before `swift test` (the Makefile does)")
 }
 
+/// A child process that did not finish within its timeout: it was killed.
+struct ProcessTimedOut: Error, CustomStringConvertible {
+    var command: String
+    var pid: Int32
+    var timeout: Double
+    /// What it wrote before it was killed.
+    var output: String
+    var description: String { "\(command) did not finish within \(timeout) s and was killed (pid \(pid)); its output so far:\n\(output)" }
+}
+
 /// Runs a command to completion, returning exit status and combined output.
+/// A child still running after `timeout` seconds is killed (SIGTERM, then
+/// SIGKILL) and `ProcessTimedOut` is thrown, so a hung child fails its test
+/// instead of stalling the suite.
 func runProcess(_ path: String, _ args: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
+    final class Collected: @unchecked Sendable {
+        let lock = NSLock()
+        var data = Data()
+        let eof = DispatchSemaphore(value: 0)
+        func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+        var text: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
+    }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
+    let collected = Collected()
+    // A thread of its own reads the pipe to its end (it holds `pipe`, so the descriptor stays open while it reads).
+    let reader = Thread {
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n > 0 {
+                collected.append(Data(buffer[0..<n]))
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        collected.eof.signal()
+    }
+    let exited = DispatchSemaphore(value: 0)
+    p.terminationHandler = { _ in exited.signal() }
     try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    reader.start()
+    let deadline = DispatchTime.now() + timeout
+    if exited.wait(timeout: deadline) == .timedOut {
+        kill(p.processIdentifier, SIGTERM)
+        if exited.wait(timeout: .now() + 2) == .timedOut {
+            kill(p.processIdentifier, SIGKILL)
+            exited.wait()
+        }
+        p.waitUntilExit()
+        // Whatever it wrote until now (a grandchild may hold the pipe open: no long wait for its end).
+        _ = collected.eof.wait(timeout: .now() + 0.5)
+        throw ProcessTimedOut(command: ([path] + args).joined(separator: " "), pid: p.processIdentifier, timeout: timeout, output: collected.text)
+    }
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    // The child has exited: its output ends when the pipe closes (by the deadline at the latest).
+    _ = collected.eof.wait(timeout: max(deadline, .now() + 1))
+    return (p.terminationStatus, collected.text)
 }
 
 /// The repository's root (for the sample config).
