@@ -68,9 +68,13 @@ TRANSFORM = "Sources/Alerts/Grid/CoordinateTransform.swift"
 PLAN = "Sources/Alerts/Patrol/PatrolPlan.swift"
 MAPPING = "Sources/Alerts/Decode/Adapters/AdapterMapping.swift"
 KEYS = "Sources/Alerts/Store/EventKeys.swift"
+HUB = "Sources/PatrolHub/Services/Hub.swift"
+LOCK = "Sources/PatrolHub/Services/StoreLock.swift"
+MIGRATIONS = "Sources/Alerts/Store/Migrations.swift"
+OLD = "OldStoreMigrationTests|OldStoreHubTests"
 
 # The integration suites that exercise the MQTT client and the services.
-INGEST = "IngestIntegrationTests|CrashTests|PoisonMessageTests|InboxCommitFailure|OutboxAck|BrokerOutage|Reconnect|TwoProcesses|Durability"
+INGEST = "IngestIntegrationTests|CrashTests|PoisonMessageTests|DurabilityTests|ReconnectBackoffTests"
 
 MUTANTS = [
     # --- Durability: acknowledged means stored, published means acknowledged -------------------
@@ -86,6 +90,24 @@ MUTANTS = [
            "delay = min(delay * 2, options.reconnectDelayMax)", "delay = delay * 2",
            "the reconnect delay grows without its cap (a hub waits hours after a long outage)",
            tests=INGEST, occurrence=1),
+    Mutant("commit-failure-acked", SERVICES,
+           "\"inbox.action\": \"not acknowledged: the broker keeps the messages\"])\n                return false",
+           "\"inbox.action\": \"not acknowledged: the broker keeps the messages\"])\n                return true",
+           "a failed inbox commit is reported as committed (the group is acknowledged and lost)",
+           tests=INGEST),
+    Mutant("persistent-session", HUB,
+           "var mqtt = MQTTClient.Options()", "var mqtt = MQTTClient.Options(); mqtt.cleanSession = true",
+           "the hub subscribes with a clean session: what the broker queued while it was offline is dropped",
+           tests=INGEST),
+    Mutant("reconnect-backoff-reset", MQTT,
+           "} else if isConnected, !commitFailing {\n                delay = options.reconnectDelayMin",
+           "} else if isConnected, !commitFailing {\n                _ = delay",
+           "the reconnect delay is not reset after a good connection (the next outage starts at the cap)",
+           tests=INGEST),
+    Mutant("one-hub-per-store", LOCK,
+           "guard fcntl(fd, F_SETLK, &lock) == 0 else {", "guard fcntl(fd, F_SETLK, &lock) == 0 || true else {",
+           "a second hub on the same store is not refused (two pipelines with their own windows lose events)",
+           tests=INGEST),
     Mutant("event-key-dedup", KEYS,
            "fresh[i] = sqlite3_changes(db.sqliteConnection) > 0", "fresh[i] = true",
            "a redelivered or replayed event is processed again (duplicate items, counts twice)",
@@ -95,6 +117,17 @@ MUTANTS = [
            "let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore - 1e9 })",
            "an event older than the key retention is processed although its duplicate check is gone",
            tests=UNIT + "|StoreRetentionIntegrationTests"),
+    # --- Old stores: the migrations keep every row ----------------------------------------
+    Mutant("v5-event-log-copy", MIGRATIONS,
+           "SELECT time, risk_item_id, zone, category, counted FROM events ORDER BY time;",
+           "SELECT time, risk_item_id, zone, category, counted FROM events WHERE counted = 1 ORDER BY time;",
+           "upgrading a store older than v5 drops the muted events from the event log (a restart restores wrong windows)",
+           tests=OLD),
+    Mutant("v5-event-keys-copy", MIGRATIONS,
+           "INSERT INTO event_keys(key) SELECT key FROM events;",
+           "INSERT INTO event_keys(key) SELECT key FROM events WHERE counted = 1;",
+           "upgrading a store older than v5 forgets the keys of muted events (their redelivery is processed again)",
+           tests=OLD),
     # --- The rules: dedup, grouping, correlation, inhibition, silences, lateness ----------------
     Mutant("dedup-window", ENGINE,
            "let w = rules.dedupWindow\n        return event.time", "let w = rules.dedupWindow * 2\n        return event.time",
