@@ -12,18 +12,7 @@ struct IngestIntegrationTests {
     func exactOutcomesAndReplay() async throws {
         try await withLiveHub { _, hub, pub in
 
-            let t0 = Date().addingTimeInterval(-1800)
-            func at(_ minutes: Double) -> Date { t0.addingTimeInterval(minutes * 60) }
-            let messages: [(String, [UInt8])] = [
-                (eventTopic("cam-001"), cameraEvent("i-1", type: "intrusion", time: at(0))),
-                (eventTopic("cam-001"), cameraEvent("l-1", type: "loitering", time: at(0))),
-                (eventTopic("cam-003"), cameraEvent("f-1", type: "fight", time: at(1))),
-                (eventTopic("cam-001"), cameraEvent("l-2", type: "loitering", time: at(1))),
-                (eventTopic("cam-003"), cameraEvent("f-2", type: "fight", time: at(1.5))),
-                (eventTopic("cam-001"), cameraEvent("i-2", type: "intrusion", time: at(3))),
-                (eventTopic("cam-001"), cameraEvent("i-3", type: "intrusion", time: at(6))),
-                (eventTopic("cam-002"), cameraEvent("i-4", type: "intrusion", time: at(7))),
-            ]
+            let messages = exactOutcomesMessages()
             try await pub.publishAll(messages)
             try await hub.waitProcessed(received: messages.count)
 

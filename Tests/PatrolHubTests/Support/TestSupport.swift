@@ -170,6 +170,24 @@ func cameraEvent(_ id: String, type: String, time: Date, extra: String = "") -> 
 
 func eventTopic(_ camera: String) -> String { "patrolhub/v1/camera/\(camera)/event" }
 
+/// Eight native events over 7 minutes half an hour ago, from the test registry's
+/// cameras: 6 risk items and 2 warning slips (IngestIntegrationTests.exactOutcomesAndReplay
+/// checks them one by one; DurabilityTests with two hubs on one store).
+func exactOutcomesMessages(now: Date = Date()) -> [(String, [UInt8])] {
+    let t0 = now.addingTimeInterval(-1800)
+    func at(_ minutes: Double) -> Date { t0.addingTimeInterval(minutes * 60) }
+    return [
+        (eventTopic("cam-001"), cameraEvent("i-1", type: "intrusion", time: at(0))),
+        (eventTopic("cam-001"), cameraEvent("l-1", type: "loitering", time: at(0))),
+        (eventTopic("cam-003"), cameraEvent("f-1", type: "fight", time: at(1))),
+        (eventTopic("cam-001"), cameraEvent("l-2", type: "loitering", time: at(1))),
+        (eventTopic("cam-003"), cameraEvent("f-2", type: "fight", time: at(1.5))),
+        (eventTopic("cam-001"), cameraEvent("i-2", type: "intrusion", time: at(3))),
+        (eventTopic("cam-001"), cameraEvent("i-3", type: "intrusion", time: at(6))),
+        (eventTopic("cam-002"), cameraEvent("i-4", type: "intrusion", time: at(7))),
+    ]
+}
+
 /// The `patrolhub` executable built next to this test bundle.
 func patrolhubExecutable() throws -> String {
     var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
