@@ -325,6 +325,28 @@ def git_clean(paths):
     return r.stdout.strip()
 
 
+def write_report(results, planned, started, out_dir):
+    """Writes OUT/report.md for the mutants run so far; returns (text, unexplained results)."""
+    killed = sum(1 for r in results if r[1] == "killed")
+    explained = sum(1 for r in results if r[1] == "survived (equivalent)")
+    bad = [r for r in results if r[1] not in ("killed", "survived (equivalent)")]
+    partial = f" (partial: {len(results)} of {planned})" if len(results) < planned else ""
+    lines = [
+        f"Mutants: {len(results)} applied{partial}, {killed} killed, {explained} survived as explained equivalents, "
+        f"{len(bad)} unexplained (survived, not compiled or not tested); {(time.monotonic() - started) / 60:.0f} min.",
+        "",
+        "| mutant | file | the bug it plants | verdict | tests run | s | the failing test, or why it survives |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m, verdict, ran, why, secs in results:
+        cell = why.replace("|", "\\|")[:160]
+        lines.append(f"| `{m.id}` | {os.path.basename(m.file)} | {m.promise} | {verdict} | {ran} | {secs:.0f} | {cell} |")
+    report = "\n".join(lines) + "\n"
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(report)
+    return report, bad
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--list", action="store_true", help="print the mutants and exit")
@@ -408,25 +430,11 @@ def main(argv=None):
             secs = time.monotonic() - t0
             results.append((m, verdict, ran, why, secs))
             log(f"    {verdict} ({ran} tests, {secs:.0f} s){': ' + why if why else ''}")
+            write_report(results, len(chosen), started, a.out)  # an interrupted run keeps what it found
     finally:
         restore_all()
 
-    killed = sum(1 for r in results if r[1] == "killed")
-    explained = sum(1 for r in results if r[1] == "survived (equivalent)")
-    bad = [r for r in results if r[1] not in ("killed", "survived (equivalent)")]
-    lines = [
-        f"Mutants: {len(results)} applied, {killed} killed, {explained} survived as explained equivalents, "
-        f"{len(bad)} unexplained (survived, not compiled or not tested); {(time.monotonic() - started) / 60:.0f} min.",
-        "",
-        "| mutant | file | the bug it plants | verdict | tests run | the failing test, or why it survives |",
-        "|---|---|---|---|---|---|",
-    ]
-    for m, verdict, ran, why, _ in results:
-        cell = why.replace("|", "\\|")[:160]
-        lines.append(f"| `{m.id}` | {os.path.basename(m.file)} | {m.promise} | {verdict} | {ran} | {cell} |")
-    report = "\n".join(lines) + "\n"
-    with open(os.path.join(a.out, "report.md"), "w") as f:
-        f.write(report)
+    report, bad = write_report(results, len(chosen), started, a.out)
     print(report)
     return 1 if bad else 0
 
