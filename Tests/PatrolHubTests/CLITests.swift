@@ -29,6 +29,10 @@ struct CLITests {
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"chain":["540102","540102-001","540102-001-002","540102-001-002-02"],"zone":"540102-001-002-02"}"#)
         let (_, outside) = try runProcess(try patrolhubExecutable(), ["zones", "locate", "--lat", "39.9", "--lon", "116.4", "--zones", zones, "--json"])
         #expect(outside.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"chain":[],"zone":"unzoned"}"#)
+        // Negative coordinates are values, not options.
+        let (south, southOut) = try runProcess(try patrolhubExecutable(), ["zones", "locate", "--lat", "-33.9", "--lon", "-70.6", "--zones", zones, "--json"])
+        #expect(south == 0, "\(southOut)")
+        #expect(southOut.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"chain":[],"zone":"unzoned"}"#)
     }
 
     @Test func statusJSONHasTheDocumentedKeys() throws {
@@ -42,5 +46,40 @@ struct CLITests {
         let json = try JSONParser.parse(output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(json["inbox"] == .object(["received": .number(1), "processed": .number(0), "pending": .number(1)]))
         for key in ["dead_letters", "risk_items", "slips", "cases"] { #expect(json[key] != nil, "\(key)") }
+    }
+
+    /// A mistyped --store names the mistake, exits non-zero and creates nothing.
+    @Test func aMissingOrForeignStoreIsNamedAndNothingIsCreated() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let exe = try patrolhubExecutable()
+        let typo = dir.file("typo.sqlite")
+        let (added, addOut) = try runProcess(exe, ["silences", "add", "--store", typo, "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"])
+        #expect(added != 0)
+        #expect(addOut.contains("no store at \(typo)"), "\(addOut)")
+        #expect(!FileManager.default.fileExists(atPath: typo), "the mistyped store was created")
+
+        let zones = packageRoot.appendingPathComponent("config/zones.geojson").path
+        for args in [["status", "--store", zones], ["cases", "list", "--store", zones], ["report", "weekly", "--store", zones]] {
+            let (status, out) = try runProcess(exe, args)
+            #expect(status != 0, "\(args)")
+            #expect(out.contains("\(zones) is not a PatrolHub store (not an SQLite database)"), "\(args): \(out)")
+            #expect(!out.contains("SQLite error"), "\(args): \(out)")
+        }
+        let empty = dir.write("empty.sqlite", "")
+        let (emptyStatus, emptyOut) = try runProcess(exe, ["status", "--store", empty])
+        #expect(emptyStatus != 0)
+        #expect(emptyOut.contains("is empty: not a store a hub has written"), "\(emptyOut)")
+    }
+
+    @Test func aReportToAFolderThatDoesNotExistSaysSo() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        _ = try DisputeStore(path: dir.file("s.sqlite"))
+        let target = dir.file("no-such-folder/weekly.html")
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["report", "weekly", "--store", dir.file("s.sqlite"), "--format", "html", "-o", target])
+        #expect(status != 0)
+        #expect(out.contains("cannot write \(target): the folder \(dir.file("no-such-folder")) does not exist"), "\(out)")
+        #expect(!out.contains("NSCocoaErrorDomain"), "\(out)")
     }
 }

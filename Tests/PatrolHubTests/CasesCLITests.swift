@@ -106,6 +106,7 @@ struct CasesCLITests {
         (["act", "AJ-00000002", "ack", "--by", "a"], "unknown action 'ack' (one of: acknowledge, assign, start, hold, resolve, close, false-alarm, reopen)"),
         (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "settled"], "--outcome: unknown outcome 'settled'"),
         (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "handled", "--amount", "lots"], "--amount must be a number of yuan ≥ 0, not 'lots'"),
+        (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "handled", "--amount", "-3"], "--amount must be a number of yuan ≥ 0, not '-3'"),
         (["act", "AJ-00000002", "resolve", "--by", "a", "--outcome", "handled", "--satisfaction", "happy"], "--satisfaction: unknown value 'happy'"),
         (["list", "--state", "done"], "--state: unknown state 'done'"),
         (["list", "--zone", "999"], "--zone: unknown zone '999'"),

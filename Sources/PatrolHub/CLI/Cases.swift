@@ -22,10 +22,7 @@ extension PatrolHubCommand {
             func open() throws -> (DisputeStore, HubConfig) {
                 let cfg = try hubConfig()
                 let path = store ?? cfg?.store.path ?? ""
-                guard FileManager.default.fileExists(atPath: path) else {
-                    throw CLIError("no store at \(path)\(store == nil ? " (store.path in \(config.config)): has the hub run yet?" : "")")
-                }
-                return (try DisputeStore(path: path), cfg ?? HubConfig())
+                return (try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : ""), cfg ?? HubConfig())
             }
         }
 
@@ -151,7 +148,7 @@ extension PatrolHubCommand {
             @Option(help: "Why, or what was done.") var note: String = ""
             @Option(help: "assign: who takes the case.") var assignee: String?
             @Option(help: "resolve: how it ended.") var outcome: String?
-            @Option(help: "resolve: amount settled, in yuan.") var amount: String?
+            @Option(parsing: .unconditional, help: "resolve: amount settled, in yuan.") var amount: String? // "-3" is a value to refuse, not an option
             @Option(help: "resolve: the parties' satisfaction.") var satisfaction: String?
             @Flag(help: "Print the case JSON after the action.") var json = false
 

@@ -32,6 +32,36 @@ struct LogOptions: ParsableArguments {
     }
 }
 
+/// Opens a store a hub has written, for the commands that read or act on one
+/// (`status`, `cases`, `silences`, `report`): a missing file is not created (a
+/// mistyped `--store` must not leave an empty store behind and succeed), and a
+/// file that is not an SQLite database (a zone file given by mistake) is named
+/// as such instead of "SQLite error 26". `whereFrom` says where the path came
+/// from, for the message.
+func openExistingStore(_ path: String, whereFrom: String = "") throws -> DisputeStore {
+    let suffix = whereFrom.isEmpty ? "" : " (\(whereFrom))"
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw CLIError("\(path)\(suffix) is a folder, not a store file")
+        }
+        throw CLIError(FileManager.default.fileExists(atPath: path)
+            ? "cannot read the store \(path)\(suffix): permission denied"
+            : "no store at \(path)\(suffix): has the hub run yet? (a hub creates its store at its first start)")
+    }
+    let head = (try? handle.read(upToCount: 16)) ?? Data()
+    try? handle.close()
+    guard head == Data("SQLite format 3\0".utf8) else {
+        throw CLIError(head.isEmpty ? "\(path)\(suffix) is empty: not a store a hub has written"
+                                    : "\(path)\(suffix) is not a PatrolHub store (not an SQLite database)")
+    }
+    do {
+        return try DisputeStore(path: path)
+    } catch {
+        throw CLIError("cannot open the store \(path)\(suffix): \(error)")
+    }
+}
+
 /// Prints to standard error (messages for the operator, not for pipes).
 func printErr(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -35,9 +35,7 @@ extension PatrolHubCommand {
             // With --store the config is optional (its timezone is used when the file is there).
             let cfg = store != nil && !FileManager.default.fileExists(atPath: config.config) ? HubConfig() : try config.load()
             let path = store ?? cfg.store.path
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw CLIError("no store at \(path)\(store == nil ? " (store.path in \(cfg.file))" : ""): has the hub run yet?")
-            }
+            let opened = try openExistingStore(path, whereFrom: store == nil ? "store.path in \(cfg.file)" : "")
             let context = ReportContext(timeZone: cfg.timezone, now: Date())
             let day: LocalDay
             if let date {
@@ -49,10 +47,18 @@ extension PatrolHubCommand {
                 let c = cal.dateComponents([.year, .month, .day], from: context.now)
                 day = LocalDay(year: c.year!, month: c.month!, day: c.day!)
             }
-            let report = try ReportCatalog.build(kind, date: day, context: context, store: DisputeStore(path: path))
+            let report = try ReportCatalog.build(kind, date: day, context: context, store: opened)
             let text = ReportRenderer.render(report, as: format)
             if let output {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
+                do {
+                    try text.write(toFile: output, atomically: true, encoding: .utf8)
+                } catch {
+                    let folder = (output as NSString).deletingLastPathComponent
+                    var isDir: ObjCBool = false
+                    let why = !folder.isEmpty && !(FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) && isDir.boolValue)
+                        ? "the folder \(folder) does not exist" : "permission denied or the disk is full"
+                    throw CLIError("cannot write \(output): \(why)")
+                }
                 printErr("\(kind) report for \(day) written to \(output)")
             } else {
                 print(text, terminator: "")

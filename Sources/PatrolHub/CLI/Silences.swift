@@ -15,7 +15,7 @@ extension PatrolHubCommand {
 
             func open() throws -> DisputeStore {
                 let path = try store ?? config.load().store.path
-                return try DisputeStore(path: path)
+                return try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : "")
             }
 
             /// The config's `silences` rules (the defaults when --store is given and there is no config file).

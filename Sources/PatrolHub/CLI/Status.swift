@@ -15,18 +15,14 @@ extension PatrolHubCommand {
         var store: String?
 
         func run() throws {
-            let path: String
+            let path: String, whereFrom: String
             if let store {
-                path = store
+                (path, whereFrom) = (store, "")
             } else {
                 let cfg = try config.load()
-                path = cfg.store.path
-                guard FileManager.default.fileExists(atPath: path) else {
-                    throw CLIError("no store at \(path) (store.path in \(cfg.file)): has the hub run yet? (the demo's store is data/demo/patrolhub.sqlite: use --store)")
-                }
+                (path, whereFrom) = (cfg.store.path, "store.path in \(cfg.file); the demo's store is data/demo/patrolhub.sqlite: use --store")
             }
-            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no store at \(path)") }
-            let status = try DisputeStore(path: path).status()
+            let status = try openExistingStore(path, whereFrom: whereFrom).status()
             print(json ? status.json.serialized : status.text)
         }
     }

@@ -39,8 +39,8 @@ extension PatrolHubCommand {
         struct Locate: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Which zone chain contains a point (converted to WGS-84 first).")
 
-            @Option(help: "Latitude in degrees.") var lat: Double
-            @Option(help: "Longitude in degrees.") var lon: Double
+            @Option(parsing: .unconditional, help: "Latitude in degrees (negative south).") var lat: Double
+            @Option(parsing: .unconditional, help: "Longitude in degrees (negative west).") var lon: Double
             @Option(help: "wgs84, gcj02 (Amap, Tencent) or bd09 (Baidu).") var crs: String = "wgs84"
             @Option(help: "The zone file.") var zones: String = "config/zones.geojson"
             @Flag(help: #"Print {"zone": CODE, "chain": [codes from the district down]}."#) var json = false
