@@ -82,4 +82,33 @@ struct CLITests {
         #expect(out.contains("cannot write \(target): the folder \(dir.file("no-such-folder")) does not exist"), "\(out)")
         #expect(!out.contains("NSCocoaErrorDomain"), "\(out)")
     }
+
+    /// `serve` with its HTTP port taken says so in an operator's words, not NIO's system-call text.
+    @Test func aPortInUseIsNamedAsSuch() throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let taken = try TestBroker() // something listening on the port the hub is told to use
+        defer { taken.stop() }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        _ = dir.write("cameras.csv", testCamerasCSV)
+        let config = dir.write("hub.yaml", """
+            data_dir: .
+            broker:
+              mode: external
+              host: 127.0.0.1
+              port: \(broker.port)
+              client_id: port-in-use
+            store:
+              path: hub.sqlite
+            registry:
+              cameras: cameras.csv
+            http:
+              listen: 127.0.0.1:\(taken.port)
+            """)
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--log-level", "error"], timeout: 90)
+        #expect(status != 0)
+        #expect(out.contains("http.listen 127.0.0.1:\(taken.port): the port is in use by another program"), "\(out)")
+        #expect(!out.contains("bind(descriptor"), "\(out)")
+    }
 }

@@ -111,6 +111,7 @@ struct HTTPService: Service, CustomStringConvertible {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let p = bound.port { return p }
+            if let failure = bound.startFailure { throw failure }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw HTTPStartError(description: "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
@@ -146,7 +147,9 @@ struct HTTPService: Service, CustomStringConvertible {
         } catch {
             await feed.threads.shutdown()
             if bound.port == nil {
-                throw HTTPStartError(description: "http.listen \(options.listen): cannot listen: \(error)")
+                let failure = HTTPStartError(description: "http.listen \(options.listen): " + Self.listenFailure(error))
+                bound.startFailure = failure
+                throw failure
             }
             throw error
         }
@@ -155,6 +158,20 @@ struct HTTPService: Service, CustomStringConvertible {
 }
 
 extension HTTPService {
+    /// Why the server could not listen, in an operator's words (NIO's own text names a
+    /// system call: "bind(descriptor:ptr:bytes:): Address already in use (errno: 98)").
+    static func listenFailure(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            switch io.errnoCode {
+            case EADDRINUSE: return "the port is in use by another program (stop it, or choose another port)"
+            case EADDRNOTAVAIL: return "this machine has no such address"
+            case EACCES: return "permission denied (ports below 1024 need privileges)"
+            default: break
+            }
+        }
+        return "cannot listen: \(error)"
+    }
+
     /// Descriptors kept for everything but HTTP connections: the store's and
     /// inbox's SQLite files, the MQTT sockets, the broker's pipes, threads' and
     /// libraries' own.
@@ -184,11 +201,17 @@ extension HTTPService {
     }
 }
 
-/// The port a server bound, set once it listens.
+/// The port a server bound, set once it listens, or why it could not listen.
 final class BoundPort: Sendable {
     private let value = Mutex<Int?>(nil)
+    private let failure = Mutex<HTTPStartError?>(nil)
     var port: Int? {
         get { value.withLock { $0 } }
         set { value.withLock { $0 = newValue } }
+    }
+    /// Set when the server failed before listening: `waitForPort` reports it at once.
+    var startFailure: HTTPStartError? {
+        get { failure.withLock { $0 } }
+        set { failure.withLock { $0 = newValue } }
     }
 }
