@@ -63,7 +63,6 @@ ROUTER = "Sources/Alerts/Cases/CaseRouter.swift"
 SUPERVISOR = "Sources/Alerts/Cases/CaseSupervisor.swift"
 CASE_RULES = "Sources/Alerts/Config/CaseRules.swift"
 ZONES = "Sources/Alerts/Grid/ZoneIndex.swift"
-POLYGON = "Sources/Alerts/Grid/Polygon.swift"
 TRANSFORM = "Sources/Alerts/Grid/CoordinateTransform.swift"
 PLAN = "Sources/Alerts/Patrol/PatrolPlan.swift"
 MAPPING = "Sources/Alerts/Decode/Adapters/AdapterMapping.swift"
@@ -88,7 +87,11 @@ MUTANTS = [
            tests=INGEST),
     Mutant("reconnect-backoff-cap", MQTT,
            "delay = min(delay * 2, options.reconnectDelayMax)", "delay = delay * 2",
-           "the reconnect delay grows without its cap (a hub waits hours after a long outage)",
+           "the delay between failed connects grows without its cap (a hub waits hours after a long outage)",
+           tests=INGEST, occurrence=2),
+    Mutant("reconfigure-backoff-cap", MQTT,
+           "delay = min(delay * 2, options.reconnectDelayMax)", "delay = delay * 2",
+           "the delay between failed reconfigurations of the MQTT handle grows without its cap",
            tests=INGEST, occurrence=1),
     Mutant("commit-failure-acked", SERVICES,
            "\"inbox.action\": \"not acknowledged: the broker keeps the messages\"])\n                return false",
@@ -202,9 +205,10 @@ MUTANTS = [
     Mutant("zone-border-tiebreak", ZONES,
            "h.level == bestLevel && h.zone < best", "h.level == bestLevel && h.zone > best",
            "a point on a shared border goes to the zone with the largest code, not the smallest"),
-    Mutant("zone-boundary-inside", POLYGON,
-           "case .boundary: return true", "case .boundary: return false",
-           "a point exactly on a zone's edge is unzoned"),
+    Mutant("zone-boundary-inside", ZONES,
+           "return ringParity(Int(h.vertexStart), Int(h.vertexEnd), x, y) != 0",
+           "return ringParity(Int(h.vertexStart), Int(h.vertexEnd), x, y) == 1",
+           "an event exactly on a zone's edge is unzoned (placement, not validation)"),
     Mutant("gcj02-offset", TRANSFORM,
            "magic = 1 - krasovskyEE * magic * magic", "magic = 1 + krasovskyEE * magic * magic",
            "GCJ-02 coordinates are converted with a wrong ellipsoid term (metres off)",
@@ -226,7 +230,13 @@ MUTANTS = [
     Mutant("onvif-tamper", MAPPING,
            'TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered, status: .tampered)',
            'TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered)',
-           "an ONVIF tamper event no longer marks the camera tampered (no inhibition, no health item)"),
+           "an ONVIF tamper rule names no status",
+           equivalent="a camera-health rule without a status reports its category's (ONVIFMapping.status(for:): "
+                      "camera_tampered → tampered), so the status written out is the one it would default to"),
+    Mutant("onvif-tamper-category", MAPPING,
+           'TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraTampered, status: .tampered)',
+           'TopicRule(pattern: "RuleEngine/TamperDetector/Tamper", category: .cameraDegraded, status: .imageBlurry)',
+           "an ONVIF tamper event is read as a blurry image (camera_degraded), not a tampered camera"),
 ]
 
 

@@ -149,6 +149,10 @@ struct OutcomeTableTests {
             name: "a late fight (older than the lateness bound) is kept as an item but opens nothing",
             messages: [camera("cam-A", "i1", "intrusion", 30), camera("cam-B", "f1", "fight", 0)],
             items: 2, slips: [], cases: []),
+        Scenario(
+            name: "a fight 15 minutes behind the newest event (1.5 × the 10-minute lateness bound) is late too",
+            messages: [camera("cam-A", "i1", "intrusion", 15), camera("cam-B", "f1", "fight", 0)],
+            items: 2, slips: [], cases: []),
     ]
 
     /// Runs a scenario through a fresh pipeline; each message is processed at its own minute (+1 s).
