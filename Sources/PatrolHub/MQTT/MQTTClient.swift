@@ -309,6 +309,7 @@ final class MQTTClient: @unchecked Sendable {
                 // A half-configured handle (not in threaded mode) could write a
                 // PUBACK before its commit: never connect with one.
                 if (try? reconfigure(m)) == nil {
+                    logger.warning("mqtt.reconnect_deferred", metadata: ["mqtt.reason": "the client could not be configured", "mqtt.retry_in_s": "\(delay)"])
                     sleepInterruptibly(delay)
                     delay = min(delay * 2, options.reconnectDelayMax)
                     continue

@@ -182,6 +182,24 @@ struct SupervisionTests {
         #expect(CaseSupervisor(rules).reminderTime(for: CaseFixtures.wageCase(days: 30)) == Self.t("2025-05-28 10:00"))
     }
 
+    /// The pure rule: each deadline document is due until its trigger key is issued, never after.
+    @Test func aDocumentIsDueOnlyUntilItsTriggerIsIssued() {
+        var rules = SupervisionRules()
+        rules.idleDays = 365
+        let sup = CaseSupervisor(rules)
+        let c = CaseFixtures.wageCase(days: 30) // due 2025-05-31 10:00, reminder 2025-05-24 10:00
+        let reminder = CaseSupervisor.Trigger.dueReminder.key(caseID: c.id)
+        let overdue = CaseSupervisor.Trigger.overdue.key(caseID: c.id)
+        #expect(sup.due(for: c, issued: [:], now: Self.t("2025-05-20 10:00")).isEmpty)
+        #expect(sup.due(for: c, issued: [:], now: Self.t("2025-05-25 10:00")) == [.dueReminder])
+        #expect(sup.due(for: c, issued: [reminder: Self.t("2025-05-24 10:00")], now: Self.t("2025-05-25 10:00")).isEmpty)
+        #expect(sup.due(for: c, issued: [reminder: Self.t("2025-05-24 10:00")], now: Self.t("2025-06-01 10:00")) == [.overdue])
+        // Once the overdue order is issued it is never due again, however long the case stays open.
+        let both = [reminder: Self.t("2025-05-24 10:00"), overdue: Self.t("2025-05-31 10:01")]
+        #expect(sup.due(for: c, issued: both, now: Self.t("2025-05-31 10:02")).isEmpty)
+        #expect(sup.due(for: c, issued: both, now: Self.t("2025-09-01 10:00")).isEmpty)
+    }
+
     @Test func rulesFromYAML() throws {
         let r = try RuleSet.parse(ConfigMap.parse(yaml: "supervision:\n  reminder_days_before: 5\n  reminder_fraction: 0.75\n  idle_days: 3\n  tick_seconds: 30\n", file: "rules.yaml"))
         #expect(r.supervision.reminderDaysBefore == 5 && r.supervision.reminderFraction == 0.75 && r.supervision.idleDays == 3 && r.supervision.tickSeconds == 30)
