@@ -27,4 +27,17 @@ struct RunProcessTests {
         // The child is gone (reaped: signal 0 finds no such process).
         #expect(kill(error.pid, 0) == -1 && errno == ESRCH, "child \(error.pid) still exists")
     }
+
+    @Test("the exit hook finds the children still running, and only those")
+    func leftoverChildrenAreFound() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        p.arguments = ["30"]
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        #expect(ChildProcesses.running().contains(p.processIdentifier))
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(!ChildProcesses.running().contains(p.processIdentifier))
+    }
 }

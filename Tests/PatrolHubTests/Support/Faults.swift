@@ -129,6 +129,11 @@ final class HubProcess: @unchecked Sendable {
         process = p
     }
 
+    /// A hub left running by a test that failed before stopping it is killed here.
+    deinit {
+        if process.isRunning { kill(pid, SIGCONT); kill(pid, SIGKILL); process.waitUntilExit() }
+    }
+
     var pid: pid_t { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

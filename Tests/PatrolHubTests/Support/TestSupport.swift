@@ -38,6 +38,7 @@ final class TestBroker: @unchecked Sendable {
         dir = TempDir("patrolhub-broker")
         var logger = Logger(label: "test-broker")
         logger.logLevel = .error
+        ChildProcesses.killLeftoversAtExit()
         broker = EmbeddedBroker(options: .init(port: port, dataDir: dir.path), logger: logger)
         try broker.start()
     }
@@ -190,6 +191,7 @@ func exactOutcomesMessages(now: Date = Date()) -> [(String, [UInt8])] {
 
 /// The `patrolhub` executable built next to this test bundle.
 func patrolhubExecutable() throws -> String {
+    ChildProcesses.killLeftoversAtExit()
     var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
         let candidate = dir.appendingPathComponent("patrolhub").path
