@@ -2,7 +2,7 @@
 #   make demo   install what is missing, build, run the hub with its embedded broker and a simulator drill (simulators/demo.yaml)
 #   make test   install what is missing, build, run the whole test suite (real mosquitto, real SQLite)
 
-DEB_PACKAGES := libmosquitto-dev mosquitto libsqlite3-dev pkg-config chromium
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-config chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
