@@ -1,4 +1,5 @@
 import Foundation
+@testable import PatrolHubMQTT
 import Testing
 @testable import PatrolHub
 
