@@ -1,7 +1,6 @@
 import Alerts
 import AlertsStore
 import Foundation
-import GRDB
 
 /// 月评比 — the monthly evaluation: per street and per community, cases
 /// opened / resolved / overdue, resolution rate, median days to resolve
@@ -17,9 +16,9 @@ public enum MonthlyEvaluationReport: ReportBuilder {
     static let targetDays = 30.0
     static let openedColor = "#9aa5b1", resolvedColor = "#0b3d91", overdueColor = "#c0392b", rateColor = "#1e8449"
 
-    public static func build(date: LocalDay, context: ReportContext, db: Database) throws -> Report {
-        let e = try MonthlyEvaluation.compute(year: date.year, month: date.month, timeZone: context.timeZone, targetDays: targetDays,
-                                              now: context.now, db: db)
+    public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+        let e = try store.monthlyEvaluation(year: date.year, month: date.month, timeZone: context.timeZone, targetDays: targetDays,
+                                            now: context.now)
         let t = e.total
         let month = String(format: "%04d-%02d", e.year, e.month)
         let last = LocalDay(year: e.year, month: e.month, day: TimeParser.daysIn(month: e.month, year: e.year))

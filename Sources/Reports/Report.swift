@@ -1,7 +1,6 @@
 import Alerts
 import AlertsStore
 import Foundation
-import GRDB
 
 /// A supervision report as data: key figures, then sections of charts and
 /// tables. Builders (`ReportBuilder`) compute it in SQL over the store; the
@@ -173,16 +172,6 @@ public struct ReportContext: Sendable {
         let b = day.bounds(in: timeZone)
         return (b.start.timeIntervalSince1970, b.end.timeIntervalSince1970)
     }
-
-    /// A `WITH days(day, start, end) AS (VALUES …)` table of local days, so SQL
-    /// can group by day with boundaries in the configured zone (SQLite has no zones).
-    public func daysCTE(_ days: [LocalDay]) -> String {
-        let rows = days.map { d -> String in
-            let b = bounds(d)
-            return "('\(d.description)', \(b.start), \(b.end))"
-        }
-        return "days(day, start, \"end\") AS (VALUES \(rows.joined(separator: ", ")))"
-    }
 }
 
 /// One kind of report. To add one (e.g. the monthly evaluation), write a type
@@ -193,8 +182,8 @@ public protocol ReportBuilder: Sendable {
     static var kind: String { get }
     /// One line for `--help`.
     static var abstract: String { get }
-    /// Builds the report for the period that contains `date` (a read transaction).
-    static func build(date: LocalDay, context: ReportContext, db: Database) throws -> Report
+    /// Builds the report for the period that contains `date` from the store's read APIs.
+    static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report
 }
 
 /// The reports this build can make.
@@ -210,7 +199,7 @@ public enum ReportCatalog {
     /// Builds a report from the store (one consistent read).
     public static func build(_ kind: String, date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
         guard let b = builder(kind) else { throw ReportError.unavailable(kind) }
-        return try store.writer.read { db in try b.build(date: date, context: context, db: db) }
+        return try b.build(date: date, context: context, store: store)
     }
 }
 

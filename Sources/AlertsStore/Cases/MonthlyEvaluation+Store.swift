@@ -122,3 +122,12 @@ extension MonthlyEvaluation.Row {
         }
     }
 }
+
+extension DisputeStore {
+    /// The monthly evaluation of `year`-`month` (one read of the store; see `MonthlyEvaluation.compute`).
+    public func monthlyEvaluation(year: Int, month: Int, timeZone: TimeZone, targetDays: Double = 30, now: Date) throws -> MonthlyEvaluation {
+        try writer.read { db in
+            try MonthlyEvaluation.compute(year: year, month: month, timeZone: timeZone, targetDays: targetDays, now: now, db: db)
+        }
+    }
+}

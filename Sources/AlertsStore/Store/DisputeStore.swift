@@ -27,8 +27,11 @@ public struct InboxRecord: Sendable, Hashable {
 /// pipeline's transactions; the pipeline's position in the inbox is a cursor
 /// kept in the store and moved in the same transaction as the outcomes.
 public struct DisputeStore: Sendable {
-    public let writer: any DatabaseWriter
-    public let inboxWriter: any DatabaseWriter
+    /// The store file's writer: for this target's code and the package's tests; other
+    /// targets go through the store's methods.
+    package let writer: any DatabaseWriter
+    /// The inbox file's writer (the MQTT thread's); package-only like `writer`.
+    package let inboxWriter: any DatabaseWriter
     /// A second connection to the inbox file, for checkpoints off the MQTT thread.
     let inboxCheckpointer: DatabaseQueue?
 
