@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "patrolhub", targets: ["PatrolHub"]),
         .library(name: "Alerts", targets: ["Alerts"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -17,28 +18,49 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
-        // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHub/MQTT.
+        // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHubMQTT.
         .systemLibrary(
             name: "CMosquitto",
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
-        // The domain: events, adapters, zones, rules, correlation, supervision, store. No network.
+        // The pure core: model, decoding and adapters, grid, registry, rules, silences, the engine,
+        // patrol and case lifecycle. No GRDB, no SQL, no network (docs/ARCHITECTURE.md).
         .target(
             name: "Alerts",
             dependencies: [
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The runtime: MQTT, embedded broker, HTTP API and live board, services, CLI.
+        // The store: the only target with GRDB and SQL (schema, migrations, pipeline transaction, reads).
+        .target(
+            name: "AlertsStore",
+            dependencies: [
+                "Alerts",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Daily, weekly and monthly reports over the store's reads.
+        .target(name: "Reports", dependencies: ["Alerts", "AlertsStore"]),
+        // Drill scenarios: parser, planner, payload encoder, scoring. Pure.
+        .target(name: "Simulation", dependencies: ["Alerts"]),
+        // The MQTT client over libmosquitto (and the few process helpers of its C shim).
+        .target(
+            name: "PatrolHubMQTT",
+            dependencies: ["Alerts", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The runtime: embedded broker, HTTP API and live board, services, simulator, CLI, benchmarks.
         .executableTarget(
             name: "PatrolHub",
             dependencies: [
                 "Alerts",
-                "CMosquitto",
+                "AlertsStore",
+                "Reports",
+                "Simulation",
+                "PatrolHubMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -46,8 +68,8 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts"]),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "AlertsStore", "Reports", "Simulation"], exclude: ["Fixtures"]),
+        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT"]),
     ],
     swiftLanguageModes: [.v6]
 )

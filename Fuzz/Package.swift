@@ -20,7 +20,8 @@ let package = Package(
     targets: [
         .target(name: "FuzzSupport", dependencies: [.product(name: "Alerts", package: "PatrolHub")]),
     ] + targets.map { name in
-        .executableTarget(name: name, dependencies: ["FuzzSupport", .product(name: "Alerts", package: "PatrolHub")])
+        .executableTarget(name: name, dependencies: ["FuzzSupport", .product(name: "Alerts", package: "PatrolHub")]
+                              + (name == "FuzzScenario" ? [.product(name: "Simulation", package: "PatrolHub")] : []))
     },
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,8 @@
 import Alerts
+@testable import AlertsStore
 import Foundation
 import GRDB
+@testable import PatrolHubMQTT
 import ServiceLifecycle
 import Testing
 @testable import PatrolHub

@@ -1,5 +1,7 @@
 import Alerts
+@testable import AlertsStore
 import Foundation
+@testable import PatrolHubMQTT
 import Synchronization
 import Testing
 @testable import PatrolHub

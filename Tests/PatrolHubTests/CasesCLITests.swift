@@ -1,4 +1,5 @@
 import Alerts
+@testable import AlertsStore
 import Foundation
 import Testing
 @testable import PatrolHub

@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+import AlertsStore
 import GRDB
 import Testing
 @testable import PatrolHub

@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+@testable import Simulation
 import Testing
 @testable import PatrolHub
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+@testable import PatrolHubMQTT
 import Testing
 @testable import PatrolHub
 

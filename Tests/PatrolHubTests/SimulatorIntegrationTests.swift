@@ -1,6 +1,8 @@
 import Alerts
 import Foundation
 import GRDB
+@testable import PatrolHubMQTT
+@testable import Simulation
 import Testing
 @testable import PatrolHub
 

@@ -51,12 +51,12 @@ class Mutant:
     equivalent: str = "" # why a survivor cannot change behaviour (then it is no failure)
 
 
-MQTT = "Sources/PatrolHub/MQTT/MQTTClient.swift"
+MQTT = "Sources/PatrolHubMQTT/MQTTClient.swift"
 SERVICES = "Sources/PatrolHub/Services/HubServices.swift"
 ENGINE = "Sources/Alerts/Pipeline/RiskEngine.swift"
 CASES = "Sources/Alerts/Pipeline/CaseStage.swift"
 MEMORY = "Sources/Alerts/Pipeline/EngineMemory.swift"
-PROCESSOR = "Sources/Alerts/Pipeline/PipelineProcessor.swift"
+PROCESSOR = "Sources/AlertsStore/Pipeline/PipelineProcessor.swift"
 SILENCE = "Sources/Alerts/Silence/Silence.swift"
 LIFECYCLE = "Sources/Alerts/Cases/CaseLifecycle.swift"
 ROUTER = "Sources/Alerts/Cases/CaseRouter.swift"
@@ -66,10 +66,10 @@ ZONES = "Sources/Alerts/Grid/ZoneIndex.swift"
 TRANSFORM = "Sources/Alerts/Grid/CoordinateTransform.swift"
 PLAN = "Sources/Alerts/Patrol/PatrolPlan.swift"
 MAPPING = "Sources/Alerts/Decode/Adapters/AdapterMapping.swift"
-KEYS = "Sources/Alerts/Store/EventKeys.swift"
+KEYS = "Sources/AlertsStore/Store/EventKeys.swift"
 HUB = "Sources/PatrolHub/Services/Hub.swift"
 LOCK = "Sources/PatrolHub/Services/StoreLock.swift"
-MIGRATIONS = "Sources/Alerts/Store/Migrations.swift"
+MIGRATIONS = "Sources/AlertsStore/Store/Migrations.swift"
 OLD = "OldStoreMigrationTests|OldStoreHubTests"
 
 # The integration suites that exercise the MQTT client and the services.

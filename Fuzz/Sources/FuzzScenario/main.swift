@@ -1,6 +1,7 @@
 import Foundation
 import FuzzSupport
 @testable import Alerts
+@testable import Simulation
 
 // A simulator scenario file, read as `ScenarioParser.load` reads it (UTF-8
 // text or an error).

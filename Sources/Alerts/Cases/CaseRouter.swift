@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// One zone as routing and supervision need it: where it sits and who answers for it.
 public struct ZoneUnit: Sendable, Hashable {
@@ -33,14 +32,6 @@ public struct ZoneDirectory: Sendable {
     }
 
     public init(_ index: ZoneIndex) { self.init(index.zones.map(ZoneUnit.init)) }
-
-    /// The zones saved in the store (`DisputeStore.saveZones`).
-    public init(db: Database) throws {
-        self.init(try Row.fetchAll(db, sql: "SELECT code, name, level, parent, unit FROM zones").compactMap { row in
-            guard let level = ZoneLevel(rawValue: row["level"]) else { return nil }
-            return ZoneUnit(code: row["code"], name: row["name"], level: level, parent: row["parent"], unit: row["unit"])
-        })
-    }
 
     public func zone(_ code: String) -> ZoneUnit? { byCode[code] }
 

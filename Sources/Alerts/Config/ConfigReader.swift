@@ -28,11 +28,11 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 public final class ConfigMap {
     public let file: String
     public let path: String
-    let mapping: Node.Mapping?
-    let mark: Mark?
+    package let mapping: Node.Mapping?
+    package let mark: Mark?
     private var used: Set<String> = []
 
-    init(file: String, path: String, mapping: Node.Mapping?, mark: Mark?) {
+    package init(file: String, path: String, mapping: Node.Mapping?, mark: Mark?) {
         self.file = file
         self.path = path
         self.mapping = mapping

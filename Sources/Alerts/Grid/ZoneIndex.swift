@@ -316,7 +316,7 @@ final class ZoneGeometryStore: @unchecked Sendable {
         trees.deallocate()
     }
 
-    var memoryBytes: Int {
+    package var memoryBytes: Int {
         coords.count * 4 + ringVertexStart.count * 4 + headers.count * MemoryLayout<PolygonHeader>.stride
             + trees.reduce(0) { $0 + ($1.boxes.count + $1.first.count + $1.count.count) * 4 }
     }

@@ -86,7 +86,7 @@ public final class TrapRecorder: Sendable {
 
     /// Marks the calling thread as inside a batch (a trap on it is recorded) until `body` returns.
     @inline(__always)
-    static func inBatch<T>(_ body: () throws -> T) rethrows -> T {
+    package static func inBatch<T>(_ body: () throws -> T) rethrows -> T {
         #if canImport(Glibc)
         trapBusyThread.store(UInt(pthread_self()), ordering: .relaxed)
         defer { trapBusyThread.store(0, ordering: .relaxed) }

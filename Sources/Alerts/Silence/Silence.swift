@@ -39,6 +39,12 @@ public struct Silence: Sendable, Hashable {
         public var field: String
         public var message: String
         public var description: String { "\(field): \(message)" }
+
+        /// A refusal of `field`, saying why.
+        package init(field: String, message: String) {
+            self.field = field
+            self.message = message
+        }
     }
 
     /// Checks what SPEC.md requires: author, reason, a window, a matcher.

@@ -115,7 +115,7 @@ public struct TimeParser: Sendable {
 
     /// Days in a month of the proleptic Gregorian calendar, so that
     /// `2023-02-29` and `2024-04-31` are refused rather than rolled over.
-    static func daysIn(month: Int, year: Int) -> Int {
+    package static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: return 30
@@ -153,7 +153,7 @@ extension Date {
         return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(Int(rem / 3600), 2)):\(p(Int(rem % 3600 / 60), 2)):\(p(Int(rem % 60), 2)).\(p(Int(millis), 3))Z"
     }
 
-    static func civil(fromDays z0: Int) -> (Int, Int, Int) {
+    package static func civil(fromDays z0: Int) -> (Int, Int, Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

@@ -1,7 +1,8 @@
 import Alerts
-import CMosquitto
+import AlertsStore
 import Foundation
 import Logging
+import PatrolHubMQTT
 
 #if canImport(Glibc)
 import Glibc
@@ -157,7 +158,7 @@ struct IngestBenchmark {
         let total = messages
         let allDone: ContinuousClock.Instant = try await withCheckedThrowingContinuation { cont in
             let t = Thread {
-                _ = patrolhub_nice_current_thread(10)
+                ProcessSupport.niceCurrentThread(10)
                 var processed = 0
                 var lastCheckpoint = ContinuousClock.now
                 cont.resume(with: Swift.Result {

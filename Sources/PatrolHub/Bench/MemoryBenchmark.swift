@@ -1,6 +1,7 @@
 import Alerts
-import CMosquitto
+import AlertsStore
 import Foundation
+import PatrolHubMQTT
 
 /// Issue 15's probe: what grows with events processed. Runs the pipeline
 /// in process (as `bench pipeline` does: the generated mix of every input
@@ -88,13 +89,11 @@ struct MemoryBenchmark {
             while try processor.processPending(limit: batch).messages > 0 {}
             done += n
             // What the hub's pruning and the outbox's publisher take away: processed inbox rows, published outcomes.
-            try store.inboxWriter.write { db in try db.execute(sql: "DELETE FROM inbox WHERE seq <= (SELECT MAX(seq) FROM inbox)") }
-            try store.writer.write { db in try db.execute(sql: "DELETE FROM outbox") }
+            try store.discardInboxAndOutbox()
             try store.checkpointInbox()
             if done % sampleEvery == 0 || done == messages {
                 let (rss, anon) = Self.procStatus()
-                var inUse = 0, held = 0
-                _ = patrolhub_heap(&inUse, &held)
+                let (inUse, held) = ProcessSupport.heap() ?? (0, 0)
                 let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
                 let s = Sample(messages: done, rssKiB: rss, anonKiB: anon, heapInUse: inUse, heapHeld: held, sqlite: SQLiteMemory.used,
                                pageCache: SQLiteMemory.pageCache, engine: processor.engine.stateCounts, published: processor.publishedCount,

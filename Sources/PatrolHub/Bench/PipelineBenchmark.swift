@@ -1,5 +1,7 @@
 import Alerts
+import AlertsStore
 import Foundation
+import Simulation
 
 /// Issue 4's benchmark: in-process pipeline throughput on one thread —
 /// inbox → decode → locate → dedup → mute → group/correlate → store —

@@ -2,6 +2,7 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import Simulation
 
 /// Issue 6's benchmark: how many QoS 1 messages per second the simulator
 /// publishes to a local `mosquitto`, counted to the broker's last PUBACK.

@@ -1,4 +1,5 @@
 import Alerts
+import AlertsStore
 import ArgumentParser
 import Foundation
 import Logging

@@ -1,8 +1,10 @@
 import Alerts
-import CMosquitto
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubMQTT
+import Reports
+import Simulation
 
 extension PatrolHubCommand {
     /// `patrolhub demo`: the whole loop on one machine — an embedded broker and
@@ -32,7 +34,7 @@ extension PatrolHubCommand {
 
         func run() async throws {
             var cfg = try config.load()
-            patrolhub_line_buffer_stdout()
+            ProcessSupport.lineBufferStandardOutput()
             log.bootstrap()
             var logger = Logger(label: "patrolhub")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .warning

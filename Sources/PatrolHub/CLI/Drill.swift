@@ -2,6 +2,8 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import Reports
+import Simulation
 
 extension PatrolHubCommand {
     /// `patrolhub drill`: a scenario against a running hub, scored.

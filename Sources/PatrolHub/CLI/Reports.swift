@@ -1,6 +1,7 @@
 import Alerts
 import ArgumentParser
 import Foundation
+import Reports
 
 extension ReportFormat: ExpressibleByArgument {}
 

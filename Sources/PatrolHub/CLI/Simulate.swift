@@ -1,7 +1,10 @@
 import Alerts
+import AlertsStore
 import ArgumentParser
 import Foundation
 import Logging
+import Reports
+import Simulation
 
 extension PatrolHubCommand {
     /// `patrolhub simulate`: a fleet of cameras and patrol devices without hardware.

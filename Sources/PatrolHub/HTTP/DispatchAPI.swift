@@ -1,7 +1,9 @@
 import Alerts
+import AlertsStore
 import Foundation
 import GRDB
 import Hummingbird
+import Reports
 
 /// The read side of the dispatch-room API (and the silences it manages):
 /// each method reads or writes the store and returns the JSON the route

@@ -1,4 +1,5 @@
 import Alerts
+import AlertsStore
 import Foundation
 
 /// `GET /metrics`: the store's counts and the pipeline's lag in the

@@ -1,6 +1,8 @@
 import Alerts
+import AlertsStore
 import Foundation
 import Logging
+import PatrolHubMQTT
 import ServiceLifecycle
 
 /// Everything `patrolhub serve` runs, wired from one validated config.

@@ -1,8 +1,8 @@
 import Alerts
-import CMosquitto
+import AlertsStore
 import Foundation
-import GRDB
 import Logging
+import PatrolHubMQTT
 import ServiceLifecycle
 import Synchronization
 
@@ -83,7 +83,7 @@ struct PipelineService: Service {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
                     let thread = Thread {
-                        _ = patrolhub_nice_current_thread(niceness)
+                        ProcessSupport.niceCurrentThread(niceness)
                         cont.resume(returning: Result { try self.loop(stop: stop) })
                     }
                     thread.name = "pipeline"
@@ -132,7 +132,7 @@ struct PipelineService: Service {
                 }
                 if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
                 if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
-            } catch let error as DatabaseError {
+            } catch let error as StoreDatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in
                 // the inbox. The processor's in-memory windows may already hold its
@@ -151,7 +151,7 @@ struct PipelineService: Service {
             processor = p
             while try step(p).messages > 0 {}
             logger.info("pipeline.drained")
-        } catch let error as DatabaseError {
+        } catch let error as StoreDatabaseError {
             logger.error("pipeline.drain_failed", metadata: ["error": "\(error)", "pipeline.action": "what is left stays in the inbox for the next start"])
         }
     }
@@ -253,7 +253,7 @@ struct PublisherService: Service {
                 let sent = try await flush()
                 failures.succeeded()
                 if sent == 0 { try? await Task.sleep(for: .milliseconds(20)) }
-            } catch let error as DatabaseError {
+            } catch let error as StoreDatabaseError {
                 // The store cannot be read or written now: the outcomes stay in the outbox.
                 failures.failed(error, action: "the outcomes stay in the outbox and are published later")
                 try? await Task.sleep(for: .seconds(failures.delay))

@@ -1,6 +1,7 @@
 import Alerts
 import Foundation
 import Logging
+import Simulation
 
 /// A drill: the scenario's silences set up in the hub, the scenario run
 /// through the simulator while the hub's outcomes are polled, a settling

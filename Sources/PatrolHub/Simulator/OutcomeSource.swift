@@ -1,5 +1,7 @@
 import Alerts
+import AlertsStore
 import Foundation
+import Simulation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -2,6 +2,8 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubMQTT
+import Simulation
 
 #if canImport(Glibc)
 import Glibc

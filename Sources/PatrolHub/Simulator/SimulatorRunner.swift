@@ -1,6 +1,9 @@
 import Alerts
 import Foundation
 import Logging
+import PatrolHubMQTT
+import Reports
+import Simulation
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import Foundation
+@testable import Simulation
 import Testing
 @testable import Alerts
 

@@ -162,15 +162,4 @@ import Testing
         let one = RTree(boxes: [boxes[0]])
         #expect(one.items(containingLon: 1, lat: 1) == [0])
     }
-
-    @Test func benchmarkSmallRunAgreesWithBruteForce() {
-        let r = GridBenchmark.run(.init(polygonCount: 400, queryCount: 2000, bruteForceQueryCount: 500,
-                                        repetitions: 1, measureImport: true))
-        #expect(r.polygonCount == 400)
-        #expect(r.vertexCount == 400 * 21)
-        #expect(r.mismatches == 0)
-        #expect(r.importProblems == 0)
-        #expect(r.indexLookupsPerSecond > r.bruteForceLookupsPerSecond)
-        #expect(r.markdown.contains("| 400 | 8400 |"))
-    }
 }

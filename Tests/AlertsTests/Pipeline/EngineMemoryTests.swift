@@ -1,3 +1,4 @@
+@testable import AlertsStore
 import Foundation
 import GRDB
 import Testing

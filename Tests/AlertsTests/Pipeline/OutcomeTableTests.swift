@@ -1,5 +1,7 @@
+@testable import AlertsStore
 import Foundation
 import GRDB
+@testable import Simulation
 import Testing
 @testable import Alerts
 

@@ -1,8 +1,11 @@
+@testable import AlertsStore
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
 import GRDB
+@testable import Reports
+@testable import Simulation
 import Testing
 @testable import Alerts
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import PatrolHub
+@testable import PatrolHubMQTT
 
 /// A subscription is active after the broker's SUBACK, which comes some time
 /// after the CONNACK that `MQTTClient.isConnected` reports: a message

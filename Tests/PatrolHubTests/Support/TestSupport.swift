@@ -1,6 +1,8 @@
 import Alerts
+@testable import AlertsStore
 import Foundation
 import Logging
+@testable import PatrolHubMQTT
 import ServiceLifecycle
 @testable import PatrolHub
 

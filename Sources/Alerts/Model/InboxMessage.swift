@@ -1,0 +1,50 @@
+import Foundation
+
+/// One message as it arrived from the broker.
+public struct InboxMessage: Sendable, Hashable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAt: Date
+    /// The message's idempotency key: a 128-bit hash of topic and payload
+    /// (`StableHash.digest`), stored as a 16-byte blob with the row. A QoS 1
+    /// redelivery of the same bytes is appended again and absorbed by the
+    /// pipeline (same event key, same dead-letter key): it changes no outcome.
+    public let keyHigh: UInt64
+    public let keyLow: UInt64
+
+    /// Set when `payload` is only the head of a larger payload: its whole size
+    /// and SHA-256 (hex). The key is still the whole payload's.
+    public private(set) var oversized: Oversized?
+
+    /// What is kept of a payload over `limits.max_payload_bytes` besides its head.
+    public struct Oversized: Sendable, Hashable {
+        public var size: Int
+        public var sha256: String
+        public init(size: Int, sha256: String) {
+            self.size = size
+            self.sha256 = sha256
+        }
+    }
+
+    /// How much of an oversized payload is stored (in the inbox and its dead letter).
+    public static let oversizedHeadBytes = 4096
+
+    /// - Parameter maxPayloadBytes: a larger payload is not stored whole: only its
+    ///   first `oversizedHeadBytes`, its size and its SHA-256 are kept (the
+    ///   pipeline dead-letters it as `oversized`). The key is computed over the
+    ///   whole payload, so a redelivery of the same bytes has the same key.
+    public init(topic: String, payload: [UInt8], receivedAt: Date, maxPayloadBytes: Int = .max) {
+        self.topic = topic
+        self.receivedAt = receivedAt
+        (keyHigh, keyLow) = StableHash.digest(topic: topic, payload: payload)
+        if payload.count > maxPayloadBytes {
+            self.payload = Array(payload.prefix(Self.oversizedHeadBytes))
+            oversized = Oversized(size: payload.count, sha256: SHA256.hex(payload))
+        } else {
+            self.payload = payload
+        }
+    }
+
+    /// The key in hex, as dead letters record it.
+    public var key: String { StableHash.hex((keyHigh, keyLow)) }
+}

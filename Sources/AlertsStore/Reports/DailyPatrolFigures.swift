@@ -1,0 +1,152 @@
+import Alerts
+import Foundation
+import GRDB
+
+/// Patrol slot counts of one group (a worker, a grid, the day): slots due
+/// (decided), on time, late, missed, outside the radius, and late after a
+/// reminder (declared missed, then made up).
+public struct PatrolSlotCounts: Sendable, Equatable {
+    public var due = 0, onTime = 0, late = 0, missed = 0, flagged = 0, madeUp = 0
+    /// On time or late.
+    public var covered: Int { onTime + late }
+    /// Covered / due; nil when nothing was due.
+    public var coverage: Double? { due == 0 ? nil : Double(covered) / Double(due) }
+
+    /// No slot.
+    public init() {}
+
+    init(_ row: Row, from i: Int) {
+        due = row[i]; onTime = row[i + 1]; late = row[i + 2]; missed = row[i + 3]; flagged = row[i + 4]; madeUp = row[i + 5]
+    }
+}
+
+/// What the daily patrol report (日巡查) reads from the store for one local day
+/// `[start, end)`: slot counts per worker and per grid, SOS raised, the misses
+/// and the outside-radius check-ins one by one. Drill SOS are left out.
+public struct DailyPatrolFigures: Sendable {
+    /// One worker's slots that day (workers with an SOS but no slot have empty counts).
+    public struct Worker: Sendable {
+        public var worker: String
+        /// The worker's devices, comma-separated.
+        public var devices: String
+        public var unit: String
+        public var counts: PatrolSlotCounts
+    }
+
+    /// One grid's slots that day (grids with an SOS but no slot have empty counts).
+    public struct Grid: Sendable {
+        public var zone: String
+        public var name: String
+        public var counts: PatrolSlotCounts
+    }
+
+    /// A slot declared missed (later made up or not).
+    public struct Miss: Sendable {
+        public var dueAt: Date
+        public var graceEndsAt: Date
+        public var worker: String
+        public var checkpoint: String
+        public var zone: String
+        /// The reminder letter's id (empty when none).
+        public var slipID: String
+        /// The slot's status now (`missed`, or `late` when made up).
+        public var status: String
+        public var checkinAt: Date?
+    }
+
+    /// A check-in within the window but outside the checkpoint's radius.
+    public struct Flag: Sendable {
+        public var dueAt: Date
+        public var checkinAt: Date?
+        public var worker: String
+        public var checkpoint: String
+        public var zone: String
+        public var distanceMetres: Double?
+    }
+
+    public var total: PatrolSlotCounts
+    /// By worker, sorted by worker.
+    public var workers: [Worker]
+    /// By grid, sorted by zone code.
+    public var grids: [Grid]
+    /// SOS raised that day and how many are still open, by worker ("" for none) and by zone.
+    public var sosByWorker: [String: (raised: Int, open: Int)]
+    public var sosByZone: [String: (raised: Int, open: Int)]
+    /// SOS open now, whatever day they were raised.
+    public var sosOpenNow: Int
+    /// By due time.
+    public var misses: [Miss]
+    /// By due time.
+    public var flags: [Flag]
+}
+
+extension DisputeStore {
+    /// The daily patrol report's figures for the slots due in `[start, end)` (unix seconds), in one read.
+    public func dailyPatrolFigures(start: Double, end: Double) throws -> DailyPatrolFigures {
+        try writer.read { db in try Self.dailyPatrolFigures(start: start, end: end, db: db) }
+    }
+
+    /// The aggregate columns shared by every patrol query (six, in `PatrolSlotCounts` order).
+    static let patrolCountColumns = """
+        COUNT(*), COALESCE(SUM(s.status = 'on_time'), 0), COALESCE(SUM(s.status = 'late'), 0), COALESCE(SUM(s.status = 'missed'), 0),
+        COALESCE(SUM(s.status = 'outside_radius'), 0), COALESCE(SUM(s.status = 'late' AND s.missed_at IS NOT NULL), 0)
+        """
+
+    static func dailyPatrolFigures(start: Double, end: Double, db: Database) throws -> DailyPatrolFigures {
+        let span: StatementArguments = [start, end]
+        let countColumns = patrolCountColumns
+
+        let total = try Row.fetchOne(db, sql: "SELECT \(countColumns) FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ?", arguments: span)
+            .map { PatrolSlotCounts($0, from: 0) } ?? PatrolSlotCounts()
+
+        var workers: [DailyPatrolFigures.Worker] = try Row.fetchAll(db, sql: """
+            SELECT s.worker, GROUP_CONCAT(DISTINCT s.device), COALESCE(MAX(s.unit), ''), \(countColumns)
+            FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.worker ORDER BY s.worker
+            """, arguments: span).map { DailyPatrolFigures.Worker(worker: $0[0], devices: $0[1], unit: $0[2], counts: PatrolSlotCounts($0, from: 3)) }
+        var grids: [DailyPatrolFigures.Grid] = try Row.fetchAll(db, sql: """
+            SELECT s.zone, COALESCE(MAX(z.name), ''), \(countColumns)
+            FROM patrol_slots s LEFT JOIN zones z ON z.code = s.zone WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.zone ORDER BY s.zone
+            """, arguments: span).map { DailyPatrolFigures.Grid(zone: $0[0], name: $0[1], counts: PatrolSlotCounts($0, from: 2)) }
+
+        // SOS raised on the day (and how many of them are still open), by worker and by grid.
+        let sosSQL = """
+            SELECT %@, COUNT(*), COALESCE(SUM(state = 'open'), 0) FROM risk_items
+            WHERE category = 'sos' AND drill = 0 AND first_seen >= ? AND first_seen < ? GROUP BY 1
+            """
+        var sosByWorker: [String: (raised: Int, open: Int)] = [:]
+        for row in try Row.fetchAll(db, sql: sosSQL.replacingOccurrences(of: "%@", with: "COALESCE(worker, '')"), arguments: span) { sosByWorker[row[0]] = (row[1], row[2]) }
+        var sosByZone: [String: (raised: Int, open: Int)] = [:]
+        for row in try Row.fetchAll(db, sql: sosSQL.replacingOccurrences(of: "%@", with: "zone"), arguments: span) { sosByZone[row[0]] = (row[1], row[2]) }
+        let sosOpenNow = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE category = 'sos' AND drill = 0 AND state = 'open'") ?? 0
+        // Workers and grids with an SOS but no patrol slot that day still get a row.
+        for w in sosByWorker.keys where !w.isEmpty && !workers.contains(where: { $0.worker == w }) {
+            workers.append(DailyPatrolFigures.Worker(worker: w, devices: "", unit: "", counts: PatrolSlotCounts()))
+        }
+        workers.sort { $0.worker < $1.worker }
+        for z in sosByZone.keys where !grids.contains(where: { $0.zone == z }) {
+            grids.append(DailyPatrolFigures.Grid(zone: z, name: try String.fetchOne(db, sql: "SELECT name FROM zones WHERE code = ?", arguments: [z]) ?? "",
+                                                 counts: PatrolSlotCounts()))
+        }
+        grids.sort { $0.zone < $1.zone }
+
+        let misses = try Row.fetchAll(db, sql: """
+            SELECT s.due_at, s.grace_ends_at, s.worker, s.checkpoint, s.zone, COALESCE(s.slip_id, ''), s.status, s.checkin_at
+            FROM patrol_slots s WHERE s.missed_at IS NOT NULL AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, s.id
+            """, arguments: span).map { row in
+                let checkin: Double? = row[7]
+                return DailyPatrolFigures.Miss(dueAt: Date(timeIntervalSince1970: row[0]), graceEndsAt: Date(timeIntervalSince1970: row[1]),
+                                               worker: row[2], checkpoint: row[3], zone: row[4], slipID: row[5], status: row[6],
+                                               checkinAt: checkin.map(Date.init(timeIntervalSince1970:)))
+            }
+        let flags = try Row.fetchAll(db, sql: """
+            SELECT s.due_at, s.checkin_at, s.worker, s.checkpoint, s.zone, s.distance_m
+            FROM patrol_slots s WHERE s.status = 'outside_radius' AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, s.id
+            """, arguments: span).map { row in
+                let t: Double? = row[1]
+                return DailyPatrolFigures.Flag(dueAt: Date(timeIntervalSince1970: row[0]), checkinAt: t.map(Date.init(timeIntervalSince1970:)),
+                                               worker: row[2], checkpoint: row[3], zone: row[4], distanceMetres: row[5])
+            }
+        return DailyPatrolFigures(total: total, workers: workers, grids: grids, sosByWorker: sosByWorker, sosByZone: sosByZone,
+                                  sosOpenNow: sosOpenNow, misses: misses, flags: flags)
+    }
+}

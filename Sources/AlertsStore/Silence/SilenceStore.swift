@@ -1,0 +1,85 @@
+import Alerts
+import Foundation
+import GRDB
+
+extension DisputeStore {
+    /// Creates a silence after validating it against its shape, `policy` (never-silenced
+    /// categories, maximum duration, string lengths) and `authority` (a silence on every
+    /// category over a whole district needs `.supervisor`); returns it with its id.
+    @discardableResult
+    public func addSilence(_ silence: Silence, policy: SilencePolicy = SilencePolicy(), authority: SilenceAuthority = .operator) throws -> Silence {
+        try silence.validate()
+        return try writer.write { db in
+            let topLevel = Set(try String.fetchAll(db, sql: "SELECT code FROM zones WHERE level = 'district'"))
+            try silence.validate(policy: policy, authority: authority, topLevelZone: { topLevel.contains($0) })
+            // A mistyped zone or source would mute nothing, silently: refuse names the
+            // store does not know (when it knows any; the hub fills them at start).
+            if let zone = silence.zone, zone != "unzoned", try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM zones") ?? 0 > 0,
+               try Int.fetchOne(db, sql: "SELECT 1 FROM zones WHERE code = ?", arguments: [zone]) == nil {
+                throw Silence.Invalid(field: "zone", message: "unknown zone '\(zone)' (not in the hub's zone file)")
+            }
+            if let source = silence.source,
+               try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM cameras) + (SELECT COUNT(*) FROM devices)") ?? 0 > 0,
+               try Int.fetchOne(db, sql: "SELECT 1 FROM cameras WHERE id = ? UNION SELECT 1 FROM devices WHERE id = ?", arguments: [source, source]) == nil {
+                throw Silence.Invalid(field: "source", message: "unknown source '\(source)' (no registered camera or device has that id)")
+            }
+            var s = silence
+            if s.id.isEmpty {
+                // Numbered from the append-only audit log, so a deleted silence's id is never reused.
+                let n = (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE action = 'silence.created'") ?? 0) + 1
+                s.id = "JM-" + String(format: "%06d", n)
+            }
+            try db.execute(sql: """
+                INSERT INTO silences(id, zone, category, source, drill, starts_at, ends_at, created_by, comment, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [s.id, s.zone, s.category?.rawValue, s.source, s.drill, s.startsAt.timeIntervalSince1970,
+                                 s.endsAt.timeIntervalSince1970, s.createdBy, s.comment, s.createdAt.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'silence.created', ?)",
+                           arguments: [s.createdAt.timeIntervalSince1970, s.createdBy, s.id, s.comment])
+            return s
+        }
+    }
+
+    /// Silences ending after `after` (all when nil), by start time.
+    public func silences(endingAfter after: Date? = nil) throws -> [Silence] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM silences WHERE ends_at > ? ORDER BY starts_at, id",
+                             arguments: [after?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]).map { row in
+                Silence(id: row["id"], zone: row["zone"], category: (row["category"] as String?).flatMap(Category.init(rawValue:)),
+                        source: row["source"], drill: row["drill"], startsAt: Date(timeIntervalSince1970: row["starts_at"]),
+                        endsAt: Date(timeIntervalSince1970: row["ends_at"]), createdBy: row["created_by"], comment: row["comment"],
+                        createdAt: Date(timeIntervalSince1970: row["created_at"]))
+            }
+        }
+    }
+
+    /// Ends a silence now (it stops muting new events; one that has not started
+    /// is cut to nothing); returns whether it existed. Expiring a silence that
+    /// has already ended is refused (`Silence.Invalid`), so the audit log keeps one row.
+    @discardableResult
+    public func expireSilence(id: String, by actor: String, at now: Date) throws -> Bool {
+        try writer.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT starts_at, ends_at FROM silences WHERE id = ?", arguments: [id]) else { return false }
+            let starts: Double = row[0], ends: Double = row[1]
+            guard ends > now.timeIntervalSince1970 else {
+                throw Silence.Invalid(field: "id", message: "silence \(id) ended at \(Date(timeIntervalSince1970: ends).rfc3339) already")
+            }
+            try db.execute(sql: "UPDATE silences SET ends_at = ? WHERE id = ?", arguments: [max(starts, now.timeIntervalSince1970), id])
+            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'silence.expired', '')",
+                           arguments: [now.timeIntervalSince1970, actor, id])
+            return true
+        }
+    }
+
+    /// Deletes a silence (a mistake); items it already muted stay muted.
+    @discardableResult
+    public func deleteSilence(id: String, by actor: String, at now: Date) throws -> Bool {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM silences WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'silence.deleted', '')",
+                           arguments: [now.timeIntervalSince1970, actor, id])
+            return true
+        }
+    }
+}

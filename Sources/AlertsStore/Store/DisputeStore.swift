@@ -1,0 +1,407 @@
+import Alerts
+import Foundation
+import GRDB
+import GRDBSQLite
+import Synchronization
+
+/// A stored inbox row waiting for the pipeline.
+public struct InboxRecord: Sendable, Hashable {
+    public var seq: Int64
+    /// The message's 128-bit idempotency key (see `InboxMessage`).
+    public var keyHigh: UInt64
+    public var keyLow: UInt64
+    public var topic: String
+    public var payload: [UInt8]
+    public var receivedAt: Date
+    /// Set when `payload` is only the head of an oversized payload (see `InboxMessage`).
+    public var oversized: InboxMessage.Oversized? = nil
+
+    /// The key in hex, as dead letters record it.
+    public var key: String { StableHash.hex((keyHigh, keyLow)) }
+}
+
+/// The dispute store: SQLite in WAL mode, versioned migrations, one method
+/// per consistent write. Two files: the store proper (`store.path`) and the
+/// inbox beside it (`….inbox.sqlite`), each with one writer. The inbox file
+/// is written only by the MQTT thread, so ingestion never waits for the
+/// pipeline's transactions; the pipeline's position in the inbox is a cursor
+/// kept in the store and moved in the same transaction as the outcomes.
+public struct DisputeStore: Sendable {
+    /// The store file's writer: for this target's code and the package's tests; other
+    /// targets go through the store's methods.
+    package let writer: any DatabaseWriter
+    /// The inbox file's writer (the MQTT thread's); package-only like `writer`.
+    package let inboxWriter: any DatabaseWriter
+    /// A second connection to the inbox file, for checkpoints off the MQTT thread.
+    let inboxCheckpointer: DatabaseQueue?
+
+    /// The store file's path (nil for an in-memory store).
+    public var path: String? { (writer as? DatabasePool)?.path }
+
+    /// The inbox file that goes with a store file.
+    public static func inboxPath(for path: String) -> String {
+        let base = path.hasSuffix(".sqlite") ? String(path.dropLast(".sqlite".count)) : path
+        return base + ".inbox.sqlite"
+    }
+
+    /// Opens (or creates) the store files, making their folder if needed: the
+    /// folder 0700, the files (store, inbox, their -wal and -shm) 0600.
+    /// SQLite's page caches, the store file's memory map and the number of
+    /// connections follow `memoryMiB` (`store.memory_mib`, `MemoryBudget`).
+    public init(path: String, synchronous: HubConfig.Store.Synchronous = .normal,
+                memoryMiB: Int = HubConfig.Store.defaultMemoryMiB) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FilePermissions.secureFolder(folder) }
+        let files = FilePermissions.sqliteFiles(path) + FilePermissions.sqliteFiles(Self.inboxPath(for: path))
+        FilePermissions.createPrivateFile(path)
+        FilePermissions.createPrivateFile(Self.inboxPath(for: path))
+        FilePermissions.makePrivate(files)
+        defer { FilePermissions.makePrivate(files) } // -wal and -shm made while opening
+        let budget = MemoryBudget(mib: memoryMiB)
+        var config = Configuration()
+        let sync = synchronous == .full ? "FULL" : "NORMAL"
+        config.maximumReaderCount = budget.storeReaders
+        config.prepareDatabase { db in
+            // Freed pages go back to the file system in steps (Housekeeper). Takes effect only on
+            // a file without tables, so before journal_mode = WAL and the first migration; an
+            // older store keeps reusing its free pages instead. Writers only: a read-only
+            // connection refuses the statement on a store that has it.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            // The pipeline's writer looks up an event key per event: the hot B-tree pages stay
+            // in its cache, and it reads through the map. Readers (the HTTP side) get small caches.
+            // (GRDB opens a pool's readers with `readonly` set.)
+            if db.configuration.readonly {
+                try db.execute(sql: "PRAGMA cache_size = -\(budget.storeReaderCacheKiB)")
+                try db.execute(sql: "PRAGMA mmap_size = 0")
+            } else {
+                try db.execute(sql: "PRAGMA cache_size = -\(budget.storeWriterCacheKiB)")
+                try db.execute(sql: "PRAGMA mmap_size = \(budget.storeMapBytes)")
+            }
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
+        }
+        config.busyMode = .timeout(10)
+        // The inbox's writer never checkpoints: that would copy WAL pages into
+        // the database file on the MQTT thread, between a commit and its
+        // PUBACKs. The pipeline checkpoints it instead, on its own connection.
+        // The inbox is appended to and read in order: small caches, no map.
+        var inboxConfig = config
+        inboxConfig.maximumReaderCount = budget.inboxReaders
+        inboxConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: "PRAGMA cache_size = -\(db.configuration.readonly ? budget.inboxReaderCacheKiB : budget.inboxWriterCacheKiB)")
+        }
+        var checkpointerConfig = config
+        checkpointerConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: "PRAGMA cache_size = -\(budget.checkpointerCacheKiB)")
+        }
+        let inboxPath = Self.inboxPath(for: path)
+        try self.init(writer: Self.openPool(path, config),
+                      inboxWriter: Self.openPool(inboxPath, inboxConfig),
+                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: checkpointerConfig))
+    }
+
+    /// Opens a pool, tolerating another process that opens the same new file
+    /// at the same moment: switching a new file to WAL takes a lock that
+    /// SQLite refuses at once (SQLITE_BUSY, without its busy handler) while
+    /// the other connection switches it.
+    private static func openPool(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 50 {
+                usleep(20_000)
+            }
+        }
+    }
+
+    /// An in-memory store with the same schema, for tests.
+    public static func inMemory() throws -> DisputeStore {
+        try DisputeStore(writer: DatabaseQueue(), inboxWriter: DatabaseQueue())
+    }
+
+    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter, inboxCheckpointer: DatabaseQueue? = nil) throws {
+        self.writer = writer
+        self.inboxWriter = inboxWriter
+        self.inboxCheckpointer = inboxCheckpointer
+        try Self.migrate(Migrations.migrator, writer)
+        try Self.migrate(Migrations.inboxMigrator, inboxWriter)
+    }
+
+    /// Migrates, tolerating another process that migrates the same new file at
+    /// the same moment (a `patrolhub status` while the hub starts for the first
+    /// time): the migrator lists what to apply before its transactions, so the
+    /// slower of the two fails on a table or column the other just made.
+    private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
+        for attempt in 1... {
+            do {
+                return try migrator.migrate(writer)
+            } catch {
+                if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+                if attempt >= 20 { throw error }
+                usleep(50_000)
+            }
+        }
+    }
+
+    // MARK: - Inbox
+
+    /// Appends messages to the inbox in one transaction (returns how many).
+    /// Called on the MQTT thread before the PUBACKs go out.
+    @discardableResult
+    public func ingest(_ messages: [InboxMessage]) throws -> Int {
+        guard !messages.isEmpty else { return 0 }
+        let count = try inboxWriter.write { db in
+            // The hot path of ingestion: binds straight to the prepared
+            // statement, without GRDB's argument boxing or copying payloads into Data.
+            let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at, size, sha256) VALUES (?, ?, ?, ?, ?, ?)")
+            let h = stmt.sqliteStatement
+            // Buffers are bound without a copy (no destructor = SQLITE_STATIC):
+            // they stay valid until sqlite3_step returns, inside the closures.
+            var inserted = 0
+            for m in messages {
+                sqlite3_reset(h)
+                var key = (m.keyHigh.bigEndian, m.keyLow.bigEndian)
+                let rc = withUnsafeBytes(of: &key) { k in
+                    m.topic.utf8CString.withUnsafeBufferPointer { t in
+                        m.payload.withUnsafeBytes { p in
+                            sqlite3_bind_blob(h, 1, k.baseAddress, 16, nil)
+                            sqlite3_bind_text(h, 2, t.baseAddress, Int32(t.count - 1), nil)
+                            sqlite3_bind_blob(h, 3, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
+                            sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
+                            if let o = m.oversized {
+                                sqlite3_bind_int64(h, 5, Int64(o.size))
+                                // Bound with a copy (SQLITE_TRANSIENT): the string's buffer is a temporary.
+                                sqlite3_bind_text(h, 6, o.sha256, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                            } else {
+                                sqlite3_bind_null(h, 5)
+                                sqlite3_bind_null(h, 6)
+                            }
+                            return sqlite3_step(h)
+                        }
+                    }
+                }
+                guard rc == SQLITE_DONE else {
+                    sqlite3_reset(h)
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
+                }
+                inserted += Int(sqlite3_changes(db.sqliteConnection))
+            }
+            sqlite3_reset(h)
+            return inserted
+        }
+        restartInboxWALIfLarge()
+        return count
+    }
+
+    /// Copies the inbox's WAL into its database file without blocking the
+    /// MQTT thread's writes (SQLite PASSIVE checkpoint on a connection of its own).
+    /// A checkpoint the writer is running at the moment (see
+    /// `restartInboxWALIfLarge`) makes this one a no-op, not an error.
+    public func checkpointInbox() throws {
+        do {
+            _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+        }
+    }
+
+    /// The inbox WAL's size past which the inbox's writer empties it (64 MiB).
+    public static let inboxWALLimitBytes: Int64 = 64 << 20
+    /// When the writer last tried to empty the WAL (uptime ns): every 200 ms at most.
+    private static let lastWALRestart = Atomic<UInt64>(0)
+    /// TRUNCATE checkpoints of an inbox's WAL the writer ran in this process (diagnostics, tests).
+    static let inboxWALRestarts = Atomic<Int>(0)
+
+    /// Under steady traffic the passive checkpoints never catch up with the
+    /// writer, and SQLite starts a WAL over only after a checkpoint that did: the
+    /// file would grow without end (hundreds of MiB within minutes at thousands of
+    /// messages a second). Past `inboxWALLimitBytes`, the writer itself (no other
+    /// writer to wait for) runs a TRUNCATE checkpoint after its commit: it copies
+    /// what is left and empties the file, holding this group's PUBACKs for as long
+    /// (milliseconds, once per 64 MiB of messages). It waits at most 250 ms for a
+    /// reader, and otherwise tries again 200 ms later.
+    private func restartInboxWALIfLarge() {
+        guard let pool = inboxWriter as? DatabasePool else { return }
+        let size = (try? FileManager.default.attributesOfItem(atPath: pool.path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+        guard size > Self.inboxWALLimitBytes else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let last = Self.lastWALRestart.load(ordering: .relaxed)
+        guard now &- last > 200_000_000 || last == 0,
+              Self.lastWALRestart.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
+        let done = try? pool.writeWithoutTransaction { db in
+            sqlite3_busy_timeout(db.sqliteConnection, 250)
+            defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
+            return try db.checkpoint(.truncate)
+        }
+        if done != nil { Self.inboxWALRestarts.add(1, ordering: .relaxed) } // a busy checkpoint throws
+    }
+
+    /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
+    public func cursor() throws -> Int64 {
+        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0 }
+    }
+
+    /// The pending inbox rows, oldest first: at most `limit` rows, and no more once
+    /// their payloads reach `maxBytes` (a batch of large payloads stays bounded in memory).
+    public func pending(limit: Int, maxBytes: Int = 64 << 20) throws -> [InboxRecord] {
+        let after = try cursor()
+        return try inboxWriter.read { db in
+            // Read straight from the statement: this runs for every message the pipeline sees.
+            let stmt = try db.cachedStatement(sql: "SELECT seq, key, topic, payload, received_at, size, sha256 FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?")
+            let h = stmt.sqliteStatement
+            sqlite3_reset(h)
+            sqlite3_bind_int64(h, 1, after)
+            sqlite3_bind_int64(h, 2, Int64(limit))
+            defer { sqlite3_reset(h) }
+            var out: [InboxRecord] = []
+            out.reserveCapacity(min(limit, 20_000))
+            var bytes = 0
+            while bytes < maxBytes {
+                let rc = sqlite3_step(h)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
+                }
+                var high: UInt64 = 0, low: UInt64 = 0
+                if sqlite3_column_bytes(h, 1) == 16, let k = sqlite3_column_blob(h, 1) {
+                    high = UInt64(bigEndian: k.loadUnaligned(as: UInt64.self))
+                    low = UInt64(bigEndian: k.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                }
+                let topic = sqlite3_column_text(h, 2).map { String(cString: $0) } ?? ""
+                let n = Int(sqlite3_column_bytes(h, 3))
+                let payload = n > 0 ? [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: n)) : []
+                bytes += n
+                var oversized: InboxMessage.Oversized?
+                if sqlite3_column_type(h, 5) != SQLITE_NULL {
+                    oversized = InboxMessage.Oversized(size: Int(sqlite3_column_int64(h, 5)),
+                                                      sha256: sqlite3_column_text(h, 6).map { String(cString: $0) } ?? "")
+                }
+                out.append(InboxRecord(seq: sqlite3_column_int64(h, 0), keyHigh: high, keyLow: low, topic: topic, payload: payload,
+                                       receivedAt: Date(timeIntervalSince1970: sqlite3_column_double(h, 4)), oversized: oversized))
+            }
+            return out
+        }
+    }
+
+    /// One inbox row by its seq (nil when it is not there).
+    public func inboxRecord(seq: Int64) throws -> InboxRecord? {
+        try inboxWriter.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT seq, key, topic, payload, received_at, size, sha256 FROM inbox WHERE seq = ?", arguments: [seq]) else { return nil }
+            let key: Data = row[1]
+            var high: UInt64 = 0, low: UInt64 = 0
+            if key.count == 16 {
+                for b in key.prefix(8) { high = high << 8 | UInt64(b) }
+                for b in key.suffix(8) { low = low << 8 | UInt64(b) }
+            }
+            let size: Int? = row[5]
+            return InboxRecord(seq: row[0], keyHigh: high, keyLow: low, topic: row[2], payload: [UInt8](row[3] as Data),
+                               receivedAt: Date(timeIntervalSince1970: row[4]),
+                               oversized: size.map { InboxMessage.Oversized(size: $0, sha256: row[6] ?? "") })
+        }
+    }
+
+    /// Deletes processed inbox rows received before `cutoff` (outcomes and
+    /// their keys stay in the store; the inbox is only the raw log).
+    @discardableResult
+    public func pruneInbox(olderThan cutoff: Date) throws -> Int {
+        let done = try cursor()
+        return try inboxWriter.write { db in
+            try db.execute(sql: "DELETE FROM inbox WHERE seq <= ? AND received_at < ?", arguments: [done, cutoff.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Outbox
+
+    public struct OutboxMessage: Sendable, Hashable {
+        public var id: Int64
+        public var topic: String
+        public var payload: [UInt8]
+    }
+
+    public func outbox(limit: Int) throws -> [OutboxMessage] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", arguments: [limit]).map {
+                OutboxMessage(id: $0[0], topic: $0[1], payload: [UInt8]($0[2] as Data))
+            }
+        }
+    }
+
+    /// Removes published messages (after the broker acknowledged them).
+    public func deleteOutbox(ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try writer.write { db in
+            let stmt = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+            for id in ids { try stmt.execute(arguments: [id]) }
+        }
+    }
+
+    // MARK: - Registry
+
+    /// Replaces the zones table with the loaded grid (codes, names, hierarchy, units,
+    /// and the WGS-84 geometry as GeoJSON for the live board).
+    public func saveZones(_ index: ZoneIndex) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM zones")
+            let stmt = try db.cachedStatement(sql: "INSERT INTO zones(code, name, level, parent, unit, worker, geometry) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for z in index.zones {
+                try stmt.execute(arguments: [z.code, z.name, z.level.rawValue, z.parent, z.unit, z.worker, z.geometry.geoJSON.serialized])
+            }
+        }
+    }
+
+    /// Replaces the registered cameras and devices, keeping known camera status.
+    public func saveRegistry(_ registry: Registry, zoneOf: (CameraRecord) -> String?) throws {
+        try writer.write { db in
+            try db.execute(sql: "DELETE FROM devices")
+            let known = Set(registry.cameras.keys)
+            for id in try String.fetchAll(db, sql: "SELECT id FROM cameras") where !known.contains(id) {
+                try db.execute(sql: "DELETE FROM cameras WHERE id = ?", arguments: [id])
+            }
+            for c in registry.cameras.values {
+                try db.execute(sql: """
+                    INSERT INTO cameras(id, name, lat, lon, crs, zone) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET name = excluded.name, lat = excluded.lat, lon = excluded.lon, crs = excluded.crs, zone = excluded.zone
+                    """, arguments: [c.id, c.name, c.location?.lat, c.location?.lon, c.location?.crs.rawValue, zoneOf(c)])
+            }
+            for d in registry.devices.values {
+                try db.execute(sql: "INSERT INTO devices(id, worker, unit, zone) VALUES (?, ?, ?, ?)", arguments: [d.id, d.worker, d.unit, d.zone])
+            }
+        }
+    }
+}
+
+extension RiskItem {
+    init(row: Row) {
+        let lat: Double? = row["lat"]
+        let lon: Double? = row["lon"]
+        self.init(
+            id: row["id"], source: row["source"], sourceKind: SourceKind(rawValue: row["source_kind"]) ?? .camera,
+            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
+            zone: row["zone"], unit: row["unit"], worker: row["worker"],
+            firstSeen: Date(timeIntervalSince1970: row["first_seen"]), lastSeen: Date(timeIntervalSince1970: row["last_seen"]),
+            occurrences: row["occurrences"], state: RiskItem.State(rawValue: row["state"]) ?? .open,
+            suppressedBy: row["suppressed_by"], lifecycle: row["lifecycle"],
+            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"],
+            late: row["late"] ?? false, lateReason: row["late_reason"], locationMismatch: row["location_mismatch"],
+            locationDistance: row["location_distance_m"], timeSource: (row["time_source"] as String?).flatMap(TimeSource.init(rawValue:)) ?? .device)
+    }
+}
+
+extension Slip {
+    init(row: Row, itemIDs: [String]) {
+        self.init(
+            id: row["id"], kind: Slip.Kind(rawValue: row["kind"]) ?? .warning, zone: row["zone"],
+            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
+            unit: row["unit"], worker: row["worker"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
+            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"],
+            closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), closeReason: row["close_reason"])
+    }
+}

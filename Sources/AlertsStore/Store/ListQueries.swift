@@ -1,0 +1,127 @@
+import Alerts
+import Foundation
+import GRDB
+
+/// Filters and paging of a list of the HTTP API (risk items, cases, slips).
+/// Every filter that is set must match.
+public struct ListQuery: Sendable, Hashable {
+    /// A zone code: matches that zone and every zone below it (the `zones` table's hierarchy).
+    public var zone: String?
+    /// Accepted states (empty: any). Cases also take `open` (any state still someone's work).
+    public var states: [String] = []
+    /// Accepted categories (empty: any).
+    public var categories: [Category] = []
+    /// Changed at or after: risk items by `last_seen` (event time), slips and cases by `updated_at`.
+    public var since: Date?
+    /// Only drill (`true`) or only real (`false`) items.
+    public var drill: Bool?
+    /// Slips only: the document kind.
+    public var kind: Slip.Kind?
+    /// Risk items only: only late (`true`) or only not late (`false`) items.
+    public var late: Bool?
+    /// Page size.
+    public var limit: Int = 100
+    /// Continue after this position (the `next` of the previous page).
+    public var cursor: Int64?
+
+    public init() {}
+}
+
+/// One page of a list, newest first; `next` continues it (nil: last page).
+public struct ListPage<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var next: Int64?
+}
+
+extension DisputeStore {
+    /// Risk items, newest first (by creation), with filters and paging.
+    public static func riskItems(_ q: ListQuery, db: Database) throws -> ListPage<RiskItem> {
+        var sql = SQLFilter(table: "risk_items", order: "seq", query: q)
+        sql.add("last_seen >= ?", q.since?.timeIntervalSince1970)
+        sql.add("late = ?", q.late)
+        sql.add(states: q.states)
+        return try sql.page(db: db) { row in RiskItem(row: row) }
+    }
+
+    /// Cases, newest first (by opening), with filters and paging.
+    public static func cases(_ q: ListQuery, db: Database) throws -> ListPage<Case> {
+        var sql = SQLFilter(table: "cases", order: "seq", query: q)
+        sql.add("updated_at >= ?", q.since?.timeIntervalSince1970)
+        var states = q.states
+        if let i = states.firstIndex(of: "open") {
+            states.remove(at: i)
+            states += Case.State.allCases.filter(\.isOpen).map(\.rawValue)
+        }
+        sql.add(states: states)
+        return try sql.page(db: db) { row in try Case(row: row, db: db) }
+    }
+
+    /// Slips, newest first (by issue), with filters and paging.
+    public static func slips(_ q: ListQuery, db: Database) throws -> ListPage<Slip> {
+        var sql = SQLFilter(table: "slips", order: "rowid", query: q)
+        sql.add("updated_at >= ?", q.since?.timeIntervalSince1970)
+        sql.add("kind = ?", q.kind?.rawValue)
+        sql.add(states: q.states)
+        return try sql.page(db: db) { row in
+            Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String]))
+        }
+    }
+
+    /// A zone with the codes of every zone below it (recursive over `zones.parent`).
+    public static func zoneSubtree(_ code: String, db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            WITH RECURSIVE sub(code) AS (SELECT ? UNION SELECT z.code FROM zones z JOIN sub ON z.parent = sub.code)
+            SELECT code FROM sub
+            """, arguments: [code])
+    }
+}
+
+/// Builds the WHERE clause of one list query.
+private struct SQLFilter {
+    let table: String
+    let order: String
+    let query: ListQuery
+    var clauses: [String] = []
+    var arguments: [any DatabaseValueConvertible] = []
+    var prefix = ""
+
+    init(table: String, order: String, query: ListQuery) {
+        self.table = table
+        self.order = order
+        self.query = query
+        if let zone = query.zone {
+            prefix = "WITH RECURSIVE sub(code) AS (SELECT ? UNION SELECT z.code FROM zones z JOIN sub ON z.parent = sub.code) "
+            arguments.append(zone)
+            clauses.append("zone IN (SELECT code FROM sub)")
+        }
+        if !query.categories.isEmpty {
+            clauses.append("category IN (\(query.categories.map { _ in "?" }.joined(separator: ", ")))")
+            arguments += query.categories.map(\.rawValue)
+        }
+        add("drill = ?", query.drill)
+        add("\(order) < ?", query.cursor)
+    }
+
+    mutating func add(_ clause: String, _ value: (any DatabaseValueConvertible)?) {
+        guard let value else { return }
+        clauses.append(clause)
+        arguments.append(value)
+    }
+
+    mutating func add(states: [String]) {
+        guard !states.isEmpty else { return }
+        clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ", ")))")
+        arguments += states
+    }
+
+    func page<T>(db: Database, _ make: (Row) throws -> T) throws -> ListPage<T> {
+        let limit = max(1, query.limit)
+        let sql = prefix + "SELECT \(order) AS page_key, * FROM \(table)"
+            + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " ORDER BY \(order) DESC LIMIT ?"
+        let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments + [limit + 1]))
+        let more = rows.count > limit
+        let kept = rows.prefix(limit)
+        return ListPage(items: try kept.map(make), next: more ? kept.last.map { $0["page_key"] as Int64 } : nil)
+    }
+}

@@ -1,0 +1,522 @@
+import Alerts
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A message received from the broker, copied out of libmosquitto's memory.
+package struct ReceivedMessage: Sendable {
+    package var topic: String
+    package var payload: [UInt8]
+    package var receivedAt: Date
+    /// For a payload over `Options.maxPayloadBytes`: the inbox row already made
+    /// (key and SHA-256 of the whole payload, only its head kept); `payload` is that head.
+    package var oversized: InboxMessage? = nil
+
+    /// The inbox row for this message.
+    package var inboxMessage: InboxMessage { oversized ?? InboxMessage(topic: topic, payload: payload, receivedAt: receivedAt) }
+}
+
+/// Errors of the MQTT wrapper, with libmosquitto's own text.
+package struct MQTTError: Error, CustomStringConvertible {
+    package var operation: String
+    package var code: Int32
+    package var description: String { "\(operation) failed: \(String(cString: mosquitto_strerror(code))) (\(code))" }
+}
+
+/// The only code that touches libmosquitto's C API.
+///
+/// It runs its own network thread instead of `mosquitto_loop_start`, so that
+/// it controls *when* the PUBACKs go out: every packet read in one round is
+/// handed to `onBatch` (which commits it to SQLite), and only after that
+/// returns are the queued PUBACKs written (`mosquitto_loop_write`). That is
+/// group commit with the acknowledgement held back until the commit: a
+/// message acknowledged to the broker is always in the store. If `onBatch`
+/// fails, the connection is dropped without writing, so the broker
+/// redelivers everything unacknowledged.
+///
+/// The client is put in "threaded" mode so libmosquitto never writes from
+/// inside its own read path (unthreaded, it would write a QoS 1 PUBACK
+/// before the message callback runs).
+package final class MQTTClient: @unchecked Sendable {
+    package struct Options: Sendable {
+        package var host = "127.0.0.1"
+        package var port = 1883
+        package var clientID = "patrolhub"
+        package var keepalive = 30
+        package var cleanSession = false
+        package var username: String?
+        package var password: String?
+        package var caFile: String?
+        package var certFile: String?
+        package var keyFile: String?
+        /// Subscribed at QoS 1 on every (re)connect.
+        package var subscriptions: [String] = []
+        /// The most messages committed in one group.
+        package var maxBatch = 1000
+        package var reconnectDelayMin: Double = 0.2
+        package var reconnectDelayMax: Double = 10
+        /// Client-side limit of QoS 1 messages in flight when publishing.
+        package var maxInflight: UInt32 = 1000
+        /// The last will the broker publishes when this connection dies without a DISCONNECT.
+        package var will: Will?
+        /// A received payload larger than this is not kept whole: only its head,
+        /// size and hash (see `InboxMessage`), as soon as it is read, so that a
+        /// group of large messages is never held in memory.
+        package var maxPayloadBytes = Int.max
+        /// Stamps each received message's `received_at` (the hub's clock).
+        package var clock = HubClock.real
+
+        /// The defaults above.
+        package init() {}
+    }
+
+    /// A last will (set on every connect): topic, payload, QoS, retain.
+    package struct Will: Sendable {
+        package var topic: String
+        package var payload: [UInt8]
+        package var qos: Int32 = 1
+        package var retain = true
+
+        /// A will on `topic`.
+        package init(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = true) {
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+        }
+    }
+
+    package let options: Options
+    package let logger: Logger
+    /// Called on the network thread with each group of received messages;
+    /// returns whether they were committed. Must not block for long.
+    package let onBatch: @Sendable ([ReceivedMessage]) -> Bool
+
+    private var mosq: OpaquePointer?
+    private var wakeRead: Int32 = -1
+    private var wakeWrite: Int32 = -1
+    private var thread: Thread?
+
+    // Network-thread state (touched only by the network thread and callbacks on it).
+    fileprivate var batch: [ReceivedMessage] = []
+    fileprivate var connectedFlag = false
+    /// The last group could not be committed: reconnects keep backing off until one is.
+    private var commitFailing = false
+    private var needsConfigure = false
+
+    private struct Shared {
+        var stopping = false
+        var connected = false
+        var connects = 0
+        /// Bumped each time the handle is reinitialised: message ids from an
+        /// earlier epoch are void (their messages were dropped unacknowledged).
+        var epoch = 0
+        /// Set by `abort()`: stop without a DISCONNECT, so the broker publishes the will.
+        var aborting = false
+        /// Message ids published and not yet acknowledged or given up on.
+        var awaited: Set<Int32> = []
+        /// Acknowledged ids among `awaited`, until `waitForAcks` takes them.
+        var acked: Set<Int32> = []
+        var stopped = false
+    }
+    private let shared = Mutex(Shared())
+    /// Held by `publish` (any thread) and by `dropConnection` (network thread):
+    /// `mosquitto_reinitialise` frees and re-creates what `mosquitto_publish` uses.
+    private let handleLock = NSLock()
+    private let stoppedSignal = DispatchSemaphore(value: 0)
+
+    package init(options: Options, logger: Logger, onBatch: @escaping @Sendable ([ReceivedMessage]) -> Bool = { _ in true }) {
+        self.options = options
+        self.logger = logger
+        self.onBatch = onBatch
+    }
+
+    deinit {
+        if let mosq { mosquitto_destroy(mosq) }
+        if wakeRead >= 0 { close(wakeRead); close(wakeWrite) }
+    }
+
+    /// Whether the client is connected to the broker now.
+    package var isConnected: Bool { shared.withLock { $0.connected } }
+    /// How many successful connections so far (reconnects included).
+    package var connectCount: Int { shared.withLock { $0.connects } }
+    /// Changes whenever queued and in-flight messages were dropped with the
+    /// connection: ids returned by `publish` before the change are void.
+    package var epoch: Int { shared.withLock { $0.epoch } }
+
+    /// Starts the network thread; it connects, and reconnects with backoff.
+    package func start() throws {
+        _ = Self.libraryInit
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw MQTTError(operation: "pipe", code: MOSQ_ERR_ERRNO.rawValue) }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(wakeWrite, F_SETFL, fcntl(wakeWrite, F_GETFL) | O_NONBLOCK)
+        try create()
+        let t = Thread { [self] in self.run() }
+        t.name = "mqtt-\(options.clientID)"
+        thread = t
+        t.start()
+    }
+
+    /// Stops the network thread: the current group is committed and
+    /// acknowledged, a DISCONNECT is sent, and the thread ends.
+    package func stop() {
+        let already = shared.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return s.stopping
+        }
+        guard !already, thread != nil else { return }
+        wake()
+        stoppedSignal.wait()
+    }
+
+    /// Cuts the TCP connection without a DISCONNECT, as a network failure
+    /// would: the broker publishes the will, and the client reconnects with its
+    /// usual backoff. (Fault injection for the simulator.)
+    package func interruptConnection() {
+        handleLock.lock()
+        defer { handleLock.unlock() }
+        guard let mosq else { return }
+        let sock = mosquitto_socket(mosq)
+        if sock >= 0 { _ = shutdown(sock, Int32(SHUT_RDWR)) }
+    }
+
+    /// Stops like a device losing power: the connection is cut without a
+    /// DISCONNECT (the broker publishes the will) and the thread ends.
+    package func abort() {
+        shared.withLock { $0.aborting = true }
+        interruptConnection()
+        stop()
+    }
+
+    /// Publishes one message; returns its message id (see `waitForAcks`).
+    @discardableResult
+    package func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> Int32 {
+        try publishTracked(topic: topic, payload: payload, qos: qos, retain: retain).mid
+    }
+
+    /// Publishes one message; returns its message id and the epoch it belongs
+    /// to (a publisher that must not lose messages republishes those of an
+    /// epoch that ended before they were acknowledged; see `takeAckedInEpoch`).
+    package func publishTracked(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> (mid: Int32, epoch: Int) {
+        guard let mosq else { throw MQTTError(operation: "publish", code: MOSQ_ERR_INVAL.rawValue) }
+        var mid: Int32 = 0
+        handleLock.lock()
+        // The id is registered under the same lock that the ack callback takes,
+        // so the ack cannot arrive before it is awaited. (libmosquitto calls
+        // on_publish holding only its callback mutex, which mosquitto_publish
+        // does not take: no lock-order cycle.)
+        let (rc, epoch): (Int32, Int) = shared.withLock { s in
+            let rc = payload.withUnsafeBytes { buf in
+                mosquitto_publish(mosq, &mid, topic, Int32(buf.count), buf.baseAddress, qos, retain)
+            }
+            if rc == MOSQ_ERR_SUCCESS.rawValue, qos > 0 {
+                s.awaited.insert(mid)
+                s.acked.remove(mid)
+            }
+            return (rc, s.epoch)
+        }
+        handleLock.unlock()
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "publish", code: rc) }
+        wake()
+        return (mid, epoch)
+    }
+
+    /// Waits until the broker acknowledged all of `mids` (QoS 1 PUBACK) or the
+    /// timeout passes; returns the ids acknowledged.
+    package func waitForAcks(_ mids: [Int32], timeout: Duration) async -> Set<Int32> {
+        let deadline = ContinuousClock.now + timeout
+        var remaining = Set(mids)
+        var done: Set<Int32> = []
+        while true {
+            shared.withLock { s in
+                for m in remaining where s.acked.contains(m) {
+                    s.acked.remove(m)
+                    done.insert(m)
+                }
+            }
+            remaining.subtract(done)
+            if remaining.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
+                // Give up on the rest: a late ack for them must not count for a later publish.
+                shared.withLock { s in s.awaited.subtract(remaining) }
+                return done
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Takes the acknowledged ids seen so far with the epoch they belong to, in
+    /// one step (an epoch change clears them, so they are never mixed).
+    package func takeAckedInEpoch() -> (epoch: Int, mids: Set<Int32>) {
+        shared.withLock { s in
+            defer { s.acked.removeAll() }
+            return (s.epoch, s.acked)
+        }
+    }
+
+    /// Takes the acknowledged ids seen so far (for synchronous publishers).
+    package func takeAcked() -> Set<Int32> {
+        shared.withLock { s in
+            defer { s.acked.removeAll() }
+            return s.acked
+        }
+    }
+
+    // MARK: - Internals
+
+    private static let libraryInit: Void = { _ = mosquitto_lib_init() }()
+
+    private func wake() {
+        var b: UInt8 = 1
+        _ = write(wakeWrite, &b, 1)
+    }
+
+    private func create() throws {
+        let handle = mosquitto_new(options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
+        guard let handle else { throw MQTTError(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue) }
+        mosq = handle
+        try configure(handle)
+    }
+
+    private func configure(_ m: OpaquePointer) throws {
+        func check(_ rc: Int32, _ op: String) throws {
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: op, code: rc) }
+        }
+        try check(mosquitto_threaded_set(m, true), "threaded_set")
+        try check(mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1), "TCP_NODELAY")
+        try check(mosquitto_max_inflight_messages_set(m, options.maxInflight), "max_inflight")
+        if options.username != nil || options.password != nil {
+            try check(mosquitto_username_pw_set(m, options.username, options.password), "username_pw_set")
+        }
+        if options.caFile != nil || options.certFile != nil {
+            try check(mosquitto_tls_set(m, options.caFile, nil, options.certFile, options.keyFile, nil), "tls_set")
+        }
+        if let will = options.will {
+            let rc = will.payload.withUnsafeBytes { buf in
+                mosquitto_will_set(m, will.topic, Int32(buf.count), buf.baseAddress, will.qos, will.retain)
+            }
+            try check(rc, "will_set")
+        }
+        mosquitto_connect_callback_set(m, mqttOnConnect)
+        mosquitto_disconnect_callback_set(m, mqttOnDisconnect)
+        mosquitto_message_callback_set(m, mqttOnMessage)
+        mosquitto_publish_callback_set(m, mqttOnPublish)
+    }
+
+    private var isStopping: Bool { shared.withLock { $0.stopping } }
+
+    private func run() {
+        var delay = options.reconnectDelayMin
+        while !isStopping {
+            guard let m = mosq else { break }
+            if needsConfigure {
+                // A half-configured handle (not in threaded mode) could write a
+                // PUBACK before its commit: never connect with one.
+                if (try? reconfigure(m)) == nil {
+                    logger.warning("mqtt.reconnect_deferred", metadata: ["mqtt.reason": "the client could not be configured", "mqtt.retry_in_s": "\(delay)"])
+                    sleepInterruptibly(delay)
+                    delay = min(delay * 2, options.reconnectDelayMax)
+                    continue
+                }
+            }
+            if !connectedFlag {
+                // Always a full connect: dropping a connection reinitialises the handle.
+                let rc = mosquitto_connect(m, options.host, Int32(options.port), Int32(options.keepalive))
+                if rc != MOSQ_ERR_SUCCESS.rawValue {
+                    logger.warning("mqtt.connect_failed", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))", "mqtt.retry_in_s": "\(delay)"])
+                    sleepInterruptibly(delay)
+                    delay = min(delay * 2, options.reconnectDelayMax)
+                    continue
+                }
+                connectedFlag = true // TCP is up; CONNACK comes through the read path
+            }
+            if !pumpOnce(m) {
+                dropConnection()
+                sleepInterruptibly(delay)
+                delay = min(delay * 2, options.reconnectDelayMax)
+            } else if isConnected, !commitFailing {
+                delay = options.reconnectDelayMin
+            }
+        }
+        if let m = mosq, connectedFlag, !shared.withLock({ $0.aborting }), flushBatch() {
+            _ = mosquitto_loop_write(m, 1)
+            _ = mosquitto_disconnect(m)
+            for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
+        }
+        shared.withLock { $0.connected = false; $0.stopped = true }
+        stoppedSignal.signal()
+    }
+
+    /// One round: wait for the socket, read what is there (up to maxBatch
+    /// messages), commit them, then write the queued PUBACKs and other packets.
+    /// Returns false when the connection must be dropped.
+    private func pumpOnce(_ m: OpaquePointer) -> Bool {
+        let sock = mosquitto_socket(m)
+        guard sock >= 0 else { return false }
+        var fds = [
+            pollfd(fd: sock, events: Int16(POLLIN) | (mosquitto_want_write(m) ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
+        let timeoutMs: Int32 = 500
+        let n = poll(&fds, 2, timeoutMs)
+        if n < 0 && errno != EINTR { return false }
+        if fds[1].revents != 0 {
+            var sink = [UInt8](repeating: 0, count: 256)
+            while read(wakeRead, &sink, 256) > 0 {}
+        }
+        if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            // Read packets while the socket has more, up to a full group.
+            while true {
+                let rc = mosquitto_loop_read(m, 1)
+                if rc != MOSQ_ERR_SUCCESS.rawValue {
+                    // Commit what was read; the PUBACKs are dropped with the connection.
+                    flushBatch()
+                    logger.warning("mqtt.connection_lost", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))"])
+                    return false
+                }
+                if batch.count >= options.maxBatch { break }
+                var more = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
+                if poll(&more, 1, 0) <= 0 { break }
+            }
+        }
+        guard flushBatch() else {
+            commitFailing = true
+            logger.error("mqtt.commit_failed", metadata: ["mqtt.action": "dropping the connection so the broker redelivers"])
+            return false
+        }
+        if mosquitto_want_write(m) {
+            let rc = mosquitto_loop_write(m, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return false }
+        }
+        let rc = mosquitto_loop_misc(m)
+        return rc == MOSQ_ERR_SUCCESS.rawValue
+    }
+
+    @discardableResult
+    private func flushBatch() -> Bool {
+        guard !batch.isEmpty else { return true }
+        let ok = onBatch(batch)
+        batch.removeAll(keepingCapacity: true)
+        if ok { commitFailing = false }
+        return ok
+    }
+
+    /// Drops the connection without writing anything queued (the PUBACKs of
+    /// an uncommitted group must never reach the broker), keeping the session.
+    private func dropConnection() {
+        connectedFlag = false
+        shared.withLock { $0.connected = false }
+        guard let m = mosq else { return }
+        batch.removeAll()
+        needsConfigure = true
+        _ = try? reconfigure(m)
+    }
+
+    /// Reinitialises the handle (dropping everything queued, PUBACKs included)
+    /// and configures it again; `needsConfigure` stays set until that succeeds.
+    private func reconfigure(_ m: OpaquePointer) throws {
+        handleLock.lock()
+        defer { handleLock.unlock() }
+        mosquitto_reinitialise(m, options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
+        shared.withLock { s in s.awaited.removeAll(); s.acked.removeAll(); s.epoch += 1 } // message ids start again
+        do {
+            try configure(m)
+            needsConfigure = false
+        } catch {
+            logger.error("mqtt.configure_failed", metadata: ["error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// Sleeps for `seconds`, or until `stop()`. Publishes also write to the
+    /// wake pipe; those are drained here and do not cut the sleep short
+    /// (otherwise a disconnected publisher would spin on reconnects).
+    private func sleepInterruptibly(_ seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !isStopping {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return }
+            var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, 1, Int32(left * 1000) + 1) > 0 {
+                var sink = [UInt8](repeating: 0, count: 256)
+                while read(wakeRead, &sink, 256) > 0 {}
+            }
+        }
+    }
+
+    fileprivate func connected(rc: Int32) {
+        guard let m = mosq else { return }
+        if rc != 0 {
+            logger.error("mqtt.connect_refused", metadata: ["mqtt.reason": "\(String(cString: mosquitto_connack_string(rc)))"])
+            return
+        }
+        for topic in options.subscriptions {
+            let src = mosquitto_subscribe(m, nil, topic, 1)
+            if src != MOSQ_ERR_SUCCESS.rawValue {
+                logger.error("mqtt.subscribe_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(String(cString: mosquitto_strerror(src)))"])
+            }
+        }
+        shared.withLock { $0.connected = true; $0.connects += 1 }
+        logger.info("mqtt.connected", metadata: ["mqtt.broker": "\(options.host):\(options.port)", "mqtt.client_id": "\(options.clientID)"])
+    }
+
+    fileprivate func disconnected(rc: Int32) {
+        shared.withLock { $0.connected = false }
+        if rc != 0 { connectedFlag = false }
+    }
+
+    fileprivate func received(_ msg: UnsafePointer<mosquitto_message>) {
+        let m = msg.pointee
+        let topic = String(cString: m.topic)
+        let payload: [UInt8]
+        if m.payloadlen > 0, let p = m.payload {
+            payload = Array(UnsafeRawBufferPointer(start: p, count: Int(m.payloadlen)))
+        } else {
+            payload = []
+        }
+        let now = options.clock.now()
+        if payload.count > options.maxPayloadBytes {
+            let row = InboxMessage(topic: topic, payload: payload, receivedAt: now, maxPayloadBytes: options.maxPayloadBytes)
+            batch.append(ReceivedMessage(topic: topic, payload: row.payload, receivedAt: now, oversized: row))
+            return
+        }
+        batch.append(ReceivedMessage(topic: topic, payload: payload, receivedAt: now))
+    }
+
+    fileprivate func published(mid: Int32) {
+        shared.withLock { s in
+            if s.awaited.remove(mid) != nil { s.acked.insert(mid) }
+        }
+    }
+}
+
+// libmosquitto callbacks: plain nonisolated functions (a closure in main.swift
+// would be main-actor isolated and trap on libmosquitto's thread).
+
+private func client(_ obj: UnsafeMutableRawPointer?) -> MQTTClient? {
+    obj.map { Unmanaged<MQTTClient>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private func mqttOnConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
+    client(obj)?.connected(rc: rc)
+}
+
+private func mqttOnDisconnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
+    client(obj)?.disconnected(rc: rc)
+}
+
+private func mqttOnMessage(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ msg: UnsafePointer<mosquitto_message>?) {
+    guard let msg else { return }
+    client(obj)?.received(msg)
+}
+
+private func mqttOnPublish(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32) {
+    client(obj)?.published(mid: mid)
+}

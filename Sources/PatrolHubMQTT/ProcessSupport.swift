@@ -1,0 +1,23 @@
+import CMosquitto
+
+/// Process helpers from the C shim beside libmosquitto's header (`Sources/CMosquitto/shim.h`),
+/// so that no other target imports `CMosquitto`.
+package enum ProcessSupport {
+    /// Line-buffers standard output, so printed lines and log lines (stderr)
+    /// keep their order when both are piped.
+    package static func lineBufferStandardOutput() { patrolhub_line_buffer_stdout() }
+
+    /// Lowers the calling thread's scheduling priority by `increment` (Linux nice
+    /// values are per thread; elsewhere nothing). Returns `setpriority`'s result.
+    @discardableResult
+    package static func niceCurrentThread(_ increment: Int32) -> Int32 { patrolhub_nice_current_thread(increment) }
+
+    /// The C heap as glibc's malloc sees it: bytes handed out and not freed, and
+    /// bytes held from the system; nil where mallinfo2 is not available.
+    package static func heap() -> (inUse: Int, held: Int)? {
+        var inUse = 0
+        var held = 0
+        guard patrolhub_heap(&inUse, &held) != 0 else { return nil }
+        return (inUse, held)
+    }
+}

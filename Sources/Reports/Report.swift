@@ -1,0 +1,218 @@
+import Alerts
+import AlertsStore
+import Foundation
+
+/// A supervision report as data: key figures, then sections of charts and
+/// tables. Builders (`ReportBuilder`) compute it in SQL over the store; the
+/// renderers (`ReportRenderer`) turn the same value into Markdown, CSV or an
+/// HTML page with inline SVG charts, so the three forms never disagree.
+public struct Report: Sendable {
+    /// `daily`, `weekly`, `monthly`: the builder's kind.
+    public var kind: String
+    public var title: String
+    /// The period covered, as a reader says it (e.g. `2025-03-03 (Monday), Asia/Shanghai`).
+    public var period: String
+    public var generatedAt: Date
+    public var timeZone: TimeZone
+    /// Headline numbers, shown first.
+    public var figures: [Figure]
+    public var sections: [Section]
+    /// Remarks on how the figures were computed (definitions, exclusions).
+    public var notes: [String]
+
+    public init(kind: String, title: String, period: String, generatedAt: Date, timeZone: TimeZone,
+                figures: [Figure] = [], sections: [Section] = [], notes: [String] = []) {
+        self.kind = kind
+        self.title = title
+        self.period = period
+        self.generatedAt = generatedAt
+        self.timeZone = timeZone
+        self.figures = figures
+        self.sections = sections
+        self.notes = notes
+    }
+
+    /// A headline number.
+    public struct Figure: Sendable, Hashable {
+        /// Stable key (CSV, tests), e.g. `coverage`.
+        public var key: String
+        public var label: String
+        public var value: Cell
+        /// Optional context under the number, e.g. `vs 83.1 % last week`.
+        public var note: String?
+
+        public init(key: String, label: String, value: Cell, note: String? = nil) {
+            self.key = key
+            self.label = label
+            self.value = value
+            self.note = note
+        }
+    }
+
+    public struct Section: Sendable {
+        public var title: String
+        public var charts: [Chart]
+        public var tables: [Table]
+        public init(title: String, charts: [Chart] = [], tables: [Table] = []) {
+            self.title = title
+            self.charts = charts
+            self.tables = tables
+        }
+    }
+
+    /// One table; `id` names it in CSV and tests.
+    public struct Table: Sendable, Hashable {
+        public var id: String
+        public var title: String
+        public var columns: [String]
+        public var rows: [[Cell]]
+        /// Shown when there are no rows.
+        public var empty: String
+
+        public init(id: String, title: String, columns: [String], rows: [[Cell]], empty: String = "none") {
+            self.id = id
+            self.title = title
+            self.columns = columns
+            self.rows = rows
+            self.empty = empty
+        }
+
+        /// The cell in `column` of the first row whose first cell reads `key`.
+        public func value(row key: String, column: String) -> Cell? {
+            guard let c = columns.firstIndex(of: column), let r = rows.first(where: { $0.first?.text == key }) else { return nil }
+            return r[c]
+        }
+    }
+
+    /// A table cell: typed, so CSV keeps raw numbers and the others format them.
+    public enum Cell: Sendable, Hashable {
+        case text(String)
+        case int(Int)
+        /// A fraction 0…1 shown as a percentage; nil when undefined (nothing due).
+        case percent(Double?)
+        /// A signed change, e.g. +3 / −2.
+        case change(Int)
+        case number(Double, digits: Int)
+
+        /// As printed in Markdown and HTML.
+        public var text: String {
+            switch self {
+            case .text(let s): return s
+            case .int(let i): return String(i)
+            case .percent(let p): return p.map { Report.percentText($0) } ?? "—"
+            case .change(let c): return c > 0 ? "+\(c)" : (c < 0 ? "−\(-c)" : "0")
+            case .number(let d, let digits): return String(format: "%.\(digits)f", d)
+            }
+        }
+
+        /// As written to CSV (machine-readable: plain numbers, empty when undefined).
+        public var raw: String {
+            switch self {
+            case .text(let s): return s
+            case .int(let i): return String(i)
+            case .percent(let p): return p.map { String(format: "%.4f", $0) } ?? ""
+            case .change(let c): return String(c)
+            case .number(let d, let digits): return String(format: "%.\(digits)f", d)
+            }
+        }
+
+        public var intValue: Int? {
+            switch self {
+            case .int(let i), .change(let i): return i
+            default: return nil
+            }
+        }
+    }
+
+    /// A chart, drawn as inline SVG in the HTML form (and omitted from Markdown and CSV,
+    /// whose tables carry the same numbers).
+    public enum Chart: Sendable, Hashable {
+        /// Horizontal bars, one per category, stacked by series (e.g. per grid: on time, late, flagged, missed).
+        case stackedBars(title: String, categories: [String], series: [Series])
+        /// Vertical bars, series side by side per category (e.g. this week vs last week).
+        case groupedBars(title: String, categories: [String], series: [Series])
+        /// Lines over x labels (e.g. items per day this week and last).
+        case lines(title: String, labels: [String], series: [Series])
+        /// A ring with one highlighted share and a big number in the middle (e.g. coverage).
+        case donut(title: String, slices: [Series], centre: String)
+    }
+
+    public struct Series: Sendable, Hashable {
+        public var name: String
+        /// CSS colour.
+        public var color: String
+        public var values: [Double]
+        public init(_ name: String, _ color: String, _ values: [Double]) {
+            self.name = name
+            self.color = color
+            self.values = values
+        }
+    }
+
+    /// Every table of every section, in order.
+    public var tables: [Table] { sections.flatMap(\.tables) }
+    public func table(_ id: String) -> Table? { tables.first { $0.id == id } }
+    public func figure(_ key: String) -> Cell? { figures.first { $0.key == key }?.value }
+
+    static func percentText(_ p: Double) -> String { String(format: "%.1f %%", p * 100) }
+}
+
+/// What a builder needs besides the database: the zone figures are
+/// computed in, and the instant the report is made (for "open now" counts).
+public struct ReportContext: Sendable {
+    public var timeZone: TimeZone
+    public var now: Date
+    public init(timeZone: TimeZone, now: Date = Date()) {
+        self.timeZone = timeZone
+        self.now = now
+    }
+
+    /// `[start, end)` of a local day.
+    public func bounds(_ day: LocalDay) -> (start: Double, end: Double) {
+        let b = day.bounds(in: timeZone)
+        return (b.start.timeIntervalSince1970, b.end.timeIntervalSince1970)
+    }
+}
+
+/// One kind of report. To add one (e.g. the monthly evaluation), write a type
+/// conforming to this and list it in `ReportCatalog.builders`; the CLI
+/// (`patrolhub report KIND`), the renderers and the HTTP route pick it up.
+public protocol ReportBuilder: Sendable {
+    /// The word on the command line: `daily`, `weekly`, `monthly`.
+    static var kind: String { get }
+    /// One line for `--help`.
+    static var abstract: String { get }
+    /// Builds the report for the period that contains `date` from the store's read APIs.
+    static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report
+}
+
+/// The reports this build can make.
+public enum ReportCatalog {
+    /// Every report kind the project knows (the monthly evaluation is built by case supervision).
+    public static let kinds = ["daily", "weekly", "monthly"]
+
+    /// The builders available, by kind. Add a builder here to make it available everywhere.
+    public static let builders: [any ReportBuilder.Type] = [DailyPatrolReport.self, WeeklyAnalysisReport.self, MonthlyEvaluationReport.self]
+
+    public static func builder(_ kind: String) -> (any ReportBuilder.Type)? { builders.first { $0.kind == kind } }
+
+    /// Builds a report from the store (one consistent read).
+    public static func build(_ kind: String, date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+        guard let b = builder(kind) else { throw ReportError.unavailable(kind) }
+        return try b.build(date: date, context: context, store: store)
+    }
+}
+
+public enum ReportError: Error, CustomStringConvertible, Sendable {
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let kind):
+            let have = ReportCatalog.builders.map { $0.kind }.joined(separator: ", ")
+            return ReportCatalog.kinds.contains(kind)
+                ? "the \(kind) report is not available in this build yet (available: \(have))"
+                : "unknown report '\(kind)' (one of: \(ReportCatalog.kinds.joined(separator: ", ")))"
+        }
+    }
+}
