@@ -33,11 +33,24 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // The runtime: MQTT, embedded broker, HTTP API and live board, services, CLI.
+        // The dispatch-room HTTP interface: API, event stream, live board, health. No MQTT, no CLI.
+        .target(
+            name: "PatrolHubHTTP",
+            dependencies: [
+                "Alerts",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ],
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        // The runtime: MQTT, embedded broker, services, CLI; serves PatrolHubHTTP.
         .executableTarget(
             name: "PatrolHub",
             dependencies: [
                 "Alerts",
+                "PatrolHubHTTP",
                 "CMosquitto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -47,7 +60,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts"]),
+        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "PatrolHubHTTP", "Alerts"]),
+        .testTarget(
+            name: "PatrolHubHTTPTests",
+            dependencies: [
+                "PatrolHubHTTP", "Alerts",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

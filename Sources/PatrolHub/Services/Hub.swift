@@ -1,4 +1,5 @@
 import Alerts
+import PatrolHubHTTP
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -1,4 +1,5 @@
 import Alerts
+import PatrolHubHTTP
 import CMosquitto
 import Foundation
 import GRDB

@@ -1,6 +1,5 @@
 import Alerts
 import Foundation
-import GRDB
 import Hummingbird
 
 /// The read side of the dispatch-room API (and the silences it manages):
@@ -76,7 +75,7 @@ struct DispatchAPI: Sendable {
                 throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
             }
         }
-        if let zone = q.zone, try !store.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
+        if let zone = q.zone, try !store.knowsZone(zone) {
             throw bad("zone", "unknown zone '\(zone)'")
         }
         return q
@@ -91,32 +90,25 @@ struct DispatchAPI: Sendable {
     }
 
     func riskItems(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.riskItems(q, db: db), \.json) }
+        Self.page(try store.riskItemsPage(q), \.json)
     }
 
     func cases(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.cases(q, db: db), \.json) }
+        Self.page(try store.casesPage(q), \.json)
     }
 
     func slips(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.slips(q, db: db), \.json) }
+        Self.page(try store.slipsPage(q), \.json)
     }
 
     /// One case as `Case.json`, plus `transitions` (oldest first), `risk_items`
     /// (its evidence, as `RiskItem.json`) and `slips` (documents about it); nil when unknown.
     func caseDetail(id: String) throws -> JSONValue? {
-        try store.writer.read { db in
-            guard let c = try DisputeStore.fetchCase(id: id, db: db), case .object(var o) = c.json else { return nil }
-            o["transitions"] = .array(try DisputeStore.transitions(caseID: id, db: db).map(\.json))
-            var items: [JSONValue] = []
-            for itemID in c.riskItemIDs {
-                if let item = try DisputeStore.fetchRiskItem(id: itemID, db: db) { items.append(item.json) }
-            }
-            o["risk_items"] = .array(items)
-            let slipIDs = try String.fetchAll(db, sql: "SELECT id FROM slips WHERE case_id = ? ORDER BY rowid", arguments: [id])
-            o["slips"] = .array(try slipIDs.compactMap { try DisputeStore.fetchSlip(id: $0, db: db)?.json })
-            return .object(o)
-        }
+        guard let d = try store.caseDetail(id: id), case .object(var o) = d.case.json else { return nil }
+        o["transitions"] = .array(d.transitions.map(\.json))
+        o["risk_items"] = .array(d.riskItems.map(\.json))
+        o["slips"] = .array(d.slips.map(\.json))
+        return .object(o)
     }
 
     // MARK: - Zones
@@ -137,14 +129,14 @@ struct DispatchAPI: Sendable {
             default: throw bad(key, "unknown parameter (known: level, geometry)")
             }
         }
-        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
+        let all = try store.zoneSummaries()
         let kept = all.filter { level == nil || $0.level == level }
         return .object(["items": .array(kept.map { $0.json(geometry: geometry) }), "next": .null])
     }
 
     /// One zone with its counts, its geometry and the codes of its children; nil when unknown.
     func zone(code: String) throws -> JSONValue? {
-        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
+        let all = try store.zoneSummaries()
         guard let z = all.first(where: { $0.code == code }), case .object(var o) = z.json(geometry: true) else { return nil }
         o["children"] = .array(all.filter { $0.parent == code }.map { .string($0.code) })
         return .object(o)
@@ -220,7 +212,7 @@ struct DispatchAPI: Sendable {
         if let e = try time("ends_at") {
             ends = e
         } else if let d = try string("duration") {
-            guard let seconds = PatrolHubCommand.Silences.Add.seconds(d), seconds <= 1e12 else {
+            guard let seconds = DurationText.seconds(d), seconds <= 1e12 else {
                 throw HTTPError(.badRequest, message: "field 'duration': expected e.g. 30m, 2h or 1d, found '\(d)'")
             }
             ends = starts.addingTimeInterval(seconds)

@@ -13,42 +13,45 @@ import Synchronization
 /// Liveness is measured in wall seconds, whatever the hub's clock: a stall is
 /// a process that does not move. The answer also shows the hub's clock (its
 /// time now, and whether and how fast it is simulated).
-final class HubHealth: Sendable {
+public final class HubHealth: Sendable {
     private let state: Mutex<HealthState>
-    let clock: HubClock
+    /// The hub's clock, shown in the answer.
+    public let clock: HubClock
 
-    init(clock: HubClock = .real, now: Date = Date()) {
+    /// A hub that has just started, at wall time `now`.
+    public init(clock: HubClock = .real, now: Date = Date()) {
         self.clock = clock
         state = Mutex(HealthState(startedAt: now))
     }
 
     /// Ingest committed `count` messages to the inbox.
-    func ingestCommitted(_ count: Int, at now: Date = Date()) {
+    public func ingestCommitted(_ count: Int, at now: Date = Date()) {
         state.withLock { $0.ingestCommitted(count, at: now) }
     }
 
     /// An inbox commit failed (the messages stay unacknowledged at the broker).
-    func ingestFailed(_ error: String, at now: Date = Date()) {
+    public func ingestFailed(_ error: String, at now: Date = Date()) {
         state.withLock { $0.ingestFailed(error, at: now) }
     }
 
     /// Called before each pipeline step; pass the mark to `pipelineStepFinished`.
-    func pipelineStepStarting() -> Int {
+    public func pipelineStepStarting() -> Int {
         state.withLock { $0.received }
     }
 
     /// The pipeline finished a step: `processed` messages, `drained` when it
     /// took everything that was waiting (fewer than a full batch).
-    func pipelineStepFinished(mark: Int, processed: Int, drained: Bool, at now: Date = Date()) {
+    public func pipelineStepFinished(mark: Int, processed: Int, drained: Bool, at now: Date = Date()) {
         state.withLock { $0.stepFinished(mark: mark, processed: processed, drained: drained, at: now) }
     }
 
     /// A pipeline step failed.
-    func pipelineFailed(_ error: String, at now: Date = Date()) {
+    public func pipelineFailed(_ error: String, at now: Date = Date()) {
         state.withLock { $0.pipelineFailed(error, at: now) }
     }
 
-    func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
+    /// The answer of `/healthz` at wall time `now`.
+    public func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
         var r = state.withLock { $0.report(now: now, stallAfter: stallAfter) }
         if case .object(var o) = r.json {
             var c: JSONObject = ["now": .string(clock.now().rfc3339), "simulated": .bool(clock.isSimulated)]
@@ -148,7 +151,9 @@ struct HealthState: Sendable {
 }
 
 /// `/healthz`'s answer: 200 when healthy, 503 otherwise, with the details.
-struct HealthReport: Sendable {
-    var healthy: Bool
-    var json: JSONValue
+public struct HealthReport: Sendable {
+    /// False when the hub has a problem (`/healthz` answers 503).
+    public var healthy: Bool
+    /// The answer's body.
+    public var json: JSONValue
 }
