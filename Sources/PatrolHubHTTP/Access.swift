@@ -46,12 +46,15 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
+    /// Every JSON body goes through the API's one encoder.
+    var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
+
     /// Refuses the request unless the caller has at least `role`
     /// (401 without a valid token, 403 with a weaker role).
     func require(_ role: Role) throws {
         guard let identity else { throw AccessMiddleware.unauthorized("a bearer token is required") }
         guard identity.role >= role else {
-            throw HTTPError(.forbidden, message: "this needs the role \(role.rawValue) or above; token '\(identity.name)' has \(identity.role.rawValue)")
+            throw APIError(.forbidden, "this needs the role \(role.rawValue) or above; token '\(identity.name)' has \(identity.role.rawValue)")
         }
     }
 
@@ -61,7 +64,7 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
     func actor(claimed: String?, field: String) throws -> String {
         if let identity, identity.authenticated { return identity.name }
         guard let c = claimed?.trimmingCharacters(in: .whitespaces), !c.isEmpty else {
-            throw HTTPError(.badRequest, message: "\(field) is required: who does this")
+            throw APIError.badRequest("\(field) is required: who does this")
         }
         return c
     }
@@ -307,8 +310,8 @@ struct AccessMiddleware: RouterMiddleware {
     /// Paths that also accept `?access_token=`.
     static let queryTokenPaths: Set<String> = ["/api/v1/stream"]
 
-    static func unauthorized(_ message: String) -> HTTPError {
-        HTTPError(.unauthorized, headers: [.wwwAuthenticate: #"Bearer realm="patrolhub""#], message: message)
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(.unauthorized, message, headers: [.wwwAuthenticate: #"Bearer realm="patrolhub""#])
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -333,8 +336,8 @@ struct AccessMiddleware: RouterMiddleware {
         if given != nil || malformed {
             let address = AuthFailureTable.key(for: context.remoteAddress)
             if let wait = limiter.retryAfter(address) {
-                throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"],
-                                message: "too many failed authentications from this address: try again in \(wait) s")
+                throw APIError(.tooManyRequests, "too many failed authentications from this address: try again in \(wait) s",
+                               headers: [.retryAfter: "\(wait)"])
             }
             guard !malformed, let given, let id = tokens.identity(for: given) else {
                 if limiter.recordFailure(address) {
