@@ -31,6 +31,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                // The moved case-actions test reads the transitions and the audit log as written.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // The dispatch-room HTTP interface: API, event stream, live board, health. No MQTT, no CLI.
@@ -67,6 +69,8 @@ let package = Package(
                 "PatrolHubHTTP", "Alerts",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
+                // The moved case-actions test reads the transitions and the audit log as written.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],
