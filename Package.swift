@@ -52,7 +52,21 @@ let package = Package(
             name: "PatrolHubMQTT",
             dependencies: ["Alerts", "CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
-        // The runtime: embedded broker, HTTP API and live board, services, simulator, CLI, benchmarks.
+        // The dispatch-room HTTP interface: API, event stream, live board, health. No MQTT, no CLI.
+        .target(
+            name: "PatrolHubHTTP",
+            dependencies: [
+                "Alerts",
+                "AlertsStore",
+                "Reports",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+            ],
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        // The executable: CLI, embedded broker, services and their wiring, simulator, benchmarks.
         .executableTarget(
             name: "PatrolHub",
             dependencies: [
@@ -61,6 +75,7 @@ let package = Package(
                 "Reports",
                 "Simulation",
                 "PatrolHubMQTT",
+                "PatrolHubHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -69,7 +84,17 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "AlertsStore", "Reports", "Simulation"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT"]),
+        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP"]),
+        .testTarget(
+            name: "PatrolHubHTTPTests",
+            dependencies: [
+                "PatrolHubHTTP", "Alerts", "AlertsStore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+                // The case-actions tests read the transitions and the audit log as written.
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,10 +7,7 @@ import Testing
 /// `Alerts` free of both; this keeps the targets above it honest too.
 @Suite struct ArchitectureTests {
     /// Files allowed to break a rule for now, each with the rules it breaks.
-    static let allowances: [String: Set<Rule>] = [
-        // Removed when the http lane lands (its SQL moves into the store).
-        "Sources/PatrolHub/HTTP/DispatchAPI.swift": [.grdb, .sql],
-    ]
+    static let allowances: [String: Set<Rule>] = [:]
 
     enum Rule: String, Sendable {
         case grdb = "imports GRDB/GRDBSQLite or calls sqlite3_ outside Sources/AlertsStore"

@@ -8,6 +8,7 @@ import Glibc
 import Synchronization
 #endif
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// Each attack on the HTTP side, repeated against a live hub (real
 /// mosquitto, real pipeline, real SQLite, Hummingbird on a free port):

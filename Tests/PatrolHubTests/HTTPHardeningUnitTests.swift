@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// The pure parts of the HTTP hardening: hashing, the request policy, the
 /// failure table, the health state and the config keys.

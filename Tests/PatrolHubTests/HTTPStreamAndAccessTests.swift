@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// The live stream and access control, against a live hub.
 @Suite("HTTP stream and access over a live hub", .serialized)

@@ -3,6 +3,7 @@ import Alerts
 import Foundation
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// The Prometheus text of `/metrics`, from given counts (no I/O).
 @Suite("Metrics exposition")

@@ -107,6 +107,25 @@ struct ProtocolDocTests {
             return passwords()["onvif-bridge"] != nil && EmbeddedBroker.canConnect(host: "127.0.0.1", port: port)
         }
         let accounts = passwords()
+        let storePath = dir.file("hub.sqlite")
+
+        // The hub's subscription is active some time after the broker listens: probe with a camera
+        // status (each with its own time, so none is a duplicate) until one reaches the inbox. The
+        // probes' times come before the examples' (fixed in the document), so no example is late or
+        // too old whatever the date the suite runs on.
+        let probeTopic = "patrolhub/v1/camera/cam-010/status"
+        let simulator = try #require(accounts["patrolhub-sim"], "the simulator's account")
+        func inboxCount(_ clause: String) -> Int {
+            guard FileManager.default.fileExists(atPath: storePath), let store = try? DisputeStore(path: storePath) else { return 0 }
+            return (try? store.inboxWriter.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbox WHERE \(clause)", arguments: [probeTopic]) }) ?? 0
+        }
+        var probes = 0
+        try await waitUntil("the hub receives a probe", timeout: 60) {
+            probes += 1
+            let time = String(format: "2026-12-01T07:%02d:%02d+08:00", probes / 60 % 60, probes % 60)
+            _ = try runProcess("/bin/sh", ["-c", "\(pub) -h 127.0.0.1 -p \(port) -q 1 -i probe -u patrolhub-sim -P '\(simulator)' -t \(probeTopic) -m '{\"status\":\"online\",\"time\":\"\(time)\"}'"], timeout: 30)
+            return inboxCount("topic = ?") > 0
+        }
 
         for e in examples {
             let password = try #require(accounts[e.user], "an account for \(e.user)")
@@ -117,10 +136,14 @@ struct ProtocolDocTests {
             #expect(run.status == 0, "\(e): mosquitto_pub exited \(run.status): \(run.output)")
         }
 
-        let storePath = dir.file("hub.sqlite")
-        try await waitUntil("every example processed", timeout: 60) {
-            guard let s = storeStatus(storePath) else { return false }
-            return s.inboxProcessed >= examples.count && s.inboxPending == 0
+        do {
+            try await waitUntil("every example processed", timeout: 60) {
+                guard let s = storeStatus(storePath) else { return false }
+                return inboxCount("topic != ?") >= examples.count && s.inboxPending == 0
+            }
+        } catch {
+            let s = storeStatus(storePath)
+            throw TestFailure("\(error): received \(s?.inboxReceived ?? -1), processed \(s?.inboxProcessed ?? -1); hub log:\n\(hub.log)")
         }
         let store = try DisputeStore(path: storePath)
         let items = try store.riskItems()

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// A stream client that comes back after the change log was pruned past its
 /// `Last-Event-ID` is told which changes it can no longer get (`ready`'s

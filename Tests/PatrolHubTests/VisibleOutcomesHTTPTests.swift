@@ -3,6 +3,7 @@ import Alerts
 import Foundation
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubHTTP
 
 /// Late, misplaced and ended outcomes as a dispatcher sees them: the API
 /// JSON and filters, `/metrics`, the case action that closes a slip, and

@@ -2,6 +2,7 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubHTTP
 import PatrolHubMQTT
 import Reports
 import Simulation

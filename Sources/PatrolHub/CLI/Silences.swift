@@ -49,7 +49,7 @@ extension PatrolHubCommand {
                     guard let e = parser.parse(end) else { throw CLIError("--end is not an RFC 3339 time: \(end)") }
                     ends = e
                 } else if let duration {
-                    guard let d = Self.seconds(duration) else { throw CLIError("--duration must look like 30m, 2h or 1d, not '\(duration)'") }
+                    guard let d = DurationText.seconds(duration) else { throw CLIError("--duration must look like 30m, 2h or 1d, not '\(duration)'") }
                     ends = starts.addingTimeInterval(d)
                 } else {
                     throw CLIError("give --end or --duration")
@@ -68,17 +68,6 @@ extension PatrolHubCommand {
                     print("\(saved.id) created: \(Self.describe(saved))")
                 } catch let e as Silence.Invalid {
                     throw CLIError("invalid silence: \(e)")
-                }
-            }
-
-            static func seconds(_ text: String) -> TimeInterval? {
-                guard let unit = text.last, let n = Double(text.dropLast()), n > 0 else { return nil }
-                switch unit {
-                case "s": return n
-                case "m": return n * 60
-                case "h": return n * 3600
-                case "d": return n * 86_400
-                default: return nil
                 }
             }
 

@@ -1,4 +1,5 @@
 import Alerts
+import PatrolHubHTTP
 import ArgumentParser
 import Foundation
 #if canImport(Glibc)

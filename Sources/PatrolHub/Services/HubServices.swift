@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import Foundation
 import Logging
+import PatrolHubHTTP
 import PatrolHubMQTT
 import ServiceLifecycle
 import Synchronization

@@ -11,8 +11,9 @@ import ServiceLifecycle
 import Synchronization
 
 /// Why the HTTP server cannot start, naming the config key.
-struct HTTPStartError: Error, CustomStringConvertible {
-    var description: String
+public struct HTTPStartError: Error, CustomStringConvertible {
+    /// What went wrong, naming the config key.
+    public var description: String
 }
 
 /// The dispatch-room HTTP interface as a service: the API, the event stream
@@ -24,7 +25,7 @@ struct HTTPStartError: Error, CustomStringConvertible {
 /// Its description names the listen address only: service-lifecycle logs
 /// every service's description at start (`--log-level debug`), and this one
 /// holds the access tokens.
-struct HTTPService: Service, CustomStringConvertible {
+public struct HTTPService: Service, CustomStringConvertible {
     let options: HubConfig.HTTP
     let api: DispatchAPI
     let feed: ChangeFeed
@@ -37,13 +38,14 @@ struct HTTPService: Service, CustomStringConvertible {
     /// The port actually bound (useful with port 0), once listening.
     let bound = BoundPort()
 
-    var description: String {
+    /// The listen address and the access mode (never the tokens).
+    public var description: String {
         "HTTPService(listen: \(options.scheme)://\(options.listen), auth: \(tokens.map { "\($0.count) bearer token(s)" } ?? "none (loopback only)"))"
     }
 
     /// Checks the access rules (a token file, or a loopback address), loads
     /// the token file and the TLS certificate; errors name the key, the file and the line.
-    init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, logger: Logger) throws {
+    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, logger: Logger) throws {
         options = config.http
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
@@ -108,7 +110,7 @@ struct HTTPService: Service, CustomStringConvertible {
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds).
-    func waitForPort(timeout: Double = 30) async throws -> Int {
+    public func waitForPort(timeout: Double = 30) async throws -> Int {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let p = bound.port { return p }
@@ -118,7 +120,8 @@ struct HTTPService: Service, CustomStringConvertible {
         throw HTTPStartError(description: "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
     }
 
-    func run() async throws {
+    /// Serves until graceful shutdown; throws when it cannot listen.
+    public func run() async throws {
         let bound = self.bound
         let logger = self.logger
         let options = self.options

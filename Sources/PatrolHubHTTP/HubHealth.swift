@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+import Hummingbird
 import Synchronization
 
 /// What `/healthz` reports, kept in memory so the health check never
@@ -13,52 +14,48 @@ import Synchronization
 /// Liveness is measured in wall seconds, whatever the hub's clock: a stall is
 /// a process that does not move. The answer also shows the hub's clock (its
 /// time now, and whether and how fast it is simulated).
-final class HubHealth: Sendable {
+public final class HubHealth: Sendable {
     private let state: Mutex<HealthState>
-    let clock: HubClock
+    /// The hub's clock, shown in the answer.
+    public let clock: HubClock
 
-    init(clock: HubClock = .real, now: Date = Date()) {
+    /// A hub that has just started, at wall time `now`.
+    public init(clock: HubClock = .real, now: Date = Date()) {
         self.clock = clock
         state = Mutex(HealthState(startedAt: now))
     }
 
     /// Ingest committed `count` messages to the inbox.
-    func ingestCommitted(_ count: Int, at now: Date = Date()) {
+    public func ingestCommitted(_ count: Int, at now: Date = Date()) {
         state.withLock { $0.ingestCommitted(count, at: now) }
     }
 
     /// An inbox commit failed (the messages stay unacknowledged at the broker).
-    func ingestFailed(_ error: String, at now: Date = Date()) {
+    public func ingestFailed(_ error: String, at now: Date = Date()) {
         state.withLock { $0.ingestFailed(error, at: now) }
     }
 
     /// Called before each pipeline step; pass the mark to `pipelineStepFinished`.
-    func pipelineStepStarting() -> Int {
+    public func pipelineStepStarting() -> Int {
         state.withLock { $0.received }
     }
 
     /// The pipeline finished a step: `processed` messages, `drained` when it
     /// took everything that was waiting (fewer than a full batch).
-    func pipelineStepFinished(mark: Int, processed: Int, drained: Bool, at now: Date = Date()) {
+    public func pipelineStepFinished(mark: Int, processed: Int, drained: Bool, at now: Date = Date()) {
         state.withLock { $0.stepFinished(mark: mark, processed: processed, drained: drained, at: now) }
     }
 
     /// A pipeline step failed.
-    func pipelineFailed(_ error: String, at now: Date = Date()) {
+    public func pipelineFailed(_ error: String, at now: Date = Date()) {
         state.withLock { $0.pipelineFailed(error, at: now) }
     }
 
-    func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
+    /// The answer of `/healthz` at wall time `now`.
+    public func report(now: Date = Date(), stallAfter: TimeInterval) -> HealthReport {
         var r = state.withLock { $0.report(now: now, stallAfter: stallAfter) }
-        if case .object(var o) = r.json {
-            var c: JSONObject = ["now": .string(clock.now().rfc3339), "simulated": .bool(clock.isSimulated)]
-            if let s = clock.simulation {
-                c["speed"] = .number(s.speed)
-                c["start"] = .string(s.start.rfc3339)
-            }
-            o["clock"] = .object(c)
-            r.json = .object(o)
-        }
+        r.body.clock = HealthBody.Clock(now: clock.now(), simulated: clock.isSimulated,
+                                        speed: clock.simulation.map { Number($0.speed) }, start: clock.simulation?.start)
         return r
     }
 }
@@ -123,32 +120,64 @@ struct HealthState: Sendable {
         var problems: [String] = []
         if ingestFailing { problems.append("ingest failing: \(lastIngestError ?? "")") }
         if stalled { problems.append("pipeline stalled: work pending and no progress for \(Int(idle)) s") }
-        func age(_ d: Date?) -> JSONValue { d.map { .number((now.timeIntervalSince($0) * 10).rounded() / 10) } ?? .null }
-        let json = JSONValue.object([
-            "status": .string(problems.isEmpty ? "ok" : "unhealthy"),
-            "problems": .array(problems.map(JSONValue.string)),
-            "ingest": .object([
-                "received": .number(Double(received)),
-                "last_received_seconds_ago": age(lastReceivedAt),
-                "failing": .bool(ingestFailing),
-                "last_error": lastIngestError.map(JSONValue.string) ?? .null,
-                "last_error_seconds_ago": age(lastIngestErrorAt),
-            ]),
-            "pipeline": .object([
-                "processed": .number(Double(processed)),
-                "pending": .bool(pending),
-                "last_progress_seconds_ago": age(lastProgressAt),
-                "stalled": .bool(stalled),
-                "last_error": lastPipelineError.map(JSONValue.string) ?? .null,
-                "last_error_seconds_ago": age(lastPipelineErrorAt),
-            ]),
-        ])
-        return HealthReport(healthy: problems.isEmpty, json: json)
+        func age(_ d: Date?) -> Number? { d.map { Number((now.timeIntervalSince($0) * 10).rounded() / 10) } }
+        let body = HealthBody(
+            status: problems.isEmpty ? "ok" : "unhealthy", problems: problems,
+            ingest: .init(received: received, last_received_seconds_ago: age(lastReceivedAt), failing: ingestFailing,
+                          last_error: lastIngestError, last_error_seconds_ago: age(lastIngestErrorAt)),
+            pipeline: .init(processed: processed, pending: pending, last_progress_seconds_ago: age(lastProgressAt), stalled: stalled,
+                            last_error: lastPipelineError, last_error_seconds_ago: age(lastPipelineErrorAt)))
+        return HealthReport(healthy: problems.isEmpty, body: body)
     }
 }
 
 /// `/healthz`'s answer: 200 when healthy, 503 otherwise, with the details.
-struct HealthReport: Sendable {
-    var healthy: Bool
-    var json: JSONValue
+public struct HealthReport: Sendable {
+    /// False when the hub has a problem (`/healthz` answers 503).
+    public var healthy: Bool
+    /// The answer's body.
+    var body: HealthBody
+
+    /// The body as `/healthz` sends it, parsed (for callers that read one field).
+    public var json: JSONValue {
+        (try? APIEncoding.buffer(body)).flatMap { try? JSONParser.parse(Array($0.readableBytesView)) } ?? .null
+    }
+}
+
+/// The body of `/healthz`.
+struct HealthBody: ResponseEncodable, Sendable {
+    /// What ingest last reported.
+    struct Ingest: Encodable, Sendable {
+        var received: Int
+        @Null var last_received_seconds_ago: Number?
+        var failing: Bool
+        @Null var last_error: String?
+        @Null var last_error_seconds_ago: Number?
+    }
+
+    /// What the pipeline last reported.
+    struct Pipeline: Encodable, Sendable {
+        var processed: Int
+        var pending: Bool
+        @Null var last_progress_seconds_ago: Number?
+        var stalled: Bool
+        @Null var last_error: String?
+        @Null var last_error_seconds_ago: Number?
+    }
+
+    /// The hub's clock: its time now, and whether and how fast it is simulated (`speed`, `start` only then).
+    struct Clock: Encodable, Sendable {
+        var now: Date
+        var simulated: Bool
+        var speed: Number?
+        var start: Date?
+    }
+
+    /// `ok` or `unhealthy`.
+    var status: String
+    var problems: [String]
+    var ingest: Ingest
+    var pipeline: Pipeline
+    /// Set by `HubHealth` (the state itself does not know the clock).
+    var clock: Clock?
 }

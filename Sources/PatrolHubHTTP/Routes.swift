@@ -9,22 +9,6 @@ enum HeaderName {
     static let accelBuffering = HTTPFields.Element.Name("X-Accel-Buffering")!
 }
 
-/// A JSON response (`application/json; charset=utf-8`).
-struct JSONBody: ResponseGenerator {
-    var value: JSONValue
-    var status: HTTPResponse.Status = .ok
-
-    init(_ value: JSONValue, status: HTTPResponse.Status = .ok) {
-        self.value = value
-        self.status = status
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
-    }
-}
-
 extension Request {
     /// The query as ordered (name, value) pairs, values percent-decoded.
     var queryPairs: [(String, String)] { uri.queryParameters.map { (String($0.key), String($0.value)) } }
@@ -35,12 +19,12 @@ extension Request {
         do {
             buffer = try await body.collect(upTo: 1 << 20)
         } catch {
-            throw HTTPError(.contentTooLarge, message: "the body is larger than 1 MiB")
+            throw APIError(.contentTooLarge, "the body is larger than 1 MiB")
         }
         do {
             return try JSONParser.parse(Array(buffer.readableBytesView))
         } catch {
-            throw HTTPError(.badRequest, message: "the body is not JSON: \(error)")
+            throw APIError.badRequest("the body is not JSON: \(error)")
         }
     }
 }
@@ -78,7 +62,9 @@ struct RouteContext: Sendable {
     var limiter = AuthFailureLimiter()
 }
 
-/// Every route of the dispatch-room interface, in one place.
+/// Every route of the dispatch-room interface, in one place (each one is in
+/// `openapi.yaml`, which `GET /api/v1/openapi.yaml` serves; a test checks
+/// the two list the same routes).
 ///
 /// Each route is one line that checks the caller's role (`context.require`)
 /// and calls `DispatchAPI` through `io { }`, which runs the store's
@@ -90,7 +76,9 @@ struct RouteContext: Sendable {
 /// and records `try context.actor(claimed:field:)` as its author. Before
 /// any route, `RequestPolicyMiddleware` checks Host, Origin and
 /// Content-Type, and `SecurityHeadersMiddleware` adds the security headers
-/// to every answer.
+/// to every answer and turns every error into its answer (`APIError`).
+/// Routes return `Codable` bodies (`Responses.swift`), which
+/// `APIResponseEncoder` writes.
 enum DispatchRoutes {
     static func build(_ r: RouteContext) -> Router<HubRequestContext> {
         let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter
@@ -114,7 +102,7 @@ enum DispatchRoutes {
         // From memory only: a wedged store or a stuck pipeline cannot hang the check meant to find them.
         router.get("/healthz") { _, _ in
             let report = health.report(stallAfter: stallAfter)
-            return JSONBody(report.json, status: report.healthy ? .ok : .serviceUnavailable)
+            return EditedResponse(status: report.healthy ? .ok : .serviceUnavailable, response: report.body)
         }
         router.get("/metrics") { _, _ in
             let clients = feed.clientCount
@@ -128,49 +116,51 @@ enum DispatchRoutes {
         }
 
         let v1 = router.group("api/v1")
+        v1.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+        }
         v1.get("risk-items") { request, _ in
             let query = request.queryPairs
-            return JSONBody(try await io { try api.riskItems(try api.listQuery(query, for: .riskItems)) })
+            return try await io { try api.riskItems(try api.listQuery(query, for: .riskItems)) }
         }
         v1.get("cases") { request, _ in
             let query = request.queryPairs
-            return JSONBody(try await io { try api.cases(try api.listQuery(query, for: .cases)) })
+            return try await io { try api.cases(try api.listQuery(query, for: .cases)) }
         }
         v1.get("cases/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let c = try await io({ try api.caseDetail(id: id) }) else { throw HTTPError(.notFound, message: "no case \(id)") }
-            return JSONBody(c)
+            return try await io { try api.caseDetail(id: id) }
         }
         v1.post("cases/:id/actions") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
             let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
             let id = try context.parameters.require("id")
-            return JSONBody(try await io { try api.act(caseID: id, body: body, by: author) })
+            return try await io { try api.act(caseID: id, body: body, by: author) }
         }
         v1.get("slips") { request, _ in
             let query = request.queryPairs
-            return JSONBody(try await io { try api.slips(try api.listQuery(query, for: .slips)) })
+            return try await io { try api.slips(try api.listQuery(query, for: .slips)) }
         }
         v1.get("zones") { request, _ in
             let query = request.queryPairs
-            return JSONBody(try await io { try api.zones(query) })
+            return try await io { try api.zones(query) }
         }
         v1.get("zones/:code") { _, context in
             let code = try context.parameters.require("code")
-            guard let z = try await io({ try api.zone(code: code) }) else { throw HTTPError(.notFound, message: "no zone \(code)") }
-            return JSONBody(z)
+            return try await io { try api.zone(code: code) }
         }
 
         v1.get("silences") { request, _ in
             let all = request.uri.queryParameters["all"].map { $0 == "true" } ?? false
-            return JSONBody(try await io { try api.silences(all: all) })
+            return try await io { try api.silences(all: all) }
         }
         v1.post("silences") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
             let author = try context.actor(claimed: body["created_by"]?.stringValue, field: "created_by")
-            return JSONBody(try await io { try api.addSilence(body: body, createdBy: author, role: context.identity?.role) }, status: .created)
+            return EditedResponse(status: .created, response: try await io { try api.addSilence(body: body, createdBy: author, role: context.identity?.role) })
         }
         v1.delete("silences/:id") { request, context in
             try context.require(.operator)
@@ -178,8 +168,7 @@ enum DispatchRoutes {
             let purge = request.uri.queryParameters["purge"] == "true"
             if purge { try context.require(.supervisor) }
             let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
-            guard try await io({ try api.endSilence(id: id, by: author, purge: purge) }) else { throw HTTPError(.notFound, message: "no silence \(id)") }
-            return JSONBody(.object(["id": .string(id), purge ? "deleted" : "expired": .bool(true)]))
+            return try await io { try api.endSilence(id: id, by: author, purge: purge) }
         }
 
         v1.get("reports/:kind") { request, context in
@@ -194,12 +183,12 @@ enum DispatchRoutes {
             let resume = request.headers[HeaderName.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
             var after: Int64?
             if let resume {
-                guard let s = Int64(resume), s >= 0 else { throw HTTPError(.badRequest, message: "Last-Event-ID / after: expected a change seq, found '\(resume)'") }
+                guard let s = Int64(resume), s >= 0 else { throw APIError.badRequest("Last-Event-ID / after: expected a change seq, found '\(resume)'") }
                 after = s
             }
             guard let subscription = feed.subscribe() else {
-                throw HTTPError(.serviceUnavailable, headers: [.retryAfter: "10"],
-                                message: "the stream has its maximum of \(feed.maxClients) clients (http.max_stream_clients): try again later")
+                throw APIError(.serviceUnavailable, "the stream has its maximum of \(feed.maxClients) clients (http.max_stream_clients): try again later",
+                               headers: [.retryAfter: "10"])
             }
             let (oldest, latest) = try await io { try api.store.changeLogBounds() }
             // An id from a store that was since replaced would hide every change up to it.

@@ -185,11 +185,7 @@ enum EventStream {
             // Send everything after the cursor, a page at a time.
             while true {
                 let after = cursor
-                let page = try await threads.offload {
-                    try store.writer.read { db in
-                        try DisputeStore.changes(after: after, limit: pageSize, db: db).map { ($0, try DisputeStore.object(of: $0, db: db)) }
-                    }
-                }
+                let page = try await threads.offload { try store.changesWithObjects(after: after, limit: pageSize) }
                 var text = ""
                 for (change, object) in page {
                     cursor = change.seq

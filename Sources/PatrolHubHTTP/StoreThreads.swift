@@ -13,21 +13,22 @@ import NIOPosix
 /// database only ever blocks these threads: a flood of requests queues here
 /// and the rest of the hub goes on. Fewer threads than GRDB's reader
 /// connections (5), so these can never hold all of them.
-final class StoreThreads: Sendable {
+public final class StoreThreads: Sendable {
     private let pool: NIOThreadPool
 
-    init(threads: Int = 4) {
+    /// Starts `threads` threads.
+    public init(threads: Int = 4) {
         pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
     }
 
     /// Runs `body` on one of the threads and returns its result (or rethrows its error).
-    func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    public func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await pool.runIfActive(body)
     }
 
     /// Stops the threads once the work queued so far is done.
-    func shutdown() async {
+    public func shutdown() async {
         try? await pool.shutdownGracefully()
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 
 /// What a bearer token may do. Roles are ordered: each may do what the
 /// ones before it may.
-enum Role: String, Sendable, CaseIterable, Comparable {
+public enum Role: String, Sendable, CaseIterable, Comparable {
     /// Reads everything (`GET`).
     case viewer
     /// Also acts on cases and creates or expires silences.
@@ -18,7 +18,8 @@ enum Role: String, Sendable, CaseIterable, Comparable {
     case admin
 
     private var rank: Int { Role.allCases.firstIndex(of: self)! }
-    static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+    /// Whether `a` may do less than `b`.
+    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
 }
 
 /// Who is calling: the token's name and role, or the local user when the
@@ -45,12 +46,15 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
     }
 
+    /// Every JSON body goes through the API's one encoder.
+    var responseEncoder: APIResponseEncoder { APIResponseEncoder() }
+
     /// Refuses the request unless the caller has at least `role`
     /// (401 without a valid token, 403 with a weaker role).
     func require(_ role: Role) throws {
         guard let identity else { throw AccessMiddleware.unauthorized("a bearer token is required") }
         guard identity.role >= role else {
-            throw HTTPError(.forbidden, message: "this needs the role \(role.rawValue) or above; token '\(identity.name)' has \(identity.role.rawValue)")
+            throw APIError(.forbidden, "this needs the role \(role.rawValue) or above; token '\(identity.name)' has \(identity.role.rawValue)")
         }
     }
 
@@ -60,7 +64,7 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
     func actor(claimed: String?, field: String) throws -> String {
         if let identity, identity.authenticated { return identity.name }
         guard let c = claimed?.trimmingCharacters(in: .whitespaces), !c.isEmpty else {
-            throw HTTPError(.badRequest, message: "\(field) is required: who does this")
+            throw APIError.badRequest("\(field) is required: who does this")
         }
         return c
     }
@@ -84,7 +88,7 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
 ///
 /// Nothing here prints a token or a digest: the description shows the count
 /// only, since service-lifecycle logs every service's description at start.
-struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+public struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     struct Entry: Sendable {
         var digest: [UInt8]
         var identity: Identity
@@ -103,20 +107,21 @@ struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvert
         self.entries = entries
     }
 
-    var count: Int { entries.count }
-    var description: String { "AccessTokens(\(entries.count) tokens)" }
-    var debugDescription: String { description }
-    var customMirror: Mirror { Mirror(self, children: ["count": entries.count]) }
+    /// How many tokens the file holds.
+    public var count: Int { entries.count }
+    public var description: String { "AccessTokens(\(entries.count) tokens)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["count": entries.count]) }
 
     /// The line `tokens add` writes for a token.
-    static func line(role: Role, name: String, token: String) -> String {
+    public static func line(role: Role, name: String, token: String) -> String {
         "\(role.rawValue) \(name) sha256:\(SHA256.hex(Array(token.utf8)))"
     }
 
-    static let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
+    public static let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
     /// Reads and validates a token file; errors name the file and line.
-    static func load(file: String) throws(ConfigError) -> AccessTokens {
+    public static func load(file: String) throws(ConfigError) -> AccessTokens {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "cannot read the token file (missing or unreadable)")
         }
@@ -127,7 +132,7 @@ struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvert
     }
 
     /// Parses a token file's text; `allowEmpty` accepts a file without tokens (`tokens add` appends to one).
-    static func parse(_ text: String, file: String, allowEmpty: Bool = false) throws(ConfigError) -> AccessTokens {
+    public static func parse(_ text: String, file: String, allowEmpty: Bool = false) throws(ConfigError) -> AccessTokens {
         var entries: [Entry] = []
         var plain: [(line: Int, name: String)] = []
         var names: [String: Int] = [:]
@@ -180,7 +185,7 @@ struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugStringConvert
     }
 
     /// Whether a holder of this name is already in the file.
-    func contains(name: String) -> Bool { entries.contains { $0.identity.name == name } }
+    public func contains(name: String) -> Bool { entries.contains { $0.identity.name == name } }
 
     /// The identity holding `token`: its SHA-256 compared with every stored
     /// digest in full (constant time per digest), so timing tells nothing
@@ -305,8 +310,8 @@ struct AccessMiddleware: RouterMiddleware {
     /// Paths that also accept `?access_token=`.
     static let queryTokenPaths: Set<String> = ["/api/v1/stream"]
 
-    static func unauthorized(_ message: String) -> HTTPError {
-        HTTPError(.unauthorized, headers: [.wwwAuthenticate: #"Bearer realm="patrolhub""#], message: message)
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(.unauthorized, message, headers: [.wwwAuthenticate: #"Bearer realm="patrolhub""#])
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -331,8 +336,8 @@ struct AccessMiddleware: RouterMiddleware {
         if given != nil || malformed {
             let address = AuthFailureTable.key(for: context.remoteAddress)
             if let wait = limiter.retryAfter(address) {
-                throw HTTPError(.tooManyRequests, headers: [.retryAfter: "\(wait)"],
-                                message: "too many failed authentications from this address: try again in \(wait) s")
+                throw APIError(.tooManyRequests, "too many failed authentications from this address: try again in \(wait) s",
+                               headers: [.retryAfter: "\(wait)"])
             }
             guard !malformed, let given, let id = tokens.identity(for: given) else {
                 if limiter.recordFailure(address) {

@@ -1,13 +1,13 @@
 import Alerts
 import AlertsStore
 import Foundation
-import GRDB
 import Hummingbird
 import Reports
 
 /// The read side of the dispatch-room API (and the silences it manages):
-/// each method reads or writes the store and returns the JSON the route
-/// sends. Kept apart from Hummingbird's router so it stays small and the
+/// each method reads or writes the store through its API and returns the
+/// body the route sends (`Responses.swift`); the store's errors pass through
+/// to `APIError.init(mapping:)`. Kept apart from Hummingbird's router so it stays small and the
 /// routes stay one line each (see `DispatchRoutes`).
 struct DispatchAPI: Sendable {
     let store: DisputeStore
@@ -78,53 +78,42 @@ struct DispatchAPI: Sendable {
                 throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
             }
         }
-        if let zone = q.zone, try !store.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
+        if let zone = q.zone, try !store.knowsZone(zone) {
             throw bad("zone", "unknown zone '\(zone)'")
         }
         return q
     }
 
-    private func bad(_ parameter: String, _ message: String) -> HTTPError {
-        HTTPError(.badRequest, message: "query parameter '\(parameter)': \(message)")
+    private func bad(_ parameter: String, _ message: String) -> APIError {
+        .parameter(parameter, message)
     }
 
-    static func page<T>(_ page: ListPage<T>, _ json: (T) -> JSONValue) -> JSONValue {
-        .object(["items": .array(page.items.map(json)), "next": page.next.map { .string(String($0)) } ?? .null])
+    func riskItems(_ q: ListQuery) throws -> Page<RiskItemBody> {
+        let page = try store.riskItemsPage(q)
+        return Page(items: page.items.map(RiskItemBody.init), next: page.next)
     }
 
-    func riskItems(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.riskItems(q, db: db), \.json) }
+    func cases(_ q: ListQuery) throws -> Page<CaseBody> {
+        let page = try store.casesPage(q)
+        return Page(items: page.items.map(CaseBody.init), next: page.next)
     }
 
-    func cases(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.cases(q, db: db), \.json) }
+    func slips(_ q: ListQuery) throws -> Page<SlipBody> {
+        let page = try store.slipsPage(q)
+        return Page(items: page.items.map(SlipBody.init), next: page.next)
     }
 
-    func slips(_ q: ListQuery) throws -> JSONValue {
-        try store.writer.read { db in Self.page(try DisputeStore.slips(q, db: db), \.json) }
-    }
-
-    /// One case as `Case.json`, plus `transitions` (oldest first), `risk_items`
-    /// (its evidence, as `RiskItem.json`) and `slips` (documents about it); nil when unknown.
-    func caseDetail(id: String) throws -> JSONValue? {
-        try store.writer.read { db in
-            guard let c = try DisputeStore.fetchCase(id: id, db: db), case .object(var o) = c.json else { return nil }
-            o["transitions"] = .array(try DisputeStore.transitions(caseID: id, db: db).map(\.json))
-            var items: [JSONValue] = []
-            for itemID in c.riskItemIDs {
-                if let item = try DisputeStore.fetchRiskItem(id: itemID, db: db) { items.append(item.json) }
-            }
-            o["risk_items"] = .array(items)
-            let slipIDs = try String.fetchAll(db, sql: "SELECT id FROM slips WHERE case_id = ? ORDER BY rowid", arguments: [id])
-            o["slips"] = .array(try slipIDs.compactMap { try DisputeStore.fetchSlip(id: $0, db: db)?.json })
-            return .object(o)
-        }
+    /// One case with its `transitions` (oldest first), `risk_items` (its
+    /// evidence) and `slips` (documents about it); 404 when unknown.
+    func caseDetail(id: String) throws -> CaseDetailBody {
+        guard let d = try store.caseDetail(id: id) else { throw APIError.notFound("no case \(id)") }
+        return CaseDetailBody(d)
     }
 
     // MARK: - Zones
 
     /// Every zone with its live counts (`?level=` keeps one level; `?geometry=false` leaves the shapes out).
-    func zones(_ params: [(String, String)]) throws -> JSONValue {
+    func zones(_ params: [(String, String)]) throws -> Page<ZoneBody> {
         var level: String?
         var geometry = true
         for (key, value) in params {
@@ -139,17 +128,16 @@ struct DispatchAPI: Sendable {
             default: throw bad(key, "unknown parameter (known: level, geometry)")
             }
         }
-        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
+        let all = try store.zoneSummaries()
         let kept = all.filter { level == nil || $0.level == level }
-        return .object(["items": .array(kept.map { $0.json(geometry: geometry) }), "next": .null])
+        return Page(items: kept.map { ZoneBody($0, geometry: geometry) })
     }
 
-    /// One zone with its counts, its geometry and the codes of its children; nil when unknown.
-    func zone(code: String) throws -> JSONValue? {
-        let all = try store.writer.read { db in try DisputeStore.zoneSummaries(db: db) }
-        guard let z = all.first(where: { $0.code == code }), case .object(var o) = z.json(geometry: true) else { return nil }
-        o["children"] = .array(all.filter { $0.parent == code }.map { .string($0.code) })
-        return .object(o)
+    /// One zone with its counts, its geometry and the codes of its children; 404 when unknown.
+    func zone(code: String) throws -> ZoneDetailBody {
+        let all = try store.zoneSummaries()
+        guard let z = all.first(where: { $0.code == code }) else { throw APIError.notFound("no zone \(code)") }
+        return ZoneDetailBody(zone: ZoneBody(z, geometry: true), children: all.filter { $0.parent == code }.map(\.code))
     }
 
     // MARK: - Reports
@@ -172,8 +160,7 @@ struct DispatchAPI: Sendable {
             default: throw bad(key, "unknown parameter (known: date, format)")
             }
         }
-        guard ReportCatalog.kinds.contains(kind) else { throw HTTPError(.notFound, message: "\(ReportError.unavailable(kind))") }
-        guard ReportCatalog.builder(kind) != nil else { throw HTTPError(.notImplemented, message: "\(ReportError.unavailable(kind))") }
+        guard ReportCatalog.builder(kind) != nil else { throw ReportError.unavailable(kind) }
         let context = ReportContext(timeZone: timeParser.defaultZone, now: clock())
         let day = date ?? {
             var cal = Calendar(identifier: .gregorian)
@@ -194,10 +181,10 @@ struct DispatchAPI: Sendable {
     // MARK: - Silences
 
     /// Silences not yet ended (`all`: every silence), with their state now.
-    func silences(all: Bool) throws -> JSONValue {
+    func silences(all: Bool) throws -> Page<SilenceBody> {
         let now = clock()
         let list = try store.silences(endingAfter: all ? nil : now)
-        return .object(["items": .array(list.map { $0.json(now: now) }), "next": .null])
+        return Page(items: list.map { SilenceBody($0, now: now) })
     }
 
     /// Creates a silence from a JSON body: matchers `zone`, `category`,
@@ -205,69 +192,50 @@ struct DispatchAPI: Sendable {
     /// or `duration` (`30m`, `2h`, `1d`), `comment`; `created_by` is the caller.
     /// The same checks as `patrolhub silences add`, and the same audit log entry;
     /// `role` decides whether it may silence every category over a whole district (supervisor).
-    func addSilence(body: JSONValue, createdBy: String, role: Role?) throws -> JSONValue {
+    func addSilence(body: JSONValue, createdBy: String, role: Role?) throws -> SilenceBody {
         let fields = try BodyFields(body, known: ["zone", "category", "source", "drill", "starts_at", "ends_at", "duration", "comment", "created_by"])
         let string = fields.string
         func time(_ key: String) throws -> Date? {
             guard let s = try string(key) else { return nil }
-            guard let t = timeParser.parse(s) else { throw HTTPError(.badRequest, message: "field '\(key)': expected an RFC 3339 time, found '\(s)'") }
+            guard let t = timeParser.parse(s) else { throw APIError.field(key, "expected an RFC 3339 time, found '\(s)'") }
             return t
         }
         let now = clock()
         let starts = try time("starts_at") ?? now
         let ends: Date
         if fields.value("ends_at") != nil, fields.value("duration") != nil {
-            throw HTTPError(.badRequest, message: "field 'duration': give ends_at or duration, not both")
+            throw APIError.field("duration", "give ends_at or duration, not both")
         }
         if let e = try time("ends_at") {
             ends = e
         } else if let d = try string("duration") {
-            guard let seconds = PatrolHubCommand.Silences.Add.seconds(d), seconds <= 1e12 else {
-                throw HTTPError(.badRequest, message: "field 'duration': expected e.g. 30m, 2h or 1d, found '\(d)'")
+            guard let seconds = DurationText.seconds(d), seconds <= 1e12 else {
+                throw APIError.field("duration", "expected e.g. 30m, 2h or 1d, found '\(d)'")
             }
             ends = starts.addingTimeInterval(seconds)
         } else {
-            throw HTTPError(.badRequest, message: "field 'ends_at': give ends_at or duration")
+            throw APIError.field("ends_at", "give ends_at or duration")
         }
         var category: Alerts.Category?
         if let c = try string("category") {
-            guard let cat = Alerts.Category(rawValue: c) else { throw HTTPError(.badRequest, message: "field 'category': unknown category '\(c)'") }
+            guard let cat = Alerts.Category(rawValue: c) else { throw APIError.field("category", "unknown category '\(c)'") }
             category = cat
         }
         var drill: Bool?
         if let d = fields.value("drill") {
-            guard let b = d.boolValue else { throw HTTPError(.badRequest, message: "field 'drill': expected true or false, found \(d.typeName)") }
+            guard let b = d.boolValue else { throw APIError.field("drill", "expected true or false, found \(d.typeName)") }
             drill = b
         }
         let silence = Silence(id: "", zone: try string("zone"), category: category, source: try string("source"), drill: drill,
                               startsAt: starts, endsAt: ends, createdBy: createdBy, comment: try string("comment") ?? "", createdAt: now)
-        do {
-            let authority: SilenceAuthority = (role ?? .viewer) >= .supervisor ? .supervisor : .operator
-            return try store.addSilence(silence, policy: silencePolicy, authority: authority).json(now: now)
-        } catch let e as Silence.Invalid {
-            throw HTTPError(.badRequest, message: "field '\(e.field)': \(e.message)")
-        }
+        let authority: SilenceAuthority = (role ?? .viewer) >= .supervisor ? .supervisor : .operator
+        return SilenceBody(try store.addSilence(silence, policy: silencePolicy, authority: authority), now: now)
     }
 
-    /// Ends a silence now (`purge`: deletes it); false when there is no such silence.
-    func endSilence(id: String, by actor: String, purge: Bool) throws -> Bool {
-        do {
-            return purge ? try store.deleteSilence(id: id, by: actor, at: clock()) : try store.expireSilence(id: id, by: actor, at: clock())
-        } catch let e as Silence.Invalid {
-            throw HTTPError(.conflict, message: e.message)
-        }
-    }
-}
-
-extension Silence {
-    /// The object of `/api/v1/silences`; `state` is `pending`, `active` or `ended` at `now`.
-    func json(now: Date) -> JSONValue {
-        func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        let state = isActive(at: now) ? "active" : (endsAt <= now ? "ended" : "pending")
-        return .object([
-            "id": .string(id), "zone": opt(zone), "category": opt(category?.rawValue), "source": opt(source),
-            "drill": drill.map(JSONValue.bool) ?? .null, "starts_at": .string(startsAt.rfc3339), "ends_at": .string(endsAt.rfc3339),
-            "created_by": .string(createdBy), "comment": .string(comment), "created_at": .string(createdAt.rfc3339), "state": .string(state),
-        ])
+    /// Ends a silence now (`purge`: deletes it); 404 when there is no such silence.
+    func endSilence(id: String, by actor: String, purge: Bool) throws -> SilenceEndedBody {
+        let found = purge ? try store.deleteSilence(id: id, by: actor, at: clock()) : try store.expireSilence(id: id, by: actor, at: clock())
+        guard found else { throw APIError.notFound("no silence \(id)") }
+        return SilenceEndedBody(id: id, purged: purge)
     }
 }

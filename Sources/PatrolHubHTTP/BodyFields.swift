@@ -8,9 +8,9 @@ struct BodyFields {
     let object: JSONObject
 
     init(_ body: JSONValue, known: Set<String>) throws {
-        guard case .object(let o) = body else { throw HTTPError(.badRequest, message: "the body must be a JSON object") }
+        guard case .object(let o) = body else { throw APIError.badRequest("the body must be a JSON object") }
         if let unknown = o.keys.sorted().first(where: { !known.contains($0) }) {
-            throw HTTPError(.badRequest, message: "field '\(unknown)': unknown field (known: \(known.sorted().joined(separator: ", ")))")
+            throw APIError.field(unknown, "unknown field (known: \(known.sorted().joined(separator: ", ")))")
         }
         object = o
     }
@@ -23,7 +23,7 @@ struct BodyFields {
 
     func string(_ key: String) throws -> String? {
         guard let v = value(key) else { return nil }
-        guard let s = v.stringValue else { throw HTTPError(.badRequest, message: "field '\(key)': expected a string, found \(v.typeName)") }
+        guard let s = v.stringValue else { throw APIError.field(key, "expected a string, found \(v.typeName)") }
         return s
     }
 }

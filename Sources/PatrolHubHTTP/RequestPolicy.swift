@@ -179,7 +179,7 @@ struct RequestPolicyMiddleware: RouterMiddleware {
         let hasBody = (h[.contentLength].flatMap { Int($0) } ?? 0) > 0 || h[.transferEncoding] != nil
         if let refusal = policy.check(method: request.method, host: request.head.authority, origin: h[.origin],
                                       contentType: h[.contentType], hasBody: hasBody) {
-            throw HTTPError(refusal.status, message: refusal.message)
+            throw APIError(refusal.status, refusal.message)
         }
         return try await next(request, context)
     }
@@ -207,8 +207,12 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            context.logger.error("http.internal_error", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
-            response = try HTTPError(.internalServerError, message: "internal error (see the hub's log)").response(from: request, context: context)
+            if let mapped = APIError(mapping: error) {
+                response = try mapped.response(from: request, context: context)
+            } else {
+                context.logger.error("http.internal_error", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+                response = try APIError(.internalServerError, "internal error (see the hub's log)").response(from: request, context: context)
+            }
         }
         Self.secure(&response.headers)
         return response

@@ -1,0 +1,81 @@
+import Alerts
+import AlertsStore
+import Reports
+import Hummingbird
+
+/// Every error the dispatch-room API answers with: a status, the body
+/// `{"error": {"message": "..."}}` and, for some, headers (`Retry-After`,
+/// `WWW-Authenticate`).
+///
+/// Routes and middleware throw it for what the HTTP layer itself decides (a
+/// bad query parameter, an unknown id, a missing token); the store's own
+/// errors pass through unchanged and `init?(mapping:)` turns them into one
+/// of these, in this one place, when `SecurityHeadersMiddleware` answers.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    /// The response's status.
+    public var status: HTTPResponse.Status
+    /// What went wrong, for the person reading the answer.
+    public var message: String
+    /// Extra headers of the answer.
+    public var headers: HTTPFields
+
+    /// An error answered with `status` and `message`.
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = message
+        self.headers = headers
+    }
+
+    /// 400: a request the API cannot read (a parameter or field named in the message).
+    static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
+    /// 404: no such object.
+    static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
+    /// 400 naming a query parameter.
+    static func parameter(_ name: String, _ message: String) -> APIError { .badRequest("query parameter '\(name)': \(message)") }
+    /// 400 naming a body field.
+    static func field(_ name: String, _ message: String) -> APIError { .badRequest("field '\(name)': \(message)") }
+
+    /// The HTTP answer to an error of the domain (the store, the case
+    /// lifecycle, silences, reports); nil for an error the API does not know,
+    /// which is a 500.
+    public init?(mapping error: any Error) {
+        switch error {
+        case let e as APIError:
+            self = e
+        case let e as CaseActionError:
+            switch e.code {
+            case .unknownCase: self.init(.notFound, e.message)
+            case .illegalTransition: self.init(.conflict, e.message)
+            case .invalidAction: self.init(.badRequest, e.message)
+            }
+        case let e as Silence.Invalid where e.field == "id":
+            // The silence exists but has ended already: its state forbids ending it again.
+            self.init(.conflict, e.message)
+        case let e as Silence.Invalid:
+            self = .field(e.field, e.message)
+        case let e as ReportError:
+            guard case .unavailable(let kind) = e else { return nil }
+            self.init(ReportCatalog.kinds.contains(kind) ? .notImplemented : .notFound, "\(e)")
+        default:
+            return nil
+        }
+    }
+
+    /// The answer: the status, the headers and the JSON body (no trailing newline).
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: try APIEncoding.buffer(ErrorBody(message: message))))
+    }
+
+    /// `HTTPError: Not Found, no case AJ-1` (as the log shows it).
+    public var description: String { "APIError: \(status.reasonPhrase), \(message)" }
+}
+
+/// `{"error": {"message": "..."}}`.
+struct ErrorBody: Encodable {
+    struct Detail: Encodable { var message: String }
+    var error: Detail
+
+    init(message: String) { error = Detail(message: message) }
+}
