@@ -54,7 +54,7 @@ struct WakeupTests {
         #expect(timers.wait(now: now, speed: 1) == 45)
     }
 
-    @Test("A ring that came while the waiter was working ends its next wait at once (thread and task)")
+    @Test("A ring that came while the waiter was working ends its next wait at once (thread and task)", .timeLimit(.minutes(1)))
     func ringIsNeverLost() async {
         let bell = Doorbell()
         let seen = bell.rings

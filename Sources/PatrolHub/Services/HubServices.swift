@@ -149,7 +149,9 @@ struct PipelineService: Service {
                 }
                 if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
                 if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
-                guard drained, !stop.isSet else { continue }
+                // Wait only once a step found nothing: a short step is not proof of an empty
+                // inbox (the crash quarantine's recovery processes one message at a time).
+                guard done == 0, !stop.isSet else { continue }
                 let sinceCheckpoint = ContinuousClock.now - lastCheckpoint
                 let timers = PipelineTimers(
                     patrol: patrol.nextDue(p),
