@@ -11,9 +11,12 @@ import Synchronization
 /// The store's triggers append a row to `changes` for every insert or update
 /// of a risk item, slip or case and every case transition, whoever writes it
 /// (the pipeline, the case lifecycle, the scheduler, the CLI in another
-/// process). The feed polls the newest `seq` (one index lookup) every
-/// `pollInterval` and wakes the clients when it grew; each client then reads
-/// the rows after its own position. So a client misses nothing: it starts at
+/// process). The feed reads the newest `seq` (one index lookup) when
+/// `commits` rings (after each pipeline commit and each write through the
+/// HTTP API) and at least every `pollInterval`, and wakes the clients when it
+/// grew; each client then reads the rows after its own position. The poll
+/// stays, slow (1 s), for the one writer that cannot ring: a `patrolhub`
+/// command in another process. So a client misses nothing: it starts at
 /// the newest `seq` when it connects (or at `Last-Event-ID` when it comes
 /// back), and every later commit has a larger `seq`. Its store calls run
 /// on `StoreThreads`, never on the server's threads; at most `maxClients`
@@ -32,6 +35,8 @@ final class ChangeFeed: Sendable {
     /// Subscribers at most (`http.max_stream_clients`).
     let maxClients: Int
     let pollInterval: Duration
+    /// Rung after each pipeline commit (nil: the poll only).
+    let commits: Doorbell?
     let heartbeatInterval: Duration
     /// Change-log rows older than this are pruned (every minute)…
     let retention: TimeInterval
@@ -39,12 +44,14 @@ final class ChangeFeed: Sendable {
     let maxRows: Int64
     private let state = Mutex(State())
 
-    init(store: DisputeStore, threads: StoreThreads, maxClients: Int = 200, pollInterval: Duration = .milliseconds(200),
+    /// A feed of `store`'s change log; `pollInterval` defaults to 1 s with `commits`, 200 ms without.
+    init(store: DisputeStore, threads: StoreThreads, maxClients: Int = 200, commits: Doorbell? = nil, pollInterval: Duration? = nil,
          heartbeatInterval: Duration = .seconds(15), retention: TimeInterval = 2 * 86_400, maxRows: Int64 = 1_000_000) {
         self.store = store
         self.threads = threads
         self.maxClients = maxClients
-        self.pollInterval = pollInterval
+        self.commits = commits
+        self.pollInterval = pollInterval ?? (commits == nil ? .milliseconds(200) : .seconds(1))
         self.heartbeatInterval = heartbeatInterval
         self.retention = retention
         self.maxRows = maxRows
@@ -94,11 +101,13 @@ final class ChangeFeed: Sendable {
         for c in state.withLock({ Array($0.subscribers.values) }) { c.yield(signal) }
     }
 
-    /// Polls the change log until cancelled or shut down, then ends every client's stream.
+    /// Follows the change log until cancelled or shut down, then ends every client's stream.
     func run(logger: Logger) async {
-        var sinceHeartbeat = Duration.zero
+        var lastHeartbeat = ContinuousClock.now
         var lastPrune = Date.distantPast
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // Read before the change log: a commit from here on ends the wait below at once.
+            let seen = commits?.rings ?? 0
             do {
                 let store = self.store
                 let seq = try await threads.offload { try store.latestChangeSeq() }
@@ -116,12 +125,14 @@ final class ChangeFeed: Sendable {
             } catch let error where !Task.isCancelled {
                 logger.warning("stream.poll_failed", metadata: ["error": "\(error)"])
             } catch {}
-            sinceHeartbeat += pollInterval
-            if sinceHeartbeat >= heartbeatInterval {
-                sinceHeartbeat = .zero
+            if ContinuousClock.now - lastHeartbeat >= heartbeatInterval {
+                lastHeartbeat = ContinuousClock.now
                 broadcast(.heartbeat)
             }
-            try? await Task.sleep(for: pollInterval)
+            let (commits, pollInterval) = (self.commits, self.pollInterval)
+            try? await cancelWhenGracefulShutdown {
+                if let commits { await commits.next(after: seen, timeout: pollInterval) } else { try await Task.sleep(for: pollInterval) }
+            }
         }
         for c in state.withLock({ s in defer { s.subscribers = [:] }; return Array(s.subscribers.values) }) { c.finish() }
     }

@@ -45,7 +45,8 @@ public struct HTTPService: Service, CustomStringConvertible {
 
     /// Checks the access rules (a token file, or a loopback address), loads
     /// the token file and the TLS certificate; errors name the key, the file and the line.
-    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, logger: Logger) throws {
+    /// `commits` (rung after each pipeline commit) wakes the event stream's feed.
+    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil, logger: Logger) throws {
         options = config.http
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
@@ -76,7 +77,7 @@ public struct HTTPService: Service, CustomStringConvertible {
         var api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
         api.clock = clock.function
         self.api = api
-        feed = ChangeFeed(store: store, threads: StoreThreads(), maxClients: config.http.maxStreamClients)
+        feed = ChangeFeed(store: store, threads: StoreThreads(), maxClients: config.http.maxStreamClients, commits: commits)
         self.health = health
         self.logger = logger
     }
@@ -109,14 +110,10 @@ public struct HTTPService: Service, CustomStringConvertible {
                                           stallAfter: TimeInterval(options.stallSeconds), limiter: limiter))
     }
 
-    /// Waits until the server listens and returns its port (throws after `timeout` seconds).
+    /// Waits until the server listens and returns its port (throws after `timeout` seconds):
+    /// resumed by the server's `onServerRunning`, or by its failure to listen.
     public func waitForPort(timeout: Double = 30) async throws -> Int {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if let p = bound.port { return p }
-            if let failure = bound.startFailure { throw failure }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        if let p = try await bound.wait(timeout: .seconds(timeout)) { return p }
         throw HTTPStartError(description: "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
     }
 
@@ -131,7 +128,7 @@ public struct HTTPService: Service, CustomStringConvertible {
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds))))
         let server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
         let app = Application(
-            router: router(),
+            responder: RingAfterWrites(inner: router().buildResponder(), bell: feed.commits),
             server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub",
                                  availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit, logger: logger)),
@@ -205,17 +202,94 @@ extension HTTPService {
     }
 }
 
-/// The port a server bound, set once it listens, or why it could not listen.
+/// Rings `bell` after each request that may have written to the store
+/// (any method but GET and HEAD): the event stream shows a dispatcher's
+/// action, and the publisher sends its outcomes, without waiting for a poll.
+struct RingAfterWrites<Inner: HTTPResponder>: HTTPResponder {
+    typealias Context = Inner.Context
+    let inner: Inner
+    let bell: Doorbell?
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        defer { if let bell, request.method != .get, request.method != .head { bell.ring() } }
+        return try await inner.respond(to: request, context: context)
+    }
+}
+
+/// The port a server bound, set once it listens, or why it could not listen;
+/// `wait` suspends until one of them is set.
 final class BoundPort: Sendable {
-    private let value = Mutex<Int?>(nil)
-    private let failure = Mutex<HTTPStartError?>(nil)
+    private struct State {
+        var port: Int?
+        var failure: HTTPStartError?
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters timed out or cancelled before they were registered.
+        var released: Set<Int> = []
+        var nextID = 0
+        var settled: Bool { port != nil || failure != nil }
+    }
+    private let state = Mutex(State())
+
+    /// The port, once the server listens (setting it resumes the waiters).
     var port: Int? {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
+        get { state.withLock { $0.port } }
+        set { settle { $0.port = newValue } }
     }
     /// Set when the server failed before listening: `waitForPort` reports it at once.
     var startFailure: HTTPStartError? {
-        get { failure.withLock { $0 } }
-        set { failure.withLock { $0 = newValue } }
+        get { state.withLock { $0.failure } }
+        set { settle { $0.failure = newValue } }
+    }
+
+    /// The port once the server listens, nil after `timeout`; throws the failure to listen.
+    func wait(timeout: Duration) async throws -> Int? {
+        let id = state.withLock { s in
+            s.nextID += 1
+            return s.nextID
+        }
+        let timer = Task { [self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            release(id)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.settled || s.released.remove(id) != nil { return true }
+                    s.waiters[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            release(id)
+        }
+        timer.cancel()
+        await timer.value
+        let (port, failure) = state.withLock { s in
+            s.released.remove(id)
+            return (s.port, s.failure)
+        }
+        if let port { return port }
+        if let failure { throw failure }
+        return nil
+    }
+
+    private func settle(_ change: (inout State) -> Void) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            change(&s)
+            guard s.settled else { return [] }
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for w in waiters { w.resume() }
+    }
+
+    private func release(_ id: Int) {
+        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            let c = s.waiters.removeValue(forKey: id)
+            if c == nil { s.released.insert(id) }
+            return c
+        }
+        c?.resume()
     }
 }

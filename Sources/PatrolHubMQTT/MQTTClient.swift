@@ -70,6 +70,8 @@ package final class MQTTClient: @unchecked Sendable {
         package var maxPayloadBytes = Int.max
         /// Stamps each received message's `received_at` (the hub's clock).
         package var clock = HubClock.real
+        /// Rung after each accepted connection (a publisher waiting to be connected wakes).
+        package var onConnect: Doorbell?
 
         /// The defaults above.
         package init() {}
@@ -123,6 +125,20 @@ package final class MQTTClient: @unchecked Sendable {
         /// Acknowledged ids among `awaited`, until `waitForAcks` takes them.
         var acked: Set<Int32> = []
         var stopped = false
+        /// Tasks in `waitForAcks`, by waiter id: resumed by the last of their acks.
+        var ackWaiters: [Int: AckWaiter] = [:]
+        /// What resumed waiters were acknowledged, until they take it.
+        var ackResults: [Int: Set<Int32>] = [:]
+        /// Waiters released (timeout, cancellation) before they were registered.
+        var releasedWaiters: Set<Int> = []
+        var nextWaiter = 0
+    }
+
+    /// A task waiting for the acks of `mids`: those acknowledged move from `acked` to `done`.
+    private struct AckWaiter {
+        var mids: Set<Int32>
+        var done: Set<Int32>
+        var continuation: CheckedContinuation<Void, Never>
     }
     private let shared = Mutex(Shared())
     /// Held by `publish` (any thread) and by `dropConnection` (network thread):
@@ -231,25 +247,64 @@ package final class MQTTClient: @unchecked Sendable {
 
     /// Waits until the broker acknowledged all of `mids` (QoS 1 PUBACK) or the
     /// timeout passes; returns the ids acknowledged.
+    ///
+    /// The task is suspended on a continuation that the last of the PUBACKs
+    /// resumes (from the network thread's `on_publish` callback), the timeout,
+    /// cancellation, or the end of the connection's epoch: ids of an epoch
+    /// that ended are void (their messages were dropped unacknowledged), so
+    /// none of them counts and the caller publishes them again.
     package func waitForAcks(_ mids: [Int32], timeout: Duration) async -> Set<Int32> {
-        let deadline = ContinuousClock.now + timeout
-        var remaining = Set(mids)
-        var done: Set<Int32> = []
-        while true {
-            shared.withLock { s in
-                for m in remaining where s.acked.contains(m) {
-                    s.acked.remove(m)
-                    done.insert(m)
-                }
-            }
-            remaining.subtract(done)
-            if remaining.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled {
-                // Give up on the rest: a late ack for them must not count for a later publish.
-                shared.withLock { s in s.awaited.subtract(remaining) }
-                return done
-            }
-            try? await Task.sleep(for: .milliseconds(2))
+        let wanted = Set(mids)
+        let (id, epoch) = shared.withLock { s in
+            s.nextWaiter += 1
+            return (s.nextWaiter, s.epoch)
         }
+        let timer = Task { [self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            releaseAckWaiter(id)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = shared.withLock { s -> Bool in
+                    // Acks that came before the wait began (an epoch change voided them all).
+                    let done = s.epoch == epoch ? wanted.intersection(s.acked) : []
+                    s.acked.subtract(done)
+                    if done.count == wanted.count || s.epoch != epoch || s.releasedWaiters.remove(id) != nil {
+                        s.ackResults[id] = done
+                        return true
+                    }
+                    s.ackWaiters[id] = AckWaiter(mids: wanted, done: done, continuation: c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            releaseAckWaiter(id)
+        }
+        timer.cancel()
+        await timer.value
+        return shared.withLock { s in
+            s.releasedWaiters.remove(id)
+            let done = s.ackResults.removeValue(forKey: id) ?? []
+            // Give up on the rest: a late ack for them must not count for a later
+            // publish. (After an epoch change the ids were dropped already, and
+            // the same numbers may be in use again.)
+            if s.epoch == epoch { s.awaited.subtract(wanted.subtracting(done)) }
+            return done
+        }
+    }
+
+    /// Resumes one `waitForAcks` now (timeout or cancellation) with the acks it has.
+    private func releaseAckWaiter(_ id: Int) {
+        let waiter = shared.withLock { s -> AckWaiter? in
+            guard let w = s.ackWaiters.removeValue(forKey: id) else {
+                s.releasedWaiters.insert(id)
+                return nil
+            }
+            s.ackResults[id] = w.done
+            return w
+        }
+        waiter?.continuation.resume()
     }
 
     /// Takes the acknowledged ids seen so far with the epoch they belong to, in
@@ -425,7 +480,17 @@ package final class MQTTClient: @unchecked Sendable {
         handleLock.lock()
         defer { handleLock.unlock() }
         mosquitto_reinitialise(m, options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
-        shared.withLock { s in s.awaited.removeAll(); s.acked.removeAll(); s.epoch += 1 } // message ids start again
+        // Message ids start again: the waiters return at once with the acks of their
+        // epoch; the rest of their ids are void (dropped unacknowledged).
+        let voided = shared.withLock { s -> [AckWaiter] in
+            s.awaited.removeAll()
+            s.acked.removeAll()
+            s.epoch += 1
+            for (id, w) in s.ackWaiters { s.ackResults[id] = w.done }
+            defer { s.ackWaiters.removeAll() }
+            return Array(s.ackWaiters.values)
+        }
+        for w in voided { w.continuation.resume() }
         do {
             try configure(m)
             needsConfigure = false
@@ -464,6 +529,7 @@ package final class MQTTClient: @unchecked Sendable {
             }
         }
         shared.withLock { $0.connected = true; $0.connects += 1 }
+        options.onConnect?.ring()
         logger.info("mqtt.connected", metadata: ["mqtt.broker": "\(options.host):\(options.port)", "mqtt.client_id": "\(options.clientID)"])
     }
 
@@ -491,9 +557,23 @@ package final class MQTTClient: @unchecked Sendable {
     }
 
     fileprivate func published(mid: Int32) {
-        shared.withLock { s in
-            if s.awaited.remove(mid) != nil { s.acked.insert(mid) }
+        let complete = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard s.awaited.remove(mid) != nil else { return [] }
+            guard let id = s.ackWaiters.first(where: { $0.value.mids.contains(mid) })?.key,
+                  var w = s.ackWaiters.removeValue(forKey: id) else {
+                s.acked.insert(mid) // for a waiter yet to come, or `takeAcked`
+                return []
+            }
+            w.done.insert(mid) // taken out of the table first: no copy of the set
+            guard w.done.count == w.mids.count else {
+                s.ackWaiters[id] = w
+                return []
+            }
+            s.ackResults[id] = w.done
+            return [w.continuation]
         }
+        // Resumed outside the lock; resuming only schedules the task (the network thread never blocks on it).
+        for c in complete { c.resume() }
     }
 }
 

@@ -141,6 +141,20 @@ public final class Housekeeper {
         return try step()
     }
 
+    /// Wall seconds until `tick` has work again, for a caller that sleeps
+    /// between ticks: the pause left before a running pass's next step, or
+    /// the time to the next pass on a clock reading `now` and running at
+    /// `speed` (0 when due).
+    public func wallSecondsUntilDue(now: Date, speed: Double) -> TimeInterval {
+        if pass != nil {
+            guard let last = lastStep else { return 0 }
+            let left = policy.pause - (ContinuousClock.now - last)
+            return max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+        }
+        guard let next = nextPassAt else { return 0 }
+        return max(0, next.timeIntervalSince(now) / max(speed, .leastNonzeroMagnitude))
+    }
+
     /// A whole pass at once, step after step (tests, `patrolhub store prune`).
     public func runPass(now: Date) throws -> Counts {
         try start(now: now)

@@ -7,7 +7,7 @@ extension PatrolHubCommand {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmarks (build with -c release).",
-            subcommands: [Ingest.self, Grid.self, Pipeline.self, Sim.self, Memory.self])
+            subcommands: [Ingest.self, Events.self, Grid.self, Pipeline.self, Sim.self, Memory.self])
 
         struct Grid: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -101,6 +101,39 @@ extension PatrolHubCommand {
                 print("ingest benchmark: \(messages) QoS 1 messages per run, \(runs) runs, synchronous=\(synchronous), broker max_inflight_messages=\(inflight)\n")
                 print(result.markdown)
                 print("\n(hub ratio = hub rate / bare rate; the goal is ≥ 0.90)")
+            }
+        }
+
+        struct Events: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Two builds of `serve` side by side: idle CPU, publish → processed latency, backlog drain vs a bare subscriber.")
+
+            @Option(help: "The baseline build's patrolhub executable.") var baseline: String
+            @Option(help: "The candidate build (default: this executable).") var candidate: String?
+            @Option(help: "Alternating runs; the medians are reported.") var runs = 3
+            @Option(help: "Seconds of idle CPU measured per run.") var idleSeconds: Double = 60
+            @Option(help: "Events per second of the latency run.") var rate = 5000
+            @Option(help: "Seconds of publishing in the latency run.") var latencySeconds: Double = 10
+            @Option(help: "Events queued for the backlog run.") var backlog = 100_000
+            @Option(help: "Comma-separated: idle, latency, backlog.") var only = "idle,latency,backlog"
+
+            func run() async throws {
+                LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+                var logger = Logger(label: "bench")
+                logger.logLevel = .warning
+                let me = candidate ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+                var bench = EventsBenchmark(binaries: [.init(name: "baseline", path: baseline), .init(name: "candidate", path: me)], logger: logger)
+                bench.runs = runs
+                bench.idleSeconds = idleSeconds
+                bench.rate = rate
+                bench.latencySeconds = latencySeconds
+                bench.backlog = backlog
+                bench.measurements = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+                let samples = try await bench.run { name, run, sample in
+                    // Each row as it is measured (standard output is buffered when piped).
+                    FileHandle.standardError.write(Data((EventsBenchmark.row(name, run, sample) + "\n").utf8))
+                }
+                print("\n" + bench.markdown(samples))
             }
         }
     }

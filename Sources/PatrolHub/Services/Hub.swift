@@ -127,7 +127,14 @@ struct Hub {
         mqtt.subscriptions = router.subscriptions
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         mqtt.clock = clock // receive times
-        ingest = IngestService(options: mqtt, store: store, logger: logger, health: health, onCommit: onCommit)
+        // The services' wake-ups: the ingest path rings `inbox` after each committed group (the
+        // pipeline waits on it), the pipeline rings `outcomes` after each commit (the publisher
+        // and the event stream wait on it).
+        let inbox = Doorbell(), outcomes = Doorbell()
+        ingest = IngestService(options: mqtt, store: store, logger: logger, health: health) { n in
+            inbox.ring()
+            onCommit?(n)
+        }
 
         var out = mqtt
         out.clientID = config.broker.clientID + "-out"
@@ -139,7 +146,8 @@ struct Hub {
         }
         out.subscriptions = []
         out.cleanSession = true
-        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger)
+        out.onConnect = outcomes // what was written while disconnected goes out on connect
+        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger, wake: outcomes)
 
         let store = self.store
         let rules = self.rules
@@ -167,12 +175,12 @@ struct Hub {
             return processor
         }, clock: clock, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
            supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
-           health: health)
+           health: health, inbox: inbox, outcomes: outcomes)
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
     }

@@ -62,6 +62,10 @@ struct IngestService: Service {
 /// processed, the MQTT thread (whose commits hold back the PUBACKs) gets the
 /// CPU first and the durable inbox absorbs the burst. Drains the inbox on
 /// shutdown.
+///
+/// Once the inbox is drained the thread sleeps until the ingest path rings
+/// `inbox` or the next timer (patrol tick, supervision, housekeeping, WAL
+/// checkpoint; `PipelineTimers`) is due, whichever comes first: no polling.
 struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
     /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
@@ -76,6 +80,10 @@ struct PipelineService: Service {
     var supervision: SupervisionScheduler?
     /// Told of every step, for `/healthz`.
     var health: HubHealth?
+    /// Rung by the ingest path after each committed group: the thread's wake-up.
+    let inbox: Doorbell
+    /// Rung after each commit of outcomes (the publisher and the event stream wait on it).
+    var outcomes: Doorbell?
 
     func run() async throws {
         let stop = StopFlag()
@@ -92,9 +100,11 @@ struct PipelineService: Service {
                 }
             } onGracefulShutdown: {
                 stop.set()
+                inbox.ring()
             }
         } onCancel: {
             stop.set()
+            inbox.ring()
         }
         try done.get()
     }
@@ -109,30 +119,49 @@ struct PipelineService: Service {
             processor?.trapRecorder?.recordErrorExit()
         }
         var housekeeper: Housekeeper?
-        var lastCheckpoint = Date() // a WAL checkpoint a wall second apart, whatever the hub's clock
+        // A WAL checkpoint a wall second apart, whatever the hub's clock, while the inbox is written.
+        var lastCheckpoint = ContinuousClock.now
+        var checkpointPending = true
         var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
             do {
+                // Read before the inbox: a group committed from here on ends the wait below at once.
+                let seen = inbox.rings
                 let p = try processor ?? openProcessor()
                 processor = p
                 let done = try step(p).messages
                 // Only a committed batch shows the store writable again (an empty step writes nothing).
-                if done > 0 { failures.succeeded() }
+                if done > 0 { failures.succeeded(); checkpointPending = true }
                 let drained = done < batchSize
-                if drained { usleep(10_000) }
-                try patrol.tickIfDue(p, drained: drained)
+                let ticked = try patrol.tickIfDue(p, drained: drained)
                 let now = clock.now()
+                var supervised = false
                 if let s = supervision, now.timeIntervalSince(lastSupervision) >= TimeInterval(s.supervisor.rules.tickSeconds) {
                     lastSupervision = now
                     superviseCases(s, now: now)
+                    supervised = true
                 }
-                if Date().timeIntervalSince(lastCheckpoint) > 1 {
-                    lastCheckpoint = Date()
+                if done > 0 || supervised || ticked { outcomes?.ring() }
+                if checkpointPending, ContinuousClock.now - lastCheckpoint > .seconds(1) {
+                    lastCheckpoint = ContinuousClock.now
+                    checkpointPending = false
                     try p.store.checkpointInbox()
                 }
                 if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
                 if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
+                // Wait only once a step found nothing: a short step is not proof of an empty
+                // inbox (the crash quarantine's recovery processes one message at a time).
+                guard done == 0, !stop.isSet else { continue }
+                let sinceCheckpoint = ContinuousClock.now - lastCheckpoint
+                let timers = PipelineTimers(
+                    patrol: patrol.nextDue(p),
+                    supervision: supervision.map { lastSupervision.addingTimeInterval(TimeInterval($0.supervisor.rules.tickSeconds)) },
+                    wallSeconds: min(housekeeper?.wallSecondsUntilDue(now: now, speed: clock.speed) ?? PipelineTimers.maxWait,
+                                     checkpointPending ? max(0, 1.001 - sinceCheckpoint.seconds) : PipelineTimers.maxWait))
+                inbox.wait(after: seen, timeout: timers.wait(now: clock.now(), speed: clock.speed))
+                // Committed groups leave the inbox's WAL to checkpoint.
+                if inbox.rings != seen { checkpointPending = true }
             } catch let error as StoreDatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in
@@ -231,17 +260,29 @@ struct PipelineService: Service {
 /// Outbox → `{prefix}/out/...` at QoS 1. A row is deleted only after the
 /// broker acknowledged it, so an outcome is published at least once even
 /// across crashes; consumers key on the outcome's `id`.
+///
+/// With the outbox empty it waits for `wake` (the pipeline rings it after
+/// each commit, the client after each connect), with a slow `fallback` poll
+/// for outbox rows written by anyone else (a `patrolhub` command in another
+/// process, a dispatcher's action through the HTTP API).
 struct PublisherService: Service {
     let client: MQTTClient
     let store: DisputeStore
     let logger: Logger
+    /// Rung when the outbox may have rows to publish (nil: the fallback poll only).
+    let wake: Doorbell?
+    /// The longest wait with the outbox empty.
+    let fallback: Duration
     /// The outbox's reads and deletes wait for the store: on a thread of their own, never on the cooperative pool.
     private let storeThread = StoreThreads(threads: 1)
 
-    init(client: MQTTClient, store: DisputeStore, logger: Logger) {
+    /// A publisher of `store`'s outbox through `client`, woken by `wake`.
+    init(client: MQTTClient, store: DisputeStore, logger: Logger, wake: Doorbell? = nil, fallback: Duration = .seconds(1)) {
         self.client = client
         self.store = store
         self.logger = logger
+        self.wake = wake
+        self.fallback = fallback
     }
 
     func run() async throws {
@@ -250,10 +291,17 @@ struct PublisherService: Service {
         // cancelled Task.sleep returns at once and would turn it into a spin.
         var failures = StoreFailures(logger: logger, what: "outbox")
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Read before the outbox: a commit from here on ends the wait at once.
+            let seen = wake?.rings ?? 0
             do {
                 let sent = try await flush()
                 failures.succeeded()
-                if sent == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+                if sent == 0 {
+                    let (wake, fallback) = (self.wake, self.fallback)
+                    try? await cancelWhenGracefulShutdown {
+                        if let wake { await wake.next(after: seen, timeout: fallback) } else { try await Task.sleep(for: fallback) }
+                    }
+                }
             } catch let error as StoreDatabaseError {
                 // The store cannot be read or written now: the outcomes stay in the outbox.
                 failures.failed(error, action: "the outcomes stay in the outbox and are published later")
@@ -346,6 +394,11 @@ final class FailingSince: Sendable {
     func mark() { value.withLock { if $0 == nil { $0 = Date() } } }
     /// Clears the mark, returning when the failures began (nil if none).
     func clear() -> Date? { value.withLock { v in defer { v = nil }; return v } }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// A flag one task sets and a thread polls.

@@ -22,14 +22,24 @@ struct PatrolTicker {
         started = clock.now()
     }
 
-    mutating func tickIfDue(_ processor: PipelineProcessor, drained: Bool) throws {
-        guard let options = processor.patrol?.plan.scheduler, drained else { return }
+    /// When the next tick is due on the hub's clock (nil without a patrol
+    /// scheduler); it runs then only once the inbox is drained.
+    func nextDue(_ processor: PipelineProcessor) -> Date? {
+        guard let options = processor.patrol?.plan.scheduler else { return nil }
+        return max(started.addingTimeInterval(options.settleSeconds), last.addingTimeInterval(options.tickSeconds))
+    }
+
+    /// Runs the scheduler if a tick is due and the inbox is drained; returns whether it ran.
+    @discardableResult
+    mutating func tickIfDue(_ processor: PipelineProcessor, drained: Bool) throws -> Bool {
+        guard let options = processor.patrol?.plan.scheduler, drained else { return false }
         let now = clock.now()
-        guard now.timeIntervalSince(started) >= options.settleSeconds, now.timeIntervalSince(last) >= options.tickSeconds else { return }
+        guard now.timeIntervalSince(started) >= options.settleSeconds, now.timeIntervalSince(last) >= options.tickSeconds else { return false }
         last = now
         let r = try processor.tickPatrol(now: now)
         if !r.missed.isEmpty {
             logger.info("patrol.missed", metadata: ["patrol.slots": "\(r.missed.count)", "patrol.letters": "\(r.letters.joined(separator: ","))"])
         }
+        return true
     }
 }

@@ -1,0 +1,331 @@
+import Alerts
+import AlertsStore
+import Foundation
+import Logging
+import PatrolHubMQTT
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 16's benchmark: `patrolhub serve` as a black box, two builds of it
+/// side by side in one run (a baseline and a candidate, alternating, so a
+/// noisy neighbour hurts both).
+///
+/// - **idle**: the hub with its embedded broker and no traffic; its
+///   process's CPU time (`/proc/PID/stat` utime + stime) over `idleSeconds`,
+///   after a settle period.
+/// - **latency**: a local `mosquitto`; a publisher sends camera events at
+///   `rate` per second (QoS 1, paced on its own thread) and stamps each with
+///   its send time; a reader polls the store's processed-inbox cursor every
+///   millisecond. Messages from one connection reach the inbox in order, so
+///   the message sent `i`-th is inbox row `i`: its latency is the time the
+///   cursor passed it minus its send time (the first second is warm-up and
+///   left out).
+/// - **backlog**: `backlog` events queued for the hub's persistent session
+///   while it is stopped; the time from starting the process to the cursor
+///   reaching the last of them, next to a bare libmosquitto subscriber
+///   draining a queue of the same size from the same broker (`IngestBenchmark`'s).
+struct EventsBenchmark {
+    struct Binary {
+        var name: String
+        var path: String
+    }
+
+    var binaries: [Binary]
+    var runs = 3
+    var idleSeconds: Double = 60
+    var settleSeconds: Double = 5
+    var rate = 5000
+    var latencySeconds: Double = 10
+    var backlog = 100_000
+    var measurements: Set<String> = ["idle", "latency", "backlog"]
+    var logger: Logger
+
+    /// One binary's figures in one run.
+    struct Sample {
+        var idleCPU: Double?
+        var p50: Double?
+        var p99: Double?
+        var max: Double?
+        var drainSeconds: Double?
+        var bareSeconds: Double?
+    }
+
+    static let cameras = (1...50).map { "cam-\(String(format: "%03d", $0))" }
+
+    func run(report: (String, Int, Sample) -> Void) async throws -> [String: [Sample]] {
+        let root = NSTemporaryDirectory() + "patrolhub-bench-events-\(getpid())"
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let broker = EmbeddedBroker(options: .init(dataDir: root + "/broker", maxQueuedMessages: max(backlog * 2, 1_000_000), maxInflightMessages: 100), logger: logger)
+        if measurements.contains("latency") || measurements.contains("backlog") {
+            try FileManager.default.createDirectory(atPath: root + "/broker", withIntermediateDirectories: true)
+            try broker.start()
+        }
+        defer { broker.stop() }
+        var out: [String: [Sample]] = [:]
+        for r in 1...runs {
+            let order = r % 2 == 1 ? binaries : Array(binaries.reversed())
+            for b in order {
+                var s = Sample()
+                let dir = "\(root)/\(b.name)-\(r)"
+                if measurements.contains("idle") { s.idleCPU = try await idle(b, dir: dir + "-idle") }
+                if measurements.contains("latency") {
+                    let l = try await latency(b, dir: dir + "-latency", port: broker.port, run: r)
+                    s.p50 = l.p50
+                    s.p99 = l.p99
+                    s.max = l.max
+                }
+                if measurements.contains("backlog") {
+                    s.drainSeconds = try await drain(b, dir: dir + "-backlog", port: broker.port, run: r)
+                    var bare = IngestBenchmark(messages: backlog, runs: 1, synchronous: .normal, inflight: 100, logger: logger)
+                    bare.pipeline = false
+                    s.bareSeconds = try await bare.measureBare(run: r * 10 + (b.name == binaries[0].name ? 0 : 1), port: broker.port)
+                }
+                report(b.name, r, s)
+                out[b.name, default: []].append(s)
+            }
+        }
+        return out
+    }
+
+    // MARK: - The hub process
+
+    /// Writes a config (embedded broker when `port` is nil) and the camera list into `dir`.
+    func writeConfig(dir: String, port: Int?, clientID: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let cams = "id,name,lat,lon,crs,zone\n" + Self.cameras.enumerated().map { i, c in
+            "\(c),\(c),29.6525,91.1320,wgs84,540102-001-001-0\(i % 5 + 1)"
+        }.joined(separator: "\n") + "\n"
+        try cams.write(toFile: dir + "/cameras.csv", atomically: true, encoding: .utf8)
+        let broker = port.map { "  mode: external\n  host: 127.0.0.1\n  port: \($0)\n" } ?? "  mode: embedded\n  port: 0\n"
+        let yaml = """
+            data_dir: .
+            broker:
+            \(broker)  client_id: \(clientID)
+            store:
+              path: hub.sqlite
+            registry:
+              cameras: cameras.csv
+            http:
+              listen: 127.0.0.1:0
+
+            """
+        try yaml.write(toFile: dir + "/hub.yaml", atomically: true, encoding: .utf8)
+        return dir + "/hub.yaml"
+    }
+
+    /// Starts `serve`; its output goes to `dir/hub.log`.
+    func start(_ b: Binary, config: String, dir: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: b.path)
+        p.arguments = ["serve", "--config", config, "--log-level", "info"]
+        FileManager.default.createFile(atPath: dir + "/hub.log", contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/hub.log"))
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        return p
+    }
+
+    /// SIGTERM, then waits for the process to end.
+    func stop(_ p: Process) async {
+        p.terminate()
+        while p.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    /// Waits until the hub's log shows its ingest client connected.
+    func waitConnected(dir: String, timeout: Double = 60) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: dir + "/hub.log", encoding: .utf8), text.contains("mqtt.connected") { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw IngestBenchmark.BenchError(message: "the hub in \(dir) did not connect (see its hub.log)")
+    }
+
+    /// The process's CPU time so far (user + system), in seconds.
+    static func cpuSeconds(pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 14th and 15th.
+        guard let close = stat.lastIndex(of: ")") else { throw IngestBenchmark.BenchError(message: "unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else {
+            throw IngestBenchmark.BenchError(message: "unreadable /proc/\(pid)/stat")
+        }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    // MARK: - Measurements
+
+    /// Percent of one core the idle hub uses.
+    func idle(_ b: Binary, dir: String) async throws -> Double {
+        let config = try writeConfig(dir: dir, port: nil, clientID: "patrolhub")
+        let p = try start(b, config: config, dir: dir)
+        try await waitConnected(dir: dir)
+        try await Task.sleep(for: .seconds(settleSeconds))
+        let (c0, t0) = (try Self.cpuSeconds(pid: p.processIdentifier), ContinuousClock.now)
+        try await Task.sleep(for: .seconds(idleSeconds))
+        let (c1, t1) = (try Self.cpuSeconds(pid: p.processIdentifier), ContinuousClock.now)
+        await stop(p)
+        return 100 * (c1 - c0) / (t1 - t0).seconds
+    }
+
+    /// Publish → processed latency percentiles, in milliseconds.
+    func latency(_ b: Binary, dir: String, port: Int, run: Int) async throws -> (p50: Double, p99: Double, max: Double) {
+        let clientID = "hub-lat-\(b.name)-\(run)-\(getpid())"
+        let config = try writeConfig(dir: dir, port: port, clientID: clientID)
+        let p = try start(b, config: config, dir: dir)
+        defer { if p.isRunning { p.terminate() } }
+        try await waitConnected(dir: dir)
+        let store = try DisputeStore(path: dir + "/hub.sqlite")
+        let base = try store.cursor()
+        let total = Int(Double(rate) * latencySeconds)
+
+        var o = MQTTClient.Options()
+        o.port = port
+        o.clientID = "bench-lat-pub-\(run)-\(getpid())"
+        o.cleanSession = true
+        let pub = MQTTClient(options: o, logger: logger)
+        try pub.start()
+        defer { pub.stop() }
+        let deadline = Date().addingTimeInterval(15)
+        while !pub.isConnected, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
+
+        let times = StampTable(count: total)
+        // The reader: the cursor every millisecond, each message seen at the first read past it.
+        let reader = Thread {
+            var last = base
+            while last < base + Int64(total), !times.isCancelled {
+                if let c = try? store.cursor(), c > last {
+                    let now = ContinuousClock.now
+                    for seq in (last + 1)...c where seq - base - 1 < Int64(total) { times.seen(Int(seq - base - 1), at: now) }
+                    last = c
+                }
+                usleep(1000)
+            }
+            times.finish()
+        }
+        reader.start()
+        // The publisher: message i at start + i / rate, on its own thread.
+        let rate = self.rate, cams = Self.cameras
+        let publisher = Thread {
+            let start = ContinuousClock.now
+            for i in 0..<total {
+                let due = start + .nanoseconds(Int64(Double(i) / Double(rate) * 1e9))
+                let wait = due - ContinuousClock.now
+                if wait > .zero { usleep(UInt32(max(1, wait.seconds * 1e6))) }
+                let payload = Array(#"{"id":"lat-\#(run)-\#(i)","type":"intrusion","time":"\#(Date().rfc3339)","confidence":0.87,"count":1,"location":{"lat":29.6525,"lon":91.1320}}"#.utf8)
+                times.sent(i, at: ContinuousClock.now)
+                _ = try? pub.publish(topic: "patrolhub/v1/camera/\(cams[i % cams.count])/event", payload: payload)
+                if i % 1000 == 999 { _ = pub.takeAcked() }
+            }
+        }
+        publisher.start()
+        let waitUntil = Date().addingTimeInterval(latencySeconds + 60)
+        while !times.isFinished {
+            if Date() > waitUntil {
+                times.cancel()
+                throw IngestBenchmark.BenchError(message: "latency run: \(times.seenCount) of \(total) processed")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await stop(p)
+        let warmup = rate // the first second
+        var ms = times.latencies().dropFirst(warmup).map { $0 * 1000 }
+        ms.sort()
+        func pct(_ q: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * q))] }
+        return (pct(0.5), pct(0.99), ms.last ?? 0)
+    }
+
+    /// Seconds from starting the hub to the last of `backlog` queued events processed.
+    func drain(_ b: Binary, dir: String, port: Int, run: Int) async throws -> Double {
+        let clientID = "hub-drain-\(b.name)-\(run)-\(getpid())"
+        let config = try writeConfig(dir: dir, port: port, clientID: clientID)
+        // Create the session (and the store), then stop while the queue fills.
+        let first = try start(b, config: config, dir: dir)
+        try await waitConnected(dir: dir)
+        await stop(first)
+        let store = try DisputeStore(path: dir + "/hub.sqlite")
+        let base = try store.cursor()
+        let queuer = IngestBenchmark(messages: backlog, runs: 1, synchronous: .normal, inflight: 100, logger: logger)
+        let all = queuer.payloads(run: run, kind: "drain-\(b.name)")
+        var byCamera: [String: [[UInt8]]] = [:]
+        for (i, payload) in all.enumerated() { byCamera[Self.cameras[i % Self.cameras.count], default: []].append(payload) }
+        for (cam, ps) in byCamera { try await queuer.queue(ps, topic: "patrolhub/v1/camera/\(cam)/event", port: port) }
+        sync()
+        let t0 = ContinuousClock.now
+        let p = try start(b, config: config, dir: dir)
+        defer { if p.isRunning { p.terminate() } }
+        while try store.cursor() < base + Int64(backlog) {
+            if ContinuousClock.now - t0 > .seconds(600) { throw IngestBenchmark.BenchError(message: "backlog run timed out") }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let elapsed = (ContinuousClock.now - t0).seconds
+        await stop(p)
+        return elapsed
+    }
+
+    // MARK: - Report
+
+    static func median(_ xs: [Double]) -> Double { IngestBenchmark.Result.median(xs) }
+
+    /// The figures per binary (medians over the runs) as a Markdown table.
+    func markdown(_ samples: [String: [Sample]]) -> String {
+        var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | backlog drain s | bare subscriber s | drain ratio (bare s / hub s) |",
+                     "|---|---|---|---|---|---|---|---|"]
+        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { String(format: "%.\(d)f", $0) } ?? "-" }
+        for r in 0..<runs {
+            for b in binaries {
+                if let s = samples[b.name], r < s.count { lines.append(Self.row(b.name, r + 1, s[r])) }
+            }
+        }
+        for b in binaries {
+            let s = samples[b.name] ?? []
+            func med(_ k: (Sample) -> Double?) -> Double? {
+                let xs = s.compactMap(k)
+                return xs.isEmpty ? nil : Self.median(xs)
+            }
+            let ratios = s.compactMap { x in x.bareSeconds.flatMap { bare in x.drainSeconds.map { bare / $0 } } }
+            lines.append("| **\(b.name), median of \(s.count)** | \(f(med(\.idleCPU), 3)) | \(f(med(\.p50))) | \(f(med(\.p99))) | \(f(med(\.max))) | \(f(med(\.drainSeconds), 2)) | \(f(med(\.bareSeconds), 2)) | \(ratios.isEmpty ? "-" : String(format: "%.2f", Self.median(ratios))) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line per binary and run.
+    static func row(_ name: String, _ run: Int, _ s: Sample) -> String {
+        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { String(format: "%.\(d)f", $0) } ?? "-" }
+        let ratio = s.bareSeconds.flatMap { bare in s.drainSeconds.map { String(format: "%.2f", bare / $0) } } ?? "-"
+        return "| \(name) run \(run) | \(f(s.idleCPU, 3)) | \(f(s.p50)) | \(f(s.p99)) | \(f(s.max)) | \(f(s.drainSeconds, 2)) | \(f(s.bareSeconds, 2)) | \(ratio) |"
+    }
+}
+
+/// Send and seen instants of the latency run, shared by its two threads.
+final class StampTable: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sentAt: [ContinuousClock.Instant?]
+    private var seenAt: [ContinuousClock.Instant?]
+    private var seenN = 0
+    private var finished = false
+    private var cancelled = false
+
+    init(count: Int) {
+        sentAt = Array(repeating: nil, count: count)
+        seenAt = Array(repeating: nil, count: count)
+    }
+
+    func sent(_ i: Int, at t: ContinuousClock.Instant) { lock.withLock { sentAt[i] = t } }
+    func seen(_ i: Int, at t: ContinuousClock.Instant) { lock.withLock { if seenAt[i] == nil { seenAt[i] = t; seenN += 1 } } }
+    func finish() { lock.withLock { finished = true } }
+    func cancel() { lock.withLock { cancelled = true } }
+    var isFinished: Bool { lock.withLock { finished } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
+    var seenCount: Int { lock.withLock { seenN } }
+
+    /// Seconds from send to seen, in send order.
+    func latencies() -> [Double] {
+        lock.withLock { zip(sentAt, seenAt).compactMap { s, t in s.flatMap { s in t.map { ($0 - s).seconds } } } }
+    }
+}
