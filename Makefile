@@ -53,7 +53,7 @@ soak: deps
 # Mutation testing (scripts/mutants/mutants.py, docs/TESTING.md): 40 planted bugs in the code that carries
 # the promises (ack after commit, outbox delete, dedup, thresholds, correlation, silences, SOS, lifecycle,
 # routing, deadlines, zones, GCJ-02, patrol, adapters); each is built and the suites that guard it run;
-# fails when one survives unexplained. About 45 minutes on 2 cores; not part of CI. MUTANTS_ARGS: --only ID,...
+# fails when one survives unexplained. About 45 minutes on 2 cores; not part of CI. MUTANTS_ARGS: --only ID,... (--check: every anchor still applies, nothing built; the suite runs it)
 mutants: deps
 	python3 scripts/mutants/mutants.py --swift $(SWIFT) $(MUTANTS_ARGS)
 

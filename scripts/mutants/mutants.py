@@ -360,6 +360,7 @@ def write_report(results, planned, started, out_dir):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--list", action="store_true", help="print the mutants and exit")
+    ap.add_argument("--check", action="store_true", help="check that every mutant applies (its file and anchor exist), build nothing, and exit")
     ap.add_argument("--only", help="comma-separated mutant ids")
     ap.add_argument("--out", default=os.path.join(ROOT, "mutants-out"), help="logs and report.md (default mutants-out/)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds for one mutant's tests (default 900)")
@@ -385,6 +386,11 @@ def main(argv=None):
         return 0
 
     files = sorted({m.file for m in chosen})
+    if a.check:
+        for m in chosen:
+            mutate(read(m.file), m)
+        print(f"{len(chosen)} mutants apply to {len(files)} files")
+        return 0
     dirty = git_clean(files)
     if dirty:
         raise Failure(f"uncommitted changes in files the mutants edit (commit or stash them first):\n{dirty}")
