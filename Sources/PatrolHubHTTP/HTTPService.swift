@@ -37,6 +37,11 @@ public struct HTTPService: Service, CustomStringConvertible {
     let logger: Logger
     /// The port actually bound (useful with port 0), once listening.
     let bound = BoundPort()
+    /// HTTP connections open now (`/metrics`: `patrolhub_http_connections`).
+    let connections = ConnectionGauge()
+
+    /// HTTP connections open now; at `http.max_connections` the server stops accepting.
+    public var openConnections: Int { connections.count }
 
     /// The listen address and the access mode (never the tokens).
     public var description: String {
@@ -107,7 +112,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// The router with every route (tests may serve it themselves).
     func router() -> Router<HubRequestContext> {
         DispatchRoutes.build(RouteContext(api: api, feed: feed, tokens: tokens, policy: policy, health: health,
-                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter))
+                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections))
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds):
@@ -131,7 +136,7 @@ public struct HTTPService: Service, CustomStringConvertible {
             responder: RingAfterWrites(inner: router().buildResponder(), bell: feed.commits),
             server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit, logger: logger)),
+                                 availableConnectionsDelegate: CountedConnections(limit: connectionLimit, gauge: connections)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? options.port
                 bound.port = port
@@ -292,4 +297,24 @@ final class BoundPort: Sendable {
         }
         c?.resume()
     }
+}
+
+/// The number of open HTTP connections, shared by the server's connection
+/// delegate (which changes it on the event loops) and its readers.
+final class ConnectionGauge: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .relaxed) }
+    func opened() { value.add(1, ordering: .relaxed) }
+    func closed() { value.subtract(1, ordering: .relaxed) }
+}
+
+/// Hummingbird's connection limit, counted where `/metrics` and tests can read it:
+/// at `limit` open connections the server stops accepting (new ones wait in the
+/// kernel's accept queue) until one closes.
+struct CountedConnections: AvailableConnectionsDelegate {
+    let limit: Int
+    let gauge: ConnectionGauge
+    mutating func connectionOpened() { gauge.opened() }
+    mutating func connectionClosed() { gauge.closed() }
+    func isAcceptingNewConnections() -> Bool { gauge.count < limit }
 }

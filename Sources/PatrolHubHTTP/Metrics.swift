@@ -10,7 +10,7 @@ struct MetricsExposition {
     private var out = ""
 
     /// The exposition for one scrape.
-    static func render(status: StoreStatus, lag: TimeInterval, streamClients: Int, changeSeq: Int64) -> String {
+    static func render(status: StoreStatus, lag: TimeInterval, streamClients: Int, httpConnections: Int = 0, changeSeq: Int64) -> String {
         var m = MetricsExposition()
         m.gauge("patrolhub_inbox_received", "Messages in the inbox (received and not yet pruned).", [([], status.inboxReceived)])
         m.gauge("patrolhub_inbox_processed", "Inbox messages the pipeline has processed.", [([], status.inboxProcessed)])
@@ -39,6 +39,7 @@ struct MetricsExposition {
         m.counter("patrolhub_store_pruned_rows_total", "Rows the housekeeper deleted under the retention.* and store.inbox_retention_days settings since the store was created, by table.",
                   status.pruned.sorted { $0.key < $1.key }.map { ([("table", $0.key)], Double($0.value)) })
         m.gauge("patrolhub_stream_clients", "Clients connected to /api/v1/stream.", [([], streamClients)])
+        m.gauge("patrolhub_http_connections", "HTTP connections open (at http.max_connections new ones wait to be accepted).", [([], httpConnections)])
         m.counter("patrolhub_changes_total", "Changes of risk items, slips and cases and case transitions recorded (the stream's last event id).", Double(changeSeq))
         return m.out
     }

@@ -60,6 +60,8 @@ struct RouteContext: Sendable {
     /// `/healthz` reports a pipeline with work and no progress for this long as stalled.
     var stallAfter: TimeInterval = 60
     var limiter = AuthFailureLimiter()
+    /// Open HTTP connections, for `/metrics` (the server's connection delegate counts them).
+    var connections = ConnectionGauge()
 }
 
 /// Every route of the dispatch-room interface, in one place (each one is in
@@ -81,7 +83,7 @@ struct RouteContext: Sendable {
 /// `APIResponseEncoder` writes.
 enum DispatchRoutes {
     static func build(_ r: RouteContext) -> Router<HubRequestContext> {
-        let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter
+        let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter, connections = r.connections
         let threads = feed.threads
         @Sendable func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
             try await threads.offload(body)
@@ -106,10 +108,11 @@ enum DispatchRoutes {
         }
         router.get("/metrics") { _, _ in
             let clients = feed.clientCount
+            let open = connections.count
             let text = try await io {
                 let status = try api.store.status()
                 let lag = try api.store.oldestPendingReceivedAt().map { max(0, api.clock().timeIntervalSince($0)) } ?? 0
-                return MetricsExposition.render(status: status, lag: lag, streamClients: clients, changeSeq: try api.store.latestChangeSeq())
+                return MetricsExposition.render(status: status, lag: lag, streamClients: clients, httpConnections: open, changeSeq: try api.store.latestChangeSeq())
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))

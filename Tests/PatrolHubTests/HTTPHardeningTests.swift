@@ -343,11 +343,13 @@ struct HTTPHardeningTests {
             let port = try await hub.hub.http!.waitForPort()
             // Ten connections that send a body slowly (a slowloris): every place taken. (The server
             // stops accepting once its count is reached; connections arriving in the same accept
-            // burst may still get in, so they come one by one.)
+            // burst may still get in, so each waits until the one before was accepted, or the
+            // places are full.)
+            let http = try #require(hub.hub.http)
             var slow: [Int32] = []
             defer { for fd in slow { Glibc.close(fd) } }
-            for _ in 0..<10 {
-                try await Task.sleep(for: .milliseconds(50))
+            for i in 0..<10 {
+                if i > 0 { try await waitUntil("connection \(i) accepted") { http.openConnections >= min(i, 5) } }
                 let fd = try connectLoopback(port: port, timeout: 30)
                 _ = "POST /api/v1/silences HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{".withCString {
                     send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL))

@@ -20,7 +20,7 @@ struct MetricsExpositionTests {
         s.cases = ["new": 1]
         s.pruned = ["event_keys": 7000, "inbox": 12]
         s.unmapped = [UnmappedInputCount(format: "onvif", name: #"Vendor/"Odd""#, count: 7, firstSeen: .distantPast, lastSeen: .distantPast, device: "cam")]
-        let text = MetricsExposition.render(status: s, lag: 2.5, streamClients: 3, changeSeq: 42)
+        let text = MetricsExposition.render(status: s, lag: 2.5, streamClients: 3, httpConnections: 4, changeSeq: 42)
         let lines = text.split(separator: "\n").map(String.init)
         for expected in [
             "patrolhub_inbox_received 12", "patrolhub_inbox_processed 10", "patrolhub_inbox_pending 2",
@@ -29,14 +29,14 @@ struct MetricsExpositionTests {
             #"patrolhub_risk_items{state="open"} 5"#, #"patrolhub_risk_items{state="closed"} 0"#,
             #"patrolhub_slips{kind="warning",state="closed"} 1"#, #"patrolhub_slips{kind="supervision",state="open"} 0"#,
             #"patrolhub_cases{state="new"} 1"#, #"patrolhub_cases{state="false_alarm"} 0"#,
-            "patrolhub_stream_clients 3", #"patrolhub_unmapped_inputs{format="onvif",name="Vendor/\"Odd\""} 7"#, "# TYPE patrolhub_changes_total counter", "patrolhub_changes_total 42",
+            "patrolhub_stream_clients 3", "patrolhub_http_connections 4", #"patrolhub_unmapped_inputs{format="onvif",name="Vendor/\"Odd\""} 7"#, "# TYPE patrolhub_changes_total counter", "patrolhub_changes_total 42",
             "# TYPE patrolhub_store_pruned_rows_total counter", #"patrolhub_store_pruned_rows_total{table="event_keys"} 7000"#,
             #"patrolhub_store_pruned_rows_total{table="inbox"} 12"#,
         ] {
             #expect(lines.contains(expected), "\(expected)")
         }
         let families = lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] }
-        #expect(families.count == 14) // patrolhub_newest_event_time_seconds only once an event was seen
+        #expect(families.count == 15) // patrolhub_newest_event_time_seconds only once an event was seen
         #expect(lines.filter { $0.hasPrefix("# HELP ") }.count == families.count)
         for line in lines where !line.hasPrefix("#") {
             #expect(families.contains { line.hasPrefix($0 + " ") || line.hasPrefix($0 + "{") }, "sample \(line) belongs to a declared family")
