@@ -207,8 +207,8 @@ extension HTTPService {
     }
 }
 
-/// Rings `bell` after each request that may have written to the store
-/// (any method but GET and HEAD): the event stream shows a dispatcher's
+/// Rings `bell` after each request that wrote to the store (a method other
+/// than GET and HEAD, answered 2xx): the event stream shows a dispatcher's
 /// action, and the publisher sends its outcomes, without waiting for a poll.
 struct RingAfterWrites<Inner: HTTPResponder>: HTTPResponder {
     typealias Context = Inner.Context
@@ -216,8 +216,11 @@ struct RingAfterWrites<Inner: HTTPResponder>: HTTPResponder {
     let bell: Doorbell?
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        defer { if let bell, request.method != .get, request.method != .head { bell.ring() } }
-        return try await inner.respond(to: request, context: context)
+        let response = try await inner.respond(to: request, context: context)
+        // Only a write that succeeded changed anything: refused requests (a stranger's 401s, a
+        // flood of bad bodies) wake nobody.
+        if let bell, request.method != .get, request.method != .head, (200..<300).contains(response.status.code) { bell.ring() }
+        return response
     }
 }
 

@@ -118,7 +118,7 @@ final class HubProcess: @unchecked Sendable {
     init(config: String, logLevel: String = "error", arguments: [String] = []) throws {
         let exe = try patrolhubExecutable()
         logPath = config + ".\(UUID().uuidString.prefix(6)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
