@@ -1,5 +1,6 @@
 # PatrolHub — the two commands a new user needs:
-#   make demo   install what is missing, build, run the hub with its embedded broker and a simulator drill (simulators/demo.yaml)
+#   make demo   install what is missing, build, run the hub with its embedded broker and a simulator drill (simulators/demo.yaml),
+#               then keep the hub and its live board up with the scenario replayed in a loop until Ctrl-C
 #   make test   install what is missing, build, run the whole test suite (real mosquitto, real SQLite)
 
 DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-config chromium
@@ -20,8 +21,10 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The drill, then the hub, the live board and the scenario replayed in a loop stay up until Ctrl-C.
+# DEMO_ARGS: --http 127.0.0.1:8081 (the board elsewhere), --scenario FILE, --background FILE.
 demo: build
-	.build/debug/patrolhub demo --config config/patrolhub.yaml
+	.build/debug/patrolhub demo --config config/patrolhub.yaml --serve $(DEMO_ARGS)
 
 # The integration tests start their own mosquitto on a free loopback port and
 # run the built `patrolhub` executable, so build everything first.

@@ -30,8 +30,14 @@ extension PatrolHubCommand {
         @Option(help: "Drill report format: text, md or html.")
         var format: Drill.ReportFormat = .text
 
-        @Flag(help: "Keep the hub running after the drill (until Ctrl-C), so the live board can be opened.")
+        @Flag(help: "Keep the hub, the board and a looping background scenario running after the drill, until Ctrl-C (`make demo` does).")
         var serve = false
+
+        @Option(help: "With --serve: the scenario replayed in real time in a loop after the drill, so the board stays alive (default: the drill's scenario).")
+        var background: String?
+
+        @Option(help: "HOST:PORT of the live board and the HTTP API (default: the config's http.listen).")
+        var http: String?
 
         func run() async throws {
             var cfg = try config.load()
@@ -44,6 +50,12 @@ extension PatrolHubCommand {
             cfg.store.path = (dataDir as NSString).appendingPathComponent("patrolhub.sqlite")
             cfg.broker.mode = .embedded
             cfg.broker.port = 0
+            if let http {
+                guard let (host, port) = HubConfig.HTTP.parseListen(http) else {
+                    throw ValidationError("--http: expected HOST:PORT (e.g. 127.0.0.1:8081, or port 0 for a free one), found '\(http)'")
+                }
+                (cfg.http.enabled, cfg.http.host, cfg.http.port) = (true, host, port)
+            }
             var scenarioOptions = try ScenarioOptions.parse(["--scenario", scenario])
             scenarioOptions.speed = speed
             let (scn, _, plan) = try scenarioOptions.plan(config: cfg)
@@ -63,11 +75,14 @@ extension PatrolHubCommand {
                 tasks.addTask { try await group.run() }
                 // The drill reads the hub's outcomes through its HTTP API, as against any hub.
                 var source: any OutcomeSource = StoreOutcomeSource(store: hub.store)
+                var boardURL: String?
                 if let http = hub.http {
                     let port = try await http.waitForPort()
                     let host = cfg.http.host.contains(":") ? "[\(cfg.http.host)]" : cfg.http.host
-                    print("live board (指挥调度大屏): http://\(host):\(port)/")
-                    source = HTTPOutcomeSource(base: URL(string: "http://\(host):\(port)")!, token: nil)
+                    let shown = ["0.0.0.0", "::"].contains(cfg.http.host) ? "127.0.0.1" : host
+                    boardURL = "http://\(shown):\(port)/"
+                    print("live board (指挥调度大屏): \(boardURL!)")
+                    source = HTTPOutcomeSource(base: URL(string: "http://\(shown):\(port)")!, token: nil)
                 }
 
                 // Watch the output topics like an integrator would.
@@ -112,8 +127,16 @@ extension PatrolHubCommand {
                 for d in try hub.store.deadLetters() { print("  \(d.reason.padding(toLength: 15, withPad: " ", startingAt: 0)) \(d.topic): \(d.detail)") }
                 print("\nlook again later: .build/debug/patrolhub status --store \(cfg.store.path) [--json]")
                 if serve {
-                    print("the hub keeps running for the live board: Ctrl-C stops it")
-                    try await tasks.next()
+                    let loop = background ?? scenario
+                    print("\nThe hub keeps running\(boardURL.map { ": live board \($0)" } ?? ""), with \(loop) replayed in real time in a loop. Ctrl-C stops it.")
+                    // In real time: each round's events are stamped now, so none is late against the
+                    // round before and the board shows the incidents as they would happen.
+                    var again = try ScenarioOptions.parse(["--scenario", loop])
+                    again.speed = 1
+                    let (loopOptions, cfgForLoop, runnerForLoop, loopLogger) = (again, cfg, runner, logger)
+                    tasks.addTask { await Self.replay(loopOptions, config: cfgForLoop, runner: runnerForLoop, logger: loopLogger) }
+                    try await tasks.next() // the hub's services end on Ctrl-C (or SIGTERM)
+                    tasks.cancelAll()
                     return
                 }
                 await group.triggerGracefulShutdown()
@@ -123,6 +146,24 @@ extension PatrolHubCommand {
         }
 
         static let watcherUsername = "patrolhub-demo-watch"
+
+        /// Publishes `scenario` again and again, each round planned from now (new event ids and
+        /// times), until the task is cancelled; a failed round is logged and retried.
+        static func replay(_ scenario: ScenarioOptions, config: HubConfig, runner: SimulatorRunner.Options, logger: Logger) async {
+            var round = 0
+            while !Task.isCancelled {
+                round += 1
+                do {
+                    let (_, _, plan) = try scenario.plan(config: config)
+                    let report = try await SimulatorRunner(options: runner, logger: logger).run(plan)
+                    print("background round \(round): \(report.acknowledged) messages")
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("demo.background_failed", metadata: ["round": "\(round)", "error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(2))
+                }
+            }
+        }
 
         static func describe(topic: String, payload: [UInt8]) -> String {
             guard let v = try? JSONParser.parse(payload) else { return "\(topic): \(String(decoding: payload, as: UTF8.self))" }
