@@ -11,10 +11,10 @@ import Synchronization
 /// The store's triggers append a row to `changes` for every insert or update
 /// of a risk item, slip or case and every case transition, whoever writes it
 /// (the pipeline, the case lifecycle, the scheduler, the CLI in another
-/// process). The feed reads the newest `seq` (one index lookup) when
-/// `commits` rings (after each pipeline commit and each write through the
-/// HTTP API) and at least every `pollInterval`, and wakes the clients when it
-/// grew; each client then reads the rows after its own position. The poll
+/// process). While a client is connected, the feed reads the newest `seq`
+/// (one index lookup) when `commits` rings (after each pipeline commit and
+/// each write through the HTTP API) and at least every `pollInterval`, and
+/// wakes the clients when it grew; each client then reads the rows after its own position. The poll
 /// stays, slow (1 s), for the one writer that cannot ring: a `patrolhub`
 /// command in another process. So a client misses nothing: it starts at
 /// the newest `seq` when it connects (or at `Last-Event-ID` when it comes
@@ -110,12 +110,16 @@ final class ChangeFeed: Sendable {
             let seen = commits?.rings ?? 0
             do {
                 let store = self.store
-                let seq = try await threads.offload { try store.latestChangeSeq() }
-                let grew = state.withLock { s in
-                    defer { s.lastSeq = seq }
-                    return seq != s.lastSeq
+                // Nobody to tell: the change log is not read (a client that subscribes reads from its own
+                // position, and the first read after it wakes it if the log moved meanwhile).
+                if clientCount > 0 {
+                    let seq = try await threads.offload { try store.latestChangeSeq() }
+                    let grew = state.withLock { s in
+                        defer { s.lastSeq = seq }
+                        return seq != s.lastSeq
+                    }
+                    if grew { broadcast(.changed) }
                 }
-                if grew { broadcast(.changed) }
                 if Date().timeIntervalSince(lastPrune) > 60 {
                     lastPrune = Date()
                     let (cutoff, maxRows) = (lastPrune.addingTimeInterval(-retention), self.maxRows)

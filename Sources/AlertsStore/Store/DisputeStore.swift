@@ -34,6 +34,8 @@ public struct DisputeStore: Sendable {
     package let inboxWriter: any DatabaseWriter
     /// A second connection to the inbox file, for checkpoints off the MQTT thread.
     let inboxCheckpointer: DatabaseQueue?
+    /// A connection to the store file for checkpoints off the pipeline's thread (`checkpoint()`).
+    let storeCheckpointer: DatabaseQueue?
 
     /// The store file's path (nil for an in-memory store).
     public var path: String? { (writer as? DatabasePool)?.path }
@@ -100,9 +102,11 @@ public struct DisputeStore: Sendable {
             try db.execute(sql: "PRAGMA cache_size = -\(budget.checkpointerCacheKiB)")
         }
         let inboxPath = Self.inboxPath(for: path)
-        try self.init(writer: Self.openPool(path, config),
+        let writer = try Self.openPool(path, config)
+        try self.init(writer: writer,
                       inboxWriter: Self.openPool(inboxPath, inboxConfig),
-                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: checkpointerConfig))
+                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: checkpointerConfig),
+                      storeCheckpointer: DatabaseQueue(path: path, configuration: checkpointerConfig))
     }
 
     /// Opens a pool, tolerating another process that opens the same new file
@@ -126,10 +130,12 @@ public struct DisputeStore: Sendable {
         try DisputeStore(writer: DatabaseQueue(), inboxWriter: DatabaseQueue())
     }
 
-    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter, inboxCheckpointer: DatabaseQueue? = nil) throws {
+    public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter, inboxCheckpointer: DatabaseQueue? = nil,
+                storeCheckpointer: DatabaseQueue? = nil) throws {
         self.writer = writer
         self.inboxWriter = inboxWriter
         self.inboxCheckpointer = inboxCheckpointer
+        self.storeCheckpointer = storeCheckpointer
         try Self.migrate(Migrations.migrator, writer)
         try Self.migrate(Migrations.inboxMigrator, inboxWriter)
     }
@@ -207,6 +213,21 @@ public struct DisputeStore: Sendable {
     public func checkpointInbox() throws {
         do {
             _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+        }
+    }
+
+    /// Copies both files' WALs into their database files (PASSIVE checkpoints,
+    /// each on a connection of its own): neither the MQTT thread's nor the
+    /// pipeline's writes wait for it, and the file system's sync of the copied
+    /// pages happens on the caller's thread. The hub runs it on a thread of its
+    /// own a moment after the pipeline's commits (`CheckpointService`), so the
+    /// writers' own automatic checkpoint (store: past 8 192 pages, a safety
+    /// net) does not come due on the pipeline's thread while it keeps up.
+    public func checkpoint() throws {
+        try checkpointInbox()
+        do {
+            _ = try storeCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
         }
     }

@@ -128,8 +128,8 @@ struct Hub {
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         mqtt.clock = clock // receive times
         // The services' wake-ups: the ingest path rings `inbox` after each committed group (the
-        // pipeline waits on it), the pipeline rings `outcomes` after each commit (the publisher
-        // and the event stream wait on it).
+        // pipeline waits on it), the pipeline rings `outcomes` after each commit (the publisher,
+        // the event stream and the WAL checkpoints wait on it).
         let inbox = Doorbell(), outcomes = Doorbell()
         ingest = IngestService(options: mqtt, store: store, logger: logger, health: health) { n in
             inbox.ring()
@@ -178,7 +178,8 @@ struct Hub {
            health: health, inbox: inbox, outcomes: outcomes)
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
-        services.append(contentsOf: [publisher, pipeline, ingest] as [any Service])
+        let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)
+        services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
         http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, logger: logger) : nil
         if let http { services.append(http) }

@@ -64,8 +64,9 @@ struct IngestService: Service {
 /// shutdown.
 ///
 /// Once the inbox is drained the thread sleeps until the ingest path rings
-/// `inbox` or the next timer (patrol tick, supervision, housekeeping, WAL
-/// checkpoint; `PipelineTimers`) is due, whichever comes first: no polling.
+/// `inbox` or the next timer (patrol tick, supervision, housekeeping;
+/// `PipelineTimers`) is due, whichever comes first: no polling. WAL
+/// checkpoints are `CheckpointService`'s, on a thread of their own.
 struct PipelineService: Service {
     let makeProcessor: @Sendable () throws -> PipelineProcessor
     /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
@@ -119,9 +120,6 @@ struct PipelineService: Service {
             processor?.trapRecorder?.recordErrorExit()
         }
         var housekeeper: Housekeeper?
-        // A WAL checkpoint a wall second apart, whatever the hub's clock, while the inbox is written.
-        var lastCheckpoint = ContinuousClock.now
-        var checkpointPending = true
         var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
@@ -132,7 +130,7 @@ struct PipelineService: Service {
                 processor = p
                 let done = try step(p).messages
                 // Only a committed batch shows the store writable again (an empty step writes nothing).
-                if done > 0 { failures.succeeded(); checkpointPending = true }
+                if done > 0 { failures.succeeded() }
                 let drained = done < batchSize
                 let ticked = try patrol.tickIfDue(p, drained: drained)
                 let now = clock.now()
@@ -143,25 +141,16 @@ struct PipelineService: Service {
                     supervised = true
                 }
                 if done > 0 || supervised || ticked { outcomes?.ring() }
-                if checkpointPending, ContinuousClock.now - lastCheckpoint > .seconds(1) {
-                    lastCheckpoint = ContinuousClock.now
-                    checkpointPending = false
-                    try p.store.checkpointInbox()
-                }
                 if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
                 if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
                 // Wait only once a step found nothing: a short step is not proof of an empty
                 // inbox (the crash quarantine's recovery processes one message at a time).
                 guard done == 0, !stop.isSet else { continue }
-                let sinceCheckpoint = ContinuousClock.now - lastCheckpoint
                 let timers = PipelineTimers(
                     patrol: patrol.nextDue(p),
                     supervision: supervision.map { lastSupervision.addingTimeInterval(TimeInterval($0.supervisor.rules.tickSeconds)) },
-                    wallSeconds: min(housekeeper?.wallSecondsUntilDue(now: now, speed: clock.speed) ?? PipelineTimers.maxWait,
-                                     checkpointPending ? max(0, 1.001 - sinceCheckpoint.seconds) : PipelineTimers.maxWait))
+                    wallSeconds: housekeeper?.wallSecondsUntilDue(now: now, speed: clock.speed))
                 inbox.wait(after: seen, timeout: timers.wait(now: clock.now(), speed: clock.speed))
-                // Committed groups leave the inbox's WAL to checkpoint.
-                if inbox.rings != seen { checkpointPending = true }
             } catch let error as StoreDatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in

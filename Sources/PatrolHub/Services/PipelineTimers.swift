@@ -7,15 +7,15 @@ import Foundation
 ///
 /// Due times of the hub's clock (patrol ticks, supervision) are turned into
 /// wall seconds with the clock's speed (a simulated clock at 720× reaches a
-/// 30 s patrol tick in 42 ms); wall-clock timers (the inbox WAL checkpoint,
-/// housekeeping, whose passes and steps it times itself) are given in wall
+/// 30 s patrol tick in 42 ms); wall-clock timers (housekeeping, whose passes
+/// and steps it times itself) are given in wall
 /// seconds already. A timer that is nil is not armed.
 struct PipelineTimers: Equatable {
     /// The next patrol scheduler tick (hub clock).
     var patrol: Date?
     /// The next case supervision pass (hub clock).
     var supervision: Date?
-    /// Wall seconds until the next wall-clock timer (checkpoint, housekeeping step).
+    /// Wall seconds until the next wall-clock timer (a housekeeping step).
     var wallSeconds: TimeInterval?
 
     /// The longest wait: the timers are looked at again at least this often.
