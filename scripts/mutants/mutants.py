@@ -56,7 +56,7 @@ SERVICES = "Sources/PatrolHub/Services/HubServices.swift"
 ENGINE = "Sources/Alerts/Pipeline/RiskEngine.swift"
 CASES = "Sources/Alerts/Pipeline/CaseStage.swift"
 MEMORY = "Sources/Alerts/Pipeline/EngineMemory.swift"
-PROCESSOR = "Sources/AlertsStore/Pipeline/PipelineProcessor.swift"
+BATCH = "Sources/Alerts/Pipeline/BatchStage.swift"
 SILENCE = "Sources/Alerts/Silence/Silence.swift"
 LIFECYCLE = "Sources/Alerts/Cases/CaseLifecycle.swift"
 ROUTER = "Sources/Alerts/Cases/CaseRouter.swift"
@@ -66,7 +66,6 @@ ZONES = "Sources/Alerts/Grid/ZoneIndex.swift"
 TRANSFORM = "Sources/Alerts/Grid/CoordinateTransform.swift"
 PLAN = "Sources/Alerts/Patrol/PatrolPlan.swift"
 MAPPING = "Sources/Alerts/Decode/Adapters/AdapterMapping.swift"
-KEYS = "Sources/AlertsStore/Store/EventKeys.swift"
 HUB = "Sources/PatrolHub/Services/Hub.swift"
 LOCK = "Sources/PatrolHub/Services/StoreLock.swift"
 MIGRATIONS = "Sources/AlertsStore/Store/Migrations.swift"
@@ -111,11 +110,11 @@ MUTANTS = [
            "guard fcntl(fd, F_SETLK, &lock) == 0 else {", "guard fcntl(fd, F_SETLK, &lock) == 0 || true else {",
            "a second hub on the same store is not refused (two pipelines with their own windows lose events)",
            tests=INGEST),
-    Mutant("event-key-dedup", KEYS,
-           "fresh[i] = sqlite3_changes(db.sqliteConnection) > 0", "fresh[i] = true",
+    Mutant("event-key-dedup", BATCH,
+           "guard !known.contains(key), accepted[key] == nil else {", "guard accepted[key] == nil else {",
            "a redelivered or replayed event is processed again (duplicate items, counts twice)",
            tests=UNIT + "|" + INGEST),
-    Mutant("too-old-refused", PROCESSOR,
+    Mutant("too-old-refused", BATCH,
            "let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore })",
            "let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore - 1e9 })",
            "an event older than the key retention is processed although its duplicate check is gone",

@@ -12,6 +12,7 @@ and records are left out: the sample plan's rounds depend on the time of day the
 Exits 1 on any difference, printing it.
 """
 import argparse
+import json
 import os
 import re
 import sqlite3
@@ -31,6 +32,23 @@ PROJECTIONS = {
 }
 
 
+# Columns holding a list of strings: '|'-joined text before `v14-lists-as-json`, a JSON array after.
+# Compared as the list they hold, whichever way the binary stores it.
+LIST_COLUMNS = {"cases": {"co_units", "sources", "categories"}}
+
+
+def stored_list(value):
+    if isinstance(value, str) and value.startswith("["):
+        return "|".join(json.loads(value))
+    return value
+
+
+def project(db, name, sql):
+    cursor = db.execute(sql)
+    lists = {i for i, d in enumerate(cursor.description) if d[0] in LIST_COLUMNS.get(name, ())}
+    return sorted(tuple("" if v is None else stored_list(v) if i in lists else v for i, v in enumerate(row)) for row in cursor)
+
+
 def run(binary, scenario, data_dir):
     """One drill; returns (exit status, expectation verdicts, projected tables)."""
     out = subprocess.run([binary, "demo", "--config", os.path.join(ROOT, "config/patrolhub.yaml"), "--log-level", "error",
@@ -44,7 +62,7 @@ def run(binary, scenario, data_dir):
             verdicts.append((cells[2], cells[0]))
     score = [l.strip("*- ") for l in out.stdout.splitlines() if "score" in l and "/100" in l]
     db = sqlite3.connect(os.path.join(data_dir, "patrolhub.sqlite"))
-    tables = {name: sorted(tuple("" if v is None else v for v in row) for row in db.execute(sql)) for name, sql in PROJECTIONS.items()}
+    tables = {name: project(db, name, sql) for name, sql in PROJECTIONS.items()}
     db.close()
     return out.returncode, verdicts, score, tables, out.stdout + out.stderr
 

@@ -100,7 +100,7 @@ extension DisputeStore {
         }
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { try Case(row: $0, db: db) }
+        return try cases(rows: Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
     }
 
     static func append(_ t: CaseTransition, db: Database) throws {

@@ -29,10 +29,13 @@ public struct StageProfile: Sendable, Equatable {
     }
 }
 
-/// Consumes the durable inbox in batches: decode → dead letters, event-key
-/// dedup, the risk engine, and the outcomes — all written in one
-/// transaction with the "processed" marks, so a crash anywhere either keeps
-/// the whole batch or none of it, and a restart resumes where it stopped.
+/// Consumes the durable inbox in batches. Per batch, in one store
+/// transaction (`PipelineStore.batch`): the reads the batch needs, then
+/// `BatchStage` (decode, event-key dedup, check-ins, the risk engine: pure
+/// values in, a `BatchOutcome` out), then the outcome's one write with the
+/// cursor (`commit(_:cursor:now:)`), so a crash anywhere either keeps the whole
+/// batch or none of it, and a restart resumes where it stopped. Around it:
+/// the crash quarantine (the in-progress mark, `recover()`, `setAside`).
 ///
 /// Not `Sendable`: one pipeline task owns it.
 public final class PipelineProcessor {
@@ -44,14 +47,8 @@ public final class PipelineProcessor {
     public let patrol: PatrolStage?
     let clock: @Sendable () -> Date
 
-    /// What was last written about each slip and case in this process: its
-    /// linked items (append-only lists), severity and case. A change that only
-    /// moves counters or times updates the row but is not linked, audited or
-    /// published again; a new item, a severity or a case link is. After a
-    /// restart the first change of each is published once more (at least once).
-    /// (A case's category changes only with its severity, so a case needs no more.)
-    struct Published: Equatable { var items: Int; var severity: Severity; var caseID: String? = nil; var closed = false }
-    var published: [String: Published] = [:]
+    /// What this process last published of each slip and case (`PublishedMemory`).
+    var published = PublishedMemory()
     /// How long event keys are kept behind the newest event time (`retention.event_keys_hours`;
     /// nil: for ever). An event older than the newest event time minus this could be a
     /// duplicate whose key is gone: it is dead-lettered as `too_old` (Housekeeper.swift).
@@ -78,7 +75,6 @@ public final class PipelineProcessor {
     var carriedStops = 0
     /// The keys of messages that crashed the pipeline: a copy is dead-lettered without being decoded.
     var crashedKeys: Set<MessageKey> = []
-    struct MessageKey: Hashable { var high: UInt64, low: UInt64 }
 
     public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
@@ -108,9 +104,8 @@ public final class PipelineProcessor {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
             let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
-            for row in slipRows {
-                let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String])
-                s.recentSlips.append((Slip(row: row, itemIDs: ids), Date(timeIntervalSince1970: row["anchor"])))
+            for (slip, row) in zip(try DisputeStore.slips(rows: slipRows, db: db), slipRows) {
+                s.recentSlips.append((slip, Date(timeIntervalSince1970: row["anchor"])))
             }
             // Which of those items are drills: a drill's occurrences and slips are windows of their own.
             var windowItems = Set(s.recentOccurrences.map(\.itemID))
@@ -128,10 +123,11 @@ public final class PipelineProcessor {
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
             s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness]) {
+            let caseRows = try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness])
+            for (c, row) in zip(try DisputeStore.cases(rows: caseRows, db: db), caseRows) {
                 let through = Date(timeIntervalSince1970: row["evidence_at"])
                 let from = (row["evidence_from"] as Double?).map(Date.init(timeIntervalSince1970:)) ?? through
-                s.recentCases.append((try Case(row: row, db: db), from, through))
+                s.recentCases.append((c, from, through))
             }
             // Each item's newest counted event in the window, in the zone of that event.
             var newest: [String: EventLogEntry] = [:]
@@ -357,14 +353,13 @@ public final class PipelineProcessor {
         if published.count > publishedLimit {
             // Only the slips and cases the engine holds open can change again through it: the
             // rest are forgotten (a later change of one is published once more, at worst).
-            let held = engine.heldIDs
-            published = published.filter { held.contains($0.key) }
+            published.keep(only: engine.heldIDs)
             publishedLimit = max(Self.minPublishedLimit, 2 * published.count)
         }
         do {
             var t = 0.0
-            let result = try store.writer.write { db in
-                let r = try self.apply(records, now: now, db: db)
+            let result = try store.batch(outputPrefix: outputPrefix) { batch in
+                let r = try self.apply(records, now: now, batch: batch)
                 if profile != nil { t = StageProfile.now() }
                 return r
             }
@@ -390,19 +385,9 @@ public final class PipelineProcessor {
         }
     }
 
-    private func apply(_ records: [InboxRecord], now: Date, db: Database) throws -> BatchResult {
-        var result = BatchResult()
-        var items: [String: RiskItem] = [:]
-        var slips: [String: (slip: Slip, anchor: Date)] = [:]
-        var newSlips: [Slip] = []
-        var cases: [String: (value: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool)] = [:]
-        var reroutes: [String: CaseReroute] = [:]
-        var log = EventLogEncoder(capacity: records.count)
-        let dead = try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
+    /// One batch in the store's transaction: what it needs from the store, `BatchStage`
+    /// (decode, duplicate check, check-ins, the engine), then the outcome's one write.
+    private func apply(_ records: [InboxRecord], now: Date, batch: SQLiteBatch) throws -> BatchResult {
         let profiling = profile != nil
         var p = profile ?? StageProfile()
         var t = profiling ? StageProfile.now() : 0
@@ -414,352 +399,29 @@ public final class PipelineProcessor {
             t = n
         }
         defer { if profiling { mark(\.outcomes); profile = p } }
-        // Local copies: calling into the stored structs copied them (with their retains) for every message.
-        let decode = self.decode
-        let patrol = self.patrol
-        let checkins = patrol != nil
-        try forgetSlipsClosedElsewhere(db: db)
-        let lateBefore = engine.lateEvents
-
-        // 1. Decode the whole batch, so that its event keys go to the store together.
-        var decoded: [(index: Int, events: [NormalizedEvent], firstKey: Int)] = []
-        decoded.reserveCapacity(records.count)
-        var failures: [(index: Int, error: DecodeError)] = []
-        var keys: [String] = []
-        keys.reserveCapacity(records.count)
-        var keyTimes: [Double] = []
-        keyTimes.reserveCapacity(records.count)
-        let tooOldBefore = try keyRetention.map { try EventLog.maxTime(db: db) - $0 }
-        // Foreign inputs no rule maps: counted in this transaction (UnmappedInputs).
-        var unmappedSeen: [UnmappedInput: (count: Int, first: Double, last: Double)] = [:]
-        let maxPayloadBytes = decode.maxPayloadBytes
-        let crashedKeys = self.crashedKeys
-        for (index, record) in records.enumerated() {
-            if let o = record.oversized {
-                failures.append((index, DecodeError(.oversized, "payload is \(o.size) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes); only its first \(record.payload.count) bytes are kept, SHA-256 \(o.sha256)")))
-                continue
-            }
-            if !crashedKeys.isEmpty, crashedKeys.contains(MessageKey(high: record.keyHigh, low: record.keyLow)) {
-                failures.append((index, DecodeError(.crashed, "the same bytes as a message that crashed the hub (dead letter \(record.key)); not processed again")))
-                continue
-            }
-            do {
-                var unmapped: UnmappedInput?
-                let events = try decode.decode(topic: record.topic, payload: record.payload, now: now, receivedAt: record.receivedAt, unmapped: &unmapped)
-                if let unmapped {
-                    let t = record.receivedAt.timeIntervalSince1970
-                    let seen = unmappedSeen[unmapped]
-                    unmappedSeen[unmapped] = ((seen?.count ?? 0) + 1, min(seen?.first ?? t, t), max(seen?.last ?? t, t))
-                }
-                if let tooOldBefore, let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore }) {
-                    failures.append((index, DecodeError(.tooOld, "event time \(old.time.rfc3339) is more than retention.event_keys_hours (\(Int(keyRetention ?? 0) / 3600)) behind the newest event time: its duplicate check is gone, so it is not processed")))
-                    continue
-                }
-                decoded.append((index, events, keys.count))
-                for event in events {
-                    keys.append(event.key)
-                    keyTimes.append(event.time.timeIntervalSince1970)
-                }
-            } catch {
-                failures.append((index, error))
-            }
-        }
-        result.messages = records.count
+        let closed = try batch.slipsClosed(after: changesSeen)
+        let tooOldBefore = try keyRetention.map { try batch.newestEventTime() - $0 }
+        let decoded = BatchStage.decode(records, with: decode, now: now, crashedKeys: crashedKeys, tooOldBefore: tooOldBefore, keyRetention: keyRetention)
         mark(\.decode)
-        // 2. Record the keys: an event whose key the store held, or an earlier event of
-        // this batch had, is a duplicate.
-        let fresh = try EventKeys.record(keys, times: keyTimes, db: db)
-        var forgotten: Set<String> = [] // keys recorded above and removed again: their messages were refused
+        let known = try batch.knownKeys(decoded.keys)
         mark(\.dedup)
-        // 3. The events, in order.
-        var effects: [EngineEffect] = []
-        for (index, events, firstKey) in decoded {
-            var done = 0 // the events of this message handled so far
-            do {
-                for (k, event) in events.enumerated() {
-                    done = k
-                    var new = fresh[firstKey + k]
-                    if !new, !forgotten.isEmpty, forgotten.contains(event.key) {
-                        // A key removed again below is recorded again (the store decides: string
-                        // equality is Unicode's, the key's uniqueness is its bytes').
-                        new = try EventKeys.recordOne(event.key, time: event.time.timeIntervalSince1970, db: db)
-                        if new { forgotten.remove(event.key) }
-                    }
-                    guard new else {
-                        result.duplicates += 1
-                        continue
-                    }
-                    do {
-                        if checkins, case .checkin = event.kind {
-                            try patrol?.record(event, now: now, db: db) { self.engine.allocateItemID() } // throws DecodeError before writing
-                        }
-                    } catch {
-                        // A dead letter, not an accepted event: forget its key again.
-                        try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [event.key])
-                        forgotten.insert(event.key)
-                        throw error
-                    }
-                    result.events += 1
-                    effects.removeAll(keepingCapacity: true)
-                    engine.handle(event, now: now, into: &effects)
-                    mark(\.rules)
-                    for effect in effects {
-                        switch effect {
-                        case .item(let item):
-                            items[item.id] = item
-                        case .slip(let slip, let anchor, let isNew):
-                            if isNew { newSlips.append(slip) }
-                            slips[slip.id] = (slip, anchor)
-                        case .cameraStatus(let camera, let st, let at):
-                            try status.execute(arguments: [st.rawValue, at.timeIntervalSince1970, camera, at.timeIntervalSince1970])
-                        case .accepted(_, let itemID, let zone, let category, let time, let counted):
-                            log.append(time: time.timeIntervalSince1970, itemID: itemID, zone: zone, category: category.rawValue, counted: counted)
-                        case .caseChanged(let value, let evidenceFrom, let evidenceAt, let isNew):
-                            let previous = cases[value.id]
-                            cases[value.id] = (value, min(evidenceFrom, previous?.evidenceFrom ?? evidenceFrom),
-                                               max(evidenceAt, previous?.evidenceAt ?? evidenceAt), isNew || previous?.isNew == true)
-                        case .caseRerouted(var r):
-                            if let earlier = reroutes[r.caseID] { r.fromUnit = earlier.fromUnit }
-                            reroutes[r.caseID] = r
-                        }
-                    }
-                    mark(\.eventRows)
-                }
-            } catch let error as DecodeError {
-                failures.append((index, error))
-                // The message is a dead letter: the keys recorded for its events after the refused
-                // one (never handled) are removed too, so that a later copy is not taken for a duplicate.
-                for k in events.indices where k > done && fresh[firstKey + k] {
-                    try db.execute(sql: "DELETE FROM events WHERE key = ?", arguments: [events[k].key])
-                    forgotten.insert(events[k].key)
-                }
-            }
+        let checkin: ((NormalizedEvent, () -> String) throws -> Void)? = patrol.map { patrol in
+            { event, newItemID in try batch.recordCheckin(event, patrol: patrol, now: now, newItemID: newItemID) }
         }
-        // Dead letters in inbox order, whichever stage refused them.
-        for (index, error) in failures.sorted(by: { $0.index < $1.index }) {
-            let record = records[index]
-            result.deadLetters += 1
-            try dead.execute(arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
-                                         record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
-                                         now.timeIntervalSince1970, record.oversized?.sha256])
-        }
-        try UnmappedInputs.record(unmappedSeen, db: db)
-        try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [records.last!.seq])
-        // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
-        if isolateThrough > records.last!.seq {
-            try db.execute(sql: "UPDATE pipeline_inflight SET stops = 0 WHERE id = 1")
-        } else {
-            try db.execute(sql: "DELETE FROM pipeline_inflight")
-        }
-        try log.write(db: db)
-        if engine.lateEvents > lateBefore {
-            try db.execute(sql: "INSERT INTO counters(name, value) VALUES ('late_events', ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                           arguments: [engine.lateEvents - lateBefore])
-        }
-        mark(\.eventRows)
-        try write(items: items.values, db: db)
-        mark(\.itemRows)
-        let publishSlips = try write(slips: slips.values, db: db)
-        mark(\.slipRows)
-        let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")
-        for slip in newSlips {
-            try audit.execute(arguments: [now.timeIntervalSince1970, slip.id, "slip.issued", slip.text])
-        }
-        let out = try db.cachedStatement(sql: "INSERT INTO outbox(topic, payload, created_at) VALUES (?, ?, ?)")
-        for slip in publishSlips.sorted(by: { $0.id < $1.id }) {
-            try out.execute(arguments: ["\(outputPrefix)/out/slips", Data(slip.json.serialized.utf8), now.timeIntervalSince1970])
-        }
-        for (id, change) in cases.sorted(by: { $0.key < $1.key }) {
-            let c = change.value
-            let now_ = Published(items: c.riskItemIDs.count, severity: c.severity)
-            let previous = published[id]
-            // The items not linked yet: known from what this process wrote, else (after a restart) read.
-            let newItems: [String]
-            if let previous {
-                newItems = Array(c.riskItemIDs.dropFirst(previous.items))
-            } else if change.isNew {
-                newItems = c.riskItemIDs
-            } else {
-                let linked = Set(try String.fetchAll(db, sql: "SELECT risk_item_id FROM case_items WHERE case_id = ?", arguments: [id]))
-                newItems = c.riskItemIDs.filter { !linked.contains($0) }
-            }
-            try write(case: c, evidenceFrom: change.evidenceFrom, evidenceAt: change.evidenceAt, isNew: change.isNew, newItems: newItems[...],
-                      now: now, db: db)
-            let rerouted = try reroutes[id].map { try apply($0, isNew: change.isNew, now: now, db: db) } ?? false
-            guard previous != now_ || rerouted else { continue }
-            published[id] = now_
-            if !change.isNew, !newItems.isEmpty {
-                try audit.execute(arguments: [now.timeIntervalSince1970, id, "case.evidence", "evidence: " + newItems.joined(separator: ", ")])
-            }
-            // Published as stored: a case a person has moved on keeps its state.
-            if let stored = try DisputeStore.fetchCase(id: id, db: db) {
-                try out.execute(arguments: ["\(outputPrefix)/out/cases", Data(stored.json.serialized.utf8), now.timeIntervalSince1970])
-            }
-        }
-        result.itemsChanged = items.count
-        result.slipsChanged = slips.count
-        result.casesChanged = cases.count
-        changesSeen = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? changesSeen
+        let outcome = try BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published, checkin: checkin)
+        mark(\.rules)
+        var committing = batch
+        if profiling { committing.mark = { mark($0) } }
+        let receipt = try committing.commit(outcome, cursor: BatchCursor(inboxSeq: records.last!.seq, isolateThrough: isolateThrough), now: now)
+        changesSeen = receipt.changesSeen
+        var result = BatchResult()
+        result.messages = outcome.messages
+        result.events = outcome.events
+        result.duplicates = outcome.duplicates
+        result.deadLetters = outcome.deadLetters.count
+        result.itemsChanged = outcome.items.count
+        result.slipsChanged = outcome.slips.count
+        result.casesChanged = outcome.cases.count
         return result
-    }
-
-    /// Warning slips closed since the last batch by someone else (a case action
-    /// closing their case: `DisputeStore.act`) leave the engine, so no item joins them again.
-    private func forgetSlipsClosedElsewhere(db: Database) throws {
-        let ids = try String.fetchAll(db, sql: """
-            SELECT DISTINCT s.id FROM changes c JOIN slips s ON s.id = c.subject
-            WHERE c.seq > ? AND c.kind = 'slip' AND s.kind = 'warning' AND s.state = 'closed'
-            """, arguments: [changesSeen])
-        guard !ids.isEmpty else { return }
-        engine.forgetClosedSlips(Set(ids))
-        for id in ids {
-            if var p = published[id] { p.closed = true; published[id] = p }
-        }
-    }
-
-    /// A new case is inserted whole; new evidence changes only what evidence
-    /// decides (items, sources, categories, severity, deadline, explanation),
-    /// never what people decide (state, assignee, resolution).
-    private func write(case c: Case, evidenceFrom: Date, evidenceAt: Date, isNew: Bool, newItems: ArraySlice<String>, now: Date, db: Database) throws {
-        if isNew {
-            try DisputeStore.write(case: c, evidenceAt: evidenceAt, db: db)
-            try db.execute(sql: "UPDATE cases SET evidence_from = ? WHERE id = ?", arguments: [evidenceFrom.timeIntervalSince1970, c.id])
-            try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.opened', ?)",
-                           arguments: [now.timeIntervalSince1970, c.id, c.explanation])
-            return
-        }
-        let update = try db.cachedStatement(sql: """
-            UPDATE cases SET category = ?, severity = ?, due_at = MIN(due_at, ?), updated_at = ?, evidence_at = MAX(COALESCE(evidence_at, 0), ?),
-                evidence_from = MIN(COALESCE(evidence_from, ?), ?),
-                explanation = ?, sources = ?, categories = ?, drill = ?
-            WHERE id = ?
-            """)
-        try update.execute(arguments: [c.category.rawValue, c.severity.rawValue, c.dueAt.timeIntervalSince1970, now.timeIntervalSince1970,
-                             evidenceAt.timeIntervalSince1970, evidenceFrom.timeIntervalSince1970, evidenceFrom.timeIntervalSince1970, c.explanation, c.sources.joined(separator: "|"),
-                             c.categories.map(\.rawValue).joined(separator: "|"), c.drill, c.id])
-        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
-        for id in newItems { try link.execute(arguments: [c.id, id]) }
-    }
-
-    /// Moves a case to the district's unit (`CaseStage.reroute`) unless it has
-    /// ended (resolved, closed, false alarm): the unit, a `reroute` transition
-    /// by `patrolhub` (state unchanged) and its `audit_log` row, in the batch's
-    /// transaction. Returns whether it did (the case is then published again).
-    private func apply(_ r: CaseReroute, isNew: Bool, now: Date, db: Database) throws -> Bool {
-        guard let row = try Row.fetchOne(db, sql: "SELECT state, unit FROM cases WHERE id = ?", arguments: [r.caseID]),
-              let state = Case.State(rawValue: row["state"]), state.isOpen else { return false }
-        // A case opened in this batch was inserted with its new unit already; otherwise the stored unit decides.
-        guard isNew || (row["unit"] as String?) != r.toUnit else { return false }
-        try db.execute(sql: "UPDATE cases SET unit = ?, updated_at = ? WHERE id = ?", arguments: [r.toUnit, now.timeIntervalSince1970, r.caseID])
-        let detail: JSONValue = .object(["from_unit": r.fromUnit.map(JSONValue.string) ?? .null, "to_unit": .string(r.toUnit), "evidence": .string(r.evidence)])
-        let t = CaseTransition(caseID: r.caseID, at: now, actor: "patrolhub", action: .reroute, from: state, to: state, note: r.note, detail: detail)
-        try DisputeStore.append(t, db: db)
-        try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, 'case.reroute', ?)",
-                       arguments: [now.timeIntervalSince1970, r.caseID, "\(state.rawValue) → \(state.rawValue) \(detail.serialized): \(r.note)"])
-        return true
-    }
-
-    private func write(items: some Collection<RiskItem>, db: Database) throws {
-        // Most items written in a batch exist already: update first, insert when nothing was there
-        // (cheaper than INSERT … ON CONFLICT, which tries the insert and its constraints first).
-        let update = try RawStatement(db, """
-            UPDATE risk_items SET severity = ?2, first_seen = ?3, last_seen = ?4, occurrences = ?5, state = ?6, suppressed_by = ?7,
-                lifecycle = ?8, late = ?9, late_reason = ?10, location_mismatch = ?11, location_distance_m = ?12, time_source = ?13
-            WHERE id = ?1
-            """)
-        let insert = try RawStatement(db, """
-            INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
-                                   occurrences, state, suppressed_by, lifecycle, lat, lon, drill,
-                                   late, late_reason, location_mismatch, location_distance_m, time_source)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        for i in items {
-            update.reset()
-            update.bind(1, i.id)
-            update.bind(2, i.severity.rawValue)
-            update.bind(3, i.firstSeen.timeIntervalSince1970)
-            update.bind(4, i.lastSeen.timeIntervalSince1970)
-            update.bind(5, i.occurrences)
-            update.bind(6, i.state.rawValue)
-            update.bind(7, i.suppressedBy)
-            update.bind(8, i.lifecycle)
-            update.bind(9, i.late)
-            update.bind(10, i.lateReason)
-            update.bind(11, i.locationMismatch)
-            update.bind(12, i.locationDistance)
-            update.bind(13, i.timeSource.rawValue)
-            try update.step(db)
-            if sqlite3_changes(db.sqliteConnection) > 0 { continue }
-            insert.reset()
-            insert.bind(1, Int(i.id.dropFirst(3)) ?? 0)
-            insert.bind(2, i.id)
-            insert.bind(3, i.source)
-            insert.bind(4, i.sourceKind.rawValue)
-            insert.bind(5, i.category.rawValue)
-            insert.bind(6, i.severity.rawValue)
-            insert.bind(7, i.zone)
-            insert.bind(8, i.unit)
-            insert.bind(9, i.worker)
-            insert.bind(10, i.firstSeen.timeIntervalSince1970)
-            insert.bind(11, i.lastSeen.timeIntervalSince1970)
-            insert.bind(12, i.occurrences)
-            insert.bind(13, i.state.rawValue)
-            insert.bind(14, i.suppressedBy)
-            insert.bind(15, i.lifecycle)
-            insert.bind(16, i.location?.lat)
-            insert.bind(17, i.location?.lon)
-            insert.bind(18, i.drill)
-            insert.bind(19, i.late)
-            insert.bind(20, i.lateReason)
-            insert.bind(21, i.locationMismatch)
-            insert.bind(22, i.locationDistance)
-            insert.bind(23, i.timeSource.rawValue)
-            try insert.step(db)
-        }
-    }
-
-    /// Upserts the slips; returns those whose linked items, severity or case changed (to publish).
-    private func write(slips: some Collection<(slip: Slip, anchor: Date)>, db: Database) throws -> [Slip] {
-        var changed: [Slip] = []
-        let update = try RawStatement(db, """
-            UPDATE slips SET severity = ?2, updated_at = ?3, case_id = ?5, occurrences = ?6,
-                -- A slip once closed stays closed, whoever closed it.
-                state = CASE WHEN state = 'closed' THEN state ELSE ?4 END,
-                closed_at = COALESCE(closed_at, ?7), close_reason = COALESCE(close_reason, ?8)
-            WHERE id = ?1
-            """)
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences,
-                              closed_at, close_reason)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)")
-        for (s, anchor) in slips {
-            update.reset()
-            update.bind(1, s.id)
-            update.bind(2, s.severity.rawValue)
-            update.bind(3, s.updatedAt.timeIntervalSince1970)
-            update.bind(4, s.state.rawValue)
-            update.bind(5, s.caseID)
-            update.bind(6, s.occurrences)
-            update.bind(7, s.closedAt?.timeIntervalSince1970)
-            update.bind(8, s.closeReason)
-            try update.step(db)
-            if sqlite3_changes(db.sqliteConnection) == 0 {
-                try insert.execute(arguments: [
-                    Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
-                    s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
-                    anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
-                    s.closedAt?.timeIntervalSince1970, s.closeReason,
-                ])
-            }
-            let now = Published(items: s.riskItemIDs.count, severity: s.severity, caseID: s.caseID, closed: s.state == .closed)
-            let previous = published[s.id]
-            guard previous != now else { continue }
-            for id in s.riskItemIDs.dropFirst(previous?.items ?? 0) { try link.execute(arguments: [s.id, id]) }
-            published[s.id] = now
-            changed.append(s)
-        }
-        return changed
     }
 }

@@ -27,10 +27,10 @@ extension DisputeStore {
             """)
         try stmt.execute(arguments: [
             seq, c.id, c.rule.rawValue, c.zone, c.category.rawValue, c.severity.rawValue, c.state.rawValue, c.unit, c.worker,
-            c.leadUnit, c.coUnits.joined(separator: "|"), c.assignee,
+            c.leadUnit, StoredList.encode(c.coUnits), c.assignee,
             c.openedAt.timeIntervalSince1970, c.dueAt.timeIntervalSince1970, c.updatedAt.timeIntervalSince1970,
             c.lastActionAt.timeIntervalSince1970, evidenceAt?.timeIntervalSince1970, c.explanation,
-            c.sources.joined(separator: "|"), c.categories.map(\.rawValue).joined(separator: "|"), c.drill,
+            StoredList.encode(c.sources), StoredList.encode(c.categories.map(\.rawValue)), c.drill,
             c.outcome, c.amountCNY, c.satisfaction, c.resolvedAt?.timeIntervalSince1970, c.closedAt?.timeIntervalSince1970,
         ])
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO case_items(case_id, risk_item_id) VALUES (?, ?)")
@@ -51,7 +51,28 @@ extension DisputeStore {
         if let zone { sql += " AND zone = ?"; args.append(zone) }
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { try Case(row: $0, db: db) }
+        return try cases(rows: Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
+    }
+
+    /// Cases from their `cases` rows, each with its linked risk items, read for all of them
+    /// together (one `case_items` query per 500 cases, not one per case).
+    public static func cases(rows: [Row], db: Database) throws -> [Case] {
+        let links = try linkedItems(table: "case_items", owner: "case_id", ids: rows.map { $0["id"] as String }, db: db)
+        return rows.map { Case(row: $0, riskItemIDs: links[$0["id"] as String] ?? []) }
+    }
+
+    /// The risk item ids linked to each of `ids` in a link table (`case_items`, `slip_items`),
+    /// each list sorted; one query per 500 ids.
+    static func linkedItems(table: String, owner: String, ids: [String], db: Database) throws -> [String: [String]] {
+        var links: [String: [String]] = [:]
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let part = Array(ids[start..<min(start + 500, ids.count)])
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT \(owner), risk_item_id FROM \(table) WHERE \(owner) IN (\(databaseQuestionMarks(count: part.count))) ORDER BY \(owner), risk_item_id
+                """, arguments: StatementArguments(part))
+            while let row = try rows.next() { links[row[0], default: []].append(row[1]) }
+        }
+        return links
     }
 }
 
@@ -66,11 +87,16 @@ extension DisputeStore {
 }
 
 extension Case {
-    /// Reads a `cases` row and its `case_items`.
+    /// Reads a `cases` row and its `case_items` (one query: for many cases, `DisputeStore.cases(rows:db:)`).
     public init(row: Row, db: Database) throws {
         let ids = try String.fetchAll(try db.cachedStatement(sql: "SELECT risk_item_id FROM case_items WHERE case_id = ? ORDER BY risk_item_id"),
                                       arguments: [row["id"] as String])
-        func split(_ s: String?) -> [String] { (s ?? "").split(separator: "|").map(String.init) }
+        self.init(row: row, riskItemIDs: ids)
+    }
+
+    /// Reads a `cases` row whose linked risk items were read already.
+    init(row: Row, riskItemIDs ids: [String]) {
+        func split(_ s: String?) -> [String] { StoredList.decode(s) }
         func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
         let opened = Date(timeIntervalSince1970: row["opened_at"])
         self.init(
@@ -84,5 +110,26 @@ extension Case {
             categories: split(row["categories"]).compactMap(Category.init(rawValue:)), drill: row["drill"],
             outcome: row["outcome"], amountCNY: row["amount_cny"], satisfaction: row["satisfaction"],
             resolvedAt: date("resolved_at"), closedAt: date("closed_at"))
+    }
+}
+
+/// How the store keeps a list of strings in one column (`cases.co_units`,
+/// `sources`, `categories`): a JSON array of strings. Stores written before
+/// `v14-lists-as-json` held `'|'`-joined text; that migration rewrites them,
+/// and `decode` still reads the old form (a value that is not a JSON array).
+enum StoredList {
+    /// The JSON array of `values`.
+    static func encode(_ values: [String]) -> String {
+        JSONValue.array(values.map(JSONValue.string)).serialized
+    }
+
+    /// The strings of a stored list: a JSON array's string elements, or the
+    /// non-empty parts of `'|'`-joined text; empty for NULL or "".
+    static func decode(_ text: String?) -> [String] {
+        guard let text, !text.isEmpty else { return [] }
+        if text.utf8.first == UInt8(ascii: "["), case .array(let values)? = try? JSONParser.parse(text) {
+            return values.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        }
+        return text.split(separator: "|").map(String.init)
     }
 }

@@ -4,22 +4,6 @@ import GRDB
 import GRDBSQLite
 import Synchronization
 
-/// A stored inbox row waiting for the pipeline.
-public struct InboxRecord: Sendable, Hashable {
-    public var seq: Int64
-    /// The message's 128-bit idempotency key (see `InboxMessage`).
-    public var keyHigh: UInt64
-    public var keyLow: UInt64
-    public var topic: String
-    public var payload: [UInt8]
-    public var receivedAt: Date
-    /// Set when `payload` is only the head of an oversized payload (see `InboxMessage`).
-    public var oversized: InboxMessage.Oversized? = nil
-
-    /// The key in hex, as dead letters record it.
-    public var key: String { StableHash.hex((keyHigh, keyLow)) }
-}
-
 /// The dispute store: SQLite in WAL mode, versioned migrations, one method
 /// per consistent write. Two files: the store proper (`store.path`) and the
 /// inbox beside it (`….inbox.sqlite`), each with one writer. The inbox file

@@ -40,7 +40,7 @@ extension DisputeStore {
         sql.add("last_seen >= ?", q.since?.timeIntervalSince1970)
         sql.add("late = ?", q.late)
         sql.add(states: q.states)
-        return try sql.page(db: db) { row in RiskItem(row: row) }
+        return try sql.page(db: db) { rows in rows.map(RiskItem.init(row:)) }
     }
 
     /// Cases, newest first (by opening), with filters and paging.
@@ -53,7 +53,7 @@ extension DisputeStore {
             states += Case.State.allCases.filter(\.isOpen).map(\.rawValue)
         }
         sql.add(states: states)
-        return try sql.page(db: db) { row in try Case(row: row, db: db) }
+        return try sql.page(db: db) { rows in try DisputeStore.cases(rows: rows, db: db) }
     }
 
     /// Slips, newest first (by issue), with filters and paging.
@@ -62,9 +62,13 @@ extension DisputeStore {
         sql.add("updated_at >= ?", q.since?.timeIntervalSince1970)
         sql.add("kind = ?", q.kind?.rawValue)
         sql.add(states: q.states)
-        return try sql.page(db: db) { row in
-            Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String]))
-        }
+        return try sql.page(db: db) { rows in try DisputeStore.slips(rows: rows, db: db) }
+    }
+
+    /// Slips from their `slips` rows, with their linked risk items read for all of them together.
+    static func slips(rows: [Row], db: Database) throws -> [Slip] {
+        let links = try linkedItems(table: "slip_items", owner: "slip_id", ids: rows.map { $0["id"] as String }, db: db)
+        return rows.map { Slip(row: $0, itemIDs: links[$0["id"] as String] ?? []) }
     }
 
     /// A zone with the codes of every zone below it (recursive over `zones.parent`).
@@ -114,7 +118,9 @@ private struct SQLFilter {
         arguments += states
     }
 
-    func page<T>(db: Database, _ make: (Row) throws -> T) throws -> ListPage<T> {
+    /// One page: the rows' query, then `make` over the page's rows together (so that what is
+    /// linked to them is read in one query, not one per row).
+    func page<T>(db: Database, _ make: ([Row]) throws -> [T]) throws -> ListPage<T> {
         let limit = max(1, query.limit)
         let sql = prefix + "SELECT \(order) AS page_key, * FROM \(table)"
             + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
@@ -122,6 +128,6 @@ private struct SQLFilter {
         let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments + [limit + 1]))
         let more = rows.count > limit
         let kept = rows.prefix(limit)
-        return ListPage(items: try kept.map(make), next: more ? kept.last.map { $0["page_key"] as Int64 } : nil)
+        return ListPage(items: try make(Array(kept)), next: more ? kept.last.map { $0["page_key"] as Int64 } : nil)
     }
 }

@@ -430,6 +430,19 @@ enum Migrations {
                     BEGIN SELECT RAISE(ABORT, 'patrol_records is append-only'); END;
                 """)
         }
+        m.registerMigration("v14-lists-as-json") { db in
+            // A case's co-units, sources and categories were '|'-joined text (a source
+            // holding a '|' read back as two): each becomes a JSON array of strings
+            // (`StoredList`). None of these columns fires the change log's triggers.
+            let rows = try Row.fetchAll(db, sql: "SELECT id, co_units, sources, categories FROM cases")
+            let update = try db.makeStatement(sql: "UPDATE cases SET co_units = ?, sources = ?, categories = ? WHERE id = ?")
+            for row in rows {
+                func list(_ column: String) -> String {
+                    StoredList.encode(((row[column] as String?) ?? "").split(separator: "|").map(String.init))
+                }
+                try update.execute(arguments: [list("co_units"), list("sources"), list("categories"), row["id"] as String])
+            }
+        }
         return m
     }
 

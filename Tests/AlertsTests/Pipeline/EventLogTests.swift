@@ -73,30 +73,21 @@ struct EventLogTests {
         #expect(counted.last?.itemID == "RI-12000")
     }
 
-    @Test("event keys one statement per key (SQLite without RETURNING)")
-    func eventKeysOneByOne() throws {
-        try eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: false)
-    }
-
-    /// Reported as skipped, not passed, where SQLite is older than 3.35.
-    @Test("event keys many per statement with RETURNING", .enabled(if: EventKeys.returningSupported, "SQLite older than 3.35 has no RETURNING"))
-    func eventKeysWithReturning() throws {
-        try eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: true)
-    }
-
-    func eventKeysAreRecordedOnceAndOnlyNewOnesReported(returning: Bool) throws {
+    @Test("the store says which keys it holds, by their bytes; insert records each key once")
+    func eventKeysKnownAndInserted() throws {
         let store = try DisputeStore.inMemory()
         let first = (0..<250).map { "camera:cam-\($0 % 7):ev-\($0)" }
-        let batch1 = first + first.prefix(10)
-        let fresh1 = try store.writer.write { db in try EventKeys.record(batch1, times: batch1.map { _ in 0 }, db: db, returning: returning) }
-        #expect(fresh1 == Array(repeating: true, count: 250) + Array(repeating: false, count: 10), "a repeat within the batch is not new")
-        let late = (250..<420).map { "camera:cam-\($0 % 7):ev-\($0)" }
-        let batch2 = Array(first.suffix(50)) + late + [late[0], "", ""]
-        let fresh2 = try store.writer.write { db in try EventKeys.record(batch2, times: batch2.map { _ in 0 }, db: db, returning: returning) }
-        #expect(fresh2 == Array(repeating: false, count: 50) + Array(repeating: true, count: 170) + [false, true, false],
-                "keys the store holds are not new; the first of a repeated key is")
+        #expect(try store.writer.read { db in try EventKeys.known(first, db: db) }.isEmpty)
+        try store.writer.write { db in try EventKeys.insert((first + first.prefix(10)).map { .init(key: $0, time: 0) }, db: db) }
+        let later = (250..<420).map { "camera:cam-\($0 % 7):ev-\($0)" }
+        // "é" precomposed and decomposed: equal Strings, two keys to the store.
+        let batch = Array(first.suffix(50)) + later + ["", "k-\u{E9}"]
+        try store.writer.write { db in try EventKeys.insert([.init(key: "k-e\u{301}", time: 0)], db: db) }
+        let known = try store.writer.read { db in try EventKeys.known(batch, db: db) }
+        #expect(known == Set(first.suffix(50).map(EventKey.init)), "the 50 keys held, found over a full and a partial statement")
+        #expect(!known.contains(EventKey("k-\u{E9}")))
         let count = try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM events") }
-        #expect(count == 421)
-        #expect(try store.writer.write { db in try EventKeys.record([], times: [], db: db, returning: returning) }.isEmpty)
+        #expect(count == 251)
+        try store.writer.write { db in try EventKeys.insert([], db: db) }
     }
 }

@@ -143,6 +143,26 @@ struct OldStoreMigrationTests {
         #expect(try store.cursor() == store.inboxWriter.read { try Int64.fetchOne($0, sql: "SELECT MAX(seq) FROM inbox") })
     }
 
+    @Test("a case's co-units, sources and categories read the same after v14 stores them as JSON arrays", arguments: OldStore.names)
+    func caseListsBecomeJSON(name: String) throws {
+        let copy = try OldStore(name).copy()
+        defer { copy.remove() }
+        // What the old rows held, read as the old code read them ('|'-joined).
+        let old = try DatabaseQueue(path: copy.store).read { db in
+            try Row.fetchAll(db, sql: "SELECT id, co_units, sources, categories FROM cases ORDER BY id").map { row in
+                [0, 1, 2, 3].map { i in ((row[i] as String?) ?? "").split(separator: "|").map(String.init) }
+            }
+        }
+        let store = try DisputeStore(path: copy.store)
+        let (stored, cases) = try store.writer.read { db in
+            (try String.fetchAll(db, sql: "SELECT co_units || sources || categories FROM cases"),
+             try DisputeStore.cases(rows: Row.fetchAll(db, sql: "SELECT * FROM cases ORDER BY id"), db: db))
+        }
+        #expect(cases.map { [[$0.id], $0.coUnits, $0.sources, $0.categories.map(\.rawValue)] } == old)
+        #expect(stored.allSatisfy { $0.hasPrefix("[") && $0.hasSuffix("]") }, "every list is a JSON array")
+        if name == "v12-visible-outcomes" { #expect(old.contains { !$0[2].isEmpty }, "the fixture has cases with sources") }
+    }
+
     @Test("a migrated store has the schema of a new store: the same tables, columns, indexes and triggers", arguments: OldStore.names)
     func migratedSchemaIsTodays(name: String) throws {
         let copy = try OldStore(name).copy()
