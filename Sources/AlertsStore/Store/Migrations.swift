@@ -430,6 +430,7 @@ enum Migrations {
                     BEGIN SELECT RAISE(ABORT, 'patrol_records is append-only'); END;
                 """)
         }
+        DisputeStore.deadLetterMigrations(&m)
         return m
     }
 
