@@ -16,7 +16,10 @@ import Alerts
 /// - the open cases and the detail of the selected one (the most urgent at
 ///   start): its explanation, evidence, documents, history, and the
 ///   operator actions (`POST /api/v1/cases/{id}/actions`), those the
-///   lifecycle does not allow from the case's state disabled.
+///   lifecycle does not allow from the case's state disabled;
+/// - the dead letters not replayed yet, counted by reason and by source
+///   (`GET /api/v1/dead-letters/summary`, every 10 s): what an installer
+///   fixes (register the cameras, then `patrolhub dead-letters replay`).
 ///
 /// Token: when the API answers 401, the page asks for a bearer token and
 /// keeps it in the browser's local storage; `/#token=…` also sets it.
@@ -71,7 +74,11 @@ main { display:grid; grid-template-columns:minmax(420px,1.4fr) minmax(360px,1fr)
 section { background:var(--panel); border:1px solid var(--line); border-radius:6px; overflow:hidden; display:flex; flex-direction:column; min-height:0; }
 section h2 { margin:0; padding:8px 12px; font-size:14px; border-bottom:1px solid var(--line); display:flex; gap:8px; align-items:center; }
 section h2 small { color:var(--muted); font-weight:normal; }
-#left { display:grid; grid-template-rows:1fr auto; gap:12px; min-height:0; }
+#left { display:grid; grid-template-rows:1fr auto auto; gap:12px; min-height:0; }
+#dlbody { display:grid; grid-template-columns:1fr 1fr; gap:0 12px; padding:4px 12px 8px; font-size:12px; max-height:140px; overflow:auto; }
+#dlbody h3 { margin:2px 0; font-size:12px; color:var(--muted); font-weight:normal; }
+#dlbody li { display:flex; justify-content:space-between; gap:8px; border-bottom:1px dashed var(--line); }
+#dlbody li span:first-child { overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
 #right { display:grid; grid-template-rows:minmax(150px,1fr) minmax(150px,1fr) minmax(220px,1.3fr); gap:12px; min-height:0; }
 #mapbox { flex:1; position:relative; min-height:0; }
 #map { width:100%; height:100%; display:block; }
@@ -143,6 +150,9 @@ button.small { background:#22364d; color:var(--text); border:1px solid #36506e; 
         <span><i style="background:var(--s3)"></i>3 较重 minor</span><span><i style="background:var(--s4)"></i>4 一般 info</span>
         <span><i style="background:#1f3a2e"></i>无未结风险 no open risk</span>
       </div>
+    </section>
+    <section id="deadletters"><h2>死信 Dead letters <small id="dlcount"></small></h2>
+      <div id="dlbody"><div><h3>按原因 by reason</h3><ul id="dlreasons"></ul></div><div><h3>按来源 by source</h3><ul id="dlsources"></ul></div></div>
     </section>
   </div>
   <div id="right">
@@ -446,6 +456,26 @@ async function act(id, action) {
   } catch (e) { show("err", "未执行 refused: " + e.message); }
 }
 
+// ---- dead letters ----
+const REASON = { unknown_source: "未登记设备", malformed: "格式错误", missing_field: "缺少字段", wrong_type: "类型错误", out_of_range: "超出范围",
+  invalid_value: "取值无效", oversized: "消息过大", unknown_topic: "未知主题", unknown_checkpoint: "未知巡查点", no_route: "无路线",
+  clock_skew: "时钟偏差", crashed: "导致崩溃", unprocessable: "无法处理", id_mismatch: "编号不符", too_old: "过旧" };
+async function loadDeadLetters() {
+  try {
+    const r = await api("/api/v1/dead-letters/summary");
+    // Names come from the network (a camera id, a topic): text nodes only, never HTML.
+    const fill = (id, rows, label) => {
+      const list = $(id); list.textContent = "";
+      for (const row of rows) list.append(el("li", { title: row.name }, el("span", {}, label(row.name)), el("span", {}, row.count)));
+      if (!rows.length) list.append(el("li", { class: "muted" }, "无 none"));
+    };
+    fill("dlreasons", r.by_reason, (n) => REASON[n] ? REASON[n] + " " + n : n);
+    fill("dlsources", r.by_source, (n) => n);
+    $("dlcount").textContent = "待处理 pending " + r.total;
+    document.body.dataset.deadLetters = String(r.total);
+  } catch (e) { $("dlcount").textContent = "无法读取 cannot read: " + e.message; }
+}
+
 // ---- stream ----
 function connect() {
   const es = new EventSource("/api/v1/stream" + (state.token ? "?access_token=" + encodeURIComponent(state.token) : ""));
@@ -472,6 +502,8 @@ async function start() {
   setInterval(() => { $("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false }); }, 1000);
   try { await api("/api/v1/zones?level=district&geometry=false"); } catch (e) { if (e.message === "401") return; }
   connect(); // first, so nothing between the lists and the stream is missed (the feed merges by id)
+  loadDeadLetters();
+  setInterval(loadDeadLetters, 10000); // dead letters are not on the stream
   try { drawMap(await loadZones(true)); } catch (e) { $("zoneinfo").textContent = "无法读取网格 cannot read zones: " + e.message; }
   try {
     const [items, slips, cases] = await Promise.all([api("/api/v1/risk-items?limit=100"), api("/api/v1/slips?limit=50"), api("/api/v1/cases?state=open&limit=500")]);

@@ -19,6 +19,8 @@ struct DispatchAPI: Sendable {
     var outputPrefix = "patrolhub/v1"
     /// The safety rules of new silences (config `silences`).
     var silencePolicy = SilencePolicy()
+    /// Wakes the pipeline after a replay queued dead letters into the inbox (nil: it finds them at its next wake-up).
+    var inboxQueued: (@Sendable () -> Void)?
 
     static let defaultLimit = 100
     static let maxLimit = 1000

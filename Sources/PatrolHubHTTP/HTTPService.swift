@@ -51,7 +51,9 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// Checks the access rules (a token file, or a loopback address), loads
     /// the token file and the TLS certificate; errors name the key, the file and the line.
     /// `commits` (rung after each pipeline commit) wakes the event stream's feed.
-    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil, logger: Logger) throws {
+    /// `inbox` (the pipeline waits on it) is rung after a dead-letter replay queued messages.
+    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil,
+                inbox: Doorbell? = nil, logger: Logger) throws {
         options = config.http
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
@@ -81,6 +83,7 @@ public struct HTTPService: Service, CustomStringConvertible {
                                scheme: config.http.scheme)
         var api = DispatchAPI(store: store, timeParser: TimeParser(defaultZone: config.timezone), outputPrefix: config.topicPrefix, silencePolicy: config.silences)
         api.clock = clock.function
+        if let inbox { api.inboxQueued = { inbox.ring() } }
         self.api = api
         feed = ChangeFeed(store: store, threads: StoreThreads(), maxClients: config.http.maxStreamClients, commits: commits)
         self.health = health

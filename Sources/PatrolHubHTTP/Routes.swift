@@ -174,6 +174,25 @@ enum DispatchRoutes {
             return try await io { try api.endSilence(id: id, by: author, purge: purge) }
         }
 
+        // Dead letters: any token reads them; replaying them is a supervisor's decision (audited).
+        v1.get("dead-letters") { request, _ in
+            let query = request.queryPairs
+            return try await io { try api.deadLetters(try api.deadLetterQuery(query)) }
+        }
+        v1.get("dead-letters/summary") { _, _ in
+            try await io { try api.deadLetterSummary() }
+        }
+        v1.get("dead-letters/:id") { _, context in
+            let id = try context.parameters.require("id")
+            return try await io { try api.deadLetter(id: id) }
+        }
+        v1.post("dead-letters/replay") { request, context in
+            try context.require(.supervisor)
+            let body = try await request.jsonBody()
+            let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
+            return try await io { try api.replayDeadLetters(body: body, by: author) }
+        }
+
         v1.get("reports/:kind") { request, context in
             let kind = try context.parameters.require("kind")
             let query = request.queryPairs

@@ -45,6 +45,16 @@ public struct InboxMessage: Sendable, Hashable {
         }
     }
 
+    /// A message stored whole under a key given by the caller instead of its
+    /// content's: a dead letter queued again (`replay`) gets a key of its own, so
+    /// that a copy that fails again is a new dead letter.
+    public init(topic: String, payload: [UInt8], receivedAt: Date, key: (UInt64, UInt64)) {
+        self.topic = topic
+        self.payload = payload
+        self.receivedAt = receivedAt
+        (keyHigh, keyLow) = key
+    }
+
     /// The key in hex, as dead letters record it.
     public var key: String { StableHash.hex((keyHigh, keyLow)) }
 }

@@ -443,6 +443,7 @@ enum Migrations {
                 try update.execute(arguments: [list("co_units"), list("sources"), list("categories"), row["id"] as String])
             }
         }
+        DisputeStore.deadLetterMigrations(&m)
         return m
     }
 

@@ -181,7 +181,7 @@ struct Hub {
         let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)
         services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
     }

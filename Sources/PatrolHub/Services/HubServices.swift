@@ -208,6 +208,7 @@ struct PipelineService: Service {
                 "pipeline.action": "the message that stopped the hub is kept: the fault looks like the hub's, not the input's",
             ])
         }
+        labelDeadLetters(processor)
         if let seq = recovery.crashedSeq {
             logger.error("pipeline.message_crashed", metadata: [
                 "inbox.seq": "\(seq)", "inbox.key": "\(recovery.crashedKey ?? "")",
@@ -215,6 +216,15 @@ struct PipelineService: Service {
             ])
         }
         return processor
+    }
+
+    /// Names the camera or device of the dead letters written since the last call (`DeadLetterSource`).
+    private func labelDeadLetters(_ p: PipelineProcessor) {
+        do {
+            try p.store.labelDeadLetterSources(router: p.decode.router)
+        } catch {
+            logger.warning("dead_letters.label_failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// One supervision pass; a failure is logged and retried at the next tick, never stops the pipeline.
@@ -239,6 +249,8 @@ struct PipelineService: Service {
             throw error
         }
         health?.pipelineStepFinished(mark: mark, processed: r.messages, drained: r.messages < batchSize)
+        // What `dead-letters list --source` filters on; a failure leaves them to the next batch or to the CLI.
+        if r.deadLetters > 0 { labelDeadLetters(p) }
         if r.messages > 0 {
             logger.debug("pipeline.batch", metadata: ["batch.messages": "\(r.messages)", "batch.events": "\(r.events)", "batch.dead_letters": "\(r.deadLetters)", "batch.slips": "\(r.slipsChanged)"])
         }

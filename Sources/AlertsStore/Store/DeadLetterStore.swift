@@ -1,0 +1,269 @@
+import Alerts
+import Foundation
+import GRDB
+
+/// One dead letter as an installer reads it (`patrolhub dead-letters`, `GET /api/v1/dead-letters`).
+public struct DeadLetter: Sendable, Equatable {
+    public var id: Int64
+    /// The inbox key (hex) of the message that was refused.
+    public var inboxKey: String
+    public var reason: String
+    public var detail: String
+    public var topic: String
+    /// The camera or device the message names (its topic, or a Frigate payload's camera),
+    /// else the topic (`DeadLetterSource`).
+    public var source: String
+    /// The whole payload's size in bytes (an oversized payload keeps only its head).
+    public var size: Int
+    public var receivedAt: Date
+    public var createdAt: Date
+    /// Set when only the head of the payload was kept (oversized): the whole payload's SHA-256.
+    public var payloadSHA256: String?
+    /// When it was queued again (`replay`), by whom, and the inbox key of that copy.
+    public var replayedAt: Date?
+    public var replayedBy: String?
+    public var replayKey: String?
+    /// The stored bytes (only from `deadLetter(id:)`).
+    public var payload: [UInt8]?
+
+    /// Whether `replay` may queue it: the bytes are whole and it was not replayed yet.
+    public var replayable: Bool { payloadSHA256 == nil && reason != DecodeError.Reason.oversized.rawValue }
+}
+
+/// Which dead letters a listing or a replay selects (all given filters apply).
+public struct DeadLetterQuery: Sendable, Equatable {
+    public var reasons: [String] = []
+    public var source: String?
+    /// Created at or after.
+    public var since: Date?
+    public var ids: [Int64] = []
+    /// nil: both; false: only those not replayed yet.
+    public var replayed: Bool?
+    public var limit = 100
+    /// Newest first: the rows with an id below this (the `next` of the previous page).
+    public var cursor: Int64?
+    public init() {}
+}
+
+/// What a replay queued and what it left, and why.
+public struct DeadLetterReplay: Sendable, Equatable {
+    /// Queued again: the dead letter's id and the inbox key of the copy.
+    public var queued: [(id: Int64, key: String)] = []
+    /// Selected but not queued: the id and why.
+    public var refused: [(id: Int64, why: String)] = []
+    /// More were selected than one replay takes (`DisputeStore.maxReplay`): run it again.
+    public var more = false
+    public init() {}
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.queued.map(\.id) == b.queued.map(\.id) && a.queued.map(\.key) == b.queued.map(\.key)
+            && a.refused.map(\.id) == b.refused.map(\.id) && a.refused.map(\.why) == b.refused.map(\.why) && a.more == b.more
+    }
+}
+
+/// The source a dead letter names: the camera or device id of its topic (or of a
+/// Frigate payload's `after.camera`), else the topic; at most 200 bytes.
+public enum DeadLetterSource {
+    public static func name(topic: String, payload: [UInt8], router: TopicRouter) -> String {
+        let name: String
+        switch router.route(topic) {
+        case .cameraEvent(let id), .cameraStatus(let id), .deviceCheckin(let id), .deviceReport(let id), .deviceSOS(let id),
+             .gb28181Alarm(let id), .onvif(let id, _), .onvif2mqtt(let id, _):
+            name = id
+        case .frigate:
+            let event = payload.count <= 1 << 20 ? try? JSONParser.parse(payload) : nil
+            name = (event?["after"]?["camera"] ?? event?["before"]?["camera"])?.stringValue ?? topic
+        case nil:
+            name = topic
+        }
+        return name.utf8.count > 200 ? DecodeLimits.truncated(name, maxBytes: 200) : name
+    }
+}
+
+/// Dead letters an installer can list, read and replay once the registry or
+/// the rules are fixed. A replay queues the stored bytes into the inbox again
+/// under a key of their own (derived from the dead letter's id, so replaying
+/// the same dead letter twice queues the same key), and marks the dead letter
+/// replayed with that key; the pipeline then handles the copy as any message:
+/// its events are deduplicated by their event keys, and a copy that fails again
+/// becomes a new dead letter with its new reason (the `UNIQUE inbox_key` keeps
+/// one per key).
+extension DisputeStore {
+    /// The reasons a replay queues only with `force`: the message stopped the hub
+    /// or the store refused what it produced, and may do so again.
+    public static let replayNeedsForce: Set<String> = [DecodeError.Reason.crashed.rawValue, DecodeError.Reason.unprocessable.rawValue]
+
+    /// The most dead letters one replay queues.
+    public static let maxReplay = 5000
+
+    static func deadLetterMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v20-dead-letter-replay") { db in
+            try db.execute(sql: """
+                -- The camera or device a dead letter names (DeadLetterSource), filled after the
+                -- batch that wrote it; and when, by whom and under which inbox key it was replayed.
+                ALTER TABLE dead_letters ADD COLUMN source TEXT;
+                ALTER TABLE dead_letters ADD COLUMN replayed_at REAL;
+                ALTER TABLE dead_letters ADD COLUMN replayed_by TEXT;
+                ALTER TABLE dead_letters ADD COLUMN replay_key TEXT;
+                CREATE INDEX dead_letters_source ON dead_letters(source);
+                CREATE INDEX dead_letters_unlabelled ON dead_letters(id) WHERE source IS NULL;
+                """)
+        }
+    }
+
+    /// Fills the source of dead letters that have none (written since the last call); returns how many.
+    @discardableResult
+    public func labelDeadLetterSources(router: TopicRouter) throws -> Int {
+        try writer.write { db in
+            var n = 0
+            let rows = try Row.fetchAll(db, sql: "SELECT id, topic, payload FROM dead_letters WHERE source IS NULL LIMIT 10000")
+            let update = try db.cachedStatement(sql: "UPDATE dead_letters SET source = ? WHERE id = ?")
+            for row in rows {
+                let payload = (row[2] as Data?) ?? Data()
+                try update.execute(arguments: [DeadLetterSource.name(topic: row[1], payload: Array(payload), router: router), row[0] as Int64])
+                n += 1
+            }
+            return n
+        }
+    }
+
+    /// A page of dead letters, newest first, without their bytes; `next` is the cursor of the next page.
+    public func deadLettersPage(_ q: DeadLetterQuery) throws -> (items: [DeadLetter], next: Int64?) {
+        let limit = max(1, min(q.limit, 10_000))
+        return try writer.read { db in
+            let (clause, arguments) = Self.deadLetterFilter(q)
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Self.deadLetterColumns) FROM dead_letters \(clause) ORDER BY id DESC LIMIT \(limit + 1)
+                """, arguments: arguments)
+            let items = rows.prefix(limit).map { Self.deadLetter($0, payload: false) }
+            return (items, rows.count > limit ? items.last?.id : nil)
+        }
+    }
+
+    /// One dead letter with its stored bytes, nil when there is none with this id.
+    public func deadLetter(id: Int64) throws -> DeadLetter? {
+        try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT \(Self.deadLetterColumns), payload FROM dead_letters WHERE id = ?", arguments: [id])
+                .map { Self.deadLetter($0, payload: true) }
+        }
+    }
+
+    /// Dead letters not replayed yet, counted by reason and by source (the `top` largest sources), largest first.
+    public func deadLetterCounts(top: Int = 20) throws -> (byReason: [(String, Int)], bySource: [(String, Int)]) {
+        try writer.read { db in
+            let reasons = try Row.fetchAll(db, sql: """
+                SELECT reason, COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL GROUP BY reason ORDER BY n DESC, reason
+                """).map { ($0[0] as String, $0[1] as Int) }
+            let sources = try Row.fetchAll(db, sql: """
+                SELECT COALESCE(source, topic) AS s, COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL
+                GROUP BY s ORDER BY n DESC, s LIMIT ?
+                """, arguments: [max(1, top)]).map { ($0[0] as String, $0[1] as Int) }
+            return (reasons, sources)
+        }
+    }
+
+    /// Queues the selected dead letters (not replayed yet, at most `maxReplay`) into
+    /// the inbox again and marks them replayed by `actor`, with an `audit_log` row each
+    /// (`dead_letter.replayed`). An oversized one (only its head is kept) is refused; a
+    /// `crashed` or `unprocessable` one is refused unless `force`. With `dryRun` nothing
+    /// is written: the result says what would be queued.
+    ///
+    /// The copy is appended to the inbox first, then the mark is written: a replay
+    /// interrupted between the two queues the same key again next time, which the
+    /// pipeline absorbs (same event keys, same dead-letter key).
+    public func replayDeadLetters(_ q: DeadLetterQuery, by actor: String, force: Bool = false, dryRun: Bool = false,
+                                  now: Date = Date()) throws -> DeadLetterReplay {
+        var selection = q
+        selection.replayed = false
+        selection.cursor = nil
+        var result = DeadLetterReplay()
+        var after: Int64 = 0
+        // In chunks: a chunk's payloads are in memory at once (each at most limits.max_payload_bytes).
+        while result.queued.count + result.refused.count < Self.maxReplay {
+            let chunk = min(200, Self.maxReplay - result.queued.count - result.refused.count)
+            let rows = try writer.read { db -> [(DeadLetter, [UInt8])] in
+                let (clause, arguments) = Self.deadLetterFilter(selection)
+                return try Row.fetchAll(db, sql: """
+                    SELECT \(Self.deadLetterColumns), payload FROM dead_letters \(clause.isEmpty ? "WHERE" : clause + " AND") id > ?
+                    ORDER BY id LIMIT \(chunk + 1)
+                    """, arguments: arguments + [after]).map { (Self.deadLetter($0, payload: false), Array($0["payload"] as Data? ?? Data())) }
+            }
+            var messages: [InboxMessage] = []
+            var queued: [(id: Int64, key: String)] = []
+            for (d, payload) in rows.prefix(chunk) {
+                if !d.replayable {
+                    result.refused.append((d.id, "oversized: only the first \(InboxMessage.oversizedHeadBytes) of its \(d.size) bytes were kept; the device must send it again"))
+                } else if Self.replayNeedsForce.contains(d.reason), !force {
+                    result.refused.append((d.id, "\(d.reason): it may stop the hub again; replay it with force once the cause is fixed"))
+                } else {
+                    let key = StableHash.digest(topic: "patrolhub-replay/\(d.id)", payload: Array(d.inboxKey.utf8))
+                    messages.append(InboxMessage(topic: d.topic, payload: payload, receivedAt: d.receivedAt, key: key))
+                    queued.append((d.id, StableHash.hex(key)))
+                }
+            }
+            result.queued += queued
+            if !dryRun, !messages.isEmpty {
+                try ingest(messages)
+                try writer.write { db in
+                    let mark = try db.cachedStatement(sql: """
+                        UPDATE dead_letters SET replayed_at = ?, replayed_by = ?, replay_key = ? WHERE id = ? AND replayed_at IS NULL
+                        """)
+                    let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'dead_letter.replayed', ?)")
+                    for (id, key) in queued {
+                        try mark.execute(arguments: [now.timeIntervalSince1970, actor, key, id])
+                        guard db.changesCount > 0 else { continue } // a replay running at the same moment marked it
+                        try audit.execute(arguments: [now.timeIntervalSince1970, actor, "dead-letter-\(id)", "queued again as inbox key \(key)"])
+                    }
+                }
+            }
+            result.more = rows.count > chunk
+            guard rows.count > chunk, let last = rows.prefix(chunk).last else { break }
+            after = last.0.id
+        }
+        return result
+    }
+
+    private static let deadLetterColumns = """
+        id, inbox_key, reason, detail, topic, COALESCE(source, topic) AS source, size, received_at, created_at, payload_sha256, \
+        replayed_at, replayed_by, replay_key
+        """
+
+    private static func deadLetter(_ row: Row, payload: Bool) -> DeadLetter {
+        DeadLetter(id: row["id"], inboxKey: row["inbox_key"], reason: row["reason"], detail: row["detail"], topic: row["topic"],
+                   source: row["source"], size: row["size"], receivedAt: Date(timeIntervalSince1970: row["received_at"]),
+                   createdAt: Date(timeIntervalSince1970: row["created_at"]), payloadSHA256: row["payload_sha256"],
+                   replayedAt: (row["replayed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), replayedBy: row["replayed_by"],
+                   replayKey: row["replay_key"], payload: payload ? Array(row["payload"] as Data? ?? Data()) : nil)
+    }
+
+    private static func deadLetterFilter(_ q: DeadLetterQuery) -> (String, StatementArguments) {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if !q.reasons.isEmpty {
+            conditions.append("reason IN (\(databaseQuestionMarks(count: q.reasons.count)))")
+            arguments += StatementArguments(q.reasons)
+        }
+        if let s = q.source {
+            conditions.append("(source = ? OR (source IS NULL AND topic = ?))")
+            arguments += [s, s]
+        }
+        if let since = q.since {
+            conditions.append("created_at >= ?")
+            arguments += [since.timeIntervalSince1970]
+        }
+        if !q.ids.isEmpty {
+            conditions.append("id IN (\(databaseQuestionMarks(count: q.ids.count)))")
+            arguments += StatementArguments(q.ids)
+        }
+        switch q.replayed {
+        case true?: conditions.append("replayed_at IS NOT NULL")
+        case false?: conditions.append("replayed_at IS NULL")
+        case nil: break
+        }
+        if let c = q.cursor {
+            conditions.append("id < ?")
+            arguments += [c]
+        }
+        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+}
