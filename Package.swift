@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHubMQTT.
@@ -50,7 +52,7 @@ let package = Package(
         // The MQTT client over libmosquitto (and the few process helpers of its C shim).
         .target(
             name: "PatrolHubMQTT",
-            dependencies: ["Alerts", "CMosquitto", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Alerts", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The dispatch-room HTTP interface: API, event stream, live board, health. No MQTT, no CLI.
         .target(
@@ -63,6 +65,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.embedInCode("openapi.yaml")]
         ),
@@ -81,10 +85,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "AlertsStore", "Reports", "Simulation"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP"]),
+        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP",
+                                                          .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(
             name: "PatrolHubHTTPTests",
             dependencies: [
@@ -93,6 +100,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 // The case-actions tests read the transitions and the audit log as written.
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
     ],

@@ -39,6 +39,8 @@ public struct HTTPService: Service, CustomStringConvertible {
     let bound = BoundPort()
     /// HTTP connections open now (`/metrics`: `patrolhub_http_connections`).
     let connections = ConnectionGauge()
+    /// The hub's metrics, exposed at `/metrics` (requests are counted in them).
+    let metrics: HubMetrics
 
     /// HTTP connections open now; at `http.max_connections` the server stops accepting.
     public var openConnections: Int { connections.count }
@@ -53,8 +55,9 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// `commits` (rung after each pipeline commit) wakes the event stream's feed.
     /// `inbox` (the pipeline waits on it) is rung after a dead-letter replay queued messages.
     public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil,
-                inbox: Doorbell? = nil, logger: Logger) throws {
+                inbox: Doorbell? = nil, metrics: HubMetrics = HubMetrics(), logger: Logger) throws {
         options = config.http
+        self.metrics = metrics
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
             tokens = loaded
@@ -115,7 +118,8 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// The router with every route (tests may serve it themselves).
     func router() -> Router<HubRequestContext> {
         DispatchRoutes.build(RouteContext(api: api, feed: feed, tokens: tokens, policy: policy, health: health,
-                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections))
+                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections,
+                                          metrics: metrics))
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds):

@@ -62,6 +62,8 @@ struct RouteContext: Sendable {
     var limiter = AuthFailureLimiter()
     /// Open HTTP connections, for `/metrics` (the server's connection delegate counts them).
     var connections = ConnectionGauge()
+    /// The hub's metrics: `/metrics` writes them, every answered request is counted in them.
+    var metrics = HubMetrics()
 }
 
 /// Every route of the dispatch-room interface, in one place (each one is in
@@ -83,12 +85,13 @@ struct RouteContext: Sendable {
 /// `APIResponseEncoder` writes.
 enum DispatchRoutes {
     static func build(_ r: RouteContext) -> Router<HubRequestContext> {
-        let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter, connections = r.connections
+        let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter, connections = r.connections, metrics = r.metrics
         let threads = feed.threads
         @Sendable func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
             try await threads.offload(body)
         }
         let router = Router(context: HubRequestContext.self)
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: RequestPolicyMiddleware(policy: r.policy))
@@ -109,11 +112,7 @@ enum DispatchRoutes {
         router.get("/metrics") { _, _ in
             let clients = feed.clientCount
             let open = connections.count
-            let text = try await io {
-                let status = try api.store.status()
-                let lag = try api.store.oldestPendingReceivedAt().map { max(0, api.clock().timeIntervalSince($0)) } ?? 0
-                return MetricsExposition.render(status: status, lag: lag, streamClients: clients, httpConnections: open, changeSeq: try api.store.latestChangeSeq())
-            }
+            let text = try await io { try metrics.scrape(store: api.store, now: api.clock(), streamClients: clients, httpConnections: open) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }

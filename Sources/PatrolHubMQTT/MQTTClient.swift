@@ -1,5 +1,6 @@
 import Alerts
 import CMosquitto
+import CoreMetrics
 import Foundation
 import Logging
 import Synchronization
@@ -72,6 +73,9 @@ package final class MQTTClient: @unchecked Sendable {
         package var clock = HubClock.real
         /// Rung after each accepted connection (a publisher waiting to be connected wakes).
         package var onConnect: Doorbell?
+        /// Incremented on each connection the broker accepts, and on each one that ends (none by default).
+        package var connects: CoreMetrics.Counter?
+        package var disconnects: CoreMetrics.Counter?
 
         /// The defaults above.
         package init() {}
@@ -405,7 +409,8 @@ package final class MQTTClient: @unchecked Sendable {
             _ = mosquitto_disconnect(m)
             for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
         }
-        shared.withLock { $0.connected = false; $0.stopped = true }
+        markDisconnected()
+        shared.withLock { $0.stopped = true }
         stoppedSignal.signal()
     }
 
@@ -467,7 +472,7 @@ package final class MQTTClient: @unchecked Sendable {
     /// an uncommitted group must never reach the broker), keeping the session.
     private func dropConnection() {
         connectedFlag = false
-        shared.withLock { $0.connected = false }
+        markDisconnected()
         guard let m = mosq else { return }
         batch.removeAll()
         needsConfigure = true
@@ -529,12 +534,18 @@ package final class MQTTClient: @unchecked Sendable {
             }
         }
         shared.withLock { $0.connected = true; $0.connects += 1 }
+        options.connects?.increment()
         options.onConnect?.ring()
         logger.info("mqtt.connected", metadata: ["mqtt.broker": "\(options.host):\(options.port)", "mqtt.client_id": "\(options.clientID)"])
     }
 
+    /// Marks the connection ended, counting it once if it was up.
+    private func markDisconnected() {
+        if shared.withLock({ s in defer { s.connected = false }; return s.connected }) { options.disconnects?.increment() }
+    }
+
     fileprivate func disconnected(rc: Int32) {
-        shared.withLock { $0.connected = false }
+        markDisconnected()
         if rc != 0 { connectedFlag = false }
     }
 

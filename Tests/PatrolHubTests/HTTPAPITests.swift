@@ -37,13 +37,13 @@ struct HTTPAPITests {
             #expect(m.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
             let lines = Set(m.text.split(separator: "\n").map(String.init))
             for expected in [
-                "patrolhub_inbox_received 7", "patrolhub_inbox_processed 7", "patrolhub_inbox_pending 0",
-                "patrolhub_pipeline_lag_seconds 0",
-                #"patrolhub_dead_letters{reason="malformed"} 1"#, #"patrolhub_dead_letters{reason="unknown_source"} 0"#,
-                #"patrolhub_risk_items{state="open"} 4"#, #"patrolhub_risk_items{state="closed"} 2"#, "patrolhub_risk_items_suppressed 0",
-                #"patrolhub_slips{kind="warning",state="open"} 2"#, #"patrolhub_slips{kind="reminder",state="open"} 0"#,
-                #"patrolhub_cases{state="new"} 1"#, #"patrolhub_cases{state="acknowledged"} 1"#, #"patrolhub_cases{state="resolved"} 1"#,
-                "# TYPE patrolhub_cases gauge", "patrolhub_stream_clients 0",
+                "patrolhub_inbox_received 7.0", "patrolhub_inbox_processed 7.0", "patrolhub_inbox_pending 0.0",
+                "patrolhub_pipeline_lag_seconds 0.0",
+                #"patrolhub_dead_letters_total{reason="malformed"} 1"#, #"patrolhub_dead_letters_total{reason="unknown_source"} 0"#,
+                #"patrolhub_risk_items{state="open"} 4.0"#, "patrolhub_risk_items_suppressed 0.0",
+                #"patrolhub_slips{kind="warning",state="open"} 2.0"#, #"patrolhub_slips{kind="reminder",state="open"} 0.0"#,
+                #"patrolhub_cases{state="new"} 1.0"#, #"patrolhub_cases{state="acknowledged"} 1.0"#, #"patrolhub_cases{state="resolved"} 1.0"#,
+                "# TYPE patrolhub_cases gauge", "patrolhub_stream_clients 0.0",
             ] {
                 #expect(lines.contains(expected), "metrics line '\(expected)' in:\n\(m.text)")
             }

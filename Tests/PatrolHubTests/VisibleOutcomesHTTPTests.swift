@@ -114,6 +114,6 @@ struct VisibleOutcomesHTTPTests {
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.contains("# TYPE patrolhub_late_events_total counter"))
         #expect(lines.contains("patrolhub_late_events_total 3"))
-        #expect(lines.contains("patrolhub_newest_event_time_seconds 1800000000"))
+        #expect(lines.contains("patrolhub_newest_event_time_seconds 1800000000.0"))
     }
 }

@@ -12,6 +12,8 @@ public struct BatchResult: Sendable, Equatable {
     public var itemsChanged = 0
     public var slipsChanged = 0
     public var casesChanged = 0
+    /// What the batch took from the inbox, by input kind, with receive times (the hub's metrics).
+    public var inputs = BatchInputs()
     public init() {}
 }
 
@@ -167,7 +169,9 @@ public final class PipelineProcessor {
         }
         if profile != nil { profile!.read += StageProfile.now() - t }
         guard !records.isEmpty else { return BatchResult() }
-        return try process(records)
+        var result = try process(records)
+        result.inputs = BatchInputs(records, router: decode.router)
+        return result
     }
 
     // MARK: - Crash quarantine

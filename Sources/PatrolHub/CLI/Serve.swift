@@ -3,6 +3,7 @@ import AlertsStore
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubHTTP
 
 extension PatrolHubCommand {
     struct Serve: AsyncParsableCommand {
@@ -49,6 +50,7 @@ extension PatrolHubCommand {
             } catch let error as ConfigError {
                 throw CLIError("invalid config: \(error)")
             }
+            HubMetrics.bootstrapGlobal(hub.metrics) // once per process: libraries using swift-metrics report to /metrics too
             logger.info("hub.starting", metadata: ["broker": "\(cfg.broker.mode.rawValue) \(hub.brokerHost):\(hub.brokerPort)", "store": "\(cfg.store.path)"])
             try await hub.start().run()
             logger.info("hub.stopped")

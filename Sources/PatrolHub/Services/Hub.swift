@@ -29,13 +29,16 @@ struct Hub {
     let clock: HubClock
     /// What ingest and the pipeline last reported, for `/healthz`.
     let health: HubHealth
+    /// This hub's metrics (`/metrics`); `serve` also makes them the process's swift-metrics backend.
+    let metrics: HubMetrics
     let services: [any Service]
     let logger: Logger
 
     /// Builds the hub: loads registry and rules, opens the store, prepares
     /// the services. Nothing connects until the services run.
-    init(config: HubConfig, logger: Logger, clock: HubClock = .real, onCommit: (@Sendable (Int) -> Void)? = nil) throws {
+    init(config: HubConfig, logger: Logger, clock: HubClock = .real, metrics: HubMetrics = HubMetrics(), onCommit: (@Sendable (Int) -> Void)? = nil) throws {
         self.config = config
+        self.metrics = metrics
         self.logger = logger
         self.clock = clock
         health = HubHealth(clock: clock)
@@ -58,6 +61,7 @@ struct Hub {
         if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
         storeLock = try StoreLock(storePath: config.store.path)
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
+        try metrics.startCounting(store: store)
         if let zones { try store.saveZones(zones) }
         try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
         let outside = registry.cameras.keys.filter { placer.cameraPlacement($0)?.zone == ZoneLocation.unzonedCode }.sorted()
@@ -127,6 +131,7 @@ struct Hub {
         mqtt.subscriptions = router.subscriptions
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         mqtt.clock = clock // receive times
+        (mqtt.connects, mqtt.disconnects) = metrics.mqttCounters(client: "ingest")
         // The services' wake-ups: the ingest path rings `inbox` after each committed group (the
         // pipeline waits on it), the pipeline rings `outcomes` after each commit (the publisher,
         // the event stream and the WAL checkpoints wait on it).
@@ -147,6 +152,7 @@ struct Hub {
         out.subscriptions = []
         out.cleanSession = true
         out.onConnect = outcomes // what was written while disconnected goes out on connect
+        (out.connects, out.disconnects) = metrics.mqttCounters(client: "publisher")
         let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger, wake: outcomes)
 
         let store = self.store
@@ -175,13 +181,13 @@ struct Hub {
             return processor
         }, clock: clock, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
            supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
-           health: health, inbox: inbox, outcomes: outcomes)
+           health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)
         services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, metrics: metrics, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
     }

@@ -85,6 +85,8 @@ struct PipelineService: Service {
     let inbox: Doorbell
     /// Rung after each commit of outcomes (the publisher and the event stream wait on it).
     var outcomes: Doorbell?
+    /// Told of every batch (messages by kind, batch time, receipt → commit latency).
+    var metrics: HubMetrics?
 
     func run() async throws {
         let stop = StopFlag()
@@ -241,6 +243,7 @@ struct PipelineService: Service {
 
     private func step(_ p: PipelineProcessor) throws -> BatchResult {
         let mark = health?.pipelineStepStarting() ?? 0
+        let started = ContinuousClock.now
         let r: BatchResult
         do {
             r = try p.processPending(limit: batchSize)
@@ -251,6 +254,7 @@ struct PipelineService: Service {
         health?.pipelineStepFinished(mark: mark, processed: r.messages, drained: r.messages < batchSize)
         // What `dead-letters list --source` filters on; a failure leaves them to the next batch or to the CLI.
         if r.deadLetters > 0 { labelDeadLetters(p) }
+        metrics?.recordBatch(r, seconds: (ContinuousClock.now - started).seconds, committedAt: clock.now(), speed: clock.speed)
         if r.messages > 0 {
             logger.debug("pipeline.batch", metadata: ["batch.messages": "\(r.messages)", "batch.events": "\(r.events)", "batch.dead_letters": "\(r.deadLetters)", "batch.slips": "\(r.slipsChanged)"])
         }
