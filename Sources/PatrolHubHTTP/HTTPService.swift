@@ -39,6 +39,8 @@ public struct HTTPService: Service, CustomStringConvertible {
     let bound = BoundPort()
     /// HTTP connections open now (`/metrics`: `patrolhub_http_connections`).
     let connections = ConnectionGauge()
+    /// The board's time zone and sample banner.
+    let board: BoardPage.Settings
 
     /// HTTP connections open now; at `http.max_connections` the server stops accepting.
     public var openConnections: Int { connections.count }
@@ -53,6 +55,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// `commits` (rung after each pipeline commit) wakes the event stream's feed.
     public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil, logger: Logger) throws {
         options = config.http
+        board = BoardPage.Settings(timeZone: config.timezone, sample: config.sample)
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
             tokens = loaded
@@ -112,7 +115,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// The router with every route (tests may serve it themselves).
     func router() -> Router<HubRequestContext> {
         DispatchRoutes.build(RouteContext(api: api, feed: feed, tokens: tokens, policy: policy, health: health,
-                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections))
+                                          stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections, board: board))
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds):
