@@ -70,6 +70,10 @@ struct CLIErrorLineTests {
         // Usage errors from the parser: one line pointing to --help, not the usage text.
         (["cases", "list", "--bogus"], "Unknown option '--bogus' (see --help)"),
         (["cases", "list", "--limit"], "Missing value for '--limit <limit>' (see --help)"),
+        // A zone or cameras file that is not there (was Foundation's "The operation could not be completed").
+        (["zones", "check", "{dir}/nowhere.geojson"], "FILE: no zone file at {dir}/nowhere.geojson"),
+        (["zones", "check", "{zones}", "--cameras", "{dir}/nowhere.csv"], "--cameras: no cameras file at {dir}/nowhere.csv"),
+        (["zones", "locate", "--lat", "29.6", "--lon", "91.1", "--zones", "{dir}"], "--zones: {dir} is a folder, not a zone file"),
         // A config file that is not there.
         (["status", "--config", "{dir}/missing.yaml"], "invalid config: {dir}/missing.yaml: cannot read the file (missing or unreadable)"),
     ])

@@ -72,6 +72,16 @@ func openExistingStore(_ path: String, whereFrom: String = "") throws -> Dispute
     }
 }
 
+/// Fails with one line when `path` (a `what` named by `flag`, e.g. "zone file",
+/// "--zones") is missing, a folder or unreadable, before a reader reports it in
+/// Foundation's words.
+func requireReadableFile(_ path: String, what: String, flag: String) throws {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw CLIError("\(flag): no \(what) at \(path)") }
+    if isFolder.boolValue { throw CLIError("\(flag): \(path) is a folder, not a \(what)") }
+    guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(flag): cannot read the \(what) \(path): permission denied") }
+}
+
 /// Writes `text` to the file `path` (`-o`, `--output`, `--dump`), or fails with one
 /// line saying why in an operator's words — the folder missing, not a folder, not
 /// writable — instead of Foundation's error dump.
