@@ -87,14 +87,21 @@ struct CLIErrorLineTests {
     }
 
     /// A command that printed its plan first still ends with one error line, the last.
-    @Test func simulateDumpIntoAFolderThatDoesNotExistEndsWithOneErrorLine() throws {
+    @Test(arguments: [
+        (["simulate", "--scenario", "{root}/simulators/fault_storm.yaml", "--config", "{root}/config/patrolhub.yaml",
+          "--start", "2026-11-29T08:00:00+08:00", "--dry-run", "--dump", "/nonexistent/dir/x.jsonl"],
+         "cannot write /nonexistent/dir/x.jsonl: the folder /nonexistent/dir does not exist"),
+        // A hub that is not there (was "The operation could not be completed. (NSURLErrorDomain error …)").
+        (["drill", "--scenario", "{root}/simulators/demo.yaml", "--config", "{root}/config/patrolhub.yaml", "--hub", "http://127.0.0.1:9", "--broker", "127.0.0.1:9"],
+         "the hub's API at http://127.0.0.1:9 did not answer GET /healthz: connection refused (is the hub running, with HTTP on this port?)"),
+    ])
+    func endsWithOneErrorLineAfterItsPlan(args: [String], message: String) throws {
         let f = try Fixture()
         defer { f.dir.cleanup() }
-        let (status, output) = try f.run(["simulate", "--scenario", "{root}/simulators/fault_storm.yaml", "--config", "{root}/config/patrolhub.yaml",
-                                          "--start", "2026-11-29T08:00:00+08:00", "--dry-run", "--dump", "/nonexistent/dir/x.jsonl"])
+        let (status, output) = try f.run(args)
         #expect(status != 0)
         let errors = output.split(separator: "\n").filter { $0.hasPrefix("Error:") }
-        #expect(errors == ["Error: cannot write /nonexistent/dir/x.jsonl: the folder /nonexistent/dir does not exist"], "\(output)")
+        #expect(errors == ["Error: \(message)"], "\(output)")
         #expect(output.hasSuffix("\n" + errors.joined() + "\n"), "\(output)")
         #expect(!output.contains("NSCocoaErrorDomain") && !output.contains("operation could not be completed"), "\(output)")
     }
