@@ -1,4 +1,5 @@
 import Alerts
+import Foundation
 
 /// `GET /`: the live board of the dispatch room (指挥调度大屏), one
 /// self-contained page — inline CSS, JavaScript and SVG, nothing fetched
@@ -21,6 +22,14 @@ import Alerts
 ///   (`GET /api/v1/dead-letters/summary`, every 10 s): what an installer
 ///   fixes (register the cameras, then `patrolhub dead-letters replay`).
 ///
+/// Every time on the page is shown in the hub's configured `timezone` with its
+/// offset (`2026-12-02 18:30:05 +08:00`), whatever the browser's own zone: the
+/// page is built with the zone (`Settings`), as the CLI and the reports use it.
+/// A sample config (`sample: true`) puts a banner over the page. The font stack
+/// names the CJK fonts dispatch PCs have (Noto Sans CJK / Source Han Sans on
+/// Debian with `fonts-noto-cjk`, WenQuanYi, Microsoft YaHei on Windows, PingFang
+/// on macOS), so Chinese text is not drawn as boxes.
+///
 /// Token: when the API answers 401, the page asks for a bearer token and
 /// keeps it in the browser's local storage; `/#token=…` also sets it.
 enum BoardPage {
@@ -28,8 +37,28 @@ enum BoardPage {
     static let contentSecurityPolicy =
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    static let html: String = template.replacingOccurrences(of: "__CATEGORY_NAMES__", with: categoryNames)
-        .replacingOccurrences(of: "__CASE_VOCABULARY__", with: caseVocabulary)
+    /// What the page is built with from the hub's config.
+    struct Settings: Sendable {
+        /// The zone every time on the page is shown in (the config's `timezone`).
+        var timeZone = TimeZone(identifier: "Asia/Shanghai")!
+        /// The config is the repository's sample (`sample: true`): the page says so in a banner.
+        var sample = false
+    }
+
+    /// The page with the default settings.
+    static let html: String = html(Settings())
+
+    /// The page for a hub with these settings.
+    static func html(_ settings: Settings) -> String {
+        let hub = JSONValue.object([
+            "time_zone": .string(settings.timeZone.identifier),
+            "offset_seconds": .number(Double(settings.timeZone.secondsFromGMT(for: Date()))),
+            "sample": .bool(settings.sample),
+        ]).serialized
+        return template.replacingOccurrences(of: "__CATEGORY_NAMES__", with: categoryNames)
+            .replacingOccurrences(of: "__CASE_VOCABULARY__", with: caseVocabulary)
+            .replacingOccurrences(of: "__HUB_SETTINGS__", with: hub)
+    }
 
     /// `{"fight": "打架斗殴", …}` from the taxonomy.
     static var categoryNames: String {
@@ -63,7 +92,9 @@ enum BoardPage {
 :root { --bg:#0e1621; --panel:#152233; --line:#24384f; --text:#dce6f2; --muted:#8aa0b8; --accent:#4aa3ff;
         --s1:#e5484d; --s2:#f08c2e; --s3:#e8c547; --s4:#5fa8d3; --ok:#2f9e6b; }
 * { box-sizing:border-box; }
-body { margin:0; font:14px/1.45 "Noto Sans CJK SC","Microsoft YaHei","PingFang SC",system-ui,sans-serif; background:var(--bg); color:var(--text); }
+body { margin:0; font:14px/1.45 "Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",sans-serif; background:var(--bg); color:var(--text); }
+#samplebanner { display:none; padding:6px 16px; background:#6b1d1d; color:#fff; font-weight:600; }
+#samplebanner.show { display:block; }
 header { display:flex; align-items:center; gap:16px; padding:8px 16px; background:#0a111a; border-bottom:1px solid var(--line); }
 header h1 { font-size:18px; margin:0; font-weight:600; }
 header .sub { color:var(--muted); font-size:12px; }
@@ -138,6 +169,7 @@ button.small { background:#22364d; color:var(--text); border:1px solid #36506e; 
   <span id="clock"></span>
   <button class="small" id="tokenbtn" title="访问令牌 / access token">令牌 Token</button>
 </header>
+<div id="samplebanner" role="alert">示例数据 SAMPLE DATA — 本配置为虚构辖区，不发出巡查提醒函 · this hub runs the invented sample district (sample: true): no patrol plan, no reminder letters</div>
 <div id="tokenbar"><span>需要访问令牌 Access token required:</span><input id="tokeninput" type="password" autocomplete="off" placeholder="Bearer token"><button class="small" id="tokensave">保存 Save</button><span id="tokenmsg" class="muted"></span></div>
 <main>
   <div id="left">
@@ -182,8 +214,31 @@ function el(tag, attrs, ...children) {
   return e;
 }
 function cat(c) { return CATEGORY[c] ? CATEGORY[c] + " " + c : c; }
-function fmtTime(s) { if (!s) return ""; const d = new Date(s); return isNaN(d) ? s : d.toLocaleTimeString("zh-CN", { hour12: false }); }
-function fmtDate(s) { if (!s) return "—"; const d = new Date(s); return isNaN(d) ? s : d.toLocaleString("zh-CN", { hour12: false }); }
+// Times are shown in the hub's zone (HUB.time_zone) with its offset, not the browser's.
+const HUB = __HUB_SETTINGS__;
+const HUB_FORMAT = (() => {
+  try {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: HUB.time_zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset" });
+  } catch (e) { return null; } // a zone this browser does not know: the hub's offset at page load below
+})();
+function pad2(n) { return String(n).padStart(2, "0"); }
+function hubParts(d) {
+  if (HUB_FORMAT) {
+    const o = {};
+    for (const p of HUB_FORMAT.formatToParts(d)) o[p.type] = p.value;
+    const z = (o.timeZoneName || "").replace("GMT", "");
+    o.offset = z === "" ? "+00:00" : z;
+    return o;
+  }
+  const t = new Date(d.getTime() + HUB.offset_seconds * 1000), off = Math.abs(HUB.offset_seconds);
+  return { year: String(t.getUTCFullYear()), month: pad2(t.getUTCMonth() + 1), day: pad2(t.getUTCDate()), hour: pad2(t.getUTCHours()),
+    minute: pad2(t.getUTCMinutes()), second: pad2(t.getUTCSeconds()),
+    offset: (HUB.offset_seconds < 0 ? "-" : "+") + pad2(Math.floor(off / 3600)) + ":" + pad2(Math.floor(off % 3600 / 60)) };
+}
+function fmtHub(d) { const o = hubParts(d); return o.year + "-" + o.month + "-" + o.day + " " + o.hour + ":" + o.minute + ":" + o.second + " " + o.offset; }
+function fmtTime(s) { if (!s) return ""; const d = new Date(s); if (isNaN(d)) return s; const o = hubParts(d); return o.hour + ":" + o.minute + ":" + o.second; }
+function fmtDate(s) { if (!s) return "—"; const d = new Date(s); return isNaN(d) ? s : fmtHub(d); }
 function sev(n) { return n ? el("span", { class: "sev s" + n, title: "severity " + n }, n) : null; }
 function zoneName(code) { const z = state.zones.get(code); return z ? z.name + " (" + code + ")" : code; }
 function inFilter(zone) {
@@ -338,7 +393,7 @@ function addFeed(kind, o, fresh) {
   const key = kind + ":" + id;
   const zone = kind === "transition" ? (state.cases.get(o.case_id) || {}).zone : o.zone;
   const li = el("li", { class: "row feed-row" + (fresh ? " fresh" : ""), "data-kind": kind, "data-id": id, "data-zone": zone },
-    el("time", { datetime: timeOf(kind, o) }, fmtTime(timeOf(kind, o))), el("span", { class: "badge k-" + kind }, KIND[kind]), el("span", {}, ...describe(kind, o)));
+    el("time", { datetime: timeOf(kind, o), title: fmtDate(timeOf(kind, o)) }, fmtTime(timeOf(kind, o))), el("span", { class: "badge k-" + kind }, KIND[kind]), el("span", {}, ...describe(kind, o)));
   const caseId = kind === "case" ? o.id : kind === "transition" ? o.case_id : o.case_id;
   if (caseId) li.onclick = () => selectCase(caseId);
   li.hidden = !inFilter(zone);
@@ -499,7 +554,11 @@ function connect() {
 
 async function start() {
   loadToken();
-  setInterval(() => { $("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false }); }, 1000);
+  if (HUB.sample) { $("samplebanner").classList.add("show"); document.body.dataset.sample = "true"; }
+  const tick = () => { $("clock").textContent = fmtHub(new Date()); };
+  tick();
+  setInterval(tick, 1000);
+  $("clock").title = "时区 time zone: " + HUB.time_zone;
   try { await api("/api/v1/zones?level=district&geometry=false"); } catch (e) { if (e.message === "401") return; }
   connect(); // first, so nothing between the lists and the stream is missed (the feed merges by id)
   loadDeadLetters();

@@ -41,6 +41,8 @@ public struct HTTPService: Service, CustomStringConvertible {
     let connections = ConnectionGauge()
     /// The hub's metrics, exposed at `/metrics` (requests are counted in them).
     let metrics: HubMetrics
+    /// The board's time zone and sample banner.
+    let board: BoardPage.Settings
 
     /// HTTP connections open now; at `http.max_connections` the server stops accepting.
     public var openConnections: Int { connections.count }
@@ -58,6 +60,7 @@ public struct HTTPService: Service, CustomStringConvertible {
                 inbox: Doorbell? = nil, metrics: HubMetrics = HubMetrics(), logger: Logger) throws {
         options = config.http
         self.metrics = metrics
+        board = BoardPage.Settings(timeZone: config.timezone, sample: config.sample)
         if let file = config.http.tokensFile {
             let loaded = try AccessTokens.load(file: file)
             tokens = loaded
@@ -119,7 +122,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     func router() -> Router<HubRequestContext> {
         DispatchRoutes.build(RouteContext(api: api, feed: feed, tokens: tokens, policy: policy, health: health,
                                           stallAfter: TimeInterval(options.stallSeconds), limiter: limiter, connections: connections,
-                                          metrics: metrics))
+                                          metrics: metrics, board: board))
     }
 
     /// Waits until the server listens and returns its port (throws after `timeout` seconds):

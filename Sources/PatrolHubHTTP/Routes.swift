@@ -64,6 +64,8 @@ struct RouteContext: Sendable {
     var connections = ConnectionGauge()
     /// The hub's metrics: `/metrics` writes them, every answered request is counted in them.
     var metrics = HubMetrics()
+    /// The board's time zone and sample banner (from the config).
+    var board = BoardPage.Settings()
 }
 
 /// Every route of the dispatch-room interface, in one place (each one is in
@@ -87,6 +89,7 @@ enum DispatchRoutes {
     static func build(_ r: RouteContext) -> Router<HubRequestContext> {
         let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter, connections = r.connections, metrics = r.metrics
         let threads = feed.threads
+        let boardPage = BoardPage.html(r.board)
         @Sendable func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
             try await threads.offload(body)
         }
@@ -102,7 +105,7 @@ enum DispatchRoutes {
             // The policy forbids anything from elsewhere: the dispatch room has no internet, and the page must not need it.
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
                                             .contentSecurityPolicy: BoardPage.contentSecurityPolicy],
-                     body: .init(byteBuffer: ByteBuffer(string: BoardPage.html)))
+                     body: .init(byteBuffer: ByteBuffer(string: boardPage)))
         }
         // From memory only: a wedged store or a stuck pipeline cannot hang the check meant to find them.
         router.get("/healthz") { _, _ in

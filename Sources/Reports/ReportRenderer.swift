@@ -16,11 +16,19 @@ public enum ReportRenderer {
         }
     }
 
+    /// The fonts a page or chart names for its Chinese text, first the CJK fonts dispatch PCs have:
+    /// Noto Sans CJK / Source Han Sans (Debian's `fonts-noto-cjk`), WenQuanYi, Microsoft YaHei (Windows),
+    /// PingFang (macOS); a browser without any of them still falls back to a CJK font through `sans-serif`.
+    public static let cjkFontStack = #"'Noto Sans CJK SC','Source Han Sans SC','WenQuanYi Micro Hei','Microsoft YaHei','PingFang SC',sans-serif"#
+
+    /// When the report was made, in its zone with the offset: `2025-03-03 12:00 +08:00 (Asia/Shanghai)`.
     static func generatedText(_ report: Report) -> String {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = report.timeZone
         let c = cal.dateComponents([.year, .month, .day, .hour, .minute], from: report.generatedAt)
-        return String(format: "%04d-%02d-%02d %02d:%02d", c.year!, c.month!, c.day!, c.hour!, c.minute!) + " (\(report.timeZone.identifier))"
+        let off = report.timeZone.secondsFromGMT(for: report.generatedAt)
+        let offset = (off < 0 ? "-" : "+") + String(format: "%02d:%02d", abs(off) / 3600, abs(off) % 3600 / 60)
+        return String(format: "%04d-%02d-%02d %02d:%02d ", c.year!, c.month!, c.day!, c.hour!, c.minute!) + offset + " (\(report.timeZone.identifier))"
     }
 
     // MARK: Markdown
@@ -79,7 +87,7 @@ public enum ReportRenderer {
             <html lang="zh-CN"><head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/>
             <title>\(esc(r.title))</title>
             <style>
-            body{font-family:-apple-system,"Segoe UI","PingFang SC","Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f6f8;color:#1f2933}
+            body{font-family:\(cjkFontStack);margin:0;background:#f4f6f8;color:#1f2933}
             header{background:#0b3d91;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}header p{margin:6px 0 0;opacity:.85;font-size:13px}
             main{padding:20px 28px;max-width:1200px}
             .figures{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:18px}

@@ -18,7 +18,7 @@ enum SVGChart {
 
     static func open(_ w: Double, _ h: Double, _ title: String) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(w))\" height=\"\(f(h))\" viewBox=\"0 0 \(f(w)) \(f(h))\" role=\"img\" aria-label=\"\(esc(title))\" "
-            + "font-family=\"sans-serif\" font-size=\"11\"><title>\(esc(title))</title>"
+            + "font-family=\"\(ReportRenderer.cjkFontStack)\" font-size=\"11\"><title>\(esc(title))</title>"
             + "<text x=\"0\" y=\"14\" font-size=\"13\" font-weight=\"600\" fill=\"#1f2933\">\(esc(title))</text>"
     }
 

@@ -38,7 +38,7 @@ struct AdaptersCLITests {
         let lines = text.split(separator: "\n").map(String.init)
         let usage = try #require(lines.firstIndex { $0.hasSuffix("Monitoring/ProcessorUsage") }, "\(text)")
         #expect(lines[usage].hasPrefix("onvif"))
-        #expect(lines[usage].contains("    2  2027-01-15T08:00:05.000Z") && lines[usage].contains("nvr-2"), "\(lines[usage])")
+        #expect(lines[usage].contains("    2  2027-01-15 16:00:05 +08:00") && lines[usage].contains("nvr-2"), "\(lines[usage])")
         #expect(lines[usage + 1].contains(#"adapters: {onvif: {topics: {"Monitoring/ProcessorUsage": CATEGORY}}}"#))
         #expect(lines.contains { $0.hasPrefix("frigate") && $0.hasSuffix("goat") })
         #expect(lines.contains { $0.hasSuffix("Vendor/Crowd") })

@@ -30,5 +30,10 @@ struct ReportBrowserTests {
         #expect((svgs.doubleValue ?? 0) >= 1, "\(kind): no chart in \(dom.prefix(400))")
         #expect((shapes.doubleValue ?? 0) >= 1, "\(kind): charts without shapes")
         #expect(!(title.stringValue ?? "").isEmpty)
+        // The Chinese of the title is drawn in a CJK font of the report's stack, not as boxes.
+        let han = (title.stringValue ?? "").unicodeScalars.filter { (0x4E00...0x9FFF).contains($0.value) }.count
+        #expect(han > 0, "\(kind): the title has Chinese: \(title)")
+        let (glyphs, fonts) = try await browser.cjkGlyphs(of: "h1")
+        #expect(glyphs >= han, "\(kind): \(han) Chinese characters of the title in a CJK font (install fonts-noto-cjk: make deps); fonts used: \(fonts)")
     }
 }

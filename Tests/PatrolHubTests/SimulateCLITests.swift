@@ -19,7 +19,7 @@ struct SimulateCLITests {
                 "--start", "2026-11-29T08:00:00+08:00", "--dry-run", "--dump", dir.file(name),
             ])
             #expect(status == 0, "\(output)")
-            #expect(output.contains("scenario time 2026-11-28T23:30:15.000Z + 30m"), "\(output)")
+            #expect(output.contains("scenario time 2026-11-29 07:30:15 +08:00 + 30m"), "\(output)")
             #expect(output.contains("malformed 20"), "\(output)")
             return try Data(contentsOf: URL(fileURLWithPath: dir.file(name)))
         }

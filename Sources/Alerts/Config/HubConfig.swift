@@ -216,6 +216,11 @@ public struct HubConfig: Sendable {
     /// The patrol plan (`patrol.yaml`); nil: no patrol supervision. Defaults to
     /// `patrol.yaml` beside the config file when that file exists.
     public var patrolFile: String?
+    /// `sample: true`: the config describes an invented district (the repository's
+    /// `config/`). `serve` then runs without the patrol plan, so no reminder letter
+    /// is issued for a route that does not exist, and says so in its log, in
+    /// `status` and on the board; the demo and the tests use the plan all the same.
+    public var sample = false
 
     public init() {}
 
@@ -261,6 +266,7 @@ public struct HubConfig: Sendable {
             c.timezone = zone
         }
         c.dataDir = resolve(try root.string("data_dir", default: c.dataDir))
+        c.sample = try root.bool("sample", default: c.sample)
 
         let b = try root.map("broker")
         c.broker.mode = try b.choice("mode", default: c.broker.mode)

@@ -55,8 +55,12 @@ public struct StoreStatus: Sendable, Equatable {
     /// Unmapped inputs listed by `status` (the most frequent); `adapters unmapped` lists all.
     public static let unmappedShown = 20
 
-    /// A human summary, one section per table.
-    public var text: String {
+    /// A human summary, one section per table, times in RFC 3339 UTC.
+    public var text: String { text(time: \.rfc3339) }
+
+    /// A human summary, one section per table, each time written by `time`
+    /// (the CLI passes the configured zone's form, with its offset).
+    public func text(time: (Date) -> String) -> String {
         func list(_ d: [String: Int]) -> String {
             d.isEmpty ? "none" : d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
@@ -67,7 +71,7 @@ public struct StoreStatus: Sendable, Equatable {
             slips         \(slipsTotal) (\(slips.isEmpty ? "none" : slips.sorted { $0.key < $1.key }.map { "\($0.key): \(list($0.value))" }.joined(separator: "; ")))
             cases         \(casesTotal) (\(list(cases)))
             unmapped      \(unmapped.reduce(0) { $0 + $1.count }) messages (\(list(unmappedByFormat)))\(unmapped.isEmpty ? "" : "; most frequent: " + unmapped.prefix(3).map { "\($0.format) \($0.displayName) \($0.count)" }.joined(separator: ", ") + " (patrolhub adapters unmapped)")
-            events        late \(lateEvents), newest event time \(newestEventTime?.rfc3339 ?? "none")
+            events        late \(lateEvents), newest event time \(newestEventTime.map(time) ?? "none")
             pruned        \(list(pruned))
             """
     }

@@ -19,7 +19,9 @@ extension PatrolHubCommand {
             var json = false
 
             func run() throws {
-                let rows = try store.open().0.unmappedInputs()
+                let (opened, cfg) = try store.open()
+                let rows = try opened.unmappedInputs()
+                let local = LocalTime(cfg.timezone)
                 if json {
                     print(JSONValue.object(["unmapped": .array(rows.map(\.json))]).serialized)
                     return
@@ -28,11 +30,11 @@ extension PatrolHubCommand {
                     print("no unmapped inputs: every ONVIF topic, Frigate label and onvif2mqtt event seen is mapped by a rule")
                     return
                 }
-                print("format      count  last seen                 example device        name")
+                print("format      count  last seen                   example device        name")
                 for r in rows {
                     // Names and devices come from the network: printed with their control characters escaped.
                     let device = r.device.count > 20 ? String(r.device.prefix(19)) + "…" : r.device
-                    print("\(pad(r.format, 10))  \(pad(String(r.count), 5, left: true))  \(pad(r.lastSeen.rfc3339, 24))  \(pad(device.terminalSafe, 20))  \(r.displayName.terminalSafe)")
+                    print("\(pad(r.format, 10))  \(pad(String(r.count), 5, left: true))  \(pad(local(r.lastSeen), 26))  \(pad(device.terminalSafe, 20))  \(r.displayName.terminalSafe)")
                     if let hint = r.configHint {
                         print("    map it in rules.yaml: \(hint.terminalSafe)")
                     } else if r.isOverflow {

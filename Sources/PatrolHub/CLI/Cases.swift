@@ -33,7 +33,7 @@ extension PatrolHubCommand {
             @Option(help: "Only cases in this state (\(Case.State.allCases.map(\.rawValue).joined(separator: ", ")); 'open' for every open state).")
             var state: String?
             @Option(help: "Only cases in this zone or below it (e.g. a street's code).") var zone: String?
-            @Option(help: "At most this many.") var limit: Int = 100
+            @Option(parsing: .unconditional, help: "At most this many.") var limit: Int = 100 // "-3" is a value to refuse, not an option
             @Flag(help: "Print {\"items\": [...]} with each case as the API returns it.") var json = false
 
             func run() throws {
@@ -49,7 +49,7 @@ extension PatrolHubCommand {
                         filter = s
                     }
                 }
-                guard limit > 0 else { throw CLIError("--limit must be at least 1") }
+                guard limit > 0 else { throw CLIError("--limit must be at least 1, not \(limit)") }
                 let (db, cfg) = try store.open()
                 if let zone, try !db.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
                     throw CLIError("--zone: unknown zone '\(zone)' (not in the store's zones)")
@@ -188,21 +188,5 @@ extension PatrolHubCommand {
                 }
             }
         }
-    }
-}
-
-/// Formats times for people, in the hub's timezone: `2025-05-01 18:00:00 +08:00`.
-struct LocalTime {
-    let zone: TimeZone
-    init(_ zone: TimeZone) { self.zone = zone }
-
-    func callAsFunction(_ d: Date) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = zone
-        let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d)
-        func p(_ v: Int?) -> String { let s = String(v ?? 0); return s.count < 2 ? "0" + s : s }
-        let off = zone.secondsFromGMT(for: d)
-        let sign = off < 0 ? "-" : "+"
-        return "\(c.year ?? 0)-\(p(c.month))-\(p(c.day)) \(p(c.hour)):\(p(c.minute)):\(p(c.second)) \(sign)\(p(abs(off) / 3600)):\(p(abs(off) % 3600 / 60))"
     }
 }

@@ -19,11 +19,20 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+/// The log options every long-running command shares.
 struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    func bootstrap() {
+    /// Logs to standard error, each line stamped in `timeZone` (the config's
+    /// `timezone`) with its offset, e.g. `2026-12-02T18:30:00+0800`: the same
+    /// clock as the CLI, the board and the reports. swift-log's stream handler
+    /// stamps lines in the process's local zone, so that zone is set to
+    /// `timeZone` (`TZ`) before the first line; nothing else in the hub reads
+    /// the process's zone.
+    func bootstrap(timeZone: TimeZone) {
+        setenv("TZ", timeZone.identifier, 1)
+        tzset()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
@@ -41,11 +50,11 @@ struct LogOptions: ParsableArguments {
 /// from, for the message.
 func openExistingStore(_ path: String, whereFrom: String = "") throws -> DisputeStore {
     let suffix = whereFrom.isEmpty ? "" : " (\(whereFrom))"
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        throw CLIError("\(path)\(suffix) is a folder, not a store file")
+    }
     guard let handle = FileHandle(forReadingAtPath: path) else {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
-            throw CLIError("\(path)\(suffix) is a folder, not a store file")
-        }
         throw CLIError(FileManager.default.fileExists(atPath: path)
             ? "cannot read the store \(path)\(suffix): permission denied"
             : "no store at \(path)\(suffix): has the hub run yet? (a hub creates its store at its first start)")
@@ -60,6 +69,42 @@ func openExistingStore(_ path: String, whereFrom: String = "") throws -> Dispute
         return try DisputeStore(path: path)
     } catch {
         throw CLIError("cannot open the store \(path)\(suffix): \(error)")
+    }
+}
+
+/// Fails with one line when `path` (a `what` named by `flag`, e.g. "zone file",
+/// "--zones") is missing, a folder or unreadable, before a reader reports it in
+/// Foundation's words.
+func requireReadableFile(_ path: String, what: String, flag: String) throws {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw CLIError("\(flag): no \(what) at \(path)") }
+    if isFolder.boolValue { throw CLIError("\(flag): \(path) is a folder, not a \(what)") }
+    guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(flag): cannot read the \(what) \(path): permission denied") }
+}
+
+/// Writes `text` to the file `path` (`-o`, `--output`, `--dump`), or fails with one
+/// line saying why in an operator's words — the folder missing, not a folder, not
+/// writable — instead of Foundation's error dump.
+func writeTextFile(_ text: String, to path: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        let folder = (path as NSString).deletingLastPathComponent
+        let dir = folder.isEmpty ? "." : folder
+        var isDir: ObjCBool = false
+        let why: String
+        if !FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+            why = "the folder \(dir) does not exist"
+        } else if !isDir.boolValue {
+            why = "\(dir) is not a folder"
+        } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            why = "it is a folder"
+        } else if !FileManager.default.isWritableFile(atPath: dir) {
+            why = "permission denied (the folder \(dir) is not writable)"
+        } else {
+            why = "the disk is full or the file is not writable"
+        }
+        throw CLIError("cannot write \(path): \(why)")
     }
 }
 
@@ -89,4 +134,21 @@ extension String {
     }
 
     private static func isControl(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) }
+}
+
+/// A time as a person reads it: in the configured `timezone` with its offset,
+/// `2026-12-02 18:30:05 +08:00` (the board and the reports show the same form).
+struct LocalTime {
+    let zone: TimeZone
+    init(_ zone: TimeZone) { self.zone = zone }
+
+    func callAsFunction(_ d: Date) -> String {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = zone
+        let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d)
+        func p(_ v: Int?) -> String { let s = String(v ?? 0); return s.count < 2 ? "0" + s : s }
+        let off = zone.secondsFromGMT(for: d)
+        let sign = off < 0 ? "-" : "+"
+        return "\(c.year ?? 0)-\(p(c.month))-\(p(c.day)) \(p(c.hour)):\(p(c.minute)):\(p(c.second)) \(sign)\(p(abs(off) / 3600)):\(p(abs(off) % 3600 / 60))"
+    }
 }

@@ -24,7 +24,7 @@ extension PatrolHubCommand {
         @Option(help: "The scenario the demo runs as a drill.")
         var scenario: String = "simulators/demo.yaml"
 
-        @Option(help: "Scenario seconds per wall-clock second (default: the scenario's speed).")
+        @Option(parsing: .unconditional, help: "Scenario seconds per wall-clock second (default: the scenario's speed).") // "-3" is a value to refuse
         var speed: Double?
 
         @Option(help: "Drill report format: text, md or html.")
@@ -42,7 +42,7 @@ extension PatrolHubCommand {
         func run() async throws {
             var cfg = try config.load()
             ProcessSupport.lineBufferStandardOutput()
-            log.bootstrap()
+            log.bootstrap(timeZone: cfg.timezone)
             var logger = Logger(label: "patrolhub")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .warning
             try? FileManager.default.removeItem(atPath: dataDir)
@@ -67,7 +67,7 @@ extension PatrolHubCommand {
             let credentials = hub.brokerCredentials
             let group = try hub.start()
             print("PatrolHub demo: embedded mosquitto on 127.0.0.1:\(hub.brokerPort), store \(cfg.store.path)")
-            print(plan.describe(file: scn.file))
+            print(plan.describe(file: scn.file, timeZone: cfg.timezone))
             print("")
 
             var failed = false
@@ -122,7 +122,7 @@ extension PatrolHubCommand {
                 }
                 failed = !result.passed
                 let status = try hub.store.status()
-                print("\nstore (\(cfg.store.path)):\n\(status.text)")
+                print("\nstore (\(cfg.store.path)):\n\(status.text(time: LocalTime(cfg.timezone).callAsFunction))")
                 print("\ndead letters:")
                 for d in try hub.store.deadLetters() { print("  \(d.reason.padding(toLength: 15, withPad: " ", startingAt: 0)) \(d.topic): \(d.detail)") }
                 print("\nlook again later: .build/debug/patrolhub status --store \(cfg.store.path) [--json]")

@@ -33,7 +33,7 @@ extension PatrolHubCommand {
         @Option(help: "Write the report to this file instead of standard output.")
         var output: String?
 
-        @Option(help: "Longest wait (seconds) after the run for outcomes still on their way.")
+        @Option(parsing: .unconditional, help: "Longest wait (seconds) after the run for outcomes still on their way.") // "-3" is a value to refuse
         var settle: Double = 15
 
         @Flag(inversion: .prefixedNo, help: "Show a progress line (default: when standard error is a terminal).")
@@ -42,8 +42,9 @@ extension PatrolHubCommand {
         enum ReportFormat: String, ExpressibleByArgument, CaseIterable { case text, md, html }
 
         func run() async throws {
+            guard settle >= 0, settle.isFinite else { throw CLIError("--settle must be a number of seconds ≥ 0, not \(settle)") }
             let cfg = try config.load()
-            log.bootstrap()
+            log.bootstrap(timeZone: cfg.timezone)
             var logger = Logger(label: "patrolhub.drill")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .info
             guard let url = URL(string: hub), url.scheme == "http" || url.scheme == "https", url.host != nil else {
@@ -53,7 +54,7 @@ extension PatrolHubCommand {
                 throw ValidationError("--simulated-clock: not for drill (its latencies are wall seconds): run `simulate --simulated-clock` and check the hub's store or API")
             }
             let (scn, _, plan) = try scenario.plan(config: cfg)
-            printErr(plan.describe(file: scn.file))
+            printErr(plan.describe(file: scn.file, timeZone: cfg.timezone))
             if let warning = plan.lateWarning(config: cfg, store: nil) { printErr("  warning: \(warning)") }
             let source = HTTPOutcomeSource(base: url, token: token ?? ProcessInfo.processInfo.environment["PATROLHUB_TOKEN"])
             do {
@@ -79,11 +80,7 @@ extension PatrolHubCommand {
             case .html: text = result.html
             }
             if let output {
-                do {
-                    try text.write(toFile: output, atomically: true, encoding: .utf8)
-                } catch {
-                    throw CLIError("cannot write \(output): \(error.localizedDescription)")
-                }
+                try writeTextFile(text, to: output)
                 print("drill report written to \(output)")
             } else {
                 print(text)

@@ -25,11 +25,11 @@ extension PatrolHubCommand {
             @Option(help: "Only items in this state (open, closed).") var state: String?
             @Option(help: "Only items in this zone or below it.") var zone: String?
             @Flag(help: "Only late items.") var late = false
-            @Option(help: "At most this many.") var limit: Int = 100
+            @Option(parsing: .unconditional, help: "At most this many.") var limit: Int = 100 // "-3" is a value to refuse, not an option
             @Flag(help: "Print {\"items\": [...]} with each item as the API returns it.") var json = false
 
             func run() throws {
-                guard limit > 0 else { throw CLIError("--limit must be at least 1") }
+                guard limit > 0 else { throw CLIError("--limit must be at least 1, not \(limit)") }
                 var q = ListQuery()
                 q.limit = limit
                 if let state {

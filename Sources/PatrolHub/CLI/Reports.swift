@@ -51,15 +51,7 @@ extension PatrolHubCommand {
             let report = try ReportCatalog.build(kind, date: day, context: context, store: opened)
             let text = ReportRenderer.render(report, as: format)
             if let output {
-                do {
-                    try text.write(toFile: output, atomically: true, encoding: .utf8)
-                } catch {
-                    let folder = (output as NSString).deletingLastPathComponent
-                    var isDir: ObjCBool = false
-                    let why = !folder.isEmpty && !(FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) && isDir.boolValue)
-                        ? "the folder \(folder) does not exist" : "permission denied or the disk is full"
-                    throw CLIError("cannot write \(output): \(why)")
-                }
+                try writeTextFile(text, to: output)
                 printErr("\(kind) report for \(day) written to \(output)")
             } else {
                 print(text, terminator: "")

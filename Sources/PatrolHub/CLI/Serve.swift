@@ -29,9 +29,17 @@ extension PatrolHubCommand {
         }
 
         func run() async throws {
-            let cfg = try config.load()
-            log.bootstrap()
+            var cfg = try config.load()
+            log.bootstrap(timeZone: cfg.timezone)
             let logger = Logger(label: "patrolhub")
+            if cfg.sample {
+                // An invented district must not act: no patrol plan, so no reminder letter for a route that does not exist.
+                cfg.patrolFile = nil
+                logger.warning("hub.sample_config", metadata: [
+                    "config": "\(cfg.file)",
+                    "hint": "SAMPLE DATA: this config describes an invented district (sample: true); the patrol plan is off and the board says so. Describe your district and remove 'sample: true' (docs/DEPLOY.md)",
+                ])
+            }
             var clock = HubClock.real
             if let simulatedClock {
                 let (start, speed) = try HubClock.parse(simulatedClock)

@@ -19,6 +19,12 @@ extension PatrolHubCommand {
                 return try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : "")
             }
 
+            /// The zone times are shown in: the config's `timezone` (the default zone when --store is given and there is no config file).
+            func timeZone() throws -> TimeZone {
+                if store != nil && !FileManager.default.fileExists(atPath: config.config) { return HubConfig().timezone }
+                return try config.load().timezone
+            }
+
             /// The config's `silences` rules (the defaults when --store is given and there is no config file).
             func policy() throws -> SilencePolicy {
                 if store != nil && !FileManager.default.fileExists(atPath: config.config) { return SilencePolicy() }
@@ -35,12 +41,12 @@ extension PatrolHubCommand {
             @Option(help: "true: only drill events; false: only real events.") var drill: Bool?
             @Option(help: "Start (RFC 3339; default now).") var start: String?
             @Option(help: "End (RFC 3339).") var end: String?
-            @Option(help: "Length instead of --end: 30m, 2h, 1d.") var duration: String?
+            @Option(parsing: .unconditional, help: "Length instead of --end: 30m, 2h, 1d.") var duration: String? // "-1h" is a value to refuse
             @Option(help: "Who creates it.") var by: String
             @Option(help: "Why.") var comment: String
 
             func run() throws {
-                let parser = TimeParser()
+                let parser = TimeParser(defaultZone: try store.timeZone())
                 let now = Date()
                 let starts = try start.map { t in try parser.parse(t) ?? { throw CLIError("--start is not an RFC 3339 time: \(t)") }() } ?? now
                 let ends: Date
@@ -65,19 +71,20 @@ extension PatrolHubCommand {
                     // The CLI runs on the hub's machine with access to its store: it has the supervisor's say,
                     // and the config's rules (never-silenced categories, maximum duration) still apply.
                     let saved = try store.open().addSilence(silence, policy: store.policy(), authority: .supervisor)
-                    print("\(saved.id) created: \(Self.describe(saved))")
+                    print("\(saved.id) created: \(Self.describe(saved, LocalTime(try store.timeZone())))")
                 } catch let e as Silence.Invalid {
                     throw CLIError("invalid silence: \(e)")
                 }
             }
 
-            static func describe(_ s: Silence) -> String {
+            /// The silence in one line, its times in the configured zone with their offset.
+            static func describe(_ s: Silence, _ local: LocalTime) -> String {
                 var m: [String] = []
                 if let z = s.zone { m.append("zone=\(z)") }
                 if let c = s.category { m.append("category=\(c.rawValue)") }
                 if let src = s.source { m.append("source=\(src)") }
                 if let d = s.drill { m.append("drill=\(d)") }
-                return "\(m.joined(separator: " ")) from \(s.startsAt.rfc3339) to \(s.endsAt.rfc3339), by \(s.createdBy): \(s.comment)"
+                return "\(m.joined(separator: " ")) from \(local(s.startsAt)) to \(local(s.endsAt)), by \(s.createdBy): \(s.comment)"
             }
         }
 
@@ -90,9 +97,10 @@ extension PatrolHubCommand {
                 let list = try store.open().silences(endingAfter: all ? nil : Date())
                 if list.isEmpty { print("no silences"); return }
                 let now = Date()
+                let local = LocalTime(try store.timeZone())
                 for s in list {
                     let state = s.isActive(at: now) ? "active" : (s.endsAt <= now ? "ended" : "pending")
-                    print("\(s.id)  \(state.padding(toLength: 7, withPad: " ", startingAt: 0))  \(Add.describe(s))")
+                    print("\(s.id)  \(state.padding(toLength: 7, withPad: " ", startingAt: 0))  \(Add.describe(s, local))")
                 }
             }
         }

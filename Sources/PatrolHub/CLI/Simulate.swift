@@ -37,7 +37,7 @@ extension PatrolHubCommand {
 
         func run() async throws {
             let cfg = try config.load()
-            log.bootstrap()
+            log.bootstrap(timeZone: cfg.timezone)
             var logger = Logger(label: "patrolhub.simulate")
             logger.logLevel = Logger.Level(rawValue: log.logLevel) ?? .info
             let simulated = try scenario.simulation(config: cfg)
@@ -45,14 +45,10 @@ extension PatrolHubCommand {
                 print("warning: no hub on this simulated clock in \(SimulatedClockFile.path(dataDir: cfg.dataDir)): the simulator's clock starts now, and event times differ from a hub's that started earlier")
             }
             let (scn, _, plan) = try scenario.plan(config: cfg, simulation: simulated?.simulation)
-            print(plan.describe(file: scn.file))
+            print(plan.describe(file: scn.file, timeZone: cfg.timezone))
             if let warning = plan.lateWarning(config: cfg, store: store) { print("  warning: \(warning)") }
             if let dump {
-                do {
-                    try plan.transcript.write(toFile: dump, atomically: true, encoding: .utf8)
-                } catch {
-                    throw CLIError("cannot write \(dump): \(error.localizedDescription)")
-                }
+                try writeTextFile(plan.transcript, to: dump)
                 print("  wrote the message sequence to \(dump)")
             }
             if dryRun { return }
@@ -86,7 +82,8 @@ extension SimulationPlan {
         let lateness = (try? config.rulesFile.map { try RuleSet.load(file: $0) }?.lateness) ?? RuleSet().lateness
         let bound = newest.addingTimeInterval(-lateness)
         let late = messages.lazy.filter { self.clock.eventTime($0.offset) < bound }.count
-        var text = "the hub's store (\(path)) has seen events up to \(newest.rfc3339), newer than this scenario's first event (\(firstTime.rfc3339))"
+        let local = LocalTime(config.timezone)
+        var text = "the hub's store (\(path)) has seen events up to \(local(newest)), newer than this scenario's first event (\(local(firstTime)))"
         if late > 0 {
             text += "; \(late) of \(messages.count) messages are older than that minus event_time.lateness_seconds (\(Int(lateness)) s): "
                 + "the hub keeps them as risk items marked late, which open no slip or case"

@@ -15,6 +15,8 @@ extension PatrolHubCommand {
             @Option(help: "Also check a cameras file: duplicate ids, cameras outside every zone.") var cameras: String?
 
             func run() throws {
+                try requireReadableFile(file, what: "zone file", flag: "FILE")
+                if let cameras { try requireReadableFile(cameras, what: "cameras file", flag: "--cameras") }
                 let url = URL(fileURLWithPath: file)
                 let report = ZoneCheckReport(contentsOf: url)
                 print(report.render())
@@ -49,6 +51,7 @@ extension PatrolHubCommand {
                 guard let system = CoordinateSystem(rawValue: crs.lowercased()) else { throw CLIError("--crs must be wgs84, gcj02 or bd09, not '\(crs)'") }
                 let point = GeoPoint(lat: lat, lon: lon, crs: system)
                 guard point.isValid else { throw CLIError("--lat must be within -90…90 and --lon within -180…180") }
+                try requireReadableFile(zones, what: "zone file", flag: "--zones")
                 let index: ZoneIndex
                 do { index = try ZoneFile.load(contentsOf: URL(fileURLWithPath: zones)) } catch { throw CLIError("\(error)") }
                 let loc = index.locate(point)

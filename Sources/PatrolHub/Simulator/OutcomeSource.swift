@@ -43,9 +43,24 @@ struct HTTPOutcomeSource: OutcomeSource {
         do {
             (data, response) = try await session.data(for: r)
         } catch {
-            throw Failure(description: "the hub's API at \(base.absoluteString) did not answer \(method) \(path): \(error.localizedDescription)")
+            throw Failure(description: "the hub's API at \(base.absoluteString) did not answer \(method) \(path): \(Self.why(error, timeout: r.timeoutInterval))")
         }
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
+
+    /// Why a request failed, in an operator's words (Foundation's text is
+    /// "The operation could not be completed. (NSURLErrorDomain error -1001.)").
+    static func why(_ error: any Error, timeout: TimeInterval) -> String {
+        let e = error as NSError
+        guard e.domain == NSURLErrorDomain else { return error.localizedDescription }
+        switch e.code {
+        case NSURLErrorTimedOut: return "no answer within \(Int(timeout)) s"
+        case NSURLErrorCannotConnectToHost: return "connection refused (is the hub running, with HTTP on this port?)"
+        case NSURLErrorCannotFindHost: return "no such host"
+        case NSURLErrorNetworkConnectionLost: return "the connection was closed"
+        case NSURLErrorSecureConnectionFailed, NSURLErrorServerCertificateUntrusted: return "the TLS handshake failed"
+        default: return "network error \(e.code)"
+        }
     }
 
     /// Fails with a clear line when the hub is not there.

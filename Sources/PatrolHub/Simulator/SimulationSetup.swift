@@ -14,13 +14,14 @@ struct ScenarioOptions: ParsableArguments {
     @Option(help: "The scenario file (YAML, see simulators/README.md).")
     var scenario: String
 
-    @Option(help: "Seed of every random draw (default: the scenario's seed).")
+    // Negative numbers are values to check, not options (ArgumentParser reads "-3" as a missing value otherwise).
+    @Option(parsing: .unconditional, help: "Seed of every random draw (default: the scenario's seed).")
     var seed: UInt64?
 
-    @Option(help: "Scenario seconds per wall-clock second (default: the scenario's speed; 1 = real time).")
+    @Option(parsing: .unconditional, help: "Scenario seconds per wall-clock second (default: the scenario's speed; 1 = real time).")
     var speed: Double?
 
-    @Option(help: "Run only this much of the scenario (e.g. 10m); steps after it are skipped.")
+    @Option(parsing: .unconditional, help: "Run only this much of the scenario (e.g. 10m); steps after it are skipped.")
     var duration: String?
 
     @Option(help: "Pin the run's start (RFC 3339, default now). Event times and ids derive from it: the same --seed and --start publish byte-identical messages.")
@@ -66,7 +67,7 @@ struct ScenarioOptions: ParsableArguments {
             throw CLIError("invalid config: \(error)")
         }
         let speed = simulation?.speed ?? self.speed ?? scenario.speed
-        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+        guard speed > 0, speed.isFinite else { throw CLIError("--speed must be a positive number, not \(self.speed.map { "\($0)" } ?? "\(speed)")") }
         var runDuration = scenario.duration
         if let d = duration {
             guard let v = SimDuration.parse(d), v > 0 else { throw ValidationError("--duration: expected a duration such as 90s, 10m or 2h, found '\(d)'") }
@@ -174,13 +175,14 @@ extension SimulationPlan {
         counts.sorted { ($1.value, $0.key.rawValue) < ($0.value, $1.key.rawValue) }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
     }
 
-    /// What the run will do, before it starts.
-    func describe(file: String) -> String {
+    /// What the run will do, before it starts; times in `timeZone` with their offset.
+    func describe(file: String, timeZone: TimeZone) -> String {
+        let local = LocalTime(timeZone)
         var lines = ["simulate: \(scenario) (\(file)), seed \(seed), speed \(clock.speed == clock.speed.rounded() ? "\(Int(clock.speed))" : "\(clock.speed)")×"]
         if clock.runStart == clock.scenarioStart, clock.speed != 1 {
-            lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (on the simulated clock: each message is sent when it reads its event time)")
+            lines.append("  scenario time \(local(clock.scenarioStart)) + \(SimDuration.format(clock.duration)) (on the simulated clock: each message is sent when it reads its event time)")
         } else {
-            lines.append("  scenario time \(clock.scenarioStart.rfc3339) + \(SimDuration.format(clock.duration)) (ends at the run's end: event times never run ahead of the clock)")
+            lines.append("  scenario time \(local(clock.scenarioStart)) + \(SimDuration.format(clock.duration)) (ends at the run's end: event times never run ahead of the clock)")
         }
         var plan = "  plan: \(messages.count) messages (\(countsText))"
         let wills = controls.filter { if case .lastWill = $0 { return true }; return false }.count

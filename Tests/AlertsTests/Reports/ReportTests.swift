@@ -305,7 +305,7 @@ struct ReportTests {
         #expect(ReportRenderer.markdown(r) == """
             # 日巡查报告 Daily patrol report 2025-03-03
 
-            2025-03-03 (mon), Asia/Shanghai · generated 2025-03-03 12:00 (Asia/Shanghai)
+            2025-03-03 (mon), Asia/Shanghai · generated 2025-03-03 12:00 +08:00 (Asia/Shanghai)
 
             | figure | value |
             |---|---:|

@@ -36,8 +36,9 @@ struct DispatchFixture {
     static let zonesFile = packageRoot.appendingPathComponent("config/zones.geojson").path
     static let camerasFile = packageRoot.appendingPathComponent("config/cameras.csv").path
 
-    /// Runs `body` against a filled hub; `tokens` is a token file's text (nil: no auth, loopback).
-    static func run(tokens: String? = nil, _ body: (DispatchFixture) async throws -> Void) async throws {
+    /// Runs `body` against a filled hub; `tokens` is a token file's text (nil: no auth, loopback);
+    /// `configure` changes the hub's config further.
+    static func run(tokens: String? = nil, configure: (inout HubConfig) -> Void = { _ in }, _ body: (DispatchFixture) async throws -> Void) async throws {
         let tokenDir = TempDir("patrolhub-tokens")
         defer { tokenDir.cleanup() }
         let tokensFile = tokens.map { tokenDir.write("tokens.txt", $0) }
@@ -45,6 +46,7 @@ struct DispatchFixture {
             c.zonesFile = zonesFile
             c.camerasFile = camerasFile
             c.http.tokensFile = tokensFile
+            configure(&c)
         }) { _, hub, pub in
             let index = try #require(hub.hub.placer.zones)
             func chain(_ camera: String) throws -> [Zone] {

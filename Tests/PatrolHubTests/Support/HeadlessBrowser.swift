@@ -34,7 +34,8 @@ final class HeadlessBrowser: @unchecked Sendable {
     private var session: String?
     private let reader: Thread
 
-    init() throws {
+    /// Starts chromium; `environment` adds variables to its environment (e.g. `TZ`, the browser's own time zone).
+    init(environment: [String: String] = [:]) throws {
         let exe = try chromiumExecutable()
         profile = TempDir("patrolhub-chromium")
         var toChrome: [Int32] = [0, 0], fromChrome: [Int32] = [0, 0]
@@ -51,7 +52,11 @@ final class HeadlessBrowser: @unchecked Sendable {
         let argv = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, exe, &actions, nil, argv, environ)
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        let rc = posix_spawn(&child, exe, &actions, nil, argv, envp)
         Glibc.close(toChrome[0])
         Glibc.close(fromChrome[1])
         guard rc == 0 else { Glibc.close(toChrome[1]); Glibc.close(fromChrome[0]); throw TestFailure("cannot start \(exe): \(rc)") }
@@ -127,6 +132,32 @@ final class HeadlessBrowser: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("timed out after \(timeout) s waiting for the board to show: \(what); DOM:\n\(last.prefix(4000))")
+    }
+
+    /// The families of the CJK fonts the board and the reports name (fontconfig's names).
+    static let cjkFamilies = ["Noto Sans CJK", "Source Han Sans", "WenQuanYi", "Microsoft YaHei", "PingFang"]
+
+    /// The fonts Chromium drew the text of the first element matching `selector`
+    /// with (DevTools `CSS.getPlatformFontsForNode`): each family and how many
+    /// glyphs it drew. A character no font has is drawn as a missing-glyph box
+    /// of some fallback font, never counted under a CJK family.
+    func platformFonts(of selector: String) async throws -> [(family: String, glyphs: Int)] {
+        _ = try await send("DOM.enable")
+        _ = try await send("CSS.enable")
+        let root = try await send("DOM.getDocument", ["depth": .number(0)])
+        guard let rootID = root["root"]?["nodeId"]?.doubleValue else { throw TestFailure("no document: \(root.serialized)") }
+        let node = try await send("DOM.querySelector", ["nodeId": .number(rootID), "selector": .string(selector)])
+        guard let id = node["nodeId"]?.doubleValue, id > 0 else { throw TestFailure("no element \(selector)") }
+        let used = try await send("CSS.getPlatformFontsForNode", ["nodeId": .number(id)])
+        guard case .array(let fonts)? = used["fonts"] else { throw TestFailure("no fonts for \(selector): \(used.serialized)") }
+        return fonts.map { ($0["familyName"]?.stringValue ?? "?", Int($0["glyphCount"]?.doubleValue ?? 0)) }
+    }
+
+    /// How many glyphs of `selector`'s text were drawn in a CJK font of the stack.
+    func cjkGlyphs(of selector: String) async throws -> (count: Int, fonts: String) {
+        let fonts = try await platformFonts(of: selector)
+        let count = fonts.filter { f in Self.cjkFamilies.contains { f.family.contains($0) } }.map(\.glyphs).reduce(0, +)
+        return (count, fonts.map { "\($0.family) \($0.glyphs)" }.joined(separator: ", "))
     }
 
     /// A PNG screenshot of the page.

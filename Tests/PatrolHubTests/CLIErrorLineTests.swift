@@ -1,0 +1,124 @@
+import Alerts
+@testable import AlertsStore
+import Foundation
+import Testing
+@testable import PatrolHub
+
+/// Every CLI failure is exactly one line, `Error: …`, naming the file or flag
+/// and what is wrong — no Foundation error dump, no SQLite code, no system-call
+/// name, no usage text after it — and exits non-zero.
+@Suite("Command line: one-line errors")
+struct CLIErrorLineTests {
+    /// A folder with a store a hub could have written (`s.sqlite`) and a config pointing at it.
+    struct Fixture {
+        let dir = TempDir("patrolhub-cli-errors")
+        let store: String
+        let config: String
+        let zones = packageRoot.appendingPathComponent("config/zones.geojson").path
+
+        init() throws {
+            store = dir.file("s.sqlite")
+            _ = try DisputeStore(path: store)
+            config = dir.write("hub.yaml", "store:\n  path: s.sqlite\n")
+        }
+
+        /// Runs `patrolhub ARGS` (`{store}`, `{zones}`, `{dir}` replaced) and returns its exit status and output.
+        func run(_ args: [String]) throws -> (status: Int32, output: String) {
+            let expanded = args.map { expand($0) }
+            return try runProcess(try patrolhubExecutable(), expanded, timeout: 90)
+        }
+
+        func expand(_ s: String) -> String {
+            s.replacingOccurrences(of: "{store}", with: store).replacingOccurrences(of: "{zones}", with: zones)
+                .replacingOccurrences(of: "{dir}", with: dir.path).replacingOccurrences(of: "{config}", with: config)
+                .replacingOccurrences(of: "{root}", with: packageRoot.path)
+        }
+    }
+
+    @Test(arguments: [
+        // A report into a folder that does not exist (was a raw NSCocoaErrorDomain Code=4 dump).
+        (["report", "weekly", "--store", "{store}", "--config", "{dir}/none.yaml", "-o", "/nonexistent/dir/x.html"],
+         "cannot write /nonexistent/dir/x.html: the folder /nonexistent/dir does not exist"),
+        (["report", "weekly", "--store", "{store}", "--config", "{dir}/none.yaml", "-o", "{store}/x.html"],
+         "cannot write {store}/x.html: {store} is not a folder"),
+        (["report", "weekly", "--store", "{store}", "--config", "{dir}/none.yaml", "-o", "{dir}"], "cannot write {dir}: it is a folder"),
+        // A mistyped store (was: an empty store created, exit 0).
+        (["silences", "add", "--store", "{dir}/typo.sqlite", "--category", "motion", "--by", "op", "--comment", "c", "--duration", "1h"],
+         "no store at {dir}/typo.sqlite: has the hub run yet? (a hub creates its store at its first start)"),
+        (["silences", "list", "--store", "{dir}/typo.sqlite"],
+         "no store at {dir}/typo.sqlite: has the hub run yet? (a hub creates its store at its first start)"),
+        (["status", "--store", "{dir}"], "{dir} is a folder, not a store file"),
+        // A zone file given as the store (was "SQLite error 26").
+        (["status", "--store", "{zones}"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["silences", "list", "--store", "{zones}"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["cases", "list", "--store", "{zones}", "--config", "{dir}/none.yaml"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["items", "list", "--store", "{zones}", "--config", "{dir}/none.yaml"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["adapters", "unmapped", "--store", "{zones}", "--config", "{dir}/none.yaml"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["report", "daily", "--store", "{zones}", "--config", "{dir}/none.yaml"], "{zones} is not a PatrolHub store (not an SQLite database)"),
+        (["store", "backup", "{dir}/copy.sqlite", "--store", "{zones}"], "{zones} (--store) is not a PatrolHub store (not an SQLite database)"),
+        // Negative numbers are values, refused naming the flag (were read as a missing value).
+        (["cases", "act", "AJ-00000001", "resolve", "--by", "a", "--outcome", "handled", "--amount", "-3", "--store", "{store}", "--config", "{dir}/none.yaml"],
+         "--amount must be a number of yuan ≥ 0, not '-3'"),
+        (["cases", "list", "--limit", "-3", "--store", "{store}", "--config", "{dir}/none.yaml"], "--limit must be at least 1, not -3"),
+        (["items", "list", "--limit", "-3", "--store", "{store}", "--config", "{dir}/none.yaml"], "--limit must be at least 1, not -3"),
+        (["silences", "add", "--store", "{store}", "--category", "motion", "--by", "op", "--comment", "c", "--duration", "-1h"],
+         "--duration must look like 30m, 2h or 1d, not '-1h'"),
+        (["simulate", "--scenario", "{root}/simulators/fault_storm.yaml", "--config", "{root}/config/patrolhub.yaml", "--speed", "-3", "--dry-run"],
+         "--speed must be a positive number, not -3.0"),
+        (["drill", "--scenario", "{root}/simulators/demo.yaml", "--hub", "http://127.0.0.1:9", "--settle", "-3"],
+         "--settle must be a number of seconds ≥ 0, not -3.0"),
+        // Usage errors from the parser: one line pointing to --help, not the usage text.
+        (["cases", "list", "--bogus"], "Unknown option '--bogus' (see --help)"),
+        (["cases", "list", "--limit"], "Missing value for '--limit <limit>' (see --help)"),
+        // A zone or cameras file that is not there (was Foundation's "The operation could not be completed").
+        (["zones", "check", "{dir}/nowhere.geojson"], "FILE: no zone file at {dir}/nowhere.geojson"),
+        (["zones", "check", "{zones}", "--cameras", "{dir}/nowhere.csv"], "--cameras: no cameras file at {dir}/nowhere.csv"),
+        (["zones", "locate", "--lat", "29.6", "--lon", "91.1", "--zones", "{dir}"], "--zones: {dir} is a folder, not a zone file"),
+        // A config file that is not there.
+        (["status", "--config", "{dir}/missing.yaml"], "invalid config: {dir}/missing.yaml: cannot read the file (missing or unreadable)"),
+    ])
+    func failsWithExactlyOneLine(args: [String], message: String) throws {
+        let f = try Fixture()
+        defer { f.dir.cleanup() }
+        let (status, output) = try f.run(args)
+        #expect(status != 0, "\(args)")
+        #expect(output == "Error: \(f.expand(message))\n", "\(args)")
+        #expect(!FileManager.default.fileExists(atPath: f.dir.file("typo.sqlite")), "a mistyped store is never created")
+    }
+
+    /// A command that printed its plan first still ends with one error line, the last.
+    @Test(arguments: [
+        (["simulate", "--scenario", "{root}/simulators/fault_storm.yaml", "--config", "{root}/config/patrolhub.yaml",
+          "--start", "2026-11-29T08:00:00+08:00", "--dry-run", "--dump", "/nonexistent/dir/x.jsonl"],
+         "cannot write /nonexistent/dir/x.jsonl: the folder /nonexistent/dir does not exist"),
+        // A hub that is not there (was "The operation could not be completed. (NSURLErrorDomain error …)").
+        (["drill", "--scenario", "{root}/simulators/demo.yaml", "--config", "{root}/config/patrolhub.yaml", "--hub", "http://127.0.0.1:9", "--broker", "127.0.0.1:9"],
+         "the hub's API at http://127.0.0.1:9 did not answer GET /healthz: connection refused (is the hub running, with HTTP on this port?)"),
+    ])
+    func endsWithOneErrorLineAfterItsPlan(args: [String], message: String) throws {
+        let f = try Fixture()
+        defer { f.dir.cleanup() }
+        let (status, output) = try f.run(args)
+        #expect(status != 0)
+        let errors = output.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        #expect(errors == ["Error: \(message)"], "\(output)")
+        #expect(output.hasSuffix("\n" + errors.joined() + "\n"), "\(output)")
+        #expect(!output.contains("NSCocoaErrorDomain") && !output.contains("operation could not be completed"), "\(output)")
+    }
+
+    /// `serve` with its HTTP port taken: one line naming the key and the address, not NIO's system-call text.
+    @Test func aPortInUseIsOneLineNamingTheKeyAndAddress() throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let taken = try TestBroker() // something listening on the port the hub is told to use
+        defer { taken.stop() }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let config = writeHubConfig(dir, brokerPort: broker.port, clientID: "port-in-use")
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "listen: 127.0.0.1:0", with: "listen: 127.0.0.1:\(taken.port)")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--log-level", "critical"], timeout: 90)
+        #expect(status != 0)
+        #expect(out == "Error: http.listen 127.0.0.1:\(taken.port): the port is in use by another program (stop it, or choose another port)\n", "\(out)")
+    }
+}
