@@ -46,7 +46,7 @@ echo "fuzz: built in $(( $(date +%s) - start )) s"
 BIN=$(swift build "${FLAGS[@]}" --show-bin-path)
 # Refuse to "pass" with an uninstrumented build: the decoders' objects must
 # carry both coverage counters and ASan checks.
-probe="$BIN/Alerts.build/GeoJSONParser.swift.o"
+probe="$BIN/Alerts.build/JSONValue.swift.o"
 sancov=$(objdump -h "$probe" | grep -c __sancov_cntrs) asan=$(nm "$probe" | grep -c __asan_)
 if [ "${sancov:-0}" -eq 0 ] || [ "${asan:-0}" -eq 0 ]; then
     echo "fuzz: $probe lacks coverage or ASan instrumentation; the fuzz build is wrong"

@@ -36,26 +36,28 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     static func field(_ name: String, _ message: String) -> APIError { .badRequest("field '\(name)': \(message)") }
 
     /// The HTTP answer to an error of the domain (the store, the case
-    /// lifecycle, silences, reports); nil for an error the API does not know,
-    /// which is a 500.
+    /// lifecycle, silences, reports), chosen by its `HubError.Code`; nil for an
+    /// error the API does not know, which is a 500.
     public init?(mapping error: any Error) {
         switch error {
         case let e as APIError:
             self = e
-        case let e as CaseActionError:
+        case let e as HubError:
             switch e.code {
             case .unknownCase: self.init(.notFound, e.message)
             case .illegalTransition: self.init(.conflict, e.message)
             case .invalidAction: self.init(.badRequest, e.message)
+            case .invalidSilence where e.field == "id":
+                // The silence exists but has ended already: its state forbids ending it again.
+                self.init(.conflict, e.message)
+            case .invalidSilence:
+                self = .field(e.field ?? "", e.message)
+            case .reportUnavailable:
+                let kind = e.id ?? ""
+                self.init(ReportCatalog.kinds.contains(kind) ? .notImplemented : .notFound, "\(e)")
+            default:
+                return nil
             }
-        case let e as Silence.Invalid where e.field == "id":
-            // The silence exists but has ended already: its state forbids ending it again.
-            self.init(.conflict, e.message)
-        case let e as Silence.Invalid:
-            self = .field(e.field, e.message)
-        case let e as ReportError:
-            guard case .unavailable(let kind) = e else { return nil }
-            self.init(ReportCatalog.kinds.contains(kind) ? .notImplemented : .notFound, "\(e)")
         default:
             return nil
         }

@@ -121,25 +121,25 @@ public struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugString
     public static let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
     /// Reads and validates a token file; errors name the file and line.
-    public static func load(file: String) throws(ConfigError) -> AccessTokens {
+    public static func load(file: String) throws(HubError) -> AccessTokens {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "cannot read the token file (missing or unreadable)")
+            throw HubError.config(file: file, line: nil, key: "http.tokens_file", message: "cannot read the token file (missing or unreadable)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "the token file is not UTF-8 text")
+            throw HubError.config(file: file, line: nil, key: "http.tokens_file", message: "the token file is not UTF-8 text")
         }
         return try parse(text, file: file)
     }
 
     /// Parses a token file's text; `allowEmpty` accepts a file without tokens (`tokens add` appends to one).
-    public static func parse(_ text: String, file: String, allowEmpty: Bool = false) throws(ConfigError) -> AccessTokens {
+    public static func parse(_ text: String, file: String, allowEmpty: Bool = false) throws(HubError) -> AccessTokens {
         var entries: [Entry] = []
         var plain: [(line: Int, name: String)] = []
         var names: [String: Int] = [:]
         var digests: [[UInt8]: Int] = [:]
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = i + 1
-            func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, key: "", message: message) }
+            func fail(_ message: String) -> HubError { HubError.config(file: file, line: line, key: "", message: message) }
             let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -177,7 +177,7 @@ public struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugString
             entries.append(Entry(digest: digest, identity: Identity(name: name, role: role, authenticated: true)))
         }
         if entries.isEmpty && !allowEmpty {
-            throw ConfigError(file: file, line: nil, key: "http.tokens_file", message: "the token file holds no token (lines 'ROLE NAME sha256:HASH'; add one with `patrolhub tokens add`)")
+            throw HubError.config(file: file, line: nil, key: "http.tokens_file", message: "the token file holds no token (lines 'ROLE NAME sha256:HASH'; add one with `patrolhub tokens add`)")
         }
         var tokens = AccessTokens(entries: entries)
         tokens.plainLines = plain

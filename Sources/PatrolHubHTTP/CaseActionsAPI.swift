@@ -11,7 +11,7 @@ extension DispatchAPI {
     /// Body: `{"action", "by", "note", "assignee", "outcome", "amount_cny",
     /// "satisfaction"}`; `by` is the caller (the token's name when
     /// authenticated). A missing or wrong field is a 400; the store's
-    /// `CaseActionError` (unknown case, illegal transition) goes to `APIError.init(mapping:)`.
+    /// `HubError.caseAction` (unknown case, illegal transition) goes to `APIError.init(mapping:)`.
     func act(caseID: String, body: JSONValue, by author: String) throws -> CaseBody {
         let fields = try BodyFields(body, known: ["action", "by", "note", "assignee", "outcome", "amount_cny", "satisfaction"])
         let string = fields.string

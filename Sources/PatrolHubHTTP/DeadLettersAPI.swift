@@ -74,7 +74,7 @@ extension DispatchAPI {
     func deadLetterQuery(_ params: [(String, String)]) throws -> DeadLetterQuery {
         var q = DeadLetterQuery()
         q.limit = Self.defaultLimit
-        let known = DecodeError.Reason.allCases.map(\.rawValue)
+        let known = DeadLetterReason.allCases.map(\.rawValue)
         for (key, value) in params {
             switch key {
             case "reason":
@@ -133,7 +133,7 @@ extension DispatchAPI {
     func replayDeadLetters(body: JSONValue, by author: String) throws -> DeadLetterReplayBody {
         let fields = try BodyFields(body, known: ["reason", "source", "since", "ids", "force", "dry_run", "by"])
         var q = DeadLetterQuery()
-        let known = DecodeError.Reason.allCases.map(\.rawValue)
+        let known = DeadLetterReason.allCases.map(\.rawValue)
         switch fields.value("reason") {
         case nil: break
         case .string(let r)?: q.reasons = [r]

@@ -162,7 +162,7 @@ struct DispatchAPI: Sendable {
             default: throw bad(key, "unknown parameter (known: date, format)")
             }
         }
-        guard ReportCatalog.builder(kind) != nil else { throw ReportError.unavailable(kind) }
+        guard ReportCatalog.builder(kind) != nil else { throw HubError.reportUnavailable(kind) }
         let context = ReportContext(timeZone: timeParser.defaultZone, now: clock())
         let day = date ?? {
             var cal = Calendar(identifier: .gregorian)

@@ -10,10 +10,9 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Why the HTTP server cannot start, naming the config key.
-public struct HTTPStartError: Error, CustomStringConvertible {
-    /// What went wrong, naming the config key.
-    public var description: String
+extension HubError.Code {
+    /// The HTTP server cannot start (`http.listen` taken, unusable, or not listening in time).
+    public static let httpStart = Self("http_start")
 }
 
 /// The dispatch-room HTTP interface as a service: the API, the event stream
@@ -75,7 +74,7 @@ public struct HTTPService: Service, CustomStringConvertible {
             }
         } else {
             guard config.http.isLoopback else {
-                throw ConfigError(file: config.file, line: nil, key: "http.listen",
+                throw HubError.config(file: config.file, line: nil, key: "http.listen",
                                   message: "\(config.http.listen) is not a loopback address: without http.tokens_file the HTTP API serves loopback only")
             }
             tokens = nil
@@ -102,16 +101,16 @@ public struct HTTPService: Service, CustomStringConvertible {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(cert)
         } catch {
-            throw ConfigError(file: configFile, line: nil, key: "http.tls.cert_file", message: "cannot read a PEM certificate from \(cert): \(error)")
+            throw HubError.config(file: configFile, line: nil, key: "http.tls.cert_file", message: "cannot read a PEM certificate from \(cert): \(error)")
         }
         guard !chain.isEmpty else {
-            throw ConfigError(file: configFile, line: nil, key: "http.tls.cert_file", message: "\(cert) holds no PEM certificate")
+            throw HubError.config(file: configFile, line: nil, key: "http.tls.cert_file", message: "\(cert) holds no PEM certificate")
         }
         let privateKey: NIOSSLPrivateKey
         do {
             privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
         } catch {
-            throw ConfigError(file: configFile, line: nil, key: "http.tls.key_file", message: "cannot read a PEM private key from \(key): \(error)")
+            throw HubError.config(file: configFile, line: nil, key: "http.tls.key_file", message: "cannot read a PEM private key from \(key): \(error)")
         }
         var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         c.minimumTLSVersion = .tlsv12
@@ -129,7 +128,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// resumed by the server's `onServerRunning`, or by its failure to listen.
     public func waitForPort(timeout: Double = 30) async throws -> Int {
         if let p = try await bound.wait(timeout: .seconds(timeout)) { return p }
-        throw HTTPStartError(description: "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
+        throw HubError(.httpStart, "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
     }
 
     /// Serves until graceful shutdown; throws when it cannot listen.
@@ -163,7 +162,7 @@ public struct HTTPService: Service, CustomStringConvertible {
         } catch {
             await feed.threads.shutdown()
             if bound.port == nil {
-                let failure = HTTPStartError(description: "http.listen \(options.listen): " + Self.listenFailure(error))
+                let failure = HubError(.httpStart, "http.listen \(options.listen): " + Self.listenFailure(error))
                 bound.startFailure = failure
                 throw failure
             }
@@ -239,7 +238,7 @@ struct RingAfterWrites<Inner: HTTPResponder>: HTTPResponder {
 final class BoundPort: Sendable {
     private struct State {
         var port: Int?
-        var failure: HTTPStartError?
+        var failure: HubError?
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         /// Waiters timed out or cancelled before they were registered.
         var released: Set<Int> = []
@@ -254,7 +253,7 @@ final class BoundPort: Sendable {
         set { settle { $0.port = newValue } }
     }
     /// Set when the server failed before listening: `waitForPort` reports it at once.
-    var startFailure: HTTPStartError? {
+    var startFailure: HubError? {
         get { state.withLock { $0.failure } }
         set { settle { $0.failure = newValue } }
     }

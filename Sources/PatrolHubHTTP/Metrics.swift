@@ -60,7 +60,7 @@ public final class HubMetrics: Sendable {
                                                    help: "Wall seconds of one pipeline batch (decode, rules and its store transaction).")
         commitLatency = registry.hubHistogram(name: "patrolhub_message_commit_latency_seconds", buckets: Self.latencyBuckets,
                                                     help: "Seconds from a message's receipt by the hub to the commit of the pipeline batch that processed it.")
-        for reason in DecodeError.Reason.allCases { _ = deadLetterCounter(reason.rawValue) }
+        for reason in DeadLetterReason.allCases { _ = deadLetterCounter(reason.rawValue) }
         for kind in Self.outcomeKinds { for op in Self.outcomeOps { _ = outcomeCounter(kind, op) } }
         for kind in Slip.Kind.allCases { _ = slipsIssuedCounter(kind.rawValue) }
     }
@@ -149,7 +149,7 @@ public final class HubMetrics: Sendable {
     }
 
     func add(_ t: StoreTallies) {
-        let reasons = Set(DecodeError.Reason.allCases.map(\.rawValue))
+        let reasons = Set(DeadLetterReason.allCases.map(\.rawValue))
         for (reason, n) in t.deadLetters { deadLetterCounter(reasons.contains(reason) ? reason : "other").increment(by: Int64(n)) }
         for (kind, ops) in t.changes where Self.outcomeKinds.contains(kind) {
             for (op, n) in ops where Self.outcomeOps.contains(op) { outcomeCounter(kind, op).increment(by: Int64(n)) }

@@ -116,7 +116,7 @@ struct RequestPolicy: Sendable {
     }
 
     /// Why the request is refused, or nil when it may go on.
-    struct Refusal: Error, Equatable {
+    struct Refusal: Equatable {
         var status: HTTPResponse.Status
         var message: String
     }

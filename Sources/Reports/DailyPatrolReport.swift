@@ -94,9 +94,6 @@ extension ReportContext {
     /// `HH:MM` in the report's zone (`—` for none).
     public func clock(_ date: Date?) -> String {
         guard let date else { return "—" }
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = timeZone
-        let c = cal.dateComponents([.hour, .minute], from: date)
-        return String(format: "%02d:%02d", c.hour!, c.minute!)
+        return HubFormat.hourMinute(date, in: timeZone)
     }
 }

@@ -20,7 +20,7 @@ public enum MonthlyEvaluationReport: ReportBuilder {
         let e = try store.monthlyEvaluation(year: date.year, month: date.month, timeZone: context.timeZone, targetDays: targetDays,
                                             now: context.now)
         let t = e.total
-        let month = String(format: "%04d-%02d", e.year, e.month)
+        let month = HubFormat.yearMonth(year: e.year, month: e.month)
         let last = LocalDay(year: e.year, month: e.month, day: TimeParser.daysIn(month: e.month, year: e.year))
         let figures = [
             Report.Figure(key: "opened", label: "cases opened 立案", value: .int(t.opened), note: t.falseAlarms > 0 ? "\(t.falseAlarms) false alarms 误报" : nil),

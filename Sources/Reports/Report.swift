@@ -101,7 +101,7 @@ public struct Report: Sendable {
             case .int(let i): return String(i)
             case .percent(let p): return p.map { Report.percentText($0) } ?? "—"
             case .change(let c): return c > 0 ? "+\(c)" : (c < 0 ? "−\(-c)" : "0")
-            case .number(let d, let digits): return String(format: "%.\(digits)f", d)
+            case .number(let d, let digits): return HubFormat.fixed(d, digits: digits)
             }
         }
 
@@ -110,9 +110,9 @@ public struct Report: Sendable {
             switch self {
             case .text(let s): return s
             case .int(let i): return String(i)
-            case .percent(let p): return p.map { String(format: "%.4f", $0) } ?? ""
+            case .percent(let p): return p.map { HubFormat.fixed($0, digits: 4) } ?? ""
             case .change(let c): return String(c)
-            case .number(let d, let digits): return String(format: "%.\(digits)f", d)
+            case .number(let d, let digits): return HubFormat.fixed(d, digits: digits)
             }
         }
 
@@ -154,7 +154,7 @@ public struct Report: Sendable {
     public func table(_ id: String) -> Table? { tables.first { $0.id == id } }
     public func figure(_ key: String) -> Cell? { figures.first { $0.key == key }?.value }
 
-    static func percentText(_ p: Double) -> String { String(format: "%.1f %%", p * 100) }
+    static func percentText(_ p: Double) -> String { HubFormat.fixed(p * 100, digits: 1) + " %" }
 }
 
 /// What a builder needs besides the database: the zone figures are
@@ -198,21 +198,24 @@ public enum ReportCatalog {
 
     /// Builds a report from the store (one consistent read).
     public static func build(_ kind: String, date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
-        guard let b = builder(kind) else { throw ReportError.unavailable(kind) }
+        guard let b = builder(kind) else { throw HubError.reportUnavailable(kind) }
         return try b.build(date: date, context: context, store: store)
     }
 }
 
-public enum ReportError: Error, CustomStringConvertible, Sendable {
-    case unavailable(String)
+extension HubError.Code {
+    /// A report kind that is unknown, or known but not built (`context.id` is the kind).
+    public static let reportUnavailable = Self("report_unavailable")
+}
 
-    public var description: String {
-        switch self {
-        case .unavailable(let kind):
-            let have = ReportCatalog.builders.map { $0.kind }.joined(separator: ", ")
-            return ReportCatalog.kinds.contains(kind)
-                ? "the \(kind) report is not available in this build yet (available: \(have))"
-                : "unknown report '\(kind)' (one of: \(ReportCatalog.kinds.joined(separator: ", ")))"
-        }
+extension HubError {
+    /// A report kind the catalog cannot build: unknown (`"unknown report 'yearly' (one of: …)"`)
+    /// or known but not available in this build; `context.id` is the kind asked for.
+    public static func reportUnavailable(_ kind: String, fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
+        let have = ReportCatalog.builders.map { $0.kind }.joined(separator: ", ")
+        let message = ReportCatalog.kinds.contains(kind)
+            ? "the \(kind) report is not available in this build yet (available: \(have))"
+            : "unknown report '\(kind)' (one of: \(ReportCatalog.kinds.joined(separator: ", ")))"
+        return HubError(.reportUnavailable, message, context: Context(id: kind), fileID: fileID, line: line)
     }
 }

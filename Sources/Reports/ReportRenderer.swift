@@ -23,12 +23,7 @@ public enum ReportRenderer {
 
     /// When the report was made, in its zone with the offset: `2025-03-03 12:00 +08:00 (Asia/Shanghai)`.
     static func generatedText(_ report: Report) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = report.timeZone
-        let c = cal.dateComponents([.year, .month, .day, .hour, .minute], from: report.generatedAt)
-        let off = report.timeZone.secondsFromGMT(for: report.generatedAt)
-        let offset = (off < 0 ? "-" : "+") + String(format: "%02d:%02d", abs(off) / 3600, abs(off) % 3600 / 60)
-        return String(format: "%04d-%02d-%02d %02d:%02d ", c.year!, c.month!, c.day!, c.hour!, c.minute!) + offset + " (\(report.timeZone.identifier))"
+        HubFormat.minuteWithOffset(report.generatedAt, in: report.timeZone) + " (\(report.timeZone.identifier))"
     }
 
     // MARK: Markdown

@@ -14,7 +14,7 @@ enum SVGChart {
     }
 
     static func esc(_ s: String) -> String { ReportRenderer.esc(s) }
-    static func f(_ d: Double) -> String { String(format: "%.1f", d) }
+    static func f(_ d: Double) -> String { HubFormat.fixed(d, digits: 1) }
 
     static func open(_ w: Double, _ h: Double, _ title: String) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(f(w))\" height=\"\(f(h))\" viewBox=\"0 0 \(f(w)) \(f(h))\" role=\"img\" aria-label=\"\(esc(title))\" "
@@ -139,5 +139,5 @@ enum SVGChart {
         return out
     }
 
-    static func fmt(_ v: Double) -> String { v.rounded() == v ? String(Int(v)) : String(format: "%.1f", v) }
+    static func fmt(_ v: Double) -> String { v.rounded() == v ? String(Int(v)) : HubFormat.fixed(v, digits: 1) }
 }

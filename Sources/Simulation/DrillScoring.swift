@@ -231,7 +231,7 @@ public enum DrillScorer {
                 detail = sorted.count == 1 ? sorted[0].id : "\(sorted.count): \(ids)"
             } else if let near = candidates.min(by: { abs(wallTime($0, t).timeIntervalSince(triggerSent ?? t.startedAt)) < abs(wallTime($1, t).timeIntervalSince(triggerSent ?? t.startedAt)) }) {
                 let off = wallTime(near, t).timeIntervalSince(triggerSent ?? t.startedAt)
-                detail = "none \(windowText); nearest \(near.id) at \(String(format: "%+.1f", off)) s"
+                detail = "none \(windowText); nearest \(near.id) at \(HubFormat.signedFixed(off, digits: 1)) s"
             } else {
                 let sameKind = outcomes.filter { $0.kind == e.kind }.count
                 detail = "none \(windowText) (the hub produced \(sameKind) \(e.kind.rawValue)\(sameKind == 1 ? "" : "s") in all)"
@@ -259,7 +259,7 @@ extension DrillResult {
 
     func latencyText(_ r: ExpectationResult) -> String {
         guard let l = r.latency else { return "–" }
-        return String(format: "%.2f s", l)
+        return HubFormat.fixed(l, digits: 2) + " s"
     }
 
     var elapsed: TimeInterval { timeline.finishedAt.timeIntervalSince(timeline.startedAt) }
@@ -272,7 +272,7 @@ extension DrillResult {
     public var text: String {
         var lines: [String] = []
         lines.append("Drill: \(scenario) (\(file)), seed \(seed), speed \(formatSpeed(speed))")
-        lines.append("Run: \(messages) messages, \(acknowledged) acknowledged, in \(String(format: "%.1f", elapsed)) s; scenario time \(timeline.clock.scenarioStart.rfc3339) + \(SimDuration.format(timeline.clock.duration))")
+        lines.append("Run: \(messages) messages, \(acknowledged) acknowledged, in \(HubFormat.fixed(elapsed, digits: 1)) s; scenario time \(timeline.clock.scenarioStart.rfc3339) + \(SimDuration.format(timeline.clock.duration))")
         lines.append("")
         for r in results {
             let mark: String
@@ -314,7 +314,7 @@ extension DrillResult {
         lines.append("# Drill report: \(scenario)")
         lines.append("")
         lines.append("- scenario file: `\(file)`, seed \(seed), speed \(formatSpeed(speed))")
-        lines.append("- \(messages) messages published, \(acknowledged) acknowledged, in \(String(format: "%.1f", elapsed)) s")
+        lines.append("- \(messages) messages published, \(acknowledged) acknowledged, in \(HubFormat.fixed(elapsed, digits: 1)) s")
         lines.append("- scenario time: \(timeline.clock.scenarioStart.rfc3339) + \(SimDuration.format(timeline.clock.duration))")
         lines.append("- **\(headline)**")
         lines.append("")
@@ -354,7 +354,7 @@ extension DrillResult {
             tr.fail td{background:#fde8e8}tr.fail td:first-child{color:#a61b1b;font-weight:bold}tr.skip td{color:#777}
             .score{font-size:1.4em;font-weight:bold}</style></head><body>
             <h1>Drill report: \(esc(scenario))</h1>
-            <p>Scenario file <code>\(esc(file))</code>, seed \(seed), speed \(esc(formatSpeed(speed))); \(messages) messages published, \(acknowledged) acknowledged, in \(String(format: "%.1f", elapsed)) s.</p>
+            <p>Scenario file <code>\(esc(file))</code>, seed \(seed), speed \(esc(formatSpeed(speed))); \(messages) messages published, \(acknowledged) acknowledged, in \(HubFormat.fixed(elapsed, digits: 1)) s.</p>
             <p class="score">\(esc(headline))</p>
             <table><tr><th>result</th><th>line</th><th>expectation</th><th>outcome</th><th>latency</th></tr>
             \(rows)</table>
@@ -364,6 +364,6 @@ extension DrillResult {
     }
 
     func formatSpeed(_ s: Double) -> String {
-        s == s.rounded() ? "\(Int(s))×" : String(format: "%.2f×", s)
+        s == s.rounded() ? "\(Int(s))×" : HubFormat.fixed(s, digits: 2) + "×"
     }
 }

@@ -6,10 +6,10 @@ import Foundation
 /// window, checkpoint location and radius), which the planner turns into a
 /// check-in on time, late, outside the radius, or none.
 extension PatrolPlan: PatrolRoundSource {
-    public func visits(routes wanted: [String]?, from start: Date, duration: TimeInterval, file: String, line: Int) throws(ConfigError) -> [PatrolVisit] {
+    public func visits(routes wanted: [String]?, from start: Date, duration: TimeInterval, file: String, line: Int) throws(HubError) -> [PatrolVisit] {
         if let wanted {
             for id in wanted where route(id: id) == nil {
-                throw ConfigError(file: file, line: line, key: "patrol.routes",
+                throw HubError.config(file: file, line: line, key: "patrol.routes",
                                   message: "route '\(id)' is not in the hub's patrol plan (\(routes.map(\.id).sorted().joined(separator: ", ")))")
             }
         }

@@ -156,8 +156,7 @@ public struct PayloadEncoder: Sendable {
             case "\t": out += "\\t"
             default:
                 if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                    out += "\\u" + HubFormat.zeroPadded(u.value, width: 4, radix: 16)
                 } else {
                     out.unicodeScalars.append(u)
                 }
@@ -177,8 +176,7 @@ public struct PayloadEncoder: Sendable {
         let n = Int64((v * Double(scale)).rounded())
         let sign = n < 0 ? "-" : ""
         let a = abs(n)
-        let frac = String(a % scale)
-        return sign + String(a / scale) + (digits > 0 ? "." + String(repeating: "0", count: digits - frac.count) + frac : "")
+        return sign + String(a / scale) + (digits > 0 ? "." + HubFormat.zeroPadded(a % scale, width: digits) : "")
     }
 
     func locationJSON(_ p: GeoPoint) -> String {
@@ -192,16 +190,7 @@ public struct PayloadEncoder: Sendable {
 
     /// `2024-01-02T15:04:05` in `timeZone`, whole seconds.
     func localTime(_ d: Date) -> String {
-        let secs = Int64(d.timeIntervalSince1970.rounded(.down)) + Int64(timeZone.secondsFromGMT(for: d))
-        var days = secs / 86_400
-        var rem = secs % 86_400
-        if rem < 0 { rem += 86_400; days -= 1 }
-        let (y, m, dd) = Date.civil(fromDays: Int(days))
-        func p(_ v: Int64, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
-        }
-        return "\(p(Int64(y), 4))-\(p(Int64(m), 2))-\(p(Int64(dd), 2))T\(p(rem / 3600, 2)):\(p(rem % 3600 / 60, 2)):\(p(rem % 60, 2))"
+        HubFormat.isoLocal(d, in: timeZone)
     }
 }
 

@@ -435,7 +435,7 @@ public enum SimDuration {
     /// `90 s` → `1m30s`; whole seconds.
     public static func format(_ seconds: TimeInterval) -> String {
         if seconds < 60 {
-            return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+            return seconds == seconds.rounded() ? "\(Int(seconds))s" : HubFormat.fixed(seconds, digits: 1) + "s"
         }
         var s = Int(seconds.rounded())
         var out = ""

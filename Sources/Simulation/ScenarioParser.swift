@@ -8,16 +8,16 @@ import Foundation
 /// against the hub's registry by `SimulationPlanner`.
 public enum ScenarioParser {
     /// Reads and parses a scenario file.
-    public static func load(file: String) throws(ConfigError) -> Scenario {
+    public static func load(file: String) throws(HubError) -> Scenario {
         try parse(ConfigMap.load(file: file), file: file)
     }
 
     /// Parses scenario YAML text (tests use this with inline YAML).
-    public static func parse(yaml: String, file: String) throws(ConfigError) -> Scenario {
+    public static func parse(yaml: String, file: String) throws(HubError) -> Scenario {
         try parse(ConfigMap.parse(yaml: yaml, file: file), file: file)
     }
 
-    static func parse(_ root: ConfigMap, file: String) throws(ConfigError) -> Scenario {
+    static func parse(_ root: ConfigMap, file: String) throws(HubError) -> Scenario {
         let name = try root.requiredString("name")
         let description = try root.string("description", default: "")
         guard let duration = try durationValue(root, "duration") else { throw root.error("duration", "is required (e.g. 30m, 2h, 1d)") }
@@ -48,7 +48,7 @@ public enum ScenarioParser {
 
     // MARK: - Sections
 
-    static func formats(_ m: ConfigMap) throws(ConfigError) -> Scenario.Formats {
+    static func formats(_ m: ConfigMap) throws(HubError) -> Scenario.Formats {
         var f = Scenario.Formats()
         for key in m.keys {
             guard let text = try m.string(key), let format = InputFormat(rawValue: text) else {
@@ -65,7 +65,7 @@ public enum ScenarioParser {
         return f
     }
 
-    static func background(_ root: ConfigMap) throws(ConfigError) -> Scenario.Background? {
+    static func background(_ root: ConfigMap) throws(HubError) -> Scenario.Background? {
         guard root.contains("background") else { return nil }
         let b = try root.map("background")
         var cameras: [String]?
@@ -115,7 +115,7 @@ public enum ScenarioParser {
         return out
     }
 
-    static func outages(_ root: ConfigMap) throws(ConfigError) -> [Scenario.Outage] {
+    static func outages(_ root: ConfigMap) throws(HubError) -> [Scenario.Outage] {
         var out: [Scenario.Outage] = []
         for m in try root.mapList("outages") {
             let camera = try m.requiredString("camera")
@@ -131,7 +131,7 @@ public enum ScenarioParser {
         return out
     }
 
-    static func incidents(_ root: ConfigMap, duration: TimeInterval) throws(ConfigError) -> [Scenario.Incident] {
+    static func incidents(_ root: ConfigMap, duration: TimeInterval) throws(HubError) -> [Scenario.Incident] {
         var out: [Scenario.Incident] = []
         for (i, m) in try root.mapList("incidents").enumerated() {
             let id = try m.requiredString("id")
@@ -148,7 +148,7 @@ public enum ScenarioParser {
         return out
     }
 
-    static func step(_ m: ConfigMap, incident: String, path: String) throws(ConfigError) -> Scenario.Step {
+    static func step(_ m: ConfigMap, incident: String, path: String) throws(HubError) -> Scenario.Step {
         let id = try m.string("id")
         guard let at = try durationValue(m, "at") else { throw m.error("at", "is required (scenario time, e.g. 12m)") }
         let camera = try m.string("camera")
@@ -207,7 +207,7 @@ public enum ScenarioParser {
         return step
     }
 
-    static func patrol(_ root: ConfigMap) throws(ConfigError) -> Scenario.PatrolRounds? {
+    static func patrol(_ root: ConfigMap) throws(HubError) -> Scenario.PatrolRounds? {
         guard root.contains("patrol") else { return nil }
         let p = try root.map("patrol")
         var routes: [String]?
@@ -226,7 +226,7 @@ public enum ScenarioParser {
         return r
     }
 
-    static func faults(_ root: ConfigMap) throws(ConfigError) -> Scenario.Faults {
+    static func faults(_ root: ConfigMap) throws(HubError) -> Scenario.Faults {
         var f = Scenario.Faults()
         guard root.contains("faults") else { return f }
         let m = try root.map("faults")
@@ -266,11 +266,11 @@ public enum ScenarioParser {
         return f
     }
 
-    static func silences(_ root: ConfigMap) throws(ConfigError) -> [Scenario.SilenceSpec] {
+    static func silences(_ root: ConfigMap) throws(HubError) -> [Scenario.SilenceSpec] {
         var out: [Scenario.SilenceSpec] = []
         for m in try root.mapList("silences") {
             let zone = try m.string("zone")
-            let category = try m.string("category").map { (t: String) throws(ConfigError) -> Category in
+            let category = try m.string("category").map { (t: String) throws(HubError) -> Category in
                 guard let c = Category(rawValue: t) else { throw m.error("category", "unknown category '\(t)'") }
                 return c
             }
@@ -286,7 +286,7 @@ public enum ScenarioParser {
         return out
     }
 
-    static func expectations(_ root: ConfigMap) throws(ConfigError) -> [DrillExpectation] {
+    static func expectations(_ root: ConfigMap) throws(HubError) -> [DrillExpectation] {
         var out: [DrillExpectation] = []
         for m in try root.mapList("expect") {
             let kind = try m.choice("kind", default: DrillExpectation.Kind.case)
@@ -323,17 +323,17 @@ public enum ScenarioParser {
     }
 
     /// Checks that need the whole file: unique step ids, triggers that exist, times inside the scenario.
-    static func crossCheck(_ s: Scenario, _ root: ConfigMap) throws(ConfigError) {
+    static func crossCheck(_ s: Scenario, _ root: ConfigMap) throws(HubError) {
         var ids: [String: Int] = [:]
         var labels = Set<String>()
         for o in s.outages { labels.insert("outage:\(o.camera)") }
         for step in s.steps {
             if step.at > s.duration {
-                throw ConfigError(file: s.file, line: step.line, key: "\(step.path).at", message: "\(SimDuration.format(step.at)) is after the scenario's end (duration \(SimDuration.format(s.duration)))")
+                throw HubError.config(file: s.file, line: step.line, key: "\(step.path).at", message: "\(SimDuration.format(step.at)) is after the scenario's end (duration \(SimDuration.format(s.duration)))")
             }
             guard let id = step.id else { continue }
             if let first = ids[id] {
-                throw ConfigError(file: s.file, line: step.line, key: "\(step.path).id", message: "duplicate step id '\(id)' (first on line \(first))")
+                throw HubError.config(file: s.file, line: step.line, key: "\(step.path).id", message: "duplicate step id '\(id)' (first on line \(first))")
             }
             ids[id] = step.line
             labels.insert(id)
@@ -341,7 +341,7 @@ public enum ScenarioParser {
         }
         for (i, e) in s.expectations.enumerated() {
             if let after = e.after, !labels.contains(after) {
-                throw ConfigError(file: s.file, line: e.line, key: "expect[\(i)].after", message: "no step or outage is called '\(after)' (name a step id, ID#N for its N-th repetition, or outage:CAMERA; steps: \(ids.keys.sorted().joined(separator: ", ")))")
+                throw HubError.config(file: s.file, line: e.line, key: "expect[\(i)].after", message: "no step or outage is called '\(after)' (name a step id, ID#N for its N-th repetition, or outage:CAMERA; steps: \(ids.keys.sorted().joined(separator: ", ")))")
             }
         }
     }
@@ -354,7 +354,7 @@ public enum ScenarioParser {
         return m.mark?.line ?? 0
     }
 
-    static func durationValue(_ m: ConfigMap, _ key: String) throws(ConfigError) -> TimeInterval? {
+    static func durationValue(_ m: ConfigMap, _ key: String) throws(HubError) -> TimeInterval? {
         guard let text = try m.string(key) else { return nil }
         guard let v = SimDuration.parse(text) else {
             throw m.error(key, "expected a duration such as 90s, 12m, 2h or 1h30m, found '\(text)'")

@@ -27,7 +27,7 @@ public struct SimulationPlanner: Sendable {
     /// - Parameters:
     ///   - seed: overrides the scenario's seed (`--seed`).
     ///   - clock: where the run lies in time; its `duration` may be shorter than the scenario's (`--duration`).
-    public func plan(seed: UInt64? = nil, clock: SimulationClock) throws(ConfigError) -> SimulationPlan {
+    public func plan(seed: UInt64? = nil, clock: SimulationClock) throws(HubError) -> SimulationPlan {
         try validate()
         let seed = seed ?? scenario.seed
         var b = Builder(scenario: scenario, world: world, seed: seed, clock: clock)
@@ -37,7 +37,7 @@ public struct SimulationPlanner: Sendable {
         b.outages()
         if let rounds = scenario.patrol {
             guard let patrolPlan else {
-                throw ConfigError(file: scenario.file, line: rounds.line, key: "patrol", message: "the hub's config has no patrol plan (registry.patrol, or patrol.yaml beside it), so there are no rounds to walk")
+                throw HubError.config(file: scenario.file, line: rounds.line, key: "patrol", message: "the hub's config has no patrol plan (registry.patrol, or patrol.yaml beside it), so there are no rounds to walk")
             }
             try b.patrol(rounds, plan: patrolPlan)
         }
@@ -49,17 +49,17 @@ public struct SimulationPlanner: Sendable {
 
     // MARK: - Checks against the registry
 
-    func validate() throws(ConfigError) {
+    func validate() throws(HubError) {
         let s = scenario
-        func err(_ line: Int, _ key: String, _ message: String) -> ConfigError {
-            ConfigError(file: s.file, line: line, key: key, message: message)
+        func err(_ line: Int, _ key: String, _ message: String) -> HubError {
+            HubError.config(file: s.file, line: line, key: key, message: message)
         }
         let cameraIDs = Set(world.cameras.map(\.id))
         let deviceIDs = Set(world.devices.map(\.id))
-        func requireCamera(_ id: String, _ line: Int, _ key: String) throws(ConfigError) {
+        func requireCamera(_ id: String, _ line: Int, _ key: String) throws(HubError) {
             guard cameraIDs.contains(id) else { throw err(line, key, "camera '\(id)' is not in the hub's registry (registry.cameras)") }
         }
-        func requireDevice(_ id: String, _ line: Int, _ key: String) throws(ConfigError) {
+        func requireDevice(_ id: String, _ line: Int, _ key: String) throws(HubError) {
             guard deviceIDs.contains(id) else { throw err(line, key, "device '\(id)' is not in the hub's registry (registry.devices)") }
         }
         for (camera, _) in s.formats.cameras.sorted(by: { $0.key < $1.key }) {
@@ -311,7 +311,7 @@ public struct SimulationPlanner: Sendable {
             }
         }
 
-        mutating func patrol(_ rounds: Scenario.PatrolRounds, plan: any PatrolRoundSource) throws(ConfigError) {
+        mutating func patrol(_ rounds: Scenario.PatrolRounds, plan: any PatrolRoundSource) throws(HubError) {
             var r = rng("patrol")
             let visits = try plan.visits(routes: rounds.routes, from: clock.scenarioStart, duration: duration, file: scenario.file, line: rounds.line)
             for v in visits {
@@ -579,5 +579,5 @@ public struct PatrolVisit: Sendable, Hashable {
 /// Where patrol rounds come from: the hub's patrol plan (`config/patrol.yaml`).
 public protocol PatrolRoundSource: Sendable {
     /// The visits due in `[from, from + duration)`, in scenario seconds from `from`.
-    func visits(routes: [String]?, from: Date, duration: TimeInterval, file: String, line: Int) throws(ConfigError) -> [PatrolVisit]
+    func visits(routes: [String]?, from: Date, duration: TimeInterval, file: String, line: Int) throws(HubError) -> [PatrolVisit]
 }

@@ -77,11 +77,11 @@ public struct SimulationWorld: Sendable {
     public static func load(config: HubConfig) throws -> SimulationWorld {
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile), ("registry.zones", config.zonesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
-                throw ConfigError(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
+                throw HubError.config(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
             }
         }
         let registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
-        let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+        let zones = try config.zonesFile.map { f throws(HubError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
         return SimulationWorld(config: config, registry: registry, zones: zones)
     }
 

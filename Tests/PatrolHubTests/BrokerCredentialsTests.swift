@@ -48,7 +48,7 @@ struct BrokerCredentialsTests {
         let dir = TempDir()
         defer { dir.cleanup() }
         let bad = Registry(cameras: [CameraRecord(id: "cam 1", name: "a", location: nil, zone: "Z")])
-        #expect(throws: ConfigError.self) { try BrokerCredentials.prepare(file: dir.file("c"), registry: bad, clientID: "patrolhub", camerasFile: "cams.csv", devicesFile: nil) }
+        #expect(throws: HubError.self) { try BrokerCredentials.prepare(file: dir.file("c"), registry: bad, clientID: "patrolhub", camerasFile: "cams.csv", devicesFile: nil) }
         let clash = Registry(devices: [DeviceRecord(id: "patrolhub-out", worker: "w", unit: "u", zone: nil)])
         do {
             _ = try BrokerCredentials.prepare(file: dir.file("c"), registry: clash, clientID: "patrolhub", camerasFile: "cams.csv", devicesFile: "devs.csv")

@@ -25,7 +25,7 @@ public enum Fuzz {
 
     public static let stage = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
 
-    /// Decodes through the stage; a `DecodeError` is the expected way to say no.
+    /// Decodes through the stage; a `HubError.decode` is the expected way to say no.
     /// Returns the events so that targets can check invariants on them.
     @discardableResult
     public static func decode(topic: String, _ payload: [UInt8]) -> [NormalizedEvent]? {

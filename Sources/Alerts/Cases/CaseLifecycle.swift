@@ -179,29 +179,25 @@ public struct CaseTransition: Sendable, Hashable {
     }
 }
 
-/// Why an action was refused. Renders as one line that names the case, its
-/// state, the action and what to do instead; `code` lets the HTTP API pick
-/// the status (409 for an illegal transition, 404 for an unknown case, 400
-/// otherwise).
-public struct CaseActionError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable, Equatable {
-        /// The action is not legal in the case's state.
-        case illegalTransition = "illegal_transition"
-        /// A required field is missing or a field does not belong to the action.
-        case invalidAction = "invalid_action"
-        /// No case with that id.
-        case unknownCase = "unknown_case"
+extension HubError.Code {
+    /// A case action is not legal in the case's state (HTTP 409).
+    public static let illegalTransition = Self("illegal_transition")
+    /// A case action misses a required field, or has a field that does not belong to it (HTTP 400).
+    public static let invalidAction = Self("invalid_action")
+    /// No case with that id (HTTP 404).
+    public static let unknownCase = Self("unknown_case")
+    /// The codes of a refused case action.
+    public static let caseAction: Set<HubError.Code> = [.illegalTransition, .invalidAction, .unknownCase]
+}
+
+extension HubError {
+    /// Why an action on a case was refused. Renders as one line that names the
+    /// case, its state, the action and what to do instead; `code`
+    /// (`.illegalTransition`, `.invalidAction`, `.unknownCase`) lets the HTTP
+    /// API pick the status.
+    public static func caseAction(_ code: Code, _ message: String, fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
+        HubError(code, message, fileID: fileID, line: line)
     }
-
-    public var code: Code
-    public var message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
 }
 
 /// The case lifecycle as a value-type state machine (SPEC.md "Case
@@ -271,58 +267,58 @@ extension Case.State {
 
 extension Case {
     /// The case after `action` at `now`, and the transition to record; or a
-    /// `CaseActionError` naming the state, the action and what is allowed.
+    /// `HubError.caseAction` naming the state, the action and what is allowed.
     ///
     /// Every action stamps `updatedAt` and `lastActionAt` (supervision
     /// measures idleness from it). `assign` sets the assignee; `start` needs
     /// one; `resolve` records outcome, amount and satisfaction and
     /// `resolvedAt`; `close` and `false-alarm` set `closedAt`; `reopen`
     /// clears the resolution (the old one stays in the transitions).
-    public func applying(_ action: CaseAction, at now: Date) throws(CaseActionError) -> (Case, CaseTransition) {
+    public func applying(_ action: CaseAction, at now: Date) throws(HubError) -> (Case, CaseTransition) {
         let kind = action.kind
         let by = action.by.trimmingCharacters(in: .whitespacesAndNewlines)
         let note = action.note.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let to = CaseLifecycle.next(from: state, kind) else {
             let allowed = CaseLifecycle.allowed(from: state).map(\.rawValue)
-            throw CaseActionError(.illegalTransition,
+            throw HubError.caseAction(.illegalTransition,
                 "case \(id) is \(state.rawValue): '\(kind.rawValue)' is not allowed from \(state.rawValue)"
                 + " (allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")))")
         }
-        if by.isEmpty { throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs who acts (by)") }
+        if by.isEmpty { throw HubError.caseAction(.invalidAction, "'\(kind.rawValue)' on case \(id) needs who acts (by)") }
         // Counted in Unicode scalars, not grapheme clusters: one "character" of combining marks can be megabytes.
         if note.unicodeScalars.count > CaseAction.maxNoteLength {
-            throw CaseActionError(.invalidAction, "the note holds \(note.unicodeScalars.count) characters, at most \(CaseAction.maxNoteLength) are kept in a case's history")
+            throw HubError.caseAction(.invalidAction, "the note holds \(note.unicodeScalars.count) characters, at most \(CaseAction.maxNoteLength) are kept in a case's history")
         }
         for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.unicodeScalars.count > CaseAction.maxNameLength {
-            throw CaseActionError(.invalidAction, "'\(field)' holds \(value.unicodeScalars.count) characters, at most \(CaseAction.maxNameLength)")
+            throw HubError.caseAction(.invalidAction, "'\(field)' holds \(value.unicodeScalars.count) characters, at most \(CaseAction.maxNameLength)")
         }
         if kind.requiresNote && note.isEmpty {
-            throw CaseActionError(.invalidAction, "'\(kind.rawValue)' on case \(id) needs a note saying why")
+            throw HubError.caseAction(.invalidAction, "'\(kind.rawValue)' on case \(id) needs a note saying why")
         }
         if kind != .assign, action.assignee != nil {
-            throw CaseActionError(.invalidAction, "an assignee goes with 'assign', not '\(kind.rawValue)'")
+            throw HubError.caseAction(.invalidAction, "an assignee goes with 'assign', not '\(kind.rawValue)'")
         }
         if kind != .resolve, action.outcome != nil || action.amountCNY != nil || action.satisfaction != nil {
-            throw CaseActionError(.invalidAction, "outcome, amount and satisfaction go with 'resolve', not '\(kind.rawValue)'")
+            throw HubError.caseAction(.invalidAction, "outcome, amount and satisfaction go with 'resolve', not '\(kind.rawValue)'")
         }
         var c = self
         switch kind {
         case .assign:
             guard let who = action.assignee?.trimmingCharacters(in: .whitespacesAndNewlines), !who.isEmpty else {
-                throw CaseActionError(.invalidAction, "'assign' on case \(id) needs an assignee")
+                throw HubError.caseAction(.invalidAction, "'assign' on case \(id) needs an assignee")
             }
             c.assignee = who
         case .start:
             guard assignee != nil else {
-                throw CaseActionError(.invalidAction, "case \(id) has no assignee: 'assign' it before 'start'")
+                throw HubError.caseAction(.invalidAction, "case \(id) has no assignee: 'assign' it before 'start'")
             }
         case .resolve:
             guard let outcome = action.outcome else {
-                throw CaseActionError(.invalidAction,
+                throw HubError.caseAction(.invalidAction,
                     "'resolve' on case \(id) needs an outcome (one of: \(CaseOutcome.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             if let amount = action.amountCNY, !(amount.isFinite && amount >= 0) {
-                throw CaseActionError(.invalidAction, "the amount settled must be a number of yuan ≥ 0, not \(amount)")
+                throw HubError.caseAction(.invalidAction, "the amount settled must be a number of yuan ≥ 0, not \(amount)")
             }
             c.outcome = outcome.rawValue
             c.amountCNY = action.amountCNY

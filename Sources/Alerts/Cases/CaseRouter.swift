@@ -77,7 +77,7 @@ public struct RoutingRules: Sendable, Equatable {
     public init() {}
 
     /// Parses the `routing:` mapping (absent: the defaults above).
-    public static func parse(_ m: ConfigMap) throws(ConfigError) -> RoutingRules {
+    public static func parse(_ m: ConfigMap) throws(HubError) -> RoutingRules {
         var r = RoutingRules()
         r.districtMaxSeverity = try m.int("district_max_severity", default: r.districtMaxSeverity, range: 0...4)
         if let list = try m.stringList("district_categories") {

@@ -18,7 +18,7 @@ public struct SupervisionRules: Sendable, Equatable {
     public var idleInterval: TimeInterval { TimeInterval(idleDays) * 86_400 }
 
     /// Parses the `supervision:` mapping (absent: the defaults above).
-    public static func parse(_ m: ConfigMap) throws(ConfigError) -> SupervisionRules {
+    public static func parse(_ m: ConfigMap) throws(HubError) -> SupervisionRules {
         var r = SupervisionRules()
         r.reminderDaysBefore = try m.int("reminder_days_before", default: r.reminderDaysBefore, range: 1...365)
         r.reminderFraction = try m.double("reminder_fraction", default: r.reminderFraction, range: 0.05...0.99)
@@ -162,13 +162,7 @@ struct DocumentFormat {
     let timeZone: TimeZone
 
     /// `2025-05-31 18:00`.
-    func time(_ d: Date) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = timeZone
-        let c = cal.dateComponents([.year, .month, .day, .hour, .minute], from: d)
-        func p(_ v: Int?) -> String { let s = String(v ?? 0); return s.count < 2 ? "0" + s : s }
-        return "\(c.year ?? 0)-\(p(c.month))-\(p(c.day)) \(p(c.hour)):\(p(c.minute))"
-    }
+    func time(_ d: Date) -> String { HubFormat.minute(d, in: timeZone) }
 
     /// `6 天 23 小时`, `4 小时 48 分钟`, `12 分钟`, `不足 1 分钟` (rounded down to the minute).
     func duration(_ seconds: TimeInterval) -> String {

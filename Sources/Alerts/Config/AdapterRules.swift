@@ -33,7 +33,7 @@ public struct AdapterRules: Sendable, Equatable {
 
     public init() {}
 
-    static func parse(_ a: ConfigMap) throws(ConfigError) -> AdapterRules {
+    static func parse(_ a: ConfigMap) throws(HubError) -> AdapterRules {
         var r = AdapterRules()
         let ids = try a.map("camera_ids")
         for name in ids.keys { r.cameraIDs[name] = try ids.requiredString(name) }
@@ -76,7 +76,7 @@ public struct AdapterRules: Sendable, Equatable {
         }
         try types.finish()
         if let ignore = try g.stringList("ignore") {
-            r.gb28181.ignored = Set(try ignore.map { c throws(ConfigError) in try Self.gbCode(c, g, key: "ignore") })
+            r.gb28181.ignored = Set(try ignore.map { c throws(HubError) in try Self.gbCode(c, g, key: "ignore") })
         }
         r.gb28181.coordinateSystem = try g.choice("crs", default: r.gb28181.coordinateSystem)
         r.gb28181.priority = try g.choice("priority", default: r.gb28181.priority)
@@ -102,7 +102,7 @@ public struct AdapterRules: Sendable, Equatable {
         return r
     }
 
-    static func gbCode(_ text: String, _ map: ConfigMap, key: String? = nil) throws(ConfigError) -> GBAlarmCode {
+    static func gbCode(_ text: String, _ map: ConfigMap, key: String? = nil) throws(HubError) -> GBAlarmCode {
         let parts = text.split(separator: "/")
         guard parts.count == 2, let m = Int(parts[0]), let t = Int(parts[1]), (1...7).contains(m), t >= 0 else {
             throw map.error(key ?? text, "'\(text)' is not a GB/T 28181 alarm code 'method/type' (method 1–7)")

@@ -60,16 +60,16 @@ public struct CaseRules: Sendable, Equatable {
         disputeCategories.contains(category) || category == .sos || groups.values.contains { $0.contains(category) }
     }
 
-    static func parse(cases c: ConfigMap, correlation k: ConfigMap) throws(ConfigError) -> CaseRules {
+    static func parse(cases c: ConfigMap, correlation k: ConfigMap) throws(HubError) -> CaseRules {
         var r = CaseRules()
         r.dueDays = try c.double("due_days", default: r.dueDays, range: 0.01...3650)
         r.severity1DueDays = try c.double("severity1_due_days", default: r.severity1DueDays, range: 0.01...3650)
         r.openAtSeverity = try c.int("open_at_severity", default: r.openAtSeverity, range: 0...4)
         if let list = try c.stringList("dispute_categories") {
-            r.disputeCategories = Set(try list.map { name throws(ConfigError) in try Self.category(name, c, "dispute_categories") })
+            r.disputeCategories = Set(try list.map { name throws(HubError) in try Self.category(name, c, "dispute_categories") })
         }
         if let list = try c.stringList("never_open_by_severity") {
-            r.neverOpenBySeverity = Set(try list.map { name throws(ConfigError) in try Self.category(name, c, "never_open_by_severity") })
+            r.neverOpenBySeverity = Set(try list.map { name throws(HubError) in try Self.category(name, c, "never_open_by_severity") })
             if r.neverOpenBySeverity.contains(.sos) {
                 throw c.error("never_open_by_severity", "sos opens a case by its own rule; it cannot be listed here")
             }
@@ -82,7 +82,7 @@ public struct CaseRules: Sendable, Equatable {
             var groups: [String: Set<Category>] = [:]
             for name in g.keys {
                 guard let list = try g.stringList(name) else { continue }
-                groups[name] = Set(try list.map { n throws(ConfigError) in try Self.category(n, g, name) })
+                groups[name] = Set(try list.map { n throws(HubError) in try Self.category(n, g, name) })
                 if groups[name]!.count < 2 { throw g.error(name, "a group of related categories needs at least two") }
             }
             try g.finish()
@@ -92,7 +92,7 @@ public struct CaseRules: Sendable, Equatable {
         return r
     }
 
-    static func category(_ name: String, _ map: ConfigMap, _ key: String) throws(ConfigError) -> Category {
+    static func category(_ name: String, _ map: ConfigMap, _ key: String) throws(HubError) -> Category {
         guard let c = Category(rawValue: name) else {
             throw map.error(key, "unknown category '\(name)' (one of: \(Category.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

@@ -1,24 +1,22 @@
 import Foundation
 import Yams
 
-/// A configuration error that names the file, the line and the key, so an
-/// operator can fix a file without reading code.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var file: String
-    public var line: Int?
-    public var key: String
-    public var message: String
+extension HubError.Code {
+    /// A configuration file (config, registry, zones' settings, scenario) is wrong; the context names file, line and key.
+    public static let config = Self("config")
+}
 
-    public init(file: String, line: Int?, key: String, message: String) {
-        self.file = file
-        self.line = line
-        self.key = key
-        self.message = message
-    }
-
-    public var description: String {
+extension HubError {
+    /// A configuration error that names the file, the line and the key, so an
+    /// operator can fix a file without reading code:
+    /// `"hub.yaml:12: key 'mqtt.port': must be 1…65535"` (`file: message`
+    /// without a line, no key part for an empty key).
+    public static func config(file: String, line: Int?, key: String, message: String,
+                              fileID: StaticString = #fileID, sourceLine: UInt = #line) -> HubError {
         let place = line.map { "\(file):\($0)" } ?? file
-        return key.isEmpty ? "\(place): \(message)" : "\(place): key '\(key)': \(message)"
+        return HubError(.config, message, context: Context(file: file, line: line, key: key),
+                        description: key.isEmpty ? "\(place): \(message)" : "\(place): key '\(key)': \(message)",
+                        fileID: fileID, line: sourceLine)
     }
 }
 
@@ -40,29 +38,29 @@ public final class ConfigMap {
     }
 
     /// Parses YAML text; an empty document is an empty mapping.
-    public static func parse(yaml: String, file: String) throws(ConfigError) -> ConfigMap {
+    public static func parse(yaml: String, file: String) throws(HubError) -> ConfigMap {
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
-            throw ConfigError(file: file, line: Self.line(of: error), key: "", message: "not valid YAML: \(Self.problem(of: error))")
+            throw HubError.config(file: file, line: Self.line(of: error), key: "", message: "not valid YAML: \(Self.problem(of: error))")
         } catch {
-            throw ConfigError(file: file, line: nil, key: "", message: "not valid YAML: \(error)")
+            throw HubError.config(file: file, line: nil, key: "", message: "not valid YAML: \(error)")
         }
         guard let node else { return ConfigMap(file: file, path: "", mapping: nil, mark: nil) }
         guard case .mapping(let m) = node else {
-            throw ConfigError(file: file, line: node.mark?.line, key: "", message: "the top level must be a mapping of keys")
+            throw HubError.config(file: file, line: node.mark?.line, key: "", message: "the top level must be a mapping of keys")
         }
         return ConfigMap(file: file, path: "", mapping: m, mark: node.mark)
     }
 
     /// Reads a file and parses it; a missing file is an error naming it.
-    public static func load(file: String) throws(ConfigError) -> ConfigMap {
+    public static func load(file: String) throws(HubError) -> ConfigMap {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw ConfigError(file: file, line: nil, key: "", message: "cannot read the file (missing or unreadable)")
+            throw HubError.config(file: file, line: nil, key: "", message: "cannot read the file (missing or unreadable)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: file, line: nil, key: "", message: "the file is not UTF-8 text")
+            throw HubError.config(file: file, line: nil, key: "", message: "the file is not UTF-8 text")
         }
         return try parse(yaml: text, file: file)
     }
@@ -96,8 +94,8 @@ public final class ConfigMap {
         return nil
     }
 
-    public func error(_ key: String, _ message: String, at node: Node? = nil) -> ConfigError {
-        ConfigError(file: file, line: (node ?? lineNode(key))?.mark?.line ?? mark?.line, key: keyPath(key), message: message)
+    public func error(_ key: String, _ message: String, at node: Node? = nil) -> HubError {
+        HubError.config(file: file, line: (node ?? lineNode(key))?.mark?.line ?? mark?.line, key: keyPath(key), message: message)
     }
 
     private func lineNode(_ key: String) -> Node? {
@@ -108,22 +106,22 @@ public final class ConfigMap {
 
     public func contains(_ key: String) -> Bool { node(key) != nil }
 
-    public func string(_ key: String) throws(ConfigError) -> String? {
+    public func string(_ key: String) throws(HubError) -> String? {
         guard let n = node(key) else { return nil }
         guard case .scalar(let s) = n else { throw error(key, "expected a text value", at: n) }
         return s.string
     }
 
-    public func string(_ key: String, default value: String) throws(ConfigError) -> String {
+    public func string(_ key: String, default value: String) throws(HubError) -> String {
         try string(key) ?? value
     }
 
-    public func requiredString(_ key: String) throws(ConfigError) -> String {
+    public func requiredString(_ key: String) throws(HubError) -> String {
         guard let s = try string(key), !s.isEmpty else { throw error(key, "is required") }
         return s
     }
 
-    public func int(_ key: String, default value: Int, range: ClosedRange<Int>? = nil) throws(ConfigError) -> Int {
+    public func int(_ key: String, default value: Int, range: ClosedRange<Int>? = nil) throws(HubError) -> Int {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Int(s.string) else {
             throw error(key, "expected a whole number, found '\(n.string ?? "a \(n.kindName)")'", at: n)
@@ -134,7 +132,7 @@ public final class ConfigMap {
         return v
     }
 
-    public func double(_ key: String, default value: Double, range: ClosedRange<Double>? = nil) throws(ConfigError) -> Double {
+    public func double(_ key: String, default value: Double, range: ClosedRange<Double>? = nil) throws(HubError) -> Double {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Double(s.string), v.isFinite else {
             throw error(key, "expected a number, found '\(n.string ?? "a \(n.kindName)")'", at: n)
@@ -145,7 +143,7 @@ public final class ConfigMap {
         return v
     }
 
-    public func bool(_ key: String, default value: Bool) throws(ConfigError) -> Bool {
+    public func bool(_ key: String, default value: Bool) throws(HubError) -> Bool {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n else { throw error(key, "expected true or false", at: n) }
         switch s.string.lowercased() {
@@ -156,7 +154,7 @@ public final class ConfigMap {
     }
 
     /// A value from a fixed set of words (an enum's raw values).
-    public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default value: E) throws(ConfigError) -> E where E.RawValue == String {
+    public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default value: E) throws(HubError) -> E where E.RawValue == String {
         guard let raw = try string(key) else { return value }
         guard let v = E(rawValue: raw) else {
             throw error(key, "must be one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), found '\(raw)'")
@@ -165,14 +163,14 @@ public final class ConfigMap {
     }
 
     /// A nested mapping; an absent key gives an empty mapping so defaults apply.
-    public func map(_ key: String) throws(ConfigError) -> ConfigMap {
+    public func map(_ key: String) throws(HubError) -> ConfigMap {
         guard let n = node(key) else { return ConfigMap(file: file, path: keyPath(key), mapping: nil, mark: mark) }
         guard case .mapping(let m) = n else { throw error(key, "expected a mapping of keys", at: n) }
         return ConfigMap(file: file, path: keyPath(key), mapping: m, mark: n.mark)
     }
 
     /// A list of mappings (e.g. `routes:`), each checked for unknown keys by the caller.
-    public func mapList(_ key: String) throws(ConfigError) -> [ConfigMap] {
+    public func mapList(_ key: String) throws(HubError) -> [ConfigMap] {
         guard let n = node(key) else { return [] }
         guard case .sequence(let seq) = n else { throw error(key, "expected a list", at: n) }
         var out: [ConfigMap] = []
@@ -184,7 +182,7 @@ public final class ConfigMap {
     }
 
     /// A list of text values.
-    public func stringList(_ key: String) throws(ConfigError) -> [String]? {
+    public func stringList(_ key: String) throws(HubError) -> [String]? {
         guard let n = node(key) else { return nil }
         guard case .sequence(let seq) = n else { throw error(key, "expected a list", at: n) }
         var out: [String] = []
@@ -199,12 +197,12 @@ public final class ConfigMap {
     public var keys: [String] { mapping?.compactMap { $0.key.string } ?? [] }
 
     /// Refuses keys that no reader asked for.
-    public func finish() throws(ConfigError) {
+    public func finish() throws(HubError) {
         guard let mapping else { return }
         for (k, _) in mapping {
             let name = k.string ?? "?"
             if !used.contains(name) {
-                throw ConfigError(file: file, line: k.mark?.line, key: keyPath(name), message: "unknown key (check its spelling and place)")
+                throw HubError.config(file: file, line: k.mark?.line, key: keyPath(name), message: "unknown key (check its spelling and place)")
             }
         }
     }

@@ -232,13 +232,13 @@ public struct HubConfig: Sendable {
     }
 
     /// Loads and validates a config file; every error names the key and line.
-    public static func load(file: String) throws(ConfigError) -> HubConfig {
+    public static func load(file: String) throws(HubError) -> HubConfig {
         let root = try ConfigMap.load(file: file)
         return try parse(root, file: file)
     }
 
     /// Parses an already-read mapping (tests use this with inline YAML).
-    public static func parse(_ root: ConfigMap, file: String) throws(ConfigError) -> HubConfig {
+    public static func parse(_ root: ConfigMap, file: String) throws(HubError) -> HubConfig {
         var c = HubConfig()
         c.file = file
         let base = (file as NSString).deletingLastPathComponent

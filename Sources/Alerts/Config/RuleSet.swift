@@ -42,11 +42,11 @@ public struct RuleSet: Sendable, Equatable {
     public func threshold(of category: Category) -> Int { thresholds[category] ?? slipThreshold }
 
     /// Loads and validates `rules.yaml`.
-    public static func load(file: String) throws(ConfigError) -> RuleSet {
+    public static func load(file: String) throws(HubError) -> RuleSet {
         try parse(ConfigMap.load(file: file))
     }
 
-    public static func parse(_ root: ConfigMap) throws(ConfigError) -> RuleSet {
+    public static func parse(_ root: ConfigMap) throws(HubError) -> RuleSet {
         var r = RuleSet()
         let d = try root.map("dedup")
         r.dedupWindow = TimeInterval(try d.int("window_seconds", default: Int(r.dedupWindow), range: 1...86_400))

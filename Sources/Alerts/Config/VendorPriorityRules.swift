@@ -32,7 +32,7 @@ public struct VendorPriorityRules: Sendable, Equatable {
         return min(configured, priority)
     }
 
-    static func parse(_ m: ConfigMap) throws(ConfigError) -> VendorPriorityRules {
+    static func parse(_ m: ConfigMap) throws(HubError) -> VendorPriorityRules {
         var r = VendorPriorityRules()
         if let names = try m.stringList("low_risk_categories") {
             var categories: Set<Category> = []

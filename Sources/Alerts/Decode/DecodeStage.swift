@@ -1,7 +1,7 @@
 import Foundation
 
 /// The first pipeline stage: a raw message (topic + bytes) becomes zero or
-/// more normalised events, or a `DecodeError` that sends it to the
+/// more normalised events, or a `HubError.decode` that sends it to the
 /// dead-letter store. Checks that apply to every format live here: size,
 /// topic, registered source, clock skew.
 ///
@@ -51,7 +51,7 @@ public struct DecodeStage: Sendable {
     /// Decodes one message. `now` is processing time, used for the skew check;
     /// `receivedAt` (default `now`) is when the hub received the message, the
     /// time of messages that carry none (an ONVIF zero-byte delete).
-    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil) throws(HubError) -> [NormalizedEvent] {
         var unmapped: UnmappedInput?
         return try decode(topic: topic, payload: payload, now: now, receivedAt: receivedAt, unmapped: &unmapped)
     }
@@ -59,15 +59,15 @@ public struct DecodeStage: Sendable {
     /// `decode`, setting `unmapped` when a foreign input decoded to nothing because no
     /// rule maps it (an ONVIF topic, a Frigate label, an onvif2mqtt event): the
     /// pipeline counts it; it is not a dead letter.
-    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], now: Date, receivedAt: Date? = nil, unmapped: inout UnmappedInput?) throws(HubError) -> [NormalizedEvent] {
         #if DEBUG
         Self.trapOnTestMarker(payload)
         #endif
         guard payload.count <= maxPayloadBytes else {
-            throw DecodeError(.oversized, "payload is \(payload.count) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes)")
+            throw HubError.decode(.oversized, "payload is \(payload.count) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes)")
         }
         guard let route = router.route(topic) else {
-            throw DecodeError(.unknownTopic, "topic '\(topic.prefix(200))' matches no input of prefix '\(router.prefix)'")
+            throw HubError.decode(.unknownTopic, "topic '\(topic.prefix(200))' matches no input of prefix '\(router.prefix)'")
         }
         var events: [NormalizedEvent]
         switch route {
@@ -90,26 +90,26 @@ public struct DecodeStage: Sendable {
         }
         // Frigate's times are bare numbers: 1e300 is valid JSON, and no date arithmetic or formatting survives it.
         for e in events where !DecodeLimits.eventTimes.contains(e.time.timeIntervalSince1970) {
-            throw DecodeError(.outOfRange, "event time \(e.time.timeIntervalSince1970) s since 1970 is outside 1970-01-01…9999-12-31")
+            throw HubError.decode(.outOfRange, "event time \(e.time.timeIntervalSince1970) s since 1970 is outside 1970-01-01…9999-12-31")
         }
         for e in events where e.time.timeIntervalSince(now) > maxClockSkew {
-            throw DecodeError(.clockSkew, "event time \(e.time.rfc3339) is \(Int(e.time.timeIntervalSince(now))) s ahead of the hub's clock (limit \(Int(maxClockSkew)) s, limits.max_clock_skew_seconds)")
+            throw HubError.decode(.clockSkew, "event time \(e.time.rfc3339) is \(Int(e.time.timeIntervalSince(now))) s ahead of the hub's clock (limit \(Int(maxClockSkew)) s, limits.max_clock_skew_seconds)")
         }
         try Self.bound(&events)
         return events
     }
 
     /// Applies `DecodeLimits` to what the events carry from the payload.
-    static func bound(_ events: inout [NormalizedEvent]) throws(DecodeError) {
+    static func bound(_ events: inout [NormalizedEvent]) throws(HubError) {
         for i in events.indices {
             if events[i].key.utf8.count > DecodeLimits.maxIdentifierBytes {
-                throw DecodeError(.outOfRange, "the event's id is too long: its key has \(events[i].key.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+                throw HubError.decode(.outOfRange, "the event's id is too long: its key has \(events[i].key.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
             }
             if let l = events[i].lifecycle, l.utf8.count > DecodeLimits.maxIdentifierBytes {
-                throw DecodeError(.outOfRange, "the event's source or object ids are too long: its lifecycle id has \(l.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+                throw HubError.decode(.outOfRange, "the event's source or object ids are too long: its lifecycle id has \(l.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
             }
             if case .checkin(let checkpoint, _) = events[i].kind, checkpoint.utf8.count > DecodeLimits.maxIdentifierBytes {
-                throw DecodeError(.outOfRange, "the check-in's checkpoint id has \(checkpoint.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
+                throw HubError.decode(.outOfRange, "the check-in's checkpoint id has \(checkpoint.utf8.count) bytes, the limit is \(DecodeLimits.maxIdentifierBytes)")
             }
             if let d = events[i].description, d.utf8.count > DecodeLimits.maxTextBytes {
                 events[i].description = DecodeLimits.truncated(d, maxBytes: DecodeLimits.maxTextBytes)
@@ -131,9 +131,9 @@ public struct DecodeStage: Sendable {
     }
     #endif
 
-    func requireCamera(_ id: String) throws(DecodeError) {
+    func requireCamera(_ id: String) throws(HubError) {
         guard registry.cameras[id] != nil else {
-            throw DecodeError(.unknownSource, "camera '\(id.prefix(100))' is not registered (config cameras.csv)")
+            throw HubError.decode(.unknownSource, "camera '\(id.prefix(100))' is not registered (config cameras.csv)")
         }
     }
 }

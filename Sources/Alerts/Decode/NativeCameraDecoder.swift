@@ -14,19 +14,19 @@ public struct NativeCameraDecoder: Sendable {
 
     /// A camera analytics event: `id`, `type`, `time`; optional `confidence`
     /// 0..1, `location`, `count`, `snapshot_url`, `drill`.
-    public func decodeEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+    public func decodeEvent(camera: String, payload: [UInt8]) throws(HubError) -> NormalizedEvent {
         if let event = fastEvent(camera: camera, payload: payload) { return event }
         return try generalEvent(camera: camera, payload: payload)
     }
 
     /// `decodeEvent` through a parsed JSON object: any shape, and the dead-letter reasons.
-    func generalEvent(camera: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+    func generalEvent(camera: String, payload: [UInt8]) throws(HubError) -> NormalizedEvent {
         let f = try PayloadFields(bytes: payload)
         let id = try f.requiredString("id")
         try f.requireOwnID(Self.ownIDFields, topicID: camera, kind: "camera")
         let typeText = try f.requiredString("type")
         guard let category = Category(rawValue: typeText), category.family == .cameraAnalytics else {
-            throw DecodeError(.invalidValue, "field 'type' must be a camera analytics category (\(Category.allCases.filter { $0.family == .cameraAnalytics }.map(\.rawValue).joined(separator: ", "))), found '\(typeText.prefix(40))'")
+            throw HubError.decode(.invalidValue, "field 'type' must be a camera analytics category (\(Category.allCases.filter { $0.family == .cameraAnalytics }.map(\.rawValue).joined(separator: ", "))), found '\(typeText.prefix(40))'")
         }
         let time = try f.requiredTime("time", parser: timeParser)
         let confidence = try f.double("confidence", range: 0...1)
@@ -41,12 +41,12 @@ public struct NativeCameraDecoder: Sendable {
 
     /// A camera health status: `status`, `time`. Status messages carry no id,
     /// so their key is the hash of topic and payload (SPEC.md).
-    public func decodeStatus(camera: String, topic: String, payload: [UInt8]) throws(DecodeError) -> NormalizedEvent {
+    public func decodeStatus(camera: String, topic: String, payload: [UInt8]) throws(HubError) -> NormalizedEvent {
         let f = try PayloadFields(bytes: payload)
         let statusText = try f.requiredString("status")
         try f.requireOwnID(Self.ownIDFields, topicID: camera, kind: "camera")
         guard let status = CameraStatus(rawValue: statusText), status.isNative else {
-            throw DecodeError(.invalidValue, "field 'status' must be one of \(CameraStatus.nativeCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
+            throw HubError.decode(.invalidValue, "field 'status' must be one of \(CameraStatus.nativeCases.map(\.rawValue).joined(separator: ", ")), found '\(statusText.prefix(40))'")
         }
         let time = try f.requiredTime("time", parser: timeParser)
         let drill = try f.bool("drill") ?? false

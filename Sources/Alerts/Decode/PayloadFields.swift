@@ -14,28 +14,28 @@ public struct PayloadFields: Sendable {
     public let path: String
 
     /// Parses bytes as a JSON object, or throws `malformed`.
-    public init(bytes: [UInt8]) throws(DecodeError) {
+    public init(bytes: [UInt8]) throws(HubError) {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes)
         } catch {
-            throw DecodeError(.malformed, "not valid JSON: \(error)")
+            throw HubError.decode(.malformed, "not valid JSON: \(error)")
         }
-        guard case .object(let o) = value else { throw DecodeError(.malformed, "expected a JSON object, found \(value.typeName)") }
+        guard case .object(let o) = value else { throw HubError.decode(.malformed, "expected a JSON object, found \(value.typeName)") }
         object = o
         path = ""
     }
 
     /// Parses bytes as a JSON object, building only the fields `selection` names
     /// (the others are checked, not built); throws `malformed` as `init(bytes:)` does.
-    public init(bytes: [UInt8], selecting selection: JSONSelection) throws(DecodeError) {
+    public init(bytes: [UInt8], selecting selection: JSONSelection) throws(HubError) {
         let value: JSONValue
         do {
             value = try JSONParser.parse(bytes, selecting: selection)
         } catch {
-            throw DecodeError(.malformed, "not valid JSON: \(error)")
+            throw HubError.decode(.malformed, "not valid JSON: \(error)")
         }
-        guard case .object(let o) = value else { throw DecodeError(.malformed, "expected a JSON object, found \(value.typeName)") }
+        guard case .object(let o) = value else { throw HubError.decode(.malformed, "expected a JSON object, found \(value.typeName)") }
         object = o
         path = ""
     }
@@ -56,79 +56,79 @@ public struct PayloadFields: Sendable {
     }
 
     /// The error for a required field that is absent.
-    public func missing(_ key: String) -> DecodeError {
-        DecodeError(.missingField, "field '\(name(key))' is required")
+    public func missing(_ key: String) -> HubError {
+        HubError.decode(.missingField, "field '\(name(key))' is required")
     }
 
-    func wrongType(_ key: String, _ expected: String, _ found: JSONValue) -> DecodeError {
-        DecodeError(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
+    func wrongType(_ key: String, _ expected: String, _ found: JSONValue) -> HubError {
+        HubError.decode(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
     }
 
-    public func string(_ name: String) throws(DecodeError) -> String? {
+    public func string(_ name: String) throws(HubError) -> String? {
         guard let v = present(name) else { return nil }
         guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
         return s
     }
 
     /// A required string with something in it besides spaces.
-    public func requiredString(_ name: String) throws(DecodeError) -> String {
+    public func requiredString(_ name: String) throws(HubError) -> String {
         guard let s = try string(name) else { throw missing(name) }
         guard s.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 }) else {
-            throw DecodeError(.invalidValue, "field '\(self.name(name))' is empty")
+            throw HubError.decode(.invalidValue, "field '\(self.name(name))' is empty")
         }
         return s
     }
 
-    public func double(_ name: String, range: ClosedRange<Double>? = nil) throws(DecodeError) -> Double? {
+    public func double(_ name: String, range: ClosedRange<Double>? = nil) throws(HubError) -> Double? {
         guard let v = present(name) else { return nil }
         guard case .number(let d) = v else { throw wrongType(name, "a number", v) }
         if let range, !range.contains(d) {
-            throw DecodeError(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(d)")
+            throw HubError.decode(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(d)")
         }
         return d
     }
 
-    public func int(_ name: String, range: ClosedRange<Int>? = nil) throws(DecodeError) -> Int? {
+    public func int(_ name: String, range: ClosedRange<Int>? = nil) throws(HubError) -> Int? {
         guard let d = try double(name) else { return nil }
-        guard d.rounded() == d, abs(d) < 1e15 else { throw DecodeError(.wrongType, "field '\(self.name(name))' must be a whole number, found \(d)") }
+        guard d.rounded() == d, abs(d) < 1e15 else { throw HubError.decode(.wrongType, "field '\(self.name(name))' must be a whole number, found \(d)") }
         let n = Int(d)
         if let range, !range.contains(n) {
-            throw DecodeError(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(n)")
+            throw HubError.decode(.outOfRange, "field '\(self.name(name))' must be within \(range.lowerBound)…\(range.upperBound), found \(n)")
         }
         return n
     }
 
-    public func bool(_ name: String) throws(DecodeError) -> Bool? {
+    public func bool(_ name: String) throws(HubError) -> Bool? {
         guard let v = present(name) else { return nil }
         guard case .bool(let b) = v else { throw wrongType(name, "true or false", v) }
         return b
     }
 
     /// A nested object, whose fields are then named `name.field` in errors.
-    public func object(_ name: String) throws(DecodeError) -> PayloadFields? {
+    public func object(_ name: String) throws(HubError) -> PayloadFields? {
         guard let v = present(name) else { return nil }
         guard case .object(let o) = v else { throw wrongType(name, "an object", v) }
         return PayloadFields(object: o, path: self.name(name))
     }
 
     /// A value from a closed set of strings (`method`, `kind`, `type`).
-    public func enumeration<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws(DecodeError) -> T?
+    public func enumeration<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws(HubError) -> T?
     where T.RawValue == String {
         guard let raw = try string(name) else { return nil }
         guard let value = T(rawValue: raw) else {
             let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
-            throw DecodeError(.invalidValue, "field '\(self.name(name))' must be one of \(allowed), found '\(raw.prefix(40))'")
+            throw HubError.decode(.invalidValue, "field '\(self.name(name))' must be one of \(allowed), found '\(raw.prefix(40))'")
         }
         return value
     }
 
-    public func requiredTime(_ name: String, parser: TimeParser) throws(DecodeError) -> Date {
+    public func requiredTime(_ name: String, parser: TimeParser) throws(HubError) -> Date {
         let text = try requiredString(name)
-        guard let date = parser.parse(text) else { throw DecodeError(.invalidValue, "field '\(self.name(name))' is not an RFC 3339 time: '\(text.prefix(40))'") }
+        guard let date = parser.parse(text) else { throw HubError.decode(.invalidValue, "field '\(self.name(name))' is not an RFC 3339 time: '\(text.prefix(40))'") }
         return date
     }
 
-    public func stringArray(_ name: String) throws(DecodeError) -> [String]? {
+    public func stringArray(_ name: String) throws(HubError) -> [String]? {
         guard let v = present(name) else { return nil }
         guard case .array(let a) = v else { throw wrongType(name, "an array of strings", v) }
         var out: [String] = []
@@ -141,17 +141,17 @@ public struct PayloadFields: Sendable {
     }
 
     /// `{"lat": .., "lon": .., "crs": "wgs84"|"gcj02"|"bd09"}`, crs defaulting to wgs84.
-    public func location(_ name: String = "location") throws(DecodeError) -> GeoPoint? {
+    public func location(_ name: String = "location") throws(HubError) -> GeoPoint? {
         guard let v = present(name) else { return nil }
         guard case .object(let o) = v else { throw wrongType(name, "an object {lat, lon, crs}", v) }
         let f = PayloadFields(object: o, path: self.name(name))
         guard let lat = try f.double("lat") else { throw f.missing("lat") }
         guard let lon = try f.double("lon") else { throw f.missing("lon") }
-        guard (-90...90).contains(lat) else { throw DecodeError(.outOfRange, "field '\(f.name("lat"))' must be within -90…90, found \(lat)") }
-        guard (-180...180).contains(lon) else { throw DecodeError(.outOfRange, "field '\(f.name("lon"))' must be within -180…180, found \(lon)") }
+        guard (-90...90).contains(lat) else { throw HubError.decode(.outOfRange, "field '\(f.name("lat"))' must be within -90…90, found \(lat)") }
+        guard (-180...180).contains(lon) else { throw HubError.decode(.outOfRange, "field '\(f.name("lon"))' must be within -180…180, found \(lon)") }
         let crsText = try f.string("crs") ?? "wgs84"
         guard let crs = CoordinateSystem(rawValue: crsText.lowercased()) else {
-            throw DecodeError(.invalidValue, "field '\(f.name("crs"))' must be wgs84, gcj02 or bd09, found '\(crsText.prefix(40))'")
+            throw HubError.decode(.invalidValue, "field '\(f.name("crs"))' must be wgs84, gcj02 or bd09, found '\(crsText.prefix(40))'")
         }
         return GeoPoint(lat: lat, lon: lon, crs: crs)
     }

@@ -24,26 +24,26 @@ struct ZoneFeatureDraft: Sendable {
 
 /// Reads an RFC 7946 FeatureCollection of zone features.
 ///
-/// JSON is parsed by `GeoJSONParser` (fast enough for 100 000 features of
-/// 20 vertices in about a second); every structural, property and ring
+/// JSON is parsed by the hub's `JSONParser` (fast enough for 100 000 features of
+/// 20 vertices in about a second, and its errors name line and column); every structural, property and ring
 /// problem is recorded instead of thrown, so one pass reports everything.
 /// Foreign members (such as `"_comment"`) are ignored, as RFC 7946 allows.
 enum GeoJSONZoneReader {
     static func read(_ data: Data) -> (features: [ZoneFeatureDraft], problems: [ZoneProblem]) {
-        let root: GeoJSONNode
+        let root: JSONValue
         do {
-            root = try GeoJSONParser.parse(data)
+            root = try JSONParser.parse([UInt8](data))
         } catch {
-            return ([], [fileProblem(.malformedJSON, "not valid JSON: \(error)")])
+            return ([], [fileProblem(.malformedJSON, "not valid JSON: \(error.message) at line \(error.line ?? 1), column \(error.column ?? 1)")])
         }
         guard case .object = root else {
             return ([], [fileProblem(.invalidStructure, "the top level must be a GeoJSON object")])
         }
-        guard root["type"]?.string == "FeatureCollection" else {
+        guard root["type"]?.stringValue == "FeatureCollection" else {
             return ([], [fileProblem(.invalidStructure,
                                      "the top level must have \"type\": \"FeatureCollection\"")])
         }
-        guard let features = root["features"]?.array else {
+        guard let features = root["features"]?.arrayValue else {
             return ([], [fileProblem(.invalidStructure,
                                      "a FeatureCollection needs a \"features\" array")])
         }
@@ -60,18 +60,18 @@ enum GeoJSONZoneReader {
         ZoneProblem(featureIndex: nil, code: nil, kind: kind, message: message)
     }
 
-    private static func readFeature(_ feature: GeoJSONNode, index: Int,
+    private static func readFeature(_ feature: JSONValue, index: Int,
                                     problems: inout [ZoneProblem]) -> ZoneFeatureDraft {
         var draft = ZoneFeatureDraft(index: index)
         func report(_ kind: ZoneProblem.Kind, _ message: String) {
             problems.append(ZoneProblem(featureIndex: index, code: draft.code, kind: kind, message: message))
         }
-        guard feature.object != nil, feature["type"]?.string == "Feature" else {
+        guard feature.objectValue != nil, feature["type"]?.stringValue == "Feature" else {
             report(.invalidStructure, "is not a GeoJSON Feature object")
             return draft
         }
         // Properties first, so geometry problems can name the code.
-        guard let props = feature["properties"]?.object else {
+        guard let props = feature["properties"]?.objectValue else {
             report(.missingProperty, "has no \"properties\" object")
             _ = readGeometry(feature["geometry"], crs: .wgs84, report: report)  // report its problems too
             return draft
@@ -81,7 +81,7 @@ enum GeoJSONZoneReader {
                 if required { report(.missingProperty, "property \"\(key)\" is missing") }
                 return nil
             }
-            guard let s = value.string else {
+            guard let s = value.stringValue else {
                 report(.invalidProperty, "property \"\(key)\" must be a string, not \(value.typeName)")
                 return nil
             }
@@ -118,17 +118,17 @@ enum GeoJSONZoneReader {
     }
 
     private static func readGeometry(
-        _ node: GeoJSONNode?, crs: CoordinateSystem, report: (ZoneProblem.Kind, String) -> Void
+        _ node: JSONValue?, crs: CoordinateSystem, report: (ZoneProblem.Kind, String) -> Void
     ) -> MultiPolygon? {
-        guard let geometry = node, geometry.object != nil else {
+        guard let geometry = node, geometry.objectValue != nil else {
             report(.unsupportedGeometry, "has no geometry object")
             return nil
         }
-        let type = geometry["type"]?.string ?? "<none>"
-        let polygonsRaw: [GeoJSONNode]
+        let type = geometry["type"]?.stringValue ?? "<none>"
+        let polygonsRaw: [JSONValue]
         switch type {
         case "Polygon", "MultiPolygon":
-            guard let coordinates = geometry["coordinates"]?.array else {
+            guard let coordinates = geometry["coordinates"]?.arrayValue else {
                 report(.invalidStructure, "\(type) has no \"coordinates\" array")
                 return nil
             }
@@ -147,7 +147,7 @@ enum GeoJSONZoneReader {
         polygons.reserveCapacity(polygonsRaw.count)
         for (pi, polyNode) in polygonsRaw.enumerated() {
             let prefix = multi ? "polygon \(pi) " : ""
-            guard let ringsRaw = polyNode.array, !ringsRaw.isEmpty else {
+            guard let ringsRaw = polyNode.arrayValue, !ringsRaw.isEmpty else {
                 report(.invalidStructure, multi ? "polygon \(pi) has no rings" : "Polygon has no rings")
                 ok = false
                 continue
@@ -168,16 +168,16 @@ enum GeoJSONZoneReader {
 
     /// One ring: positions valid, at least 4, closed, simple. Converted to WGS-84.
     private static func readRing(
-        _ node: GeoJSONNode, name: String, crs: CoordinateSystem, report: (ZoneProblem.Kind, String) -> Void
+        _ node: JSONValue, name: String, crs: CoordinateSystem, report: (ZoneProblem.Kind, String) -> Void
     ) -> [GeoPosition]? {
-        guard let raw = node.array else {
+        guard let raw = node.arrayValue else {
             report(.invalidStructure, "\(name) is not an array of positions")
             return nil
         }
         var ring: [GeoPosition] = []
         ring.reserveCapacity(raw.count)
         for (k, posNode) in raw.enumerated() {
-            guard let pos = posNode.array, pos.count >= 2,
+            guard let pos = posNode.arrayValue, pos.count >= 2,
                   let lon = number(pos[0]), let lat = number(pos[1]) else {
                 report(.invalidCoordinate, "position \(k) of \(name) is not a [lon, lat] pair of numbers")
                 return nil
@@ -217,7 +217,7 @@ enum GeoJSONZoneReader {
     /// A coordinate: a JSON number, or the string "NaN"/"Infinity" some
     /// exporters write (accepted here only to be reported as out of range).
     @inline(__always)
-    private static func number(_ node: GeoJSONNode) -> Double? {
+    private static func number(_ node: JSONValue) -> Double? {
         switch node {
         case .number(let d): return d
         case .string(let s): return Double(s).flatMap { $0.isFinite ? nil : $0 }

@@ -66,7 +66,7 @@ public struct ZoneCheckReport: Sendable {
             let count = countsByLevel[level] ?? 0
             let area = areaSquareKilometresByLevel[level] ?? 0
             lines.append("  " + level.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)
-                         + String(format: "%6d %10.3f", count, area))
+                         + HubFormat.spacePadded(String(count), width: 6, alignment: .right) + " " + HubFormat.fixed(area, digits: 3, width: 10))
         }
         if !problems.isEmpty {
             lines.append("problems:")

@@ -61,25 +61,25 @@ public struct ZoneProblem: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A zone file that cannot be loaded, with every problem found in it.
-///
-/// Loading never stops at the first problem and never half-loads: either the
-/// whole file becomes a `ZoneIndex`, or this error lists everything to fix.
-public struct ZoneFileError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The file name or path, if the zones came from a file.
-    public var file: String?
-    /// All problems, in feature order (file-level problems first).
-    public var problems: [ZoneProblem]
+extension HubError.Code {
+    /// A zone file that cannot be loaded; the description lists every problem found in it.
+    public static let zoneFile = Self("zone_file")
+}
 
-    public init(file: String?, problems: [ZoneProblem]) {
-        self.file = file
-        self.problems = problems
-    }
-
-    /// A header line, then one line per problem.
-    public var description: String {
+extension HubError {
+    /// A zone file that cannot be loaded, with every problem found in it.
+    ///
+    /// Loading never stops at the first problem and never half-loads: either the
+    /// whole file becomes a `ZoneIndex`, or this error lists everything to fix:
+    /// a header line (the message), then one line per problem, in feature order
+    /// (file-level problems first). `context.file` is the file (nil for data),
+    /// `context.values["problems"]` the count; `ZoneFile.validate` gives the
+    /// problems as values.
+    public static func zoneFile(file: String?, problems: [ZoneProblem], fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
         let n = problems.count
         let header = "zone file \(file ?? "<data>") has \(n) problem\(n == 1 ? "" : "s"):"
-        return ([header] + problems.map { "  \($0.description)" }).joined(separator: "\n")
+        return HubError(.zoneFile, header, context: Context(file: file, values: ["problems": String(n)]),
+                        description: ([header] + problems.map { "  \($0.description)" }).joined(separator: "\n"),
+                        fileID: fileID, line: line)
     }
 }

@@ -57,22 +57,22 @@ public enum ZoneFile {
     }
 
     /// Validates and indexes GeoJSON bytes.
-    /// - Throws: `ZoneFileError` with every problem; nothing is half-loaded.
+    /// - Throws: `HubError.zoneFile` with every problem; nothing is half-loaded.
     public static func load(_ data: Data, file: String? = nil,
-                            options: Options = Options()) throws(ZoneFileError) -> ZoneIndex {
+                            options: Options = Options()) throws(HubError) -> ZoneIndex {
         let result = validate(data, options: options)
-        guard result.isValid else { throw ZoneFileError(file: file, problems: result.problems) }
+        guard result.isValid else { throw HubError.zoneFile(file: file, problems: result.problems) }
         return ZoneIndex(zones: result.zones)
     }
 
     /// Reads, validates and indexes a zone file.
-    /// - Throws: `ZoneFileError` naming the file and every problem.
-    public static func load(contentsOf url: URL, options: Options = Options()) throws(ZoneFileError) -> ZoneIndex {
+    /// - Throws: `HubError.zoneFile` naming the file and every problem.
+    public static func load(contentsOf url: URL, options: Options = Options()) throws(HubError) -> ZoneIndex {
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw ZoneFileError(file: url.path, problems: [ZoneProblem(
+            throw HubError.zoneFile(file: url.path, problems: [ZoneProblem(
                 featureIndex: nil, code: nil, kind: .unreadableFile,
                 message: "cannot read \(url.path): \(error.localizedDescription)")])
         }

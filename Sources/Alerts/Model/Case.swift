@@ -108,7 +108,7 @@ public struct Case: Sendable, Hashable {
     }
 
     /// Case ids: 案件 AJ-NNNNNNNN.
-    public static func id(_ seq: Int) -> String { "AJ-" + RiskEngine.pad(seq, 8) }
+    public static func id(_ seq: Int) -> String { "AJ-" + HubFormat.zeroPadded(seq, width: 8) }
 
     /// The JSON object of the HTTP API and `{prefix}/out/cases` (snake_case).
     public var json: JSONValue {

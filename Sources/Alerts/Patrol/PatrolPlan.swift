@@ -253,11 +253,7 @@ extension PatrolPlan {
     /// The correlation id of a slot: route, checkpoint and the due time as
     /// local wall-clock time with its offset.
     func slotID(route: String, checkpoint: String, due: Date) -> String {
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: due)
-        func p(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let off = timeZone.secondsFromGMT(for: due) / 60
-        let sign = off < 0 ? "-" : "+"
-        return "\(route):\(checkpoint):\(c.year!)-\(p(c.month!))-\(p(c.day!))T\(p(c.hour!)):\(p(c.minute!))\(sign)\(p(abs(off) / 60)):\(p(abs(off) % 60))"
+        "\(route):\(checkpoint):\(HubFormat.isoMinute(due, in: timeZone))"
     }
 
     /// The slots of one route's rounds that start on `day` (if the route runs that day

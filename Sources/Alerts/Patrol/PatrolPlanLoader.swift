@@ -11,12 +11,12 @@ extension PatrolPlan {
     ///   - registry: devices a route may name; their worker and unit complete the route.
     ///   - zones: the grid; with it, checkpoint zones must exist and contain the checkpoint.
     ///   - timeZone: the hub's `timezone`: times of day and days are read in it.
-    public static func load(file: String, registry: Registry, zones: ZoneIndex?, timeZone: TimeZone) throws(ConfigError) -> PatrolPlan {
+    public static func load(file: String, registry: Registry, zones: ZoneIndex?, timeZone: TimeZone) throws(HubError) -> PatrolPlan {
         try parse(ConfigMap.load(file: file), registry: registry, zones: zones, timeZone: timeZone)
     }
 
     /// Parses an already-read mapping (tests use inline YAML).
-    public static func parse(_ root: ConfigMap, registry: Registry, zones: ZoneIndex?, timeZone: TimeZone) throws(ConfigError) -> PatrolPlan {
+    public static func parse(_ root: ConfigMap, registry: Registry, zones: ZoneIndex?, timeZone: TimeZone) throws(HubError) -> PatrolPlan {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = timeZone
 
@@ -164,7 +164,7 @@ extension PatrolPlan {
         return nil
     }
 
-    static func parseSchedule(_ s: ConfigMap, parent: ConfigMap) throws(ConfigError) -> Schedule {
+    static func parseSchedule(_ s: ConfigMap, parent: ConfigMap) throws(HubError) -> Schedule {
         guard parent.contains("schedule") else { throw parent.error("schedule", "is required (every_minutes with from/to, or times)") }
         let hasEvery = s.contains("every_minutes"), hasTimes = s.contains("times")
         if hasEvery == hasTimes {
@@ -208,7 +208,7 @@ extension PatrolPlan {
         return Schedule(kind: kind, days: days)
     }
 
-    static func timeOfDay(_ m: ConfigMap, _ key: String, required: Bool) throws(ConfigError) -> Int? {
+    static func timeOfDay(_ m: ConfigMap, _ key: String, required: Bool) throws(HubError) -> Int? {
         guard let text = try m.string(key) else {
             if required { throw m.error(key, "is required (a time of day HH:MM)") }
             return nil
@@ -225,7 +225,7 @@ extension PatrolPlan {
         return h * 60 + m
     }
 
-    static func checkID(_ id: String, _ m: ConfigMap, _ key: String) throws(ConfigError) {
+    static func checkID(_ id: String, _ m: ConfigMap, _ key: String) throws(HubError) {
         let ok = id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" || $0 == "." }
         if !ok || id.count > 64 { throw m.error(key, "'\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
     }

@@ -46,7 +46,7 @@ public struct BatchOutcome: Sendable {
     /// A message the pipeline refused, with why.
     public struct DeadLetter: Sendable, Hashable {
         public var record: InboxRecord
-        public var error: DecodeError
+        public var error: HubError
     }
 
     /// How often a foreign input was seen in the batch.

@@ -51,7 +51,7 @@ public enum BatchStage {
         /// The messages that decoded, in inbox order, each with its events.
         public var messages: [(index: Int, events: [NormalizedEvent])] = []
         /// The messages refused while decoding, by index into the batch.
-        public var failures: [(index: Int, error: DecodeError)] = []
+        public var failures: [(index: Int, error: HubError)] = []
         /// Every decoded event's key, in order (what the store is asked about).
         public var keys: [String] = []
         /// Foreign inputs no rule maps.
@@ -76,11 +76,11 @@ public enum BatchStage {
         let maxPayloadBytes = decode.maxPayloadBytes
         for (index, record) in records.enumerated() {
             if let o = record.oversized {
-                out.failures.append((index, DecodeError(.oversized, "payload is \(o.size) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes); only its first \(record.payload.count) bytes are kept, SHA-256 \(o.sha256)")))
+                out.failures.append((index, HubError.decode(.oversized, "payload is \(o.size) bytes, the limit is \(maxPayloadBytes) (limits.max_payload_bytes); only its first \(record.payload.count) bytes are kept, SHA-256 \(o.sha256)")))
                 continue
             }
             if !crashedKeys.isEmpty, crashedKeys.contains(record.messageKey) {
-                out.failures.append((index, DecodeError(.crashed, "the same bytes as a message that crashed the hub (dead letter \(record.key)); not processed again")))
+                out.failures.append((index, HubError.decode(.crashed, "the same bytes as a message that crashed the hub (dead letter \(record.key)); not processed again")))
                 continue
             }
             do {
@@ -92,7 +92,7 @@ public enum BatchStage {
                     out.unmapped[unmapped] = .init(count: (seen?.count ?? 0) + 1, first: min(seen?.first ?? t, t), last: max(seen?.last ?? t, t))
                 }
                 if let tooOldBefore, let old = events.first(where: { $0.time.timeIntervalSince1970 < tooOldBefore }) {
-                    out.failures.append((index, DecodeError(.tooOld, "event time \(old.time.rfc3339) is more than retention.event_keys_hours (\(Int(keyRetention ?? 0) / 3600)) behind the newest event time: its duplicate check is gone, so it is not processed")))
+                    out.failures.append((index, HubError.decode(.tooOld, "event time \(old.time.rfc3339) is more than retention.event_keys_hours (\(Int(keyRetention ?? 0) / 3600)) behind the newest event time: its duplicate check is gone, so it is not processed")))
                     continue
                 }
                 out.messages.append((index, events))
@@ -109,7 +109,7 @@ public enum BatchStage {
     /// - An event whose key is in `known` (the store holds it) or was accepted
     ///   earlier in the batch is a duplicate.
     /// - A check-in goes to `checkin` first (with the engine's item-id
-    ///   allocator); a `DecodeError` from it makes its message a dead letter:
+    ///   allocator); a `HubError.decode` from it makes its message a dead letter:
     ///   that event and the message's later ones are not handled, and their
     ///   keys are not recorded (a later copy is new).
     /// - `closedElsewhere`: warning slips someone else closed since the last
@@ -117,7 +117,7 @@ public enum BatchStage {
     /// - `published` decides which slips and cases are published and which
     ///   items are linked, and is updated to what the outcome publishes.
     ///
-    /// - Throws: what `checkin` throws other than a `DecodeError` (the store's errors).
+    /// - Throws: what `checkin` throws other than a `HubError.decode` (the store's errors).
     public static func run(_ batch: Decoded, known: Set<EventKey>, now: Date, closedElsewhere: Set<String> = [],
                            engine: inout RiskEngine, published: inout PublishedMemory,
                            checkin: ((NormalizedEvent, () -> String) throws -> Void)? = nil) throws -> BatchOutcome {
@@ -155,7 +155,7 @@ public enum BatchStage {
                     out.eventKeys.append(.init(key: event.key, time: event.time.timeIntervalSince1970))
                     recordedHere.append(key)
                     if let checkin, case .checkin = event.kind {
-                        try checkin(event) { engine.allocateItemID() } // throws DecodeError before writing
+                        try checkin(event) { engine.allocateItemID() } // throws `HubError.decode` before writing
                     }
                     out.events += 1
                     effects.removeAll(keepingCapacity: true)
@@ -181,7 +181,7 @@ public enum BatchStage {
                         }
                     }
                 }
-            } catch let error as DecodeError {
+            } catch let error as HubError where error.code == .decode {
                 failures.append((index, error))
                 // The message is a dead letter: the key of its refused event is forgotten
                 // (the events before it were handled and keep theirs).

@@ -312,13 +312,7 @@ public struct CaseStage: Sendable {
     }
 
     /// `yyyy-MM-dd HH:mm:ss` in `zone` (no formatter: cases are written on the hot path's thread).
-    static func local(_ date: Date, _ zone: TimeZone) -> String {
-        var t = time_t(floor(date.timeIntervalSince1970) + Double(zone.secondsFromGMT(for: date)))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday)) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))"
-    }
+    static func local(_ date: Date, _ zone: TimeZone) -> String { HubFormat.dateTime(date, in: zone) }
 }
 
 func unique<T: Hashable>(_ values: [T]) -> [T] {

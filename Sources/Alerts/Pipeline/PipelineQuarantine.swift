@@ -40,7 +40,7 @@ public final class TrapRecorder: Sendable {
     public init(evidenceFile path: String) throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw TrapRecorderError(path: path, errno: errno) }
+        guard fd >= 0 else { throw HubError.trapRecorder(path: path, errno: errno) }
         _ = fchmod(fd, 0o600)
         var byte: UInt8 = 0
         let n = pread(fd, &byte, 1, 0)
@@ -114,10 +114,18 @@ public final class TrapRecorder: Sendable {
     private static let installOnce = Mutex(false)
 }
 
-public struct TrapRecorderError: Error, CustomStringConvertible {
-    public var path: String
-    public var errno: Int32
-    public var description: String { "cannot open the pipeline's trap evidence file \(path): \(String(cString: strerror(errno)))" }
+extension HubError.Code {
+    /// The pipeline's trap evidence file cannot be opened (`context.file`, `context.values["errno"]`).
+    public static let trapRecorder = Self("trap_recorder")
+}
+
+extension HubError {
+    /// The pipeline's trap evidence file at `path` cannot be opened: `errno` says why.
+    static func trapRecorder(path: String, errno: Int32, fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
+        let why = String(cString: strerror(errno))
+        return HubError(.trapRecorder, "cannot open the pipeline's trap evidence file \(path): \(why)",
+                        context: Context(file: path, values: ["errno": String(errno)]), fileID: fileID, line: line)
+    }
 }
 
 #if canImport(Glibc)

@@ -742,11 +742,6 @@ public struct RiskEngine: Sendable {
 
     func immediateSeverity(_ item: RiskItem) -> Bool { item.severity.rawValue <= rules.immediateMaxSeverity }
 
-    public static func itemID(_ seq: Int) -> String { "RI-" + pad(seq, 8) }
-    public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + pad(seq, 8) }
-
-    static func pad(_ n: Int, _ width: Int) -> String {
-        let s = String(n)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
+    public static func itemID(_ seq: Int) -> String { "RI-" + HubFormat.zeroPadded(seq, width: 8) }
+    public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + HubFormat.zeroPadded(seq, width: 8) }
 }

@@ -80,7 +80,7 @@ public struct Placer: Sendable {
 
     /// `30.123456,114.123456 (gcj02)`.
     static func text(_ p: GeoPoint) -> String {
-        String(format: "%.6f,%.6f", p.lat, p.lon) + (p.crs == .wgs84 ? "" : " (\(p.crs.rawValue))")
+        HubFormat.fixed(p.lat, digits: 6) + "," + HubFormat.fixed(p.lon, digits: 6) + (p.crs == .wgs84 ? "" : " (\(p.crs.rawValue))")
     }
 
     /// Where a registered camera is placed (for reports and `zones check`).

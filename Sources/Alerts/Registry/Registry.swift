@@ -43,13 +43,13 @@ public struct Registry: Sendable {
     }
 
     /// Loads both files; any bad row refuses the whole file (never half-loads).
-    public static func load(camerasFile: String, devicesFile: String?) throws(ConfigError) -> Registry {
+    public static func load(camerasFile: String, devicesFile: String?) throws(HubError) -> Registry {
         let cameras = try loadCameras(file: camerasFile)
-        let devices = try devicesFile.map { f throws(ConfigError) in try loadDevices(file: f) } ?? []
+        let devices = try devicesFile.map { f throws(HubError) in try loadDevices(file: f) } ?? []
         return Registry(cameras: cameras, devices: devices)
     }
 
-    public static func loadCameras(file: String) throws(ConfigError) -> [CameraRecord] {
+    public static func loadCameras(file: String) throws(HubError) -> [CameraRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "name", "lat", "lon"], optional: ["crs", "zone"])
         var seen: [String: Int] = [:]
         var out: [CameraRecord] = []
@@ -74,7 +74,7 @@ public struct Registry: Sendable {
         return out
     }
 
-    public static func loadDevices(file: String) throws(ConfigError) -> [DeviceRecord] {
+    public static func loadDevices(file: String) throws(HubError) -> [DeviceRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "worker", "unit"], optional: ["zone"])
         var seen: [String: Int] = [:]
         var out: [DeviceRecord] = []
@@ -102,18 +102,18 @@ public struct CSVTable: Sendable {
     public var columns: [String]
     public var rows: [Row]
 
-    public func error(_ row: Row, _ column: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, line: row.line, key: column, message: message)
+    public func error(_ row: Row, _ column: String, _ message: String) -> HubError {
+        HubError.config(file: file, line: row.line, key: column, message: message)
     }
 
-    public static func load(file: String, required: [String], optional: [String]) throws(ConfigError) -> CSVTable {
+    public static func load(file: String, required: [String], optional: [String]) throws(HubError) -> CSVTable {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: file, line: nil, key: "", message: "cannot read the file (missing, unreadable or not UTF-8)")
+            throw HubError.config(file: file, line: nil, key: "", message: "cannot read the file (missing, unreadable or not UTF-8)")
         }
         return try parse(text: text, file: file, required: required, optional: optional)
     }
 
-    public static func parse(text: String, file: String, required: [String], optional: [String]) throws(ConfigError) -> CSVTable {
+    public static func parse(text: String, file: String, required: [String], optional: [String]) throws(HubError) -> CSVTable {
         var records: [(line: Int, fields: [String])] = []
         var field = ""
         var fields: [String] = []
@@ -166,20 +166,20 @@ public struct CSVTable: Sendable {
                 field.unicodeScalars.append(c)
             }
         }
-        if inQuotes { throw ConfigError(file: file, line: recordLine, key: "", message: "a quoted field is not closed") }
+        if inQuotes { throw HubError.config(file: file, line: recordLine, key: "", message: "a quoted field is not closed") }
         if !atRecordStart || !field.isEmpty || !fields.isEmpty { endRecord() }
-        guard let header = records.first else { throw ConfigError(file: file, line: nil, key: "", message: "the file is empty: expected a header row") }
+        guard let header = records.first else { throw HubError.config(file: file, line: nil, key: "", message: "the file is empty: expected a header row") }
         let columns = header.fields.map { $0.trimmingCharacters(in: .whitespaces) }
         for name in required where !columns.contains(name) {
-            throw ConfigError(file: file, line: header.line, key: name, message: "missing column (the header must name \(required.joined(separator: ",")))")
+            throw HubError.config(file: file, line: header.line, key: name, message: "missing column (the header must name \(required.joined(separator: ",")))")
         }
         for name in columns where !required.contains(name) && !optional.contains(name) {
-            throw ConfigError(file: file, line: header.line, key: name, message: "unknown column (allowed: \((required + optional).joined(separator: ",")))")
+            throw HubError.config(file: file, line: header.line, key: name, message: "unknown column (allowed: \((required + optional).joined(separator: ",")))")
         }
         var rows: [Row] = []
         for record in records.dropFirst() {
             guard record.fields.count == columns.count else {
-                throw ConfigError(file: file, line: record.line, key: "", message: "expected \(columns.count) fields, found \(record.fields.count)")
+                throw HubError.config(file: file, line: record.line, key: "", message: "expected \(columns.count) fields, found \(record.fields.count)")
             }
             var dict: [String: String] = [:]
             for (i, name) in columns.enumerated() { dict[name] = record.fields[i].trimmingCharacters(in: .whitespaces) }

@@ -34,26 +34,13 @@ public struct Silence: Sendable, Hashable {
         self.createdAt = createdAt
     }
 
-    /// Why a silence cannot be created, naming the field.
-    public struct Invalid: Error, Sendable, CustomStringConvertible {
-        public var field: String
-        public var message: String
-        public var description: String { "\(field): \(message)" }
-
-        /// A refusal of `field`, saying why.
-        package init(field: String, message: String) {
-            self.field = field
-            self.message = message
-        }
-    }
-
     /// Checks what SPEC.md requires: author, reason, a window, a matcher.
-    public func validate() throws(Invalid) {
-        if createdBy.trimmingCharacters(in: .whitespaces).isEmpty { throw Invalid(field: "created_by", message: "is required") }
-        if comment.trimmingCharacters(in: .whitespaces).isEmpty { throw Invalid(field: "comment", message: "is required: say why") }
-        if endsAt <= startsAt { throw Invalid(field: "end", message: "must be after start") }
+    public func validate() throws(HubError) {
+        if createdBy.trimmingCharacters(in: .whitespaces).isEmpty { throw HubError.invalidSilence(field: "created_by", message: "is required") }
+        if comment.trimmingCharacters(in: .whitespaces).isEmpty { throw HubError.invalidSilence(field: "comment", message: "is required: say why") }
+        if endsAt <= startsAt { throw HubError.invalidSilence(field: "end", message: "must be after start") }
         if zone == nil && category == nil && source == nil && drill == nil {
-            throw Invalid(field: "matchers", message: "set at least one of zone, category, source, drill")
+            throw HubError.invalidSilence(field: "matchers", message: "set at least one of zone, category, source, drill")
         }
     }
 
@@ -69,5 +56,17 @@ public struct Silence: Sendable, Hashable {
         if let drill, drill != event.drill { return false }
         if let z = self.zone, z != zone, !chain.contains(z) { return false }
         return true
+    }
+}
+
+extension HubError.Code {
+    /// A silence cannot be created or ended; `context.field` names the field (`id` for a silence that has ended already).
+    public static let invalidSilence = Self("invalid_silence")
+}
+
+extension HubError {
+    /// Why a silence cannot be created (or ended), naming the field: `"end: must be after start"`.
+    public static func invalidSilence(field: String, message: String, fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
+        HubError(.invalidSilence, message, context: Context(field: field), description: "\(field): \(message)", fileID: fileID, line: line)
     }
 }

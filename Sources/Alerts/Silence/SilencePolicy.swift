@@ -38,34 +38,34 @@ extension Silence {
     /// Checks `policy` (see `SilencePolicy`); `topLevelZone` says whether a zone
     /// code is a district (the store knows). Throws naming the field.
     public func validate(policy: SilencePolicy, authority: SilenceAuthority,
-                         topLevelZone: (String) -> Bool = { _ in false }) throws(Invalid) {
+                         topLevelZone: (String) -> Bool = { _ in false }) throws(HubError) {
         try validate()
         if let category, policy.neverSilence.contains(category) {
-            throw Invalid(field: "category", message: "\(category.rawValue) can never be silenced (silences.never_silence)")
+            throw HubError.invalidSilence(field: "category", message: "\(category.rawValue) can never be silenced (silences.never_silence)")
         }
         let length = endsAt.timeIntervalSince(startsAt)
         if length > policy.maxDuration {
-            throw Invalid(field: "end", message: "a silence lasts at most \(Self.durationText(policy.maxDuration)) (silences.max_duration); this one would last \(Self.durationText(length))")
+            throw HubError.invalidSilence(field: "end", message: "a silence lasts at most \(Self.durationText(policy.maxDuration)) (silences.max_duration); this one would last \(Self.durationText(length))")
         }
         let comment = self.comment
         // Counted in Unicode scalars, not grapheme clusters: one "character" of combining marks can be megabytes.
         if comment.unicodeScalars.count > policy.maxCommentLength {
-            throw Invalid(field: "comment", message: "at most \(policy.maxCommentLength) characters, found \(comment.unicodeScalars.count)")
+            throw HubError.invalidSilence(field: "comment", message: "at most \(policy.maxCommentLength) characters, found \(comment.unicodeScalars.count)")
         }
         if comment.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) {
-            throw Invalid(field: "comment", message: "must not hold control characters (line breaks and tabs are fine)")
+            throw HubError.invalidSilence(field: "comment", message: "must not hold control characters (line breaks and tabs are fine)")
         }
         for (field, value) in [("zone", zone), ("source", source), ("created_by", createdBy)] {
             guard let value else { continue }
             if value.unicodeScalars.count > SilencePolicy.maxFieldLength {
-                throw Invalid(field: field, message: "at most \(SilencePolicy.maxFieldLength) characters, found \(value.unicodeScalars.count)")
+                throw HubError.invalidSilence(field: field, message: "at most \(SilencePolicy.maxFieldLength) characters, found \(value.unicodeScalars.count)")
             }
             if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                throw Invalid(field: field, message: "must not hold control characters")
+                throw HubError.invalidSilence(field: field, message: "must not hold control characters")
             }
         }
         if authority != .supervisor, mutesEverything(topLevelZone: topLevelZone) {
-            throw Invalid(field: "matchers", message: "a silence on every category over a whole district needs the supervisor role: set a category, a source, or a zone below the district")
+            throw HubError.invalidSilence(field: "matchers", message: "a silence on every category over a whole district needs the supervisor role: set a category, a source, or a zone below the district")
         }
     }
 
@@ -77,7 +77,7 @@ extension Silence {
 
     /// `7d`, `36h`, `90m`, `45s`, or years for the absurd.
     static func durationText(_ seconds: TimeInterval) -> String {
-        if seconds >= 365 * 86_400 { return String(format: "%.0f years", seconds / (365.25 * 86_400)) }
+        if seconds >= 365 * 86_400 { return HubFormat.fixed(seconds / (365.25 * 86_400), digits: 0) + " years" }
         if seconds >= 86_400, seconds.truncatingRemainder(dividingBy: 86_400) == 0 { return "\(Int(seconds / 86_400))d" }
         if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }

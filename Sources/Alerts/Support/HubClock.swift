@@ -97,9 +97,9 @@ public struct HubClock: Sendable {
 
     /// Reads `START@SPEED`: an RFC 3339 instant with its UTC offset (or `Z`)
     /// and a speed in `speeds`. The error says what is wrong.
-    public static func parse(_ text: String) throws(HubClockError) -> (start: Date, speed: Double) {
+    public static func parse(_ text: String) throws(HubError) -> (start: Date, speed: Double) {
         guard let at = text.lastIndex(of: "@") else {
-            throw HubClockError("expected START@SPEED, e.g. 2026-01-01T00:00:00+08:00@720, found '\(text)'")
+            throw HubError(.simulatedClock, "expected START@SPEED, e.g. 2026-01-01T00:00:00+08:00@720, found '\(text)'")
         }
         let startText = String(text[..<at]), speedText = String(text[text.index(after: at)...])
         // The offset is required: a simulated month must not depend on the machine's zone.
@@ -107,17 +107,16 @@ public struct HubClock: Sendable {
             || startText.range(of: #"[+-]\d\d:?\d\d$"#, options: .regularExpression) != nil
         guard startText.contains("T") || startText.contains("t"), hasOffset,
               let start = TimeParser(defaultZone: TimeZone(identifier: "UTC")!).parse(startText) else {
-            throw HubClockError("START: expected an RFC 3339 time with its offset, e.g. 2026-01-01T00:00:00+08:00, found '\(startText)'")
+            throw HubError(.simulatedClock, "START: expected an RFC 3339 time with its offset, e.g. 2026-01-01T00:00:00+08:00, found '\(startText)'")
         }
         guard let speed = Double(speedText), speed.isFinite, speeds.contains(speed) else {
-            throw HubClockError("SPEED: expected simulated seconds per wall second, a number from \(speeds.lowerBound) to \(Int(speeds.upperBound)), found '\(speedText)'")
+            throw HubError(.simulatedClock, "SPEED: expected simulated seconds per wall second, a number from \(speeds.lowerBound) to \(Int(speeds.upperBound)), found '\(speedText)'")
         }
         return (start, speed)
     }
 }
 
-/// A `--simulated-clock` value that cannot be read.
-public struct HubClockError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+extension HubError.Code {
+    /// A `--simulated-clock` value that cannot be read.
+    public static let simulatedClock = Self("simulated_clock")
 }

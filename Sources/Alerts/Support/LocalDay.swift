@@ -21,8 +21,7 @@ public struct LocalDay: Sendable, Hashable, Comparable, CustomStringConvertible 
     }
 
     public var description: String {
-        func p(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(p(year, 4))-\(p(month, 2))-\(p(day, 2))"
+        HubFormat.date(year: year, month: month, day: day)
     }
 
     /// Days since 1970-01-01 (for arithmetic only; not an instant).

@@ -25,10 +25,7 @@ public enum StableHash {
     /// Hex form of a digest.
     public static func hex(_ d: (UInt64, UInt64)) -> String { hex64(d.0) + hex64(d.1) }
 
-    private static func hex64(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
-    }
+    private static func hex64(_ v: UInt64) -> String { HubFormat.zeroPadded(v, width: 16, radix: 16) }
 
     @inline(__always) private static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
 

@@ -146,11 +146,8 @@ extension Date {
         var rem = secs % 86_400
         if rem < 0 { rem += 86_400; days -= 1 }
         let (y, m, d) = Self.civil(fromDays: Int(days))
-        func p(_ v: Int, _ w: Int) -> String {
-            let s = String(v)
-            return s.count >= w ? s : String(repeating: "0", count: w - s.count) + s
-        }
-        return "\(p(y, 4))-\(p(m, 2))-\(p(d, 2))T\(p(Int(rem / 3600), 2)):\(p(Int(rem % 3600 / 60), 2)):\(p(Int(rem % 60), 2)).\(p(Int(millis), 3))Z"
+        func p(_ v: Int, _ w: Int) -> String { HubFormat.zeroPadded(v, width: w) }
+        return "\(HubFormat.date(year: y, month: m, day: d))T\(p(Int(rem / 3600), 2)):\(p(Int(rem % 3600 / 60), 2)):\(p(Int(rem % 60), 2)).\(p(Int(millis), 3))Z"
     }
 
     package static func civil(fromDays z0: Int) -> (Int, Int, Int) {

@@ -30,13 +30,13 @@ extension DisputeStore {
     /// `case_false_alarm` (a reopened case does not reopen them).
     ///
     /// - Returns: the case as stored after the action.
-    /// - Throws: `CaseActionError` (`.unknownCase`, `.illegalTransition`,
+    /// - Throws: `HubError.caseAction` (`.unknownCase`, `.illegalTransition`,
     ///   `.invalidAction`) with a one-line message; nothing is written then.
     @discardableResult
     public func act(on caseID: String, _ action: CaseAction, now: Date, outputPrefix: String) throws -> Case {
         try writer.write { db in
             guard let current = try Self.fetchCase(id: caseID, db: db) else {
-                throw CaseActionError(.unknownCase, "no case \(caseID)")
+                throw HubError.caseAction(.unknownCase, "no case \(caseID)")
             }
             let (next, transition) = try current.applying(action, at: now)
             try Self.write(case: next, evidenceAt: nil, db: db)

@@ -7,7 +7,7 @@ extension MonthlyEvaluation {
     /// Computes the evaluation of `year`-`month` (one read of the store).
     public static func compute(year: Int, month: Int, timeZone: TimeZone, targetDays: Double = 30, now: Date, db: Database) throws -> MonthlyEvaluation {
         guard let (start, end) = bounds(year: year, month: month, timeZone: timeZone) else {
-            throw CaseActionError(.invalidAction, "no month \(year)-\(month)")
+            throw HubError.caseAction(.invalidAction, "no month \(year)-\(month)")
         }
         let asOf = min(end, max(start, now))
         let p = Params(start: start.timeIntervalSince1970, end: end.timeIntervalSince1970, asOf: asOf.timeIntervalSince1970, target: targetDays * 86_400)

@@ -63,7 +63,7 @@ public struct PatrolStage: Sendable {
     /// check-ins ends decided, with the same slot statuses.
     ///
     /// - Parameter newItemID: hands out risk item ids (the engine's counter).
-    /// - Throws: `DecodeError` `unknown_checkpoint` or `no_route` before
+    /// - Throws: `HubError.decode` `unknown_checkpoint` or `no_route` before
     ///   writing anything, so the pipeline dead-letters the message and
     ///   nothing else changes.
     @discardableResult
@@ -83,9 +83,9 @@ public struct PatrolStage: Sendable {
         var result: CheckinResult
         switch match {
         case .unknownCheckpoint:
-            throw DecodeError(.unknownCheckpoint, "checkpoint '\(checkpoint.prefix(64))' is not in the patrol plan (\((plan.file as NSString).lastPathComponent)); check-in \(event.key) from device \(event.source)")
+            throw HubError.decode(.unknownCheckpoint, "checkpoint '\(checkpoint.prefix(64))' is not in the patrol plan (\((plan.file as NSString).lastPathComponent)); check-in \(event.key) from device \(event.source)")
         case .noRoute:
-            throw DecodeError(.noRoute, "device \(event.source) walks no route in the patrol plan (\((plan.file as NSString).lastPathComponent)), so its check-in at \(checkpoint.prefix(64)) matches no slot")
+            throw HubError.decode(.noRoute, "device \(event.source) walks no route in the patrol plan (\((plan.file as NSString).lastPathComponent)), so its check-in at \(checkpoint.prefix(64)) matches no slot")
         case .unscheduled(let cp, let routeID):
             try detectGapBefore()
             let route = routeID.flatMap(plan.route(id:)) ?? plan.routes(forDevice: event.source).first

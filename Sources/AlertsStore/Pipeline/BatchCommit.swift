@@ -45,7 +45,7 @@ public protocol PipelineBatchTransaction {
     /// Which of `keys` the store holds already (the duplicate check).
     func knownKeys(_ keys: [String]) throws -> Set<EventKey>
     /// Records a check-in of the patrol plan (slots, records, missed checkpoints); `newItemID`
-    /// hands out risk item ids. Throws `DecodeError` before writing when the plan refuses it.
+    /// hands out risk item ids. Throws `HubError.decode` before writing when the plan refuses it.
     func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws
     /// Writes everything `outcome` holds and moves the cursor: the batch's one write.
     /// Cases are published as stored (a person may have moved one on since the engine saw it).
@@ -105,7 +105,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             """)
         for d in outcome.deadLetters {
             let record = d.record
-            try dead.execute(arguments: [record.key, d.error.reason.rawValue, d.error.detail, record.topic, Data(record.payload),
+            try dead.execute(arguments: [record.key, d.error.deadLetterReason.rawValue, d.error.detail, record.topic, Data(record.payload),
                                          record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
                                          now.timeIntervalSince1970, record.oversized?.sha256])
         }

@@ -270,20 +270,20 @@ public final class PipelineProcessor {
         let how = trapped
             ? "the hub trapped while processing this message alone (after a trap in its batch)"
             : "the hub stopped \(stops) times while processing this message alone"
-        try setAside(record, DecodeError(.crashed, "\(how); it is set aside and not processed again (nor are copies of the same bytes)"),
+        try setAside(record, HubError.decode(.crashed, "\(how); it is set aside and not processed again (nor are copies of the same bytes)"),
                      isolateThrough: through)
         crashedKeys.insert(MessageKey(high: record.keyHigh, low: record.keyLow))
         return record.key
     }
 
     /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
-    private func setAside(_ record: InboxRecord, _ error: DecodeError, isolateThrough through: Int64) throws {
+    private func setAside(_ record: InboxRecord, _ error: HubError, isolateThrough through: Int64) throws {
         let now = clock()
         try store.writer.write { db in
             try db.execute(sql: """
                 INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.key, error.reason.rawValue, error.detail, record.topic, Data(record.payload),
+                """, arguments: [record.key, error.deadLetterReason.rawValue, error.detail, record.topic, Data(record.payload),
                                  record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
                                  now.timeIntervalSince1970, record.oversized?.sha256])
             try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1 AND inbox_seq < ?", arguments: [record.seq, record.seq])
@@ -309,7 +309,7 @@ public final class PipelineProcessor {
     public static let maxSetAsidePerHour = 20
 
     /// How many dead letters of this reason were written in the last hour.
-    private func recentSetAside(_ reason: DecodeError.Reason) throws -> Int {
+    private func recentSetAside(_ reason: DeadLetterReason) throws -> Int {
         let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
         return try store.writer.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = ? AND created_at >= ?", arguments: [reason.rawValue, since]) ?? 0
@@ -337,7 +337,7 @@ public final class PipelineProcessor {
                 return BatchResult()
             }
             guard try recentSetAside(.unprocessable) < Self.maxSetAsidePerHour else { throw error }
-            try setAside(records[0], DecodeError(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
+            try setAside(records[0], HubError.decode(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
                          isolateThrough: isolateThrough)
             result = BatchResult()
             result.messages = 1

@@ -16,18 +16,18 @@ extension DisputeStore {
             // store does not know (when it knows any; the hub fills them at start).
             if let zone = silence.zone, zone != "unzoned", try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM zones") ?? 0 > 0,
                try Int.fetchOne(db, sql: "SELECT 1 FROM zones WHERE code = ?", arguments: [zone]) == nil {
-                throw Silence.Invalid(field: "zone", message: "unknown zone '\(zone)' (not in the hub's zone file)")
+                throw HubError.invalidSilence(field: "zone", message: "unknown zone '\(zone)' (not in the hub's zone file)")
             }
             if let source = silence.source,
                try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM cameras) + (SELECT COUNT(*) FROM devices)") ?? 0 > 0,
                try Int.fetchOne(db, sql: "SELECT 1 FROM cameras WHERE id = ? UNION SELECT 1 FROM devices WHERE id = ?", arguments: [source, source]) == nil {
-                throw Silence.Invalid(field: "source", message: "unknown source '\(source)' (no registered camera or device has that id)")
+                throw HubError.invalidSilence(field: "source", message: "unknown source '\(source)' (no registered camera or device has that id)")
             }
             var s = silence
             if s.id.isEmpty {
                 // Numbered from the append-only audit log, so a deleted silence's id is never reused.
                 let n = (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE action = 'silence.created'") ?? 0) + 1
-                s.id = "JM-" + String(format: "%06d", n)
+                s.id = "JM-" + HubFormat.zeroPadded(n, width: 6)
             }
             try db.execute(sql: """
                 INSERT INTO silences(id, zone, category, source, drill, starts_at, ends_at, created_by, comment, created_at)
@@ -55,14 +55,14 @@ extension DisputeStore {
 
     /// Ends a silence now (it stops muting new events; one that has not started
     /// is cut to nothing); returns whether it existed. Expiring a silence that
-    /// has already ended is refused (`Silence.Invalid`), so the audit log keeps one row.
+    /// has already ended is refused (`HubError.invalidSilence`), so the audit log keeps one row.
     @discardableResult
     public func expireSilence(id: String, by actor: String, at now: Date) throws -> Bool {
         try writer.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT starts_at, ends_at FROM silences WHERE id = ?", arguments: [id]) else { return false }
             let starts: Double = row[0], ends: Double = row[1]
             guard ends > now.timeIntervalSince1970 else {
-                throw Silence.Invalid(field: "id", message: "silence \(id) ended at \(Date(timeIntervalSince1970: ends).rfc3339) already")
+                throw HubError.invalidSilence(field: "id", message: "silence \(id) ended at \(Date(timeIntervalSince1970: ends).rfc3339) already")
             }
             try db.execute(sql: "UPDATE silences SET ends_at = ? WHERE id = ?", arguments: [max(starts, now.timeIntervalSince1970), id])
             try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'silence.expired', '')",

@@ -27,7 +27,7 @@ public struct DeadLetter: Sendable, Equatable {
     public var payload: [UInt8]?
 
     /// Whether `replay` may queue it: the bytes are whole and it was not replayed yet.
-    public var replayable: Bool { payloadSHA256 == nil && reason != DecodeError.Reason.oversized.rawValue }
+    public var replayable: Bool { payloadSHA256 == nil && reason != DeadLetterReason.oversized.rawValue }
 }
 
 /// Which dead letters a listing or a replay selects (all given filters apply).
@@ -91,7 +91,7 @@ public enum DeadLetterSource {
 extension DisputeStore {
     /// The reasons a replay queues only with `force`: the message stopped the hub
     /// or the store refused what it produced, and may do so again.
-    public static let replayNeedsForce: Set<String> = [DecodeError.Reason.crashed.rawValue, DecodeError.Reason.unprocessable.rawValue]
+    public static let replayNeedsForce: Set<String> = [DeadLetterReason.crashed.rawValue, DeadLetterReason.unprocessable.rawValue]
 
     /// The most dead letters one replay queues.
     public static let maxReplay = 5000

@@ -73,20 +73,21 @@ struct EventLogEncoder {
     }
 }
 
-public enum EventLog {
-    public struct FormatError: Error, CustomStringConvertible {
-        public var description: String
-    }
+extension HubError.Code {
+    /// An `event_batches` blob the event log cannot unpack.
+    public static let eventLogFormat = Self("event_log_format")
+}
 
+public enum EventLog {
     /// Unpacks one batch's blob.
     public static func decode(_ bytes: [UInt8]) throws -> [EventLogEntry] {
         guard bytes.first == EventLogEncoder.format else {
-            throw FormatError(description: "event_batches: unknown format \(bytes.first.map(String.init) ?? "(empty)")")
+            throw HubError(.eventLogFormat, "event_batches: unknown format \(bytes.first.map(String.init) ?? "(empty)")")
         }
         var out: [EventLogEntry] = []
         var i = 1
         func need(_ n: Int) throws {
-            guard i + n <= bytes.count else { throw FormatError(description: "event_batches: truncated entry at byte \(i)") }
+            guard i + n <= bytes.count else { throw HubError(.eventLogFormat, "event_batches: truncated entry at byte \(i)") }
         }
         func string() throws -> String {
             try need(2)

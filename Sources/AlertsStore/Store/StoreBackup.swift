@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import GRDB
 
@@ -16,11 +17,6 @@ extension DisputeStore {
         public var riskItems: Int
     }
 
-    /// Why a backup was not made.
-    public struct BackupRefused: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// Copies the store (and, given `inbox`, the inbox) with SQLite's online backup: each file
     /// is copied in one read transaction, so the copy is a consistent snapshot while the hub
     /// goes on writing (WAL: the writer is never blocked). A copy is one self-contained file
@@ -29,16 +25,16 @@ extension DisputeStore {
     public func backup(to destination: String, inbox: String? = nil) throws -> BackupReport {
         for path in [destination] + (inbox.map { [$0] } ?? []) {
             if FileManager.default.fileExists(atPath: path) {
-                throw BackupRefused(description: "\(path) exists: a backup never overwrites a file (choose a new name, or remove it)")
+                throw HubError(.backupRefused, "\(path) exists: a backup never overwrites a file (choose a new name, or remove it)")
             }
             let folder = (path as NSString).deletingLastPathComponent
             var isDir: ObjCBool = false
             if !folder.isEmpty, !(FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) && isDir.boolValue) {
-                throw BackupRefused(description: "no folder \(folder) for \(path)")
+                throw HubError(.backupRefused, "no folder \(folder) for \(path)")
             }
         }
         if let inbox, (inbox as NSString).standardizingPath == (destination as NSString).standardizingPath {
-            throw BackupRefused(description: "the store and the inbox cannot be copied to the same file \(destination)")
+            throw HubError(.backupRefused, "the store and the inbox cannot be copied to the same file \(destination)")
         }
         let storeBytes = try Self.copy(writer, to: destination)
         var report = try DatabaseQueue(path: destination).read { db in
@@ -61,7 +57,7 @@ extension DisputeStore {
             try source.backup(to: target)
             let check = try target.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
             guard check == ["ok"] else {
-                throw BackupRefused(description: "the copy at \(path) failed its integrity check: \(check.prefix(5).joined(separator: "; "))")
+                throw HubError(.backupRefused, "the copy at \(path) failed its integrity check: \(check.prefix(5).joined(separator: "; "))")
             }
             try target.close()
         } catch {
@@ -71,4 +67,9 @@ extension DisputeStore {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         return (attributes[.size] as? NSNumber)?.int64Value ?? 0
     }
+}
+
+extension HubError.Code {
+    /// `DisputeStore.backup(to:inbox:)` did not make a backup (an existing file, no folder, a failed check).
+    public static let backupRefused = Self("backup_refused")
 }

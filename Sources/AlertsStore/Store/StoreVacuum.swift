@@ -3,11 +3,6 @@ import Foundation
 import GRDB
 
 extension DisputeStore {
-    /// Why `vacuum(path:)` did not run.
-    public struct VacuumRefused: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// Rewrites a stopped hub's store and inbox files without their free pages
     /// (SQLite `VACUUM`), switching them to `auto_vacuum = INCREMENTAL` so that
     /// the housekeeper gives freed pages back from then on. Refused while any
@@ -17,7 +12,7 @@ extension DisputeStore {
     /// (both files, WAL included).
     public static func vacuum(path: String) throws -> (before: Int, after: Int) {
         let files = [path, inboxPath(for: path)].filter { FileManager.default.fileExists(atPath: $0) }
-        guard files.first == path else { throw VacuumRefused(description: "no store at \(path)") }
+        guard files.first == path else { throw HubError(.vacuumRefused, "no store at \(path)") }
         func bytes() -> Int {
             files.flatMap { [$0, $0 + "-wal"] }.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
         }
@@ -31,7 +26,7 @@ extension DisputeStore {
                 do {
                     try db.execute(sql: "BEGIN EXCLUSIVE; COMMIT")
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-                    throw VacuumRefused(description: "\(file) is open in another process (a running hub?): stop the hub first")
+                    throw HubError(.vacuumRefused, "\(file) is open in another process (a running hub?): stop the hub first")
                 }
                 try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
                 try db.execute(sql: "VACUUM")
@@ -42,4 +37,9 @@ extension DisputeStore {
         FilePermissions.makePrivate(files.flatMap { FilePermissions.sqliteFiles($0) })
         return (before, bytes())
     }
+}
+
+extension HubError.Code {
+    /// `DisputeStore.vacuum(path:)` did not run (no store, or a file open in another process).
+    public static let vacuumRefused = Self("vacuum_refused")
 }

@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 
 #if canImport(Glibc)
@@ -82,7 +83,7 @@ struct BrokerAccess: Sendable {
         let exited = (status & 0x7f) == 0
         guard exited, (status >> 8) & 0xff == 0 else {
             unlink(path) // never leave the plain passwords behind
-            throw EmbeddedBroker.BrokerError(message: "\(tool) -U \(path) failed (status \(status)): could not hash the broker's passwords")
+            throw HubError(.broker, "\(tool) -U \(path) failed (status \(status)): could not hash the broker's passwords")
         }
         chmod(path, 0o600)
     }
@@ -96,7 +97,7 @@ struct BrokerAccess: Sendable {
         do {
             return try EmbeddedBroker.resolve("mosquitto_passwd").path
         } catch {
-            throw EmbeddedBroker.BrokerError(message: "'mosquitto_passwd' not found on PATH: it comes with the Debian package 'mosquitto' and hashes the embedded broker's passwords")
+            throw HubError(.broker, "'mosquitto_passwd' not found on PATH: it comes with the Debian package 'mosquitto' and hashes the embedded broker's passwords")
         }
     }
 }

@@ -79,12 +79,12 @@ struct BrokerCredentials: Sendable {
         }
     }
 
-    static func parse(_ text: String, file: String) throws(ConfigError) -> BrokerCredentials {
+    static func parse(_ text: String, file: String) throws(HubError) -> BrokerCredentials {
         var result = BrokerCredentials(file: file)
         var seen: [String: Int] = [:]
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = i + 1
-            func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: line, key: "broker.credentials", message: message) }
+            func fail(_ message: String) -> HubError { HubError.config(file: file, line: line, key: "broker.credentials", message: message) }
             let trimmed = raw.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty || trimmed.hasPrefix("#") {
                 result.lines.append(.text(String(raw)))
@@ -115,7 +115,7 @@ struct BrokerCredentials: Sendable {
     /// 20 random bytes (160 bits) from the system's CSPRNG, as hex.
     static func generatePassword() -> String {
         var rng = SystemRandomNumberGenerator()
-        return (0..<20).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &rng)) }.joined()
+        return (0..<20).map { _ in HubFormat.zeroPadded(UInt8.random(in: .min ... .max, using: &rng), width: 2, radix: 16) }.joined()
     }
 
     /// Adds an account with a generated password unless `username` has one already.
@@ -153,7 +153,7 @@ struct BrokerCredentials: Sendable {
         let existing = FileManager.default.fileExists(atPath: file)
         if existing {
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw ConfigError(file: file, line: nil, key: "broker.credentials", message: "cannot read the credentials file (unreadable or not UTF-8)")
+                throw HubError.config(file: file, line: nil, key: "broker.credentials", message: "cannot read the credentials file (unreadable or not UTF-8)")
             }
             creds = try parse(text, file: file)
         } else {
@@ -163,7 +163,7 @@ struct BrokerCredentials: Sendable {
         let hubNames = hubUsernames(clientID: clientID)
         for name in hubNames {
             if let a = creds.account(name), a.role != .hub {
-                throw ConfigError(file: file, line: nil, key: "broker.credentials", message: "'\(name)' is the hub's username (broker.client_id), but the file gives it the role \(a.role.rawValue)")
+                throw HubError.config(file: file, line: nil, key: "broker.credentials", message: "'\(name)' is the hub's username (broker.client_id), but the file gives it the role \(a.role.rawValue)")
             }
             creds.ensure(.hub, name)
         }
@@ -171,10 +171,10 @@ struct BrokerCredentials: Sendable {
         for (role, ids, source) in [(Role.camera, registry.cameras.keys.sorted(), camerasFile), (.device, registry.devices.keys.sorted(), devicesFile ?? "")] {
             for id in ids {
                 guard isValidUsername(id) else {
-                    throw ConfigError(file: source, line: nil, key: "id", message: "\(role.rawValue) id '\(id)' cannot be a broker username: no spaces, control characters, ':', '/', '+' or '#'")
+                    throw HubError.config(file: source, line: nil, key: "id", message: "\(role.rawValue) id '\(id)' cannot be a broker username: no spaces, control characters, ':', '/', '+' or '#'")
                 }
                 if hubNames.contains(id) || id == simulatorUsername(clientID: clientID) {
-                    throw ConfigError(file: source, line: nil, key: "id", message: "\(role.rawValue) id '\(id)' is a username of the hub itself (broker.client_id): rename the \(role.rawValue) or change broker.client_id")
+                    throw HubError.config(file: source, line: nil, key: "id", message: "\(role.rawValue) id '\(id)' is a username of the hub itself (broker.client_id): rename the \(role.rawValue) or change broker.client_id")
                 }
                 creds.ensure(role, id)
             }
@@ -193,7 +193,7 @@ struct BrokerCredentials: Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temp = path + ".tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw ConfigError(file: path, line: nil, key: "broker.credentials", message: "cannot write: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw HubError.config(file: path, line: nil, key: "broker.credentials", message: "cannot write: \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o600)
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -201,14 +201,14 @@ struct BrokerCredentials: Sendable {
         close(fd)
         guard written == bytes.count, rename(temp, path) == 0 else {
             unlink(temp)
-            throw ConfigError(file: path, line: nil, key: "broker.credentials", message: "cannot write: \(String(cString: strerror(errno)))")
+            throw HubError.config(file: path, line: nil, key: "broker.credentials", message: "cannot write: \(String(cString: strerror(errno)))")
         }
     }
 
     /// Reads an existing credentials file (the simulator's side: it never writes).
-    static func load(file: String) throws(ConfigError) -> BrokerCredentials {
+    static func load(file: String) throws(HubError) -> BrokerCredentials {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError(file: file, line: nil, key: "broker.credentials", message: "cannot read the credentials file (the hub writes it at its first start)")
+            throw HubError.config(file: file, line: nil, key: "broker.credentials", message: "cannot read the credentials file (the hub writes it at its first start)")
         }
         return try parse(text, file: file)
     }

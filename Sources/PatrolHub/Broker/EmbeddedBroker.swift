@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Logging
 
@@ -128,7 +129,7 @@ final class EmbeddedBroker: @unchecked Sendable {
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
                 let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
-                throw BrokerError(message: "mosquitto exited at start (status \(status)); its log (\(logPath)) says:\n\(tail)")
+                throw HubError(.broker, "mosquitto exited at start (status \(status)); its log (\(logPath)) says:\n\(tail)")
             }
             if Self.canConnect(host: connectHost, port: port) {
                 logger.info("broker.started", metadata: ["broker.port": "\(port)", "broker.pid": "\(pid)"])
@@ -137,7 +138,7 @@ final class EmbeddedBroker: @unchecked Sendable {
             usleep(20_000)
         }
         kill()
-        throw BrokerError(message: "mosquitto did not accept connections on \(options.host):\(port) within \(Int(timeout)) s")
+        throw HubError(.broker, "mosquitto did not accept connections on \(options.host):\(port) within \(Int(timeout)) s")
     }
 
     /// Stops the broker with SIGTERM (it saves its persistence file) and waits.
@@ -202,14 +203,10 @@ final class EmbeddedBroker: @unchecked Sendable {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, argv, environ)
-        guard rc == 0 else { throw BrokerError(message: "could not start \(executable): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw HubError(.broker, "could not start \(executable): \(String(cString: strerror(rc)))") }
         return pid
     }
 
-    struct BrokerError: Error, CustomStringConvertible {
-        var message: String
-        var description: String { message }
-    }
 
     static func resolve(_ name: String) throws -> URL {
         if name.contains("/") { return URL(fileURLWithPath: name) }
@@ -218,13 +215,13 @@ final class EmbeddedBroker: @unchecked Sendable {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
         }
-        throw BrokerError(message: "'\(name)' not found on PATH: install the Debian package 'mosquitto' (or set broker.mosquitto_path)")
+        throw HubError(.broker, "'\(name)' not found on PATH: install the Debian package 'mosquitto' (or set broker.mosquitto_path)")
     }
 
     /// A port that was free a moment ago on loopback.
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BrokerError(message: "socket() failed") }
+        guard fd >= 0 else { throw HubError(.broker, "socket() failed") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -234,7 +231,7 @@ final class EmbeddedBroker: @unchecked Sendable {
         let ok = withUnsafeMutablePointer(to: &addr) { ptr in
             ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
         }
-        guard ok else { throw BrokerError(message: "could not find a free port") }
+        guard ok else { throw HubError(.broker, "could not find a free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
@@ -250,4 +247,9 @@ final class EmbeddedBroker: @unchecked Sendable {
             ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
     }
+}
+
+extension HubError.Code {
+    /// The embedded broker (or one of its tools) cannot be found, started or reached.
+    static let broker = Self("broker")
 }

@@ -48,9 +48,7 @@ extension PatrolHubCommand {
             }
 
             private func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
-                guard s.count < width else { return s }
-                let fill = String(repeating: " ", count: width - s.count)
-                return left ? fill + s : s + fill
+                HubFormat.spacePadded(s, width: width, alignment: left ? .right : .left)
             }
         }
     }

@@ -44,15 +44,15 @@ extension PatrolHubCommand {
                         openOnly = true
                     } else {
                         guard let s = Case.State(rawValue: state) else {
-                            throw CLIError("--state: unknown state '\(state)' (one of: open, \(Case.State.allCases.map(\.rawValue).joined(separator: ", ")))")
+                            throw HubError.cli("--state: unknown state '\(state)' (one of: open, \(Case.State.allCases.map(\.rawValue).joined(separator: ", ")))")
                         }
                         filter = s
                     }
                 }
-                guard limit > 0 else { throw CLIError("--limit must be at least 1, not \(limit)") }
+                guard limit > 0 else { throw HubError.cli("--limit must be at least 1, not \(limit)") }
                 let (db, cfg) = try store.open()
                 if let zone, try !db.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) {
-                    throw CLIError("--zone: unknown zone '\(zone)' (not in the store's zones)")
+                    throw HubError.cli("--zone: unknown zone '\(zone)' (not in the store's zones)")
                 }
                 var cases = try db.writer.read { try DisputeStore.listCases(state: filter, zone: zone, limit: openOnly ? Int.max : limit, db: $0) }
                 if openOnly { cases = Array(cases.filter(\.state.isOpen).prefix(limit)) }
@@ -84,7 +84,7 @@ extension PatrolHubCommand {
                     return (c, try DisputeStore.transitions(of: id, db: d), try DisputeStore.riskItems(ofCase: id, db: d),
                             try DisputeStore.documents(ofCase: id, db: d))
                 }
-                guard let (c, transitions, items, documents) = found else { throw CLIError("no case \(id)") }
+                guard let (c, transitions, items, documents) = found else { throw HubError.cli("no case \(id)") }
                 if json {
                     guard case .object(var o) = c.json else { return }
                     o["transitions"] = .array(transitions.map(\.json))
@@ -155,22 +155,22 @@ extension PatrolHubCommand {
 
             func run() throws {
                 guard let kind = CaseActionKind(name: action) else {
-                    throw CLIError("unknown action '\(action)' (one of: \(CaseActionKind.operatorActions.map(\.rawValue).joined(separator: ", ")))")
+                    throw HubError.cli("unknown action '\(action)' (one of: \(CaseActionKind.operatorActions.map(\.rawValue).joined(separator: ", ")))")
                 }
                 var a = CaseAction(kind, by: by, note: note, assignee: assignee)
                 if let outcome {
                     guard let o = CaseOutcome(rawValue: outcome) else {
-                        throw CLIError("--outcome: unknown outcome '\(outcome)' (one of: \(CaseOutcome.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        throw HubError.cli("--outcome: unknown outcome '\(outcome)' (one of: \(CaseOutcome.allCases.map(\.rawValue).joined(separator: ", ")))")
                     }
                     a.outcome = o
                 }
                 if let amount {
-                    guard let v = Double(amount), v.isFinite, v >= 0 else { throw CLIError("--amount must be a number of yuan ≥ 0, not '\(amount)'") }
+                    guard let v = Double(amount), v.isFinite, v >= 0 else { throw HubError.cli("--amount must be a number of yuan ≥ 0, not '\(amount)'") }
                     a.amountCNY = v
                 }
                 if let satisfaction {
                     guard let s = CaseSatisfaction(rawValue: satisfaction) else {
-                        throw CLIError("--satisfaction: unknown value '\(satisfaction)' (one of: \(CaseSatisfaction.allCases.map(\.rawValue).joined(separator: ", ")))")
+                        throw HubError.cli("--satisfaction: unknown value '\(satisfaction)' (one of: \(CaseSatisfaction.allCases.map(\.rawValue).joined(separator: ", ")))")
                     }
                     a.satisfaction = s
                 }
@@ -183,8 +183,8 @@ extension PatrolHubCommand {
                     } else {
                         print("\(c.id): \(before?.state.rawValue ?? "?") → \(c.state.rawValue) (\(kind.rawValue) by \(a.by))")
                     }
-                } catch let e as CaseActionError {
-                    throw CLIError(e.message)
+                } catch let e as HubError where HubError.Code.caseAction.contains(e.code) {
+                    throw HubError.cli(e.message)
                 }
             }
         }

@@ -14,7 +14,7 @@ struct ConfigOptions: ParsableArguments {
         do {
             return try HubConfig.load(file: config)
         } catch {
-            throw CLIError("invalid config: \(error)")
+            throw HubError.cli("invalid config: \(error)")
         }
     }
 }
@@ -52,23 +52,23 @@ func openExistingStore(_ path: String, whereFrom: String = "") throws -> Dispute
     let suffix = whereFrom.isEmpty ? "" : " (\(whereFrom))"
     var isFolder: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-        throw CLIError("\(path)\(suffix) is a folder, not a store file")
+        throw HubError.cli("\(path)\(suffix) is a folder, not a store file")
     }
     guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw CLIError(FileManager.default.fileExists(atPath: path)
+        throw HubError.cli(FileManager.default.fileExists(atPath: path)
             ? "cannot read the store \(path)\(suffix): permission denied"
             : "no store at \(path)\(suffix): has the hub run yet? (a hub creates its store at its first start)")
     }
     let head = (try? handle.read(upToCount: 16)) ?? Data()
     try? handle.close()
     guard head == Data("SQLite format 3\0".utf8) else {
-        throw CLIError(head.isEmpty ? "\(path)\(suffix) is empty: not a store a hub has written"
+        throw HubError.cli(head.isEmpty ? "\(path)\(suffix) is empty: not a store a hub has written"
                                     : "\(path)\(suffix) is not a PatrolHub store (not an SQLite database)")
     }
     do {
         return try DisputeStore(path: path)
     } catch {
-        throw CLIError("cannot open the store \(path)\(suffix): \(error)")
+        throw HubError.cli("cannot open the store \(path)\(suffix): \(error)")
     }
 }
 
@@ -77,9 +77,9 @@ func openExistingStore(_ path: String, whereFrom: String = "") throws -> Dispute
 /// Foundation's words.
 func requireReadableFile(_ path: String, what: String, flag: String) throws {
     var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw CLIError("\(flag): no \(what) at \(path)") }
-    if isFolder.boolValue { throw CLIError("\(flag): \(path) is a folder, not a \(what)") }
-    guard FileManager.default.isReadableFile(atPath: path) else { throw CLIError("\(flag): cannot read the \(what) \(path): permission denied") }
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw HubError.cli("\(flag): no \(what) at \(path)") }
+    if isFolder.boolValue { throw HubError.cli("\(flag): \(path) is a folder, not a \(what)") }
+    guard FileManager.default.isReadableFile(atPath: path) else { throw HubError.cli("\(flag): cannot read the \(what) \(path): permission denied") }
 }
 
 /// Writes `text` to the file `path` (`-o`, `--output`, `--dump`), or fails with one
@@ -104,7 +104,7 @@ func writeTextFile(_ text: String, to path: String) throws {
         } else {
             why = "the disk is full or the file is not writable"
         }
-        throw CLIError("cannot write \(path): \(why)")
+        throw HubError.cli("cannot write \(path): \(why)")
     }
 }
 
@@ -113,10 +113,22 @@ func printErr(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
-/// A failure the command reports as one line (no usage text) and exit status 1.
-struct CLIError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+extension HubError.Code {
+    /// A command failed for a reason it states itself (a file it cannot write, a flag out of range).
+    static let cli = Self("cli")
+}
+
+extension HubError {
+    /// A failure the command reports as one line (no usage text) and exit status 1.
+    static func cli(_ line: String, fileID: StaticString = #fileID, sourceLine: UInt = #line) -> HubError {
+        HubError(.cli, line, fileID: fileID, line: sourceLine)
+    }
+}
+
+/// `HubError.cli(_:)`, under the name `Bench/` still uses.
+// Allowance: `Sources/PatrolHub/Bench` is being rewritten in another lane; it moves to `HubError.cli` at the merge and this goes.
+func CLIError(_ line: String, fileID: StaticString = #fileID, sourceLine: UInt = #line) -> HubError {
+    .cli(line, fileID: fileID, sourceLine: sourceLine)
 }
 
 extension String {
@@ -142,13 +154,5 @@ struct LocalTime {
     let zone: TimeZone
     init(_ zone: TimeZone) { self.zone = zone }
 
-    func callAsFunction(_ d: Date) -> String {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = zone
-        let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: d)
-        func p(_ v: Int?) -> String { let s = String(v ?? 0); return s.count < 2 ? "0" + s : s }
-        let off = zone.secondsFromGMT(for: d)
-        let sign = off < 0 ? "-" : "+"
-        return "\(c.year ?? 0)-\(p(c.month))-\(p(c.day)) \(p(c.hour)):\(p(c.minute)):\(p(c.second)) \(sign)\(p(abs(off) / 3600)):\(p(abs(off) % 3600 / 60))"
-    }
+    func callAsFunction(_ d: Date) -> String { HubFormat.dateTimeWithOffset(d, in: zone) }
 }

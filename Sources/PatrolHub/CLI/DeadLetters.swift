@@ -37,18 +37,18 @@ extension PatrolHubCommand {
 
             func query(_ cfg: HubConfig) throws -> DeadLetterQuery {
                 var q = DeadLetterQuery()
-                let known = DecodeError.Reason.allCases.map(\.rawValue)
+                let known = DeadLetterReason.allCases.map(\.rawValue)
                 for r in reason {
-                    guard known.contains(r) else { throw CLIError("--reason: unknown reason '\(r.terminalSafe)' (one of: \(known.joined(separator: ", ")))") }
+                    guard known.contains(r) else { throw HubError.cli("--reason: unknown reason '\(r.terminalSafe)' (one of: \(known.joined(separator: ", ")))") }
                 }
                 q.reasons = reason
                 if let source {
-                    guard !source.isEmpty, source.utf8.count <= 1024 else { throw CLIError("--source: expected a camera or device id or a topic (1 to 1024 bytes)") }
+                    guard !source.isEmpty, source.utf8.count <= 1024 else { throw HubError.cli("--source: expected a camera or device id or a topic (1 to 1024 bytes)") }
                     q.source = source
                 }
                 if let since {
                     guard let t = TimeParser(defaultZone: cfg.timezone).parse(since) else {
-                        throw CLIError("--since: expected an RFC 3339 time, e.g. 2025-03-01T08:00:00+08:00, found '\(since.terminalSafe)'")
+                        throw HubError.cli("--since: expected an RFC 3339 time, e.g. 2025-03-01T08:00:00+08:00, found '\(since.terminalSafe)'")
                     }
                     q.since = t
                 }
@@ -66,7 +66,7 @@ extension PatrolHubCommand {
             @Flag(help: "Print {\"items\": [...]} (the API's fields, without the bytes).") var json = false
 
             func run() throws {
-                guard (1...10_000).contains(limit) else { throw CLIError("--limit: expected a whole number from 1 to 10000, found \(limit)") }
+                guard (1...10_000).contains(limit) else { throw HubError.cli("--limit: expected a whole number from 1 to 10000, found \(limit)") }
                 let (db, cfg) = try options.open()
                 var q = try filters.query(cfg)
                 q.limit = limit
@@ -94,9 +94,9 @@ extension PatrolHubCommand {
             @Option(help: "Show at most this many bytes of the payload.") var maxBytes: Int = 4096
 
             func run() throws {
-                guard maxBytes >= 1 else { throw CLIError("--max-bytes must be at least 1") }
+                guard maxBytes >= 1 else { throw HubError.cli("--max-bytes must be at least 1") }
                 let (db, cfg) = try options.open()
-                guard let d = try db.deadLetter(id: id) else { throw CLIError("no dead letter \(id)") }
+                guard let d = try db.deadLetter(id: id) else { throw HubError.cli("no dead letter \(id)") }
                 let f = LocalTime(cfg.timezone)
                 print("id        \(d.id)")
                 print("reason    \(d.reason)")
@@ -144,12 +144,12 @@ extension PatrolHubCommand {
             @Flag(help: "Print one JSON object (queued, refused, more).") var json = false
 
             func run() throws {
-                guard ids.count <= 1000 else { throw CLIError("--ids: at most 1000 ids at a time") }
+                guard ids.count <= 1000 else { throw HubError.cli("--ids: at most 1000 ids at a time") }
                 guard !ids.isEmpty || !filters.reason.isEmpty || filters.source != nil || filters.since != nil else {
-                    throw CLIError("give --reason, --source, --since or --ids: which dead letters to replay")
+                    throw HubError.cli("give --reason, --source, --since or --ids: which dead letters to replay")
                 }
                 let author = by.trimmingCharacters(in: .whitespaces)
-                guard !author.isEmpty, author.utf8.count <= 200 else { throw CLIError("--by: who replays (1 to 200 bytes)") }
+                guard !author.isEmpty, author.utf8.count <= 200 else { throw HubError.cli("--by: who replays (1 to 200 bytes)") }
                 let (db, cfg) = try options.open()
                 var q = try filters.query(cfg)
                 q.ids = ids

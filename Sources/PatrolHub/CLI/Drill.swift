@@ -42,7 +42,7 @@ extension PatrolHubCommand {
         enum ReportFormat: String, ExpressibleByArgument, CaseIterable { case text, md, html }
 
         func run() async throws {
-            guard settle >= 0, settle.isFinite else { throw CLIError("--settle must be a number of seconds ≥ 0, not \(settle)") }
+            guard settle >= 0, settle.isFinite else { throw HubError.cli("--settle must be a number of seconds ≥ 0, not \(settle)") }
             let cfg = try config.load()
             log.bootstrap(timeZone: cfg.timezone)
             var logger = Logger(label: "patrolhub.drill")
@@ -60,7 +60,7 @@ extension PatrolHubCommand {
             do {
                 try await source.checkHealth()
             } catch {
-                throw CLIError("\(error)")
+                throw HubError.cli("\(error)")
             }
             var options = SimulatorRunner.Options()
             options.mqtt = try broker.mqttOptions(config: cfg)
@@ -70,8 +70,8 @@ extension PatrolHubCommand {
             let result: DrillResult
             do {
                 result = try await drill.run()
-            } catch let e as HTTPOutcomeSource.Failure {
-                throw CLIError(e.description)
+            } catch let e as HubError where e.code == .hubAPI {
+                throw HubError.cli(e.description)
             }
             let text: String
             switch format {

@@ -29,18 +29,18 @@ extension PatrolHubCommand {
             @Flag(help: "Print {\"items\": [...]} with each item as the API returns it.") var json = false
 
             func run() throws {
-                guard limit > 0 else { throw CLIError("--limit must be at least 1, not \(limit)") }
+                guard limit > 0 else { throw HubError.cli("--limit must be at least 1, not \(limit)") }
                 var q = ListQuery()
                 q.limit = limit
                 if let state {
-                    guard ["open", "closed"].contains(state) else { throw CLIError("--state: unknown state '\(state)' (one of: open, closed)") }
+                    guard ["open", "closed"].contains(state) else { throw HubError.cli("--state: unknown state '\(state)' (one of: open, closed)") }
                     q.states = [state]
                 }
                 if late { q.late = true }
                 let (db, cfg) = try store.open()
                 if let zone {
                     guard try db.writer.read({ try DisputeStore.knowsZone(zone, db: $0) }) else {
-                        throw CLIError("--zone: unknown zone '\(zone)' (not in the store's zones)")
+                        throw HubError.cli("--zone: unknown zone '\(zone)' (not in the store's zones)")
                     }
                     q.zone = zone
                 }

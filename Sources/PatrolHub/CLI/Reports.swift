@@ -31,8 +31,8 @@ extension PatrolHubCommand {
         var output: String?
 
         func run() throws {
-            guard ReportCatalog.kinds.contains(kind) else { throw CLIError("unknown report '\(kind)' (one of: \(ReportCatalog.kinds.joined(separator: ", ")))") }
-            guard ReportCatalog.builder(kind) != nil else { throw CLIError("\(ReportError.unavailable(kind))") }
+            guard ReportCatalog.kinds.contains(kind) else { throw HubError.cli("unknown report '\(kind)' (one of: \(ReportCatalog.kinds.joined(separator: ", ")))") }
+            guard ReportCatalog.builder(kind) != nil else { throw HubError.cli(HubError.reportUnavailable(kind).description) }
             // With --store the config is optional (its timezone is used when the file is there).
             let cfg = store != nil && !FileManager.default.fileExists(atPath: config.config) ? HubConfig() : try config.load()
             let path = store ?? cfg.store.path
@@ -40,7 +40,7 @@ extension PatrolHubCommand {
             let context = ReportContext(timeZone: cfg.timezone, now: Date())
             let day: LocalDay
             if let date {
-                guard let d = LocalDay(date) else { throw CLIError("--date must be a day YYYY-MM-DD, not '\(date)'") }
+                guard let d = LocalDay(date) else { throw HubError.cli("--date must be a day YYYY-MM-DD, not '\(date)'") }
                 day = d
             } else {
                 var cal = Calendar(identifier: .gregorian)

@@ -55,8 +55,8 @@ extension PatrolHubCommand {
             let hub: Hub
             do {
                 hub = try Hub(config: cfg, logger: logger, clock: clock)
-            } catch let error as ConfigError {
-                throw CLIError("invalid config: \(error)")
+            } catch let error as HubError where error.code == .config {
+                throw HubError.cli("invalid config: \(error)")
             }
             HubMetrics.bootstrapGlobal(hub.metrics) // once per process: libraries using swift-metrics report to /metrics too
             logger.info("hub.starting", metadata: ["broker": "\(cfg.broker.mode.rawValue) \(hub.brokerHost):\(hub.brokerPort)", "store": "\(cfg.store.path)"])

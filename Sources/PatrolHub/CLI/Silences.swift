@@ -48,21 +48,21 @@ extension PatrolHubCommand {
             func run() throws {
                 let parser = TimeParser(defaultZone: try store.timeZone())
                 let now = Date()
-                let starts = try start.map { t in try parser.parse(t) ?? { throw CLIError("--start is not an RFC 3339 time: \(t)") }() } ?? now
+                let starts = try start.map { t in try parser.parse(t) ?? { throw HubError.cli("--start is not an RFC 3339 time: \(t)") }() } ?? now
                 let ends: Date
-                if end != nil, duration != nil { throw CLIError("give --end or --duration, not both") }
+                if end != nil, duration != nil { throw HubError.cli("give --end or --duration, not both") }
                 if let end {
-                    guard let e = parser.parse(end) else { throw CLIError("--end is not an RFC 3339 time: \(end)") }
+                    guard let e = parser.parse(end) else { throw HubError.cli("--end is not an RFC 3339 time: \(end)") }
                     ends = e
                 } else if let duration {
-                    guard let d = DurationText.seconds(duration) else { throw CLIError("--duration must look like 30m, 2h or 1d, not '\(duration)'") }
+                    guard let d = DurationText.seconds(duration) else { throw HubError.cli("--duration must look like 30m, 2h or 1d, not '\(duration)'") }
                     ends = starts.addingTimeInterval(d)
                 } else {
-                    throw CLIError("give --end or --duration")
+                    throw HubError.cli("give --end or --duration")
                 }
                 var cat: Alerts.Category?
                 if let category {
-                    guard let c = Alerts.Category(rawValue: category) else { throw CLIError("--category: unknown category '\(category)'") }
+                    guard let c = Alerts.Category(rawValue: category) else { throw HubError.cli("--category: unknown category '\(category)'") }
                     cat = c
                 }
                 let silence = Silence(id: "", zone: zone, category: cat, source: source, drill: drill, startsAt: starts, endsAt: ends,
@@ -72,8 +72,8 @@ extension PatrolHubCommand {
                     // and the config's rules (never-silenced categories, maximum duration) still apply.
                     let saved = try store.open().addSilence(silence, policy: store.policy(), authority: .supervisor)
                     print("\(saved.id) created: \(Self.describe(saved, LocalTime(try store.timeZone())))")
-                } catch let e as Silence.Invalid {
-                    throw CLIError("invalid silence: \(e)")
+                } catch let e as HubError where e.code == .invalidSilence {
+                    throw HubError.cli("invalid silence: \(e)")
                 }
             }
 
@@ -113,9 +113,9 @@ extension PatrolHubCommand {
 
             func run() throws {
                 do {
-                    guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
-                } catch let e as Silence.Invalid {
-                    throw CLIError(e.message)
+                    guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw HubError.cli("no silence \(id)") }
+                } catch let e as HubError where e.code == .invalidSilence {
+                    throw HubError.cli(e.message)
                 }
                 print("\(id) expired")
             }
@@ -128,7 +128,7 @@ extension PatrolHubCommand {
             @Option(help: "Who deletes it.") var by: String
 
             func run() throws {
-                guard try store.open().deleteSilence(id: id, by: by, at: Date()) else { throw CLIError("no silence \(id)") }
+                guard try store.open().deleteSilence(id: id, by: by, at: Date()) else { throw HubError.cli("no silence \(id)") }
                 print("\(id) deleted")
             }
         }

@@ -62,7 +62,7 @@ extension PatrolHubCommand {
             let report = try await runner.run(plan)
             print(report.summary(plan: plan))
             if report.acknowledged < report.published {
-                throw CLIError("the broker acknowledged \(report.acknowledged) of \(report.published) messages")
+                throw HubError.cli("the broker acknowledged \(report.acknowledged) of \(report.published) messages")
             }
         }
     }
@@ -95,8 +95,8 @@ extension SimulationPlan {
 extension SimulatorRunner.Report {
     /// The end-of-run summary.
     func summary(plan: SimulationPlan) -> String {
-        var lines = [String(format: "published %d messages (%d acknowledged, %d republished after a reconnect) in %.2f s: %.0f msg/s",
-                            published, acknowledged, republished, elapsed, rate)]
+        var lines = ["published \(published) messages (\(acknowledged) acknowledged, \(republished) republished after a reconnect) "
+                     + "in \(HubFormat.fixed(elapsed, digits: 2)) s: \(HubFormat.fixed(rate, digits: 0)) msg/s"]
         if wills > 0 || disconnects > 0 { lines.append("  \(wills) camera connection(s) cut for their last will, \(disconnects) disconnect(s) of the simulator") }
         let dead = plan.expectedDeadLetters
         if !dead.isEmpty {

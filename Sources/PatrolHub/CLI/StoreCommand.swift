@@ -33,10 +33,10 @@ extension PatrolHubCommand {
                     if let inboxPath = r.inboxPath, let bytes = r.inboxBytes {
                         print("backed up the inbox to \(inboxPath): \(bytes) bytes (integrity ok)")
                     }
-                } catch let error as DisputeStore.BackupRefused {
-                    throw CLIError(error.description)
+                } catch let error as HubError where error.code == .backupRefused {
+                    throw HubError.cli(error.description)
                 } catch {
-                    throw CLIError("backup of \(path) failed: \(error)")
+                    throw HubError.cli("backup of \(path) failed: \(error)")
                 }
             }
         }
@@ -52,8 +52,8 @@ extension PatrolHubCommand {
                 do {
                     let (before, after) = try DisputeStore.vacuum(path: path)
                     print("vacuumed \(path): \(before) bytes before, \(after) after")
-                } catch let error as DisputeStore.VacuumRefused {
-                    throw CLIError(error.description)
+                } catch let error as HubError where error.code == .vacuumRefused {
+                    throw HubError.cli(error.description)
                 }
             }
         }

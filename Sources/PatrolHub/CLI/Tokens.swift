@@ -28,18 +28,18 @@ extension PatrolHubCommand {
 
             func run() throws {
                 guard let role = Role(rawValue: role) else {
-                    throw CLIError("unknown role '\(self.role)' (use one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw HubError.cli("unknown role '\(self.role)' (use one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
                 guard !name.isEmpty, name.unicodeScalars.allSatisfy(AccessTokens.nameCharacters.contains) else {
-                    throw CLIError("name '\(name)' may only hold letters, digits, '.', '_', '-' and '@'")
+                    throw HubError.cli("name '\(name)' may only hold letters, digits, '.', '_', '-' and '@'")
                 }
                 let path: String
                 if let file {
                     path = file
                 } else {
                     let c: HubConfig
-                    do { c = try HubConfig.load(file: config) } catch { throw CLIError("invalid config: \(error)") }
-                    guard let f = c.http.tokensFile else { throw CLIError("\(config) sets no http.tokens_file: name the file with --file") }
+                    do { c = try HubConfig.load(file: config) } catch { throw HubError.cli("invalid config: \(error)") }
+                    guard let f = c.http.tokensFile else { throw HubError.cli("\(config) sets no http.tokens_file: name the file with --file") }
                     path = f
                 }
                 let token = Self.newToken()
@@ -59,15 +59,15 @@ extension PatrolHubCommand {
                 var existing = ""
                 if FileManager.default.fileExists(atPath: path) {
                     guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                        throw CLIError("cannot read \(path) (unreadable or not UTF-8 text)")
+                        throw HubError.cli("cannot read \(path) (unreadable or not UTF-8 text)")
                     }
                     existing = text
                     let tokens: AccessTokens
-                    do { tokens = try AccessTokens.parse(text, file: path, allowEmpty: true) } catch { throw CLIError("\(error): fix the file first") }
-                    if tokens.contains(name: name) { throw CLIError("\(path) already holds a token for '\(name)' (remove its line to replace it)") }
+                    do { tokens = try AccessTokens.parse(text, file: path, allowEmpty: true) } catch { throw HubError.cli("\(error): fix the file first") }
+                    if tokens.contains(name: name) { throw HubError.cli("\(path) already holds a token for '\(name)' (remove its line to replace it)") }
                 }
                 let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw CLIError("cannot open \(path) for writing: \(String(cString: strerror(errno)))") }
+                guard fd >= 0 else { throw HubError.cli("cannot open \(path) for writing: \(String(cString: strerror(errno)))") }
                 defer { close(fd) }
                 var st = stat()
                 if fstat(fd, &st) == 0, st.st_mode & 0o077 != 0 {
@@ -77,7 +77,7 @@ extension PatrolHubCommand {
                 let bytes = Array(text.utf8)
                 let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                 guard written == bytes.count, fsync(fd) == 0 else {
-                    throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
+                    throw HubError.cli("cannot write \(path): \(String(cString: strerror(errno)))")
                 }
             }
         }

@@ -24,7 +24,7 @@ extension PatrolHubCommand {
                 if let cameras, report.isValid {
                     let index = try ZoneFile.load(contentsOf: url)
                     let records: [CameraRecord]
-                    do { records = try Registry.loadCameras(file: cameras) } catch { throw CLIError("\(error)") }
+                    do { records = try Registry.loadCameras(file: cameras) } catch { throw HubError.cli("\(error)") }
                     let placer = Placer(registry: Registry(cameras: records), zones: index)
                     let outside = records.filter { placer.cameraPlacement($0.id)?.zone == ZoneLocation.unzonedCode }
                     let wrong = records.filter { r in r.zone != nil && index.zone(code: r.zone!) == nil }
@@ -48,18 +48,18 @@ extension PatrolHubCommand {
             @Flag(help: #"Print {"zone": CODE, "chain": [codes from the district down]}."#) var json = false
 
             func run() throws {
-                guard let system = CoordinateSystem(rawValue: crs.lowercased()) else { throw CLIError("--crs must be wgs84, gcj02 or bd09, not '\(crs)'") }
+                guard let system = CoordinateSystem(rawValue: crs.lowercased()) else { throw HubError.cli("--crs must be wgs84, gcj02 or bd09, not '\(crs)'") }
                 let point = GeoPoint(lat: lat, lon: lon, crs: system)
-                guard point.isValid else { throw CLIError("--lat must be within -90…90 and --lon within -180…180") }
+                guard point.isValid else { throw HubError.cli("--lat must be within -90…90 and --lon within -180…180") }
                 try requireReadableFile(zones, what: "zone file", flag: "--zones")
                 let index: ZoneIndex
-                do { index = try ZoneFile.load(contentsOf: URL(fileURLWithPath: zones)) } catch { throw CLIError("\(error)") }
+                do { index = try ZoneFile.load(contentsOf: URL(fileURLWithPath: zones)) } catch { throw HubError.cli("\(error)") }
                 let loc = index.locate(point)
                 if json {
                     print(JSONValue.object(["zone": .string(loc.zone), "chain": .array(loc.chain.map(JSONValue.string))]).serialized)
                 } else if loc.isZoned {
                     let w = point.wgs84
-                    print("point \(lat), \(lon) (\(system.rawValue)) = \(String(format: "%.7f, %.7f", w.lat, w.lon)) (wgs84)")
+                    print("point \(lat), \(lon) (\(system.rawValue)) = \(HubFormat.fixed(w.lat, digits: 7)), \(HubFormat.fixed(w.lon, digits: 7)) (wgs84)")
                     for z in loc.zones { print("  \(z.level.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(z.code)  \(z.name)\(z.unit.map { "  unit: \($0)" } ?? "")\(z.worker.map { "  worker: \($0)" } ?? "")") }
                 } else {
                     print("unzoned: the point is in no zone of \(zones)")
@@ -77,7 +77,7 @@ extension PatrolHubCommand {
 
             func run() throws {
                 let rules: RuleSet
-                do { rules = try RuleSet.load(file: file) } catch { throw CLIError("\(error)") }
+                do { rules = try RuleSet.load(file: file) } catch { throw HubError.cli("\(error)") }
                 print("\(file): valid")
                 print("  dedup window \(Int(rules.dedupWindow)) s; warning slip at severity ≤ \(rules.immediateMaxSeverity) or \(rules.slipThreshold) occurrences in \(Int(rules.groupWindow)) s; repeat after \(Int(rules.repeatInterval)) s")
                 for c in Category.allCases where rules.severities[c] != nil || rules.thresholds[c] != nil {

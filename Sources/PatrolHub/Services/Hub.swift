@@ -45,12 +45,12 @@ struct Hub {
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
                             ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
-                throw ConfigError(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
+                throw HubError.config(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
             }
         }
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
-        rules = try config.rulesFile.map { f throws(ConfigError) in try RuleSet.load(file: f) } ?? RuleSet()
-        let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+        rules = try config.rulesFile.map { f throws(HubError) in try RuleSet.load(file: f) } ?? RuleSet()
+        let zones = try config.zonesFile.map { f throws(HubError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
         let placer = Placer(registry: registry, zones: zones, maxCameraDistance: rules.maxCameraDistance)
         var loadedPlan: PatrolPlan?
         if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }

@@ -12,8 +12,8 @@ enum SimulatedClockFile {
     /// The simulation recorded in `dataDir`, nil when none (or unreadable).
     static func read(dataDir: String) -> HubClock.Simulation? {
         guard let data = FileManager.default.contents(atPath: path(dataDir: dataDir)),
-              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let start = o["start_unix"] as? Double, let speed = o["speed"] as? Double, let anchor = o["anchor_unix"] as? Double
+              let o = try? JSONParser.parse([UInt8](data)),
+              let start = o["start_unix"]?.doubleValue, let speed = o["speed"]?.doubleValue, let anchor = o["anchor_unix"]?.doubleValue
         else { return nil }
         return HubClock.Simulation(start: Date(timeIntervalSince1970: start), speed: speed, anchor: Date(timeIntervalSince1970: anchor))
     }
@@ -29,14 +29,15 @@ enum SimulatedClockFile {
     static func forHub(start: Date, speed: Double, dataDir: String, now: Date = Date()) throws -> (simulation: HubClock.Simulation, continued: Bool) {
         if let s = matching(start: start, speed: speed, dataDir: dataDir) { return (s, true) }
         let s = HubClock.Simulation(start: start, speed: speed, anchor: now)
-        let object: [String: Any] = ["start": start.rfc3339, "start_unix": start.timeIntervalSince1970, "speed": speed,
-                                     "anchor_unix": now.timeIntervalSince1970, "anchor": now.rfc3339]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        // Sorted keys; each number written in its shortest form that reads back exactly.
+        let object: JSONValue = .object(["start": .string(start.rfc3339), "start_unix": .number(start.timeIntervalSince1970), "speed": .number(speed),
+                                         "anchor_unix": .number(now.timeIntervalSince1970), "anchor": .string(now.rfc3339)])
+        let data = Data(object.serialized.utf8)
         let file = path(dataDir: dataDir)
         do {
             try data.write(to: URL(fileURLWithPath: file), options: .atomic)
         } catch {
-            throw CLIError("cannot write \(file): \(error.localizedDescription)")
+            throw HubError.cli("cannot write \(file): \(error.localizedDescription)")
         }
         return (s, false)
     }

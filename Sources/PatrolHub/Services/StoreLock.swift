@@ -21,14 +21,14 @@ final class StoreLock: Sendable {
         path = storePath + ".lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw StoreLockError(message: "cannot open \(path): \(String(cString: strerror(errno)))")
+            throw HubError(.storeLocked, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         var lock = Self.wholeFile(F_WRLCK)
         guard fcntl(fd, F_SETLK, &lock) == 0 else {
             var holder = Self.wholeFile(F_WRLCK)
             let pid = fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != Int16(F_UNLCK) ? " (pid \(holder.l_pid))" : ""
             close(fd)
-            throw StoreLockError(message: "another hub\(pid) serves the store \(storePath): stop it first, or give this hub its own store.path")
+            throw HubError(.storeLocked, "another hub\(pid) serves the store \(storePath): stop it first, or give this hub its own store.path")
         }
         _ = ftruncate(fd, 0)
         let text = "\(getpid())\n"
@@ -47,9 +47,9 @@ final class StoreLock: Sendable {
     }
 }
 
-struct StoreLockError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+extension HubError.Code {
+    /// The store's lock file cannot be opened, or another hub holds it.
+    static let storeLocked = Self("store_locked")
 }
 
 /// Keeps the hub's `StoreLock` for as long as the hub's services run (it is

@@ -22,10 +22,6 @@ struct HTTPOutcomeSource: OutcomeSource {
     var token: String?
     var session: URLSession = .shared
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     func request(_ path: String, query: [(String, String)] = [], method: String = "GET", body: Data? = nil) async throws -> (Int, Data) {
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) } }
@@ -43,7 +39,7 @@ struct HTTPOutcomeSource: OutcomeSource {
         do {
             (data, response) = try await session.data(for: r)
         } catch {
-            throw Failure(description: "the hub's API at \(base.absoluteString) did not answer \(method) \(path): \(Self.why(error, timeout: r.timeoutInterval))")
+            throw HubError(.hubAPI, "the hub's API at \(base.absoluteString) did not answer \(method) \(path): \(Self.why(error, timeout: r.timeoutInterval))")
         }
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
     }
@@ -66,7 +62,7 @@ struct HTTPOutcomeSource: OutcomeSource {
     /// Fails with a clear line when the hub is not there.
     func checkHealth() async throws {
         let (status, _) = try await request("/healthz")
-        guard status == 200 else { throw Failure(description: "the hub's API at \(base.absoluteString) answered /healthz with status \(status)") }
+        guard status == 200 else { throw HubError(.hubAPI, "the hub's API at \(base.absoluteString) answered /healthz with status \(status)") }
     }
 
     func fetch(_ kind: DrillExpectation.Kind, since: Date, now: Date) async throws -> [ObservedOutcome] {
@@ -84,15 +80,15 @@ struct HTTPOutcomeSource: OutcomeSource {
         repeat {
             let (status, data) = try await request(path, query: query + (cursor.map { [("cursor", $0)] } ?? []))
             guard status == 200 else {
-                throw Failure(description: "GET \(path) answered \(status): \(String(decoding: data.prefix(300), as: UTF8.self))")
+                throw HubError(.hubAPI, "GET \(path) answered \(status): \(String(decoding: data.prefix(300), as: UTF8.self))")
             }
             let page: JSONValue
             do {
                 page = try JSONParser.parse([UInt8](data))
             } catch {
-                throw Failure(description: "GET \(path) answered something that is not JSON: \(error)")
+                throw HubError(.hubAPI, "GET \(path) answered something that is not JSON: \(error)")
             }
-            guard case .array(let items)? = page["items"] else { throw Failure(description: "GET \(path): no 'items' list in the answer") }
+            guard case .array(let items)? = page["items"] else { throw HubError(.hubAPI, "GET \(path): no 'items' list in the answer") }
             for item in items {
                 if let o = ObservedOutcome(json: item, kind: kind, observedAt: now) { out.append(o) }
             }
@@ -111,7 +107,7 @@ struct HTTPOutcomeSource: OutcomeSource {
         if let s = spec.source { o["source"] = .string(s) }
         let (status, data) = try await request("/api/v1/silences", method: "POST", body: Data(JSONValue.object(o).serialized.utf8))
         guard (200..<300).contains(status) else {
-            throw Failure(description: "POST /api/v1/silences answered \(status): \(String(decoding: data.prefix(300), as: UTF8.self))")
+            throw HubError(.hubAPI, "POST /api/v1/silences answered \(status): \(String(decoding: data.prefix(300), as: UTF8.self))")
         }
         return (try? JSONParser.parse([UInt8](data)))?["id"]?.stringValue ?? "?"
     }
@@ -245,4 +241,9 @@ struct StoreOutcomeSource: OutcomeSource {
                               endsAt: endsAt, createdBy: "drill", comment: spec.comment, createdAt: Date())
         return try store.addSilence(silence).id
     }
+}
+
+extension HubError.Code {
+    /// The hub's HTTP API did not answer a drill's reads and writes as expected.
+    static let hubAPI = Self("hub_api")
 }

@@ -58,16 +58,16 @@ struct ScenarioOptions: ParsableArguments {
         do {
             scenario = try ScenarioParser.load(file: self.scenario)
         } catch {
-            throw CLIError("invalid scenario: \(error)")
+            throw HubError.cli("invalid scenario: \(error)")
         }
         let world: SimulationWorld
         do {
             world = try SimulationWorld.load(config: config)
         } catch {
-            throw CLIError("invalid config: \(error)")
+            throw HubError.cli("invalid config: \(error)")
         }
         let speed = simulation?.speed ?? self.speed ?? scenario.speed
-        guard speed > 0, speed.isFinite else { throw CLIError("--speed must be a positive number, not \(self.speed.map { "\($0)" } ?? "\(speed)")") }
+        guard speed > 0, speed.isFinite else { throw HubError.cli("--speed must be a positive number, not \(self.speed.map { "\($0)" } ?? "\(speed)")") }
         var runDuration = scenario.duration
         if let d = duration {
             guard let v = SimDuration.parse(d), v > 0 else { throw ValidationError("--duration: expected a duration such as 90s, 10m or 2h, found '\(d)'") }
@@ -85,7 +85,7 @@ struct ScenarioOptions: ParsableArguments {
         do {
             return (scenario, world, try planner.plan(seed: seed, clock: clock))
         } catch {
-            throw CLIError("invalid scenario: \(error)")
+            throw HubError.cli("invalid scenario: \(error)")
         }
     }
 
@@ -94,10 +94,10 @@ struct ScenarioOptions: ParsableArguments {
         guard scenario.patrol != nil, let file = config.patrolFile else { return nil }
         do {
             let registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
-            let zones = try config.zonesFile.map { f throws(ZoneFileError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+            let zones = try config.zonesFile.map { f throws(HubError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
             return try PatrolPlan.load(file: file, registry: registry, zones: zones, timeZone: config.timezone)
         } catch {
-            throw CLIError("invalid config: \(error)")
+            throw HubError.cli("invalid config: \(error)")
         }
     }
 }
@@ -125,7 +125,7 @@ struct BrokerOptions: ParsableArguments {
         do {
             return try BrokerCredentials.load(file: config.brokerCredentialsFile)
         } catch {
-            throw CLIError("\(error)")
+            throw HubError.cli("\(error)")
         }
     }
 
@@ -163,7 +163,7 @@ struct BrokerOptions: ParsableArguments {
             o.host = EmbeddedBroker.connectHost(for: config.broker.host)
             o.port = config.broker.port
         } else {
-            throw CLIError("the hub's config (\(config.file)) runs an embedded broker on a port chosen at start: pass --broker 127.0.0.1:PORT (the hub logs it as broker.started broker.port=…)")
+            throw HubError.cli("the hub's config (\(config.file)) runs an embedded broker on a port chosen at start: pass --broker 127.0.0.1:PORT (the hub logs it as broker.started broker.port=…)")
         }
         return o
     }

@@ -145,7 +145,7 @@ final class SimulatorRunner: @unchecked Sendable {
                     client.interruptConnection()
                     holdUntil = Date().addingTimeInterval(duration / speed)
                     report.disconnects += 1
-                    logger.notice("simulate.disconnect", metadata: ["simulate.away_s": "\(String(format: "%.2f", duration / speed))"])
+                    logger.notice("simulate.disconnect", metadata: ["simulate.away_s": "\(HubFormat.fixed(duration / speed, digits: 2))"])
                 }
                 continue
             }
@@ -226,7 +226,7 @@ final class SimulatorRunner: @unchecked Sendable {
     func waitFor(timeout: Double, _ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {
-            if Date() > deadline { throw CLIError("could not connect to \(what) within \(Int(timeout)) s") }
+            if Date() > deadline { throw HubError.cli("could not connect to \(what) within \(Int(timeout)) s") }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -248,8 +248,8 @@ struct ProgressLine {
     func update(sent: Int, acked: Int, offset: TimeInterval, elapsed: TimeInterval) {
         guard enabled, lastPrint.advance(by: 0.25) else { return }
         let rate = elapsed > 0 ? Double(acked) / elapsed : 0
-        let line = String(format: "\r  %d/%d sent  %d acked  %.0f msg/s  scenario %@ / %@  %.1f s elapsed   ",
-                          sent, total, acked, rate, clockText(offset), clockText(duration), elapsed)
+        let line = "\r  \(sent)/\(total) sent  \(acked) acked  \(HubFormat.fixed(rate, digits: 0)) msg/s  scenario \(clockText(offset)) / \(clockText(duration))  "
+            + "\(HubFormat.fixed(elapsed, digits: 1)) s elapsed   "
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -259,8 +259,7 @@ struct ProgressLine {
     }
 
     func clockText(_ t: TimeInterval) -> String {
-        let s = Int(t)
-        return String(format: "%02d:%02d:%02d", s / 3600, s % 3600 / 60, s % 60)
+        HubFormat.clock(seconds: Int(t))
     }
 }
 

@@ -17,7 +17,7 @@ struct AdapterCorpusTests {
     @Test("fixture decodes as expected", arguments: AdapterFixtures.corpus)
     func fixture(_ entry: CorpusCase) throws {
         let payload = try AdapterFixtures.bytes(entry.payload)
-        let outcome = AdapterFixtures.outcome { () throws(DecodeError) in
+        let outcome = AdapterFixtures.outcome { () throws(HubError) in
             try AdapterFixtures.decode(format: entry.format, topic: entry.topic, payload: payload)
         }
         if let reason = entry.error {
@@ -25,7 +25,7 @@ struct AdapterCorpusTests {
                 Issue.record("expected dead letter \(reason), got \(outcome)")
                 return
             }
-            #expect(error.reason.rawValue == reason, "\(error)")
+            #expect(error.deadLetterReason.rawValue == reason, "\(error)")
             if let fragment = entry.errorContains {
                 #expect(error.detail.contains(fragment), "detail \"\(error.detail)\" should name \(fragment)")
             }

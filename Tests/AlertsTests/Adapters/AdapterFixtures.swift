@@ -35,18 +35,18 @@ enum AdapterFixtures {
     }
 
     /// Decodes with the default configuration of each adapter.
-    static func decode(format: String, topic: String, payload: [UInt8]) throws(DecodeError) -> [NormalizedEvent] {
+    static func decode(format: String, topic: String, payload: [UInt8]) throws(HubError) -> [NormalizedEvent] {
         switch format {
         case "frigate": return try FrigateAdapter().decode(topic: topic, payload: payload, receivedAt: receivedAt)
         case "gb28181": return try GB28181Adapter().decode(topic: topic, payload: payload, receivedAt: receivedAt)
         case "onvif": return try ONVIFAdapter().decode(topic: topic, payload: payload, receivedAt: receivedAt)
         case "device": return try DeviceAdapter().decode(topic: topic, payload: payload, receivedAt: receivedAt)
-        default: throw DecodeError(.unknownTopic, "test corpus: unknown format \(format)")
+        default: throw HubError.decode(.unknownTopic, "test corpus: unknown format \(format)")
         }
     }
 
     /// The result of decoding, as a value that `#expect` can compare and print.
-    static func outcome(_ body: () throws(DecodeError) -> [NormalizedEvent]) -> Result<[NormalizedEvent], DecodeError> {
+    static func outcome(_ body: () throws(HubError) -> [NormalizedEvent]) -> Result<[NormalizedEvent], HubError> {
         do { return .success(try body()) } catch { return .failure(error) }
     }
 }

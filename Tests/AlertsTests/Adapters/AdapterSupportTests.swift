@@ -53,16 +53,16 @@ struct AdapterSupportTests {
     func nestedFieldNames() throws {
         let fields = try PayloadFields(bytes: Array(#"{"after":{"camera":7},"parties":["a",1],"location":{"lat":91,"lon":0}}"#.utf8))
         let after = try #require(try fields.object("after"))
-        #expect(throws: DecodeError(.wrongType, "field 'after.camera' must be a string, found a number")) {
+        #expect(throws: HubError.decode(.wrongType, "field 'after.camera' must be a string, found a number")) {
             try after.string("camera")
         }
-        #expect(throws: DecodeError(.missingField, "field 'after.label' is required")) {
+        #expect(throws: HubError.decode(.missingField, "field 'after.label' is required")) {
             try after.requiredString("label")
         }
-        #expect(throws: DecodeError(.wrongType, "field 'parties[1]' must be a string, found a number")) {
+        #expect(throws: HubError.decode(.wrongType, "field 'parties[1]' must be a string, found a number")) {
             try fields.stringArray("parties")
         }
-        #expect(throws: DecodeError(.outOfRange, "field 'location.lat' must be within -90…90, found 91.0")) {
+        #expect(throws: HubError.decode(.outOfRange, "field 'location.lat' must be within -90…90, found 91.0")) {
             try fields.location()
         }
     }

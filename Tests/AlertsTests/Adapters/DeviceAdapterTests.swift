@@ -27,7 +27,7 @@ struct DeviceAdapterTests {
     @Test("decodeReport refuses a non-report topic")
     func reportTopicOnly() throws {
         let payload = try AdapterFixtures.bytes("device-sos-fall.json")
-        #expect(throws: DecodeError(.unknownTopic, "\(prefix)sos is not a device report topic")) {
+        #expect(throws: HubError.decode(.unknownTopic, "\(prefix)sos is not a device report topic")) {
             try DeviceAdapter().decodeReport(topic: prefix + "sos", payload: payload, receivedAt: .now)
         }
     }
@@ -42,7 +42,7 @@ struct DeviceAdapterTests {
         #expect(events.map(\.kind) == [.checkin(checkpoint: "CP-BKJ-07", method: "nfc")])
 
         let strict = DeviceAdapter(resolver: .table([:]))
-        #expect(throws: DecodeError(.unknownSource, "device \"pda-0417\" is not registered")) {
+        #expect(throws: HubError.decode(.unknownSource, "device \"pda-0417\" is not registered")) {
             try strict.decode(topic: prefix + "checkin", payload: payload, receivedAt: .now)
         }
     }
@@ -51,7 +51,7 @@ struct DeviceAdapterTests {
     func validationFirst() throws {
         let strict = DeviceAdapter(resolver: .table([:]))
         let payload = try AdapterFixtures.bytes("device-bad-missing-id.json")
-        #expect(throws: DecodeError(.missingField, "field 'id' is required")) {
+        #expect(throws: HubError.decode(.missingField, "field 'id' is required")) {
             try strict.decode(topic: prefix + "checkin", payload: payload, receivedAt: .now)
         }
     }
@@ -64,7 +64,7 @@ struct DeviceAdapterTests {
             topic: "city/v2/device/pda-0417/checkin", payload: AdapterFixtures.bytes("device-checkin-minimal.json"),
             receivedAt: .now)
         #expect(events.first?.time == AdapterFixtures.utc("2024-01-02T03:45:00Z"))
-        #expect(throws: DecodeError.self) {
+        #expect(throws: HubError.self) {
             try adapter.decode(
                 topic: "patrolhub/v1/device/pda-0417/checkin",
                 payload: AdapterFixtures.bytes("device-checkin-minimal.json"), receivedAt: .now)

@@ -95,7 +95,7 @@ struct FrigateAdapterTests {
         #expect(events.first?.key == "frigate:gate_north:1704182645.123456-ab12cd:new")
 
         let strict = FrigateAdapter(resolver: .table([:]))
-        #expect(throws: DecodeError.self) { try strict.decode(topic: topic, payload: payload, receivedAt: .now) }
+        #expect(throws: HubError.self) { try strict.decode(topic: topic, payload: payload, receivedAt: .now) }
         do {
             _ = try strict.decode(topic: topic, payload: payload, receivedAt: .now)
         } catch {
@@ -125,7 +125,7 @@ struct FrigateAdapterTests {
         let events = try adapter.decode(topic: "nvr2/events", payload: message("update", empty, inside), receivedAt: .now)
         #expect(events.map(\.severity) == [.major])
         #expect(events.first?.confidence == 0.9)
-        #expect(throws: DecodeError(.unknownTopic, "frigate/events is not the Frigate events topic nvr2/events")) {
+        #expect(throws: HubError.decode(.unknownTopic, "frigate/events is not the Frigate events topic nvr2/events")) {
             try adapter.decode(topic: "frigate/events", payload: message("update", empty, inside), receivedAt: .now)
         }
     }
@@ -133,7 +133,7 @@ struct FrigateAdapterTests {
     @Test("oversized payloads are dead-lettered before parsing")
     func oversized() {
         let adapter = FrigateAdapter(options: AdapterOptions(maxPayloadBytes: 16))
-        #expect(throws: DecodeError(.oversized, "payload is 17 bytes, the limit is 16")) {
+        #expect(throws: HubError.decode(.oversized, "payload is 17 bytes, the limit is 16")) {
             try adapter.decode(topic: "frigate/events", payload: Array("{\"type\":\"new\"}   ".utf8), receivedAt: .now)
         }
     }

@@ -29,7 +29,7 @@ struct GB28181AdapterTests {
         #expect(try decode(gateway, "gb28181-video-loss.xml").map(\.source) == ["NVR-1"])
 
         let none = GB28181Adapter(resolver: .table([:]))
-        let outcome = AdapterFixtures.outcome { () throws(DecodeError) in
+        let outcome = AdapterFixtures.outcome { () throws(HubError) in
             try none.decode(
                 topic: topic, payload: (try? AdapterFixtures.bytes("gb28181-video-loss.xml")) ?? [],
                 receivedAt: AdapterFixtures.receivedAt)
@@ -65,8 +65,8 @@ struct GB28181AdapterTests {
         #expect(try GB28181Adapter.methods("2/5") == [2, 5])
         #expect(try GB28181Adapter.methods("25") == [2, 5])
         #expect(try GB28181Adapter.methods(" 5, 2 ") == [5, 2])
-        #expect(throws: DecodeError.self) { try GB28181Adapter.methods("0") }
-        #expect(throws: DecodeError.self) { try GB28181Adapter.methods("5a") }
+        #expect(throws: HubError.self) { try GB28181Adapter.methods("0") }
+        #expect(throws: HubError.self) { try GB28181Adapter.methods("5a") }
 
         // Type 2 exists under both 5 (motion) and 2 (tamper): the default precedence prefers video.
         var mapping = GB28181Mapping()
@@ -86,7 +86,7 @@ struct GB28181AdapterTests {
     @Test("a method without a default is dead-lettered, not dropped")
     func methodWithoutDefault() throws {
         let adapter = GB28181Adapter(mapping: GB28181Mapping(methodDefaults: [:]))
-        let outcome = AdapterFixtures.outcome { () throws(DecodeError) in
+        let outcome = AdapterFixtures.outcome { () throws(HubError) in
             try adapter.decode(
                 topic: topic, payload: (try? AdapterFixtures.bytes("gb28181-phone.xml")) ?? [], receivedAt: .now)
         }

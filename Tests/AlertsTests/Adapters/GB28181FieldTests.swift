@@ -69,7 +69,7 @@ struct GB28181FieldTests {
         /// nil: a dead letter (`deadLetter`); empty: decoded to nothing.
         var events: [Want]?
         var outcome: Outcome? = nil
-        var deadLetter: (DecodeError.Reason, String)? = nil
+        var deadLetter: (DeadLetterReason, String)? = nil
         var testDescription: String { name }
     }
 
@@ -230,8 +230,8 @@ struct GB28181FieldTests {
         Case(name: "traffic counting 5/9 stays ignored", xml: alarm(extra: "<Info><AlarmType>9</AlarmType></Info>"), events: []),
     ]
 
-    static func decode(_ xml: String, adapter: GB28181Adapter = GB28181Adapter()) -> Result<[NormalizedEvent], DecodeError> {
-        AdapterFixtures.outcome { () throws(DecodeError) in
+    static func decode(_ xml: String, adapter: GB28181Adapter = GB28181Adapter()) -> Result<[NormalizedEvent], HubError> {
+        AdapterFixtures.outcome { () throws(HubError) in
             try adapter.decode(topic: topic, payload: Array(xml.utf8), receivedAt: receivedAt)
         }
     }

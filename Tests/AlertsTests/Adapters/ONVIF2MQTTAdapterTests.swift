@@ -15,8 +15,8 @@ struct ONVIF2MQTTAdapterTests {
         return DecodeStage(router: TopicRouter(onvif2mqttBase: base), registry: registry, timeParser: TimeParser(), adapters: rules)
     }
 
-    static func decode(_ topic: String, _ payload: String, stage: DecodeStage = stage(), unmapped: inout UnmappedInput?) -> Result<[NormalizedEvent], DecodeError> {
-        AdapterFixtures.outcome { () throws(DecodeError) in
+    static func decode(_ topic: String, _ payload: String, stage: DecodeStage = stage(), unmapped: inout UnmappedInput?) -> Result<[NormalizedEvent], HubError> {
+        AdapterFixtures.outcome { () throws(HubError) in
             try stage.decode(topic: topic, payload: Array(payload.utf8), now: receivedAt, receivedAt: receivedAt, unmapped: &unmapped)
         }
     }
@@ -43,7 +43,7 @@ struct ONVIF2MQTTAdapterTests {
     @Test("unknown device, bad payload, unmapped event, other base and deeper topics")
     func refusals() throws {
         var unmapped: UnmappedInput?
-        #expect(throws: DecodeError(.unknownSource, "onvif2mqtt device \"garage\" is not registered")) {
+        #expect(throws: HubError.decode(.unknownSource, "onvif2mqtt device \"garage\" is not registered")) {
             try Self.decode("onvif2mqtt/garage/motion", "on", unmapped: &unmapped).get()
         }
         guard case .failure(let bad) = Self.decode("onvif2mqtt/doorbell/motion", "{\"state\": true}", unmapped: &unmapped) else {
@@ -73,7 +73,7 @@ struct ONVIF2MQTTAdapterTests {
         #expect(good.onvif2mqttTopic == "home/onvif")
         #expect(HubConfig().onvif2mqttTopic == "onvif2mqtt")
         for bad in ["patrolhub/v1/onvif", "onvif/#", "", "patrolhub"] {
-            #expect(throws: ConfigError.self, "\(bad)") {
+            #expect(throws: HubError.self, "\(bad)") {
                 try HubConfig.parse(try ConfigMap.parse(yaml: "onvif2mqtt_topic: \"\(bad)\"\n", file: "hub.yaml"), file: "hub.yaml")
             }
         }

@@ -78,7 +78,7 @@ struct ONVIFAdapterTests {
     @Test("unknown devices are dead-lettered; topics without an ONVIF tail are not ONVIF topics")
     func sourcesAndTopics() throws {
         let strict = ONVIFAdapter(resolver: .table(["cam-market-02": "CAM-2"]))
-        #expect(throws: DecodeError(.unknownSource, "ONVIF device \"cam-market-01\" is not registered")) {
+        #expect(throws: HubError.decode(.unknownSource, "ONVIF device \"cam-market-01\" is not registered")) {
             try strict.decode(topic: topic, payload: payload("2024-01-02T07:01:00Z", "Changed", inside: true), receivedAt: .now)
         }
         #expect(
@@ -86,7 +86,7 @@ struct ONVIFAdapterTests {
                 topic: "patrolhub/v1/onvif/cam-market-01/tns1:Monitoring/ProcessorUsage",
                 payload: AdapterFixtures.bytes("onvif-processor-usage.json"), receivedAt: .now
             ).isEmpty)
-        #expect(throws: DecodeError.self) {
+        #expect(throws: HubError.self) {
             try ONVIFAdapter().decode(topic: "patrolhub/v1/onvif/cam-market-01", payload: [], receivedAt: .now)
         }
         let otherPrefix = ONVIFAdapter(options: AdapterOptions(topicPrefix: "lhasa/chengguan/"))

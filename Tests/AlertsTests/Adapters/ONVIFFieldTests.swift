@@ -18,7 +18,7 @@ struct ONVIFFieldTests {
         /// No event; `unmapped` is the name counted as unmapped (nil: mapped, nothing happened).
         case nothing(unmapped: String?)
         case events([Expected])
-        case deadLetter(DecodeError.Reason)
+        case deadLetter(DeadLetterReason)
 
         var description: String {
             switch self {
@@ -202,7 +202,7 @@ struct ONVIFFieldTests {
     @Test("field payload", arguments: cases)
     func fieldPayload(_ c: Case) throws {
         var unmapped: UnmappedInput?
-        let result = AdapterFixtures.outcome { () throws(DecodeError) in
+        let result = AdapterFixtures.outcome { () throws(HubError) in
             try Self.adapter.decode(topic: "patrolhub/v1/onvif/\(c.device)/\(c.onvifTopic)", payload: Array(c.payload.utf8),
                                     receivedAt: Self.receivedAt, unmapped: &unmapped)
         }

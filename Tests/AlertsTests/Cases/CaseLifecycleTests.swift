@@ -54,7 +54,7 @@ struct CaseLifecycleTests {
         } else {
             #expect(CaseLifecycle.next(from: state, action) == nil)
             let allowed = CaseActionKind.allCases.filter { Self.legal[state]?[$0] != nil }.map(\.rawValue).joined(separator: ", ")
-            #expect(throws: CaseActionError(.illegalTransition,
+            #expect(throws: HubError.caseAction(.illegalTransition,
                 "case AJ-00000007 is \(state.rawValue): '\(action.rawValue)' is not allowed from \(state.rawValue) (allowed: \(allowed))")) {
                 try c.applying(Self.complete(action), at: now)
             }
@@ -110,30 +110,30 @@ struct CaseLifecycleTests {
     func aNoteIsRequired(action: CaseActionKind) {
         let state: Case.State = action == .close ? .resolved : (action == .reopen ? .closed : .inProgress)
         for note in ["", "   "] {
-            #expect(throws: CaseActionError(.invalidAction, "'\(action.rawValue)' on case AJ-00000007 needs a note saying why")) {
+            #expect(throws: HubError.caseAction(.invalidAction, "'\(action.rawValue)' on case AJ-00000007 needs a note saying why")) {
                 try Self.aCase(state).applying(CaseAction(action, by: "值班员甲", note: note), at: Self.t0)
             }
         }
     }
 
     @Test func fieldsEachActionNeeds() throws {
-        #expect(throws: CaseActionError(.invalidAction, "'assign' on case AJ-00000007 needs an assignee")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "'assign' on case AJ-00000007 needs an assignee")) {
             try Self.aCase(.acknowledged).applying(CaseAction(.assign, by: "值班员甲"), at: Self.t0)
         }
-        #expect(throws: CaseActionError(.invalidAction, "'acknowledge' on case AJ-00000007 needs who acts (by)")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "'acknowledge' on case AJ-00000007 needs who acts (by)")) {
             try Self.aCase().applying(CaseAction(.acknowledge, by: " "), at: Self.t0)
         }
-        #expect(throws: CaseActionError(.invalidAction, "case AJ-00000007 has no assignee: 'assign' it before 'start'")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "case AJ-00000007 has no assignee: 'assign' it before 'start'")) {
             try Self.aCase(.onHold).applying(CaseAction(.start, by: "值班员甲"), at: Self.t0)
         }
-        #expect(throws: CaseActionError.self) { try Self.aCase(.inProgress, assignee: "x").applying(CaseAction(.resolve, by: "x"), at: Self.t0) }
-        #expect(throws: CaseActionError(.invalidAction, "the amount settled must be a number of yuan ≥ 0, not -5.0")) {
+        #expect(throws: HubError.self) { try Self.aCase(.inProgress, assignee: "x").applying(CaseAction(.resolve, by: "x"), at: Self.t0) }
+        #expect(throws: HubError.caseAction(.invalidAction, "the amount settled must be a number of yuan ≥ 0, not -5.0")) {
             try Self.aCase(.inProgress, assignee: "x").applying(CaseAction(.resolve, by: "x", outcome: .withdrawn, amountCNY: -5), at: Self.t0)
         }
-        #expect(throws: CaseActionError(.invalidAction, "an assignee goes with 'assign', not 'acknowledge'")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "an assignee goes with 'assign', not 'acknowledge'")) {
             try Self.aCase().applying(CaseAction(.acknowledge, by: "a", assignee: "b"), at: Self.t0)
         }
-        #expect(throws: CaseActionError(.invalidAction, "outcome, amount and satisfaction go with 'resolve', not 'close'")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "outcome, amount and satisfaction go with 'resolve', not 'close'")) {
             try Self.aCase(.resolved).applying(CaseAction(.close, by: "a", note: "n", satisfaction: .satisfied), at: Self.t0)
         }
     }

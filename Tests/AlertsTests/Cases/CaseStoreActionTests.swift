@@ -38,14 +38,14 @@ struct CaseStoreActionTests {
     @Test func refusedActionsWriteNothing() throws {
         let store = try CaseFixtures.store()
         try CaseFixtures.write(CaseFixtures.wageCase(), to: store)
-        #expect(throws: CaseActionError(.illegalTransition,
+        #expect(throws: HubError.caseAction(.illegalTransition,
             "case AJ-00000001 is new: 'resolve' is not allowed from new (allowed: acknowledge, assign, false-alarm)")) {
             try store.act(on: "AJ-00000001", CaseAction(.resolve, by: "a", outcome: .withdrawn), now: t0, outputPrefix: "p")
         }
-        #expect(throws: CaseActionError(.invalidAction, "'false-alarm' on case AJ-00000001 needs a note saying why")) {
+        #expect(throws: HubError.caseAction(.invalidAction, "'false-alarm' on case AJ-00000001 needs a note saying why")) {
             try store.act(on: "AJ-00000001", CaseAction(.falseAlarm, by: "a"), now: t0, outputPrefix: "p")
         }
-        #expect(throws: CaseActionError(.unknownCase, "no case AJ-00000099")) {
+        #expect(throws: HubError.caseAction(.unknownCase, "no case AJ-00000099")) {
             try store.act(on: "AJ-00000099", CaseAction(.acknowledge, by: "a"), now: t0, outputPrefix: "p")
         }
         #expect(try CaseFixtures.count("SELECT COUNT(*) FROM case_transitions", store) == 0)

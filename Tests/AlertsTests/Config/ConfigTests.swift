@@ -4,7 +4,7 @@ import Testing
 
 @Suite("Config")
 struct ConfigTests {
-    static func parse(_ yaml: String) throws(ConfigError) -> HubConfig {
+    static func parse(_ yaml: String) throws(HubError) -> HubConfig {
         try HubConfig.parse(ConfigMap.parse(yaml: yaml, file: "/etc/patrolhub/hub.yaml"), file: "/etc/patrolhub/hub.yaml")
     }
 
@@ -21,8 +21,8 @@ struct ConfigTests {
 
     @Test func frigateTopicIsConfigurable() throws {
         #expect(try Self.parse("frigate_topic: nvr2/frigate/events\n").frigateTopic == "nvr2/frigate/events")
-        #expect(throws: ConfigError.self) { try Self.parse("frigate_topic: frigate/#\n") }
-        #expect(throws: ConfigError.self) { try Self.parse("frigate_topic: patrolhub/v1/frigate\n") }
+        #expect(throws: HubError.self) { try Self.parse("frigate_topic: frigate/#\n") }
+        #expect(throws: HubError.self) { try Self.parse("frigate_topic: patrolhub/v1/frigate\n") }
     }
 
     @Test(arguments: [
@@ -34,7 +34,7 @@ struct ConfigTests {
         ("- a\n- b\n", "/etc/patrolhub/hub.yaml:1: the top level must be a mapping of keys"),
     ])
     func errorsNameFileLineAndKey(yaml: String, message: String) {
-        #expect(throws: ConfigError.self) { try Self.parse(yaml) }
+        #expect(throws: HubError.self) { try Self.parse(yaml) }
         do { _ = try Self.parse(yaml) } catch { #expect(error.description == message) }
     }
 
@@ -43,7 +43,7 @@ struct ConfigTests {
         #expect(r.dedupWindow == 60)
         #expect(r.threshold(of: .motion) == 20)
         #expect(r.threshold(of: .intrusion) == 3)
-        #expect(throws: ConfigError.self) { try RuleSet.parse(ConfigMap.parse(yaml: "categories:\n  ufo:\n    threshold: 1\n", file: "rules.yaml")) }
+        #expect(throws: HubError.self) { try RuleSet.parse(ConfigMap.parse(yaml: "categories:\n  ufo:\n    threshold: 1\n", file: "rules.yaml")) }
     }
 
     @Test func theShippedConfigFilesAreValid() throws {

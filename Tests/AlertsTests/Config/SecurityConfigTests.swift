@@ -5,7 +5,7 @@ import Testing
 /// The `broker` keys of the embedded broker's lock and the `silences` rules.
 @Suite("Config: broker security and silences")
 struct SecurityConfigTests {
-    static func parse(_ yaml: String) throws(ConfigError) -> HubConfig { try ConfigTests.parse(yaml) }
+    static func parse(_ yaml: String) throws(HubError) -> HubConfig { try ConfigTests.parse(yaml) }
 
     static func message(_ yaml: String) -> String? {
         do { _ = try parse(yaml); return nil } catch { return error.description }

@@ -19,7 +19,7 @@ struct IDMismatchTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
     static var time: String { now.rfc3339 }
 
-    static func decode(_ topic: String, _ payload: String) -> Result<[NormalizedEvent], DecodeError> {
+    static func decode(_ topic: String, _ payload: String) -> Result<[NormalizedEvent], HubError> {
         do {
             return .success(try stage.decode(topic: topic, payload: Array(payload.utf8), now: now))
         } catch {
@@ -27,7 +27,7 @@ struct IDMismatchTests {
         }
     }
 
-    static func mismatch(_ topic: String, _ payload: String) -> DecodeError? {
+    static func mismatch(_ topic: String, _ payload: String) -> HubError? {
         if case .failure(let e) = decode(topic, payload), e.reason == .idMismatch { return e }
         return nil
     }

@@ -9,7 +9,7 @@ struct NativeDecoderTests {
         timeParser: TimeParser(), maxPayloadBytes: 1024, maxClockSkew: 300)
     static let now = Date(timeIntervalSince1970: 1_795_912_200)
 
-    static func decode(_ topic: String, _ payload: String) throws(DecodeError) -> [NormalizedEvent] {
+    static func decode(_ topic: String, _ payload: String) throws(HubError) -> [NormalizedEvent] {
         try stage.decode(topic: topic, payload: Array(payload.utf8), now: now)
     }
 
@@ -70,7 +70,7 @@ struct NativeDecoderTests {
     }
 
     @Test(arguments: [
-        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e1","type":"fight""#, DecodeError.Reason.malformed),
+        ("patrolhub/v1/camera/cam-1/event", #"{"id":"e1","type":"fight""#, DeadLetterReason.malformed),
         ("patrolhub/v1/camera/cam-1/event", #"[1,2]"#, .malformed),
         ("patrolhub/v1/camera/cam-1/event", #"{"type":"fight","time":"2026-11-29T08:29:00Z"}"#, .missingField),
         ("patrolhub/v1/camera/cam-1/event", #"{"id":7,"type":"fight","time":"2026-11-29T00:29:00Z"}"#, .wrongType),
@@ -85,7 +85,7 @@ struct NativeDecoderTests {
         ("patrolhub/v1/elsewhere/x", #"{}"#, .unknownTopic),
         ("patrolhub/v1/camera/cam-1/event", String(repeating: " ", count: 2000) + "{}", .oversized),
     ])
-    func badInputIsRefusedWithItsReason(topic: String, payload: String, reason: DecodeError.Reason) {
+    func badInputIsRefusedWithItsReason(topic: String, payload: String, reason: DeadLetterReason) {
         do {
             _ = try Self.decode(topic, payload)
             Issue.record("expected \(reason)")

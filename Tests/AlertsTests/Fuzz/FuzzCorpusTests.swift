@@ -32,7 +32,7 @@ struct FuzzCorpusTests {
     }
 
     /// Decodes through the stage: events or a dead-letter reason.
-    static func decode(_ topic: String, _ payload: [UInt8]) -> Result<[NormalizedEvent], DecodeError> {
+    static func decode(_ topic: String, _ payload: [UInt8]) -> Result<[NormalizedEvent], HubError> {
         do { return .success(try stage.decode(topic: topic, payload: payload, now: now)) } catch { return .failure(error) }
     }
 

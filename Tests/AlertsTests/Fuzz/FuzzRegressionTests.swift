@@ -13,23 +13,22 @@ struct FuzzRegressionTests {
     @Test(arguments: [#"\uD800\u0041"#, #"\uDBFF\u0000"#, #"\uD800\uDBFF"#, #"\uD83D\uE000"#, #"\uDBFF\uFFFF"#])
     func geoJSONSurrogateFollowedByANonLowSurrogate(escape: String) throws {
         let text = #"{"type":"FeatureCollection","features":[],"name":"a\#(escape)b"}"#
-        #expect(throws: GeoJSONSyntaxError.self) { _ = try GeoJSONParser.parse(Data(text.utf8)) }
-        do {
-            _ = try GeoJSONParser.parse(Data(text.utf8))
-        } catch {
-            #expect(error.message == "invalid surrogate pair in a string")
-            #expect(error.line == 1)
-        }
+        let error = #expect(throws: HubError.self) { _ = try JSONParser.parse(text) }
+        #expect(error?.code == .jsonSyntax)
+        #expect(error?.message == "invalid surrogate pair")
+        #expect(error?.line == 1)
         let result = ZoneFile.validate(Data(text.utf8))
         #expect(result.problems.map(\.kind) == [.malformedJSON])
     }
 
-    /// A real pair still decodes, and a lone surrogate still reads as U+FFFD.
-    @Test func geoJSONSurrogatePairsStillDecode() throws {
-        let pair = try GeoJSONParser.parse(Data(#"{"s":"\uD83D\uDE00"}"#.utf8))
-        #expect(pair["s"]?.string == "😀")
-        let lone = try GeoJSONParser.parse(Data(#"{"s":"a\uD800b"}"#.utf8))
-        #expect(lone["s"]?.string == "a\u{FFFD}b")
+    /// A real pair still decodes; a lone surrogate is refused with its place
+    /// (zone files and payloads go through the same strict parser).
+    @Test func geoJSONSurrogatePairsDecodeAndLoneOnesAreRefused() throws {
+        let pair = try JSONParser.parse(#"{"s":"\uD83D\uDE00"}"#)
+        #expect(pair["s"]?.stringValue == "😀")
+        let lone = #expect(throws: HubError.self) { _ = try JSONParser.parse("{\n\"s\":\"a\\uD800b\"}") }
+        #expect(lone?.message == "unpaired surrogate")
+        #expect(lone?.line == 2)
     }
 
     /// The corpus copy of this finding is a zone file that is refused, not a crash.
@@ -48,7 +47,7 @@ struct FuzzRegressionTests {
     func gb28181DeeplyNestedElementsAreMalformed() throws {
         let url = FuzzCorpusTests.corpus.appendingPathComponent("FuzzGB28181/regression-nested-elements.xml")
         let payload = [UInt8](try Data(contentsOf: url))
-        let error = #expect(throws: DecodeError.self) {
+        let error = #expect(throws: HubError.self) {
             _ = try GB28181Adapter().decode(topic: "patrolhub/v1/gb28181/34020000001180000001/alarm", payload: payload, receivedAt: FuzzCorpusTests.now)
         }
         #expect(error?.reason == .malformed)

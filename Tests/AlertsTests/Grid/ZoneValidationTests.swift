@@ -80,7 +80,7 @@ import Testing
     @Test func malformedJSONNamesLineAndColumn() {
         #expect(GridFixtures.problems("err_malformed.geojson") == [
             ZoneProblem(featureIndex: nil, code: nil, kind: .malformedJSON,
-                        message: "not valid JSON: unexpected end of file in an object at line 4, column 1")])
+                        message: "not valid JSON: unexpected end of input in an object at line 4, column 1")])
     }
 
     @Test func propertyProblems() {
@@ -102,12 +102,14 @@ import Testing
 
     @Test func badFileNeverHalfLoadsAndListsEveryProblem() throws {
         let url = GridFixtures.url("err_level_order.geojson")
-        #expect(throws: ZoneFileError.self) { try ZoneFile.load(contentsOf: url) }
+        #expect(throws: HubError.self) { try ZoneFile.load(contentsOf: url) }
         do {
             _ = try ZoneFile.load(contentsOf: url)
             Issue.record("a bad file loaded")
         } catch {
-            #expect(error.problems.count == 2)
+            #expect(error.code == .zoneFile)
+            #expect(error.file == url.path)
+            #expect(error.context.values["problems"] == "2")
             #expect(error.description == """
                 zone file \(url.path) has 2 problems:
                   feature 2 (540102-001-001-01): a grid's parent must be a community, but 540102-001 is a street

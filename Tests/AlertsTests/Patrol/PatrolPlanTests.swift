@@ -12,7 +12,7 @@ struct PatrolPlanTests {
         DeviceRecord(id: "dev-2", worker: "gw-2", unit: "八廓社区居委会", zone: "Z-2"),
     ])
 
-    static func parse(_ yaml: String, zones: ZoneIndex? = nil) throws(ConfigError) -> PatrolPlan {
+    static func parse(_ yaml: String, zones: ZoneIndex? = nil) throws(HubError) -> PatrolPlan {
         try PatrolPlan.parse(ConfigMap.parse(yaml: yaml, file: "patrol.yaml"), registry: registry, zones: zones, timeZone: shanghai)
     }
 
@@ -168,7 +168,7 @@ struct PatrolPlanTests {
          "patrol.yaml:14: key 'routes[0].schedule': give either every_minutes (with from and to) or times, not both"),
     ])
     func configErrorsNameFileLineAndKey(yaml: String, message: String) throws {
-        let error = try #require(throws: ConfigError.self) { try Self.parse(yaml) }
+        let error = try #require(throws: HubError.self) { try Self.parse(yaml) }
         #expect(error.description == message)
     }
 
@@ -181,9 +181,9 @@ struct PatrolPlanTests {
                 location: {lat: 29.6462143, lon: 91.1093337}
             """
         _ = try Self.parse(yaml, zones: zones)
-        let unknown = try #require(throws: ConfigError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-99"), zones: zones) }
+        let unknown = try #require(throws: HubError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-99"), zones: zones) }
         #expect(unknown.description == "patrol.yaml:3: key 'checkpoints[0].zone': unknown zone '540102-001-001-99' (not in the zone file)")
-        let outside = try #require(throws: ConfigError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-02"), zones: zones) }
+        let outside = try #require(throws: HubError.self) { try Self.parse(yaml.replacingOccurrences(of: "001-001-01", with: "001-001-02"), zones: zones) }
         #expect(outside.description == "patrol.yaml:4: key 'checkpoints[0].location': the point 29.6462143, 91.1093337 (wgs84) is not in zone 540102-001-001-02 (it falls in 540102-001-001-01)")
     }
 }

@@ -105,7 +105,7 @@ struct BatchStageTests {
         var calls = 0
         let out = try Self.run([Self.checkin("k1"), Self.checkin("k1"), Self.camera("cam-1", "x")], engine: &engine, published: &published) { _, _ in
             calls += 1
-            if calls == 1 { throw DecodeError(.unknownCheckpoint, "not in the plan") }
+            if calls == 1 { throw HubError.decode(.unknownCheckpoint, "not in the plan") }
         }
         #expect(calls == 2, "the second copy is not a duplicate of a refused one")
         #expect(out.deadLetters.map(\.record.seq) == [1])

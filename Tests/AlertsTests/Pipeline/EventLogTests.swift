@@ -23,9 +23,9 @@ struct EventLogTests {
     @Test func aDamagedBlobIsAnErrorNotAGuess() {
         var encoder = EventLogEncoder()
         encoder.append(time: 1, itemID: "RI-00000001", zone: "z", category: "fight", counted: true)
-        #expect(throws: EventLog.FormatError.self) { try EventLog.decode(Array(encoder.bytes.dropLast())) }
-        #expect(throws: EventLog.FormatError.self) { try EventLog.decode([9] + encoder.bytes.dropFirst()) }
-        #expect(throws: EventLog.FormatError.self) { try EventLog.decode([]) }
+        #expect(throws: HubError.self) { try EventLog.decode(Array(encoder.bytes.dropLast())) }
+        #expect(throws: HubError.self) { try EventLog.decode([9] + encoder.bytes.dropFirst()) }
+        #expect(throws: HubError.self) { try EventLog.decode([]) }
     }
 
     @Test func readingBackTakesCountedEntriesInsideTheHorizonFromTheBatchesThatCanHoldThem() throws {

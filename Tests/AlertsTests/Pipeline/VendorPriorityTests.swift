@@ -81,14 +81,14 @@ struct VendorPriorityTests {
         #expect {
             _ = try decoder.decodeStatus(camera: "cam-1", topic: "patrolhub/v1/camera/cam-1/status", payload: payload)
         } throws: { error in
-            guard let e = error as? DecodeError else { return false }
+            guard let e = error as? HubError else { return false }
             return e.reason == .invalidValue && !e.detail.contains("degraded,") && e.detail.contains("image_blurry")
         }
         let ok = Array(#"{"status":"image_blurry","time":"2026-11-29T08:29:00Z"}"#.utf8)
         #expect(try decoder.decodeStatus(camera: "cam-1", topic: "patrolhub/v1/camera/cam-1/status", payload: ok).kind == .cameraStatus(.imageBlurry))
         for yaml in ["name: x\nduration: 10m\noutages:\n  - {camera: cam-1, at: 1m, status: degraded}\n",
                      "name: x\nduration: 10m\nincidents:\n  - id: a\n    steps:\n      - {at: 1m, camera: cam-1, status: degraded}\n"] {
-            #expect(throws: ConfigError.self) { try ScenarioParser.parse(yaml: yaml, file: "x.yaml") }
+            #expect(throws: HubError.self) { try ScenarioParser.parse(yaml: yaml, file: "x.yaml") }
         }
     }
 }

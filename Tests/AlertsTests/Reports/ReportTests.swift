@@ -362,7 +362,7 @@ struct ReportTests {
         #expect(try ReportCatalog.build("monthly", date: LocalDay("2025-03-03")!, context: ctx, store: store).kind == "monthly")
         #expect(ReportCatalog.builders.map { $0.kind } == ReportCatalog.kinds)
         // An unknown kind is refused by the catalog itself, with the error it throws.
-        let unknown = try #require(throws: ReportError.self) {
+        let unknown = try #require(throws: HubError.self) {
             try ReportCatalog.build("yearly", date: LocalDay("2025-03-03")!, context: ctx, store: store)
         }
         #expect("\(unknown)" == "unknown report 'yearly' (one of: daily, weekly, monthly)")

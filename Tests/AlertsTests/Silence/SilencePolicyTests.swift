@@ -26,11 +26,11 @@ struct SilencePolicyTests {
     }
 
     static func refusal(_ store: DisputeStore, _ s: Silence, policy: SilencePolicy = SilencePolicy(),
-                        authority: SilenceAuthority = .operator) -> Silence.Invalid? {
+                        authority: SilenceAuthority = .operator) -> HubError? {
         do {
             try store.addSilence(s, policy: policy, authority: authority)
             return nil
-        } catch let e as Silence.Invalid {
+        } catch let e as HubError {
             return e
         } catch {
             Issue.record("unexpected \(error)")

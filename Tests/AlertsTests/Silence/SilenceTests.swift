@@ -66,7 +66,7 @@ struct SilenceTests {
     @Test func validationNamesTheField() {
         var s = Self.silence(zone: "Z-A")
         s.createdBy = " "
-        #expect(throws: Silence.Invalid.self) { try s.validate() }
+        #expect(throws: HubError.self) { try s.validate() }
         s.createdBy = "op"
         s.comment = ""
         do { try s.validate(); Issue.record("no error") } catch { #expect(error.field == "comment") }
@@ -88,7 +88,7 @@ struct SilenceTests {
         let third = try store.addSilence(Self.silence(id: "", category: .garbage))
         #expect(third.id == "JM-000003", "a deleted silence's id is not reused")
         #expect(try !store.expireSilence(id: "JM-000404", by: "op", at: Self.at(6)))
-        #expect(throws: Silence.Invalid.self) { try store.addSilence(Silence(id: "", zone: "Z", startsAt: Self.at(0), endsAt: Self.at(1), createdBy: "op", comment: "", createdAt: Self.at(0))) }
+        #expect(throws: HubError.self) { try store.addSilence(Silence(id: "", zone: "Z", startsAt: Self.at(0), endsAt: Self.at(1), createdBy: "op", comment: "", createdAt: Self.at(0))) }
     }
 
     @Test func unknownNamesAndRepeatedExpiriesAreRefused() throws {
@@ -98,14 +98,14 @@ struct SilenceTests {
             try db.execute(sql: "INSERT INTO cameras(id, name) VALUES ('cam-1', 'one')")
         }
         func refused(_ s: Silence, _ field: String) {
-            #expect { try store.addSilence(s) } throws: { ($0 as? Silence.Invalid)?.field == field }
+            #expect { try store.addSilence(s) } throws: { ($0 as? HubError)?.field == field }
         }
         refused(Silence(id: "", zone: "Z-9", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op", comment: "typo", createdAt: Self.at(0)), "zone")
         refused(Silence(id: "", source: "cam-9", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op", comment: "typo", createdAt: Self.at(0)), "source")
         let known = try store.addSilence(Silence(id: "", zone: "Z-A", source: "cam-1", startsAt: Self.at(0), endsAt: Self.at(60), createdBy: "op",
                                                  comment: "maintenance", createdAt: Self.at(0)))
         #expect(try store.expireSilence(id: known.id, by: "op", at: Self.at(10)))
-        #expect { try store.expireSilence(id: known.id, by: "op", at: Self.at(11)) } throws: { ($0 as? Silence.Invalid)?.message.contains("already") == true }
+        #expect { try store.expireSilence(id: known.id, by: "op", at: Self.at(11)) } throws: { ($0 as? HubError)?.message.contains("already") == true }
         // A silence that has not started is cut to nothing, never to an end before its start.
         let later = try store.addSilence(Silence(id: "", zone: "Z-A", startsAt: Self.at(30), endsAt: Self.at(90), createdBy: "op", comment: "tonight",
                                                  createdAt: Self.at(0)))

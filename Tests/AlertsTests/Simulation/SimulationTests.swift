@@ -111,7 +111,7 @@ struct ScenarioParserTests {
                 steps:
                   - {at: 1m, camera: cam-020, type: fight}
             """, file: "x.yaml")
-        #expect(throws: ConfigError.self) { try SimulationPlanner(scenario: frigateFight, world: world).plan(clock: clock) }
+        #expect(throws: HubError.self) { try SimulationPlanner(scenario: frigateFight, world: world).plan(clock: clock) }
         do {
             _ = try SimulationPlanner(scenario: frigateFight, world: world).plan(clock: clock)
         } catch {
@@ -182,8 +182,8 @@ struct SimulationPlanTests {
                         formats.insert(e.format)
                     }
                 } catch {
-                    if m.origin != .duplicate { dead[error.reason.rawValue, default: 0] += 1 }
-                    #expect(m.expectedDeadLetter == error.reason.rawValue || m.origin == .duplicate, "\(file): \(m.topic): \(error)")
+                    if m.origin != .duplicate { dead[error.deadLetterReason.rawValue, default: 0] += 1 }
+                    #expect(m.expectedDeadLetter == error.deadLetterReason.rawValue || m.origin == .duplicate, "\(file): \(m.topic): \(error)")
                 }
             }
             #expect(dead == plan.expectedDeadLetters)

@@ -106,19 +106,19 @@ struct BadInputStorageTests {
         #expect {
             _ = try stage.decode(topic: "patrolhub/v1/camera/cam-1/event", payload: Array(#"{"id":"\#(longID)","type":"fight","time":"\#(now.rfc3339)"}"#.utf8), now: now)
         } throws: { e in
-            (e as? DecodeError)?.reason == .outOfRange
+            (e as? HubError)?.reason == .outOfRange
         }
         // So is a check-in's checkpoint id of that length.
         #expect {
             _ = try stage.decode(topic: "patrolhub/v1/device/dev-1/checkin", payload: Array(#"{"id":"c1","checkpoint":"\#(longID)","time":"\#(now.rfc3339)"}"#.utf8), now: now)
         } throws: { e in
-            (e as? DecodeError)?.reason == .outOfRange
+            (e as? HubError)?.reason == .outOfRange
         }
         // A detail quoting a long value is cut.
         #expect {
             _ = try stage.decode(topic: "patrolhub/v1/camera/cam-1/event", payload: Array(#"{"id":"a","type":"\#(long)","time":"\#(now.rfc3339)"}"#.utf8), now: now)
         } throws: { e in
-            guard let e = e as? DecodeError else { return false }
+            guard let e = e as? HubError else { return false }
             return e.detail.utf8.count <= DecodeLimits.maxDetailBytes
         }
     }

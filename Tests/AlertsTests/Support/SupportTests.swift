@@ -119,7 +119,7 @@ struct SupportTests {
 
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "\"\\x\"", "nul", "{} {}", String(repeating: "[", count: 100) + String(repeating: "]", count: 100)])
     func badJSONIsRefused(text: String) {
-        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+        #expect(throws: HubError.self) { try JSONParser.parse(text) }
     }
 
     @Test func csvReadsQuotedFieldsAndComments() throws {
@@ -127,5 +127,133 @@ struct SupportTests {
         #expect(t.rows.map { $0["id"] } == ["a,1", "b"])
         #expect(t.rows.map { $0["name"] } == ["say \"hi\"", "plain"])
         #expect(t.rows.map(\.line) == [3, 5])
+    }
+
+    // MARK: HubError
+
+    @Test func configErrorsRenderFileLineAndKeyAndKeepThemAsContext() {
+        let e = HubError.config(file: "hub.yaml", line: 12, key: "mqtt.port", message: "must be 1…65535")
+        #expect(e.description == "hub.yaml:12: key 'mqtt.port': must be 1…65535")
+        #expect(e.code == .config)
+        #expect(e.message == "must be 1…65535")
+        #expect(e.file == "hub.yaml")
+        #expect(e.line == 12)
+        #expect(e.key == "mqtt.port")
+        #expect(HubError.config(file: "hub.yaml", line: nil, key: "", message: "not valid YAML").description == "hub.yaml: not valid YAML")
+        #expect(HubError.config(file: "c.csv", line: 3, key: "", message: "x").description == "c.csv:3: x")
+    }
+
+    @Test func decodeErrorsCarryTheirDeadLetterReasonAndCutLongDetails() {
+        let e = HubError.decode(.missingField, "field 'id' is required")
+        #expect(e.description == "missing_field: field 'id' is required")
+        #expect(e.reason == .missingField)
+        #expect(e.deadLetterReason == .missingField)
+        #expect(e.detail == "field 'id' is required")
+        let long = HubError.decode(.invalidValue, String(repeating: "x", count: DecodeLimits.maxDetailBytes * 2))
+        #expect(long.detail.utf8.count <= DecodeLimits.maxDetailBytes)
+        // An error that is not a decoder's refusal is stored as unprocessable.
+        #expect(HubError.config(file: "f", line: nil, key: "", message: "m").deadLetterReason == .unprocessable)
+    }
+
+    @Test func errorsCompareByWhatTheySayNotWhereTheyWereMade() {
+        let a = HubError.caseAction(.unknownCase, "no case AJ-1")
+        let b = HubError.caseAction(.unknownCase, "no case AJ-1")
+        #expect(a.origin != b.origin)
+        #expect(a == b)
+        #expect(Set([a, b]).count == 1)
+        #expect(a != HubError.caseAction(.illegalTransition, "no case AJ-1"))
+        #expect(a.origin.hasPrefix("AlertsTests/SupportTests.swift:"))
+        #expect(HubError.Code.caseAction.contains(a.code))
+        // Codes switch like enum cases.
+        switch a.code {
+        case .unknownCase: break
+        default: Issue.record("\(a.code) is not unknown_case")
+        }
+    }
+
+    // MARK: HubFormat
+
+    @Test func numbersArePaddedAndFixedAsPrintfWould() {
+        #expect(HubFormat.zeroPadded(42, width: 8) == "00000042")
+        #expect(HubFormat.zeroPadded(123_456_789, width: 8) == "123456789")
+        #expect(HubFormat.zeroPadded(UInt8(10), width: 2, radix: 16) == "0a")
+        #expect(HubFormat.zeroPadded(UInt64.max, width: 16, radix: 16) == "ffffffffffffffff")
+        #expect(HubFormat.spacePadded("12", width: 6, alignment: .right) == "    12")
+        #expect(HubFormat.spacePadded("网格", width: 4) == "网格  ")
+        #expect(HubFormat.spacePadded("toolong", width: 3) == "toolong")
+        for v in [0.0, 2.345, -0.05, 1234.5, 0.125, 99.995, 1e-7, -3.0] {
+            for d in 0...7 { #expect(HubFormat.fixed(v, digits: d) == String(format: "%.\(d)f", v)) }
+            #expect(HubFormat.signedFixed(v, digits: 1) == String(format: "%+.1f", v))
+        }
+        #expect(HubFormat.fixed(3.14159, digits: 3, width: 10) == "     3.142")
+    }
+
+    /// The helper's local times are the ones `Calendar` gives, in zones east
+    /// and west of UTC, with half-hour offsets and across DST changes.
+    @Test(arguments: ["Asia/Shanghai", "America/St_Johns", "Europe/Berlin", "UTC", "Asia/Kolkata"])
+    func localTimesMatchTheCalendar(zoneID: String) throws {
+        let zone = try #require(TimeZone(identifier: zoneID))
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = zone
+        func p(_ v: Int?) -> String { let s = String(v ?? 0); return s.count < 2 ? "0" + s : s }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let date = Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000, using: &rng))
+            let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            let off = zone.secondsFromGMT(for: date)
+            let offset = (off < 0 ? "-" : "+") + p(abs(off) / 3600) + ":" + p(abs(off) % 3600 / 60)
+            let day = "\(c.year!)-\(p(c.month))-\(p(c.day))"
+            #expect(HubFormat.dateTimeWithOffset(date, in: zone) == "\(day) \(p(c.hour)):\(p(c.minute)):\(p(c.second)) \(offset)")
+            #expect(HubFormat.minute(date, in: zone) == "\(day) \(p(c.hour)):\(p(c.minute))")
+            #expect(HubFormat.hourMinute(date, in: zone) == "\(p(c.hour)):\(p(c.minute))")
+            #expect(HubFormat.iso8601(date, in: zone) == "\(day)T\(p(c.hour)):\(p(c.minute)):\(p(c.second))\(offset)")
+            #expect(HubFormat.isoMinute(date, in: zone) == "\(day)T\(p(c.hour)):\(p(c.minute))\(offset)")
+        }
+    }
+
+    @Test func fixedTimesReadAsTheHubPrintsThem() throws {
+        let shanghai = try #require(TimeZone(identifier: "Asia/Shanghai"))
+        let date = Date(timeIntervalSince1970: 1_795_912_205.75) // 2026-11-29T00:30:05.75Z
+        #expect(HubFormat.dateTimeWithOffset(date, in: shanghai) == "2026-11-29 08:30:05 +08:00")
+        #expect(HubFormat.minuteWithOffset(date, in: shanghai) == "2026-11-29 08:30 +08:00")
+        #expect(HubFormat.dateTime(date, in: shanghai) == "2026-11-29 08:30:05")
+        #expect(HubFormat.isoLocal(date, in: shanghai) == "2026-11-29T08:30:05")
+        #expect(HubFormat.yearMonth(year: 2026, month: 3) == "2026-03")
+        #expect(HubFormat.offset(seconds: -12_600) == "-03:30")
+        #expect(HubFormat.clock(seconds: 3725) == "01:02:05")
+        #expect(HubFormat.clock(seconds: 100 * 3600) == "100:00:00")
+        #expect(date.rfc3339 == "2026-11-29T00:30:05.750Z")
+        #expect(LocalDay(year: 2026, month: 3, day: 7).description == "2026-03-07")
+        #expect(RiskEngine.itemID(42) == "RI-00000042")
+        // A nonsensical instant prints as a far date instead of trapping.
+        #expect(!HubFormat.dateTime(Date(timeIntervalSince1970: .infinity), in: shanghai).isEmpty)
+    }
+
+    // MARK: JSONParser as the one parser
+
+    @Test func syntaxErrorsNameByteLineAndColumn() {
+        let text = "{\n  \"a\": [1, 2,\n  \"网格\" x]\n}"
+        let error = #expect(throws: HubError.self) { _ = try JSONParser.parse(text) }
+        #expect(error?.code == .jsonSyntax)
+        #expect(error?.message == "expected ',' or ']'")
+        #expect(error?.line == 3)
+        #expect(error?.column == 8)
+        #expect(error?.offset == Array(text.utf8).firstIndex(of: UInt8(ascii: "x")))
+        #expect(error?.description == "expected ',' or ']' at byte \(error?.offset ?? -1)")
+    }
+
+    @Test func longDecimalsReadAsSwiftReadsThem() throws {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let v = Double.random(in: -180...180, using: &rng)
+            for text in ["\(v)", String(format: "%.17g", v), String(format: "%.12e", v), "\(v)123456789012345678901234"] {
+                let parsed = try JSONParser.parse("[\(text)]")
+                #expect(parsed == .array([.number(Double(text)!)]), "\(text)")
+            }
+        }
+        #expect(throws: HubError.self) { try JSONParser.parse("[1e400]") }
+        #expect(try JSONParser.parse("[1e-400]") == .array([.number(0)]))
+        let long = "0." + String(repeating: "1", count: 200)
+        #expect(try JSONParser.parse(long) == .number(Double(long)!))
     }
 }

@@ -61,7 +61,7 @@ public struct AdapterOptions: Sendable, Hashable {
 /// device name in the topic, patrol device id) to a registered camera or device id.
 ///
 /// Returning nil means "not registered": the adapter then throws
-/// `DecodeError(.unknownSource, …)`. The application builds one from its registry:
+/// `HubError.decode(.unknownSource, …)`. The application builds one from its registry:
 ///
 /// ```swift
 /// let resolver = SourceResolver { name in registry.cameraID(forForeignName: name) }

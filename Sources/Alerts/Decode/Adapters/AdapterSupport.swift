@@ -14,21 +14,21 @@ public protocol EventAdapter: Sendable {
     ///   - receivedAt: when the hub received the message (used only where the
     ///     message carries no time of its own).
     /// - Returns: zero or more events; zero is a valid answer (nothing that matters happened).
-    /// - Throws: `DecodeError` when the message must go to the dead-letter store.
-    func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent]
+    /// - Throws: `HubError.decode` when the message must go to the dead-letter store.
+    func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent]
 }
 
 extension EventAdapter {
     /// Convenience for `Data` payloads.
-    public func decode(topic: String, payload: Data, receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: Data, receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         try decode(topic: topic, payload: [UInt8](payload), receivedAt: receivedAt)
     }
 }
 
 /// Dead-letters payloads over the configured limit.
-func checkSize(_ payload: [UInt8], _ options: AdapterOptions) throws(DecodeError) {
+func checkSize(_ payload: [UInt8], _ options: AdapterOptions) throws(HubError) {
     if payload.count > options.maxPayloadBytes {
-        throw DecodeError(.oversized, "payload is \(payload.count) bytes, the limit is \(options.maxPayloadBytes)")
+        throw HubError.decode(.oversized, "payload is \(payload.count) bytes, the limit is \(options.maxPayloadBytes)")
     }
 }
 

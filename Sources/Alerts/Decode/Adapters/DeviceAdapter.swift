@@ -66,7 +66,7 @@ public struct DeviceAdapter: EventAdapter {
     }
 
     /// Decodes a check-in, report or SOS into one event.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         [try decodeMessage(topic: topic, payload: payload).1.event]
     }
 
@@ -74,23 +74,23 @@ public struct DeviceAdapter: EventAdapter {
     ///
     /// - Throws: `unknown_topic` when `topic` is not a `/report` topic, plus every
     ///   validation error of `decode`.
-    public func decodeReport(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> DecodedDeviceReport {
+    public func decodeReport(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> DecodedDeviceReport {
         let (message, report) = try decodeMessage(topic: topic, payload: payload)
         guard message == .report else {
-            throw DecodeError(.unknownTopic, "\(topic) is not a device report topic")
+            throw HubError.decode(.unknownTopic, "\(topic) is not a device report topic")
         }
         return report
     }
 
     /// Decodes any of the three messages; non-reports come back with empty extras.
-    private func decodeMessage(topic: String, payload: [UInt8]) throws(DecodeError) -> (Message, DecodedDeviceReport) {
+    private func decodeMessage(topic: String, payload: [UInt8]) throws(HubError) -> (Message, DecodedDeviceReport) {
         let device: String
         let message: Message
         switch derived.router.route(topic) {
         case .deviceCheckin(let id)?: (device, message) = (id, .checkin)
         case .deviceReport(let id)?: (device, message) = (id, .report)
         case .deviceSOS(let id)?: (device, message) = (id, .sos)
-        default: throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/device/{device}/checkin|report|sos")
+        default: throw HubError.decode(.unknownTopic, "\(topic) is not {prefix}/device/{device}/checkin|report|sos")
         }
         try checkSize(payload, options)
         let fields = try PayloadFields(bytes: payload)
@@ -122,14 +122,14 @@ public struct DeviceAdapter: EventAdapter {
             let raw = try fields.requiredString("category")
             guard let category = Category(rawValue: raw), category.family == .patrolReport else {
                 let allowed = Category.allCases.filter { $0.family == .patrolReport }.map(\.rawValue)
-                throw DecodeError(
+                throw HubError.decode(
                     .invalidValue, "field 'category' must be a patrol report category (\(allowed.joined(separator: ", "))), found '\(raw.prefix(40))'")
             }
             let description = try fields.string("description")
             let parties = try fields.stringArray("parties") ?? []
             let amount = try fields.double("amount_cny")
             if let amount, amount < 0 {
-                throw DecodeError(.outOfRange, "field 'amount_cny' must be zero or more, found \(amount)")
+                throw HubError.decode(.outOfRange, "field 'amount_cny' must be zero or more, found \(amount)")
             }
             let photos = try fields.stringArray("photo_urls") ?? []
             let source = try resolve(device)
@@ -144,9 +144,9 @@ public struct DeviceAdapter: EventAdapter {
         }
     }
 
-    private func resolve(_ device: String) throws(DecodeError) -> String {
+    private func resolve(_ device: String) throws(HubError) -> String {
         guard let source = resolver(device) else {
-            throw DecodeError(.unknownSource, "device \"\(device)\" is not registered")
+            throw HubError.decode(.unknownSource, "device \"\(device)\" is not registered")
         }
         return source
     }

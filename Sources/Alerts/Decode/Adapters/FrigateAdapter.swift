@@ -47,15 +47,15 @@ public struct FrigateAdapter: EventAdapter {
     ///   `missing_field`, `wrong_type`, `invalid_value` (a `type` other than
     ///   new/update/end), `out_of_range` (a score outside 0…1); `unknown_source`
     ///   for a camera the resolver does not know.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         var unmapped: UnmappedInput?
         return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
     }
 
     /// `decode`, setting `unmapped` when no rule maps the object's label on its camera.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(HubError) -> [NormalizedEvent] {
         guard topic == mapping.topic else {
-            throw DecodeError(.unknownTopic, "\(topic) is not the Frigate events topic \(mapping.topic)")
+            throw HubError.decode(.unknownTopic, "\(topic) is not the Frigate events topic \(mapping.topic)")
         }
         try checkSize(payload, options)
         let fields = try PayloadFields(bytes: payload, selecting: Self.selection)
@@ -63,7 +63,7 @@ public struct FrigateAdapter: EventAdapter {
         guard let type else { throw fields.missing("type") }
         guard let afterFields = try fields.object("after") else { throw fields.missing("after") }
         let after = try TrackedObject(afterFields)
-        let before = try fields.object("before").map { (fields) throws(DecodeError) in try TrackedObject(fields) }
+        let before = try fields.object("before").map { (fields) throws(HubError) in try TrackedObject(fields) }
         // Not Frigate's: a simulator marks drill traffic with a top-level `drill` (docs/ADAPTERS.md).
         let drill = try fields.bool("drill") ?? false
 
@@ -75,7 +75,7 @@ public struct FrigateAdapter: EventAdapter {
             return []
         }
         guard let source = resolver(after.camera) else {
-            throw DecodeError(.unknownSource, "Frigate camera \"\(after.camera)\" is not registered")
+            throw HubError.decode(.unknownSource, "Frigate camera \"\(after.camera)\" is not registered")
         }
 
         // `before` is read (and must be well-formed) but does not decide: see the type's comment.
@@ -147,7 +147,7 @@ public struct FrigateAdapter: EventAdapter {
         var enteredZones: [String]
         var stationary: Bool?
 
-        init(_ fields: PayloadFields) throws(DecodeError) {
+        init(_ fields: PayloadFields) throws(HubError) {
             id = try fields.requiredString("id")
             camera = try fields.requiredString("camera")
             label = try fields.requiredString("label")

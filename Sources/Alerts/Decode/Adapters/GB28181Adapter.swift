@@ -89,17 +89,17 @@ public struct GB28181Adapter: EventAdapter {
     ///   not `Notify`, `CmdType` is not `Alarm`, unknown method, bad time),
     ///   `missing_field`, `wrong_type` (non-numeric numbers), `out_of_range`
     ///   (priority outside 1–4, coordinates), `unknown_source`.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         guard case .gb28181Alarm(let topicDevice)? = derived.router.route(topic) else {
-            throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/gb28181/{device}/alarm")
+            throw HubError.decode(.unknownTopic, "\(topic) is not {prefix}/gb28181/{device}/alarm")
         }
         try checkSize(payload, options)
         let root = try XMLElementTree.parse(Self.text(of: payload))
         guard root.name == "notify" else {
-            throw DecodeError(.invalidValue, "root element is <\(root.originalName)>, expected <Notify>")
+            throw HubError.decode(.invalidValue, "root element is <\(root.originalName)>, expected <Notify>")
         }
         if let cmdType = root.value("CmdType"), cmdType.lowercased() != "alarm" {
-            throw DecodeError(.invalidValue, "CmdType is \"\(cmdType)\", expected \"Alarm\"")
+            throw HubError.decode(.invalidValue, "CmdType is \"\(cmdType)\", expected \"Alarm\"")
         }
         let deviceID = try root.required("DeviceID")
         let priority = try priority(root)
@@ -112,17 +112,17 @@ public struct GB28181Adapter: EventAdapter {
         } else if let parsed = derived.timeParser.parseDeviceTime(timeText) {
             (time, timeSource) = (parsed, .device)
         } else {
-            throw DecodeError(.invalidValue, "AlarmTime: \"\(timeText.prefix(64))\" is not a time (expected 2024-01-02T15:04:05)")
+            throw HubError.decode(.invalidValue, "AlarmTime: \"\(timeText.prefix(64))\" is not a time (expected 2024-01-02T15:04:05)")
         }
         let info = root.child("Info")
         let typeText = info?.value("AlarmType") ?? root.value("AlarmType")
-        let type = try typeText.map { (text) throws(DecodeError) in try Self.integer(text, field: "AlarmType") }
+        let type = try typeText.map { (text) throws(HubError) in try Self.integer(text, field: "AlarmType") }
         let eventType = try eventType(root, info: info)
         let location = try location(root)
 
         let channel = resolver(deviceID)
         guard let source = channel ?? resolver(topicDevice) else {
-            throw DecodeError(
+            throw HubError.decode(
                 .unknownSource, "GB/T 28181 DeviceID \"\(deviceID)\" (via \"\(topicDevice)\") is not registered")
         }
         // An NVR, gateway or platform forwards its channels' alarms: their DeviceID differs from
@@ -130,7 +130,7 @@ public struct GB28181Adapter: EventAdapter {
         // unregistered DeviceID, e.g. its own channel id, still falls back to it).
         if let topicCamera, let channel, let speaker = topicCamera(topicDevice), speaker != channel,
            !GBIdentifier.isForwarder(topicDevice) {
-            throw DecodeError(.idMismatch, "DeviceID \"\(deviceID.prefix(40))\" is camera \(channel), but the topic is camera \(speaker)'s own (\"\(topicDevice.prefix(40))\"): a camera publishes only its own alarms; forward other cameras' alarms under an NVR's or gateway's id")
+            throw HubError.decode(.idMismatch, "DeviceID \"\(deviceID.prefix(40))\" is camera \(channel), but the topic is camera \(speaker)'s own (\"\(topicDevice.prefix(40))\"): a camera publishes only its own alarms; forward other cameras' alarms under an NVR's or gateway's id")
         }
         let method = chooseMethod(methods, type: type)
         if let type, mapping.ignored.contains(GBAlarmCode(method: method, type: type)) { return [] }
@@ -140,7 +140,7 @@ public struct GB28181Adapter: EventAdapter {
         } else if let fallback = mapping.methodDefaults[method] {
             category = fallback
         } else {
-            throw DecodeError(.invalidValue, "AlarmMethod \(method) (type \(typeText ?? "none")) has no mapping")
+            throw HubError.decode(.invalidValue, "AlarmMethod \(method) (type \(typeText ?? "none")) has no mapping")
         }
         let methodKey = methods.map(String.init).joined(separator: "/")
         let description = root.value("AlarmDescription") ?? root.value("Description")
@@ -178,36 +178,36 @@ public struct GB28181Adapter: EventAdapter {
     }
 
     /// `AlarmPriority`, nil when absent (the category's severity then applies).
-    private func priority(_ root: XMLElementTree) throws(DecodeError) -> Severity? {
+    private func priority(_ root: XMLElementTree) throws(HubError) -> Severity? {
         guard let text = root.value("AlarmPriority") else { return nil }
         let value = try Self.integer(text, field: "AlarmPriority")
         guard let severity = Severity(rawValue: value) else {
-            throw DecodeError(.outOfRange, "AlarmPriority: \(value) is outside 1…4")
+            throw HubError.decode(.outOfRange, "AlarmPriority: \(value) is outside 1…4")
         }
         return severity
     }
 
     /// `EventType` (GB/T 28181-2016 `Info/AlarmTypeParam/EventType`, also found directly under
     /// `Info` or at the `Notify` level): 1 enter, 2 leave; absent or another number: one-shot.
-    private func eventType(_ root: XMLElementTree, info: XMLElementTree?) throws(DecodeError) -> EventType? {
+    private func eventType(_ root: XMLElementTree, info: XMLElementTree?) throws(HubError) -> EventType? {
         let text = info?.child("AlarmTypeParam")?.value("EventType") ?? info?.value("EventType")
             ?? root.child("AlarmTypeParam")?.value("EventType") ?? root.value("EventType")
         guard let text else { return nil }
         return EventType(rawValue: try Self.integer(text, field: "EventType"))
     }
 
-    private func location(_ root: XMLElementTree) throws(DecodeError) -> GeoPoint? {
+    private func location(_ root: XMLElementTree) throws(HubError) -> GeoPoint? {
         guard let lonText = root.value("Longitude"), let latText = root.value("Latitude") else { return nil }
         guard let lon = Double(lonText), lon.isFinite else {
-            throw DecodeError(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
+            throw HubError.decode(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
         }
         guard let lat = Double(latText), lat.isFinite else {
-            throw DecodeError(.wrongType, "Latitude: expected a decimal number, got \"\(latText)\"")
+            throw HubError.decode(.wrongType, "Latitude: expected a decimal number, got \"\(latText)\"")
         }
         if lat == 0 && lon == 0 { return nil }
-        guard (-90...90).contains(lat) else { throw DecodeError(.outOfRange, "Latitude: \(lat) is outside -90…90") }
+        guard (-90...90).contains(lat) else { throw HubError.decode(.outOfRange, "Latitude: \(lat) is outside -90…90") }
         guard (-180...180).contains(lon) else {
-            throw DecodeError(.outOfRange, "Longitude: \(lon) is outside -180…180")
+            throw HubError.decode(.outOfRange, "Longitude: \(lon) is outside -180…180")
         }
         return GeoPoint(lat: lat, lon: lon, crs: mapping.coordinateSystem)
     }
@@ -228,36 +228,36 @@ public struct GB28181Adapter: EventAdapter {
     }
 
     /// `5`, `2/5`, `2,5`, `25` → the distinct methods in order; each must be 1–7.
-    static func methods(_ text: String) throws(DecodeError) -> [Int] {
+    static func methods(_ text: String) throws(HubError) -> [Int] {
         var methods: [Int] = []
         for byte in text.utf8 { // separators and digits are ASCII: anything else is refused
             if byte == UInt8(ascii: "/") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "|") || byte == UInt8(ascii: "+")
                 || byte == UInt8(ascii: " ") { continue }
             guard byte >= UInt8(ascii: "1"), byte <= UInt8(ascii: "7") else {
-                throw DecodeError(
+                throw HubError.decode(
                     .invalidValue, "AlarmMethod: \"\(text)\" is not a method 1–7 or a combination such as 2/5")
             }
             let digit = Int(byte - UInt8(ascii: "0"))
             if !methods.contains(digit) { methods.append(digit) }
         }
-        guard !methods.isEmpty else { throw DecodeError(.missingField, "AlarmMethod is required") }
+        guard !methods.isEmpty else { throw HubError.decode(.missingField, "AlarmMethod is required") }
         return methods
     }
 
-    static func integer(_ text: String, field: String) throws(DecodeError) -> Int {
+    static func integer(_ text: String, field: String) throws(HubError) -> Int {
         guard let value = Int(text) else {
-            throw DecodeError(.wrongType, "\(field): expected an integer, got \"\(text)\"")
+            throw HubError.decode(.wrongType, "\(field): expected an integer, got \"\(text)\"")
         }
         return value
     }
 
     /// The payload as text: UTF-8 when the bytes are valid UTF-8, else GB18030.
-    static func text(of payload: [UInt8]) throws(DecodeError) -> String {
+    static func text(of payload: [UInt8]) throws(HubError) -> String {
         var bytes = payload[...]
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
         if isValidUTF8(bytes) { return String(decoding: bytes, as: UTF8.self) }
         if let gb = String(bytes: bytes, encoding: gb18030) { return gb }
-        throw DecodeError(.malformed, "payload is neither UTF-8 nor GB18030/GB2312 text")
+        throw HubError.decode(.malformed, "payload is neither UTF-8 nor GB18030/GB2312 text")
     }
 
     /// Whether `bytes` are well-formed UTF-8 (portable; `String(validating:)` needs macOS 15).
@@ -359,8 +359,8 @@ struct XMLElementTree: Sendable {
     }
 
     /// Like `value`, but a missing, empty or `null` element is `missing_field`.
-    func required(_ name: String) throws(DecodeError) -> String {
-        guard let text = value(name) else { throw DecodeError(.missingField, "\(name) is required") }
+    func required(_ name: String) throws(HubError) -> String {
+        guard let text = value(name) else { throw HubError.decode(.missingField, "\(name) is required") }
         return text
     }
 
@@ -373,7 +373,7 @@ struct XMLElementTree: Sendable {
     /// DOCTYPE are skipped; attributes are read past but not kept. A document
     /// that is not well-formed (mismatched or unclosed tags, a stray `<` or
     /// `&`, two roots, text outside the root) is `malformed`, with its line.
-    static func parse(_ text: String) throws(DecodeError) -> XMLElementTree {
+    static func parse(_ text: String) throws(HubError) -> XMLElementTree {
         var bytes = Array(text.utf8)
         // Gateways written in C often forward the SIP body with its terminating NUL.
         while bytes.last == 0 { bytes.removeLast() }
@@ -396,8 +396,8 @@ struct XMLScanner {
 
     var line: Int { 1 + bytes[..<min(i, bytes.count)].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
 
-    func fail(_ why: String) -> DecodeError {
-        DecodeError(.malformed, "payload is not well-formed XML (line \(line): \(why))")
+    func fail(_ why: String) -> HubError {
+        HubError.decode(.malformed, "payload is not well-formed XML (line \(line): \(why))")
     }
 
     func starts(_ s: StaticString) -> Bool {
@@ -408,7 +408,7 @@ struct XMLScanner {
         return true
     }
 
-    mutating func skip(past end: StaticString, what: String) throws(DecodeError) {
+    mutating func skip(past end: StaticString, what: String) throws(HubError) {
         while i < bytes.count {
             if starts(end) { i += end.utf8CodeUnitCount; return }
             i += 1
@@ -419,7 +419,7 @@ struct XMLScanner {
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
     /// Skips whitespace, comments, processing instructions and a DOCTYPE between elements.
-    mutating func misc() throws(DecodeError) {
+    mutating func misc() throws(HubError) {
         while i < bytes.count {
             if Self.isSpace(bytes[i]) { i += 1 }
             else if starts("<?") { try skip(past: "?>", what: "processing instruction") }
@@ -429,7 +429,7 @@ struct XMLScanner {
         }
     }
 
-    mutating func document() throws(DecodeError) -> XMLElementTree {
+    mutating func document() throws(HubError) -> XMLElementTree {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
         try misc()
         guard i < bytes.count, bytes[i] == UInt8(ascii: "<") else { throw fail(i < bytes.count ? "text before the root element" : "no root element") }
@@ -440,7 +440,7 @@ struct XMLScanner {
     }
 
     /// An element starting at `<`, through its end tag; `depth` is its level (the root's is 1).
-    mutating func element(depth: Int) throws(DecodeError) -> XMLElementTree {
+    mutating func element(depth: Int) throws(HubError) -> XMLElementTree {
         guard depth <= Self.maxDepth else { throw fail("nested too deeply, more than \(Self.maxDepth) levels") }
         i += 1 // <
         let nameStart = i
@@ -529,7 +529,7 @@ struct XMLScanner {
     }
 
     /// An entity or character reference at `&`.
-    mutating func reference(into out: inout [UInt8]) throws(DecodeError) {
+    mutating func reference(into out: inout [UInt8]) throws(HubError) {
         let start = i + 1
         var end = start
         while end < bytes.count, end - start < 12, bytes[end] != UInt8(ascii: ";") { end += 1 }

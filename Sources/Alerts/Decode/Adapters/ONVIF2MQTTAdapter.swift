@@ -32,15 +32,15 @@ public struct ONVIF2MQTTAdapter: EventAdapter {
         self.resolver = resolver
     }
 
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         var unmapped: UnmappedInput?
         return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
     }
 
     /// `decode`, setting `unmapped` when no rule maps the event name.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(HubError) -> [NormalizedEvent] {
         guard case .onvif2mqtt(let device, let name)? = TopicRouter(prefix: options.normalizedPrefix, onvif2mqttBase: base).route(topic) else {
-            throw DecodeError(.unknownTopic, "\(topic.prefix(200)) is not \(base)/{device}/{event}")
+            throw HubError.decode(.unknownTopic, "\(topic.prefix(200)) is not \(base)/{device}/{event}")
         }
         try checkSize(payload, options)
         let eventName = asciiLowercased(Substring(name))
@@ -55,10 +55,10 @@ public struct ONVIF2MQTTAdapter: EventAdapter {
         case "on", "true", "1": on = true
         case "off", "false", "0": on = false
         default:
-            throw DecodeError(.invalidValue, "onvif2mqtt payload must be on or off, found '\(String(decoding: payload.prefix(40), as: UTF8.self))'")
+            throw HubError.decode(.invalidValue, "onvif2mqtt payload must be on or off, found '\(String(decoding: payload.prefix(40), as: UTF8.self))'")
         }
         guard let source = resolver(device) else {
-            throw DecodeError(.unknownSource, "onvif2mqtt device \"\(device)\" is not registered")
+            throw HubError.decode(.unknownSource, "onvif2mqtt device \"\(device)\" is not registered")
         }
         let lifecycle = "onvif2mqtt:\(source):\(eventName)"
         let millis = Int64((receivedAt.timeIntervalSince1970 * 1000).rounded())

@@ -76,15 +76,15 @@ public struct ONVIFAdapter: EventAdapter {
     /// - Throws: `unknown_topic` (not an ONVIF topic under the prefix), `malformed`,
     ///   `missing_field` (`UtcTime`), `wrong_type`, `invalid_value` (bad time,
     ///   unknown `PropertyOperation`, a state that is not boolean), `unknown_source`.
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         var unmapped: UnmappedInput?
         return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
     }
 
     /// `decode`, setting `unmapped` when no rule maps the topic (the result is then empty).
-    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(DecodeError) -> [NormalizedEvent] {
+    public func decode(topic: String, payload: [UInt8], receivedAt: Date, unmapped: inout UnmappedInput?) throws(HubError) -> [NormalizedEvent] {
         guard case .onvif(let device, let onvifTopic)? = derived.router.route(topic) else {
-            throw DecodeError(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
+            throw HubError.decode(.unknownTopic, "\(topic) is not {prefix}/onvif/{device}/{onvif topic}")
         }
         try checkSize(payload, options)
         let resolved = mapping.resolve(onvifTopic)
@@ -95,7 +95,7 @@ public struct ONVIFAdapter: EventAdapter {
             return []
         }
         guard let source = resolver(device) else {
-            throw DecodeError(.unknownSource, "ONVIF device \"\(device)\" is not registered")
+            throw HubError.decode(.unknownSource, "ONVIF device \"\(device)\" is not registered")
         }
         let topicLifecycle = "onvif:\(source):\(resolved.path)"
         let health = rule.healthStatus
@@ -138,7 +138,7 @@ public struct ONVIFAdapter: EventAdapter {
         } else {
             // UtcTime is UTC by definition: a time without offset is read as UTC.
             guard let parsed = TimeParser.utc.parse(utcTime) else {
-                throw DecodeError(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
+                throw HubError.decode(.invalidValue, "field 'UtcTime' is not an ISO 8601 time: '\(utcTime.prefix(40))'")
             }
             time = parsed
             keyTime = utcTime
@@ -218,17 +218,17 @@ public struct ONVIFAdapter: EventAdapter {
         return asciiCaseEqual(key, "ElementItem") || asciiCaseEqual(key, "Extension")
     }
 
-    private static func operation(_ fields: PayloadFields) throws(DecodeError) -> PropertyOperation? {
+    private static func operation(_ fields: PayloadFields) throws(HubError) -> PropertyOperation? {
         guard let raw = try fields.string("PropertyOperation") else { return nil }
         guard let operation = PropertyOperation.allCases.first(where: { asciiCaseEqual($0.rawValue, raw) })
         else {
-            throw DecodeError(.invalidValue, "PropertyOperation: unknown value \"\(raw)\" (Initialized, Changed, Deleted)")
+            throw HubError.decode(.invalidValue, "PropertyOperation: unknown value \"\(raw)\" (Initialized, Changed, Deleted)")
         }
         return operation
     }
 
     /// Reads `Source`/`Key`/`Data` in any of the shapes bridges use.
-    private static func simpleItems(_ value: JSONValue?, field: String) throws(DecodeError) -> [SimpleItem] {
+    private static func simpleItems(_ value: JSONValue?, field: String) throws(HubError) -> [SimpleItem] {
         func member(_ object: JSONObject, _ name: String) -> JSONValue? {
             object.first { asciiCaseEqual($0.key, name) }?.value
         }
@@ -239,7 +239,7 @@ public struct ONVIFAdapter: EventAdapter {
             var items: [SimpleItem] = []
             for (index, entry) in entries.enumerated() {
                 guard case .object(let object) = entry, case .string(let name)? = member(object, "name") else {
-                    throw DecodeError(.wrongType, "\(field)[\(index)]: expected {\"Name\": string, \"Value\": …}")
+                    throw HubError.decode(.wrongType, "\(field)[\(index)]: expected {\"Name\": string, \"Value\": …}")
                 }
                 items.append(SimpleItem(name: name, value: member(object, "value") ?? .null))
             }
@@ -258,17 +258,17 @@ public struct ONVIFAdapter: EventAdapter {
             }
             return object.compactMap { Self.isBridgeNoise($0.key, $0.value) ? nil : SimpleItem(name: $0.key, value: $0.value) }
         case let other?:
-            throw DecodeError(.wrongType, "\(field): expected an object or a list of SimpleItems, got \(other.typeName)")
+            throw HubError.decode(.wrongType, "\(field): expected an object or a list of SimpleItems, got \(other.typeName)")
         }
     }
 
     /// The property state, or nil when the event has none (a one-shot event).
-    private static func state(_ items: [SimpleItem], preferred: String?) throws(DecodeError) -> Bool? {
+    private static func state(_ items: [SimpleItem], preferred: String?) throws(HubError) -> Bool? {
         let names = (preferred.map { [$0] } ?? []) + stateNames
         for name in names {
             if let item = items.first(where: { asciiCaseEqual($0.name, name) }) {
                 guard let value = boolean(item.value) else {
-                    throw DecodeError(
+                    throw HubError.decode(
                         .invalidValue, "Data.\(item.name): \(text(item.value)) is not a boolean state")
                 }
                 return value

@@ -9,10 +9,10 @@ extension PayloadFields {
     /// Refuses a payload whose `keys` (e.g. `device_id`, `device`) hold a string
     /// other than `topicID`. Absent fields and non-string values (an object named
     /// `device` describing the hardware) are not ids and pass.
-    func requireOwnID(_ keys: [String], topicID: String, kind: String) throws(DecodeError) {
+    func requireOwnID(_ keys: [String], topicID: String, kind: String) throws(HubError) {
         for key in keys {
             guard let claimed = present(key)?.stringValue, claimed != topicID else { continue }
-            throw DecodeError(.idMismatch, "field '\(key)' names \(kind) \"\(claimed.prefix(100))\" but the topic is \(kind) \"\(topicID.prefix(100))\": a \(kind) publishes only its own events")
+            throw HubError.decode(.idMismatch, "field '\(key)' names \(kind) \"\(claimed.prefix(100))\" but the topic is \(kind) \"\(topicID.prefix(100))\": a \(kind) publishes only its own events")
         }
     }
 }
