@@ -44,12 +44,22 @@ public protocol PipelineBatchTransaction {
     func slipsClosed(after seq: Int64) throws -> Set<String>
     /// Which of `keys` the store holds already (the duplicate check).
     func knownKeys(_ keys: [String]) throws -> Set<EventKey>
-    /// Records a check-in of the patrol plan (slots, records, missed checkpoints); `newItemID`
-    /// hands out risk item ids. Throws `DecodeError` before writing when the plan refuses it.
-    func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws
+    /// The event times of each device's check-ins the store holds just before and after each
+    /// given time (strictly, any status): what `PatrolStage.slotsConcerned(by:neighbours:)` and
+    /// the batch's `PatrolLedger` need.
+    func patrolNeighbours(_ checkins: [PatrolCheckinAt]) throws -> [PatrolCheckinAt: PatrolNeighbours]
+    /// The patrol state of the slots `ids`: their verdicts (decided slots only), which of them
+    /// have a reminder letter (by its trigger, `PatrolStage.letterTrigger(slotID:)`), and the
+    /// highest reminder letter seq. The ledger's neighbours are left empty.
+    func patrolLedger(slots ids: [String]) throws -> PatrolLedger
+    /// How far the missed-checkpoint scheduler has evaluated (nil on a new store).
+    func patrolEvaluatedUntil() throws -> Date?
     /// Writes everything `outcome` holds and moves the cursor: the batch's one write.
-    /// Cases are published as stored (a person may have moved one on since the engine saw it).
+    /// Patrol effects are applied first, in order; cases are published as stored (a
+    /// person may have moved one on since the engine saw it).
     func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt
+    /// Writes a scheduler tick's misses and moves its evaluated instant: the tick's one write.
+    func commit(_ tick: PatrolTickOutcome, now: Date) throws
 }
 
 extension DisputeStore: PipelineStore {
@@ -89,11 +99,8 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         try EventKeys.known(keys, db: db)
     }
 
-    public func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws {
-        try patrol.record(event, now: now, db: db, newItemID: newItemID)
-    }
-
     public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt {
+        try write(patrol: outcome.patrol, now: now)
         try EventKeys.insert(outcome.eventKeys, db: db)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
         for s in outcome.cameraStatuses {
