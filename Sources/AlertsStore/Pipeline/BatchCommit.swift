@@ -231,11 +231,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             update.bind(6, i.state.rawValue)
             update.bind(7, i.suppressedBy)
             update.bind(8, i.lifecycle)
-            update.bind(9, i.late)
-            update.bind(10, i.lateReason)
-            update.bind(11, i.locationMismatch)
-            update.bind(12, i.locationDistance)
-            update.bind(13, i.timeSource.rawValue)
+            Self.bindTimeAndPlace(update, from: 9, i)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) > 0 { continue }
             insert.reset()
@@ -257,13 +253,21 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             insert.bind(16, i.location?.lat)
             insert.bind(17, i.location?.lon)
             insert.bind(18, i.drill)
-            insert.bind(19, i.late)
-            insert.bind(20, i.lateReason)
-            insert.bind(21, i.locationMismatch)
-            insert.bind(22, i.locationDistance)
-            insert.bind(23, i.timeSource.rawValue)
+            Self.bindTimeAndPlace(insert, from: 19, i)
             try insert.step(db)
         }
+    }
+
+    /// Binds the item's lateness and placement columns, in the order both item statements
+    /// list them (`late`, `late_reason`, `location_mismatch`, `location_distance_m`,
+    /// `time_source`), from parameter `first` on.
+    @inline(__always)
+    private static func bindTimeAndPlace(_ statement: RawStatement, from first: Int32, _ i: RiskItem) {
+        statement.bind(first, i.late)
+        statement.bind(first + 1, i.lateReason)
+        statement.bind(first + 2, i.locationMismatch)
+        statement.bind(first + 3, i.locationDistance)
+        statement.bind(first + 4, i.timeSource.rawValue)
     }
 
     /// Upserts the slips and links their new items.
