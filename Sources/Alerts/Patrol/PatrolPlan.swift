@@ -304,7 +304,7 @@ extension PatrolPlan {
 
     /// The slots of the routes `device` walks whose grace ends in `[from, before)`,
     /// sorted by due time: what event-time gap detection decides between two
-    /// check-ins of the device (see `PatrolStage.record`).
+    /// check-ins of the device (see `PatrolStage.checkin`).
     public func slots(ofDevice device: String, graceEndingFrom from: Date, before: Date) -> [PatrolSlot] {
         let routes = routes(forDevice: device)
         guard before > from, !routes.isEmpty else { return [] }

@@ -34,6 +34,9 @@ public struct BatchOutcome: Sendable {
     public var issuedSlips: [Slip] = []
     /// Cases opened or joined by new evidence, by id.
     public var cases: [CaseChange] = []
+    /// Patrol supervision's writes (check-in records, slot verdicts, misses found by gap
+    /// detection, closed misses), in event order: the store applies them before the rest.
+    public var patrol: [PatrolEffect] = []
 
     public init() {}
 

@@ -43,8 +43,9 @@ public struct PublishedMemory: Sendable, Equatable {
 /// store between them: `decode` gives the batch's event keys, the store says
 /// which of them it holds, and `run` handles the events through the engine.
 ///
-/// Neither touches a database; the only hook is `run`'s `checkin`, through
-/// which the patrol stage records check-ins in the caller's transaction.
+/// Neither touches a database: what the store knows enters as values
+/// (`known`, `closedElsewhere`, the `PatrolLedger`), and everything the batch
+/// changes leaves as the `BatchOutcome`.
 public enum BatchStage {
     /// A batch after decoding.
     public struct Decoded: Sendable {
@@ -108,20 +109,20 @@ public enum BatchStage {
     ///
     /// - An event whose key is in `known` (the store holds it) or was accepted
     ///   earlier in the batch is a duplicate.
-    /// - A check-in goes to `checkin` first (with the engine's item-id
-    ///   allocator); a `HubError.decode` from it makes its message a dead letter:
-    ///   that event and the message's later ones are not handled, and their
-    ///   keys are not recorded (a later copy is new).
+    /// - A check-in goes to `patrol` first (`PatrolStage.checkin`, with the
+    ///   store's `ledger` and the engine's item ids): its effects join the
+    ///   outcome's `patrol`, in event order. A `HubError.decode` from it makes its
+    ///   message a dead letter: that event and the message's later ones are not
+    ///   handled, and their keys are not recorded (a later copy is new).
     /// - `closedElsewhere`: warning slips someone else closed since the last
     ///   batch (a case action): the engine forgets them, so no item joins them again.
     /// - `published` decides which slips and cases are published and which
     ///   items are linked, and is updated to what the outcome publishes.
-    ///
-    /// - Throws: what `checkin` throws other than a `HubError.decode` (the store's errors).
     public static func run(_ batch: Decoded, known: Set<EventKey>, now: Date, closedElsewhere: Set<String> = [],
                            engine: inout RiskEngine, published: inout PublishedMemory,
-                           checkin: ((NormalizedEvent, () -> String) throws -> Void)? = nil) throws -> BatchOutcome {
+                           patrol: PatrolStage? = nil, ledger: PatrolLedger = PatrolLedger()) -> BatchOutcome {
         var out = BatchOutcome()
+        var ledger = ledger
         out.messages = batch.records.count
         out.unmapped = batch.unmapped
         if !closedElsewhere.isEmpty {
@@ -144,7 +145,7 @@ public enum BatchStage {
         var effects: [EngineEffect] = []
         for (index, events) in batch.messages {
             var recordedHere: [EventKey] = [] // keys this message recorded: forgotten again if it is refused
-            do {
+            do throws(HubError) {
                 for event in events {
                     let key = EventKey(event.key)
                     guard !known.contains(key), accepted[key] == nil else {
@@ -154,8 +155,9 @@ public enum BatchStage {
                     accepted[key] = out.eventKeys.count
                     out.eventKeys.append(.init(key: event.key, time: event.time.timeIntervalSince1970))
                     recordedHere.append(key)
-                    if let checkin, case .checkin = event.kind {
-                        try checkin(event) { engine.allocateItemID() } // throws `HubError.decode` before writing
+                    if let patrol, case .checkin = event.kind,
+                       let checkin = try patrol.checkin(event, now: now, ledger: &ledger, itemIDs: &engine.itemIDs) { // throws before changing anything
+                        out.patrol += checkin.effects
                     }
                     out.events += 1
                     effects.removeAll(keepingCapacity: true)
@@ -181,7 +183,7 @@ public enum BatchStage {
                         }
                     }
                 }
-            } catch let error as HubError where error.code == .decode {
+            } catch {
                 failures.append((index, error))
                 // The message is a dead letter: the key of its refused event is forgotten
                 // (the events before it were handled and keep theirs).

@@ -156,7 +156,9 @@ public struct RiskEngine: Sendable {
     public var silences: [Silence] = []
     /// Categories no silence mutes, whatever it matches (config `silences.never_silence`).
     public var neverSilence: Set<Category> = SilencePolicy().neverSilence
-    var nextItemSeq = 1
+    /// The risk item ids' counter; stages that raise items outside the engine (patrol
+    /// supervision's missed checkpoints) take theirs from it too, so ids never collide.
+    public var itemIDs = ItemIDAllocator()
     var nextSlipSeq = 1
     /// The window slots whose active slip is open (the quiet check looks at these only).
     var openSlipSlots: Set<Int> = []
@@ -262,7 +264,7 @@ public struct RiskEngine: Sendable {
         cameraStatus = s.cameraStatus.filter { $0.value != .online }
         drillCameraStatus = [:]
         nextSweep = .distantPast
-        nextItemSeq = s.lastItemSeq + 1
+        itemIDs = ItemIDAllocator(next: s.lastItemSeq + 1)
         nextSlipSeq = s.lastSlipSeq + 1
         watermark = s.watermark
         cases.restore(cases: s.recentCases, evidence: s.recentEvidence, watermark: s.watermark, lastSeq: s.lastCaseSeq)
@@ -332,12 +334,11 @@ public struct RiskEngine: Sendable {
                 effects.append(.item(previous))
             }
             item = RiskItem(
-                id: Self.itemID(nextItemSeq), source: event.source, sourceKind: event.sourceKind, category: event.category,
+                id: itemIDs.allocate(), source: event.source, sourceKind: event.sourceKind, category: event.category,
                 severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
                 firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill,
                 late: late, lateReason: late ? lateReason(event.time) : nil, locationMismatch: placement.locationMismatch,
                 locationDistance: placement.locationDistance, timeSource: event.timeSource)
-            nextItemSeq += 1
             itemLifecycles[key] = []
             if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill), key) }
         }
@@ -701,13 +702,6 @@ public struct RiskEngine: Sendable {
         if list.count > 1, list[list.count - 2].time > o.time { list.sort { $0.time < $1.time } }
         guard list.count >= 64, list[31].time < horizon else { return }
         list.removeFirst(firstIndex(in: list) { $0 >= horizon })
-    }
-
-    /// Hands out the next risk item id to a stage that raises items outside
-    /// the engine (patrol supervision's missed checkpoints), so ids never collide.
-    public mutating func allocateItemID() -> String {
-        defer { nextItemSeq += 1 }
-        return Self.itemID(nextItemSeq)
     }
 
     /// Warning slips open in the case's zone for one of its categories name the case

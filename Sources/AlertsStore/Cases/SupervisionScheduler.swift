@@ -88,12 +88,7 @@ public struct SupervisionScheduler: Sendable {
         let slip = Slip(id: id, kind: kind, zone: c.zone, category: c.category, severity: c.severity, unit: c.unit, worker: c.worker,
                         issuedAt: now, caseID: c.id, text: supervisor.text(for: trigger, slipID: id, case: c, facts: facts, now: now),
                         riskItemIDs: c.riskItemIDs, occurrences: 1)
-        try db.execute(sql: """
-            INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences, trigger)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)
-            """, arguments: [seq, id, kind.rawValue, c.zone, c.category.rawValue, c.severity.rawValue, c.unit, c.worker,
-                             now.timeIntervalSince1970, now.timeIntervalSince1970, anchor.timeIntervalSince1970, c.id, slip.text,
-                             slip.occurrences, key])
+        try SlipRow(slip, seq: seq, anchor: anchor, trigger: key).insert(db)
         for item in c.riskItemIDs {
             try db.execute(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)", arguments: [id, item])
         }

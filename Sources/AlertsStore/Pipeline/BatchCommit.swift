@@ -44,12 +44,22 @@ public protocol PipelineBatchTransaction {
     func slipsClosed(after seq: Int64) throws -> Set<String>
     /// Which of `keys` the store holds already (the duplicate check).
     func knownKeys(_ keys: [String]) throws -> Set<EventKey>
-    /// Records a check-in of the patrol plan (slots, records, missed checkpoints); `newItemID`
-    /// hands out risk item ids. Throws `HubError.decode` before writing when the plan refuses it.
-    func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws
+    /// The event times of each device's check-ins the store holds just before and after each
+    /// given time (strictly, any status): what `PatrolStage.slotsConcerned(by:neighbours:)` and
+    /// the batch's `PatrolLedger` need.
+    func patrolNeighbours(_ checkins: [PatrolCheckinAt]) throws -> [PatrolCheckinAt: PatrolNeighbours]
+    /// The patrol state of the slots `ids`: their verdicts (decided slots only), which of them
+    /// have a reminder letter (by its trigger, `PatrolStage.letterTrigger(slotID:)`), and the
+    /// highest reminder letter seq. The ledger's neighbours are left empty.
+    func patrolLedger(slots ids: [String]) throws -> PatrolLedger
+    /// How far the missed-checkpoint scheduler has evaluated (nil on a new store).
+    func patrolEvaluatedUntil() throws -> Date?
     /// Writes everything `outcome` holds and moves the cursor: the batch's one write.
-    /// Cases are published as stored (a person may have moved one on since the engine saw it).
+    /// Patrol effects are applied first, in order; cases are published as stored (a
+    /// person may have moved one on since the engine saw it).
     func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt
+    /// Writes a scheduler tick's misses and moves its evaluated instant: the tick's one write.
+    func commit(_ tick: PatrolTickOutcome, now: Date) throws
 }
 
 extension DisputeStore: PipelineStore {
@@ -89,11 +99,8 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         try EventKeys.known(keys, db: db)
     }
 
-    public func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws {
-        try patrol.record(event, now: now, db: db, newItemID: newItemID)
-    }
-
     public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt {
+        try write(patrol: outcome.patrol, now: now)
         try EventKeys.insert(outcome.eventKeys, db: db)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
         for s in outcome.cameraStatuses {
@@ -224,11 +231,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             update.bind(6, i.state.rawValue)
             update.bind(7, i.suppressedBy)
             update.bind(8, i.lifecycle)
-            update.bind(9, i.late)
-            update.bind(10, i.lateReason)
-            update.bind(11, i.locationMismatch)
-            update.bind(12, i.locationDistance)
-            update.bind(13, i.timeSource.rawValue)
+            Self.bindTimeAndPlace(update, from: 9, i)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) > 0 { continue }
             insert.reset()
@@ -250,13 +253,21 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             insert.bind(16, i.location?.lat)
             insert.bind(17, i.location?.lon)
             insert.bind(18, i.drill)
-            insert.bind(19, i.late)
-            insert.bind(20, i.lateReason)
-            insert.bind(21, i.locationMismatch)
-            insert.bind(22, i.locationDistance)
-            insert.bind(23, i.timeSource.rawValue)
+            Self.bindTimeAndPlace(insert, from: 19, i)
             try insert.step(db)
         }
+    }
+
+    /// Binds the item's lateness and placement columns, in the order both item statements
+    /// list them (`late`, `late_reason`, `location_mismatch`, `location_distance_m`,
+    /// `time_source`), from parameter `first` on.
+    @inline(__always)
+    private static func bindTimeAndPlace(_ statement: RawStatement, from first: Int32, _ i: RiskItem) {
+        statement.bind(first, i.late)
+        statement.bind(first + 1, i.lateReason)
+        statement.bind(first + 2, i.locationMismatch)
+        statement.bind(first + 3, i.locationDistance)
+        statement.bind(first + 4, i.timeSource.rawValue)
     }
 
     /// Upserts the slips and links their new items.

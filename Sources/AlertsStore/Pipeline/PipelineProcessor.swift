@@ -376,21 +376,30 @@ public final class PipelineProcessor {
     }
 
     /// Runs the missed-checkpoint scheduler up to `now` (default: the clock) in
-    /// one transaction; missed_checkpoint items take ids from the engine's counter.
+    /// one transaction: where evaluation stands and the state of the slots it
+    /// may decide, `PatrolStage.tick` (pure), then the tick's one write.
+    /// missed_checkpoint items take ids from the engine's counter, which keeps
+    /// them only when the tick commits.
     @discardableResult
     public func tickPatrol(now: Date? = nil) throws -> PatrolTickResult {
         guard let patrol else { return PatrolTickResult() }
-        let before = engine
-        do {
-            return try store.writer.write { db in try patrol.tick(now: now ?? self.clock(), db: db) { self.engine.allocateItemID() } }
-        } catch {
-            engine = before
-            throw error
+        let now = now ?? clock()
+        var itemIDs = engine.itemIDs
+        let outcome = try store.batch(outputPrefix: patrol.outputPrefix) { batch in
+            let evaluatedUntil = try batch.patrolEvaluatedUntil()
+            let ledger = try batch.patrolLedger(slots: patrol.slotsConcerned(byTickAt: now, evaluatedUntil: evaluatedUntil))
+            let outcome = patrol.tick(now: now, evaluatedUntil: evaluatedUntil, ledger: ledger, itemIDs: &itemIDs)
+            try batch.commit(outcome, now: now)
+            return outcome
         }
+        engine.itemIDs = itemIDs
+        return outcome.result
     }
 
     /// One batch in the store's transaction: what it needs from the store, `BatchStage`
     /// (decode, duplicate check, check-ins, the engine), then the outcome's one write.
+    /// Before the run, when the batch holds check-ins: their neighbours and the state of
+    /// the slots they may decide (`PatrolLedger`).
     private func apply(_ records: [InboxRecord], now: Date, batch: SQLiteBatch) throws -> BatchResult {
         let profiling = profile != nil
         var p = profile ?? StageProfile()
@@ -409,10 +418,14 @@ public final class PipelineProcessor {
         mark(\.decode)
         let known = try batch.knownKeys(decoded.keys)
         mark(\.dedup)
-        let checkin: ((NormalizedEvent, () -> String) throws -> Void)? = patrol.map { patrol in
-            { event, newItemID in try batch.recordCheckin(event, patrol: patrol, now: now, newItemID: newItemID) }
+        var ledger = PatrolLedger()
+        if let patrol, case let checkins = PatrolStage.checkins(in: decoded), !checkins.isEmpty {
+            let neighbours = try batch.patrolNeighbours(checkins)
+            ledger = try batch.patrolLedger(slots: patrol.slotsConcerned(by: decoded, neighbours: neighbours))
+            ledger.neighbours = neighbours
         }
-        let outcome = try BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published, checkin: checkin)
+        let outcome = BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published,
+                                     patrol: patrol, ledger: ledger)
         mark(\.rules)
         var committing = batch
         if profiling { committing.mark = { mark($0) } }

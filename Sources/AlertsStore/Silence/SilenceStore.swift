@@ -29,11 +29,7 @@ extension DisputeStore {
                 let n = (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_log WHERE action = 'silence.created'") ?? 0) + 1
                 s.id = "JM-" + HubFormat.zeroPadded(n, width: 6)
             }
-            try db.execute(sql: """
-                INSERT INTO silences(id, zone, category, source, drill, starts_at, ends_at, created_by, comment, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [s.id, s.zone, s.category?.rawValue, s.source, s.drill, s.startsAt.timeIntervalSince1970,
-                                 s.endsAt.timeIntervalSince1970, s.createdBy, s.comment, s.createdAt.timeIntervalSince1970])
+            try SilenceRow(s).insert(db)
             try db.execute(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'silence.created', ?)",
                            arguments: [s.createdAt.timeIntervalSince1970, s.createdBy, s.id, s.comment])
             return s
@@ -43,13 +39,10 @@ extension DisputeStore {
     /// Silences ending after `after` (all when nil), by start time.
     public func silences(endingAfter after: Date? = nil) throws -> [Silence] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM silences WHERE ends_at > ? ORDER BY starts_at, id",
-                             arguments: [after?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]).map { row in
-                Silence(id: row["id"], zone: row["zone"], category: (row["category"] as String?).flatMap(Category.init(rawValue:)),
-                        source: row["source"], drill: row["drill"], startsAt: Date(timeIntervalSince1970: row["starts_at"]),
-                        endsAt: Date(timeIntervalSince1970: row["ends_at"]), createdBy: row["created_by"], comment: row["comment"],
-                        createdAt: Date(timeIntervalSince1970: row["created_at"]))
-            }
+            try SilenceRow
+                .filter(SilenceRow.Columns.endsAt > (after?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude))
+                .order(SilenceRow.Columns.startsAt, SilenceRow.Columns.id)
+                .fetchAll(db).map(\.silence)
         }
     }
 
@@ -81,5 +74,53 @@ extension DisputeStore {
                            arguments: [now.timeIntervalSince1970, actor, id])
             return true
         }
+    }
+}
+
+/// A row of `silences`.
+struct SilenceRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "silences"
+
+    var id: String
+    var zone: String?
+    var category: String?
+    var source: String?
+    /// `true`: drills only, `false`: real events only, NULL: both.
+    var drill: Bool?
+    var startsAt: Double
+    var endsAt: Double
+    var createdBy: String
+    var comment: String
+    var createdAt: Double
+
+    enum CodingKeys: String, CodingKey {
+        case id, zone, category, source, drill, comment
+        case startsAt = "starts_at", endsAt = "ends_at", createdBy = "created_by", createdAt = "created_at"
+    }
+
+    enum Columns {
+        static let id = Column(CodingKeys.id)
+        static let startsAt = Column(CodingKeys.startsAt)
+        static let endsAt = Column(CodingKeys.endsAt)
+    }
+
+    init(_ s: Silence) {
+        id = s.id
+        zone = s.zone
+        category = s.category?.rawValue
+        source = s.source
+        drill = s.drill
+        startsAt = s.startsAt.timeIntervalSince1970
+        endsAt = s.endsAt.timeIntervalSince1970
+        createdBy = s.createdBy
+        comment = s.comment
+        createdAt = s.createdAt.timeIntervalSince1970
+    }
+
+    /// The silence.
+    var silence: Silence {
+        Silence(id: id, zone: zone, category: category.flatMap(Category.init(rawValue:)), source: source, drill: drill,
+                startsAt: Date(timeIntervalSince1970: startsAt), endsAt: Date(timeIntervalSince1970: endsAt), createdBy: createdBy,
+                comment: comment, createdAt: Date(timeIntervalSince1970: createdAt))
     }
 }

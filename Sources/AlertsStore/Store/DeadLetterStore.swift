@@ -132,10 +132,10 @@ extension DisputeStore {
         let limit = max(1, min(q.limit, 10_000))
         return try writer.read { db in
             let (clause, arguments) = Self.deadLetterFilter(q)
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try DeadLetterRow.fetchAll(db, sql: """
                 SELECT \(Self.deadLetterColumns) FROM dead_letters \(clause) ORDER BY id DESC LIMIT \(limit + 1)
                 """, arguments: arguments)
-            let items = rows.prefix(limit).map { Self.deadLetter($0, payload: false) }
+            let items = rows.prefix(limit).map { $0.deadLetter(withPayload: false) }
             return (items, rows.count > limit ? items.last?.id : nil)
         }
     }
@@ -143,8 +143,8 @@ extension DisputeStore {
     /// One dead letter with its stored bytes, nil when there is none with this id.
     public func deadLetter(id: Int64) throws -> DeadLetter? {
         try writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.deadLetterColumns), payload FROM dead_letters WHERE id = ?", arguments: [id])
-                .map { Self.deadLetter($0, payload: true) }
+            try DeadLetterRow.fetchOne(db, sql: "SELECT \(Self.deadLetterColumns), payload FROM dead_letters WHERE id = ?", arguments: [id])
+                .map { $0.deadLetter(withPayload: true) }
         }
     }
 
@@ -183,10 +183,10 @@ extension DisputeStore {
             let chunk = min(200, Self.maxReplay - result.queued.count - result.refused.count)
             let rows = try writer.read { db -> [(DeadLetter, [UInt8])] in
                 let (clause, arguments) = Self.deadLetterFilter(selection)
-                return try Row.fetchAll(db, sql: """
+                return try DeadLetterRow.fetchAll(db, sql: """
                     SELECT \(Self.deadLetterColumns), payload FROM dead_letters \(clause.isEmpty ? "WHERE" : clause + " AND") id > ?
                     ORDER BY id LIMIT \(chunk + 1)
-                    """, arguments: arguments + [after]).map { (Self.deadLetter($0, payload: false), Array($0["payload"] as Data? ?? Data())) }
+                    """, arguments: arguments + [after]).map { ($0.deadLetter(withPayload: false), Array($0.payload ?? Data())) }
             }
             var messages: [InboxMessage] = []
             var queued: [(id: Int64, key: String)] = []
@@ -228,13 +228,6 @@ extension DisputeStore {
         replayed_at, replayed_by, replay_key
         """
 
-    private static func deadLetter(_ row: Row, payload: Bool) -> DeadLetter {
-        DeadLetter(id: row["id"], inboxKey: row["inbox_key"], reason: row["reason"], detail: row["detail"], topic: row["topic"],
-                   source: row["source"], size: row["size"], receivedAt: Date(timeIntervalSince1970: row["received_at"]),
-                   createdAt: Date(timeIntervalSince1970: row["created_at"]), payloadSHA256: row["payload_sha256"],
-                   replayedAt: (row["replayed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), replayedBy: row["replayed_by"],
-                   replayKey: row["replay_key"], payload: payload ? Array(row["payload"] as Data? ?? Data()) : nil)
-    }
 
     private static func deadLetterFilter(_ q: DeadLetterQuery) -> (String, StatementArguments) {
         var conditions: [String] = []
@@ -265,5 +258,39 @@ extension DisputeStore {
             arguments += [c]
         }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+}
+
+/// A row of `dead_letters` as the list queries select it (`deadLetterColumns`:
+/// `source` falls back to the topic), with the payload when selected.
+struct DeadLetterRow: Decodable, FetchableRecord {
+    var id: Int64
+    var inboxKey: String
+    var reason: String
+    var detail: String
+    var topic: String
+    var source: String
+    var size: Int
+    var receivedAt: Double
+    var createdAt: Double
+    var payloadSHA256: String?
+    var replayedAt: Double?
+    var replayedBy: String?
+    var replayKey: String?
+    /// The stored bytes (nil when not selected, or NULL).
+    var payload: Data?
+
+    enum CodingKeys: String, CodingKey {
+        case id, reason, detail, topic, source, size, payload
+        case inboxKey = "inbox_key", receivedAt = "received_at", createdAt = "created_at", payloadSHA256 = "payload_sha256",
+             replayedAt = "replayed_at", replayedBy = "replayed_by", replayKey = "replay_key"
+    }
+
+    /// The dead letter; with its bytes (empty when none are stored) when `withPayload`.
+    func deadLetter(withPayload: Bool) -> DeadLetter {
+        DeadLetter(id: id, inboxKey: inboxKey, reason: reason, detail: detail, topic: topic, source: source, size: size,
+                   receivedAt: Date(timeIntervalSince1970: receivedAt), createdAt: Date(timeIntervalSince1970: createdAt),
+                   payloadSHA256: payloadSHA256, replayedAt: replayedAt.map(Date.init(timeIntervalSince1970:)), replayedBy: replayedBy,
+                   replayKey: replayKey, payload: withPayload ? Array(payload ?? Data()) : nil)
     }
 }

@@ -21,35 +21,36 @@ enum EventKeys {
     /// Which of `keys` the store holds.
     static func known(_ keys: [String], db: Database) throws -> Set<EventKey> {
         var known: Set<EventKey> = []
-        // Full statements, then the rest one by one (two statements in GRDB's cache, not one per size).
-        let many = try RawStatement(db, selectMany)
-        let one = try RawStatement(db, "SELECT key FROM events WHERE key = ?")
-        var start = 0
-        while start < keys.count {
-            let n = keys.count - start >= perStatement ? perStatement : 1
-            let select = n == perStatement ? many : one
-            select.reset()
+        try inChunks(keys.count, many: RawStatement(db, selectMany), one: RawStatement(db, "SELECT key FROM events WHERE key = ?")) { select, start, n in
             for k in 0..<n { select.bind(Int32(k + 1), keys[start + k]) }
             while try select.step(db) { known.insert(EventKey(String(decoding: select.bytes(0), as: UTF8.self))) }
-            start += n
         }
         return known
     }
 
     /// Records `keys` with their event times (a key already held is left as it is).
     static func insert(_ keys: [BatchOutcome.AcceptedKey], db: Database) throws {
-        let many = try RawStatement(db, insertMany)
-        let one = try RawStatement(db, "INSERT OR IGNORE INTO events(key, time) VALUES (?, ?)")
-        var start = 0
-        while start < keys.count {
-            let n = keys.count - start >= perStatement ? perStatement : 1
-            let insert = n == perStatement ? many : one
-            insert.reset()
+        try inChunks(keys.count, many: RawStatement(db, insertMany), one: RawStatement(db, "INSERT OR IGNORE INTO events(key, time) VALUES (?, ?)")) { insert, start, n in
             for k in 0..<n {
                 insert.bind(Int32(2 * k + 1), keys[start + k].key)
                 insert.bind(Int32(2 * k + 2), keyTime(keys[start + k].time))
             }
             try insert.step(db)
+        }
+    }
+
+    /// Walks `count` keys in full statements of `perStatement` (`many`), then the rest one
+    /// by one (`one`): two statements in GRDB's cache, not one per size. `body` binds and
+    /// steps the reset statement for the keys `start ..< start + n`.
+    @inline(__always)
+    private static func inChunks(_ count: Int, many: RawStatement, one: RawStatement,
+                                 _ body: (_ statement: RawStatement, _ start: Int, _ n: Int) throws -> Void) throws {
+        var start = 0
+        while start < count {
+            let n = count - start >= perStatement ? perStatement : 1
+            let statement = n == perStatement ? many : one
+            statement.reset()
+            try body(statement, start, n)
             start += n
         }
     }

@@ -308,7 +308,7 @@ enum Migrations {
         }
         m.registerMigration("v7-patrol-gaps") { db in
             // Gap detection on event time looks up a device's check-ins just
-            // before and after each new one (PatrolStage.neighbours).
+            // before and after each new one (`SQLiteBatch.patrolNeighbours`).
             try db.execute(sql: "CREATE INDEX patrol_records_device_time ON patrol_records(device, kind, time)")
         }
         m.registerMigration("v8-event-batches") { db in

@@ -4,7 +4,7 @@ import GRDB
 import Testing
 @testable import Alerts
 
-/// Gap detection on event time (`PatrolStage.record`): a check-in declares
+/// Gap detection on event time (`PatrolStage.checkin`): a check-in declares
 /// missed the undecided slots of its device's routes whose grace ended
 /// between the device's previous check-in and this one. The hub's clock
 /// (`ManualClock`) stands at 13:00, after every event time, as in a drill run

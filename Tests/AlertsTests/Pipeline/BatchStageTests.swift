@@ -22,10 +22,17 @@ struct BatchStageTests {
                      receivedAt: now)
     }
 
-    static func checkin(_ id: String) -> InboxMessage {
+    static func checkin(_ id: String, checkpoint: String = "CP-1") -> InboxMessage {
         InboxMessage(topic: "patrolhub/v1/device/dev-1/checkin",
-                     payload: Array(#"{"id":"\#(id)","checkpoint":"CP-1","time":"\#(now.rfc3339)"}"#.utf8), receivedAt: now)
+                     payload: Array(#"{"id":"\#(id)","checkpoint":"\#(checkpoint)","time":"\#(now.rfc3339)"}"#.utf8), receivedAt: now)
     }
+
+    /// dev-1 walks CP-1 once a day at 08:00 UTC (`now`'s time of day), grace 10 minutes.
+    static let patrol = PatrolStage(plan: PatrolPlan(
+        checkpoints: [.init(id: "CP-1", name: "Gate", zone: "Z-A", location: GeoPoint(lat: 29.65, lon: 91.13), radiusMetres: 50)],
+        routes: [.init(id: "rt-1", name: "Round", device: "dev-1", worker: "w", unit: "u", stops: [.init(checkpoint: "CP-1")],
+                       schedule: .init(kind: .times([8 * 60])))],
+        timeZone: TimeZone(identifier: "UTC")!), outputPrefix: "patrolhub/v1")
 
     static func records(_ messages: [InboxMessage], from seq: Int64 = 1) -> [InboxRecord] {
         messages.enumerated().map { i, m in
@@ -36,9 +43,9 @@ struct BatchStageTests {
 
     /// Decodes and runs one batch.
     static func run(_ messages: [InboxMessage], known: Set<EventKey> = [], engine: inout RiskEngine, published: inout PublishedMemory,
-                    crashed: Set<MessageKey> = [], checkin: ((NormalizedEvent, () -> String) throws -> Void)? = nil) throws -> BatchOutcome {
+                    crashed: Set<MessageKey> = [], patrol: PatrolStage? = nil) throws -> BatchOutcome {
         let decoded = BatchStage.decode(records(messages), with: decode, now: now, crashedKeys: crashed, tooOldBefore: nil, keyRetention: nil)
-        return try BatchStage.run(decoded, known: known, now: now, engine: &engine, published: &published, checkin: checkin)
+        return BatchStage.run(decoded, known: known, now: now, engine: &engine, published: &published, patrol: patrol)
     }
 
     @Test func eventsBecomeItemsASlipAndTheRowsToWrite() throws {
@@ -102,16 +109,17 @@ struct BatchStageTests {
     @Test func aRefusedCheckinForgetsItsKeySoALaterCopyIsNew() throws {
         var engine = Self.engine()
         var published = PublishedMemory()
-        var calls = 0
-        let out = try Self.run([Self.checkin("k1"), Self.checkin("k1"), Self.camera("cam-1", "x")], engine: &engine, published: &published) { _, _ in
-            calls += 1
-            if calls == 1 { throw HubError.decode(.unknownCheckpoint, "not in the plan") }
-        }
-        #expect(calls == 2, "the second copy is not a duplicate of a refused one")
+        // The same event key twice: first at a checkpoint the plan lacks (refused), then at CP-1.
+        let out = try Self.run([Self.checkin("k1", checkpoint: "CP-X"), Self.checkin("k1"), Self.camera("cam-1", "x")],
+                               engine: &engine, published: &published, patrol: Self.patrol)
         #expect(out.deadLetters.map(\.record.seq) == [1])
         #expect(out.deadLetters.first?.error.reason == .unknownCheckpoint)
-        #expect(out.eventKeys.count == 2)
+        #expect(out.eventKeys.count == 2, "the second copy is not a duplicate of a refused one")
         #expect(out.duplicates == 0)
+        guard case .record(let record)? = out.patrol.first else { Issue.record("no check-in record: \(out.patrol)"); return }
+        #expect(record.eventKey == "device:dev-1:checkin:k1")
+        #expect(record.status == .onTime)
+        #expect(out.patrol.count == 2, "the record and the slot's verdict: \(out.patrol)")
     }
 
     @Test func slipsClosedElsewhereAreForgottenByTheEngine() throws {
@@ -121,7 +129,7 @@ struct BatchStageTests {
         let id = try #require(first.slips.first?.slip.id)
         let decoded = BatchStage.decode(Self.records([Self.camera("cam-1", "d")]), with: Self.decode, now: Self.now, crashedKeys: [],
                                         tooOldBefore: nil, keyRetention: nil)
-        let out = try BatchStage.run(decoded, known: [], now: Self.now, closedElsewhere: [id], engine: &engine, published: &published)
+        let out = BatchStage.run(decoded, known: [], now: Self.now, closedElsewhere: [id], engine: &engine, published: &published)
         #expect(published.entries[id]?.closed == true)
         #expect(!out.slips.contains { $0.slip.id == id }, "no event joins a slip closed elsewhere")
     }
