@@ -117,6 +117,7 @@ struct CLIErrorLineTests {
         defer { taken.stop() }
         let dir = TempDir()
         defer { dir.cleanup() }
+        _ = dir.write("cameras.csv", testCamerasCSV)
         let config = dir.write("hub.yaml", "broker:\n  port: \(taken.port)\nhttp:\n  listen: 127.0.0.1:0\n")
         let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--log-level", "critical"], timeout: 90)
         #expect(status != 0)
