@@ -74,33 +74,19 @@ extension DispatchAPI {
     func deadLetterQuery(_ params: [(String, String)]) throws -> DeadLetterQuery {
         var q = DeadLetterQuery()
         q.limit = Self.defaultLimit
-        let known = DeadLetterReason.allCases.map(\.rawValue)
+        let filter = DeadLetterFilter(timeParser: timeParser, fail: APIError.parameter)
         for (key, value) in params {
             switch key {
-            case "reason":
-                for r in value.split(separator: ",").map(String.init) {
-                    guard known.contains(r) else { throw APIError.parameter(key, "unknown reason '\(r.prefix(100))' (known: \(known.joined(separator: ", ")))") }
-                    q.reasons.append(r)
-                }
-            case "source":
-                guard !value.isEmpty, value.utf8.count <= 1024 else { throw APIError.parameter(key, "expected a camera or device id or a topic (1 to 1024 bytes)") }
-                q.source = value
-            case "since":
-                guard let t = timeParser.parse(value) else { throw APIError.parameter(key, "expected an RFC 3339 time, e.g. 2025-03-01T08:00:00+08:00, found '\(value.prefix(100))'") }
-                q.since = t
+            case "reason": q.reasons += try value.split(separator: ",").map { try filter.reason(String($0)) }
+            case "source": q.source = try filter.source(value)
+            case "since": q.since = try filter.since(value)
             case "replayed":
                 guard let b = Bool(value) else { throw APIError.parameter(key, "expected true or false, found '\(value.prefix(100))'") }
                 q.replayed = b
-            case "limit":
-                guard let n = Int(value), (1...Self.maxLimit).contains(n) else { throw APIError.parameter(key, "expected a whole number from 1 to \(Self.maxLimit), found '\(value.prefix(100))'") }
-                q.limit = n
-            case "cursor":
-                guard let c = Int64(value), c > 0 else { throw APIError.parameter(key, "not a cursor of this list: pass the 'next' of the previous page") }
-                q.cursor = c
-            case "access_token":
-                continue
             default:
-                throw APIError.parameter(String(key.prefix(100)), "unknown parameter (known: reason, source, since, replayed, limit, cursor)")
+                guard try pageParameter(key, value, limit: &q.limit, cursor: &q.cursor) else {
+                    throw APIError.parameter(String(key.prefix(100)), "unknown parameter (known: reason, source, since, replayed, limit, cursor)")
+                }
             }
         }
         return q
@@ -133,29 +119,20 @@ extension DispatchAPI {
     func replayDeadLetters(body: JSONValue, by author: String) throws -> DeadLetterReplayBody {
         let fields = try BodyFields(body, known: ["reason", "source", "since", "ids", "force", "dry_run", "by"])
         var q = DeadLetterQuery()
-        let known = DeadLetterReason.allCases.map(\.rawValue)
+        let filter = DeadLetterFilter(timeParser: timeParser, fail: APIError.field)
         switch fields.value("reason") {
         case nil: break
-        case .string(let r)?: q.reasons = [r]
+        case .string(let r)?: q.reasons = [try filter.reason(r)]
         case .array(let a)?:
-            guard a.count <= known.count else { throw APIError.field("reason", "at most \(known.count) reasons") }
+            guard a.count <= DeadLetterFilter.reasons.count else { throw APIError.field("reason", "at most \(DeadLetterFilter.reasons.count) reasons") }
             for v in a {
                 guard let r = v.stringValue else { throw APIError.field("reason", "expected strings, found \(v.typeName)") }
-                q.reasons.append(r)
+                q.reasons.append(try filter.reason(r))
             }
         case let v?: throw APIError.field("reason", "expected a string or a list of strings, found \(v.typeName)")
         }
-        for r in q.reasons where !known.contains(r) {
-            throw APIError.field("reason", "unknown reason '\(r.prefix(100))' (known: \(known.joined(separator: ", ")))")
-        }
-        if let s = try fields.string("source") {
-            guard !s.isEmpty, s.utf8.count <= 1024 else { throw APIError.field("source", "expected a camera or device id or a topic (1 to 1024 bytes)") }
-            q.source = s
-        }
-        if let s = try fields.string("since") {
-            guard let t = timeParser.parse(s) else { throw APIError.field("since", "expected an RFC 3339 time, found '\(s.prefix(100))'") }
-            q.since = t
-        }
+        q.source = try fields.string("source").map(filter.source)
+        q.since = try fields.string("since").map(filter.since)
         if let v = fields.value("ids") {
             guard case .array(let a) = v else { throw APIError.field("ids", "expected a list of dead letter ids, found \(v.typeName)") }
             guard a.count <= DeadLettersAPI.maxIDs else { throw APIError.field("ids", "at most \(DeadLettersAPI.maxIDs) ids at a time") }
@@ -177,5 +154,29 @@ extension DispatchAPI {
         if !dryRun, !r.queued.isEmpty { inboxQueued?() }
         return DeadLetterReplayBody(dry_run: dryRun, queued: r.queued.map { .init(id: $0.id, inbox_key: $0.key) },
                                     refused: r.refused.map { .init(id: $0.id, why: $0.why) }, more: r.more)
+    }
+}
+
+/// The filters a dead-letter listing (query parameters) and a replay (body
+/// fields) share, checked alike; `fail` makes the 400 naming the parameter or
+/// the field (`APIError.parameter`, `APIError.field`).
+struct DeadLetterFilter {
+    static let reasons = DecodeError.Reason.allCases.map(\.rawValue)
+    let timeParser: TimeParser
+    let fail: (String, String) -> APIError
+
+    func reason(_ r: String) throws -> String {
+        guard Self.reasons.contains(r) else { throw fail("reason", "unknown reason '\(r.prefix(100))' (known: \(Self.reasons.joined(separator: ", ")))") }
+        return r
+    }
+
+    func source(_ s: String) throws -> String {
+        guard !s.isEmpty, s.utf8.count <= 1024 else { throw fail("source", "expected a camera or device id or a topic (1 to 1024 bytes)") }
+        return s
+    }
+
+    func since(_ s: String) throws -> Date {
+        guard let t = timeParser.parse(s) else { throw fail("since", "expected an RFC 3339 time, e.g. 2025-03-01T08:00:00+08:00, found '\(s.prefix(100))'") }
+        return t
     }
 }

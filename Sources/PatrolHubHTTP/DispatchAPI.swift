@@ -67,15 +67,8 @@ struct DispatchAPI: Sendable {
             case "kind" where kind == .slips:
                 guard let k = Slip.Kind(rawValue: value) else { throw bad(key, "expected warning, reminder or supervision, found '\(value)'") }
                 q.kind = k
-            case "limit":
-                guard let n = Int(value), (1...Self.maxLimit).contains(n) else { throw bad(key, "expected a whole number from 1 to \(Self.maxLimit), found '\(value)'") }
-                q.limit = n
-            case "cursor":
-                guard let c = Int64(value), c > 0 else { throw bad(key, "not a cursor of this list: pass the 'next' of the previous page") }
-                q.cursor = c
-            case "access_token":
-                continue
             default:
+                if try pageParameter(key, value, limit: &q.limit, cursor: &q.cursor) { continue }
                 let known = ["zone", "state", "category", "since", "drill"] + (kind == .slips ? ["kind"] : []) + (kind == .riskItems ? ["late"] : []) + ["limit", "cursor"]
                 throw bad(key, "unknown parameter (known: \(known.joined(separator: ", ")))")
             }
@@ -88,6 +81,26 @@ struct DispatchAPI: Sendable {
 
     private func bad(_ parameter: String, _ message: String) -> APIError {
         .parameter(parameter, message)
+    }
+
+    /// Reads the parameters every paged list takes (`limit`, `cursor`, and
+    /// `access_token`, which the access check has read); false for any other key.
+    func pageParameter(_ key: String, _ value: String, limit: inout Int, cursor: inout Int64?) throws -> Bool {
+        switch key {
+        case "limit":
+            guard let n = Int(value), (1...Self.maxLimit).contains(n) else {
+                throw bad(key, "expected a whole number from 1 to \(Self.maxLimit), found '\(value.prefix(100))'")
+            }
+            limit = n
+        case "cursor":
+            guard let c = Int64(value), c > 0 else { throw bad(key, "not a cursor of this list: pass the 'next' of the previous page") }
+            cursor = c
+        case "access_token":
+            break
+        default:
+            return false
+        }
+        return true
     }
 
     func riskItems(_ q: ListQuery) throws -> Page<RiskItemBody> {

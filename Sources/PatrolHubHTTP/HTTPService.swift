@@ -74,7 +74,7 @@ public struct HTTPService: Service, CustomStringConvertible {
             }
         } else {
             guard config.http.isLoopback else {
-                throw HubError.config(file: config.file, line: nil, key: "http.listen",
+                throw HubError.config(file: config.file, line: nil, key: config.http.listenSetBy,
                                   message: "\(config.http.listen) is not a loopback address: without http.tokens_file the HTTP API serves loopback only")
             }
             tokens = nil
@@ -128,7 +128,7 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// resumed by the server's `onServerRunning`, or by its failure to listen.
     public func waitForPort(timeout: Double = 30) async throws -> Int {
         if let p = try await bound.wait(timeout: .seconds(timeout)) { return p }
-        throw HubError(.httpStart, "the HTTP server did not start listening on \(options.listen) within \(timeout) s")
+        throw HubError(.httpStart, "\(options.listenSetBy) \(options.listen): the HTTP server did not start listening within \(Int(timeout)) s")
     }
 
     /// Serves until graceful shutdown; throws when it cannot listen.
@@ -140,7 +140,12 @@ public struct HTTPService: Service, CustomStringConvertible {
         let connectionLimit = Self.connectionLimit(configured: options.maxConnections, logger: logger)
         // A connection with no request in progress is closed after the idle timeout; an open stream is a request in progress.
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds))))
-        let server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
+        let server: HTTPServerBuilder
+        do {
+            server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1
+        } catch {
+            throw await stopped(by: error)
+        }
         let app = Application(
             responder: RingAfterWrites(inner: router().buildResponder(), bell: feed.commits),
             server: server,
@@ -160,15 +165,19 @@ public struct HTTPService: Service, CustomStringConvertible {
                 group.cancelAll()
             }
         } catch {
-            await feed.threads.shutdown()
-            if bound.port == nil {
-                let failure = HubError(.httpStart, "http.listen \(options.listen): " + Self.listenFailure(error))
-                bound.startFailure = failure
-                throw failure
-            }
-            throw error
+            throw await stopped(by: error)
         }
         await feed.threads.shutdown()
+    }
+
+    /// The server stopped on `error`: the feed's threads end, and before it listened the
+    /// failure names the address and why (reported to `waitForPort` at once, not after its timeout).
+    private func stopped(by error: any Error) async -> any Error {
+        await feed.threads.shutdown()
+        guard bound.port == nil else { return error }
+        let failure = HubError(.httpStart, "\(options.listenSetBy) \(options.listen): " + Self.listenFailure(error))
+        bound.startFailure = failure
+        return failure
     }
 }
 

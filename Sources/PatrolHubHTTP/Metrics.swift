@@ -198,6 +198,10 @@ public final class HubMetrics: Sendable {
         }
         for (key, g) in state.unmapped where unmapped[key] == nil { registry.unregisterGauge(g) } // a name that left the top list
         state.unmapped = unmapped
+        gauge("patrolhub_dead_letters_pending", "Dead letters in the store not replayed yet (patrolhub dead-letters list --pending).",
+              Double(status.deadLettersPending))
+        counter("patrolhub_dead_letters_replayed_total", "Dead letters replayed (patrolhub dead-letters replay, POST /api/v1/dead-letters/replay) since the store was created.",
+                Int64(status.deadLettersReplayed))
         counter("patrolhub_late_events_total", "Events older than the lateness bound (event_time.lateness_seconds) when they arrived: kept as risk items marked late, opening no slip or case.",
                 Int64(status.lateEvents))
         if let newest = status.newestEventTime {

@@ -74,6 +74,9 @@ struct CLIErrorLineTests {
         (["zones", "check", "{dir}/nowhere.geojson"], "FILE: no zone file at {dir}/nowhere.geojson"),
         (["zones", "check", "{zones}", "--cameras", "{dir}/nowhere.csv"], "--cameras: no cameras file at {dir}/nowhere.csv"),
         (["zones", "locate", "--lat", "29.6", "--lon", "91.1", "--zones", "{dir}"], "--zones: {dir} is a folder, not a zone file"),
+        // A listen address that is not HOST:PORT, on either command that takes one.
+        (["serve", "--config", "{config}", "--http", "localhost"],
+         "--http: expected HOST:PORT (e.g. 127.0.0.1:8081, or port 0 for a free one), found 'localhost' (see --help)"),
         // A config file that is not there.
         (["status", "--config", "{dir}/missing.yaml"], "invalid config: {dir}/missing.yaml: cannot read the file (missing or unreadable)"),
     ])
@@ -104,6 +107,46 @@ struct CLIErrorLineTests {
         #expect(errors == ["Error: \(message)"], "\(output)")
         #expect(output.hasSuffix("\n" + errors.joined() + "\n"), "\(output)")
         #expect(!output.contains("NSCocoaErrorDomain") && !output.contains("operation could not be completed"), "\(output)")
+    }
+
+    /// `serve` with the defaults of a config that names no broker: the embedded broker's
+    /// port taken by another program (as Debian's own mosquitto service takes 1883) is named
+    /// at once, not left to mosquitto's exit or to a hub talking to the other broker.
+    @Test func aBrokerPortInUseIsOneLineNamingTheKeyAndAddress() throws {
+        let taken = try TestBroker()
+        defer { taken.stop() }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        _ = dir.write("cameras.csv", testCamerasCSV)
+        let config = dir.write("hub.yaml", "broker:\n  port: \(taken.port)\nhttp:\n  listen: 127.0.0.1:0\n")
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--log-level", "critical"], timeout: 90)
+        #expect(status != 0)
+        #expect(out == "Error: broker.port 127.0.0.1:\(taken.port): the port is in use by another program (stop it, or choose another port; 0 picks a free one)\n", "\(out)")
+    }
+
+    /// `serve --http` and `demo --http` on a port another program holds: the line names the flag the user typed.
+    @Test func aPortInUseGivenByFlagIsNamedByTheFlag() throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let taken = try TestBroker() // something listening on the port the hub is told to use
+        defer { taken.stop() }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let config = writeHubConfig(dir, brokerPort: broker.port, clientID: "port-in-use-flag")
+        let line = "Error: --http 127.0.0.1:\(taken.port): the port is in use by another program (stop it, or choose another port)"
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--http", "127.0.0.1:\(taken.port)",
+                                                                      "--log-level", "critical"], timeout: 90)
+        #expect(status != 0)
+        #expect(out == line + "\n", "\(out)")
+
+        // The demo prints its plan first; its one error line is the last.
+        let root = packageRoot.path
+        let (demoStatus, demoOut) = try runProcess(try patrolhubExecutable(), ["demo", "--config", "\(root)/config/patrolhub.yaml", "--data-dir", dir.file("demo"),
+                                                                              "--scenario", "\(root)/simulators/demo.yaml", "--http", "127.0.0.1:\(taken.port)",
+                                                                              "--log-level", "critical"], timeout: 90)
+        #expect(demoStatus != 0)
+        #expect(demoOut.split(separator: "\n").filter { $0.hasPrefix("Error:") } == [Substring(line)], "\(demoOut)")
+        #expect(demoOut.hasSuffix("\n" + line + "\n"), "\(demoOut)")
     }
 
     /// `serve` with its HTTP port taken: one line naming the key and the address, not NIO's system-call text.

@@ -49,6 +49,44 @@ struct CLITests {
         for key in ["dead_letters", "risk_items", "slips", "cases"] { #expect(json[key] != nil, "\(key)") }
     }
 
+    @Test("status shows dead letters pending and replayed next to the totals, from counters that follow inserts, replays and pruning")
+    func statusCountsReplayedDeadLetters() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let path = dir.file("s.sqlite")
+        let store = try DisputeStore(path: path)
+        let now = Date().timeIntervalSince1970
+        try store.writer.write { db in
+            for (key, reason) in [("k1", "unknown_source"), ("k2", "unknown_source"), ("k3", "unknown_source"), ("k4", "malformed")] {
+                try db.execute(sql: """
+                    INSERT INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at)
+                    VALUES (?, ?, '', 'patrolhub/v1/camera/cam-404/event', x'7b7d', 2, ?, ?)
+                    """, arguments: [key, reason, now, now])
+            }
+        }
+        var q = DeadLetterQuery()
+        q.reasons = ["unknown_source"]
+        #expect(try store.replayDeadLetters(q, by: "installer").queued.count == 3)
+        #expect(try store.replayDeadLetters(q, by: "installer").queued.isEmpty, "replaying again counts nothing twice")
+        // Pruning a replayed one keeps it counted as replayed; pruning the pending one leaves none pending.
+        try store.writer.write { db in try db.execute(sql: "DELETE FROM dead_letters WHERE inbox_key IN ('k1')") }
+
+        let exe = try patrolhubExecutable()
+        let (status, output) = try runProcess(exe, ["status", "--store", path, "--config", dir.file("none.yaml"), "--json"])
+        #expect(status == 0, "\(output)")
+        let json = try JSONParser.parse(output.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(json["dead_letters"] == .object(["total": .number(3), "by_reason": .object(["unknown_source": .number(2), "malformed": .number(1)]),
+                                                 "pending": .number(1), "replayed": .number(3)]), "\(output)")
+        let (_, text) = try runProcess(exe, ["status", "--store", path, "--config", dir.file("none.yaml")])
+        #expect(text.contains("dead letters  3 (malformed 1, unknown_source 2); pending 1, replayed 3 (patrolhub dead-letters)\n"), "\(text)")
+
+        try store.writer.write { db in try db.execute(sql: "DELETE FROM dead_letters WHERE inbox_key = 'k4'") }
+        let counted = try store.status()
+        #expect((counted.deadLettersPending, counted.deadLettersReplayed) == (0, 3))
+        #expect(counted.deadLettersPending == (try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM dead_letters WHERE replayed_at IS NULL") }),
+                "the counter is the count")
+    }
+
     /// A mistyped --store names the mistake, exits non-zero and creates nothing.
     @Test func aMissingOrForeignStoreIsNamedAndNothingIsCreated() throws {
         let dir = TempDir()

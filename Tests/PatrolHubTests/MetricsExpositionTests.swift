@@ -20,6 +20,8 @@ struct MetricsExpositionTests {
         s.slips = ["warning": ["open": 2, "closed": 1]]
         s.cases = ["new": 1]
         s.pruned = ["event_keys": 7000, "inbox": 12]
+        s.deadLettersPending = 4
+        s.deadLettersReplayed = 8
         s.unmapped = [UnmappedInputCount(format: "onvif", name: #"Vendor/"Odd""#, count: 7, firstSeen: .distantPast, lastSeen: .distantPast, device: "cam")]
         let text = MetricsExposition.render(status: s, lag: 2.5, streamClients: 3, httpConnections: 4, changeSeq: 42)
         let lines = text.split(separator: "\n").map(String.init)
@@ -30,6 +32,8 @@ struct MetricsExpositionTests {
             #"patrolhub_risk_items{state="open"} 5.0"#, #"patrolhub_outcomes_total{kind="risk_item",op="new"} 0"#,
             #"patrolhub_slips{kind="warning",state="closed"} 1.0"#, #"patrolhub_slips{kind="supervision",state="open"} 0.0"#,
             #"patrolhub_cases{state="new"} 1.0"#, #"patrolhub_cases{state="false_alarm"} 0.0"#,
+            "# TYPE patrolhub_dead_letters_pending gauge", "patrolhub_dead_letters_pending 4.0",
+            "# TYPE patrolhub_dead_letters_replayed_total counter", "patrolhub_dead_letters_replayed_total 8",
             "patrolhub_stream_clients 3.0", "patrolhub_http_connections 4.0", #"patrolhub_unmapped_inputs{format="onvif",name="Vendor/\"Odd\""} 7.0"#,
             "# TYPE patrolhub_changes_total counter", "patrolhub_changes_total 42",
             "# TYPE patrolhub_store_pruned_rows_total counter", #"patrolhub_store_pruned_rows_total{table="event_keys"} 7000"#,
@@ -41,7 +45,7 @@ struct MetricsExpositionTests {
         }
         #expect(!lines.contains { $0.hasPrefix(#"patrolhub_risk_items{state="closed"}"#) }, "closed risk items are not counted at each scrape")
         let families = lines.filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) }
-        #expect(families.count == 20, "\(families.sorted())") // patrolhub_newest_event_time_seconds only once an event was seen
+        #expect(families.count == 22, "\(families.sorted())") // patrolhub_newest_event_time_seconds only once an event was seen
         #expect(Set(families).count == families.count)
         #expect(lines.filter { $0.hasPrefix("# HELP ") }.count == families.count)
         for line in lines where !line.hasPrefix("#") {
@@ -97,6 +101,7 @@ struct MetricsExpositionTests {
                 ("patrolhub_pipeline_batch_seconds", "histogram"), ("patrolhub_message_commit_latency_seconds", "histogram"),
                 ("patrolhub_inbox_pending", "gauge"), ("patrolhub_pipeline_lag_seconds", "gauge"), ("patrolhub_stream_clients", "gauge"),
                 ("patrolhub_http_connections", "gauge"), ("patrolhub_changes", "counter"), ("patrolhub_late_events", "counter"),
+                ("patrolhub_dead_letters_pending", "gauge"), ("patrolhub_dead_letters_replayed", "counter"),
             ] {
                 #expect(before.families[family]?.type == type, "\(family) is a \(type) in:\n\(before.text)")
             }
@@ -132,6 +137,19 @@ struct MetricsExpositionTests {
             for histogram in ["patrolhub_pipeline_batch_seconds", "patrolhub_message_commit_latency_seconds"] {
                 try after.checkHistogram(histogram)
             }
+            #expect(after.value("patrolhub_dead_letters_pending") == Double(try hub.store.status().deadLettersTotal), "the broken payload and the status without its time")
+            #expect(after.value("patrolhub_dead_letters_pending") == 2)
+            #expect(after.value("patrolhub_dead_letters_replayed_total") == 0)
+
+            // The malformed message replayed: it is marked replayed and, malformed again, a new dead letter under the replay's key.
+            let replay = try await c.post("/api/v1/dead-letters/replay", #"{"reason":"malformed","by":"test"}"#)
+            #expect(replay.status == 200, "\(replay.text)")
+            try await hub.waitProcessed(received: 6)
+            let replayed = try await Scrape.waitFor(c, "the replayed copy dead-lettered again") {
+                $0.value("patrolhub_dead_letters_total", ["reason": "malformed"]) == (before.value("patrolhub_dead_letters_total", ["reason": "malformed"]) ?? .nan) + 2
+            }
+            #expect(replayed.value("patrolhub_dead_letters_replayed_total") == 1)
+            #expect(replayed.value("patrolhub_dead_letters_pending") == 2, "the replayed one is no longer pending, its failed copy is")
 
             // A lost connection: counted when it ends and again when the client is back.
             hub.hub.ingest.client.interruptConnection()

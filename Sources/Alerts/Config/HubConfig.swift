@@ -113,6 +113,9 @@ public struct HubConfig: Sendable {
         /// The address to listen on (`http.listen`, `HOST:PORT`); port 0 picks a free port at start.
         public var host: String = "127.0.0.1"
         public var port: Int = 8080
+        /// Where `host` and `port` came from, as a failure to listen names it: the
+        /// config key, or the command-line flag that overrode it (`--http`).
+        public var listenSetBy = "http.listen"
         /// Bearer tokens with roles (`http.tokens_file`); without one only loopback is served, without auth.
         public var tokensFile: String?
         /// Extra names the server answers to (`http.allowed_hosts`: `NAME` for any port, `NAME:PORT`

@@ -25,7 +25,8 @@ extension DisputeStore {
     /// count), open risk items through their state index, and the small
     /// tables (slips and cases are a few per day; unmapped inputs and the
     /// counters are bounded). Dead letters and closed risk items are not
-    /// counted here: the hub counts them as they happen (`metricsTallies`).
+    /// counted here: the hub counts them as they happen (`metricsTallies`);
+    /// dead letters pending and replayed come from the store's counters.
     public func metricsStatus() throws -> StoreStatus {
         let done = try cursor()
         let received = try inboxWriter.read { db in
@@ -38,15 +39,7 @@ extension DisputeStore {
             s.inboxPending = Int(max(0, received - done))
             s.riskItems["open"] = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE state = 'open'") ?? 0
             s.riskItemsSuppressed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE state = 'open' AND suppressed_by IS NOT NULL") ?? 0
-            for row in try Row.fetchAll(db, sql: "SELECT kind, state, COUNT(*) FROM slips GROUP BY kind, state") {
-                s.slips[row[0], default: [:]][row[1]] = row[2]
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
-            s.unmapped = try UnmappedInputs.fetch(db: db)
-            s.lateEvents = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'late_events'") ?? 0
-            let newest = try EventLog.maxTime(db: db)
-            s.newestEventTime = newest > 0 ? Date(timeIntervalSince1970: newest) : nil
-            s.pruned = try Housekeeper.prunedTotals(db: db)
+            try Self.readSmallFigures(db, into: &s)
             return s
         }
     }

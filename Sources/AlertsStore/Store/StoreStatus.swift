@@ -7,7 +7,12 @@ public struct StoreStatus: Sendable, Equatable {
     public var inboxReceived = 0
     public var inboxProcessed = 0
     public var inboxPending = 0
+    /// Dead letters in the store by reason, replayed or not (`status`; `/metrics` counts them as they happen).
     public var deadLetters: [String: Int] = [:]
+    /// Dead letters in the store not replayed yet: what an installer still has to look at.
+    public var deadLettersPending = 0
+    /// Dead letters replayed since the store was created, pruned ones included.
+    public var deadLettersReplayed = 0
     public var riskItems: [String: Int] = [:]
     public var riskItemsSuppressed = 0
     public var slips: [String: [String: Int]] = [:]
@@ -39,7 +44,8 @@ public struct StoreStatus: Sendable, Equatable {
         func counts(_ d: [String: Int]) -> JSONValue { .object(JSONObject(d.mapValues { JSONValue.number(Double($0)) })) }
         return .object([
             "inbox": .object(["received": .number(Double(inboxReceived)), "processed": .number(Double(inboxProcessed)), "pending": .number(Double(inboxPending))]),
-            "dead_letters": .object(["total": .number(Double(deadLettersTotal)), "by_reason": counts(deadLetters)]),
+            "dead_letters": .object(["total": .number(Double(deadLettersTotal)), "by_reason": counts(deadLetters),
+                                     "pending": .number(Double(deadLettersPending)), "replayed": .number(Double(deadLettersReplayed))]),
             "risk_items": .object(["total": .number(Double(riskItemsTotal)), "by_state": counts(riskItems), "suppressed": .number(Double(riskItemsSuppressed))]),
             "slips": .object(["total": .number(Double(slipsTotal)), "by_kind": .object(JSONObject(slips.mapValues { counts($0) }))]),
             "cases": .object(["total": .number(Double(casesTotal)), "by_state": counts(cases)]),
@@ -66,7 +72,7 @@ public struct StoreStatus: Sendable, Equatable {
         }
         return """
             inbox         received \(inboxReceived), processed \(inboxProcessed), pending \(inboxPending)
-            dead letters  \(deadLettersTotal) (\(list(deadLetters)))
+            dead letters  \(deadLettersTotal) (\(list(deadLetters))); pending \(deadLettersPending), replayed \(deadLettersReplayed) (patrolhub dead-letters)
             risk items    \(riskItemsTotal) (\(list(riskItems)); suppressed \(riskItemsSuppressed))
             slips         \(slipsTotal) (\(slips.isEmpty ? "none" : slips.sorted { $0.key < $1.key }.map { "\($0.key): \(list($0.value))" }.joined(separator: "; ")))
             cases         \(casesTotal) (\(list(cases)))
@@ -91,17 +97,28 @@ extension DisputeStore {
             for row in try Row.fetchAll(db, sql: "SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason") { s.deadLetters[row[0]] = row[1] }
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM risk_items GROUP BY state") { s.riskItems[row[0]] = row[1] }
             s.riskItemsSuppressed = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE suppressed_by IS NOT NULL") ?? 0
-            for row in try Row.fetchAll(db, sql: "SELECT kind, state, COUNT(*) FROM slips GROUP BY kind, state") {
-                s.slips[row[0], default: [:]][row[1]] = row[2]
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
-            s.unmapped = try UnmappedInputs.fetch(db: db)
-            s.lateEvents = try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'late_events'") ?? 0
-            let newest = try EventLog.maxTime(db: db)
-            s.newestEventTime = newest > 0 ? Date(timeIntervalSince1970: newest) : nil
-            s.pruned = try Housekeeper.prunedTotals(db: db)
+            try Self.readSmallFigures(db, into: &s)
             return s
         }
+    }
+
+    /// The figures `status` and `/metrics` read alike, each cheap however large
+    /// the store grows: slips and cases (a few per day), the bounded unmapped-input
+    /// table, and the store's counters (late events, dead letters pending and
+    /// replayed, rows pruned), and the event log's watermark.
+    static func readSmallFigures(_ db: Database, into s: inout StoreStatus) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT kind, state, COUNT(*) FROM slips GROUP BY kind, state") {
+            s.slips[row[0], default: [:]][row[1]] = row[2]
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) FROM cases GROUP BY state") { s.cases[row[0]] = row[1] }
+        s.unmapped = try UnmappedInputs.fetch(db: db)
+        func counter(_ name: String) throws -> Int { try Int.fetchOne(db, sql: "SELECT value FROM counters WHERE name = ?", arguments: [name]) ?? 0 }
+        s.lateEvents = try counter("late_events")
+        s.deadLettersPending = try counter(DeadLetterCounters.pending)
+        s.deadLettersReplayed = try counter(DeadLetterCounters.replayed)
+        let newest = try EventLog.maxTime(db: db)
+        s.newestEventTime = newest > 0 ? Date(timeIntervalSince1970: newest) : nil
+        s.pruned = try Housekeeper.prunedTotals(db: db)
     }
 
     /// Slips of one kind (or all), newest first.

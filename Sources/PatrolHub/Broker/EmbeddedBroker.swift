@@ -81,6 +81,11 @@ final class EmbeddedBroker: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(folder, 0o700)
         stopLeftover()
+        // Another program on the port is named at once: mosquitto would exit with "Address
+        // already in use", or, slower to bind than the check below is to connect, leave the
+        // hub talking to the other program's broker.
+        try Self.refuseTaken(host: options.host, port: port, key: "broker.port")
+        if let tls = options.tls { try Self.refuseTaken(host: tls.host, port: tls.port, key: "broker.tls.listen") }
         var security = "allow_anonymous true"
         var perListener = ""
         if let access = options.access {
@@ -129,6 +134,7 @@ final class EmbeddedBroker: @unchecked Sendable {
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
                 let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+                if tail.contains("Address already in use") { throw HubError(.broker, Self.takenMessage(host: options.host, port: port, key: "broker.port")) }
                 throw HubError(.broker, "mosquitto exited at start (status \(status)); its log (\(logPath)) says:\n\(tail)")
             }
             if Self.canConnect(host: connectHost, port: port) {
@@ -233,6 +239,43 @@ final class EmbeddedBroker: @unchecked Sendable {
         }
         guard ok else { throw HubError(.broker, "could not find a free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Throws naming `key` when another program listens on `host`:`port`.
+    static func refuseTaken(host: String, port: Int, key: String) throws {
+        if portTaken(host: host, port: port) { throw HubError(.broker, takenMessage(host: host, port: port, key: key)) }
+    }
+
+    /// The one line for a port another program holds; on 1883 that is often the
+    /// broker Debian's `mosquitto` package starts as a service.
+    static func takenMessage(host: String, port: Int, key: String) -> String {
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let service = port == 1883 ? " (often Debian's mosquitto service: systemctl disable --now mosquitto)" : ""
+        return "\(key) \(address): the port is in use by another program (stop it\(service), or choose another port; 0 picks a free one)"
+    }
+
+    /// Whether binding `host`:`port` as mosquitto does (SO_REUSEADDR) fails because
+    /// the address is in use. Any other failure (an address this machine does not
+    /// have) is left to mosquitto to report.
+    static func portTaken(host: String, port: Int) -> Bool {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let name = ["", "localhost"].contains(host) ? "127.0.0.1" : host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard getaddrinfo(name, String(port), &hints, &list) == 0, let first = list else { return false }
+        defer { freeaddrinfo(list) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = cursor {
+            cursor = ai.pointee.ai_next
+            let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            if bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) != 0, errno == EADDRINUSE { return true }
+        }
+        return false
     }
 
     static func canConnect(host: String, port: Int) -> Bool {

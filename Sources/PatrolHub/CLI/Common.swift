@@ -19,6 +19,22 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+/// `--http HOST:PORT`, shared by `serve` and `demo`: where the live board and the
+/// HTTP API listen, instead of the config's `http.listen`.
+struct HTTPListenOptions: ParsableArguments {
+    @Option(help: "HOST:PORT of the live board and the HTTP API, e.g. 127.0.0.1:8081; port 0 picks a free one (default: the config's http.listen).")
+    var http: String?
+
+    /// Applies `--http` to `cfg` (turning HTTP on); a failure to listen then names `--http`, not the config key.
+    func apply(to cfg: inout HubConfig) throws {
+        guard let http else { return }
+        guard let (host, port) = HubConfig.HTTP.parseListen(http) else {
+            throw ValidationError("--http: expected HOST:PORT (e.g. 127.0.0.1:8081, or port 0 for a free one), found '\(http)'")
+        }
+        (cfg.http.enabled, cfg.http.host, cfg.http.port, cfg.http.listenSetBy) = (true, host, port, "--http")
+    }
+}
+
 /// The log options every long-running command shares.
 struct LogOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")

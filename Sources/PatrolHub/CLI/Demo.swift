@@ -36,8 +36,7 @@ extension PatrolHubCommand {
         @Option(help: "With --serve: the scenario replayed in real time in a loop after the drill, so the board stays alive (default: the drill's scenario).")
         var background: String?
 
-        @Option(help: "HOST:PORT of the live board and the HTTP API (default: the config's http.listen).")
-        var http: String?
+        @OptionGroup var listen: HTTPListenOptions
 
         func run() async throws {
             var cfg = try config.load()
@@ -50,12 +49,7 @@ extension PatrolHubCommand {
             cfg.store.path = (dataDir as NSString).appendingPathComponent("patrolhub.sqlite")
             cfg.broker.mode = .embedded
             cfg.broker.port = 0
-            if let http {
-                guard let (host, port) = HubConfig.HTTP.parseListen(http) else {
-                    throw ValidationError("--http: expected HOST:PORT (e.g. 127.0.0.1:8081, or port 0 for a free one), found '\(http)'")
-                }
-                (cfg.http.enabled, cfg.http.host, cfg.http.port) = (true, host, port)
-            }
+            try listen.apply(to: &cfg)
             var scenarioOptions = try ScenarioOptions.parse(["--scenario", scenario])
             scenarioOptions.speed = speed
             let (scn, _, plan) = try scenarioOptions.plan(config: cfg)

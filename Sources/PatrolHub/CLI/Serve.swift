@@ -11,6 +11,7 @@ extension PatrolHubCommand {
 
         @OptionGroup var config: ConfigOptions
         @OptionGroup var log: LogOptions
+        @OptionGroup var listen: HTTPListenOptions
 
         @Option(help: ArgumentHelp(
             "For soak runs and drills only: run the hub's clock from START at SPEED simulated seconds per wall second (START@SPEED, e.g. 2026-01-01T00:00:00+08:00@720).",
@@ -30,6 +31,7 @@ extension PatrolHubCommand {
 
         func run() async throws {
             var cfg = try config.load()
+            try listen.apply(to: &cfg)
             log.bootstrap(timeZone: cfg.timezone)
             let logger = Logger(label: "patrolhub")
             if cfg.sample {
