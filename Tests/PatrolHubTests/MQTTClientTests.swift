@@ -144,24 +144,37 @@ struct MQTTClientTests {
         defer { broker.stop() }
         let topic = "test/gone"
         let options = Self.options(port: broker.port, id: "gone", subscriptions: [topic], cleanSession: false)
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        // The session and its subscription first, then a message queued for it while it is offline.
+        let seen = LockedBox<[String]>([])
+        let setup = MQTTClient(options: options, logger: testLogger) { group in
+            seen.withLock { $0.append(contentsOf: group.map { String(decoding: $0.payload, as: UTF8.self) }) }
+            return true
+        }
+        try setup.start()
+        try await Self.waitSubscribed(setup, seen: { seen.withLock { $0 } }, publisher: pub, topic: topic)
+        setup.stop()
+        try await pub.publishAll([(topic, Array("kept".utf8))])
+
         let sub = MQTTClient(options: options, logger: testLogger, delivery: .batches)
         try sub.start()
         let held = LockedBox<[String]>([])
         let consumer = Task {
-            // Takes one batch and leaves without deciding it.
+            // Takes the first batch with the message and leaves without deciding it.
             for await batch in sub.batches {
-                held.withLock { $0 = batch.messages.map { String(decoding: $0.payload, as: UTF8.self) } }
-                break
+                let texts = batch.messages.map { String(decoding: $0.payload, as: UTF8.self) }
+                if texts.contains("kept") {
+                    held.withLock { $0 = texts }
+                    break
+                }
+                batch.acknowledge()
             }
         }
-        let pub = try TestPublisher(port: broker.port)
-        defer { pub.stop() }
-        try await waitUntil("subscriber connected") { sub.isConnected }
-        try await Task.sleep(for: .milliseconds(300)) // the SUBACK
-        try await pub.publishAll([(topic, Array("kept".utf8))])
+        try await waitUntil("the queued message arrived", timeout: 30) { held.withLock { $0.contains("kept") } }
         await consumer.value
-        #expect(held.withLock { $0 } == ["kept"])
-        await sub.shutdown() // returns: the network thread ended
+        await sub.shutdown() // returns: leaving the loop stopped the client
+        #expect(!sub.isConnected)
 
         // The session still holds the message: it was never acknowledged.
         let again = MQTTClient(options: options, logger: testLogger, delivery: .batches)
@@ -194,7 +207,14 @@ struct MQTTClientTests {
         try client.start()
         defer { client.stop() }
         try await waitUntil("connected") { client.isConnected && watcher.isConnected }
-        try await Task.sleep(for: .milliseconds(300)) // the watcher's SUBACK
+        // The watcher's subscription is active once a probe reaches it.
+        var probes = 0
+        while !seen.withLock({ $0.contains { $0.hasPrefix("probe-") } }) {
+            probes += 1
+            try #require(probes < 400, "the watcher never got a probe")
+            try await client.publish(topic: topic, payload: Array("probe-\(probes)".utf8))
+            try await Task.sleep(for: .milliseconds(50))
+        }
 
         try await client.publish(topic: topic, payload: Array("one".utf8))
         #expect(client.inflight == 0)
@@ -202,8 +222,8 @@ struct MQTTClientTests {
         #expect(outcomes.count == 100)
         #expect(outcomes.allSatisfy { $0 == nil }, "every message acknowledged: \(outcomes.compactMap { $0 }.prefix(3))")
         #expect(client.inflight == 0)
-        try await waitUntil("the watcher has all 101") { seen.withLock { $0.count } >= 101 }
-        #expect(seen.withLock { $0 } == ["one"] + (0..<100).map { "m-\($0)" }, "published in order")
+        try await waitUntil("the watcher has all 101") { seen.withLock { $0.filter { !$0.hasPrefix("probe-") }.count } >= 101 }
+        #expect(seen.withLock { $0.filter { !$0.hasPrefix("probe-") } } == ["one"] + (0..<100).map { "m-\($0)" }, "published in order")
     }
 
     @Test("publish fails with a clear error: timed out while the broker is frozen, connection lost when it dies, not connected while it is gone")
