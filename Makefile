@@ -7,7 +7,7 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
-.PHONY: deps build demo test faults soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim bench-memory clean
+.PHONY: deps build demo test faults soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim clean
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
