@@ -43,8 +43,8 @@ package struct IngestService: Service {
 
     package func run() async throws {
         let (client, commit) = (self.client, self.commit)
-        let storeThread = StoreThreads(threads: 1)
         try client.start()
+        let storeThread = StoreThreads(threads: 1)
         // On shutdown the client stops taking messages: the group it holds is still
         // handed over, committed and acknowledged, then the sequence ends.
         await withGracefulShutdownHandler {
