@@ -550,8 +550,9 @@ package final class MQTTClient: @unchecked Sendable {
         handleLock.lock()
         defer { handleLock.unlock() }
         guard let mosq else { return .failure(MQTTError(.stopped, "publish: the client was not started")) }
-        let due = ContinuousClock.now + options.publishTimeout
+        let timeout = options.publishTimeout
         // Registered under the same lock the ack callback takes: the ack cannot come first.
+        // Deadlines are appended in time order (one timeout for all), so they expire from the front.
         let result = shared.withLock { s -> Result<UInt64, MQTTError> in
             if s.stopping || s.stopped { return .failure(MQTTError(.stopped, "publish: the client is stopping")) }
             guard s.connected else {
@@ -566,7 +567,7 @@ package final class MQTTClient: @unchecked Sendable {
             let ticket = s.nextTicket
             s.pending[ticket] = PendingPublish(mid: mid)
             s.ticketOfMid[mid] = ticket
-            s.deadlines.append((ticket, due))
+            s.deadlines.append((ticket, ContinuousClock.now + timeout))
             return .success(ticket)
         }
         if case .success = result { wake() }
