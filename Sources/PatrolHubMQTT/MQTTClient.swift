@@ -481,7 +481,7 @@ package final class MQTTClient: @unchecked Sendable {
         defer { handleLock.unlock() }
         guard let mosq else { return }
         let sock = mosquitto_socket(mosq)
-        if sock >= 0 { _ = shutdown(sock, Int32(SHUT_RDWR)) }
+        if sock >= 0 { _ = Glibc.shutdown(sock, Int32(SHUT_RDWR)) }
     }
 
     /// Stops like a device losing power: the connection is cut without a

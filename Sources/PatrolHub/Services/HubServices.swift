@@ -306,8 +306,9 @@ struct PublisherService: Service {
         if let firstError {
             logger.warning("outbox.publish_failed", metadata: ["error": "\(firstError)", "outbox.acknowledged": "\(ids.count)", "outbox.page": "\(page.count)"])
         }
-        try await storeThread.offload { try store.deleteOutbox(ids: ids) }
-        return ids.count
+        let acknowledged = ids
+        try await storeThread.offload { try store.deleteOutbox(ids: acknowledged) }
+        return acknowledged.count
     }
 }
 
