@@ -76,22 +76,22 @@ test-asan: deps
 bench: bench-ingest bench-grid bench-pipeline bench-sim
 
 bench-ingest: deps
-	$(SWIFT) build -c release --product patrolhub
-	.build/release/patrolhub bench ingest --messages 100000 --runs 5
+	$(SWIFT) build -c release --product patrolhub-bench
+	.build/release/patrolhub-bench ingest --messages 100000 --runs 5
 
 bench-grid: deps
-	$(SWIFT) build -c release --product patrolhub
-	.build/release/patrolhub bench grid --import-time
+	$(SWIFT) build -c release --product patrolhub-bench
+	.build/release/patrolhub-bench grid --import-time
 
 # In-process pipeline throughput on one thread (goal ≥ 100 000 events/s), next to decode only and decode + rules.
 bench-pipeline: deps
-	$(SWIFT) build -c release --product patrolhub
-	.build/release/patrolhub bench pipeline --messages 200000 --runs 5
+	$(SWIFT) build -c release --product patrolhub-bench
+	.build/release/patrolhub-bench pipeline --messages 200000 --runs 5
 
 # Simulator throughput: QoS 1 messages/s to a local mosquitto (goal ≥ 20 000), 5 × 200 000 messages.
 bench-sim: deps
-	$(SWIFT) build -c release --product patrolhub
-	.build/release/patrolhub bench sim --messages 200000 --runs 5
+	$(SWIFT) build -c release --product patrolhub-bench
+	.build/release/patrolhub-bench sim --messages 200000 --runs 5
 
 # 30 simulated days in about 20 minutes (scripts/soak/month.py, docs/SOAK-MONTH.md): the hub and the
 # simulator on one simulated clock; fails naming what the month's reports, documents or slots got wrong.

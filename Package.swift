@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "patrolhub", targets: ["PatrolHub"]),
+        .executable(name: "patrolhub-bench", targets: ["PatrolHubBench"]),
         .library(name: "Alerts", targets: ["Alerts"]),
         .library(name: "Simulation", targets: ["Simulation"]),
     ],
@@ -70,7 +71,21 @@ let package = Package(
             ],
             resources: [.embedInCode("openapi.yaml")]
         ),
-        // The executable: CLI, embedded broker, services and their wiring, simulator, benchmarks.
+        // What the hub and its benchmarks share: the embedded broker (launcher, accounts, ACL),
+        // the ingest service (MQTT batches → durable inbox), the simulator's MQTT runner.
+        .target(
+            name: "PatrolHubRuntime",
+            dependencies: [
+                "Alerts",
+                "AlertsStore",
+                "Simulation",
+                "PatrolHubMQTT",
+                "PatrolHubHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The executable: CLI, services and their wiring, drills.
         .executableTarget(
             name: "PatrolHub",
             dependencies: [
@@ -80,6 +95,7 @@ let package = Package(
                 "Simulation",
                 "PatrolHubMQTT",
                 "PatrolHubHTTP",
+                "PatrolHubRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -89,8 +105,21 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The benchmarks (`patrolhub-bench`): ingest, events, grid, pipeline, simulator, memory.
+        .executableTarget(
+            name: "PatrolHubBench",
+            dependencies: [
+                "Alerts",
+                "AlertsStore",
+                "Simulation",
+                "PatrolHubMQTT",
+                "PatrolHubRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "AlertsStore", "Reports", "Simulation"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP",
+        .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "PatrolHubBench", "PatrolHubRuntime", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP",
                                                           .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(
             name: "PatrolHubHTTPTests",

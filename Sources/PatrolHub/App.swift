@@ -7,7 +7,7 @@ struct PatrolHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patrolhub",
         abstract: "Patrol and video-inspection alert processor for a district governance centre.",
-        subcommands: [Serve.self, Status.self, Zones.self, Rules.self, Silences.self, Cases.self, ReportCommand.self, Demo.self, Simulate.self, Drill.self, Bench.self, Tokens.self, Adapters.self, Items.self, DeadLetters.self, StoreCommand.self])
+        subcommands: [Serve.self, Status.self, Zones.self, Rules.self, Silences.self, Cases.self, ReportCommand.self, Demo.self, Simulate.self, Drill.self, Tokens.self, Adapters.self, Items.self, DeadLetters.self, StoreCommand.self])
 
     /// Runs the chosen subcommand. Every failure is one line on standard error,
     /// `Error: …` naming the flag, file or key and what is wrong; a usage error

@@ -161,7 +161,7 @@ extension DispatchAPI {
 /// fields) share, checked alike; `fail` makes the 400 naming the parameter or
 /// the field (`APIError.parameter`, `APIError.field`).
 struct DeadLetterFilter {
-    static let reasons = DecodeError.Reason.allCases.map(\.rawValue)
+    static let reasons = DeadLetterReason.allCases.map(\.rawValue)
     let timeParser: TimeParser
     let fail: (String, String) -> APIError
 

@@ -1,64 +1,73 @@
-import CMosquitto
 import Foundation
+import Logging
 import Synchronization
 
-/// The benchmark's baseline: a plain libmosquitto subscriber as its manual
-/// shows it (`mosquitto_loop_start`, QoS 1, persistent session,
-/// TCP_NODELAY) that only counts messages. What the broker and
-/// libmosquitto can deliver to a client that does nothing.
-package final class BareSubscriber: @unchecked Sendable {
-    private var mosq: OpaquePointer?
+/// The ingest benchmark's baseline: a subscriber that only counts messages,
+/// on the same `MQTTClient` as the hub (QoS 1, persistent session,
+/// TCP_NODELAY), acknowledging each group as soon as it is read. What the
+/// broker and the client deliver when nothing is committed: the hub's ingest
+/// differs from it only by the inbox commit it waits for.
+package final class BareSubscriber: Sendable {
+    package let clientID: String
     package let topic: String
-    fileprivate let state = Mutex((count: 0, connected: false, target: Int.max, done: ContinuousClock.Instant?.none))
+    private let client = Mutex<MQTTClient?>(nil)
+    private let tally = Tally()
 
+    /// What the network thread counts, shared with its callback.
+    private final class Tally: Sendable {
+        let state = Mutex((count: 0, target: Int.max, done: ContinuousClock.Instant?.none))
+    }
+
+    /// A subscriber to `topic` (QoS 1) with a persistent session under `clientID`.
     package init(clientID: String, topic: String) throws {
-        _ = mosquitto_lib_init()
+        self.clientID = clientID
         self.topic = topic
-        mosq = mosquitto_new(clientID, false, nil)
-        guard let mosq else { throw MQTTError(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue) }
-        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
-        _ = mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
-        mosquitto_connect_callback_set(mosq, bareOnConnect)
-        mosquitto_message_callback_set(mosq, bareOnMessage)
     }
 
-    deinit { if let mosq { mosquitto_destroy(mosq) } }
-
-    package var count: Int { state.withLock { $0.count } }
-    package var isConnected: Bool { state.withLock { $0.connected } }
+    /// Messages counted since the last `expect`.
+    package var count: Int { tally.state.withLock { $0.count } }
+    /// Whether the broker accepted the connection (and the subscription was sent).
+    package var isConnected: Bool { client.withLock { $0?.isConnected ?? false } }
     /// When the `target`-th message arrived.
-    package var doneAt: ContinuousClock.Instant? { state.withLock { $0.done } }
+    package var doneAt: ContinuousClock.Instant? { tally.state.withLock { $0.done } }
 
-    package func expect(_ n: Int) { state.withLock { $0.target = n; $0.count = 0; $0.done = nil } }
+    /// Starts counting again, until `n`.
+    package func expect(_ n: Int) { tally.state.withLock { $0.target = n; $0.count = 0; $0.done = nil } }
 
+    /// Connects (and reconnects) to the broker on its own network thread.
     package func connect(host: String, port: Int) throws {
-        let rc = mosquitto_connect(mosq, host, Int32(port), 60)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "connect", code: rc) }
-        let lrc = mosquitto_loop_start(mosq)
-        guard lrc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "loop_start", code: lrc) }
+        var o = MQTTClient.Options()
+        o.host = host
+        o.port = port
+        o.clientID = clientID
+        o.keepalive = 60
+        o.subscriptions = [topic]
+        let tally = self.tally
+        let c = MQTTClient(options: o, logger: Logger.bare, delivery: .callback { group in
+            tally.state.withLock { s in
+                s.count += group.count
+                if s.count >= s.target, s.done == nil { s.done = .now }
+            }
+            return true
+        })
+        try c.start()
+        client.withLock { $0 = c }
     }
 
+    /// Disconnects (the session stays with the broker) and waits for the network thread to end.
     package func disconnect() {
-        mosquitto_disconnect(mosq)
-        mosquitto_loop_stop(mosq, false)
-        state.withLock { $0.connected = false }
-    }
-
-    fileprivate func onConnect() {
-        mosquitto_subscribe(mosq, nil, topic, 1)
-        state.withLock { $0.connected = true }
+        client.withLock { c in
+            c?.stop()
+            c = nil
+        }
     }
 }
 
-private func bareOnConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
-    guard let obj, rc == 0 else { return }
-    Unmanaged<BareSubscriber>.fromOpaque(obj).takeUnretainedValue().onConnect()
-}
-
-private func bareOnMessage(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ msg: UnsafePointer<mosquitto_message>?) {
-    guard let obj else { return }
-    Unmanaged<BareSubscriber>.fromOpaque(obj).takeUnretainedValue().state.withLock { s in
-        s.count += 1
-        if s.count == s.target { s.done = .now }
-    }
+extension Logger {
+    /// The bare subscriber's: errors only.
+    fileprivate static let bare: Logger = {
+        var l = Logger(label: "bare-subscriber")
+        l.logLevel = .error
+        return l
+    }()
 }

@@ -22,23 +22,208 @@ package struct ReceivedMessage: Sendable {
     package var inboxMessage: InboxMessage { oversized ?? InboxMessage(topic: topic, payload: payload, receivedAt: receivedAt) }
 }
 
-/// Errors of the MQTT wrapper, with libmosquitto's own text.
-package struct MQTTError: Error, CustomStringConvertible {
-    package var operation: String
-    package var code: Int32
-    package var description: String { "\(operation) failed: \(String(cString: mosquitto_strerror(code))) (\(code))" }
+/// An error of the MQTT client: what went wrong (`code`) and a sentence for people (`message`).
+package struct MQTTError: Error, CustomStringConvertible, Sendable {
+    /// The kinds of failure a caller handles differently.
+    package enum Code: String, Sendable {
+        /// libmosquitto refused a call (its own text is in the message).
+        case library
+        /// The client is not connected to the broker now; nothing was sent.
+        case notConnected
+        /// The connection ended before the broker acknowledged the message (it may or may not have it).
+        case connectionLost
+        /// The broker did not acknowledge the message within `Options.publishTimeout`.
+        case timedOut
+        /// The client was stopped (or was never started).
+        case stopped
+        /// The waiting task was cancelled before the acknowledgement came.
+        case cancelled
+    }
+
+    package var code: Code
+    package var message: String
+    package var description: String { message }
+
+    package init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// libmosquitto's return code `rc` for `operation`, with its text.
+    package init(operation: String, code rc: Int32) {
+        self.init(.library, "\(operation) failed: \(String(cString: mosquitto_strerror(rc))) (\(rc))")
+    }
+}
+
+/// One message to publish.
+package struct OutgoingMessage: Sendable {
+    package var topic: String
+    package var payload: [UInt8]
+    package var qos: Int32
+    package var retain: Bool
+
+    package init(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+    }
+}
+
+/// A group of messages read in one network round, as `MQTTClient.batches`
+/// hands it over. Their PUBACKs are held until the consumer calls
+/// `acknowledge()` (after its commit); `reject()` (or dropping the batch
+/// undecided) drops the connection without them, so the broker redelivers
+/// every message of the batch after the reconnect.
+package final class ReceivedBatch: Sendable {
+    /// The messages in the order the broker sent them.
+    package let messages: [ReceivedMessage]
+    private let decision: BatchDecision
+
+    fileprivate init(messages: [ReceivedMessage], decision: BatchDecision) {
+        self.messages = messages
+        self.decision = decision
+    }
+
+    /// The batch is committed: its PUBACKs may go out. Only the first decision counts.
+    package func acknowledge() { decision.settle(true) }
+
+    /// The batch could not be committed: nothing of it is acknowledged.
+    package func reject() { decision.settle(false) }
+
+    deinit { decision.settle(false) }
+}
+
+/// The received batches of a client made with `.batches`: an `AsyncSequence`
+/// for one consumer. When its iteration ends (the loop is left, or its task is
+/// cancelled) the client stops: nobody would commit what it reads.
+package struct ReceivedBatches: AsyncSequence, Sendable {
+    package typealias Element = ReceivedBatch
+    fileprivate let stream: AsyncStream<ReceivedBatch>
+    fileprivate let ended: @Sendable () -> Void
+
+    package struct AsyncIterator: AsyncIteratorProtocol {
+        fileprivate var base: AsyncStream<ReceivedBatch>.AsyncIterator
+        fileprivate let lifetime: IterationLifetime
+
+        /// The next batch; nil once the client stopped (or the task was cancelled).
+        package mutating func next() async -> ReceivedBatch? { await base.next() }
+    }
+
+    package func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator(), lifetime: IterationLifetime(ended))
+    }
+}
+
+/// Calls `ended` when the iterator that holds it goes away.
+final class IterationLifetime: Sendable {
+    private let ended: @Sendable () -> Void
+    init(_ ended: @escaping @Sendable () -> Void) { self.ended = ended }
+    deinit { ended() }
+}
+
+/// A one-time yes/no that the network thread waits for (a dedicated thread: it may block).
+final class BatchDecision: Sendable {
+    private let value = Mutex<Bool?>(nil)
+    private let decided = DispatchSemaphore(value: 0)
+
+    func settle(_ ok: Bool) {
+        let first = value.withLock { v -> Bool in
+            guard v == nil else { return false }
+            v = ok
+            return true
+        }
+        if first { decided.signal() }
+    }
+
+    /// Blocks until settled; returns the decision.
+    func wait() -> Bool {
+        decided.wait()
+        return value.withLock { $0 ?? false }
+    }
+}
+
+/// Permits for messages in flight: `acquire` suspends (never blocks) while
+/// all are taken; `release` hands a permit to the longest waiter.
+final class InflightPermits: Sendable {
+    private struct State {
+        var available: Int
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var cancelled: Set<UInt64> = []
+        var nextID: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    init(limit: Int) { state = Mutex(State(available: limit)) }
+
+    /// Permits free now.
+    var available: Int { state.withLock { $0.available } }
+
+    /// Takes a permit, waiting for one; throws `CancellationError` if the task is cancelled first.
+    func acquire() async throws {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let go = state.withLock { s -> Bool? in
+                    if s.cancelled.remove(id) != nil { return false }
+                    if s.available > 0, s.waiters.isEmpty {
+                        s.available -= 1
+                        return true
+                    }
+                    s.waiters.append((id, c))
+                    return nil
+                }
+                switch go {
+                case true?: c.resume()
+                case false?: c.resume(throwing: CancellationError())
+                case nil: break
+                }
+            }
+        } onCancel: {
+            let c = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+                if let i = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i).continuation }
+                s.cancelled.insert(id)
+                return nil
+            }
+            c?.resume(throwing: CancellationError())
+        }
+        // A cancellation that came after the permit was granted leaves its mark: drop it.
+        state.withLock { _ = $0.cancelled.remove(id) }
+    }
+
+    /// Returns a permit.
+    func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
+            if s.waiters.isEmpty {
+                s.available += 1
+                return nil
+            }
+            return s.waiters.removeFirst().continuation
+        }
+        next?.resume()
+    }
 }
 
 /// The only code that touches libmosquitto's C API.
 ///
 /// It runs its own network thread instead of `mosquitto_loop_start`, so that
 /// it controls *when* the PUBACKs go out: every packet read in one round is
-/// handed to `onBatch` (which commits it to SQLite), and only after that
-/// returns are the queued PUBACKs written (`mosquitto_loop_write`). That is
-/// group commit with the acknowledgement held back until the commit: a
-/// message acknowledged to the broker is always in the store. If `onBatch`
-/// fails, the connection is dropped without writing, so the broker
-/// redelivers everything unacknowledged.
+/// handed over as one group, and only after the group is committed are the
+/// queued PUBACKs written (`mosquitto_loop_write`). That is group commit with
+/// the acknowledgement held back until the commit: a message acknowledged to
+/// the broker is always in the store. If the commit fails, the connection is
+/// dropped without writing, so the broker redelivers everything
+/// unacknowledged.
+///
+/// Received groups go where `Delivery` says: to `batches`, an `AsyncSequence`
+/// whose consumer acknowledges or rejects each `ReceivedBatch` (the hub's
+/// ingest), or to a function called on the network thread. Publishing is
+/// `publish(_:)` (suspends until the broker's PUBACK, at most
+/// `Options.maxInflight` at a time), or `enqueue` + `waitForAcks` for callers
+/// that track message ids themselves.
 ///
 /// The client is put in "threaded" mode so libmosquitto never writes from
 /// inside its own read path (unthreaded, it would write a QoS 1 PUBACK
@@ -61,8 +246,11 @@ package final class MQTTClient: @unchecked Sendable {
         package var maxBatch = 1000
         package var reconnectDelayMin: Double = 0.2
         package var reconnectDelayMax: Double = 10
-        /// Client-side limit of QoS 1 messages in flight when publishing.
+        /// Client-side limit of QoS 1 messages in flight when publishing (0: no limit):
+        /// libmosquitto's own queue, and the permits `publish(_:)` waits for.
         package var maxInflight: UInt32 = 1000
+        /// How long `publish(_:)` waits for a message's acknowledgement.
+        package var publishTimeout: Duration = .seconds(5)
         /// The last will the broker publishes when this connection dies without a DISCONNECT.
         package var will: Will?
         /// A received payload larger than this is not kept whole: only its head,
@@ -97,11 +285,37 @@ package final class MQTTClient: @unchecked Sendable {
         }
     }
 
+    /// Where received groups of messages go.
+    package enum Delivery: Sendable {
+        /// Acknowledged as read (a client that only publishes).
+        case acknowledgeAll
+        /// To `batches`; each batch's PUBACKs wait for its `acknowledge()`.
+        case batches
+        /// To this function, on the network thread; it returns whether the
+        /// group was committed, and must not block for long.
+        case callback(@Sendable ([ReceivedMessage]) -> Bool)
+    }
+
     package let options: Options
     package let logger: Logger
-    /// Called on the network thread with each group of received messages;
-    /// returns whether they were committed. Must not block for long.
-    package let onBatch: @Sendable ([ReceivedMessage]) -> Bool
+    package let delivery: Delivery
+
+    /// The received groups, in order, for a client made with `.batches`
+    /// (empty for the others). One consumer, iterating once; it must decide
+    /// every batch (`acknowledge()` after its commit, or `reject()`): the
+    /// network thread reads nothing more until it does. The sequence ends when
+    /// the client stops; if the consumer stops iterating first, the client stops.
+    ///
+    /// ```swift
+    /// for await batch in client.batches {
+    ///     if commit(batch.messages) { batch.acknowledge() } else { batch.reject() }
+    /// }
+    /// ```
+    package var batches: ReceivedBatches {
+        ReceivedBatches(stream: batchStream, ended: { [weak self] in self?.consumerEnded() })
+    }
+    private let batchStream: AsyncStream<ReceivedBatch>
+    private let batchSink: AsyncStream<ReceivedBatch>.Continuation
 
     private var mosq: OpaquePointer?
     private var wakeRead: Int32 = -1
@@ -129,6 +343,8 @@ package final class MQTTClient: @unchecked Sendable {
         /// Acknowledged ids among `awaited`, until `waitForAcks` takes them.
         var acked: Set<Int32> = []
         var stopped = false
+        /// Tasks in `shutdown()`, resumed when the network thread ends.
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
         /// Tasks in `waitForAcks`, by waiter id: resumed by the last of their acks.
         var ackWaiters: [Int: AckWaiter] = [:]
         /// What resumed waiters were acknowledged, until they take it.
@@ -136,6 +352,18 @@ package final class MQTTClient: @unchecked Sendable {
         /// Waiters released (timeout, cancellation) before they were registered.
         var releasedWaiters: Set<Int> = []
         var nextWaiter = 0
+        /// `publish(_:)`'s messages, by ticket, until their outcome is taken.
+        var pending: [UInt64: PendingPublish] = [:]
+        /// The ticket of each unresolved `publish(_:)` message id of this epoch.
+        var ticketOfMid: [Int32: UInt64] = [:]
+        /// Tickets with their deadlines, oldest first (one timeout for all: in order), from `deadlineHead`.
+        var deadlines: [(ticket: UInt64, due: ContinuousClock.Instant)] = []
+        var deadlineHead = 0
+        var nextTicket: UInt64 = 0
+        /// The batch the network thread waits on, so that the consumer's going away settles it.
+        var undecided: BatchDecision?
+        /// The consumer of `batches` stopped iterating.
+        var consumerGone = false
     }
 
     /// A task waiting for the acks of `mids`: those acknowledged move from `acked` to `done`.
@@ -144,16 +372,39 @@ package final class MQTTClient: @unchecked Sendable {
         var done: Set<Int32>
         var continuation: CheckedContinuation<Void, Never>
     }
+
+    /// One message of `publish(_:)`: its outcome (nil inside: acknowledged) once known, and the task waiting for it.
+    private struct PendingPublish {
+        var mid: Int32
+        var outcome: MQTTError?? = nil
+        var waiter: CheckedContinuation<MQTTError?, Never>?
+    }
     private let shared = Mutex(Shared())
+    private let permits: InflightPermits
     /// Held by `publish` (any thread) and by `dropConnection` (network thread):
     /// `mosquitto_reinitialise` frees and re-creates what `mosquitto_publish` uses.
     private let handleLock = NSLock()
     private let stoppedSignal = DispatchSemaphore(value: 0)
 
-    package init(options: Options, logger: Logger, onBatch: @escaping @Sendable ([ReceivedMessage]) -> Bool = { _ in true }) {
+    /// A client delivering what it receives as `delivery` says.
+    package init(options: Options, logger: Logger, delivery: Delivery = .acknowledgeAll) {
         self.options = options
         self.logger = logger
-        self.onBatch = onBatch
+        self.delivery = delivery
+        permits = InflightPermits(limit: options.maxInflight == 0 ? Int.max : Int(options.maxInflight))
+        let (stream, sink) = AsyncStream.makeStream(of: ReceivedBatch.self)
+        batchStream = stream
+        batchSink = sink
+        if case .batches = delivery {
+            batchSink.onTermination = { [weak self] _ in self?.consumerEnded() }
+        } else {
+            batchSink.finish()
+        }
+    }
+
+    /// A client that hands each received group to `onBatch` on the network thread.
+    package convenience init(options: Options, logger: Logger, onBatch: @escaping @Sendable ([ReceivedMessage]) -> Bool) {
+        self.init(options: options, logger: logger, delivery: .callback(onBatch))
     }
 
     deinit {
@@ -166,8 +417,10 @@ package final class MQTTClient: @unchecked Sendable {
     /// How many successful connections so far (reconnects included).
     package var connectCount: Int { shared.withLock { $0.connects } }
     /// Changes whenever queued and in-flight messages were dropped with the
-    /// connection: ids returned by `publish` before the change are void.
+    /// connection: ids returned by `enqueue` before the change are void.
     package var epoch: Int { shared.withLock { $0.epoch } }
+    /// Messages of `publish(_:)` sent and not yet acknowledged, failed or timed out.
+    package var inflight: Int { shared.withLock { $0.ticketOfMid.count } }
 
     /// Starts the network thread; it connects, and reconnects with backoff.
     package func start() throws {
@@ -185,16 +438,39 @@ package final class MQTTClient: @unchecked Sendable {
         t.start()
     }
 
-    /// Stops the network thread: the current group is committed and
-    /// acknowledged, a DISCONNECT is sent, and the thread ends.
+    /// Stops the network thread and waits for it (blocking the calling
+    /// thread): the current group is committed and acknowledged, a
+    /// DISCONNECT is sent, and the thread ends. From a task, and always with
+    /// `.batches` (whose consumer must run meanwhile), use `shutdown()`.
     package func stop() {
+        guard requestStop() else { return }
+        stoppedSignal.wait()
+    }
+
+    /// Stops as `stop()` does, suspending the task (not blocking its thread) until the network thread ended.
+    package func shutdown() async {
+        requestStop()
+        guard thread != nil else { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = shared.withLock { s -> Bool in
+                if s.stopped { return true }
+                s.stopWaiters.append(c)
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
+
+    /// Asks the network thread to stop, without waiting. Returns true for the first request of a started client.
+    @discardableResult
+    package func requestStop() -> Bool {
         let already = shared.withLock { s -> Bool in
             defer { s.stopping = true }
             return s.stopping
         }
-        guard !already, thread != nil else { return }
+        guard !already, thread != nil else { return false }
         wake()
-        stoppedSignal.wait()
+        return true
     }
 
     /// Cuts the TCP connection without a DISCONNECT, as a network failure
@@ -205,7 +481,7 @@ package final class MQTTClient: @unchecked Sendable {
         defer { handleLock.unlock() }
         guard let mosq else { return }
         let sock = mosquitto_socket(mosq)
-        if sock >= 0 { _ = shutdown(sock, Int32(SHUT_RDWR)) }
+        if sock >= 0 { _ = Glibc.shutdown(sock, Int32(SHUT_RDWR)) }
     }
 
     /// Stops like a device losing power: the connection is cut without a
@@ -216,13 +492,175 @@ package final class MQTTClient: @unchecked Sendable {
         stop()
     }
 
-    /// Publishes one message; returns its message id (see `waitForAcks`).
+    // MARK: Publishing
+
+    /// Publishes one message and suspends until the broker acknowledged it
+    /// (the PUBACK for QoS 1; for QoS 0, until it was written).
+    ///
+    /// Waits for one of `Options.maxInflight` permits first. Throws an
+    /// `MQTTError`: `.notConnected` at once while disconnected,
+    /// `.connectionLost` if the connection ends first (the broker may or may
+    /// not have the message), `.timedOut` after `Options.publishTimeout`,
+    /// `.stopped`, `.cancelled` if the task is cancelled.
+    package func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) async throws {
+        if let error = await publish([OutgoingMessage(topic: topic, payload: payload, qos: qos, retain: retain)])[0] { throw error }
+    }
+
+    /// Publishes `messages` in order, each as soon as an in-flight permit is
+    /// free, then waits for all of their acknowledgements. Returns one entry
+    /// per message: nil when the broker acknowledged it, else why not. After
+    /// the first message that could not be sent, the rest are not sent (they
+    /// get the same error), so what was sent is always a prefix, in order.
+    package func publish(_ messages: [OutgoingMessage]) async -> [MQTTError?] {
+        var tickets: [Result<UInt64, MQTTError>] = []
+        tickets.reserveCapacity(messages.count)
+        var failed: MQTTError?
+        for m in messages {
+            if let failed {
+                tickets.append(.failure(failed))
+                continue
+            }
+            do {
+                try await permits.acquire()
+            } catch {
+                failed = MQTTError(.cancelled, "publish cancelled while waiting for an in-flight slot")
+                tickets.append(.failure(failed!))
+                continue
+            }
+            let t = send(m)
+            if case .failure(let e) = t {
+                permits.release()
+                failed = e
+            }
+            tickets.append(t)
+        }
+        var outcomes: [MQTTError?] = []
+        outcomes.reserveCapacity(messages.count)
+        for t in tickets {
+            switch t {
+            case .success(let ticket): outcomes.append(await outcome(of: ticket))
+            case .failure(let e): outcomes.append(e)
+            }
+        }
+        return outcomes
+    }
+
+    /// Hands one message to libmosquitto and registers it under a new ticket (a permit is held).
+    private func send(_ m: OutgoingMessage) -> Result<UInt64, MQTTError> {
+        handleLock.lock()
+        defer { handleLock.unlock() }
+        guard let mosq else { return .failure(MQTTError(.stopped, "publish: the client was not started")) }
+        let timeout = options.publishTimeout
+        // Registered under the same lock the ack callback takes: the ack cannot come first.
+        // Deadlines are appended in time order (one timeout for all), so they expire from the front.
+        let result = shared.withLock { s -> Result<UInt64, MQTTError> in
+            if s.stopping || s.stopped { return .failure(MQTTError(.stopped, "publish: the client is stopping")) }
+            guard s.connected else {
+                return .failure(MQTTError(.notConnected, "publish: not connected to the broker at \(options.host):\(options.port)"))
+            }
+            var mid: Int32 = 0
+            let rc = m.payload.withUnsafeBytes { buf in
+                mosquitto_publish(mosq, &mid, m.topic, Int32(buf.count), buf.baseAddress, m.qos, m.retain)
+            }
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { return .failure(MQTTError(operation: "publish", code: rc)) }
+            s.nextTicket += 1
+            let ticket = s.nextTicket
+            s.pending[ticket] = PendingPublish(mid: mid)
+            s.ticketOfMid[mid] = ticket
+            s.deadlines.append((ticket, ContinuousClock.now + timeout))
+            return .success(ticket)
+        }
+        if case .success = result { wake() }
+        return result
+    }
+
+    /// Suspends until the ticket's outcome is known (or the task is cancelled) and takes it.
+    private func outcome(of ticket: UInt64) async -> MQTTError? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<MQTTError?, Never>) in
+                let ready = shared.withLock { s -> MQTTError?? in
+                    guard var p = s.pending[ticket] else { return .some(.some(MQTTError(.stopped, "publish: no such message"))) }
+                    if let outcome = p.outcome {
+                        s.pending[ticket] = nil
+                        return .some(outcome)
+                    }
+                    p.waiter = c
+                    s.pending[ticket] = p
+                    return .none
+                }
+                if case .some(let outcome) = ready { c.resume(returning: outcome) }
+            }
+        } onCancel: {
+            resolve([ticket], MQTTError(.cancelled, "publish cancelled before the broker's acknowledgement"))
+        }
+    }
+
+    /// Settles the outcome of `tickets` still open (the first outcome wins):
+    /// returns their permits, and resumes their waiters outside the lock.
+    private func resolve(_ tickets: [UInt64], _ outcome: MQTTError?) {
+        let (waiters, released) = shared.withLock { s -> ([CheckedContinuation<MQTTError?, Never>], Int) in
+            var waiters: [CheckedContinuation<MQTTError?, Never>] = []
+            var released = 0
+            for ticket in tickets {
+                guard var p = s.pending[ticket], p.outcome == nil else { continue }
+                if s.ticketOfMid[p.mid] == ticket { s.ticketOfMid[p.mid] = nil }
+                released += 1
+                if let w = p.waiter {
+                    s.pending[ticket] = nil
+                    waiters.append(w)
+                } else {
+                    p.outcome = .some(outcome)
+                    s.pending[ticket] = p
+                }
+            }
+            return (waiters, released)
+        }
+        for _ in 0..<released { permits.release() }
+        for w in waiters { w.resume(returning: outcome) }
+    }
+
+    /// Fails every open `publish(_:)` message with `error` (the connection or the client ended).
+    private func resolveAll(_ error: MQTTError) {
+        let open = shared.withLock { s -> [UInt64] in
+            s.deadlines.removeAll()
+            s.deadlineHead = 0
+            return s.pending.compactMap { $0.value.outcome == nil ? $0.key : nil }
+        }
+        resolve(open, error)
+    }
+
+    /// Times out the messages whose deadline passed; returns the next deadline.
+    private func expireOverdue() -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        let (overdue, next) = shared.withLock { s -> ([UInt64], ContinuousClock.Instant?) in
+            var overdue: [UInt64] = []
+            while s.deadlineHead < s.deadlines.count, s.deadlines[s.deadlineHead].due <= now {
+                overdue.append(s.deadlines[s.deadlineHead].ticket)
+                s.deadlineHead += 1
+            }
+            if s.deadlineHead == s.deadlines.count {
+                s.deadlines.removeAll(keepingCapacity: true)
+                s.deadlineHead = 0
+            } else if s.deadlineHead > 4096 {
+                s.deadlines.removeFirst(s.deadlineHead)
+                s.deadlineHead = 0
+            }
+            return (overdue, s.deadlineHead < s.deadlines.count ? s.deadlines[s.deadlineHead].due : nil)
+        }
+        if !overdue.isEmpty {
+            resolve(overdue, MQTTError(.timedOut, "publish: no acknowledgement from the broker within \(options.publishTimeout)"))
+        }
+        return next
+    }
+
+    /// Queues one message without waiting for its acknowledgement; returns its
+    /// message id (see `waitForAcks`, `takeAcked`). Not bound by the in-flight permits.
     @discardableResult
-    package func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> Int32 {
+    package func enqueue(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> Int32 {
         try publishTracked(topic: topic, payload: payload, qos: qos, retain: retain).mid
     }
 
-    /// Publishes one message; returns its message id and the epoch it belongs
+    /// Queues one message; returns its message id and the epoch it belongs
     /// to (a publisher that must not lose messages republishes those of an
     /// epoch that ended before they were acknowledged; see `takeAckedInEpoch`).
     package func publishTracked(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws -> (mid: Int32, epoch: Int) {
@@ -404,14 +842,28 @@ package final class MQTTClient: @unchecked Sendable {
                 delay = options.reconnectDelayMin
             }
         }
-        if let m = mosq, connectedFlag, !shared.withLock({ $0.aborting }), flushBatch() {
-            _ = mosquitto_loop_write(m, 1)
-            _ = mosquitto_disconnect(m)
-            for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
+        if let m = mosq, connectedFlag, !shared.withLock({ $0.aborting }) {
+            if flushBatch() {
+                _ = mosquitto_loop_write(m, 1)
+                _ = mosquitto_disconnect(m)
+                for _ in 0..<10 where mosquitto_want_write(m) { _ = mosquitto_loop_write(m, 1) }
+            } else {
+                // The last group was not committed: close without its PUBACKs (the broker redelivers it).
+                handleLock.lock()
+                mosquitto_reinitialise(m, options.clientID, options.cleanSession, Unmanaged.passUnretained(self).toOpaque())
+                handleLock.unlock()
+            }
         }
         markDisconnected()
-        shared.withLock { $0.stopped = true }
+        resolveAll(MQTTError(.stopped, "publish: the client stopped before the broker's acknowledgement"))
+        batchSink.finish()
+        let waiters = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.stopped = true
+            defer { s.stopWaiters.removeAll() }
+            return s.stopWaiters
+        }
         stoppedSignal.signal()
+        for w in waiters { w.resume() }
     }
 
     /// One round: wait for the socket, read what is there (up to maxBatch
@@ -424,7 +876,12 @@ package final class MQTTClient: @unchecked Sendable {
             pollfd(fd: sock, events: Int16(POLLIN) | (mosquitto_want_write(m) ? Int16(POLLOUT) : 0), revents: 0),
             pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
         ]
-        let timeoutMs: Int32 = 500
+        // At most 500 ms (keepalive), less when a publish's deadline comes first.
+        var timeoutMs: Int32 = 500
+        if let due = expireOverdue() {
+            let left = due - ContinuousClock.now
+            timeoutMs = left <= .zero ? 0 : Int32(min(500, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1))
+        }
         let n = poll(&fds, 2, timeoutMs)
         if n < 0 && errno != EINTR { return false }
         if fds[1].revents != 0 {
@@ -462,10 +919,45 @@ package final class MQTTClient: @unchecked Sendable {
     @discardableResult
     private func flushBatch() -> Bool {
         guard !batch.isEmpty else { return true }
-        let ok = onBatch(batch)
+        let ok = deliver(batch)
         batch.removeAll(keepingCapacity: true)
         if ok { commitFailing = false }
         return ok
+    }
+
+    /// Hands one group over as `delivery` says; returns whether it was committed.
+    private func deliver(_ group: [ReceivedMessage]) -> Bool {
+        switch delivery {
+        case .acknowledgeAll:
+            return true
+        case .callback(let onBatch):
+            return onBatch(group)
+        case .batches:
+            let decision = BatchDecision()
+            // Registered before it is handed over: a consumer that goes away settles it.
+            let gone = shared.withLock { s -> Bool in
+                if !s.consumerGone { s.undecided = decision }
+                return s.consumerGone
+            }
+            if gone { return false }
+            // If the stream has ended, the batch is dropped at once and its deinit rejects it.
+            batchSink.yield(ReceivedBatch(messages: group, decision: decision))
+            let ok = decision.wait()
+            shared.withLock { $0.undecided = nil }
+            return ok
+        }
+    }
+
+    /// The consumer of `batches` stopped iterating: the batch it held is not
+    /// acknowledged, and the client stops (nobody would commit what it reads).
+    private func consumerEnded() {
+        guard case .batches = delivery else { return }
+        let undecided = shared.withLock { s -> BatchDecision? in
+            s.consumerGone = true
+            return s.undecided
+        }
+        undecided?.settle(false)
+        requestStop()
     }
 
     /// Drops the connection without writing anything queued (the PUBACKs of
@@ -496,6 +988,7 @@ package final class MQTTClient: @unchecked Sendable {
             return Array(s.ackWaiters.values)
         }
         for w in voided { w.continuation.resume() }
+        resolveAll(MQTTError(.connectionLost, "publish: the connection to \(options.host):\(options.port) ended before the broker's acknowledgement"))
         do {
             try configure(m)
             needsConfigure = false
@@ -568,6 +1061,10 @@ package final class MQTTClient: @unchecked Sendable {
     }
 
     fileprivate func published(mid: Int32) {
+        if let ticket = shared.withLock({ $0.ticketOfMid[mid] }) {
+            resolve([ticket], nil)
+            return
+        }
         let complete = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
             guard s.awaited.remove(mid) != nil else { return [] }
             guard let id = s.ackWaiters.first(where: { $0.value.mids.contains(mid) })?.key,

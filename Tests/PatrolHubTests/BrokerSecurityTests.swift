@@ -6,6 +6,7 @@ import GRDB
 import ServiceLifecycle
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -253,7 +254,7 @@ struct BrokerSecurityTests {
             try device.start()
             defer { device.stop() }
             try await waitUntil("the device connected over TLS") { device.isConnected }
-            let mid = try device.publish(topic: "patrolhub/v1/device/dev-A/sos", payload: Self.sos("sos-tls"))
+            let mid = try device.enqueue(topic: "patrolhub/v1/device/dev-A/sos", payload: Self.sos("sos-tls"))
             #expect(await device.waitForAcks([mid], timeout: .seconds(20)) == [mid])
             try await waitUntil("the TLS SOS becomes a case") { try Self.cases(h.store).contains { $0.rule == .sos } }
         }

@@ -63,7 +63,7 @@ struct CrashTests {
         var probe = 0
         try await waitUntil("hub subscribed", timeout: 30) {
             probe += 1
-            _ = try pub.client.publish(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probe)", type: "motion", time: base))
+            _ = try pub.client.enqueue(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probe)", type: "motion", time: base))
             return inboxCount() > 0
         }
 
@@ -87,7 +87,7 @@ struct CrashTests {
         var storedAtKill = 0
         for i in 0..<total {
             let topic = eventTopic(["cam-001", "cam-002", "cam-003"][i % 3])
-            let mid = try pub.client.publish(topic: topic, payload: cameraEvent("c-\(i)", type: "motion", time: base.addingTimeInterval(Double(i) * 0.01)))
+            let mid = try pub.client.enqueue(topic: topic, payload: cameraEvent("c-\(i)", type: "motion", time: base.addingTimeInterval(Double(i) * 0.01)))
             midToID[mid] = i
             if i % 500 == 499 {
                 acked.formUnion(pub.client.takeAcked())

@@ -113,7 +113,7 @@ struct DurabilityTests {
         var probe = 0
         try await waitUntil(what, timeout: 60) {
             probe += 1
-            _ = try pub.client.publish(topic: eventTopic("cam-999"), payload: cameraEvent("probe-\(UUID().uuidString.prefix(8))", type: "motion", time: Date()))
+            _ = try pub.client.enqueue(topic: eventTopic("cam-999"), payload: cameraEvent("probe-\(UUID().uuidString.prefix(8))", type: "motion", time: Date()))
             return (storeStatus(storePath)?.inboxReceived ?? 0) > before
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
-@testable import PatrolHub
+@testable import PatrolHubBench
 
-/// The grid benchmark (`patrolhub bench grid`) on a small synthetic city.
+/// The grid benchmark (`patrolhub-bench grid`) on a small synthetic city.
 @Suite struct GridBenchmarkTests {
     @Test func benchmarkSmallRunAgreesWithBruteForce() {
         let r = GridBenchmark.run(.init(polygonCount: 400, queryCount: 2000, bruteForceQueryCount: 500,

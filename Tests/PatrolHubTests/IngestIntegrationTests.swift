@@ -107,7 +107,7 @@ struct IngestIntegrationTests {
         var probe = 0
         try await waitUntil("hub subscribed", timeout: 30) {
             probe += 1
-            _ = try pub.client.publish(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probe)", type: "motion", time: now))
+            _ = try pub.client.enqueue(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probe)", type: "motion", time: now))
             return (storeStatus(storePath)?.inboxReceived ?? 0) > 0
         }
 

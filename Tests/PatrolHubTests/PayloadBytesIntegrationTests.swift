@@ -13,7 +13,7 @@ struct PayloadBytesIntegrationTests {
     func publishRetained(_ pub: TestPublisher, _ messages: [(String, [UInt8])]) async throws {
         try await pub.waitConnected()
         var mids: [Int32] = []
-        for (topic, payload) in messages { mids.append(try pub.client.publish(topic: topic, payload: payload, retain: true)) }
+        for (topic, payload) in messages { mids.append(try pub.client.enqueue(topic: topic, payload: payload, retain: true)) }
         let acked = await pub.client.waitForAcks(mids, timeout: .seconds(30))
         guard acked.count == mids.count else { throw TestFailure("broker acknowledged \(acked.count) of \(mids.count)") }
     }

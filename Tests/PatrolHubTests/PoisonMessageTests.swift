@@ -85,7 +85,7 @@ struct PoisonMessageTests {
         do {
             try await waitUntil("hub subscribed", timeout: 60) {
                 probes += 1
-                _ = try pub.client.publish(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probes)", type: "motion", time: base))
+                _ = try pub.client.enqueue(topic: eventTopic("cam-001"), payload: cameraEvent("probe-\(probes)", type: "motion", time: base))
                 return (status()?.inboxReceived ?? 0) > 0
             }
         } catch {

@@ -4,6 +4,7 @@ import AlertsStore
 import GRDB
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 /// docs/PROTOCOL.md is written for integrators who copy its examples: every `mosquitto_pub`
 /// line in it is run here, with the real `mosquitto_pub`, against `patrolhub serve` with the

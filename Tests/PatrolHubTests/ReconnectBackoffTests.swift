@@ -3,6 +3,7 @@ import Logging
 @testable import PatrolHubMQTT
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 /// `MQTTClient`'s reconnect backoff: the delays it chooses (from its log),
 /// not how fast the machine runs them.

@@ -2,6 +2,7 @@ import Alerts
 import Foundation
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 #if canImport(Glibc)
 import Glibc

@@ -76,7 +76,7 @@ struct SimulatedClockIntegrationTests {
             // Resent until the hub's persistent session exists (the same id: one event).
             sent = Date(timeIntervalSince1970: sim.time(atWall: Date()).timeIntervalSince1970.rounded(.down))
             let report = #"{"id":"r-sim-1","category":"dispute","time":"\#(sent.rfc3339)","description":"两户因占道纠纷争吵"}"#
-            _ = try pub.client.publish(topic: "patrolhub/v1/device/dev-001/report", payload: Array(report.utf8))
+            _ = try pub.client.enqueue(topic: "patrolhub/v1/device/dev-001/report", payload: Array(report.utf8))
             guard let store = open(storePath) else { return false }
             return try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM cases") ?? 0 } > 0
         }

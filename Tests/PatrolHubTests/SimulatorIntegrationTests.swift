@@ -5,6 +5,7 @@ import GRDB
 @testable import Simulation
 import Testing
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 /// The simulator's scenarios (`simulators/*.yaml`) as drills against a real
 /// hub (the repository's sample district) over a real mosquitto: every

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PatrolHubHTTP
 import PatrolHubMQTT
+import PatrolHubRuntime
 import Reports
 import Simulation
 

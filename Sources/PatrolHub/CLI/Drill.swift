@@ -2,6 +2,7 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubRuntime
 import Reports
 import Simulation
 

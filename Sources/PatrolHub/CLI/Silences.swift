@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import ArgumentParser
 import Foundation
+import PatrolHubRuntime
 
 extension PatrolHubCommand {
     struct Silences: ParsableCommand {

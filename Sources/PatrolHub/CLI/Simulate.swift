@@ -3,6 +3,7 @@ import AlertsStore
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubRuntime
 import Reports
 import Simulation
 

@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import Foundation
 import Logging
+import PatrolHubRuntime
 import ServiceLifecycle
 
 /// Copies the store's and the inbox's WALs into their database files on a

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PatrolHubHTTP
 import PatrolHubMQTT
+import PatrolHubRuntime
 import ServiceLifecycle
 
 /// Everything `patrolhub serve` runs, wired from one validated config.
@@ -152,6 +153,7 @@ struct Hub {
         out.subscriptions = []
         out.cleanSession = true
         out.onConnect = outcomes // what was written while disconnected goes out on connect
+        out.publishTimeout = .seconds(5) // an unacknowledged row stays in the outbox and goes out again
         (out.connects, out.disconnects) = metrics.mqttCounters(client: "publisher")
         let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger, wake: outcomes)
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PatrolHubHTTP
 import PatrolHubMQTT
+import PatrolHubRuntime
 import ServiceLifecycle
 import Synchronization
 
@@ -19,41 +20,6 @@ struct BrokerService: Service {
         if !broker.isRunning { try broker.start() }
         try? await gracefulShutdown()
         broker.stop()
-    }
-}
-
-/// MQTT → durable inbox. Each group of messages is committed to SQLite on
-/// the MQTT thread before its PUBACKs are written (see `MQTTClient`).
-struct IngestService: Service {
-    let client: MQTTClient
-
-    init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, health: HubHealth? = nil, onCommit: (@Sendable (Int) -> Void)? = nil) {
-        let failingSince = FailingSince()
-        client = MQTTClient(options: options, logger: logger) { batch in
-            do {
-                let inserted = try store.ingest(batch.map(\.inboxMessage))
-                health?.ingestCommitted(inserted)
-                if let since = failingSince.clear() {
-                    logger.notice("inbox.commit_recovered", metadata: ["inbox.unavailable_s": "\(String(format: "%.1f", Date().timeIntervalSince(since)))"])
-                }
-                onCommit?(inserted)
-                return true
-            } catch {
-                failingSince.mark()
-                health?.ingestFailed("\(error)")
-                // Nothing of the group is acknowledged: the broker keeps it and redelivers it after the reconnect.
-                logger.error("inbox.commit_failed", metadata: ["error": "\(error)", "inbox.batch": "\(batch.count)",
-                                                               "inbox.action": "not acknowledged: the broker keeps the messages"])
-                return false
-            }
-        }
-    }
-
-    func run() async throws {
-        try client.start()
-        try? await gracefulShutdown()
-        // Stop taking messages: the current group is committed and acknowledged first.
-        client.stop()
     }
 }
 
@@ -316,28 +282,33 @@ struct PublisherService: Service {
         // Publish what the drained pipeline wrote last.
         var rounds = 0
         while rounds < 50, !Task.isCancelled, (try? await flush()) ?? 0 > 0 { rounds += 1 }
-        client.stop()
+        await client.shutdown()
         await storeThread.shutdown()
     }
 
-    /// Publishes one page of the outbox; returns how many were acknowledged.
+    /// Publishes one page of the outbox, in order, and deletes the rows the
+    /// broker acknowledged; returns how many. The rows after the first one that
+    /// could not be sent stay for the next flush, so the order is kept.
     func flush() async throws -> Int {
         let store = self.store
         let page = try await storeThread.offload { try store.outbox(limit: 500) }
         guard !page.isEmpty, client.isConnected else { return 0 }
-        var byMid: [Int32: Int64] = [:]
-        for m in page {
-            do {
-                byMid[try client.publish(topic: m.topic, payload: m.payload)] = m.id
-            } catch {
-                logger.warning("outbox.publish_failed", metadata: ["error": "\(error)"])
-                break
+        let outcomes = await client.publish(page.map { OutgoingMessage(topic: $0.topic, payload: $0.payload) })
+        var ids: [Int64] = []
+        var firstError: MQTTError?
+        for (row, error) in zip(page, outcomes) {
+            if let error {
+                if firstError == nil { firstError = error }
+            } else {
+                ids.append(row.id)
             }
         }
-        let acked = await client.waitForAcks(Array(byMid.keys), timeout: .seconds(5))
-        let ids = acked.compactMap { byMid[$0] }
-        try await storeThread.offload { try store.deleteOutbox(ids: ids) }
-        return acked.count
+        if let firstError {
+            logger.warning("outbox.publish_failed", metadata: ["error": "\(firstError)", "outbox.acknowledged": "\(ids.count)", "outbox.page": "\(page.count)"])
+        }
+        let acknowledged = ids
+        try await storeThread.offload { try store.deleteOutbox(ids: acknowledged) }
+        return acknowledged.count
     }
 }
 
@@ -379,7 +350,7 @@ struct StoreFailures {
     mutating func succeeded() {
         guard let since else { return }
         logger.notice("\(what).store_recovered", metadata: [
-            "\(what).failures": "\(count)", "\(what).unavailable_s": "\(String(format: "%.1f", Date().timeIntervalSince(since)))",
+            "\(what).failures": "\(count)", "\(what).unavailable_s": "\(HubFormat.fixed(Date().timeIntervalSince(since), digits: 1))",
         ])
         self.since = nil
         count = 0
@@ -391,19 +362,6 @@ struct StoreFailures {
         let deadline = Date().addingTimeInterval(delay)
         while !stop.isSet, Date() < deadline { usleep(20_000) }
     }
-}
-
-/// Since when the inbox's commits have been failing (nil while they succeed).
-final class FailingSince: Sendable {
-    private let value = Mutex<Date?>(nil)
-    func mark() { value.withLock { if $0 == nil { $0 = Date() } } }
-    /// Clears the mark, returning when the failures began (nil if none).
-    func clear() -> Date? { value.withLock { v in defer { v = nil }; return v } }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// A flag one task sets and a thread polls.

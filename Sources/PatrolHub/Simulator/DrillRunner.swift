@@ -1,6 +1,7 @@
 import Alerts
 import Foundation
 import Logging
+import PatrolHubRuntime
 import Simulation
 
 /// A drill: the scenario's silences set up in the hub, the scenario run

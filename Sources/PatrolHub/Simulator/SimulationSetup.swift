@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PatrolHubMQTT
+import PatrolHubRuntime
 import Simulation
 
 #if canImport(Glibc)

@@ -8,6 +8,7 @@ import FoundationNetworking
 import Glibc
 #endif
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 /// A response as a test reads it.
 struct HTTPResult {

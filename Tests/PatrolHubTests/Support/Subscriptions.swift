@@ -13,7 +13,7 @@ func waitSubscribed(_ what: String, publisher: TestPublisher, probeTopic: String
     try await publisher.waitConnected()
     let deadline = Date().addingTimeInterval(timeout)
     repeat {
-        _ = try publisher.client.publish(topic: probeTopic, payload: Array(#"{"probe":true}"#.utf8))
+        _ = try publisher.client.enqueue(topic: probeTopic, payload: Array(#"{"probe":true}"#.utf8))
         let resend = Date().addingTimeInterval(0.5)
         while Date() < resend {
             if probeSeen() { return }

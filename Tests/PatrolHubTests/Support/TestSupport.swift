@@ -5,6 +5,7 @@ import Logging
 @testable import PatrolHubMQTT
 import ServiceLifecycle
 @testable import PatrolHub
+@testable import PatrolHubRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -87,7 +88,7 @@ final class TestPublisher: @unchecked Sendable {
     func publishAll(_ messages: [(String, [UInt8])]) async throws {
         try await waitConnected()
         var mids: [Int32] = []
-        for (topic, payload) in messages { mids.append(try client.publish(topic: topic, payload: payload)) }
+        for (topic, payload) in messages { mids.append(try client.enqueue(topic: topic, payload: payload)) }
         let acked = await client.waitForAcks(mids, timeout: .seconds(30))
         guard acked.count == mids.count else { throw TestFailure("broker acknowledged \(acked.count) of \(mids.count)") }
     }

@@ -19,64 +19,85 @@ import Glibc
 /// `BrokerAccess`; each client's id is its username, so nobody without the
 /// hub's password can take over the hub's persistent session. Without it
 /// (test harnesses and benchmarks only) the broker is open on loopback.
-final class EmbeddedBroker: @unchecked Sendable {
-    struct Options: Sendable {
-        var executable = "mosquitto"
-        var host = "127.0.0.1"
+package final class EmbeddedBroker: @unchecked Sendable {
+    package struct Options: Sendable {
+        package var executable = "mosquitto"
+        package var host = "127.0.0.1"
         /// 0 picks a free port.
-        var port = 0
-        var dataDir: String
-        var maxQueuedMessages = 1_000_000
-        var maxInflightMessages = 100
+        package var port = 0
+        package var dataDir: String
+        package var maxQueuedMessages = 1_000_000
+        package var maxInflightMessages = 100
         /// Accounts and ACL; nil: an open broker (only for tests and benchmarks on loopback).
-        var access: BrokerAccess?
+        package var access: BrokerAccess?
         /// The broker drops a PUBLISH whose payload is larger (`message_size_limit`); 0: no limit.
-        var maxPayloadBytes = 0
+        package var maxPayloadBytes = 0
         /// A TLS listener for devices on the network.
-        var tls: TLSListener?
+        package var tls: TLSListener?
+
+        package init(executable: String = "mosquitto", host: String = "127.0.0.1", port: Int = 0, dataDir: String,
+                     maxQueuedMessages: Int = 1_000_000, maxInflightMessages: Int = 100, access: BrokerAccess? = nil,
+                     maxPayloadBytes: Int = 0, tls: TLSListener? = nil) {
+            self.executable = executable
+            self.host = host
+            self.port = port
+            self.dataDir = dataDir
+            self.maxQueuedMessages = maxQueuedMessages
+            self.maxInflightMessages = maxInflightMessages
+            self.access = access
+            self.maxPayloadBytes = maxPayloadBytes
+            self.tls = tls
+        }
     }
 
-    struct TLSListener: Sendable {
-        var host: String
-        var port: Int
-        var certFile: String
-        var keyFile: String
+    package struct TLSListener: Sendable {
+        package var host: String
+        package var port: Int
+        package var certFile: String
+        package var keyFile: String
+
+        package init(host: String, port: Int, certFile: String, keyFile: String) {
+            self.host = host
+            self.port = port
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
     }
 
-    let options: Options
-    let logger: Logger
+    package let options: Options
+    package let logger: Logger
 
     /// Where local clients (the hub) reach the plain listener: loopback when it binds every address.
-    var connectHost: String { Self.connectHost(for: options.host) }
+    package var connectHost: String { Self.connectHost(for: options.host) }
 
-    static func connectHost(for host: String) -> String {
+    package static func connectHost(for host: String) -> String {
         ["0.0.0.0", "::", "[::]", "", "localhost"].contains(host) ? "127.0.0.1" : host
     }
-    private(set) var port: Int = 0
+    package private(set) var port: Int = 0
     private var pid: pid_t = 0
 
-    init(options: Options, logger: Logger) {
+    package init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
     }
 
     /// Absolute: mosquitto refuses a relative pid file path.
-    var folder: String {
+    package var folder: String {
         let dir = options.dataDir.hasPrefix("/") ? options.dataDir : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(options.dataDir)
         return ((dir as NSString).appendingPathComponent("broker") as NSString).standardizingPath
     }
-    var configPath: String { (folder as NSString).appendingPathComponent("mosquitto.conf") }
-    var logPath: String { (folder as NSString).appendingPathComponent("mosquitto.log") }
-    var pidPath: String { (folder as NSString).appendingPathComponent("mosquitto.pid") }
-    var passwordPath: String { (folder as NSString).appendingPathComponent("passwd") }
-    var aclPath: String { (folder as NSString).appendingPathComponent("acl") }
+    package var configPath: String { (folder as NSString).appendingPathComponent("mosquitto.conf") }
+    package var logPath: String { (folder as NSString).appendingPathComponent("mosquitto.log") }
+    package var pidPath: String { (folder as NSString).appendingPathComponent("mosquitto.pid") }
+    package var passwordPath: String { (folder as NSString).appendingPathComponent("passwd") }
+    package var aclPath: String { (folder as NSString).appendingPathComponent("acl") }
 
     /// Writes the config, starts the broker and waits until it accepts connections.
     ///
     /// A broker left running by a hub that was killed (`kill -9` leaves its
     /// child alive) is stopped first with SIGTERM, so it saves the messages
     /// it queued to its persistence file, which the new broker loads.
-    func start(timeout: Double = 10) throws {
+    package func start(timeout: Double = 10) throws {
         if port == 0 { port = options.port == 0 ? try Self.freePort() : options.port } // a restart keeps its port
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         chmod(folder, 0o700)
@@ -148,7 +169,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// Stops the broker with SIGTERM (it saves its persistence file) and waits.
-    func stop() {
+    package func stop() {
         guard pid > 0 else { return }
         Glibc.kill(pid, SIGTERM)
         Self.wait(pid, timeout: 10)
@@ -157,14 +178,14 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// Kills the broker at once (tests: a broker crash).
-    func kill() {
+    package func kill() {
         guard pid > 0 else { return }
         Glibc.kill(pid, SIGKILL)
         Self.wait(pid, timeout: 10)
         pid = 0
     }
 
-    var isRunning: Bool { pid > 0 && Glibc.kill(pid, 0) == 0 }
+    package var isRunning: Bool { pid > 0 && Glibc.kill(pid, 0) == 0 }
 
     private func stopLeftover() {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8), let old = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), old > 0 else { return }
@@ -176,7 +197,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// Waits for a child to exit, escalating to SIGKILL after `timeout`.
-    static func wait(_ pid: pid_t, timeout: Double) {
+    package static func wait(_ pid: pid_t, timeout: Double) {
         var status: Int32 = 0
         let deadline = Date().addingTimeInterval(timeout)
         while waitpid(pid, &status, WNOHANG) == 0 {
@@ -186,7 +207,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// posix_spawn with stdin/stdout/stderr on /dev/null.
-    static func spawn(executable: String, arguments: [String]) throws -> pid_t {
+    package static func spawn(executable: String, arguments: [String]) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -214,7 +235,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
 
-    static func resolve(_ name: String) throws -> URL {
+    package static func resolve(_ name: String) throws -> URL {
         if name.contains("/") { return URL(fileURLWithPath: name) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin"
         for dir in path.split(separator: ":") + ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {
@@ -225,7 +246,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// A port that was free a moment ago on loopback.
-    static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HubError(.broker, "socket() failed") }
         defer { close(fd) }
@@ -242,13 +263,13 @@ final class EmbeddedBroker: @unchecked Sendable {
     }
 
     /// Throws naming `key` when another program listens on `host`:`port`.
-    static func refuseTaken(host: String, port: Int, key: String) throws {
+    package static func refuseTaken(host: String, port: Int, key: String) throws {
         if portTaken(host: host, port: port) { throw HubError(.broker, takenMessage(host: host, port: port, key: key)) }
     }
 
     /// The one line for a port another program holds; on 1883 that is often the
     /// broker Debian's `mosquitto` package starts as a service.
-    static func takenMessage(host: String, port: Int, key: String) -> String {
+    package static func takenMessage(host: String, port: Int, key: String) -> String {
         let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let service = port == 1883 ? " (often Debian's mosquitto service: systemctl disable --now mosquitto)" : ""
         return "\(key) \(address): the port is in use by another program (stop it\(service), or choose another port; 0 picks a free one)"
@@ -257,7 +278,7 @@ final class EmbeddedBroker: @unchecked Sendable {
     /// Whether binding `host`:`port` as mosquitto does (SO_REUSEADDR) fails because
     /// the address is in use. Any other failure (an address this machine does not
     /// have) is left to mosquitto to report.
-    static func portTaken(host: String, port: Int) -> Bool {
+    package static func portTaken(host: String, port: Int) -> Bool {
         var hints = addrinfo()
         hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

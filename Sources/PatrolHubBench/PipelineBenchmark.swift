@@ -1,6 +1,7 @@
 import Alerts
 import AlertsStore
 import Foundation
+import PatrolHubRuntime
 import Simulation
 
 /// Issue 4's benchmark: in-process pipeline throughput on one thread —

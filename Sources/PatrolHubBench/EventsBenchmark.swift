@@ -6,6 +6,7 @@ import PatrolHubMQTT
 
 #if canImport(Glibc)
 import Glibc
+import PatrolHubRuntime
 #endif
 
 /// Issue 16's benchmark: `patrolhub serve` as a black box, two builds of it
@@ -219,7 +220,7 @@ struct EventsBenchmark {
                 if wait > .zero { usleep(UInt32(max(1, wait.seconds * 1e6))) }
                 let payload = Array(#"{"id":"lat-\#(run)-\#(i)","type":"intrusion","time":"\#(Date().rfc3339)","confidence":0.87,"count":1,"location":{"lat":29.6525,"lon":91.1320}}"#.utf8)
                 times.sent(i, at: ContinuousClock.now)
-                _ = try? pub.publish(topic: "patrolhub/v1/camera/\(cams[i % cams.count])/event", payload: payload)
+                _ = try? pub.enqueue(topic: "patrolhub/v1/camera/\(cams[i % cams.count])/event", payload: payload)
                 if i % 1000 == 999 { _ = pub.takeAcked() }
             }
         }

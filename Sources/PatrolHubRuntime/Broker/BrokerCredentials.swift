@@ -27,9 +27,9 @@ import Glibc
 /// password of at least 16 printable characters instead. Each username is
 /// also the account's MQTT client id (`use_username_as_clientid`), and a
 /// camera or device account publishes only under its own id.
-struct BrokerCredentials: Sendable {
+package struct BrokerCredentials: Sendable {
     /// What an account may do (the ACL `BrokerAccess` writes for it).
-    enum Role: String, Sendable, CaseIterable {
+    package enum Role: String, Sendable, CaseIterable {
         /// The hub: reads every input topic, writes `{prefix}/out/#`.
         case hub
         /// A camera: writes `{prefix}/camera/{id}/…`, `gb28181/{id}/…` and `onvif/{id}/…`.
@@ -44,42 +44,48 @@ struct BrokerCredentials: Sendable {
         case simulator
     }
 
-    struct Account: Sendable, Hashable {
-        var role: Role
-        var username: String
-        var password: String
+    package struct Account: Sendable, Hashable {
+        package var role: Role
+        package var username: String
+        package var password: String
+
+        package init(role: Role, username: String, password: String) {
+            self.role = role
+            self.username = username
+            self.password = password
+        }
     }
 
-    enum Line: Sendable {
+    package enum Line: Sendable {
         case text(String)
         case account(Account)
     }
 
-    var lines: [Line]
-    let file: String
+    package var lines: [Line]
+    package let file: String
 
-    init(file: String, lines: [Line] = []) {
+    package init(file: String, lines: [Line] = []) {
         self.file = file
         self.lines = lines
     }
 
-    var accounts: [Account] {
+    package var accounts: [Account] {
         lines.compactMap { if case .account(let a) = $0 { return a }; return nil }
     }
 
-    func account(_ username: String) -> Account? { accounts.first { $0.username == username } }
+    package func account(_ username: String) -> Account? { accounts.first { $0.username == username } }
 
-    func account(role: Role) -> Account? { accounts.first { $0.role == role } }
+    package func account(role: Role) -> Account? { accounts.first { $0.role == role } }
 
     /// Letters, digits and `-._@~` and the like: no spaces, controls, `:` (the password
     /// file's separator), `/`, `+`, `#` (topic levels and wildcards in the ACL).
-    static func isValidUsername(_ name: String) -> Bool {
+    package static func isValidUsername(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 256 && name.unicodeScalars.allSatisfy { s in
             s.value > 0x20 && s.value != 0x7f && !(0x80..<0xa0).contains(s.value) && !":/+#".unicodeScalars.contains(s)
         }
     }
 
-    static func parse(_ text: String, file: String) throws(HubError) -> BrokerCredentials {
+    package static func parse(_ text: String, file: String) throws(HubError) -> BrokerCredentials {
         var result = BrokerCredentials(file: file)
         var seen: [String: Int] = [:]
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -113,20 +119,20 @@ struct BrokerCredentials: Sendable {
     }
 
     /// 20 random bytes (160 bits) from the system's CSPRNG, as hex.
-    static func generatePassword() -> String {
+    package static func generatePassword() -> String {
         var rng = SystemRandomNumberGenerator()
         return (0..<20).map { _ in HubFormat.zeroPadded(UInt8.random(in: .min ... .max, using: &rng), width: 2, radix: 16) }.joined()
     }
 
     /// Adds an account with a generated password unless `username` has one already.
     @discardableResult
-    mutating func ensure(_ role: Role, _ username: String) -> Bool {
+    package mutating func ensure(_ role: Role, _ username: String) -> Bool {
         guard account(username) == nil else { return false }
         lines.append(.account(Account(role: role, username: username, password: Self.generatePassword())))
         return true
     }
 
-    var text: String {
+    package var text: String {
         lines.map { line -> String in
             switch line {
             case .text(let t): return t
@@ -135,20 +141,20 @@ struct BrokerCredentials: Sendable {
         }.joined(separator: "\n") + "\n"
     }
 
-    static let header = """
+    package static let header = """
         # PatrolHub broker accounts: ROLE USERNAME PASSWORD (see README "Security").
         # The hub adds every registered camera and device and itself at start, and generates
         # a password wherever there is none or '-'. Roles: hub, camera, device, nvr, reader, simulator.
         """
 
     /// The hub's usernames: its ingest session (`client_id`) and its outcome publisher (`client_id-out`).
-    static func hubUsernames(clientID: String) -> [String] { [clientID, clientID + "-out"] }
-    static func simulatorUsername(clientID: String) -> String { clientID + "-sim" }
+    package static func hubUsernames(clientID: String) -> [String] { [clientID, clientID + "-out"] }
+    package static func simulatorUsername(clientID: String) -> String { clientID + "-sim" }
 
     /// Reads the credentials file (creating it when missing), adds what the
     /// registry and the hub need, generates missing passwords, and writes the
     /// file back (mode 0600) when anything changed.
-    static func prepare(file: String, registry: Registry, clientID: String, camerasFile: String, devicesFile: String?) throws -> BrokerCredentials {
+    package static func prepare(file: String, registry: Registry, clientID: String, camerasFile: String, devicesFile: String?) throws -> BrokerCredentials {
         var creds: BrokerCredentials
         let existing = FileManager.default.fileExists(atPath: file)
         if existing {
@@ -188,7 +194,7 @@ struct BrokerCredentials: Sendable {
     }
 
     /// Writes `text` to a new file only the owner can read, then moves it over `path`.
-    static func writePrivate(_ text: String, to path: String) throws {
+    package static func writePrivate(_ text: String, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temp = path + ".tmp-\(getpid())"
@@ -206,7 +212,7 @@ struct BrokerCredentials: Sendable {
     }
 
     /// Reads an existing credentials file (the simulator's side: it never writes).
-    static func load(file: String) throws(HubError) -> BrokerCredentials {
+    package static func load(file: String) throws(HubError) -> BrokerCredentials {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw HubError.config(file: file, line: nil, key: "broker.credentials", message: "cannot read the credentials file (the hub writes it at its first start)")
         }

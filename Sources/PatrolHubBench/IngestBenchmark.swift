@@ -6,6 +6,7 @@ import PatrolHubMQTT
 
 #if canImport(Glibc)
 import Glibc
+import PatrolHubRuntime
 #endif
 
 /// Issue 2's benchmark: how fast the hub takes messages from a local
@@ -100,7 +101,7 @@ struct IngestBenchmark {
         mids.reserveCapacity(payloads.count)
         var acked = 0
         for (i, p) in payloads.enumerated() {
-            mids.append(try pub.publish(topic: topic, payload: p))
+            mids.append(try pub.enqueue(topic: topic, payload: p))
             if mids.count == 5000 || i == payloads.count - 1 {
                 acked += await pub.waitForAcks(mids, timeout: .seconds(60)).count
                 mids.removeAll(keepingCapacity: true)
@@ -152,7 +153,8 @@ struct IngestBenchmark {
         let ingest = IngestService(options: o, store: store, logger: logger) { n in committed.add(n) }
         let decode = DecodeStage(router: TopicRouter(), registry: registry, timeParser: TimeParser())
         let start = ContinuousClock.now
-        try ingest.client.start()
+        // The hub's ingest path: batches from the client, committed on a store thread, then acknowledged.
+        let ingesting = Task { try await ingest.run() }
         // The pipeline runs as in the hub: its own thread, lower priority.
         let pipelineOn = pipeline
         let total = messages
@@ -179,7 +181,8 @@ struct IngestBenchmark {
             t.start()
         }
         let inboxDone = committed.doneAt ?? allDone
-        ingest.client.stop()
+        ingest.client.requestStop()
+        try await ingesting.value
         func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let status = try store.status()
         guard status.inboxReceived == messages, status.deadLettersTotal == 0 else {

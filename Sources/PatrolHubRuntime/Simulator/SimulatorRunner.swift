@@ -2,7 +2,6 @@ import Alerts
 import Foundation
 import Logging
 import PatrolHubMQTT
-import Reports
 import Simulation
 
 #if canImport(Glibc)
@@ -19,41 +18,47 @@ import Glibc
 /// messages again after it reconnects — the same bytes, which the hub absorbs
 /// by their event key. Messages are never reordered otherwise, so without a
 /// disconnect the broker sees exactly the plan's sequence.
-final class SimulatorRunner: @unchecked Sendable {
-    struct Options: Sendable {
-        var mqtt = MQTTClient.Options()
+package final class SimulatorRunner: @unchecked Sendable {
+    package struct Options: Sendable {
+        package var mqtt = MQTTClient.Options()
         /// Most messages published and not yet acknowledged before the runner waits.
-        var window = 20_000
+        package var window = 20_000
         /// Print a progress line (rate, sent, acked, elapsed) to standard error.
-        var progress = false
+        package var progress = false
         /// How long to wait for the last acknowledgements.
-        var ackTimeout: Double = 60
+        package var ackTimeout: Double = 60
         /// Broker passwords by username: a camera's last-will connection logs in as that camera when it has one.
-        var accounts: [String: String] = [:]
+        package var accounts: [String: String] = [:]
         /// The wall instant of scenario second 0 (a simulated clock's); default: once connected.
-        var wallStart: Date?
+        package var wallStart: Date?
+
+        /// The defaults above.
+        package init() {}
     }
 
     /// What a run did, with the wall-clock timeline the drill scores against.
-    struct Report: Sendable {
-        var published = 0
-        var acknowledged = 0
-        var republished = 0
-        var wills = 0
-        var disconnects = 0
-        var startedAt = Date()
-        var finishedAt = Date()
-        var triggerSent: [String: Date] = [:]
-        var progress: [(offset: TimeInterval, wall: Date)] = []
+    package struct Report: Sendable {
+        package var published = 0
+        package var acknowledged = 0
+        package var republished = 0
+        package var wills = 0
+        package var disconnects = 0
+        package var startedAt = Date()
+        package var finishedAt = Date()
+        package var triggerSent: [String: Date] = [:]
+        package var progress: [(offset: TimeInterval, wall: Date)] = []
 
-        var elapsed: TimeInterval { finishedAt.timeIntervalSince(startedAt) }
-        var rate: Double { elapsed > 0 ? Double(acknowledged) / elapsed : 0 }
+        package var elapsed: TimeInterval { finishedAt.timeIntervalSince(startedAt) }
+        package var rate: Double { elapsed > 0 ? Double(acknowledged) / elapsed : 0 }
+
+        /// A report of nothing yet.
+        package init() {}
     }
 
-    let options: Options
-    let logger: Logger
+    package let options: Options
+    package let logger: Logger
 
-    init(options: Options, logger: Logger) {
+    package init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
     }
@@ -61,7 +66,7 @@ final class SimulatorRunner: @unchecked Sendable {
     /// Runs the plan to its end; returns when every message is acknowledged
     /// (or `ackTimeout` passed after the last one).
     /// - Parameter onStart: called once connected, just before the first message (the drill's clock starts here).
-    func run(_ plan: SimulationPlan, onStart: @Sendable (Date) -> Void = { _ in }) async throws -> Report {
+    package func run(_ plan: SimulationPlan, onStart: @Sendable (Date) -> Void = { _ in }) async throws -> Report {
         let client = MQTTClient(options: options.mqtt, logger: logger)
         try client.start()
         defer { client.stop() }
@@ -200,7 +205,7 @@ final class SimulatorRunner: @unchecked Sendable {
     /// A camera's own connection with its status as last will, cut without a
     /// DISCONNECT: the broker publishes the will (retained), as it would for a
     /// camera that lost power.
-    func dieWithWill(camera: String, topic: String, payload: [UInt8]) async throws {
+    package func dieWithWill(camera: String, topic: String, payload: [UInt8]) async throws {
         var o = options.mqtt
         o.clientID = "\(options.mqtt.clientID)-\(camera)"
         if let password = options.accounts[camera] {
@@ -218,34 +223,34 @@ final class SimulatorRunner: @unchecked Sendable {
         cam.abort()
     }
 
-    func sleepUntil(_ date: Date) async throws {
+    package func sleepUntil(_ date: Date) async throws {
         let wait = date.timeIntervalSinceNow
         if wait > 0 { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) }
     }
 
-    func waitFor(timeout: Double, _ what: String, _ condition: () -> Bool) async throws {
+    package func waitFor(timeout: Double, _ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {
-            if Date() > deadline { throw HubError.cli("could not connect to \(what) within \(Int(timeout)) s") }
+            if Date() > deadline { throw MQTTError(.notConnected, "could not connect to \(what) within \(Int(timeout)) s") }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
 }
 
 /// `  12 345 sent  12 300 acked  2 340 msg/s  scenario 00:12:30 / 01:00:00  5.2 s` on a terminal.
-struct ProgressLine {
-    let enabled: Bool
-    let total: Int
-    let duration: TimeInterval
+package struct ProgressLine {
+    package let enabled: Bool
+    package let total: Int
+    package let duration: TimeInterval
     private let lastPrint = LockedDate()
 
-    init(enabled: Bool, total: Int, duration: TimeInterval) {
+    package init(enabled: Bool, total: Int, duration: TimeInterval) {
         self.enabled = enabled
         self.total = total
         self.duration = duration
     }
 
-    func update(sent: Int, acked: Int, offset: TimeInterval, elapsed: TimeInterval) {
+    package func update(sent: Int, acked: Int, offset: TimeInterval, elapsed: TimeInterval) {
         guard enabled, lastPrint.advance(by: 0.25) else { return }
         let rate = elapsed > 0 ? Double(acked) / elapsed : 0
         let line = "\r  \(sent)/\(total) sent  \(acked) acked  \(HubFormat.fixed(rate, digits: 0)) msg/s  scenario \(clockText(offset)) / \(clockText(duration))  "
@@ -253,21 +258,21 @@ struct ProgressLine {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
-    func finish(sent: Int, acked: Int, elapsed: TimeInterval) {
+    package func finish(sent: Int, acked: Int, elapsed: TimeInterval) {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 
-    func clockText(_ t: TimeInterval) -> String {
+    package func clockText(_ t: TimeInterval) -> String {
         HubFormat.clock(seconds: Int(t))
     }
 }
 
 /// A date behind a lock, for the progress line's throttle.
-final class LockedDate: @unchecked Sendable {
+package final class LockedDate: @unchecked Sendable {
     private let lock = NSLock()
     private var last = Date.distantPast
-    func advance(by interval: TimeInterval) -> Bool {
+    package func advance(by interval: TimeInterval) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         let now = Date()

@@ -2,6 +2,7 @@ import Alerts
 import ArgumentParser
 import Foundation
 import Logging
+import PatrolHubRuntime
 import Simulation
 
 /// Issue 6's benchmark: how many QoS 1 messages per second the simulator
@@ -71,7 +72,7 @@ struct SimBenchmark {
             options.mqtt.cleanSession = true
             let report = try await SimulatorRunner(options: options, logger: logger).run(plan)
             guard report.acknowledged == plan.messages.count else {
-                throw CLIError("run \(r): the broker acknowledged \(report.acknowledged) of \(plan.messages.count)")
+                throw IngestBenchmark.BenchError(message: "run \(r): the broker acknowledged \(report.acknowledged) of \(plan.messages.count)")
             }
             func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
             let run = Run(messages: plan.messages.count, bytes: plan.messages.reduce(0) { $0 + $1.payload.count },
@@ -92,7 +93,7 @@ struct SimBenchmark {
     }
 }
 
-extension PatrolHubCommand.Bench {
+extension PatrolHubBenchCommand {
     struct Sim: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Simulator throughput: QoS 1 messages per second published to a local mosquitto (goal ≥ 20 000).")

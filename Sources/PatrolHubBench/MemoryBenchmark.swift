@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import Foundation
 import PatrolHubMQTT
+import PatrolHubRuntime
 
 /// Issue 15's probe: what grows with events processed. Runs the pipeline
 /// in process (as `bench pipeline` does: the generated mix of every input
