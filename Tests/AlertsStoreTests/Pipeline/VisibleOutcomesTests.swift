@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Issue 12, "rules that must mean what they say": warning slips end, late
 /// events are visible, far-away locations are flagged, and an item says
