@@ -4,11 +4,16 @@ import Yams
 /// A configuration error that names the file, the line and the key, so an
 /// operator can fix a file without reading code.
 public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    /// The file the error is in.
     public var file: String
+    /// The line in the file, when known.
     public var line: Int?
+    /// The key path (`http.listen`, `routes[2].device`) or CSV column; empty for the whole file.
     public var key: String
+    /// What is wrong and what is expected.
     public var message: String
 
+    /// An error at `file:line`, on `key`.
     public init(file: String, line: Int?, key: String, message: String) {
         self.file = file
         self.line = line
@@ -16,6 +21,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// `FILE:LINE: key 'KEY': MESSAGE`, the one line the CLI prints.
     public var description: String {
         let place = line.map { "\(file):\($0)" } ?? file
         return key.isEmpty ? "\(place): \(message)" : "\(place): key '\(key)': \(message)"
@@ -26,12 +32,17 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// so that `finish()` can refuse unknown keys (a typo must not be ignored
 /// silently), and whose errors carry the key path and the line.
 public final class ConfigMap {
+    /// The file the mapping was read from.
     public let file: String
+    /// The mapping's key path in the file (empty for the root), prefixed to error keys.
     public let path: String
+    /// The YAML mapping; nil when the key was absent (every read then gives the default).
     package let mapping: Node.Mapping?
+    /// Where the mapping starts in the file, for errors on it as a whole.
     package let mark: Mark?
     private var used: Set<String> = []
 
+    /// A view of `mapping` at `path`; `parse(yaml:file:)` and `map(_:)` make them.
     package init(file: String, path: String, mapping: Node.Mapping?, mark: Mark?) {
         self.file = file
         self.path = path
@@ -96,6 +107,7 @@ public final class ConfigMap {
         return nil
     }
 
+    /// A config error on `key` of this mapping, at the line of `node` or else of the key.
     public func error(_ key: String, _ message: String, at node: Node? = nil) -> ConfigError {
         ConfigError(file: file, line: (node ?? lineNode(key))?.mark?.line ?? mark?.line, key: keyPath(key), message: message)
     }
@@ -106,23 +118,28 @@ public final class ConfigMap {
         return nil
     }
 
+    /// Whether the mapping has `key` (marking it as known).
     public func contains(_ key: String) -> Bool { node(key) != nil }
 
+    /// The text of `key`; nil when absent, an error when not a scalar.
     public func string(_ key: String) throws(ConfigError) -> String? {
         guard let n = node(key) else { return nil }
         guard case .scalar(let s) = n else { throw error(key, "expected a text value", at: n) }
         return s.string
     }
 
+    /// The text of `key`, or `value` when absent.
     public func string(_ key: String, default value: String) throws(ConfigError) -> String {
         try string(key) ?? value
     }
 
+    /// The text of `key`; an error when absent or empty.
     public func requiredString(_ key: String) throws(ConfigError) -> String {
         guard let s = try string(key), !s.isEmpty else { throw error(key, "is required") }
         return s
     }
 
+    /// The whole number of `key`, or `value` when absent; an error when not a number or outside `range`.
     public func int(_ key: String, default value: Int, range: ClosedRange<Int>? = nil) throws(ConfigError) -> Int {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Int(s.string) else {
@@ -134,6 +151,7 @@ public final class ConfigMap {
         return v
     }
 
+    /// The finite number of `key`, or `value` when absent; an error when not a number or outside `range`.
     public func double(_ key: String, default value: Double, range: ClosedRange<Double>? = nil) throws(ConfigError) -> Double {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Double(s.string), v.isFinite else {
@@ -145,6 +163,7 @@ public final class ConfigMap {
         return v
     }
 
+    /// `true`/`yes`/`on` or `false`/`no`/`off` of `key`, or `value` when absent.
     public func bool(_ key: String, default value: Bool) throws(ConfigError) -> Bool {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n else { throw error(key, "expected true or false", at: n) }
