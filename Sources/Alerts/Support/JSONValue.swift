@@ -26,13 +26,17 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The member `key` of an object; nil for a missing key or a value that is not an object.
     public subscript(_ key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
+    /// The text of a string value, nil for any other.
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    /// The number of a number value, nil for any other.
     public var doubleValue: Double? { if case .number(let d) = self { return d }; return nil }
+    /// The value of a boolean, nil for any other.
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
 
     /// Serialises compactly with sorted keys (stable output for tests and hashes).
@@ -104,11 +108,15 @@ public indirect enum JSONSelection: Sendable {
     /// An object's named members, each built by its own selection; the others are checked and skipped.
     case members([Member])
 
+    /// One member to build, and how much of it.
     public struct Member: Sendable {
+        /// The member's key.
         public let name: String
         /// `name`'s UTF-8, compared with a key's bytes.
         let bytes: [UInt8]
+        /// What of the member's value to build.
         public let selection: JSONSelection
+        /// Selects member `name`, whole by default.
         public init(_ name: String, _ selection: JSONSelection = .all) {
             self.name = name
             self.bytes = Array(name.utf8)
@@ -122,19 +130,25 @@ public indirect enum JSONSelection: Sendable {
 
 /// Why a payload is not JSON, with the byte offset.
 public struct JSONParseError: Error, Sendable, CustomStringConvertible {
+    /// Byte offset in the input where parsing stopped.
     public var offset: Int
+    /// What was expected there.
     public var message: String
+    /// `MESSAGE at byte N`.
     public var description: String { "\(message) at byte \(offset)" }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
 public struct JSONParser {
+    /// Arrays and objects nested deeper than this are refused, so hostile input cannot exhaust the stack.
     public static let maxDepth = 64
 
+    /// Parses one JSON value (trailing whitespace only) from UTF-8 bytes.
     public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         try parse(bytes, selecting: .all)
     }
 
+    /// Parses one JSON value from text.
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8))
     }
