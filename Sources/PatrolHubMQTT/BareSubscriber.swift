@@ -8,9 +8,11 @@ import Synchronization
 /// libmosquitto can deliver to a client that does nothing.
 package final class BareSubscriber: @unchecked Sendable {
     private var mosq: OpaquePointer?
+    /// The topic filter it subscribes to on connect.
     package let topic: String
     fileprivate let state = Mutex((count: 0, connected: false, target: Int.max, done: ContinuousClock.Instant?.none))
 
+    /// A subscriber with a persistent session under `clientID`, not yet connected.
     package init(clientID: String, topic: String) throws {
         _ = mosquitto_lib_init()
         self.topic = topic
@@ -24,13 +26,17 @@ package final class BareSubscriber: @unchecked Sendable {
 
     deinit { if let mosq { mosquitto_destroy(mosq) } }
 
+    /// Messages received since the last `expect`.
     package var count: Int { state.withLock { $0.count } }
+    /// Whether the broker accepted the connection and it has not been dropped.
     package var isConnected: Bool { state.withLock { $0.connected } }
     /// When the `target`-th message arrived.
     package var doneAt: ContinuousClock.Instant? { state.withLock { $0.done } }
 
+    /// Starts counting again, towards `n` messages (`doneAt` is then set at the n-th).
     package func expect(_ n: Int) { state.withLock { $0.target = n; $0.count = 0; $0.done = nil } }
 
+    /// Connects and starts libmosquitto's network thread; subscribes once connected.
     package func connect(host: String, port: Int) throws {
         let rc = mosquitto_connect(mosq, host, Int32(port), 60)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "connect", code: rc) }
@@ -38,6 +44,7 @@ package final class BareSubscriber: @unchecked Sendable {
         guard lrc == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(operation: "loop_start", code: lrc) }
     }
 
+    /// Disconnects and stops the network thread.
     package func disconnect() {
         mosquitto_disconnect(mosq)
         mosquitto_loop_stop(mosq, false)

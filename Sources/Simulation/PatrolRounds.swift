@@ -6,6 +6,7 @@ import Foundation
 /// window, checkpoint location and radius), which the planner turns into a
 /// check-in on time, late, outside the radius, or none.
 extension PatrolPlan: PatrolRoundSource {
+    /// The plan's slots from `start` for `duration`, one visit each, for the routes `wanted` (nil: all); an unknown route is an error at `file:line`.
     public func visits(routes wanted: [String]?, from start: Date, duration: TimeInterval, file: String, line: Int) throws(ConfigError) -> [PatrolVisit] {
         if let wanted {
             for id in wanted where route(id: id) == nil {

@@ -12,7 +12,9 @@ public struct PatrolTickResult: Sendable, Equatable {
     public var letters: [String] = []
     /// The span evaluated, `(from, through]`; nil on the very first tick without `effective_from`.
     public var from: Date?
+    /// The end of the evaluated span (inclusive).
     public var through: Date?
+    /// A tick that did nothing.
     public init() {}
 }
 

@@ -14,12 +14,14 @@ import GRDB
 /// device buffered while offline) closes the missed_checkpoint risk item and
 /// its reminder letter (republished, closed, under the same id).
 public struct PatrolStage: Sendable {
+    /// The plan check-ins are matched against.
     public let plan: PatrolPlan
     /// `{prefix}` of `{prefix}/out/slips`.
     public let outputPrefix: String
     /// Severity of `missed_checkpoint` items (rules.yaml may override the default, 3).
     public let severity: Severity
 
+    /// A stage for `plan`; `rules` may set the severity of missed checkpoints.
     public init(plan: PatrolPlan, outputPrefix: String, rules: RuleSet = RuleSet()) {
         self.plan = plan
         self.outputPrefix = outputPrefix
@@ -28,14 +30,17 @@ public struct PatrolStage: Sendable {
 
     /// What one check-in did.
     public struct CheckinResult: Sendable, Hashable {
+        /// The slot the check-in matched; nil for an unscheduled check-in.
         public var slotID: String?
         /// How the check-in itself counted.
         public var status: PatrolStatus
         /// The slot's verdict after it (nil for an unscheduled check-in).
         public var slotStatus: PatrolStatus?
+        /// How far from the checkpoint the check-in was, when it carried a location.
         public var distanceMetres: Double?
         /// The missed_checkpoint item closed by this check-in, if any.
         public var closedItemID: String?
+        /// The reminder letter closed by this check-in, if any.
         public var closedSlipID: String?
         /// Slots this check-in's gap detection declared missed (ids, by due time).
         public var missed: [String] = []

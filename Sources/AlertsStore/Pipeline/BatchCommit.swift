@@ -74,10 +74,12 @@ public struct SQLiteBatch: PipelineBatchTransaction {
     /// When set, called after each part of the commit with the stage its time goes to (`bench pipeline`).
     var mark: ((WritableKeyPath<StageProfile, Double>) -> Void)? = nil
 
+    /// The newest event time the event log holds (unix seconds; 0 when empty).
     public func newestEventTime() throws -> Double {
         try EventLog.maxTime(db: db)
     }
 
+    /// Warning slips someone else closed after the change log's seq `seq` (a case action).
     public func slipsClosed(after seq: Int64) throws -> Set<String> {
         Set(try String.fetchAll(db, sql: """
             SELECT DISTINCT s.id FROM changes c JOIN slips s ON s.id = c.subject
@@ -85,14 +87,17 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             """, arguments: [seq]))
     }
 
+    /// Which of `keys` the store holds already (the duplicate check).
     public func knownKeys(_ keys: [String]) throws -> Set<EventKey> {
         try EventKeys.known(keys, db: db)
     }
 
+    /// Records a check-in of the patrol plan (slots, records, missed checkpoints).
     public func recordCheckin(_ event: NormalizedEvent, patrol: PatrolStage, now: Date, newItemID: () -> String) throws {
         try patrol.record(event, now: now, db: db, newItemID: newItemID)
     }
 
+    /// Writes everything `outcome` holds and moves the cursor: the batch's one write.
     public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt {
         try EventKeys.insert(outcome.eventKeys, db: db)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")

@@ -5,6 +5,7 @@ import GRDB
 extension DisputeStore {
     /// Why `vacuum(path:)` did not run.
     public struct VacuumRefused: Error, CustomStringConvertible {
+        /// What stopped it and what to do, in one line.
         public var description: String
     }
 
