@@ -36,9 +36,12 @@ public struct RuleSet: Sendable, Equatable {
     /// Deadline supervision (函单令): `supervision:`.
     public var supervision = SupervisionRules()
 
+    /// The built-in defaults, as an empty `rules.yaml` gives.
     public init() {}
 
+    /// The configured severity of `category`, else its default.
     public func severity(of category: Category) -> Severity { severities[category] ?? category.defaultSeverity }
+    /// Occurrences in the group window that issue a warning slip for `category`: its own threshold, else `slipThreshold`.
     public func threshold(of category: Category) -> Int { thresholds[category] ?? slipThreshold }
 
     /// Loads and validates `rules.yaml`.
@@ -46,6 +49,7 @@ public struct RuleSet: Sendable, Equatable {
         try parse(ConfigMap.load(file: file))
     }
 
+    /// Validates a parsed `rules.yaml`; unknown keys and bad values are errors naming their line.
     public static func parse(_ root: ConfigMap) throws(ConfigError) -> RuleSet {
         var r = RuleSet()
         let d = try root.map("dedup")

@@ -24,7 +24,9 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         case tooOld = "too_old"
     }
 
+    /// The stable code the dead-letter list and filters use.
     public var reason: Reason
+    /// What exactly was wrong, in one line (truncated to `DecodeLimits.maxDetailBytes`).
     public var detail: String
 
     /// A detail longer than `DecodeLimits.maxDetailBytes` (it may quote a value of any length) is cut.
@@ -33,5 +35,6 @@ public struct DecodeError: Error, Sendable, Hashable, CustomStringConvertible {
         self.detail = detail.utf8.count > DecodeLimits.maxDetailBytes ? DecodeLimits.truncated(detail, maxBytes: DecodeLimits.maxDetailBytes) : detail
     }
 
+    /// `REASON: DETAIL`.
     public var description: String { "\(reason.rawValue): \(detail)" }
 }

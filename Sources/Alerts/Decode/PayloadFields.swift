@@ -8,6 +8,7 @@ import Foundation
 /// format: `field 'after.camera' is required`, `field 'parties[1]' must be a string`.
 /// `null` counts as absent.
 public struct PayloadFields: Sendable {
+    /// The object read.
     public let object: JSONObject
     /// Where this object sits in the payload (`""` for the top level, `after`,
     /// `location`), so that nested fields are named in full in errors.
@@ -40,6 +41,7 @@ public struct PayloadFields: Sendable {
         path = ""
     }
 
+    /// Fields of `object`, at `path` in the payload (for error messages).
     public init(object: JSONObject, path: String = "") {
         self.object = object
         self.path = path
@@ -64,6 +66,7 @@ public struct PayloadFields: Sendable {
         DecodeError(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
     }
 
+    /// The string field `name`; nil when absent or null, an error when another type.
     public func string(_ name: String) throws(DecodeError) -> String? {
         guard let v = present(name) else { return nil }
         guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
@@ -79,6 +82,7 @@ public struct PayloadFields: Sendable {
         return s
     }
 
+    /// The number field `name`; nil when absent, an error when another type or outside `range`.
     public func double(_ name: String, range: ClosedRange<Double>? = nil) throws(DecodeError) -> Double? {
         guard let v = present(name) else { return nil }
         guard case .number(let d) = v else { throw wrongType(name, "a number", v) }
@@ -88,6 +92,7 @@ public struct PayloadFields: Sendable {
         return d
     }
 
+    /// The whole-number field `name`; nil when absent, an error when fractional or outside `range`.
     public func int(_ name: String, range: ClosedRange<Int>? = nil) throws(DecodeError) -> Int? {
         guard let d = try double(name) else { return nil }
         guard d.rounded() == d, abs(d) < 1e15 else { throw DecodeError(.wrongType, "field '\(self.name(name))' must be a whole number, found \(d)") }
@@ -98,6 +103,7 @@ public struct PayloadFields: Sendable {
         return n
     }
 
+    /// The boolean field `name`; nil when absent, an error when another type.
     public func bool(_ name: String) throws(DecodeError) -> Bool? {
         guard let v = present(name) else { return nil }
         guard case .bool(let b) = v else { throw wrongType(name, "true or false", v) }
@@ -122,12 +128,14 @@ public struct PayloadFields: Sendable {
         return value
     }
 
+    /// The time field `name`, parsed; an error when absent or not a time.
     public func requiredTime(_ name: String, parser: TimeParser) throws(DecodeError) -> Date {
         let text = try requiredString(name)
         guard let date = parser.parse(text) else { throw DecodeError(.invalidValue, "field '\(self.name(name))' is not an RFC 3339 time: '\(text.prefix(40))'") }
         return date
     }
 
+    /// The array-of-strings field `name`; nil when absent, an error naming the first element that is not a string.
     public func stringArray(_ name: String) throws(DecodeError) -> [String]? {
         guard let v = present(name) else { return nil }
         guard case .array(let a) = v else { throw wrongType(name, "an array of strings", v) }

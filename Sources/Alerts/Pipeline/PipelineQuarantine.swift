@@ -30,6 +30,7 @@ public enum PipelineStop: Sendable, Equatable {
 /// (async-signal-safe). A stack overflow needs an alternate signal stack:
 /// `prepareThread()` gives the calling thread one.
 public final class TrapRecorder: Sendable {
+    /// The evidence file.
     public let path: String
     /// What the previous process left in the file.
     public let previousStop: PipelineStop
@@ -114,9 +115,13 @@ public final class TrapRecorder: Sendable {
     private static let installOnce = Mutex(false)
 }
 
+/// The trap evidence file could not be opened: the pipeline does not start without it.
 public struct TrapRecorderError: Error, CustomStringConvertible {
+    /// The evidence file.
     public var path: String
+    /// The `errno` of the failed open.
     public var errno: Int32
+    /// The file and the system's reason, in one line.
     public var description: String { "cannot open the pipeline's trap evidence file \(path): \(String(cString: strerror(errno)))" }
 }
 
