@@ -65,7 +65,7 @@ public struct HubConfig: Sendable {
         /// `normal` (default) survives a killed process, the promise the crash test checks;
         /// `full` also survives power loss, at one fsync per group commit (BENCHMARKS.md).
         public var synchronous: Synchronous = .normal
-        /// Days the inbox keeps processed messages (for replay and forensics) before the housekeeper deletes them.
+        /// Days the inbox keeps processed messages before the housekeeper deletes them.
         public var inboxRetentionDays: Int = 7
         /// SQLite's memory: page caches, the store file's map and the connections
         /// are sized from it (`store.memory_mib`; split: `DisputeStore.MemoryBudget`).
@@ -230,7 +230,7 @@ public struct HubConfig: Sendable {
     public var onvif2mqttTopic: String = "onvif2mqtt"
     /// The district's time zone: local days, patrol schedules, reports and device times without an offset.
     public var timezone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!
-    /// The folder of the hub's own files (broker state, credentials, lock), resolved against the config's folder.
+    /// The folder of the hub's files (`data_dir`): the store by default, the embedded broker's state and credentials; kept 0700.
     public var dataDir: String = "data"
     /// The `broker` section.
     public var broker = Broker()
