@@ -25,13 +25,13 @@ public struct CaseRules: Sendable, Equatable {
     /// group holds both; a category is related to itself.
     public var groups: [String: Set<Category>] = CaseRules.defaultGroups
 
-    /// Public order, fire safety and the other groups the sample district uses.
+    /// Two groups: public order (crowds, fights, disputes, SOS …) and fire safety.
     public static let defaultGroups: [String: Set<Category>] = [
         "public_order": [.crowdGathering, .fight, .banner, .dispute, .wageArrears, .neighbourConflict, .familyConflict, .publicOrder, .personFall, .sos],
         "fire_safety": [.fireSmoke, .safetyHazard, .personFall],
     ]
 
-    /// Motion and camera health never open a case by severity alone: they are too frequent to mean an incident.
+    /// Motion and camera health never open a case by severity alone.
     public static let defaultNeverOpenBySeverity: Set<Category> = [.motion, .cameraOffline, .cameraTampered, .cameraDegraded]
 
     /// The defaults above.

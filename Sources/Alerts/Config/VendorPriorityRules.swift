@@ -21,7 +21,7 @@ public struct VendorPriorityRules: Sendable, Equatable {
     /// Categories whose configured severity a vendor priority cannot raise.
     public var lowRiskCategories: Set<Category> = VendorPriorityRules.defaultLowRiskCategories
 
-    /// Motion and camera health: a vendor calling them urgent does not make them so.
+    /// Motion and camera health.
     public static let defaultLowRiskCategories: Set<Category> = [.motion, .cameraOffline, .cameraTampered, .cameraDegraded]
 
     /// The defaults above.

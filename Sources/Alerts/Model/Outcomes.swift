@@ -26,7 +26,7 @@ public struct RiskItem: Sendable, Hashable {
     public var firstSeen: Date
     /// Event time of its latest detection.
     public var lastSeen: Date
-    /// How many detections it groups (duplicates within the dedup window count once each).
+    /// How many detections it groups.
     public var occurrences: Int
     /// Whether it is still open.
     public var state: State
@@ -116,7 +116,7 @@ public struct Slip: Sendable, Hashable {
         }
     }
 
-    /// `open` until its items close, its case closes or a reminder is checked in.
+    /// `open` while in force; `closeReason` says why it closed.
     public enum State: String, Sendable, Codable { case open, closed }
 
     /// The kind's prefix and a number (`YJ-00000001`), unique in the store.
