@@ -71,7 +71,7 @@ public struct Zone: Sendable, Hashable, Identifiable {
     /// equirectangular projection: accurate to well under 1 % at the size of a district.
     public let areaSquareMetres: Double
 
-    /// The code, so zones can be listed by identity.
+    /// The code: zones are `Identifiable` by it.
     public var id: String { code }
 
     /// Makes a zone; the bounding box and area are derived from `geometry`.

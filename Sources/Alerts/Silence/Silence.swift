@@ -24,7 +24,7 @@ public struct Silence: Sendable, Hashable {
     public var endsAt: Date
     /// The operator who created it, for the audit log.
     public var createdBy: String
-    /// Why it exists (required): shown beside every muted item.
+    /// Why it exists; required.
     public var comment: String
     /// When it was created (processing time).
     public var createdAt: Date
