@@ -8,6 +8,11 @@ package enum EngineFixtures {
     package static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     package static func at(_ minutes: Double) -> Date { t0.addingTimeInterval(minutes * 60) }
 
+    /// An engine placing cam-3 in zone Z-B (unit-B) and every other source in Z-A (unit-A).
+    package static func engine(_ rules: RuleSet = RuleSet()) -> RiskEngine {
+        RiskEngine(rules: rules) { e in Placement(zone: e.source == "cam-3" ? "Z-B" : "Z-A", unit: "unit-\(e.source == "cam-3" ? "B" : "A")") }
+    }
+
     /// A camera event of `category` from `cam`, `minutes` after `t0`.
     package static func event(_ id: String, _ cam: String, _ cat: Alerts.Category, _ minutes: Double, severity: Severity? = nil) -> NormalizedEvent {
         NormalizedEvent(key: "camera:\(cam):\(id)", sourceKind: .camera, source: cam, category: cat, severity: severity, time: at(minutes))

@@ -10,7 +10,7 @@ import TestSupport
 /// where its time came from.
 @Suite("Visible outcomes: slips end, late, location mismatch, time source")
 struct VisibleOutcomesTests {
-    typealias E = RiskEngineTests
+    typealias E = EngineFixtures
     typealias O = OutcomeTableTests
 
     static func lifecycle(_ id: String, _ cam: String, _ cat: Category, _ minutes: Double, _ l: String, end: Bool = false) -> NormalizedEvent {

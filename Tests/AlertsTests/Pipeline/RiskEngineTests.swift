@@ -10,7 +10,7 @@ struct RiskEngineTests {
     static func at(_ minutes: Double) -> Date { EngineFixtures.at(minutes) }
 
     static func engine(_ rules: RuleSet = RuleSet()) -> RiskEngine {
-        RiskEngine(rules: rules) { e in Placement(zone: e.source == "cam-3" ? "Z-B" : "Z-A", unit: "unit-\(e.source == "cam-3" ? "B" : "A")") }
+        EngineFixtures.engine(rules)
     }
 
     static func event(_ id: String, _ cam: String, _ cat: Category, _ minutes: Double, severity: Severity? = nil) -> NormalizedEvent {
