@@ -118,7 +118,35 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "AlertsStore", "Reports", "Simulation"], exclude: ["Fixtures"]),
+        // Tests mirror the source targets: Tests/NAMETests holds the tests of NAME and depends on what they use.
+        // Fixture files shared by several targets are in Tests/Fixtures (not a target).
+        // Helpers more than one test target uses: the core's (paths, grid, cases, engine events) in
+        // TestSupport, the store's (case stores, the patrol harness) in StoreTestSupport, so AlertsTests
+        // stays without GRDB.
+        .target(name: "TestSupport", dependencies: ["Alerts"], path: "Tests/TestSupport"),
+        .target(
+            name: "StoreTestSupport",
+            dependencies: ["Alerts", "AlertsStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/StoreTestSupport"
+        ),
+        // Simulation: the scenario reader is one of the untrusted-input readers whose limits and
+        // fuzz corpus these tests replay beside the decoders'.
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Simulation", "TestSupport"]),
+        .testTarget(
+            name: "AlertsStoreTests",
+            dependencies: [
+                "Alerts", "AlertsStore", "TestSupport", "StoreTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "ReportsTests",
+            dependencies: [
+                "Reports", "Alerts", "AlertsStore", "Simulation", "TestSupport", "StoreTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Alerts", "TestSupport"]),
         .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "PatrolHubBench", "PatrolHubRuntime", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP",
                                                           .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(

@@ -24,6 +24,7 @@ import Simulation
 public enum GridBenchmark {
     /// What to measure.
     public struct Configuration: Sendable, Hashable {
+        /// Grid polygons in the synthetic city.
         public var polygonCount: Int
         /// Queries per repetition through the index.
         public var queryCount: Int = 200_000
@@ -31,10 +32,12 @@ public enum GridBenchmark {
         public var bruteForceQueryCount: Int? = nil
         /// Repetitions; figures are medians.
         public var repetitions: Int = 5
+        /// Seed of the jitter and of the query points, so runs are comparable.
         public var seed: UInt64 = 20_240_601
         /// Also time `ZoneFile.validate` on the polygons written as GeoJSON.
         public var measureImport = false
 
+        /// A benchmark of `polygonCount` grids with the given query counts, repetitions and seed.
         public init(polygonCount: Int, queryCount: Int = 200_000, bruteForceQueryCount: Int? = nil,
                     repetitions: Int = 5, seed: UInt64 = 20_240_601, measureImport: Bool = false) {
             self.polygonCount = polygonCount
@@ -48,16 +51,25 @@ public enum GridBenchmark {
 
     /// The figures of one run.
     public struct Result: Sendable, Hashable {
+        /// Grid polygons measured.
         public var polygonCount: Int
+        /// Vertices over all polygons.
         public var vertexCount: Int
+        /// Queries per repetition through the index.
         public var queryCount: Int
+        /// Queries per repetition by brute force.
         public var bruteForceQueryCount: Int
+        /// Repetitions the medians are over.
         public var repetitions: Int
+        /// Median lookups per second through the R-tree.
         public var indexLookupsPerSecond: Double
+        /// Median lookups per second testing every polygon.
         public var bruteForceLookupsPerSecond: Double
         /// index ÷ brute force.
         public var speedup: Double { indexLookupsPerSecond / bruteForceLookupsPerSecond }
+        /// Median seconds to build the index.
         public var buildSeconds: Double
+        /// Bytes of the index's arrays.
         public var indexMemoryBytes: Int
         /// Brute-force queries where the index answered differently (must be 0).
         public var mismatches: Int
@@ -82,6 +94,7 @@ public enum GridBenchmark {
         /// This result as a one-row markdown table.
         public var markdown: String { Result.markdownTable([self]) }
 
+        /// Results as one markdown table with a header, one row each (BENCHMARKS.md).
         public static func markdownTable(_ results: [Result]) -> String {
             var lines = [
                 "| polygons | vertices | index lookups/s | brute-force lookups/s | speed-up | build | index memory | GeoJSON import + validation | mismatches |",

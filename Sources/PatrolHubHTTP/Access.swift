@@ -109,8 +109,11 @@ public struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugString
 
     /// How many tokens the file holds.
     public var count: Int { entries.count }
+    /// The count only: a token file's secrets never reach a log line.
     public var description: String { "AccessTokens(\(entries.count) tokens)" }
+    /// The count only, as `description`.
     public var debugDescription: String { description }
+    /// A mirror without the entries, so `dump` and the debugger show no token either.
     public var customMirror: Mirror { Mirror(self, children: ["count": entries.count]) }
 
     /// The line `tokens add` writes for a token.
@@ -118,6 +121,7 @@ public struct AccessTokens: Sendable, CustomStringConvertible, CustomDebugString
         "\(role.rawValue) \(name) sha256:\(SHA256.hex(Array(token.utf8)))"
     }
 
+    /// The characters a token holder's name may use (it is written into the token file and the audit log).
     public static let nameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 
     /// Reads and validates a token file; errors name the file and line.

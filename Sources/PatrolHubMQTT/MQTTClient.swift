@@ -11,8 +11,11 @@ import Glibc
 
 /// A message received from the broker, copied out of libmosquitto's memory.
 package struct ReceivedMessage: Sendable {
+    /// The topic it was published on.
     package var topic: String
+    /// The payload, copied (libmosquitto frees its own when the callback returns).
     package var payload: [UInt8]
+    /// When the hub received it: the event time of events whose device clock is unset.
     package var receivedAt: Date
     /// For a payload over `Options.maxPayloadBytes`: the inbox row already made
     /// (key and SHA-256 of the whole payload, only its head kept); `payload` is that head.
@@ -229,22 +232,35 @@ final class InflightPermits: Sendable {
 /// inside its own read path (unthreaded, it would write a QoS 1 PUBACK
 /// before the message callback runs).
 package final class MQTTClient: @unchecked Sendable {
+    /// How and where the client connects, and how it batches and retries.
     package struct Options: Sendable {
+        /// The broker's address.
         package var host = "127.0.0.1"
+        /// The broker's port.
         package var port = 1883
+        /// The client id; with `cleanSession` false the broker keeps the session (and queues QoS 1 messages) under it.
         package var clientID = "patrolhub"
+        /// Seconds between keepalive pings.
         package var keepalive = 30
+        /// False (the hub): the broker keeps subscriptions and queues messages while the client is away.
         package var cleanSession = false
+        /// The account to connect with; nil: anonymous.
         package var username: String?
+        /// The password of `username`.
         package var password: String?
+        /// The CA of the broker's certificate (PEM); set, the client connects over TLS.
         package var caFile: String?
+        /// A client certificate (PEM), for brokers that require one.
         package var certFile: String?
+        /// The private key of `certFile` (PEM).
         package var keyFile: String?
         /// Subscribed at QoS 1 on every (re)connect.
         package var subscriptions: [String] = []
         /// The most messages committed in one group.
         package var maxBatch = 1000
+        /// The first delay before reconnecting after a refused or lost connection, in seconds; it doubles per failure.
         package var reconnectDelayMin: Double = 0.2
+        /// The cap of the doubling reconnect delay, in seconds.
         package var reconnectDelayMax: Double = 10
         /// Client-side limit of QoS 1 messages in flight when publishing (0: no limit):
         /// libmosquitto's own queue, and the permits `publish(_:)` waits for.
@@ -263,6 +279,7 @@ package final class MQTTClient: @unchecked Sendable {
         package var onConnect: Doorbell?
         /// Incremented on each connection the broker accepts, and on each one that ends (none by default).
         package var connects: CoreMetrics.Counter?
+        /// Incremented on each connection that ends (none by default).
         package var disconnects: CoreMetrics.Counter?
 
         /// The defaults above.
@@ -271,9 +288,13 @@ package final class MQTTClient: @unchecked Sendable {
 
     /// A last will (set on every connect): topic, payload, QoS, retain.
     package struct Will: Sendable {
+        /// The topic the broker publishes the will on.
         package var topic: String
+        /// The will's payload.
         package var payload: [UInt8]
+        /// The will's QoS.
         package var qos: Int32 = 1
+        /// Whether the broker retains the will (so late subscribers see the client is gone).
         package var retain = true
 
         /// A will on `topic`.
@@ -297,6 +318,7 @@ package final class MQTTClient: @unchecked Sendable {
     }
 
     package let options: Options
+    /// Where connects, drops and failures are logged.
     package let logger: Logger
     package let delivery: Delivery
 

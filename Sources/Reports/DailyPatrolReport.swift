@@ -11,11 +11,14 @@ import Foundation
 /// slots still inside their grace are not yet counted. Coverage is
 /// (on time + late) / due. Drill SOS are left out.
 public enum DailyPatrolReport: ReportBuilder {
+    /// `patrolhub report daily`.
     public static let kind = "daily"
+    /// The line `report --help` shows.
     public static let abstract = "日巡查 daily patrol: per worker and grid, checkpoints due / on time / late / missed, coverage %, SOS"
 
     static let colors = (onTime: "#2f9e44", late: "#f59f00", flagged: "#7048e8", missed: "#e03131")
 
+    /// The day containing `date`, local midnight to midnight, from the store's patrol figures.
     public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
         let (start, end) = context.bounds(date)
         let f = try store.dailyPatrolFigures(start: start, end: end)

@@ -9,13 +9,16 @@ import Foundation
 /// over the store, month boundaries in the configured timezone; definitions
 /// in docs/CASES.md).
 public enum MonthlyEvaluationReport: ReportBuilder {
+    /// `patrolhub report monthly`.
     public static let kind = "monthly"
+    /// The line `report --help` shows.
     public static let abstract = "月评比 monthly evaluation: cases opened/resolved/overdue, resolution rate, days to resolve, settlement, satisfaction, orders, ranking"
 
     /// SPEC.md: resolution time is measured against the 30-day target.
     static let targetDays = 30.0
     static let openedColor = "#9aa5b1", resolvedColor = "#0b3d91", overdueColor = "#c0392b", rateColor = "#1e8449"
 
+    /// The calendar month containing `date`, from the store's monthly evaluation.
     public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
         let e = try store.monthlyEvaluation(year: date.year, month: date.month, timeZone: context.timeZone, targetDays: targetDays,
                                             now: context.now)

@@ -9,17 +9,22 @@ import Foundation
 public struct Report: Sendable {
     /// `daily`, `weekly`, `monthly`: the builder's kind.
     public var kind: String
+    /// The heading every renderer puts first.
     public var title: String
     /// The period covered, as a reader says it (e.g. `2025-03-03 (Monday), Asia/Shanghai`).
     public var period: String
+    /// When the report was made (the context's `now`), printed in its footer.
     public var generatedAt: Date
+    /// The zone its days and times are computed and printed in.
     public var timeZone: TimeZone
     /// Headline numbers, shown first.
     public var figures: [Figure]
+    /// The body: charts and tables under headings, in order.
     public var sections: [Section]
     /// Remarks on how the figures were computed (definitions, exclusions).
     public var notes: [String]
 
+    /// A report from its parts; the builders make them.
     public init(kind: String, title: String, period: String, generatedAt: Date, timeZone: TimeZone,
                 figures: [Figure] = [], sections: [Section] = [], notes: [String] = []) {
         self.kind = kind
@@ -36,11 +41,14 @@ public struct Report: Sendable {
     public struct Figure: Sendable, Hashable {
         /// Stable key (CSV, tests), e.g. `coverage`.
         public var key: String
+        /// What the number is, as a reader says it.
         public var label: String
+        /// The number itself.
         public var value: Cell
         /// Optional context under the number, e.g. `vs 83.1 % last week`.
         public var note: String?
 
+        /// A headline number with an optional note under it.
         public init(key: String, label: String, value: Cell, note: String? = nil) {
             self.key = key
             self.label = label
@@ -49,10 +57,15 @@ public struct Report: Sendable {
         }
     }
 
+    /// A heading with its charts, then its tables.
     public struct Section: Sendable {
+        /// The section's heading.
         public var title: String
+        /// Charts drawn under the heading (SVG in HTML, left out of Markdown and CSV).
         public var charts: [Chart]
+        /// Tables after the charts.
         public var tables: [Table]
+        /// A section with the given charts and tables.
         public init(title: String, charts: [Chart] = [], tables: [Table] = []) {
             self.title = title
             self.charts = charts
@@ -62,13 +75,18 @@ public struct Report: Sendable {
 
     /// One table; `id` names it in CSV and tests.
     public struct Table: Sendable, Hashable {
+        /// Stable name of the table (CSV file name, tests).
         public var id: String
+        /// The table's heading.
         public var title: String
+        /// Column headings, in order.
         public var columns: [String]
+        /// The rows, each with one cell per column.
         public var rows: [[Cell]]
         /// Shown when there are no rows.
         public var empty: String
 
+        /// A table; `empty` is shown instead of rows when there are none.
         public init(id: String, title: String, columns: [String], rows: [[Cell]], empty: String = "none") {
             self.id = id
             self.title = title
@@ -116,6 +134,7 @@ public struct Report: Sendable {
             }
         }
 
+        /// The whole number a count or change cell holds, nil for other cells (tests and comparisons).
         public var intValue: Int? {
             switch self {
             case .int(let i), .change(let i): return i
@@ -137,11 +156,15 @@ public struct Report: Sendable {
         case donut(title: String, slices: [Series], centre: String)
     }
 
+    /// One named series of a chart, drawn in one colour.
     public struct Series: Sendable, Hashable {
+        /// The legend's name of the series.
         public var name: String
         /// CSS colour.
         public var color: String
+        /// One value per category or bucket of the chart, in its order.
         public var values: [Double]
+        /// A series named `name`, drawn in `color`.
         public init(_ name: String, _ color: String, _ values: [Double]) {
             self.name = name
             self.color = color
@@ -151,7 +174,9 @@ public struct Report: Sendable {
 
     /// Every table of every section, in order.
     public var tables: [Table] { sections.flatMap(\.tables) }
+    /// The table named `id`, nil when the report has none.
     public func table(_ id: String) -> Table? { tables.first { $0.id == id } }
+    /// The value of the headline figure `key`, nil when the report has none.
     public func figure(_ key: String) -> Cell? { figures.first { $0.key == key }?.value }
 
     static func percentText(_ p: Double) -> String { HubFormat.fixed(p * 100, digits: 1) + " %" }
@@ -160,8 +185,11 @@ public struct Report: Sendable {
 /// What a builder needs besides the database: the zone figures are
 /// computed in, and the instant the report is made (for "open now" counts).
 public struct ReportContext: Sendable {
+    /// The zone local days are computed in.
     public var timeZone: TimeZone
+    /// The instant "open now" counts are taken at.
     public var now: Date
+    /// A context in `timeZone` at `now`.
     public init(timeZone: TimeZone, now: Date = Date()) {
         self.timeZone = timeZone
         self.now = now
@@ -194,6 +222,7 @@ public enum ReportCatalog {
     /// The builders available, by kind. Add a builder here to make it available everywhere.
     public static let builders: [any ReportBuilder.Type] = [DailyPatrolReport.self, WeeklyAnalysisReport.self, MonthlyEvaluationReport.self]
 
+    /// The builder of reports of `kind`, nil when none is registered.
     public static func builder(_ kind: String) -> (any ReportBuilder.Type)? { builders.first { $0.kind == kind } }
 
     /// Builds a report from the store (one consistent read).

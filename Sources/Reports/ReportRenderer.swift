@@ -8,6 +8,7 @@ public enum ReportFormat: String, Sendable, CaseIterable {
 
 /// Renders a `Report` as Markdown, CSV or a self-contained HTML page.
 public enum ReportRenderer {
+    /// The report in `format`.
     public static func render(_ report: Report, as format: ReportFormat) -> String {
         switch format {
         case .md: return markdown(report)
@@ -28,6 +29,7 @@ public enum ReportRenderer {
 
     // MARK: Markdown
 
+    /// Headline figures as a list, then each section's tables as Markdown tables (charts left out).
     public static func markdown(_ r: Report) -> String {
         var out = "# \(r.title)\n\n\(r.period) · generated \(generatedText(r))\n\n"
         if !r.figures.isEmpty {

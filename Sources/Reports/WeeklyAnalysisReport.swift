@@ -12,11 +12,14 @@ import Foundation
 /// documents in the week they were issued, cases in the week they were
 /// opened. Drill items are left out.
 public enum WeeklyAnalysisReport: ReportBuilder {
+    /// `patrolhub report weekly`.
     public static let kind = "weekly"
+    /// The line `report --help` shows.
     public static let abstract = "周分析 weekly analysis: risk items and outcomes by category and zone, hotspots, change vs the previous week"
 
     static let thisColor = "#0b3d91", lastColor = "#9aa5b1"
 
+    /// The Monday-to-Sunday week containing `date`, with the week before for comparison.
     public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
         let monday = date.adding(days: -date.weekday.index)
         let days = (0..<7).map { monday.adding(days: $0) }

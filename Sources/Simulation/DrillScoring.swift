@@ -3,12 +3,17 @@ import Foundation
 
 /// An outcome the drill saw through the hub's HTTP API.
 public struct ObservedOutcome: Sendable, Hashable {
+    /// Which API list it came from.
     public var kind: DrillExpectation.Kind
+    /// Its id in the hub (`RI-…`, `YJ-…`, `AJ-…`).
     public var id: String
+    /// The zone the hub placed it in.
     public var zone: String
+    /// Its category; nil when the API sends none.
     public var category: Category?
     /// Cases: every category of their evidence (the API's `categories`, when it sends one).
     public var categories: [Category]
+    /// Its severity; nil when the API sends none.
     public var severity: Severity?
     /// Risk items: the camera or device.
     public var source: String?
@@ -18,10 +23,12 @@ public struct ObservedOutcome: Sendable, Hashable {
     public var stampedAt: Date?
     /// Risk items: `first_seen` / `last_seen` (event time).
     public var firstSeen: Date?
+    /// Risk items: the event time of the newest detection.
     public var lastSeen: Date?
     /// When the drill first saw it.
     public var observedAt: Date
 
+    /// An outcome as read from the API; the drill runner makes them.
     public init(kind: DrillExpectation.Kind, id: String, zone: String, category: Category?, categories: [Category] = [], severity: Severity?,
                 source: String? = nil, suppressed: Bool? = nil, stampedAt: Date? = nil, firstSeen: Date? = nil, lastSeen: Date? = nil,
                 observedAt: Date) {
@@ -52,6 +59,7 @@ public struct ObservedOutcome: Sendable, Hashable {
 
 /// What happened on the wall clock during a run, as the simulator recorded it.
 public struct DrillTimeline: Sendable {
+    /// Maps scenario seconds to the event times the run stamped.
     public var clock: SimulationClock
     /// When the first message went out.
     public var startedAt: Date
@@ -68,6 +76,7 @@ public struct DrillTimeline: Sendable {
     /// Allowed difference between the simulator's and the hub's clocks.
     public var tolerance: TimeInterval
 
+    /// A timeline recorded by the simulator.
     public init(clock: SimulationClock, startedAt: Date, finishedAt: Date, triggerSent: [String: Date],
                 progress: [(offset: TimeInterval, wall: Date)], skipped: Set<String> = [], settle: TimeInterval = 10, tolerance: TimeInterval = 1) {
         self.clock = clock
@@ -94,8 +103,11 @@ public struct DrillTimeline: Sendable {
 
 /// The verdict on one expectation.
 public struct ExpectationResult: Sendable {
+    /// `matched`: an outcome fits; `missed`: none does; `not run`: the run stopped before its trigger or window.
     public enum Status: String, Sendable { case matched, missed, notRun = "not run" }
+    /// The expectation judged.
     public var expectation: DrillExpectation
+    /// The verdict.
     public var status: Status
     /// Outcomes that fit the expectation.
     public var matches: [ObservedOutcome]
@@ -107,25 +119,37 @@ public struct ExpectationResult: Sendable {
 
 /// The scored drill.
 public struct DrillResult: Sendable {
+    /// The scenario's name.
     public var scenario: String
+    /// The scenario's file.
     public var file: String
+    /// The seed of the run, to replay it exactly.
     public var seed: UInt64
+    /// Scenario seconds per wall-clock second of the run.
     public var speed: Double
+    /// Messages the simulator published.
     public var messages: Int
+    /// Of those, how many the broker acknowledged.
     public var acknowledged: Int
+    /// When the run started, finished and sent each trigger.
     public var timeline: DrillTimeline
+    /// One verdict per expectation, in file order.
     public var results: [ExpectationResult]
     /// Outcomes that no positive expectation accounts for.
     public var unexpected: [ObservedOutcome]
 
+    /// Expectations met.
     public var matched: Int { results.filter { $0.status == .matched }.count }
+    /// Expectations the hub failed.
     public var missed: Int { results.filter { $0.status == .missed }.count }
+    /// Expectations the run never reached.
     public var notRun: Int { results.filter { $0.status == .notRun }.count }
     /// 0–100: the share of expectations that were run and met.
     public var score: Int {
         let run = results.count - notRun
         return run == 0 ? 0 : Int((Double(matched) / Double(run) * 100).rounded(.down))
     }
+    /// The drill passes when nothing was missed and something was matched (`patrolhub demo` exits 0).
     public var passed: Bool { missed == 0 && matched > 0 }
 }
 
@@ -139,6 +163,7 @@ public struct DrillResult: Sendable {
 /// had got when the hub stamped them — at high speed that includes the hub's
 /// processing delay times the speed.
 public enum DrillScorer {
+    /// Judges every expectation (the scenario's unless `expectations` is given) against `outcomes`, and lists the outcomes no positive expectation accounts for.
     public static func score(scenario: Scenario, expectations: [DrillExpectation]? = nil, seed: UInt64, messages: Int, acknowledged: Int,
                              timeline: DrillTimeline, outcomes: [ObservedOutcome]) -> DrillResult {
         let expectations = expectations ?? scenario.expectations

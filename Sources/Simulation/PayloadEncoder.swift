@@ -13,12 +13,16 @@ import Foundation
 /// XML carries a `<Drill>true</Drill>` element in `<Notify>`. The adapters
 /// read these when present (docs/ADAPTERS.md, "Drill marking").
 public struct PayloadEncoder: Sendable {
+    /// The hub's `topic_prefix`.
     public var topicPrefix: String
+    /// The topic Frigate-format cameras publish on.
     public var frigateTopic: String
     /// GB/T 28181 `AlarmTime` is local time without an offset, read by the hub in this zone.
     public var timeZone: TimeZone
+    /// Whether payloads carry the drill mark (see above).
     public var drill: Bool
 
+    /// An encoder for the hub's topics, marking drills unless `drill` is false.
     public init(topicPrefix: String = "patrolhub/v1", frigateTopic: String = "frigate/events",
                 timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!, drill: Bool = true) {
         self.topicPrefix = topicPrefix
@@ -215,7 +219,9 @@ public enum GBCodes {
 /// The ONVIF topics the simulator sends for each category (the hub's default
 /// ONVIF mapping) and the `Data` item that carries the property state.
 public enum ONVIFTopics {
+    /// The topic and state item of one category.
     public struct Entry: Sendable {
+        /// The ONVIF topic, without namespace prefixes.
         public var topic: String
         /// nil: a one-shot event without state (`LineDetector/Crossed`).
         public var stateItem: String?
@@ -229,5 +235,6 @@ public enum ONVIFTopics {
         .motion: Entry(topic: "tns1:RuleEngine/CellMotionDetector/Motion", stateItem: "IsMotion"),
     ]
 
+    /// The topic for `category`, nil when the default ONVIF mapping has none.
     public static func topic(for category: Category) -> Entry? { table[category] }
 }

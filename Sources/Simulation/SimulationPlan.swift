@@ -16,11 +16,14 @@ import Foundation
 public struct SimulationClock: Sendable, Hashable {
     /// The run's nominal start on the wall clock (`--start`, default now).
     public var runStart: Date
+    /// Scenario seconds per wall-clock second.
     public var speed: Double
+    /// Scenario seconds the run covers.
     public var duration: TimeInterval
     /// Event time of scenario second 0.
     public var scenarioStart: Date
 
+    /// A clock for a run starting at `runStart`; `scenarioStart` follows from the formula above.
     public init(runStart: Date, speed: Double, duration: TimeInterval) {
         self.runStart = runStart
         self.speed = speed
@@ -67,13 +70,18 @@ public struct PlannedMessage: Sendable, Hashable {
 
     /// Scenario second at which it is sent.
     public var offset: TimeInterval
+    /// The topic it is published on.
     public var topic: String
+    /// The payload bytes, in the source's format.
     public var payload: [UInt8]
+    /// Whether the broker retains it (camera statuses).
     public var retain: Bool
+    /// What in the scenario produced it, for counts and reports.
     public var origin: Origin
     /// The dead-letter reason the hub should give it (malformed and skewed messages).
     public var expectedDeadLetter: String?
 
+    /// A message sent at scenario second `offset`.
     public init(offset: TimeInterval, topic: String, payload: [UInt8], retain: Bool = false, origin: Origin, expectedDeadLetter: String? = nil) {
         self.offset = offset
         self.topic = topic
@@ -94,6 +102,7 @@ public enum PlannedControl: Sendable, Hashable {
     /// for `duration` scenario seconds; messages due meanwhile go out after it reconnects.
     case disconnect(offset: TimeInterval, duration: TimeInterval)
 
+    /// Scenario second at which the action happens.
     public var offset: TimeInterval {
         switch self {
         case .lastWill(let o, _, _, _, _), .disconnect(let o, _): return o
@@ -104,8 +113,11 @@ public enum PlannedControl: Sendable, Hashable {
 /// Everything a run publishes, computed before the first message goes out:
 /// the same scenario, seed and clock always give the same plan, byte for byte.
 public struct SimulationPlan: Sendable {
+    /// The scenario's name.
     public var scenario: String
+    /// The seed every random draw came from.
     public var seed: UInt64
+    /// Where the plan's scenario time lies on the calendar and the wall clock.
     public var clock: SimulationClock
     /// In send order.
     public var messages: [PlannedMessage]
@@ -117,6 +129,7 @@ public struct SimulationPlan: Sendable {
     public var controlTriggers: [String: TimeInterval]
     /// Steps beyond a shortened `--duration`.
     public var skippedSteps: [String]
+    /// What the run will not do as the scenario reads (a burst whose keys collide, …), shown before the run.
     public var warnings: [String]
 
     /// Messages by origin.

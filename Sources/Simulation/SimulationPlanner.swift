@@ -13,10 +13,14 @@ import Foundation
 /// bursts, injected faults) → sort by send time → give each message its id and
 /// bytes in the camera's format → reorder and duplicate (faults).
 public struct SimulationPlanner: Sendable {
+    /// The scenario to plan.
     public var scenario: Scenario
+    /// The hub's cameras, devices and zones as the simulator sees them.
     public var world: SimulationWorld
+    /// Where patrol rounds come from; nil: a scenario's `patrol` is an error.
     public var patrolPlan: (any PatrolRoundSource)?
 
+    /// A planner of `scenario` in `world`.
     public init(scenario: Scenario, world: SimulationWorld, patrolPlan: (any PatrolRoundSource)? = nil) {
         self.scenario = scenario
         self.world = world
@@ -551,8 +555,11 @@ public enum MalformedKind: String, Sendable, CaseIterable {
 /// One scheduled visit of a patrol route to a checkpoint, which the
 /// simulator walks (on time, late, missed or outside the radius).
 public struct PatrolVisit: Sendable, Hashable {
+    /// The route's id.
     public var route: String
+    /// The device that checks in.
     public var device: String
+    /// The checkpoint's id.
     public var checkpoint: String
     /// Scenario seconds of the slot.
     public var slot: TimeInterval
@@ -560,9 +567,12 @@ public struct PatrolVisit: Sendable, Hashable {
     public var grace: TimeInterval
     /// Seconds after the slot that a late check-in still counts for the slot.
     public var window: TimeInterval
+    /// The checkpoint's location; nil: check-ins carry none.
     public var location: GeoPoint?
+    /// The checkpoint's radius in metres: a visit outside it is placed beyond.
     public var radius: Double
 
+    /// A visit with every field given.
     public init(route: String, device: String, checkpoint: String, slot: TimeInterval, grace: TimeInterval, window: TimeInterval,
                 location: GeoPoint?, radius: Double) {
         self.route = route

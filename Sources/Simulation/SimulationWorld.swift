@@ -6,12 +6,16 @@ import Foundation
 /// settings. A scenario can only name what the hub knows, so a typo in a
 /// camera id is an error before anything is published.
 public struct SimulationWorld: Sendable {
+    /// A registered camera the simulator can publish as.
     public struct Camera: Sendable, Hashable {
+        /// The camera's id in its topics and payloads.
         public var id: String
         /// The zone the hub places the camera's events in.
         public var zone: String
+        /// Its registered place, used when a step gives none.
         public var location: GeoPoint?
 
+        /// A camera placed in `zone`.
         public init(id: String, zone: String, location: GeoPoint?) {
             self.id = id
             self.zone = zone
@@ -19,11 +23,16 @@ public struct SimulationWorld: Sendable {
         }
     }
 
+    /// A registered patrol device the simulator can publish as.
     public struct Device: Sendable, Hashable {
+        /// The device's id in its topics.
         public var id: String
+        /// The grid worker carrying it.
         public var worker: String
+        /// The zone the hub places its reports in.
         public var zone: String
 
+        /// A device of `worker` in `zone`.
         public init(id: String, worker: String, zone: String) {
             self.id = id
             self.worker = worker
@@ -31,8 +40,11 @@ public struct SimulationWorld: Sendable {
         }
     }
 
+    /// The hub's `topic_prefix`: the simulator publishes under it.
     public var topicPrefix: String
+    /// The topic Frigate-format cameras publish on.
     public var frigateTopic: String
+    /// The hub's time zone: the daily rhythm and device timestamps use it.
     public var timeZone: TimeZone
     /// The hub refuses events further ahead than this (`limits.max_clock_skew_seconds`).
     public var maxClockSkew: TimeInterval
@@ -43,6 +55,7 @@ public struct SimulationWorld: Sendable {
     /// Every zone code the hub knows (from the zone file and the registry's zone columns).
     public var zoneCodes: Set<String>
 
+    /// A world from its parts (tests); `load(config:)` reads the hub's own files.
     public init(topicPrefix: String = "patrolhub/v1", frigateTopic: String = "frigate/events",
                 timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!, maxClockSkew: TimeInterval = 300,
                 cameras: [Camera], devices: [Device], zoneCodes: Set<String>) {
@@ -85,7 +98,9 @@ public struct SimulationWorld: Sendable {
         return SimulationWorld(config: config, registry: registry, zones: zones)
     }
 
+    /// The camera with this id, nil when unregistered.
     public func camera(_ id: String) -> Camera? { cameras.first { $0.id == id } }
 
+    /// The device with this id, nil when unregistered.
     public func device(_ id: String) -> Device? { devices.first { $0.id == id } }
 }

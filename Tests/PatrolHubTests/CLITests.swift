@@ -16,7 +16,7 @@ struct CLITests {
     }
 
     @Test func zonesCheckFailsNamingTheFeatureAndProblem() throws {
-        let bad = packageRoot.appendingPathComponent("Tests/AlertsTests/Fixtures/grid/err_unclosed.geojson").path
+        let bad = packageRoot.appendingPathComponent("Tests/Fixtures/grid/err_unclosed.geojson").path
         let (status, output) = try runProcess(try patrolhubExecutable(), ["zones", "check", bad])
         #expect(status != 0)
         #expect(output.contains("feature "), "\(output)")

@@ -36,7 +36,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # The unit suites of the core run for every core mutant: all of them (~1 min),
 # so a mutant is checked by every pure test, not only those written for it.
-UNIT = "AlertsTests"
+# A `--filter` regex over the test targets of the core, the store, the reports
+# and the simulator (Tests/AlertsTests, AlertsStoreTests, ReportsTests, SimulationTests).
+UNIT = "AlertsTests|AlertsStoreTests|ReportsTests|SimulationTests"
 
 
 @dataclass

@@ -29,6 +29,7 @@ public enum CaseActionKind: String, Sendable, CaseIterable, Hashable, CustomStri
         self = kind
     }
 
+    /// The action's wire name (`false-alarm`), as the CLI and the API spell it.
     public var description: String { rawValue }
 
     /// The verb used in Chinese documents (受理, 派遣 …).
@@ -73,6 +74,7 @@ public enum CaseOutcome: String, Sendable, CaseIterable, Hashable {
     /// 其他.
     case other
 
+    /// The outcome as written in Chinese documents and reports.
     public var chineseName: String {
         switch self {
         case .mediatedAgreement: return "调解成功"
@@ -90,6 +92,7 @@ public enum CaseOutcome: String, Sendable, CaseIterable, Hashable {
 public enum CaseSatisfaction: String, Sendable, CaseIterable, Hashable {
     case satisfied, neutral, dissatisfied
 
+    /// The rating as written in Chinese documents and reports.
     public var chineseName: String {
         switch self {
         case .satisfied: return "满意"
@@ -112,9 +115,11 @@ public struct CaseAction: Sendable, Hashable {
     /// The longest `by` and `assignee` (characters).
     public static let maxNameLength = 200
 
+    /// What the operator does.
     public var kind: CaseActionKind
     /// Who acts (operator id or name). Required.
     public var by: String
+    /// Free text kept in the case's history (at most `maxNoteLength`).
     public var note: String
     /// `assign` only: who the case goes to.
     public var assignee: String?
@@ -125,6 +130,7 @@ public struct CaseAction: Sendable, Hashable {
     /// `resolve` only.
     public var satisfaction: CaseSatisfaction?
 
+    /// An action; `applying(_:at:)` checks that its fields fit its kind.
     public init(_ kind: CaseActionKind, by: String, note: String = "", assignee: String? = nil,
                 outcome: CaseOutcome? = nil, amountCNY: Double? = nil, satisfaction: CaseSatisfaction? = nil) {
         self.kind = kind
@@ -149,16 +155,24 @@ public struct CaseAction: Sendable, Hashable {
 
 /// One entry of a case's append-only history (`case_transitions`).
 public struct CaseTransition: Sendable, Hashable {
+    /// The case it belongs to.
     public var caseID: String
+    /// When it happened (processing time).
     public var at: Date
+    /// Who acted: an operator, or the hub for its own moves.
     public var actor: String
+    /// The action taken.
     public var action: CaseActionKind
+    /// The state before.
     public var from: Case.State
+    /// The state after (equal to `from` for actions that do not move it).
     public var to: Case.State
+    /// The action's note.
     public var note: String
     /// The action's fields (assignee, outcome, amount_cny, satisfaction), `{}` when none.
     public var detail: JSONValue
 
+    /// A transition with every field given; `Case.applying` makes them, the store rebuilds them.
     public init(caseID: String, at: Date, actor: String, action: CaseActionKind, from: Case.State, to: Case.State,
                 note: String, detail: JSONValue = .object([:])) {
         self.caseID = caseID
@@ -171,6 +185,7 @@ public struct CaseTransition: Sendable, Hashable {
         self.detail = detail
     }
 
+    /// The JSON object of the API's case history and the audit log.
     public var json: JSONValue {
         .object([
             "case_id": .string(caseID), "at": .string(at.rfc3339), "by": .string(actor), "action": .string(action.rawValue),

@@ -2,12 +2,18 @@ import Foundation
 
 /// One zone as routing and supervision need it: where it sits and who answers for it.
 public struct ZoneUnit: Sendable, Hashable {
+    /// The zone's code (`540102-001-002-02`).
     public var code: String
+    /// The zone's name, used in documents.
     public var name: String
+    /// District, street, community or grid.
     public var level: ZoneLevel
+    /// The code of the zone above; nil at the top.
     public var parent: String?
+    /// The unit that answers for the zone; nil: its parent's answers.
     public var unit: String?
 
+    /// A zone from its fields (tests, and zones not in a GeoJSON file).
     public init(code: String, name: String, level: ZoneLevel, parent: String? = nil, unit: String? = nil) {
         self.code = code
         self.name = name
@@ -16,6 +22,7 @@ public struct ZoneUnit: Sendable, Hashable {
         self.unit = unit
     }
 
+    /// The routing view of a loaded grid zone.
     public init(_ zone: Zone) {
         self.init(code: zone.code, name: zone.name, level: zone.level, parent: zone.parent, unit: zone.unit)
     }
@@ -27,12 +34,15 @@ public struct ZoneUnit: Sendable, Hashable {
 public struct ZoneDirectory: Sendable {
     private var byCode: [String: ZoneUnit]
 
+    /// A directory of `zones` by code.
     public init(_ zones: [ZoneUnit]) {
         byCode = Dictionary(zones.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// The directory of a loaded grid.
     public init(_ index: ZoneIndex) { self.init(index.zones.map(ZoneUnit.init)) }
 
+    /// The zone with this code, nil when unknown.
     public func zone(_ code: String) -> ZoneUnit? { byCode[code] }
 
     /// The zone and its ancestors, district first; empty for an unknown code
@@ -54,8 +64,11 @@ public struct ZoneDirectory: Sendable {
 public struct RoutingRules: Sendable, Equatable {
     /// A standing joint team (一案一专班) for a category.
     public struct JointTeam: Sendable, Equatable {
+        /// The unit that leads the team.
         public var lead: String
+        /// The units that join it.
         public var coUnits: [String]
+        /// A team led by `lead` with `coUnits`.
         public init(lead: String, coUnits: [String]) {
             self.lead = lead
             self.coUnits = coUnits
@@ -74,6 +87,7 @@ public struct RoutingRules: Sendable, Equatable {
     /// The unit for a case whose zone has no unit on its chain (e.g. `unzoned`); nil leaves it unrouted.
     public var defaultUnit: String?
 
+    /// The defaults above: severity 1, banners and crowds to the district; joint teams for wage arrears and family conflicts.
     public init() {}
 
     /// Parses the `routing:` mapping (absent: the defaults above).
@@ -133,7 +147,9 @@ public struct CaseRouter: Sendable {
         public var unit: String?
         /// The zone whose unit that is (its parent's unit is where supervision orders escalate).
         public var unitZone: String?
+        /// The lead unit of the category's joint team, when it has one.
         public var leadUnit: String?
+        /// The joint team's other units.
         public var coUnits: [String]
         /// Why, in one line.
         public var reason: String
@@ -145,8 +161,10 @@ public struct CaseRouter: Sendable {
         public var routing: CaseRouting { CaseRouting(unit: unit, leadUnit: leadUnit, coUnits: coUnits, district: toDistrict, reason: reason) }
     }
 
+    /// The `routing:` rules it applies.
     public var rules: RoutingRules
 
+    /// A router applying `rules`.
     public init(_ rules: RoutingRules = RoutingRules()) { self.rules = rules }
 
     /// Routes a case in `zone` (unit, lead unit, co-units).

@@ -12,9 +12,12 @@ public struct SupervisionRules: Sendable, Equatable {
     /// How often the hub looks (seconds).
     public var tickSeconds: Int = 60
 
+    /// The defaults: 7 days' reminder, 0.8 of short deadlines, 7 idle days, a look every minute.
     public init() {}
 
+    /// `reminderDaysBefore` in seconds.
     public var reminderLead: TimeInterval { TimeInterval(reminderDaysBefore) * 86_400 }
+    /// `idleDays` in seconds.
     public var idleInterval: TimeInterval { TimeInterval(idleDays) * 86_400 }
 
     /// Parses the `supervision:` mapping (absent: the defaults above).
@@ -39,14 +42,17 @@ public struct SupervisionRules: Sendable, Equatable {
 /// - `case:{id}:idle:{n}` — open and no action for `idle_days`, counted from
 ///   the last action or the previous idle order, whichever is later.
 public struct CaseSupervisor: Sendable {
+    /// Which document is due, each issued once per case (per idle stretch for idle orders).
     public enum Trigger: Sendable, Hashable {
         case dueReminder
         case overdue
         /// The n-th idle order of the case; `since` is when the idle stretch began.
         case idle(n: Int, since: Date)
 
+        /// A reminder letter for the due reminder, a supervision order for the others.
         public var kind: Slip.Kind { self == .dueReminder ? .reminder : .supervision }
 
+        /// The document's trigger key (listed above), unique in the store so it is issued once.
         public func key(caseID: String) -> String {
             switch self {
             case .dueReminder: return "case:\(caseID):due-reminder"
@@ -56,8 +62,10 @@ public struct CaseSupervisor: Sendable {
         }
     }
 
+    /// The numbers it applies.
     public var rules: SupervisionRules
 
+    /// A supervisor applying `rules`.
     public init(_ rules: SupervisionRules = SupervisionRules()) { self.rules = rules }
 
     /// When the case's reminder letter falls due: `reminderDaysBefore` days
@@ -95,13 +103,16 @@ public struct CaseSupervisor: Sendable {
 
 /// The facts a document states, gathered by the scheduler.
 public struct SupervisionFacts: Sendable {
+    /// The case zone's name, for the document's text.
     public var zoneName: String?
     /// Where an order escalates (the parent zone's unit).
     public var escalation: ZoneUnit?
     /// The case's last transition, nil when nobody has acted yet.
     public var lastTransition: CaseTransition?
+    /// The zone the document's dates are written in.
     public var timeZone: TimeZone
 
+    /// The facts as the scheduler read them.
     public init(zoneName: String?, escalation: ZoneUnit?, lastTransition: CaseTransition?, timeZone: TimeZone) {
         self.zoneName = zoneName
         self.escalation = escalation

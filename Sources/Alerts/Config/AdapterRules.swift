@@ -25,12 +25,16 @@ import Yams
 ///                                                                # also be a camera status (signal_lost …)
 /// ```
 public struct AdapterRules: Sendable, Equatable {
+    /// Frigate's topic and label rules (`adapters.frigate`).
     public var frigate = FrigateMapping()
+    /// GB/T 28181 alarm codes, ignored codes and method defaults (`adapters.gb28181`).
     public var gb28181 = GB28181Mapping()
+    /// ONVIF topic rules (`adapters.onvif`).
     public var onvif = ONVIFMapping()
     /// Foreign camera names that are not the registered id.
     public var cameraIDs: [String: String] = [:]
 
+    /// Every adapter with its default mapping.
     public init() {}
 
     static func parse(_ a: ConfigMap) throws(HubError) -> AdapterRules {

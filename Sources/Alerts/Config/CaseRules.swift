@@ -25,13 +25,16 @@ public struct CaseRules: Sendable, Equatable {
     /// group holds both; a category is related to itself.
     public var groups: [String: Set<Category>] = CaseRules.defaultGroups
 
+    /// Two groups: public order (crowds, fights, disputes, SOS …) and fire safety.
     public static let defaultGroups: [String: Set<Category>] = [
         "public_order": [.crowdGathering, .fight, .banner, .dispute, .wageArrears, .neighbourConflict, .familyConflict, .publicOrder, .personFall, .sos],
         "fire_safety": [.fireSmoke, .safetyHazard, .personFall],
     ]
 
+    /// Motion and camera health never open a case by severity alone.
     public static let defaultNeverOpenBySeverity: Set<Category> = [.motion, .cameraOffline, .cameraTampered, .cameraDegraded]
 
+    /// The defaults above.
     public init() {}
 
     /// Whether an item of this category and severity opens a case by itself (rule `severity`).

@@ -24,12 +24,17 @@ extension HubError {
 /// so that `finish()` can refuse unknown keys (a typo must not be ignored
 /// silently), and whose errors carry the key path and the line.
 public final class ConfigMap {
+    /// The file the mapping was read from.
     public let file: String
+    /// The mapping's key path in the file (empty for the root), prefixed to error keys.
     public let path: String
+    /// The YAML mapping; nil when the key was absent (every read then gives the default).
     package let mapping: Node.Mapping?
+    /// Where the mapping starts in the file, for errors on it as a whole.
     package let mark: Mark?
     private var used: Set<String> = []
 
+    /// A view of `mapping` at `path`; `parse(yaml:file:)` and `map(_:)` make them.
     package init(file: String, path: String, mapping: Node.Mapping?, mark: Mark?) {
         self.file = file
         self.path = path
@@ -104,6 +109,7 @@ public final class ConfigMap {
         return nil
     }
 
+    /// Whether the mapping has `key` (marking it as known).
     public func contains(_ key: String) -> Bool { node(key) != nil }
 
     public func string(_ key: String) throws(HubError) -> String? {

@@ -7,21 +7,30 @@ import Foundation
 public struct HubConfig: Sendable {
     /// How PatrolHub reaches its broker.
     public struct Broker: Sendable {
+        /// `embedded`: the hub starts its own mosquitto; `external`: it connects to one run elsewhere.
         public enum Mode: String, Sendable, CaseIterable { case embedded, external }
+        /// Whether the hub runs its own broker (`broker.mode`).
         public var mode: Mode = .embedded
         /// External: the broker's address. Embedded: the address its plain listener binds (loopback by default).
         public var host: String = "127.0.0.1"
         /// For `embedded`, 0 picks a free port at start.
         public var port: Int = 1883
+        /// The hub's MQTT client id; its persistent session (what the broker queues while the hub is away) is keyed by it.
         public var clientID: String = "patrolhub"
+        /// MQTT keepalive in seconds: how soon the broker notices a dead hub.
         public var keepalive: Int = 30
+        /// External: the account the hub subscribes with; nil: anonymous.
         public var username: String?
+        /// External: the password of `username`.
         public var password: String?
         /// External: the outcome publisher's username (default `username`); with mosquitto's
         /// `use_username_as_clientid` it must differ from `username` (config/mosquitto/).
         public var publisherUsername: String?
+        /// External: the CA that signs the broker's certificate (PEM); set, the hub connects over TLS.
         public var caFile: String?
+        /// External: the hub's client certificate (PEM), for brokers that require one.
         public var certFile: String?
+        /// External: the private key of `certFile` (PEM).
         public var keyFile: String?
         /// The `mosquitto` executable for the embedded broker.
         public var mosquittoPath: String = "mosquitto"
@@ -36,7 +45,9 @@ public struct HubConfig: Sendable {
         public var credentialsFile: String?
         /// Embedded: a TLS listener for devices on the network (`broker.tls.listen` with `cert_file`/`key_file`).
         public var tlsListenHost: String?
+        /// Embedded: the port of the TLS listener.
         public var tlsListenPort: Int?
+        /// The defaults: an embedded broker on 127.0.0.1:1883.
         public init() {}
 
         /// Whether the embedded broker listens on loopback only.
@@ -47,11 +58,14 @@ public struct HubConfig: Sendable {
 
     /// The dispute store (SQLite).
     public struct Store: Sendable {
+        /// SQLite's `synchronous` setting for the store (`store.synchronous`).
         public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
+        /// The store file (`store.path`); the inbox file sits beside it.
         public var path: String = "data/patrolhub.sqlite"
         /// `normal` (default) survives a killed process, the promise the crash test checks;
         /// `full` also survives power loss, at one fsync per group commit (BENCHMARKS.md).
         public var synchronous: Synchronous = .normal
+        /// Days the inbox keeps processed messages before the housekeeper deletes them.
         public var inboxRetentionDays: Int = 7
         /// SQLite's memory: page caches, the store file's map and the connections
         /// are sized from it (`store.memory_mib`; split: `DisputeStore.MemoryBudget`).
@@ -60,7 +74,9 @@ public struct HubConfig: Sendable {
         /// connection had before, and the rest is sized for readers that touch a few pages
         /// per request; the pipeline benchmark runs as fast as before (docs/MEMORY.md).
         public static let defaultMemoryMiB = 256
+        /// The `store.memory_mib` values accepted: below 64 MiB the caches thrash, above 64 GiB is a typo.
         public static let memoryMiBRange = 64...65_536
+        /// The defaults: `data/patrolhub.sqlite`, synchronous normal, 256 MiB.
         public init() {}
     }
 
@@ -72,17 +88,22 @@ public struct HubConfig: Sendable {
         /// time; an older event is refused as `too_old` (at least the dedup window
         /// plus the lateness bound plus an hour is kept, whatever this says).
         public var eventKeysHours: Int = 72
+        /// Days dead letters are kept for inspection and replay.
         public var deadLettersDays: Int = 90
         /// Closed cases, slips and risk items (with their links and transitions),
         /// ended silences and patrol slots and records, after they closed.
         public var closedDays: Int = 400
+        /// Minutes between two housekeeping passes.
         public var intervalMinutes: Int = 60
+        /// Rows deleted per transaction at most, so a pass never holds the writer long.
         public var chunkRows: Int = 2000
+        /// The defaults: keys 72 h, dead letters 90 days, closed records 400 days, hourly passes.
         public init() {}
     }
 
     /// Limits on what is accepted.
     public struct Limits: Sendable {
+        /// Larger payloads are dead-lettered unread (`limits.max_payload_bytes`), bounding what one message can cost.
         public var maxPayloadBytes: Int = 256 * 1024
         /// Events further in the future than this are dead-lettered as `clock_skew`.
         public var maxClockSkewSeconds: Int = 300
@@ -92,6 +113,7 @@ public struct HubConfig: Sendable {
         /// Occurrences one group window (zone × category) keeps at most (`limits.max_window_occurrences`):
         /// a flood into one window counts at most this many towards a new slip (docs/MEMORY.md).
         public var maxWindowOccurrences: Int = RiskEngine.defaultMaxWindowOccurrences
+        /// The defaults: 256 KiB payloads, 300 s skew, the engine's default caps.
         public init() {}
     }
 
@@ -102,7 +124,9 @@ public struct HubConfig: Sendable {
     /// once per batch: 20 000 rows is ~0.2 s of one core per transaction and
     /// ran 1.3× the events/s of 5000 (BENCHMARKS.md §4).
     public struct Pipeline: Sendable {
+        /// Inbox rows per pipeline transaction at most (`pipeline.batch_size`).
         public var batchSize: Int = 20_000
+        /// The default batch of 20 000 rows.
         public init() {}
     }
 
@@ -112,6 +136,7 @@ public struct HubConfig: Sendable {
         public var enabled: Bool = true
         /// The address to listen on (`http.listen`, `HOST:PORT`); port 0 picks a free port at start.
         public var host: String = "127.0.0.1"
+        /// The port to listen on; 0 picks a free port at start.
         public var port: Int = 8080
         /// Where `host` and `port` came from, as a failure to listen names it: the
         /// config key, or the command-line flag that overrode it (`--http`).
@@ -124,6 +149,7 @@ public struct HubConfig: Sendable {
         public var allowedHosts: [String] = []
         /// HTTPS (`http.tls.cert_file`, `http.tls.key_file`, PEM); nil: plain HTTP.
         public var tlsCertFile: String?
+        /// The private key of `tlsCertFile` (PEM).
         public var tlsKeyFile: String?
         /// Open `/api/v1/stream` clients at most (`http.max_stream_clients`); beyond, 503 with Retry-After.
         public var maxStreamClients: Int = 200
@@ -136,6 +162,7 @@ public struct HubConfig: Sendable {
         public var stallSeconds: Int = 60
         /// A connection with no request in progress is closed after this long (`http.idle_timeout_seconds`).
         public var idleTimeoutSeconds: Int = 60
+        /// The defaults: plain HTTP on 127.0.0.1:8080, no tokens (loopback only).
         public init() {}
 
         /// `http` or `https`.
@@ -169,6 +196,7 @@ public struct HubConfig: Sendable {
         /// the only addresses served without a token file.
         public var isLoopback: Bool { Self.isLoopback(host) }
 
+        /// Whether `host` names a loopback address (127.0.0.0/8, ::1 or localhost).
         public static func isLoopback(_ host: String) -> Bool {
             let h = host.lowercased()
             if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
@@ -194,27 +222,40 @@ public struct HubConfig: Sendable {
         }
     }
 
+    /// The config file's path, for error messages and for resolving relative paths.
     public var file: String = "patrolhub.yaml"
+    /// The prefix of every PatrolHub topic, input and output (`topic_prefix`).
     public var topicPrefix: String = "patrolhub/v1"
     /// The topic Frigate publishes its tracked-object events on (Frigate's own
     /// `mqtt.topic_prefix` + `/events`); outside `topic_prefix`, since Frigate owns it.
     public var frigateTopic: String = "frigate/events"
     /// The base of onvif2mqtt's topics (`{base}/{device}/{event}`), outside `topic_prefix`.
     public var onvif2mqttTopic: String = "onvif2mqtt"
+    /// The district's time zone: local days, patrol schedules, reports and device times without an offset.
     public var timezone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!
+    /// The folder of the hub's files (`data_dir`): the store by default, the embedded broker's state and credentials; kept 0700.
     public var dataDir: String = "data"
+    /// The `broker` section.
     public var broker = Broker()
+    /// The `store` section.
     public var store = Store()
+    /// The `retention` section.
     public var retention = Retention()
+    /// The `limits` section.
     public var limits = Limits()
+    /// The `pipeline` section.
     public var pipeline = Pipeline()
+    /// The `http` section.
     public var http = HTTP()
     /// The safety rules of silences (`silences`).
     public var silences = SilencePolicy()
+    /// The camera registry (`registry.cameras`, CSV): events from cameras not in it are dead-lettered.
     public var camerasFile: String = "cameras.csv"
     /// The grid zones (GeoJSON); without it events are placed by the registry's `zone` columns only.
     public var zonesFile: String?
+    /// The patrol-device registry (`registry.devices`, CSV); nil: no devices.
     public var devicesFile: String?
+    /// The rules file (`rules`, YAML); nil: the built-in defaults.
     public var rulesFile: String?
     /// The patrol plan (`patrol.yaml`); nil: no patrol supervision. Defaults to
     /// `patrol.yaml` beside the config file when that file exists.
@@ -225,6 +266,7 @@ public struct HubConfig: Sendable {
     /// `status` and on the board; the demo and the tests use the plan all the same.
     public var sample = false
 
+    /// Every default, as an empty config file gives.
     public init() {}
 
     /// The embedded broker's credentials file: `broker.credentials`, else `{data_dir}/broker/credentials`.

@@ -36,9 +36,12 @@ public struct RuleSet: Sendable, Equatable {
     /// Deadline supervision (函单令): `supervision:`.
     public var supervision = SupervisionRules()
 
+    /// The built-in defaults, as an empty `rules.yaml` gives.
     public init() {}
 
+    /// The configured severity of `category`, else its default.
     public func severity(of category: Category) -> Severity { severities[category] ?? category.defaultSeverity }
+    /// Occurrences in the group window that issue a warning slip for `category`: its own threshold, else `slipThreshold`.
     public func threshold(of category: Category) -> Int { thresholds[category] ?? slipThreshold }
 
     /// Loads and validates `rules.yaml`.

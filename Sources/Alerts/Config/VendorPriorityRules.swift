@@ -21,8 +21,10 @@ public struct VendorPriorityRules: Sendable, Equatable {
     /// Categories whose configured severity a vendor priority cannot raise.
     public var lowRiskCategories: Set<Category> = VendorPriorityRules.defaultLowRiskCategories
 
+    /// Motion and camera health.
     public static let defaultLowRiskCategories: Set<Category> = [.motion, .cameraOffline, .cameraTampered, .cameraDegraded]
 
+    /// The defaults above.
     public init() {}
 
     /// The severity of an event of `category` whose configured severity is

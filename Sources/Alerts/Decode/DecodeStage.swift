@@ -12,17 +12,28 @@ import Foundation
 /// registry does not know is dead-lettered as `unknown_source`; an input no
 /// mapping rule covers decodes to nothing and is reported as `UnmappedInput`.
 public struct DecodeStage: Sendable {
+    /// Picks the decoder by topic.
     public var router: TopicRouter
+    /// The registered sources: an event from another is dead-lettered.
     public var registry: Registry
+    /// PatrolHub's own camera format (`{prefix}/camera/{id}/event` and `/status`).
     public var camera: NativeCameraDecoder
+    /// Frigate's tracked-object events.
     public var frigate: FrigateAdapter
+    /// GB/T 28181 alarm notifications (XML), as a gateway republishes them.
     public var gb28181: GB28181Adapter
+    /// ONVIF notification messages (XML).
     public var onvif: ONVIFAdapter
+    /// onvif2mqtt's per-event topics.
     public var onvif2mqtt: ONVIF2MQTTAdapter
+    /// Patrol devices: reports, SOS, check-ins.
     public var device: DeviceAdapter
+    /// Larger payloads are dead-lettered as `oversized` unread.
     public var maxPayloadBytes: Int
+    /// Events further ahead of the receive time than this are dead-lettered as `clock_skew`.
     public var maxClockSkew: TimeInterval
 
+    /// A stage with every adapter built from the router, the registry and the time zone (their mappings default unless given).
     public init(router: TopicRouter, registry: Registry, timeParser: TimeParser, maxPayloadBytes: Int = 256 * 1024, maxClockSkew: TimeInterval = 300,
                 adapters: AdapterRules = AdapterRules()) {
         self.router = router

@@ -3,11 +3,13 @@ import Foundation
 /// Decodes the native v1 camera payloads (`{prefix}/camera/{camera}/event`
 /// and `/status`) as SPEC.md's input table defines them.
 public struct NativeCameraDecoder: Sendable {
+    /// Reads payload times; times without an offset are in its default zone.
     public var timeParser: TimeParser
 
     /// Fields that, when a payload carries them, must name the camera of its topic (`id_mismatch`).
     static let ownIDFields = ["camera_id", "camera"]
 
+    /// A decoder reading times with `timeParser`.
     public init(timeParser: TimeParser = TimeParser()) {
         self.timeParser = timeParser
     }

@@ -8,6 +8,7 @@ import Foundation
 /// format: `field 'after.camera' is required`, `field 'parties[1]' must be a string`.
 /// `null` counts as absent.
 public struct PayloadFields: Sendable {
+    /// The object read.
     public let object: JSONObject
     /// Where this object sits in the payload (`""` for the top level, `after`,
     /// `location`), so that nested fields are named in full in errors.
@@ -40,6 +41,7 @@ public struct PayloadFields: Sendable {
         path = ""
     }
 
+    /// Fields of `object`, at `path` in the payload (for error messages).
     public init(object: JSONObject, path: String = "") {
         self.object = object
         self.path = path

@@ -18,10 +18,14 @@ public enum TopicRoute: Sendable, Hashable {
 /// Frigate topic is configurable (default `frigate/events`), and so is the
 /// base of onvif2mqtt's topics (default `onvif2mqtt`).
 public struct TopicRouter: Sendable {
+    /// PatrolHub's own topic prefix (`topic_prefix`).
     public var prefix: String
+    /// The topic Frigate publishes its events on.
     public var frigateTopic: String
+    /// The base of onvif2mqtt's topics.
     public var onvif2mqttBase: String
 
+    /// A router for the given topics.
     public init(prefix: String = "patrolhub/v1", frigateTopic: String = "frigate/events", onvif2mqttBase: String = "onvif2mqtt") {
         self.prefix = prefix
         self.frigateTopic = frigateTopic
@@ -35,6 +39,7 @@ public struct TopicRouter: Sendable {
          "\(prefix)/gb28181/+/alarm", "\(prefix)/onvif/#", "\(onvif2mqttBase)/+/+"]
     }
 
+    /// The input a topic carries and the source it names; nil for a topic the hub does not read.
     public func route(_ topic: String) -> TopicRoute? {
         if topic == frigateTopic { return .frigate }
         if topic.hasPrefix(onvif2mqttBase), let route = onvif2mqtt(topic) { return route }

@@ -14,6 +14,7 @@ public struct UnmappedInput: Sendable, Hashable {
 
     /// Longest name and device kept, in UTF-8 bytes: both come from the network.
     public static let maxNameBytes = 200
+    /// See `maxNameBytes`.
     public static let maxDeviceBytes = 100
 
     /// Cut to the length limits (a longer name is cut and marked with "…").

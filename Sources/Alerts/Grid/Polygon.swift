@@ -4,9 +4,12 @@ import Foundation
 /// stated otherwise). Kept apart from `GeoPoint`, which is `lat, lon` plus a
 /// CRS, because zone geometry is always WGS-84 and stored in GeoJSON order.
 public struct GeoPosition: Sendable, Hashable, Codable {
+    /// Longitude in degrees, first as in GeoJSON.
     public var lon: Double
+    /// Latitude in degrees.
     public var lat: Double
 
+    /// A position in GeoJSON order (longitude first).
     public init(lon: Double, lat: Double) {
         self.lon = lon
         self.lat = lat
@@ -18,11 +21,16 @@ public struct GeoPosition: Sendable, Hashable, Codable {
 
 /// A longitude/latitude box. `contains` and `intersects` include the edges.
 public struct GeoBoundingBox: Sendable, Hashable, Codable {
+    /// Western edge, degrees.
     public var minLon: Double
+    /// Southern edge, degrees.
     public var minLat: Double
+    /// Eastern edge, degrees.
     public var maxLon: Double
+    /// Northern edge, degrees.
     public var maxLat: Double
 
+    /// A box from its four edges.
     public init(minLon: Double, minLat: Double, maxLon: Double, maxLat: Double) {
         self.minLon = minLon
         self.minLat = minLat
@@ -34,16 +42,20 @@ public struct GeoBoundingBox: Sendable, Hashable, Codable {
     public static let empty = GeoBoundingBox(
         minLon: .infinity, minLat: .infinity, maxLon: -.infinity, maxLat: -.infinity)
 
+    /// Whether the box holds no point (`empty`, or a union of nothing).
     public var isEmpty: Bool { minLon > maxLon || minLat > maxLat }
 
+    /// Whether `p` is inside or on the edge: the cheap test before a polygon test.
     public func contains(_ p: GeoPosition) -> Bool {
         p.lon >= minLon && p.lon <= maxLon && p.lat >= minLat && p.lat <= maxLat
     }
 
+    /// Whether the boxes share a point (edges included): the R-tree's search test.
     public func intersects(_ o: GeoBoundingBox) -> Bool {
         minLon <= o.maxLon && o.minLon <= maxLon && minLat <= o.maxLat && o.minLat <= maxLat
     }
 
+    /// The smallest box holding both.
     public func union(_ o: GeoBoundingBox) -> GeoBoundingBox {
         GeoBoundingBox(minLon: Swift.min(minLon, o.minLon), minLat: Swift.min(minLat, o.minLat),
                        maxLon: Swift.max(maxLon, o.maxLon), maxLat: Swift.max(maxLat, o.maxLat))
@@ -70,8 +82,10 @@ public struct GeoBoundingBox: Sendable, Hashable, Codable {
 /// lists of positions as in GeoJSON (normally closed: last == first); either
 /// winding is accepted.
 public struct Polygon: Sendable, Hashable {
+    /// The outer ring first, then the holes, as GeoJSON lists them.
     public var rings: [[GeoPosition]]
 
+    /// A polygon from its rings as stored.
     public init(rings: [[GeoPosition]]) { self.rings = rings }
 
     /// A polygon from an outer ring and holes.
@@ -84,9 +98,12 @@ public struct Polygon: Sendable, Hashable {
         self.rings = rings.map { $0.map { GeoPosition(lon: $0.0, lat: $0.1) } }
     }
 
+    /// The outer boundary (empty for a polygon without rings).
     public var outer: [GeoPosition] { rings.first ?? [] }
+    /// The holes: points inside them are outside the polygon.
     public var holes: ArraySlice<[GeoPosition]> { rings.dropFirst() }
 
+    /// The outer ring's bounding box.
     public var boundingBox: GeoBoundingBox { GeoBoundingBox(positions: outer) }
 
     /// Area in m²: outer ring minus holes, on a local equirectangular projection.
@@ -116,14 +133,18 @@ public struct Polygon: Sendable, Hashable {
 /// One or more polygons: the geometry of a zone (a GeoJSON `Polygon` becomes
 /// a one-element `MultiPolygon`).
 public struct MultiPolygon: Sendable, Hashable {
+    /// The parts, in file order.
     public var polygons: [Polygon]
 
+    /// A multipolygon of `polygons`.
     public init(_ polygons: [Polygon]) { self.polygons = polygons }
 
+    /// The box holding every part.
     public var boundingBox: GeoBoundingBox {
         polygons.reduce(GeoBoundingBox.empty) { $0.union($1.boundingBox) }
     }
 
+    /// The sum of the parts' areas, m².
     public var areaSquareMetres: Double { polygons.reduce(0) { $0 + $1.areaSquareMetres } }
 
     /// Whether any polygon contains `p` (boundary included).

@@ -40,6 +40,7 @@ public enum ZoneLevel: String, Sendable, Codable, CaseIterable, Hashable, Compar
         }
     }
 
+    /// District < street < community < grid: outer levels first.
     public static func < (lhs: ZoneLevel, rhs: ZoneLevel) -> Bool { lhs.depth < rhs.depth }
 }
 
@@ -54,6 +55,7 @@ public struct Zone: Sendable, Hashable, Identifiable {
     public let code: String
     /// Display name, e.g. `冲赛康社区`.
     public let name: String
+    /// District, street, community or grid.
     public let level: ZoneLevel
     /// The code of the enclosing zone; nil for a district.
     public let parent: String?
@@ -69,6 +71,7 @@ public struct Zone: Sendable, Hashable, Identifiable {
     /// equirectangular projection: accurate to well under 1 % at the size of a district.
     public let areaSquareMetres: Double
 
+    /// The code: zones are `Identifiable` by it.
     public var id: String { code }
 
     /// Makes a zone; the bounding box and area are derived from `geometry`.

@@ -21,6 +21,7 @@ public struct ZoneCheckReport: Sendable {
     /// Every problem, in feature order.
     public var problems: [ZoneProblem]
 
+    /// Whether the file has no problem.
     public var isValid: Bool { problems.isEmpty }
 
     /// Checks GeoJSON bytes.

@@ -45,16 +45,19 @@ public struct ZoneLocation: Sendable, Hashable, CustomStringConvertible {
     public var zones: [Zone] { storage.zones }
     /// The level of `zone`, nil when unzoned.
     public var level: ZoneLevel? { storage.level }
+    /// Whether a zone contains the point.
     public var isZoned: Bool { storage.level != nil }
     /// The zone named by `zone`, nil when unzoned.
     public var mostSpecific: Zone? { storage.zones.last }
     /// The enclosing zone at `level` (e.g. the street, for routing), if any.
     public func zone(at level: ZoneLevel) -> Zone? { storage.zones.first { $0.level == level } }
 
+    /// Equal when they name the same zones (shared storage short-cuts the comparison).
     public static func == (a: ZoneLocation, b: ZoneLocation) -> Bool {
         a.storage === b.storage || (a.zone == b.zone && a.chain == b.chain && a.zones == b.zones)
     }
 
+    /// Hashes the zone chain, consistent with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(chain) }
 
     /// `540102 > 540102-001 > 540102-001-001 > 540102-001-001-01`, or `unzoned`.
@@ -316,6 +319,7 @@ final class ZoneGeometryStore: @unchecked Sendable {
         trees.deallocate()
     }
 
+    /// Bytes of the index's arrays (`bench grid`).
     package var memoryBytes: Int {
         coords.count * 4 + ringVertexStart.count * 4 + headers.count * MemoryLayout<PolygonHeader>.stride
             + trees.reduce(0) { $0 + ($1.boxes.count + $1.first.count + $1.count.count) * 4 }

@@ -43,10 +43,12 @@ public struct ZoneProblem: Sendable, Hashable, CustomStringConvertible {
     public var featureIndex: Int?
     /// The feature's `code`, when it has a readable one.
     public var code: String?
+    /// Which rule the problem breaks.
     public var kind: Kind
     /// What is wrong, in words, with the numbers that locate it.
     public var message: String
 
+    /// A problem with the feature it concerns, when there is one.
     public init(featureIndex: Int?, code: String?, kind: Kind, message: String) {
         self.featureIndex = featureIndex
         self.code = code
@@ -54,6 +56,7 @@ public struct ZoneProblem: Sendable, Hashable, CustomStringConvertible {
         self.message = message
     }
 
+    /// `feature N (CODE): MESSAGE`, or `file: MESSAGE` for the file as a whole.
     public var description: String {
         guard let featureIndex else { return "file: \(message)" }
         if let code { return "feature \(featureIndex) (\(code)): \(message)" }

@@ -28,6 +28,7 @@ public enum ZoneFile {
         /// Whether to run the sibling overlap check at all.
         public var checkOverlaps = true
 
+        /// Options with the default tolerances: 5 m of containment, 100 m² of overlap.
         public init(containmentToleranceMetres: Double = 5, overlapToleranceSquareMetres: Double = 100,
                     checkOverlaps: Bool = true) {
             self.containmentToleranceMetres = containmentToleranceMetres
@@ -44,6 +45,7 @@ public enum ZoneFile {
         public var zones: [Zone]
         /// Every problem found, sorted by feature index (file-level first).
         public var problems: [ZoneProblem]
+        /// Whether the file has no problem (the hub refuses to start otherwise).
         public var isValid: Bool { problems.isEmpty }
     }
 

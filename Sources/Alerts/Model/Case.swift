@@ -38,12 +38,17 @@ public struct Case: Sendable, Hashable {
         case sos
     }
 
+    /// `AJ-` and a number, unique in the store.
     public var id: String
+    /// The rule that opened it.
     public var rule: Rule
+    /// The grid zone it happened in.
     public var zone: String
     /// The case's main category (the first, most severe evidence).
     public var category: Category
+    /// The highest severity of its evidence (1 most severe).
     public var severity: Severity
+    /// Where it is in its lifecycle.
     public var state: State
     /// The responsible unit (一网分流: the street's or the district's unit).
     public var unit: String?
@@ -51,10 +56,13 @@ public struct Case: Sendable, Hashable {
     public var worker: String?
     /// A standing joint team's lead unit and co-units (一案一专班), when the category has one.
     public var leadUnit: String?
+    /// The joint team's other units.
     public var coUnits: [String]
     /// Who the case is assigned to, once assigned.
     public var assignee: String?
+    /// When it was opened (processing time).
     public var openedAt: Date
+    /// The deadline for resolving it, from the category's rules; supervision escalates after it.
     public var dueAt: Date
     /// Last change of any kind (new evidence or a transition).
     public var updatedAt: Date
@@ -62,19 +70,26 @@ public struct Case: Sendable, Hashable {
     public var lastActionAt: Date
     /// Plain-language explanation: which rule fired on which evidence.
     public var explanation: String
+    /// The risk items that are its evidence.
     public var riskItemIDs: [String]
     /// The distinct sources (cameras, devices) behind the evidence.
     public var sources: [String]
     /// The distinct categories of the evidence.
     public var categories: [Category]
+    /// Whether its evidence comes from a drill; reports leave drill cases out.
     public var drill: Bool
     /// Resolution (SPEC.md: outcome, amount settled, parties' satisfaction).
     public var outcome: String?
+    /// Yuan recovered or settled (wage arrears, disputes), set on resolution.
     public var amountCNY: Double?
+    /// The parties' rating of the resolution (`CaseSatisfaction` raw value).
     public var satisfaction: String?
+    /// When it was resolved, nil until then (and again after a reopen).
     public var resolvedAt: Date?
+    /// When it was closed, nil while not closed.
     public var closedAt: Date?
 
+    /// A case with every field given; the engine opens them, the store's readers rebuild them.
     public init(id: String, rule: Rule, zone: String, category: Category, severity: Severity, state: State = .new,
                 unit: String?, worker: String? = nil, leadUnit: String? = nil, coUnits: [String] = [], assignee: String? = nil,
                 openedAt: Date, dueAt: Date, updatedAt: Date? = nil, lastActionAt: Date? = nil, explanation: String,

@@ -41,6 +41,7 @@ public enum Category: String, Sendable, Codable, CaseIterable, Hashable, Compara
         case patrol
     }
 
+    /// The category's family: who may report it and which topics carry it.
     public var family: Family {
         switch self {
         case .crowdGathering, .fight, .intrusion, .tripwire, .loitering, .wrongWay, .leftObject,
@@ -82,6 +83,7 @@ public enum Category: String, Sendable, Codable, CaseIterable, Hashable, Compara
         }
     }
 
+    /// By raw value, so lists and reports sort the same everywhere.
     public static func < (lhs: Category, rhs: Category) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
@@ -92,6 +94,7 @@ public enum Severity: Int, Sendable, Codable, CaseIterable, Comparable, Hashable
     case minor = 3
     case info = 4
 
+    /// By number: `critical` (1) sorts first, as the most severe.
     public static func < (lhs: Severity, rhs: Severity) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 

@@ -2,14 +2,18 @@ import Foundation
 
 /// One message as it arrived from the broker.
 public struct InboxMessage: Sendable, Hashable {
+    /// The topic it arrived on.
     public var topic: String
+    /// The payload bytes (the head only when oversized).
     public var payload: [UInt8]
+    /// When the hub received it: the event time of events whose device clock is unset.
     public var receivedAt: Date
     /// The message's idempotency key: a 128-bit hash of topic and payload
     /// (`StableHash.digest`), stored as a 16-byte blob with the row. A QoS 1
     /// redelivery of the same bytes is appended again and absorbed by the
     /// pipeline (same event key, same dead-letter key): it changes no outcome.
     public let keyHigh: UInt64
+    /// The low half of the idempotency key.
     public let keyLow: UInt64
 
     /// Set when `payload` is only the head of a larger payload: its whole size
@@ -18,8 +22,11 @@ public struct InboxMessage: Sendable, Hashable {
 
     /// What is kept of a payload over `limits.max_payload_bytes` besides its head.
     public struct Oversized: Sendable, Hashable {
+        /// The whole payload's size in bytes.
         public var size: Int
+        /// The whole payload's SHA-256 (hex), to match it against a copy kept elsewhere.
         public var sha256: String
+        /// What was kept of a payload of `size` bytes.
         public init(size: Int, sha256: String) {
             self.size = size
             self.sha256 = sha256

@@ -33,17 +33,25 @@ public struct NormalizedEvent: Sendable, Hashable {
 
     /// The idempotency key (SPEC.md: source plus the event's own id).
     public var key: String
+    /// What the event says happened.
     public var kind: Kind
+    /// Whether the source is a camera or a patrol device.
     public var sourceKind: SourceKind
     /// The registered camera or device id.
     public var source: String
+    /// The risk category, in PatrolHub's vocabulary whatever the input format.
     public var category: Category
+    /// The category's configured severity (a vendor priority may raise it).
     public var severity: Severity
     /// Event time, as the source reported it.
     public var time: Date
+    /// Where it happened, when the payload says; placement may use it.
     public var location: GeoPoint?
+    /// The detector's confidence, 0…1, when the format gives one.
     public var confidence: Double?
+    /// How many people or objects were counted (crowds), when the payload says.
     public var count: Int?
+    /// Whether it is a drill's (`drill: true`): drill events never mix with live ones.
     public var drill: Bool
     /// Lifecycle id for formats that report one object over many messages
     /// (Frigate object id, ONVIF source+topic); nil for one-shot events.
@@ -59,6 +67,7 @@ public struct NormalizedEvent: Sendable, Hashable {
     /// category's configured severity (`VendorPriorityRules`).
     public var vendorPriority: Severity?
 
+    /// An event with every field given; the decoders make them.
     public init(
         key: String, kind: Kind = .detection, sourceKind: SourceKind, source: String,
         category: Category, severity: Severity? = nil, time: Date, location: GeoPoint? = nil,

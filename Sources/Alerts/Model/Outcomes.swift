@@ -3,30 +3,47 @@ import Foundation
 /// A normalised, deduplicated signal (风险隐患): one or more detections of
 /// one category from one source, close in time.
 public struct RiskItem: Sendable, Hashable {
+    /// `open` while detections keep coming; `closed` when its lifecycle ends, its camera recovers or a newer item replaces it.
     public enum State: String, Sendable, Codable { case open, closed }
 
+    /// `RI-` and a number, unique in the store.
     public var id: String
+    /// The camera or patrol device that reported it.
     public var source: String
+    /// Whether `source` is a camera or a patrol device.
     public var sourceKind: SourceKind
+    /// What was detected; one item holds one category.
     public var category: Category
+    /// The highest severity of its events (1 most severe), after the rules' defaults and vendor priorities.
     public var severity: Severity
+    /// The grid zone it was placed in (`unzoned` when none).
     public var zone: String
+    /// The responsible unit of the zone or device, for routing slips.
     public var unit: String?
+    /// The grid worker of the zone or device, when known.
     public var worker: String?
+    /// Event time of its first detection.
     public var firstSeen: Date
+    /// Event time of its latest detection.
     public var lastSeen: Date
+    /// How many detections it groups.
     public var occurrences: Int
+    /// Whether it is still open.
     public var state: State
     /// Why the item is muted (inhibition or silence), nil when it is not.
     public var suppressedBy: String?
+    /// The lifecycle id its events carried (a start/end pair such as ONVIF's or Frigate's), nil for one-shot detections.
     public var lifecycle: String?
+    /// Where the detection was reported, when an event carried a usable location.
     public var location: GeoPoint?
+    /// Whether it comes from a drill (`drill: true` events); reports leave drill items out.
     public var drill: Bool
     /// Every event of the item so far was older than the lateness bound
     /// (`event_time.lateness_seconds` behind the newest event time), so it
     /// opened no warning slip or case; `lateReason` says by how much. An event
     /// that is not late clears it (the item then counts as any other).
     public var late: Bool
+    /// How far behind the lateness bound its events were, while `late`.
     public var lateReason: String?
     /// Why the location an event reported was not used to place the item (far
     /// from its camera, outside every zone), nil when it was (`Placer`).
@@ -36,6 +53,7 @@ public struct RiskItem: Sendable, Hashable {
     /// `.received` when any event of the item was timed by the hub's receive time (an unset device clock).
     public var timeSource: TimeSource
 
+    /// An item with every field given; the engine makes them, tests and the store's readers rebuild them.
     public init(id: String, source: String, sourceKind: SourceKind, category: Category, severity: Severity, zone: String,
                 unit: String? = nil, worker: String? = nil, firstSeen: Date, lastSeen: Date, occurrences: Int = 1,
                 state: State = .open, suppressedBy: String? = nil, lifecycle: String? = nil, location: GeoPoint? = nil, drill: Bool = false,
@@ -84,6 +102,7 @@ public struct RiskItem: Sendable, Hashable {
 /// A document issued to a unit: warning slip (预警单), reminder letter
 /// (提醒函) or supervision order (督办令).
 public struct Slip: Sendable, Hashable {
+    /// The three documents a unit receives, by escalation.
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case warning, reminder, supervision
 
@@ -97,23 +116,36 @@ public struct Slip: Sendable, Hashable {
         }
     }
 
+    /// `open` while in force; `closeReason` says why it closed.
     public enum State: String, Sendable, Codable { case open, closed }
 
+    /// The kind's prefix and a number (`YJ-00000001`), unique in the store.
     public var id: String
+    /// Which document it is.
     public var kind: Kind
+    /// The zone it concerns.
     public var zone: String
+    /// The category of the items it was issued for.
     public var category: Category
+    /// The highest severity among its items.
     public var severity: Severity
+    /// The unit it is addressed to.
     public var unit: String?
     /// The grid worker of the zone, when the zone names one.
     public var worker: String?
+    /// When it was issued (processing time).
     public var issuedAt: Date
+    /// When it last changed (a new occurrence, its close).
     public var updatedAt: Date
+    /// Whether it is still open.
     public var state: State
+    /// The case it became, when correlation opened one.
     public var caseID: String?
     /// Why it was issued, in plain language, for the unit that receives it.
     public var text: String
+    /// The risk items it was issued for.
     public var riskItemIDs: [String]
+    /// Detections counted towards it so far.
     public var occurrences: Int
     /// When it was closed (processing time), nil while open.
     public var closedAt: Date?
@@ -135,6 +167,7 @@ public struct Slip: Sendable, Hashable {
         case repeated
     }
 
+    /// A slip with every field given; the engine makes them, the store's readers rebuild them.
     public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, worker: String? = nil, issuedAt: Date,
                 updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int,
                 closedAt: Date? = nil, closeReason: String? = nil) {
@@ -165,6 +198,7 @@ public struct Slip: Sendable, Hashable {
         updatedAt = now
     }
 
+    /// The JSON object of the HTTP API and the output topics (snake_case).
     public var json: JSONValue {
         .object([
             "id": .string(id), "kind": .string(kind.rawValue), "zone": .string(zone), "category": .string(category.rawValue),

@@ -23,7 +23,9 @@ import Foundation
 public struct PatrolPlan: Sendable {
     /// A place a worker must visit (NFC tag, QR code or a GPS point).
     public struct Checkpoint: Sendable, Hashable {
+        /// The id check-ins name (`checkpoint` in a check-in payload).
         public var id: String
+        /// A name people recognise, used in reminder letters.
         public var name: String
         /// The grid zone the checkpoint belongs to.
         public var zone: String
@@ -32,6 +34,7 @@ public struct PatrolPlan: Sendable {
         /// A check-in farther than this from `location` is flagged `outside_radius`.
         public var radiusMetres: Double
 
+        /// A checkpoint as the plan file describes it.
         public init(id: String, name: String, zone: String, location: GeoPoint, radiusMetres: Double) {
             self.id = id
             self.name = name
@@ -43,9 +46,12 @@ public struct PatrolPlan: Sendable {
 
     /// A checkpoint on a route and when it is due after the round starts.
     public struct Stop: Sendable, Hashable {
+        /// The checkpoint's id.
         public var checkpoint: String
+        /// Minutes after the round's start at which this stop is due.
         public var offsetMinutes: Int
 
+        /// A stop due `offsetMinutes` into the round.
         public init(checkpoint: String, offsetMinutes: Int = 0) {
             self.checkpoint = checkpoint
             self.offsetMinutes = offsetMinutes
@@ -61,12 +67,15 @@ public struct PatrolPlan: Sendable {
             self = [.sun, .mon, .tue, .wed, .thu, .fri, .sat][(w - 1 + 7) % 7]
         }
 
+        /// 0 for Monday … 6 for Sunday.
         public var index: Int { Self.allCases.firstIndex(of: self)! }
+        /// Monday first, as the plan's `days` are written.
         public static func < (a: Weekday, b: Weekday) -> Bool { a.index < b.index }
     }
 
     /// When a route's rounds start.
     public struct Schedule: Sendable, Hashable {
+        /// Rounds at a fixed interval, or at listed times.
         public enum Kind: Sendable, Hashable {
             /// Every `minutes` from `from` to `to` (minutes of the day, both inclusive).
             case interval(minutes: Int, from: Int, to: Int)
@@ -74,10 +83,12 @@ public struct PatrolPlan: Sendable {
             case times([Int])
         }
 
+        /// When in the day rounds start.
         public var kind: Kind
         /// Days on which the route runs (a round belongs to the day it starts on).
         public var days: Set<Weekday>
 
+        /// A schedule running on `days` (every day by default).
         public init(kind: Kind, days: Set<Weekday> = Set(Weekday.allCases)) {
             self.kind = kind
             self.days = days
@@ -96,7 +107,9 @@ public struct PatrolPlan: Sendable {
 
     /// A worker's route: stops, a schedule and the slot window.
     public struct Route: Sendable, Hashable {
+        /// The route's id, part of every slot id.
         public var id: String
+        /// A name people recognise, used in reminder letters.
         public var name: String
         /// The patrol device that checks in (registered in `devices.csv`).
         public var device: String
@@ -104,7 +117,9 @@ public struct PatrolPlan: Sendable {
         public var worker: String
         /// The worker's unit (from `devices.csv`): reminder letters go there.
         public var unit: String?
+        /// The checkpoints in walking order, each with its offset.
         public var stops: [Stop]
+        /// When its rounds start.
         public var schedule: Schedule
         /// A check-in this long before the due time still counts for the slot.
         public var earlyMinutes: Int
@@ -113,6 +128,7 @@ public struct PatrolPlan: Sendable {
         /// Late until due + window (window ≥ grace).
         public var windowMinutes: Int
 
+        /// A route as the plan file describes it (the loader checks the windows).
         public init(id: String, name: String, device: String, worker: String, unit: String?, stops: [Stop], schedule: Schedule,
                     earlyMinutes: Int = 10, graceMinutes: Int = 10, windowMinutes: Int = 60) {
             self.id = id
@@ -136,15 +152,19 @@ public struct PatrolPlan: Sendable {
         /// the first evaluation, so check-ins the broker queued while the hub
         /// was down are counted before anything is declared missed.
         public var settleSeconds: Double = 15
+        /// A 30 s tick and a 15 s settle after start.
         public init() {}
     }
 
+    /// Checkpoints by id.
     public var checkpoints: [String: Checkpoint]
     /// Routes in file order.
     public var routes: [Route]
+    /// The zone every time of day in the plan is read in (the hub's `timezone`).
     public var timeZone: TimeZone
     /// Slots due before this instant never exist (the plan's first day, local midnight).
     public var effectiveFrom: Date?
+    /// How the hub's scheduler evaluates the plan.
     public var scheduler: SchedulerOptions
     /// The file it was read from (for messages).
     public var file: String
@@ -152,6 +172,7 @@ public struct PatrolPlan: Sendable {
     let routesByDevice: [String: [Int]]
     let calendar: Calendar
 
+    /// A plan from its parts, indexed by device; `load(file:…)` validates a file into one.
     public init(checkpoints: [Checkpoint], routes: [Route], timeZone: TimeZone, effectiveFrom: Date? = nil,
                 scheduler: SchedulerOptions = SchedulerOptions(), file: String = "patrol.yaml") {
         self.checkpoints = Dictionary(checkpoints.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -173,6 +194,7 @@ public struct PatrolPlan: Sendable {
         (routesByDevice[device] ?? []).map { routes[$0] }
     }
 
+    /// The route with this id, nil when the plan has none.
     public func route(id: String) -> Route? { routes.first { $0.id == id } }
 }
 
@@ -182,17 +204,27 @@ public struct PatrolPlan: Sendable {
 public struct PatrolSlot: Sendable, Hashable, Comparable {
     /// `route:checkpoint:YYYY-MM-DDTHH:MM±HH:MM` (due time in the plan's zone).
     public var id: String
+    /// The route's id.
     public var route: String
+    /// The checkpoint's id.
     public var checkpoint: String
+    /// The patrol device expected to check in.
     public var device: String
+    /// The grid worker carrying the device.
     public var worker: String
+    /// The unit a reminder letter for this slot goes to.
     public var unit: String?
+    /// The checkpoint's grid zone.
     public var zone: String
     /// The local day the slot's round belongs to, `YYYY-MM-DD`.
     public var day: String
+    /// When the checkpoint is due.
     public var due: Date
+    /// The earliest check-in that counts (due − early).
     public var opens: Date
+    /// The last on-time instant (due + grace, inclusive); missed when nothing came by then.
     public var graceEnds: Date
+    /// The end of the window (due + window, exclusive): later check-ins match no slot.
     public var closes: Date
 
     /// How a check-in at `time` counts for this slot (nil: outside the window).
@@ -201,6 +233,7 @@ public struct PatrolSlot: Sendable, Hashable, Comparable {
         return time <= graceEnds ? .onTime : .late
     }
 
+    /// Due time first, then id, so slots sort the same everywhere.
     public static func < (a: PatrolSlot, b: PatrolSlot) -> Bool { (a.due, a.id) < (b.due, b.id) }
 }
 

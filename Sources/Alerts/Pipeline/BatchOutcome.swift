@@ -38,45 +38,61 @@ public struct BatchOutcome: Sendable {
     /// detection, closed misses), in event order: the store applies them before the rest.
     public var patrol: [PatrolEffect] = []
 
+    /// An empty outcome; `BatchStage` fills it as it runs.
     public init() {}
 
     /// The key of an accepted event and its event time.
     public struct AcceptedKey: Sendable, Hashable {
+        /// The event's dedup key (`camera:ID:EVENT`, `status:ID:HASH`, …).
         public var key: String
+        /// Its event time, unix seconds: retention deletes keys by it.
         public var time: Double
     }
 
     /// A message the pipeline refused, with why.
     public struct DeadLetter: Sendable, Hashable {
+        /// The inbox row refused.
         public var record: InboxRecord
         public var error: HubError
     }
 
     /// How often a foreign input was seen in the batch.
     public struct UnmappedSightings: Sendable, Hashable {
+        /// Messages of the input in the batch.
         public var count: Int
+        /// Receive time of the first, unix seconds.
         public var first: Double
+        /// Receive time of the last, unix seconds.
         public var last: Double
     }
 
     /// A camera's status as of an event time.
     public struct CameraStatusChange: Sendable, Hashable {
+        /// The camera's id.
         public var camera: String
+        /// The status it reported.
         public var status: CameraStatus
+        /// The event time of the report; the store keeps the newest.
         public var at: Date
     }
 
     /// One accepted event as the event log keeps it.
     public struct EventLogRow: Sendable, Hashable {
+        /// Event time, unix seconds.
         public var time: Double
+        /// The risk item the event joined or opened.
         public var itemID: String
+        /// The zone the event was placed in.
         public var zone: String
+        /// The event's category.
         public var category: Category
+        /// Whether it counts towards new windows when the engine's memory is rebuilt after a restart (late and muted events do not).
         public var counted: Bool
     }
 
     /// A warning slip as it is after the batch.
     public struct SlipChange: Sendable, Hashable {
+        /// The slip with its fields after the batch.
         public var slip: Slip
         /// The event time that opened its window.
         public var anchor: Date
@@ -88,9 +104,11 @@ public struct BatchOutcome: Sendable {
 
     /// A case as new evidence left it.
     public struct CaseChange: Sendable, Hashable {
+        /// The case with its fields after the batch.
         public var value: Case
         /// The event-time span of its evidence.
         public var evidenceFrom: Date
+        /// The event time of its newest evidence.
         public var evidenceAt: Date
         /// Opened in this batch (inserted whole) rather than joined (evidence fields updated).
         public var isNew: Bool
@@ -107,12 +125,17 @@ public struct BatchOutcome: Sendable {
 
 /// One inbox row as the pipeline reads it.
 public struct InboxRecord: Sendable, Hashable {
+    /// The inbox row's sequence number: the pipeline's cursor advances past it.
     public var seq: Int64
     /// The message's 128-bit idempotency key (see `InboxMessage`).
     public var keyHigh: UInt64
+    /// The low half of the idempotency key.
     public var keyLow: UInt64
+    /// The MQTT topic it arrived on; the topic router picks the decoder by it.
     public var topic: String
+    /// The payload bytes as received (or their head, when `truncated`).
     public var payload: [UInt8]
+    /// When the hub received it (the event time of events whose device clock is unset).
     public var receivedAt: Date
     /// Set when `payload` is only the head of an oversized payload (see `InboxMessage`).
     public var oversized: InboxMessage.Oversized? = nil
@@ -138,7 +161,9 @@ public struct InboxRecord: Sendable, Hashable {
 
 /// A message's 128-bit idempotency key.
 public struct MessageKey: Sendable, Hashable {
+    /// The high 64 bits.
     public var high: UInt64
+    /// The low 64 bits.
     public var low: UInt64
     /// The key from its two halves.
     public init(high: UInt64, low: UInt64) {
@@ -156,10 +181,12 @@ public struct EventKey: Hashable, Sendable {
     /// Wraps a key.
     public init(_ text: String) { self.text = text }
 
+    /// Byte-wise equality of the UTF-8 text, as SQLite's unique index compares.
     public static func == (a: EventKey, b: EventKey) -> Bool {
         a.text.utf8.elementsEqual(b.text.utf8)
     }
 
+    /// Hashes the UTF-8 bytes, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         var text = text
         text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }

@@ -10,9 +10,13 @@ import Foundation
 public struct PublishedMemory: Sendable, Equatable {
     /// What was last published of one slip or case.
     public struct Entry: Sendable, Equatable {
+        /// Items linked when it was last published.
         public var items: Int
+        /// Severity when it was last published.
         public var severity: Severity
+        /// The case a slip was linked to when it was last published.
         public var caseID: String? = nil
+        /// Whether it was closed when it was last published.
         public var closed = false
         /// An entry.
         public init(items: Int, severity: Severity, caseID: String? = nil, closed: Bool = false) {

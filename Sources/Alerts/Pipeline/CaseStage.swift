@@ -3,8 +3,11 @@ import Foundation
 /// Who a new case is addressed to (一网分流): the responsible unit, and for a
 /// category with a standing joint team (一案一专班) its lead unit and co-units.
 public struct CaseRouting: Sendable, Hashable {
+    /// The unit that handles the case; nil when the zone names none.
     public var unit: String?
+    /// The lead unit of the category's joint team, when it has one.
     public var leadUnit: String?
+    /// The joint team's other units.
     public var coUnits: [String]
     /// Whether `unit` is the district's because the matter is a district one
     /// (severity ≤ `routing.district_max_severity` or a district category):
@@ -13,6 +16,7 @@ public struct CaseRouting: Sendable, Hashable {
     /// Why, in one line (`CaseRouter.Decision.reason`).
     public var reason: String
 
+    /// A routing decision; `CaseRouter` makes them from the rules.
     public init(unit: String?, leadUnit: String? = nil, coUnits: [String] = [], district: Bool = false, reason: String = "") {
         self.unit = unit
         self.leadUnit = leadUnit
@@ -26,14 +30,18 @@ public struct CaseRouting: Sendable, Hashable {
 /// district matter (`CaseStage.join`); the store records it as a `reroute`
 /// transition unless the case is no longer open.
 public struct CaseReroute: Sendable, Hashable {
+    /// The case moved.
     public var caseID: String
+    /// The unit it was addressed to.
     public var fromUnit: String?
+    /// The district's unit it moves to.
     public var toUnit: String
     /// The risk item whose evidence escalated the case.
     public var evidence: String
     /// Why, in one line (the transition's note).
     public var note: String
 
+    /// A move of `caseID` to `toUnit` because of the item `evidence`.
     public init(caseID: String, fromUnit: String?, toUnit: String, evidence: String, note: String) {
         self.caseID = caseID
         self.fromUnit = fromUnit
@@ -68,14 +76,22 @@ public struct CaseReroute: Sendable, Hashable {
 public struct CaseStage: Sendable {
     /// One risk item as evidence, at its newest event time.
     public struct Evidence: Sendable, Hashable {
+        /// The risk item.
         public var itemID: String
+        /// The camera or device it came from (correlation counts distinct sources).
         public var source: String
+        /// Whether the source is a camera or a patrol device.
         public var sourceKind: SourceKind
+        /// The item's category.
         public var category: Category
+        /// The item's severity.
         public var severity: Severity
+        /// The item's newest event time.
         public var time: Date
+        /// Whether the item is a drill's: drill and live evidence never make one case.
         public var drill: Bool
 
+        /// Evidence with every field given.
         public init(itemID: String, source: String, sourceKind: SourceKind, category: Category, severity: Severity, time: Date, drill: Bool) {
             self.itemID = itemID
             self.source = source
@@ -103,9 +119,11 @@ public struct CaseStage: Sendable {
         }
     }
 
+    /// When evidence opens a case, and the case's window (`cases` in `rules.yaml`).
     public var rules: CaseRules
     /// `RuleSet.lateness`: evidence is kept while an event that is not late could still see it.
     public var lateness: TimeInterval = 600
+    /// The zone case deadlines and explanations are written in.
     public var timeZone: TimeZone
     /// Routing of new cases; the default addresses the zone's own unit.
     public var route: @Sendable (_ placement: Placement, _ category: Category, _ severity: Severity) -> CaseRouting
@@ -116,6 +134,7 @@ public struct CaseStage: Sendable {
     var active: [String: [Active]] = [:]
     var nextSeq = 1
 
+    /// A stage with no evidence yet; `route` defaults to the zone's own unit.
     public init(rules: CaseRules, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
                 route: @escaping @Sendable (Placement, Category, Severity) -> CaseRouting = { p, _, _ in CaseRouting(unit: p.unit) }) {
         self.rules = rules

@@ -39,15 +39,19 @@ extension RiskEngine {
     public struct StateCounts: Sendable, Equatable, CustomStringConvertible {
         /// Open risk items (source × category × drill), and the maps kept per item.
         public var openItems = 0
+        /// Of those, the per-item lifecycle sets.
         public var itemLifecycleSets = 0
         /// Live lifecycles (with their nesting and registration maps).
         public var lifecycles = 0
+        /// Of those, the nested ones (ONVIF `L|…` lifecycles).
         public var nestedLifecycles = 0
         /// Group windows (zone × category × drill) and the occurrences they hold.
         public var windows = 0
+        /// Occurrences held over all windows.
         public var occurrences = 0
         /// Open warning slips, and the item ids they hold (linked ids and unclosed members).
         public var activeSlips = 0
+        /// Item ids held over all open slips.
         public var slipMembers = 0
         /// Cameras not `online` (live and drill).
         public var cameraStatus = 0
@@ -55,6 +59,7 @@ extension RiskEngine {
         public var recentlyClosed = 0
         /// Correlation: recent evidence and cases whose window is open, over every zone.
         public var caseEvidence = 0
+        /// Cases whose correlation window is open.
         public var activeCases = 0
 
         /// Every counted entry.
@@ -63,6 +68,7 @@ extension RiskEngine {
                 + cameraStatus + recentlyClosed + caseEvidence + activeCases
         }
 
+        /// Every count, named, in one line for the log.
         public var description: String {
             "open items \(openItems) (lifecycle sets \(itemLifecycleSets)), lifecycles \(lifecycles) (nested \(nestedLifecycles)), "
                 + "windows \(windows) (occurrences \(occurrences)), active slips \(activeSlips) (members \(slipMembers)), "
@@ -70,6 +76,7 @@ extension RiskEngine {
         }
     }
 
+    /// What the engine holds now, counted (bounded by `limits`; docs/MEMORY.md).
     public var stateCounts: StateCounts {
         var c = StateCounts()
         c.openItems = openItems.count

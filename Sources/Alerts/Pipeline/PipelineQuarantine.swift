@@ -30,6 +30,7 @@ public enum PipelineStop: Sendable, Equatable {
 /// (async-signal-safe). A stack overflow needs an alternate signal stack:
 /// `prepareThread()` gives the calling thread one.
 public final class TrapRecorder: Sendable {
+    /// The evidence file.
     public let path: String
     /// What the previous process left in the file.
     public let previousStop: PipelineStop

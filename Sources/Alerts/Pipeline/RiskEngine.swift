@@ -2,8 +2,11 @@ import Foundation
 
 /// Where an event is placed: its zone and who answers for it.
 public struct Placement: Sendable, Hashable {
+    /// The grid zone code (`unzoned` when no zone contains the event).
     public var zone: String
+    /// The unit responsible for the zone or device: slips are addressed to it.
     public var unit: String?
+    /// The grid worker of the zone or device, when known.
     public var worker: String?
     /// The zone codes above `zone`, from the district down (for silences on a parent zone).
     public var parents: [String]
@@ -12,6 +15,7 @@ public struct Placement: Sendable, Hashable {
     /// Metres between the event's location and its camera's registered location, when that distance was the reason.
     public var locationDistance: Double?
 
+    /// A placement in `zone`, with the zones above it in `parents`.
     public init(zone: String, unit: String? = nil, worker: String? = nil, parents: [String] = []) {
         self.zone = zone
         self.unit = unit
@@ -19,6 +23,7 @@ public struct Placement: Sendable, Hashable {
         self.parents = parents
     }
 
+    /// Where an event no zone contains goes: items are kept, slips go to no unit.
     public static let unzoned = Placement(zone: "unzoned")
 }
 
@@ -119,7 +124,9 @@ public struct RiskEngine: Sendable {
         var held: Bool
     }
 
+    /// Thresholds, windows, inhibitions and case rules (`rules.yaml`).
     public var rules: RuleSet
+    /// Places each event (registry, zones, reported location); injected so tests place by hand.
     public var place: @Sendable (NormalizedEvent) -> Placement
 
     var openItems: [SourceCategory: RiskItem] = [:]
@@ -179,6 +186,7 @@ public struct RiskEngine: Sendable {
     /// Events since the windows were last checked against `maxWindowOccurrences`.
     var eventsSinceTrim = 0
 
+    /// An engine with empty memory; `restore(_:)` continues from what a store holds.
     public init(rules: RuleSet, timeZone: TimeZone = AdapterOptions.defaultTimeZone,
                 place: @escaping @Sendable (NormalizedEvent) -> Placement) {
         self.rules = rules
@@ -191,24 +199,34 @@ public struct RiskEngine: Sendable {
 
     /// State the store hands back at start so windows continue across restarts.
     public struct Snapshot: Sendable {
+        /// Items still open, which new events may join.
         public var openItems: [RiskItem] = []
+        /// Counted events within the group window, to rebuild the windows.
         public var recentOccurrences: [(time: Date, itemID: String, zone: String, category: Category)] = []
+        /// Slips that new occurrences may still join, each with the event time that opened its window.
         public var recentSlips: [(slip: Slip, anchor: Date)] = []
+        /// Each camera's last reported status (analytics of an unhealthy camera are muted).
         public var cameraStatus: [String: CameraStatus] = [:]
+        /// The highest item number issued, so ids continue.
         public var lastItemSeq = 0
+        /// The highest slip number issued, so ids continue.
         public var lastSlipSeq = 0
+        /// The newest event time seen: lateness is measured from it.
         public var watermark: Date?
         /// Cases whose correlation window may still be open, with the span of their evidence.
         public var recentCases: [(value: Case, evidenceFrom: Date, evidenceAt: Date)] = []
         /// Recent unmuted evidence per zone, for correlation.
         public var recentEvidence: [(zone: String, evidence: CaseStage.Evidence)] = []
+        /// The highest case number issued, so ids continue.
         public var lastCaseSeq = 0
         /// The drill items among those `recentOccurrences` and `recentSlips` name:
         /// their windows are the drill's.
         public var drillItemIDs: Set<String> = []
+        /// An empty snapshot (a new store).
         public init() {}
     }
 
+    /// Replaces the engine's memory with a snapshot, so windows, ids and the watermark continue across a restart.
     public mutating func restore(_ s: Snapshot) {
         openItems = [:]
         lifecycles = [:]
@@ -272,6 +290,7 @@ public struct RiskEngine: Sendable {
 
     // MARK: - Handling one event
 
+    /// Runs one event through every stage and returns what it changed; `now` (processing time) stamps issued documents.
     public mutating func handle(_ event: NormalizedEvent, now: Date) -> [EngineEffect] {
         var effects: [EngineEffect] = []
         handle(event, now: now, into: &effects)

@@ -16,6 +16,7 @@ import Foundation
 /// The unit and worker are those of the most specific zone in the chain that
 /// names one (a grid without a unit answers to its community's, and so on up).
 public struct Placer: Sendable {
+    /// The loaded grid; nil: events are placed by the registry's zone columns only.
     public let zones: ZoneIndex?
     let cameras: [String: Placement]
     let devices: [String: Placement]
@@ -26,8 +27,10 @@ public struct Placer: Sendable {
     /// A camera event located farther than this from its camera is placed in the camera's zone (0: no check).
     public let maxCameraDistance: Double
 
+    /// The default `maxCameraDistance`, in metres.
     public static let defaultMaxCameraDistance: Double = 1000
 
+    /// A placer over `registry` and `zones`.
     public init(registry: Registry, zones: ZoneIndex?, maxCameraDistance: Double = Placer.defaultMaxCameraDistance) {
         self.zones = zones
         self.maxCameraDistance = maxCameraDistance

@@ -2,12 +2,16 @@ import Foundation
 
 /// A registered camera (`config/cameras.csv`: `id,name,lat,lon,crs,zone`).
 public struct CameraRecord: Sendable, Hashable {
+    /// The id in the camera's topics and payloads.
     public var id: String
+    /// A name people recognise, shown in slips and on the board.
     public var name: String
+    /// Where the camera stands (its `crs` kept); nil when the file gives none.
     public var location: GeoPoint?
     /// The zone code set in the file; nil means "derive it from the location".
     public var zone: String?
 
+    /// A camera as one row of the file describes it.
     public init(id: String, name: String, location: GeoPoint?, zone: String?) {
         self.id = id
         self.name = name
@@ -18,11 +22,16 @@ public struct CameraRecord: Sendable, Hashable {
 
 /// A registered patrol device (`config/devices.csv`: `id,worker,unit,zone`).
 public struct DeviceRecord: Sendable, Hashable {
+    /// The id in the device's topics.
     public var id: String
+    /// The grid worker who carries it.
     public var worker: String
+    /// The worker's unit: slips about the device's reports go there.
     public var unit: String
+    /// The worker's grid zone; nil: placed by the reported location.
     public var zone: String?
 
+    /// A device as one row of the file describes it.
     public init(id: String, worker: String, unit: String, zone: String?) {
         self.id = id
         self.worker = worker
@@ -34,9 +43,12 @@ public struct DeviceRecord: Sendable, Hashable {
 /// The cameras and devices PatrolHub accepts events from. An event from a
 /// source not listed here is dead-lettered as `unknown_source`.
 public struct Registry: Sendable {
+    /// Cameras by id.
     public var cameras: [String: CameraRecord]
+    /// Patrol devices by id.
     public var devices: [String: DeviceRecord]
 
+    /// A registry of the given records (of a duplicated id the first wins; the loaders refuse duplicates).
     public init(cameras: [CameraRecord] = [], devices: [DeviceRecord] = []) {
         self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         self.devices = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -92,14 +104,20 @@ public struct Registry: Sendable {
 /// A small RFC 4180 CSV reader: a header row, quoted fields, `#` comment
 /// lines and blank lines skipped, errors with the file's line number.
 public struct CSVTable: Sendable {
+    /// One data row, with the line it was on.
     public struct Row: Sendable {
+        /// The row's line in the file, for errors.
         public var line: Int
         var fields: [String: String]
+        /// The field in `column`, empty when the row has none.
         public subscript(_ column: String) -> String { fields[column] ?? "" }
     }
 
+    /// The file read, for errors.
     public var file: String
+    /// The header's column names, in order.
     public var columns: [String]
+    /// The data rows, in file order.
     public var rows: [Row]
 
     public func error(_ row: Row, _ column: String, _ message: String) -> HubError {

@@ -8,18 +8,28 @@ import Foundation
 /// `zone` matches the zone and every zone below it (a street silences its
 /// communities and grids).
 public struct Silence: Sendable, Hashable {
+    /// `JM-` and a number, unique in the store; muted items name it in `suppressed_by`.
     public var id: String
+    /// Mutes this zone and every zone below it; nil: any zone.
     public var zone: String?
+    /// Mutes this category only; nil: any.
     public var category: Category?
+    /// Mutes this camera or device only; nil: any.
     public var source: String?
     /// `true`: only drill events; `false`: only real ones; nil: both.
     public var drill: Bool?
+    /// Start of the muted event times (inclusive).
     public var startsAt: Date
+    /// End of the muted event times (exclusive).
     public var endsAt: Date
+    /// The operator who created it, for the audit log.
     public var createdBy: String
+    /// Why it exists; required.
     public var comment: String
+    /// When it was created (processing time).
     public var createdAt: Date
 
+    /// A silence with every field given; `validate()` checks it before it is stored.
     public init(id: String, zone: String? = nil, category: Category? = nil, source: String? = nil, drill: Bool? = nil,
                 startsAt: Date, endsAt: Date, createdBy: String, comment: String, createdAt: Date) {
         self.id = id

@@ -13,12 +13,16 @@ import Foundation
 ///   `category`, no `source`, not `drill: true`, and no `zone` or a district)
 ///   needs the supervisor role: `SilenceAuthority.supervisor`.
 public struct SilencePolicy: Sendable, Hashable {
+    /// Categories no silence may mute (default `sos`).
     public var neverSilence: Set<Category> = [.sos]
+    /// The longest a silence may last (default 7 days).
     public var maxDuration: TimeInterval = 7 * 86_400
+    /// The longest comment, in characters (default 500).
     public var maxCommentLength = 500
     /// `zone`, `source`, `created_by`.
     public static let maxFieldLength = 200
 
+    /// A policy; the defaults are the ones above.
     public init(neverSilence: Set<Category> = [.sos], maxDuration: TimeInterval = 7 * 86_400, maxCommentLength: Int = 500) {
         self.neverSilence = neverSilence
         self.maxDuration = maxDuration

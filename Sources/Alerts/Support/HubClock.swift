@@ -24,6 +24,7 @@ public struct HubClock: Sendable {
         /// The wall instant at which the clock reads `start`.
         public var anchor: Date
 
+        /// A clock reading `start` at wall time `anchor` and running `speed` times as fast.
         public init(start: Date, speed: Double, anchor: Date) {
             self.start = start
             self.speed = speed
@@ -71,6 +72,7 @@ public struct HubClock: Sendable {
         base = simulation.time(atWall: wallNow)
     }
 
+    /// Whether the clock is simulated (`--simulated-clock`) rather than the wall clock.
     public var isSimulated: Bool { simulation != nil }
 
     /// Simulated seconds per wall second (1 for the real clock).

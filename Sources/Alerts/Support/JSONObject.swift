@@ -7,17 +7,22 @@
 /// order, as a dictionary's would; a repeated key keeps its last value (the
 /// parser removes the earlier one).
 public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Sequence {
+    /// One member: its key and value.
     public typealias Element = (key: String, value: JSONValue)
 
+    /// The members in payload (or insertion) order, keys distinct.
     public private(set) var members: [Element]
 
+    /// An empty object.
     public init() { members = [] }
 
+    /// An object from a literal; a repeated key keeps its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init()
         for (k, v) in elements { self[k] = v }
     }
 
+    /// An object from a dictionary (members in the dictionary's order).
     public init(_ dictionary: [String: JSONValue]) {
         members = dictionary.map { (key: $0.key, value: $0.value) }
     }
@@ -25,11 +30,16 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
     /// Members known to have distinct keys (the parser checks).
     init(unique members: [Element]) { self.members = members }
 
+    /// Number of members.
     public var count: Int { members.count }
+    /// Whether the object has no member.
     public var isEmpty: Bool { members.isEmpty }
+    /// The keys in member order.
     public var keys: [String] { members.map(\.key) }
+    /// Iterates the members in order.
     public func makeIterator() -> IndexingIterator<[Element]> { members.makeIterator() }
 
+    /// The value of `key`; setting nil removes the member, setting a new key appends it.
     public subscript(key: String) -> JSONValue? {
         get {
             for m in members where m.key == key { return m.value }
@@ -44,15 +54,18 @@ public struct JSONObject: Sendable, Hashable, ExpressibleByDictionaryLiteral, Se
         }
     }
 
+    /// The same keys in the same order, each value transformed.
     public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
         JSONObject(unique: try members.map { (key: $0.key, value: try transform($0.value)) })
     }
 
+    /// Equal when both have the same keys with equal values, in any order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.count == b.count else { return false }
         return a.members.allSatisfy { m in b[m.key] == m.value }
     }
 
+    /// An order-independent hash, consistent with `==`.
     public func hash(into hasher: inout Hasher) {
         // Order-independent, as `Dictionary`'s: the members' own hashes, combined commutatively.
         var combined = 0

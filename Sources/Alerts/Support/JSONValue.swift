@@ -31,13 +31,17 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The member `key` of an object; nil for a missing key or a value that is not an object.
     public subscript(_ key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
+    /// The text of a string value, nil for any other.
     public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    /// The number of a number value, nil for any other.
     public var doubleValue: Double? { if case .number(let d) = self { return d }; return nil }
+    /// The value of a boolean, nil for any other.
     public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
     /// The elements of an array, nil for any other value.
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
@@ -114,11 +118,15 @@ public indirect enum JSONSelection: Sendable {
     /// An object's named members, each built by its own selection; the others are checked and skipped.
     case members([Member])
 
+    /// One member to build, and how much of it.
     public struct Member: Sendable {
+        /// The member's key.
         public let name: String
         /// `name`'s UTF-8, compared with a key's bytes.
         let bytes: [UInt8]
+        /// What of the member's value to build.
         public let selection: JSONSelection
+        /// Selects member `name`, whole by default.
         public init(_ name: String, _ selection: JSONSelection = .all) {
             self.name = name
             self.bytes = Array(name.utf8)

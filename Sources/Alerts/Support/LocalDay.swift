@@ -3,8 +3,10 @@ import Foundation
 /// A calendar day, `YYYY-MM-DD`, with no time zone of its own: a plan or a
 /// report turns it into instants in the configured zone (days begin at local midnight).
 public struct LocalDay: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The date's fields; `init?(_:)` parses and checks them.
     public var year: Int, month: Int, day: Int
 
+    /// A day from its fields, unchecked.
     public init(year: Int, month: Int, day: Int) {
         self.year = year
         self.month = month
@@ -20,6 +22,7 @@ public struct LocalDay: Sendable, Hashable, Comparable, CustomStringConvertible 
         self.init(year: y, month: m, day: d)
     }
 
+    /// `YYYY-MM-DD`.
     public var description: String {
         HubFormat.date(year: year, month: month, day: day)
     }
@@ -27,16 +30,19 @@ public struct LocalDay: Sendable, Hashable, Comparable, CustomStringConvertible 
     /// Days since 1970-01-01 (for arithmetic only; not an instant).
     public var ordinal: Int { TimeParser.daysFromCivil(year: year, month: month, day: day) }
 
+    /// The day `ordinal` days after 1970-01-01.
     public init(ordinal: Int) {
         let (y, m, d) = Date.civil(fromDays: ordinal)
         self.init(year: y, month: m, day: d)
     }
 
+    /// The day `n` days later (earlier when negative).
     public func adding(days n: Int) -> LocalDay { LocalDay(ordinal: ordinal + n) }
 
     /// Monday = 0 … Sunday = 6 (1970-01-01 was a Thursday).
     public var weekday: PatrolPlan.Weekday { PatrolPlan.Weekday.allCases[((ordinal % 7) + 7 + 3) % 7] }
 
+    /// Calendar order.
     public static func < (a: LocalDay, b: LocalDay) -> Bool { a.ordinal < b.ordinal }
 }
 

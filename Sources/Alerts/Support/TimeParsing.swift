@@ -4,6 +4,7 @@ import Foundation
 /// seconds and offset. A time without offset is read in `defaultZone`
 /// (SPEC.md: the configured timezone, default Asia/Shanghai).
 public struct TimeParser: Sendable {
+    /// The zone of times without an offset.
     public var defaultZone: TimeZone {
         didSet { fixedOffset = Self.fixedOffset(of: defaultZone) }
     }
@@ -13,6 +14,7 @@ public struct TimeParser: Sendable {
     private var fixedOffset: Int?
     private static let fixedSpan = 946_684_800.0...4_102_444_800.0 // 2000-01-01 … 2100-01-01
 
+    /// A parser reading offset-less times in `defaultZone`.
     public init(defaultZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) {
         self.defaultZone = defaultZone
         self.fixedOffset = Self.fixedOffset(of: defaultZone)
@@ -150,6 +152,7 @@ extension Date {
         return "\(HubFormat.date(year: y, month: m, day: d))T\(p(Int(rem / 3600), 2)):\(p(Int(rem % 3600 / 60), 2)):\(p(Int(rem % 60), 2)).\(p(Int(millis), 3))Z"
     }
 
+    /// Year, month and day of the day `z0` days after 1970-01-01 (proleptic Gregorian).
     package static func civil(fromDays z0: Int) -> (Int, Int, Int) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097

@@ -12,12 +12,16 @@ import GRDB
 /// The hub calls `tick(now: Date())` every `tickSeconds` from the pipeline's thread;
 /// tests call it with the times they choose.
 public struct SupervisionScheduler: Sendable {
+    /// The store whose open cases it supervises and where it issues documents.
     public let store: DisputeStore
+    /// Decides which document is due for a case.
     public var supervisor: CaseSupervisor
+    /// The prefix of the output topic documents are published on.
     public var outputPrefix: String
     /// Times on documents are written in this zone.
     public var timeZone: TimeZone
 
+    /// A scheduler over `store` applying `rules`.
     public init(store: DisputeStore, rules: SupervisionRules = SupervisionRules(), outputPrefix: String,
                 timeZone: TimeZone = TimeZone(identifier: "Asia/Shanghai")!) {
         self.store = store

@@ -84,10 +84,12 @@ public struct SQLiteBatch: PipelineBatchTransaction {
     /// When set, called after each part of the commit with the stage its time goes to (`bench pipeline`).
     var mark: ((WritableKeyPath<StageProfile, Double>) -> Void)? = nil
 
+    /// The newest event time the event log holds (unix seconds; 0 when empty).
     public func newestEventTime() throws -> Double {
         try EventLog.maxTime(db: db)
     }
 
+    /// Warning slips someone else closed after the change log's seq `seq` (a case action).
     public func slipsClosed(after seq: Int64) throws -> Set<String> {
         Set(try String.fetchAll(db, sql: """
             SELECT DISTINCT s.id FROM changes c JOIN slips s ON s.id = c.subject
@@ -95,6 +97,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             """, arguments: [seq]))
     }
 
+    /// Which of `keys` the store holds already (the duplicate check).
     public func knownKeys(_ keys: [String]) throws -> Set<EventKey> {
         try EventKeys.known(keys, db: db)
     }

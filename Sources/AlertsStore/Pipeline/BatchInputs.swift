@@ -11,6 +11,7 @@ public struct BatchInputs: Sendable, Equatable {
     /// Receive times (Unix seconds) of the batch's messages, in inbox order.
     public var receivedAt: [Double]
 
+    /// No message yet, a zero per input kind.
     public init() {
         byKind = Array(repeating: 0, count: InputKind.allCases.count)
         receivedAt = []

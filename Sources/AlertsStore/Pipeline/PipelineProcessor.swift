@@ -5,22 +5,33 @@ import GRDBSQLite
 
 /// What one pass over the inbox did.
 public struct BatchResult: Sendable, Equatable {
+    /// Inbox messages taken.
     public var messages = 0
+    /// Events handled (not duplicates, not dead letters).
     public var events = 0
+    /// Events whose key the store or the batch already had.
     public var duplicates = 0
+    /// Messages or events refused into the dead-letter table.
     public var deadLetters = 0
+    /// Risk items opened or changed.
     public var itemsChanged = 0
+    /// Slips issued or changed.
     public var slipsChanged = 0
+    /// Cases opened or joined by new evidence.
     public var casesChanged = 0
     /// What the batch took from the inbox, by input kind, with receive times (the hub's metrics).
     public var inputs = BatchInputs()
+    /// A pass that did nothing.
     public init() {}
 }
 
 /// Where a pipeline thread's CPU time went, by stage (for `bench pipeline`).
 public struct StageProfile: Sendable, Equatable {
+    /// CPU seconds per stage: reading the inbox, decoding, dedup, the rules, writing event, item and slip rows, outcomes, the commit.
     public var read = 0.0, decode = 0.0, dedup = 0.0, rules = 0.0, eventRows = 0.0, itemRows = 0.0, slipRows = 0.0, outcomes = 0.0, commit = 0.0
+    /// All stages at zero.
     public init() {}
+    /// CPU seconds over all stages.
     public var total: Double { read + decode + dedup + rules + eventRows + itemRows + slipRows + outcomes + commit }
 
     /// The calling thread's CPU time in seconds.
@@ -41,9 +52,13 @@ public struct StageProfile: Sendable, Equatable {
 ///
 /// Not `Sendable`: one pipeline task owns it.
 public final class PipelineProcessor {
+    /// The store it reads the inbox from and commits outcomes to.
     public let store: DisputeStore
+    /// Topic routing, registry and limits of decoding; replaced when the registry is reloaded.
     public var decode: DecodeStage
+    /// The rules engine and its memory, rebuilt from the store at start.
     public private(set) var engine: RiskEngine
+    /// The prefix of the output topics outbox messages are addressed to.
     public let outputPrefix: String
     /// Patrol supervision (check-ins → slots; the missed-checkpoint scheduler); nil without a patrol plan.
     public let patrol: PatrolStage?
@@ -78,6 +93,7 @@ public final class PipelineProcessor {
     /// The keys of messages that crashed the pipeline: a copy is dead-lettered without being decoded.
     var crashedKeys: Set<MessageKey> = []
 
+    /// A processor that continues from what the store holds (`reload()` runs here); `clock` stamps processing times.
     public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
@@ -186,6 +202,7 @@ public final class PipelineProcessor {
         public var stops = 0
         /// The inbox seq and key of the message dead-lettered as `crashed`, if the batch was that one message.
         public var crashedSeq: Int64?
+        /// Its idempotency key, as text, for the log.
         public var crashedKey: String?
         /// Rows through this seq are processed one at a time (0: none).
         public var isolateThrough: Int64 = 0

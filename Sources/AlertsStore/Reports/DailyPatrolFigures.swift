@@ -6,6 +6,7 @@ import GRDB
 /// (decided), on time, late, missed, outside the radius, and late after a
 /// reminder (declared missed, then made up).
 public struct PatrolSlotCounts: Sendable, Equatable {
+    /// Slots due; of them on time, late, missed, checked in outside the radius, and missed then made up.
     public var due = 0, onTime = 0, late = 0, missed = 0, flagged = 0, madeUp = 0
     /// On time or late.
     public var covered: Int { onTime + late }
@@ -26,44 +27,63 @@ public struct PatrolSlotCounts: Sendable, Equatable {
 public struct DailyPatrolFigures: Sendable {
     /// One worker's slots that day (workers with an SOS but no slot have empty counts).
     public struct Worker: Sendable {
+        /// The worker's id.
         public var worker: String
         /// The worker's devices, comma-separated.
         public var devices: String
+        /// The worker's unit.
         public var unit: String
+        /// The worker's slots of the day.
         public var counts: PatrolSlotCounts
     }
 
     /// One grid's slots that day (grids with an SOS but no slot have empty counts).
     public struct Grid: Sendable {
+        /// The grid's zone code.
         public var zone: String
+        /// The grid's name.
         public var name: String
+        /// The grid's slots of the day.
         public var counts: PatrolSlotCounts
     }
 
     /// A slot declared missed (later made up or not).
     public struct Miss: Sendable {
+        /// When the checkpoint was due.
         public var dueAt: Date
+        /// When its grace ended with no check-in.
         public var graceEndsAt: Date
+        /// The worker who missed it.
         public var worker: String
+        /// The checkpoint missed.
         public var checkpoint: String
+        /// The checkpoint's grid zone.
         public var zone: String
         /// The reminder letter's id (empty when none).
         public var slipID: String
         /// The slot's status now (`missed`, or `late` when made up).
         public var status: String
+        /// The late check-in that made it up, nil when none came.
         public var checkinAt: Date?
     }
 
     /// A check-in within the window but outside the checkpoint's radius.
     public struct Flag: Sendable {
+        /// When the checkpoint was due.
         public var dueAt: Date
+        /// The check-in's time.
         public var checkinAt: Date?
+        /// The worker who checked in.
         public var worker: String
+        /// The checkpoint.
         public var checkpoint: String
+        /// The checkpoint's grid zone.
         public var zone: String
+        /// How far from the checkpoint the check-in was, when it carried a location.
         public var distanceMetres: Double?
     }
 
+    /// All the day's slots.
     public var total: PatrolSlotCounts
     /// By worker, sorted by worker.
     public var workers: [Worker]
@@ -71,6 +91,7 @@ public struct DailyPatrolFigures: Sendable {
     public var grids: [Grid]
     /// SOS raised that day and how many are still open, by worker ("" for none) and by zone.
     public var sosByWorker: [String: (raised: Int, open: Int)]
+    /// SOS raised that day and still open, by zone.
     public var sosByZone: [String: (raised: Int, open: Int)]
     /// SOS open now, whatever day they were raised.
     public var sosOpenNow: Int

@@ -6,7 +6,9 @@ import GRDB
 public struct ReportDay: Sendable, Equatable {
     /// `YYYY-MM-DD`.
     public var day: String
+    /// Local midnight starting the day, unix seconds.
     public var start: Double
+    /// Local midnight ending the day (exclusive), unix seconds.
     public var end: Double
 
     /// A day `[start, end)`.
@@ -23,32 +25,46 @@ public struct ReportDay: Sendable, Equatable {
 public struct WeeklyAnalysisFigures: Sendable {
     /// Risk items first seen in a week, by category: all, muted, still open.
     public struct CategoryItems: Sendable {
+        /// Items first seen in the week.
         public var n: Int
+        /// Of those, muted by inhibition or a silence.
         public var muted: Int
+        /// Of those, still open now.
         public var open: Int
     }
 
     /// A hotspot (a grid or a camera): its risk items this week, its leading
     /// category, and its items the week before.
     public struct Hotspot: Sendable {
+        /// The grid's zone code or the camera's id.
         public var key: String
+        /// Its risk items this week.
         public var n: Int
+        /// Its most frequent category this week; nil when it had none.
         public var topCategory: String?
+        /// Its risk items the week before, for the trend.
         public var lastWeek: Int
     }
 
     /// Patrol slots due on one day: due, covered (on time or late), late, missed, outside radius.
     public struct PatrolDay: Sendable {
+        /// `YYYY-MM-DD`.
         public var day: String
+        /// Slots due that day.
         public var due: Int
+        /// Slots checked in on time or late.
         public var covered: Int
+        /// Slots checked in late.
         public var late: Int
+        /// Slots with no check-in.
         public var missed: Int
+        /// Slots checked in outside the checkpoint's radius.
         public var flagged: Int
     }
 
     /// By category, this week and the week before.
     public var items: [String: CategoryItems]
+    /// By category, the week before.
     public var lastItems: [String: CategoryItems]
     /// Documents issued this week by category, then kind (`warning`, `reminder`, `supervision`).
     public var documents: [String: [String: Int]]
@@ -56,23 +72,29 @@ public struct WeeklyAnalysisFigures: Sendable {
     public var cases: [String: Int]
     /// By street (the zone itself when it has no street): risk items this week and last, documents and cases this week.
     public var streetItems: [String: Int]
+    /// By street, risk items the week before.
     public var streetLast: [String: Int]
+    /// By street, documents issued this week.
     public var streetSlips: [String: Int]
+    /// By street, cases opened this week.
     public var streetCases: [String: Int]
     /// Zone names by code.
     public var zoneNames: [String: String]
     /// The ten grids and ten cameras with the most risk items this week.
     public var hotGrids: [Hotspot]
+    /// The ten cameras with the most risk items this week.
     public var hotCameras: [Hotspot]
     /// Camera name and zone by camera id.
     public var cameras: [String: (name: String, zone: String)]
     /// Risk items per day, this week and last (in the order of the days given).
     public var daily: [Int]
+    /// Risk items per day of the week before, in the same order.
     public var lastDaily: [Int]
     /// Patrol slots per day of this week.
     public var patrol: [PatrolDay]
     /// Patrol slots due and covered the week before.
     public var lastPatrolDue: Int
+    /// Patrol slots covered (on time or late) the week before.
     public var lastPatrolCovered: Int
 }
 

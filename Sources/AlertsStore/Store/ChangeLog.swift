@@ -6,18 +6,23 @@ import GRDB
 /// item, slip or case was inserted or updated, or a case transition was
 /// recorded. Triggers write the rows, so every writer is covered.
 public struct Change: Sendable, Hashable {
+    /// What changed: a risk item, a slip, a case or a case transition.
     public enum Kind: String, Sendable, CaseIterable { case riskItem = "risk_item", slip, `case`, transition }
+    /// Whether the row was inserted or updated.
     public enum Op: String, Sendable { case new, updated }
 
     /// Grows in commit order; never reused (the stream's event id).
     public var seq: Int64
+    /// The kind of object that changed.
     public var kind: Kind
     /// The object's id (a transition: its row id in `case_transitions`).
     public var subject: String
+    /// Inserted or updated.
     public var op: Op
     /// Processing time of the write.
     public var at: Date
 
+    /// A change row as the store reads it.
     public init(seq: Int64, kind: Kind, subject: String, op: Op, at: Date) {
         self.seq = seq
         self.kind = kind
@@ -29,13 +34,21 @@ public struct Change: Sendable, Hashable {
 
 /// A recorded case transition (`case_transitions`), as the API shows it.
 public struct CaseTransitionRecord: Sendable, Hashable {
+    /// The transition's row id.
     public var id: Int64
+    /// The case it belongs to.
     public var caseID: String
+    /// When it happened (processing time).
     public var at: Date
+    /// Who acted: an operator, or the hub.
     public var actor: String
+    /// The action's name (`assign`, `reroute`, …).
     public var action: String
+    /// The state before.
     public var from: String
+    /// The state after.
     public var to: String
+    /// The action's note.
     public var note: String
 
     init(row: Row) {

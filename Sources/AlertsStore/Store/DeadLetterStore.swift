@@ -4,24 +4,32 @@ import GRDB
 
 /// One dead letter as an installer reads it (`patrolhub dead-letters`, `GET /api/v1/dead-letters`).
 public struct DeadLetter: Sendable, Equatable {
+    /// The row id: what `replay --id` and the API's `ids` name.
     public var id: Int64
     /// The inbox key (hex) of the message that was refused.
     public var inboxKey: String
+    /// The reason code (`unknown_source`, `malformed`, `too_old`, …), stable for filters and scripts.
     public var reason: String
+    /// What exactly was wrong, in one line.
     public var detail: String
+    /// The topic the message arrived on.
     public var topic: String
     /// The camera or device the message names (its topic, or a Frigate payload's camera),
     /// else the topic (`DeadLetterSource`).
     public var source: String
     /// The whole payload's size in bytes (an oversized payload keeps only its head).
     public var size: Int
+    /// When the hub received the message.
     public var receivedAt: Date
+    /// When the pipeline refused it.
     public var createdAt: Date
     /// Set when only the head of the payload was kept (oversized): the whole payload's SHA-256.
     public var payloadSHA256: String?
     /// When it was queued again (`replay`), by whom, and the inbox key of that copy.
     public var replayedAt: Date?
+    /// Who replayed it.
     public var replayedBy: String?
+    /// The inbox key (hex) of the replayed copy.
     public var replayKey: String?
     /// The stored bytes (only from `deadLetter(id:)`).
     public var payload: [UInt8]?
@@ -32,16 +40,21 @@ public struct DeadLetter: Sendable, Equatable {
 
 /// Which dead letters a listing or a replay selects (all given filters apply).
 public struct DeadLetterQuery: Sendable, Equatable {
+    /// Only these reason codes; empty: any.
     public var reasons: [String] = []
+    /// Only those naming this camera or device.
     public var source: String?
     /// Created at or after.
     public var since: Date?
+    /// Only these ids; empty: any.
     public var ids: [Int64] = []
     /// nil: both; false: only those not replayed yet.
     public var replayed: Bool?
+    /// Rows per page at most.
     public var limit = 100
     /// Newest first: the rows with an id below this (the `next` of the previous page).
     public var cursor: Int64?
+    /// Every dead letter, newest first, 100 per page.
     public init() {}
 }
 
@@ -53,8 +66,10 @@ public struct DeadLetterReplay: Sendable, Equatable {
     public var refused: [(id: Int64, why: String)] = []
     /// More were selected than one replay takes (`DisputeStore.maxReplay`): run it again.
     public var more = false
+    /// Nothing queued, nothing left.
     public init() {}
 
+    /// Equal when every field is (written out because the lists hold tuples).
     public static func == (a: Self, b: Self) -> Bool {
         a.queued.map(\.id) == b.queued.map(\.id) && a.queued.map(\.key) == b.queued.map(\.key)
             && a.refused.map(\.id) == b.refused.map(\.id) && a.refused.map(\.why) == b.refused.map(\.why) && a.more == b.more
@@ -64,6 +79,7 @@ public struct DeadLetterReplay: Sendable, Equatable {
 /// The source a dead letter names: the camera or device id of its topic (or of a
 /// Frigate payload's `after.camera`), else the topic; at most 200 bytes.
 public enum DeadLetterSource {
+    /// The source to show and filter by for a message on `topic`.
     public static func name(topic: String, payload: [UInt8], router: TopicRouter) -> String {
         let name: String
         switch router.route(topic) {

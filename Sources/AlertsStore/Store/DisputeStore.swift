@@ -114,6 +114,7 @@ public struct DisputeStore: Sendable {
         try DisputeStore(writer: DatabaseQueue(), inboxWriter: DatabaseQueue())
     }
 
+    /// A store over the given connections, migrated here; the checkpointers, when given, run the WAL checkpoints off the writers.
     public init(writer: any DatabaseWriter, inboxWriter: any DatabaseWriter, inboxCheckpointer: DatabaseQueue? = nil,
                 storeCheckpointer: DatabaseQueue? = nil) throws {
         self.writer = writer
@@ -324,12 +325,17 @@ public struct DisputeStore: Sendable {
 
     // MARK: - Outbox
 
+    /// A message waiting in the outbox to be published (QoS 1).
     public struct OutboxMessage: Sendable, Hashable {
+        /// The outbox row id: deleted by it once the broker acknowledged the publish.
         public var id: Int64
+        /// The output topic.
         public var topic: String
+        /// The JSON payload.
         public var payload: [UInt8]
     }
 
+    /// The oldest `limit` messages not yet published, in the order written.
     public func outbox(limit: Int) throws -> [OutboxMessage] {
         try writer.read { db in
             try Row.fetchAll(db, sql: "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?", arguments: [limit]).map {

@@ -18,12 +18,18 @@ import GRDB
 /// (1 = counted), and the risk item id, zone and category, each a
 /// little-endian UInt16 byte length and UTF-8 bytes.
 public struct EventLogEntry: Sendable, Equatable {
+    /// Event time, unix seconds.
     public var time: Double
+    /// The risk item the event joined or opened.
     public var itemID: String
+    /// The zone the event was placed in.
     public var zone: String
+    /// The event's category (raw value).
     public var category: String
+    /// Whether it counts towards new windows after a restart (late and muted events do not).
     public var counted: Bool
 
+    /// An entry with every field given.
     public init(time: Double, itemID: String, zone: String, category: String, counted: Bool) {
         self.time = time
         self.itemID = itemID

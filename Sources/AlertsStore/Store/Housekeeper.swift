@@ -35,15 +35,21 @@ import GRDB
 ///
 /// Not `Sendable`: the pipeline thread owns it.
 public final class Housekeeper {
+    /// The cutoffs and the pace of the passes (the list above).
     public struct Policy: Sendable, Equatable {
         /// Event keys and event batches: how far behind the newest event time (seconds).
         public var keyRetention: TimeInterval = 72 * 3600
         /// Event batches: how far behind the newest event time (seconds).
         public var batchRetention: TimeInterval = 3 * 3600
+        /// Processed inbox rows: how long after they were received (seconds).
         public var inbox: TimeInterval = 7 * 86_400
+        /// Dead letters: how long after they were made (seconds).
         public var deadLetters: TimeInterval = 90 * 86_400
+        /// Closed cases, slips, items, silences and patrol records: how long after they closed (seconds).
         public var closed: TimeInterval = 400 * 86_400
+        /// Change-log rows: how long they are kept for change-feed clients that reconnect (seconds).
         public var changes: TimeInterval = 2 * 86_400
+        /// Change-log rows kept at most, newest first, whatever their age.
         public var changesMaxRows: Int64 = 1_000_000
         /// Time between the start of one pass and the next.
         public var interval: TimeInterval = 3600
@@ -54,6 +60,7 @@ public final class Housekeeper {
         /// Pages given back per vacuum step.
         public var vacuumPages = 2048
 
+        /// The defaults of `HubConfig.Retention`, for tests.
         public init() {}
 
         /// The policy `config` sets; the key retention is at least the dedup window
@@ -73,6 +80,7 @@ public final class Housekeeper {
             max(rules.groupWindow, rules.cases.window) + rules.lateness + 3600
         }
 
+        /// `retention.event_keys_hours`, but at least the dedup window plus the lateness bound plus an hour.
         public static func keyRetention(hours: Int, rules: RuleSet) -> TimeInterval {
             max(TimeInterval(hours) * 3600, rules.dedupWindow + rules.lateness + 3600)
         }
@@ -80,9 +88,13 @@ public final class Housekeeper {
 
     /// Rows deleted, per table.
     public struct Counts: Sendable, Equatable, CustomStringConvertible {
+        /// Rows deleted, by table name.
         public var rows: [String: Int] = [:]
+        /// Free pages given back to the file system.
         public var vacuumedPages = 0
+        /// Rows deleted over all tables.
         public var total: Int { rows.values.reduce(0, +) }
+        /// `table n` per table with deletions, for the log.
         public var description: String {
             rows.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         }
@@ -90,12 +102,17 @@ public final class Housekeeper {
 
     /// One step's work, for tests: rows looked at and deleted.
     public struct Step: Sendable, Equatable {
+        /// The task of the step (a table, the vacuum or the checkpoint).
         public var task: String
+        /// Rows looked at.
         public var examined: Int
+        /// Rows deleted.
         public var deleted: Int
     }
 
+    /// The store it cleans.
     public let store: DisputeStore
+    /// What it deletes and how fast.
     public let policy: Policy
 
     enum Task: String, CaseIterable {
@@ -118,8 +135,10 @@ public final class Housekeeper {
     private var lastStep: ContinuousClock.Instant?
     /// Every step of the current pass (tests read it).
     public private(set) var steps: [Step] = []
+    /// Whether `steps` is filled (tests set it).
     public var recordsSteps = false
 
+    /// A housekeeper that starts its first pass at the first `tick`.
     public init(store: DisputeStore, policy: Policy) {
         self.store = store
         self.policy = policy

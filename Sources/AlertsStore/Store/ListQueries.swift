@@ -24,12 +24,15 @@ public struct ListQuery: Sendable, Hashable {
     /// Continue after this position (the `next` of the previous page).
     public var cursor: Int64?
 
+    /// The first page of everything, 100 rows.
     public init() {}
 }
 
 /// One page of a list, newest first; `next` continues it (nil: last page).
 public struct ListPage<Item: Sendable>: Sendable {
+    /// The page's rows, newest first.
     public var items: [Item]
+    /// The cursor of the next page; nil on the last.
     public var next: Int64?
 }
 

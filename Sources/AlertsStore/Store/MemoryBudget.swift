@@ -23,20 +23,30 @@ extension DisputeStore {
     /// one (the HTTP side has 4 store threads, so a reader is always left for
     /// the pipeline and the outbox).
     public struct MemoryBudget: Sendable, Equatable {
+        /// The whole budget (`store.memory_mib`).
         public var mib: Int
+        /// Reader connections of the store file.
         public let storeReaders = 5
+        /// Reader connections of the inbox file.
         public let inboxReaders = 2
 
+        /// A budget of `mib` MiB.
         public init(mib: Int) { self.mib = mib }
 
         var kib: Int { mib * 1024 }
         static let minCacheKiB = 1024
 
+        /// The store writer's `cache_size`: 3/8 of the budget.
         public var storeWriterCacheKiB: Int { max(Self.minCacheKiB, kib * 3 / 8) }
+        /// The store writer's `mmap_size`: 1/4 of the budget.
         public var storeMapBytes: Int { mib * 1024 * 1024 / 4 }
+        /// Each store reader's `cache_size`: 1/8 of the budget shared.
         public var storeReaderCacheKiB: Int { max(Self.minCacheKiB, kib / 8 / storeReaders) }
+        /// The inbox writer's `cache_size`: 1/32 of the budget.
         public var inboxWriterCacheKiB: Int { max(Self.minCacheKiB, kib / 32) }
+        /// Each inbox reader's `cache_size`: 1/32 of the budget shared.
         public var inboxReaderCacheKiB: Int { max(Self.minCacheKiB, kib / 32 / inboxReaders) }
+        /// The inbox checkpointer's `cache_size`: 1/128 of the budget.
         public var checkpointerCacheKiB: Int { max(Self.minCacheKiB, kib / 128) }
 
         /// Every connection's page cache at its fullest plus the map, in KiB.

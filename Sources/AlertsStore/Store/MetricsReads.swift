@@ -8,6 +8,7 @@ import GRDB
 public struct StoreTallies: Sendable, Equatable {
     /// The newest dead letter id and change seq read (the next marks).
     public var deadLetterMark: Int64 = 0
+    /// The newest change seq read.
     public var changeMark: Int64 = 0
     /// New dead letters by reason.
     public var deadLetters: [String: Int] = [:]
@@ -16,6 +17,7 @@ public struct StoreTallies: Sendable, Equatable {
     /// Slips issued, by slip kind (`warning`, `reminder`, `supervision`).
     public var slipsIssued: [String: Int] = [:]
 
+    /// Marks at zero: the first read tallies everything.
     public init() {}
 }
 

@@ -7,13 +7,17 @@ extension DisputeStore {
     public struct BackupReport: Sendable {
         /// The copy of the store, and its size in bytes.
         public var path: String
+        /// The store copy's size in bytes.
         public var bytes: Int64
         /// The copy of the inbox and its size, when one was asked for.
         public var inboxPath: String?
+        /// The inbox copy's size in bytes.
         public var inboxBytes: Int64?
         /// Rows in the copy, as a check an operator can compare with `patrolhub status`.
         public var cases: Int
+        /// Slips in the copy.
         public var slips: Int
+        /// Risk items in the copy.
         public var riskItems: Int
     }
 

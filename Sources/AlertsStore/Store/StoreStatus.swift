@@ -4,8 +4,11 @@ import GRDB
 
 /// What the store holds, for `patrolhub status` and `/metrics`.
 public struct StoreStatus: Sendable, Equatable {
+    /// Messages in the inbox (processed ones until retention deletes them).
     public var inboxReceived = 0
+    /// Inbox messages the pipeline has processed.
     public var inboxProcessed = 0
+    /// Inbox messages waiting for the pipeline: the hub's backlog.
     public var inboxPending = 0
     /// Dead letters in the store by reason, replayed or not (`status`; `/metrics` counts them as they happen).
     public var deadLetters: [String: Int] = [:]
@@ -14,8 +17,11 @@ public struct StoreStatus: Sendable, Equatable {
     /// Dead letters replayed since the store was created, pruned ones included.
     public var deadLettersReplayed = 0
     public var riskItems: [String: Int] = [:]
+    /// Risk items muted by inhibition or a silence.
     public var riskItemsSuppressed = 0
+    /// Slips by kind, then state.
     public var slips: [String: [String: Int]] = [:]
+    /// Cases by state.
     public var cases: [String: Int] = [:]
     /// Foreign inputs no rule maps, most frequent first (`patrolhub adapters unmapped`).
     public var unmapped: [UnmappedInputCount] = []
@@ -26,6 +32,7 @@ public struct StoreStatus: Sendable, Equatable {
     /// Rows the housekeeper has deleted so far, per table (docs/STORAGE.md).
     public var pruned: [String: Int] = [:]
 
+    /// An empty status; `DisputeStore.status()` fills it.
     public init() {}
 
     /// Messages counted as unmapped, per format.
@@ -33,9 +40,13 @@ public struct StoreStatus: Sendable, Equatable {
         unmapped.reduce(into: [:]) { $0[$1.format, default: 0] += $1.count }
     }
 
+    /// Dead letters over all reasons.
     public var deadLettersTotal: Int { deadLetters.values.reduce(0, +) }
+    /// Risk items over all states.
     public var riskItemsTotal: Int { riskItems.values.reduce(0, +) }
+    /// Slips over all kinds and states.
     public var slipsTotal: Int { slips.values.flatMap(\.values).reduce(0, +) }
+    /// Cases over all states.
     public var casesTotal: Int { cases.values.reduce(0, +) }
 
     /// The one JSON object of `status --json` (keys `inbox`, `dead_letters`,
@@ -84,6 +95,7 @@ public struct StoreStatus: Sendable, Equatable {
 }
 
 extension DisputeStore {
+    /// Counts what the store and its inbox hold, read once (`status`, `/metrics`).
     public func status() throws -> StoreStatus {
         let done = try cursor()
         let (received, pending) = try inboxWriter.read { db in

@@ -4,16 +4,21 @@ import GRDB
 
 /// One row of `unmapped_inputs`: how often a foreign input no rule maps was seen.
 public struct UnmappedInputCount: Sendable, Hashable {
+    /// The input format (`onvif`, `frigate`, `onvif2mqtt`).
     public var format: String
     /// The ONVIF topic, Frigate label or onvif2mqtt event; `""` is the overflow row
     /// (every name seen after the format's cap was reached).
     public var name: String
+    /// Messages seen with this name.
     public var count: Int
+    /// When the first was received.
     public var firstSeen: Date
+    /// When the last was received.
     public var lastSeen: Date
     /// The device or camera name that sent it last.
     public var device: String
 
+    /// A row with every field given.
     public init(format: String, name: String, count: Int, firstSeen: Date, lastSeen: Date, device: String) {
         self.format = format
         self.name = name
@@ -39,6 +44,7 @@ public struct UnmappedInputCount: Sendable, Hashable {
         }
     }
 
+    /// The JSON object of `adapters unmapped --json` and the API, with the mapping that would cover it.
     public var json: JSONValue {
         var o: JSONObject = [
             "format": .string(format), "name": .string(displayName), "count": .number(Double(count)),
@@ -56,6 +62,7 @@ public struct UnmappedInputCount: Sendable, Hashable {
 public enum UnmappedInputs {
     /// Distinct names kept per format; later names are counted in the overflow row.
     public static let maxNames = 1000
+    /// How the overflow row is shown (`displayName`, the metrics' `name` label).
     public static let overflowLabel = "(other)"
 
     /// What one batch saw of one (format, name).

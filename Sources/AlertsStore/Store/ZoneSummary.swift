@@ -17,11 +17,17 @@ extension MultiPolygon {
 /// A zone of the grid as the dispatch room sees it: its place in the
 /// hierarchy, its geometry and live counts over the zone and every zone below it.
 public struct ZoneSummary: Sendable, Hashable {
+    /// The zone's code.
     public var code: String
+    /// The zone's name.
     public var name: String
+    /// `district`, `street`, `community` or `grid`.
     public var level: String
+    /// The code of the zone above; nil at the top.
     public var parent: String?
+    /// The unit that answers for the zone.
     public var unit: String?
+    /// The zone's grid worker, when it names one.
     public var worker: String?
     /// GeoJSON geometry as stored (nil when the zone has none).
     public var geometry: JSONValue?
@@ -31,6 +37,7 @@ public struct ZoneSummary: Sendable, Hashable {
     public var suppressedRiskItems = 0
     /// Cases not yet resolved, closed or a false alarm.
     public var openCases = 0
+    /// Warning slips, reminder letters and supervision orders still open.
     public var openSlips = 0
     /// The most severe (lowest) severity among the open, unmuted risk items and open cases.
     public var maxSeverity: Int?

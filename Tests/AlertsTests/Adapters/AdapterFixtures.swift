@@ -2,13 +2,11 @@ import Foundation
 import Testing
 
 @testable import Alerts
+import TestSupport
 
-/// Loads payload fixtures from `Tests/AlertsTests/Fixtures/adapters`, relative to this file.
+/// Loads payload fixtures from `Tests/Fixtures/adapters`.
 enum AdapterFixtures {
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()
-        .deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/adapters", isDirectory: true)
+    static let directory = TestPaths.fixture("adapters")
 
     /// The `receivedAt` used for every fixture: 2024-01-02T08:00:00Z.
     static let receivedAt = Date(timeIntervalSince1970: 1_704_182_400)

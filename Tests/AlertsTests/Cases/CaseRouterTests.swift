@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// 一网分流, 一案一专班 over the sample district (config/zones.geojson).
 @Suite("Case routing")

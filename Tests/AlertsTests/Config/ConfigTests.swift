@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 @Suite("Config")
 struct ConfigTests {
     static func parse(_ yaml: String) throws(HubError) -> HubConfig {
-        try HubConfig.parse(ConfigMap.parse(yaml: yaml, file: "/etc/patrolhub/hub.yaml"), file: "/etc/patrolhub/hub.yaml")
+        try EngineFixtures.config(yaml)
     }
 
     @Test func defaultsAndRelativePaths() throws {

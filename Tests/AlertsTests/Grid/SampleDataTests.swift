@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// The invented sample in `config/` (made by `config/generate_sample.py`).
 @Suite struct SampleDataTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Lookups on `valid_small.geojson`: district 540102 = [91.00, 91.20] × [29.60, 29.70];
 /// streets -001 = [91.00, 91.10] × [29.60, 29.68] and -002 = [91.10, 91.20] × [29.60, 29.68];

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// One fixture per problem; every assertion names the exact feature, code,
 /// kind and message an operator would read.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// `patrol.yaml`: loading, validation errors with file, line and key, and the
 /// pure slot arithmetic (schedules, days, windows, matching) in the plan's zone.

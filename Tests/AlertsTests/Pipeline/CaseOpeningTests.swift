@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Issue 12, "Rules that must mean what they say": severity 1 opens a case
 /// whatever the category (but for `never_open_by_severity`), and a case that
@@ -10,11 +11,7 @@ struct CaseOpeningTests {
     static func at(_ m: Double) -> Date { RiskEngineTests.at(m) }
 
     /// District 城关区 ⊃ street 八廓街道 ⊃ grid G1; every source is placed in G1.
-    static let zones = ZoneDirectory([
-        ZoneUnit(code: "D", name: "城关区", level: .district, unit: "城关区综治中心"),
-        ZoneUnit(code: "S", name: "八廓街道", level: .street, parent: "D", unit: "八廓街道综治中心"),
-        ZoneUnit(code: "G1", name: "网格1", level: .grid, parent: "S"),
-    ])
+    static let zones = EngineFixtures.caseZones
 
     static func engine(_ rules: RuleSet = RuleSet(), routed: Bool = true) -> RiskEngine {
         var e = RiskEngine(rules: rules) { _ in Placement(zone: "G1", unit: "八廓街道综治中心") }

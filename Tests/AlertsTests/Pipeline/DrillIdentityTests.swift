@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Issue 12: drill and live never mix. The drill flag is part of every
 /// identity and window: an item and its lifecycles, a warning slip's window,
@@ -91,7 +92,7 @@ struct DrillIdentityTests {
 
     @Test func aDrillSilenceMutesTheDrillOnly() {
         var e = C.engine()
-        e.silences = [SilenceTests.silence(drill: true, from: 0, to: 30)]
+        e.silences = [EngineFixtures.silence(drill: true, from: 0, to: 30)]
         var items: [String: RiskItem] = [:]
         for ev in [C.camera("f1", "cam-1", .fight, 1), C.camera("f2", "cam-1", .fight, 1.5, drill: true)] {
             for case .item(let i) in e.handle(ev, now: ev.time) { items[i.id] = i }

@@ -1,19 +1,20 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// The first rules as plain values: events in, effects out, time injected.
 @Suite("Risk engine")
 struct RiskEngineTests {
-    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-    static func at(_ minutes: Double) -> Date { t0.addingTimeInterval(minutes * 60) }
+    static let t0 = EngineFixtures.t0
+    static func at(_ minutes: Double) -> Date { EngineFixtures.at(minutes) }
 
     static func engine(_ rules: RuleSet = RuleSet()) -> RiskEngine {
-        RiskEngine(rules: rules) { e in Placement(zone: e.source == "cam-3" ? "Z-B" : "Z-A", unit: "unit-\(e.source == "cam-3" ? "B" : "A")") }
+        EngineFixtures.engine(rules)
     }
 
     static func event(_ id: String, _ cam: String, _ cat: Category, _ minutes: Double, severity: Severity? = nil) -> NormalizedEvent {
-        NormalizedEvent(key: "camera:\(cam):\(id)", sourceKind: .camera, source: cam, category: cat, severity: severity, time: at(minutes))
+        EngineFixtures.event(id, cam, cat, minutes, severity: severity)
     }
 
     static func status(_ cam: String, _ status: CameraStatus, _ minutes: Double) -> NormalizedEvent {

@@ -21,6 +21,7 @@ public struct AdapterOptions: Sendable, Hashable {
     public static let defaultTimeZone: TimeZone =
         TimeZone(identifier: "Asia/Shanghai") ?? TimeZone(secondsFromGMT: 8 * 3600)!
 
+    /// Options with the SPEC.md defaults for whatever is not given.
     public init(
         topicPrefix: String = "patrolhub/v1",
         timeZone: TimeZone = AdapterOptions.defaultTimeZone,
@@ -123,6 +124,7 @@ public struct FrigateMapping: Sendable, Hashable {
         /// Frigate camera names this rule is limited to; nil means every camera.
         public var cameras: Set<String>?
 
+        /// A label rule; only `labels` and `category` are required.
         public init(
             labels: Set<String>, category: Category, zones: ZoneRequirement = .none,
             requiresStationary: Bool = false, minScore: Double? = nil, severity: Severity? = nil,
@@ -143,6 +145,7 @@ public struct FrigateMapping: Sendable, Hashable {
     /// Label rules, first match wins.
     public var rules: [LabelRule]
 
+    /// The Frigate topic and its label rules (the defaults below unless given).
     public init(topic: String = "frigate/events", rules: [LabelRule] = FrigateMapping.defaultRules()) {
         self.topic = topic
         self.rules = rules
@@ -182,11 +185,13 @@ public struct GBAlarmCode: Sendable, Hashable, CustomStringConvertible {
     /// The alarm type; its meaning depends on the method.
     public var type: Int
 
+    /// The code `method`/`type`.
     public init(method: Int, type: Int) {
         self.method = method
         self.type = type
     }
 
+    /// `method/type`, as the config and dead letters write it.
     public var description: String { "\(method)/\(type)" }
 }
 
@@ -219,6 +224,7 @@ public struct GB28181Mapping: Sendable, Hashable {
     /// severity by `VendorPriorityRules`), or ignored. A missing priority is no hint.
     public var priority: VendorPriorityUse
 
+    /// A mapping with the Annex A defaults for whatever is not given.
     public init(
         alarmTypes: [GBAlarmCode: Category] = GB28181Mapping.defaultAlarmTypes,
         ignored: Set<GBAlarmCode> = [GBAlarmCode(method: 5, type: 9)],
@@ -290,7 +296,9 @@ public struct GB28181Mapping: Sendable, Hashable {
 public struct ONVIFMapping: Sendable, Hashable {
     /// One topic rule.
     public struct TopicRule: Sendable, Hashable {
+        /// The topic pattern, `/`-separated, without namespace prefixes.
         public var pattern: String
+        /// The category an event on a matching topic raises (or the camera status it reports).
         public var category: Category
         /// The `Data` item that carries the property state (`IsInside`, `State` …);
         /// nil finds it among the usual names or the first boolean item. An event
@@ -302,6 +310,7 @@ public struct ONVIFMapping: Sendable, Hashable {
         /// (nil: `status(for:)` of the category).
         public var status: CameraStatus?
 
+        /// A rule for topics matching `pattern`.
         public init(pattern: String, category: Category, stateItem: String? = nil, severity: Severity? = nil,
                     status: CameraStatus? = nil) {
             self.pattern = pattern
@@ -346,6 +355,7 @@ public struct ONVIFMapping: Sendable, Hashable {
         let table = Mutex<[String: (rule: TopicRule?, path: String)]>([:])
     }
 
+    /// A mapping of `rules` (the defaults below unless given), patterns split once.
     public init(rules: [TopicRule] = ONVIFMapping.defaultRules) {
         self.rules = rules
         self.compiled = rules.map { ($0.segments, $0) }
@@ -364,7 +374,9 @@ public struct ONVIFMapping: Sendable, Hashable {
         return resolved
     }
 
+    /// Equal when the rules are (the memo is a cache).
     public static func == (a: ONVIFMapping, b: ONVIFMapping) -> Bool { a.rules == b.rules }
+    /// Hashes the rules only, consistent with `==`.
     public func hash(into h: inout Hasher) { h.combine(rules) }
 
     /// The default rules: the ONVIF Analytics Service topics, plus the vendor

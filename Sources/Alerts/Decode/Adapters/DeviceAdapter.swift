@@ -11,6 +11,7 @@ public struct DecodedDeviceReport: Sendable, Hashable {
     /// Photo links (`photo_urls`), in order; empty when absent.
     public var photoURLs: [String]
 
+    /// A decoded report with its extra fields.
     public init(event: NormalizedEvent, parties: [String] = [], amountCNY: Double? = nil, photoURLs: [String] = []) {
         self.event = event
         self.parties = parties
@@ -54,11 +55,13 @@ public struct DeviceAdapter: EventAdapter {
         case sos, fall, duress
     }
 
+    /// Topic prefix, time zone and payload limit.
     public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
     private var derived: AdapterOptions.Derived
     /// Maps the device id in the topic to a registered device id.
     public var resolver: SourceResolver
 
+    /// An adapter for the patrol-device topics under `options.topicPrefix`.
     public init(options: AdapterOptions = AdapterOptions(), resolver: SourceResolver = .identity) {
         self.options = options
         self.derived = AdapterOptions.Derived(options)

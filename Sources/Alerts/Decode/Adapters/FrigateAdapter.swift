@@ -27,11 +27,14 @@ import Foundation
 /// raised it: a re-raise in the same lifecycle is the same key and deduplicates)
 /// and `frigate:{camera}:{id}:end`; lifecycle `frigate:{camera}:{id}`.
 public struct FrigateAdapter: EventAdapter {
+    /// Which labels in which zones become which categories.
     public var mapping: FrigateMapping
+    /// Time zone and payload limit.
     public var options: AdapterOptions
     /// Maps a Frigate camera name to a registered camera id.
     public var resolver: SourceResolver
 
+    /// An adapter with the default label rules unless given.
     public init(
         mapping: FrigateMapping = FrigateMapping(), options: AdapterOptions = AdapterOptions(),
         resolver: SourceResolver = .identity

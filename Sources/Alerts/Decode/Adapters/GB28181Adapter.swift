@@ -52,7 +52,9 @@ import FoundationXML
 /// The key is `gb28181:{DeviceID}:{AlarmTime}:{AlarmType}:{AlarmMethod}`, plus `:enter`
 /// or `:leave` when `EventType` says so.
 public struct GB28181Adapter: EventAdapter {
+    /// Which alarm codes become which categories.
     public var mapping: GB28181Mapping
+    /// Topic prefix, time zone (AlarmTime has no offset) and payload limit.
     public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
     private var derived: AdapterOptions.Derived
     /// Maps a GB/T 28181 `DeviceID` (or the device in the topic) to a registered camera id.
@@ -62,6 +64,7 @@ public struct GB28181Adapter: EventAdapter {
     /// is that camera speaking, and a `DeviceID` naming another registered camera is `id_mismatch`.
     public var topicCamera: SourceResolver?
 
+    /// An adapter with the Annex A mapping unless given.
     public init(
         mapping: GB28181Mapping = GB28181Mapping(), options: AdapterOptions = AdapterOptions(),
         resolver: SourceResolver = .identity

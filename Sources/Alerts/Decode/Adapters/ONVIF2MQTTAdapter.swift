@@ -17,13 +17,17 @@ import Foundation
 public struct ONVIF2MQTTAdapter: EventAdapter {
     /// Event name (as in the topic, case-insensitive) → category.
     public var events: [String: Category]
+    /// Topic prefix, time zone and payload limit.
     public var options: AdapterOptions
     /// The topic base, without a trailing `/`.
     public var base: String
+    /// Maps onvif2mqtt's device name to a registered camera id.
     public var resolver: SourceResolver
 
+    /// onvif2mqtt's `motion` event only: its other events are not risks by default.
     public static let defaultEvents: [String: Category] = ["motion": .motion]
 
+    /// An adapter for `{base}/{device}/{event}` topics.
     public init(events: [String: Category] = ONVIF2MQTTAdapter.defaultEvents, base: String = "onvif2mqtt",
                 options: AdapterOptions = AdapterOptions(), resolver: SourceResolver = .identity) {
         self.events = events

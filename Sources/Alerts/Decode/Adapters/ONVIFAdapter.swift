@@ -48,12 +48,15 @@ import Foundation
 /// them all would bury real problems. The decode stage counts them instead
 /// (`UnmappedInput`, `patrolhub adapters unmapped`).
 public struct ONVIFAdapter: EventAdapter {
+    /// Which topics become which categories or camera statuses.
     public var mapping: ONVIFMapping
+    /// Topic prefix, time zone and payload limit.
     public var options: AdapterOptions { didSet { derived = AdapterOptions.Derived(options) } }
     private var derived: AdapterOptions.Derived
     /// Maps the ONVIF device name in the topic to a registered camera id.
     public var resolver: SourceResolver
 
+    /// An adapter with the default topic rules unless given.
     public init(
         mapping: ONVIFMapping = ONVIFMapping(), options: AdapterOptions = AdapterOptions(),
         resolver: SourceResolver = .identity

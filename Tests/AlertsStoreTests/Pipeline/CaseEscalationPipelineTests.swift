@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Issue 12 through the real store: a case raised to the district is
 /// persisted with its new unit and deadline, its `reroute` transition and
@@ -19,11 +20,11 @@ struct CaseEscalationPipelineTests {
 
     final class Clock: @unchecked Sendable { var now = OutcomeTableTests.t0 }
 
-    /// A processor routing cases through `CaseOpeningTests.zones` (grid G1 under street S under district D).
+    /// A processor routing cases through `EngineFixtures.caseZones` (grid G1 under street S under district D).
     static func processor(_ store: DisputeStore, _ clock: Clock, rules: RuleSet = RuleSet()) throws -> PipelineProcessor {
         let decode = DecodeStage(router: TopicRouter(), registry: O.registry, timeParser: TimeParser(), adapters: rules.adapters)
         var engine = RiskEngine(rules: rules, place: Placer(registry: O.registry, zones: nil).place)
-        engine.cases.route = CaseRouter(rules.routing).function(zones: CaseOpeningTests.zones)
+        engine.cases.route = CaseRouter(rules.routing).function(zones: EngineFixtures.caseZones)
         return try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: "patrolhub/v1", clock: { clock.now })
     }
 

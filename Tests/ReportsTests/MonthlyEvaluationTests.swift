@@ -8,6 +8,8 @@ import GRDB
 @testable import Simulation
 import Testing
 @testable import Alerts
+import TestSupport
+import StoreTestSupport
 
 /// The monthly evaluation's figures over a generated month, checked against
 /// figures computed here from the generated cases (plain loops, not SQL).

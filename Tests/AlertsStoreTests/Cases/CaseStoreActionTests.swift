@@ -3,6 +3,8 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
+import StoreTestSupport
 
 /// `DisputeStore.act`: the one write path of operator actions.
 @Suite("Case actions in the store")

@@ -3,12 +3,13 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// The safety rules of silences: SOS is never silenced, silences are
 /// time-boxed, their strings bounded, and silencing everything takes a supervisor.
 @Suite("Silence safety rules")
 struct SilencePolicyTests {
-    static func at(_ m: Double) -> Date { RiskEngineTests.at(m) }
+    static func at(_ m: Double) -> Date { EngineFixtures.at(m) }
 
     static func silence(zone: String? = nil, category: Alerts.Category? = nil, source: String? = nil, drill: Bool? = nil,
                         minutes: Double = 60, comment: String = "maintenance", by: String = "op-7") -> Silence {
@@ -96,9 +97,9 @@ struct SilencePolicyTests {
         let sosSilence = Silence(id: "JM-000002", category: .sos, startsAt: Self.at(0), endsAt: Self.at(60),
                                  createdBy: "op", comment: "quiet", createdAt: Self.at(0))
         var e = SilenceTests.engine([everything, sosSilence])
-        var sos = RiskEngineTests.event("s", "dev-1", .sos, 5)
+        var sos = EngineFixtures.event("s", "dev-1", .sos, 5)
         sos.sourceKind = .device
-        var fight = RiskEngineTests.event("f", "cam-1", .fight, 5)
+        var fight = EngineFixtures.event("f", "cam-1", .fight, 5)
         fight.sourceKind = .camera
         var items: [String: RiskItem] = [:]
         var caseOpened = false

@@ -8,6 +8,7 @@ import GRDB
 @testable import Simulation
 import Testing
 @testable import Alerts
+import StoreTestSupport
 
 
 /// March 2025 in Asia/Shanghai, generated and fed through the real pipeline
@@ -294,7 +295,7 @@ struct ReportTests {
 
     @Test("The daily report of the four-slot morning, exactly")
     func exactDailyDocument() throws {
-        let h = try PatrolHarness(store: DisputeStore.inMemory(), planYAML: PatrolStageTests.fourStops, at: PatrolHarness.local("2025-03-03T08:00:00"))
+        let h = try PatrolHarness(store: DisputeStore.inMemory(), planYAML: PatrolHarness.fourStops, at: PatrolHarness.local("2025-03-03T08:00:00"))
         try h.tick(at: "2025-03-03T08:00:00")
         try h.process(at: "2025-03-03T09:05:30", [PatrolHarness.checkin("dev-1", id: "c-1", checkpoint: "cp-a", at: "2025-03-03T09:05:00", lat: 29.6501, lon: 91.1300)])
         try h.tick(at: "2025-03-03T09:26:00")

@@ -2,11 +2,12 @@
 import Foundation
 import Testing
 @testable import Alerts
+import TestSupport
 
 @Suite("Silences")
 struct SilenceTests {
-    static let t0 = RiskEngineTests.t0
-    static func at(_ m: Double) -> Date { RiskEngineTests.at(m) }
+    static let t0 = EngineFixtures.t0
+    static func at(_ m: Double) -> Date { EngineFixtures.at(m) }
 
     /// Grid Z-A-1 under community Z-A; cam-3 sits in grid Z-B-1 under Z-B.
     static func engine(_ silences: [Silence]) -> RiskEngine {
@@ -19,8 +20,7 @@ struct SilenceTests {
 
     static func silence(id: String = "JM-000001", zone: String? = nil, category: Alerts.Category? = nil, source: String? = nil, drill: Bool? = nil,
                         from: Double = 0, to: Double = 30) -> Silence {
-        Silence(id: id, zone: zone, category: category, source: source, drill: drill, startsAt: at(from), endsAt: at(to),
-                createdBy: "op-7", comment: "camera maintenance", createdAt: at(0))
+        EngineFixtures.silence(id: id, zone: zone, category: category, source: source, drill: drill, from: from, to: to)
     }
 
     static func items(_ engine: inout RiskEngine, _ events: [NormalizedEvent]) -> (items: [RiskItem], slips: Int) {
@@ -37,7 +37,7 @@ struct SilenceTests {
 
     @Test func aSilencedItemIsKeptSuppressedThenActiveAfterExpiry() {
         var e = Self.engine([Self.silence(zone: "Z-A", from: 0, to: 30)])
-        let r = Self.items(&e, [RiskEngineTests.event("a", "cam-1", .fight, 5), RiskEngineTests.event("b", "cam-1", .fight, 40)])
+        let r = Self.items(&e, [EngineFixtures.event("a", "cam-1", .fight, 5), EngineFixtures.event("b", "cam-1", .fight, 40)])
         #expect(r.items.count == 2)
         #expect(r.items[0].suppressedBy == "silenced: JM-000001 by op-7: camera maintenance")
         #expect(r.items[1].suppressedBy == nil)
@@ -46,7 +46,7 @@ struct SilenceTests {
 
     @Test func zoneMatchesChildrenButNotSiblings() {
         var e = Self.engine([Self.silence(zone: "Z-A")])
-        let r = Self.items(&e, [RiskEngineTests.event("a", "cam-1", .fight, 1), RiskEngineTests.event("b", "cam-3", .fight, 1)])
+        let r = Self.items(&e, [EngineFixtures.event("a", "cam-1", .fight, 1), EngineFixtures.event("b", "cam-3", .fight, 1)])
         #expect(r.items.map(\.suppressedBy?.isEmpty) == [false, nil])
     }
 
@@ -59,7 +59,7 @@ struct SilenceTests {
     ])
     func matchers(silence: Silence?, muted: Bool) {
         var e = Self.engine(silence.map { [$0] } ?? [])
-        let r = Self.items(&e, [RiskEngineTests.event("a", "cam-1", .fight, 5)])
+        let r = Self.items(&e, [EngineFixtures.event("a", "cam-1", .fight, 5)])
         #expect((r.items.first?.suppressedBy != nil) == muted)
     }
 

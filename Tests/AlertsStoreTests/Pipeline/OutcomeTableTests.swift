@@ -1,7 +1,6 @@
 @testable import AlertsStore
 import Foundation
 import GRDB
-@testable import Simulation
 import Testing
 @testable import Alerts
 

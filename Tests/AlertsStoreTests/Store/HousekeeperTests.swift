@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Retention and housekeeping on real store files (docs/STORAGE.md).
 @Suite("Housekeeper")
@@ -468,7 +469,7 @@ struct HousekeeperTests {
     ])
     func configRefused(yaml: String, message: String) {
         do {
-            _ = try ConfigTests.parse(yaml)
+            _ = try EngineFixtures.config(yaml)
             Issue.record("accepted: \(yaml)")
         } catch {
             #expect(error.description == message)
@@ -476,7 +477,7 @@ struct HousekeeperTests {
     }
 
     @Test func configSetsThePolicy() throws {
-        let c = try ConfigTests.parse("retention:\n  event_keys_hours: 24\n  dead_letters_days: 30\n  closed_days: 365\n  interval_minutes: 10\n  chunk_rows: 500\n")
+        let c = try EngineFixtures.config("retention:\n  event_keys_hours: 24\n  dead_letters_days: 30\n  closed_days: 365\n  interval_minutes: 10\n  chunk_rows: 500\n")
         let p = Housekeeper.Policy(config: c, rules: RuleSet())
         #expect(p.keyRetention == 24 * 3600 && p.deadLetters == 30 * Self.day && p.closed == 365 * Self.day)
         #expect(p.interval == 600 && p.chunkRows == 500 && p.inbox == 7 * Self.day)

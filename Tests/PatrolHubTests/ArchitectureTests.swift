@@ -8,6 +8,8 @@ import Testing
 /// And the "one of each" rules: one error type (`HubError`), one JSON parser
 /// (`JSONParser`, so no `JSONSerialization`), one formatting helper
 /// (`HubFormat`, so no `String(format:)` elsewhere).
+/// And every `public`, `open` or `package` declaration carries a doc comment
+/// (`scripts/check-docs.py`).
 @Suite struct ArchitectureTests {
     /// Files (or folders, ending in `/`) allowed to break a rule for now, each
     /// with the rules it breaks and why the allowance goes away.
@@ -97,6 +99,43 @@ import Testing
         #expect(Self.violations(file: "Sources/Alerts/Support/HubFormat.swift", text: text).map(\.rule) == [.errorType, .errorType, .errorType, .jsonSerialization])
         #expect(Self.allowance("Sources/PatrolHubBench/", covers: "Sources/PatrolHubBench/SimBenchmark.swift"))
         #expect(!Self.allowance("Sources/PatrolHubBench/", covers: "Sources/PatrolHub/CLI/Bench.swift"))
+    }
+
+    @Test("every public, open and package declaration in Sources has a doc comment (scripts/check-docs.py)")
+    func everyPublicDeclarationIsDocumented() throws {
+        let script = Self.root.appendingPathComponent("scripts/check-docs.py").path
+        let run = try runProcess("/usr/bin/env", ["python3", script], timeout: 120)
+        let missing = run.output.split(separator: "\n").filter { $0.hasPrefix("Sources/") }
+        #expect(run.status == 0 && missing.isEmpty,
+                "\(missing.count) declarations without a `///` doc comment directly above them:\n\(missing.joined(separator: "\n"))\n\(run.output.suffix(300))")
+    }
+
+    @Test("the doc-comment check names each undocumented declaration, not the documented ones")
+    func theDocCheckFindsUndocumentedDeclarations() throws {
+        let dir = TempDir("patrolhub-check-docs")
+        defer { dir.cleanup() }
+        let file = dir.write("Sample.swift", """
+            public import Foundation
+            /// Documented.
+            public struct A {
+                @inlinable
+                public func undocumented() {}
+                /// Documented, with an attribute between.
+                @discardableResult
+                public func documented() -> Int { 0 }
+                // A plain comment is not a doc comment.
+                public var plain: Int { 0 }
+                package init() {}
+                func internalNeedsNone() {}
+                /** A block doc comment. */
+                open class B {}
+            }
+            """)
+        let script = Self.root.appendingPathComponent("scripts/check-docs.py").path
+        let run = try runProcess("/usr/bin/env", ["python3", script, file], timeout: 60)
+        #expect(run.status == 1, "\(run.output)")
+        let lines = run.output.split(separator: "\n").filter { $0.contains("Sample.swift:") }
+        #expect(lines.map { $0.split(separator: ":")[1] } == ["5", "10", "11"], "\(run.output)")
     }
 
     // MARK: - The check

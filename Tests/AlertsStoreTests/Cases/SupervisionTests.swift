@@ -3,6 +3,8 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
+import StoreTestSupport
 
 /// Deadline supervision (函单令), driven by the clock the test chooses.
 @Suite("Deadline supervision")

@@ -3,13 +3,14 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import TestSupport
 
 /// Issue 12, "rules that must mean what they say": warning slips end, late
 /// events are visible, far-away locations are flagged, and an item says
 /// where its time came from.
 @Suite("Visible outcomes: slips end, late, location mismatch, time source")
 struct VisibleOutcomesTests {
-    typealias E = RiskEngineTests
+    typealias E = EngineFixtures
     typealias O = OutcomeTableTests
 
     static func lifecycle(_ id: String, _ cam: String, _ cat: Category, _ minutes: Double, _ l: String, end: Bool = false) -> NormalizedEvent {

@@ -2,9 +2,9 @@ import Foundation
 @testable import Simulation
 import Testing
 @testable import Alerts
+import TestSupport
 
-private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent()
+private let repoRoot = TestPaths.packageRoot
 
 /// The sample district of `config/`, as the simulator sees it.
 private func sampleWorld() throws -> (SimulationWorld, Registry, ZoneIndex) {

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import StoreTestSupport
 
 /// The missed-checkpoint scheduler across local midnight: a round that
 /// starts before midnight has stops due after it; its slots belong to the

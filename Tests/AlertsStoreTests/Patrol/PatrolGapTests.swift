@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Testing
 @testable import Alerts
+import StoreTestSupport
 
 /// Gap detection on event time (`PatrolStage.checkin`): a check-in declares
 /// missed the undecided slots of its device's routes whose grace ended
