@@ -47,8 +47,8 @@ extension PatrolHubBenchCommand {
             let bench = PipelineBenchmark(messages: messages, runs: runs, batch: batch, configDir: configDir, fullOnly: fullOnly)
             let r = try bench.run()
             if fullOnly {
-                let rates = r.full.map { String(format: "%.0f", Double(r.events) / $0) }
-                print("full pipeline events/s (CPU of one thread), per run: \(rates.joined(separator: ", ")); median \(String(format: "%.0f", Double(r.events) / PipelineBenchmark.Result.median(r.full)))")
+                let rates = r.full.map { HubFormat.fixed(Double(r.events) / $0, digits: 0) }
+                print("full pipeline events/s (CPU of one thread), per run: \(rates.joined(separator: ", ")); median \(HubFormat.fixed(Double(r.events) / PipelineBenchmark.Result.median(r.full), digits: 0))")
                 return
             }
             let mix = r.mix.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")

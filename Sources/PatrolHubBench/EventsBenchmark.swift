@@ -53,7 +53,7 @@ struct EventsBenchmark {
         var bareSeconds: Double?
     }
 
-    static let cameras = (1...50).map { "cam-\(String(format: "%03d", $0))" }
+    static let cameras = (1...50).map { "cam-\(HubFormat.zeroPadded($0, width: 3))" }
 
     func run(report: (String, Int, Sample) -> Void) async throws -> [String: [Sample]] {
         let root = NSTemporaryDirectory() + "patrolhub-bench-events-\(getpid())"
@@ -144,17 +144,17 @@ struct EventsBenchmark {
             if let text = try? String(contentsOfFile: dir + "/hub.log", encoding: .utf8), text.contains("mqtt.connected") { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw IngestBenchmark.BenchError(message: "the hub in \(dir) did not connect (see its hub.log)")
+        throw HubError(.bench, "the hub in \(dir) did not connect (see its hub.log)")
     }
 
     /// The process's CPU time so far (user + system), in seconds.
     static func cpuSeconds(pid: Int32) throws -> Double {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
         // Fields after the command name (which may hold spaces) in parentheses: utime and stime are the 14th and 15th.
-        guard let close = stat.lastIndex(of: ")") else { throw IngestBenchmark.BenchError(message: "unreadable /proc/\(pid)/stat") }
+        guard let close = stat.lastIndex(of: ")") else { throw HubError(.bench, "unreadable /proc/\(pid)/stat") }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else {
-            throw IngestBenchmark.BenchError(message: "unreadable /proc/\(pid)/stat")
+            throw HubError(.bench, "unreadable /proc/\(pid)/stat")
         }
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
@@ -229,7 +229,7 @@ struct EventsBenchmark {
         while !times.isFinished {
             if Date() > waitUntil {
                 times.cancel()
-                throw IngestBenchmark.BenchError(message: "latency run: \(times.seenCount) of \(total) processed")
+                throw HubError(.bench, "latency run: \(times.seenCount) of \(total) processed")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -261,7 +261,7 @@ struct EventsBenchmark {
         let p = try start(b, config: config, dir: dir)
         defer { if p.isRunning { p.terminate() } }
         while try store.cursor() < base + Int64(backlog) {
-            if ContinuousClock.now - t0 > .seconds(600) { throw IngestBenchmark.BenchError(message: "backlog run timed out") }
+            if ContinuousClock.now - t0 > .seconds(600) { throw HubError(.bench, "backlog run timed out") }
             try await Task.sleep(for: .milliseconds(2))
         }
         let elapsed = (ContinuousClock.now - t0).seconds
@@ -277,7 +277,7 @@ struct EventsBenchmark {
     func markdown(_ samples: [String: [Sample]]) -> String {
         var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | backlog drain s | bare subscriber s | drain ratio (bare s / hub s) |",
                      "|---|---|---|---|---|---|---|---|"]
-        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { String(format: "%.\(d)f", $0) } ?? "-" }
+        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { HubFormat.fixed($0, digits: d) } ?? "-" }
         for r in 0..<runs {
             for b in binaries {
                 if let s = samples[b.name], r < s.count { lines.append(Self.row(b.name, r + 1, s[r])) }
@@ -290,15 +290,15 @@ struct EventsBenchmark {
                 return xs.isEmpty ? nil : Self.median(xs)
             }
             let ratios = s.compactMap { x in x.bareSeconds.flatMap { bare in x.drainSeconds.map { bare / $0 } } }
-            lines.append("| **\(b.name), median of \(s.count)** | \(f(med(\.idleCPU), 3)) | \(f(med(\.p50))) | \(f(med(\.p99))) | \(f(med(\.max))) | \(f(med(\.drainSeconds), 2)) | \(f(med(\.bareSeconds), 2)) | \(ratios.isEmpty ? "-" : String(format: "%.2f", Self.median(ratios))) |")
+            lines.append("| **\(b.name), median of \(s.count)** | \(f(med(\.idleCPU), 3)) | \(f(med(\.p50))) | \(f(med(\.p99))) | \(f(med(\.max))) | \(f(med(\.drainSeconds), 2)) | \(f(med(\.bareSeconds), 2)) | \(ratios.isEmpty ? "-" : HubFormat.fixed(Self.median(ratios), digits: 2)) |")
         }
         return lines.joined(separator: "\n")
     }
 
     /// One line per binary and run.
     static func row(_ name: String, _ run: Int, _ s: Sample) -> String {
-        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { String(format: "%.\(d)f", $0) } ?? "-" }
-        let ratio = s.bareSeconds.flatMap { bare in s.drainSeconds.map { String(format: "%.2f", bare / $0) } } ?? "-"
+        func f(_ x: Double?, _ d: Int = 1) -> String { x.map { HubFormat.fixed($0, digits: d) } ?? "-" }
+        let ratio = s.bareSeconds.flatMap { bare in s.drainSeconds.map { HubFormat.fixed(bare / $0, digits: 2) } } ?? "-"
         return "| \(name) run \(run) | \(f(s.idleCPU, 3)) | \(f(s.p50)) | \(f(s.p99)) | \(f(s.max)) | \(f(s.drainSeconds, 2)) | \(f(s.bareSeconds, 2)) | \(ratio) |"
     }
 }

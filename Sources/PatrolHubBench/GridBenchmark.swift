@@ -82,12 +82,12 @@ public enum GridBenchmark {
 
         /// One table row (see `markdownTable`).
         public var markdownRow: String {
-            func f(_ x: Double) -> String { String(format: "%.0f", x) }
-            let imp = importSeconds.map { String(format: "%.2f s, %d problems", $0, importProblems ?? 0) } ?? "–"
+            func f(_ x: Double) -> String { HubFormat.fixed(x, digits: 0) }
+            let imp = importSeconds.map { (HubFormat.fixed($0, digits: 2) + " s, " + String(importProblems ?? 0) + " problems") } ?? "–"
             return "| \(polygonCount) | \(vertexCount) | \(f(indexLookupsPerSecond)) | "
-                + "\(f(bruteForceLookupsPerSecond)) | \(String(format: "%.0f×", speedup)) | "
-                + "\(String(format: "%.1f ms", buildSeconds * 1000)) | "
-                + "\(String(format: "%.1f MiB", Double(indexMemoryBytes) / 1_048_576)) | "
+                + "\(f(bruteForceLookupsPerSecond)) | \((HubFormat.fixed(speedup, digits: 0) + "×")) | "
+                + "\((HubFormat.fixed(buildSeconds * 1000, digits: 1) + " ms")) | "
+                + "\((HubFormat.fixed(Double(indexMemoryBytes) / 1_048_576, digits: 1) + " MiB")) | "
                 + "\(imp) | \(mismatches) |"
         }
 

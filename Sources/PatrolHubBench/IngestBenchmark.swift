@@ -39,13 +39,13 @@ struct IngestBenchmark {
         }
 
         var markdown: String {
-            func rate(_ s: Double) -> String { String(format: "%.0f", Double(messages) / s) }
+            func rate(_ s: Double) -> String { HubFormat.fixed(Double(messages) / s, digits: 0) }
             var lines = ["| run | bare subscriber msg/s | hub inbox msg/s | hub ratio | hub fully processed msg/s |", "|---|---|---|---|---|"]
             for i in 0..<min(bare.count, hub.count) {
-                lines.append("| \(i + 1) | \(rate(bare[i])) | \(rate(hub[i])) | \(String(format: "%.2f", bare[i] / hub[i])) | \(i < hubProcessed.count ? rate(hubProcessed[i]) : "-") |")
+                lines.append("| \(i + 1) | \(rate(bare[i])) | \(rate(hub[i])) | \(HubFormat.fixed(bare[i] / hub[i], digits: 2)) | \(i < hubProcessed.count ? rate(hubProcessed[i]) : "-") |")
             }
             let mb = Self.median(bare), mh = Self.median(hub)
-            lines.append("| **median** | **\(rate(mb))** | **\(rate(mh))** | **\(String(format: "%.2f", mb / mh))** | **\(rate(Self.median(hubProcessed)))** |")
+            lines.append("| **median** | **\(rate(mb))** | **\(rate(mh))** | **\(HubFormat.fixed(mb / mh, digits: 2))** | **\(rate(Self.median(hubProcessed)))** |")
             return lines.joined(separator: "\n")
         }
     }
@@ -60,7 +60,7 @@ struct IngestBenchmark {
 
         var registry = Registry()
         for i in 1...50 {
-            let id = "cam-\(String(format: "%03d", i))"
+            let id = "cam-\(HubFormat.zeroPadded(i, width: 3))"
             registry.cameras[id] = CameraRecord(id: id, name: id, location: nil, zone: "540102-001-001-0\(i % 5 + 1)")
         }
         var result = Result(messages: messages)
@@ -107,7 +107,7 @@ struct IngestBenchmark {
                 mids.removeAll(keepingCapacity: true)
             }
         }
-        guard acked == payloads.count else { throw BenchError(message: "the broker acknowledged \(acked) of \(payloads.count) queued messages") }
+        guard acked == payloads.count else { throw HubError(.bench, "the broker acknowledged \(acked) of \(payloads.count) queued messages") }
     }
 
     func measureBare(run: Int, port: Int) async throws -> Double {
@@ -173,7 +173,7 @@ struct IngestBenchmark {
                             lastCheckpoint = .now
                             try store.checkpointInbox()
                         }
-                        if ContinuousClock.now - start > .seconds(600) { throw BenchError(message: "hub run timed out: \(committed.value) committed, \(processed) processed") }
+                        if ContinuousClock.now - start > .seconds(600) { throw HubError(.bench, "hub run timed out: \(committed.value) committed, \(processed) processed") }
                     }
                     return ContinuousClock.now
                 })
@@ -186,7 +186,7 @@ struct IngestBenchmark {
         func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let status = try store.status()
         guard status.inboxReceived == messages, status.deadLettersTotal == 0 else {
-            throw BenchError(message: "hub run stored \(status.inboxReceived) of \(messages) (dead letters \(status.deadLettersTotal))")
+            throw HubError(.bench, "hub run stored \(status.inboxReceived) of \(messages) (dead letters \(status.deadLettersTotal))")
         }
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: storePath + suffix)
@@ -198,12 +198,11 @@ struct IngestBenchmark {
     func waitUntil(timeout: Double = 15, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {
-            if Date() > deadline { throw BenchError(message: "timed out") }
+            if Date() > deadline { throw HubError(.bench, "timed out") }
             try await Task.sleep(for: .milliseconds(1))
         }
     }
 
-    struct BenchError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 }
 
 /// A thread-safe counter the MQTT thread adds to.
@@ -221,4 +220,9 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.lock(); defer { lock.unlock() }; return n }
     /// When the count reached `target`.
     var doneAt: ContinuousClock.Instant? { lock.lock(); defer { lock.unlock() }; return done }
+}
+
+extension HubError.Code {
+    /// A benchmark run could not be measured (a hub that did not connect, messages not acknowledged, a run that timed out).
+    static let bench = Self("bench")
 }

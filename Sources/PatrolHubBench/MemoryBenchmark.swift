@@ -39,10 +39,10 @@ struct MemoryBenchmark {
         static let header = "messages,rss_kib,anon_kib,heap_in_use_kib,heap_held_kib,sqlite_kib,sqlite_page_cache_kib,engine_entries,open_items,occurrences,case_evidence,published,store_mib,cpu_s"
         var csv: String {
             "\(messages),\(rssKiB),\(anonKiB),\(heapInUse / 1024),\(heapHeld / 1024),\(sqlite / 1024),\(pageCache / 1024),\(engine.total),\(engine.openItems),"
-                + "\(engine.occurrences),\(engine.caseEvidence),\(published),\(storeBytes >> 20),\(String(format: "%.1f", cpuSeconds))"
+                + "\(engine.occurrences),\(engine.caseEvidence),\(published),\(storeBytes >> 20),\(HubFormat.fixed(cpuSeconds, digits: 1))"
         }
         var row: String {
-            func mib(_ kib: Int) -> String { String(format: "%.1f", Double(kib) / 1024) }
+            func mib(_ kib: Int) -> String { HubFormat.fixed(Double(kib) / 1024, digits: 1) }
             return "| \(messages) | \(mib(rssKiB)) | \(mib(anonKiB)) | \(mib(heapInUse / 1024)) | \(mib(Int(sqlite / 1024))) | \(mib(Int(pageCache / 1024))) | "
                 + "\(engine.total) | \(published) | \(storeBytes >> 20) |"
         }

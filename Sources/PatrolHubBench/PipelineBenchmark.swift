@@ -43,19 +43,19 @@ struct PipelineBenchmark {
         static func median(_ xs: [Double]) -> Double { IngestBenchmark.Result.median(xs) }
 
         var markdown: String {
-            func rate(_ s: Double) -> String { String(format: "%.0f", Double(events) / s) }
+            func rate(_ s: Double) -> String { HubFormat.fixed(Double(events) / s, digits: 0) }
             var lines = [
                 "| run | decode only events/s | decode + rules events/s | full pipeline (SQLite) events/s | full / decode |",
                 "|---|---|---|---|---|",
             ]
             for i in 0..<full.count {
-                lines.append("| \(i + 1) | \(rate(decode[i])) | \(rate(rules[i])) | \(rate(full[i])) | \(String(format: "%.2f", decode[i] / full[i])) |")
+                lines.append("| \(i + 1) | \(rate(decode[i])) | \(rate(rules[i])) | \(rate(full[i])) | \(HubFormat.fixed(decode[i] / full[i], digits: 2)) |")
             }
             let d = Self.median(decode), r = Self.median(rules), f = Self.median(full)
-            lines.append("| **median** | **\(rate(d))** | **\(rate(r))** | **\(rate(f))** | **\(String(format: "%.2f", d / f))** |")
+            lines.append("| **median** | **\(rate(d))** | **\(rate(r))** | **\(rate(f))** | **\(HubFormat.fixed(d / f, digits: 2))** |")
             let p = profile
-            func us(_ x: Double) -> String { String(format: "%.2f", x / Double(events) * 1e6) }
-            func pct(_ x: Double) -> String { String(format: "%.0f %%", x / p.total * 100) }
+            func us(_ x: Double) -> String { HubFormat.fixed(x / Double(events) * 1e6, digits: 2) }
+            func pct(_ x: Double) -> String { (HubFormat.fixed(x / p.total * 100, digits: 0) + " " + "%") }
             lines.append("")
             lines.append("Where the full pipeline's time goes (a separate profiled run; µs of CPU per event):")
             lines.append("")
@@ -72,7 +72,7 @@ struct PipelineBenchmark {
             lines.append("Profiled run: " + perBatch)
             lines.append("")
             lines.append("Decode alone, by format (µs of CPU per message): " + decodeByFormat.sorted { $0.key < $1.key }.map {
-                "\($0.key) \(String(format: "%.2f", $0.value.seconds / Double(max($0.value.messages, 1)) * 1e6))"
+                "\($0.key) \(HubFormat.fixed($0.value.seconds / Double(max($0.value.messages, 1)) * 1e6, digits: 2))"
             }.joined(separator: ", "))
             return lines.joined(separator: "\n")
         }
@@ -152,7 +152,7 @@ struct PipelineBenchmark {
             result.full.append(Self.seconds(since: t))
             if fullOnly { result.events = decoded } // no decode pass ran: the events the pipeline decoded
             let s = try store.status()
-            guard processed == messages else { throw IngestBenchmark.BenchError(message: "processed \(processed) of \(messages)") }
+            guard processed == messages else { throw HubError(.bench, "processed \(processed) of \(messages)") }
             result.outcome = "\(s.riskItemsTotal) risk items, \(s.slipsTotal) slips, \(s.casesTotal) cases, \(s.deadLettersTotal) dead letters"
             _ = effects
             for suffix in ["", "-wal", "-shm"] where !keep {

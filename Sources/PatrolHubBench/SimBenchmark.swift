@@ -36,7 +36,7 @@ struct SimBenchmark {
 
     func world() -> SimulationWorld {
         let cams = (1...40).map { i in
-            SimulationWorld.Camera(id: "cam-\(String(format: "%03d", i))", zone: "Z-\(i % 8)", location: GeoPoint(lat: 29.65, lon: 91.13))
+            SimulationWorld.Camera(id: "cam-\(HubFormat.zeroPadded(i, width: 3))", zone: "Z-\(i % 8)", location: GeoPoint(lat: 29.65, lon: 91.13))
         }
         return SimulationWorld(cameras: cams, devices: [], zoneCodes: Set((0..<8).map { "Z-\($0)" }))
     }
@@ -72,7 +72,7 @@ struct SimBenchmark {
             options.mqtt.cleanSession = true
             let report = try await SimulatorRunner(options: options, logger: logger).run(plan)
             guard report.acknowledged == plan.messages.count else {
-                throw IngestBenchmark.BenchError(message: "run \(r): the broker acknowledged \(report.acknowledged) of \(plan.messages.count)")
+                throw HubError(.bench, "run \(r): the broker acknowledged \(report.acknowledged) of \(plan.messages.count)")
             }
             func secs(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
             let run = Run(messages: plan.messages.count, bytes: plan.messages.reduce(0) { $0 + $1.payload.count },
@@ -86,9 +86,9 @@ struct SimBenchmark {
     static func markdown(_ runs: [Run]) -> String {
         var lines = ["| run | messages | avg bytes | plan (s) | publish (s) | published msg/s (QoS 1, to the last PUBACK) |", "|---|---|---|---|---|---|"]
         for (i, r) in runs.enumerated() {
-            lines.append(String(format: "| %d | %d | %d | %.2f | %.2f | %.0f |", i + 1, r.messages, r.bytes / max(r.messages, 1), r.planSeconds, r.publishSeconds, r.rate))
+            lines.append(("| " + String(i + 1) + " | " + String(r.messages) + " | " + String(r.bytes / max(r.messages, 1)) + " | " + HubFormat.fixed(r.planSeconds, digits: 2) + " | " + HubFormat.fixed(r.publishSeconds, digits: 2) + " | " + HubFormat.fixed(r.rate, digits: 0) + " |"))
         }
-        lines.append(String(format: "| **median** | | | **%.2f** | | **%.0f** |", median(runs.map(\.planSeconds)), median(runs.map(\.rate))))
+        lines.append(("| **median** | | | **" + HubFormat.fixed(median(runs.map(\.planSeconds)), digits: 2) + "** | | **" + HubFormat.fixed(median(runs.map(\.rate)), digits: 0) + "** |"))
         return lines.joined(separator: "\n")
     }
 }

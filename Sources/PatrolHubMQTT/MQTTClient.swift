@@ -25,33 +25,25 @@ package struct ReceivedMessage: Sendable {
     package var inboxMessage: InboxMessage { oversized ?? InboxMessage(topic: topic, payload: payload, receivedAt: receivedAt) }
 }
 
-/// An error of the MQTT client: what went wrong (`code`) and a sentence for people (`message`).
-package struct MQTTError: Error, CustomStringConvertible, Sendable {
-    /// The kinds of failure a caller handles differently.
-    package enum Code: String, Sendable {
-        /// libmosquitto refused a call (its own text is in the message).
-        case library
-        /// The client is not connected to the broker now; nothing was sent.
-        case notConnected
-        /// The connection ended before the broker acknowledged the message (it may or may not have it).
-        case connectionLost
-        /// The broker did not acknowledge the message within `Options.publishTimeout`.
-        case timedOut
-        /// The client was stopped (or was never started).
-        case stopped
-        /// The waiting task was cancelled before the acknowledgement came.
-        case cancelled
-    }
+/// The MQTT client's errors: `HubError`s with the `mqtt_*` codes below (`code`) and a sentence for people (`message`).
+package typealias MQTTError = HubError
 
-    package var code: Code
-    package var message: String
-    package var description: String { message }
+extension HubError.Code {
+    /// libmosquitto refused a call (its own text is in the message).
+    package static let library = Self("mqtt_library")
+    /// The client is not connected to the broker now; nothing was sent.
+    package static let notConnected = Self("mqtt_not_connected")
+    /// The connection ended before the broker acknowledged the message (it may or may not have it).
+    package static let connectionLost = Self("mqtt_connection_lost")
+    /// The broker did not acknowledge the message within `Options.publishTimeout`.
+    package static let timedOut = Self("mqtt_timed_out")
+    /// The client was stopped (or was never started).
+    package static let stopped = Self("mqtt_stopped")
+    /// The waiting task was cancelled before the acknowledgement came.
+    package static let cancelled = Self("mqtt_cancelled")
+}
 
-    package init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
+extension HubError {
     /// libmosquitto's return code `rc` for `operation`, with its text.
     package init(operation: String, code rc: Int32) {
         self.init(.library, "\(operation) failed: \(String(cString: mosquitto_strerror(rc))) (\(rc))")

@@ -55,6 +55,7 @@ class Mutant:
 
 MQTT = "Sources/PatrolHubMQTT/MQTTClient.swift"
 SERVICES = "Sources/PatrolHub/Services/HubServices.swift"
+INGEST_SERVICE = "Sources/PatrolHubRuntime/Ingest/IngestService.swift"
 ENGINE = "Sources/Alerts/Pipeline/RiskEngine.swift"
 CASES = "Sources/Alerts/Pipeline/CaseStage.swift"
 MEMORY = "Sources/Alerts/Pipeline/EngineMemory.swift"
@@ -83,7 +84,8 @@ MUTANTS = [
            "a group whose inbox commit failed is acknowledged anyway (PUBACKs sent, messages lost)",
            tests=INGEST),
     Mutant("outbox-delete", SERVICES,
-           "let ids = acked.compactMap { byMid[$0] }", "let ids = Array(byMid.values)",
+           "            } else {\n                ids.append(row.id)\n            }",
+           "            }\n            ids.append(row.id)",
            "outbox rows are deleted when published, not when the broker acknowledged them",
            tests=INGEST),
     Mutant("reconnect-backoff-cap", MQTT,
@@ -94,7 +96,7 @@ MUTANTS = [
            "delay = min(delay * 2, options.reconnectDelayMax)", "delay = delay * 2",
            "the delay between failed reconfigurations of the MQTT handle grows without its cap",
            tests=INGEST, occurrence=1),
-    Mutant("commit-failure-acked", SERVICES,
+    Mutant("commit-failure-acked", INGEST_SERVICE,
            "\"inbox.action\": \"not acknowledged: the broker keeps the messages\"])\n                return false",
            "\"inbox.action\": \"not acknowledged: the broker keeps the messages\"])\n                return true",
            "a failed inbox commit is reported as committed (the group is acknowledged and lost)",
