@@ -8,7 +8,9 @@ import Synchronization
 /// broker and the client deliver when nothing is committed: the hub's ingest
 /// differs from it only by the inbox commit it waits for.
 package final class BareSubscriber: Sendable {
+    /// The MQTT client id (persistent session).
     package let clientID: String
+    /// The topic filter subscribed to.
     package let topic: String
     private let client = Mutex<MQTTClient?>(nil)
     private let tally = Tally()

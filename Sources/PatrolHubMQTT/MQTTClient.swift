@@ -52,11 +52,16 @@ extension HubError {
 
 /// One message to publish.
 package struct OutgoingMessage: Sendable {
+    /// The topic to publish on.
     package var topic: String
+    /// The message body.
     package var payload: [UInt8]
+    /// MQTT QoS (0, 1 or 2).
     package var qos: Int32
+    /// Whether the broker keeps it as the topic's retained message.
     package var retain: Bool
 
+    /// A message, QoS 1 and not retained by default.
     package init(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) {
         self.topic = topic
         self.payload = payload
@@ -93,10 +98,12 @@ package final class ReceivedBatch: Sendable {
 /// for one consumer. When its iteration ends (the loop is left, or its task is
 /// cancelled) the client stops: nobody would commit what it reads.
 package struct ReceivedBatches: AsyncSequence, Sendable {
+    /// One group of messages read together.
     package typealias Element = ReceivedBatch
     fileprivate let stream: AsyncStream<ReceivedBatch>
     fileprivate let ended: @Sendable () -> Void
 
+    /// Iterates the batches; ending its iteration stops the client.
     package struct AsyncIterator: AsyncIteratorProtocol {
         fileprivate var base: AsyncStream<ReceivedBatch>.AsyncIterator
         fileprivate let lifetime: IterationLifetime
@@ -105,6 +112,7 @@ package struct ReceivedBatches: AsyncSequence, Sendable {
         package mutating func next() async -> ReceivedBatch? { await base.next() }
     }
 
+    /// The iterator of the one consumer.
     package func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: stream.makeAsyncIterator(), lifetime: IterationLifetime(ended))
     }
@@ -309,9 +317,11 @@ package final class MQTTClient: @unchecked Sendable {
         case callback(@Sendable ([ReceivedMessage]) -> Bool)
     }
 
+    /// Broker, credentials and session settings.
     package let options: Options
     /// Where connects, drops and failures are logged.
     package let logger: Logger
+    /// How received messages are handed over.
     package let delivery: Delivery
 
     /// The received groups, in order, for a client made with `.batches`

@@ -99,6 +99,7 @@ public final class ConfigMap {
         return nil
     }
 
+    /// The config error for `key`, at the line of `node` (or of the key itself) when known.
     public func error(_ key: String, _ message: String, at node: Node? = nil) -> HubError {
         HubError.config(file: file, line: (node ?? lineNode(key))?.mark?.line ?? mark?.line, key: keyPath(key), message: message)
     }
@@ -112,21 +113,25 @@ public final class ConfigMap {
     /// Whether the mapping has `key` (marking it as known).
     public func contains(_ key: String) -> Bool { node(key) != nil }
 
+    /// The text value of `key`; nil when absent, an error when not a scalar.
     public func string(_ key: String) throws(HubError) -> String? {
         guard let n = node(key) else { return nil }
         guard case .scalar(let s) = n else { throw error(key, "expected a text value", at: n) }
         return s.string
     }
 
+    /// The text value of `key`, or `value` when absent.
     public func string(_ key: String, default value: String) throws(HubError) -> String {
         try string(key) ?? value
     }
 
+    /// The text value of `key`, which must be present and non-empty.
     public func requiredString(_ key: String) throws(HubError) -> String {
         guard let s = try string(key), !s.isEmpty else { throw error(key, "is required") }
         return s
     }
 
+    /// The whole number at `key`, or `value` when absent; checked against `range` when given.
     public func int(_ key: String, default value: Int, range: ClosedRange<Int>? = nil) throws(HubError) -> Int {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Int(s.string) else {
@@ -138,6 +143,7 @@ public final class ConfigMap {
         return v
     }
 
+    /// The finite number at `key`, or `value` when absent; checked against `range` when given.
     public func double(_ key: String, default value: Double, range: ClosedRange<Double>? = nil) throws(HubError) -> Double {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n, let v = Double(s.string), v.isFinite else {
@@ -149,6 +155,7 @@ public final class ConfigMap {
         return v
     }
 
+    /// The flag at `key` (true/yes/on or false/no/off), or `value` when absent.
     public func bool(_ key: String, default value: Bool) throws(HubError) -> Bool {
         guard let n = node(key) else { return value }
         guard case .scalar(let s) = n else { throw error(key, "expected true or false", at: n) }

@@ -49,6 +49,7 @@ public struct RuleSet: Sendable, Equatable {
         try parse(ConfigMap.load(file: file))
     }
 
+    /// The rules of an already loaded rules.yaml mapping.
     public static func parse(_ root: ConfigMap) throws(HubError) -> RuleSet {
         var r = RuleSet()
         let d = try root.map("dedup")

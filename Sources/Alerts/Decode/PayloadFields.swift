@@ -66,6 +66,7 @@ public struct PayloadFields: Sendable {
         HubError.decode(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
     }
 
+    /// An optional string field; an error when present with another type.
     public func string(_ name: String) throws(HubError) -> String? {
         guard let v = present(name) else { return nil }
         guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
@@ -81,6 +82,7 @@ public struct PayloadFields: Sendable {
         return s
     }
 
+    /// An optional number field, checked against `range` when given.
     public func double(_ name: String, range: ClosedRange<Double>? = nil) throws(HubError) -> Double? {
         guard let v = present(name) else { return nil }
         guard case .number(let d) = v else { throw wrongType(name, "a number", v) }
@@ -90,6 +92,7 @@ public struct PayloadFields: Sendable {
         return d
     }
 
+    /// An optional whole-number field, checked against `range` when given.
     public func int(_ name: String, range: ClosedRange<Int>? = nil) throws(HubError) -> Int? {
         guard let d = try double(name) else { return nil }
         guard d.rounded() == d, abs(d) < 1e15 else { throw HubError.decode(.wrongType, "field '\(self.name(name))' must be a whole number, found \(d)") }
@@ -100,6 +103,7 @@ public struct PayloadFields: Sendable {
         return n
     }
 
+    /// An optional true/false field.
     public func bool(_ name: String) throws(HubError) -> Bool? {
         guard let v = present(name) else { return nil }
         guard case .bool(let b) = v else { throw wrongType(name, "true or false", v) }
@@ -124,12 +128,14 @@ public struct PayloadFields: Sendable {
         return value
     }
 
+    /// A required time field, read with `parser`.
     public func requiredTime(_ name: String, parser: TimeParser) throws(HubError) -> Date {
         let text = try requiredString(name)
         guard let date = parser.parse(text) else { throw HubError.decode(.invalidValue, "field '\(self.name(name))' is not an RFC 3339 time: '\(text.prefix(40))'") }
         return date
     }
 
+    /// An optional array of strings.
     public func stringArray(_ name: String) throws(HubError) -> [String]? {
         guard let v = present(name) else { return nil }
         guard case .array(let a) = v else { throw wrongType(name, "an array of strings", v) }

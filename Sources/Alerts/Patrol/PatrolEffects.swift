@@ -12,19 +12,29 @@ public struct PatrolRecord: Sendable, Hashable {
 
     /// The slot's correlation id; nil for an unscheduled check-in.
     public var slotID: String?
+    /// A check-in or a verdict.
     public var kind: Kind
+    /// How the check-in counted, or the slot's verdict.
     public var status: PatrolStatus
+    /// The patrol device that checked in (or was due to).
     public var device: String
+    /// The worker the device belongs to, when known.
     public var worker: String?
+    /// The route of the slot, when scheduled.
     public var route: String?
+    /// The checkpoint checked in at (or due).
     public var checkpoint: String
+    /// The checkpoint's zone, when known.
     public var zone: String?
     /// The check-in's event key (nil for a verdict).
     public var eventKey: String?
     /// The check-in's event time, or the slot's grace end for a verdict.
     public var time: Date
+    /// How the check-in was made (NFC, QR, GPS...), when reported.
     public var method: String?
+    /// Where the device reported being, when it did.
     public var location: GeoPoint?
+    /// Distance from the checkpoint, when a location was reported.
     public var distanceMetres: Double?
     /// Why, in plain language (distance, or the miss's item and letter).
     public var detail: String
@@ -53,6 +63,7 @@ public struct PatrolRecord: Sendable, Hashable {
 /// What the store holds of a decided slot (a row of `patrol_slots`): the
 /// verdict and, after a miss, its risk item and reminder letter.
 public struct PatrolSlotState: Sendable, Hashable {
+    /// The slot's verdict.
     public var status: PatrolStatus
     /// The missed_checkpoint risk item (kept after a late check-in).
     public var riskItemID: String?
@@ -69,6 +80,7 @@ public struct PatrolSlotState: Sendable, Hashable {
 
 /// A slot declared missed: everything the store writes for it.
 public struct PatrolMiss: Sendable, Hashable {
+    /// The slot missed.
     public var slot: PatrolSlot
     /// The missed_checkpoint risk item (seq from its id).
     public var item: RiskItem
@@ -107,7 +119,9 @@ public enum PatrolEffect: Sendable, Hashable {
 /// A check-in of a device at an event time: what the store is asked its
 /// neighbours for (`PatrolNeighbours`).
 public struct PatrolCheckinAt: Sendable, Hashable {
+    /// The device that checked in.
     public var device: String
+    /// The check-in's event time.
     public var time: Date
 
     /// A device's check-in time.
@@ -120,7 +134,9 @@ public struct PatrolCheckinAt: Sendable, Hashable {
 /// The event times of a device's check-ins the store holds just before and
 /// just after a time (strictly; any status): the ends of the gaps a check-in there closes.
 public struct PatrolNeighbours: Sendable, Hashable {
+    /// The latest check-in before the time, if any.
     public var previous: Date?
+    /// The earliest check-in after the time, if any.
     public var next: Date?
 
     /// Neighbours.
@@ -190,6 +206,7 @@ public struct PatrolTickResult: Sendable, Hashable {
     public var letters: [String] = []
     /// The span evaluated, `(from, through]`; nil on the very first tick without `effective_from`.
     public var from: Date?
+    /// The end of the span evaluated, inclusive; nil when nothing was.
     public var through: Date?
     /// Nothing evaluated.
     public init() {}

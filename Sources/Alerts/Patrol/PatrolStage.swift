@@ -14,6 +14,7 @@ import Foundation
 /// device buffered while offline) closes the missed_checkpoint risk item and
 /// its reminder letter (republished, closed, under the same id).
 public struct PatrolStage: Sendable {
+    /// The schedule of slots the check-ins are matched against.
     public let plan: PatrolPlan
     /// `{prefix}` of `{prefix}/out/slips`, where the letters of a tick go.
     public let outputPrefix: String
@@ -29,14 +30,17 @@ public struct PatrolStage: Sendable {
 
     /// What one check-in did.
     public struct CheckinResult: Sendable, Hashable {
+        /// The slot the check-in was matched to; nil for an unscheduled one.
         public var slotID: String?
         /// How the check-in itself counted.
         public var status: PatrolStatus
         /// The slot's verdict after it (nil for an unscheduled check-in).
         public var slotStatus: PatrolStatus?
+        /// Distance from the checkpoint, when a location was reported.
         public var distanceMetres: Double?
         /// The missed_checkpoint item closed by this check-in, if any.
         public var closedItemID: String?
+        /// The reminder letter closed by this check-in, if any.
         public var closedSlipID: String?
         /// Slots this check-in's gap detection declared missed (ids, by due time).
         public var missed: [String] = []

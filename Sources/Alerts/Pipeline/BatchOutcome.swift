@@ -53,6 +53,7 @@ public struct BatchOutcome: Sendable {
     public struct DeadLetter: Sendable, Hashable {
         /// The inbox row refused.
         public var record: InboxRecord
+        /// Why it was refused.
         public var error: HubError
     }
 

@@ -755,6 +755,8 @@ public struct RiskEngine: Sendable {
 
     func immediateSeverity(_ item: RiskItem) -> Bool { item.severity.rawValue <= rules.immediateMaxSeverity }
 
+    /// The id of the risk item with sequence number `seq` (`RI-` and eight digits).
     public static func itemID(_ seq: Int) -> String { "RI-" + HubFormat.zeroPadded(seq, width: 8) }
+    /// The id of the slip of `kind` with sequence number `seq` (its prefix and eight digits).
     public static func slipID(_ kind: Slip.Kind, _ seq: Int) -> String { kind.idPrefix + "-" + HubFormat.zeroPadded(seq, width: 8) }
 }

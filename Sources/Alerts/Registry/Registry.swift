@@ -61,6 +61,7 @@ public struct Registry: Sendable {
         return Registry(cameras: cameras, devices: devices)
     }
 
+    /// The cameras of a cameras CSV file (id, name, lat, lon; optional crs, zone), ids unique.
     public static func loadCameras(file: String) throws(HubError) -> [CameraRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "name", "lat", "lon"], optional: ["crs", "zone"])
         var seen: [String: Int] = [:]
@@ -86,6 +87,7 @@ public struct Registry: Sendable {
         return out
     }
 
+    /// The patrol devices of a devices CSV file (id, worker, unit; optional zone), ids unique.
     public static func loadDevices(file: String) throws(HubError) -> [DeviceRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "worker", "unit"], optional: ["zone"])
         var seen: [String: Int] = [:]
@@ -120,10 +122,12 @@ public struct CSVTable: Sendable {
     /// The data rows, in file order.
     public var rows: [Row]
 
+    /// The config error for `column` of `row`, at the row's line.
     public func error(_ row: Row, _ column: String, _ message: String) -> HubError {
         HubError.config(file: file, line: row.line, key: column, message: message)
     }
 
+    /// Reads and parses a CSV file, which must be readable UTF-8 with the `required` columns.
     public static func load(file: String, required: [String], optional: [String]) throws(HubError) -> CSVTable {
         guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
             throw HubError.config(file: file, line: nil, key: "", message: "cannot read the file (missing, unreadable or not UTF-8)")
@@ -131,6 +135,7 @@ public struct CSVTable: Sendable {
         return try parse(text: text, file: file, required: required, optional: optional)
     }
 
+    /// Parses CSV `text` with the `required` columns and any of the `optional` ones; `file` names it in errors.
     public static func parse(text: String, file: String, required: [String], optional: [String]) throws(HubError) -> CSVTable {
         var records: [(line: Int, fields: [String])] = []
         var field = ""

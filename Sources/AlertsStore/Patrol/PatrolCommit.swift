@@ -6,6 +6,7 @@ import GRDB
 /// as a `PatrolLedger`, and the writes of its `PatrolEffect`s, in the order
 /// given, inside the batch's (or the tick's) one transaction.
 extension SQLiteBatch {
+    /// The stored check-ins just before and after each of `checkins`, per device.
     public func patrolNeighbours(_ checkins: [PatrolCheckinAt]) throws -> [PatrolCheckinAt: PatrolNeighbours] {
         let before = try db.cachedStatement(sql: "SELECT MAX(time) FROM patrol_records WHERE device = ? AND kind = 'checkin' AND time < ?")
         let after = try db.cachedStatement(sql: "SELECT MIN(time) FROM patrol_records WHERE device = ? AND kind = 'checkin' AND time > ?")
@@ -18,6 +19,7 @@ extension SQLiteBatch {
         return out
     }
 
+    /// The stored state of the slots `ids`: verdicts, letters issued and the last letter seq.
     public func patrolLedger(slots ids: [String]) throws -> PatrolLedger {
         var ledger = PatrolLedger(lastLetterSeq: try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'reminder'") ?? 0)
         for chunk in stride(from: 0, to: ids.count, by: 500) {
@@ -31,10 +33,12 @@ extension SQLiteBatch {
         return ledger
     }
 
+    /// How far the patrol scheduler has evaluated slots; nil before its first tick.
     public func patrolEvaluatedUntil() throws -> Date? {
         try Double.fetchOne(db, sql: "SELECT evaluated_until FROM patrol_scheduler WHERE id = 1").map(Date.init(timeIntervalSince1970:))
     }
 
+    /// Writes a scheduler tick's effects and moves its evaluated-until mark.
     public func commit(_ tick: PatrolTickOutcome, now: Date) throws {
         try write(patrol: tick.effects, now: now)
         if let until = tick.evaluatedUntil {

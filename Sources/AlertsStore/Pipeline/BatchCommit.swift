@@ -102,6 +102,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         try EventKeys.known(keys, db: db)
     }
 
+    /// Writes a batch's outcome and its cursor in one transaction, returning what was committed.
     public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt {
         try write(patrol: outcome.patrol, now: now)
         try EventKeys.insert(outcome.eventKeys, db: db)

@@ -84,6 +84,7 @@ extension HubError.Code {
     public static let eventLogFormat = Self("event_log_format")
 }
 
+/// Reading the packed per-batch event log (`event_batches`).
 public enum EventLog {
     /// Unpacks one batch's blob.
     public static func decode(_ bytes: [UInt8]) throws -> [EventLogEntry] {

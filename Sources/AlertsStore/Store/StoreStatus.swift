@@ -16,6 +16,7 @@ public struct StoreStatus: Sendable, Equatable {
     public var deadLettersPending = 0
     /// Dead letters replayed since the store was created, pruned ones included.
     public var deadLettersReplayed = 0
+    /// Risk items in the store, by status.
     public var riskItems: [String: Int] = [:]
     /// Risk items muted by inhibition or a silence.
     public var riskItemsSuppressed = 0

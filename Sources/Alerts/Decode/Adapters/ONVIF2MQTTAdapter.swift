@@ -36,6 +36,7 @@ public struct ONVIF2MQTTAdapter: EventAdapter {
         self.resolver = resolver
     }
 
+    /// The normalized events of one onvif2mqtt message on `topic`.
     public func decode(topic: String, payload: [UInt8], receivedAt: Date) throws(HubError) -> [NormalizedEvent] {
         var unmapped: UnmappedInput?
         return try decode(topic: topic, payload: payload, receivedAt: receivedAt, unmapped: &unmapped)
