@@ -6,6 +6,7 @@ import Foundation
 /// window, checkpoint location and radius), which the planner turns into a
 /// check-in on time, late, outside the radius, or none.
 extension PatrolPlan: PatrolRoundSource {
+    /// The visits due on `wanted` routes (all when nil) from `start` for `duration`; `file` and `line` name the scenario in errors.
     public func visits(routes wanted: [String]?, from start: Date, duration: TimeInterval, file: String, line: Int) throws(HubError) -> [PatrolVisit] {
         if let wanted {
             for id in wanted where route(id: id) == nil {

@@ -44,11 +44,16 @@ package struct BrokerCredentials: Sendable {
         case simulator
     }
 
+    /// One broker login: a role, a username and its password.
     package struct Account: Sendable, Hashable {
+        /// What the account may read and write.
         package var role: Role
+        /// The login name, also the client id it must connect with.
         package var username: String
+        /// The password in clear (the broker gets only its hash).
         package var password: String
 
+        /// An account.
         package init(role: Role, username: String, password: String) {
             self.role = role
             self.username = username
@@ -56,25 +61,32 @@ package struct BrokerCredentials: Sendable {
         }
     }
 
+    /// A line of the credentials file: kept as written (comments, blanks) or an account.
     package enum Line: Sendable {
         case text(String)
         case account(Account)
     }
 
+    /// The file's lines in order, so rewriting it keeps the installer's comments.
     package var lines: [Line]
+    /// The credentials file's path, for errors and for writing it back.
     package let file: String
 
+    /// Credentials of `file`, holding `lines` (none by default).
     package init(file: String, lines: [Line] = []) {
         self.file = file
         self.lines = lines
     }
 
+    /// The accounts, in file order.
     package var accounts: [Account] {
         lines.compactMap { if case .account(let a) = $0 { return a }; return nil }
     }
 
+    /// The account of `username`, if any.
     package func account(_ username: String) -> Account? { accounts.first { $0.username == username } }
 
+    /// The first account with `role`, if any.
     package func account(role: Role) -> Account? { accounts.first { $0.role == role } }
 
     /// Letters, digits and `-._@~` and the like: no spaces, controls, `:` (the password
@@ -85,6 +97,7 @@ package struct BrokerCredentials: Sendable {
         }
     }
 
+    /// Parses `ROLE USERNAME [PASSWORD]` lines, generating a password for a missing one or `-`; `file` names it in errors.
     package static func parse(_ text: String, file: String) throws(HubError) -> BrokerCredentials {
         var result = BrokerCredentials(file: file)
         var seen: [String: Int] = [:]
@@ -132,6 +145,7 @@ package struct BrokerCredentials: Sendable {
         return true
     }
 
+    /// The file's text: comments as written, accounts as aligned `ROLE USERNAME PASSWORD` lines.
     package var text: String {
         lines.map { line -> String in
             switch line {
@@ -141,6 +155,7 @@ package struct BrokerCredentials: Sendable {
         }.joined(separator: "\n") + "\n"
     }
 
+    /// The comment a new credentials file starts with.
     package static let header = """
         # PatrolHub broker accounts: ROLE USERNAME PASSWORD (see README "Security").
         # The hub adds every registered camera and device and itself at start, and generates
@@ -149,6 +164,7 @@ package struct BrokerCredentials: Sendable {
 
     /// The hub's usernames: its ingest session (`client_id`) and its outcome publisher (`client_id-out`).
     package static func hubUsernames(clientID: String) -> [String] { [clientID, clientID + "-out"] }
+    /// The simulator's username for the hub's `clientID`.
     package static func simulatorUsername(clientID: String) -> String { clientID + "-sim" }
 
     /// Reads the credentials file (creating it when missing), adds what the

@@ -20,13 +20,19 @@ import Glibc
 /// hub's password can take over the hub's persistent session. Without it
 /// (test harnesses and benchmarks only) the broker is open on loopback.
 package final class EmbeddedBroker: @unchecked Sendable {
+    /// How to start the broker and what it enforces.
     package struct Options: Sendable {
+        /// The mosquitto binary: a name looked up on PATH, or a path.
         package var executable = "mosquitto"
+        /// The plain listener's bind address.
         package var host = "127.0.0.1"
         /// 0 picks a free port.
         package var port = 0
+        /// Where the broker's folder (config, log, persistence) is made.
         package var dataDir: String
+        /// Messages queued per offline persistent session before the broker drops new ones.
         package var maxQueuedMessages = 1_000_000
+        /// QoS 1/2 messages in flight per client.
         package var maxInflightMessages = 100
         /// Accounts and ACL; nil: an open broker (only for tests and benchmarks on loopback).
         package var access: BrokerAccess?
@@ -35,6 +41,7 @@ package final class EmbeddedBroker: @unchecked Sendable {
         /// A TLS listener for devices on the network.
         package var tls: TLSListener?
 
+        /// Options; only `dataDir` is required.
         package init(executable: String = "mosquitto", host: String = "127.0.0.1", port: Int = 0, dataDir: String,
                      maxQueuedMessages: Int = 1_000_000, maxInflightMessages: Int = 100, access: BrokerAccess? = nil,
                      maxPayloadBytes: Int = 0, tls: TLSListener? = nil) {
@@ -50,12 +57,18 @@ package final class EmbeddedBroker: @unchecked Sendable {
         }
     }
 
+    /// A TLS listener's address and its certificate and key files (PEM).
     package struct TLSListener: Sendable {
+        /// The bind address.
         package var host: String
+        /// The port.
         package var port: Int
+        /// The server certificate (chain), PEM.
         package var certFile: String
+        /// The certificate's private key, PEM.
         package var keyFile: String
 
+        /// A listener.
         package init(host: String, port: Int, certFile: String, keyFile: String) {
             self.host = host
             self.port = port
@@ -64,18 +77,23 @@ package final class EmbeddedBroker: @unchecked Sendable {
         }
     }
 
+    /// How the broker was asked to start.
     package let options: Options
+    /// Where starts, stops and failures are logged.
     package let logger: Logger
 
     /// Where local clients (the hub) reach the plain listener: loopback when it binds every address.
     package var connectHost: String { Self.connectHost(for: options.host) }
 
+    /// Where a local client reaches a listener bound to `host`: loopback for the any-address and `localhost`.
     package static func connectHost(for host: String) -> String {
         ["0.0.0.0", "::", "[::]", "", "localhost"].contains(host) ? "127.0.0.1" : host
     }
+    /// The plain listener's port once started (the one picked when `options.port` is 0).
     package private(set) var port: Int = 0
     private var pid: pid_t = 0
 
+    /// A broker, not started yet.
     package init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
@@ -86,10 +104,15 @@ package final class EmbeddedBroker: @unchecked Sendable {
         let dir = options.dataDir.hasPrefix("/") ? options.dataDir : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(options.dataDir)
         return ((dir as NSString).appendingPathComponent("broker") as NSString).standardizingPath
     }
+    /// The generated mosquitto config.
     package var configPath: String { (folder as NSString).appendingPathComponent("mosquitto.conf") }
+    /// The broker's log file.
     package var logPath: String { (folder as NSString).appendingPathComponent("mosquitto.log") }
+    /// The broker's pid file.
     package var pidPath: String { (folder as NSString).appendingPathComponent("mosquitto.pid") }
+    /// The generated password file (hashed passwords).
     package var passwordPath: String { (folder as NSString).appendingPathComponent("passwd") }
+    /// The generated ACL file.
     package var aclPath: String { (folder as NSString).appendingPathComponent("acl") }
 
     /// Writes the config, starts the broker and waits until it accepts connections.
@@ -185,6 +208,7 @@ package final class EmbeddedBroker: @unchecked Sendable {
         pid = 0
     }
 
+    /// Whether the started process is still alive.
     package var isRunning: Bool { pid > 0 && Glibc.kill(pid, 0) == 0 }
 
     private func stopLeftover() {
@@ -235,6 +259,7 @@ package final class EmbeddedBroker: @unchecked Sendable {
     }
 
 
+    /// The executable `name`: a path as given, else the first match on PATH.
     package static func resolve(_ name: String) throws -> URL {
         if name.contains("/") { return URL(fileURLWithPath: name) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin"

@@ -14,10 +14,12 @@ import Synchronization
 /// cannot be committed is rejected: the client drops the connection without
 /// acknowledging it, and the broker redelivers it.
 package struct IngestService: Service {
+    /// The MQTT session the groups are read from.
     package let client: MQTTClient
     /// Commits one group to the inbox; returns whether it is durable.
     private let commit: @Sendable ([ReceivedMessage]) -> Bool
 
+    /// An ingest reading with `options` into `store`; `onCommit` is told how many messages each durable group inserted.
     package init(options: MQTTClient.Options, store: DisputeStore, logger: Logger, health: HubHealth? = nil, onCommit: (@Sendable (Int) -> Void)? = nil) {
         let failingSince = FailingSince()
         client = MQTTClient(options: options, logger: logger, delivery: .batches)
@@ -41,6 +43,7 @@ package struct IngestService: Service {
         }
     }
 
+    /// Reads, commits and acknowledges groups until shutdown, then stops the client and the store thread.
     package func run() async throws {
         let (client, commit) = (self.client, self.commit)
         try client.start()
@@ -65,6 +68,7 @@ package struct IngestService: Service {
 /// Since when the inbox's commits have been failing (nil while they succeed).
 package final class FailingSince: Sendable {
     private let value = Mutex<Date?>(nil)
+    /// Records now as the start of the failures, unless already failing.
     package func mark() { value.withLock { if $0 == nil { $0 = Date() } } }
     /// Clears the mark, returning when the failures began (nil if none).
     package func clear() -> Date? { value.withLock { v in defer { v = nil }; return v } }

@@ -19,7 +19,9 @@ import Glibc
 /// by their event key. Messages are never reordered otherwise, so without a
 /// disconnect the broker sees exactly the plan's sequence.
 package final class SimulatorRunner: @unchecked Sendable {
+    /// How the runner connects, paces and reports.
     package struct Options: Sendable {
+        /// Broker address, credentials and client id of the publishing session.
         package var mqtt = MQTTClient.Options()
         /// Most messages published and not yet acknowledged before the runner waits.
         package var window = 20_000
@@ -38,26 +40,40 @@ package final class SimulatorRunner: @unchecked Sendable {
 
     /// What a run did, with the wall-clock timeline the drill scores against.
     package struct Report: Sendable {
+        /// Messages published, republished ones included.
         package var published = 0
+        /// Messages the broker acknowledged (PUBACK).
         package var acknowledged = 0
+        /// Messages published again after a reconnect.
         package var republished = 0
+        /// Camera last-will connections made (and aborted).
         package var wills = 0
+        /// Connection drops, injected or not.
         package var disconnects = 0
+        /// When the run began.
         package var startedAt = Date()
+        /// When the last acknowledgement came (or the run gave up).
         package var finishedAt = Date()
+        /// The wall instant each trigger's message was sent, by trigger id.
         package var triggerSent: [String: Date] = [:]
+        /// Scenario offsets against wall instants, for the drill's timeline.
         package var progress: [(offset: TimeInterval, wall: Date)] = []
 
+        /// Wall-clock duration of the run.
         package var elapsed: TimeInterval { finishedAt.timeIntervalSince(startedAt) }
+        /// Acknowledged messages per wall second.
         package var rate: Double { elapsed > 0 ? Double(acknowledged) / elapsed : 0 }
 
         /// A report of nothing yet.
         package init() {}
     }
 
+    /// How the runner connects, paces and reports.
     package let options: Options
+    /// Where connects, drops and progress are logged.
     package let logger: Logger
 
+    /// A runner, not connected yet.
     package init(options: Options, logger: Logger) {
         self.options = options
         self.logger = logger
@@ -223,11 +239,13 @@ package final class SimulatorRunner: @unchecked Sendable {
         cam.abort()
     }
 
+    /// Sleeps until the wall instant `date` (returns at once when it is past).
     package func sleepUntil(_ date: Date) async throws {
         let wait = date.timeIntervalSinceNow
         if wait > 0 { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) }
     }
 
+    /// Polls `condition` every 5 ms, failing with `what` named after `timeout` seconds.
     package func waitFor(timeout: Double, _ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {
@@ -239,17 +257,22 @@ package final class SimulatorRunner: @unchecked Sendable {
 
 /// `  12 345 sent  12 300 acked  2 340 msg/s  scenario 00:12:30 / 01:00:00  5.2 s` on a terminal.
 package struct ProgressLine {
+    /// Whether to print (standard error is a terminal and progress was asked for).
     package let enabled: Bool
+    /// Messages the plan holds.
     package let total: Int
+    /// The scenario's length.
     package let duration: TimeInterval
     private let lastPrint = LockedDate()
 
+    /// A progress line.
     package init(enabled: Bool, total: Int, duration: TimeInterval) {
         self.enabled = enabled
         self.total = total
         self.duration = duration
     }
 
+    /// Rewrites the line, at most four times a second.
     package func update(sent: Int, acked: Int, offset: TimeInterval, elapsed: TimeInterval) {
         guard enabled, lastPrint.advance(by: 0.25) else { return }
         let rate = elapsed > 0 ? Double(acked) / elapsed : 0
@@ -258,11 +281,13 @@ package struct ProgressLine {
         FileHandle.standardError.write(Data(line.utf8))
     }
 
+    /// Clears the line.
     package func finish(sent: Int, acked: Int, elapsed: TimeInterval) {
         guard enabled else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 
+    /// A scenario offset as a clock, `hh:mm:ss`.
     package func clockText(_ t: TimeInterval) -> String {
         HubFormat.clock(seconds: Int(t))
     }
@@ -272,6 +297,7 @@ package struct ProgressLine {
 package final class LockedDate: @unchecked Sendable {
     private let lock = NSLock()
     private var last = Date.distantPast
+    /// Whether `interval` has passed since the last true answer (then moves the mark to now).
     package func advance(by interval: TimeInterval) -> Bool {
         lock.lock()
         defer { lock.unlock() }
