@@ -12,6 +12,19 @@ import Glibc
 /// `publish` suspended until the broker's PUBACK, bounded by `maxInflight`.
 @Suite("MQTT client: batches and async publish", .serialized)
 struct MQTTClientTests {
+    /// A started client with options `o`, once it is connected.
+    static func connected(_ o: MQTTClient.Options) async throws -> MQTTClient {
+        let client = MQTTClient(options: o, logger: testLogger)
+        try client.start()
+        do {
+            try await waitUntil("connected") { client.isConnected }
+        } catch {
+            client.stop()
+            throw error
+        }
+        return client
+    }
+
     static func options(port: Int, id: String, subscriptions: [String] = [], cleanSession: Bool = true) -> MQTTClient.Options {
         var o = MQTTClient.Options()
         o.port = port
@@ -234,10 +247,8 @@ struct MQTTClientTests {
         o.publishTimeout = .milliseconds(500)
         o.reconnectDelayMin = 5 // stays away once the broker died, for the not-connected check
         o.reconnectDelayMax = 5
-        let client = MQTTClient(options: o, logger: testLogger)
-        try client.start()
+        let client = try await Self.connected(o)
         defer { client.stop() }
-        try await waitUntil("connected") { client.isConnected }
 
         // Frozen broker: no PUBACK within the timeout.
         try broker.suspend()
@@ -277,10 +288,8 @@ struct MQTTClientTests {
         var o = Self.options(port: broker.port, id: "inflight")
         o.maxInflight = 3
         o.publishTimeout = .seconds(60)
-        let client = MQTTClient(options: o, logger: testLogger)
-        try client.start()
+        let client = try await Self.connected(o)
         defer { client.stop() }
-        try await waitUntil("connected") { client.isConnected }
 
         try broker.suspend()
         let pending = Task { await client.publish((0..<10).map { OutgoingMessage(topic: "test/inflight", payload: [UInt8($0)]) }) }
@@ -301,10 +310,8 @@ struct MQTTClientTests {
         var o = Self.options(port: broker.port, id: "cancel")
         o.maxInflight = 1
         o.publishTimeout = .seconds(60)
-        let client = MQTTClient(options: o, logger: testLogger)
-        try client.start()
+        let client = try await Self.connected(o)
         defer { client.stop() }
-        try await waitUntil("connected") { client.isConnected }
         try broker.suspend()
         let first = Task { try await client.publish(topic: "test/cancel", payload: [1]) }
         try await waitUntil("1 in flight") { client.inflight == 1 }
