@@ -122,6 +122,7 @@ extension PatrolHubBenchCommand {
         @Option(help: "Seconds of publishing in the latency run.") var latencySeconds: Double = 10
         @Option(help: "Events queued for the backlog run.") var backlog = 100_000
         @Option(help: "Comma-separated: idle, latency, backlog.") var only = "idle,latency,backlog"
+        @Option(help: "A folder for each latency run's per-message CSV (sent_s,latency_ms).") var latencyTrace: String?
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -136,6 +137,7 @@ extension PatrolHubBenchCommand {
             bench.rate = rate
             bench.latencySeconds = latencySeconds
             bench.backlog = backlog
+            bench.traceDir = latencyTrace
             bench.measurements = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             let samples = try await bench.run { name, run, sample in
                 // Each row as it is measured (standard output is buffered when piped).

@@ -25,8 +25,8 @@ import PatrolHubRuntime
 ///   left out).
 /// - **backlog**: `backlog` events queued for the hub's persistent session
 ///   while it is stopped; the time from starting the process to the cursor
-///   reaching the last of them, next to a bare libmosquitto subscriber
-///   draining a queue of the same size from the same broker (`IngestBenchmark`'s).
+///   reaching the last of them, next to a bare `mosquitto_sub` (mosquitto's own
+///   client) draining a queue of the same size from the same broker.
 struct EventsBenchmark {
     struct Binary {
         var name: String
@@ -41,6 +41,9 @@ struct EventsBenchmark {
     var latencySeconds: Double = 10
     var backlog = 100_000
     var measurements: Set<String> = ["idle", "latency", "backlog"]
+    /// When set, each latency run's messages go to `DIR/NAME-runR.csv` (`sent_s,latency_ms`,
+    /// send time from the first message): where in time the tail comes from.
+    var traceDir: String?
     var logger: Logger
 
     /// One binary's figures in one run.
@@ -81,9 +84,7 @@ struct EventsBenchmark {
                 }
                 if measurements.contains("backlog") {
                     s.drainSeconds = try await drain(b, dir: dir + "-backlog", port: broker.port, run: r)
-                    var bare = IngestBenchmark(messages: backlog, runs: 1, synchronous: .normal, inflight: 100, logger: logger)
-                    bare.pipeline = false
-                    s.bareSeconds = try await bare.measureBare(run: r * 10 + (b.name == binaries[0].name ? 0 : 1), port: broker.port)
+                    s.bareSeconds = try await drainMosquittoSub(run: r * 10 + (b.name == binaries[0].name ? 0 : 1), port: broker.port)
                 }
                 report(b.name, r, s)
                 out[b.name, default: []].append(s)
@@ -234,6 +235,11 @@ struct EventsBenchmark {
             try await Task.sleep(for: .milliseconds(50))
         }
         await stop(p)
+        if let traceDir {
+            let rows = times.trace().map { "\(HubFormat.fixed($0.sent, digits: 4)),\(HubFormat.fixed($0.latency * 1000, digits: 3))" }
+            try ("sent_s,latency_ms\n" + rows.joined(separator: "\n") + "\n")
+                .write(toFile: "\(traceDir)/\(b.name)-run\(run).csv", atomically: true, encoding: .utf8)
+        }
         let warmup = rate // the first second
         var ms = times.latencies().dropFirst(warmup).map { $0 * 1000 }
         ms.sort()
@@ -269,13 +275,49 @@ struct EventsBenchmark {
         return elapsed
     }
 
+    /// Seconds from starting a bare `mosquitto_sub` (mosquitto's own client, QoS 1,
+    /// persistent session, output to /dev/null) to its exit after receiving
+    /// `backlog` events queued for its session on the same broker: the drain's yardstick.
+    func drainMosquittoSub(run: Int, port: Int) async throws -> Double {
+        let clientID = "bench-mosquitto-sub-\(run)-\(getpid())"
+        let topic = "bench/\(run)/mosquitto_sub"
+        func sub(_ extra: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+            p.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-i", clientID, "-c", "-q", "1", "-t", topic] + extra
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mosquitto_sub") else {
+            throw HubError(.bench, "the drain's yardstick needs mosquitto_sub (Debian package mosquitto-clients)")
+        }
+        // The persistent session: subscribe and leave at once, then queue the events for it.
+        let session = try sub(["-E"])
+        session.waitUntilExit()
+        guard session.terminationStatus == 0 else { throw HubError(.bench, "mosquitto_sub could not subscribe (exit \(session.terminationStatus))") }
+        let queuer = IngestBenchmark(messages: backlog, runs: 1, synchronous: .normal, inflight: 100, logger: logger)
+        try await queuer.queue(queuer.payloads(run: run, kind: "mosquitto_sub"), topic: topic, port: port)
+        let t0 = ContinuousClock.now
+        let drain = try sub(["-C", "\(backlog)"])
+        while drain.isRunning {
+            if ContinuousClock.now - t0 > .seconds(600) {
+                drain.terminate()
+                throw HubError(.bench, "mosquitto_sub did not receive \(backlog) events in 600 s")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return (ContinuousClock.now - t0).seconds
+    }
+
     // MARK: - Report
 
     static func median(_ xs: [Double]) -> Double { IngestBenchmark.Result.median(xs) }
 
     /// The figures per binary (medians over the runs) as a Markdown table.
     func markdown(_ samples: [String: [Sample]]) -> String {
-        var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | backlog drain s | bare subscriber s | drain ratio (bare s / hub s) |",
+        var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | backlog drain s | mosquitto_sub drain s | drain ratio (mosquitto_sub s / hub s) |",
                      "|---|---|---|---|---|---|---|---|"]
         func f(_ x: Double?, _ d: Int = 1) -> String { x.map { HubFormat.fixed($0, digits: d) } ?? "-" }
         for r in 0..<runs {
@@ -324,6 +366,14 @@ final class StampTable: @unchecked Sendable {
     var isFinished: Bool { lock.withLock { finished } }
     var isCancelled: Bool { lock.withLock { cancelled } }
     var seenCount: Int { lock.withLock { seenN } }
+
+    /// Each message's send time (seconds after the first send) and latency (seconds), in send order.
+    func trace() -> [(sent: Double, latency: Double)] {
+        lock.withLock {
+            guard let first = sentAt.first ?? nil else { return [] }
+            return zip(sentAt, seenAt).compactMap { s, t in s.flatMap { s in t.map { ((s - first).seconds, ($0 - s).seconds) } } }
+        }
+    }
 
     /// Seconds from send to seen, in send order.
     func latencies() -> [Double] {
