@@ -387,32 +387,3 @@ public struct DisputeStore: Sendable {
         }
     }
 }
-
-extension RiskItem {
-    init(row: Row) {
-        let lat: Double? = row["lat"]
-        let lon: Double? = row["lon"]
-        self.init(
-            id: row["id"], source: row["source"], sourceKind: SourceKind(rawValue: row["source_kind"]) ?? .camera,
-            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            zone: row["zone"], unit: row["unit"], worker: row["worker"],
-            firstSeen: Date(timeIntervalSince1970: row["first_seen"]), lastSeen: Date(timeIntervalSince1970: row["last_seen"]),
-            occurrences: row["occurrences"], state: RiskItem.State(rawValue: row["state"]) ?? .open,
-            suppressedBy: row["suppressed_by"], lifecycle: row["lifecycle"],
-            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"],
-            late: row["late"] ?? false, lateReason: row["late_reason"], locationMismatch: row["location_mismatch"],
-            locationDistance: row["location_distance_m"], timeSource: (row["time_source"] as String?).flatMap(TimeSource.init(rawValue:)) ?? .device)
-    }
-}
-
-extension Slip {
-    init(row: Row, itemIDs: [String]) {
-        self.init(
-            id: row["id"], kind: Slip.Kind(rawValue: row["kind"]) ?? .warning, zone: row["zone"],
-            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            unit: row["unit"], worker: row["worker"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
-            updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
-            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"],
-            closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), closeReason: row["close_reason"])
-    }
-}
