@@ -96,7 +96,8 @@ public struct DisputeStore: Sendable {
     /// Opens a pool, tolerating another process that opens the same new file
     /// at the same moment: switching a new file to WAL takes a lock that
     /// SQLite refuses at once (SQLITE_BUSY, without its busy handler) while
-    /// the other connection switches it.
+    /// the other connection switches it. Every other lock waits in SQLite's
+    /// busy handler (`busyMode`); this one is retried here, every 20 ms, 50 times at most.
     private static func openPool(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
         var attempt = 0
         while true {
@@ -129,6 +130,9 @@ public struct DisputeStore: Sendable {
     /// the same moment (a `patrolhub status` while the hub starts for the first
     /// time): the migrator lists what to apply before its transactions, so the
     /// slower of the two fails on a table or column the other just made.
+    /// SQLite's busy handler makes each of its transactions wait for the other's,
+    /// not for the other's whole sequence of migrations: the retry pauses 50 ms
+    /// for that before it reads the list again.
     private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
         for attempt in 1... {
             do {
