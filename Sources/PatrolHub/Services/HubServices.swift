@@ -276,7 +276,9 @@ struct PublisherService: Service {
             } catch let error as StoreDatabaseError {
                 // The store cannot be read or written now: the outcomes stay in the outbox.
                 failures.failed(error, action: "the outcomes stay in the outbox and are published later")
-                try? await Task.sleep(for: .seconds(failures.delay))
+                // The backoff, which a graceful shutdown ends at once (as it ends the idle wait above).
+                let delay = failures.delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
             }
         }
         // Publish what the drained pipeline wrote last.
