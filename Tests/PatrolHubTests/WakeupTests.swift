@@ -1,5 +1,6 @@
 import Alerts
 import Foundation
+import Logging
 import Testing
 @testable import PatrolHub
 
@@ -98,5 +99,39 @@ struct WakeupTests {
         bell.wait(after: seen, timeout: 0)
         await bell.next(after: seen, timeout: .zero)
         #expect(bell.rings == seen)
+    }
+
+    @Test("A stop ends a thread's wait on the stop flag (a store-failure backoff) at once, with its deadline an hour away",
+          .timeLimit(.minutes(1)))
+    func stopEndsAWaitingThread() async {
+        let stop = StopFlag()
+        let waiting = Doorbell()
+        let seen = waiting.rings
+        async let woken: Bool = withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            let t = Thread {
+                waiting.ring()
+                stop.wait(timeout: 3600)
+                done.resume(returning: stop.isSet)
+            }
+            t.start()
+        }
+        // Set once the thread is about to wait (or already waits): either way the wait ends now, not in an hour.
+        await waiting.next(after: seen, timeout: .seconds(3600))
+        stop.set()
+        #expect(await woken)
+    }
+
+    @Test("A service whose store failed does not wait out its backoff once stopped", .timeLimit(.minutes(1)))
+    func storeFailureBackoffEndsOnStop() {
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        var failures = StoreFailures(logger: quiet, what: "pipeline")
+        for _ in 0..<10 { failures.failed(HubError(HubError.Code("store"), "disk full"), action: "retried") }
+        #expect(failures.delay == 5)
+        let stop = StopFlag()
+        stop.set()
+        failures.wait(until: stop)
+        stop.wait(timeout: 3600)
+        #expect(stop.isSet)
     }
 }

@@ -64,28 +64,20 @@ extension DisputeStore {
 
     /// A case's history, oldest first.
     public static func transitions(of caseID: String, db: Database) throws -> [CaseTransition] {
-        try Row.fetchAll(db, sql: "SELECT * FROM case_transitions WHERE case_id = ? ORDER BY at, id", arguments: [caseID]).map { row in
-            CaseTransition(caseID: row["case_id"], at: Date(timeIntervalSince1970: row["at"]), actor: row["actor"],
-                           action: CaseActionKind(rawValue: row["action"]) ?? .acknowledge,
-                           from: Case.State(rawValue: row["from_state"]) ?? .new, to: Case.State(rawValue: row["to_state"]) ?? .new,
-                           note: row["note"], detail: (try? JSONParser.parse(row["detail"] as String)) ?? .object([:]))
-        }
+        try CaseTransitionRow.fetchAll(db, sql: "SELECT * FROM case_transitions WHERE case_id = ? ORDER BY at, id", arguments: [caseID]).map(\.transition)
     }
 
     /// Reminder letters, supervision orders and warning slips that name the case, by issue time.
     public static func documents(ofCase caseID: String, db: Database) throws -> [Slip] {
-        try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE case_id = ? ORDER BY issued_at, id", arguments: [caseID]).map { row in
-            let ids = try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String])
-            return Slip(row: row, itemIDs: ids)
-        }
+        try slips(SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE case_id = ? ORDER BY issued_at, id", arguments: [caseID]), db: db)
     }
 
     /// The risk items linked to a case (its evidence), oldest first.
     public static func riskItems(ofCase caseID: String, db: Database) throws -> [RiskItem] {
-        try Row.fetchAll(db, sql: """
+        try RiskItemRow.items(db, sql: """
             SELECT r.* FROM risk_items r JOIN case_items ci ON ci.risk_item_id = r.id
             WHERE ci.case_id = ? ORDER BY r.first_seen, r.id
-            """, arguments: [caseID]).map(RiskItem.init(row:))
+            """, arguments: [caseID])
     }
 
     /// Cases for listing, newest first. `zone` matches the zone and every
@@ -100,7 +92,7 @@ extension DisputeStore {
         }
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        return try cases(rows: Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
+        return try cases(CaseRow.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
     }
 
     static func append(_ t: CaseTransition, db: Database) throws {

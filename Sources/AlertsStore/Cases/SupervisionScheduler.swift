@@ -42,7 +42,7 @@ public struct SupervisionScheduler: Sendable {
         // Open cases with something possibly due and not yet issued (the
         // reminder falls due at most `reminderLead` before due_at).
         let open = Case.State.allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        let rows = try Row.fetchAll(db, sql: """
+        let rows = try CaseRow.fetchAll(db, sql: """
             SELECT * FROM cases c WHERE c.state IN (\(open)) AND (
                 (c.due_at <= ? AND c.due_at > ? AND NOT EXISTS (SELECT 1 FROM slips s WHERE s.trigger = 'case:' || c.id || ':due-reminder'))
              OR (c.due_at <= ? AND NOT EXISTS (SELECT 1 FROM slips s WHERE s.trigger = 'case:' || c.id || ':overdue'))
@@ -55,7 +55,7 @@ public struct SupervisionScheduler: Sendable {
         var zones: ZoneDirectory?
         var issuedNow: [Slip] = []
         for row in rows {
-            let c = try Case(row: row, db: db)
+            let c = try row.case(db: db)
             var issued: [String: Date] = [:]
             for r in try Row.fetchAll(db, sql: "SELECT trigger, issued_at FROM slips WHERE trigger >= ? AND trigger < ?",
                                       arguments: ["case:\(c.id):", "case:\(c.id);"]) {

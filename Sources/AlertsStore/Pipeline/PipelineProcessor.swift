@@ -114,16 +114,16 @@ public final class PipelineProcessor {
             let maxTime = try EventLog.maxTime(db: db)
             // Every open item: the engine's first sweep closes those quiet for longer than its item
             // horizon that no end holds open (as a running engine does), so none stays open for ever.
-            s.openItems = try Row.fetchAll(db, sql: "SELECT * FROM risk_items WHERE state = 'open'").map(RiskItem.init(row:))
+            s.openItems = try RiskItemRow.items(db, sql: "SELECT * FROM risk_items WHERE state = 'open'")
             // What a window ending at an event that is not late can still see (as the running engine keeps).
             let window = rules.cases.window
             let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)
             s.recentOccurrences = logged.filter { $0.time >= maxTime - rules.groupWindow - rules.lateness }.map {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
-            let slipRows = try Row.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
-            for (slip, row) in zip(try DisputeStore.slips(rows: slipRows, db: db), slipRows) {
-                s.recentSlips.append((slip, Date(timeIntervalSince1970: row["anchor"])))
+            let slipRows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
+            for (slip, row) in zip(try DisputeStore.slips(slipRows, db: db), slipRows) {
+                s.recentSlips.append((slip, Date(timeIntervalSince1970: row.anchor)))
             }
             // Which of those items are drills: a drill's occurrences and slips are windows of their own.
             var windowItems = Set(s.recentOccurrences.map(\.itemID))
@@ -141,10 +141,11 @@ public final class PipelineProcessor {
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
             s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
-            let caseRows = try Row.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness])
-            for (c, row) in zip(try DisputeStore.cases(rows: caseRows, db: db), caseRows) {
-                let through = Date(timeIntervalSince1970: row["evidence_at"])
-                let from = (row["evidence_from"] as Double?).map(Date.init(timeIntervalSince1970:)) ?? through
+            let caseRows = try CaseRow.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness])
+            for (c, row) in zip(try DisputeStore.cases(caseRows, db: db), caseRows) {
+                guard let evidenceAt = row.evidenceAt else { continue } // the query's condition holds it non-NULL
+                let through = Date(timeIntervalSince1970: evidenceAt)
+                let from = row.evidenceFrom.map(Date.init(timeIntervalSince1970:)) ?? through
                 s.recentCases.append((c, from, through))
             }
             // Each item's newest counted event in the window, in the zone of that event.

@@ -39,8 +39,7 @@ extension DisputeStore {
 
     /// One case with its linked risk items, or nil.
     public static func fetchCase(id: String, db: Database) throws -> Case? {
-        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM cases WHERE id = ?"), arguments: [id]) else { return nil }
-        return try Case(row: row, db: db)
+        try CaseRow.case(id: id, db: db)
     }
 
     /// Cases, newest first, optionally filtered (nil = any).
@@ -51,14 +50,19 @@ extension DisputeStore {
         if let zone { sql += " AND zone = ?"; args.append(zone) }
         sql += " ORDER BY seq DESC LIMIT ?"
         args.append(limit)
-        return try cases(rows: Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
+        return try cases(CaseRow.fetchAll(db, sql: sql, arguments: StatementArguments(args)), db: db)
     }
 
-    /// Cases from their `cases` rows, each with its linked risk items, read for all of them
-    /// together (one `case_items` query per 500 cases, not one per case).
+    /// Cases from their `cases` rows (`SELECT *`), each with its linked risk items, read for all
+    /// of them together (one `case_items` query per 500 cases, not one per case).
     public static func cases(rows: [Row], db: Database) throws -> [Case] {
-        let links = try linkedItems(table: "case_items", owner: "case_id", ids: rows.map { $0["id"] as String }, db: db)
-        return rows.map { Case(row: $0, riskItemIDs: links[$0["id"] as String] ?? []) }
+        try cases(rows.map(CaseRow.init(row:)), db: db)
+    }
+
+    /// The cases of `records`, each with its linked risk items, read for all of them together.
+    static func cases(_ records: [CaseRow], db: Database) throws -> [Case] {
+        let links = try linkedItems(table: "case_items", owner: "case_id", ids: records.map(\.id), db: db)
+        return records.map { $0.case(riskItemIDs: links[$0.id] ?? []) }
     }
 
     /// The risk item ids linked to each of `ids` in a link table (`case_items`, `slip_items`),
@@ -83,33 +87,6 @@ extension DisputeStore {
         if code == "unzoned" { return true }
         guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM zones") ?? 0 > 0 else { return true }
         return try Int.fetchOne(db, sql: "SELECT 1 FROM zones WHERE code = ?", arguments: [code]) != nil
-    }
-}
-
-extension Case {
-    /// Reads a `cases` row and its `case_items` (one query: for many cases, `DisputeStore.cases(rows:db:)`).
-    public init(row: Row, db: Database) throws {
-        let ids = try String.fetchAll(try db.cachedStatement(sql: "SELECT risk_item_id FROM case_items WHERE case_id = ? ORDER BY risk_item_id"),
-                                      arguments: [row["id"] as String])
-        self.init(row: row, riskItemIDs: ids)
-    }
-
-    /// Reads a `cases` row whose linked risk items were read already.
-    init(row: Row, riskItemIDs ids: [String]) {
-        func split(_ s: String?) -> [String] { StoredList.decode(s) }
-        func date(_ column: String) -> Date? { (row[column] as Double?).map(Date.init(timeIntervalSince1970:)) }
-        let opened = Date(timeIntervalSince1970: row["opened_at"])
-        self.init(
-            id: row["id"], rule: Case.Rule(rawValue: row["rule"]) ?? .severity, zone: row["zone"],
-            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            state: Case.State(rawValue: row["state"]) ?? .new, unit: row["unit"], worker: row["worker"],
-            leadUnit: row["lead_unit"], coUnits: split(row["co_units"]), assignee: row["assignee"],
-            openedAt: opened, dueAt: Date(timeIntervalSince1970: row["due_at"]),
-            updatedAt: date("updated_at") ?? opened, lastActionAt: date("last_action_at") ?? opened,
-            explanation: row["explanation"], riskItemIDs: ids, sources: split(row["sources"]),
-            categories: split(row["categories"]).compactMap(Category.init(rawValue:)), drill: row["drill"],
-            outcome: row["outcome"], amountCNY: row["amount_cny"], satisfaction: row["satisfaction"],
-            resolvedAt: date("resolved_at"), closedAt: date("closed_at"))
     }
 }
 

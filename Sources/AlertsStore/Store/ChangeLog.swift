@@ -51,15 +51,15 @@ public struct CaseTransitionRecord: Sendable, Hashable {
     /// The action's note.
     public var note: String
 
-    init(row: Row) {
-        id = row["id"]
-        caseID = row["case_id"]
-        at = Date(timeIntervalSince1970: row["at"])
-        actor = row["actor"]
-        action = row["action"]
-        from = row["from_state"]
-        to = row["to_state"]
-        note = row["note"]
+    init(id: Int64, caseID: String, at: Date, actor: String, action: String, from: String, to: String, note: String) {
+        self.id = id
+        self.caseID = caseID
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.from = from
+        self.to = to
+        self.note = note
     }
 
     /// `{"id", "case_id", "at", "by", "action", "from", "to", "note"}`.
@@ -110,8 +110,7 @@ extension DisputeStore {
         case .case:
             return try fetchCase(id: change.subject, db: db)?.json
         case .transition:
-            return try Row.fetchOne(db, sql: "SELECT * FROM case_transitions WHERE id = ?", arguments: [Int64(change.subject) ?? -1])
-                .map { CaseTransitionRecord(row: $0).json }
+            return try CaseTransitionRow.fetchOne(db, key: Int64(change.subject) ?? -1)?.record.json
         }
     }
 
@@ -136,17 +135,16 @@ extension DisputeStore {
 
     /// One risk item, or nil.
     public static func fetchRiskItem(id: String, db: Database) throws -> RiskItem? {
-        try Row.fetchOne(db, sql: "SELECT * FROM risk_items WHERE id = ?", arguments: [id]).map(RiskItem.init(row:))
+        try RiskItemRow.fetchOne(db, key: id)?.item
     }
 
     /// One slip with its linked risk items, or nil.
     public static func fetchSlip(id: String, db: Database) throws -> Slip? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM slips WHERE id = ?", arguments: [id]) else { return nil }
-        return Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [id]))
+        try SlipRow.slip(id: id, db: db)
     }
 
     /// The transitions of a case, oldest first.
     public static func transitions(caseID: String, db: Database) throws -> [CaseTransitionRecord] {
-        try Row.fetchAll(db, sql: "SELECT * FROM case_transitions WHERE case_id = ? ORDER BY at, id", arguments: [caseID]).map(CaseTransitionRecord.init(row:))
+        try CaseTransitionRow.fetchAll(db, sql: "SELECT * FROM case_transitions WHERE case_id = ? ORDER BY at, id", arguments: [caseID]).map(\.record)
     }
 }

@@ -96,7 +96,8 @@ public struct DisputeStore: Sendable {
     /// Opens a pool, tolerating another process that opens the same new file
     /// at the same moment: switching a new file to WAL takes a lock that
     /// SQLite refuses at once (SQLITE_BUSY, without its busy handler) while
-    /// the other connection switches it.
+    /// the other connection switches it. Every other lock waits in SQLite's
+    /// busy handler (`busyMode`); this one is retried here, every 20 ms, 50 times at most.
     private static func openPool(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
         var attempt = 0
         while true {
@@ -129,6 +130,9 @@ public struct DisputeStore: Sendable {
     /// the same moment (a `patrolhub status` while the hub starts for the first
     /// time): the migrator lists what to apply before its transactions, so the
     /// slower of the two fails on a table or column the other just made.
+    /// SQLite's busy handler makes each of its transactions wait for the other's,
+    /// not for the other's whole sequence of migrations: the retry pauses 50 ms
+    /// for that before it reads the list again.
     private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
         for attempt in 1... {
             do {
@@ -421,34 +425,5 @@ public struct DisputeStore: Sendable {
                 try db.execute(sql: "INSERT INTO devices(id, worker, unit, zone) VALUES (?, ?, ?, ?)", arguments: [d.id, d.worker, d.unit, d.zone])
             }
         }
-    }
-}
-
-extension RiskItem {
-    init(row: Row) {
-        let lat: Double? = row["lat"]
-        let lon: Double? = row["lon"]
-        self.init(
-            id: row["id"], source: row["source"], sourceKind: SourceKind(rawValue: row["source_kind"]) ?? .camera,
-            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            zone: row["zone"], unit: row["unit"], worker: row["worker"],
-            firstSeen: Date(timeIntervalSince1970: row["first_seen"]), lastSeen: Date(timeIntervalSince1970: row["last_seen"]),
-            occurrences: row["occurrences"], state: RiskItem.State(rawValue: row["state"]) ?? .open,
-            suppressedBy: row["suppressed_by"], lifecycle: row["lifecycle"],
-            location: lat.flatMap { la in lon.map { GeoPoint(lat: la, lon: $0) } }, drill: row["drill"],
-            late: row["late"] ?? false, lateReason: row["late_reason"], locationMismatch: row["location_mismatch"],
-            locationDistance: row["location_distance_m"], timeSource: (row["time_source"] as String?).flatMap(TimeSource.init(rawValue:)) ?? .device)
-    }
-}
-
-extension Slip {
-    init(row: Row, itemIDs: [String]) {
-        self.init(
-            id: row["id"], kind: Slip.Kind(rawValue: row["kind"]) ?? .warning, zone: row["zone"],
-            category: Category(rawValue: row["category"]) ?? .other, severity: Severity(rawValue: row["severity"]) ?? .info,
-            unit: row["unit"], worker: row["worker"], issuedAt: Date(timeIntervalSince1970: row["issued_at"]),
-            updatedAt: Date(timeIntervalSince1970: row["updated_at"]), state: Slip.State(rawValue: row["state"]) ?? .open,
-            caseID: row["case_id"], text: row["text"], riskItemIDs: itemIDs, occurrences: row["occurrences"],
-            closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), closeReason: row["close_reason"])
     }
 }

@@ -43,7 +43,7 @@ extension DisputeStore {
         sql.add("last_seen >= ?", q.since?.timeIntervalSince1970)
         sql.add("late = ?", q.late)
         sql.add(states: q.states)
-        return try sql.page(db: db) { rows in rows.map(RiskItem.init(row:)) }
+        return try sql.page(db: db) { rows in try rows.map { try RiskItemRow(row: $0).item } }
     }
 
     /// Cases, newest first (by opening), with filters and paging.
@@ -68,10 +68,15 @@ extension DisputeStore {
         return try sql.page(db: db) { rows in try DisputeStore.slips(rows: rows, db: db) }
     }
 
-    /// Slips from their `slips` rows, with their linked risk items read for all of them together.
+    /// Slips from their `slips` rows (`SELECT *`), with their linked risk items read for all of them together.
     static func slips(rows: [Row], db: Database) throws -> [Slip] {
-        let links = try linkedItems(table: "slip_items", owner: "slip_id", ids: rows.map { $0["id"] as String }, db: db)
-        return rows.map { Slip(row: $0, itemIDs: links[$0["id"] as String] ?? []) }
+        try slips(rows.map(SlipRow.init(row:)), db: db)
+    }
+
+    /// The slips of `records`, with their linked risk items read for all of them together.
+    static func slips(_ records: [SlipRow], db: Database) throws -> [Slip] {
+        let links = try linkedItems(table: "slip_items", owner: "slip_id", ids: records.map(\.id), db: db)
+        return records.map { $0.slip(itemIDs: links[$0.id] ?? []) }
     }
 
     /// A zone with the codes of every zone below it (recursive over `zones.parent`).

@@ -137,18 +137,16 @@ extension DisputeStore {
     /// Slips of one kind (or all), newest first.
     public func slips(kind: Slip.Kind? = nil, limit: Int = 100) throws -> [Slip] {
         try writer.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM slips \(kind == nil ? "" : "WHERE kind = ?") ORDER BY issued_at DESC, id DESC LIMIT ?",
-                                        arguments: kind.map { [$0.rawValue, limit] } ?? [limit])
-            return try rows.map { row in
-                Slip(row: row, itemIDs: try String.fetchAll(db, sql: "SELECT risk_item_id FROM slip_items WHERE slip_id = ? ORDER BY risk_item_id", arguments: [row["id"] as String]))
-            }
+            let rows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips \(kind == nil ? "" : "WHERE kind = ?") ORDER BY issued_at DESC, id DESC LIMIT ?",
+                                            arguments: kind.map { [$0.rawValue, limit] } ?? [limit])
+            return try DisputeStore.slips(rows, db: db)
         }
     }
 
     /// Risk items, newest first.
     public func riskItems(limit: Int = 1000) throws -> [RiskItem] {
         try writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM risk_items ORDER BY seq DESC LIMIT ?", arguments: [limit]).map(RiskItem.init(row:))
+            try RiskItemRow.items(db, sql: "SELECT * FROM risk_items ORDER BY seq DESC LIMIT ?", arguments: [limit])
         }
     }
 

@@ -24,13 +24,11 @@ struct CheckpointService: Service {
 
     func run() async throws {
         let stop = StopFlag()
-        // Rung on shutdown: ends the gathering wait below at once.
-        let stopBell = Doorbell()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
                     let thread = Thread {
-                        self.loop(stop: stop, stopBell: stopBell)
+                        self.loop(stop: stop)
                         cont.resume()
                     }
                     thread.name = "checkpoint"
@@ -38,26 +36,23 @@ struct CheckpointService: Service {
                 }
             } onGracefulShutdown: {
                 stop.set()
-                stopBell.ring()
                 commits.ring()
             }
         } onCancel: {
             stop.set()
-            stopBell.ring()
             commits.ring()
         }
     }
 
-    private func loop(stop: StopFlag, stopBell: Doorbell) {
+    private func loop(stop: StopFlag) {
         var seen = commits.rings
-        let stopSeen = stopBell.rings
         var lastFailure = ContinuousClock.now - .seconds(60)
         while !stop.isSet {
             commits.wait(after: seen, timeout: nil)
             // Let the commits of the next interval come, then copy them in one checkpoint;
             // a shutdown ends the wait at once.
             guard !stop.isSet else { break }
-            stopBell.wait(after: stopSeen, timeout: interval.seconds)
+            stop.wait(timeout: interval.seconds)
             guard !stop.isSet else { break }
             seen = commits.rings
             do {

@@ -276,7 +276,9 @@ struct PublisherService: Service {
             } catch let error as StoreDatabaseError {
                 // The store cannot be read or written now: the outcomes stay in the outbox.
                 failures.failed(error, action: "the outcomes stay in the outbox and are published later")
-                try? await Task.sleep(for: .seconds(failures.delay))
+                // The backoff, which a graceful shutdown ends at once (as it ends the idle wait above).
+                let delay = failures.delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(delay)) }
             }
         }
         // Publish what the drained pipeline wrote last.
@@ -357,16 +359,34 @@ struct StoreFailures {
         delay = 0.1
     }
 
-    /// Sleeps for the retry delay, or until `stop` is set.
+    /// Blocks the calling (dedicated) thread for the retry delay; a `stop` ends the wait at once.
     func wait(until stop: StopFlag) {
-        let deadline = Date().addingTimeInterval(delay)
-        while !stop.isSet, Date() < deadline { usleep(20_000) }
+        stop.wait(timeout: delay)
     }
 }
 
-/// A flag one task sets and a thread polls.
+/// A flag one task sets and a dedicated thread reads between its steps, or
+/// waits on: setting it rings its bell, so a thread that waits with
+/// `wait(timeout:)` wakes at once.
 final class StopFlag: Sendable {
     private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
+    private let bell = Doorbell()
+
+    /// Sets the flag and wakes every `wait(timeout:)`.
+    func set() {
+        value.withLock { $0 = true }
+        bell.ring()
+    }
+
+    /// Whether the flag is set.
     var isSet: Bool { value.withLock { $0 } }
+
+    /// Blocks the calling thread until the flag is set, or for `timeout` seconds
+    /// at most; returns at once when it is set already. For dedicated threads only.
+    func wait(timeout: TimeInterval) {
+        // The bell's count is read before the flag: a `set()` after the check rings past it.
+        let seen = bell.rings
+        guard !isSet else { return }
+        bell.wait(after: seen, timeout: timeout)
+    }
 }

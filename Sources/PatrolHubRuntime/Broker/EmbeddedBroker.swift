@@ -92,6 +92,8 @@ package final class EmbeddedBroker: @unchecked Sendable {
     /// The plain listener's port once started (the one picked when `options.port` is 0).
     package private(set) var port: Int = 0
     private var pid: pid_t = 0
+    /// The started broker's exit, for the waits of `start`, `stop` and `kill`.
+    private var exit: ChildExit?
 
     /// A broker, not started yet.
     package init(options: Options, logger: Logger) {
@@ -172,11 +174,14 @@ package final class EmbeddedBroker: @unchecked Sendable {
             """
         try BrokerCredentials.writePrivate(conf, to: configPath)
         pid = try Self.spawn(executable: Self.resolve(options.executable).path, arguments: ["-c", configPath])
+        let exit = ChildExit(pid: pid)
+        self.exit = exit
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
+            if exit.wait(timeout: 0) {
+                let status = exit.reap()
                 pid = 0
+                self.exit = nil
                 let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
                 if tail.contains("Address already in use") { throw HubError(.broker, Self.takenMessage(host: options.host, port: port, key: "broker.port")) }
                 throw HubError(.broker, "mosquitto exited at start (status \(status)); its log (\(logPath)) says:\n\(tail)")
@@ -185,7 +190,11 @@ package final class EmbeddedBroker: @unchecked Sendable {
                 logger.info("broker.started", metadata: ["broker.port": "\(port)", "broker.pid": "\(pid)"])
                 return
             }
-            usleep(20_000)
+            // Nothing tells when mosquitto's listener is bound (a refused connect returns at
+            // once, there is nothing to block on), so connecting is retried every 20 ms, a
+            // bounded number of times; the pause is a wait on the child's exit, so a broker
+            // that fails to start is reported at once.
+            _ = exit.wait(timeout: 0.02)
         }
         kill()
         throw HubError(.broker, "mosquitto did not accept connections on \(options.host):\(port) within \(Int(timeout)) s")
@@ -195,8 +204,7 @@ package final class EmbeddedBroker: @unchecked Sendable {
     package func stop() {
         guard pid > 0 else { return }
         Glibc.kill(pid, SIGTERM)
-        Self.wait(pid, timeout: 10)
-        pid = 0
+        finish(timeout: 10)
         logger.info("broker.stopped")
     }
 
@@ -204,8 +212,17 @@ package final class EmbeddedBroker: @unchecked Sendable {
     package func kill() {
         guard pid > 0 else { return }
         Glibc.kill(pid, SIGKILL)
-        Self.wait(pid, timeout: 10)
+        finish(timeout: 10)
+    }
+
+    /// Waits for the signalled broker to exit, escalating to SIGKILL after `timeout` seconds, and reaps it.
+    private func finish(timeout: Double) {
+        if let exit {
+            if !exit.wait(timeout: timeout) { Glibc.kill(pid, SIGKILL) }
+            _ = exit.reap()
+        }
         pid = 0
+        exit = nil
     }
 
     /// Whether the started process is still alive.
@@ -217,17 +234,10 @@ package final class EmbeddedBroker: @unchecked Sendable {
         guard cmdline.contains(configPath) else { return }
         logger.warning("broker.leftover_stopped", metadata: ["broker.pid": "\(old)"])
         Glibc.kill(old, SIGTERM)
+        // Not this process's child (its parent, the killed hub, is gone), so no wait call can
+        // block on its exit: its liveness is checked every 20 ms, for 10 s at most. This runs
+        // only at a start after an unclean stop.
         for _ in 0..<500 where Glibc.kill(old, 0) == 0 { usleep(20_000) }
-    }
-
-    /// Waits for a child to exit, escalating to SIGKILL after `timeout`.
-    package static func wait(_ pid: pid_t, timeout: Double) {
-        var status: Int32 = 0
-        let deadline = Date().addingTimeInterval(timeout)
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if Date() > deadline { Glibc.kill(pid, SIGKILL); _ = waitpid(pid, &status, 0); return }
-            usleep(10_000)
-        }
     }
 
     /// posix_spawn with stdin/stdout/stderr on /dev/null.
@@ -341,4 +351,50 @@ package final class EmbeddedBroker: @unchecked Sendable {
 extension HubError.Code {
     /// The embedded broker (or one of its tools) cannot be found, started or reached.
     static let broker = Self("broker")
+}
+
+/// The exit of a child process, waited for by a thread of its own blocked in
+/// `waitid` without reaping the child (its pid stays its own, never reused,
+/// until `reap()`), so that stopping the broker waits on a condition with a
+/// timeout instead of polling.
+final class ChildExit: @unchecked Sendable {
+    /// The child's process id.
+    let pid: pid_t
+    // Guarded by `condition`.
+    private let condition = NSCondition()
+    private var exited = false
+
+    /// Starts watching `pid`, a child of this process.
+    init(pid: pid_t) {
+        self.pid = pid
+        let thread = Thread { [self] in
+            var info = siginfo_t()
+            // Returns once the child exited (or when it is not ours to wait for: ECHILD).
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) == -1 && errno == EINTR {}
+            condition.lock()
+            exited = true
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.name = "child-exit"
+        thread.start()
+    }
+
+    /// Whether the child has exited, after waiting up to `timeout` seconds for it (0: only look).
+    func wait(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(max(0, timeout))
+        condition.lock()
+        defer { condition.unlock() }
+        while !exited {
+            if !condition.wait(until: deadline) { return exited }
+        }
+        return true
+    }
+
+    /// Reaps the child, waiting for its exit if it has not exited yet; returns its wait status.
+    func reap() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return status
+    }
 }
