@@ -64,7 +64,7 @@ public struct DisputeStore: Sendable {
                 try db.execute(sql: "PRAGMA cache_size = -\(budget.storeWriterCacheKiB)")
                 try db.execute(sql: "PRAGMA mmap_size = \(budget.storeMapBytes)")
             }
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
         config.busyMode = .timeout(10)
         // The inbox's writer never checkpoints: that would copy WAL pages into
@@ -200,16 +200,9 @@ public struct DisputeStore: Sendable {
     /// A checkpoint the writer is running at the moment (see
     /// `restartInboxWALIfLarge`) makes this one a no-op, not an error.
     public func checkpointInbox() throws {
-        _ = try Self.passiveCheckpoint(inboxCheckpointer)
-    }
-
-    /// A PASSIVE checkpoint on `connection`; returns the frames the WAL holds
-    /// (0 when there is no connection or another checkpoint is running).
-    private static func passiveCheckpoint(_ connection: DatabaseQueue?) throws -> Int {
         do {
-            return try connection?.writeWithoutTransaction { try $0.checkpoint(.passive).walFrameCount } ?? 0
+            _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-            return 0
         }
     }
 
@@ -217,44 +210,15 @@ public struct DisputeStore: Sendable {
     /// each on a connection of its own): neither the MQTT thread's nor the
     /// pipeline's writes wait for it, and the file system's sync of the copied
     /// pages happens on the caller's thread. The hub runs it on a thread of its
-    /// own a moment after the pipeline's commits (`CheckpointService`).
-    ///
-    /// Then, for each file whose WAL holds more than `walRestartFrames`, it
-    /// lets the writer start the WAL over (`finishCheckpoint`): under steady
-    /// writes a passive checkpoint never catches up with the writer, and SQLite
-    /// starts a WAL over only after a checkpoint that did.
+    /// own a moment after the pipeline's commits (`CheckpointService`), so the
+    /// writers' own automatic checkpoint (store: past 8 192 pages, a safety
+    /// net) does not come due on the pipeline's thread while it keeps up.
     public func checkpoint() throws {
-        let inboxFrames = try Self.passiveCheckpoint(inboxCheckpointer)
-        let storeFrames = try Self.passiveCheckpoint(storeCheckpointer)
-        if inboxFrames > Self.walRestartFrames { finishCheckpoint(inboxWriter) }
-        if storeFrames > Self.walRestartFrames { finishCheckpoint(writer) }
-    }
-
-    /// The WAL length (in pages: 32 MiB of 4 KiB pages) past which `checkpoint()`
-    /// lets a writer start its WAL over; below the store writer's own automatic
-    /// checkpoint (16 384 pages) and the inbox writer's TRUNCATE (`inboxWALLimitBytes`).
-    public static let walRestartFrames = 8192
-    /// WALs `checkpoint()` brought to their end in this process (diagnostics, tests).
-    static let walRestarts = Atomic<Int>(0)
-
-    /// Copies what the passive checkpoint just before left in `writer`'s WAL (the
-    /// commits of the last milliseconds) on the writer's own connection, between two
-    /// of its transactions. No other writer runs meanwhile, so the checkpoint reaches
-    /// the end of the WAL, and the writer's next transaction writes the WAL from its
-    /// start again (over the same blocks: no file growth, no truncation). The
-    /// writer waits for the copy of a few pages and two syncs, not for the bulk of
-    /// the WAL, which the passive checkpoint copied and synced on this thread; and
-    /// the writers' own larger checkpoints (the inbox's TRUNCATE past
-    /// `inboxWALLimitBytes`, the store's automatic one) do not come due while
-    /// this keeps up. A reader still on an old snapshot makes it a partial copy;
-    /// the next call tries again.
-    func finishCheckpoint(_ writer: any DatabaseWriter) {
-        guard let pool = writer as? DatabasePool else { return }
-        let done = try? pool.writeWithoutTransaction { db -> Bool in
-            let r = try db.checkpoint(.passive)
-            return r.walFrameCount == r.checkpointedFrameCount
+        try checkpointInbox()
+        do {
+            _ = try storeCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
         }
-        if done == true { Self.walRestarts.add(1, ordering: .relaxed) }
     }
 
     /// The inbox WAL's size past which the inbox's writer empties it (64 MiB).

@@ -1,6 +1,5 @@
 @testable import AlertsStore
 import Foundation
-import GRDB
 import Synchronization
 import Testing
 @testable import Alerts
@@ -73,42 +72,5 @@ struct InboxWALTests {
         // the machine's speed (a slow writer lets a passive checkpoint catch up):
         // only the bound is checked here; the test above proves the writer's part.
         #expect(largest < 3 * limit, "the inbox WAL reached \(largest >> 20) MiB (limit \(limit >> 20) MiB)")
-    }
-
-    /// The hub's way (`CheckpointService`): a passive checkpoint on a connection of its
-    /// own copies the WAL while the writer goes on, so it ends short of the WAL's end and
-    /// SQLite does not start the WAL over; `finishCheckpoint` copies the rest on the
-    /// writer's connection, between two commits, and the next commit starts it over.
-    @Test(arguments: [false, true])
-    func finishingTheCheckpointOnTheWriterStartsTheWALOver(finish: Bool) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inbox-wal-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("store.sqlite").path
-        let store = try DisputeStore(path: path)
-        let payload = [UInt8](repeating: 0x63, count: 4096)
-        func ingest(_ b: Int) throws {
-            try store.ingest((0..<20).map { InboxMessage(topic: "t/\(b)/\($0)", payload: payload, receivedAt: Date()) })
-        }
-        func walFrames() throws -> Int { // what the WAL holds, after a passive checkpoint
-            try store.inboxCheckpointer!.writeWithoutTransaction { try $0.checkpoint(.passive).walFrameCount }
-        }
-        for b in 0..<50 { try ingest(b) }
-        // The race, made deterministic: a reader's snapshot stops the passive checkpoint
-        // where a concurrent commit would, short of the WAL's end.
-        var holdsOpen = Configuration()
-        holdsOpen.allowsUnsafeTransactions = true
-        let reader = try DatabaseQueue(path: DisputeStore.inboxPath(for: path), configuration: holdsOpen)
-        try reader.inDatabase { try $0.execute(sql: "BEGIN DEFERRED; SELECT COUNT(*) FROM inbox") }
-        try ingest(50)
-        let grown = try walFrames()
-        try reader.inDatabase { try $0.execute(sql: "COMMIT") }
-        if finish { store.finishCheckpoint(store.inboxWriter) }
-        try ingest(51)
-        let after = try walFrames()
-        if finish {
-            #expect(after < grown / 4, "the WAL went on from \(grown) to \(after) frames: it was not started over")
-        } else {
-            #expect(after > grown, "without finishing, the WAL only grows (\(grown) → \(after) frames)")
-        }
     }
 }
