@@ -133,7 +133,8 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     /// Runs `body` in one transaction (BEGIN … COMMIT on the store's connection): everything it
     /// writes commits together, or nothing (ROLLBACK) when it throws. Blocks the calling thread
-    /// (see the type's note): call it from the pipeline's dedicated thread.
+    /// (see the type's note): call it from the pipeline's dedicated thread. `body` must not call
+    /// the store itself (only the batch it is given): the store's turn is held while it runs.
     public func batch<T>(outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
         try turn.withLock {
             try execute("BEGIN")

@@ -285,6 +285,15 @@ struct StoreBehaviourTests {
             let second = try PostgresStore(url: db.url, password: db.password)
             #expect(try second.appliedMigrations() == ["v1-pipeline"])
             second.close()
+            // A server that is not there: a HubError naming the URL, never the password.
+            do {
+                _ = try PostgresStore(url: "postgres://hub@127.0.0.1:1/patrolhub", password: "pw-never-shown")
+                Issue.record("connected to a closed port")
+            } catch let error as HubError {
+                #expect(error.code == .postgresStore)
+                #expect(error.description.contains("postgres://hub@127.0.0.1:1/patrolhub") && !error.description.contains("pw-never-shown"),
+                        "\(error)")
+            }
         }
         #expect(throws: HubError.self) { try PostgresStoreURL(parsing: "postgres://hub:secret@db:5432/patrolhub") }
         let url = try PostgresStoreURL(parsing: "postgres://hub@db.example:6543/patrolhub")
@@ -292,5 +301,10 @@ struct StoreBehaviourTests {
         #expect(try PostgresStoreURL(parsing: "postgresql://hub@db/patrolhub").port == 5432)
         #expect(try PostgresStore.password(environment: ["PATROLHUB_STORE_PASSWORD": "s3cret"], file: nil) == "s3cret")
         #expect(try PostgresStore.password(environment: [:], file: nil) == nil)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-pw-\(UUID().uuidString.prefix(8))").path
+        try "from-file\nignored\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try PostgresStore.password(environment: ["PATROLHUB_STORE_PASSWORD": "s3cret"], file: file) == "from-file", "the file wins")
+        #expect(throws: HubError.self) { try PostgresStore.password(environment: [:], file: file + ".missing") }
     }
 }
