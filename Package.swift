@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHubMQTT.
@@ -43,6 +44,17 @@ let package = Package(
                 "Alerts",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The second store: PostgreSQL behind the same pipeline interface (`PipelineStore`), the only
+        // target besides AlertsStore with SQL, and the only one with PostgresNIO (no GRDB here).
+        .target(
+            name: "AlertsStorePostgres",
+            dependencies: [
+                "Alerts",
+                "AlertsStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -129,6 +141,17 @@ let package = Package(
             dependencies: ["Alerts", "AlertsStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/StoreTestSupport"
         ),
+        // A real PostgreSQL 15 for tests: the server of PATROLHUB_TEST_POSTGRES_URL, or a throwaway
+        // one (initdb + pg_ctl in a temporary folder), and a fresh database per test.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "Alerts",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PostgresTestSupport"
+        ),
         // Simulation: the scenario reader is one of the untrusted-input readers whose limits and
         // fuzz corpus these tests replay beside the decoders'.
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "Simulation", "TestSupport"]),
@@ -143,6 +166,14 @@ let package = Package(
             name: "ReportsTests",
             dependencies: [
                 "Reports", "Alerts", "AlertsStore", "Simulation", "TestSupport", "StoreTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The store behaviours written once against `PipelineStore`, run on SQLite and on PostgreSQL.
+        .testTarget(
+            name: "AlertsStorePostgresTests",
+            dependencies: [
+                "Alerts", "AlertsStore", "AlertsStorePostgres", "TestSupport", "StoreTestSupport", "PostgresTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

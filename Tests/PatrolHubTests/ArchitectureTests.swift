@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// The layering rules of docs/ARCHITECTURE.md, checked over the source tree:
-/// GRDB and SQL only in `Sources/AlertsStore`, libmosquitto only in
+/// GRDB only in `Sources/AlertsStore`, PostgresNIO only in `Sources/AlertsStorePostgres`,
+/// SQL only in those two store targets, libmosquitto only in
 /// `Sources/PatrolHubMQTT`, and there only in its one client (`MQTTClient.swift`). The target graph in Package.swift already keeps
 /// `Alerts` free of both; this keeps the targets above it honest too.
 /// And the "one of each" rules: one error type (`HubError`), one JSON parser
@@ -17,9 +18,10 @@ import Testing
 
     enum Rule: String, Sendable {
         case grdb = "imports GRDB/GRDBSQLite or calls sqlite3_ outside Sources/AlertsStore"
+        case postgres = "imports PostgresNIO outside Sources/AlertsStorePostgres"
         case mosquitto = "imports CMosquitto outside Sources/PatrolHubMQTT"
         case mosquittoCall = "calls mosquitto_ outside Sources/PatrolHubMQTT/MQTTClient.swift (one libmosquitto wrapper)"
-        case sql = "holds an SQL statement in a string literal outside Sources/AlertsStore"
+        case sql = "holds an SQL statement in a string literal outside the store targets (Sources/AlertsStore, Sources/AlertsStorePostgres)"
         case errorType = "declares an Error type other than HubError (add a HubError.Code instead)"
         case jsonSerialization = "uses JSONSerialization (JSONParser and JSONValue are the hub's JSON)"
         case stringFormat = "uses String(format:) outside HubFormat (Sources/Alerts/Support/HubFormat.swift)"
@@ -58,6 +60,7 @@ import Testing
         let text = """
             import GRDB
             import CMosquitto
+            import PostgresNIO
             // SELECT * FROM comments is prose, and so is mosquitto_publish(m)
             let q = "SELECT id FROM cases WHERE id = ?"
             let m = \"\"\"
@@ -67,11 +70,12 @@ import Testing
             let rc = mosquitto_loop_read(m, 1)
             """
         let v = Self.violations(file: "Sources/PatrolHub/X.swift", text: text)
-        #expect(v.map(\.rule) == [.grdb, .mosquitto, .sql, .sql, .mosquittoCall])
-        #expect(v.map(\.line) == [1, 2, 4, 6, 9])
-        #expect(Self.violations(file: "Sources/AlertsStore/Store/X.swift", text: text).map(\.rule) == [.mosquitto, .mosquittoCall])
-        #expect(Self.violations(file: "Sources/PatrolHubMQTT/X.swift", text: text).map(\.rule) == [.grdb, .sql, .sql, .mosquittoCall])
-        #expect(Self.violations(file: "Sources/PatrolHubMQTT/MQTTClient.swift", text: text).map(\.rule) == [.grdb, .sql, .sql])
+        #expect(v.map(\.rule) == [.grdb, .mosquitto, .postgres, .sql, .sql, .mosquittoCall])
+        #expect(v.map(\.line) == [1, 2, 3, 5, 7, 10])
+        #expect(Self.violations(file: "Sources/AlertsStore/Store/X.swift", text: text).map(\.rule) == [.mosquitto, .postgres, .mosquittoCall])
+        #expect(Self.violations(file: "Sources/AlertsStorePostgres/X.swift", text: text).map(\.rule) == [.grdb, .mosquitto, .mosquittoCall])
+        #expect(Self.violations(file: "Sources/PatrolHubMQTT/X.swift", text: text).map(\.rule) == [.grdb, .postgres, .sql, .sql, .mosquittoCall])
+        #expect(Self.violations(file: "Sources/PatrolHubMQTT/MQTTClient.swift", text: text).map(\.rule) == [.grdb, .postgres, .sql, .sql])
     }
 
     @Test func theCheckFindsEachKindOfDuplicateConcern() {
@@ -153,6 +157,7 @@ import Testing
 
     static func violations(file: String, text: String) -> [Violation] {
         let inStore = file.hasPrefix("Sources/AlertsStore/")
+        let inPostgresStore = file.hasPrefix("Sources/AlertsStorePostgres/")
         let inMQTT = file.hasPrefix("Sources/PatrolHubMQTT/")
         let inClient = file == "Sources/PatrolHubMQTT/MQTTClient.swift"
         var out: [Violation] = []
@@ -160,6 +165,9 @@ import Testing
             let code = line.trimmingCharacters(in: .whitespaces)
             if !inStore, code.hasPrefix("import GRDB") || code.hasPrefix("@testable import GRDB") || code.range(of: #"\bsqlite3_\w+\("#, options: .regularExpression) != nil && !code.hasPrefix("//") {
                 out.append(Violation(file: file, line: i + 1, rule: .grdb))
+            }
+            if !inPostgresStore, code.hasPrefix("import PostgresNIO") || code.hasPrefix("@testable import PostgresNIO") {
+                out.append(Violation(file: file, line: i + 1, rule: .postgres))
             }
             if !inMQTT, code.hasPrefix("import CMosquitto") || code.hasPrefix("@testable import CMosquitto") {
                 out.append(Violation(file: file, line: i + 1, rule: .mosquitto))
@@ -179,7 +187,7 @@ import Testing
                 out.append(Violation(file: file, line: i + 1, rule: .mosquittoCall))
             }
         }
-        if !inStore {
+        if !inStore, !inPostgresStore {
             for literal in stringLiterals(text) {
                 let range = NSRange(literal.text.startIndex..., in: literal.text)
                 if let m = sqlPattern.firstMatch(in: literal.text, range: range) {

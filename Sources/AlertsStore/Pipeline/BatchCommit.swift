@@ -23,6 +23,8 @@ public struct CommitReceipt: Sendable, Hashable {
     /// The change log's newest seq as the commit left it: slips changed after it were changed by
     /// someone else (`BatchStage.run`'s `closedElsewhere` of the next batch).
     public var changesSeen: Int64
+    /// A receipt (public for the second store, AlertsStorePostgres).
+    public init(changesSeen: Int64) { self.changesSeen = changesSeen }
 }
 
 /// The pipeline's view of a store, one batch at a time: what a batch reads

@@ -39,18 +39,25 @@ public struct EventLogEntry: Sendable, Equatable {
     }
 }
 
-/// Packs a batch's entries (see `EventLogEntry`).
-struct EventLogEncoder {
+/// Packs a batch's entries (see `EventLogEntry`). Package-wide so the PostgreSQL
+/// store (AlertsStorePostgres) writes the same blob as the SQLite one.
+package struct EventLogEncoder {
     static let format: UInt8 = 1
-    private(set) var bytes: [UInt8] = [EventLogEncoder.format]
-    private(set) var count = 0
-    private(set) var lastTime = -Double.infinity
+    /// The packed blob so far (the format byte, then the entries).
+    package private(set) var bytes: [UInt8] = [EventLogEncoder.format]
+    /// Entries appended.
+    package private(set) var count = 0
+    /// The newest event time appended (-infinity when none).
+    package private(set) var lastTime = -Double.infinity
 
-    init(capacity: Int = 0) { bytes.reserveCapacity(1 + capacity * 48) }
+    /// An empty batch, with room for about `capacity` entries.
+    package init(capacity: Int = 0) { bytes.reserveCapacity(1 + capacity * 48) }
 
-    var isEmpty: Bool { count == 0 }
+    /// Whether no entry was appended.
+    package var isEmpty: Bool { count == 0 }
 
-    mutating func append(time: Double, itemID: String, zone: String, category: String, counted: Bool) {
+    /// Appends one accepted event.
+    package mutating func append(time: Double, itemID: String, zone: String, category: String, counted: Bool) {
         var bits = time.bitPattern.littleEndian
         withUnsafeBytes(of: &bits) { bytes.append(contentsOf: $0) }
         bytes.append(counted ? 1 : 0)
