@@ -3,7 +3,7 @@
 #               then keep the hub and its live board up with the scenario replayed in a loop until Ctrl-C
 #   make test   install what is missing, build, run the whole test suite (real mosquitto, real SQLite)
 
-DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-config chromium python3-prometheus-client fonts-noto-cjk
+DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-config chromium python3-prometheus-client fonts-noto-cjk postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
