@@ -48,7 +48,7 @@ extension PostgresStore {
     ///
     /// - Returns: each table's counts (SQLite after the copy, PostgreSQL after the commit), in `copiedTables` order.
     /// - Throws: `HubError` `.postgresStore` naming the table (and column) when the target holds
-    ///   data, the SQLite store lacks a table or has a column PostgreSQL lacks, a value does not fit
+    ///   data, the SQLite store lacks a table or has a table or column PostgreSQL lacks, a value does not fit
     ///   its column (e.g. text with a NUL byte), or a statement fails.
     public func copy(from source: DisputeStore, batchRows: Int = 500) throws -> [TableCopyCount] {
         precondition(batchRows > 0, "batchRows must be positive")
@@ -57,6 +57,10 @@ extension PostgresStore {
             let sqliteTables = Set(try source.exportTables())
             for table in Self.copiedTables where !sqliteTables.contains(table) {
                 throw HubError(.postgresStore, "the SQLite store has no table \(table): not a PatrolHub store, or an older one")
+            }
+            let uncopied = sqliteTables.subtracting(Self.copiedTables).sorted()
+            guard uncopied.isEmpty else {
+                throw HubError(.postgresStore, "the SQLite store has tables the PostgreSQL schema lacks: \(uncopied.joined(separator: ", "))")
             }
             for table in Self.copiedTables where !Self.seededTables.contains(table) {
                 let rows = try count(table)
