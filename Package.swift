@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "Alerts",
                 "AlertsStore",
+                "AlertsStorePostgres",
                 "Reports",
                 "Simulation",
                 "PatrolHubMQTT",
@@ -175,11 +176,12 @@ let package = Package(
             dependencies: [
                 "Alerts", "AlertsStore", "AlertsStorePostgres", "TestSupport", "StoreTestSupport", "PostgresTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Alerts", "TestSupport"]),
         .testTarget(name: "PatrolHubTests", dependencies: ["PatrolHub", "PatrolHubBench", "PatrolHubRuntime", "Alerts", "AlertsStore", "Reports", "Simulation", "PatrolHubMQTT", "PatrolHubHTTP",
-                                                          .product(name: "Prometheus", package: "swift-prometheus")]),
+                                                          "AlertsStorePostgres", "PostgresTestSupport", .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(
             name: "PatrolHubHTTPTests",
             dependencies: [

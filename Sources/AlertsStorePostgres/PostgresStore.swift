@@ -76,7 +76,7 @@ public final class PostgresStore: PipelineStore, Sendable {
     let connection: PostgresConnection
     let logger: Logger
     /// Batches (and migrations) take turns on the one connection.
-    private let turn = NSLock()
+    let turn = NSLock()
 
     /// Connects to the store at `url` and brings its schema up to date (`PostgresMigrations`).
     ///

@@ -1,14 +1,16 @@
 import Alerts
 import AlertsStore
+import AlertsStorePostgres
 import ArgumentParser
 import Foundation
+import Logging
 
 extension PatrolHubCommand {
     struct StoreCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "store",
             abstract: "Maintain the store files (docs/STORAGE.md).",
-            subcommands: [Backup.self, Vacuum.self])
+            subcommands: [Backup.self, Vacuum.self, Migrate.self])
 
         struct Backup: ParsableCommand {
             static let configuration = CommandConfiguration(
@@ -55,6 +57,68 @@ extension PatrolHubCommand {
                 } catch let error as HubError where error.code == .vacuumRefused {
                     throw HubError.cli(error.description)
                 }
+            }
+        }
+        struct Migrate: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Copy a district's SQLite store into an empty PostgreSQL database, verified by counts (docs/POSTGRES.md).",
+                discussion: """
+                    Stop the hub first. The PostgreSQL schema is created (migrated) first, then every one of its \
+                    tables is copied, ids included, in one transaction: a failure leaves the database empty and the \
+                    copy can be run again. A database that already holds data is refused. Each table's rows are \
+                    then counted on both sides; a difference fails the command. The password comes from \
+                    --password-file or PATROLHUB_STORE_PASSWORD, never from the URL.
+                    """)
+            @Option(help: "The SQLite store: sqlite:PATH.") var from: String
+            @Option(help: "The PostgreSQL database: postgres://user@host:port/database (no password).") var to: String
+            @Option(help: "A file whose first line is the PostgreSQL password (else PATROLHUB_STORE_PASSWORD).") var passwordFile: String?
+            @Option(help: "Rows read and inserted at a time.") var batchRows: Int = 500
+
+            func run() throws {
+                guard from.hasPrefix("sqlite:"), from.count > "sqlite:".count else {
+                    throw HubError.cli("--from must be sqlite:PATH, not '\(from)'")
+                }
+                guard batchRows >= 1 else { throw HubError.cli("--batch-rows must be at least 1, not \(batchRows)") }
+                let path = String(from.dropFirst("sqlite:".count))
+                let source = try openExistingStore(path, whereFrom: "--from")
+                let target: PostgresStore
+                do {
+                    _ = try PostgresStoreURL(parsing: to)
+                } catch {
+                    throw HubError.cli(error.message.replacingOccurrences(of: "store.url", with: "--to"))
+                }
+                do {
+                    // Warnings only: the output is the count table (the schema's migration is not news here).
+                    var logger = Logger(label: "patrolhub.store.postgres")
+                    logger.logLevel = .warning
+                    target = try PostgresStore(url: to, passwordFile: passwordFile, logger: logger)
+                } catch let error as HubError {
+                    throw HubError.cli("--to: \(error.message)")
+                }
+                defer { target.close() }
+                let counts: [TableCopyCount]
+                do {
+                    counts = try target.copy(from: source, batchRows: batchRows)
+                } catch let error as HubError {
+                    throw HubError.cli("migrate to \(target.url) failed: \(error.message)")
+                }
+                print("copied \(path) to \(target.url)")
+                print(Self.countTable(counts), terminator: "")
+                let differing = counts.filter { !$0.ok }.map(\.table)
+                guard differing.isEmpty else {
+                    throw HubError.cli("row counts differ for \(differing.joined(separator: ", ")): was the hub still running?")
+                }
+            }
+
+            /// table, SQLite rows, PostgreSQL rows, ok — one line each, columns aligned.
+            static func countTable(_ counts: [TableCopyCount]) -> String {
+                let width = max(5, counts.map(\.table.count).max() ?? 0)
+                func line(_ a: String, _ b: String, _ c: String, _ d: String) -> String {
+                    HubFormat.spacePadded(a, width: width, alignment: .left) + "  " + HubFormat.spacePadded(b, width: 8, alignment: .right) + "  "
+                        + HubFormat.spacePadded(c, width: 8, alignment: .right) + "  " + d + "\n"
+                }
+                return line("table", "sqlite", "postgres", "ok")
+                    + counts.map { line($0.table, "\($0.sqliteRows)", "\($0.postgresRows)", $0.ok ? "yes" : "NO") }.joined()
             }
         }
     }
