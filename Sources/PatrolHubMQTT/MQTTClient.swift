@@ -323,6 +323,10 @@ package final class MQTTClient: @unchecked Sendable {
     package let logger: Logger
     /// How received messages are handed over.
     package let delivery: Delivery
+    /// Rung when a tracked publish is acknowledged (`publishTracked`, `enqueue`) and when a
+    /// connection's epoch ends: a synchronous publisher that reaps with `takeAckedInEpoch()`
+    /// waits on it instead of polling (read `rings` before the reap).
+    package let acks = Doorbell()
 
     /// The received groups, in order, for a client made with `.batches`
     /// (empty for the others). One consumer, iterating once; it must decide
@@ -1012,6 +1016,7 @@ package final class MQTTClient: @unchecked Sendable {
             return Array(s.ackWaiters.values)
         }
         for w in voided { w.continuation.resume() }
+        acks.ring()
         resolveAll(MQTTError(.connectionLost, "publish: the connection to \(options.host):\(options.port) ended before the broker's acknowledgement"))
         do {
             try configure(m)
@@ -1089,11 +1094,13 @@ package final class MQTTClient: @unchecked Sendable {
             resolve([ticket], nil)
             return
         }
+        var reapable = false
         let complete = shared.withLock { s -> [CheckedContinuation<Void, Never>] in
             guard s.awaited.remove(mid) != nil else { return [] }
             guard let id = s.ackWaiters.first(where: { $0.value.mids.contains(mid) })?.key,
                   var w = s.ackWaiters.removeValue(forKey: id) else {
                 s.acked.insert(mid) // for a waiter yet to come, or `takeAcked`
+                reapable = true
                 return []
             }
             w.done.insert(mid) // taken out of the table first: no copy of the set
@@ -1106,6 +1113,7 @@ package final class MQTTClient: @unchecked Sendable {
         }
         // Resumed outside the lock; resuming only schedules the task (the network thread never blocks on it).
         for c in complete { c.resume() }
+        if reapable { acks.ring() }
     }
 }
 

@@ -378,3 +378,31 @@ final class LockedBox<Value: Sendable>: @unchecked Sendable {
         return try body(&value)
     }
 }
+
+extension MQTTClientTests {
+    @Test("A tracked publish's PUBACK rings `acks`, so a synchronous publisher waits for it instead of polling")
+    func acksDoorbellRings() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let client = try await Self.connected(Self.options(port: broker.port, id: "acks-bell"))
+        defer { client.stop() }
+        for i in 0..<20 {
+            let seen = client.acks.rings
+            let (mid, epoch) = try client.publishTracked(topic: "test/acks", payload: Array("ack-\(i)".utf8))
+            var acked: Set<Int32> = []
+            // The bell ends each wait; without a ring the count stays at `seen` and the last expectation fails.
+            var waits = 0
+            while !acked.contains(mid), waits < 3 {
+                let before = client.acks.rings
+                let got = client.takeAckedInEpoch()
+                #expect(got.epoch == epoch)
+                acked.formUnion(got.mids)
+                if acked.contains(mid) { break }
+                await client.acks.next(after: before, timeout: .seconds(10))
+                waits += 1
+            }
+            #expect(acked.contains(mid), "message \(i): the PUBACK did not ring the bell")
+            #expect(client.acks.rings > seen)
+        }
+    }
+}

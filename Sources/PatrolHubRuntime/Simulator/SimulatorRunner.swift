@@ -120,6 +120,21 @@ package final class SimulatorRunner: @unchecked Sendable {
             }
         }
 
+        /// Reaps the acknowledgements; when none came, waits for the next one (or an epoch's end) instead of polling.
+        func reapOrWait() async throws {
+            let seen = client.acks.rings // read before the reap: an ack after it ends the wait at once
+            let before = (inflight.count, retry.count)
+            reap()
+            guard (inflight.count, retry.count) == before else { return }
+            if !client.isConnected || !retry.isEmpty {
+                try await Task.sleep(for: .milliseconds(5)) // reconnecting: nothing rings until it is back
+            } else {
+                // The timeout bounds a wait for an ack the broker never sends (the epoch then ends and rings).
+                await client.acks.next(after: seen, timeout: .milliseconds(100))
+                try Task.checkCancellation()
+            }
+        }
+
         func publish(_ index: Int) async throws {
             let m = messages[index]
             while true {
@@ -171,7 +186,7 @@ package final class SimulatorRunner: @unchecked Sendable {
                 continue
             }
             guard next < messages.count else {
-                if !retry.isEmpty || !inflight.isEmpty { reap(); try await Task.sleep(for: .milliseconds(2)) }
+                if !retry.isEmpty || !inflight.isEmpty { try await reapOrWait() }
                 continue
             }
             let due = start.addingTimeInterval(nextOffset / speed)
@@ -180,10 +195,7 @@ package final class SimulatorRunner: @unchecked Sendable {
                 progress.update(sent: report.published, acked: report.acknowledged, offset: messages[max(next - 1, 0)].offset, elapsed: Date().timeIntervalSince(start))
                 try await sleepUntil(due)
             }
-            while inflight.count >= options.window {
-                reap()
-                if inflight.count >= options.window { try await Task.sleep(for: .milliseconds(1)) }
-            }
+            while inflight.count >= options.window { try await reapOrWait() }
             try await publish(next)
             let now = Date()
             if let labels = labelsAt[next] { for l in labels { report.triggerSent[l] = now } }
@@ -201,6 +213,7 @@ package final class SimulatorRunner: @unchecked Sendable {
         // The last acknowledgements (and republishing, should the connection drop now).
         let deadline = Date().addingTimeInterval(options.ackTimeout)
         while !inflight.isEmpty || !retry.isEmpty {
+            let seen = client.acks.rings
             reap()
             if !retry.isEmpty, client.isConnected {
                 let again = retry.sorted()
@@ -211,7 +224,12 @@ package final class SimulatorRunner: @unchecked Sendable {
                 logger.warning("simulate.unacknowledged", metadata: ["simulate.messages": "\(inflight.count + retry.count)"])
                 break
             }
-            try await Task.sleep(for: .milliseconds(1))
+            if !inflight.isEmpty, retry.isEmpty {
+                await client.acks.next(after: seen, timeout: .milliseconds(100))
+                try Task.checkCancellation()
+            } else if !retry.isEmpty {
+                try await Task.sleep(for: .milliseconds(5)) // reconnecting: nothing rings until it is back
+            }
         }
         report.finishedAt = Date()
         progress.finish(sent: report.published, acked: report.acknowledged, elapsed: report.elapsed)
