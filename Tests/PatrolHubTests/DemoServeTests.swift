@@ -56,6 +56,41 @@ struct DemoServeTests {
         #expect(throws: (any Error).self, "the board is gone") { _ = try connectLoopback(port: port, timeout: 2) }
     }
 
+    @Test("SIGINT during the drill stops the drill with the hub: the demo exits, without a score")
+    func interruptDuringTheDrill() async throws {
+        let dir = TempDir("patrolhub-demo-interrupt")
+        defer { dir.cleanup() }
+        let logPath = dir.file("demo.log")
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? log.close() }
+        let demo = Process()
+        demo.executableURL = URL(fileURLWithPath: try patrolhubExecutable())
+        demo.currentDirectoryURL = packageRoot
+        // Real time: the drill lasts the scenario's 20 minutes, far beyond this test.
+        demo.arguments = ["demo", "--config", "config/patrolhub.yaml", "--data-dir", dir.file("data"), "--speed", "1",
+                          "--http", "127.0.0.1:\(try EmbeddedBroker.freePort())", "--log-level", "warning"]
+        demo.standardOutput = log
+        demo.standardError = log
+        try demo.run()
+        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL); demo.waitUntilExit() } }
+        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+        // The drill is under way once the first messages are in the inbox.
+        let store = dir.file("data/patrolhub.sqlite")
+        try await waitUntil("the drill publishing", timeout: 120) {
+            guard demo.isRunning else { throw TestFailure("the demo exited (\(demo.terminationStatus)): \(output())") }
+            return (storeStatus(store)?.inboxReceived ?? 0) > 0
+        }
+        kill(demo.processIdentifier, SIGINT)
+        let exited = try await waitUntilExit(demo, timeout: 60)
+        #expect(exited, "the demo stops on Ctrl-C during the drill: \(output().suffix(2000))")
+        #expect(demo.terminationStatus != 0, "no drill result: not a pass")
+        let text = output()
+        #expect(text.contains("The hub stopped before the drill ended: no score."), "\(text.suffix(2000))")
+        #expect(!text.contains("PASSED"))
+    }
+
     @Test("--http on a port another program holds: refused at once, naming the port as in use")
     func aTakenPortIsNamed() throws {
         let taken = try TestBroker() // something listening on the port the demo is told to use

@@ -52,6 +52,18 @@ struct EmbeddedBrokerTests {
         #expect(kill(second, 0) == -1 && errno == ESRCH)
     }
 
+    @Test("The broker runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the hub's group) does not reach it")
+    func brokerHasItsOwnProcessGroup() throws {
+        let dir = TempDir("patrolhub-broker-pgrp")
+        defer { dir.cleanup() }
+        let broker = EmbeddedBroker(options: .init(dataDir: dir.path), logger: Self.quiet)
+        try broker.start()
+        defer { broker.stop() }
+        let pid = try Self.pid(broker)
+        #expect(getpgid(pid) == pid)
+        #expect(getpgid(pid) != getpgrp())
+    }
+
     /// The running broker's pid, from its pid file.
     static func pid(_ broker: EmbeddedBroker) throws -> pid_t {
         let text = try String(contentsOfFile: broker.pidPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

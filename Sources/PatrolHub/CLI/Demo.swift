@@ -66,8 +66,13 @@ extension PatrolHubCommand {
             print("")
 
             var failed = false
+            // Rung when the hub's services end (Ctrl-C, SIGTERM, a failure): the drill stops with them.
+            let hubEnded = Doorbell()
             try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+                tasks.addTask {
+                    defer { hubEnded.ring() }
+                    try await group.run()
+                }
                 // The drill reads the hub's outcomes through its HTTP API, as against any hub.
                 var source: any OutcomeSource = StoreOutcomeSource(store: hub.store)
                 var boardURL: String?
@@ -106,8 +111,24 @@ extension PatrolHubCommand {
                 runner.mqtt.subscriptions = []
                 runner.progress = false
                 let drill = DrillRunner(scenario: scn, plan: plan, runner: runner, source: source, settle: 15, logger: logger)
-                let result = try await drill.run()
+                // The drill races the hub: a Ctrl-C during it stops the hub, and then the drill
+                // (its simulator would otherwise keep reconnecting to the stopped broker).
+                let outcome = try await withThrowingTaskGroup(of: DrillResult?.self) { race in
+                    race.addTask { try await drill.run() }
+                    race.addTask {
+                        await hubEnded.next(after: 0, timeout: .seconds(365 * 86_400))
+                        return nil
+                    }
+                    defer { race.cancelAll() }
+                    return try await race.next() ?? nil
+                }
                 watcher.stop()
+                guard let result = outcome else {
+                    print("\nThe hub stopped before the drill ended: no score.")
+                    failed = true
+                    try await tasks.next()
+                    return
+                }
 
                 print("")
                 switch format {

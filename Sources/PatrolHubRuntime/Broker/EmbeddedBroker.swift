@@ -261,7 +261,11 @@ package final class EmbeddedBroker: @unchecked Sendable {
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        // A process group of its own: Ctrl-C in a terminal signals the foreground group, and the
+        // broker must not die with the hub's SIGINT but be stopped by the hub, after its clients
+        // have drained and disconnected (otherwise they see the connection drop mid-shutdown).
+        posix_spawnattr_setpgroup(&attr, 0)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, &attr, argv, environ)
         guard rc == 0 else { throw HubError(.broker, "could not start \(executable): \(String(cString: strerror(rc)))") }
