@@ -19,10 +19,15 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
     /// Extra headers of the answer.
     public var headers: HTTPFields
 
-    /// An error answered with `status` and `message`.
+    /// Messages quote what the caller sent (an id from the path, a field's
+    /// value, a header): longer ones are cut, so an answer never echoes a
+    /// 1 MiB body or a long URL back.
+    static let maxMessageBytes = 1024
+
+    /// An error answered with `status` and `message` (cut at `maxMessageBytes`).
     public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
-        self.message = message
+        self.message = DecodeLimits.truncated(message, maxBytes: Self.maxMessageBytes)
         self.headers = headers
     }
 

@@ -154,6 +154,27 @@ struct InProcessAPITests {
         }
     }
 
+    @Test("an error quotes at most 1 KiB of what the caller sent: a long id, field value or header is cut")
+    func errorsDoNotEchoLongInput() async throws {
+        let hub = try InProcessHub()
+        let id = try #require(try hub.store.casesPage(ListQuery()).items.first?.id)
+        let long = String(repeating: "A", count: 20_000)
+        try await hub.test { c in
+            var answers: [TestResponse] = []
+            answers.append(try await c.call(.get, "/api/v1/cases/\(long)"))
+            answers.append(try await c.call(.get, "/api/v1/zones/\(long)"))
+            answers.append(try await c.call(.post, "/api/v1/cases/\(id)/actions", json: #"{"action":"\#(long)","by":"x"}"#))
+            answers.append(try await c.execute(uri: "/api/v1/stream", method: .get, headers: [HeaderName.lastEventID: long], body: nil) { $0 })
+            for r in answers {
+                #expect(r.status == .notFound || r.status == .badRequest, "\(r.status)")
+                let message = try #require(r.errorMessage, "\(r.text.prefix(200))")
+                let bytes = message.utf8.count, cut = message.hasSuffix("…")
+                #expect(bytes <= 1024, "\(message.prefix(100))")
+                #expect(cut, "\(message.prefix(100))")
+            }
+        }
+    }
+
     @Test("case actions: the store's refusals become 404, 409 and 400 in one place")
     func caseActions() async throws {
         let hub = try InProcessHub()

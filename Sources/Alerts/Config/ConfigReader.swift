@@ -47,6 +47,15 @@ public final class ConfigMap {
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
+        } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
+            // Yams's own description of this error quotes the whole file, `broker.password` included:
+            // the error names the keys and the line of the first one instead.
+            let keys = duplicates.map { String($0.prefix(100)) }
+            if keys.count == 1 {
+                throw HubError.config(file: file, line: context.mark.line, key: keys[0], message: "not valid YAML: the key appears more than once in the same mapping (keep one)")
+            }
+            throw HubError.config(file: file, line: context.mark.line, key: "",
+                                  message: "not valid YAML: the keys \(keys.map { "'\($0)'" }.joined(separator: ", ")) appear more than once in the same mapping (keep one of each)")
         } catch let error as YamlError {
             throw HubError.config(file: file, line: Self.line(of: error), key: "", message: "not valid YAML: \(Self.problem(of: error))")
         } catch {
@@ -80,6 +89,8 @@ public final class ConfigMap {
     private static func problem(of error: YamlError) -> String {
         switch error {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
+        // Not the error's description: it quotes the offending line, which may be a password's.
+        case .reader(let problem, _, _, _): return problem
         default: return "\(error)"
         }
     }

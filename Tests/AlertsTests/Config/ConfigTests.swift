@@ -39,6 +39,25 @@ struct ConfigTests {
         do { _ = try Self.parse(yaml) } catch { #expect(error.description == message) }
     }
 
+    /// A repeated key is refused with its name and line, and the error does not
+    /// quote the file: Yams's own message for it holds the whole text, the
+    /// broker's password included, which would then reach the log of a failed start.
+    @Test(arguments: [
+        ("broker:\n  mode: external\n  password: \"S3cret-broker-pw\"\nlimits: {max_payload_bytes: 5000}\nlimits: {max_payload_bytes: 6000}\n",
+         "/etc/patrolhub/hub.yaml:4: key 'limits': not valid YAML: the key appears more than once in the same mapping (keep one)"),
+        ("broker:\n  password: \"S3cret-broker-pw\"\n  port: 1\n  port: 2\n  mode: a\n  mode: b\n",
+         "/etc/patrolhub/hub.yaml:5: not valid YAML: the keys 'mode', 'port' appear more than once in the same mapping (keep one of each)"),
+    ])
+    func repeatedKeysAreNamedWithoutQuotingTheFile(yaml: String, message: String) {
+        do {
+            _ = try Self.parse(yaml)
+            Issue.record("a repeated key was accepted")
+        } catch {
+            #expect(error.description == message)
+            #expect(!error.description.contains("S3cret-broker-pw"))
+        }
+    }
+
     @Test func rulesFile() throws {
         let r = try RuleSet.parse(ConfigMap.parse(yaml: "dedup:\n  window_seconds: 60\ncategories:\n  motion:\n    threshold: 20\n    severity: 4\n", file: "rules.yaml"))
         #expect(r.dedupWindow == 60)
