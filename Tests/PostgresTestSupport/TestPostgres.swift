@@ -32,10 +32,10 @@ package enum TestPostgres {
         var maintenanceDatabase: String
     }
 
-    private static let lock = NSLock()
+    static let lock = NSLock()
     nonisolated(unsafe) private static var started: Result<Server, HubError>?
-    /// The throwaway server's folder (nil when none was started), for the stop at exit.
-    nonisolated(unsafe) private static var ownFolder: String?
+    /// The throwaway servers' folders (this one's, the TLS one's), for the stop at exit.
+    nonisolated(unsafe) private static var ownFolders: [String] = []
     nonisolated(unsafe) private static var databases = 0
 
     /// Creates an empty database with a unique name and returns its URL (without a password:
@@ -85,6 +85,15 @@ package enum TestPostgres {
             return Server(host: host, port: c.port ?? 5432, user: user, password: environment["PATROLHUB_STORE_PASSWORD"],
                           maintenanceDatabase: database.isEmpty ? "postgres" : database)
         }
+        let (_, port) = try startOwnServer("pg") { _, _ in }
+        return Server(host: "127.0.0.1", port: port, user: "patrolhub", password: nil, maintenanceDatabase: "postgres")
+    }
+
+    /// Starts a throwaway server (trust authentication, fsync off, loopback only, its Unix socket
+    /// in its folder) and registers its stop at exit; `configure` may change the cluster (its
+    /// folder and data folder are given) between initdb and the start; `options` are more
+    /// server settings (`-c name=value …`). Returns the folder and port. Call it under `lock`.
+    static func startOwnServer(_ label: String, options: String = "-c listen_addresses=127.0.0.1", configure: (_ folder: String, _ data: String) throws(HubError) -> Void) throws(HubError) -> (folder: String, port: Int) {
         let initdb = "\(binaries)/initdb", pgCtl = "\(binaries)/pg_ctl"
         guard FileManager.default.isExecutableFile(atPath: initdb), FileManager.default.isExecutableFile(atPath: pgCtl) else {
             throw HubError(.testPostgres, """
@@ -92,7 +101,7 @@ package enum TestPostgres {
                 Install Debian's postgresql package (apt-get install postgresql), or set \(urlVariable) to a server's URL.
                 """)
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-pg-\(UUID().uuidString.prefix(8))").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-\(label)-\(UUID().uuidString.prefix(8))").path
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
@@ -110,26 +119,29 @@ package enum TestPostgres {
         let data = folder + "/data"
         let port = try freePort()
         try run(asRoot, initdb, ["-D", data, "-U", "patrolhub", "--auth=trust", "--encoding=UTF8", "--no-sync"], what: "initdb", log: folder + "/tools.log")
-        ownFolder = folder
-        atexit { TestPostgres.stopOwnServer() }
+        try configure(folder, data)
+        if ownFolders.isEmpty { atexit { TestPostgres.stopOwnServers() } }
+        ownFolders.append(folder)
         try run(asRoot, pgCtl, ["-D", data, "-l", folder + "/server.log",
-                                "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off", "-w", "start"], what: "pg_ctl start", log: folder + "/tools.log")
-        return Server(host: "127.0.0.1", port: port, user: "patrolhub", password: nil, maintenanceDatabase: "postgres")
+                                "-o", "-p \(port) -k \(folder) -c fsync=off \(options)", "-w", "start"], what: "pg_ctl start", log: folder + "/tools.log")
+        return (folder, port)
     }
 
-    /// Stops the throwaway server and removes its folder (at process exit).
-    private static func stopOwnServer() {
-        guard let folder = ownFolder else { return }
-        ownFolder = nil
-        _ = try? run(getuid() == 0, "\(binaries)/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"], what: "pg_ctl stop", log: folder + "/tools.log")
-        try? FileManager.default.removeItem(atPath: folder)
+    /// Stops the throwaway servers and removes their folders (at process exit).
+    private static func stopOwnServers() {
+        let folders = ownFolders
+        ownFolders = []
+        for folder in folders {
+            _ = try? run(getuid() == 0, "\(binaries)/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"], what: "pg_ctl stop", log: folder + "/tools.log")
+            try? FileManager.default.removeItem(atPath: folder)
+        }
     }
 
     /// Runs a PostgreSQL binary (as the postgres user when `asPostgres`) and waits for it, its
     /// output appended to `log`. Spawned and reaped here (posix_spawn, waitpid) rather than
     /// through Foundation's `Process`, whose `waitUntilExit` was seen never to return for
     /// `runuser … pg_ctl start`, the child already a zombie.
-    private static func run(_ asPostgres: Bool, _ tool: String, _ arguments: [String], what: String, log: String) throws(HubError) {
+    static func run(_ asPostgres: Bool, _ tool: String, _ arguments: [String], what: String, log: String) throws(HubError) {
         let executable = asPostgres ? "/usr/sbin/runuser" : tool
         let argv = [executable] + (asPostgres ? ["-u", "postgres", "--", tool] : []) + arguments
         var actions = posix_spawn_file_actions_t()
@@ -157,7 +169,7 @@ package enum TestPostgres {
     }
 
     /// A loopback TCP port nothing listens on now (bound, read, released).
-    private static func freePort() throws(HubError) -> Int {
+    static func freePort() throws(HubError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HubError(.testPostgres, "socket() failed: errno \(errno)") }
         defer { close(fd) }
