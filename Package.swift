@@ -151,6 +151,8 @@ let package = Package(
             name: "PostgresTestSupport",
             dependencies: [
                 "Alerts",
+                // The store's URL parser and connection configuration, TLS included, for the test servers too.
+                "AlertsStorePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -110,7 +110,9 @@ struct PostgresTLSTests {
 
         // The ordinary test server: prefer connects whether it offers TLS or not, and uses it exactly when it does.
         let plain = try await onDedicatedThread { try TestPostgres.freshDatabase("prefer") }
-        let preferURL = plain.url + "?sslmode=prefer"
+        // Without the variable's own query, if any (the TLS parameters under test replace it).
+        let plainURL = String(plain.url.prefix { $0 != "?" })
+        let preferURL = plainURL + "?sslmode=prefer"
         let connection = try await PostgresConnection.connect(
             configuration: PostgresStoreURL(parsing: preferURL).connectionConfiguration(password: plain.password), id: 6, logger: Self.logger)
         defer { Task { try? await connection.close() } }
@@ -122,7 +124,7 @@ struct PostgresTLSTests {
         }
         #expect(try await Self.encrypted(preferURL, password: plain.password) == (offers == "on"))
         // require against it: encrypted when it offers TLS, else refused in words.
-        let requireURL = plain.url + "?sslmode=require"
+        let requireURL = plainURL + "?sslmode=require"
         if offers == "on" {
             #expect(try await Self.encrypted(requireURL, password: plain.password))
         } else {

@@ -1,4 +1,5 @@
 import Alerts
+import AlertsStorePostgres
 import Foundation
 import Logging
 import PostgresNIO
@@ -6,8 +7,9 @@ import PostgresNIO
 /// A real PostgreSQL 15 for tests, and a fresh database for each test.
 ///
 /// When `PATROLHUB_TEST_POSTGRES_URL` is set (`postgres://user@host:port/db`,
-/// the password, if any, in `PATROLHUB_STORE_PASSWORD`), its server is used:
-/// the role must be allowed to create databases. Otherwise the first test that
+/// the password, if any, in `PATROLHUB_STORE_PASSWORD`; `sslmode` and
+/// `sslrootcert` as in the store's URL, kept on every test database's URL), its
+/// server is used: the role must be allowed to create databases. Otherwise the first test that
 /// asks starts a throwaway server for the whole test process: `initdb` into a
 /// temporary folder, `pg_ctl start` on a free loopback port (fsync off), as the
 /// `postgres` user when the tests run as root (initdb refuses root); it is
@@ -25,11 +27,11 @@ package enum TestPostgres {
 
     /// A server the tests can create databases on.
     struct Server: Sendable {
-        var host: String
-        var port: Int
-        var user: String
+        /// Its maintenance database, parsed by the store's own parser (TLS as its `sslmode` says).
+        var url: PostgresStoreURL
+        /// The variable's query (`sslmode=…&sslrootcert=…`, empty for none), kept on the tests' URLs.
+        var query: String
         var password: String?
-        var maintenanceDatabase: String
     }
 
     static let lock = NSLock()
@@ -50,20 +52,20 @@ package enum TestPostgres {
         try withConnection(server) { connection in
             _ = try connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger).wait()
         }
-        return ("postgres://\(server.user)@\(server.host):\(server.port)/\(name)", server.password)
+        let u = server.url
+        return ("postgres://\(u.user)@\(u.host):\(u.port)/\(name)" + (server.query.isEmpty ? "" : "?" + server.query), server.password)
     }
 
     static let logger = Logger(label: "patrolhub.test.postgres")
 
     private static func withConnection(_ server: Server, _ body: (PostgresConnection) throws -> Void) throws {
-        let configuration = PostgresConnection.Configuration(host: server.host, port: server.port, username: server.user,
-                                                             password: server.password, database: server.maintenanceDatabase, tls: .disable)
         let connection: PostgresConnection
         do {
+            let configuration = try server.url.connectionConfiguration(password: server.password)
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration,
                                                         id: 0, logger: logger).wait()
         } catch {
-            throw HubError(.testPostgres, "cannot connect to the test PostgreSQL at \(server.host):\(server.port) as \(server.user): \(String(reflecting: error))")
+            throw HubError(.testPostgres, "cannot connect to the test PostgreSQL at \(server.url): \(String(reflecting: error))")
         }
         defer { try? connection.close().wait() }
         do {
@@ -78,15 +80,23 @@ package enum TestPostgres {
     private static func startServer() throws(HubError) -> Server {
         let environment = ProcessInfo.processInfo.environment
         if let url = environment[urlVariable], !url.isEmpty {
-            guard let c = URLComponents(string: url), let host = c.host, let user = c.user else {
-                throw HubError(.testPostgres, "\(urlVariable) must be postgres://user@host:port/database, not \(url)")
+            // The maintenance database defaults to postgres; the rest is the store's URL, parsed by its parser.
+            var c = URLComponents(string: url)
+            if let path = c?.path, path.isEmpty || path == "/" { c?.path = "/postgres" }
+            let parsed: PostgresStoreURL
+            do throws(HubError) {
+                parsed = try PostgresStoreURL(parsing: c?.string ?? url)
+            } catch {
+                throw HubError(.testPostgres, "\(urlVariable): \(error.message)")
             }
-            let database = String(c.path.drop(while: { $0 == "/" }))
-            return Server(host: host, port: c.port ?? 5432, user: user, password: environment["PATROLHUB_STORE_PASSWORD"],
-                          maintenanceDatabase: database.isEmpty ? "postgres" : database)
+            return Server(url: parsed, query: c?.percentEncodedQuery ?? "", password: environment["PATROLHUB_STORE_PASSWORD"])
         }
         let (_, port) = try startOwnServer("pg") { _, _ in }
-        return Server(host: "127.0.0.1", port: port, user: "patrolhub", password: nil, maintenanceDatabase: "postgres")
+        do throws(HubError) {
+            return Server(url: try PostgresStoreURL(parsing: "postgres://patrolhub@127.0.0.1:\(port)/postgres"), query: "", password: nil)
+        } catch {
+            throw HubError(.testPostgres, "the test PostgreSQL's URL: \(error.message)")
+        }
     }
 
     /// Starts a throwaway server (trust authentication, fsync off, loopback only, its Unix socket
