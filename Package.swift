@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.2"),
     ],
     targets: [
         // libmosquitto, the MQTT client library, wrapped once in Sources/PatrolHubMQTT.
@@ -55,6 +56,8 @@ let package = Package(
                 "Alerts",
                 "AlertsStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // TLS to the server (`sslmode`, `sslrootcert`): the certificate checks postgres-nio takes as an NIOSSLContext.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -148,6 +151,8 @@ let package = Package(
             name: "PostgresTestSupport",
             dependencies: [
                 "Alerts",
+                // The store's URL parser and connection configuration, TLS included, for the test servers too.
+                "AlertsStorePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

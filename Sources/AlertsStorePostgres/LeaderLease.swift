@@ -88,10 +88,11 @@ public actor LeaderLease {
     package private(set) var backendPID: Int32?
     private let leader = Mutex(false)
 
-    /// A lease on `key` at `url` (`postgres://user@host:port/database`, without a password).
-    /// Connects only at the first `tryAcquire()`.
+    /// A lease on `key` at `url` (`postgres://user@host:port/database[?sslmode=…&sslrootcert=…]`,
+    /// without a password; `PostgresStoreURL`). Reads `sslrootcert` now; connects only at the
+    /// first `tryAcquire()`, with the TLS the URL asks for.
     ///
-    /// - Throws: `HubError` `.postgresStore` for a bad URL, `.leaderLease` for settings whose
+    /// - Throws: `HubError` `.postgresStore` for a bad URL or `sslrootcert`, `.leaderLease` for settings whose
     ///   ping (`interval + pingTimeout`) would not notice a loss before the server frees the lock.
     public init(url: String, password: String?, key: Int64 = LeaderLease.defaultKey, settings: Settings = Settings(),
                 logger: Logger = Logger(label: "patrolhub.leader")) throws(HubError) {
@@ -103,8 +104,7 @@ public actor LeaderLease {
         self.key = key
         self.settings = settings
         self.logger = logger
-        var configuration = PostgresConnection.Configuration(host: parsed.host, port: parsed.port, username: parsed.user, password: password,
-                                                             database: parsed.database, tls: .disable)
+        var configuration = try parsed.connectionConfiguration(password: password)
         configuration.options.additionalStartupParameters = [
             ("application_name", "patrolhub-leader-lease"),
             ("tcp_keepalives_idle", "\(settings.keepalivesIdle)"),

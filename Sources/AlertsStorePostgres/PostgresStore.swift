@@ -5,48 +5,9 @@ import Logging
 import PostgresNIO
 
 extension HubError.Code {
-    /// The PostgreSQL store: a bad `store.url`, an unreadable password file, a failed connection, query or migration.
+    /// The PostgreSQL store: a bad `store.url` (or its `sslrootcert`), an unreadable password file, a failed connection
+    /// (TLS included), query or migration.
     public static let postgresStore = Self("postgres_store")
-}
-
-/// Where the PostgreSQL store is: `postgres://user@host:port/database`
-/// (`postgresql://` too; port 5432 when left out). The URL never holds the
-/// password: it comes from `PATROLHUB_STORE_PASSWORD` or a file
-/// (`PostgresStore.password(environment:file:)`), so logging the URL is safe.
-public struct PostgresStoreURL: Sendable, Hashable, CustomStringConvertible {
-    /// The server's host name or address.
-    public var host: String
-    /// The server's TCP port.
-    public var port: Int
-    /// The role the hub logs in as.
-    public var user: String
-    /// The database holding the store.
-    public var database: String
-
-    /// Parses `url`; refuses one with a password, a query or no user, host or database.
-    public init(parsing url: String) throws(HubError) {
-        func refuse(_ why: String) -> HubError {
-            HubError(.postgresStore, "store.url must be postgres://user@host:port/database: \(why)")
-        }
-        guard let c = URLComponents(string: url), let scheme = c.scheme, scheme == "postgres" || scheme == "postgresql" else {
-            throw refuse("not a postgres:// URL")
-        }
-        guard c.password == nil else {
-            throw refuse("it holds a password; give it in PATROLHUB_STORE_PASSWORD or a password file instead")
-        }
-        guard let user = c.user, !user.isEmpty else { throw refuse("no user") }
-        guard let host = c.host, !host.isEmpty else { throw refuse("no host") }
-        let database = String(c.path.drop(while: { $0 == "/" }))
-        guard !database.isEmpty, !database.contains("/") else { throw refuse("no database name") }
-        guard c.query == nil, c.fragment == nil else { throw refuse("options after '?' or '#' are not supported") }
-        self.host = host
-        self.port = c.port ?? 5432
-        self.user = user.removingPercentEncoding ?? user
-        self.database = database.removingPercentEncoding ?? database
-    }
-
-    /// The URL (it never holds a password).
-    public var description: String { "postgres://\(user)@\(host):\(port)/\(database)" }
 }
 
 /// The dispute store on PostgreSQL, behind the pipeline's store interface
@@ -81,17 +42,17 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// Connects to the store at `url` and brings its schema up to date (`PostgresMigrations`).
     ///
     /// - Parameters:
-    ///   - url: `postgres://user@host:port/database`, without a password.
+    ///   - url: `postgres://user@host:port/database[?sslmode=…&sslrootcert=…]`, without a password (`PostgresStoreURL`).
     ///   - password: the role's password, nil for none (trust or peer authentication).
     ///   - logger: postgres-nio's and the store's logger.
-    /// - Throws: `HubError` `.postgresStore` when the URL is bad, the server cannot be reached or refuses the login, or a migration fails.
+    /// - Throws: `HubError` `.postgresStore` when the URL or its `sslrootcert` is bad, the server cannot be reached,
+    ///   fails the TLS handshake or refuses the login, or a migration fails.
     public init(url: String, password: String?, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
         Self.preconditionNotOnEventLoop()
         let parsed = try PostgresStoreURL(parsing: url)
         self.url = parsed
         self.logger = logger
-        let configuration = PostgresConnection.Configuration(host: parsed.host, port: parsed.port, username: parsed.user, password: password,
-                                                             database: parsed.database, tls: .disable)
+        let configuration = try parsed.connectionConfiguration(password: password)
         do {
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration,
                                                         id: 1, logger: logger).wait()
@@ -237,6 +198,8 @@ public final class PostgresStore: PipelineStore, Sendable {
             text += message
             if let state = p.serverInfo?[.sqlState] { text += " (SQLSTATE \(state))" }
             if let detail = p.serverInfo?[.detail] { text += "; \(detail)" }
+        } else if let tls = PostgresStoreURL.tlsFailure(p) {
+            text += tls
         } else {
             text += "\(p.code)"
             if let underlying = p.underlying { text += ": \(underlying)" }

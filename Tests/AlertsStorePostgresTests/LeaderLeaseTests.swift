@@ -34,10 +34,8 @@ struct LeaderLeaseTests {
 
     /// Runs one statement on a connection of its own (the operator's, a third party).
     static func onThirdConnection(_ url: String, _ password: String?, _ sql: String) async throws {
-        let c = try PostgresStoreURL(parsing: url)
         let connection = try await PostgresConnection.connect(
-            configuration: .init(host: c.host, port: c.port, username: c.user, password: password, database: c.database, tls: .disable),
-            id: 9, logger: Logger(label: "test.third"))
+            configuration: PostgresStoreURL(parsing: url).connectionConfiguration(password: password), id: 9, logger: Logger(label: "test.third"))
         defer { Task { try? await connection.close() } }
         try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test.third"))
     }

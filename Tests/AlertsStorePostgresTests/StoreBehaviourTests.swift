@@ -297,7 +297,8 @@ struct StoreBehaviourTests {
         }
         #expect(throws: HubError.self) { try PostgresStoreURL(parsing: "postgres://hub:secret@db:5432/patrolhub") }
         let url = try PostgresStoreURL(parsing: "postgres://hub@db.example:6543/patrolhub")
-        #expect(url.description == "postgres://hub@db.example:6543/patrolhub" && url.port == 6543)
+        // The description shows the TLS mode in force: verify-full by default for a host off this machine.
+        #expect(url.description == "postgres://hub@db.example:6543/patrolhub?sslmode=verify-full" && url.port == 6543)
         #expect(try PostgresStoreURL(parsing: "postgresql://hub@db/patrolhub").port == 5432)
         #expect(try PostgresStore.password(environment: ["PATROLHUB_STORE_PASSWORD": "s3cret"], file: nil) == "s3cret")
         #expect(try PostgresStore.password(environment: [:], file: nil) == nil)

@@ -70,10 +70,20 @@ struct StoreMigrateCLITests {
                 + "give it in PATROLHUB_STORE_PASSWORD or a password file instead\n", "\(withPassword.output)")
         #expect(!withPassword.output.contains("secret"))
 
+        // A bad TLS mode, or a CA file that is not there: refused before connecting, naming the parameter.
+        let badMode = try runProcess(exe, ["store", "migrate", "--from", "sqlite:\(path)", "--to", "postgres://u@127.0.0.1:1/db?sslmode=verify_full"])
+        #expect(badMode.status != 0)
+        #expect(badMode.output == "Error: --to: sslmode must be one of disable, prefer, require, verify-ca, verify-full, not 'verify_full'\n",
+                "\(badMode.output)")
+        let noCA = try runProcess(exe, ["store", "migrate", "--from", "sqlite:\(path)",
+                                        "--to", "postgres://u@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=\(f.dir.file("none.pem"))"])
+        #expect(noCA.status != 0)
+        #expect(noCA.output == "Error: --to: sslrootcert \(f.dir.file("none.pem")) cannot be read\n", "\(noCA.output)")
+
         // Port 1 on loopback: nothing listens there.
         let unreachable = try runProcess(exe, ["store", "migrate", "--from", "sqlite:\(path)", "--to", "postgres://u@127.0.0.1:1/db"])
         #expect(unreachable.status != 0)
-        #expect(unreachable.output.hasPrefix("Error: --to: PostgreSQL: cannot connect to postgres://u@127.0.0.1:1/db: "), "\(unreachable.output)")
+        #expect(unreachable.output.hasPrefix("Error: --to: PostgreSQL: cannot connect to postgres://u@127.0.0.1:1/db?sslmode=disable: "), "\(unreachable.output)")
         #expect(unreachable.output.split(separator: "\n").count == 1, "\(unreachable.output)")
     }
 }

@@ -1,4 +1,5 @@
 import Alerts
+import AlertsStorePostgres
 import Foundation
 import Logging
 import PostgresNIO
@@ -6,8 +7,9 @@ import PostgresNIO
 /// A real PostgreSQL 15 for tests, and a fresh database for each test.
 ///
 /// When `PATROLHUB_TEST_POSTGRES_URL` is set (`postgres://user@host:port/db`,
-/// the password, if any, in `PATROLHUB_STORE_PASSWORD`), its server is used:
-/// the role must be allowed to create databases. Otherwise the first test that
+/// the password, if any, in `PATROLHUB_STORE_PASSWORD`; `sslmode` and
+/// `sslrootcert` as in the store's URL, kept on every test database's URL), its
+/// server is used: the role must be allowed to create databases. Otherwise the first test that
 /// asks starts a throwaway server for the whole test process: `initdb` into a
 /// temporary folder, `pg_ctl start` on a free loopback port (fsync off), as the
 /// `postgres` user when the tests run as root (initdb refuses root); it is
@@ -25,17 +27,17 @@ package enum TestPostgres {
 
     /// A server the tests can create databases on.
     struct Server: Sendable {
-        var host: String
-        var port: Int
-        var user: String
+        /// Its maintenance database, parsed by the store's own parser (TLS as its `sslmode` says).
+        var url: PostgresStoreURL
+        /// The variable's query (`sslmode=…&sslrootcert=…`, empty for none), kept on the tests' URLs.
+        var query: String
         var password: String?
-        var maintenanceDatabase: String
     }
 
-    private static let lock = NSLock()
+    static let lock = NSLock()
     nonisolated(unsafe) private static var started: Result<Server, HubError>?
-    /// The throwaway server's folder (nil when none was started), for the stop at exit.
-    nonisolated(unsafe) private static var ownFolder: String?
+    /// The throwaway servers' folders (this one's, the TLS one's), for the stop at exit.
+    nonisolated(unsafe) private static var ownFolders: [String] = []
     nonisolated(unsafe) private static var databases = 0
 
     /// Creates an empty database with a unique name and returns its URL (without a password:
@@ -50,20 +52,20 @@ package enum TestPostgres {
         try withConnection(server) { connection in
             _ = try connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger).wait()
         }
-        return ("postgres://\(server.user)@\(server.host):\(server.port)/\(name)", server.password)
+        let u = server.url
+        return ("postgres://\(u.user)@\(u.host):\(u.port)/\(name)" + (server.query.isEmpty ? "" : "?" + server.query), server.password)
     }
 
     static let logger = Logger(label: "patrolhub.test.postgres")
 
     private static func withConnection(_ server: Server, _ body: (PostgresConnection) throws -> Void) throws {
-        let configuration = PostgresConnection.Configuration(host: server.host, port: server.port, username: server.user,
-                                                             password: server.password, database: server.maintenanceDatabase, tls: .disable)
         let connection: PostgresConnection
         do {
+            let configuration = try server.url.connectionConfiguration(password: server.password)
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration,
                                                         id: 0, logger: logger).wait()
         } catch {
-            throw HubError(.testPostgres, "cannot connect to the test PostgreSQL at \(server.host):\(server.port) as \(server.user): \(String(reflecting: error))")
+            throw HubError(.testPostgres, "cannot connect to the test PostgreSQL at \(server.url): \(String(reflecting: error))")
         }
         defer { try? connection.close().wait() }
         do {
@@ -78,13 +80,30 @@ package enum TestPostgres {
     private static func startServer() throws(HubError) -> Server {
         let environment = ProcessInfo.processInfo.environment
         if let url = environment[urlVariable], !url.isEmpty {
-            guard let c = URLComponents(string: url), let host = c.host, let user = c.user else {
-                throw HubError(.testPostgres, "\(urlVariable) must be postgres://user@host:port/database, not \(url)")
+            // The maintenance database defaults to postgres; the rest is the store's URL, parsed by its parser.
+            var c = URLComponents(string: url)
+            if let path = c?.path, path.isEmpty || path == "/" { c?.path = "/postgres" }
+            let parsed: PostgresStoreURL
+            do throws(HubError) {
+                parsed = try PostgresStoreURL(parsing: c?.string ?? url)
+            } catch {
+                throw HubError(.testPostgres, "\(urlVariable): \(error.message)")
             }
-            let database = String(c.path.drop(while: { $0 == "/" }))
-            return Server(host: host, port: c.port ?? 5432, user: user, password: environment["PATROLHUB_STORE_PASSWORD"],
-                          maintenanceDatabase: database.isEmpty ? "postgres" : database)
+            return Server(url: parsed, query: c?.percentEncodedQuery ?? "", password: environment["PATROLHUB_STORE_PASSWORD"])
         }
+        let (_, port) = try startOwnServer("pg") { _, _ in }
+        do throws(HubError) {
+            return Server(url: try PostgresStoreURL(parsing: "postgres://patrolhub@127.0.0.1:\(port)/postgres"), query: "", password: nil)
+        } catch {
+            throw HubError(.testPostgres, "the test PostgreSQL's URL: \(error.message)")
+        }
+    }
+
+    /// Starts a throwaway server (trust authentication, fsync off, loopback only, its Unix socket
+    /// in its folder) and registers its stop at exit; `configure` may change the cluster (its
+    /// folder and data folder are given) between initdb and the start; `options` are more
+    /// server settings (`-c name=value …`). Returns the folder and port. Call it under `lock`.
+    static func startOwnServer(_ label: String, options: String = "-c listen_addresses=127.0.0.1", configure: (_ folder: String, _ data: String) throws(HubError) -> Void) throws(HubError) -> (folder: String, port: Int) {
         let initdb = "\(binaries)/initdb", pgCtl = "\(binaries)/pg_ctl"
         guard FileManager.default.isExecutableFile(atPath: initdb), FileManager.default.isExecutableFile(atPath: pgCtl) else {
             throw HubError(.testPostgres, """
@@ -92,7 +111,7 @@ package enum TestPostgres {
                 Install Debian's postgresql package (apt-get install postgresql), or set \(urlVariable) to a server's URL.
                 """)
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-pg-\(UUID().uuidString.prefix(8))").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-\(label)-\(UUID().uuidString.prefix(8))").path
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
@@ -110,26 +129,29 @@ package enum TestPostgres {
         let data = folder + "/data"
         let port = try freePort()
         try run(asRoot, initdb, ["-D", data, "-U", "patrolhub", "--auth=trust", "--encoding=UTF8", "--no-sync"], what: "initdb", log: folder + "/tools.log")
-        ownFolder = folder
-        atexit { TestPostgres.stopOwnServer() }
+        try configure(folder, data)
+        if ownFolders.isEmpty { atexit { TestPostgres.stopOwnServers() } }
+        ownFolders.append(folder)
         try run(asRoot, pgCtl, ["-D", data, "-l", folder + "/server.log",
-                                "-o", "-p \(port) -k \(folder) -c listen_addresses=127.0.0.1 -c fsync=off", "-w", "start"], what: "pg_ctl start", log: folder + "/tools.log")
-        return Server(host: "127.0.0.1", port: port, user: "patrolhub", password: nil, maintenanceDatabase: "postgres")
+                                "-o", "-p \(port) -k \(folder) -c fsync=off \(options)", "-w", "start"], what: "pg_ctl start", log: folder + "/tools.log")
+        return (folder, port)
     }
 
-    /// Stops the throwaway server and removes its folder (at process exit).
-    private static func stopOwnServer() {
-        guard let folder = ownFolder else { return }
-        ownFolder = nil
-        _ = try? run(getuid() == 0, "\(binaries)/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"], what: "pg_ctl stop", log: folder + "/tools.log")
-        try? FileManager.default.removeItem(atPath: folder)
+    /// Stops the throwaway servers and removes their folders (at process exit).
+    private static func stopOwnServers() {
+        let folders = ownFolders
+        ownFolders = []
+        for folder in folders {
+            _ = try? run(getuid() == 0, "\(binaries)/pg_ctl", ["-D", folder + "/data", "-m", "immediate", "-w", "stop"], what: "pg_ctl stop", log: folder + "/tools.log")
+            try? FileManager.default.removeItem(atPath: folder)
+        }
     }
 
     /// Runs a PostgreSQL binary (as the postgres user when `asPostgres`) and waits for it, its
     /// output appended to `log`. Spawned and reaped here (posix_spawn, waitpid) rather than
     /// through Foundation's `Process`, whose `waitUntilExit` was seen never to return for
     /// `runuser … pg_ctl start`, the child already a zombie.
-    private static func run(_ asPostgres: Bool, _ tool: String, _ arguments: [String], what: String, log: String) throws(HubError) {
+    static func run(_ asPostgres: Bool, _ tool: String, _ arguments: [String], what: String, log: String) throws(HubError) {
         let executable = asPostgres ? "/usr/sbin/runuser" : tool
         let argv = [executable] + (asPostgres ? ["-u", "postgres", "--", tool] : []) + arguments
         var actions = posix_spawn_file_actions_t()
@@ -157,7 +179,7 @@ package enum TestPostgres {
     }
 
     /// A loopback TCP port nothing listens on now (bound, read, released).
-    private static func freePort() throws(HubError) -> Int {
+    static func freePort() throws(HubError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HubError(.testPostgres, "socket() failed: errno \(errno)") }
         defer { close(fd) }

@@ -67,10 +67,13 @@ extension PatrolHubCommand {
                     tables is copied, ids included, in one transaction: a failure leaves the database empty and the \
                     copy can be run again. A database that already holds data is refused. Each table's rows are \
                     then counted on both sides; a difference fails the command. The password comes from \
-                    --password-file or PATROLHUB_STORE_PASSWORD, never from the URL.
+                    --password-file or PATROLHUB_STORE_PASSWORD, never from the URL. TLS follows the URL's \
+                    sslmode (disable, prefer, require, verify-ca, verify-full; default disable on loopback, \
+                    verify-full elsewhere) and sslrootcert (a PEM CA file).
                     """)
             @Option(help: "The SQLite store: sqlite:PATH.") var from: String
-            @Option(help: "The PostgreSQL database: postgres://user@host:port/database (no password).") var to: String
+            @Option(help: "The PostgreSQL database: postgres://user@host:port/database[?sslmode=MODE&sslrootcert=CA.pem] (no password).")
+            var to: String
             @Option(help: "A file whose first line is the PostgreSQL password (else PATROLHUB_STORE_PASSWORD).") var passwordFile: String?
             @Option(help: "Rows read and inserted at a time.") var batchRows: Int = 500
 
@@ -83,7 +86,7 @@ extension PatrolHubCommand {
                 let source = try openExistingStore(path, whereFrom: "--from")
                 let target: PostgresStore
                 do {
-                    _ = try PostgresStoreURL(parsing: to)
+                    try PostgresStoreURL(parsing: to).checkTLS()
                 } catch {
                     throw HubError.cli(error.message.replacingOccurrences(of: "store.url", with: "--to"))
                 }
