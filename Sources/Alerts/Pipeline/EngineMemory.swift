@@ -61,18 +61,23 @@ extension RiskEngine {
         public var caseEvidence = 0
         /// Cases whose correlation window is open.
         public var activeCases = 0
+        /// Earlier episodes remembered beside an open item (events that arrived after newer ones).
+        public var earlierEpisodes = 0
+        /// Cameras whose last status time orders their statuses.
+        public var statusTimes = 0
 
         /// Every counted entry.
         public var total: Int {
             openItems + itemLifecycleSets + lifecycles + nestedLifecycles + windows + occurrences + activeSlips + slipMembers
-                + cameraStatus + recentlyClosed + caseEvidence + activeCases
+                + cameraStatus + recentlyClosed + caseEvidence + activeCases + earlierEpisodes + statusTimes
         }
 
         /// Every count, named, in one line for the log.
         public var description: String {
             "open items \(openItems) (lifecycle sets \(itemLifecycleSets)), lifecycles \(lifecycles) (nested \(nestedLifecycles)), "
                 + "windows \(windows) (occurrences \(occurrences)), active slips \(activeSlips) (members \(slipMembers)), "
-                + "cameras not online \(cameraStatus), recently closed \(recentlyClosed), case evidence \(caseEvidence), active cases \(activeCases)"
+                + "cameras not online \(cameraStatus), recently closed \(recentlyClosed), case evidence \(caseEvidence), active cases \(activeCases), "
+                + "earlier episodes \(earlierEpisodes), status times \(statusTimes)"
         }
     }
 
@@ -93,6 +98,8 @@ extension RiskEngine {
         }
         c.cameraStatus = cameraStatus.count + drillCameraStatus.count
         c.recentlyClosed = recentlyClosed.count
+        c.earlierEpisodes = earlierEpisodes.count
+        c.statusTimes = statusTimes.count
         c.caseEvidence = cases.recent.values.reduce(0) { $0 + $1.count }
         c.activeCases = cases.active.values.reduce(0) { $0 + $1.count }
         return c
@@ -145,6 +152,10 @@ extension RiskEngine {
             item.state = .closed
             effects.append(.item(item))
         }
+        // An earlier episode is remembered only while the later one is open.
+        if !earlierEpisodes.isEmpty { earlierEpisodes = earlierEpisodes.filter { openItems[$0.key] != nil } }
+        // A camera's last status time guards the order of its statuses for a day (the item horizon).
+        if !statusTimes.isEmpty { statusTimes = statusTimes.filter { $0.value >= itemCutoff } }
         // Item keys whose item has gone (closed by an end or a status) keep no lifecycle set.
         if itemLifecycles.count > openItems.count {
             itemLifecycles = itemLifecycles.filter { openItems[$0.key] != nil || !$0.value.isEmpty }

@@ -130,6 +130,20 @@ public struct RiskEngine: Sendable {
     public var place: @Sendable (NormalizedEvent) -> Placement
 
     var openItems: [SourceCategory: RiskItem] = [:]
+    /// The last earlier episode seen after a later one of the same source and category had
+    /// opened (its item is closed; see `handleDetection`), so its other buffered events fold into it.
+    var earlierEpisodes: [SourceCategory: RiskItem] = [:]
+    /// At most this many `earlierEpisodes` are remembered.
+    static let maxEarlierEpisodes = 4096
+    /// A camera's status stream (a drill's statuses are a stream of their own).
+    struct StatusSource: Hashable, Sendable {
+        var camera: String
+        var drill: Bool
+    }
+    /// The event time of each camera's last applied status: an older one is not applied.
+    var statusTimes: [StatusSource: Date] = [:]
+    /// At most this many cameras' status times are kept (far more than a district's cameras).
+    static let maxStatusTimes = 100_000
     /// Live lifecycle → the item it folded into.
     var lifecycles: [Lifecycle: SourceCategory] = [:]
     /// Item → its live lifecycles; while non-empty the item ignores the dedup window.
@@ -229,6 +243,8 @@ public struct RiskEngine: Sendable {
     /// Replaces the engine's memory with a snapshot, so windows, ids and the watermark continue across a restart.
     public mutating func restore(_ s: Snapshot) {
         openItems = [:]
+        earlierEpisodes = [:]
+        statusTimes = [:]
         lifecycles = [:]
         itemLifecycles = [:]
         nestedLifecycles = [:]
@@ -328,6 +344,15 @@ public struct RiskEngine: Sendable {
         if !late { watermark = max(watermark ?? event.time, event.time) }
         var item: RiskItem
         if late { lateEvents += 1 }
+        func newItem() -> RiskItem {
+            RiskItem(
+                id: itemIDs.allocate(), source: event.source, sourceKind: event.sourceKind, category: event.category,
+                severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
+                firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill,
+                late: late, lateReason: late ? lateReason(event.time) : nil, locationMismatch: placement.locationMismatch,
+                locationDistance: placement.locationDistance, timeSource: event.timeSource)
+        }
+        var earlierEpisode = false
         if var open = openItems[key], folds(event, into: open, key: key) {
             open.occurrences += 1
             open.lastSeen = max(open.lastSeen, event.time)
@@ -347,23 +372,45 @@ public struct RiskEngine: Sendable {
                 register(Lifecycle(name: l, drill: event.drill), key)
             }
             item = open
+        } else if let open = openItems[key], open.state == .open, event.time < open.firstSeen.addingTimeInterval(-rules.dedupWindow) {
+            // An earlier episode reported after a later one opened (a camera or an NVR uploading
+            // what it buffered while it was offline): it does not close the open item, which stays
+            // the current one, but gets an item of its own, closed at once. The episode's other
+            // buffered events fold into that item.
+            earlierEpisode = true
+            let w = rules.dedupWindow
+            if var earlier = earlierEpisodes[key],
+               event.time >= earlier.firstSeen.addingTimeInterval(-w), event.time <= earlier.lastSeen.addingTimeInterval(w) {
+                earlier.occurrences += 1
+                earlier.lastSeen = max(earlier.lastSeen, event.time)
+                earlier.firstSeen = min(earlier.firstSeen, event.time)
+                earlier.severity = min(earlier.severity, severity)
+                item = earlier
+            } else {
+                item = newItem()
+                item.lifecycle = nil // closed: no lifecycle holds it open
+                item.state = .closed
+            }
         } else {
             if var previous = openItems[key], previous.state == .open {
                 previous.state = .closed
                 effects.append(.item(previous))
             }
-            item = RiskItem(
-                id: itemIDs.allocate(), source: event.source, sourceKind: event.sourceKind, category: event.category,
-                severity: severity, zone: placement.zone, unit: placement.unit, worker: placement.worker,
-                firstSeen: event.time, lastSeen: event.time, lifecycle: event.lifecycle, location: event.location, drill: event.drill,
-                late: late, lateReason: late ? lateReason(event.time) : nil, locationMismatch: placement.locationMismatch,
-                locationDistance: placement.locationDistance, timeSource: event.timeSource)
+            earlierEpisodes[key] = nil
+            item = newItem()
             itemLifecycles[key] = []
             if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill), key) }
         }
         item.suppressedBy = muteReason(for: event, placement: placement)
-        openItems[key] = item
-        effects.append(.item(storedForm(item, key)))
+        if earlierEpisode {
+            // Bounded: forgetting one only makes the next buffered event of that episode an item of its own.
+            if earlierEpisodes.count >= Self.maxEarlierEpisodes { earlierEpisodes.removeAll(keepingCapacity: true) }
+            earlierEpisodes[key] = item
+            effects.append(.item(item))
+        } else {
+            openItems[key] = item
+            effects.append(.item(storedForm(item, key)))
+        }
         let unmuted = item.suppressedBy == nil
         // `counted`: counts towards new windows after a restart (late and muted events do not).
         effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: unmuted && !late))
@@ -409,6 +456,15 @@ public struct RiskEngine: Sendable {
     }
 
     mutating func handleStatus(_ event: NormalizedEvent, status: CameraStatus, now: Date, into effects: inout [EngineEffect]) {
+        // Statuses are applied in event-time order: one older than the camera's last status (a
+        // buffered upload, a redelivery out of order) changes nothing, neither the mute nor the health items.
+        let statusKey = StatusSource(camera: event.source, drill: event.drill)
+        if let last = statusTimes[statusKey], event.time < last {
+            effects.append(.accepted(key: event.key, itemID: "", zone: place(event).zone, category: event.category, time: event.time, counted: false))
+            return
+        }
+        if statusTimes.count >= Self.maxStatusTimes, statusTimes[statusKey] == nil { statusTimes.removeAll(keepingCapacity: true) }
+        statusTimes[statusKey] = event.time
         if event.drill {
             drillCameraStatus[event.source] = status == .online ? nil : status
         } else {

@@ -82,6 +82,7 @@ struct EngineMemoryTests {
             ("occurrences", first.occurrences, second.occurrences), ("slip members", first.slipMembers, second.slipMembers),
             ("camera status", first.cameraStatus, second.cameraStatus), ("recently closed", first.recentlyClosed, second.recentlyClosed),
             ("case evidence", first.caseEvidence, second.caseEvidence), ("active cases", first.activeCases, second.activeCases),
+            ("earlier episodes", first.earlierEpisodes, second.earlierEpisodes), ("status times", first.statusTimes, second.statusTimes),
             ("total", first.total, second.total),
         ]
         for (name, a, b) in pairs {
@@ -217,6 +218,8 @@ extension RiskEngine.StateCounts {
         m.recentlyClosed = Swift.max(recentlyClosed, o.recentlyClosed)
         m.caseEvidence = Swift.max(caseEvidence, o.caseEvidence)
         m.activeCases = Swift.max(activeCases, o.activeCases)
+        m.earlierEpisodes = Swift.max(earlierEpisodes, o.earlierEpisodes)
+        m.statusTimes = Swift.max(statusTimes, o.statusTimes)
         return m
     }
 }
