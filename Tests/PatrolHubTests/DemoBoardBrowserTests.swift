@@ -47,25 +47,15 @@ struct DemoBoardBrowserTests {
         let dir = TempDir("patrolhub-demo-board")
         defer { dir.cleanup() }
         let port = try EmbeddedBroker.freePort()
-        let logPath = dir.file("demo.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? log.close() }
-        let demo = Process()
-        demo.executableURL = URL(fileURLWithPath: try patrolhubExecutable())
-        demo.currentDirectoryURL = packageRoot
         // make demo's command with DEMO_ARGS set: a free port, and a data folder of the test's own
         // (the demo wipes its data folder at start; data/demo may hold a user's last demo).
-        demo.arguments = arguments + ["--http", "127.0.0.1:\(port)", "--data-dir", dir.file("data")]
-        demo.standardOutput = log
-        demo.standardError = log
-        try demo.run()
-        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL); demo.waitUntilExit() } }
-        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        let run = try DemoProcess(arguments + ["--http", "127.0.0.1:\(port)", "--data-dir", dir.file("data")], dir: dir)
+        let demo = run.process
+        func output() -> String { run.output() }
 
         // The drill's score line, then the demo saying it stays up. Generous: a loaded 2-core machine.
         try await waitUntil("the drill's score and the demo staying up", timeout: 900) {
-            guard demo.isRunning else { throw TestFailure("the demo exited (\(demo.terminationStatus)): \(output())") }
+            try run.checkRunning()
             return output().contains("The hub keeps running")
         }
         let text = output()

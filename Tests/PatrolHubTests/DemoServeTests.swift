@@ -17,23 +17,13 @@ struct DemoServeTests {
         let dir = TempDir("patrolhub-demo-serve")
         defer { dir.cleanup() }
         let port = try EmbeddedBroker.freePort()
-        let logPath = dir.file("demo.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? log.close() }
-        let demo = Process()
-        demo.executableURL = URL(fileURLWithPath: try patrolhubExecutable())
-        demo.currentDirectoryURL = packageRoot
-        demo.arguments = ["demo", "--config", "config/patrolhub.yaml", "--data-dir", dir.file("data"), "--serve",
-                          "--http", "127.0.0.1:\(port)", "--log-level", "warning"]
-        demo.standardOutput = log
-        demo.standardError = log
-        try demo.run()
-        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL); demo.waitUntilExit() } }
-        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        let run = try DemoProcess(["demo", "--config", "config/patrolhub.yaml", "--data-dir", dir.file("data"), "--serve",
+                                   "--http", "127.0.0.1:\(port)", "--log-level", "warning"], dir: dir)
+        let demo = run.process
+        func output() -> String { run.output() }
 
         try await waitUntil("the drill ends and the demo says it stays up", timeout: 180) {
-            guard demo.isRunning else { throw TestFailure("the demo exited (\(demo.terminationStatus)): \(output())") }
+            try run.checkRunning()
             return output().contains("The hub keeps running")
         }
         let text = output()
@@ -60,26 +50,16 @@ struct DemoServeTests {
     func interruptDuringTheDrill() async throws {
         let dir = TempDir("patrolhub-demo-interrupt")
         defer { dir.cleanup() }
-        let logPath = dir.file("demo.log")
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        defer { try? log.close() }
-        let demo = Process()
-        demo.executableURL = URL(fileURLWithPath: try patrolhubExecutable())
-        demo.currentDirectoryURL = packageRoot
         // Real time: the drill lasts the scenario's 20 minutes, far beyond this test.
-        demo.arguments = ["demo", "--config", "config/patrolhub.yaml", "--data-dir", dir.file("data"), "--speed", "1",
-                          "--http", "127.0.0.1:\(try EmbeddedBroker.freePort())", "--log-level", "warning"]
-        demo.standardOutput = log
-        demo.standardError = log
-        try demo.run()
-        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL); demo.waitUntilExit() } }
-        func output() -> String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        let run = try DemoProcess(["demo", "--config", "config/patrolhub.yaml", "--data-dir", dir.file("data"), "--speed", "1",
+                                   "--http", "127.0.0.1:\(try EmbeddedBroker.freePort())", "--log-level", "warning"], dir: dir)
+        let demo = run.process
+        func output() -> String { run.output() }
 
         // The drill is under way once the first messages are in the inbox.
         let store = dir.file("data/patrolhub.sqlite")
         try await waitUntil("the drill publishing", timeout: 120) {
-            guard demo.isRunning else { throw TestFailure("the demo exited (\(demo.terminationStatus)): \(output())") }
+            try run.checkRunning()
             return (storeStatus(store)?.inboxReceived ?? 0) > 0
         }
         kill(demo.processIdentifier, SIGINT)
