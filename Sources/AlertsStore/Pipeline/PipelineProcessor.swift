@@ -81,6 +81,12 @@ public final class PipelineProcessor {
     /// The change log's newest seq after this process's last batch: slips changed after
     /// it were changed by someone else (a case action closing its case's warning slips).
     var changesSeen: Int64 = 0
+    /// Set when a batch's transaction rolled back after the engine ran: the engine and
+    /// `published` are rebuilt from the store before the next batch. Not a copy of them
+    /// kept for each batch: the copy's shared buffers make the batch's first change of
+    /// each window copy that window whole: a cost per batch that grows with the
+    /// windows, not with the batch, and live traffic comes in small batches.
+    var stale = false
 
     // Crash quarantine (see `recover()`).
     /// What the previous process recorded about its stop; set before the first batch.
@@ -368,10 +374,16 @@ public final class PipelineProcessor {
 
     private func processMarked(_ records: [InboxRecord]) throws -> BatchResult {
         let now = clock()
+        if stale {
+            // A batch rolled back after the engine had run: its windows, counters and
+            // `published` may hold that batch's effects. Rebuilt from the store, as at a start.
+            try reload()
+            published = PublishedMemory()
+            stale = false
+        }
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))
-        let before = (engine, published, changesSeen)
         if published.count > publishedLimit {
             // Only the slips and cases the engine holds open can change again through it: the
             // rest are forgotten (a later change of one is published once more, at worst).
@@ -388,7 +400,7 @@ public final class PipelineProcessor {
             if profile != nil { profile!.commit += StageProfile.now() - t }
             return result
         } catch {
-            (engine, published, changesSeen) = before // the transaction rolled back: so do the windows
+            stale = true // the transaction rolled back: the next batch reloads the windows first
             throw error
         }
     }

@@ -112,6 +112,28 @@ struct PipelineProcessorTests {
         #expect(try store.status().inboxPending == 0)
     }
 
+    @Test func aBatchRetriedAfterARollbackEndsAsIfItHadNeverFailed() throws {
+        // The engine ran on the batch before its write failed: the retry must not count the
+        // failed attempt's occurrences, open items or published slips a second time.
+        let messages = [Self.msg("cam-1", "a", "intrusion", 9), Self.msg("cam-1", "b", "intrusion", 5), Self.msg("cam-2", "c", "intrusion", 1)]
+        let clean = try DisputeStore.inMemory()
+        try clean.ingest(messages)
+        try Self.make(clean).processPending(limit: 100)
+
+        let store = try DisputeStore.inMemory()
+        let p = try Self.make(store)
+        try store.ingest(messages)
+        try store.writer.write { try $0.execute(sql: "CREATE TRIGGER boom BEFORE INSERT ON outbox BEGIN SELECT * FROM missing_table; END") }
+        #expect(throws: (any Error).self) { try p.processPending(limit: 100) }
+        try store.writer.write { try $0.execute(sql: "DROP TRIGGER boom") }
+        try p.processPending(limit: 100)
+
+        #expect(try store.riskItems() == clean.riskItems())
+        #expect(try store.slips() == clean.slips())
+        #expect(try store.outbox(limit: 100).map(\.payload) == clean.outbox(limit: 100).map(\.payload))
+        #expect(try store.status().inboxPending == 0)
+    }
+
     @Test func pruningKeepsUnprocessedRows() throws {
         let store = try DisputeStore.inMemory()
         let p = try Self.make(store)
