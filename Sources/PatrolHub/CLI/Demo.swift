@@ -68,6 +68,7 @@ extension PatrolHubCommand {
             var failed = false
             // Rung when the hub's services end (Ctrl-C, SIGTERM, a failure): the drill stops with them.
             let hubEnded = Doorbell()
+            let hubRunning = hubEnded.rings
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
                     defer { hubEnded.ring() }
@@ -116,7 +117,7 @@ extension PatrolHubCommand {
                 let outcome = try await withThrowingTaskGroup(of: DrillResult?.self) { race in
                     race.addTask { try await drill.run() }
                     race.addTask {
-                        await hubEnded.next(after: 0, timeout: .seconds(365 * 86_400))
+                        await hubEnded.next(after: hubRunning, timeout: .seconds(365 * 86_400))
                         return nil
                     }
                     defer { race.cancelAll() }

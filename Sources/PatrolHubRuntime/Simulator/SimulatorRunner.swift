@@ -213,8 +213,6 @@ package final class SimulatorRunner: @unchecked Sendable {
         // The last acknowledgements (and republishing, should the connection drop now).
         let deadline = Date().addingTimeInterval(options.ackTimeout)
         while !inflight.isEmpty || !retry.isEmpty {
-            let seen = client.acks.rings
-            reap()
             if !retry.isEmpty, client.isConnected {
                 let again = retry.sorted()
                 retry.removeAll()
@@ -224,12 +222,7 @@ package final class SimulatorRunner: @unchecked Sendable {
                 logger.warning("simulate.unacknowledged", metadata: ["simulate.messages": "\(inflight.count + retry.count)"])
                 break
             }
-            if !inflight.isEmpty, retry.isEmpty {
-                await client.acks.next(after: seen, timeout: .milliseconds(100))
-                try Task.checkCancellation()
-            } else if !retry.isEmpty {
-                try await Task.sleep(for: .milliseconds(5)) // reconnecting: nothing rings until it is back
-            }
+            try await reapOrWait()
         }
         report.finishedAt = Date()
         progress.finish(sent: report.published, acked: report.acknowledged, elapsed: report.elapsed)
