@@ -221,6 +221,9 @@ public struct RiskEngine: Sendable {
         public var recentSlips: [(slip: Slip, anchor: Date)] = []
         /// Each camera's last reported status (analytics of an unhealthy camera are muted).
         public var cameraStatus: [String: CameraStatus] = [:]
+        /// The event time of each camera's last applied status: an older one arriving after
+        /// the restart is not applied (as before it).
+        public var cameraStatusTimes: [String: Date] = [:]
         /// The highest item number issued, so ids continue.
         public var lastItemSeq = 0
         /// The highest slip number issued, so ids continue.
@@ -296,6 +299,9 @@ public struct RiskEngine: Sendable {
             openSlipSlots.insert(w)
         }
         cameraStatus = s.cameraStatus.filter { $0.value != .online }
+        for (camera, time) in s.cameraStatusTimes.prefix(Self.maxStatusTimes) {
+            statusTimes[StatusSource(camera: camera, drill: false)] = time
+        }
         drillCameraStatus = [:]
         nextSweep = .distantPast
         itemIDs = ItemIDAllocator(next: s.lastItemSeq + 1)

@@ -140,8 +140,9 @@ public final class PipelineProcessor {
                 s.drillItemIDs.formUnion(try String.fetchAll(db, sql: "SELECT id FROM risk_items WHERE drill = 1 AND id IN (\(databaseQuestionMarks(count: part.count)))",
                                                              arguments: StatementArguments(part)))
             }
-            for row in try Row.fetchAll(db, sql: "SELECT id, status FROM cameras WHERE status != 'unknown'") {
+            for row in try Row.fetchAll(db, sql: "SELECT id, status, status_at FROM cameras WHERE status != 'unknown'") {
                 if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
+                if let at: Double = row[2] { s.cameraStatusTimes[row[0]] = Date(timeIntervalSince1970: at) }
             }
             s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0

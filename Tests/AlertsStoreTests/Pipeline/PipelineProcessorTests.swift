@@ -134,6 +134,26 @@ struct PipelineProcessorTests {
         #expect(try store.status().inboxPending == 0)
     }
 
+    @Test func aStatusOlderThanTheStoredOneChangesNothingAfterARestart() throws {
+        func status(_ id: String, _ status: String, _ minutesAgo: Double) -> InboxMessage {
+            InboxMessage(topic: "patrolhub/v1/camera/cam-1/status",
+                         payload: Array(#"{"status":"\#(status)","time":"\#(Self.now.addingTimeInterval(-minutesAgo * 60).rfc3339)"}"#.utf8),
+                         receivedAt: Self.now)
+        }
+        let store = try DisputeStore.inMemory()
+        let registry = Registry(cameras: [CameraRecord(id: "cam-1", name: "A", location: nil, zone: "Z-A")])
+        try store.saveRegistry(registry) { $0.zone }
+        try store.ingest([status("s1", "offline", 10)])
+        try Self.make(store).processPending(limit: 10)
+        // A new process (a restart): an `online` timed before the `offline` arrives late.
+        try store.ingest([status("s2", "online", 12), Self.msg("cam-1", "f", "fight", 5)])
+        try Self.make(store).processPending(limit: 10)
+        let fight = try store.riskItems().filter { $0.category == .fight }
+        #expect(fight.count == 1)
+        #expect(fight.first?.suppressedBy?.hasPrefix("inhibited: camera cam-1 is offline") == true, "\(fight)")
+        #expect(try store.riskItems().filter { $0.category == .cameraOffline }.map(\.state) == [.open])
+    }
+
     @Test func pruningKeepsUnprocessedRows() throws {
         let store = try DisputeStore.inMemory()
         let p = try Self.make(store)
