@@ -55,4 +55,25 @@ struct ONVIFIntegrationTests {
             #expect(try hub.store.unmappedInputs().map { "\($0.format) \($0.name) \($0.count) \($0.device)" } == ["onvif Monitoring/ProcessorUsage 1 cam-001"])
         }
     }
+
+    @Test("a bridge that lost the false while away resubscribes: its Initialized false snapshot closes the item, a true one never opens one")
+    func resubscriptionSnapshotCloses() async throws {
+        try await withLiveHub { _, hub, pub in
+            let t0 = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 1800).rounded(.down))
+            let inside = "patrolhub/v1/onvif/cam-001/tns1:RuleEngine/FieldDetector/ObjectsInside"
+            let motion = "patrolhub/v1/onvif/cam-001/tns1:RuleEngine/CellMotionDetector/Motion"
+            let messages: [(String, [UInt8])] = [
+                (inside, Self.onvif(t0, "IsInside", "true")),
+                // The bridge restarts; the Changed false in between is lost. Its new subscription's snapshots:
+                (inside, Self.onvif(t0.addingTimeInterval(300), "IsInside", "false", operation: "Initialized")),
+                (motion, Self.onvif(t0.addingTimeInterval(300), "IsMotion", "true", operation: "Initialized")),
+            ]
+            try await pub.publishAll(messages)
+            try await hub.waitProcessed(received: messages.count)
+            let dead = try hub.store.deadLetters()
+            #expect(dead.isEmpty, "\(dead)")
+            let items = try hub.store.riskItems().sorted { $0.id < $1.id }
+            #expect(items.map { "\($0.source) \($0.category.rawValue) \($0.state.rawValue)" } == ["cam-001 intrusion closed"])
+        }
+    }
 }

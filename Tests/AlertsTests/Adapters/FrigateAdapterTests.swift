@@ -76,6 +76,39 @@ struct FrigateAdapterTests {
         #expect(first.first?.category == .illegalParking)
     }
 
+    @Test("a car that drove through no_parking and parked outside it is not illegally parked: where it stands is current_zones")
+    func parkedOutsideTheZoneItCrossed() throws {
+        let adapter = FrigateAdapter()
+        // entered_zones keeps every zone the car ever crossed; current_zones is where it stands.
+        let crossing = state(label: "car", zones: ["no_parking"], current: ["no_parking"], frame: 1, stationary: false)
+        let parkedOutside = state(label: "car", zones: ["no_parking", "driveway"], current: ["driveway"], frame: 2, stationary: true)
+        #expect(try adapter.decode(topic: topic, payload: try message("update", crossing, parkedOutside), receivedAt: .now) == [])
+        let parkedOutsideNoZone = state(label: "car", zones: ["no_parking"], current: [], frame: 3, stationary: true)
+        #expect(try adapter.decode(topic: topic, payload: try message("update", crossing, parkedOutsideNoZone), receivedAt: .now) == [])
+        // Parked inside it: illegal parking, at the frame it was seen parked.
+        let parkedInside = state(label: "car", zones: ["no_parking", "driveway"], current: ["no_parking"], frame: 4, stationary: true)
+        let raised = try adapter.decode(topic: topic, payload: try message("update", crossing, parkedInside), receivedAt: .now)
+        #expect(raised.map(\.category) == [.illegalParking])
+        #expect(raised.first?.time == Date(timeIntervalSince1970: 4))
+        // A person who crossed a zone is an intrusion even once out of it: entering was the event.
+        let walkedThrough = state(label: "person", zones: ["yard"], current: [], frame: 5)
+        #expect(try adapter.decode(topic: topic, payload: try message("update", walkedThrough, walkedThrough), receivedAt: .now)
+            .map(\.category) == [.intrusion])
+    }
+
+    @Test("an update whose after has an end_time is the object's end too: an item raised from it does not stay open")
+    func updateAfterEnd() throws {
+        let adapter = FrigateAdapter()
+        let ended = state(zones: ["yard"], frame: 10, end: 12)
+        let events = try adapter.decode(topic: topic, payload: try message("update", ended, ended), receivedAt: .now)
+        #expect(events.map(\.kind) == [.detection, .end])
+        #expect(events.last?.key == "frigate:gate_north:1704182645.123456-ab12cd:end")
+        #expect(events.last?.time == Date(timeIntervalSince1970: 12))
+        // Still tracked (end_time null): no end.
+        let live = state(zones: ["yard"], frame: 10)
+        #expect(try adapter.decode(topic: topic, payload: try message("update", live, live), receivedAt: .now).map(\.kind) == [.detection])
+    }
+
     @Test("false positive that becomes real raises the detection on that update")
     func falsePositiveCleared() throws {
         let before = state(label: "smoke", frame: 1, falsePositive: true)

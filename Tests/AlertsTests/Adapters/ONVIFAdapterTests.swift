@@ -15,7 +15,7 @@ struct ONVIFAdapterTests {
             """.utf8)
     }
 
-    @Test("a property's life folds into one lifecycle: nothing, detection, end")
+    @Test("a property's life folds into one lifecycle: the false snapshot ends it (never raises), then detection, end")
     func propertyLifecycle() throws {
         let adapter = ONVIFAdapter()
         let sequence = [
@@ -26,13 +26,13 @@ struct ONVIFAdapterTests {
             payload("2024-01-02T07:04:00Z", "Deleted", inside: false),
         ]
         let decoded = try sequence.map { try adapter.decode(topic: topic, payload: $0, receivedAt: .now) }
-        #expect(decoded.map(\.count) == [0, 1, 1, 1, 1])
+        #expect(decoded.map(\.count) == [1, 1, 1, 1, 1])
         let events = decoded.flatMap { $0 }
-        #expect(events.map(\.kind) == [.detection, .end, .detection, .end])
+        #expect(events.map(\.kind) == [.end, .detection, .end, .detection, .end])
         #expect(
             Set(events.map(\.lifecycle))
                 == ["onvif:cam-market-01:RuleEngine/FieldDetector/ObjectsInside|Rule=Fence,VideoSourceConfigurationToken=VST"])
-        #expect(Set(events.map(\.key)).count == 4)
+        #expect(Set(events.map(\.key)).count == 5)
     }
 
     @Test("the same message twice has the same key; object and list forms share a lifecycle")

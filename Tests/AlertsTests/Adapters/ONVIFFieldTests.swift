@@ -69,9 +69,11 @@ struct ONVIFFieldTests {
 
     static let cases: [Case] = [
         // The ONVIF spec's ObjectsInside property (realworld O03a–c), onvif-ej form.
-        Case(name: "spec ObjectsInside Initialized false: nothing", onvifTopic: "tns1:RuleEngine/FieldDetector/ObjectsInside",
+        // A false snapshot raises nothing; it ends the lifecycle, closing an item whose false was lost while the bridge was away.
+        Case(name: "spec ObjectsInside Initialized false: the lifecycle's end, never a detection", onvifTopic: "tns1:RuleEngine/FieldDetector/ObjectsInside",
              payload: #"{"UtcTime": "2008-10-10T12:25:01.000Z", "PropertyOperation": "Initialized", \#(specSource), "Data": {"IsInside": "false"}}"#,
-             outcome: .nothing(unmapped: nil)),
+             outcome: .events([Expected(kind: "end", category: .intrusion, lifecycle: fieldLifecycle, time: "2008-10-10T12:25:01Z",
+                                        keyContains: ":Initialized:false")])),
         Case(name: "ObjectsInside Initialized true: a snapshot, nothing", onvifTopic: "tns1:RuleEngine/FieldDetector/ObjectsInside",
              payload: #"{"UtcTime": "2008-10-10T12:25:01.000Z", "PropertyOperation": "Initialized", \#(specSource), "Data": {"IsInside": "true"}}"#,
              outcome: .nothing(unmapped: nil)),
@@ -113,9 +115,9 @@ struct ONVIFFieldTests {
                                         lifecycle: "onvif:cam-gate:RuleEngine/CellMotionDetector/Motion|Rule=MotionInDefinedCells,VideoAnalyticsConfigurationToken=1,VideoSourceConfigurationToken=1",
                                         time: "2010-10-20T12:24:57.628Z")])),
         // python-onvif-zeep bridges.
-        Case(name: "zeep Initialized false: nothing", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Motion",
+        Case(name: "zeep Initialized false: the lifecycle's end", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Motion",
              payload: #"{"UtcTime": "2025-01-11 10:40:45+00:00", "PropertyOperation": "Initialized", "Source": \#(motionSource), "Data": \#(zeep(#"[{"Name": "IsMotion", "Value": "false"}]"#))}"#,
-             outcome: .nothing(unmapped: nil)),
+             outcome: .events([Expected(kind: "end", category: .motion, lifecycle: motionLifecycle, time: "2025-01-11T10:40:45Z")])),
         Case(name: "zeep Changed true, space-separated UtcTime with offset", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Motion",
              payload: #"{"UtcTime": "2025-01-11 10:40:45+00:00", "PropertyOperation": "Changed", "Source": \#(motionSource), "Data": \#(zeep(#"[{"Name": "IsMotion", "Value": "true"}]"#))}"#,
              outcome: .events([Expected(kind: "detection", category: .motion, lifecycle: motionLifecycle, time: "2025-01-11T10:40:45Z")])),
@@ -150,6 +152,10 @@ struct ONVIFFieldTests {
         Case(name: "Tapo tamper false: camera online", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Tamper",
              payload: #"{"UtcTime": "2025-01-11 10:40:58+00:00", "PropertyOperation": "Changed", "Source": \#(tapoSource), "Data": \#(zeep(#"[{"Name": "IsTamper", "Value": "false"}]"#))}"#,
              outcome: .events([Expected(kind: "status:online", category: .cameraTampered, lifecycle: nil, time: "2025-01-11T10:40:58Z")])),
+        Case(name: "Tapo tamper Initialized false: nothing (one healthy property does not report the camera online)",
+             onvifTopic: "tns1:RuleEngine/CellMotionDetector/Tamper",
+             payload: #"{"UtcTime": "2025-01-11 10:40:40+00:00", "PropertyOperation": "Initialized", "Source": \#(tapoSource), "Data": \#(zeep(#"[{"Name": "IsTamper", "Value": "false"}]"#))}"#,
+             outcome: .nothing(unmapped: nil)),
         Case(name: "Tapo tamper Initialized true: a snapshot, nothing", onvifTopic: "tns1:RuleEngine/CellMotionDetector/Tamper",
              payload: #"{"UtcTime": "2025-01-11 10:40:40+00:00", "PropertyOperation": "Initialized", "Source": \#(tapoSource), "Data": \#(zeep(#"[{"Name": "IsTamper", "Value": "true"}]"#))}"#,
              outcome: .nothing(unmapped: nil)),

@@ -14,14 +14,16 @@ import Foundation
 ///   yield nothing (before the camera is resolved: an unregistered camera is
 ///   dead-lettered only when it reports something that matters).
 /// - The rule *holds* for a state when the object is not a false positive, is in
-///   the required zone (`entered_zones` ∪ `current_zones`), is stationary if
-///   required, and scores at least `minScore`.
+///   the required zone (`entered_zones` ∪ `current_zones`; for a rule that requires
+///   a stationary object, `current_zones`: where it is parked, not where it drove
+///   through), is stationary if required, and scores at least `minScore`.
 /// - A detection (key `…:new`) is emitted whenever the rule holds `after`,
 ///   whatever the message type. So a zone that only appears on a later `update`
 ///   (or on the `end`) still raises the detection, and an update of an object
 ///   already in its zone raises it for a hub that saw nothing of it before.
-/// - `end` emits a `.end` event for objects whose rule's zone was entered, so the
-///   risk item closes.
+/// - `end` (or any message whose `after` has an `end_time`: the object has ended)
+///   emits a `.end` event for objects whose rule's zone was entered, so the risk
+///   item closes.
 ///
 /// Keys: `frigate:{camera}:{id}:new` for the detection (whichever message
 /// raised it: a re-raise in the same lifecycle is the same key and deduplicates)
@@ -96,22 +98,37 @@ public struct FrigateAdapter: EventAdapter {
         if raised {
             events.append(event(.detection, "new", after.frameTime ?? after.startTime))
         }
-        if type == .end, !after.falsePositive, inZone(rule, after) {
+        // An object with an `end_time` has ended whatever the message's type (an `update` Frigate
+        // publishes after the `end`, e.g. a sub label set later): its end, so an item raised from it closes.
+        if type == .end || after.endTime != nil, !after.falsePositive, inZone(rule, after) {
             events.append(event(.end, "end", after.endTime ?? after.frameTime ?? receivedAt.timeIntervalSince1970))
         }
         return events
     }
 
     /// Whether the rule fires for this state of the object.
+    ///
+    /// A rule that requires a stationary object (a parked car) asks where the object
+    /// is now (`current_zones`), not where it has been: `entered_zones` keeps every
+    /// zone the object ever crossed, so a car that drove through `no_parking` and
+    /// parked outside it would otherwise be illegally parked.
     private func holds(_ rule: FrigateMapping.LabelRule, _ object: TrackedObject) -> Bool {
-        guard !object.falsePositive, inZone(rule, object) else { return false }
-        if rule.requiresStationary, object.stationary == false { return false }
+        guard !object.falsePositive else { return false }
+        if rule.requiresStationary {
+            if object.stationary == false { return false }
+            guard inZone(rule, object.currentZones.map(Set.init) ?? object.zones) else { return false }
+        } else {
+            guard inZone(rule, object) else { return false }
+        }
         if let minScore = rule.minScore, (object.topScore ?? object.score ?? 0) < minScore { return false }
         return true
     }
 
     private func inZone(_ rule: FrigateMapping.LabelRule, _ object: TrackedObject) -> Bool {
-        let zones = object.zones
+        inZone(rule, object.zones)
+    }
+
+    private func inZone(_ rule: FrigateMapping.LabelRule, _ zones: Set<String>) -> Bool {
         switch rule.zones {
         case .none: return true
         case .anyZone: return !zones.isEmpty
@@ -146,8 +163,11 @@ public struct FrigateAdapter: EventAdapter {
         var startTime: Double
         var endTime: Double?
         var frameTime: Double?
+        /// `entered_zones` ∪ `current_zones`: every zone the object has been in.
         var zones: Set<String>
         var enteredZones: [String]
+        /// `current_zones`, where the object is now; nil when the message has none.
+        var currentZones: [String]?
         var stationary: Bool?
 
         init(_ fields: PayloadFields) throws(HubError) {
@@ -163,7 +183,8 @@ public struct FrigateAdapter: EventAdapter {
             endTime = try fields.double("end_time")
             frameTime = try fields.double("frame_time")
             enteredZones = try fields.stringArray("entered_zones") ?? []
-            zones = Set(enteredZones).union(try fields.stringArray("current_zones") ?? [])
+            currentZones = try fields.stringArray("current_zones")
+            zones = Set(enteredZones).union(currentZones ?? [])
             stationary = try fields.bool("stationary")
         }
 

@@ -22,8 +22,12 @@ import Foundation
 /// the state item (`IsInside`, `State`, `IsMotion` …) going true (`Changed`, or
 /// no `PropertyOperation`) raises a detection; going false or `Deleted` is a `.end`.
 /// `Initialized` is the snapshot a subscription starts with: nothing happened,
-/// so it is nothing whatever its state (a true snapshot leaves no trace either:
+/// so it raises nothing whatever its state (a true snapshot leaves no trace:
 /// the item, if the hub saw it open, stays open until its false or `Deleted`).
+/// A false snapshot of an analytics property is that lifecycle's `.end`: it
+/// closes an item whose false was lost while the bridge was away, and changes
+/// nothing otherwise. Health snapshots stay nothing: a camera has one status,
+/// and the snapshot of one healthy property must not report a tampered camera online.
 /// An event without a state item (`LineDetector/Crossed`) is a one-shot
 /// detection without lifecycle.
 ///
@@ -161,6 +165,11 @@ public struct ONVIFAdapter: EventAdapter {
         let key = "\(lifecycle):\(keyTime):\(operation?.rawValue ?? "-"):\(stateKey)"
 
         switch (operation, state) {
+        case (.initialized?, false?) where health == nil:
+            // The property is false now. Nothing happened, but a lifecycle the hub still holds
+            // open lost its false while the bridge was away (a resubscription starts with these
+            // snapshots): it ends. An end of a lifecycle nobody holds open changes nothing.
+            return [ended(key, time, lifecycle)]
         case (.initialized?, _):
             return []
         case (.deleted?, _):
