@@ -110,6 +110,10 @@ extension RiskEngine {
     /// long run and a restarted one hold the same items. Items held by a live
     /// lifecycle or camera health stay whatever their age, as after a restart.
     public var itemHorizon: TimeInterval { max(rules.dedupWindow, rules.groupWindow, 86_400) }
+    /// How long a live lifecycle holds its item open without an event (at least the item
+    /// horizon): an end that never arrives (Frigate restarted, a GB/T 28181 leave or an
+    /// ONVIF false was lost) holds an item a week at most, not for ever.
+    public var heldItemHorizon: TimeInterval { max(itemHorizon, 7 * 86_400) }
 
     /// Event time between sweeps: a sixteenth of the item horizon (at least a
     /// minute), so what is swept is at most 1/16 older than its horizon.
@@ -131,13 +135,15 @@ extension RiskEngine {
     /// after the dedup window.
     mutating func sweep(watermark wm: Date, into effects: inout [EngineEffect]) {
         nextSweep = wm.addingTimeInterval(sweepInterval)
-        // Open items quiet for longer than the horizon, that no end holds open.
+        // Open items quiet for longer than the horizon that no end holds open, and those an
+        // end holds open quiet for longer than the held horizon.
         let itemCutoff = wm.addingTimeInterval(-itemHorizon)
+        let heldCutoff = wm.addingTimeInterval(-heldItemHorizon)
         var gone: [SourceCategory] = []
         // An SOS stays open until the device's next SOS: "open SOS" is what nobody has answered yet
         // (the daily report's 未处置), and there is one per device at most.
         for (key, item) in openItems where item.lastSeen < itemCutoff && item.category.family != .cameraHealth
-            && item.category != .sos && (itemLifecycles[key]?.isEmpty ?? true) {
+            && item.category != .sos && (item.lastSeen < heldCutoff || (itemLifecycles[key]?.isEmpty ?? true)) {
             gone.append(key)
         }
         if openItems.count - gone.count > maxOpenItems {

@@ -41,6 +41,36 @@ struct LifecycleBoundTests {
     }
 }
 
+/// An end that never arrives (Frigate restarted, a leave was lost) holds its item
+/// open a week of quiet at most: then the sweep closes it as any quiet item.
+@Suite("Risk engine: an item an end never came for closes after a week of quiet")
+struct HeldItemHorizonTests {
+    @Test func aHeldItemStaysOpenForDaysAndClosesAfterAWeek() throws {
+        var engine = RiskEngine(rules: RuleSet(), place: { _ in Placement(zone: "G1") })
+        let t0 = LifecycleBoundTests.t0
+        _ = engine.handle(LifecycleBoundTests.event(0), now: t0)
+        #expect(engine.openItems.count == 1)
+        /// Another camera's event at `days` after t0: it moves the watermark, and the sweep with it.
+        func elsewhere(_ days: Double) -> [EngineEffect] {
+            let time = t0.addingTimeInterval(days * 86_400)
+            let e = NormalizedEvent(key: "other-\(days)", kind: .detection, sourceKind: .camera, source: "cam-B", category: .loitering,
+                                    time: time, format: "native")
+            return engine.handle(e, now: time)
+        }
+        var closed: [RiskItem] = []
+        for days in [1.5, 3, 6.5] {
+            for case .item(let i) in elsewhere(days) where i.state == .closed && i.source == "cam-A" { closed.append(i) }
+        }
+        #expect(closed.isEmpty, "a live lifecycle holds its item past the one-day horizon")
+        for days in [7.5, 8] {
+            for case .item(let i) in elsewhere(days) where i.state == .closed && i.source == "cam-A" { closed.append(i) }
+        }
+        #expect(closed.count == 1)
+        #expect(engine.openItems.keys.map(\.source) == ["cam-B"])
+        #expect(engine.lifecycles.isEmpty)
+    }
+}
+
 /// A source that flaps (a GB/T 28181 enter/leave, an ONVIF true/false) makes a new
 /// item each time: the slip and the case it feeds stay one each, and bounded.
 @Suite("Risk engine: a flapping severe source keeps one slip and one bounded case")
