@@ -146,6 +146,11 @@ struct GB28181FieldTests {
             events: [Want(kind: "detection", category: .intrusion, vendorPriority: nil, key: key("6", "5"))],
             outcome: Outcome(category: .intrusion, severity: .minor, state: .open, slip: false)),
         Case(
+            name: "AlarmPriority 0 (sent by devices with no priority set) is no priority, not a dead letter",
+            xml: alarm(priority: "0", extra: "<Info><AlarmType>6</AlarmType></Info>"),
+            events: [Want(kind: "detection", category: .intrusion, vendorPriority: nil, key: key("6", "5"))],
+            outcome: Outcome(category: .intrusion, severity: .minor, state: .open, slip: false)),
+        Case(
             name: "crowd gathering 5/10 at priority 4 stays severity 2",
             xml: alarm(priority: "4", method: "5", extra: "<Info><AlarmType>10</AlarmType></Info>"),
             events: [Want(kind: "detection", category: .crowdGathering, vendorPriority: .info, key: key("10", "5"))],
@@ -226,7 +231,7 @@ struct GB28181FieldTests {
         // Refused as before.
         Case(name: "a CmdType other than Alarm is refused", xml: alarm(cmdType: "Keepalive", extra: ""), events: nil, deadLetter: (.invalidValue, "CmdType")),
         Case(name: "DeviceID null is missing_field", xml: alarm(device: "null", extra: ""), events: nil, deadLetter: (.missingField, "DeviceID")),
-        Case(name: "priority 0 is out_of_range", xml: alarm(priority: "0", extra: ""), events: nil, deadLetter: (.outOfRange, "AlarmPriority")),
+        Case(name: "priority 5 is out_of_range", xml: alarm(priority: "5", extra: ""), events: nil, deadLetter: (.outOfRange, "AlarmPriority")),
         Case(name: "traffic counting 5/9 stays ignored", xml: alarm(extra: "<Info><AlarmType>9</AlarmType></Info>"), events: []),
     ]
 

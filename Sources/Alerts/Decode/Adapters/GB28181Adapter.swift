@@ -180,10 +180,12 @@ public struct GB28181Adapter: EventAdapter {
         }
     }
 
-    /// `AlarmPriority`, nil when absent (the category's severity then applies).
+    /// `AlarmPriority`, nil when absent or 0 (the category's severity then applies): the
+    /// standard defines 1–4, and devices with no priority configured send 0.
     private func priority(_ root: XMLElementTree) throws(HubError) -> Severity? {
         guard let text = root.value("AlarmPriority") else { return nil }
         let value = try Self.integer(text, field: "AlarmPriority")
+        guard value != 0 else { return nil }
         guard let severity = Severity(rawValue: value) else {
             throw HubError.decode(.outOfRange, "AlarmPriority: \(value) is outside 1…4")
         }
