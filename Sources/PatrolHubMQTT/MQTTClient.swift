@@ -258,6 +258,10 @@ package final class MQTTClient: @unchecked Sendable {
         package var subscriptions: [String] = []
         /// The most messages committed in one group.
         package var maxBatch = 1000
+        /// The most payload bytes held in one group: reading stops for the round once
+        /// the group reaches it (a group of 1 000 payloads just under the size limit
+        /// would otherwise hold 256 MiB; QoS 0 messages are not bounded by the broker's in-flight window).
+        package var maxBatchBytes = 64 << 20
         /// The first delay before reconnecting after a refused or lost connection, in seconds; it doubles per failure.
         package var reconnectDelayMin: Double = 0.2
         /// The cap of the doubling reconnect delay, in seconds.
@@ -352,6 +356,8 @@ package final class MQTTClient: @unchecked Sendable {
 
     // Network-thread state (touched only by the network thread and callbacks on it).
     fileprivate var batch: [ReceivedMessage] = []
+    /// Payload bytes in `batch`.
+    fileprivate var batchBytes = 0
     fileprivate var connectedFlag = false
     /// The last group could not be committed: reconnects keep backing off until one is.
     private var commitFailing = false
@@ -926,7 +932,7 @@ package final class MQTTClient: @unchecked Sendable {
                     logger.warning("mqtt.connection_lost", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))"])
                     return false
                 }
-                if batch.count >= options.maxBatch { break }
+                if batch.count >= options.maxBatch || batchBytes >= options.maxBatchBytes { break }
                 var more = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
                 if poll(&more, 1, 0) <= 0 { break }
             }
@@ -949,6 +955,7 @@ package final class MQTTClient: @unchecked Sendable {
         guard !batch.isEmpty else { return true }
         let ok = deliver(batch)
         batch.removeAll(keepingCapacity: true)
+        batchBytes = 0
         if ok { commitFailing = false }
         return ok
     }
@@ -995,6 +1002,7 @@ package final class MQTTClient: @unchecked Sendable {
         markDisconnected()
         guard let m = mosq else { return }
         batch.removeAll()
+        batchBytes = 0
         needsConfigure = true
         _ = try? reconfigure(m)
     }
@@ -1084,9 +1092,11 @@ package final class MQTTClient: @unchecked Sendable {
         if payload.count > options.maxPayloadBytes {
             let row = InboxMessage(topic: topic, payload: payload, receivedAt: now, maxPayloadBytes: options.maxPayloadBytes)
             batch.append(ReceivedMessage(topic: topic, payload: row.payload, receivedAt: now, oversized: row))
+            batchBytes += row.payload.count
             return
         }
         batch.append(ReceivedMessage(topic: topic, payload: payload, receivedAt: now))
+        batchBytes += payload.count
     }
 
     fileprivate func published(mid: Int32) {

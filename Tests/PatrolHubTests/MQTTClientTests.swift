@@ -406,3 +406,51 @@ extension MQTTClientTests {
         }
     }
 }
+
+extension MQTTClientTests {
+    @Test("A group holds at most maxBatchBytes of payloads (plus one message): a backlog of large payloads is read in several groups, every message once")
+    func groupsAreBoundedByBytes() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let topic = "test/bytes"
+        var options = Self.options(port: broker.port, id: "bytes", subscriptions: [topic], cleanSession: false)
+        options.maxBatchBytes = 256 << 10
+        let payloadSize = 32 << 10
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        // The session and its subscription first, then a backlog queued for it while it is offline:
+        // on the reconnect the broker sends its whole in-flight window (100) at once, 3.2 MiB.
+        let seen = LockedBox<[String]>([])
+        let setup = MQTTClient(options: options, logger: testLogger) { group in
+            seen.withLock { $0.append(contentsOf: group.map { String(decoding: $0.payload.prefix(16), as: UTF8.self) }) }
+            return true
+        }
+        try setup.start()
+        try await Self.waitSubscribed(setup, seen: { seen.withLock { $0 } }, publisher: pub, topic: topic)
+        setup.stop()
+        let n = 300
+        try await pub.publishAll((0..<n).map { i in
+            let tag = Array("big-\(i)-".utf8)
+            return (topic, tag + [UInt8](repeating: 0x61, count: payloadSize - tag.count))
+        })
+
+        let groups = LockedBox<[(count: Int, bytes: Int)]>([])
+        let received = LockedBox<[String]>([])
+        let sub = MQTTClient(options: options, logger: testLogger) { group in
+            groups.withLock { $0.append((group.count, group.reduce(0) { $0 + $1.payload.count })) }
+            received.withLock { r in
+                r.append(contentsOf: group.compactMap { m in
+                    let text = String(decoding: m.payload.prefix(16), as: UTF8.self)
+                    return text.hasPrefix("big-") ? String(text.split(separator: "-").prefix(2).joined(separator: "-")) : nil
+                })
+            }
+            return true
+        }
+        try sub.start()
+        defer { sub.stop() }
+        try await waitUntil("all \(n) received", timeout: 60) { Set(received.withLock { $0 }).count == n }
+        let largest = groups.withLock { $0.map(\.bytes).max() ?? 0 }
+        #expect(largest <= options.maxBatchBytes + payloadSize, "a group held \(largest >> 10) KiB: \(groups.withLock { $0.map(\.count) })")
+        #expect(received.withLock { $0.count } == n, "every message once")
+    }
+}

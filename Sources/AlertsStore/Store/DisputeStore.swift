@@ -133,7 +133,22 @@ public struct DisputeStore: Sendable {
     /// SQLite's busy handler makes each of its transactions wait for the other's,
     /// not for the other's whole sequence of migrations: the retry pauses 50 ms
     /// for that before it reads the list again.
+    ///
+    /// A file that a newer PatrolHub migrated (a migration this version does not
+    /// know) is refused before anything is written: this version's statements
+    /// would run against a schema it was not written for (a binary rolled back
+    /// over its newer store).
     private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
+        // On the writer's connection: a pool's reader opened before the migrations keeps
+        // the schema it read first (a query plan named an index the migrations dropped).
+        let unknown = try writer.writeWithoutTransaction { db -> [String] in
+            guard try migrator.hasBeenSuperseded(db) else { return [] }
+            let known = Set(migrator.migrations)
+            return try migrator.appliedIdentifiers(db).filter { !known.contains($0) }.sorted()
+        }
+        if !unknown.isEmpty {
+            throw HubError(.storeTooNew, "\(writer.path) was written by a newer PatrolHub (migrations this version does not know: \(unknown.joined(separator: ", "))): run that version, or restore a backup made by this one")
+        }
         for attempt in 1... {
             do {
                 return try migrator.migrate(writer)
@@ -390,4 +405,9 @@ public struct DisputeStore: Sendable {
             }
         }
     }
+}
+
+extension HubError.Code {
+    /// The store or inbox file was migrated by a newer PatrolHub than this one: it is not opened.
+    public static let storeTooNew = Self("store_too_new")
 }
