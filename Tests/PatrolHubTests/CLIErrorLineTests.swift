@@ -124,6 +124,20 @@ struct CLIErrorLineTests {
         #expect(out == "Error: broker.port 127.0.0.1:\(taken.port): the port is in use by another program (stop it, or choose another port; 0 picks a free one)\n", "\(out)")
     }
 
+    /// `serve` whose `store.path` names a file that is not a store (a mistyped path): one line,
+    /// not SQLite's "file is not a database", and no inbox file made beside it.
+    @Test func aStorePathThatIsNotAStoreIsRefusedBeforeAnythingIsCreated() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        _ = dir.write("cameras.csv", testCamerasCSV)
+        let notes = dir.write("notes.txt", "not a database\n")
+        let config = dir.write("hub.yaml", "store:\n  path: notes.txt\nbroker:\n  port: 0\nhttp:\n  listen: 127.0.0.1:0\n")
+        let (status, out) = try runProcess(try patrolhubExecutable(), ["serve", "--config", config, "--log-level", "critical"], timeout: 90)
+        #expect(status != 0)
+        #expect(out == "Error: \(notes) is not a PatrolHub store (not an SQLite database): check store.path\n", "\(out)")
+        #expect(!FileManager.default.fileExists(atPath: DisputeStore.inboxPath(for: notes)))
+    }
+
     /// `serve --http` and `demo --http` on a port another program holds: the line names the flag the user typed.
     @Test func aPortInUseGivenByFlagIsNamedByTheFlag() throws {
         let broker = try TestBroker()

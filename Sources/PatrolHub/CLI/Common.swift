@@ -64,6 +64,19 @@ struct LogOptions: ParsableArguments {
 /// file that is not an SQLite database (a zone file given by mistake) is named
 /// as such instead of "SQLite error 26". `whereFrom` says where the path came
 /// from, for the message.
+/// Refuses a store or inbox file that exists, is not empty and is not an SQLite
+/// database (a wrong `store.path`), before anything is created beside it.
+func refuseForeignStoreFiles(_ path: String) throws {
+    for file in [path, DisputeStore.inboxPath(for: path)] {
+        guard let handle = FileHandle(forReadingAtPath: file) else { continue } // absent: created at the first start
+        let head = (try? handle.read(upToCount: 16)) ?? Data()
+        try? handle.close()
+        if !head.isEmpty, head != Data("SQLite format 3\0".utf8) {
+            throw HubError.cli("\(file) is not a PatrolHub store (not an SQLite database): check store.path")
+        }
+    }
+}
+
 func openExistingStore(_ path: String, whereFrom: String = "") throws -> DisputeStore {
     let suffix = whereFrom.isEmpty ? "" : " (\(whereFrom))"
     var isFolder: ObjCBool = false

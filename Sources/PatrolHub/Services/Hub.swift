@@ -61,6 +61,7 @@ struct Hub {
         let storeFolder = (config.store.path as NSString).deletingLastPathComponent
         if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
         storeLock = try StoreLock(storePath: config.store.path)
+        try refuseForeignStoreFiles(config.store.path)
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
         try metrics.startCounting(store: store)
         if let zones { try store.saveZones(zones) }
