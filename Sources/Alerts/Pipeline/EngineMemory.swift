@@ -108,7 +108,7 @@ extension RiskEngine {
     /// How far back an open item is kept without an event: the horizon a
     /// restart restores open items from (`PipelineProcessor.reload`), so a
     /// long run and a restarted one hold the same items. Items held by a live
-    /// lifecycle or camera health stay whatever their age, as after a restart.
+    /// lifecycle stay until `heldItemHorizon`, camera health and SOS whatever their age.
     public var itemHorizon: TimeInterval { max(rules.dedupWindow, rules.groupWindow, 86_400) }
     /// How long a live lifecycle holds its item open without an event (at least the item
     /// horizon): an end that never arrives (Frigate restarted, a GB/T 28181 leave or an

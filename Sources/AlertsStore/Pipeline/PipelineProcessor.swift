@@ -81,8 +81,8 @@ public final class PipelineProcessor {
     /// The change log's newest seq after this process's last batch: slips changed after
     /// it were changed by someone else (a case action closing its case's warning slips).
     var changesSeen: Int64 = 0
-    /// Set when a batch's transaction rolled back after the engine ran: the engine and
-    /// `published` are rebuilt from the store before the next batch. Not a copy of them
+    /// Set when a batch's transaction rolled back after the engine ran: before the next
+    /// batch the engine is reloaded from the store (as after a restart) and `published` emptied. Not a copy of them
     /// kept for each batch: the copy's shared buffers make the batch's first change of
     /// each window copy that window whole: a cost per batch that grows with the
     /// windows, not with the batch, and live traffic comes in small batches.
@@ -119,7 +119,8 @@ public final class PipelineProcessor {
             var s = RiskEngine.Snapshot()
             let maxTime = try EventLog.maxTime(db: db)
             // Every open item: the engine's first sweep closes those quiet for longer than its item
-            // horizon that no end holds open (as a running engine does), so none stays open for ever.
+            // horizon that no end holds open, and those an end holds quiet for longer than the held
+            // horizon (as a running engine does), so none stays open for ever.
             s.openItems = try RiskItemRow.items(db, sql: "SELECT * FROM risk_items WHERE state = 'open'")
             // What a window ending at an event that is not late can still see (as the running engine keeps).
             let window = rules.cases.window
@@ -342,6 +343,15 @@ public final class PipelineProcessor {
     }
 
     func process(_ records: [InboxRecord]) throws -> BatchResult {
+        if stale {
+            // A batch rolled back after the engine had run: its windows, counters and
+            // `published` may hold that batch's effects. Reloaded from the store as at a
+            // start (and `published` emptied), before the in-progress mark: a failure here
+            // is not the batch's.
+            try reload()
+            published = PublishedMemory()
+            stale = false
+        }
         // The durable "in progress" mark: what a restart after a crash in this batch suspects.
         let lastSeq = records.last!.seq
         let stops = carriedStops
@@ -375,13 +385,6 @@ public final class PipelineProcessor {
 
     private func processMarked(_ records: [InboxRecord]) throws -> BatchResult {
         let now = clock()
-        if stale {
-            // A batch rolled back after the engine had run: its windows, counters and
-            // `published` may hold that batch's effects. Rebuilt from the store, as at a start.
-            try reload()
-            published = PublishedMemory()
-            stale = false
-        }
         // Silences change from the CLI and the API: read them for every batch
         // (a small table; those that ended more than a day before now are skipped).
         engine.silences = try store.silences(endingAfter: now.addingTimeInterval(-86_400))

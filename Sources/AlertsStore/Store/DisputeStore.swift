@@ -122,23 +122,17 @@ public struct DisputeStore: Sendable {
         self.inboxWriter = inboxWriter
         self.inboxCheckpointer = inboxCheckpointer
         self.storeCheckpointer = storeCheckpointer
+        // Both files are checked before either is migrated: a refused inbox leaves its store as it was too.
+        try Self.refuseNewer(Migrations.migrator, writer)
+        try Self.refuseNewer(Migrations.inboxMigrator, inboxWriter)
         try Self.migrate(Migrations.migrator, writer)
         try Self.migrate(Migrations.inboxMigrator, inboxWriter)
     }
 
-    /// Migrates, tolerating another process that migrates the same new file at
-    /// the same moment (a `patrolhub status` while the hub starts for the first
-    /// time): the migrator lists what to apply before its transactions, so the
-    /// slower of the two fails on a table or column the other just made.
-    /// SQLite's busy handler makes each of its transactions wait for the other's,
-    /// not for the other's whole sequence of migrations: the retry pauses 50 ms
-    /// for that before it reads the list again.
-    ///
-    /// A file that a newer PatrolHub migrated (a migration this version does not
-    /// know) is refused before anything is written: this version's statements
-    /// would run against a schema it was not written for (a binary rolled back
-    /// over its newer store).
-    private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
+    /// Refuses a file that a newer PatrolHub migrated (a migration this version does not
+    /// know), before anything is written: this version's statements would run against a
+    /// schema it was not written for (a binary rolled back over its newer store).
+    private static func refuseNewer(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
         // On the writer's connection: a pool's reader opened before the migrations keeps
         // the schema it read first (a query plan named an index the migrations dropped).
         let unknown = try writer.writeWithoutTransaction { db -> [String] in
@@ -149,11 +143,22 @@ public struct DisputeStore: Sendable {
         if !unknown.isEmpty {
             throw HubError(.storeTooNew, "\(writer.path) was written by a newer PatrolHub (migrations this version does not know: \(unknown.joined(separator: ", "))): run that version, or restore a backup made by this one")
         }
+    }
+
+    /// Migrates, tolerating another process that migrates the same new file at
+    /// the same moment (a `patrolhub status` while the hub starts for the first
+    /// time): the migrator lists what to apply before its transactions, so the
+    /// slower of the two fails on a table or column the other just made.
+    /// SQLite's busy handler makes each of its transactions wait for the other's,
+    /// not for the other's whole sequence of migrations: the retry pauses 50 ms
+    /// for that before it reads the list again.
+    private static func migrate(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
         for attempt in 1... {
             do {
                 return try migrator.migrate(writer)
             } catch {
-                if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+                // On the writer's connection too: a pool's reader opened now would keep the schema it reads first.
+                if try writer.writeWithoutTransaction({ try migrator.hasCompletedMigrations($0) }) { return }
                 if attempt >= 20 { throw error }
                 usleep(50_000)
             }

@@ -58,17 +58,15 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-/// Opens a store a hub has written, for the commands that read or act on one
-/// (`status`, `cases`, `silences`, `report`): a missing file is not created (a
-/// mistyped `--store` must not leave an empty store behind and succeed), and a
-/// file that is not an SQLite database (a zone file given by mistake) is named
-/// as such instead of "SQLite error 26". `whereFrom` says where the path came
-/// from, for the message.
 /// Refuses a store or inbox file that exists, is not empty and is not an SQLite
 /// database (a wrong `store.path`), before anything is created beside it.
 func refuseForeignStoreFiles(_ path: String) throws {
     for file in [path, DisputeStore.inboxPath(for: path)] {
-        guard let handle = FileHandle(forReadingAtPath: file) else { continue } // absent: created at the first start
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: file, isDirectory: &isFolder), isFolder.boolValue {
+            throw HubError.cli("\(file) is a folder, not a store file: check store.path")
+        }
+        guard let handle = FileHandle(forReadingAtPath: file) else { continue } // absent (created at the first start) or unreadable (SQLite says so)
         let head = (try? handle.read(upToCount: 16)) ?? Data()
         try? handle.close()
         if !head.isEmpty, head != Data("SQLite format 3\0".utf8) {
@@ -77,6 +75,12 @@ func refuseForeignStoreFiles(_ path: String) throws {
     }
 }
 
+/// Opens a store a hub has written, for the commands that read or act on one
+/// (`status`, `cases`, `silences`, `report`): a missing file is not created (a
+/// mistyped `--store` must not leave an empty store behind and succeed), and a
+/// file that is not an SQLite database (a zone file given by mistake) is named
+/// as such instead of "SQLite error 26". `whereFrom` says where the path came
+/// from, for the message.
 func openExistingStore(_ path: String, whereFrom: String = "") throws -> DisputeStore {
     let suffix = whereFrom.isEmpty ? "" : " (\(whereFrom))"
     var isFolder: ObjCBool = false
@@ -96,6 +100,8 @@ func openExistingStore(_ path: String, whereFrom: String = "") throws -> Dispute
     }
     do {
         return try DisputeStore(path: path)
+    } catch let error as HubError where error.code == .storeTooNew {
+        throw error // its own code: a script can tell a rolled-back binary from a damaged file
     } catch {
         throw HubError.cli("cannot open the store \(path)\(suffix): \(error)")
     }

@@ -58,10 +58,10 @@ struct Hub {
         let plan = loadedPlan
         self.placer = placer
         try FilePermissions.secureFolder(config.dataDir) // 0700: the broker's and the store's files
+        try refuseForeignStoreFiles(config.store.path) // before anything is made or changed beside a wrong path
         let storeFolder = (config.store.path as NSString).deletingLastPathComponent
         if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
         storeLock = try StoreLock(storePath: config.store.path)
-        try refuseForeignStoreFiles(config.store.path)
         store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
         try metrics.startCounting(store: store)
         if let zones { try store.saveZones(zones) }
