@@ -22,7 +22,9 @@ import PatrolHubRuntime
 ///   millisecond. Messages from one connection reach the inbox in order, so
 ///   the message sent `i`-th is inbox row `i`: its latency is the time the
 ///   cursor passed it minus its send time (the first second is warm-up and
-///   left out).
+///   left out). The same reader reads the inbox's newest row: publish →
+///   in the inbox is the ingest half of the latency (broker, the hub's MQTT
+///   thread, the inbox commit) and the rest is the pipeline's.
 /// - **backlog**: `backlog` events queued for the hub's persistent session
 ///   while it is stopped; the time from starting the process to the cursor
 ///   reaching the last of them, next to a bare `mosquitto_sub` (mosquitto's own
@@ -41,7 +43,7 @@ struct EventsBenchmark {
     var latencySeconds: Double = 10
     var backlog = 100_000
     var measurements: Set<String> = ["idle", "latency", "backlog"]
-    /// When set, each latency run's messages go to `DIR/NAME-runR.csv` (`sent_s,latency_ms`,
+    /// When set, each latency run's messages go to `DIR/NAME-runR.csv` (`sent_s,latency_ms,inbox_ms`,
     /// send time from the first message): where in time the tail comes from.
     var traceDir: String?
     var logger: Logger
@@ -52,6 +54,9 @@ struct EventsBenchmark {
         var p50: Double?
         var p99: Double?
         var max: Double?
+        /// Publish → committed to the hub's inbox, ms.
+        var inboxP50: Double?
+        var inboxP99: Double?
         var drainSeconds: Double?
         var bareSeconds: Double?
     }
@@ -81,6 +86,8 @@ struct EventsBenchmark {
                     s.p50 = l.p50
                     s.p99 = l.p99
                     s.max = l.max
+                    s.inboxP50 = l.inboxP50
+                    s.inboxP99 = l.inboxP99
                 }
                 if measurements.contains("backlog") {
                     s.drainSeconds = try await drain(b, dir: dir + "-backlog", port: broker.port, run: r)
@@ -176,7 +183,7 @@ struct EventsBenchmark {
     }
 
     /// Publish → processed latency percentiles, in milliseconds.
-    func latency(_ b: Binary, dir: String, port: Int, run: Int) async throws -> (p50: Double, p99: Double, max: Double) {
+    func latency(_ b: Binary, dir: String, port: Int, run: Int) async throws -> (p50: Double, p99: Double, max: Double, inboxP50: Double, inboxP99: Double) {
         let clientID = "hub-lat-\(b.name)-\(run)-\(getpid())"
         let config = try writeConfig(dir: dir, port: port, clientID: clientID)
         let p = try start(b, config: config, dir: dir)
@@ -197,10 +204,17 @@ struct EventsBenchmark {
         while !pub.isConnected, Date() < deadline { try await Task.sleep(for: .milliseconds(5)) }
 
         let times = StampTable(count: total)
-        // The reader: the cursor every millisecond, each message seen at the first read past it.
+        // The reader: the inbox's newest seq and the cursor every millisecond, each message
+        // seen at the first read past it.
+        let inboxBase = try store.inboxNewestSeq()
         let reader = Thread {
-            var last = base
+            var last = base, lastIn = inboxBase
             while last < base + Int64(total), !times.isCancelled {
+                if let n = try? store.inboxNewestSeq(), n > lastIn {
+                    let now = ContinuousClock.now
+                    for seq in (lastIn + 1)...n where seq - inboxBase - 1 < Int64(total) { times.stored(Int(seq - inboxBase - 1), at: now) }
+                    lastIn = n
+                }
                 if let c = try? store.cursor(), c > last {
                     let now = ContinuousClock.now
                     for seq in (last + 1)...c where seq - base - 1 < Int64(total) { times.seen(Int(seq - base - 1), at: now) }
@@ -215,6 +229,7 @@ struct EventsBenchmark {
         let rate = self.rate, cams = Self.cameras
         let publisher = Thread {
             let start = ContinuousClock.now
+            if traceDir != nil { FileHandle.standardError.write(Data("latency run \(run) \(b.name): hub pid \(p.processIdentifier), first message at unix \(HubFormat.fixed(Date().timeIntervalSince1970, digits: 3))\n".utf8)) }
             for i in 0..<total {
                 let due = start + .nanoseconds(Int64(Double(i) / Double(rate) * 1e9))
                 let wait = due - ContinuousClock.now
@@ -235,16 +250,38 @@ struct EventsBenchmark {
             try await Task.sleep(for: .milliseconds(50))
         }
         await stop(p)
+        try await clearSession(clientID: clientID, port: port)
         if let traceDir {
-            let rows = times.trace().map { "\(HubFormat.fixed($0.sent, digits: 4)),\(HubFormat.fixed($0.latency * 1000, digits: 3))" }
-            try ("sent_s,latency_ms\n" + rows.joined(separator: "\n") + "\n")
+            let rows = times.trace().map {
+                "\(HubFormat.fixed($0.sent, digits: 4)),\(HubFormat.fixed($0.latency * 1000, digits: 3)),\(HubFormat.fixed($0.inbox * 1000, digits: 3))"
+            }
+            try ("sent_s,latency_ms,inbox_ms\n" + rows.joined(separator: "\n") + "\n")
                 .write(toFile: "\(traceDir)/\(b.name)-run\(run).csv", atomically: true, encoding: .utf8)
         }
         let warmup = rate // the first second
-        var ms = times.latencies().dropFirst(warmup).map { $0 * 1000 }
-        ms.sort()
-        func pct(_ q: Double) -> Double { ms.isEmpty ? 0 : ms[min(ms.count - 1, Int(Double(ms.count) * q))] }
-        return (pct(0.5), pct(0.99), ms.last ?? 0)
+        let ms = times.latencies().dropFirst(warmup).map { $0 * 1000 }.sorted()
+        let inbox = times.inboxLatencies().dropFirst(warmup).map { $0 * 1000 }.sorted()
+        func pct(_ xs: [Double], _ q: Double) -> Double { xs.isEmpty ? 0 : xs[min(xs.count - 1, Int(Double(xs.count) * q))] }
+        return (pct(ms, 0.5), pct(ms, 0.99), ms.last ?? 0, pct(inbox, 0.5), pct(inbox, 0.99))
+    }
+
+    /// Ends the broker's persistent session of a stopped hub (a clean-session connect
+    /// under its client id). Left in place, the broker would queue every later run's
+    /// messages for it too, and its periodic save of them stalls every client:
+    /// a cost that grows run after run, not the hub's.
+    func clearSession(clientID: String, port: Int) async throws {
+        var o = MQTTClient.Options()
+        o.port = port
+        o.clientID = clientID
+        o.cleanSession = true
+        let client = MQTTClient(options: o, logger: logger)
+        try client.start()
+        defer { client.stop() }
+        let deadline = Date().addingTimeInterval(15)
+        while !client.isConnected {
+            guard Date() < deadline else { throw HubError(.bench, "could not connect as \(clientID) to end its session") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     /// Seconds from starting the hub to the last of `backlog` queued events processed.
@@ -272,6 +309,7 @@ struct EventsBenchmark {
         }
         let elapsed = (ContinuousClock.now - t0).seconds
         await stop(p)
+        try await clearSession(clientID: clientID, port: port)
         return elapsed
     }
 
@@ -317,8 +355,8 @@ struct EventsBenchmark {
 
     /// The figures per binary (medians over the runs) as a Markdown table.
     func markdown(_ samples: [String: [Sample]]) -> String {
-        var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | backlog drain s | mosquitto_sub drain s | drain ratio (mosquitto_sub s / hub s) |",
-                     "|---|---|---|---|---|---|---|---|"]
+        var lines = ["| build | idle CPU % of a core | latency p50 ms | latency p99 ms | latency max ms | inbox p50 ms | inbox p99 ms | backlog drain s | mosquitto_sub drain s | drain ratio (mosquitto_sub s / hub s) |",
+                     "|---|---|---|---|---|---|---|---|---|---|"]
         func f(_ x: Double?, _ d: Int = 1) -> String { x.map { HubFormat.fixed($0, digits: d) } ?? "-" }
         for r in 0..<runs {
             for b in binaries {
@@ -332,7 +370,7 @@ struct EventsBenchmark {
                 return xs.isEmpty ? nil : Self.median(xs)
             }
             let ratios = s.compactMap { x in x.bareSeconds.flatMap { bare in x.drainSeconds.map { bare / $0 } } }
-            lines.append("| **\(b.name), median of \(s.count)** | \(f(med(\.idleCPU), 3)) | \(f(med(\.p50))) | \(f(med(\.p99))) | \(f(med(\.max))) | \(f(med(\.drainSeconds), 2)) | \(f(med(\.bareSeconds), 2)) | \(ratios.isEmpty ? "-" : HubFormat.fixed(Self.median(ratios), digits: 2)) |")
+            lines.append("| **\(b.name), median of \(s.count)** | \(f(med(\.idleCPU), 3)) | \(f(med(\.p50))) | \(f(med(\.p99))) | \(f(med(\.max))) | \(f(med(\.inboxP50))) | \(f(med(\.inboxP99))) | \(f(med(\.drainSeconds), 2)) | \(f(med(\.bareSeconds), 2)) | \(ratios.isEmpty ? "-" : HubFormat.fixed(Self.median(ratios), digits: 2)) |")
         }
         return lines.joined(separator: "\n")
     }
@@ -341,7 +379,7 @@ struct EventsBenchmark {
     static func row(_ name: String, _ run: Int, _ s: Sample) -> String {
         func f(_ x: Double?, _ d: Int = 1) -> String { x.map { HubFormat.fixed($0, digits: d) } ?? "-" }
         let ratio = s.bareSeconds.flatMap { bare in s.drainSeconds.map { HubFormat.fixed(bare / $0, digits: 2) } } ?? "-"
-        return "| \(name) run \(run) | \(f(s.idleCPU, 3)) | \(f(s.p50)) | \(f(s.p99)) | \(f(s.max)) | \(f(s.drainSeconds, 2)) | \(f(s.bareSeconds, 2)) | \(ratio) |"
+        return "| \(name) run \(run) | \(f(s.idleCPU, 3)) | \(f(s.p50)) | \(f(s.p99)) | \(f(s.max)) | \(f(s.inboxP50)) | \(f(s.inboxP99)) | \(f(s.drainSeconds, 2)) | \(f(s.bareSeconds, 2)) | \(ratio) |"
     }
 }
 
@@ -350,6 +388,7 @@ final class StampTable: @unchecked Sendable {
     private let lock = NSLock()
     private var sentAt: [ContinuousClock.Instant?]
     private var seenAt: [ContinuousClock.Instant?]
+    private var storedAt: [ContinuousClock.Instant?]
     private var seenN = 0
     private var finished = false
     private var cancelled = false
@@ -357,9 +396,11 @@ final class StampTable: @unchecked Sendable {
     init(count: Int) {
         sentAt = Array(repeating: nil, count: count)
         seenAt = Array(repeating: nil, count: count)
+        storedAt = Array(repeating: nil, count: count)
     }
 
     func sent(_ i: Int, at t: ContinuousClock.Instant) { lock.withLock { sentAt[i] = t } }
+    func stored(_ i: Int, at t: ContinuousClock.Instant) { lock.withLock { if storedAt[i] == nil { storedAt[i] = t } } }
     func seen(_ i: Int, at t: ContinuousClock.Instant) { lock.withLock { if seenAt[i] == nil { seenAt[i] = t; seenN += 1 } } }
     func finish() { lock.withLock { finished = true } }
     func cancel() { lock.withLock { cancelled = true } }
@@ -367,12 +408,21 @@ final class StampTable: @unchecked Sendable {
     var isCancelled: Bool { lock.withLock { cancelled } }
     var seenCount: Int { lock.withLock { seenN } }
 
-    /// Each message's send time (seconds after the first send) and latency (seconds), in send order.
-    func trace() -> [(sent: Double, latency: Double)] {
+    /// Each message's send time (seconds after the first send), latency and time to the inbox
+    /// (seconds; -1 when the reader missed it), in send order.
+    func trace() -> [(sent: Double, latency: Double, inbox: Double)] {
         lock.withLock {
             guard let first = sentAt.first ?? nil else { return [] }
-            return zip(sentAt, seenAt).compactMap { s, t in s.flatMap { s in t.map { ((s - first).seconds, ($0 - s).seconds) } } }
+            return sentAt.indices.compactMap { i in
+                guard let s = sentAt[i], let t = seenAt[i] else { return nil }
+                return ((s - first).seconds, (t - s).seconds, storedAt[i].map { ($0 - s).seconds } ?? -1)
+            }
         }
+    }
+
+    /// Seconds from send to committed in the inbox, in send order.
+    func inboxLatencies() -> [Double] {
+        lock.withLock { zip(sentAt, storedAt).compactMap { s, t in s.flatMap { s in t.map { ($0 - s).seconds } } } }
     }
 
     /// Seconds from send to seen, in send order.

@@ -277,6 +277,11 @@ public struct DisputeStore: Sendable {
         try writer.read { db in try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0 }
     }
 
+    /// The inbox's newest `seq` (0 when empty): how far ingestion has committed.
+    public func inboxNewestSeq() throws -> Int64 {
+        try inboxWriter.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM inbox") ?? 0 }
+    }
+
     /// The pending inbox rows, oldest first: at most `limit` rows, and no more once
     /// their payloads reach `maxBytes` (a batch of large payloads stays bounded in memory).
     public func pending(limit: Int, maxBytes: Int = 64 << 20) throws -> [InboxRecord] {
