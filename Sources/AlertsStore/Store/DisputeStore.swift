@@ -20,6 +20,9 @@ public struct DisputeStore: Sendable {
     let inboxCheckpointer: DatabaseQueue?
     /// A connection to the store file for checkpoints off the pipeline's thread (`checkpoint()`).
     let storeCheckpointer: DatabaseQueue?
+    /// The WAL length (frames) past which `checkpoint()` has a WAL start over
+    /// (`defaultWALRestartFrames`; 0: never). Package-only, for tests.
+    package var walRestartFrames = DisputeStore.defaultWALRestartFrames
 
     /// The store file's path (nil for an in-memory store).
     public var path: String? { (writer as? DatabasePool)?.path }
@@ -216,14 +219,14 @@ public struct DisputeStore: Sendable {
     }
 
     /// Copies the inbox's WAL into its database file without blocking the
-    /// MQTT thread's writes (SQLite PASSIVE checkpoint on a connection of its own).
-    /// A checkpoint the writer is running at the moment (see
-    /// `restartInboxWALIfLarge`) makes this one a no-op, not an error.
-    public func checkpointInbox() throws {
-        do {
-            _ = try inboxCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-        }
+    /// MQTT thread's writes (SQLite PASSIVE checkpoint on a connection of its
+    /// own), then has the WAL start over once it is longer than
+    /// `walRestartFrames` (see `checkpoint(_:)`). A checkpoint the writer is
+    /// running at the moment (see `restartInboxWALIfLarge`) makes this one a
+    /// no-op, not an error.
+    @discardableResult
+    public func checkpointInbox() throws -> WALCheckpoint {
+        try checkpoint(inboxCheckpointer)
     }
 
     /// Copies both files' WALs into their database files (PASSIVE checkpoints,
@@ -233,11 +236,56 @@ public struct DisputeStore: Sendable {
     /// own a moment after the pipeline's commits (`CheckpointService`), so the
     /// writers' own automatic checkpoint (store: past 8 192 pages, a safety
     /// net) does not come due on the pipeline's thread while it keeps up.
-    public func checkpoint() throws {
-        try checkpointInbox()
+    @discardableResult
+    public func checkpoint() throws -> (inbox: WALCheckpoint, store: WALCheckpoint) {
+        (try checkpointInbox(), try checkpoint(storeCheckpointer))
+    }
+
+    /// What a checkpoint found and did in one file's WAL.
+    public struct WALCheckpoint: Sendable, Equatable {
+        /// The WAL's length in frames (pages) when the passive checkpoint ran (0 when it did not run).
+        public var frames = 0
+        /// Whether the WAL was then made to start over (`restartWAL`).
+        public var restarted = false
+    }
+
+    /// The WAL length (frames, i.e. pages) past which a checkpoint has the WAL
+    /// start over: 4 096 (16 MiB of 4 KiB pages).
+    public static let defaultWALRestartFrames = 4096
+    /// The longest a restarting checkpoint waits for the writer's transaction or a reader to end.
+    static let walRestartWaitMilliseconds: Int32 = 20
+
+    /// A PASSIVE checkpoint on `connection`; then, when the WAL is longer than
+    /// `walRestartFrames`, a RESTART checkpoint.
+    ///
+    /// Under steady traffic a passive checkpoint never finds the WAL fully
+    /// copied (the writer commits while it copies and syncs), and SQLite starts
+    /// a WAL over only after a checkpoint that copied all of it. The WAL then
+    /// grows until the writer itself copies all of it on its own thread: the
+    /// store's writer at its automatic checkpoint (8 192 pages), the inbox's at
+    /// its TRUNCATE past `inboxWALLimitBytes`. At 5 000 messages a second that
+    /// is every few seconds, and the inbox's stalls the MQTT thread, and with
+    /// it the PUBACKs, for tens of milliseconds (BENCHMARKS.md §7). Right after
+    /// the passive checkpoint only the frames of the last moment are left to
+    /// copy: the RESTART checkpoint holds the writer back for that copy and
+    /// one sync, and the writer's next transaction writes the WAL from its
+    /// beginning. It waits at most `walRestartWaitMilliseconds` for the writer
+    /// or a reader and otherwise leaves the WAL to the next checkpoint.
+    private func checkpoint(_ connection: DatabaseQueue?) throws -> WALCheckpoint {
+        guard let connection else { return WALCheckpoint() }
+        let limit = walRestartFrames
         do {
-            _ = try storeCheckpointer?.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            return try connection.writeWithoutTransaction { db in
+                let passive = try db.checkpoint(.passive)
+                var done = WALCheckpoint(frames: passive.walFrameCount)
+                guard limit > 0, passive.walFrameCount > limit else { return done }
+                sqlite3_busy_timeout(db.sqliteConnection, Self.walRestartWaitMilliseconds)
+                defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
+                done.restarted = (try? db.checkpoint(.restart)) != nil // busy: the next checkpoint tries again
+                return done
+            }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            return WALCheckpoint()
         }
     }
 

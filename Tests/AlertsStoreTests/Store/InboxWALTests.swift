@@ -73,4 +73,36 @@ struct InboxWALTests {
         // only the bound is checked here; the test above proves the writer's part.
         #expect(largest < 3 * limit, "the inbox WAL reached \(largest >> 20) MiB (limit \(limit >> 20) MiB)")
     }
+
+    /// Past `walRestartFrames` the checkpoint thread's checkpoint has the WAL start
+    /// over (a RESTART after the passive copy), so that the writers never reach their
+    /// own, much longer, copy of all of it; below it, it only copies.
+    @Test func aCheckpointPastTheRestartLengthStartsTheWALOver() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("inbox-wal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var store = try DisputeStore(path: dir.appendingPathComponent("store.sqlite").path)
+        store.walRestartFrames = 32
+        let payload = [UInt8](repeating: 0x63, count: 4096)
+        func ingest(_ n: Int, _ tag: String) throws {
+            try store.ingest((0..<n).map { InboxMessage(topic: "t/\(tag)/\($0)", payload: payload, receivedAt: Date()) })
+        }
+        try ingest(8, "short")
+        let short = try store.checkpointInbox()
+        #expect(short.frames > 0 && short.frames <= 32, "\(short)")
+        #expect(!short.restarted)
+
+        for b in 0..<10 { try ingest(10, "long-\(b)") }
+        let long = try store.checkpointInbox()
+        #expect(long.frames > 32, "\(long)")
+        #expect(long.restarted)
+        // The next commit writes the WAL from its beginning: a few frames long, not 100 more.
+        try ingest(1, "after")
+        let after = try store.checkpointInbox()
+        #expect(after.frames > 0 && after.frames < 16, "\(after)")
+
+        // 0 turns the restart off.
+        store.walRestartFrames = 0
+        for b in 0..<10 { try ingest(10, "off-\(b)") }
+        #expect(try !store.checkpointInbox().restarted)
+    }
 }
