@@ -256,6 +256,10 @@ package final class MQTTClient: @unchecked Sendable {
         package var keyFile: String?
         /// Subscribed at QoS 1 on every (re)connect.
         package var subscriptions: [String] = []
+        /// Unsubscribed on every (re)connect, after `subscriptions`: filters a persistent session may
+        /// still hold from an earlier configuration (a hub that joined a shared-subscription group
+        /// drops its plain filters, which would otherwise still bring it every message).
+        package var unsubscriptions: [String] = []
         /// The most messages committed in one group.
         package var maxBatch = 1000
         /// The most payload bytes held in one group: reading stops for the round once
@@ -1061,6 +1065,12 @@ package final class MQTTClient: @unchecked Sendable {
             let src = mosquitto_subscribe(m, nil, topic, 1)
             if src != MOSQ_ERR_SUCCESS.rawValue {
                 logger.error("mqtt.subscribe_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(String(cString: mosquitto_strerror(src)))"])
+            }
+        }
+        for topic in options.unsubscriptions {
+            let src = mosquitto_unsubscribe(m, nil, topic)
+            if src != MOSQ_ERR_SUCCESS.rawValue {
+                logger.error("mqtt.unsubscribe_failed", metadata: ["mqtt.topic": "\(topic)", "mqtt.error": "\(String(cString: mosquitto_strerror(src)))"])
             }
         }
         shared.withLock { $0.connected = true; $0.connects += 1 }

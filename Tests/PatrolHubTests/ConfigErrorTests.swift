@@ -9,6 +9,7 @@ struct ConfigErrorTests {
         ("unknown key", "broker:\n  mode: external\n  prot: 1883\n", ["key 'broker.prot'", "unknown key", ":3"]),
         ("wrong type", "broker:\n  port: eighteen\n", ["key 'broker.port'", "expected a whole number", ":2"]),
         ("bad value", "broker:\n  mode: cloud\n", ["key 'broker.mode'", "must be one of embedded, external", ":2"]),
+        ("bad shared group", "broker:\n  mode: external\n  shared_group: a/b\n", ["key 'broker.shared_group'", "must not contain '/'", ":3"]),
         ("not YAML", "broker: [\n", ["not valid YAML"]),
     ])
     func serveRefuses(name: String, yaml: String, expected: [String]) throws {

@@ -47,8 +47,35 @@ public struct HubConfig: Sendable {
         public var tlsListenHost: String?
         /// Embedded: the port of the TLS listener.
         public var tlsListenPort: Int?
+        /// External: the MQTT shared-subscription group (`broker.shared_group`); set, the hub subscribes to
+        /// each filter as `$share/NAME/filter`, so the broker hands each message to one hub of the group.
+        /// Nil: plain subscriptions, every message to this hub.
+        public var sharedGroup: String?
         /// The defaults: an embedded broker on 127.0.0.1:1883.
         public init() {}
+
+        /// The longest `shared_group` accepted, in UTF-8 bytes.
+        public static let maxSharedGroupBytes = 64
+
+        /// Why `name` cannot be a shared-subscription group, or nil when it can: MQTT forbids
+        /// '/', '+' and '#' in a share name; whitespace and control characters are refused too
+        /// (invisible or line-breaking characters in a name the broker's config and logs show; a format
+        /// character such as a zero-width space counts as a control character here).
+        public static func sharedGroupProblem(_ name: String) -> String? {
+            if name.isEmpty || name.utf8.count > maxSharedGroupBytes { return "must be 1 to \(maxSharedGroupBytes) bytes" }
+            let refused = name.unicodeScalars.contains { s in
+                "/+#".unicodeScalars.contains(s) || s.properties.isWhitespace
+                    || s.properties.generalCategory == .control || s.properties.generalCategory == .format
+            }
+            return refused ? "must not contain '/', '+', '#', whitespace or control characters (it becomes $share/NAME/… in each subscription)" : nil
+        }
+
+        /// The filters the hub subscribes with: `$share/NAME/filter` for each of `filters` in a
+        /// group (`sharedGroup`), else `filters` unchanged. Received messages carry their real topic either way.
+        public func subscriptionFilters(_ filters: [String]) -> [String] {
+            guard let sharedGroup else { return filters }
+            return filters.map { "$share/\(sharedGroup)/\($0)" }
+        }
 
         /// Whether the embedded broker listens on loopback only.
         public var listensOnLoopbackOnly: Bool {
@@ -372,6 +399,11 @@ public struct HubConfig: Sendable {
             }
         }
         c.broker.credentialsFile = try b.string("credentials").map(resolve)
+        if let group = try b.string("shared_group") {
+            if embedded { throw b.error("shared_group", "is for an external broker: the hubs of a group share one broker, and an embedded broker is one hub's own") }
+            if let problem = Broker.sharedGroupProblem(group) { throw b.error("shared_group", problem) }
+            c.broker.sharedGroup = group
+        }
         try b.finish()
 
         let s = try root.map("store")

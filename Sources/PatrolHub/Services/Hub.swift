@@ -130,7 +130,16 @@ struct Hub {
             mqtt.certFile = config.broker.certFile
             mqtt.keyFile = config.broker.keyFile
         }
-        mqtt.subscriptions = router.subscriptions
+        // In a shared-subscription group each filter is `$share/NAME/filter`; the plain filters an
+        // earlier ungrouped run left in the persistent session are dropped, or they would still bring every message.
+        mqtt.subscriptions = config.broker.subscriptionFilters(router.subscriptions)
+        if let group = config.broker.sharedGroup {
+            mqtt.unsubscriptions = router.subscriptions
+            logger.info("mqtt.shared_group", metadata: [
+                "mqtt.shared_group": "\(group)",
+                "mqtt.subscriptions": "\(mqtt.subscriptions.joined(separator: " "))",
+            ])
+        }
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         mqtt.clock = clock // receive times
         (mqtt.connects, mqtt.disconnects) = metrics.mqttCounters(client: "ingest")

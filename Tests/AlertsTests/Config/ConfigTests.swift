@@ -26,6 +26,41 @@ struct ConfigTests {
         #expect(throws: HubError.self) { try Self.parse("frigate_topic: patrolhub/v1/frigate\n") }
     }
 
+    /// `broker.shared_group`: absent, the filters are subscribed as they are; set, each becomes
+    /// `$share/NAME/filter`; a name MQTT or the broker's files cannot carry is refused with file, line and key.
+    @Test func sharedGroup() throws {
+        let plain = try Self.parse("broker:\n  mode: external\n")
+        #expect(plain.broker.sharedGroup == nil)
+        #expect(plain.broker.subscriptionFilters(["a/+/event", "frigate/events"]) == ["a/+/event", "frigate/events"])
+
+        let grouped = try Self.parse("broker:\n  mode: external\n  shared_group: patrolhub-lhasa\n")
+        #expect(grouped.broker.sharedGroup == "patrolhub-lhasa")
+        #expect(grouped.broker.subscriptionFilters(["a/+/event", "onvif/#"]) == ["$share/patrolhub-lhasa/a/+/event", "$share/patrolhub-lhasa/onvif/#"])
+        #expect(try Self.parse("broker:\n  mode: external\n  shared_group: 拉萨-hubs\n").broker.sharedGroup == "拉萨-hubs")
+        let longest = String(repeating: "g", count: HubConfig.Broker.maxSharedGroupBytes)
+        #expect(try Self.parse("broker:\n  mode: external\n  shared_group: \(longest)\n").broker.sharedGroup == longest)
+
+        let characters = "must not contain '/', '+', '#', whitespace or control characters (it becomes $share/NAME/… in each subscription)"
+        let refused: [(String, String)] = [
+            ("''", "must be 1 to 64 bytes"),
+            (longest + "g", "must be 1 to 64 bytes"),
+            ("a/b", characters), ("a+", characters), ("'#'", characters), ("'two words'", characters),
+            ("\"tab\\there\"", characters), ("\"bell\\a\"", characters), ("\"zero\\u200Bwidth\"", characters),
+            ("\"nbsp\\u00A0\"", characters),
+        ]
+        for (value, message) in refused {
+            let yaml = "broker:\n  mode: external\n  shared_group: \(value)\n"
+            #expect(throws: HubError.self) { try Self.parse(yaml) }
+            do { _ = try Self.parse(yaml) } catch {
+                #expect(error.description == "/etc/patrolhub/hub.yaml:3: key 'broker.shared_group': \(message)", "\(value)")
+            }
+        }
+        // A group spreads messages over the hubs of one broker: an embedded broker is one hub's own.
+        do { _ = try Self.parse("broker:\n  shared_group: g\n"); Issue.record("embedded broker with a group accepted") } catch {
+            #expect(error.description == "/etc/patrolhub/hub.yaml:2: key 'broker.shared_group': is for an external broker: the hubs of a group share one broker, and an embedded broker is one hub's own")
+        }
+    }
+
     @Test(arguments: [
         ("store:\n  path: x\n  synchronus: full\n", "/etc/patrolhub/hub.yaml:3: key 'store.synchronus': unknown key (check its spelling and place)"),
         ("broker:\n  port: 99999\n", "/etc/patrolhub/hub.yaml:2: key 'broker.port': must be between 0 and 65535, found 99999"),

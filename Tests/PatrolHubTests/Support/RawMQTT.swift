@@ -13,6 +13,8 @@ final class RawMQTT {
     private var nextID: UInt16 = 1
     /// PUBLISH packets received while waiting for something else.
     private(set) var received: [(topic: String, payload: [UInt8])] = []
+    /// False: received QoS 1 messages are never acknowledged (they stay in flight in the broker's session).
+    var acknowledges = true
 
     init(port: Int, timeout: Int = 20) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -99,12 +101,26 @@ final class RawMQTT {
         let qos = (p.type >> 1) & 3
         let start = 2 + n + (qos > 0 ? 2 : 0)
         received.append((topic, Array(b[start...])))
-        if qos == 1 { try? send(0x40, [b[2 + n], b[3 + n]]) }
+        if qos == 1, acknowledges { try? send(0x40, [b[2 + n], b[3 + n]]) }
     }
 
-    /// CONNECT (clean session); returns the CONNACK return code (0 accepted, 4 bad username or password, 5 not authorised).
-    func connect(clientID: String, username: String? = nil, password: String? = nil) throws -> UInt8 {
-        var flags: UInt8 = 0x02
+    /// Reads until the connection closes (or `kill()`), handing each PUBLISH to `each`; returns
+    /// without throwing when the socket is shut down or reset.
+    func readPublishes(_ each: (_ topic: String, _ payload: [UInt8]) -> Void) {
+        while let p = try? readPacket() {
+            guard p.type >> 4 == 3 else { continue }
+            keep(p)
+            if let last = received.last { each(last.topic, last.payload) }
+        }
+    }
+
+    /// Drops the connection as a killed process does: no DISCONNECT, no PUBACK for what was received.
+    func kill() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+
+    /// CONNECT; returns the CONNACK return code (0 accepted, 4 bad username or password, 5 not authorised).
+    /// `cleanSession` false keeps the session (subscriptions, messages in flight and queued) after the connection ends.
+    func connect(clientID: String, username: String? = nil, password: String? = nil, cleanSession: Bool = true) throws -> UInt8 {
+        var flags: UInt8 = cleanSession ? 0x02 : 0x00
         var payload = Self.string(clientID)
         if let username { flags |= 0x80; payload += Self.string(username) }
         if let password { flags |= 0x40; payload += Self.string(password) }
