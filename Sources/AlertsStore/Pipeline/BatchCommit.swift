@@ -60,8 +60,20 @@ public protocol PipelineBatchTransaction {
     /// Patrol effects are applied first, in order; cases are published as stored (a
     /// person may have moved one on since the engine saw it).
     func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date) throws -> CommitReceipt
+    /// `commit(_:cursor:now:)`, calling `mark` (when given) after each part of the write with the
+    /// stage its time goes to (`bench pipeline`'s profile). Stores that do not profile ignore it.
+    func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date,
+                mark: ((WritableKeyPath<StageProfile, Double>) -> Void)?) throws -> CommitReceipt
     /// Writes a scheduler tick's misses and moves its evaluated instant: the tick's one write.
     func commit(_ tick: PatrolTickOutcome, now: Date) throws
+}
+
+extension PipelineBatchTransaction {
+    /// The commit, without a profile.
+    public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date,
+                       mark: ((WritableKeyPath<StageProfile, Double>) -> Void)?) throws -> CommitReceipt {
+        try commit(outcome, cursor: cursor, now: now)
+    }
 }
 
 extension DisputeStore: PipelineStore {
@@ -102,6 +114,14 @@ public struct SQLiteBatch: PipelineBatchTransaction {
     /// Which of `keys` the store holds already (the duplicate check).
     public func knownKeys(_ keys: [String]) throws -> Set<EventKey> {
         try EventKeys.known(keys, db: db)
+    }
+
+    /// The commit with `mark` called after each part of it (`bench pipeline`).
+    public func commit(_ outcome: BatchOutcome, cursor: BatchCursor, now: Date,
+                       mark: ((WritableKeyPath<StageProfile, Double>) -> Void)?) throws -> CommitReceipt {
+        var profiled = self
+        profiled.mark = mark
+        return try profiled.commit(outcome, cursor: cursor, now: now)
     }
 
     /// Writes a batch's outcome and its cursor in one transaction, returning what was committed.

@@ -1,7 +1,5 @@
 import Alerts
 import Foundation
-import GRDB
-import GRDBSQLite
 
 /// What one pass over the inbox did.
 public struct BatchResult: Sendable, Equatable {
@@ -42,6 +40,27 @@ public struct StageProfile: Sendable, Equatable {
     }
 }
 
+/// What `PipelineProcessor.recover()` found and did.
+public struct PipelineRecovery: Sendable, Equatable {
+    /// How the previous process stopped (from the trap recorder).
+    public var previousStop: PipelineStop = .unknown
+    /// The inbox seqs that were in progress when it stopped uncleanly (nil after a clean stop).
+    public var inProgress: ClosedRange<Int64>?
+    /// Unclean stops seen in that batch so far.
+    public var stops = 0
+    /// The inbox seq and key of the message dead-lettered as `crashed`, if the batch was that one message.
+    public var crashedSeq: Int64?
+    /// Its idempotency key, as text, for the log.
+    public var crashedKey: String?
+    /// Rows through this seq are processed one at a time (0: none).
+    public var isolateThrough: Int64 = 0
+    /// The message that stopped the hub was kept: too many were set aside in the last hour.
+    public var limitReached = false
+}
+
+/// The pipeline on the SQLite store: inbox and store proper in `DisputeStore`'s two files.
+public typealias PipelineProcessor = BatchProcessor<DisputeStore>
+
 /// Consumes the durable inbox in batches. Per batch, in one store
 /// transaction (`PipelineStore.batch`): the reads the batch needs, then
 /// `BatchStage` (decode, event-key dedup, check-ins, the risk engine: pure
@@ -50,10 +69,17 @@ public struct StageProfile: Sendable, Equatable {
 /// batch or none of it, and a restart resumes where it stopped. Around it:
 /// the crash quarantine (the in-progress mark, `recover()`, `setAside`).
 ///
+/// Generic over the store proper (`PipelineProcessorStore`: SQLite's
+/// `DisputeStore`, or `PostgresStore`); the inbox is always the hub's own
+/// SQLite file (`inbox`, a `DisputeStore`). The store is called a few times
+/// per batch, never per event.
+///
 /// Not `Sendable`: one pipeline task owns it.
-public final class PipelineProcessor {
-    /// The store it reads the inbox from and commits outcomes to.
-    public let store: DisputeStore
+public final class BatchProcessor<Store: PipelineProcessorStore> {
+    /// The store it commits outcomes to (and, for `DisputeStore`, reads the inbox from).
+    public let store: Store
+    /// The hub's inbox (a SQLite file): read in `seq` order after the store's cursor.
+    public let inbox: DisputeStore
     /// Topic routing, registry and limits of decoding; replaced when the registry is reloaded.
     public var decode: DecodeStage
     /// The rules engine and its memory, rebuilt from the store at start.
@@ -73,7 +99,7 @@ public final class PipelineProcessor {
     /// `published` is pruned to the open slips and cases when it grows past this
     /// (twice what was left at the last pruning): bounded by open state, not by events.
     var publishedLimit = PipelineProcessor.minPublishedLimit
-    static let minPublishedLimit = 4096
+    static var minPublishedLimit: Int { 4096 }
     /// Slips and cases in `published` (for `bench memory`).
     public var publishedCount: Int { published.count }
     /// When set, CPU time per stage is added up here (costs a clock read per stage and event).
@@ -99,10 +125,12 @@ public final class PipelineProcessor {
     /// The keys of messages that crashed the pipeline: a copy is dead-lettered without being decoded.
     var crashedKeys: Set<MessageKey> = []
 
-    /// A processor that continues from what the store holds (`reload()` runs here); `clock` stamps processing times.
-    public init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+    /// A processor that continues from what `store` holds (`reload()` runs here), reading `inbox`'s
+    /// messages after the store's cursor; `clock` stamps processing times.
+    public init(store: Store, inbox: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
+        self.inbox = inbox
         self.decode = decode
         self.engine = engine
         self.outputPrefix = outputPrefix
@@ -113,71 +141,7 @@ public final class PipelineProcessor {
 
     /// Rebuilds the engine's windows from the store (at start).
     public func reload() throws {
-        let rules = engine.rules
-        // The change log's position is read with the snapshot: a slip a case action closes after it is seen by the next batch.
-        let (snapshot, seen) = try store.writer.read { db -> (RiskEngine.Snapshot, Int64) in
-            var s = RiskEngine.Snapshot()
-            let maxTime = try EventLog.maxTime(db: db)
-            // Every open item: the engine's first sweep closes those quiet for longer than its item
-            // horizon that no end holds open, and those an end holds quiet for longer than the held
-            // horizon (as a running engine does), so none stays open for ever.
-            s.openItems = try RiskItemRow.items(db, sql: "SELECT * FROM risk_items WHERE state = 'open'")
-            // What a window ending at an event that is not late can still see (as the running engine keeps).
-            let window = rules.cases.window
-            let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)
-            s.recentOccurrences = logged.filter { $0.time >= maxTime - rules.groupWindow - rules.lateness }.map {
-                (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
-            }
-            let slipRows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
-            for (slip, row) in zip(try DisputeStore.slips(slipRows, db: db), slipRows) {
-                s.recentSlips.append((slip, Date(timeIntervalSince1970: row.anchor)))
-            }
-            // Which of those items are drills: a drill's occurrences and slips are windows of their own.
-            var windowItems = Set(s.recentOccurrences.map(\.itemID))
-            for (slip, _) in s.recentSlips { windowItems.formUnion(slip.riskItemIDs) }
-            let windowIDs = windowItems.sorted()
-            for chunk in stride(from: 0, to: windowIDs.count, by: 500) {
-                let part = Array(windowIDs[chunk..<min(chunk + 500, windowIDs.count)])
-                s.drillItemIDs.formUnion(try String.fetchAll(db, sql: "SELECT id FROM risk_items WHERE drill = 1 AND id IN (\(databaseQuestionMarks(count: part.count)))",
-                                                             arguments: StatementArguments(part)))
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT id, status, status_at FROM cameras WHERE status != 'unknown'") {
-                if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
-                if let at: Double = row[2] { s.cameraStatusTimes[row[0]] = Date(timeIntervalSince1970: at) }
-            }
-            s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
-            s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
-            s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
-            // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
-            let caseRows = try CaseRow.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness])
-            for (c, row) in zip(try DisputeStore.cases(caseRows, db: db), caseRows) {
-                guard let evidenceAt = row.evidenceAt else { continue } // the query's condition holds it non-NULL
-                let through = Date(timeIntervalSince1970: evidenceAt)
-                let from = row.evidenceFrom.map(Date.init(timeIntervalSince1970:)) ?? through
-                s.recentCases.append((c, from, through))
-            }
-            // Each item's newest counted event in the window, in the zone of that event.
-            var newest: [String: EventLogEntry] = [:]
-            for e in logged where e.time >= maxTime - window - rules.lateness && !e.itemID.isEmpty {
-                if let seen = newest[e.itemID], seen.time >= e.time { continue }
-                newest[e.itemID] = e
-            }
-            let ids = newest.keys.sorted()
-            for chunk in stride(from: 0, to: ids.count, by: 500) {
-                let part = Array(ids[chunk..<min(chunk + 500, ids.count)])
-                let rows = try Row.fetchAll(db, sql: "SELECT id, source, source_kind, category, severity, drill FROM risk_items WHERE id IN (\(databaseQuestionMarks(count: part.count))) ORDER BY id",
-                                            arguments: StatementArguments(part))
-                for row in rows {
-                    let e = newest[row[0]]!
-                    s.recentEvidence.append((e.zone, CaseStage.Evidence(
-                        itemID: row[0], source: row[1], sourceKind: SourceKind(rawValue: row[2]) ?? .camera,
-                        category: Category(rawValue: row[3]) ?? .other, severity: Severity(rawValue: row[4]) ?? .info,
-                        time: Date(timeIntervalSince1970: e.time), drill: row[5])))
-                }
-            }
-            s.lastCaseSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM cases") ?? 0
-            return (s, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0)
-        }
+        let (snapshot, seen) = try store.engineSnapshot(rules: engine.rules)
         changesSeen = seen
         engine.restore(snapshot)
     }
@@ -187,10 +151,11 @@ public final class PipelineProcessor {
     public func processPending(limit: Int) throws -> BatchResult {
         if !recovered { try recover() }
         let t = profile != nil ? StageProfile.now() : 0
-        var records = try store.pending(limit: isolateThrough > 0 ? 1 : limit)
+        let after = try store.cursor()
+        var records = try inbox.pending(after: after, limit: isolateThrough > 0 ? 1 : limit)
         if isolateThrough > 0, let first = records.first, first.seq > isolateThrough {
             isolateThrough = 0 // the suspects are done: batches again
-            records = try store.pending(limit: limit)
+            records = try inbox.pending(after: after, limit: limit)
         }
         if profile != nil { profile!.read += StageProfile.now() - t }
         guard !records.isEmpty else { return BatchResult() }
@@ -202,22 +167,7 @@ public final class PipelineProcessor {
     // MARK: - Crash quarantine
 
     /// What `recover()` found and did.
-    public struct Recovery: Sendable, Equatable {
-        /// How the previous process stopped (from the trap recorder).
-        public var previousStop: PipelineStop = .unknown
-        /// The inbox seqs that were in progress when it stopped uncleanly (nil after a clean stop).
-        public var inProgress: ClosedRange<Int64>?
-        /// Unclean stops seen in that batch so far.
-        public var stops = 0
-        /// The inbox seq and key of the message dead-lettered as `crashed`, if the batch was that one message.
-        public var crashedSeq: Int64?
-        /// Its idempotency key, as text, for the log.
-        public var crashedKey: String?
-        /// Rows through this seq are processed one at a time (0: none).
-        public var isolateThrough: Int64 = 0
-        /// The message that stopped the hub was kept: too many were set aside in the last hour.
-        public var limitReached = false
-    }
+    public typealias Recovery = PipelineRecovery
 
     /// Finds the batch the previous process was working on when it stopped,
     /// from the durable mark written before each batch and cleared with its
@@ -237,28 +187,24 @@ public final class PipelineProcessor {
         recovered = true
         var report = Recovery()
         report.previousStop = trapRecorder?.previousStop ?? .unknown
-        let keys = try store.writer.read { db in try String.fetchAll(db, sql: "SELECT inbox_key FROM dead_letters WHERE reason = 'crashed'") }
+        let keys = try store.crashedMessageKeys()
         for hex in keys where hex.utf8.count == 32 {
             if let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) {
                 crashedKeys.insert(MessageKey(high: high, low: low))
             }
         }
         let cursor = try store.cursor()
-        guard let mark = try store.writer.read({ db in
-            try Row.fetchOne(db, sql: "SELECT last_seq, isolate_through, stops FROM pipeline_inflight WHERE id = 1")
-        }) else { return report }
-        let lastSeq: Int64 = mark[0], through: Int64 = mark[1], stops: Int = mark[2]
+        guard let mark = try store.inProgressMark() else { return report }
+        let lastSeq = mark.lastSeq, through = mark.isolateThrough, stops = mark.stops
         guard lastSeq > cursor else {
             // No batch was in progress (an isolated message had committed): isolation goes on.
             isolateThrough = through > cursor ? through : 0
             report.isolateThrough = isolateThrough
             return report
         }
-        let seqs = try store.inboxWriter.read { db in
-            try Int64.fetchAll(db, sql: "SELECT seq FROM inbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 2", arguments: [cursor, lastSeq])
-        }
+        let seqs = try inbox.inboxSeqs(after: cursor, through: lastSeq, limit: 2)
         guard let first = seqs.first else { // pruned or gone: nothing left to suspect
-            try store.writer.write { db in try db.execute(sql: "DELETE FROM pipeline_inflight") }
+            try store.clearInProgressMark()
             return report
         }
         report.inProgress = first...lastSeq
@@ -292,7 +238,7 @@ public final class PipelineProcessor {
 
     /// The message that stopped the process becomes a `crashed` dead letter, and the cursor moves past it.
     private func deadLetterCrashed(seq: Int64, trapped: Bool, stops: Int, isolateThrough through: Int64) throws -> String? {
-        guard let record = try store.inboxRecord(seq: seq) else { return nil }
+        guard let record = try inbox.inboxRecord(seq: seq) else { return nil }
         let how = trapped
             ? "the hub trapped while processing this message alone (after a trap in its batch)"
             : "the hub stopped \(stops) times while processing this message alone"
@@ -304,42 +250,17 @@ public final class PipelineProcessor {
 
     /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
     private func setAside(_ record: InboxRecord, _ error: HubError, isolateThrough through: Int64) throws {
-        let now = clock()
-        try store.writer.write { db in
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.key, error.deadLetterReason.rawValue, error.detail, record.topic, Data(record.payload),
-                                 record.oversized?.size ?? record.payload.count, record.receivedAt.timeIntervalSince1970,
-                                 now.timeIntervalSince1970, record.oversized?.sha256])
-            try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1 AND inbox_seq < ?", arguments: [record.seq, record.seq])
-            if through > record.seq {
-                try db.execute(sql: "UPDATE pipeline_inflight SET last_seq = ?, stops = 0 WHERE id = 1", arguments: [record.seq])
-            } else {
-                try db.execute(sql: "DELETE FROM pipeline_inflight")
-            }
-        }
-    }
-
-    /// Errors by which the store refuses what a batch's messages produce (a
-    /// constraint, a value too big or of the wrong type): they come back with
-    /// the same input. A full disk, a lock or an I/O error are the
-    /// environment's: the batch is retried as it is, never set aside.
-    static func refusesInput(_ error: DatabaseError) -> Bool {
-        [.SQLITE_CONSTRAINT, .SQLITE_TOOBIG, .SQLITE_MISMATCH, .SQLITE_RANGE].contains(error.resultCode.primaryResultCode)
+        try store.setAside(record, as: error, isolateThrough: through, now: clock())
     }
 
     /// At most this many messages are set aside as `crashed`, and as many as
     /// `unprocessable`, per hour: more means the hub fails on everything (a bug,
     /// not bad input), and it stops instead of emptying the inbox into dead letters.
-    public static let maxSetAsidePerHour = 20
+    public static var maxSetAsidePerHour: Int { 20 }
 
     /// How many dead letters of this reason were written in the last hour.
     private func recentSetAside(_ reason: DeadLetterReason) throws -> Int {
-        let since = clock().addingTimeInterval(-3600).timeIntervalSince1970
-        return try store.writer.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dead_letters WHERE reason = ? AND created_at >= ?", arguments: [reason.rawValue, since]) ?? 0
-        }
+        try store.deadLetterCount(reason, since: clock().addingTimeInterval(-3600))
     }
 
     func process(_ records: [InboxRecord]) throws -> BatchResult {
@@ -356,15 +277,11 @@ public final class PipelineProcessor {
         let lastSeq = records.last!.seq
         let stops = carriedStops
         let through = isolateThrough
-        try store.writer.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at) VALUES (1, ?, ?, ?, ?)
-                """, arguments: [lastSeq, through, stops, clock().timeIntervalSince1970])
-        }
+        try store.markInProgress(InProgressMark(lastSeq: lastSeq, isolateThrough: through, stops: stops), at: clock())
         var result: BatchResult
         do {
             result = try TrapRecorder.inBatch { try processMarked(records) }
-        } catch let error as DatabaseError where Self.refusesInput(error) {
+        } catch let error where store.refusal(of: error) != nil {
             // The store refused this batch's outcomes because of what a message made of them:
             // the batch is processed one message at a time, and the message refused alone is set aside.
             guard records.count == 1 else {
@@ -372,7 +289,7 @@ public final class PipelineProcessor {
                 return BatchResult()
             }
             guard try recentSetAside(.unprocessable) < Self.maxSetAsidePerHour else { throw error }
-            try setAside(records[0], HubError.decode(.unprocessable, "the store refused what this message produced (\(error.message ?? "SQLite error \(error.resultCode.rawValue)")); set aside"),
+            try setAside(records[0], HubError.decode(.unprocessable, "the store refused what this message produced (\(store.refusal(of: error) ?? "")); set aside"),
                          isolateThrough: isolateThrough)
             result = BatchResult()
             result.messages = 1
@@ -434,7 +351,7 @@ public final class PipelineProcessor {
     /// (decode, duplicate check, check-ins, the engine), then the outcome's one write.
     /// Before the run, when the batch holds check-ins: their neighbours and the state of
     /// the slots they may decide (`PatrolLedger`).
-    private func apply(_ records: [InboxRecord], now: Date, batch: SQLiteBatch) throws -> BatchResult {
+    private func apply(_ records: [InboxRecord], now: Date, batch: Store.Batch) throws -> BatchResult {
         let profiling = profile != nil
         var p = profile ?? StageProfile()
         var t = profiling ? StageProfile.now() : 0
@@ -461,9 +378,8 @@ public final class PipelineProcessor {
         let outcome = BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published,
                                      patrol: patrol, ledger: ledger)
         mark(\.rules)
-        var committing = batch
-        if profiling { committing.mark = { mark($0) } }
-        let receipt = try committing.commit(outcome, cursor: BatchCursor(inboxSeq: records.last!.seq, isolateThrough: isolateThrough), now: now)
+        let receipt = try batch.commit(outcome, cursor: BatchCursor(inboxSeq: records.last!.seq, isolateThrough: isolateThrough), now: now,
+                                       mark: profiling ? { mark($0) } : nil)
         changesSeen = receipt.changesSeen
         var result = BatchResult()
         result.messages = outcome.messages
@@ -474,5 +390,13 @@ public final class PipelineProcessor {
         result.slipsChanged = outcome.slips.count
         result.casesChanged = outcome.cases.count
         return result
+    }
+}
+
+extension BatchProcessor where Store == DisputeStore {
+    /// A processor on the SQLite store, whose inbox is the store's own inbox file.
+    public convenience init(store: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+                            clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        try self.init(store: store, inbox: store, decode: decode, engine: engine, outputPrefix: outputPrefix, patrol: patrol, clock: clock)
     }
 }

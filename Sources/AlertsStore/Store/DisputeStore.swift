@@ -333,8 +333,13 @@ public struct DisputeStore: Sendable {
     /// The pending inbox rows, oldest first: at most `limit` rows, and no more once
     /// their payloads reach `maxBytes` (a batch of large payloads stays bounded in memory).
     public func pending(limit: Int, maxBytes: Int = 64 << 20) throws -> [InboxRecord] {
-        let after = try cursor()
-        return try inboxWriter.read { db in
+        try pending(after: cursor(), limit: limit, maxBytes: maxBytes)
+    }
+
+    /// The inbox rows after the seq `after`, oldest first, bounded as `pending(limit:maxBytes:)`: for a
+    /// pipeline whose cursor is kept in another store (PostgreSQL) while the inbox stays this file.
+    public func pending(after: Int64, limit: Int, maxBytes: Int = 64 << 20) throws -> [InboxRecord] {
+        try inboxWriter.read { db in
             // Read straight from the statement: this runs for every message the pipeline sees.
             let stmt = try db.cachedStatement(sql: "SELECT seq, key, topic, payload, received_at, size, sha256 FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?")
             let h = stmt.sqliteStatement
