@@ -13,7 +13,7 @@ public struct InProgressMark: Sendable, Hashable {
     public var isolateThrough: Int64
     /// Unclean stops already seen in this batch.
     public var stops: Int
-    /// A mark.
+    /// A mark for a batch ending at `lastSeq`, with the isolation bound and unclean stops it carries.
     public init(lastSeq: Int64, isolateThrough: Int64, stops: Int) {
         self.lastSeq = lastSeq
         self.isolateThrough = isolateThrough

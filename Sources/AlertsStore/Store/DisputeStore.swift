@@ -69,7 +69,7 @@ public struct DisputeStore: Sendable {
             }
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8192")
         }
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(Double(Self.busyTimeoutMilliseconds) / 1000)
         // The inbox's writer never checkpoints: that would copy WAL pages into
         // the database file on the MQTT thread, between a commit and its
         // PUBACKs. The pipeline checkpoints it instead, on its own connection.
@@ -138,10 +138,22 @@ public struct DisputeStore: Sendable {
     private static func refuseNewer(_ migrator: DatabaseMigrator, _ writer: any DatabaseWriter) throws {
         // On the writer's connection: a pool's reader opened before the migrations keeps
         // the schema it read first (a query plan named an index the migrations dropped).
-        let unknown = try writer.writeWithoutTransaction { db -> [String] in
-            guard try migrator.hasBeenSuperseded(db) else { return [] }
-            let known = Set(migrator.migrations)
-            return try migrator.appliedIdentifiers(db).filter { !known.contains($0) }.sorted()
+        // Another process creating the same new file at this moment can make a read fail
+        // (seen as "no such table: grdb_migrations" when its first migration committed
+        // between this connection's reads): read again, as `migrate` does, up to 20 times
+        // 50 ms apart.
+        var unknown: [String] = []
+        for attempt in 1... {
+            do {
+                unknown = try writer.writeWithoutTransaction { db -> [String] in
+                    guard try migrator.hasBeenSuperseded(db) else { return [] }
+                    let known = Set(migrator.migrations)
+                    return try migrator.appliedIdentifiers(db).filter { !known.contains($0) }.sorted()
+                }
+                break
+            } catch is DatabaseError where attempt < 20 {
+                usleep(50_000)
+            }
         }
         if !unknown.isEmpty {
             throw HubError(.storeTooNew, "\(writer.path) was written by a newer PatrolHub (migrations this version does not know: \(unknown.joined(separator: ", "))): run that version, or restore a backup made by this one")
@@ -254,9 +266,16 @@ public struct DisputeStore: Sendable {
     public static let defaultWALRestartFrames = 4096
     /// The longest a restarting checkpoint waits for the writer's transaction or a reader to end.
     static let walRestartWaitMilliseconds: Int32 = 20
+    /// What a passive checkpoint may leave uncopied for the RESTART to follow it: 256 frames
+    /// (1 MiB). More means a reader holds an older snapshot (a backup, a long read), which
+    /// the RESTART would wait for while holding the writer back, in vain.
+    static let walRestartMaxLeftFrames = 256
+    /// How long every connection waits for another's lock (GRDB's `busyMode`, SQLite's busy handler).
+    static let busyTimeoutMilliseconds: Int32 = 10_000
 
     /// A PASSIVE checkpoint on `connection`; then, when the WAL is longer than
-    /// `walRestartFrames`, a RESTART checkpoint.
+    /// `walRestartFrames` and the passive one left at most `walRestartMaxLeftFrames`, a
+    /// RESTART checkpoint.
     ///
     /// Under steady traffic a passive checkpoint never finds the WAL fully
     /// copied (the writer commits while it copies and syncs), and SQLite starts
@@ -278,10 +297,16 @@ public struct DisputeStore: Sendable {
             return try connection.writeWithoutTransaction { db in
                 let passive = try db.checkpoint(.passive)
                 var done = WALCheckpoint(frames: passive.walFrameCount)
-                guard limit > 0, passive.walFrameCount > limit else { return done }
+                guard limit > 0, passive.walFrameCount > limit,
+                      passive.walFrameCount - passive.checkpointedFrameCount <= Self.walRestartMaxLeftFrames else { return done }
                 sqlite3_busy_timeout(db.sqliteConnection, Self.walRestartWaitMilliseconds)
-                defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
-                done.restarted = (try? db.checkpoint(.restart)) != nil // busy: the next checkpoint tries again
+                defer { sqlite3_busy_timeout(db.sqliteConnection, Self.busyTimeoutMilliseconds) }
+                do {
+                    let restart = try db.checkpoint(.restart)
+                    done.restarted = restart.checkpointedFrameCount == restart.walFrameCount
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+                    // The writer or a reader held on past the wait: the next checkpoint tries again.
+                }
                 return done
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
@@ -314,7 +339,7 @@ public struct DisputeStore: Sendable {
               Self.lastWALRestart.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return }
         let done = try? pool.writeWithoutTransaction { db in
             sqlite3_busy_timeout(db.sqliteConnection, 250)
-            defer { sqlite3_busy_timeout(db.sqliteConnection, 10_000) }
+            defer { sqlite3_busy_timeout(db.sqliteConnection, Self.busyTimeoutMilliseconds) }
             return try db.checkpoint(.truncate)
         }
         if done != nil { Self.inboxWALRestarts.add(1, ordering: .relaxed) } // a busy checkpoint throws

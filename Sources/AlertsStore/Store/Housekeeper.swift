@@ -303,7 +303,12 @@ public final class Housekeeper {
             }
             return (0, 0, nil)
         case .checkpoint:
-            try store.writer.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
+            // The checkpoint thread's connection may be checkpointing this file right now: then
+            // SQLite answers BUSY at once, and this step is left to it.
+            do {
+                try store.writer.writeWithoutTransaction { _ = try $0.checkpoint(.passive) }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            }
             try store.checkpointInbox()
             return (0, 0, nil)
         }
