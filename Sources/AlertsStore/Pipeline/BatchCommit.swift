@@ -105,10 +105,10 @@ public struct SQLiteBatch: PipelineBatchTransaction {
 
     /// Warning slips someone else closed after the change log's seq `seq` (a case action).
     public func slipsClosed(after seq: Int64) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: """
+        Set(try String.fetchAll(db.cachedStatement(sql: """
             SELECT DISTINCT s.id FROM changes c JOIN slips s ON s.id = c.subject
             WHERE c.seq > ? AND c.kind = 'slip' AND s.kind = 'warning' AND s.state = 'closed'
-            """, arguments: [seq]))
+            """), arguments: [seq]))
     }
 
     /// Which of `keys` the store holds already (the duplicate check).
@@ -143,12 +143,12 @@ public struct SQLiteBatch: PipelineBatchTransaction {
                                          now.timeIntervalSince1970, record.oversized?.sha256])
         }
         try UnmappedInputs.record(outcome.unmapped.mapValues { ($0.count, $0.first, $0.last) }, db: db)
-        try db.execute(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1", arguments: [cursor.inboxSeq])
+        try db.cachedStatement(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1").execute(arguments: [cursor.inboxSeq])
         // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
         if cursor.isolateThrough > cursor.inboxSeq {
-            try db.execute(sql: "UPDATE pipeline_inflight SET stops = 0 WHERE id = 1")
+            try db.cachedStatement(sql: "UPDATE pipeline_inflight SET stops = 0 WHERE id = 1").execute()
         } else {
-            try db.execute(sql: "DELETE FROM pipeline_inflight")
+            try db.cachedStatement(sql: "DELETE FROM pipeline_inflight").execute()
         }
         var log = EventLogEncoder(capacity: outcome.eventLog.count)
         for e in outcome.eventLog {
@@ -156,8 +156,8 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         }
         try log.write(db: db)
         if outcome.lateEvents > 0 {
-            try db.execute(sql: "INSERT INTO counters(name, value) VALUES ('late_events', ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                           arguments: [outcome.lateEvents])
+            try db.cachedStatement(sql: "INSERT INTO counters(name, value) VALUES ('late_events', ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value")
+                .execute(arguments: [outcome.lateEvents])
         }
         mark?(\.eventRows)
         try write(items: outcome.items.values)
@@ -188,7 +188,7 @@ public struct SQLiteBatch: PipelineBatchTransaction {
                 try out.execute(arguments: ["\(outputPrefix)/out/cases", Data(stored.json.serialized.utf8), now.timeIntervalSince1970])
             }
         }
-        return CommitReceipt(changesSeen: try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM changes") ?? 0)
+        return CommitReceipt(changesSeen: try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM changes")) ?? 0)
     }
 
     /// A new case is inserted whole; new evidence changes only what evidence

@@ -113,6 +113,10 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
     /// each window copy that window whole: a cost per batch that grows with the
     /// windows, not with the batch, and live traffic comes in small batches.
     var stale = false
+    /// The store's cursor as this processor last read or moved it (nil: read it from the store).
+    /// While a processor runs nothing else moves the cursor (one hub per store, `StoreLock`),
+    /// so it is read once, not before every batch; any failed write drops it.
+    var knownCursor: Int64?
 
     // Crash quarantine (see `recover()`).
     /// What the previous process recorded about its stop; set before the first batch.
@@ -151,7 +155,8 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
     public func processPending(limit: Int) throws -> BatchResult {
         if !recovered { try recover() }
         let t = profile != nil ? StageProfile.now() : 0
-        let after = try store.cursor()
+        let after = try knownCursor ?? store.cursor()
+        knownCursor = after
         var records = try inbox.pending(after: after, limit: isolateThrough > 0 ? 1 : limit)
         if isolateThrough > 0, let first = records.first, first.seq > isolateThrough {
             isolateThrough = 0 // the suspects are done: batches again
@@ -250,6 +255,7 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
 
     /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
     private func setAside(_ record: InboxRecord, _ error: HubError, isolateThrough through: Int64) throws {
+        knownCursor = nil // it moves to the record (never back): read again after
         try store.setAside(record, as: error, isolateThrough: through, now: clock())
     }
 
@@ -319,9 +325,11 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
                 return r
             }
             if profile != nil { profile!.commit += StageProfile.now() - t }
+            knownCursor = records.last!.seq
             return result
         } catch {
             stale = true // the transaction rolled back: the next batch reloads the windows first
+            knownCursor = nil
             throw error
         }
     }

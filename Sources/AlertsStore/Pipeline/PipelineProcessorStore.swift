@@ -144,9 +144,9 @@ extension DisputeStore: PipelineProcessorStore {
     /// Writes (or replaces) the in-progress mark.
     public func markInProgress(_ mark: InProgressMark, at: Date) throws {
         try writer.write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at) VALUES (1, ?, ?, ?, ?)
-                """, arguments: [mark.lastSeq, mark.isolateThrough, mark.stops, at.timeIntervalSince1970])
+                """).execute(arguments: [mark.lastSeq, mark.isolateThrough, mark.stops, at.timeIntervalSince1970])
         }
     }
 

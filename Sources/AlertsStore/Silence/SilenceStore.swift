@@ -38,11 +38,10 @@ extension DisputeStore {
 
     /// Silences ending after `after` (all when nil), by start time.
     public func silences(endingAfter after: Date? = nil) throws -> [Silence] {
+        // A cached statement: the pipeline reads the silences before every batch.
         try writer.read { db in
-            try SilenceRow
-                .filter(SilenceRow.Columns.endsAt > (after?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude))
-                .order(SilenceRow.Columns.startsAt, SilenceRow.Columns.id)
-                .fetchAll(db).map(\.silence)
+            try SilenceRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM silences WHERE ends_at > ? ORDER BY starts_at, id"),
+                                    arguments: [after?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]).map(\.silence)
         }
     }
 

@@ -347,7 +347,7 @@ public struct DisputeStore: Sendable {
 
     /// The pipeline's position: the last inbox `seq` whose outcomes are committed.
     public func cursor() throws -> Int64 {
-        try writer.read { db in try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0 }
+        try writer.read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1")) ?? 0 }
     }
 
     /// The inbox's newest `seq` (0 when empty): how far ingestion has committed.

@@ -81,8 +81,8 @@ package struct EventLogEncoder {
     /// Writes the batch as one row (nothing when it is empty).
     func write(db: Database) throws {
         guard !isEmpty else { return }
-        try db.execute(sql: "INSERT INTO event_batches(last_time, count, events) VALUES (?, ?, ?)",
-                       arguments: [lastTime, count, Data(bytes)])
+        try db.cachedStatement(sql: "INSERT INTO event_batches(last_time, count, events) VALUES (?, ?, ?)")
+            .execute(arguments: [lastTime, count, Data(bytes)])
     }
 }
 
@@ -124,7 +124,7 @@ public enum EventLog {
 
     /// The newest event time logged (0 when none).
     static func maxTime(db: Database) throws -> Double {
-        try Double.fetchOne(db, sql: "SELECT MAX(last_time) FROM event_batches") ?? 0
+        try Double.fetchOne(db.cachedStatement(sql: "SELECT MAX(last_time) FROM event_batches")) ?? 0
     }
 
     /// The counted entries with `time >= since`, in log order.
