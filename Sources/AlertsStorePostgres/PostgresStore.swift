@@ -4,12 +4,6 @@ import Foundation
 import Logging
 import PostgresNIO
 
-extension HubError.Code {
-    /// The PostgreSQL store: a bad `store.url` (or its `sslrootcert`), an unreadable password file, a failed connection
-    /// (TLS included), query or migration.
-    public static let postgresStore = Self("postgres_store")
-}
-
 /// The dispute store on PostgreSQL, behind the pipeline's store interface
 /// (`PipelineStore`): the same tables, keys and change log as the SQLite
 /// store (`PostgresMigrations`), written by `PostgresBatch`.

@@ -11,6 +11,13 @@ struct ConfigErrorTests {
         ("bad value", "broker:\n  mode: cloud\n", ["key 'broker.mode'", "must be one of embedded, external", ":2"]),
         ("bad shared group", "broker:\n  mode: external\n  shared_group: a/b\n", ["key 'broker.shared_group'", "must not contain '/'", ":3"]),
         ("not YAML", "broker: [\n", ["not valid YAML"]),
+        ("postgres without a URL", "store:\n  kind: postgres\n", ["key 'store.kind'", "needs store.url", ":2"]),
+        ("store URL with a password", "store:\n  kind: postgres\n  url: postgres://hub:s3cret@db.example/city\nhttp:\n  enabled: false\n",
+         ["key 'store.url'", "holds a password", ":3"]),
+        ("store URL on SQLite", "store:\n  url: postgres://hub@db.example/city\n", ["key 'store.url'", "is for store.kind: postgres", ":2"]),
+        ("bad sslmode", "store:\n  kind: postgres\n  url: postgres://hub@db.example/city?sslmode=allow\n", ["key 'store.url'", "sslmode must be one of", ":3"]),
+        ("HTTP on PostgreSQL", "store:\n  kind: postgres\n  url: postgres://hub@127.0.0.1/city\nhttp:\n  enabled: true\n",
+         ["key 'http.enabled'", "does not read a PostgreSQL store", ":5"]),
     ])
     func serveRefuses(name: String, yaml: String, expected: [String]) throws {
         let exe = try patrolhubExecutable()
@@ -21,6 +28,18 @@ struct ConfigErrorTests {
         #expect(status != 0)
         #expect(output.contains(file), "names the file: \(output)")
         for text in expected { #expect(output.contains(text), "\(name): \(output)") }
+    }
+
+    @Test("a store URL with a password is refused without echoing the password")
+    func storePasswordNotEchoed() throws {
+        let exe = try patrolhubExecutable()
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let file = dir.write("bad.yaml", "store:\n  kind: postgres\n  url: postgres://hub:s3cret-pw@db.example/city\n")
+        let (status, output) = try runProcess(exe, ["serve", "--config", file])
+        #expect(status != 0)
+        #expect(output.contains("store.url"), "\(output)")
+        #expect(!output.contains("s3cret-pw"), "\(output)")
     }
 
     @Test func missingFile() throws {

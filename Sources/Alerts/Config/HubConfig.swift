@@ -83,10 +83,24 @@ public struct HubConfig: Sendable {
         }
     }
 
-    /// The dispute store (SQLite).
+    /// The dispute store: SQLite (the default), or PostgreSQL (`store.kind: postgres`).
     public struct Store: Sendable {
         /// SQLite's `synchronous` setting for the store (`store.synchronous`).
         public enum Synchronous: String, Sendable, CaseIterable { case normal, full }
+        /// Where the pipeline's outcomes go (`store.kind`).
+        public enum Kind: String, Sendable, CaseIterable {
+            /// The store file `path` (with its inbox beside it).
+            case sqlite
+            /// The PostgreSQL database at `url`; the hub's inbox stays a SQLite file beside `path` (docs/POSTGRES.md).
+            case postgres
+        }
+        /// `sqlite` (default) or `postgres`.
+        public var kind: Kind = .sqlite
+        /// The PostgreSQL store's URL (`store.url`, `postgres://user@host:port/database`, no password), with `kind: postgres`.
+        public var url: PostgresStoreURL?
+        /// A file whose first line is the PostgreSQL role's password (`store.password_file`); without it,
+        /// `PATROLHUB_STORE_PASSWORD`, else none.
+        public var passwordFile: String?
         /// The store file (`store.path`); the inbox file sits beside it.
         public var path: String = "data/patrolhub.sqlite"
         /// `normal` (default) survives a killed process, the promise the crash test checks;
@@ -411,6 +425,19 @@ public struct HubConfig: Sendable {
         c.store.synchronous = try s.choice("synchronous", default: c.store.synchronous)
         c.store.inboxRetentionDays = try s.int("inbox_retention_days", default: c.store.inboxRetentionDays, range: 1...3650)
         c.store.memoryMiB = try s.int("memory_mib", default: c.store.memoryMiB, range: Store.memoryMiBRange)
+        c.store.kind = try s.choice("kind", default: c.store.kind)
+        if let url = try s.string("url") {
+            guard c.store.kind == .postgres else { throw s.error("url", "is for store.kind: postgres (the SQLite store is store.path)") }
+            do { c.store.url = try PostgresStoreURL(parsing: url) } catch {
+                throw s.error("url", error.message.hasPrefix("store.url: ") ? String(error.message.dropFirst(11)) : error.message)
+            }
+        } else if c.store.kind == .postgres {
+            throw s.error("kind", "store.kind: postgres needs store.url: postgres://user@host:port/database")
+        }
+        c.store.passwordFile = try s.string("password_file").map(resolve)
+        if c.store.passwordFile != nil, c.store.kind != .postgres {
+            throw s.error("password_file", "is for store.kind: postgres")
+        }
         try s.finish()
 
         let rt = try root.map("retention")
@@ -434,6 +461,10 @@ public struct HubConfig: Sendable {
 
         let h = try root.map("http")
         c.http.enabled = try h.bool("enabled", default: c.http.enabled)
+        if c.http.enabled, c.store.kind == .postgres {
+            // Its routes read the SQLite store; on PostgreSQL they would show an empty district.
+            throw h.error("enabled", "the HTTP API does not read a PostgreSQL store yet: with store.kind: postgres set http.enabled: false (docs/POSTGRES.md)")
+        }
         if let listen = try h.string("listen") {
             guard let (host, port) = HTTP.parseListen(listen) else {
                 throw h.error("listen", "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), found '\(listen)'")
