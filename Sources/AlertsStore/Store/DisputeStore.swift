@@ -440,6 +440,12 @@ public struct DisputeStore: Sendable {
         public var topic: String
         /// The JSON payload.
         public var payload: [UInt8]
+        /// A message as a store read it.
+        public init(id: Int64, topic: String, payload: [UInt8]) {
+            self.id = id
+            self.topic = topic
+            self.payload = payload
+        }
     }
 
     /// The oldest `limit` messages not yet published, in the order written.

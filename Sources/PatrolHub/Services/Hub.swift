@@ -1,5 +1,6 @@
 import Alerts
 import AlertsStore
+import AlertsStorePostgres
 import Foundation
 import Logging
 import PatrolHubHTTP
@@ -11,7 +12,10 @@ import ServiceLifecycle
 /// Tests and the demo build the same hub, so what they check is what runs.
 struct Hub {
     let config: HubConfig
+    /// The SQLite store: the hub's inbox beside it always, its outcomes too with `store.kind: sqlite`.
     let store: DisputeStore
+    /// The PostgreSQL store the pipeline writes to with `store.kind: postgres` (nil with SQLite).
+    let postgres: PostgresStore?
     /// Held while this hub exists: no second hub runs on the same store (`StoreLock`).
     let storeLock: StoreLock
     let registry: Registry
@@ -43,6 +47,16 @@ struct Hub {
         self.logger = logger
         self.clock = clock
         health = HubHealth(clock: clock)
+        if config.store.kind == .postgres {
+            // What `HubConfig.load` refuses in a file, for a config built in code.
+            guard config.store.url != nil else {
+                throw HubError.config(file: config.file, line: nil, key: "store.url", message: "store.kind: postgres needs store.url")
+            }
+            if config.http.enabled {
+                throw HubError.config(file: config.file, line: nil, key: "http.enabled",
+                                      message: "the HTTP API does not read a PostgreSQL store yet: with store.kind: postgres set http.enabled: false")
+            }
+        }
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
                             ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
@@ -66,6 +80,24 @@ struct Hub {
         try metrics.startCounting(store: store)
         if let zones { try store.saveZones(zones) }
         try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
+        if config.store.kind == .postgres, let url = config.store.url {
+            // The store the pipeline writes to, migrated on connect; the registry it reads camera statuses against.
+            let pg = try PostgresStore(url: url.description, passwordFile: config.store.passwordFile, logger: logger)
+            postgres = pg
+            do {
+                if let zones { try pg.saveZones(zones) }
+                try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
+            } catch {
+                pg.close()
+                throw error
+            }
+            logger.warning("store.postgres_partial", metadata: [
+                "store.url": "\(url)",
+                "store.not_yet": "case deadline supervision, the store's housekeeping and the HTTP API do not run on PostgreSQL yet (docs/POSTGRES.md)",
+            ])
+        } else {
+            postgres = nil
+        }
         let outside = registry.cameras.keys.filter { placer.cameraPlacement($0)?.zone == ZoneLocation.unzonedCode }.sorted()
         logger.info("registry.loaded", metadata: [
             "registry.cameras": "\(registry.cameras.count)", "registry.devices": "\(registry.devices.count)",
@@ -78,6 +110,8 @@ struct Hub {
 
         // First, so it stops last: the lock lives as long as any service runs.
         var services: [any Service] = [StoreLockService(lock: storeLock)]
+        // Next, so it stops after the pipeline and the publisher: the connection closes once they are done.
+        if let postgres { services.append(PostgresStoreService(store: postgres)) }
         switch config.broker.mode {
         case .embedded:
             let credentials = try BrokerCredentials.prepare(
@@ -165,7 +199,8 @@ struct Hub {
         out.onConnect = outcomes // what was written while disconnected goes out on connect
         out.publishTimeout = .seconds(5) // an unacknowledged row stays in the outbox and goes out again
         (out.connects, out.disconnects) = metrics.mqttCounters(client: "publisher")
-        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: store, logger: logger, wake: outcomes)
+        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: postgres ?? store as any OutboxStore,
+                                         logger: logger, wake: outcomes)
 
         let store = self.store
         let rules = self.rules
@@ -176,7 +211,8 @@ struct Hub {
         let prefix = config.topicPrefix
         let directory = zones.map(ZoneDirectory.init)
         let housekeeping = Housekeeper.Policy(config: config, rules: rules)
-        let pipeline = PipelineService(makeProcessor: {
+        /// The decode stage and a fresh engine, for a processor on either store.
+        @Sendable func stages() -> (DecodeStage, RiskEngine, PatrolStage?) {
             let decode = DecodeStage(router: router, registry: registry, timeParser: timeParser,
                                      maxPayloadBytes: limits.maxPayloadBytes, maxClockSkew: TimeInterval(limits.maxClockSkewSeconds),
                                      adapters: rules.adapters)
@@ -186,14 +222,32 @@ struct Hub {
             engine.maxWindowOccurrences = limits.maxWindowOccurrences
             // 一网分流: new cases go to the street's or the district's unit, joint teams named.
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
-            let processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
-                                                  patrol: plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) },
-                                                  clock: clock.function)
-            processor.keyRetention = housekeeping.keyRetention
-            return processor
-        }, clock: clock, batchSize: config.pipeline.batchSize, logger: logger, housekeeping: housekeeping,
-           supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
-           health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
+            return (decode, engine, plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
+        }
+        let trapEvidenceFile = store.path.map { $0 + "-trap" }
+        let pipeline: any Service
+        if let pg = postgres {
+            pipeline = PipelineService(makeProcessor: {
+                let (decode, engine, patrol) = stages()
+                let processor = try BatchProcessor(store: pg, inbox: store, decode: decode, engine: engine, outputPrefix: prefix,
+                                                   patrol: patrol, clock: clock.function)
+                processor.keyRetention = housekeeping.keyRetention
+                return processor
+            }, trapEvidenceFile: trapEvidenceFile, clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
+               health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
+        } else {
+            pipeline = PipelineService(makeProcessor: {
+                let (decode, engine, patrol) = stages()
+                let processor = try PipelineProcessor(store: store, decode: decode, engine: engine, outputPrefix: prefix,
+                                                      patrol: patrol, clock: clock.function)
+                processor.keyRetention = housekeeping.keyRetention
+                return processor
+            }, trapEvidenceFile: trapEvidenceFile, makeHousekeeper: { Housekeeper(store: $0.store, policy: housekeeping) },
+               labelDeadLetterSources: { try $0.store.labelDeadLetterSources(router: $0.decode.router) },
+               clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
+               supervision: SupervisionScheduler(store: store, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
+               health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
+        }
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)

@@ -1,5 +1,6 @@
 import Alerts
 import AlertsStore
+import AlertsStorePostgres
 import Foundation
 import Logging
 import PatrolHubHTTP
@@ -23,6 +24,22 @@ struct BrokerService: Service {
     }
 }
 
+/// Holds the PostgreSQL store's connection open while the hub runs, and
+/// closes it when the hub stops (after the services that use it: it is
+/// listed before them, and services stop in reverse order).
+struct PostgresStoreService: Service {
+    let store: PostgresStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let store = self.store
+        // Closing waits for the connection: off the cooperative pool.
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            Thread { store.close(); cont.resume() }.start()
+        }
+    }
+}
+
 /// Inbox → decode → rules → store, in batches, on a thread of its own at a
 /// lower scheduling priority: when messages arrive faster than they are
 /// processed, the MQTT thread (whose commits hold back the PUBACKs) gets the
@@ -33,14 +50,21 @@ struct BrokerService: Service {
 /// `inbox` or the next timer (patrol tick, supervision, housekeeping;
 /// `PipelineTimers`) is due, whichever comes first: no polling. WAL
 /// checkpoints are `CheckpointService`'s, on a thread of their own.
-struct PipelineService: Service {
-    let makeProcessor: @Sendable () throws -> PipelineProcessor
+///
+/// Generic over the store the outcomes go to (SQLite's `DisputeStore`, or
+/// `PostgresStore` with `store.kind: postgres`); the inbox is the hub's SQLite file either way.
+struct PipelineService<Store: PipelineProcessorStore>: Service {
+    let makeProcessor: @Sendable () throws -> BatchProcessor<Store>
+    /// Where the trap recorder keeps its evidence (beside the store file); nil: no recorder.
+    var trapEvidenceFile: String?
+    /// The housekeeper of the processor's store (nil: none, as on PostgreSQL for now).
+    var makeHousekeeper: @Sendable (BatchProcessor<Store>) -> Housekeeper? = { _ in nil }
+    /// Names the camera or device of new dead letters (`DeadLetterSource`); nil where the store cannot yet.
+    var labelDeadLetterSources: (@Sendable (BatchProcessor<Store>) throws -> Void)?
     /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
     var clock = HubClock.real
     let batchSize: Int
     let logger: Logger
-    /// What the housekeeper prunes, run between batches on this thread (docs/STORAGE.md).
-    var housekeeping = Housekeeper.Policy()
     /// Added to the thread's nice value (Linux: per thread).
     var niceness: Int32 = 10
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
@@ -80,7 +104,7 @@ struct PipelineService: Service {
 
     private func loop(stop: StopFlag) throws {
         TrapRecorder.prepareThread() // a stack overflow on this thread still records its trap
-        var processor: PipelineProcessor?
+        var processor: BatchProcessor<Store>?
         var failures = StoreFailures(logger: logger, what: "pipeline")
         defer {
             // Leaving this loop is never a crash: after a graceful stop no batch is in
@@ -109,7 +133,7 @@ struct PipelineService: Service {
                     supervised = true
                 }
                 if done > 0 || supervised || ticked { outcomes?.ring() }
-                if housekeeper == nil { housekeeper = Housekeeper(store: p.store, policy: housekeeping) }
+                if housekeeper == nil { housekeeper = makeHousekeeper(p) }
                 if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
                 // Wait only once a step found nothing: a short step is not proof of an empty
                 // inbox (the crash quarantine's recovery processes one message at a time).
@@ -154,11 +178,11 @@ struct PipelineService: Service {
     /// recovery: a batch left in progress by an unclean stop is retried, or
     /// isolated one message at a time, and a message that trapped again is
     /// set aside as `crashed`.
-    private func openProcessor() throws -> PipelineProcessor {
+    private func openProcessor() throws -> BatchProcessor<Store> {
         let processor = try makeProcessor()
-        if let path = processor.store.path {
+        if let trapEvidenceFile {
             do {
-                processor.trapRecorder = try TrapRecorder(evidenceFile: path + "-trap")
+                processor.trapRecorder = try TrapRecorder(evidenceFile: trapEvidenceFile)
             } catch {
                 logger.warning("pipeline.trap_recorder_unavailable", metadata: ["error": "\(error)"])
             }
@@ -172,7 +196,7 @@ struct PipelineService: Service {
         }
         if recovery.limitReached {
             logger.critical("pipeline.crash_limit_reached", metadata: [
-                "pipeline.set_aside_last_hour": "\(PipelineProcessor.maxSetAsidePerHour)",
+                "pipeline.set_aside_last_hour": "\(BatchProcessor<Store>.maxSetAsidePerHour)",
                 "pipeline.action": "the message that stopped the hub is kept: the fault looks like the hub's, not the input's",
             ])
         }
@@ -187,9 +211,10 @@ struct PipelineService: Service {
     }
 
     /// Names the camera or device of the dead letters written since the last call (`DeadLetterSource`).
-    private func labelDeadLetters(_ p: PipelineProcessor) {
+    private func labelDeadLetters(_ p: BatchProcessor<Store>) {
+        guard let labelDeadLetterSources else { return }
         do {
-            try p.store.labelDeadLetterSources(router: p.decode.router)
+            try labelDeadLetterSources(p)
         } catch {
             logger.warning("dead_letters.label_failed", metadata: ["error": "\(error)"])
         }
@@ -207,7 +232,7 @@ struct PipelineService: Service {
         }
     }
 
-    private func step(_ p: PipelineProcessor) throws -> BatchResult {
+    private func step(_ p: BatchProcessor<Store>) throws -> BatchResult {
         let mark = health?.pipelineStepStarting() ?? 0
         let started = ContinuousClock.now
         let r: BatchResult
@@ -238,7 +263,7 @@ struct PipelineService: Service {
 /// process, a dispatcher's action through the HTTP API).
 struct PublisherService: Service {
     let client: MQTTClient
-    let store: DisputeStore
+    let store: any OutboxStore
     let logger: Logger
     /// Rung when the outbox may have rows to publish (nil: the fallback poll only).
     let wake: Doorbell?
@@ -248,7 +273,7 @@ struct PublisherService: Service {
     private let storeThread = StoreThreads(threads: 1)
 
     /// A publisher of `store`'s outbox through `client`, woken by `wake`.
-    init(client: MQTTClient, store: DisputeStore, logger: Logger, wake: Doorbell? = nil, fallback: Duration = .seconds(1)) {
+    init(client: MQTTClient, store: any OutboxStore, logger: Logger, wake: Doorbell? = nil, fallback: Duration = .seconds(1)) {
         self.client = client
         self.store = store
         self.logger = logger

@@ -24,14 +24,14 @@ struct PatrolTicker {
 
     /// When the next tick is due on the hub's clock (nil without a patrol
     /// scheduler); it runs then only once the inbox is drained.
-    func nextDue(_ processor: PipelineProcessor) -> Date? {
+    func nextDue<Store>(_ processor: BatchProcessor<Store>) -> Date? {
         guard let options = processor.patrol?.plan.scheduler else { return nil }
         return max(started.addingTimeInterval(options.settleSeconds), last.addingTimeInterval(options.tickSeconds))
     }
 
     /// Runs the scheduler if a tick is due and the inbox is drained; returns whether it ran.
     @discardableResult
-    mutating func tickIfDue(_ processor: PipelineProcessor, drained: Bool) throws -> Bool {
+    mutating func tickIfDue<Store>(_ processor: BatchProcessor<Store>, drained: Bool) throws -> Bool {
         guard let options = processor.patrol?.plan.scheduler, drained else { return false }
         let now = clock.now()
         guard now.timeIntervalSince(started) >= options.settleSeconds, now.timeIntervalSince(last) >= options.tickSeconds else { return false }

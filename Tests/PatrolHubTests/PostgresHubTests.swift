@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import Alerts
+import AlertsStore
+import AlertsStorePostgres
+import PostgresTestSupport
+@testable import PatrolHub
+@testable import PatrolHubMQTT
+import PatrolHubRuntime
+
+/// `store.kind: postgres`: the hub's pipeline writes its outcomes to PostgreSQL
+/// (the inbox stays the hub's SQLite file), and its publisher empties the
+/// PostgreSQL outbox. Real mosquitto, real PostgreSQL (`PATROLHUB_TEST_POSTGRES_URL`,
+/// which `.ci/run` starts), real hubs.
+@Suite("A hub on PostgreSQL (store.kind: postgres)", .serialized)
+struct PostgresHubTests {
+    /// What a published slip says that does not depend on when it was processed.
+    static func slipFacts(_ watcher: OutputWatcher) -> [String] {
+        watcher.messages.filter { $0.topic == "patrolhub/v1/out/slips" }.map { j in
+            ["id", "kind", "zone", "category", "severity", "state"].map { j.json[$0]?.serialized ?? "-" }.joined(separator: " ")
+                + " " + (j.json["risk_item_ids"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ",")
+        }.sorted()
+    }
+
+    @Test("The same messages give the same items and slips on PostgreSQL as on SQLite; a restart and a redelivery add nothing")
+    func sameOutcomesAsSQLite() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        let messages = exactOutcomesMessages(now: Date())
+
+        // SQLite, the reference.
+        let sqliteDir = TempDir()
+        defer { sqliteDir.cleanup() }
+        let sqliteWatcher = try OutputWatcher(port: broker.port)
+        try await sqliteWatcher.waitSubscribed(publisher: pub)
+        let reference = try TestHub(brokerPort: broker.port, dir: sqliteDir, clientID: "hub-sqlite")
+        do {
+            try await reference.waitConnected()
+            try await pub.publishAll(messages)
+            try await reference.waitProcessed(received: messages.count)
+            try await waitUntil("the SQLite hub's slips published") { try reference.store.outbox(limit: 1).isEmpty && Self.slipFacts(sqliteWatcher).count >= 2 }
+        } catch {
+            try? await reference.stop()
+            throw error
+        }
+        try await reference.stop()
+        let expectedSlips = Self.slipFacts(sqliteWatcher)
+        sqliteWatcher.stop()
+        let expected = try reference.store.status()
+        #expect(expected.riskItemsTotal == 6 && expected.slipsTotal == 2)
+
+        // PostgreSQL.
+        let db = try TestPostgres.freshDatabase("hub")
+        let pgDir = TempDir()
+        defer { pgDir.cleanup() }
+        let passwordFile = db.password.map { pgDir.write("store-password", $0 + "\n") }
+        let url = try PostgresStoreURL(parsing: db.url)
+        func configure(_ c: inout HubConfig) {
+            c.store.kind = .postgres
+            c.store.url = url
+            c.store.passwordFile = passwordFile
+            c.http.enabled = false
+        }
+        let reader = try PostgresStore(url: db.url, password: db.password)
+        defer { reader.close() }
+        let pgWatcher = try OutputWatcher(port: broker.port)
+        defer { pgWatcher.stop() }
+        try await pgWatcher.waitSubscribed(publisher: pub)
+        let hub = try TestHub(brokerPort: broker.port, dir: pgDir, clientID: "hub-postgres", configure: configure)
+        do {
+            try await hub.waitConnected()
+            try await pub.publishAll(messages)
+            try await waitUntil("the PostgreSQL hub processed \(messages.count) messages and published its slips", timeout: 60) {
+                try reader.cursor() == Int64(messages.count) && reader.rowCount("outbox") == 0 && Self.slipFacts(pgWatcher).count >= 2
+            }
+        } catch {
+            try? await hub.stop()
+            throw error
+        }
+        try await hub.stop()
+        #expect(try reader.rowCount("risk_items") == expected.riskItemsTotal)
+        #expect(try reader.rowCount("slips") == expected.slipsTotal)
+        #expect(try reader.rowCount("events") == messages.count)
+        #expect(try reader.rowCount("dead_letters") == 0)
+        #expect(Self.slipFacts(pgWatcher) == expectedSlips, "the same slips, item for item")
+        // The outcomes went to PostgreSQL only: the SQLite file beside the inbox holds none.
+        #expect(try hub.store.status().riskItemsTotal == 0)
+
+        // A restart, then the same bytes again (a redelivery): the event keys in PostgreSQL absorb them.
+        let again = try TestHub(brokerPort: broker.port, dir: pgDir, clientID: "hub-postgres", configure: configure)
+        do {
+            try await again.waitConnected()
+            try await pub.publishAll(messages)
+            try await waitUntil("the redelivered messages processed", timeout: 60) {
+                try reader.cursor() == Int64(2 * messages.count)
+            }
+        } catch {
+            try? await again.stop()
+            throw error
+        }
+        try await again.stop()
+        #expect(try reader.rowCount("risk_items") == expected.riskItemsTotal)
+        #expect(try reader.rowCount("slips") == expected.slipsTotal)
+        #expect(try reader.rowCount("events") == messages.count)
+    }
+
+    @Test("A hub whose PostgreSQL store cannot be reached refuses to start, naming the store and not the password")
+    func unreachableStoreRefused() async throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let port = try EmbeddedBroker.freePort() // nothing listens there
+        var c = HubConfig()
+        c.broker.mode = .external
+        c.broker.port = 1
+        c.dataDir = dir.path
+        c.store.path = dir.file("hub.sqlite")
+        c.camerasFile = dir.write("cameras.csv", testCamerasCSV)
+        c.store.kind = .postgres
+        c.store.url = try PostgresStoreURL(parsing: "postgres://hub@127.0.0.1:\(port)/city")
+        c.store.passwordFile = dir.write("pw", "never-shown-pw\n")
+        c.http.enabled = false
+        do {
+            _ = try Hub(config: c, logger: testLogger)
+            Issue.record("a hub started without its store")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("127.0.0.1:\(port)"), "\(text)")
+            #expect(!text.contains("never-shown-pw"), "\(text)")
+        }
+    }
+}
