@@ -109,12 +109,17 @@ public struct PostgresBatch: PipelineBatchTransaction {
                 """)
         }
         try record(unmapped: outcome.unmapped)
-        try run("UPDATE pipeline_cursor SET inbox_seq = \(cursor.inboxSeq) WHERE id = 1")
+        // The cursor and mark of the store's inbox (each hub sharing the store has its own rows).
+        let inbox = try store.requireInboxID()
+        try run("""
+            INSERT INTO pipeline_cursor(inbox_id, inbox_seq) VALUES (\(inbox), \(cursor.inboxSeq))
+            ON CONFLICT (inbox_id) DO UPDATE SET inbox_seq = excluded.inbox_seq
+            """)
         // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
         if cursor.isolateThrough > cursor.inboxSeq {
-            try run("UPDATE pipeline_inflight SET stops = 0 WHERE id = 1")
+            try run("UPDATE pipeline_inflight SET stops = 0 WHERE inbox_id = \(inbox)")
         } else {
-            try run("DELETE FROM pipeline_inflight")
+            try run("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)")
         }
         var log = EventLogEncoder(capacity: outcome.eventLog.count)
         for e in outcome.eventLog {

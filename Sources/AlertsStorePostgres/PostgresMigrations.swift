@@ -19,6 +19,25 @@ enum PostgresMigrations {
     /// The migrations, oldest first: a version and its statements (one statement each).
     static let all: [(version: String, statements: [String])] = [
         ("v1-pipeline", v1Pipeline),
+        ("v2-inbox-keyed", v2InboxKeyed),
+    ]
+
+    /// The cursor and the in-progress mark, one row per inbox: several hubs share the store,
+    /// each with its own inbox numbered from 1, so each keeps its own position, under its
+    /// inbox's id (`DisputeStore.inboxID`, a UUID). v1's single row (id = 1) is kept under the
+    /// empty id `''`, "not yet keyed", when it holds a position (a cursor past 0 or a mark);
+    /// the first store opened for an inbox that has no row yet adopts it (`PostgresStore.adoptUnkeyedPosition`).
+    /// A store never used (cursor 0, no mark) has no row left: a new inbox starts at 0.
+    static let v2InboxKeyed: [String] = [
+        "ALTER TABLE pipeline_cursor ADD COLUMN inbox_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE pipeline_cursor DROP COLUMN id",
+        "ALTER TABLE pipeline_cursor ALTER COLUMN inbox_id DROP DEFAULT",
+        "ALTER TABLE pipeline_cursor ADD PRIMARY KEY (inbox_id)",
+        "ALTER TABLE pipeline_inflight ADD COLUMN inbox_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE pipeline_inflight DROP COLUMN id",
+        "ALTER TABLE pipeline_inflight ALTER COLUMN inbox_id DROP DEFAULT",
+        "ALTER TABLE pipeline_inflight ADD PRIMARY KEY (inbox_id)",
+        "DELETE FROM pipeline_cursor WHERE inbox_seq = 0 AND NOT EXISTS (SELECT 1 FROM pipeline_inflight)",
     ]
 
     /// The change log's clock: processing time in unix seconds, as SQLite's triggers write it.

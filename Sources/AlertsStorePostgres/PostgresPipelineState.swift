@@ -9,10 +9,11 @@ import PostgresNIO
 /// `DisputeStore` does on SQLite (`PipelineProcessorStore.swift`). Every call
 /// blocks the calling thread (see `PostgresStore`).
 extension PostgresStore: PipelineProcessorStore {
-    /// The pipeline's position in its hub's inbox.
+    /// The pipeline's position in its hub's inbox (`inboxID`'s row; 0 before its first commit).
     public func cursor() throws -> Int64 {
-        try turn.withLock {
-            try query("SELECT inbox_seq FROM pipeline_cursor WHERE id = 1").rows.first?.decode(Int64.self) ?? 0
+        let inbox = try requireInboxID()
+        return try turn.withLock {
+            try query("SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(inbox)").rows.first?.decode(Int64.self) ?? 0
         }
     }
 
@@ -141,35 +142,39 @@ extension PostgresStore: PipelineProcessorStore {
         }
     }
 
-    /// The in-progress mark (`pipeline_inflight`), nil when none is set.
+    /// The in-progress mark of `inboxID` (`pipeline_inflight`), nil when none is set.
     public func inProgressMark() throws -> InProgressMark? {
-        try turn.withLock {
-            try query("SELECT last_seq, isolate_through, stops FROM pipeline_inflight WHERE id = 1").rows.first.map { row in
+        let inbox = try requireInboxID()
+        return try turn.withLock {
+            try query("SELECT last_seq, isolate_through, stops FROM pipeline_inflight WHERE inbox_id = \(inbox)").rows.first.map { row in
                 let (last, through, stops) = try row.decode((Int64, Int64, Int).self)
                 return InProgressMark(lastSeq: last, isolateThrough: through, stops: stops)
             }
         }
     }
 
-    /// Writes (or replaces) the in-progress mark.
+    /// Writes (or replaces) the in-progress mark of `inboxID`.
     public func markInProgress(_ mark: InProgressMark, at: Date) throws {
+        let inbox = try requireInboxID()
         try turn.withLock {
             try query("""
-                INSERT INTO pipeline_inflight(id, last_seq, isolate_through, stops, started_at)
-                VALUES (1, \(mark.lastSeq), \(mark.isolateThrough), \(mark.stops), \(at.timeIntervalSince1970))
-                ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, isolate_through = excluded.isolate_through,
+                INSERT INTO pipeline_inflight(inbox_id, last_seq, isolate_through, stops, started_at)
+                VALUES (\(inbox), \(mark.lastSeq), \(mark.isolateThrough), \(mark.stops), \(at.timeIntervalSince1970))
+                ON CONFLICT (inbox_id) DO UPDATE SET last_seq = excluded.last_seq, isolate_through = excluded.isolate_through,
                     stops = excluded.stops, started_at = excluded.started_at
                 """)
         }
     }
 
-    /// Removes the in-progress mark.
+    /// Removes the in-progress mark of `inboxID`.
     public func clearInProgressMark() throws {
-        try turn.withLock { try execute("DELETE FROM pipeline_inflight") }
+        let inbox = try requireInboxID()
+        try turn.withLock { try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)") }
     }
 
     /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.
     public func setAside(_ record: InboxRecord, as error: HubError, isolateThrough through: Int64, now: Date) throws {
+        let inbox = try requireInboxID()
         try batch(outputPrefix: "") { b in
             try b.run("""
                 INSERT INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)
@@ -178,11 +183,14 @@ extension PostgresStore: PipelineProcessorStore {
                         \(record.oversized?.sha256))
                 ON CONFLICT (inbox_key) DO NOTHING
                 """)
-            try b.run("UPDATE pipeline_cursor SET inbox_seq = \(record.seq) WHERE id = 1 AND inbox_seq < \(record.seq)")
+            try b.run("""
+                INSERT INTO pipeline_cursor(inbox_id, inbox_seq) VALUES (\(inbox), \(record.seq))
+                ON CONFLICT (inbox_id) DO UPDATE SET inbox_seq = excluded.inbox_seq WHERE pipeline_cursor.inbox_seq < excluded.inbox_seq
+                """)
             if through > record.seq {
-                try b.run("UPDATE pipeline_inflight SET last_seq = \(record.seq), stops = 0 WHERE id = 1")
+                try b.run("UPDATE pipeline_inflight SET last_seq = \(record.seq), stops = 0 WHERE inbox_id = \(inbox)")
             } else {
-                try b.run("DELETE FROM pipeline_inflight")
+                try b.run("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)")
             }
         }
     }
@@ -195,20 +203,21 @@ extension PostgresStore: PipelineProcessorStore {
         }
     }
 
-    /// PostgreSQL's refusals of input, by SQLSTATE class (what `storeError` puts in the message):
-    /// 22 (data exception: a value out of range, text with a NUL byte, …), 23 (integrity
-    /// constraint violation) and 54 (program limit exceeded: a value too big), as SQLite's
-    /// CONSTRAINT, MISMATCH, RANGE and TOOBIG. A lost connection, a lock timeout or a
-    /// serialization failure are the environment's: the batch is retried.
+    /// PostgreSQL's refusals of input, by SQLSTATE class (`storeError` keeps it in the error's
+    /// `context.values[sqlStateKey]`): 22 (data exception: a value out of range, text with a
+    /// NUL byte, …), 23 (integrity constraint violation) and 54 (program limit exceeded: a value
+    /// too big), as SQLite's CONSTRAINT, MISMATCH, RANGE and TOOBIG. A lost connection, a lock
+    /// timeout or a serialization failure are the environment's: the batch is retried. So is a
+    /// unique violation (23505) on a number sequence (`sequenceConstraints`): another hub took
+    /// the same item, slip or case number first, and the retry, after the engine reloads the
+    /// numbers from the store, takes the next free one.
     public func refusal(of error: any Error) -> String? {
-        guard let e = error as? HubError, e.code == .postgresStore, let state = Self.sqlState(e.message) else { return nil }
+        guard let e = error as? HubError, e.code == .postgresStore, let state = e.context.values[Self.sqlStateKey] else { return nil }
+        if state == "23505", let constraint = e.context.values[Self.constraintKey], Self.sequenceConstraints.contains(constraint) { return nil }
         return ["22", "23", "54"].contains(String(state.prefix(2))) ? e.message : nil
     }
 
-    /// The SQLSTATE `storeError` wrote into a message, if any.
-    static func sqlState(_ message: String) -> String? {
-        guard let range = message.range(of: "(SQLSTATE ") else { return nil }
-        let state = message[range.upperBound...].prefix(5)
-        return state.count == 5 ? String(state) : nil
-    }
+    /// The unique keys of the hub-wide number sequences: `risk_items.seq`, `slips(kind, seq)`, `cases.seq`
+    /// (PostgreSQL's names for `v1-pipeline`'s constraints).
+    static let sequenceConstraints: Set<String> = ["risk_items_seq_key", "slips_kind_seq", "cases_seq_key"]
 }

@@ -28,6 +28,12 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     /// Where the store is.
     public let url: PostgresStoreURL
+    /// The inbox whose pipeline this store serves (`DisputeStore.inboxID`): the cursor and the
+    /// in-progress mark read and written are that inbox's rows (`pipeline_cursor`,
+    /// `pipeline_inflight`, keyed by `inbox_id`), so hubs sharing the store keep their own
+    /// positions. Nil for a store opened without an inbox (`store migrate`, reads): then those
+    /// calls and a batch's commit throw.
+    public let inboxID: String?
     let connection: PostgresConnection
     let logger: Logger
     /// Batches (and migrations) take turns on the one connection.
@@ -38,13 +44,18 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// - Parameters:
     ///   - url: `postgres://user@host:port/database[?sslmode=…&sslrootcert=…]`, without a password (`PostgresStoreURL`).
     ///   - password: the role's password, nil for none (trust or peer authentication).
+    ///   - inboxID: the hub's inbox (`DisputeStore.inboxID`) whose cursor and in-progress mark this store
+    ///     keeps; nil when the store is not used by a pipeline. When the inbox has no position yet and
+    ///     the store has one not yet keyed (from before `v2-inbox-keyed`), it adopts that one.
     ///   - logger: postgres-nio's and the store's logger.
-    /// - Throws: `HubError` `.postgresStore` when the URL or its `sslrootcert` is bad, the server cannot be reached,
-    ///   fails the TLS handshake or refuses the login, or a migration fails.
-    public init(url: String, password: String?, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
+    /// - Throws: `HubError` `.postgresStore` when the URL or its `sslrootcert` is bad, `inboxID` is empty, the
+    ///   server cannot be reached, fails the TLS handshake or refuses the login, or a migration fails.
+    public init(url: String, password: String?, inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
         Self.preconditionNotOnEventLoop()
         let parsed = try PostgresStoreURL(parsing: url)
+        if inboxID?.isEmpty == true { throw HubError(.postgresStore, "the inbox id must not be empty") }
         self.url = parsed
+        self.inboxID = inboxID
         self.logger = logger
         let configuration = try parsed.connectionConfiguration(password: password)
         do {
@@ -55,6 +66,7 @@ public final class PostgresStore: PipelineStore, Sendable {
         }
         do {
             try migrate()
+            try adoptUnkeyedPosition()
         } catch {
             close()
             throw error
@@ -63,8 +75,44 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     /// Connects with the password of `passwordFile`, or else of `PATROLHUB_STORE_PASSWORD` in `environment` (none when neither is set).
     public convenience init(url: String, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
-        try self.init(url: url, password: Self.password(environment: environment, file: passwordFile), logger: logger)
+                            inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
+        try self.init(url: url, password: Self.password(environment: environment, file: passwordFile), inboxID: inboxID, logger: logger)
+    }
+
+    /// The inbox id the cursor and mark rows are keyed by; throws for a store opened without one.
+    func requireInboxID() throws -> String {
+        guard let inboxID else {
+            throw HubError(.postgresStore, "\(url) was opened without an inbox id: the pipeline's cursor and mark need one (PostgresStore(…, inboxID:))")
+        }
+        return inboxID
+    }
+
+    /// Gives this store's inbox the position kept from before `v2-inbox-keyed` (the row keyed
+    /// `''`), when the inbox has no row of its own yet: the first inbox opened on an upgraded
+    /// store takes it, in one transaction; a hub opening at the same moment finds it taken
+    /// (the `UPDATE` re-reads the row after the other's commit) and starts at 0.
+    func adoptUnkeyedPosition() throws {
+        guard let inboxID else { return }
+        try turn.withLock {
+            try execute("BEGIN")
+            do {
+                let adopted = try query("""
+                    UPDATE pipeline_cursor SET inbox_id = \(inboxID)
+                    WHERE inbox_id = '' AND NOT EXISTS (SELECT 1 FROM pipeline_cursor WHERE inbox_id = \(inboxID))
+                    """).metadata.rows ?? 0
+                if adopted > 0 {
+                    try query("""
+                        UPDATE pipeline_inflight SET inbox_id = \(inboxID)
+                        WHERE inbox_id = '' AND NOT EXISTS (SELECT 1 FROM pipeline_inflight WHERE inbox_id = \(inboxID))
+                        """)
+                    logger.notice("inbox adopted the store's position from before inbox ids", metadata: ["inbox": "\(inboxID)", "store": "\(url)"])
+                }
+                try execute("COMMIT")
+            } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
+        }
     }
 
     /// The store's password: the first line of `file` when given (an unreadable file is an
@@ -182,22 +230,35 @@ public final class PostgresStore: PipelineStore, Sendable {
                      "PostgresStore blocks its caller: call it from a dedicated thread, never from an event loop")
     }
 
+    /// The `HubError.Context.values` key of the server's SQLSTATE (`storeError`).
+    public static let sqlStateKey = "sqlstate"
+    /// The `HubError.Context.values` key of the constraint the server named (`storeError`).
+    public static let constraintKey = "constraint"
+
     /// A `HubError` for a postgres-nio error: the server's message and SQLSTATE, or the
-    /// connection's failure (postgres-nio's own description hides them on purpose).
+    /// connection's failure (postgres-nio's own description hides them on purpose). The
+    /// SQLSTATE and the constraint's name, when the server gave them, are also the error's
+    /// data (`context.values[sqlStateKey]`, `[constraintKey]`), read by `refusal(of:)`; the
+    /// postgres-nio error is its `underlying`.
     static func storeError(_ error: any Error, _ what: String) -> HubError {
         if let e = error as? HubError { return e }
         guard let p = error as? PSQLError else { return HubError(.postgresStore, "PostgreSQL: \(what): \(error)") }
         var text = "PostgreSQL: \(what): "
+        var values: [String: String] = [:]
         if let message = p.serverInfo?[.message] {
             text += message
-            if let state = p.serverInfo?[.sqlState] { text += " (SQLSTATE \(state))" }
+            if let state = p.serverInfo?[.sqlState] {
+                text += " (SQLSTATE \(state))"
+                values[sqlStateKey] = state
+            }
             if let detail = p.serverInfo?[.detail] { text += "; \(detail)" }
+            if let constraint = p.serverInfo?[.constraintName] { values[constraintKey] = constraint }
         } else if let tls = PostgresStoreURL.tlsFailure(p) {
             text += tls
         } else {
             text += "\(p.code)"
             if let underlying = p.underlying { text += ": \(underlying)" }
         }
-        return HubError(.postgresStore, text)
+        return HubError(.postgresStore, text, context: HubError.Context(values: values), underlying: p)
     }
 }

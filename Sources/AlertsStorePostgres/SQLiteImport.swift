@@ -27,10 +27,17 @@ extension PostgresStore {
     /// The tables the first migration fills with a starting row: the copy replaces those rows.
     static let seededTables: Set<String> = ["pipeline_cursor", "counters"]
 
+    /// Tables keyed by inbox here (`inbox_id`, `v2-inbox-keyed`) and by `id = 1` in SQLite (one
+    /// inbox beside each store): the copy keys their row by the SQLite store's inbox
+    /// (`DisputeStore.inboxID`), so the hub resumes at its own position.
+    static let inboxKeyedTables: Set<String> = ["pipeline_cursor", "pipeline_inflight"]
+
     /// Copies a SQLite store (`source`) into this database, then counts each table on both sides.
     ///
     /// - Every table of the PostgreSQL schema (`copiedTables`), every row and column, ids
-    ///   included; identity columns' sequences are then set past the largest id copied.
+    ///   included; identity columns' sequences are then set past the largest id copied. The
+    ///   cursor and the in-progress mark are keyed by the SQLite store's inbox (`source.inboxID`,
+    ///   `inboxKeyedTables`) instead of SQLite's `id = 1`.
     /// - One transaction for the whole copy: a failure (or a crash) leaves the database as it
     ///   was, empty, so the copy can simply be run again; a half-copied store is never seen.
     ///   PostgreSQL holds a large transaction without trouble (no undo log to fill).
@@ -120,7 +127,12 @@ extension PostgresStore {
         }
         try execute("ALTER TABLE \(table) DISABLE TRIGGER USER")
         if Self.seededTables.contains(table) { try execute("DELETE FROM \(table)") }
-        try source.exportRows(table: table, batchRows: batchRows) { batch in
+        try source.exportRows(table: table, batchRows: batchRows) { exported in
+            var batch = exported
+            if Self.inboxKeyedTables.contains(table), let id = batch.columns.firstIndex(of: "id") {
+                batch.columns[id] = "inbox_id"
+                for i in batch.rows.indices { batch.rows[i][id] = .text(source.inboxID) }
+            }
             let unknown = batch.columns.filter { types[$0] == nil }
             guard unknown.isEmpty else {
                 throw HubError(.postgresStore, "table \(table): the PostgreSQL schema has no column \(unknown.joined(separator: ", ")) for the SQLite store's data")

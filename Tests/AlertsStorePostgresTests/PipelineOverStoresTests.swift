@@ -52,8 +52,8 @@ struct PipelineOverStoresTests {
                 inbox = sqlite!.store
             case .postgres:
                 sqlite = nil
-                postgres = try PostgresTestStore()
-                inbox = try DisputeStore(path: folder + "/inbox-only.sqlite")
+                inbox = try DisputeStore.inboxOnly(path: folder + "/hub.inbox.sqlite")
+                postgres = try PostgresTestStore(inboxID: inbox.inboxID)
             }
         }
 

@@ -64,9 +64,10 @@ final class SQLiteTestStore: TestStore {
 final class PostgresTestStore: TestStore {
     let store: PostgresStore
 
-    init() throws {
+    /// A fresh database, the store opened for the inbox `inboxID` (a new random one by default).
+    init(inboxID: String = UUID().uuidString.lowercased()) throws {
         let db = try TestPostgres.freshDatabase("behaviour")
-        store = try PostgresStore(url: db.url, password: db.password)
+        store = try PostgresStore(url: db.url, password: db.password, inboxID: inboxID)
     }
 
     func batch<T>(outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {

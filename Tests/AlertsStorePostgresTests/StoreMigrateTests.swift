@@ -27,8 +27,12 @@ struct StoreMigrateTests {
             let (sqlite, pipeline) = try Self.filledSQLite()
             defer { sqlite.finish() }
             let db = try TestPostgres.freshDatabase("migrate")
-            let pg = try PostgresStore(url: db.url, password: db.password)
+            // Opened for the SQLite store's inbox, as the hub opens it after the copy.
+            let pg = try PostgresStore(url: db.url, password: db.password, inboxID: sqlite.store.inboxID)
             defer { pg.close() }
+            // A mark in progress in SQLite (a hub stopped inside a batch) is carried over with the cursor.
+            let mark = InProgressMark(lastSeq: try sqlite.store.cursor() + 2, isolateThrough: 0, stops: 1)
+            try sqlite.store.markInProgress(mark, at: StoreBehaviourTests.at(20))
 
             let counts = try pg.copy(from: sqlite.store, batchRows: 3) // small batches: several per table
             #expect(counts.map(\.table) == PostgresStore.copiedTables)
@@ -68,6 +72,15 @@ struct StoreMigrateTests {
                 return "\(a)|\(b)|\(c)|\(d)|\(e)"
             }
             #expect(pgChanges == sqliteChanges, "the change log copied as it was, not written again by triggers")
+
+            // The cursor and the mark, keyed by the SQLite store's inbox: the hub resumes where it stopped.
+            #expect(try sqlite.store.cursor() > 0)
+            #expect(try pg.cursor() == sqlite.store.cursor())
+            #expect(try pg.inProgressMark() == mark)
+            let keys = try pg.query("SELECT inbox_id FROM pipeline_cursor UNION ALL SELECT inbox_id FROM pipeline_inflight").rows
+                .map { try $0.decode(String.self) }
+            #expect(keys == [sqlite.store.inboxID, sqlite.store.inboxID])
+            try pg.clearInProgressMark()
 
             for name in ["dead_letters.pending", "late_events"] {
                 #expect(try pg.counter(name) == (try sqlite.counter(name)), "\(name)")

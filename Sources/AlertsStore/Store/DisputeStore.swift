@@ -23,6 +23,10 @@ public struct DisputeStore: Sendable {
     /// The WAL length (frames) past which `checkpoint()` has a WAL start over
     /// (`defaultWALRestartFrames`; 0: never). Package-only, for tests.
     package var walRestartFrames = DisputeStore.defaultWALRestartFrames
+    /// The inbox file's identity: a random UUID (lowercase text) made once with the file
+    /// (`v3-inbox-id`) and kept in it (`inbox_identity`). A store several hubs share keeps each
+    /// hub's cursor and in-progress mark under it (`PostgresStore(…, inboxID:)`).
+    public let inboxID: String
 
     /// The store file's path (nil for an in-memory store).
     public var path: String? { (writer as? DatabasePool)?.path }
@@ -46,6 +50,39 @@ public struct DisputeStore: Sendable {
         FilePermissions.createPrivateFile(Self.inboxPath(for: path))
         FilePermissions.makePrivate(files)
         defer { FilePermissions.makePrivate(files) } // -wal and -shm made while opening
+        let c = Self.configurations(synchronous: synchronous, memoryMiB: memoryMiB)
+        let inboxPath = Self.inboxPath(for: path)
+        let writer = try Self.openPool(path, c.store)
+        try self.init(writer: writer,
+                      inboxWriter: Self.openPool(inboxPath, c.inbox),
+                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: c.checkpointer),
+                      storeCheckpointer: DatabaseQueue(path: path, configuration: c.checkpointer))
+    }
+
+    /// Opens (or creates) only an inbox file, for a hub whose store is elsewhere
+    /// (PostgreSQL): `inboxPath` is the inbox file itself (`inboxPath(for:)` of
+    /// the configured `store.path`), made 0600 in a 0700 folder as by `init(path:)`.
+    /// No store file is made: the store side is an empty in-memory database that
+    /// nothing writes, so what reads the store (`cursor()`, `pending(limit:)`,
+    /// `pruneInbox`, `status()`) sees a cursor of 0 and must not be used; the
+    /// pipeline reads `pending(after:)`, `inboxRecord(seq:)`, `inboxID` and the
+    /// checkpoints (`checkpointInbox()`).
+    public static func inboxOnly(path inboxPath: String, synchronous: HubConfig.Store.Synchronous = .normal,
+                                 memoryMiB: Int = HubConfig.Store.defaultMemoryMiB) throws -> DisputeStore {
+        let folder = (inboxPath as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FilePermissions.secureFolder(folder) }
+        let files = FilePermissions.sqliteFiles(inboxPath)
+        FilePermissions.createPrivateFile(inboxPath)
+        FilePermissions.makePrivate(files)
+        defer { FilePermissions.makePrivate(files) }
+        let c = Self.configurations(synchronous: synchronous, memoryMiB: memoryMiB)
+        return try DisputeStore(writer: DatabaseQueue(), inboxWriter: openPool(inboxPath, c.inbox),
+                                inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: c.checkpointer))
+    }
+
+    /// The connections' configurations: the store file's, the inbox file's and the checkpointers'.
+    private static func configurations(synchronous: HubConfig.Store.Synchronous, memoryMiB: Int)
+        -> (store: Configuration, inbox: Configuration, checkpointer: Configuration) {
         let budget = MemoryBudget(mib: memoryMiB)
         var config = Configuration()
         let sync = synchronous == .full ? "FULL" : "NORMAL"
@@ -88,12 +125,7 @@ public struct DisputeStore: Sendable {
             try db.execute(sql: "PRAGMA mmap_size = 0")
             try db.execute(sql: "PRAGMA cache_size = -\(budget.checkpointerCacheKiB)")
         }
-        let inboxPath = Self.inboxPath(for: path)
-        let writer = try Self.openPool(path, config)
-        try self.init(writer: writer,
-                      inboxWriter: Self.openPool(inboxPath, inboxConfig),
-                      inboxCheckpointer: DatabaseQueue(path: inboxPath, configuration: checkpointerConfig),
-                      storeCheckpointer: DatabaseQueue(path: path, configuration: checkpointerConfig))
+        return (config, inboxConfig, checkpointerConfig)
     }
 
     /// Opens a pool, tolerating another process that opens the same new file
@@ -130,6 +162,7 @@ public struct DisputeStore: Sendable {
         try Self.refuseNewer(Migrations.inboxMigrator, inboxWriter)
         try Self.migrate(Migrations.migrator, writer)
         try Self.migrate(Migrations.inboxMigrator, inboxWriter)
+        inboxID = try inboxWriter.read { db in try String.fetchOne(db, sql: "SELECT inbox_id FROM inbox_identity WHERE id = 1") } ?? ""
     }
 
     /// Refuses a file that a newer PatrolHub migrated (a migration this version does not

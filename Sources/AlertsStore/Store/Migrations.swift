@@ -1,4 +1,5 @@
 import Alerts
+import Foundation
 import GRDB
 
 /// The store's schema, as versioned migrations. Never edit a shipped
@@ -471,6 +472,19 @@ enum Migrations {
             // A payload over the limit is stored as its first 4 KiB: `size` and
             // `sha256` (hex) are the whole payload's; both NULL for a payload stored whole.
             try db.execute(sql: "ALTER TABLE inbox ADD COLUMN size INTEGER; ALTER TABLE inbox ADD COLUMN sha256 TEXT")
+        }
+        m.registerMigration("v3-inbox-id") { db in
+            // The inbox's identity, made once with the file (or by this migration for an older
+            // file) and never changed: a store several hubs share (PostgreSQL) keeps each hub's
+            // cursor and in-progress mark under its inbox's id, since each inbox numbers its
+            // rows from 1.
+            try db.execute(sql: """
+                CREATE TABLE inbox_identity (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    inbox_id TEXT NOT NULL
+                );
+                INSERT INTO inbox_identity(id, inbox_id) VALUES (1, ?);
+                """, arguments: [UUID().uuidString.lowercased()])
         }
         return m
     }

@@ -82,6 +82,8 @@ struct InboxWALTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         var store = try DisputeStore(path: dir.appendingPathComponent("store.sqlite").path)
         store.walRestartFrames = 32
+        // The migrations' frames copied first: the next commit writes the WAL from its beginning.
+        _ = try store.checkpointInbox()
         let payload = [UInt8](repeating: 0x63, count: 4096)
         func ingest(_ n: Int, _ tag: String) throws {
             try store.ingest((0..<n).map { InboxMessage(topic: "t/\(tag)/\($0)", payload: payload, receivedAt: Date()) })

@@ -1,0 +1,56 @@
+@testable import AlertsStore
+import Foundation
+import GRDB
+import Testing
+@testable import Alerts
+
+/// The inbox file's identity (`DisputeStore.inboxID`, migration `v3-inbox-id`): a
+/// random UUID made once with the file and kept in it, given to an older file by the
+/// migration, the same whichever way the file is opened; and the inbox-only opener.
+@Suite("Inbox identity and the inbox-only opener")
+struct InboxIdentityTests {
+    static func folder() -> String { NSTemporaryDirectory() + "patrolhub-inbox-id-\(UUID().uuidString.prefix(8))" }
+
+    @Test("a new inbox gets a UUID, kept across opens, the same through the inbox-only opener; another inbox has another")
+    func newInboxKeepsItsID() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/patrolhub.sqlite"
+        let id = try DisputeStore(path: path).inboxID
+        #expect(UUID(uuidString: id) != nil, "\(id)")
+        #expect(id == id.lowercased())
+        #expect(try DisputeStore(path: path).inboxID == id)
+        #expect(try DisputeStore.inboxOnly(path: DisputeStore.inboxPath(for: path)).inboxID == id)
+        #expect(try DisputeStore(path: folder + "/other.sqlite").inboxID != id)
+        #expect(try DisputeStore.inMemory().inboxID != DisputeStore.inMemory().inboxID)
+    }
+
+    @Test("the inbox-only opener makes the inbox file alone (0600 in a 0700 folder), and it takes and reads messages")
+    func inboxOnlyOpensOneFile() throws {
+        let folder = Self.folder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let inboxPath = folder + "/hub.inbox.sqlite"
+        let inbox = try DisputeStore.inboxOnly(path: inboxPath)
+        try inbox.ingest([InboxMessage(topic: "t/1", payload: [1, 2], receivedAt: Date()), InboxMessage(topic: "t/2", payload: [3], receivedAt: Date())])
+        #expect(try inbox.pending(after: 1, limit: 10).map(\.topic) == ["t/2"])
+        #expect(try inbox.inboxRecord(seq: 1)?.payload == [1, 2])
+        _ = try inbox.checkpointInbox()
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        #expect(files == ["hub.inbox.sqlite"])
+        #expect(try FileManager.default.attributesOfItem(atPath: inboxPath)[.posixPermissions] as? Int == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? Int == 0o700)
+        #expect(inbox.path == nil, "no store file")
+    }
+
+    @Test("an inbox from before v3-inbox-id gets an id from the migration, kept afterwards", arguments: OldStore.names)
+    func oldInboxGetsAnID(name: String) throws {
+        let copy = try OldStore(name).copy()
+        defer { copy.remove() }
+        let before = try DatabaseQueue(path: copy.inbox).read { try Migrations.inboxMigrator.completedMigrations($0) }
+        #expect(!before.contains("v3-inbox-id"))
+        let id = try DisputeStore(path: copy.store).inboxID
+        #expect(UUID(uuidString: id) != nil)
+        #expect(try DisputeStore(path: copy.store).inboxID == id)
+        #expect(try DisputeStore.inboxOnly(path: copy.inbox).inboxID == id)
+    }
+}
