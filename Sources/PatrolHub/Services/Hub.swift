@@ -76,13 +76,13 @@ struct Hub {
         let storeFolder = (config.store.path as NSString).deletingLastPathComponent
         if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
         storeLock = try StoreLock(storePath: config.store.path)
-        store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
-        try metrics.startCounting(store: store)
-        if let zones { try store.saveZones(zones) }
-        try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
         if config.store.kind == .postgres, let url = config.store.url {
-            // The store the pipeline writes to, migrated on connect; the registry it reads camera statuses against.
-            let pg = try PostgresStore(url: url.description, passwordFile: config.store.passwordFile, logger: logger)
+            // Only the inbox is a file here (no store file is made); the store the pipeline writes to is
+            // PostgreSQL, migrated on connect, keeping this inbox's cursor under the inbox's id, with the
+            // registry it reads camera statuses against.
+            store = try DisputeStore.inboxOnly(path: DisputeStore.inboxPath(for: config.store.path), synchronous: config.store.synchronous,
+                                               memoryMiB: config.store.memoryMiB)
+            let pg = try PostgresStore(url: url.description, passwordFile: config.store.passwordFile, inboxID: store.inboxID, logger: logger)
             postgres = pg
             do {
                 if let zones { try pg.saveZones(zones) }
@@ -96,7 +96,11 @@ struct Hub {
                 "store.not_yet": "case deadline supervision, the store's housekeeping and the HTTP API do not run on PostgreSQL yet (docs/POSTGRES.md)",
             ])
         } else {
+            store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
             postgres = nil
+            try metrics.startCounting(store: store)
+            if let zones { try store.saveZones(zones) }
+            try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
         }
         let outside = registry.cameras.keys.filter { placer.cameraPlacement($0)?.zone == ZoneLocation.unzonedCode }.sorted()
         logger.info("registry.loaded", metadata: [
@@ -224,7 +228,8 @@ struct Hub {
             if let directory { engine.cases.route = CaseRouter(rules.routing).function(zones: directory) }
             return (decode, engine, plan.map { PatrolStage(plan: $0, outputPrefix: prefix, rules: rules) })
         }
-        let trapEvidenceFile = store.path.map { $0 + "-trap" }
+        // Beside the store file (its path even where the store is PostgreSQL); none for an in-memory store.
+        let trapEvidenceFile = postgres != nil ? config.store.path + "-trap" : store.path.map { $0 + "-trap" }
         let pipeline: any Service
         if let pg = postgres {
             pipeline = PipelineService(makeProcessor: {
