@@ -114,6 +114,11 @@ public final class Housekeeper {
     public let store: DisputeStore
     /// What it deletes and how fast.
     public let policy: Policy
+    /// Where the pipeline stands in the inbox when its cursor is kept in another store
+    /// (PostgreSQL); nil: the store's own `pipeline_cursor`.
+    private let inboxCursor: (() throws -> Int64)?
+    /// Its tasks, in order: all of them, or the inbox's alone beside another store.
+    private let tasks: [Task]
 
     enum Task: String, CaseIterable {
         case inbox, changes, eventKeys = "event_keys", eventBatches = "event_batches", deadLetters = "dead_letters"
@@ -142,9 +147,23 @@ public final class Housekeeper {
     public init(store: DisputeStore, policy: Policy) {
         self.store = store
         self.policy = policy
+        inboxCursor = nil
+        tasks = Task.allCases
         // A WAL grown by a long transaction or a held reader is cut back to 64 MiB once checkpointed.
         try? store.writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_size_limit = 67108864") }
         try? store.inboxWriter.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_size_limit = 67108864") }
+    }
+
+    /// A housekeeper of an inbox whose pipeline keeps its cursor elsewhere (the
+    /// PostgreSQL store, `DisputeStore.inboxOnly`): it prunes the inbox's
+    /// processed rows (through `cursor()`, read at each pass) once older than
+    /// `policy.inbox`, and nothing else (the store's own tables are not here).
+    public init(inbox: DisputeStore, policy: Policy, cursor: @escaping () throws -> Int64) {
+        store = inbox
+        self.policy = policy
+        inboxCursor = cursor
+        tasks = [.inbox]
+        try? inbox.inboxWriter.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_size_limit = 67108864") }
     }
 
     /// Called between pipeline batches with the hub's clock: starts a pass when
@@ -183,6 +202,12 @@ public final class Housekeeper {
     }
 
     private func start(now: Date) throws {
+        if let inboxCursor {
+            pass = Pass(now: now, newestEventTime: 0, inboxDone: try inboxCursor())
+            steps = []
+            nextPassAt = now.addingTimeInterval(policy.interval)
+            return
+        }
         let (newest, done) = try store.writer.read { db in
             (try EventLog.maxTime(db: db), try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0)
         }
@@ -194,7 +219,7 @@ public final class Housekeeper {
     /// One step of the current pass; the pass's counts when it ended.
     private func step() throws -> Counts? {
         guard var p = pass else { return nil }
-        let task = Task.allCases[p.task]
+        let task = tasks[p.task]
         let (examined, deleted, next) = try run(task, &p)
         p.counts.rows[task.rawValue, default: 0] += task == .vacuum ? 0 : deleted
         if task == .vacuum { p.counts.vacuumedPages += deleted }
@@ -205,7 +230,7 @@ public final class Housekeeper {
             p.task += 1
             p.cursor = .null
         }
-        if p.task == Task.allCases.count {
+        if p.task == tasks.count {
             pass = nil
             return p.counts
         }
@@ -223,7 +248,8 @@ public final class Housekeeper {
         case .inbox:
             let r = try prefix(store.inboxWriter, table: "inbox", eligible: "seq <= ? AND received_at < ?",
                                arguments: [p.inboxDone, now - policy.inbox], cursor: p.cursor, counter: nil)
-            if r.1 > 0 { try store.writer.write { try Self.count(.inbox, r.1, $0) } }
+            // The pruned-rows counter is the store's (beside another store, that store keeps none).
+            if r.1 > 0, inboxCursor == nil { try store.writer.write { try Self.count(.inbox, r.1, $0) } }
             return r
         case .changes:
             let maxSeq = try store.writer.read { try Int64.fetchOne($0, sql: "SELECT MAX(seq) FROM changes") } ?? 0

@@ -238,7 +238,9 @@ struct Hub {
                                                    patrol: patrol, clock: clock.function)
                 processor.keyRetention = housekeeping.keyRetention
                 return processor
-            }, trapEvidenceFile: trapEvidenceFile, clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
+            }, trapEvidenceFile: trapEvidenceFile,
+               makeHousekeeper: { p in Housekeeper(inbox: p.inbox, policy: housekeeping, cursor: { try p.store.cursor() }) },
+               clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
                health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
         } else {
             pipeline = PipelineService(makeProcessor: {

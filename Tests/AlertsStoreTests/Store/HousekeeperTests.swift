@@ -243,6 +243,24 @@ struct HousekeeperTests {
         #expect(try store.inboxWriter.read { try Int64.fetchAll($0, sql: "SELECT seq FROM inbox ORDER BY seq") } == [4, 5, 6])
     }
 
+    @Test("beside a PostgreSQL store: the inbox alone is pruned, through the cursor that store keeps, read at each pass")
+    func inboxBesideAnotherStore() throws {
+        let folder = try Folder()
+        let inbox = try DisputeStore.inboxOnly(path: DisputeStore.inboxPath(for: folder.store))
+        let old = Self.now.addingTimeInterval(-8 * Self.day)
+        try inbox.ingest((0..<5).map { InboxMessage(topic: "t", payload: [UInt8($0)], receivedAt: old) })
+        try inbox.ingest([InboxMessage(topic: "t", payload: [9], receivedAt: Self.now)])
+        var elsewhere: Int64 = 2 // the other store's cursor
+        let housekeeper = Housekeeper(inbox: inbox, policy: Self.policy(chunk: 100), cursor: { elsewhere })
+        #expect(try housekeeper.runPass(now: Self.now).rows["inbox"] == 2)
+        #expect(try inbox.inboxWriter.read { try Int64.fetchAll($0, sql: "SELECT seq FROM inbox ORDER BY seq") } == [3, 4, 5, 6])
+        elsewhere = 6
+        let counts = try housekeeper.runPass(now: Self.now)
+        #expect(counts.rows["inbox"] == 3, "rows received within the retention stay, processed or not")
+        #expect(counts.rows.keys.sorted() == ["inbox"], "nothing but the inbox")
+        #expect(try inbox.inboxWriter.read { try Int64.fetchAll($0, sql: "SELECT seq FROM inbox ORDER BY seq") } == [6])
+    }
+
     // MARK: - Small steps
 
     @Test("no step looks at or deletes more than its chunk, and the pass still deletes everything due")
