@@ -57,6 +57,12 @@ struct PipelineOverStoresTests {
             }
         }
 
+        /// One pass of case deadline supervision at `now` (`SupervisionScheduler` over this store).
+        func supervise(now: Date) throws -> [Slip] {
+            if let sqlite { return try SupervisionScheduler(store: sqlite.store, outputPrefix: "patrolhub/v1").tick(now: now) }
+            return try SupervisionScheduler(store: postgres!.store, outputPrefix: "patrolhub/v1").tick(now: now)
+        }
+
         func finish() {
             sqlite?.finish()
             postgres?.finish()
@@ -193,6 +199,10 @@ struct PipelineOverStoresTests {
         try hub.inbox.ingest([T.camera("cam-A", "a5", "intrusion", 24 * 60 + 61)])
         hub.clock.now = T.at(24 * 60 + 62)
         try drain(p)
+
+        // Deadline supervision weeks after the cases fell due: documents issued once, the same on both stores.
+        #expect(try hub.supervise(now: T.at(30 * 24 * 60)).contains { $0.kind == .supervision })
+        #expect(try hub.supervise(now: T.at(30 * 24 * 60)).isEmpty, "a repeated tick issues nothing twice")
         return try hub.outcomes()
     }
 

@@ -93,7 +93,7 @@ struct Hub {
             }
             logger.warning("store.postgres_partial", metadata: [
                 "store.url": "\(url)",
-                "store.not_yet": "case deadline supervision, the store's housekeeping and the HTTP API do not run on PostgreSQL yet (docs/POSTGRES.md)",
+                "store.not_yet": "the store's housekeeping, dead-letter labels and the HTTP API do not run on PostgreSQL yet (docs/POSTGRES.md)",
             ])
         } else {
             store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
@@ -241,6 +241,7 @@ struct Hub {
             }, trapEvidenceFile: trapEvidenceFile,
                makeHousekeeper: { p in Housekeeper(inbox: p.inbox, policy: housekeeping, cursor: { try p.store.cursor() }) },
                clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
+               supervision: SupervisionScheduler(store: pg, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
                health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
         } else {
             pipeline = PipelineService(makeProcessor: {

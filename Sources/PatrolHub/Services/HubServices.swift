@@ -53,7 +53,7 @@ struct PostgresStoreService: Service {
 ///
 /// Generic over the store the outcomes go to (SQLite's `DisputeStore`, or
 /// `PostgresStore` with `store.kind: postgres`); the inbox is the hub's SQLite file either way.
-struct PipelineService<Store: PipelineProcessorStore>: Service {
+struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Service {
     let makeProcessor: @Sendable () throws -> BatchProcessor<Store>
     /// Where the trap recorder keeps its evidence (beside the store file); nil: no recorder.
     var trapEvidenceFile: String?
@@ -68,7 +68,7 @@ struct PipelineService<Store: PipelineProcessorStore>: Service {
     /// Added to the thread's nice value (Linux: per thread).
     var niceness: Int32 = 10
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
-    var supervision: SupervisionScheduler?
+    var supervision: SupervisionScheduler<Store>?
     /// Told of every step, for `/healthz`.
     var health: HubHealth?
     /// Rung by the ingest path after each committed group: the thread's wake-up.
@@ -221,7 +221,7 @@ struct PipelineService<Store: PipelineProcessorStore>: Service {
     }
 
     /// One supervision pass; a failure is logged and retried at the next tick, never stops the pipeline.
-    private func superviseCases(_ s: SupervisionScheduler, now: Date) {
+    private func superviseCases(_ s: SupervisionScheduler<Store>, now: Date) {
         do {
             let slips = try s.tick(now: now)
             for slip in slips {

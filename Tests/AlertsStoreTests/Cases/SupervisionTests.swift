@@ -15,7 +15,7 @@ struct SupervisionTests {
     static let story = "案情：网格员 gw-005 上报欠薪：某工地 12 名工人被拖欠工资约 8 万元。"
     static let place = "案件 AJ-00000001（八廓社区第2网格 540102-001-002-02，欠薪，2 级）"
 
-    static func scheduler(_ store: DisputeStore, idleDays: Int = 7) -> SupervisionScheduler {
+    static func scheduler(_ store: DisputeStore, idleDays: Int = 7) -> SupervisionScheduler<DisputeStore> {
         var rules = SupervisionRules()
         rules.idleDays = idleDays
         return SupervisionScheduler(store: store, rules: rules, outputPrefix: "patrolhub/v1", timeZone: CaseFixtures.shanghai)
