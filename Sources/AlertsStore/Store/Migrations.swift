@@ -472,6 +472,16 @@ enum Migrations {
             // `sha256` (hex) are the whole payload's; both NULL for a payload stored whole.
             try db.execute(sql: "ALTER TABLE inbox ADD COLUMN size INTEGER; ALTER TABLE inbox ADD COLUMN sha256 TEXT")
         }
+        m.registerMigration("v3-inbox-subscriptions") { db in
+            // The MQTT filters the ingest session subscribed, and when they last were
+            // (`rememberSubscriptions`): a filter the configuration drops is unsubscribed on connect.
+            try db.execute(sql: """
+                CREATE TABLE subscriptions (
+                    filter TEXT PRIMARY KEY,
+                    subscribed_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }
