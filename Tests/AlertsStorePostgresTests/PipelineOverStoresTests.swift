@@ -29,6 +29,10 @@ struct PipelineOverStoresTests {
         var cases: [Case] = []
         /// `inbox_key reason`, sorted.
         var deadLetters: [String] = []
+        /// `reason: detail` of each dead letter, sorted (a store's refusal words it its own way).
+        var deadLetterDetails: [String] = []
+        /// The keys of the accepted events, sorted.
+        var eventKeys: [String] = []
         var cursor: Int64 = 0
         var inflight: InProgressMark?
         var rows: [String: Int] = [:]
@@ -125,6 +129,10 @@ struct PipelineOverStoresTests {
                 o.deadLetters = try store.writer.read { db in
                     try Row.fetchAll(db, sql: "SELECT inbox_key, reason FROM dead_letters").map { "\($0[0] as String) \($0[1] as String)" }
                 }
+                o.deadLetterDetails = try store.writer.read { db in
+                    try Row.fetchAll(db, sql: "SELECT reason, detail FROM dead_letters").map { "\($0[0] as String): \($0[1] as String)" }
+                }
+                o.eventKeys = try store.writer.read { db in try String.fetchAll(db, sql: "SELECT key FROM events") }
                 o.cursor = try store.cursor()
                 o.inflight = try store.inProgressMark()
                 o.rows = try sqlite.allRows()
@@ -138,6 +146,11 @@ struct PipelineOverStoresTests {
                         let (key, reason) = try $0.decode((String, String).self)
                         return "\(key) \(reason)"
                     }
+                    o.deadLetterDetails = try b.run("SELECT reason, detail FROM dead_letters").rows.map {
+                        let (reason, detail) = try $0.decode((String, String).self)
+                        return "\(reason): \(detail)"
+                    }
+                    o.eventKeys = try b.run("SELECT key FROM events").rows.map { try $0.decode(String.self) }
                 }
                 o.cursor = try store.cursor()
                 o.inflight = try store.inProgressMark()
@@ -147,6 +160,8 @@ struct PipelineOverStoresTests {
             o.slips.sort { $0.id < $1.id }
             o.cases.sort { $0.id < $1.id }
             o.deadLetters.sort()
+            o.deadLetterDetails.sort()
+            o.eventKeys.sort()
             return o
         }
     }
@@ -204,6 +219,38 @@ struct PipelineOverStoresTests {
         #expect(try hub.supervise(now: T.at(30 * 24 * 60)).contains { $0.kind == .supervision })
         #expect(try hub.supervise(now: T.at(30 * 24 * 60)).isEmpty, "a repeated tick issues nothing twice")
         return try hub.outcomes()
+    }
+
+    /// NUL characters (`\u0000` in JSON), which PostgreSQL's `text` refuses and SQLite stores: the
+    /// decode stage settles them, so both stores get the same events and the same dead letters.
+    static func runNUL(_ kind: StoreKind) throws -> Outcomes {
+        let hub = try Hub(kind)
+        defer { hub.finish() }
+        let report = InboxMessage(topic: "patrolhub/v1/device/D1/report",
+                                  payload: Array(#"{"id":"r1","category":"dispute","time":"\#(T.at(3).rfc3339)","description":"a\u0000b"}"#.utf8),
+                                  receivedAt: T.at(3))
+        try hub.inbox.ingest([T.camera("cam-A", #"a1\u0000\u0000"#, "intrusion", 1), T.camera("cam-A", #"a\u00002"#, "intrusion", 2), report,
+                              T.camera("cam-B", #"b1\u0000"#, "fight", 4)])
+        hub.clock.now = T.at(5)
+        let p = try hub.start()
+        #expect(try p.processPending(limit: 10).messages == 4)
+        #expect(!p.isolating, "nothing reached the store that it refused")
+        return try hub.outcomes()
+    }
+
+    @Test("NUL characters: padding dropped, any other NUL a dead letter, alike on SQLite and PostgreSQL")
+    func nulCharacters() async throws {
+        let sqlite = try await onDedicatedThread { try Self.runNUL(.sqlite) }
+        let postgres = try await onDedicatedThread { try Self.runNUL(.postgres) }
+        #expect(sqlite.eventKeys == ["camera:cam-A:a1", "camera:cam-B:b1"])
+        #expect(sqlite.deadLetterDetails == ["invalid_value: field 'description' holds a NUL character", "invalid_value: field 'id' holds a NUL character"])
+        #expect(sqlite.cursor == 4)
+        #expect(postgres.eventKeys == sqlite.eventKeys)
+        #expect(postgres.deadLetterDetails == sqlite.deadLetterDetails)
+        #expect(postgres.deadLetters == sqlite.deadLetters)
+        #expect(postgres.items == sqlite.items)
+        #expect(postgres.cursor == sqlite.cursor)
+        #expect(postgres.rows == sqlite.rows)
     }
 
     @Test("same input, same outcomes: SQLite and PostgreSQL, with restarts, a refused batch and a crash")

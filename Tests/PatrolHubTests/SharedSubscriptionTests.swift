@@ -93,6 +93,68 @@ struct SharedSubscriptionTests {
         try await b.stop()
     }
 
+    /// A hub that leaves its group (here: renames it) must stop being a member of the old one:
+    /// the inbox file remembers the filters it subscribed, and the `$share/old/…` ones its
+    /// persistent session still holds are unsubscribed on connect. Else the old group's other
+    /// member would lose a share of the messages to it for good.
+    @Test("Leaving a group: the old $share filters are unsubscribed on connect, the old group's other member gets every message")
+    func leavingAGroupUnsubscribesTheOldShare() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let dirA = TempDir(), dirB = TempDir()
+        defer { dirA.cleanup(); dirB.cleanup() }
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        let before = try TestHub(brokerPort: broker.port, dir: dirA, clientID: "hub-a") { $0.broker.sharedGroup = "old" }
+        do {
+            #expect(before.hub.ingest.client.options.unsubscriptions == TopicRouter().subscriptions, "only the plain filters")
+            try await before.waitConnected()
+            try await waitSubscribed("hub a in group old", publisher: pub, probeTopic: "onvif2mqtt/probe/state") {
+                ((try? Self.inbox(before)) ?? []).contains { $0.payload == Self.probe }
+            }
+        } catch {
+            try? await before.stop()
+            throw error
+        }
+        try await before.stop()
+        let a = try TestHub(brokerPort: broker.port, dir: dirA, clientID: "hub-a") { $0.broker.sharedGroup = "new" }
+        let b: TestHub
+        do { b = try TestHub(brokerPort: broker.port, dir: dirB, clientID: "hub-b") { $0.broker.sharedGroup = "old" } } catch {
+            try? await a.stop()
+            throw error
+        }
+        do {
+            let old = TopicRouter().subscriptions.map { "$share/old/\($0)" }
+            #expect(Set(a.hub.ingest.client.options.unsubscriptions).isSuperset(of: old))
+            #expect(!a.hub.ingest.client.options.unsubscriptions.contains { $0.hasPrefix("$share/new/") })
+            try await a.waitConnected()
+            try await b.waitConnected()
+            let probesBefore = try Self.inbox(a).filter { $0.payload == Self.probe }.count
+            try await waitSubscribed("both hubs", publisher: pub, probeTopic: "onvif2mqtt/probe/state") {
+                ((try? Self.inbox(a)) ?? []).filter { $0.payload == Self.probe }.count > probesBefore
+                    && ((try? Self.inbox(b)) ?? []).contains { $0.payload == Self.probe }
+            }
+            // Each hub is now alone in its group: each stores every message, once.
+            let n = 40
+            let messages = (0..<n).map { #"{"leave":"l-\#($0)"}"# }
+            try await pub.publishAll(messages.map { (eventTopic("cam-001"), Array($0.utf8)) })
+            func stored(_ hub: TestHub) throws -> [String] { try Self.inbox(hub).map(\.payload).filter { $0.hasPrefix(#"{"leave""#) } }
+            try await waitUntil("every message stored by both hubs", timeout: 30) {
+                let (x, y) = (try stored(a), try stored(b))
+                return Set(x).count == n && Set(y).count == n
+            }
+            try await Task.sleep(for: .milliseconds(200)) // a copy through the old membership would come now
+            #expect(try stored(a).count == n, "hub a got each message once, not also through group old")
+            #expect(try stored(b).count == n)
+        } catch {
+            try? await a.stop()
+            try? await b.stop()
+            throw error
+        }
+        try await a.stop()
+        try await b.stop()
+    }
+
     /// mosquitto 2.0 picks the member in turn whether or not it is connected: a
     /// member with a persistent session that is away keeps its turns (queued in
     /// its session), and what was in flight to it when it died (no PUBACK) stays

@@ -32,9 +32,12 @@ extension HubError {
     /// reason stored with the raw bytes (`context.reason`), `detail` (the
     /// message) says what exactly was wrong; rendered `"reason: detail"`.
     ///
-    /// A detail longer than `DecodeLimits.maxDetailBytes` (it may quote a value of any length) is cut.
+    /// A detail longer than `DecodeLimits.maxDetailBytes` (it may quote a value of any length) is cut,
+    /// and a NUL character it quotes is written `\u0000` (`DecodeText.printable`): the detail is stored
+    /// as text, which PostgreSQL refuses with a NUL in it.
     public static func decode(_ reason: DeadLetterReason, _ detail: String, fileID: StaticString = #fileID, line: UInt = #line) -> HubError {
-        let detail = detail.utf8.count > DecodeLimits.maxDetailBytes ? DecodeLimits.truncated(detail, maxBytes: DecodeLimits.maxDetailBytes) : detail
+        let text = DecodeText.printable(detail)
+        let detail = text.utf8.count > DecodeLimits.maxDetailBytes ? DecodeLimits.truncated(text, maxBytes: DecodeLimits.maxDetailBytes) : text
         return HubError(.decode, detail, context: Context(reason: reason), description: "\(reason.rawValue): \(detail)", fileID: fileID, line: line)
     }
 

@@ -11,6 +11,11 @@ import Foundation
 /// ONVIF and onvif2mqtt, devices for the patrol-device topics. A name the
 /// registry does not know is dead-lettered as `unknown_source`; an input no
 /// mapping rule covers decodes to nothing and is reported as `UnmappedInput`.
+///
+/// No text leaves it with a NUL character (`DecodeText`): the payload readers
+/// drop trailing NUL padding and refuse other NULs naming the field, and
+/// `refuseNUL` checks every text of the events and the unmapped input last, so
+/// SQLite and PostgreSQL (whose `text` refuses NUL) receive the same events.
 public struct DecodeStage: Sendable {
     /// Picks the decoder by topic.
     public var router: TopicRouter
@@ -106,8 +111,34 @@ public struct DecodeStage: Sendable {
         for e in events where e.time.timeIntervalSince(now) > maxClockSkew {
             throw HubError.decode(.clockSkew, "event time \(e.time.rfc3339) is \(Int(e.time.timeIntervalSince(now))) s ahead of the hub's clock (limit \(Int(maxClockSkew)) s, limits.max_clock_skew_seconds)")
         }
+        try Self.refuseNUL(events, unmapped)
         try Self.bound(&events)
         return events
+    }
+
+    /// Refuses events or an unmapped input that still hold a NUL character in a
+    /// text a store keeps (`invalid_value`): the last check, whatever adapter made
+    /// them; the readers have already dropped trailing padding and named the payload's field.
+    static func refuseNUL(_ events: [NormalizedEvent], _ unmapped: UnmappedInput?) throws(HubError) {
+        func check(_ text: String?, _ what: @autoclosure () -> String) throws(HubError) {
+            if let text, DecodeText.containsNUL(text) {
+                throw HubError.decode(.invalidValue, "\(what()) holds a NUL character")
+            }
+        }
+        for e in events {
+            try check(e.key, "the event's key")
+            try check(e.source, "the event's source")
+            try check(e.lifecycle, "the event's lifecycle id")
+            try check(e.description, "the event's description")
+            if case .checkin(let checkpoint, let method) = e.kind {
+                try check(checkpoint, "the check-in's checkpoint")
+                try check(method, "the check-in's method")
+            }
+        }
+        if let unmapped {
+            try check(unmapped.name, "the unmapped \(unmapped.format) input's name")
+            try check(unmapped.device, "the unmapped \(unmapped.format) input's device")
+        }
     }
 
     /// Applies `DecodeLimits` to what the events carry from the payload.

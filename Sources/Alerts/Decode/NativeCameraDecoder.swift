@@ -34,7 +34,7 @@ public struct NativeCameraDecoder: Sendable {
         let confidence = try f.double("confidence", range: 0...1)
         let location = try f.location()
         let count = try f.int("count", range: 0...1_000_000)
-        _ = try f.string("snapshot_url")
+        try f.requireStringType("snapshot_url") // not kept: its text is not read (the fast path reads it so too)
         let drill = try f.bool("drill") ?? false
         return NormalizedEvent(
             key: "camera:\(camera):\(id)", sourceKind: .camera, source: camera, category: category,

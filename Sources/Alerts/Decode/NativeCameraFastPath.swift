@@ -95,9 +95,11 @@ extension JSONParser {
         return nil
     }
 
-    /// A string with something in it besides spaces and tabs (`PayloadFields.requiredString`).
+    /// A string with something in it besides spaces and tabs (`PayloadFields.requiredString`)
+    /// and no NUL character (the general path strips or refuses those: `DecodeText`).
     mutating func nonEmptyString() -> String? {
-        guard peek(UInt8(ascii: "\"")), let s = try? string(), s.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return nil }
+        guard peek(UInt8(ascii: "\"")), let s = try? string(), s.utf8.contains(where: { $0 != 0x20 && $0 != 0x09 }),
+              !DecodeText.containsNUL(s) else { return nil }
         return s
     }
 

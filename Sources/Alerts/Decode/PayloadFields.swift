@@ -6,7 +6,8 @@ import Foundation
 /// Every JSON decoder (native, Frigate, ONVIF, patrol devices) reads through
 /// this one type, so a dead letter names its field the same way whatever the
 /// format: `field 'after.camera' is required`, `field 'parties[1]' must be a string`.
-/// `null` counts as absent.
+/// `null` counts as absent. A string read here loses its trailing NUL padding,
+/// and one with another NUL character is `invalid_value` (`DecodeText`).
 public struct PayloadFields: Sendable {
     /// The object read.
     public let object: JSONObject
@@ -66,11 +67,19 @@ public struct PayloadFields: Sendable {
         HubError.decode(.wrongType, "field '\(name(key))' must be \(expected), found \(found.typeName)")
     }
 
-    /// An optional string field; an error when present with another type.
+    /// An optional string field; an error when present with another type, or
+    /// holding a NUL character other than trailing padding (`DecodeText.checked`).
     public func string(_ name: String) throws(HubError) -> String? {
         guard let v = present(name) else { return nil }
         guard case .string(let s) = v else { throw wrongType(name, "a string", v) }
-        return s
+        return try DecodeText.checked(s, field: self.name(name))
+    }
+
+    /// Refuses a field present with another type than string; its text is not read
+    /// (nor checked for NUL characters): for fields the hub accepts but does not keep.
+    public func requireStringType(_ name: String) throws(HubError) {
+        guard let v = present(name) else { return }
+        guard case .string = v else { throw wrongType(name, "a string", v) }
     }
 
     /// A required string with something in it besides spaces.
@@ -143,7 +152,7 @@ public struct PayloadFields: Sendable {
         out.reserveCapacity(a.count)
         for (index, item) in a.enumerated() {
             guard case .string(let s) = item else { throw wrongType("\(name)[\(index)]", "a string", item) }
-            out.append(s)
+            out.append(try DecodeText.checked(s, field: self.name("\(name)[\(index)]")))
         }
         return out
     }

@@ -88,7 +88,10 @@ public enum DeadLetterSource {
             name = id
         case .frigate:
             let event = payload.count <= 1 << 20 ? try? JSONParser.parse(payload) : nil
-            name = (event?["after"]?["camera"] ?? event?["before"]?["camera"])?.stringValue ?? topic
+            // The payload's name is written as the decoder reads it (trailing NULs dropped) and a NUL
+            // left in it as `\u0000`: the column is text (PostgreSQL's refuses NUL; a topic holds none).
+            name = (event?["after"]?["camera"] ?? event?["before"]?["camera"])?.stringValue
+                .map { DecodeText.printable(DecodeText.withoutNULPadding($0)) } ?? topic
         case nil:
             name = topic
         }

@@ -486,6 +486,16 @@ enum Migrations {
                 INSERT INTO inbox_identity(id, inbox_id) VALUES (1, ?);
                 """, arguments: [UUID().uuidString.lowercased()])
         }
+        m.registerMigration("v4-inbox-subscriptions") { db in
+            // The MQTT filters the ingest session subscribed, and when they last were
+            // (`rememberSubscriptions`): a filter the configuration drops is unsubscribed on connect.
+            try db.execute(sql: """
+                CREATE TABLE subscriptions (
+                    filter TEXT PRIMARY KEY,
+                    subscribed_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }

@@ -178,6 +178,13 @@ struct Hub {
                 "mqtt.subscriptions": "\(mqtt.subscriptions.joined(separator: " "))",
             ])
         }
+        // Filters an earlier run subscribed that this configuration does not (a group left or
+        // renamed: `$share/OLD/…`; another prefix) stay in the persistent session until unsubscribed.
+        let stale = try store.rememberSubscriptions(mqtt.subscriptions).filter { !mqtt.unsubscriptions.contains($0) }
+        if !stale.isEmpty {
+            mqtt.unsubscriptions += stale
+            logger.info("mqtt.unsubscribe_stale", metadata: ["mqtt.unsubscriptions": "\(stale.joined(separator: " "))"])
+        }
         mqtt.maxPayloadBytes = config.limits.maxPayloadBytes // larger payloads: head, size and hash only
         mqtt.clock = clock // receive times
         (mqtt.connects, mqtt.disconnects) = metrics.mqttCounters(client: "ingest")

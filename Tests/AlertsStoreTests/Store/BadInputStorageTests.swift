@@ -123,6 +123,35 @@ struct BadInputStorageTests {
         }
     }
 
+    /// NUL characters through the pipeline into SQLite: padding is dropped before the store sees
+    /// the texts, any other NUL is an `invalid_value` dead letter with the raw bytes and a detail
+    /// naming the field, and no stored text holds a NUL (PostgreSQL's `text` would refuse one).
+    @Test func nulCharactersAreSettledBeforeTheStore() throws {
+        let store = try DisputeStore.inMemory()
+        let time = Self.now.rfc3339
+        let padded = InboxMessage(topic: "patrolhub/v1/camera/cam-1/event",
+                                  payload: Array(#"{"id":"e1\u0000\u0000","type":"fight","time":"\#(time)"}"#.utf8), receivedAt: Self.now)
+        let interior = InboxMessage(topic: "patrolhub/v1/camera/cam-1/event",
+                                    payload: Array(#"{"id":"e\u00002","type":"fight","time":"\#(time)"}"#.utf8), receivedAt: Self.now)
+        let report = InboxMessage(topic: "patrolhub/v1/device/dev-1/report",
+                                  payload: Array(#"{"id":"r1","category":"dispute","time":"\#(time)","description":"a\u0000b"}"#.utf8), receivedAt: Self.now)
+        try store.ingest([padded, interior, report])
+        let p = try Self.processor(store)
+        try p.processPending(limit: 10)
+        let keys = try store.writer.read { db in try String.fetchAll(db, sql: "SELECT key FROM events") }
+        #expect(keys == ["camera:cam-1:e1"])
+        let rows = try store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT reason, detail, payload FROM dead_letters ORDER BY id")
+        }
+        #expect(rows.map { $0["reason"] as String } == ["invalid_value", "invalid_value"])
+        #expect(rows.map { $0["detail"] as String } == ["field 'id' holds a NUL character", "field 'description' holds a NUL character"])
+        #expect(rows.map { [UInt8]($0["payload"] as Data) } == [interior.payload, report.payload], "the raw bytes are kept")
+        let nuls = try store.writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE instr(id || source || COALESCE(lifecycle, ''), char(0)) > 0") ?? -1
+        }
+        #expect(nuls == 0)
+    }
+
     @Test func twoProcessesOpeningANewStoreAtOnceBothSucceed() async throws {
         let base = NSTemporaryDirectory() + "patrolhub-race-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: base) }

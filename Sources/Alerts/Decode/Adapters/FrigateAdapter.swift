@@ -174,7 +174,9 @@ public struct FrigateAdapter: EventAdapter {
             id = try fields.requiredString("id")
             camera = try fields.requiredString("camera")
             label = try fields.requiredString("label")
-            subLabel = Self.subLabel(fields.present("sub_label"))
+            subLabel = try Self.subLabel(fields.present("sub_label")).map { (text) throws(HubError) in
+                try DecodeText.checked(text, field: fields.name("sub_label"))
+            }
             score = try fields.double("score", range: 0...1)
             topScore = try fields.double("top_score", range: 0...1)
             falsePositive = try fields.bool("false_positive") ?? false

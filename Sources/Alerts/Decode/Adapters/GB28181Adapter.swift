@@ -101,7 +101,7 @@ public struct GB28181Adapter: EventAdapter {
         guard root.name == "notify" else {
             throw HubError.decode(.invalidValue, "root element is <\(root.originalName)>, expected <Notify>")
         }
-        if let cmdType = root.value("CmdType"), cmdType.lowercased() != "alarm" {
+        if let cmdType = try root.value("CmdType"), cmdType.lowercased() != "alarm" {
             throw HubError.decode(.invalidValue, "CmdType is \"\(cmdType)\", expected \"Alarm\"")
         }
         let deviceID = try root.required("DeviceID")
@@ -118,7 +118,8 @@ public struct GB28181Adapter: EventAdapter {
             throw HubError.decode(.invalidValue, "AlarmTime: \"\(timeText.prefix(64))\" is not a time (expected 2024-01-02T15:04:05)")
         }
         let info = root.child("Info")
-        let typeText = info?.value("AlarmType") ?? root.value("AlarmType")
+        var typeText = try info?.value("AlarmType")
+        if typeText == nil { typeText = try root.value("AlarmType") }
         let type = try typeText.map { (text) throws(HubError) in try Self.integer(text, field: "AlarmType") }
         let eventType = try eventType(root, info: info)
         let location = try location(root)
@@ -146,9 +147,10 @@ public struct GB28181Adapter: EventAdapter {
             throw HubError.decode(.invalidValue, "AlarmMethod \(method) (type \(typeText ?? "none")) has no mapping")
         }
         let methodKey = methods.map(String.init).joined(separator: "/")
-        let description = root.value("AlarmDescription") ?? root.value("Description")
+        var description = try root.value("AlarmDescription")
+        if description == nil { description = try root.value("Description") }
         // Not GB/T 28181's: a simulator marks drill traffic with <Drill>true</Drill> (docs/ADAPTERS.md).
-        let drill = root.value("Drill").map { ["true", "1"].contains($0.lowercased()) } ?? false
+        let drill = try root.value("Drill").map { ["true", "1"].contains($0.lowercased()) } ?? false
 
         // An unset clock would key every such alarm alike: the receive time stands in for it.
         let timeKey = timeSource == .device ? timeText : "received-\(Int64((receivedAt.timeIntervalSince1970 * 1000).rounded(.down)))"
@@ -183,7 +185,7 @@ public struct GB28181Adapter: EventAdapter {
     /// `AlarmPriority`, nil when absent or 0 (the category's severity then applies): the
     /// standard defines 1–4, and devices with no priority configured send 0.
     private func priority(_ root: XMLElementTree) throws(HubError) -> Severity? {
-        guard let text = root.value("AlarmPriority") else { return nil }
+        guard let text = try root.value("AlarmPriority") else { return nil }
         let value = try Self.integer(text, field: "AlarmPriority")
         guard value != 0 else { return nil }
         guard let severity = Severity(rawValue: value) else {
@@ -195,14 +197,16 @@ public struct GB28181Adapter: EventAdapter {
     /// `EventType` (GB/T 28181-2016 `Info/AlarmTypeParam/EventType`, also found directly under
     /// `Info` or at the `Notify` level): 1 enter, 2 leave; absent or another number: one-shot.
     private func eventType(_ root: XMLElementTree, info: XMLElementTree?) throws(HubError) -> EventType? {
-        let text = info?.child("AlarmTypeParam")?.value("EventType") ?? info?.value("EventType")
-            ?? root.child("AlarmTypeParam")?.value("EventType") ?? root.value("EventType")
+        var text = try info?.child("AlarmTypeParam")?.value("EventType")
+        if text == nil { text = try info?.value("EventType") }
+        if text == nil { text = try root.child("AlarmTypeParam")?.value("EventType") }
+        if text == nil { text = try root.value("EventType") }
         guard let text else { return nil }
         return EventType(rawValue: try Self.integer(text, field: "EventType"))
     }
 
     private func location(_ root: XMLElementTree) throws(HubError) -> GeoPoint? {
-        guard let lonText = root.value("Longitude"), let latText = root.value("Latitude") else { return nil }
+        guard let lonText = try root.value("Longitude"), let latText = try root.value("Latitude") else { return nil }
         guard let lon = Double(lonText), lon.isFinite else {
             throw HubError.decode(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
         }
@@ -336,12 +340,14 @@ struct XMLElementTree: Sendable {
     }
 
     /// The trimmed text of the first child with this name; nil when absent or empty.
+    /// Trailing NULs (a C string's padding) are trimmed with the trailing whitespace;
+    /// any other NUL stays, for `value` to refuse.
     func text(_ name: String) -> String? {
         guard let element = child(name) else { return nil }
         return element.withContent { u -> String? in
             // Trims XML whitespace (space, tab, CR, LF) without Foundation's character sets.
             func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
-            guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) }) else { return nil }
+            guard let first = u.firstIndex(where: { !isSpace($0) }), let last = u.lastIndex(where: { !isSpace($0) && $0 != 0 }) else { return nil }
             let trimmed = String(decoding: UnsafeBufferPointer(rebasing: u[first...last]), as: UTF8.self)
             // Rarely, other spaces pad a field (U+3000 from a GB2312 editor, U+00A0, a vertical tab): trim
             // those too (only a first or last byte outside printable ASCII can start or end one).
@@ -357,15 +363,17 @@ struct XMLElementTree: Sendable {
 
     /// Like `text`, but the text `null` (any case) is absent too: wvp-GB28181-pro writes
     /// missing values so when it cascades an alarm (`<AlarmType>null</AlarmType>`).
-    func value(_ name: String) -> String? {
+    /// A NUL character left in the text (inside it, not trailing) is `invalid_value` (`DecodeText`).
+    func value(_ name: String) throws(HubError) -> String? {
         guard let text = text(name) else { return nil }
         if text.utf8.count == 4, text.lowercased() == "null" { return nil }
+        if DecodeText.containsNUL(text) { throw DecodeText.nulError(field: name) }
         return text
     }
 
     /// Like `value`, but a missing, empty or `null` element is `missing_field`.
     func required(_ name: String) throws(HubError) -> String {
-        guard let text = value(name) else { throw HubError.decode(.missingField, "\(name) is required") }
+        guard let text = try value(name) else { throw HubError.decode(.missingField, "\(name) is required") }
         return text
     }
 

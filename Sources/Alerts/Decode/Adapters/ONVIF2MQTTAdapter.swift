@@ -12,8 +12,8 @@ import Foundation
 /// - The device name resolves through `adapters.camera_ids` like other foreign
 ///   names; an unknown device is `unknown_source`.
 /// - An event name no rule maps decodes to nothing (counted as unmapped);
-///   any payload other than `on`/`off` (case and surrounding spaces ignored,
-///   `true`/`false` and `1`/`0` accepted) is `invalid_value`.
+///   any payload other than `on`/`off` (case, surrounding spaces and trailing
+///   NULs ignored, `true`/`false` and `1`/`0` accepted) is `invalid_value`.
 public struct ONVIF2MQTTAdapter: EventAdapter {
     /// Event name (as in the topic, case-insensitive) → category.
     public var events: [String: Category]
@@ -54,6 +54,9 @@ public struct ONVIF2MQTTAdapter: EventAdapter {
             if resolver(device) != nil { unmapped = UnmappedInput(format: "onvif2mqtt", name: eventName, device: device) }
             return []
         }
+        // A C client may send its buffer's terminating NULs: they are padding (`DecodeText`).
+        var payload = payload[...]
+        while payload.last == 0 { payload = payload.dropLast() }
         let text = asciiLowercased(trimmedASCII(String(decoding: payload.prefix(16), as: UTF8.self)))
         let on: Bool
         switch payload.count <= 16 ? text : "" {

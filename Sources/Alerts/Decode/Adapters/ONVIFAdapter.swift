@@ -187,6 +187,17 @@ public struct ONVIFAdapter: EventAdapter {
     private struct SimpleItem {
         var name: String
         var value: JSONValue
+
+        /// An item of `field` (`Source`, `Data` …): its name and a string value lose their
+        /// trailing NULs, another NUL is refused (`DecodeText`), as both go into keys and lifecycles.
+        init(name: String, value: JSONValue, field: String) throws(HubError) {
+            self.name = try DecodeText.checked(name, field: "\(field).\(name)") // the detail writes a NUL as \u0000
+            if case .string(let text) = value {
+                self.value = .string(try DecodeText.checked(text, field: "\(field).\(self.name)"))
+            } else {
+                self.value = value
+            }
+        }
     }
 
     /// Data item names that carry a property's state, in the order they are tried.
@@ -253,7 +264,7 @@ public struct ONVIFAdapter: EventAdapter {
                 guard case .object(let object) = entry, case .string(let name)? = member(object, "name") else {
                     throw HubError.decode(.wrongType, "\(field)[\(index)]: expected {\"Name\": string, \"Value\": …}")
                 }
-                items.append(SimpleItem(name: name, value: member(object, "value") ?? .null))
+                items.append(try SimpleItem(name: name, value: member(object, "value") ?? .null, field: field))
             }
             return items
         case .null?:
@@ -266,9 +277,13 @@ public struct ONVIFAdapter: EventAdapter {
             }
             if case .string(let name)? = member(object, "name"), let value = member(object, "value"),
                object.allSatisfy({ asciiCaseEqual($0.key, "name") || asciiCaseEqual($0.key, "value") || Self.isBridgeNoise($0.key, $0.value) }) {
-                return [SimpleItem(name: name, value: value)]
+                return [try SimpleItem(name: name, value: value, field: field)]
             }
-            return object.compactMap { Self.isBridgeNoise($0.key, $0.value) ? nil : SimpleItem(name: $0.key, value: $0.value) }
+            var items: [SimpleItem] = []
+            for (name, value) in object where !Self.isBridgeNoise(name, value) {
+                items.append(try SimpleItem(name: name, value: value, field: field))
+            }
+            return items
         case let other?:
             throw HubError.decode(.wrongType, "\(field): expected an object or a list of SimpleItems, got \(other.typeName)")
         }

@@ -11,7 +11,9 @@ extension PayloadFields {
     /// `device` describing the hardware) are not ids and pass.
     func requireOwnID(_ keys: [String], topicID: String, kind: String) throws(HubError) {
         for key in keys {
-            guard let claimed = present(key)?.stringValue, claimed != topicID else { continue }
+            guard let text = present(key)?.stringValue else { continue }
+            let claimed = try DecodeText.checked(text, field: name(key))
+            guard claimed != topicID else { continue }
             throw HubError.decode(.idMismatch, "field '\(key)' names \(kind) \"\(claimed.prefix(100))\" but the topic is \(kind) \"\(topicID.prefix(100))\": a \(kind) publishes only its own events")
         }
     }
