@@ -11,6 +11,22 @@ import PostgresNIO
 /// Each call is one transaction on the store's connection; the calling thread
 /// blocks (the publisher calls from its store thread, the hub at start).
 extension PostgresStore: OutboxStore {
+    /// The advisory lock a hub holds on its store's session while it runs (an arbitrary constant of PatrolHub).
+    static let soleHubLockKey: Int64 = 0x5041_5452_4F4C_0003
+
+    /// Takes the store for this hub alone: a session-level advisory lock, held until the connection
+    /// closes (the hub stops, or dies and the server notices). One hub per PostgreSQL store for now:
+    /// each hub numbers its items, slips and cases itself, so two would reuse each other's ids.
+    /// - Throws: `HubError` `.postgresStore` when another hub holds it.
+    public func claimForThisHub() throws {
+        let taken = try turn.withLock {
+            try query("SELECT pg_try_advisory_lock(\(Self.soleHubLockKey))").rows.first?.decode(Bool.self) ?? false
+        }
+        guard taken else {
+            throw HubError(.postgresStore, "another PatrolHub runs on \(url): one hub per PostgreSQL store for now (each numbers its items, slips and cases itself); stop it first")
+        }
+    }
+
     /// Replaces the zones table with the loaded grid.
     public func saveZones(_ index: ZoneIndex) throws {
         try batch(outputPrefix: "") { b in

@@ -207,10 +207,11 @@ extension PostgresStore: PipelineProcessorStore {
     /// `context.values[sqlStateKey]`): 22 (data exception: a value out of range, text with a
     /// NUL byte, …), 23 (integrity constraint violation) and 54 (program limit exceeded: a value
     /// too big), as SQLite's CONSTRAINT, MISMATCH, RANGE and TOOBIG. A lost connection, a lock
-    /// timeout or a serialization failure are the environment's: the batch is retried. So is a
-    /// unique violation (23505) on a number sequence (`sequenceConstraints`): another hub took
-    /// the same item, slip or case number first, and the retry, after the engine reloads the
-    /// numbers from the store, takes the next free one.
+    /// timeout or a serialization failure are the environment's, not the input's (in `serve` the
+    /// hub stops and its restart processes the batch again). So is a unique violation (23505) on
+    /// a number sequence (`sequenceConstraints`): another hub took the same item, slip or case
+    /// number first, and the batch processed again, after the engine reloads the numbers from
+    /// the store, takes the next free one.
     public func refusal(of error: any Error) -> String? {
         guard let e = error as? HubError, e.code == .postgresStore, let state = e.context.values[Self.sqlStateKey] else { return nil }
         if state == "23505", let constraint = e.context.values[Self.constraintKey], Self.sequenceConstraints.contains(constraint) { return nil }

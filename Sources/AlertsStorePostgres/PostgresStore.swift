@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// The dispute store on PostgreSQL, behind the pipeline's store interface
@@ -50,9 +51,13 @@ public final class PostgresStore: PipelineStore, Sendable {
     ///   - logger: postgres-nio's and the store's logger.
     /// - Throws: `HubError` `.postgresStore` when the URL or its `sslrootcert` is bad, `inboxID` is empty, the
     ///   server cannot be reached, fails the TLS handshake or refuses the login, or a migration fails.
-    public init(url: String, password: String?, inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
+    public convenience init(url: String, password: String?, inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
+        try self.init(url: try PostgresStoreURL(parsing: url), password: password, inboxID: inboxID, logger: logger)
+    }
+
+    /// Connects to the store at a URL already parsed (the config's `store.url`), as `init(url:password:inboxID:logger:)`.
+    public init(url parsed: PostgresStoreURL, password: String?, inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
         Self.preconditionNotOnEventLoop()
-        let parsed = try PostgresStoreURL(parsing: url)
         if inboxID?.isEmpty == true { throw HubError(.postgresStore, "the inbox id must not be empty") }
         self.url = parsed
         self.inboxID = inboxID
@@ -75,6 +80,12 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     /// Connects with the password of `passwordFile`, or else of `PATROLHUB_STORE_PASSWORD` in `environment` (none when neither is set).
     public convenience init(url: String, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
+        try self.init(url: url, password: Self.password(environment: environment, file: passwordFile), inboxID: inboxID, logger: logger)
+    }
+
+    /// Connects to a parsed URL with the password of `passwordFile`, or else of `PATROLHUB_STORE_PASSWORD`.
+    public convenience init(url: PostgresStoreURL, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
                             inboxID: String? = nil, logger: Logger = Logger(label: "patrolhub.store.postgres")) throws {
         try self.init(url: url, password: Self.password(environment: environment, file: passwordFile), inboxID: inboxID, logger: logger)
     }
@@ -143,7 +154,9 @@ public final class PostgresStore: PipelineStore, Sendable {
             try execute("BEGIN")
             do {
                 let result = try body(PostgresBatch(store: self, outputPrefix: outputPrefix))
-                try execute("COMMIT")
+                // An aborted transaction answers COMMIT with a ROLLBACK, not an error.
+                let done = try query(PostgresQuery(unsafeSQL: "COMMIT")).metadata.command
+                guard done == "COMMIT" else { throw HubError(.postgresStore, "PostgreSQL: the transaction was rolled back (\(done))") }
                 return result
             } catch {
                 // A lost connection rolls back on the server by itself.
@@ -209,12 +222,35 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     // MARK: - Blocking on postgres-nio
 
+    /// The longest one statement may take before the store gives up on its connection.
+    public static let queryTimeout: TimeAmount = .seconds(120)
+
     /// Runs one statement and waits for all its rows (the calling thread blocks; never an event loop's).
+    ///
+    /// postgres-nio never completes a query written to a connection the server has closed
+    /// (a restart, `pg_terminate_backend`, a dropped network path): a closed connection is
+    /// refused at once, and a statement without an answer within `queryTimeout` fails and
+    /// closes the connection, so the caller gets an error instead of waiting for ever.
     @discardableResult
     func query(_ q: PostgresQuery) throws -> PostgresQueryResult {
         Self.preconditionNotOnEventLoop()
+        guard !connection.isClosed else { throw HubError(.postgresStore, "PostgreSQL: the connection to \(url) is closed") }
+        let loop = connection.eventLoop
+        let answer = loop.makePromise(of: PostgresQueryResult.self)
+        let settled = FirstCall() // the first of the answer and the deadline wins
+        let connection = self.connection, url = self.url
+        let deadline = loop.scheduleTask(in: Self.queryTimeout) {
+            guard settled.claim() else { return }
+            answer.fail(HubError(.postgresStore, "PostgreSQL: no answer from \(url) within \(Self.queryTimeout.nanoseconds / 1_000_000_000) s; the connection is closed"))
+            let _: EventLoopFuture<Void> = connection.close()
+        }
+        connection.query(q, logger: logger).hop(to: loop).whenComplete { result in
+            guard settled.claim() else { return }
+            deadline.cancel()
+            answer.completeWith(result)
+        }
         do {
-            return try connection.query(q, logger: logger).wait()
+            return try answer.futureResult.wait()
         } catch {
             throw Self.storeError(error, "query failed")
         }
@@ -260,5 +296,18 @@ public final class PostgresStore: PipelineStore, Sendable {
             if let underlying = p.underlying { text += ": \(underlying)" }
         }
         return HubError(.postgresStore, text, context: HubError.Context(values: values), underlying: p)
+    }
+}
+
+/// True for the first `claim()` only, from any thread.
+private final class FirstCall: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+
+    func claim() -> Bool {
+        lock.withLock {
+            defer { claimed = true }
+            return !claimed
+        }
     }
 }

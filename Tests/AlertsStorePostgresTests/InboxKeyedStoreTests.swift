@@ -214,7 +214,7 @@ struct InboxKeyedStoreTests {
             let range = try failure(["SELECT 1 / 0"])
             #expect(range.context.values[PostgresStore.sqlStateKey] == "22012", "\(range)")
             #expect(store.refusal(of: range) == range.message)
-            // The text alone no longer counts: a SQLSTATE only in the message is not a refusal.
+            // The SQLSTATE is read from the error's data: one only in the message's text is not a refusal.
             #expect(store.refusal(of: HubError(.postgresStore, "PostgreSQL: query failed: x (SQLSTATE 23505)")) == nil)
             // Not the server's: retried.
             let syntax = try failure(["SELEC 1"])

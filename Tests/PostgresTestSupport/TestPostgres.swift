@@ -255,3 +255,19 @@ final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
         }
     }
 }
+
+extension TestPostgres {
+    /// Ends every other session on the database of `url`, as a server restart or an
+    /// administrator's `pg_terminate_backend` would; returns how many it ended. Blocks.
+    package static func terminateOtherSessions(url: String, password: String?) throws -> Int {
+        let parsed = try PostgresStoreURL(parsing: url)
+        let connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(),
+                                                        configuration: parsed.connectionConfiguration(password: password),
+                                                        id: 99, logger: Logger(label: "patrolhub.test.terminate")).wait()
+        defer { try? (connection.close() as EventLoopFuture<Void>).wait() }
+        let result = try connection.query("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+            """, logger: Logger(label: "patrolhub.test.terminate")).wait()
+        return result.rows.count
+    }
+}

@@ -10,23 +10,39 @@ import GRDB
 /// on connect.
 extension DisputeStore {
     /// How long a filter no longer configured is still unsubscribed at every
-    /// start (repeating an unsubscribe is harmless); then it is forgotten.
+    /// start after the configuration dropped it (repeating an unsubscribe is
+    /// harmless); then it is forgotten.
     public static let staleSubscriptionDays: Double = 30
 
     /// Records `current` as the filters subscribed at `now`, and returns the
-    /// filters an earlier run subscribed that `current` lacks (within
-    /// `staleSubscriptionDays`), in the order they were stored: the ones to unsubscribe.
+    /// filters an earlier run subscribed that `current` lacks, in filter order:
+    /// the ones to unsubscribe. A dropped filter is returned at every start
+    /// until `staleSubscriptionDays` after the first start without it, however
+    /// long it had been subscribed before; configured again, it is no longer dropped.
     public func rememberSubscriptions(_ current: [String], now: Date = Date()) throws -> [String] {
         try inboxWriter.write { db in
-            let horizon = now.timeIntervalSince1970 - Self.staleSubscriptionDays * 86_400
-            try db.execute(sql: "DELETE FROM subscriptions WHERE subscribed_at < ?", arguments: [horizon])
-            let known = try String.fetchAll(db, sql: "SELECT filter FROM subscriptions ORDER BY filter")
+            let t = now.timeIntervalSince1970
+            let horizon = t - Self.staleSubscriptionDays * 86_400
             let wanted = Set(current)
-            for filter in wanted {
-                try db.execute(sql: "INSERT OR REPLACE INTO subscriptions(filter, subscribed_at) VALUES (?, ?)",
-                               arguments: [filter, now.timeIntervalSince1970])
+            var stale: [String] = []
+            for row in try Row.fetchAll(db, sql: "SELECT filter, dropped_at FROM subscriptions ORDER BY filter") {
+                let filter: String = row[0]
+                guard !wanted.contains(filter) else { continue }
+                if let dropped: Double = row[1] {
+                    if dropped < horizon {
+                        try db.execute(sql: "DELETE FROM subscriptions WHERE filter = ?", arguments: [filter])
+                        continue
+                    }
+                } else {
+                    try db.execute(sql: "UPDATE subscriptions SET dropped_at = ? WHERE filter = ?", arguments: [t, filter])
+                }
+                stale.append(filter)
             }
-            return known.filter { !wanted.contains($0) }
+            for filter in wanted {
+                try db.execute(sql: "INSERT OR REPLACE INTO subscriptions(filter, subscribed_at, dropped_at) VALUES (?, ?, NULL)",
+                               arguments: [filter, t])
+            }
+            return stale
         }
     }
 }

@@ -487,12 +487,13 @@ enum Migrations {
                 """, arguments: [UUID().uuidString.lowercased()])
         }
         m.registerMigration("v4-inbox-subscriptions") { db in
-            // The MQTT filters the ingest session subscribed, and when they last were
-            // (`rememberSubscriptions`): a filter the configuration drops is unsubscribed on connect.
+            // The MQTT filters the ingest session subscribed, when they last were, and when the
+            // configuration dropped them (`rememberSubscriptions`): a dropped filter is unsubscribed on connect.
             try db.execute(sql: """
                 CREATE TABLE subscriptions (
                     filter TEXT PRIMARY KEY,
-                    subscribed_at REAL NOT NULL
+                    subscribed_at REAL NOT NULL,
+                    dropped_at REAL
                 ) WITHOUT ROWID;
                 """)
         }

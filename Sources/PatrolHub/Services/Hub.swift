@@ -82,9 +82,10 @@ struct Hub {
             // registry it reads camera statuses against.
             store = try DisputeStore.inboxOnly(path: DisputeStore.inboxPath(for: config.store.path), synchronous: config.store.synchronous,
                                                memoryMiB: config.store.memoryMiB)
-            let pg = try PostgresStore(url: url.description, passwordFile: config.store.passwordFile, inboxID: store.inboxID, logger: logger)
+            let pg = try PostgresStore(url: url, passwordFile: config.store.passwordFile, inboxID: store.inboxID, logger: logger)
             postgres = pg
             do {
+                try pg.claimForThisHub()
                 if let zones { try pg.saveZones(zones) }
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
             } catch {
@@ -98,6 +99,11 @@ struct Hub {
         } else {
             store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
             postgres = nil
+        }
+        // A hub that fails to build closes the PostgreSQL connection it opened (and so its claim on the store).
+        var closeOnFailure = postgres
+        defer { closeOnFailure?.close() }
+        if postgres == nil {
             try metrics.startCounting(store: store)
             if let zones { try store.saveZones(zones) }
             try store.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
@@ -271,6 +277,7 @@ struct Hub {
         http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, metrics: metrics, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
+        closeOnFailure = nil
     }
 
     /// Starts the embedded broker (so the clients connect at their first

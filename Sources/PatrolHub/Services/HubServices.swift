@@ -57,7 +57,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     let makeProcessor: @Sendable () throws -> BatchProcessor<Store>
     /// Where the trap recorder keeps its evidence (beside the store file); nil: no recorder.
     var trapEvidenceFile: String?
-    /// The housekeeper of the processor's store (nil: none, as on PostgreSQL for now).
+    /// The housekeeper of the processor's store, or of its inbox alone beside PostgreSQL (nil: none).
     var makeHousekeeper: @Sendable (BatchProcessor<Store>) -> Housekeeper? = { _ in nil }
     /// Names the camera or device of new dead letters (`DeadLetterSource`); nil where the store cannot yet.
     var labelDeadLetterSources: (@Sendable (BatchProcessor<Store>) throws -> Void)?
