@@ -4,9 +4,7 @@ import GRDB
 import Testing
 @testable import Alerts
 
-/// Second review of the engine/store/decode changes since 244a853: each test
-/// demonstrates one suspected defect and FAILS on 84c4b1b. (Fixes belong to
-/// the lead; these tests state the expected behaviour.)
+/// Restart and decode edge cases, each test stating the expected behaviour.
 ///
 /// The restart tests run the same input twice: once through one processor
 /// (a hub that kept running) and once with a new processor on the same store
@@ -134,10 +132,9 @@ struct ReviewFindingsTests {
     // MARK: - GB/T 28181 scanner vs the XMLParser it replaced
 
     /// Gateways written in C often forward the SIP body with its terminating
-    /// NUL (strlen + 1). Foundation's XMLParser (libxml2), used before e366eb1,
-    /// stops at the NUL and accepted such a payload; the new scanner reports
-    /// "content after the root element" and every alarm of that gateway is
-    /// dead-lettered as `malformed`.
+    /// NUL (strlen + 1). Foundation's XMLParser (libxml2) stops at the NUL
+    /// and accepts such a payload; a scanner that reported "content after the
+    /// root element" would dead-letter every alarm of that gateway as `malformed`.
     @Test func gbAlarmWithATrailingNULStillDecodes() throws {
         let xml = """
             <?xml version="1.0" encoding="GB2312"?>
