@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(
             name: "AlertsStoreTests",
             dependencies: [
-                "Alerts", "AlertsStore", "TestSupport", "StoreTestSupport",
+                "Alerts", "AlertsStore", "Simulation", "TestSupport", "StoreTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -112,8 +112,9 @@ public struct PostgresBatch: PipelineBatchTransaction {
         // The cursor and mark of the store's inbox (each hub sharing the store has its own rows).
         let inbox = try store.requireInboxID()
         try run("""
-            INSERT INTO pipeline_cursor(inbox_id, inbox_seq) VALUES (\(inbox), \(cursor.inboxSeq))
-            ON CONFLICT (inbox_id) DO UPDATE SET inbox_seq = excluded.inbox_seq
+            INSERT INTO pipeline_cursor(inbox_id, inbox_seq, watermark, next_sweep)
+            VALUES (\(inbox), \(cursor.inboxSeq), \(cursor.storedWatermark), \(cursor.nextSweep?.timeIntervalSince1970))
+            ON CONFLICT (inbox_id) DO UPDATE SET inbox_seq = excluded.inbox_seq, watermark = excluded.watermark, next_sweep = excluded.next_sweep
             """)
         // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
         if cursor.isolateThrough > cursor.inboxSeq {

@@ -20,6 +20,14 @@ enum PostgresMigrations {
     static let all: [(version: String, statements: [String])] = [
         ("v1-pipeline", v1Pipeline),
         ("v2-inbox-keyed", v2InboxKeyed),
+        ("v3-engine-watermark", v3EngineWatermark),
+    ]
+
+    /// The engine's watermark and next sweep, kept with each inbox's cursor (as SQLite's
+    /// `v22-engine-watermark`): a watermark of 0 is none; NULL is a cursor written before them.
+    static let v3EngineWatermark: [String] = [
+        "ALTER TABLE pipeline_cursor ADD COLUMN watermark DOUBLE PRECISION",
+        "ALTER TABLE pipeline_cursor ADD COLUMN next_sweep DOUBLE PRECISION",
     ]
 
     /// The cursor and the in-progress mark, one row per inbox: several hubs share the store,

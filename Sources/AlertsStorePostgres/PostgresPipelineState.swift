@@ -41,7 +41,12 @@ extension PostgresStore: PipelineProcessorStore {
         try batch(outputPrefix: "") { b -> (RiskEngine.Snapshot, Int64) in
             try b.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             var s = RiskEngine.Snapshot()
-            let maxTime = try b.newestEventTime()
+            // The engine's watermark as this inbox's last batch committed it (see the SQLite store).
+            let inbox = try requireInboxID()
+            let cursorRow = try b.run("SELECT watermark, next_sweep FROM pipeline_cursor WHERE inbox_id = \(inbox)").rows.first?.decode((Double?, Double?).self)
+            let stored = cursorRow?.0
+            s.nextSweep = cursorRow?.1.map(Date.init(timeIntervalSince1970:))
+            let maxTime = try stored.flatMap { $0 > 0 ? $0 : nil } ?? b.newestEventTime()
             // Every open item (the engine's first sweep closes the stale ones, as on SQLite).
             s.openItems = try b.run("SELECT \(unescaped: Self.itemColumns) FROM risk_items WHERE state = 'open' ORDER BY seq").rows.map(Self.item)
             let window = rules.cases.window
@@ -59,13 +64,17 @@ extension PostgresStore: PipelineProcessorStore {
                 let (id, anchor) = try row.decode((String, Double).self)
                 if let slip = try b.fetchSlip(id: id) { s.recentSlips.append((slip, Date(timeIntervalSince1970: anchor))) }
             }
-            // Which of those items are drills: a drill's occurrences and slips are windows of their own.
+            // Which of those items are drills (a drill's occurrences and slips are windows of their own), and which have closed.
             var windowItems = Set(s.recentOccurrences.map(\.itemID))
             for (slip, _) in s.recentSlips { windowItems.formUnion(slip.riskItemIDs) }
             let windowIDs = windowItems.sorted()
             for chunk in stride(from: 0, to: windowIDs.count, by: 1000) {
                 let part = Array(windowIDs[chunk..<min(chunk + 1000, windowIDs.count)])
-                s.drillItemIDs.formUnion(try b.run("SELECT id FROM risk_items WHERE drill AND id = ANY(\(part))").rows.map { try $0.decode(String.self) })
+                for row in try b.run("SELECT id, drill, state = 'closed', last_seen FROM risk_items WHERE id = ANY(\(part))").rows {
+                    let (id, drill, closed, lastSeen) = try row.decode((String, Bool, Bool, Double).self)
+                    if drill { s.drillItemIDs.insert(id) }
+                    if closed { s.closedItemLastSeen[id] = Date(timeIntervalSince1970: lastSeen) }
+                }
             }
             for row in try b.run("SELECT id, status, status_at FROM cameras WHERE status != 'unknown'").rows {
                 let (id, status, at) = try row.decode((String, String, Double?).self)
@@ -74,7 +83,7 @@ extension PostgresStore: PipelineProcessorStore {
             }
             s.lastItemSeq = try b.run("SELECT MAX(seq) FROM risk_items").rows.first?.decode(Int?.self) ?? 0
             s.lastSlipSeq = try b.run("SELECT MAX(seq) FROM slips WHERE kind = 'warning'").rows.first?.decode(Int?.self) ?? 0
-            s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
+            s.watermark = maxTime > 0 && stored != 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
             let caseSince = maxTime - 3 * window - rules.lateness
             for row in try b.run("SELECT id, evidence_from, evidence_at FROM cases WHERE evidence_at >= \(caseSince) ORDER BY seq").rows {

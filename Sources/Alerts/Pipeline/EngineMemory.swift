@@ -187,7 +187,7 @@ extension RiskEngine {
               var active = windows[w].active, active.unclosed[item.id] != nil else { return item }
         windows[w].active = nil
         active.unclosed[item.id] = nil
-        if active.unclosed.isEmpty { active.emptySince = max(active.emptySince ?? item.lastSeen, item.lastSeen) }
+        active.closed(lastSeen: item.lastSeen)
         windows[w].active = active
         nextQuietCheck = .distantPast // the slip may be quiet now: the next event's check looks
         return item

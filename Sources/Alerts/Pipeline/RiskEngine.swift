@@ -105,16 +105,24 @@ public struct RiskEngine: Sendable {
         var ids: Set<String>
         /// The linked items not closed yet (see "Slips end" on `RiskEngine`).
         var unclosed: [String: Member]
-        /// While no linked item is open: the newest time one of them closed. The slip
-        /// closes (`items_closed`) once the dedup window has passed since, unless an item
-        /// joins it meanwhile, so a source that flaps (enter/leave, true/false) keeps one slip.
-        var emptySince: Date?
-        init(slip: Slip, anchor: Date, unclosed: [String: Member] = [:], emptySince: Date? = nil) {
+        /// The newest last event time of a linked item that has closed (nil: none has).
+        /// A function of the stored items alone, so a restart restores it exactly.
+        var closedLastSeen: Date?
+        /// While no linked item is open: the newest time one of them closed (the anchor
+        /// when none has). The slip closes (`items_closed`) once the dedup window has passed
+        /// since, unless an item joins it meanwhile, so a source that flaps (enter/leave,
+        /// true/false) keeps one slip.
+        var emptySince: Date? { unclosed.isEmpty ? (closedLastSeen ?? anchor) : nil }
+        init(slip: Slip, anchor: Date, unclosed: [String: Member] = [:], closedLastSeen: Date? = nil) {
             self.slip = slip
             self.anchor = anchor
             self.ids = Set(slip.riskItemIDs)
             self.unclosed = unclosed
-            self.emptySince = unclosed.isEmpty ? (emptySince ?? anchor) : nil
+            self.closedLastSeen = closedLastSeen
+        }
+        /// Takes a linked item's close: `lastSeen` is its last event time.
+        mutating func closed(lastSeen: Date) {
+            closedLastSeen = max(closedLastSeen ?? lastSeen, lastSeen)
         }
     }
     /// A linked item still open: its newest event time, and whether only an end
@@ -169,8 +177,10 @@ public struct RiskEngine: Sendable {
     /// Camera status as drill events report it: it inhibits only drill analytics
     /// (and is not the camera's real status, so it is not stored).
     var drillCameraStatus: [String: CameraStatus] = [:]
-    /// The newest event time seen (detections and reports).
-    var watermark: Date?
+    /// The newest event time seen (detections and reports that are not late); the store keeps
+    /// it with each batch's cursor, so a restart continues from it rather than from the newest
+    /// logged event (statuses, ends and check-ins do not move it).
+    public internal(set) var watermark: Date?
     /// The correlation stage.
     public var cases: CaseStage
     /// Silences in force or scheduled; the processor refreshes them every batch.
@@ -193,8 +203,9 @@ public struct RiskEngine: Sendable {
     public private(set) var lateEvents = 0
     /// The most open items the engine holds (`limits.max_open_items`); see `EngineMemory.swift`.
     public var maxOpenItems = RiskEngine.defaultMaxOpenItems
-    /// The watermark at which the next sweep of state past its horizon runs (`sweep`).
-    var nextSweep = Date.distantPast
+    /// The watermark at which the next sweep of state past its horizon runs (`sweep`); the store
+    /// keeps it with each batch's cursor, so a restart sweeps when the running engine would have.
+    public internal(set) var nextSweep = Date.distantPast
     /// Occurrences one group window keeps at most (`limits.max_window_occurrences`); see `trimWindows`.
     public var maxWindowOccurrences = RiskEngine.defaultMaxWindowOccurrences
     /// Events since the windows were last checked against `maxWindowOccurrences`.
@@ -228,8 +239,10 @@ public struct RiskEngine: Sendable {
         public var lastItemSeq = 0
         /// The highest slip number issued, so ids continue.
         public var lastSlipSeq = 0
-        /// The newest event time seen: lateness is measured from it.
+        /// The engine's watermark as the last batch left it (`RiskEngine.watermark`): lateness is measured from it.
         public var watermark: Date?
+        /// The engine's `nextSweep` as the last batch left it (nil: unknown, sweep at the next event).
+        public var nextSweep: Date?
         /// Cases whose correlation window may still be open, with the span of their evidence.
         public var recentCases: [(value: Case, evidenceFrom: Date, evidenceAt: Date)] = []
         /// Recent unmuted evidence per zone, for correlation.
@@ -239,6 +252,10 @@ public struct RiskEngine: Sendable {
         /// The drill items among those `recentOccurrences` and `recentSlips` name:
         /// their windows are the drill's.
         public var drillItemIDs: Set<String> = []
+        /// The closed items among those `recentOccurrences` and `recentSlips` name, with
+        /// their last event time (an end's time for an item an end closed): when a slip's
+        /// items closed, as the running engine saw it.
+        public var closedItemLastSeen: [String: Date] = [:]
         /// An empty snapshot (a new store).
         public init() {}
     }
@@ -277,7 +294,9 @@ public struct RiskEngine: Sendable {
         let open = Dictionary(s.openItems.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         // A recent occurrence's item that is not open has closed.
         recentlyClosed = [:]
-        for o in s.recentOccurrences where open[o.itemID] == nil { recentlyClosed[o.itemID] = max(recentlyClosed[o.itemID] ?? o.time, o.time) }
+        for o in s.recentOccurrences where open[o.itemID] == nil {
+            recentlyClosed[o.itemID] = s.closedItemLastSeen[o.itemID] ?? max(recentlyClosed[o.itemID] ?? o.time, o.time)
+        }
         for (slip, anchor) in s.recentSlips.sorted(by: { $0.anchor < $1.anchor }) where slip.kind == .warning {
             // A slip links the items of one world only: the drill's when they are drills.
             let drill = !slip.riskItemIDs.isEmpty && slip.riskItemIDs.allSatisfy(s.drillItemIDs.contains)
@@ -294,8 +313,8 @@ public struct RiskEngine: Sendable {
             }
             var unclosed: [String: Member] = [:]
             for id in slip.riskItemIDs { if let item = open[id] { unclosed[id] = member(item) } }
-            let emptySince = slip.riskItemIDs.compactMap { recentlyClosed[$0] }.max()
-            windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed, emptySince: emptySince)
+            let closedLastSeen = slip.riskItemIDs.compactMap { s.closedItemLastSeen[$0] ?? recentlyClosed[$0] }.max()
+            windows[w].active = ActiveSlip(slip: slip, anchor: anchor, unclosed: unclosed, closedLastSeen: closedLastSeen)
             openSlipSlots.insert(w)
         }
         cameraStatus = s.cameraStatus.filter { $0.value != .online }
@@ -303,7 +322,8 @@ public struct RiskEngine: Sendable {
             statusTimes[StatusSource(camera: camera, drill: false)] = time
         }
         drillCameraStatus = [:]
-        nextSweep = .distantPast
+        // A store written before the schedule was kept: sweep at the next event.
+        nextSweep = s.nextSweep ?? .distantPast
         itemIDs = ItemIDAllocator(next: s.lastItemSeq + 1)
         nextSlipSeq = s.lastSlipSeq + 1
         watermark = s.watermark
@@ -420,6 +440,12 @@ public struct RiskEngine: Sendable {
         let unmuted = item.suppressedBy == nil
         // `counted`: counts towards new windows after a restart (late and muted events do not).
         effects.append(.accepted(key: event.key, itemID: item.id, zone: item.zone, category: item.category, time: event.time, counted: unmuted && !late))
+        if !unmuted || late, let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)],
+           windows[w].active?.unclosed[item.id] != nil {
+            // An event no slip counts (muted, or late and outside the slip) still moves its item's last
+            // event: the slip's quiet time follows the item, as after a restart (which reads the item).
+            windows[w].active!.unclosed[item.id] = member(item)
+        }
         if unmuted {
             group(item: item, at: event.time, late: late, now: now, into: &effects)
             if let change = cases.consider(item, at: event.time, late: late, watermark: watermark ?? event.time, placement: placement, now: now) {
@@ -620,7 +646,6 @@ public struct RiskEngine: Sendable {
             active.slip.severity = min(active.slip.severity, item.severity)
             active.slip.updatedAt = now
             active.unclosed[item.id] = member(item)
-            active.emptySince = nil
             windows[w].active = active
             effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
             return
@@ -663,7 +688,8 @@ public struct RiskEngine: Sendable {
             unclosed[o.itemID] = Member(lastSeen: max(unclosed[o.itemID]?.lastSeen ?? o.time, o.time), held: health || held.contains(o.itemID))
         }
         unclosed[item.id] = member(item)
-        windows[w].active = ActiveSlip(slip: slip, anchor: time, unclosed: unclosed)
+        let closedLastSeen = ids.compactMap { recentlyClosed[$0] }.max()
+        windows[w].active = ActiveSlip(slip: slip, anchor: time, unclosed: unclosed, closedLastSeen: closedLastSeen)
         openSlipSlots.insert(w)
         if let at = quietAt(windows[w].active!) { nextQuietCheck = min(nextQuietCheck, at) }
         effects.append(.slip(slip, anchor: time, isNew: true))
@@ -739,11 +765,11 @@ public struct RiskEngine: Sendable {
         }
         for item in closed {
             // Changed in place: a copy of the slip would copy its item maps.
-            guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], windows[w].active != nil,
-                  windows[w].active!.unclosed.removeValue(forKey: item.id) != nil else { continue }
-            if windows[w].active!.unclosed.isEmpty {
-                windows[w].active!.emptySince = max(windows[w].active!.emptySince ?? item.lastSeen, item.lastSeen)
-            }
+            guard let w = windowSlots[ZoneCategory(zone: item.zone, category: item.category, drill: item.drill)], windows[w].active != nil else { continue }
+            let left = windows[w].active!.unclosed.removeValue(forKey: item.id) != nil
+            guard left || windows[w].active!.ids.contains(item.id) else { continue }
+            windows[w].active!.closed(lastSeen: item.lastSeen)
+            guard left else { continue }
             if let wm = watermark, let reason = closeDue(windows[w].active!, at: wm) {
                 closeSlip(at: w, reason, now: now, into: &effects)
             } else if let at = quietAt(windows[w].active!) {

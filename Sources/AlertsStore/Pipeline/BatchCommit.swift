@@ -11,11 +11,22 @@ public struct BatchCursor: Sendable, Hashable {
     /// Rows through this seq are processed one per transaction (0: none): while it is
     /// past `inboxSeq`, the in-progress mark stays (with its stop count reset) for them.
     public var isolateThrough: Int64 = 0
+    /// The engine's watermark after the batch (`RiskEngine.watermark`; nil before its first
+    /// detection), kept with the cursor so a restart measures lateness from where it stood.
+    public var watermark: Date?
+    /// The engine's next sweep after the batch (`RiskEngine.nextSweep`), kept for the same reason.
+    public var nextSweep: Date?
     /// A cursor.
-    public init(inboxSeq: Int64, isolateThrough: Int64 = 0) {
+    public init(inboxSeq: Int64, isolateThrough: Int64 = 0, watermark: Date? = nil, nextSweep: Date? = nil) {
         self.inboxSeq = inboxSeq
         self.isolateThrough = isolateThrough
+        self.watermark = watermark
+        self.nextSweep = nextSweep
     }
+
+    /// The watermark as the `pipeline_cursor.watermark` column holds it: 0 for none
+    /// (NULL is a store written before the column, whose restore falls back to the event log).
+    public var storedWatermark: Double { watermark?.timeIntervalSince1970 ?? 0 }
 }
 
 /// What a commit reports back.
@@ -143,7 +154,8 @@ public struct SQLiteBatch: PipelineBatchTransaction {
                                          now.timeIntervalSince1970, record.oversized?.sha256])
         }
         try UnmappedInputs.record(outcome.unmapped.mapValues { ($0.count, $0.first, $0.last) }, db: db)
-        try db.cachedStatement(sql: "UPDATE pipeline_cursor SET inbox_seq = ? WHERE id = 1").execute(arguments: [cursor.inboxSeq])
+        try db.cachedStatement(sql: "UPDATE pipeline_cursor SET inbox_seq = ?, watermark = ?, next_sweep = ? WHERE id = 1")
+            .execute(arguments: [cursor.inboxSeq, cursor.storedWatermark, cursor.nextSweep?.timeIntervalSince1970])
         // The batch is done: its mark goes with it (while isolating, it stays for the suspects after it).
         if cursor.isolateThrough > cursor.inboxSeq {
             try db.cachedStatement(sql: "UPDATE pipeline_inflight SET stops = 0 WHERE id = 1").execute()

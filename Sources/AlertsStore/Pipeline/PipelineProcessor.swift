@@ -386,7 +386,8 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
         let outcome = BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published,
                                      patrol: patrol, ledger: ledger)
         mark(\.rules)
-        let receipt = try batch.commit(outcome, cursor: BatchCursor(inboxSeq: records.last!.seq, isolateThrough: isolateThrough), now: now,
+        let cursor = BatchCursor(inboxSeq: records.last!.seq, isolateThrough: isolateThrough, watermark: engine.watermark, nextSweep: engine.nextSweep)
+        let receipt = try batch.commit(outcome, cursor: cursor, now: now,
                                        mark: profiling ? { mark($0) } : nil)
         changesSeen = receipt.changesSeen
         var result = BatchResult()

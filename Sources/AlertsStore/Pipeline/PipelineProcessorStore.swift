@@ -65,7 +65,12 @@ extension DisputeStore: PipelineProcessorStore {
         // The change log's position is read with the snapshot: a slip a case action closes after it is seen by the next batch.
         try writer.read { db -> (RiskEngine.Snapshot, Int64) in
             var s = RiskEngine.Snapshot()
-            let maxTime = try EventLog.maxTime(db: db)
+            // The engine's watermark as the last batch committed it (0: none yet); a store written
+            // before it was kept falls back to the newest logged event. Horizons are measured from it.
+            let cursorRow = try Row.fetchOne(db, sql: "SELECT watermark, next_sweep FROM pipeline_cursor WHERE id = 1")
+            let stored: Double? = cursorRow?[0]
+            s.nextSweep = (cursorRow?[1] as Double?).map(Date.init(timeIntervalSince1970:))
+            let maxTime = try stored.flatMap { $0 > 0 ? $0 : nil } ?? EventLog.maxTime(db: db)
             // Every open item: the engine's first sweep closes those quiet for longer than its item
             // horizon that no end holds open, and those an end holds quiet for longer than the held
             // horizon (as a running engine does), so none stays open for ever.
@@ -80,14 +85,17 @@ extension DisputeStore: PipelineProcessorStore {
             for (slip, row) in zip(try DisputeStore.slips(slipRows, db: db), slipRows) {
                 s.recentSlips.append((slip, Date(timeIntervalSince1970: row.anchor)))
             }
-            // Which of those items are drills: a drill's occurrences and slips are windows of their own.
+            // Which of those items are drills (a drill's occurrences and slips are windows of their own), and which have closed.
             var windowItems = Set(s.recentOccurrences.map(\.itemID))
             for (slip, _) in s.recentSlips { windowItems.formUnion(slip.riskItemIDs) }
             let windowIDs = windowItems.sorted()
             for chunk in stride(from: 0, to: windowIDs.count, by: 500) {
                 let part = Array(windowIDs[chunk..<min(chunk + 500, windowIDs.count)])
-                s.drillItemIDs.formUnion(try String.fetchAll(db, sql: "SELECT id FROM risk_items WHERE drill = 1 AND id IN (\(databaseQuestionMarks(count: part.count)))",
-                                                             arguments: StatementArguments(part)))
+                let sql = "SELECT id, drill, state = 'closed', last_seen FROM risk_items WHERE id IN (\(databaseQuestionMarks(count: part.count)))"
+                for row in try Row.fetchAll(db, sql: sql, arguments: StatementArguments(part)) {
+                    if row[1] as Bool { s.drillItemIDs.insert(row[0]) }
+                    if row[2] as Bool { s.closedItemLastSeen[row[0]] = Date(timeIntervalSince1970: row[3]) }
+                }
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, status, status_at FROM cameras WHERE status != 'unknown'") {
                 if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
@@ -95,7 +103,7 @@ extension DisputeStore: PipelineProcessorStore {
             }
             s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0
-            s.watermark = maxTime > 0 ? Date(timeIntervalSince1970: maxTime) : nil
+            s.watermark = maxTime > 0 && stored != 0 ? Date(timeIntervalSince1970: maxTime) : nil
             // Correlation: cases whose window may still take evidence, and the recent unmuted evidence.
             let caseRows = try CaseRow.fetchAll(db, sql: "SELECT * FROM cases WHERE evidence_at >= ?", arguments: [maxTime - 3 * window - rules.lateness])
             for (c, row) in zip(try DisputeStore.cases(caseRows, db: db), caseRows) {

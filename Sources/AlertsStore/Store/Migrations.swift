@@ -445,6 +445,14 @@ enum Migrations {
             }
         }
         DisputeStore.deadLetterMigrations(&m)
+        m.registerMigration("v22-engine-watermark") { db in
+            // The engine's watermark and next sweep with the cursor (`BatchCursor`), so a restart
+            // continues the running engine: the watermark is the newest time of a detection that was
+            // not late (statuses, ends and check-ins do not move it), 0 for none. NULL (a store
+            // written before) restores the watermark from the event log and sweeps at the next event.
+            try db.execute(sql: "ALTER TABLE pipeline_cursor ADD COLUMN watermark REAL")
+            try db.execute(sql: "ALTER TABLE pipeline_cursor ADD COLUMN next_sweep REAL")
+        }
         return m
     }
 

@@ -1,0 +1,175 @@
+@testable import AlertsStore
+import Foundation
+import GRDB
+import Simulation
+import Testing
+import TestSupport
+@testable import Alerts
+
+/// A hub's pipeline rebuilds its engine from the store (`reload()`) when it starts
+/// and, in-process, after a batch whose transaction rolled back (a full disk, a
+/// read-only data folder, a lost lock). Either way the outcomes must be exactly
+/// those of a hub that never stopped: every window, slip, case and item the
+/// engine held in memory is what the store gives back.
+///
+/// The input is the fault tests' load (`scripts/faults/load.yaml`: every input
+/// format, ONVIF and Frigate lifecycles, duplicates, out-of-order events,
+/// broken payloads and an incident with a case), planned by the simulator for
+/// the sample district, fed in batches of random sizes. The reference keeps one
+/// processor; the others reload or replace it between batches. Items, slips,
+/// cases, their links and dead letters are compared row by row, ids included;
+/// only the processing-time stamps (issued, updated, closed, due) are left out.
+@Suite("A reload mid-stream gives the outcomes of an uninterrupted run")
+struct ReloadEquivalenceTests {
+    struct Fixture {
+        var registry: Registry
+        var placer: Placer
+        var rules: RuleSet
+        var messages: [InboxMessage]
+    }
+
+    /// `file` (relative to the package root) planned with `seed` (the scenario's own when nil)
+    /// over `minutes` (the scenario's duration when nil).
+    static func fixture(_ file: String = "scripts/faults/load.yaml", seed: UInt64? = nil, minutes: Double? = nil) throws -> Fixture {
+        var config = HubConfig()
+        config.camerasFile = TestPaths.config("cameras.csv").path
+        config.devicesFile = TestPaths.config("devices.csv").path
+        config.zonesFile = TestPaths.config("zones.geojson").path
+        let world = try SimulationWorld.load(config: config)
+        let scenario = try ScenarioParser.load(file: TestPaths.packageRoot.appendingPathComponent(file).path)
+        let clock = SimulationClock(runStart: Date(timeIntervalSince1970: 1_796_300_000), speed: scenario.speed,
+                                    duration: minutes.map { $0 * 60 } ?? scenario.duration)
+        let plan = try SimulationPlanner(scenario: scenario, world: world).plan(seed: seed, clock: clock)
+        let registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
+        let zones = try ZoneFile.load(contentsOf: TestPaths.config("zones.geojson"))
+        let rules = try RuleSet.load(file: TestPaths.config("rules.yaml").path)
+        let messages = plan.messages.map { InboxMessage(topic: $0.topic, payload: $0.payload, receivedAt: clock.wallTime($0.offset)) }
+        return Fixture(registry: registry, placer: Placer(registry: registry, zones: zones), rules: rules, messages: messages)
+    }
+
+    /// How a run treats its processor between two batches.
+    enum Between { case keep, reload, replace }
+
+    /// Feeds `f.messages` in batches of 1…`maxBatch` (drawn from `seed`); `between(i)` says what
+    /// happens before batch `i`. Returns the store's outcomes as comparable rows.
+    static func run(_ f: Fixture, seed: UInt64, maxBatch: Int = 150, between: (Int) -> Between) throws -> [String: [String]] {
+        final class Clock: @unchecked Sendable { var now = Date(timeIntervalSince1970: 0) }
+        let clock = Clock()
+        let store = try DisputeStore.inMemory()
+        func processor() throws -> PipelineProcessor {
+            let decode = DecodeStage(router: TopicRouter(), registry: f.registry, timeParser: TimeParser(), adapters: f.rules.adapters)
+            return try PipelineProcessor(store: store, decode: decode, engine: RiskEngine(rules: f.rules, place: f.placer.place),
+                                         outputPrefix: "patrolhub/v1", clock: { clock.now })
+        }
+        var random = SplitMix(seed: seed)
+        var p = try processor()
+        var next = 0
+        var batch = 0
+        while next < f.messages.count {
+            switch between(batch) {
+            case .keep: break
+            case .reload: try p.reload()
+            case .replace: p = try processor()
+            }
+            let n = Int(random.next() % UInt64(maxBatch)) + 1
+            let part = Array(f.messages[next..<min(next + n, f.messages.count)])
+            next += part.count
+            clock.now = part.last!.receivedAt
+            _ = try store.ingest(part)
+            while try p.processPending(limit: 1000).messages > 0 {}
+            batch += 1
+        }
+        return try outcomes(store)
+    }
+
+    /// Every outcome row, as text, without processing-time columns.
+    static func outcomes(_ store: DisputeStore) throws -> [String: [String]] {
+        let wall: Set<String> = ["issued_at", "updated_at", "closed_at", "opened_at", "due_at", "last_action_at", "at", "created_at"]
+        let tables = [
+            "risk_items": "SELECT * FROM risk_items ORDER BY seq",
+            "slips": "SELECT * FROM slips ORDER BY seq",
+            "slip_items": "SELECT * FROM slip_items ORDER BY slip_id, risk_item_id",
+            "cases": "SELECT * FROM cases ORDER BY seq",
+            "case_items": "SELECT * FROM case_items ORDER BY case_id, risk_item_id",
+            "dead_letters": "SELECT inbox_key, reason, detail, topic FROM dead_letters ORDER BY inbox_key, reason",
+            "cameras": "SELECT id, status, status_at FROM cameras ORDER BY id",
+            "events": "SELECT COUNT(*) FROM events",
+        ]
+        return try store.writer.read { db in
+            try tables.mapValues { sql in
+                try Row.fetchAll(db, sql: sql).map { row in
+                    zip(row.columnNames, row.databaseValues).filter { !wall.contains($0.0) }.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+                }
+            }
+        }
+    }
+
+    /// The rows of `got` that differ from `want`, table by table (empty when equal).
+    static func differences(_ want: [String: [String]], _ got: [String: [String]]) -> [String] {
+        var out: [String] = []
+        for table in want.keys.sorted() {
+            let w = want[table] ?? [], g = got[table] ?? []
+            guard w != g else { continue }
+            let missing = w.filter { !g.contains($0) }.prefix(3), extra = g.filter { !w.contains($0) }.prefix(3)
+            out.append("\(table): \(w.count) rows expected, \(g.count) found; missing \(Array(missing)); unexpected \(Array(extra))")
+        }
+        return out
+    }
+
+    /// A small deterministic generator for batch sizes and reload points.
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// The fault load with three seeds, and the simulator's scenarios that need no patrol plan:
+    /// camera outages (statuses that mute analytics), a correlated incident, a fault storm, a market day.
+    static let inputs: [(file: String, seed: UInt64?, minutes: Double?)] = [
+        ("scripts/faults/load.yaml", 11, 40), ("scripts/faults/load.yaml", 12, 40), ("scripts/faults/load.yaml", 13, 40),
+        ("simulators/camera_outage.yaml", nil, nil), ("simulators/multi_source_incident.yaml", nil, nil),
+        ("simulators/fault_storm.yaml", nil, nil), ("simulators/busy_market_day.yaml", nil, nil),
+    ]
+
+    @Test("A reload before every batch changes no outcome", arguments: 0..<7)
+    func reloadBeforeEveryBatch(input: Int) throws {
+        let (file, seed, minutes) = Self.inputs[input]
+        let f = try Self.fixture(file, seed: seed, minutes: minutes)
+        let reference = try Self.run(f, seed: UInt64(input), between: { _ in .keep })
+        #expect((reference["slips"]?.count ?? 0) > 0, "sanity: \(file) issues slips")
+        let reloaded = try Self.run(f, seed: UInt64(input), between: { $0 % 2 == 0 ? .reload : .replace })
+        let diff = Self.differences(reference, reloaded)
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// A camera status newer than every detection does not move the watermark of a running
+    /// engine, so it must not move a restored one's: the detection after it is not late.
+    @Test("A status newer than every detection moves no watermark across a restart")
+    func statusesMoveNoWatermark() throws {
+        typealias O = OutcomeTableTests
+        let messages = [O.camera("cam-A", "a1", "intrusion", 0), O.status("cam-B", "online", 15), O.camera("cam-C", "c1", "intrusion", 3)]
+        let (running, _) = try ReviewFindingsTests.run(messages)
+        #expect(try running.riskItems().map(\.late) == [false, false], "sanity: 3:00 is within the lateness bound of 0:00")
+        let (restarted, _) = try ReviewFindingsTests.run(messages, restartAt: 2)
+        let diff = Self.differences(try Self.outcomes(running), try Self.outcomes(restarted))
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    @Test("Batches of other sizes, with reloads at random points, change no outcome")
+    func otherBatchesAndRandomReloads() throws {
+        let f = try Self.fixture(seed: 21, minutes: 60)
+        #expect(f.messages.count > 20_000, "sanity: the whole fault load")
+        let reference = try Self.run(f, seed: 1, between: { _ in .keep })
+        var random = SplitMix(seed: 99)
+        let points = Set((0..<40).map { _ in Int(random.next() % 400) })
+        let reloaded = try Self.run(f, seed: 2, maxBatch: 60, between: { points.contains($0) ? .replace : .keep })
+        let diff = Self.differences(reference, reloaded)
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+}
