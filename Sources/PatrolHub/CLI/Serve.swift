@@ -61,7 +61,9 @@ extension PatrolHubCommand {
                 throw HubError.cli("invalid config: \(error)")
             }
             HubMetrics.bootstrapGlobal(hub.metrics) // once per process: libraries using swift-metrics report to /metrics too
-            logger.info("hub.starting", metadata: ["broker": "\(cfg.broker.mode.rawValue) \(hub.brokerHost):\(hub.brokerPort)", "store": "\(cfg.store.path)"])
+            // On PostgreSQL the store is the database (its URL never holds a password); the SQLite path is the inbox's then.
+            let store = cfg.store.kind == .postgres ? cfg.store.url.map { "\($0)" } ?? "postgres" : cfg.store.path
+            logger.info("hub.starting", metadata: ["broker": "\(cfg.broker.mode.rawValue) \(hub.brokerHost):\(hub.brokerPort)", "store": "\(store)"])
             try await hub.start().run()
             logger.info("hub.stopped")
         }
