@@ -97,7 +97,14 @@ public struct PostgresBatch: PipelineBatchTransaction {
         try insert(keys: outcome.eventKeys)
         for s in outcome.cameraStatuses {
             let at = s.at.timeIntervalSince1970
-            try run("UPDATE cameras SET status = \(s.status.rawValue), status_at = \(at) WHERE id = \(s.camera) AND (status_at IS NULL OR status_at <= \(at))")
+            if s.drill {
+                try run("""
+                    UPDATE cameras SET drill_status = \(s.status.rawValue), drill_status_at = \(at)
+                    WHERE id = \(s.camera) AND (drill_status_at IS NULL OR drill_status_at <= \(at))
+                    """)
+            } else {
+                try run("UPDATE cameras SET status = \(s.status.rawValue), status_at = \(at) WHERE id = \(s.camera) AND (status_at IS NULL OR status_at <= \(at))")
+            }
         }
         for d in outcome.deadLetters {
             let r = d.record

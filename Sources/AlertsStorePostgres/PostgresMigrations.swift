@@ -20,14 +20,19 @@ enum PostgresMigrations {
     static let all: [(version: String, statements: [String])] = [
         ("v1-pipeline", v1Pipeline),
         ("v2-inbox-keyed", v2InboxKeyed),
-        ("v3-engine-watermark", v3EngineWatermark),
+        ("v3-engine-restore", v3EngineRestore),
     ]
 
-    /// The engine's watermark and next sweep, kept with each inbox's cursor (as SQLite's
-    /// `v22-engine-watermark`): a watermark of 0 is none; NULL is a cursor written before them.
-    static let v3EngineWatermark: [String] = [
+    /// What a restart needs to continue the running engine exactly (as SQLite's `v22-engine-restore`):
+    /// the engine's watermark and next sweep with each inbox's cursor (a watermark of 0 is none;
+    /// NULL is a cursor written before them), an index to find an open item's earlier episode,
+    /// and a drill's camera statuses apart from the real ones.
+    static let v3EngineRestore: [String] = [
         "ALTER TABLE pipeline_cursor ADD COLUMN watermark DOUBLE PRECISION",
         "ALTER TABLE pipeline_cursor ADD COLUMN next_sweep DOUBLE PRECISION",
+        "CREATE INDEX risk_items_source ON risk_items(source, category, drill, seq)",
+        "ALTER TABLE cameras ADD COLUMN drill_status TEXT",
+        "ALTER TABLE cameras ADD COLUMN drill_status_at DOUBLE PRECISION",
     ]
 
     /// The cursor and the in-progress mark, one row per inbox: several hubs share the store,

@@ -48,7 +48,16 @@ extension PostgresStore: PipelineProcessorStore {
             s.nextSweep = cursorRow?.1.map(Date.init(timeIntervalSince1970:))
             let maxTime = try stored.flatMap { $0 > 0 ? $0 : nil } ?? b.newestEventTime()
             // Every open item (the engine's first sweep closes the stale ones, as on SQLite).
-            s.openItems = try b.run("SELECT \(unescaped: Self.itemColumns) FROM risk_items WHERE state = 'open' ORDER BY seq").rows.map(Self.item)
+            // (A missed checkpoint's item is the patrol stage's, never the engine's.)
+            s.openItems = try b.run("""
+                SELECT \(unescaped: Self.itemColumns) FROM risk_items WHERE state = 'open' AND category <> 'missed_checkpoint' ORDER BY seq
+                """).rows.map(Self.item)
+            // Made after an open item for its source and category: only earlier episodes are (see the SQLite store).
+            s.earlierEpisodes = try b.run("""
+                SELECT \(unescaped: Self.itemColumns) FROM risk_items WHERE state = 'closed' AND seq IN (
+                    SELECT (SELECT MAX(x.seq) FROM risk_items x WHERE x.source = o.source AND x.category = o.category AND x.drill = o.drill AND x.seq > o.seq)
+                    FROM risk_items o WHERE o.state = 'open' AND o.category <> 'missed_checkpoint')
+                """).rows.map(Self.item)
             let window = rules.cases.window
             let since = maxTime - max(rules.groupWindow, window) - rules.lateness
             var logged: [EventLogEntry] = []
@@ -60,7 +69,8 @@ extension PostgresStore: PipelineProcessorStore {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
             let anchorSince = maxTime - rules.repeatInterval - rules.groupWindow
-            for row in try b.run("SELECT id, anchor FROM slips WHERE kind = 'warning' AND anchor >= \(anchorSince) ORDER BY seq").rows {
+            // Recent slips, and every open one (see the SQLite store).
+            for row in try b.run("SELECT id, anchor FROM slips WHERE kind = 'warning' AND (anchor >= \(anchorSince) OR state = 'open') ORDER BY seq").rows {
                 let (id, anchor) = try row.decode((String, Double).self)
                 if let slip = try b.fetchSlip(id: id) { s.recentSlips.append((slip, Date(timeIntervalSince1970: anchor))) }
             }
@@ -80,6 +90,11 @@ extension PostgresStore: PipelineProcessorStore {
                 let (id, status, at) = try row.decode((String, String, Double?).self)
                 if let st = CameraStatus(rawValue: status) { s.cameraStatus[id] = st }
                 if let at { s.cameraStatusTimes[id] = Date(timeIntervalSince1970: at) }
+            }
+            for row in try b.run("SELECT id, drill_status, drill_status_at FROM cameras WHERE drill_status IS NOT NULL").rows {
+                let (id, status, at) = try row.decode((String, String, Double?).self)
+                if let st = CameraStatus(rawValue: status) { s.drillCameraStatus[id] = st }
+                if let at { s.drillCameraStatusTimes[id] = Date(timeIntervalSince1970: at) }
             }
             s.lastItemSeq = try b.run("SELECT MAX(seq) FROM risk_items").rows.first?.decode(Int?.self) ?? 0
             s.lastSlipSeq = try b.run("SELECT MAX(seq) FROM slips WHERE kind = 'warning'").rows.first?.decode(Int?.self) ?? 0

@@ -97,7 +97,7 @@ struct StoreBehaviourTests {
                     }
                     let outcome = BatchStage.run(decoded, known: known, now: now, closedElsewhere: closed, engine: &engine, published: &published,
                                                  patrol: StoreBehaviourTests.patrol, ledger: ledger)
-                    changesSeen = try batch.commit(outcome, cursor: BatchCursor(inboxSeq: seq), now: now).changesSeen
+                    changesSeen = try batch.commit(outcome, cursor: BatchCursor(inboxSeq: seq, watermark: nil, nextSweep: nil), now: now).changesSeen
                     if abort { throw HubError(.testPostgres, "aborted after the commit") }
                     return outcome
                 }
@@ -229,7 +229,7 @@ struct StoreBehaviourTests {
         let out = try p.run(Self.first, on: store, now: Self.at(6))
         let before = try store.entityRows()
         try store.batch(outputPrefix: "patrolhub/v1") { batch throws in
-            _ = try batch.commit(out, cursor: BatchCursor(inboxSeq: p.seq), now: Self.at(6))
+            _ = try batch.commit(out, cursor: BatchCursor(inboxSeq: p.seq, watermark: nil, nextSweep: nil), now: Self.at(6))
         }
         let after = try store.entityRows()
         for table in ["events", "risk_items", "slips", "slip_items", "cases", "case_items", "dead_letters"] {
@@ -280,10 +280,10 @@ struct StoreBehaviourTests {
         try await onDedicatedThread {
             let db = try TestPostgres.freshDatabase("migrations")
             let first = try PostgresStore(url: db.url, password: db.password)
-            #expect(try first.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-watermark"])
+            #expect(try first.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore"])
             first.close()
             let second = try PostgresStore(url: db.url, password: db.password)
-            #expect(try second.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-watermark"])
+            #expect(try second.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore"])
             second.close()
             // A server that is not there: a HubError naming the URL, never the password.
             do {

@@ -75,6 +75,8 @@ public struct BatchOutcome: Sendable {
         public var status: CameraStatus
         /// The event time of the report; the store keeps the newest.
         public var at: Date
+        /// A drill's status: kept apart from the camera's real status (`cameras.drill_status`).
+        public var drill = false
     }
 
     /// One accepted event as the event log keeps it.

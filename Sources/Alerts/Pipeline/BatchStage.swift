@@ -173,8 +173,8 @@ public enum BatchStage {
                         case .slip(let slip, let anchor, let isNew):
                             if isNew { out.issuedSlips.append(slip) }
                             slips[slip.id] = (slip, anchor)
-                        case .cameraStatus(let camera, let status, let at):
-                            out.cameraStatuses.append(.init(camera: camera, status: status, at: at))
+                        case .cameraStatus(let camera, let status, let at, let drill):
+                            out.cameraStatuses.append(.init(camera: camera, status: status, at: at, drill: drill))
                         case .accepted(_, let itemID, let zone, let category, let time, let counted):
                             out.eventLog.append(.init(time: time.timeIntervalSince1970, itemID: itemID, zone: zone, category: category, counted: counted))
                         case .caseChanged(let value, let evidenceFrom, let evidenceAt, let isNew):

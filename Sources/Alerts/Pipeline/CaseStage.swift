@@ -147,11 +147,14 @@ public struct CaseStage: Sendable {
     public mutating func restore(cases: [(value: Case, evidenceFrom: Date, evidenceAt: Date)], evidence: [(zone: String, evidence: Evidence)],
                                  watermark: Date?, lastSeq: Int) {
         active = [:]
-        for (c, from, at) in cases.sorted(by: { $0.evidenceAt < $1.evidenceAt }) {
+        // In the order they opened, as the running stage holds them (a join takes the newest that fits).
+        for (c, from, at) in cases.sorted(by: { ($0.value.id.count, $0.value.id) < ($1.value.id.count, $1.value.id) }) {
             active[c.zone, default: []].append(Active(value: c, first: min(from, at), last: at))
         }
         recent = [:]
-        for (zone, e) in evidence.sorted(by: { $0.evidence.time < $1.evidence.time }) {
+        // Only what the running stage remembers: evidence of items that can open a case.
+        for (zone, e) in evidence.sorted(by: { $0.evidence.time < $1.evidence.time })
+            where rules.involves(e.category) || rules.opensBySeverity(e.category, e.severity) {
             remember(e, zone: zone, watermark: watermark ?? e.time)
         }
         nextSeq = lastSeq + 1

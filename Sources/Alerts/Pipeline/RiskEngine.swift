@@ -33,7 +33,7 @@ public enum EngineEffect: Sendable, Hashable {
     case item(RiskItem)
     /// A warning slip issued (`isNew`) or joined; `anchor` is the event time that opened its window.
     case slip(Slip, anchor: Date, isNew: Bool)
-    case cameraStatus(camera: String, status: CameraStatus, at: Date)
+    case cameraStatus(camera: String, status: CameraStatus, at: Date, drill: Bool)
     /// An accepted event, linked to the item it folded into.
     case accepted(key: String, itemID: String, zone: String, category: Category, time: Date, counted: Bool)
     /// A case opened (`isNew`) or joined by new evidence; its evidence spans
@@ -235,6 +235,10 @@ public struct RiskEngine: Sendable {
         /// The event time of each camera's last applied status: an older one arriving after
         /// the restart is not applied (as before it).
         public var cameraStatusTimes: [String: Date] = [:]
+        /// The drill's statuses of cameras (a drill's `offline` mutes only drill analytics), and their times.
+        public var drillCameraStatus: [String: CameraStatus] = [:]
+        /// The event time of each camera's last drill status.
+        public var drillCameraStatusTimes: [String: Date] = [:]
         /// The highest item number issued, so ids continue.
         public var lastItemSeq = 0
         /// The highest slip number issued, so ids continue.
@@ -256,6 +260,9 @@ public struct RiskEngine: Sendable {
         /// their last event time (an end's time for an item an end closed): when a slip's
         /// items closed, as the running engine saw it.
         public var closedItemLastSeen: [String: Date] = [:]
+        /// For open items, the newest item of the same source, category and world made after
+        /// it: an earlier episode (made closed) that later buffered events of it fold into.
+        public var earlierEpisodes: [RiskItem] = []
         /// An empty snapshot (a new store).
         public init() {}
     }
@@ -282,6 +289,10 @@ public struct RiskEngine: Sendable {
             openItems[key] = item
             itemLifecycles[key] = []
             for l in live { register(Lifecycle(name: String(l), drill: item.drill), key) }
+        }
+        for item in s.earlierEpisodes.prefix(Self.maxEarlierEpisodes - 1) {
+            let key = SourceCategory(source: item.source, category: item.category, drill: item.drill)
+            if openItems[key] != nil, item.state == .closed { earlierEpisodes[key] = item }
         }
         windowSlots = [:]
         windows = []
@@ -318,10 +329,15 @@ public struct RiskEngine: Sendable {
             openSlipSlots.insert(w)
         }
         cameraStatus = s.cameraStatus.filter { $0.value != .online }
-        for (camera, time) in s.cameraStatusTimes.prefix(Self.maxStatusTimes) {
-            statusTimes[StatusSource(camera: camera, drill: false)] = time
+        drillCameraStatus = s.drillCameraStatus.filter { $0.value != .online }
+        // The status times the running engine's last sweep kept (a day before its watermark); all
+        // of them when that sweep is unknown (the first sweep then drops the old ones).
+        let statusCutoff = s.nextSweep.map { $0.addingTimeInterval(-sweepInterval - itemHorizon) } ?? .distantPast
+        for (times, drill) in [(s.cameraStatusTimes, false), (s.drillCameraStatusTimes, true)] {
+            for (camera, time) in times where time >= statusCutoff && statusTimes.count < Self.maxStatusTimes {
+                statusTimes[StatusSource(camera: camera, drill: drill)] = time
+            }
         }
-        drillCameraStatus = [:]
         // A store written before the schedule was kept: sweep at the next event.
         nextSweep = s.nextSweep ?? .distantPast
         itemIDs = ItemIDAllocator(next: s.lastItemSeq + 1)
@@ -497,11 +513,12 @@ public struct RiskEngine: Sendable {
         }
         if statusTimes.count >= Self.maxStatusTimes, statusTimes[statusKey] == nil { statusTimes.removeAll(keepingCapacity: true) }
         statusTimes[statusKey] = event.time
+        // A drill's status is stored apart from the camera's real one (a restart restores both).
+        effects.append(.cameraStatus(camera: event.source, status: status, at: event.time, drill: event.drill))
+        // Only what mutes is kept: a camera `online` is one without an entry (bounded by cameras not online).
         if event.drill {
             drillCameraStatus[event.source] = status == .online ? nil : status
         } else {
-            effects.append(.cameraStatus(camera: event.source, status: status, at: event.time))
-            // Only what mutes is kept: a camera `online` is one without an entry (bounded by cameras not online).
             cameraStatus[event.source] = status == .online ? nil : status
         }
         if let category = status.healthCategory {

@@ -16,8 +16,9 @@ public struct BatchCursor: Sendable, Hashable {
     public var watermark: Date?
     /// The engine's next sweep after the batch (`RiskEngine.nextSweep`), kept for the same reason.
     public var nextSweep: Date?
-    /// A cursor.
-    public init(inboxSeq: Int64, isolateThrough: Int64 = 0, watermark: Date? = nil, nextSweep: Date? = nil) {
+    /// A cursor. The engine's watermark and next sweep are always given: a commit writes them
+    /// over the stored ones, so a default would silently reset what a restart restores.
+    public init(inboxSeq: Int64, isolateThrough: Int64 = 0, watermark: Date?, nextSweep: Date?) {
         self.inboxSeq = inboxSeq
         self.isolateThrough = isolateThrough
         self.watermark = watermark
@@ -140,8 +141,11 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         try write(patrol: outcome.patrol, now: now)
         try EventKeys.insert(outcome.eventKeys, db: db)
         let status = try db.cachedStatement(sql: "UPDATE cameras SET status = ?, status_at = ? WHERE id = ? AND (status_at IS NULL OR status_at <= ?)")
+        let drillStatus = try db.cachedStatement(sql: """
+            UPDATE cameras SET drill_status = ?, drill_status_at = ? WHERE id = ? AND (drill_status_at IS NULL OR drill_status_at <= ?)
+            """)
         for s in outcome.cameraStatuses {
-            try status.execute(arguments: [s.status.rawValue, s.at.timeIntervalSince1970, s.camera, s.at.timeIntervalSince1970])
+            try (s.drill ? drillStatus : status).execute(arguments: [s.status.rawValue, s.at.timeIntervalSince1970, s.camera, s.at.timeIntervalSince1970])
         }
         let dead = try db.cachedStatement(sql: """
             INSERT OR IGNORE INTO dead_letters(inbox_key, reason, detail, topic, payload, size, received_at, created_at, payload_sha256)

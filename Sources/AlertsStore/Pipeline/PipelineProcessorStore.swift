@@ -74,14 +74,23 @@ extension DisputeStore: PipelineProcessorStore {
             // Every open item: the engine's first sweep closes those quiet for longer than its item
             // horizon that no end holds open, and those an end holds quiet for longer than the held
             // horizon (as a running engine does), so none stays open for ever.
-            s.openItems = try RiskItemRow.items(db, sql: "SELECT * FROM risk_items WHERE state = 'open'")
+            // (A missed checkpoint's item is the patrol stage's, never the engine's.)
+            s.openItems = try RiskItemRow.items(db, sql: "SELECT * FROM risk_items WHERE state = 'open' AND category <> 'missed_checkpoint'")
+            // Made after an open item for its source and category: only earlier episodes are (a later one replaces it).
+            s.earlierEpisodes = try RiskItemRow.items(db, sql: """
+                SELECT e.* FROM risk_items o JOIN risk_items e ON e.seq = (
+                    SELECT MAX(x.seq) FROM risk_items x WHERE x.source = o.source AND x.category = o.category AND x.drill = o.drill AND x.seq > o.seq)
+                WHERE o.state = 'open' AND o.category <> 'missed_checkpoint' AND e.state = 'closed'
+                """)
             // What a window ending at an event that is not late can still see (as the running engine keeps).
             let window = rules.cases.window
             let logged = try EventLog.counted(since: maxTime - max(rules.groupWindow, window) - rules.lateness, db: db)
             s.recentOccurrences = logged.filter { $0.time >= maxTime - rules.groupWindow - rules.lateness }.map {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
-            let slipRows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND anchor >= ?", arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
+            // Recent slips, and every open one: an item an end or a camera's health holds keeps its slip open past the repeat interval.
+            let slipRows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND (anchor >= ? OR state = 'open')",
+                                                arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
             for (slip, row) in zip(try DisputeStore.slips(slipRows, db: db), slipRows) {
                 s.recentSlips.append((slip, Date(timeIntervalSince1970: row.anchor)))
             }
@@ -100,6 +109,10 @@ extension DisputeStore: PipelineProcessorStore {
             for row in try Row.fetchAll(db, sql: "SELECT id, status, status_at FROM cameras WHERE status != 'unknown'") {
                 if let st = CameraStatus(rawValue: row[1]) { s.cameraStatus[row[0]] = st }
                 if let at: Double = row[2] { s.cameraStatusTimes[row[0]] = Date(timeIntervalSince1970: at) }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT id, drill_status, drill_status_at FROM cameras WHERE drill_status IS NOT NULL") {
+                if let st = CameraStatus(rawValue: row[1]) { s.drillCameraStatus[row[0]] = st }
+                if let at: Double = row[2] { s.drillCameraStatusTimes[row[0]] = Date(timeIntervalSince1970: at) }
             }
             s.lastItemSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM risk_items") ?? 0
             s.lastSlipSeq = try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM slips WHERE kind = 'warning'") ?? 0

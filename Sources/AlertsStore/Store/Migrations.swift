@@ -445,13 +445,18 @@ enum Migrations {
             }
         }
         DisputeStore.deadLetterMigrations(&m)
-        m.registerMigration("v22-engine-watermark") { db in
+        m.registerMigration("v22-engine-restore") { db in
             // The engine's watermark and next sweep with the cursor (`BatchCursor`), so a restart
             // continues the running engine: the watermark is the newest time of a detection that was
             // not late (statuses, ends and check-ins do not move it), 0 for none. NULL (a store
             // written before) restores the watermark from the event log and sweeps at the next event.
             try db.execute(sql: "ALTER TABLE pipeline_cursor ADD COLUMN watermark REAL")
             try db.execute(sql: "ALTER TABLE pipeline_cursor ADD COLUMN next_sweep REAL")
+            // The newest item of a source and category (an open item's earlier episode, at a restore).
+            try db.execute(sql: "CREATE INDEX risk_items_source ON risk_items(source, category, drill, seq)")
+            // A drill's camera statuses, apart from the real ones (a drill's offline mutes drill analytics only).
+            try db.execute(sql: "ALTER TABLE cameras ADD COLUMN drill_status TEXT")
+            try db.execute(sql: "ALTER TABLE cameras ADD COLUMN drill_status_at REAL")
         }
         return m
     }

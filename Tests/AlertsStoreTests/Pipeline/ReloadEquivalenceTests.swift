@@ -116,6 +116,14 @@ struct ReloadEquivalenceTests {
         return out
     }
 
+    /// Runs `messages` through a hub that keeps running and through one restarted before
+    /// message `restartAt`: the first one's store (for sanity checks) and how the second differs.
+    static func restarted(_ messages: [OutcomeTableTests.Message], at restartAt: Int) throws -> (running: DisputeStore, differences: [String]) {
+        let (running, _) = try ReviewFindingsTests.run(messages)
+        let (restarted, _) = try ReviewFindingsTests.run(messages, restartAt: restartAt)
+        return (running, differences(try outcomes(running), try outcomes(restarted)))
+    }
+
     /// A small deterministic generator for batch sizes and reload points.
     struct SplitMix {
         var state: UInt64
@@ -154,10 +162,67 @@ struct ReloadEquivalenceTests {
     func statusesMoveNoWatermark() throws {
         typealias O = OutcomeTableTests
         let messages = [O.camera("cam-A", "a1", "intrusion", 0), O.status("cam-B", "online", 15), O.camera("cam-C", "c1", "intrusion", 3)]
-        let (running, _) = try ReviewFindingsTests.run(messages)
+        let (running, diff) = try Self.restarted(messages, at: 2)
         #expect(try running.riskItems().map(\.late) == [false, false], "sanity: 3:00 is within the lateness bound of 0:00")
-        let (restarted, _) = try ReviewFindingsTests.run(messages, restartAt: 2)
-        let diff = Self.differences(try Self.outcomes(running), try Self.outcomes(restarted))
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// An NVR uploading what it buffered: events of an earlier episode arrive after a later
+    /// item of the same camera and category opened. The first makes an item of its own (closed),
+    /// the next folds into it, also after a restart between the two.
+    @Test("An earlier episode's buffered events fold into one item across a restart")
+    func earlierEpisodeAcrossARestart() throws {
+        typealias O = OutcomeTableTests
+        let messages = [O.camera("cam-A", "a1", "intrusion", 20), O.camera("cam-A", "a0", "intrusion", 12), O.camera("cam-A", "a01", "intrusion", 12.5)]
+        let (running, diff) = try Self.restarted(messages, at: 2)
+        #expect(try running.riskItems().map(\.occurrences).sorted() == [1, 2], "sanity: the buffered events fold into one earlier item")
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// A drill's `offline` mutes that camera's drill analytics (and not its live ones); after a
+    /// restart the drill's status is still there, so the drill event after it is still muted.
+    @Test("A drill's camera status mutes the drill's analytics across a restart")
+    func drillStatusAcrossARestart() throws {
+        typealias O = OutcomeTableTests
+        func drill(_ m: O.Message) -> O.Message {
+            var m = m
+            m.payload = String(m.payload.dropLast()) + #","drill":true}"#
+            return m
+        }
+        let messages = [drill(O.status("cam-A", "offline", 0)), drill(O.camera("cam-A", "d1", "intrusion", 1)), drill(O.camera("cam-A", "d2", "fight", 2)),
+                        O.camera("cam-A", "l1", "fight", 3)]
+        let (running, diff) = try Self.restarted(messages, at: 2)
+        let muted = try running.riskItems().filter { $0.drill && $0.category.family == .cameraAnalytics }.map { $0.suppressedBy != nil }
+        #expect(muted == [true, true], "sanity: the drill's offline mutes both drill events")
+        #expect(try running.riskItems().filter { !$0.drill }.map(\.suppressedBy) == [nil], "sanity: not the live one")
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// A slip whose item a camera's health holds open stays open past the repeat interval
+    /// (here 100 minutes): a restart must still hold it, so the camera's `online` closes it.
+    @Test("A slip held open longer than its repeat interval closes after a restart")
+    func longHeldSlipAcrossARestart() throws {
+        typealias O = OutcomeTableTests
+        let messages = [O.status("cam-A", "tampered", 0), O.camera("cam-C", "c1", "motion", 90), O.status("cam-A", "online", 100),
+                        O.camera("cam-C", "c2", "loitering", 105)]
+        let (running, diff) = try Self.restarted(messages, at: 2)
+        let slips = try running.writer.read { try String.fetchAll($0, sql: "SELECT state || ' ' || COALESCE(close_reason, '') FROM slips") }
+        #expect(slips == ["closed items_closed"], "sanity: the health item's slip closes once the camera is back")
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// Two cases open in one zone (a fight, then a fire); the fight's gets newer evidence.
+    /// A person falling relates to both: it joins the case opened last, as the running
+    /// stage keeps them in the order they opened, also after a restart.
+    @Test("Evidence that fits two open cases joins the same one after a restart")
+    func casesKeepTheirOrderAcrossARestart() throws {
+        typealias O = OutcomeTableTests
+        let messages = [O.camera("cam-A", "f1", "fight", 0), O.camera("cam-B", "s1", "fire_smoke", 1), O.camera("cam-A", "f2", "fight", 4),
+                        O.camera("cam-B", "p1", "person_fall", 5)]
+        let (running, diff) = try Self.restarted(messages, at: 3)
+        let cases = try running.writer.read { try String.fetchAll($0, sql: "SELECT case_id || ' ' || risk_item_id FROM case_items ORDER BY 1") }
+        #expect(cases == ["AJ-00000001 RI-00000001", "AJ-00000001 RI-00000003", "AJ-00000002 RI-00000002", "AJ-00000002 RI-00000004"],
+                "sanity: two cases, the fall joins the second")
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
     }
 

@@ -21,6 +21,8 @@ struct ReviewFindingsTests {
         final class Clock: @unchecked Sendable { var now = OutcomeTableTests.t0 }
         let clock = Clock()
         let store = try DisputeStore.inMemory()
+        // The registry's cameras, as a hub saves them at start: the store keeps their statuses.
+        try store.saveRegistry(O.registry, zoneOf: { $0.zone })
         func processor() throws -> PipelineProcessor {
             let decode = DecodeStage(router: TopicRouter(), registry: O.registry, timeParser: TimeParser(), adapters: rules.adapters)
             let engine = RiskEngine(rules: rules, place: Placer(registry: O.registry, zones: nil).place)
