@@ -175,7 +175,7 @@ public struct RiskEngine: Sendable {
     var windows: [GroupWindow] = []
     var cameraStatus: [String: CameraStatus] = [:]
     /// Camera status as drill events report it: it inhibits only drill analytics
-    /// (and is not the camera's real status, so it is not stored).
+    /// (it is not the camera's real status: the store keeps it apart, `cameras.drill_status`).
     var drillCameraStatus: [String: CameraStatus] = [:]
     /// The newest event time seen (detections and reports that are not late); the store keeps
     /// it with each batch's cursor, so a restart continues from it rather than from the newest
