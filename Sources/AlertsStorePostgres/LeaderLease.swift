@@ -7,6 +7,8 @@ import Synchronization
 extension HubError.Code {
     /// The leader lease's connection or query failed (`LeaderLease`).
     public static let leaderLease = Self("leader_lease")
+    /// A batch of a group's pipeline refused: another hub has taken the lead since (`PostgresStore.takeLead`).
+    public static let pipelineLeadLost = Self("pipeline_lead_lost")
 }
 
 /// Which hub does the leader-only work — deadline supervision, the patrol

@@ -11,25 +11,51 @@ import PostgresNIO
 /// Each call is one transaction on the store's connection; the calling thread
 /// blocks (the publisher calls from its store thread, the hub at start).
 extension PostgresStore: OutboxStore {
-    /// The advisory lock a hub holds on its store's session while it runs (an arbitrary constant of PatrolHub).
+    /// The advisory lock a hub holds on its store's session while it runs (an arbitrary constant of PatrolHub):
+    /// exclusively by a lone hub, shared by each hub of a group.
     static let soleHubLockKey: Int64 = 0x5041_5452_4F4C_0003
 
     /// Takes the store for this hub alone: a session-level advisory lock, held until the connection
-    /// closes (the hub stops, or dies and the server notices). One hub per PostgreSQL store for now:
-    /// each hub numbers its items, slips and cases itself, so two would reuse each other's ids.
-    /// - Throws: `HubError` `.postgresStore` when another hub holds it.
+    /// closes (the hub stops, or dies and the server notices). Without `broker.shared_group` a hub
+    /// decides alone on its store: a second would number items, slips and cases over the first's.
+    /// - Throws: `HubError` `.postgresStore` when another hub, or a group, runs on the store.
     public func claimForThisHub() throws {
-        let taken = try turn.withLock {
-            try query("SELECT pg_try_advisory_lock(\(Self.soleHubLockKey))").rows.first?.decode(Bool.self) ?? false
-        }
-        guard taken else {
-            throw HubError(.postgresStore, "another PatrolHub runs on \(url): one hub per PostgreSQL store for now (each numbers its items, slips and cases itself); stop it first")
+        guard try claim("pg_try_advisory_lock") else {
+            throw HubError(.postgresStore, "another PatrolHub runs on \(url): one hub per PostgreSQL store unless the hubs form a group (broker.shared_group); stop it first")
         }
     }
+
+    /// Takes the store for a hub of a group (`broker.shared_group`): the same lock as
+    /// `claimForThisHub`, shared, so the hubs of a group run together and a lone hub does not
+    /// run beside them.
+    /// - Throws: `HubError` `.postgresStore` when a hub without a group runs on the store.
+    public func claimForGroup() throws {
+        guard try claim("pg_try_advisory_lock_shared") else {
+            throw HubError(.postgresStore, "a PatrolHub without broker.shared_group runs on \(url): a group and a lone hub cannot share a store; stop it first")
+        }
+    }
+
+    /// Tries `function` on the hub lock for up to 2 s: a hub that has just stopped closed its
+    /// connection, but its server process may not have ended (and freed the lock) yet.
+    private func claim(_ function: String) throws -> Bool {
+        for attempt in 0..<20 {
+            if attempt > 0 { Thread.sleep(forTimeInterval: 0.1) }
+            let taken = try turn.withLock {
+                try query(PostgresQuery(unsafeSQL: "SELECT \(function)(\(Self.soleHubLockKey))")).rows.first?.decode(Bool.self) ?? false
+            }
+            if taken { return true }
+        }
+        return false
+    }
+
+    /// The advisory lock a hub's registry and zone writes hold (hubs of a group starting together
+    /// would otherwise each delete and insert the same rows, and one would fail on the keys).
+    static let registryLockKey: Int64 = 0x5041_5452_4F4C_0004
 
     /// Replaces the zones table with the loaded grid.
     public func saveZones(_ index: ZoneIndex) throws {
         try batch(outputPrefix: "") { b in
+            try b.run("SELECT pg_advisory_xact_lock(\(Self.registryLockKey))")
             try b.run("DELETE FROM zones")
             for z in index.zones {
                 try b.run("""
@@ -44,6 +70,7 @@ extension PostgresStore: OutboxStore {
     /// hubs on one store, each start writes its registry: the hubs of a group must share one.
     public func saveRegistry(_ registry: Registry, zoneOf: (CameraRecord) -> String?) throws {
         try batch(outputPrefix: "") { b in
+            try b.run("SELECT pg_advisory_xact_lock(\(Self.registryLockKey))")
             try b.run("DELETE FROM devices")
             let ids = registry.cameras.keys.sorted()
             try b.run("DELETE FROM cameras WHERE NOT (id = ANY(\(ids)))")

@@ -21,6 +21,42 @@ enum PostgresMigrations {
         ("v1-pipeline", v1Pipeline),
         ("v2-inbox-keyed", v2InboxKeyed),
         ("v3-engine-restore", v3EngineRestore),
+        ("v4-shared-inbox", v4SharedInbox),
+    ]
+
+    /// A group of hubs on one store (`broker.shared_group`, `PostgresSharedInbox`): the inbox every
+    /// hub forwards its own inbox into, numbered in commit order by one counter row (`shared_inbox_seq`:
+    /// its row lock is held to each forward's commit, so a row never becomes visible after a higher
+    /// seq); how far each hub has forwarded (`shared_inbox_forward`, by its inbox's id); and the
+    /// pipeline's leader epoch (`pipeline_leader`): the leader's every batch checks it, so a hub
+    /// that lost the lead cannot commit after the next leader took it (`PostgresStore.takeLead`).
+    static let v4SharedInbox: [String] = [
+        """
+        CREATE TABLE shared_inbox (
+            seq BIGINT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            origin_seq BIGINT NOT NULL,
+            key_high BIGINT NOT NULL,
+            key_low BIGINT NOT NULL,
+            topic TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            size BIGINT,
+            sha256 TEXT,
+            UNIQUE (origin, origin_seq)
+        )
+        """,
+        "CREATE TABLE shared_inbox_seq (id INTEGER PRIMARY KEY CHECK (id = 1), last BIGINT NOT NULL)",
+        "INSERT INTO shared_inbox_seq(id, last) VALUES (1, 0)",
+        """
+        CREATE TABLE shared_inbox_forward (
+            origin TEXT PRIMARY KEY,
+            forwarded_through BIGINT NOT NULL,
+            forwarded_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+        "CREATE TABLE pipeline_leader (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT, since DOUBLE PRECISION)",
+        "INSERT INTO pipeline_leader(id, epoch) VALUES (1, 0)",
     ]
 
     /// What a restart needs to continue the running engine exactly (as SQLite's `v22-engine-restore`):

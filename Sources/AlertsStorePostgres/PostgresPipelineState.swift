@@ -38,8 +38,7 @@ extension PostgresStore: PipelineProcessorStore {
     /// (one snapshot of the database, as SQLite's read). Slips and cases are read one
     /// by one (`fetchSlip`, `fetchCase`): a few round trips per window's object, at start only.
     public func engineSnapshot(rules: RuleSet) throws -> (snapshot: RiskEngine.Snapshot, changesSeen: Int64) {
-        try batch(outputPrefix: "") { b -> (RiskEngine.Snapshot, Int64) in
-            try b.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try snapshot { b -> (RiskEngine.Snapshot, Int64) in
             var s = RiskEngine.Snapshot()
             // The engine's watermark as this inbox's last batch committed it (see the SQLite store).
             let inbox = try requireInboxID()

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The dispute store on PostgreSQL, behind the pipeline's store interface
 /// (`PipelineStore`): the same tables, keys and change log as the SQLite
@@ -39,6 +40,9 @@ public final class PostgresStore: PipelineStore, Sendable {
     let logger: Logger
     /// Batches (and migrations) take turns on the one connection.
     let turn = NSLock()
+    /// The leader epoch this store's pipeline took (`takeLead`); nil for a store that is not a
+    /// group's pipeline. Set, every batch first checks that it is still the store's epoch.
+    let leadEpoch = Mutex<Int64?>(nil)
 
     /// Connects to the store at `url` and brings its schema up to date (`PostgresMigrations`).
     ///
@@ -150,9 +154,20 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// (see the type's note): call it from the pipeline's dedicated thread. `body` must not call
     /// the store itself (only the batch it is given): the store's turn is held while it runs.
     public func batch<T>(outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
+        try transaction(begin: "BEGIN", fenced: true, outputPrefix: outputPrefix, body)
+    }
+
+    /// Runs `body` in one repeatable-read, read-only transaction: one snapshot of the database
+    /// for all its reads. Not checked against a group's lead: it writes nothing.
+    func snapshot<T>(_ body: (PostgresBatch) throws -> T) throws -> T {
+        try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", fenced: false, outputPrefix: "", body)
+    }
+
+    private func transaction<T>(begin: String, fenced: Bool, outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
         try turn.withLock {
-            try execute("BEGIN")
+            try execute(begin)
             do {
+                if fenced { try checkLead() }
                 let result = try body(PostgresBatch(store: self, outputPrefix: outputPrefix))
                 // An aborted transaction answers COMMIT with a ROLLBACK, not an error.
                 let done = try query(PostgresQuery(unsafeSQL: "COMMIT")).metadata.command
@@ -163,6 +178,46 @@ public final class PostgresStore: PipelineStore, Sendable {
                 try? execute("ROLLBACK")
                 throw error
             }
+        }
+    }
+
+    // MARK: - The group's pipeline leader
+
+    /// Makes this store's pipeline the group's (`broker.shared_group`): a new leader epoch, which
+    /// every later batch of this store checks (`checkLead`). Call it after winning the leader lease
+    /// and before reading the engine's state: the update waits for a batch the previous leader
+    /// has in flight (its check holds the row), and once it commits, any batch of that leader
+    /// fails its check. So two hubs never both commit after reading the same state, whatever
+    /// their leases believe (a frozen leader, a lease lost mid-batch). Returns the epoch.
+    @discardableResult
+    public func takeLead(holder: String, now: Date = Date()) throws -> Int64 {
+        let epoch = try turn.withLock {
+            try query("UPDATE pipeline_leader SET epoch = epoch + 1, holder = \(holder), since = \(now.timeIntervalSince1970) WHERE id = 1 RETURNING epoch")
+                .rows.first?.decode(Int64.self) ?? 0
+        }
+        leadEpoch.withLock { $0 = epoch }
+        return epoch
+    }
+
+    /// Forgets the epoch taken: batches stop checking it (a hub that lost the lead).
+    public func dropLead() {
+        leadEpoch.withLock { $0 = nil }
+    }
+
+    /// The hub that took the group's lead last (`pipeline_leader.holder`) and its epoch.
+    public func leadHolder() throws -> (holder: String?, epoch: Int64) {
+        try turn.withLock {
+            try query("SELECT holder, epoch FROM pipeline_leader WHERE id = 1").rows.first?.decode((String?, Int64).self) ?? (nil, 0)
+        }
+    }
+
+    /// In a transaction: throws `HubError` `.pipelineLeadLost` when another hub took the lead
+    /// after this store's `takeLead`. Holds the row (`FOR SHARE`) to the end of the transaction.
+    private func checkLead() throws {
+        guard let mine = leadEpoch.withLock({ $0 }) else { return }
+        let current = try query("SELECT epoch FROM pipeline_leader WHERE id = 1 FOR SHARE").rows.first?.decode(Int64.self) ?? 0
+        guard current == mine else {
+            throw HubError(.pipelineLeadLost, "another hub took the group's pipeline (leader epoch \(current), this hub's \(mine))")
         }
     }
 

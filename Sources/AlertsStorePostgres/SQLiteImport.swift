@@ -24,6 +24,10 @@ extension PostgresStore {
         "patrol_slots", "patrol_records", "patrol_scheduler", "unmapped_inputs", "retention_horizons", "changes",
     ]
 
+    /// Tables a SQLite store has no counterpart of: only a group of hubs on one PostgreSQL
+    /// store writes them (the shared inbox, `v4-shared-inbox`). Not copied, left as migrated.
+    static let groupOnlyTables: Set<String> = ["shared_inbox", "shared_inbox_seq", "shared_inbox_forward", "pipeline_leader"]
+
     /// The tables the first migration fills with a starting row: the copy replaces those rows.
     static let seededTables: Set<String> = ["pipeline_cursor", "counters"]
 
@@ -102,7 +106,7 @@ extension PostgresStore {
             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'
             """).rows
         let tables = Set(try rows.map { try $0.decode(String.self) })
-        let missing = tables.subtracting(Self.copiedTables).sorted()
+        let missing = tables.subtracting(Self.copiedTables).subtracting(Self.groupOnlyTables).sorted()
         guard missing.isEmpty else {
             throw HubError(.postgresStore, "the copy does not know the PostgreSQL tables \(missing.joined(separator: ", ")) (PostgresStore.copiedTables)")
         }

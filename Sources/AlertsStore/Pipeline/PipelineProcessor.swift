@@ -78,8 +78,9 @@ public typealias PipelineProcessor = BatchProcessor<DisputeStore>
 public final class BatchProcessor<Store: PipelineProcessorStore> {
     /// The store it commits outcomes to (and, for `DisputeStore`, reads the inbox from).
     public let store: Store
-    /// The hub's inbox (a SQLite file): read in `seq` order after the store's cursor.
-    public let inbox: DisputeStore
+    /// Where the messages come from, read in `seq` order after the store's cursor: the hub's
+    /// inbox file, or the shared inbox in PostgreSQL a group of hubs forwards into.
+    public let inbox: any PipelineInbox
     /// Topic routing, registry and limits of decoding; replaced when the registry is reloaded.
     public var decode: DecodeStage
     /// The rules engine and its memory, rebuilt from the store at start.
@@ -131,7 +132,7 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
 
     /// A processor that continues from what `store` holds (`reload()` runs here), reading `inbox`'s
     /// messages after the store's cursor; `clock` stamps processing times.
-    public init(store: Store, inbox: DisputeStore, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
+    public init(store: Store, inbox: any PipelineInbox, decode: DecodeStage, engine: RiskEngine, outputPrefix: String, patrol: PatrolStage? = nil,
                 clock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.store = store
         self.inbox = inbox

@@ -1,0 +1,173 @@
+import Alerts
+import AlertsStore
+import Foundation
+import NIOCore
+import PostgresNIO
+
+/// The inbox a group of hubs shares (`broker.shared_group` with `store.kind: postgres`).
+///
+/// Each hub keeps its own inbox file: the broker hands it its share of the
+/// messages, and it acknowledges each once committed there, as a lone hub
+/// does. Its forwarder copies that file's rows, in order, into this table
+/// (`forward(_:origin:)`), each forward one transaction that also moves the
+/// hub's `forwarded_through`, so a row is forwarded exactly once across
+/// crashes. The leader's pipeline reads this table (`PipelineInbox`) after
+/// the cursor it keeps under `sharedInboxID`: one engine decides every
+/// outcome, in one order, as a lone hub does.
+///
+/// **Numbering.** Seqs come from one counter row (`shared_inbox_seq`), whose
+/// row lock each forward holds until its commit: forwards are numbered in the
+/// order they commit, so no row ever becomes visible after one with a higher
+/// seq, and the pipeline's cursor never passes a row still being written.
+///
+/// One connection (a `PostgresStore` of its own, not the pipeline's: the
+/// forwarder must not wait behind a batch). Every call blocks the calling
+/// thread (see `PostgresStore`).
+public final class PostgresSharedInbox: PipelineInbox, Sendable {
+    /// The id the pipeline's cursor and mark are kept under in `pipeline_cursor` and
+    /// `pipeline_inflight` (the group's one pipeline; a hub's own inbox id is a UUID).
+    public static let sharedInboxID = "shared-inbox"
+
+    /// The connection (opened without an inbox id: it keeps no cursor of its own).
+    public let store: PostgresStore
+
+    /// A shared inbox on `store`'s connection.
+    public init(store: PostgresStore) {
+        self.store = store
+    }
+
+    /// How far the hub whose inbox is `origin` has forwarded (its inbox's seq). A hub forwarding for
+    /// the first time starts after the cursor its inbox had when it ran alone on this store (a hub
+    /// joining a group after `store.kind: postgres` without one), else at 0; the row is made then.
+    public func forwardedThrough(origin: String) throws -> Int64 {
+        try store.turn.withLock {
+            try store.query("""
+                INSERT INTO shared_inbox_forward(origin, forwarded_through, forwarded_at)
+                SELECT \(origin), COALESCE((SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(origin)), 0), \(Date().timeIntervalSince1970)
+                ON CONFLICT (origin) DO NOTHING
+                """)
+            return try store.query("SELECT forwarded_through FROM shared_inbox_forward WHERE origin = \(origin)").rows.first?.decode(Int64.self) ?? 0
+        }
+    }
+
+    /// Copies `records` (rows of the inbox `origin`, oldest first) into the shared inbox and
+    /// moves `origin`'s `forwarded_through` to the last, in one transaction. Rows at or before
+    /// what was forwarded already are skipped (a forward that committed but whose caller died
+    /// before it knew). Returns `origin`'s new `forwarded_through`.
+    @discardableResult
+    public func forward(_ records: [InboxRecord], origin: String, now: Date = Date()) throws -> Int64 {
+        try store.turn.withLock {
+            try store.execute("BEGIN")
+            do {
+                let done = try store.query("SELECT forwarded_through FROM shared_inbox_forward WHERE origin = \(origin) FOR UPDATE")
+                    .rows.first?.decode(Int64.self) ?? 0
+                let fresh = records.filter { $0.seq > done }
+                guard let last = fresh.last else {
+                    try store.execute("COMMIT")
+                    return done
+                }
+                // The counter's row lock, held to the commit, orders the forwards (see the type's note).
+                let end = try store.query("UPDATE shared_inbox_seq SET last = last + \(Int64(fresh.count)) WHERE id = 1 RETURNING last")
+                    .rows.first?.decode(Int64.self) ?? 0
+                let first = end - Int64(fresh.count) + 1
+                for start in stride(from: 0, to: fresh.count, by: 500) {
+                    let part = fresh[start..<min(start + 500, fresh.count)]
+                    let seqs = part.indices.map { first + Int64($0) }
+                    let originSeqs = part.map(\.seq)
+                    let highs = part.map { Int64(bitPattern: $0.keyHigh) }
+                    let lows = part.map { Int64(bitPattern: $0.keyLow) }
+                    let topics = part.map(\.topic)
+                    let payloads = part.map { ByteBuffer(bytes: $0.payload) }
+                    let times = part.map(\.receivedAt.timeIntervalSince1970)
+                    let sizes = part.map { Int64($0.oversized?.size ?? -1) }
+                    let hashes = part.map { $0.oversized?.sha256 ?? "" }
+                    try store.query("""
+                        INSERT INTO shared_inbox(seq, origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256)
+                        SELECT s, \(origin), o, h, l, t, p, r, NULLIF(z, -1), NULLIF(x, '')
+                        FROM unnest(\(seqs)::bigint[], \(originSeqs)::bigint[], \(highs)::bigint[], \(lows)::bigint[], \(topics)::text[],
+                                    \(payloads)::bytea[], \(times)::float8[], \(sizes)::bigint[], \(hashes)::text[]) AS u(s, o, h, l, t, p, r, z, x)
+                        """)
+                }
+                try store.query("""
+                    UPDATE shared_inbox_forward SET forwarded_through = \(last.seq), forwarded_at = \(now.timeIntervalSince1970) WHERE origin = \(origin)
+                    """)
+                let outcome = try store.query(PostgresQuery(unsafeSQL: "COMMIT")).metadata.command
+                guard outcome == "COMMIT" else { throw HubError(.postgresStore, "PostgreSQL: the forward was rolled back (\(outcome))") }
+                return last.seq
+            } catch {
+                try? store.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// The shared inbox's newest seq (0 when nothing was forwarded).
+    public func newestSeq() throws -> Int64 {
+        try store.turn.withLock { try store.query("SELECT last FROM shared_inbox_seq WHERE id = 1").rows.first?.decode(Int64.self) ?? 0 }
+    }
+
+    /// The group pipeline's cursor in the shared inbox (0 before its first batch).
+    public func processedThrough() throws -> Int64 {
+        try store.turn.withLock {
+            try store.query("SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(Self.sharedInboxID)").rows.first?.decode(Int64.self) ?? 0
+        }
+    }
+
+    /// Deletes shared rows the pipeline has processed that were received before `cutoff` (each
+    /// hub's inbox file keeps its own copy by its own retention); returns how many.
+    @discardableResult
+    public func prune(olderThan cutoff: Date) throws -> Int {
+        try store.turn.withLock {
+            try store.query("""
+                DELETE FROM shared_inbox WHERE received_at < \(cutoff.timeIntervalSince1970)
+                AND seq <= COALESCE((SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(Self.sharedInboxID)), 0)
+                """).metadata.rows ?? 0
+        }
+    }
+
+    // MARK: - PipelineInbox
+
+    /// The shared rows after `after`, oldest first, at most `limit` and no more once their payloads reach `maxBytes`.
+    public func pending(after: Int64, limit: Int, maxBytes: Int) throws -> [InboxRecord] {
+        let rows = try store.turn.withLock {
+            try store.query("""
+                SELECT seq, key_high, key_low, topic, payload, received_at, size, sha256 FROM shared_inbox
+                WHERE seq > \(after) ORDER BY seq LIMIT \(limit)
+                """).rows
+        }
+        var out: [InboxRecord] = []
+        out.reserveCapacity(min(limit, 20_000))
+        var bytes = 0
+        for row in rows {
+            guard bytes < maxBytes else { break }
+            let record = try Self.record(row)
+            bytes += record.payload.count
+            out.append(record)
+        }
+        return out
+    }
+
+    /// The seqs of the shared rows after `after` through `through`, oldest first, at most `limit`.
+    public func inboxSeqs(after: Int64, through: Int64, limit: Int) throws -> [Int64] {
+        try store.turn.withLock {
+            try store.query("SELECT seq FROM shared_inbox WHERE seq > \(after) AND seq <= \(through) ORDER BY seq LIMIT \(limit)")
+                .rows.map { try $0.decode(Int64.self) }
+        }
+    }
+
+    /// One shared row by its seq (nil when it is not there, or pruned).
+    public func inboxRecord(seq: Int64) throws -> InboxRecord? {
+        let row = try store.turn.withLock {
+            try store.query("SELECT seq, key_high, key_low, topic, payload, received_at, size, sha256 FROM shared_inbox WHERE seq = \(seq)").rows.first
+        }
+        return try row.map(Self.record)
+    }
+
+    private static func record(_ row: PostgresRow) throws -> InboxRecord {
+        let (seq, high, low, topic, payload, received, size, sha) =
+            try row.decode((Int64, Int64, Int64, String, ByteBuffer, Double, Int64?, String?).self)
+        return InboxRecord(seq: seq, keyHigh: UInt64(bitPattern: high), keyLow: UInt64(bitPattern: low), topic: topic,
+                           payload: Array(payload.readableBytesView), receivedAt: Date(timeIntervalSince1970: received),
+                           oversized: size.map { InboxMessage.Oversized(size: Int($0), sha256: sha ?? "") })
+    }
+}
