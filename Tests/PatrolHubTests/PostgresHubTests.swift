@@ -26,6 +26,19 @@ struct PostgresHubTests {
         return last.values.sorted()
     }
 
+    /// A hub's configuration on the PostgreSQL database `db` (the password, if any, in a file in `dir`), in `group` when set.
+    static func onPostgres(_ db: (url: String, password: String?), _ dir: TempDir, group: String? = nil) throws -> (inout HubConfig) -> Void {
+        let passwordFile = db.password.map { dir.write("store-password", $0 + "\n") }
+        let url = try PostgresStoreURL(parsing: db.url)
+        return { c in
+            c.store.kind = .postgres
+            c.store.url = url
+            c.store.passwordFile = passwordFile
+            c.http.enabled = false
+            c.broker.sharedGroup = group
+        }
+    }
+
     @Test("The same messages give the same items and slips on PostgreSQL as on SQLite; a restart and a redelivery add nothing")
     func sameOutcomesAsSQLite() async throws {
         let broker = try TestBroker()
@@ -59,14 +72,7 @@ struct PostgresHubTests {
         let db = try TestPostgres.freshDatabase("hub")
         let pgDir = TempDir()
         defer { pgDir.cleanup() }
-        let passwordFile = db.password.map { pgDir.write("store-password", $0 + "\n") }
-        let url = try PostgresStoreURL(parsing: db.url)
-        func configure(_ c: inout HubConfig) {
-            c.store.kind = .postgres
-            c.store.url = url
-            c.store.passwordFile = passwordFile
-            c.http.enabled = false
-        }
+        let configure = try Self.onPostgres(db, pgDir)
         let pgWatcher = try OutputWatcher(port: broker.port)
         defer { pgWatcher.stop() }
         try await pgWatcher.waitSubscribed(publisher: pub)
@@ -123,21 +129,11 @@ struct PostgresHubTests {
         let db = try TestPostgres.freshDatabase("sole")
         let dirA = TempDir(), dirB = TempDir()
         defer { dirA.cleanup(); dirB.cleanup() }
-        let url = try PostgresStoreURL(parsing: db.url)
-        func configure(_ dir: TempDir) -> (inout HubConfig) -> Void {
-            let passwordFile = db.password.map { dir.write("store-password", $0 + "\n") }
-            return { c in
-                c.store.kind = .postgres
-                c.store.url = url
-                c.store.passwordFile = passwordFile
-                c.http.enabled = false
-            }
-        }
-        let first = try TestHub(brokerPort: broker.port, dir: dirA, clientID: "hub-first", configure: configure(dirA))
+        let first = try TestHub(brokerPort: broker.port, dir: dirA, clientID: "hub-first", configure: Self.onPostgres(db, dirA))
         do {
             try await first.waitConnected()
             do {
-                let second = try TestHub(brokerPort: broker.port, dir: dirB, clientID: "hub-second", configure: configure(dirB))
+                let second = try TestHub(brokerPort: broker.port, dir: dirB, clientID: "hub-second", configure: Self.onPostgres(db, dirB))
                 try? await second.stop()
                 Issue.record("a second hub started on a store another hub runs on")
             } catch {
@@ -148,9 +144,62 @@ struct PostgresHubTests {
             throw error
         }
         try await first.stop()
-        let second = try TestHub(brokerPort: broker.port, dir: dirB, clientID: "hub-second", configure: configure(dirB))
+        let second = try TestHub(brokerPort: broker.port, dir: dirB, clientID: "hub-second", configure: Self.onPostgres(db, dirB))
         try await second.waitConnected()
         try await second.stop()
+    }
+
+    @Test("Two hubs in a group on one store: each message decided once, as one hub decides it; a lone hub cannot join them")
+    func groupOnOneStore() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        let messages = exactOutcomesMessages(now: Date())
+        let db = try TestPostgres.freshDatabase("group")
+        let dirs = [TempDir(), TempDir(), TempDir()]
+        defer { for d in dirs { d.cleanup() } }
+        let watcher = try OutputWatcher(port: broker.port)
+        defer { watcher.stop() }
+        try await watcher.waitSubscribed(publisher: pub)
+        let a = try TestHub(brokerPort: broker.port, dir: dirs[0], clientID: "hub-a", configure: Self.onPostgres(db, dirs[0], group: "city"))
+        var b: TestHub?
+        let reader = try PostgresStore(url: db.url, password: db.password)
+        defer { reader.close() }
+        do {
+            b = try TestHub(brokerPort: broker.port, dir: dirs[1], clientID: "hub-b", configure: Self.onPostgres(db, dirs[1], group: "city"))
+            try await a.waitConnected()
+            try await b!.waitConnected()
+            // A lone hub (no group) is refused while the group runs on the store.
+            do {
+                let lone = try TestHub(brokerPort: broker.port, dir: dirs[2], clientID: "hub-lone", configure: Self.onPostgres(db, dirs[2]))
+                try? await lone.stop()
+                Issue.record("a lone hub started on a group's store")
+            } catch {
+                #expect("\(error)".contains("another PatrolHub runs on"), "\(error)")
+            }
+            try await pub.publishAll(messages)
+            let shared = PostgresSharedInbox(store: reader)
+            try await waitUntil("the group decided every message and published its slips", timeout: 60) {
+                try shared.newestSeq() == Int64(messages.count) && shared.processedThrough() == Int64(messages.count)
+                    && reader.rowCount("outbox") == 0 && PostgresHubTests.slipFacts(watcher).count >= 2
+            }
+            // The broker spread the messages: both hubs received some, neither all.
+            let shares = [try a.store.inboxNewestSeq(), try b!.store.inboxNewestSeq()]
+            #expect(shares.reduce(0, +) == Int64(messages.count) && shares.allSatisfy { $0 > 0 }, "\(shares)")
+        } catch {
+            try? await a.stop()
+            try? await b?.stop()
+            throw error
+        }
+        try await a.stop()
+        try await b?.stop()
+        // One hub's outcomes (`sameOutcomesAsSQLite`): 6 items, 2 slips, every event once, no dead letter.
+        #expect(try reader.rowCount("risk_items") == 6)
+        #expect(try reader.rowCount("slips") == 2)
+        #expect(try reader.rowCount("events") == messages.count)
+        #expect(try reader.rowCount("dead_letters") == 0)
+        #expect(try reader.leadHolder().epoch >= 1)
     }
 
     @Test("A hub whose PostgreSQL store cannot be reached refuses to start, naming the store")

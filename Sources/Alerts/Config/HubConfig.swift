@@ -434,10 +434,6 @@ public struct HubConfig: Sendable {
         } else if c.store.kind == .postgres {
             throw s.error("kind", "store.kind: postgres needs store.url: postgres://user@host:port/database")
         }
-        if c.store.kind == .postgres, c.broker.sharedGroup != nil {
-            // Each hub numbers its items, slips and cases itself: two hubs on one store would reuse ids.
-            throw b.error("shared_group", "several hubs on one PostgreSQL store are not safe yet (each numbers its items, slips and cases itself): run one hub per store, without shared_group (docs/POSTGRES.md)")
-        }
         c.store.passwordFile = try s.string("password_file").map(resolve)
         if c.store.passwordFile != nil, c.store.kind != .postgres {
             throw s.error("password_file", "is for store.kind: postgres")

@@ -16,6 +16,11 @@ struct Hub {
     let store: DisputeStore
     /// The PostgreSQL store the pipeline writes to with `store.kind: postgres` (nil with SQLite).
     let postgres: PostgresStore?
+    /// A hub of a group (`broker.shared_group` with `store.kind: postgres`): the group's shared inbox,
+    /// which this hub forwards its inbox file into and, while it leads, its pipeline reads (else nil).
+    let sharedInbox: PostgresSharedInbox?
+    /// A hub of a group: the group's leader lease (else nil).
+    let lease: LeaderLease?
     /// Held while this hub exists: no second hub runs on the same store (`StoreLock`).
     let storeLock: StoreLock
     let registry: Registry
@@ -76,19 +81,32 @@ struct Hub {
         let storeFolder = (config.store.path as NSString).deletingLastPathComponent
         if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
         storeLock = try StoreLock(storePath: config.store.path)
+        // A group of hubs on one PostgreSQL store: each forwards its inbox into the shared one, and the
+        // leader's pipeline decides every outcome (docs/POSTGRES.md, "A group of hubs").
+        let group = config.store.kind == .postgres && config.broker.sharedGroup != nil
+        var sharedInbox: PostgresSharedInbox?
+        var lease: LeaderLease?
         if config.store.kind == .postgres, let url = config.store.url {
             // Only the inbox is a file here (no store file is made); the store the pipeline writes to is
             // PostgreSQL, migrated on connect, keeping this inbox's cursor under the inbox's id, with the
             // registry it reads camera statuses against.
             store = try DisputeStore.inboxOnly(path: DisputeStore.inboxPath(for: config.store.path), synchronous: config.store.synchronous,
                                                memoryMiB: config.store.memoryMiB)
-            let pg = try PostgresStore(url: url, passwordFile: config.store.passwordFile, inboxID: store.inboxID, logger: logger)
+            let pg = try PostgresStore(url: url, passwordFile: config.store.passwordFile,
+                                       inboxID: group ? PostgresSharedInbox.sharedInboxID : store.inboxID, logger: logger)
             postgres = pg
             do {
-                try pg.claimForThisHub()
+                if group {
+                    try pg.claimForGroup()
+                    sharedInbox = PostgresSharedInbox(store: try PostgresStore(url: url, passwordFile: config.store.passwordFile, logger: logger))
+                    lease = try LeaderLease(url: url.description, password: PostgresStore.password(environment: ProcessInfo.processInfo.environment, file: config.store.passwordFile), logger: logger)
+                } else {
+                    try pg.claimForThisHub()
+                }
                 if let zones { try pg.saveZones(zones) }
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
             } catch {
+                sharedInbox?.store.close()
                 pg.close()
                 throw error
             }
@@ -100,9 +118,11 @@ struct Hub {
             store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
             postgres = nil
         }
-        // A hub that fails to build closes the PostgreSQL connection it opened (and so its claim on the store).
-        var closeOnFailure = postgres
-        defer { closeOnFailure?.close() }
+        self.sharedInbox = sharedInbox
+        self.lease = lease
+        // A hub that fails to build closes the PostgreSQL connections it opened (and so its claim on the store).
+        var closeOnFailure = [postgres, sharedInbox?.store].compactMap { $0 }
+        defer { for c in closeOnFailure { c.close() } }
         if postgres == nil {
             try metrics.startCounting(store: store)
             if let zones { try store.saveZones(zones) }
@@ -122,6 +142,7 @@ struct Hub {
         var services: [any Service] = [StoreLockService(lock: storeLock)]
         // Next, so it stops after the pipeline and the publisher: the connection closes once they are done.
         if let postgres { services.append(PostgresStoreService(store: postgres)) }
+        if let sharedInbox { services.append(PostgresStoreService(store: sharedInbox.store)) }
         switch config.broker.mode {
         case .embedded:
             let credentials = try BrokerCredentials.prepare(
@@ -198,8 +219,10 @@ struct Hub {
         // pipeline waits on it), the pipeline rings `outcomes` after each commit (the publisher,
         // the event stream and the WAL checkpoints wait on it).
         let inbox = Doorbell(), outcomes = Doorbell()
+        // In a group the ingest path wakes the forwarder, and the forwarder the pipeline.
+        let received = group ? Doorbell() : inbox
         ingest = IngestService(options: mqtt, store: store, logger: logger, health: health) { n in
-            inbox.ring()
+            received.ring()
             onCommit?(n)
         }
 
@@ -216,8 +239,12 @@ struct Hub {
         out.onConnect = outcomes // what was written while disconnected goes out on connect
         out.publishTimeout = .seconds(5) // an unacknowledged row stays in the outbox and goes out again
         (out.connects, out.disconnects) = metrics.mqttCounters(client: "publisher")
-        let publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: postgres ?? store as any OutboxStore,
+        var publisher = PublisherService(client: MQTTClient(options: out, logger: logger), store: postgres ?? store as any OutboxStore,
                                          logger: logger, wake: outcomes)
+        if let lease {
+            let isLeader: @Sendable () -> Bool = { lease.isLeader }
+            publisher.isActive = isLeader
+        }
 
         let store = self.store
         let rules = self.rules
@@ -244,7 +271,27 @@ struct Hub {
         // Beside the store file (its path even where the store is PostgreSQL); none for an in-memory store.
         let trapEvidenceFile = postgres != nil ? config.store.path + "-trap" : store.path.map { $0 + "-trap" }
         let pipeline: any Service
-        if let pg = postgres {
+        if let pg = postgres, let shared = sharedInbox, let lease {
+            // A group: the leader's pipeline reads the shared inbox; taking the lead in the store
+            // first fences off the previous leader's batches (`PostgresStore.takeLead`).
+            let holder = config.broker.clientID
+            let makeProcessor: @Sendable () throws -> BatchProcessor<PostgresStore> = {
+                let (decode, engine, patrol) = stages()
+                try pg.takeLead(holder: holder)
+                let processor = try BatchProcessor(store: pg, inbox: shared, decode: decode, engine: engine, outputPrefix: prefix,
+                                                   patrol: patrol, clock: clock.function)
+                processor.keyRetention = housekeeping.keyRetention
+                return processor
+            }
+            var service = PipelineService<PostgresStore>(makeProcessor: makeProcessor, trapEvidenceFile: trapEvidenceFile,
+               clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
+               supervision: SupervisionScheduler(store: pg, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
+               health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
+            let isLeader: @Sendable () -> Bool = { lease.isLeader }
+            service.isLeader = isLeader
+            service.pollInterval = Self.groupPollInterval
+            pipeline = service
+        } else if let pg = postgres {
             pipeline = PipelineService(makeProcessor: {
                 let (decode, engine, patrol) = stages()
                 let processor = try BatchProcessor(store: pg, inbox: store, decode: decode, engine: engine, outputPrefix: prefix,
@@ -252,7 +299,7 @@ struct Hub {
                 processor.keyRetention = housekeeping.keyRetention
                 return processor
             }, trapEvidenceFile: trapEvidenceFile,
-               makeHousekeeper: { p in Housekeeper(inbox: p.inbox, policy: housekeeping, cursor: { try p.store.cursor() }) },
+               makeHousekeeper: { p in Housekeeper(inbox: store, policy: housekeeping, cursor: { try p.store.cursor() }) },
                clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
                supervision: SupervisionScheduler(store: pg, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
                health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
@@ -272,13 +319,27 @@ struct Hub {
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
         let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)
-        services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
+        if let lease, let sharedInbox {
+            // Before the publisher and the pipeline, so it stops after them (a leader drains first);
+            // the forwarder after the pipeline, so it stops before it (its last rows reach the leader).
+            services.append(GroupLeaderService(lease: lease, bells: [inbox, outcomes], logger: logger))
+            services.append(contentsOf: [checkpoints, publisher, pipeline] as [any Service])
+            services.append(ForwarderService(inbox: store, shared: sharedInbox, policy: housekeeping, wake: received, forwarded: inbox,
+                                             clock: clock, logger: logger))
+            services.append(ingest)
+            logger.info("group.joined", metadata: ["mqtt.shared_group": "\(config.broker.sharedGroup ?? "")", "inbox.id": "\(store.inboxID)"])
+        } else {
+            services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
+        }
         // HTTP last, so it stops first: no request sees a half-stopped hub.
         http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, metrics: metrics, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
-        closeOnFailure = nil
+        closeOnFailure = []
     }
+
+    /// How often a group's leader looks for rows the other hubs forwarded, at most (seconds).
+    static let groupPollInterval: TimeInterval = 0.02
 
     /// Starts the embedded broker (so the clients connect at their first
     /// try) and returns the service group, which runs until SIGTERM/SIGINT

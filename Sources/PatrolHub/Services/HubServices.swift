@@ -77,29 +77,19 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     var outcomes: Doorbell?
     /// Told of every batch (messages by kind, batch time, receipt → commit latency).
     var metrics: HubMetrics?
+    /// A hub of a group: whether it leads the group now (nil: a lone hub, always). While it does
+    /// not, the thread holds no processor and waits; on a gain the processor is made anew (its
+    /// `makeProcessor` takes the lead in the store and reloads the engine from it).
+    var isLeader: (@Sendable () -> Bool)?
+    /// The longest wait with nothing to do, in seconds: a group's shared inbox is also filled by
+    /// the other hubs, which ring no bell here (nil: only timers and `inbox` end a wait).
+    var pollInterval: TimeInterval?
 
     func run() async throws {
-        let stop = StopFlag()
-        // Graceful shutdown drains; cancellation (another service failed) stops too.
-        let done: Result<Void, any Error> = await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
-                    let thread = Thread {
-                        ProcessSupport.niceCurrentThread(niceness)
-                        cont.resume(returning: Result { try self.loop(stop: stop) })
-                    }
-                    thread.name = "pipeline"
-                    thread.start()
-                }
-            } onGracefulShutdown: {
-                stop.set()
-                inbox.ring()
-            }
-        } onCancel: {
-            stop.set()
-            inbox.ring()
+        let niceness = self.niceness
+        try await runOnOwnThread(name: "pipeline", wake: inbox, prepare: { ProcessSupport.niceCurrentThread(niceness) }) { stop in
+            try self.loop(stop: stop)
         }
-        try done.get()
     }
 
     private func loop(stop: StopFlag) throws {
@@ -118,6 +108,13 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
             do {
                 // Read before the inbox: a group committed from here on ends the wait below at once.
                 let seen = inbox.rings
+                if let isLeader, !isLeader() {
+                    // Another hub leads the group: this one decides nothing until it gains the lead.
+                    if processor != nil { logger.notice("pipeline.standing_by", metadata: ["pipeline.reason": "this hub no longer leads its group"]) }
+                    processor = nil
+                    inbox.wait(after: seen, timeout: 1)
+                    continue
+                }
                 let p = try processor ?? openProcessor()
                 processor = p
                 let done = try step(p).messages
@@ -142,7 +139,12 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                     patrol: patrol.nextDue(p),
                     supervision: supervision.map { lastSupervision.addingTimeInterval(TimeInterval($0.supervisor.rules.tickSeconds)) },
                     wallSeconds: housekeeper?.wallSecondsUntilDue(now: now, speed: clock.speed))
-                inbox.wait(after: seen, timeout: timers.wait(now: clock.now(), speed: clock.speed))
+                let timeout = timers.wait(now: clock.now(), speed: clock.speed)
+                inbox.wait(after: seen, timeout: pollInterval.map { min(timeout, $0) } ?? timeout)
+            } catch let error as HubError where error.code == .pipelineLeadLost {
+                // Another hub took the group's lead: this batch was rolled back and is that hub's now.
+                logger.warning("pipeline.lead_lost", metadata: ["error": "\(error)"])
+                processor = nil
             } catch let error as StoreDatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in
@@ -156,12 +158,16 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                 failures.wait(until: stop)
             }
         }
-        // Drain what the ingester committed before it stopped (as far as the store can be written).
+        // Drain what the ingester committed before it stopped (as far as the store can be written);
+        // in a group, only the leader: the others' forwarders drained into the shared inbox.
+        if let isLeader, !isLeader() { return }
         do {
             let p = try processor ?? openProcessor()
             processor = p
             while try step(p).messages > 0 {}
             logger.info("pipeline.drained")
+        } catch let error as HubError where error.code == .pipelineLeadLost {
+            logger.warning("pipeline.lead_lost", metadata: ["error": "\(error)", "pipeline.action": "the new leader processes what is left"])
         } catch let error as StoreDatabaseError {
             logger.error("pipeline.drain_failed", metadata: ["error": "\(error)", "pipeline.action": "what is left stays in the inbox for the next start"])
         }
@@ -269,6 +275,8 @@ struct PublisherService: Service {
     let wake: Doorbell?
     /// The longest wait with the outbox empty.
     let fallback: Duration
+    /// Whether this hub publishes now: in a group only its leader does (nil: always).
+    var isActive: (@Sendable () -> Bool)?
     /// The outbox's reads and deletes wait for the store: on a thread of their own, never on the cooperative pool.
     private let storeThread = StoreThreads(threads: 1)
 
@@ -290,7 +298,7 @@ struct PublisherService: Service {
             // Read before the outbox: a commit from here on ends the wait at once.
             let seen = wake?.rings ?? 0
             do {
-                let sent = try await flush()
+                let sent = isActive?() ?? true ? try await flush() : 0
                 failures.succeeded()
                 if sent == 0 {
                     let (wake, fallback) = (self.wake, self.fallback)
@@ -308,7 +316,7 @@ struct PublisherService: Service {
         }
         // Publish what the drained pipeline wrote last.
         var rounds = 0
-        while rounds < 50, !Task.isCancelled, (try? await flush()) ?? 0 > 0 { rounds += 1 }
+        while rounds < 50, !Task.isCancelled, isActive?() ?? true, (try? await flush()) ?? 0 > 0 { rounds += 1 }
         await client.shutdown()
         await storeThread.shutdown()
     }
@@ -388,6 +396,34 @@ struct StoreFailures {
     func wait(until stop: StopFlag) {
         stop.wait(timeout: delay)
     }
+}
+
+/// Runs `body` on a thread of its own (`name`; `prepare` first, on that thread) and returns what it
+/// returns or throws. A graceful shutdown, or cancellation (another service failed), sets the
+/// `StopFlag` `body` is given and rings `wake`, the bell `body` waits on between its steps: the
+/// thread finishes its step, drains if it must, and returns.
+func runOnOwnThread(name: String, wake: Doorbell, prepare: (@Sendable () -> Void)? = nil,
+                    _ body: @escaping @Sendable (StopFlag) throws -> Void) async throws {
+    let stop = StopFlag()
+    let done: Result<Void, any Error> = await withTaskCancellationHandler {
+        await withGracefulShutdownHandler {
+            await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
+                let thread = Thread {
+                    prepare?()
+                    cont.resume(returning: Result { try body(stop) })
+                }
+                thread.name = name
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            stop.set()
+            wake.ring()
+        }
+    } onCancel: {
+        stop.set()
+        wake.ring()
+    }
+    try done.get()
 }
 
 /// A flag one task sets and a dedicated thread reads between its steps, or
