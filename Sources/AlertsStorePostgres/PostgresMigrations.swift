@@ -24,10 +24,10 @@ enum PostgresMigrations {
         ("v4-shared-inbox", v4SharedInbox),
     ]
 
-    /// A group of hubs on one store (`broker.shared_group`, `PostgresSharedInbox`): the inbox every
-    /// hub forwards its own inbox into, numbered in commit order by one counter row (`shared_inbox_seq`:
-    /// its row lock is held to each forward's commit, so a row never becomes visible after a higher
-    /// seq); how far each hub has forwarded (`shared_inbox_forward`, by its inbox's id); and the
+    /// A group of hubs on one store (`broker.shared_group`, `PostgresSharedInbox`): the arrivals every
+    /// hub forwards its own inbox into (`shared_arrivals`), and the shared inbox the leader numbers
+    /// them into by receive time (`shared_inbox`, its counter `shared_inbox_seq`); how far each hub
+    /// has forwarded (`shared_inbox_forward`, by its inbox's id); and the
     /// pipeline's leader epoch (`pipeline_leader`): the leader's every batch checks it, so a hub
     /// that lost the lead cannot commit after the next leader took it (`PostgresStore.takeLead`).
     static let v4SharedInbox: [String] = [
@@ -46,6 +46,21 @@ enum PostgresMigrations {
             UNIQUE (origin, origin_seq)
         )
         """,
+        """
+        CREATE TABLE shared_arrivals (
+            origin TEXT NOT NULL,
+            origin_seq BIGINT NOT NULL,
+            key_high BIGINT NOT NULL,
+            key_low BIGINT NOT NULL,
+            topic TEXT NOT NULL,
+            payload BYTEA NOT NULL,
+            received_at DOUBLE PRECISION NOT NULL,
+            size BIGINT,
+            sha256 TEXT,
+            PRIMARY KEY (origin, origin_seq)
+        )
+        """,
+        "CREATE INDEX shared_arrivals_received ON shared_arrivals(received_at)",
         "CREATE TABLE shared_inbox_seq (id INTEGER PRIMARY KEY CHECK (id = 1), last BIGINT NOT NULL)",
         "INSERT INTO shared_inbox_seq(id, last) VALUES (1, 0)",
         """
@@ -56,6 +71,8 @@ enum PostgresMigrations {
         )
         """,
         "CREATE TABLE pipeline_leader (id INTEGER PRIMARY KEY CHECK (id = 1), epoch BIGINT NOT NULL, holder TEXT, since DOUBLE PRECISION)",
+        // Which hub wrote the in-progress mark: only that hub's own record of how it stopped tells about it.
+        "ALTER TABLE pipeline_inflight ADD COLUMN holder TEXT",
         "INSERT INTO pipeline_leader(id, epoch) VALUES (1, 0)",
     ]
 

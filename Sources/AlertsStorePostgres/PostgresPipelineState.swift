@@ -179,6 +179,21 @@ extension PostgresStore: PipelineProcessorStore {
     /// Writes (or replaces) the in-progress mark of `inboxID`.
     public func markInProgress(_ mark: InProgressMark, at: Date) throws {
         let inbox = try requireInboxID()
+        if let (epoch, holder) = lead.withLock({ $0 }) {
+            // A group's leader: written only while its epoch is the store's (a hub that lost the lead must
+            // not replace the new leader's mark), with the hub's name (`inProgressMarkHolder`).
+            let written = try turn.withLock {
+                try query("""
+                    INSERT INTO pipeline_inflight(inbox_id, last_seq, isolate_through, stops, started_at, holder)
+                    SELECT \(inbox), \(mark.lastSeq), \(mark.isolateThrough), \(mark.stops), \(at.timeIntervalSince1970), \(holder)
+                    WHERE (SELECT epoch FROM pipeline_leader WHERE id = 1) = \(epoch)
+                    ON CONFLICT (inbox_id) DO UPDATE SET last_seq = excluded.last_seq, isolate_through = excluded.isolate_through,
+                        stops = excluded.stops, started_at = excluded.started_at, holder = excluded.holder
+                    """).metadata.rows ?? 0
+            }
+            guard written > 0 else { throw leadLost() }
+            return
+        }
         try turn.withLock {
             try query("""
                 INSERT INTO pipeline_inflight(inbox_id, last_seq, isolate_through, stops, started_at)
@@ -189,10 +204,25 @@ extension PostgresStore: PipelineProcessorStore {
         }
     }
 
-    /// Removes the in-progress mark of `inboxID`.
+    /// Removes the in-progress mark of `inboxID` (a group's leader: only while its epoch is the store's).
     public func clearInProgressMark() throws {
         let inbox = try requireInboxID()
+        if let epoch = lead.withLock({ $0?.epoch }) {
+            try turn.withLock {
+                try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox) AND (SELECT epoch FROM pipeline_leader WHERE id = 1) = \(epoch)")
+            }
+            return
+        }
         try turn.withLock { try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)") }
+    }
+
+    /// The hub whose pipeline wrote the in-progress mark of `inboxID` (its `client_id`, a group's
+    /// `takeLead` holder); nil without a mark or for a mark a lone hub wrote.
+    public func inProgressMarkHolder() throws -> String? {
+        let inbox = try requireInboxID()
+        return try turn.withLock {
+            try query("SELECT holder FROM pipeline_inflight WHERE inbox_id = \(inbox)").rows.first?.decode(String?.self) ?? nil
+        }
     }
 
     /// A dead letter for one message processed alone, with the cursor moved past it, in one transaction.

@@ -8,32 +8,51 @@ import PostgresNIO
 ///
 /// Each hub keeps its own inbox file: the broker hands it its share of the
 /// messages, and it acknowledges each once committed there, as a lone hub
-/// does. Its forwarder copies that file's rows, in order, into this table
-/// (`forward(_:origin:)`), each forward one transaction that also moves the
-/// hub's `forwarded_through`, so a row is forwarded exactly once across
-/// crashes. The leader's pipeline reads this table (`PipelineInbox`) after
-/// the cursor it keeps under `sharedInboxID`: one engine decides every
-/// outcome, in one order, as a lone hub does.
+/// does. Its forwarder copies that file's rows, in order, into
+/// `shared_arrivals` (`forward(_:origin:)`), each forward one transaction that
+/// also moves the hub's `forwarded_through`, so a row is forwarded exactly
+/// once across crashes.
 ///
-/// **Numbering.** Seqs come from one counter row (`shared_inbox_seq`), whose
-/// row lock each forward holds until its commit: forwards are numbered in the
-/// order they commit, so no row ever becomes visible after one with a higher
-/// seq, and the pipeline's cursor never passes a row still being written.
+/// **Order.** The leader's pipeline reads `shared_inbox` (`PipelineInbox`)
+/// after the cursor it keeps under `sharedInboxID`. Before each read it moves
+/// the arrivals received more than `settle` ago into it, numbered in the order
+/// the hubs received them (receive time, then hub and hub's seq): the order
+/// one hub would have received them in, whatever order the forwards
+/// committed in. Only the leader numbers (its store's batches are fenced), in
+/// one transaction with the counter row (`shared_inbox_seq`), so no row ever
+/// becomes visible after one with a higher number and the cursor never passes
+/// a row. An arrival forwarded more than `settle` after it was received (a
+/// stalled forwarder, a hub back from an outage) is numbered when it comes,
+/// after the rows numbered before it: it is decided late, as a late event is.
 ///
-/// One connection (a `PostgresStore` of its own, not the pipeline's: the
-/// forwarder must not wait behind a batch). Every call blocks the calling
-/// thread (see `PostgresStore`).
+/// On the connection of the `PostgresStore` it is given: the forwarder's is its
+/// own (a forward must not wait behind a batch), the leader's pipeline reads on
+/// the pipeline's (reads and numbering under its fence). Every call blocks the
+/// calling thread (see `PostgresStore`).
 public final class PostgresSharedInbox: PipelineInbox, Sendable {
     /// The id the pipeline's cursor and mark are kept under in `pipeline_cursor` and
     /// `pipeline_inflight` (the group's one pipeline; a hub's own inbox id is a UUID).
     public static let sharedInboxID = "shared-inbox"
 
-    /// The connection (opened without an inbox id: it keeps no cursor of its own).
+    /// The connection its statements run on (see the type's note).
     public let store: PostgresStore
 
-    /// A shared inbox on `store`'s connection.
-    public init(store: PostgresStore) {
+    /// How long an arrival waits before the leader numbers it (`settle`, by default): a message
+    /// received by one hub is not decided before one another hub received just before it and has
+    /// not forwarded yet, as long as that forward takes less than this.
+    public static let defaultSettle: TimeInterval = 0.1
+
+    /// How long arrivals wait before they are numbered (see the type's note).
+    public let settle: TimeInterval
+    /// The time arrivals' receive times are compared with (the hub's clock).
+    let clock: @Sendable () -> Date
+
+    /// A shared inbox on `store`'s connection; `clock` is the hub's (its receive times are the hubs' clocks').
+    public init(store: PostgresStore, settle: TimeInterval = PostgresSharedInbox.defaultSettle,
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.store = store
+        self.settle = settle
+        self.clock = clock
     }
 
     /// How far the hub whose inbox is `origin` has forwarded (its inbox's seq). A hub forwarding for
@@ -50,7 +69,7 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
         }
     }
 
-    /// Copies `records` (rows of the inbox `origin`, oldest first) into the shared inbox and
+    /// Copies `records` (rows of the inbox `origin`, oldest first) into the shared arrivals and
     /// moves `origin`'s `forwarded_through` to the last, in one transaction. Rows at or before
     /// what was forwarded already are skipped (a forward that committed but whose caller died
     /// before it knew). Returns `origin`'s new `forwarded_through`.
@@ -59,20 +78,17 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
         try store.turn.withLock {
             try store.execute("BEGIN")
             do {
-                let done = try store.query("SELECT forwarded_through FROM shared_inbox_forward WHERE origin = \(origin) FOR UPDATE")
-                    .rows.first?.decode(Int64.self) ?? 0
+                guard let done = try store.query("SELECT forwarded_through FROM shared_inbox_forward WHERE origin = \(origin) FOR UPDATE")
+                    .rows.first?.decode(Int64.self) else {
+                    throw HubError(.postgresStore, "the inbox \(origin) has no forwarding position: call forwardedThrough(origin:) first")
+                }
                 let fresh = records.filter { $0.seq > done }
                 guard let last = fresh.last else {
                     try store.execute("COMMIT")
                     return done
                 }
-                // The counter's row lock, held to the commit, orders the forwards (see the type's note).
-                let end = try store.query("UPDATE shared_inbox_seq SET last = last + \(Int64(fresh.count)) WHERE id = 1 RETURNING last")
-                    .rows.first?.decode(Int64.self) ?? 0
-                let first = end - Int64(fresh.count) + 1
                 for start in stride(from: 0, to: fresh.count, by: 500) {
                     let part = fresh[start..<min(start + 500, fresh.count)]
-                    let seqs = part.indices.map { first + Int64($0) }
                     let originSeqs = part.map(\.seq)
                     let highs = part.map { Int64(bitPattern: $0.keyHigh) }
                     let lows = part.map { Int64(bitPattern: $0.keyLow) }
@@ -82,10 +98,10 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
                     let sizes = part.map { Int64($0.oversized?.size ?? -1) }
                     let hashes = part.map { $0.oversized?.sha256 ?? "" }
                     try store.query("""
-                        INSERT INTO shared_inbox(seq, origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256)
-                        SELECT s, \(origin), o, h, l, t, p, r, NULLIF(z, -1), NULLIF(x, '')
-                        FROM unnest(\(seqs)::bigint[], \(originSeqs)::bigint[], \(highs)::bigint[], \(lows)::bigint[], \(topics)::text[],
-                                    \(payloads)::bytea[], \(times)::float8[], \(sizes)::bigint[], \(hashes)::text[]) AS u(s, o, h, l, t, p, r, z, x)
+                        INSERT INTO shared_arrivals(origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256)
+                        SELECT \(origin), o, h, l, t, p, r, NULLIF(z, -1), NULLIF(x, '')
+                        FROM unnest(\(originSeqs)::bigint[], \(highs)::bigint[], \(lows)::bigint[], \(topics)::text[],
+                                    \(payloads)::bytea[], \(times)::float8[], \(sizes)::bigint[], \(hashes)::text[]) AS u(o, h, l, t, p, r, z, x)
                         """)
                 }
                 try store.query("""
@@ -101,7 +117,36 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
         }
     }
 
-    /// The shared inbox's newest seq (0 when nothing was forwarded).
+    /// Numbers the arrivals received at or before `cutoff` into the shared inbox, by receive time
+    /// (then hub and hub's seq), after its newest row; returns how many. In one transaction of the
+    /// store (fenced when the store leads a group: only the leader numbers).
+    @discardableResult
+    public func number(receivedThrough cutoff: Date) throws -> Int {
+        let due = try store.turn.withLock {
+            try store.query("SELECT EXISTS (SELECT 1 FROM shared_arrivals WHERE received_at <= \(cutoff.timeIntervalSince1970))")
+                .rows.first?.decode(Bool.self) ?? false
+        }
+        guard due else { return 0 }
+        return try store.batch(outputPrefix: "") { b in
+            let base = try b.run("SELECT last FROM shared_inbox_seq WHERE id = 1 FOR UPDATE").rows.first?.decode(Int64.self) ?? 0
+            let moved = try b.run("""
+                WITH moved AS (DELETE FROM shared_arrivals WHERE received_at <= \(cutoff.timeIntervalSince1970) RETURNING *)
+                INSERT INTO shared_inbox(seq, origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256)
+                SELECT \(base) + row_number() OVER (ORDER BY received_at, origin COLLATE "C", origin_seq),
+                       origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256
+                FROM moved
+                """).metadata.rows ?? 0
+            try b.run("UPDATE shared_inbox_seq SET last = \(base + Int64(moved)) WHERE id = 1")
+            return moved
+        }
+    }
+
+    /// Arrivals forwarded and not yet numbered into the shared inbox.
+    public func arrivalsWaiting() throws -> Int {
+        try store.turn.withLock { try store.query("SELECT COUNT(*) FROM shared_arrivals").rows.first?.decode(Int.self) ?? 0 }
+    }
+
+    /// The shared inbox's newest seq (0 when nothing was numbered).
     public func newestSeq() throws -> Int64 {
         try store.turn.withLock { try store.query("SELECT last FROM shared_inbox_seq WHERE id = 1").rows.first?.decode(Int64.self) ?? 0 }
     }
@@ -127,8 +172,10 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
 
     // MARK: - PipelineInbox
 
-    /// The shared rows after `after`, oldest first, at most `limit` and no more once their payloads reach `maxBytes`.
+    /// The shared rows after `after`, oldest first, at most `limit` and no more once their payloads
+    /// reach `maxBytes`; the arrivals that have settled are numbered first (`number(receivedThrough:)`).
     public func pending(after: Int64, limit: Int, maxBytes: Int) throws -> [InboxRecord] {
+        try number(receivedThrough: clock().addingTimeInterval(-settle))
         let rows = try store.turn.withLock {
             try store.query("""
                 SELECT seq, key_high, key_low, topic, payload, received_at, size, sha256 FROM shared_inbox

@@ -42,7 +42,7 @@ public final class PostgresStore: PipelineStore, Sendable {
     let turn = NSLock()
     /// The leader epoch this store's pipeline took (`takeLead`); nil for a store that is not a
     /// group's pipeline. Set, every batch first checks that it is still the store's epoch.
-    let leadEpoch = Mutex<Int64?>(nil)
+    let lead = Mutex<(epoch: Int64, holder: String)?>(nil)
 
     /// Connects to the store at `url` and brings its schema up to date (`PostgresMigrations`).
     ///
@@ -66,7 +66,8 @@ public final class PostgresStore: PipelineStore, Sendable {
         self.url = parsed
         self.inboxID = inboxID
         self.logger = logger
-        let configuration = try parsed.connectionConfiguration(password: password)
+        var configuration = try parsed.connectionConfiguration(password: password)
+        configuration.options.additionalStartupParameters = Self.sessionSettings
         do {
             connection = try PostgresConnection.connect(on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration,
                                                         id: 1, logger: logger).wait()
@@ -81,6 +82,21 @@ public final class PostgresStore: PipelineStore, Sendable {
             throw error
         }
     }
+
+    /// The store session's settings. A hub whose host dies or whose network is cut must not keep its
+    /// locks (a forward's hold on the shared inbox's counter, a leader's on its epoch) until the
+    /// kernel's default keepalive gives up after about two hours: the server probes a silent client
+    /// after 5 s, gives up after 3 probes 2 s apart (and `tcp_user_timeout` on unacknowledged data
+    /// after 11 s), and ends a session idle inside a transaction for 60 s (no batch idles that long
+    /// between its statements).
+    static let sessionSettings: [(String, String)] = [
+        ("application_name", "patrolhub-store"),
+        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_interval", "2"),
+        ("tcp_keepalives_count", "3"),
+        ("tcp_user_timeout", "11000"),
+        ("idle_in_transaction_session_timeout", "60000"),
+    ]
 
     /// Connects with the password of `passwordFile`, or else of `PATROLHUB_STORE_PASSWORD` in `environment` (none when neither is set).
     public convenience init(url: String, passwordFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -107,7 +123,8 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// store takes it, in one transaction; a hub opening at the same moment finds it taken
     /// (the `UPDATE` re-reads the row after the other's commit) and starts at 0.
     func adoptUnkeyedPosition() throws {
-        guard let inboxID else { return }
+        // A group's pipeline is no inbox's: the old position belongs to the hub whose inbox it was.
+        guard let inboxID, inboxID != PostgresSharedInbox.sharedInboxID else { return }
         try turn.withLock {
             try execute("BEGIN")
             do {
@@ -195,13 +212,13 @@ public final class PostgresStore: PipelineStore, Sendable {
             try query("UPDATE pipeline_leader SET epoch = epoch + 1, holder = \(holder), since = \(now.timeIntervalSince1970) WHERE id = 1 RETURNING epoch")
                 .rows.first?.decode(Int64.self) ?? 0
         }
-        leadEpoch.withLock { $0 = epoch }
+        lead.withLock { $0 = (epoch, holder) }
         return epoch
     }
 
     /// Forgets the epoch taken: batches stop checking it (a hub that lost the lead).
     public func dropLead() {
-        leadEpoch.withLock { $0 = nil }
+        lead.withLock { $0 = nil }
     }
 
     /// The hub that took the group's lead last (`pipeline_leader.holder`) and its epoch.
@@ -211,10 +228,15 @@ public final class PostgresStore: PipelineStore, Sendable {
         }
     }
 
+    /// The error of a statement refused because another hub took the lead since this store's `takeLead`.
+    func leadLost() -> HubError {
+        HubError(.pipelineLeadLost, "another hub took the group's pipeline since this hub's leader epoch \(lead.withLock { $0?.epoch ?? 0 })")
+    }
+
     /// In a transaction: throws `HubError` `.pipelineLeadLost` when another hub took the lead
     /// after this store's `takeLead`. Holds the row (`FOR SHARE`) to the end of the transaction.
     private func checkLead() throws {
-        guard let mine = leadEpoch.withLock({ $0 }) else { return }
+        guard let mine = lead.withLock({ $0?.epoch }) else { return }
         let current = try query("SELECT epoch FROM pipeline_leader WHERE id = 1 FOR SHARE").rows.first?.decode(Int64.self) ?? 0
         guard current == mine else {
             throw HubError(.pipelineLeadLost, "another hub took the group's pipeline (leader epoch \(current), this hub's \(mine))")
@@ -248,7 +270,17 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// under an advisory lock (hubs starting together migrate once).
     func migrate() throws {
         try turn.withLock {
-            try execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+            // Under the migrations' lock too: hubs starting together on a new database would race in the
+            // catalog (`IF NOT EXISTS` is not safe against a concurrent CREATE: a unique violation on pg_type).
+            try execute("BEGIN")
+            do {
+                try query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey))")
+                try execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+                try execute("COMMIT")
+            } catch {
+                try? execute("ROLLBACK")
+                throw error
+            }
             for migration in PostgresMigrations.all {
                 try execute("BEGIN")
                 do {

@@ -26,7 +26,7 @@ extension PostgresStore {
 
     /// Tables a SQLite store has no counterpart of: only a group of hubs on one PostgreSQL
     /// store writes them (the shared inbox, `v4-shared-inbox`). Not copied, left as migrated.
-    static let groupOnlyTables: Set<String> = ["shared_inbox", "shared_inbox_seq", "shared_inbox_forward", "pipeline_leader"]
+    static let groupOnlyTables: Set<String> = ["shared_arrivals", "shared_inbox", "shared_inbox_seq", "shared_inbox_forward", "pipeline_leader"]
 
     /// The tables the first migration fills with a starting row: the copy replaces those rows.
     static let seededTables: Set<String> = ["pipeline_cursor", "counters"]

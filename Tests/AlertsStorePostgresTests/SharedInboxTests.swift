@@ -3,6 +3,7 @@
 import Foundation
 import PostgresNIO
 import PostgresTestSupport
+import Synchronization
 import Testing
 @testable import Alerts
 import TestSupport
@@ -47,14 +48,14 @@ struct SharedInboxTests {
         return out
     }
 
-    @Test("three hubs' forwards are numbered in commit order, each row once; the group's pipeline decides what one hub's does")
+    @Test("three hubs' forwards, interleaved, are numbered in the order received, each row once; the group's pipeline decides what one hub's does")
     func forwardOnceAndDecideAsOne() async throws {
         try await onDedicatedThread {
             let folder = Self.folder()
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let db = try TestPostgres.freshDatabase("group")
             let inboxes = try (0..<3).map { try DisputeStore.inboxOnly(path: folder + "/hub\($0).inbox.sqlite") }
-            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password))
+            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password), clock: { T.at(600) })
             defer { shared.store.close() }
             // The broker hands the messages round robin; each hub numbers its share from 1.
             for (i, m) in Self.messages.enumerated() { try inboxes[i % 3].ingest([m]) }
@@ -74,9 +75,14 @@ struct SharedInboxTests {
             try forward(1, after: 1, limit: 10)
             // A forward again (a hub that died after its commit, before it knew): nothing is added.
             #expect(try shared.forward(inboxes[0].pending(after: 0, limit: 10), origin: inboxes[0].inboxID) == 4)
-            #expect(try shared.newestSeq() == 12)
+            #expect(try shared.arrivalsWaiting() == 12 && shared.newestSeq() == 0, "numbered only when read")
+            // Read: numbered without gaps, in the order the hubs received them (one hub's order),
+            // not the order the forwards committed in.
+            order.sort { $0.receivedAt < $1.receivedAt }
+            #expect(order.map(\.payload) == Self.messages.map(\.payload))
             let read = try shared.pending(after: 0, limit: 100)
-            #expect(read.map(\.seq) == Array(1...12), "numbered without gaps, in the order the forwards committed")
+            #expect(read.map(\.seq) == Array(1...12))
+            #expect(try shared.newestSeq() == 12 && shared.arrivalsWaiting() == 0)
             #expect(read.map(\.payload) == order.map(\.payload))
             #expect(read.map(\.keyHigh) == order.map(\.keyHigh) && read.map(\.keyLow) == order.map(\.keyLow))
             #expect(read.map(\.receivedAt) == order.map(\.receivedAt) && read.map(\.topic) == order.map(\.topic))
@@ -111,6 +117,40 @@ struct SharedInboxTests {
         }
     }
 
+    @Test("an arrival is numbered only once it has settled: a message another hub received just before it can still come first")
+    func settle() async throws {
+        try await onDedicatedThread {
+            let folder = Self.folder()
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let db = try TestPostgres.freshDatabase("settle")
+            let a = try DisputeStore.inboxOnly(path: folder + "/a.inbox.sqlite")
+            let b = try DisputeStore.inboxOnly(path: folder + "/b.inbox.sqlite")
+            let now = Mutex(T.at(0))
+            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password), settle: 0.1,
+                                             clock: { now.withLock { $0 } })
+            defer { shared.store.close() }
+            func message(_ id: String, _ seconds: Double) -> InboxMessage {
+                InboxMessage(topic: "patrolhub/v1/camera/cam-A/event", payload: Array(id.utf8), receivedAt: T.at(0).addingTimeInterval(seconds))
+            }
+            _ = try shared.forwardedThrough(origin: a.inboxID)
+            _ = try shared.forwardedThrough(origin: b.inboxID)
+            // Hub b received "second" at 0.02 s and forwards it at once; hub a received "first" at 0.01 s but forwards later.
+            try b.ingest([message("second", 0.02)])
+            try shared.forward(b.pending(after: 0, limit: 10), origin: b.inboxID)
+            now.withLock { $0 = T.at(0).addingTimeInterval(0.05) }
+            #expect(try shared.pending(after: 0, limit: 10).isEmpty, "not settled yet")
+            try a.ingest([message("first", 0.01)])
+            try shared.forward(a.pending(after: 0, limit: 10), origin: a.inboxID)
+            now.withLock { $0 = T.at(0).addingTimeInterval(0.2) }
+            #expect(try shared.pending(after: 0, limit: 10).map { String(decoding: $0.payload, as: UTF8.self) } == ["first", "second"])
+            // One received long before, forwarded after those were numbered: it comes after them.
+            try a.ingest([message("late", 0.0)])
+            try shared.forward(a.pending(after: 1, limit: 10), origin: a.inboxID)
+            #expect(try shared.pending(after: 2, limit: 10).map { String(decoding: $0.payload, as: UTF8.self) } == ["late"])
+            #expect(try shared.inboxRecord(seq: 3).map { String(decoding: $0.payload, as: UTF8.self) } == "late")
+        }
+    }
+
     @Test("a leader whose lead another hub took cannot commit; the new leader goes on from the store")
     func fencedLeader() async throws {
         try await onDedicatedThread {
@@ -118,11 +158,12 @@ struct SharedInboxTests {
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let db = try TestPostgres.freshDatabase("fence")
             let inbox = try DisputeStore.inboxOnly(path: folder + "/hub.inbox.sqlite")
-            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password))
+            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password), clock: { T.at(600) })
             let first = try PostgresStore(url: db.url, password: db.password, inboxID: PostgresSharedInbox.sharedInboxID)
             let second = try PostgresStore(url: db.url, password: db.password, inboxID: PostgresSharedInbox.sharedInboxID)
             defer { shared.store.close(); first.close(); second.close() }
             try inbox.ingest(Array(Self.messages.prefix(6)))
+            #expect(try shared.forwardedThrough(origin: inbox.inboxID) == 0)
             try shared.forward(inbox.pending(after: 0, limit: 100), origin: inbox.inboxID)
 
             try first.takeLead(holder: "hub-a")
@@ -138,6 +179,18 @@ struct SharedInboxTests {
                 #expect(error.code == .pipelineLeadLost, "\(error)")
             }
             #expect(try shared.processedThrough() == 3, "its batch was rolled back")
+            // Its in-progress mark neither replaces the new leader's nor goes away by its hand.
+            #expect(try second.inProgressMark() == nil, "refused at its in-progress mark, before its batch")
+            try second.markInProgress(InProgressMark(lastSeq: 6, isolateThrough: 0, stops: 0), at: T.at(2))
+            #expect(try second.inProgressMarkHolder() == "hub-b")
+            do {
+                try first.markInProgress(InProgressMark(lastSeq: 5, isolateThrough: 5, stops: 3), at: T.at(3))
+                Issue.record("a fenced-off leader wrote the in-progress mark")
+            } catch let error as HubError {
+                #expect(error.code == .pipelineLeadLost, "\(error)")
+            }
+            try first.clearInProgressMark()
+            #expect(try second.inProgressMark() == InProgressMark(lastSeq: 6, isolateThrough: 0, stops: 0))
             // The new leader reloads from the store and takes the rest; later rows too.
             let p2 = try Self.processor(second, inbox: shared)
             try inbox.ingest(Array(Self.messages.suffix(6)))
@@ -145,6 +198,24 @@ struct SharedInboxTests {
             #expect(try p2.processPending(limit: 100).messages == 9)
             #expect(try second.rowCount("events") == 11)
             #expect(try second.rowCount("dead_letters") == 1)
+        }
+    }
+
+    @Test("hubs of a group starting together on a new database migrate it once, all of them connected")
+    func startTogether() async throws {
+        try await onDedicatedThread {
+            let db = try TestPostgres.freshDatabase("together")
+            let opened = Mutex<[Result<PostgresStore, any Error>]>([])
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                let r = Result { try PostgresStore(url: db.url, password: db.password) }
+                opened.withLock { $0.append(r) }
+            }
+            let results = opened.withLock { $0 }
+            let stores = results.compactMap { try? $0.get() }
+            defer { for s in stores { s.close() } }
+            for case .failure(let error) in results { Issue.record("a hub could not open the store: \(error)") }
+            #expect(stores.count == 4)
+            #expect(try stores.first?.appliedMigrations() == PostgresMigrations.all.map(\.version))
         }
     }
 
@@ -160,7 +231,7 @@ struct SharedInboxTests {
             let alone = try PostgresStore(url: db.url, password: db.password, inboxID: inbox.inboxID)
             defer { alone.close() }
             #expect(try Self.processor(alone, inbox: inbox).processPending(limit: 5).messages == 5)
-            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password))
+            let shared = PostgresSharedInbox(store: try PostgresStore(url: db.url, password: db.password), clock: { T.at(600) })
             defer { shared.store.close() }
             #expect(try shared.forwardedThrough(origin: inbox.inboxID) == 5, "what its pipeline processed is not forwarded again")
             #expect(try shared.forward(inbox.pending(after: 0, limit: 100), origin: inbox.inboxID) == 8)

@@ -122,6 +122,10 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
     // Crash quarantine (see `recover()`).
     /// What the previous process recorded about its stop; set before the first batch.
     public var trapRecorder: TrapRecorder?
+    /// Whether `trapRecorder`'s record of the previous stop is about the batch the store's mark
+    /// names. False in a group of hubs when another hub wrote the mark: how that hub stopped is
+    /// not known here, and the stop counts as unexplained (`.unknown`).
+    public var trustsLocalStopEvidence = true
     var recovered = false
     /// Inbox rows through this seq are processed one per transaction (0: batches as usual).
     public private(set) var isolateThrough: Int64 = 0
@@ -192,7 +196,7 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
     public func recover() throws -> Recovery {
         recovered = true
         var report = Recovery()
-        report.previousStop = trapRecorder?.previousStop ?? .unknown
+        report.previousStop = trustsLocalStopEvidence ? trapRecorder?.previousStop ?? .unknown : .unknown
         let keys = try store.crashedMessageKeys()
         for hex in keys where hex.utf8.count == 32 {
             if let high = UInt64(hex.prefix(16), radix: 16), let low = UInt64(hex.suffix(16), radix: 16) {

@@ -271,7 +271,9 @@ struct Hub {
         // Beside the store file (its path even where the store is PostgreSQL); none for an in-memory store.
         let trapEvidenceFile = postgres != nil ? config.store.path + "-trap" : store.path.map { $0 + "-trap" }
         let pipeline: any Service
-        if let pg = postgres, let shared = sharedInbox, let lease {
+        if let pg = postgres, sharedInbox != nil, let lease {
+            // The leader reads the shared inbox on the pipeline's own connection, not the forwarder's.
+            let shared = PostgresSharedInbox(store: pg, clock: clock.function)
             // A group: the leader's pipeline reads the shared inbox; taking the lead in the store
             // first fences off the previous leader's batches (`PostgresStore.takeLead`).
             let holder = config.broker.clientID
@@ -290,6 +292,8 @@ struct Hub {
             let isLeader: @Sendable () -> Bool = { lease.isLeader }
             service.isLeader = isLeader
             service.pollInterval = Self.groupPollInterval
+            service.ownsInProgressMark = { p in try p.store.inProgressMarkHolder().map { $0 == holder } ?? true }
+            service.dropLead = { pg.dropLead() }
             pipeline = service
         } else if let pg = postgres {
             pipeline = PipelineService(makeProcessor: {
@@ -318,7 +322,9 @@ struct Hub {
         }
 
         // Shutdown runs in reverse: stop HTTP, stop ingesting, drain the pipeline, publish the last outcomes, stop the broker.
-        let checkpoints = CheckpointService(store: store, commits: outcomes, logger: logger)
+        // In a group the inbox file is written on every hub, but only the leader's pipeline commits:
+        // each forward (which rings `inbox`) is what the inbox's checkpoints follow there.
+        let checkpoints = CheckpointService(store: store, commits: group ? inbox : outcomes, logger: logger)
         if let lease, let sharedInbox {
             // Before the publisher and the pipeline, so it stops after them (a leader drains first);
             // the forwarder after the pipeline, so it stops before it (its last rows reach the leader).

@@ -84,6 +84,11 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     /// The longest wait with nothing to do, in seconds: a group's shared inbox is also filled by
     /// the other hubs, which ring no bell here (nil: only timers and `inbox` end a wait).
     var pollInterval: TimeInterval?
+    /// A hub of a group: whether this hub's own record of how it last stopped (the trap recorder's)
+    /// is about the batch the store's in-progress mark names, i.e. whether this hub wrote the mark.
+    var ownsInProgressMark: (@Sendable (BatchProcessor<Store>) throws -> Bool)?
+    /// A hub of a group: forgets the store's leader epoch (after `pipeline_lead_lost`).
+    var dropLead: (@Sendable () -> Void)?
 
     func run() async throws {
         let niceness = self.niceness
@@ -143,8 +148,14 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                 inbox.wait(after: seen, timeout: pollInterval.map { min(timeout, $0) } ?? timeout)
             } catch let error as HubError where error.code == .pipelineLeadLost {
                 // Another hub took the group's lead: this batch was rolled back and is that hub's now.
-                logger.warning("pipeline.lead_lost", metadata: ["error": "\(error)"])
+                // This hub's lease cannot be valid (the other took the lead under its own lease): its
+                // ping notices within `interval + pingTimeout` (4 s). Waiting that long before looking
+                // again keeps it from taking the store back in between.
+                logger.warning("pipeline.lead_lost", metadata: ["error": "\(error)", "pipeline.action": "standing by"])
+                processor?.trapRecorder?.recordErrorExit()
                 processor = nil
+                dropLead?()
+                stop.wait(timeout: 4.5)
             } catch let error as StoreDatabaseError {
                 // The store cannot be written now (disk full, read-only, locked by
                 // another process): the batch was rolled back and stays pending in
@@ -158,9 +169,13 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                 failures.wait(until: stop)
             }
         }
-        // Drain what the ingester committed before it stopped (as far as the store can be written);
-        // in a group, only the leader: the others' forwarders drained into the shared inbox.
-        if let isLeader, !isLeader() { return }
+        // Drain what the ingester committed before it stopped (as far as the store can be written).
+        // Not in a group: the shared inbox is in PostgreSQL for the next leader, and the other hubs
+        // may forward for ever, so a drain might never end.
+        if isLeader != nil {
+            logger.info("pipeline.handed_over", metadata: ["pipeline.action": "the next leader goes on from the shared inbox"])
+            return
+        }
         do {
             let p = try processor ?? openProcessor()
             processor = p
@@ -193,6 +208,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                 logger.warning("pipeline.trap_recorder_unavailable", metadata: ["error": "\(error)"])
             }
         }
+        if let ownsInProgressMark { processor.trustsLocalStopEvidence = try ownsInProgressMark(processor) }
         let recovery = try processor.recover()
         if let range = recovery.inProgress {
             logger.warning("pipeline.unclean_stop", metadata: [
