@@ -7,7 +7,8 @@ DEB_PACKAGES := libmosquitto-dev mosquitto mosquitto-clients libsqlite3-dev pkg-
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
-.PHONY: deps build demo test faults soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim clean
+SCALEOUT_ARGS ?=
+.PHONY: deps build demo test faults scaleout soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim clean
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
@@ -41,6 +42,17 @@ test: deps
 faults: deps
 	$(SWIFT) build --build-tests
 	python3 scripts/faults/faults.py $(FAULTS_ARGS)
+
+# Scale-out test (scripts/scaleout/scaleout.py, docs/POSTGRES.md "A group of hubs"): 3 hubs in one
+# shared-subscription group on one PostgreSQL store and 1 hub on SQLite, fed by one simulator run (the
+# multi-source incident on dense background traffic) on a real mosquitto; the group's leader is killed
+# with SIGKILL mid-run and restarted; fails unless the group's outcomes equal the SQLite hub's.
+# PostgreSQL: PATROLHUB_TEST_POSTGRES_URL, else a throwaway one (scripts/postgres/test-server.sh).
+# SCALEOUT_ARGS="--bench 24000" instead measures backlog drain throughput, 1 hub on SQLite against 1, 2
+# and 3 on PostgreSQL (BENCHMARKS.md; with --exe .build/release/patrolhub for figures worth keeping).
+scaleout: deps
+	$(SWIFT) build --build-tests
+	python3 scripts/scaleout/scaleout.py $(SCALEOUT_ARGS)
 
 # Soak run (scripts/soak/soak.py, docs/SOAK.md): the release hub with its embedded broker under a steady
 # simulated load in every format (simulators/soak.yaml, 4 000 msg/s until 10 million messages), RSS, fds,
