@@ -84,7 +84,7 @@ public final class PostgresStore: PipelineStore, Sendable {
     }
 
     /// The store session's settings. A hub whose host dies or whose network is cut must not keep its
-    /// locks (a forward's hold on the shared inbox's counter, a leader's on its epoch) until the
+    /// locks (a forward's on its `shared_inbox_forward` row, a leader's on its epoch) until the
     /// kernel's default keepalive gives up after about two hours: the server probes a silent client
     /// after 5 s, gives up after 3 probes 2 s apart (and `tcp_user_timeout` on unacknowledged data
     /// after 11 s), and ends a session idle inside a transaction for 60 s (no batch idles that long

@@ -159,6 +159,8 @@ log_type warning
 class Hub:
     """`patrolhub serve` against the test broker, its store in `data_dir`."""
 
+    log_level = "info"
+
     def __init__(self, exe, folder, data_dir, broker_port):
         self.exe = exe
         self.folder = folder
@@ -193,7 +195,7 @@ rules: {cfg}/rules.yaml
         with open(self.log_path, "a") as logf:
             logf.write(f"--- start {self.starts} at {datetime.now().isoformat()}\n")
             logf.flush()
-            self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", "info"],
+            self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", self.log_level],
                                          stdout=logf, stderr=subprocess.STDOUT, cwd=self.folder)
 
     def alive(self):

@@ -106,6 +106,7 @@ class Hub(faults.Hub):
         os.makedirs(data, exist_ok=True)
         super().__init__(exe, folder, data, broker_port)
         self.client_id = client_id
+        self.log_level = os.environ.get("SCALEOUT_LOG_LEVEL", "info")
         cfg = os.path.join(REPO, "config")
         group = f"  shared_group: {GROUP}\n" if postgres else ""
         store = f"  kind: postgres\n  url: {postgres}\n" if postgres else ""
@@ -126,14 +127,6 @@ registry:
   devices: {cfg}/devices.csv
 rules: {cfg}/rules.yaml
 """)
-
-    def start(self):
-        self.starts += 1
-        with open(self.log_path, "a") as logf:
-            logf.write(f"--- start {self.starts} at {datetime.now().isoformat()}\n")
-            logf.flush()
-            self.proc = subprocess.Popen([self.exe, "serve", "--config", self.config, "--log-level", os.environ.get("SCALEOUT_LOG_LEVEL", "info")],
-                                         stdout=logf, stderr=subprocess.STDOUT, cwd=self.folder)
 
     def inbox_count(self):
         """Rows of the inbox besides the probes (0 while it is being made)."""
