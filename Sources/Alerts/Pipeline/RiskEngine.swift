@@ -821,9 +821,17 @@ public struct RiskEngine: Sendable {
     /// would copy the whole list). What lies before `horizon` is trimmed in steps,
     /// since each trim moves the rest of the list; it is never inside a window,
     /// which `range` finds by binary search.
+    ///
+    /// An occurrence older than the list's newest (events of one zone from several cameras
+    /// interleave) goes after every occurrence at or before its time, found by binary search:
+    /// where a stable sort of the list with it appended would put it, without the sort's
+    /// pass over the whole list for every such event.
     static func record(_ o: Occurrence, in list: inout [Occurrence], horizon: Date) {
-        list.append(o)
-        if list.count > 1, list[list.count - 2].time > o.time { list.sort { $0.time < $1.time } }
+        if let newest = list.last, newest.time > o.time {
+            list.insert(o, at: firstIndex(in: list) { $0 > o.time })
+        } else {
+            list.append(o)
+        }
         guard list.count >= 64, list[31].time < horizon else { return }
         list.removeFirst(firstIndex(in: list) { $0 >= horizon })
     }

@@ -65,3 +65,37 @@ struct OutOfOrderTests {
         #expect(r.items.values.filter { $0.category == .fight }.first?.suppressedBy == nil)
     }
 }
+
+/// A group window's occurrence list stays sorted by time as events come out of order.
+@Suite("A window's occurrences, recorded out of order")
+struct WindowOccurrenceOrderTests {
+    @Test("an occurrence older than the newest goes where a stable sort would put it: after every one at or before its time")
+    func insertedWhereAStableSortPutsIt() {
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<200 {
+            var list: [RiskEngine.Occurrence] = []
+            var expected: [RiskEngine.Occurrence] = []
+            let base = Date(timeIntervalSince1970: 1_700_000_000)
+            for i in 0..<Int.random(in: 1...120, using: &random) {
+                // Few distinct times: ties are common, and their order is the arrival order.
+                let o = RiskEngine.Occurrence(time: base.addingTimeInterval(Double(Int.random(in: 0..<20, using: &random))), itemID: "RI-\(round)-\(i)")
+                RiskEngine.record(o, in: &list, horizon: base) // nothing is before the horizon
+                expected.append(o)
+                expected.sort { $0.time < $1.time } // Swift's sort is stable
+                #expect(list == expected, "round \(round), occurrence \(i)")
+            }
+        }
+    }
+
+    @Test("occurrences before the horizon are trimmed once 64 are held and 32 of them are before it")
+    func trimmedBeforeTheHorizon() {
+        let base = Date(timeIntervalSince1970: 1_700_000_000)
+        func at(_ s: Double) -> Date { base.addingTimeInterval(s) }
+        var list: [RiskEngine.Occurrence] = []
+        for i in 0..<63 { RiskEngine.record(.init(time: at(Double(i)), itemID: "RI-\(i)"), in: &list, horizon: at(50)) }
+        #expect(list.count == 63, "fewer than 64: nothing trimmed")
+        // The 64th, out of order: inserted, then everything before the horizon goes.
+        RiskEngine.record(.init(time: at(55.5), itemID: "RI-late"), in: &list, horizon: at(50))
+        #expect(list.map(\.itemID) == (50...55).map { "RI-\($0)" } + ["RI-late"] + (56...62).map { "RI-\($0)" })
+    }
+}
