@@ -927,8 +927,16 @@ package final class MQTTClient: @unchecked Sendable {
             while read(wakeRead, &sink, 256) > 0 {}
         }
         if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-            // Read packets while the socket has more, up to a full group.
+            // Read packets while the socket has more, up to a full group. Each call reads at most
+            // one packet; a call that found the socket empty returns success with errno EAGAIN
+            // (libmosquitto's own loop tests the same), so an empty socket costs one read, not a
+            // poll per packet. EAGAIN alone does not say the socket was empty: queuing a PUBACK
+            // writes a byte to libmosquitto's internal wake-up pipe, which nothing drains in this
+            // loop and which answers EAGAIN once full. A call that added no message did read nothing
+            // new then (or a packet of another kind, which only ends this round early).
             while true {
+                let before = batch.count
+                errno = 0
                 let rc = mosquitto_loop_read(m, 1)
                 if rc != MOSQ_ERR_SUCCESS.rawValue {
                     // Commit what was read; the PUBACKs are dropped with the connection.
@@ -936,9 +944,8 @@ package final class MQTTClient: @unchecked Sendable {
                     logger.warning("mqtt.connection_lost", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))"])
                     return false
                 }
+                if batch.count == before, errno == EAGAIN || errno == EWOULDBLOCK { break }
                 if batch.count >= options.maxBatch || batchBytes >= options.maxBatchBytes { break }
-                var more = pollfd(fd: sock, events: Int16(POLLIN), revents: 0)
-                if poll(&more, 1, 0) <= 0 { break }
             }
         }
         guard flushBatch() else {
