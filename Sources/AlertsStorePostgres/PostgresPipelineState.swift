@@ -181,12 +181,13 @@ extension PostgresStore: PipelineProcessorStore {
         let inbox = try requireInboxID()
         if let (epoch, holder) = lead.withLock({ $0 }) {
             // A group's leader: written only while its epoch is the store's (a hub that lost the lead must
-            // not replace the new leader's mark), with the hub's name (`inProgressMarkHolder`).
+            // not replace the new leader's mark), with the hub's name (`inProgressMarkHolder`). FOR SHARE:
+            // a `takeLead` waits for this write to commit, so the new leader's recovery reads it.
             let written = try turn.withLock {
                 try query("""
                     INSERT INTO pipeline_inflight(inbox_id, last_seq, isolate_through, stops, started_at, holder)
                     SELECT \(inbox), \(mark.lastSeq), \(mark.isolateThrough), \(mark.stops), \(at.timeIntervalSince1970), \(holder)
-                    WHERE (SELECT epoch FROM pipeline_leader WHERE id = 1) = \(epoch)
+                    WHERE (SELECT epoch FROM pipeline_leader WHERE id = 1 FOR SHARE) = \(epoch)
                     ON CONFLICT (inbox_id) DO UPDATE SET last_seq = excluded.last_seq, isolate_through = excluded.isolate_through,
                         stops = excluded.stops, started_at = excluded.started_at, holder = excluded.holder
                     """).metadata.rows ?? 0
@@ -209,7 +210,7 @@ extension PostgresStore: PipelineProcessorStore {
         let inbox = try requireInboxID()
         if let epoch = lead.withLock({ $0?.epoch }) {
             try turn.withLock {
-                try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox) AND (SELECT epoch FROM pipeline_leader WHERE id = 1) = \(epoch)")
+                try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox) AND (SELECT epoch FROM pipeline_leader WHERE id = 1 FOR SHARE) = \(epoch)")
             }
             return
         }

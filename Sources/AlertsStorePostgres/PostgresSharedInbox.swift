@@ -117,11 +117,16 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
         }
     }
 
+    /// At most this many arrivals are numbered per transaction: a leader taking over a long
+    /// backlog moves it in bounded steps, oldest first, not in one transaction as large as the backlog.
+    public static let numberChunk = 20_000
+
     /// Numbers the arrivals received at or before `cutoff` into the shared inbox, by receive time
-    /// (then hub and hub's seq), after its newest row; returns how many. In one transaction of the
-    /// store (fenced when the store leads a group: only the leader numbers).
+    /// (then hub and hub's seq), after its newest row: the oldest `limit` of them, in one
+    /// transaction of the store (fenced when the store leads a group: only the leader numbers).
+    /// Returns how many.
     @discardableResult
-    public func number(receivedThrough cutoff: Date) throws -> Int {
+    public func number(receivedThrough cutoff: Date, limit: Int = PostgresSharedInbox.numberChunk) throws -> Int {
         let due = try store.turn.withLock {
             try store.query("SELECT EXISTS (SELECT 1 FROM shared_arrivals WHERE received_at <= \(cutoff.timeIntervalSince1970))")
                 .rows.first?.decode(Bool.self) ?? false
@@ -130,7 +135,9 @@ public final class PostgresSharedInbox: PipelineInbox, Sendable {
         return try store.batch(outputPrefix: "") { b in
             let base = try b.run("SELECT last FROM shared_inbox_seq WHERE id = 1 FOR UPDATE").rows.first?.decode(Int64.self) ?? 0
             let moved = try b.run("""
-                WITH moved AS (DELETE FROM shared_arrivals WHERE received_at <= \(cutoff.timeIntervalSince1970) RETURNING *)
+                WITH due AS (SELECT origin, origin_seq FROM shared_arrivals WHERE received_at <= \(cutoff.timeIntervalSince1970)
+                             ORDER BY received_at, origin COLLATE "C", origin_seq LIMIT \(limit)),
+                     moved AS (DELETE FROM shared_arrivals a USING due WHERE a.origin = due.origin AND a.origin_seq = due.origin_seq RETURNING a.*)
                 INSERT INTO shared_inbox(seq, origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256)
                 SELECT \(base) + row_number() OVER (ORDER BY received_at, origin COLLATE "C", origin_seq),
                        origin, origin_seq, key_high, key_low, topic, payload, received_at, size, sha256

@@ -80,6 +80,9 @@ struct SharedInboxTests {
             // not the order the forwards committed in.
             order.sort { $0.receivedAt < $1.receivedAt }
             #expect(order.map(\.payload) == Self.messages.map(\.payload))
+            // A backlog is numbered in bounded steps, the oldest first: 5, then the other 7 on the read.
+            #expect(try shared.number(receivedThrough: T.at(600), limit: 5) == 5)
+            #expect(try shared.newestSeq() == 5 && shared.arrivalsWaiting() == 7)
             let read = try shared.pending(after: 0, limit: 100)
             #expect(read.map(\.seq) == Array(1...12))
             #expect(try shared.newestSeq() == 12 && shared.arrivalsWaiting() == 0)
