@@ -927,8 +927,9 @@ package final class MQTTClient: @unchecked Sendable {
             while read(wakeRead, &sink, 256) > 0 {}
         }
         if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-            // Read packets while the socket has more, up to a full group. Each call reads at most
-            // one packet; a call that found the socket empty returns success with errno EAGAIN
+            // Read packets while the socket has more, up to about a full group (a call reads one
+            // packet, or a few when libmosquitto holds messages of its own to move on, so a group can
+            // pass `maxBatch` by those few). A call that found the socket empty returns success with errno EAGAIN
             // (libmosquitto's own loop tests the same), so an empty socket costs one read, not a
             // poll per packet. EAGAIN alone does not say the socket was empty: queuing a PUBACK
             // writes a byte to libmosquitto's internal wake-up pipe, which nothing drains in this
