@@ -90,9 +90,12 @@ public struct DisputeStore: Sendable {
         config.prepareDatabase { db in
             // Freed pages go back to the file system in steps (Housekeeper). Takes effect only on
             // a file without tables, so before journal_mode = WAL and the first migration; an
-            // older store keeps reusing its free pages instead. Writers only: a read-only
-            // connection refuses the statement on a store that has it.
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            // older store keeps reusing its free pages instead. Only on an empty file: setting it
+            // is a write transaction, which a connection opened while the hub writes (a CLI
+            // command, a test) can lose with "database is locked" before its busy handler helps.
+            if !db.configuration.readonly, try Int.fetchOne(db, sql: "PRAGMA page_count") == 0 {
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            }
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
             // The pipeline's writer looks up an event key per event: the hot B-tree pages stay
             // in its cache, and it reads through the map. Readers (the HTTP side) get small caches.
