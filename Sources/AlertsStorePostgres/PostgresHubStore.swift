@@ -35,6 +35,18 @@ extension PostgresStore: OutboxStore {
         }
     }
 
+    /// Whether the inbox `inboxID` has a position in this store past its start: its pipeline
+    /// cursor (`pipeline_cursor`, a hub alone, or what `store migrate` carried over from SQLite)
+    /// or its forwarding position (`shared_inbox_forward`, a hub of a group).
+    public func hasPosition(inbox inboxID: String) throws -> Bool {
+        try turn.withLock {
+            try query("""
+                SELECT EXISTS (SELECT 1 FROM pipeline_cursor WHERE inbox_id = \(inboxID) AND inbox_seq > 0)
+                    OR EXISTS (SELECT 1 FROM shared_inbox_forward WHERE origin = \(inboxID) AND forwarded_through > 0)
+                """).rows.first?.decode(Bool.self) ?? false
+        }
+    }
+
     /// Tries `function` on the hub lock for up to 2 s: a hub that has just stopped closed its
     /// connection, but its server process may not have ended (and freed the lock) yet.
     private func claim(_ function: String) throws -> Bool {

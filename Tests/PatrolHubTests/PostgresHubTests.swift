@@ -122,6 +122,76 @@ struct PostgresHubTests {
         #expect(try reader.rowCount("events") == messages.count)
     }
 
+    @Test("A SQLite hub switched to PostgreSQL is refused until `store migrate` copies its store; then it resumes where SQLite stopped")
+    func switchNeedsStoreMigrate() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        let messages = exactOutcomesMessages(now: Date())
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let storePath = dir.file("hub.sqlite")
+
+        // A district's hub on SQLite: its inbox keeps the processed rows (store.inbox_retention_days).
+        let sqliteHub = try TestHub(brokerPort: broker.port, dir: dir, clientID: "hub-switch")
+        do {
+            try await sqliteHub.waitConnected()
+            try await pub.publishAll(messages)
+            try await sqliteHub.waitProcessed(received: messages.count)
+        } catch {
+            try? await sqliteHub.stop()
+            throw error
+        }
+        try await sqliteHub.stop()
+        let expected = try sqliteHub.store.status()
+        #expect(expected.riskItemsTotal == 6 && expected.slipsTotal == 2)
+
+        // The same folder with store.kind: postgres, before any copy: refused, naming the command.
+        let db = try TestPostgres.freshDatabase("switch")
+        let configure = try Self.onPostgres(db, dir)
+        do {
+            let started = try TestHub(brokerPort: broker.port, dir: dir, clientID: "hub-switch", configure: configure)
+            try? await started.stop()
+            Issue.record("a hub started on PostgreSQL beside its SQLite store's history, which it would process again")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("key 'store.kind'"), "\(text)")
+            #expect(text.contains("processed through inbox row \(messages.count)"), "\(text)")
+            #expect(text.contains("patrolhub store migrate --from sqlite:\(storePath) --to postgres://"), "\(text)")
+        }
+
+        // The refused start wrote nothing the copy refuses: it finds the database empty.
+        let target = try PostgresStore(url: db.url, password: db.password)
+        defer { target.close() }
+        let counts = try target.copy(from: DisputeStore(path: storePath))
+        #expect(counts.filter { !$0.ok }.isEmpty, "every table copied")
+
+        // After the copy the hub starts at SQLite's cursor: a redelivery of the same bytes adds nothing.
+        let hub = try TestHub(brokerPort: broker.port, dir: dir, clientID: "hub-switch", configure: configure)
+        let reader: PostgresStore
+        do { reader = try PostgresStore(url: db.url, password: db.password, inboxID: hub.store.inboxID) } catch {
+            try? await hub.stop()
+            throw error
+        }
+        defer { reader.close() }
+        do {
+            try await hub.waitConnected()
+            #expect(try reader.cursor() == Int64(messages.count), "the cursor carried over from SQLite")
+            try await pub.publishAll(messages)
+            try await waitUntil("the redelivered messages processed on PostgreSQL", timeout: 60) {
+                try reader.cursor() == Int64(2 * messages.count)
+            }
+        } catch {
+            try? await hub.stop()
+            throw error
+        }
+        try await hub.stop()
+        #expect(try reader.rowCount("events") == messages.count)
+        #expect(try reader.rowCount("risk_items") == expected.riskItemsTotal)
+        #expect(try reader.rowCount("slips") == expected.slipsTotal)
+    }
+
     @Test("A second hub on the same PostgreSQL store is refused while the first runs, and starts once it has stopped")
     func oneHubPerStore() async throws {
         let broker = try TestBroker()

@@ -174,4 +174,24 @@ extension DisputeStore {
             return newest > 0 ? Date(timeIntervalSince1970: newest) : nil
         }
     }
+
+    /// How far the pipeline of the SQLite store at `path` got (its cursor, an inbox `seq`), read
+    /// without creating, migrating or writing anything; nil when there is no store there (no
+    /// file, an empty one, or one without the cursor's table) or its pipeline processed nothing.
+    /// A hub switched to `store.kind: postgres` reads it to tell whether this store still holds
+    /// a district's history that only `store migrate` carries over.
+    public static func processedThrough(path: String) throws -> Int64? {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        guard size > 0 else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        let db = try DatabaseQueue(path: path, configuration: config)
+        defer { try? db.close() }
+        return try db.read { db in
+            guard try db.tableExists("pipeline_cursor") else { return nil }
+            let seq = try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0
+            return seq > 0 ? seq : nil
+        }
+    }
 }

@@ -103,6 +103,7 @@ struct Hub {
                 } else {
                     try pg.claimForThisHub()
                 }
+                try Self.refuseUnmigratedSwitch(config: config, url: url, inboxID: store.inboxID, postgres: pg)
                 if let zones { try pg.saveZones(zones) }
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
             } catch {
@@ -356,5 +357,23 @@ struct Hub {
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
             logger: logger))
+    }
+}
+
+extension Hub {
+    /// Refuses `store.kind: postgres` beside a SQLite store that still holds this hub's history
+    /// (its pipeline processed inbox rows) while PostgreSQL has no position for the inbox. Started
+    /// anyway, the hub would begin its cursor at 0 and process the rows the inbox keeps
+    /// (`store.inbox_retention_days`) again, into a store without their event keys, and the
+    /// district's cases, slips and deadlines would stay behind in the file. `store migrate` copies
+    /// the store with its cursor; moving both files aside starts afresh on purpose.
+    static func refuseUnmigratedSwitch(config: HubConfig, url: PostgresStoreURL, inboxID: String, postgres: PostgresStore) throws {
+        let path = config.store.path
+        guard let through = try DisputeStore.processedThrough(path: path), try !postgres.hasPosition(inbox: inboxID) else { return }
+        throw HubError.config(file: config.file, line: nil, key: "store.kind", message: """
+            store.kind is postgres, but the SQLite store \(path) (store.path) holds this hub's history (processed through inbox row \(through)) \
+            and \(url) has no position for its inbox: stop the hub and copy the store first with \
+            `patrolhub store migrate --from sqlite:\(path) --to \(url)`, or move \(path) and \(DisputeStore.inboxPath(for: path)) aside to start afresh
+            """)
     }
 }
