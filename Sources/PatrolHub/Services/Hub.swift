@@ -354,7 +354,9 @@ struct Hub {
     func start(signals: Bool = true) throws -> ServiceGroup {
         if let broker, !broker.isRunning { try broker.start() }
         return ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
+            // Named by type: the default name is the service's whole description, a reflection of
+            // every stored property (stores, closures, clients) built for each service at every start.
+            services: services.map { .init(service: $0, serviceName: "\(type(of: $0))") },
             gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
             logger: logger))
     }
