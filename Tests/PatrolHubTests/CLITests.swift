@@ -111,6 +111,44 @@ struct CLITests {
         #expect(emptyOut.contains("is empty: not a store a hub has written"), "\(emptyOut)")
     }
 
+    /// With store.kind: postgres the file at store.path is not the hub's store (at most the SQLite
+    /// store it ran on before its switch): the store commands refuse it instead of reading stale
+    /// figures from it or writing case actions and silences the hub never sees.
+    @Test("store commands refuse the SQLite file at store.path when the hub's store is PostgreSQL; --store still opens a file")
+    func storeCommandsRefuseStorePathOnPostgres() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let exe = try patrolhubExecutable()
+        let path = dir.file("hub.sqlite")
+        _ = try DisputeStore(path: path) // the store the hub ran on before the switch
+        // Nothing listens on port 1: no command may need the server to refuse.
+        let config = dir.write("patrolhub.yaml", """
+            data_dir: .
+            store:
+              kind: postgres
+              url: postgres://patrolhub@127.0.0.1:1/city
+              path: hub.sqlite
+            http:
+              enabled: false
+            """)
+        let commands: [[String]] = [
+            ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["silences", "list"],
+            ["silences", "add", "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"],
+            ["report", "daily"], ["store", "backup", dir.file("copy.sqlite")], ["store", "vacuum"],
+        ]
+        for args in commands {
+            let (status, out) = try runProcess(exe, args + ["--config", config])
+            #expect(status != 0, "\(args): \(out)")
+            #expect(out.contains("store.kind is postgres"), "\(args): \(out)")
+            #expect(out.contains("pass --store PATH"), "\(args): \(out)")
+        }
+        #expect(try DisputeStore(path: path).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM silences") } == 0,
+                "no silence was written to the file")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("copy.sqlite")))
+        let (status, out) = try runProcess(exe, ["status", "--store", path, "--config", config])
+        #expect(status == 0, "\(out)")
+    }
+
     @Test func aReportToAFolderThatDoesNotExistSaysSo() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

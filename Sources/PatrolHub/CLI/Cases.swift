@@ -22,7 +22,7 @@ extension PatrolHubCommand {
 
             func open() throws -> (DisputeStore, HubConfig) {
                 let cfg = try hubConfig()
-                let path = store ?? cfg?.store.path ?? ""
+                let path = try store ?? cfg.map(configuredSQLiteStore) ?? ""
                 return (try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : ""), cfg ?? HubConfig())
             }
         }

@@ -75,6 +75,21 @@ func refuseForeignStoreFiles(_ path: String) throws {
     }
 }
 
+/// The store file a command that reads or changes the store (`status`, `cases`, `items`,
+/// `dead-letters`, `silences`, `report`, `store backup`/`vacuum`) uses without `--store`: the
+/// config's `store.path`. Refused with `store.kind: postgres`: the hub's store is then PostgreSQL,
+/// which these commands do not read yet, and a file at `store.path` is at most the SQLite store
+/// the hub ran on before its switch: read in its place it would show stale figures, and a case
+/// action or a silence written there would never reach the hub.
+func configuredSQLiteStore(_ cfg: HubConfig) throws -> String {
+    guard cfg.store.kind == .postgres else { return cfg.store.path }
+    throw HubError.cli("""
+        \(cfg.file): store.kind is postgres: this command reads and writes SQLite stores only, and the file at \
+        store.path (\(cfg.store.path)) is not the store this hub writes (\(cfg.store.url.map { "\($0)" } ?? "PostgreSQL")). \
+        Query PostgreSQL directly (docs/POSTGRES.md), or pass --store PATH to use a SQLite file on purpose
+        """)
+}
+
 /// Opens a store a hub has written, for the commands that read or act on one
 /// (`status`, `cases`, `silences`, `report`): a missing file is not created (a
 /// mistyped `--store` must not leave an empty store behind and succeed), and a

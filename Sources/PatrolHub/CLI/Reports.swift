@@ -35,7 +35,7 @@ extension PatrolHubCommand {
             guard ReportCatalog.builder(kind) != nil else { throw HubError.cli(HubError.reportUnavailable(kind).description) }
             // With --store the config is optional (its timezone is used when the file is there).
             let cfg = store != nil && !FileManager.default.fileExists(atPath: config.config) ? HubConfig() : try config.load()
-            let path = store ?? cfg.store.path
+            let path = try store ?? configuredSQLiteStore(cfg)
             let opened = try openExistingStore(path, whereFrom: store == nil ? "store.path in \(cfg.file)" : "")
             let context = ReportContext(timeZone: cfg.timezone, now: Date())
             let day: LocalDay

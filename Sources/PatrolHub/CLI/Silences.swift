@@ -16,7 +16,7 @@ extension PatrolHubCommand {
             @Option(help: "A store file instead of the config's store.path.") var store: String?
 
             func open() throws -> DisputeStore {
-                let path = try store ?? config.load().store.path
+                let path = try store ?? configuredSQLiteStore(config.load())
                 return try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : "")
             }
 

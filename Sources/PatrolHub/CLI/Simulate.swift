@@ -76,6 +76,8 @@ extension SimulationPlan {
     /// kept as risk items marked `late`, opening no slip or case. Nil otherwise
     /// (also when the store cannot be read: the warning is advice, not a check).
     func lateWarning(config: HubConfig, store: String?) -> String? {
+        // With store.kind: postgres a file at store.path is not the hub's store: no advice from it.
+        guard store != nil || config.store.kind != .postgres else { return nil }
         let path = store ?? config.store.path
         guard let newest = try? DisputeStore.newestEventTime(path: path), let first = messages.first else { return nil }
         let firstTime = clock.eventTime(first.offset)

@@ -23,7 +23,7 @@ extension PatrolHubCommand {
                 if FileManager.default.fileExists(atPath: config.config) { timeZone = try config.load().timezone }
             } else {
                 let cfg = try config.load()
-                (path, whereFrom) = (cfg.store.path, "store.path in \(cfg.file); the demo's store is data/demo/patrolhub.sqlite: use --store")
+                (path, whereFrom) = (try configuredSQLiteStore(cfg), "store.path in \(cfg.file); the demo's store is data/demo/patrolhub.sqlite: use --store")
                 sample = cfg.sample
                 timeZone = cfg.timezone
             }

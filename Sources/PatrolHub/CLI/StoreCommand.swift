@@ -27,7 +27,7 @@ extension PatrolHubCommand {
             @Argument(help: "The new file the store is copied to.") var destination: String
 
             func run() throws {
-                let path = try store ?? config.load().store.path
+                let path = try store ?? configuredSQLiteStore(config.load())
                 let source = try openExistingStore(path, whereFrom: store == nil ? "store.path" : "--store")
                 do {
                     let r = try source.backup(to: destination, inbox: inbox)
@@ -50,7 +50,7 @@ extension PatrolHubCommand {
             @Option(help: "A store file instead of the config's store.path.") var store: String?
 
             func run() throws {
-                let path = try store ?? config.load().store.path
+                let path = try store ?? configuredSQLiteStore(config.load())
                 do {
                     let (before, after) = try DisputeStore.vacuum(path: path)
                     print("vacuumed \(path): \(before) bytes before, \(after) after")
