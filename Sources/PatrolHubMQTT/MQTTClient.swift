@@ -904,6 +904,10 @@ package final class MQTTClient: @unchecked Sendable {
         for w in waiters { w.resume() }
     }
 
+    /// Reads in one round that may add no message before the round ends (control packets
+    /// between messages are rare; the next round starts after the next poll).
+    static let maxEmptyReads = 8
+
     /// One round: wait for the socket, read what is there (up to maxBatch
     /// messages), commit them, then write the queued PUBACKs and other packets.
     /// Returns false when the connection must be dropped.
@@ -934,7 +938,10 @@ package final class MQTTClient: @unchecked Sendable {
             // poll per packet. EAGAIN alone does not say the socket was empty: queuing a PUBACK
             // writes a byte to libmosquitto's internal wake-up pipe, which nothing drains in this
             // loop and which answers EAGAIN once full. A call that added no message did read nothing
-            // new then (or a packet of another kind, which only ends this round early).
+            // new then (or a packet of another kind, which only ends this round early). Calls that
+            // add no message are also bounded in number, and end the round once the connection has
+            // no socket: a call that succeeds without reading can never keep this loop spinning.
+            var emptyReads = 0
             while true {
                 let before = batch.count
                 errno = 0
@@ -945,7 +952,11 @@ package final class MQTTClient: @unchecked Sendable {
                     logger.warning("mqtt.connection_lost", metadata: ["mqtt.error": "\(String(cString: mosquitto_strerror(rc)))"])
                     return false
                 }
-                if batch.count == before, errno == EAGAIN || errno == EWOULDBLOCK { break }
+                if batch.count == before {
+                    if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                    emptyReads += 1
+                    if emptyReads >= Self.maxEmptyReads || mosquitto_socket(m) < 0 { break }
+                }
                 if batch.count >= options.maxBatch || batchBytes >= options.maxBatchBytes { break }
             }
         }
