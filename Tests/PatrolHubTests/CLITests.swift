@@ -132,7 +132,7 @@ struct CLITests {
               enabled: false
             """)
         let commands: [[String]] = [
-            ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["silences", "list"],
+            ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["adapters", "unmapped"], ["silences", "list"],
             ["silences", "add", "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"],
             ["report", "daily"], ["store", "backup", dir.file("copy.sqlite")], ["store", "vacuum"],
         ]
@@ -147,6 +147,12 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: dir.file("copy.sqlite")))
         let (status, out) = try runProcess(exe, ["status", "--store", path, "--config", config])
         #expect(status == 0, "\(out)")
+    }
+
+    /// The command a refused switch to PostgreSQL names is one shell word per argument.
+    @Test func shellQuotingKeepsEachArgumentOneWord() {
+        #expect(Hub.shellQuoted("postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem") == "'postgres://u@h:5432/db?sslmode=verify-full&sslrootcert=/etc/ca.pem'")
+        #expect(Hub.shellQuoted("sqlite:/var/lib/it's here.sqlite") == #"'sqlite:/var/lib/it'\''s here.sqlite'"#)
     }
 
     @Test func aReportToAFolderThatDoesNotExistSaysSo() throws {

@@ -158,7 +158,8 @@ struct PostgresHubTests {
             let text = "\(error)"
             #expect(text.contains("key 'store.kind'"), "\(text)")
             #expect(text.contains("processed through inbox row \(messages.count)"), "\(text)")
-            #expect(text.contains("patrolhub store migrate --from sqlite:\(storePath) --to postgres://"), "\(text)")
+            #expect(text.contains("patrolhub store migrate --from 'sqlite:\(storePath)' --to 'postgres://"), "\(text)")
+            #expect(text.contains("--password-file '\(dir.file("store-password"))'") == (db.password != nil), "\(text)")
         }
 
         // The refused start wrote nothing the copy refuses: it finds the database empty.

@@ -43,10 +43,26 @@ struct SimulatedClockIntegrationTests {
         return p
     }
 
-    /// The hub's store once the hub has made its file (nil before). Opened once per test, beside
-    /// the running hub as a CLI command would; an error opening it fails the test with SQLite's message.
-    func open(_ path: String) throws -> DisputeStore? {
-        FileManager.default.fileExists(atPath: path) ? try DisputeStore(path: path) : nil
+    /// The hub's store, opened once per test beside the running hub as a CLI command would, and
+    /// kept. The hub makes the file before it connects and migrates, so an open that fails then is
+    /// tried again at the next poll; one that keeps failing (100 polls) fails the test with SQLite's message.
+    final class HubStore {
+        let path: String
+        private(set) var store: DisputeStore?
+        private var failures = 0
+        init(_ path: String) { self.path = path }
+
+        /// The store once it opened (nil before the hub made the file, or while it cannot be opened yet).
+        func open() throws -> DisputeStore? {
+            guard store == nil, FileManager.default.fileExists(atPath: path) else { return store }
+            do {
+                store = try DisputeStore(path: path)
+            } catch {
+                failures += 1
+                if failures >= 100 { throw error }
+            }
+            return store
+        }
     }
 
     @Test("a case's reminder letter is issued when its deadline nears in simulated time, once")
@@ -74,17 +90,16 @@ struct SimulatedClockIntegrationTests {
         #expect(sim.start == start && sim.speed == 43_200)
         let storePath = dir.file("hub.sqlite")
         var sent = Date.distantPast
-        var hubStore: DisputeStore?
+        let hubStore = HubStore(storePath)
         try await waitUntil("the case opened", timeout: 30) {
             // Resent until the hub's persistent session exists (the same id: one event).
             sent = Date(timeIntervalSince1970: sim.time(atWall: Date()).timeIntervalSince1970.rounded(.down))
             let report = #"{"id":"r-sim-1","category":"dispute","time":"\#(sent.rfc3339)","description":"两户因占道纠纷争吵"}"#
             _ = try pub.client.enqueue(topic: "patrolhub/v1/device/dev-001/report", payload: Array(report.utf8))
-            if hubStore == nil { hubStore = try open(storePath) }
-            guard let store = hubStore else { return false }
+            guard let store = try hubStore.open() else { return false }
             return try store.writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM cases") ?? 0 } > 0
         }
-        let store = try #require(hubStore)
+        let store = try #require(hubStore.store)
         let (caseID, opened, due) = try await store.writer.read { db in
             let row = try #require(try Row.fetchOne(db, sql: "SELECT id, opened_at, due_at FROM cases"))
             return (row["id"] as String, Date(timeIntervalSince1970: row["opened_at"]), Date(timeIntervalSince1970: row["due_at"]))
@@ -93,7 +108,8 @@ struct SimulatedClockIntegrationTests {
         // a later simulated day, but never before the clock's start or after its present (which
         // stays months before the wall clock's date for the minutes this test runs).
         let simulatedNow = sim.time(atWall: Date())
-        #expect(opened >= start && opened <= simulatedNow, "opened on the simulated clock, not the wall clock: \(opened.rfc3339)")
+        #expect(opened >= start && opened <= simulatedNow, "opened on the simulated clock: \(opened.rfc3339)")
+        #expect(abs(opened.timeIntervalSinceNow) > 3600, "not at the wall clock's time: \(opened.rfc3339)")
         #expect(abs(due.timeIntervalSince(opened) - 2 * 86_400) < 1)
 
         // 1.6 simulated days at 43 200× are about 3.2 wall seconds.
@@ -139,14 +155,13 @@ struct SimulatedClockIntegrationTests {
         let dayStart = try HubClock.parse("2026-01-01T00:00:00+08:00@1").start
         let expected = Set(plan.slots(graceEndingAfter: dayStart.addingTimeInterval(8 * 3600), through: dayStart.addingTimeInterval(86_400)).map(\.id))
         #expect(expected.count > 10)
-        var hubStore: DisputeStore?
+        let hubStore = HubStore(storePath)
         try await waitUntil("the day's slots decided", timeout: 180) {
-            if hubStore == nil { hubStore = try open(storePath) }
-            guard let store = hubStore else { return false }
+            guard let store = try hubStore.open() else { return false }
             let ids = try store.writer.read { try String.fetchAll($0, sql: "SELECT id FROM patrol_slots WHERE day = '2026-01-01'") }
             return expected.isSubset(of: Set(ids))
         }
-        let store = try #require(hubStore)
+        let store = try #require(hubStore.store)
         let (statuses, days, letters) = try await store.writer.read { db in
             (Set(try String.fetchAll(db, sql: "SELECT DISTINCT status FROM patrol_slots WHERE day = '2026-01-01'")),
              Set(try String.fetchAll(db, sql: "SELECT DISTINCT day FROM patrol_slots")),

@@ -176,7 +176,8 @@ extension DisputeStore {
     }
 
     /// How far the pipeline of the SQLite store at `path` got (its cursor, an inbox `seq`), read
-    /// without creating, migrating or writing anything; nil when there is no store there (no
+    /// on a read-only connection: nothing is migrated or written (SQLite may make a WAL store's
+    /// `-wal` and `-shm` files beside it, as any reader does); nil when there is no store there (no
     /// file, an empty one, or one without the cursor's table) or its pipeline processed nothing.
     /// A hub switched to `store.kind: postgres` reads it to tell whether this store still holds
     /// a district's history that only `store migrate` carries over.

@@ -76,7 +76,7 @@ func refuseForeignStoreFiles(_ path: String) throws {
 }
 
 /// The store file a command that reads or changes the store (`status`, `cases`, `items`,
-/// `dead-letters`, `silences`, `report`, `store backup`/`vacuum`) uses without `--store`: the
+/// `dead-letters`, `adapters unmapped`, `silences`, `report`, `store backup`/`vacuum`) uses without `--store`: the
 /// config's `store.path`. Refused with `store.kind: postgres`: the hub's store is then PostgreSQL,
 /// which these commands do not read yet, and a file at `store.path` is at most the SQLite store
 /// the hub ran on before its switch: read in its place it would show stale figures, and a case

@@ -354,9 +354,10 @@ struct Hub {
     func start(signals: Bool = true) throws -> ServiceGroup {
         if let broker, !broker.isRunning { try broker.start() }
         return ServiceGroup(configuration: .init(
-            // Named by type: the default name is the service's whole description, a reflection of
-            // every stored property (stores, closures, clients) built for each service at every start.
-            services: services.map { .init(service: $0, serviceName: "\(type(of: $0))") },
+            // A service's own description when it has one (the HTTP service's names its address and
+            // how many tokens, never a token), else its type: the default is a reflection of every
+            // stored property (stores, closures, clients), built for each service at every start.
+            services: services.map { .init(service: $0, serviceName: ($0 as? CustomStringConvertible)?.description ?? "\(type(of: $0))") },
             gracefulShutdownSignals: signals ? [.sigterm, .sigint] : [],
             logger: logger))
     }
@@ -368,14 +369,34 @@ extension Hub {
     /// anyway, the hub would begin its cursor at 0 and process the rows the inbox keeps
     /// (`store.inbox_retention_days`) again, into a store without their event keys, and the
     /// district's cases, slips and deadlines would stay behind in the file. `store migrate` copies
-    /// the store with its cursor; moving both files aside starts afresh on purpose.
+    /// the store with its cursor; moving both files aside starts afresh on purpose. A hub that
+    /// PostgreSQL knows (it ran on it, or the copy carried its cursor) never reads the file.
     static func refuseUnmigratedSwitch(config: HubConfig, url: PostgresStoreURL, inboxID: String, postgres: PostgresStore) throws {
         let path = config.store.path
-        guard let through = try DisputeStore.processedThrough(path: path), try !postgres.hasPosition(inbox: inboxID) else { return }
+        guard FileManager.default.fileExists(atPath: path), try !postgres.hasPosition(inbox: inboxID) else { return }
+        let through: Int64?
+        do {
+            through = try DisputeStore.processedThrough(path: path)
+        } catch {
+            throw HubError.config(file: config.file, line: nil, key: "store.path", message: """
+                store.kind is postgres and PostgreSQL has no position for this hub's inbox, so the SQLite store at \(path) \
+                is read for a history to copy first, but it cannot be read (\(error)): make it readable to this user, \
+                or move it and \(DisputeStore.inboxPath(for: path)) aside if they hold nothing to keep
+                """)
+        }
+        guard let through else { return }
+        let passwordFile = config.store.passwordFile.map { " --password-file \(shellQuoted($0))" } ?? ""
         throw HubError.config(file: config.file, line: nil, key: "store.kind", message: """
             store.kind is postgres, but the SQLite store \(path) (store.path) holds this hub's history (processed through inbox row \(through)) \
             and \(url) has no position for its inbox: stop the hub and copy the store first with \
-            `patrolhub store migrate --from sqlite:\(path) --to \(url)`, or move \(path) and \(DisputeStore.inboxPath(for: path)) aside to start afresh
+            patrolhub store migrate --from \(shellQuoted("sqlite:" + path)) --to \(shellQuoted(url.description))\(passwordFile) \
+            (it copies into an empty database only: a hub joining a store that already holds data cannot bring its history), \
+            or move \(path) and \(DisputeStore.inboxPath(for: path)) aside to start without it
             """)
+    }
+
+    /// `text` as one shell word: in single quotes, each `'` written as `'\''`.
+    static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
