@@ -106,17 +106,13 @@ struct PostgresHubTests {
 
         // A restart, then the same bytes again (a redelivery): the event keys in PostgreSQL absorb them.
         let again = try TestHub(brokerPort: broker.port, dir: pgDir, clientID: "hub-postgres", configure: configure)
-        do {
+        try await again.stopping {
             try await again.waitConnected()
             try await pub.publishAll(messages)
             try await waitUntil("the redelivered messages processed", timeout: 60) {
                 try reader.cursor() == Int64(2 * messages.count)
             }
-        } catch {
-            try? await again.stop()
-            throw error
         }
-        try await again.stop()
         #expect(try reader.rowCount("risk_items") == expected.riskItemsTotal)
         #expect(try reader.rowCount("slips") == expected.slipsTotal)
         #expect(try reader.rowCount("events") == messages.count)
@@ -135,15 +131,11 @@ struct PostgresHubTests {
 
         // A district's hub on SQLite: its inbox keeps the processed rows (store.inbox_retention_days).
         let sqliteHub = try TestHub(brokerPort: broker.port, dir: dir, clientID: "hub-switch")
-        do {
+        try await sqliteHub.stopping {
             try await sqliteHub.waitConnected()
             try await pub.publishAll(messages)
             try await sqliteHub.waitProcessed(received: messages.count)
-        } catch {
-            try? await sqliteHub.stop()
-            throw error
         }
-        try await sqliteHub.stop()
         let expected = try sqliteHub.store.status()
         #expect(expected.riskItemsTotal == 6 && expected.slipsTotal == 2)
 
@@ -176,18 +168,14 @@ struct PostgresHubTests {
             throw error
         }
         defer { reader.close() }
-        do {
+        try await hub.stopping {
             try await hub.waitConnected()
             #expect(try reader.cursor() == Int64(messages.count), "the cursor carried over from SQLite")
             try await pub.publishAll(messages)
             try await waitUntil("the redelivered messages processed on PostgreSQL", timeout: 60) {
                 try reader.cursor() == Int64(2 * messages.count)
             }
-        } catch {
-            try? await hub.stop()
-            throw error
         }
-        try await hub.stop()
         #expect(try reader.rowCount("events") == messages.count)
         #expect(try reader.rowCount("risk_items") == expected.riskItemsTotal)
         #expect(try reader.rowCount("slips") == expected.slipsTotal)

@@ -164,11 +164,7 @@ extension DisputeStore {
     /// nil when there is no store there, or it has seen no event.
     public static func newestEventTime(path: String) throws -> Date? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(5)
-        let db = try DatabaseQueue(path: path, configuration: config)
-        return try db.read { db in
+        return try readOnly(path).read { db in
             guard try db.tableExists("event_batches") else { return nil }
             let newest = try EventLog.maxTime(db: db)
             return newest > 0 ? Date(timeIntervalSince1970: newest) : nil
@@ -184,15 +180,21 @@ extension DisputeStore {
     public static func processedThrough(path: String) throws -> Int64? {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
         guard size > 0 else { return nil }
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(5)
-        let db = try DatabaseQueue(path: path, configuration: config)
-        defer { try? db.close() }
-        return try db.read { db in
+        let queue = try readOnly(path)
+        defer { try? queue.close() }
+        return try queue.read { db in
             guard try db.tableExists("pipeline_cursor") else { return nil }
             let seq = try Int64.fetchOne(db, sql: "SELECT inbox_seq FROM pipeline_cursor WHERE id = 1") ?? 0
             return seq > 0 ? seq : nil
         }
+    }
+
+    /// A read-only connection to the store file at `path`, for a look at a store another
+    /// process may hold open (nothing migrated or written; another's lock is waited for 5 s).
+    private static func readOnly(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        return try DatabaseQueue(path: path, configuration: config)
     }
 }

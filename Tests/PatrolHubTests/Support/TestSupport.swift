@@ -165,6 +165,18 @@ final class TestHub: @unchecked Sendable {
         await group.triggerGracefulShutdown()
         try await task.value
     }
+
+    /// Runs `body` against the running hub, then stops the hub, also when `body` throws
+    /// (its error is the one thrown then).
+    func stopping(after body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            try? await stop()
+            throw error
+        }
+        try await stop()
+    }
 }
 
 /// A native camera event payload.
