@@ -19,8 +19,14 @@ static inline int patrolhub_nice_current_thread(int increment) {
     pid_t tid = (pid_t)syscall(SYS_gettid);
     return setpriority(PRIO_PROCESS, (id_t)tid, increment);
 }
+
+#include <sys/prctl.h>
+/// Names the calling thread for ps, top -H and perf (the kernel keeps the
+/// first 15 bytes). Swift cannot call the variadic prctl() itself.
+static inline void patrolhub_name_current_thread(const char *name) { (void)prctl(PR_SET_NAME, name, 0, 0, 0); }
 #else
 static inline int patrolhub_nice_current_thread(int increment) { (void)increment; return 0; }
+static inline void patrolhub_name_current_thread(const char *name) { (void)name; }
 #endif
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))

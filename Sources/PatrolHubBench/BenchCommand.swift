@@ -127,7 +127,7 @@ extension PatrolHubBenchCommand {
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
             var logger = Logger(label: "bench")
-            logger.logLevel = .warning
+            logger.logLevel = .notice
             // The candidate by default: the `patrolhub` built beside this executable.
             let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
             let sibling = ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent("patrolhub")

@@ -300,14 +300,26 @@ struct EventsBenchmark {
         for (i, payload) in all.enumerated() { byCamera[Self.cameras[i % Self.cameras.count], default: []].append(payload) }
         for (cam, ps) in byCamera { try await queuer.queue(ps, topic: "patrolhub/v1/camera/\(cam)/event", port: port) }
         sync()
+        let inboxBase = try store.inboxNewestSeq()
         let t0 = ContinuousClock.now
         let p = try start(b, config: config, dir: dir)
         defer { if p.isRunning { p.terminate() } }
+        // Where the time goes: the first message in the inbox (start-up and
+        // connection), the last one in it (ingest), the last one decided.
+        var firstInbox: Duration?, fullInbox: Duration?
         while try store.cursor() < base + Int64(backlog) {
-            if ContinuousClock.now - t0 > .seconds(600) { throw HubError(.bench, "backlog run timed out") }
+            let now = ContinuousClock.now - t0
+            if now > .seconds(600) { throw HubError(.bench, "backlog run timed out") }
+            if fullInbox == nil, let n = try? store.inboxNewestSeq(), n > inboxBase {
+                if firstInbox == nil { firstInbox = now }
+                if n >= inboxBase + Int64(backlog) { fullInbox = now }
+            }
             try await Task.sleep(for: .milliseconds(2))
         }
         let elapsed = (ContinuousClock.now - t0).seconds
+        func s(_ d: Duration?) -> String { d.map { HubFormat.fixed($0.seconds, digits: 3) } ?? "-" }
+        logger.notice("backlog phases", metadata: ["build": "\(b.name)", "run": "\(run)", "first_in_inbox_s": "\(s(firstInbox))",
+                                                 "all_in_inbox_s": "\(s(fullInbox))", "all_processed_s": "\(HubFormat.fixed(elapsed, digits: 3))"])
         await stop(p)
         try await clearSession(clientID: clientID, port: port)
         return elapsed

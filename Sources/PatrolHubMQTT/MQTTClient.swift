@@ -470,7 +470,10 @@ package final class MQTTClient: @unchecked Sendable {
         _ = fcntl(wakeRead, F_SETFL, fcntl(wakeRead, F_GETFL) | O_NONBLOCK)
         _ = fcntl(wakeWrite, F_SETFL, fcntl(wakeWrite, F_GETFL) | O_NONBLOCK)
         try create()
-        let t = Thread { [self] in self.run() }
+        let t = Thread { [self] in
+            ProcessSupport.nameCurrentThread("mqtt")
+            self.run()
+        }
         t.name = "mqtt-\(options.clientID)"
         thread = t
         t.start()

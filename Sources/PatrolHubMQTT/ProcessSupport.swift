@@ -12,6 +12,10 @@ package enum ProcessSupport {
     @discardableResult
     package static func niceCurrentThread(_ increment: Int32) -> Int32 { patrolhub_nice_current_thread(increment) }
 
+    /// Names the calling thread as the system shows it (`top -H`, `ps -L`, `perf`);
+    /// Linux keeps the first 15 bytes.
+    package static func nameCurrentThread(_ name: String) { patrolhub_name_current_thread(name) }
+
     /// The C heap as glibc's malloc sees it: bytes handed out and not freed, and
     /// bytes held from the system; nil where mallinfo2 is not available.
     package static func heap() -> (inUse: Int, held: Int)? {

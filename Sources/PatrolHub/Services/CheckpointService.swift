@@ -2,6 +2,7 @@ import Alerts
 import AlertsStore
 import Foundation
 import Logging
+import PatrolHubMQTT
 import PatrolHubRuntime
 import ServiceLifecycle
 
@@ -28,6 +29,7 @@ struct CheckpointService: Service {
             await withGracefulShutdownHandler {
                 await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
                     let thread = Thread {
+                        ProcessSupport.nameCurrentThread("checkpoint")
                         self.loop(stop: stop)
                         cont.resume()
                     }

@@ -425,6 +425,7 @@ func runOnOwnThread(name: String, wake: Doorbell, prepare: (@Sendable () -> Void
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
                 let thread = Thread {
+                    ProcessSupport.nameCurrentThread(name)
                     prepare?()
                     cont.resume(returning: Result { try body(stop) })
                 }
