@@ -139,7 +139,9 @@ public struct HTTPService: Service, CustomStringConvertible {
         let authMode = tokens == nil ? "none (loopback only)" : "bearer tokens"
         let connectionLimit = Self.connectionLimit(configured: options.maxConnections, logger: logger)
         // A connection with no request in progress is closed after the idle timeout; an open stream is a request in progress.
-        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds))))
+        // A request's body must arrive within the same time after its head (`RequestBodyGuard`).
+        let idle = TimeAmount.seconds(Int64(options.idleTimeoutSeconds))
+        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [RequestBodyGuard(bodyDeadline: idle)], idleTimeout: idle))
         let server: HTTPServerBuilder
         do {
             server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: $0) } ?? http1

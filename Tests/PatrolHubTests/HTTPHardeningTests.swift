@@ -337,6 +337,56 @@ struct HTTPHardeningTests {
         }
     }
 
+    @Test("a request answered before its body arrived (no token) gets its 401 and the connection closes; a body that trickles in is cut at http.idle_timeout_seconds")
+    func slowBodiesDoNotHoldConnections() async throws {
+        let good = "slow-body-test-token-0123456789abcdef"
+        let dir = TempDir("patrolhub-slow-body")
+        defer { dir.cleanup() }
+        let file = dir.write("tokens.txt", AccessTokens.line(role: .operator, name: "desk", token: good) + "\n")
+        try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.tokensFile = file; $0.http.idleTimeoutSeconds = 2 }) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            func send(_ fd: Int32, _ text: String) { _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) } }
+            // No token, a body announced at 100 MB and not sent: answered 401, then closed, not drained.
+            let stranger = try connectLoopback(port: port, timeout: 30)
+            defer { Glibc.close(stranger) }
+            send(stranger, "POST /api/v1/silences HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{")
+            /// Sends a byte of body every 0.2 s (so the idle timeout never fires) until the server
+            /// closes the connection or 15 s pass: what it answered, and whether it closed.
+            func trickle(_ fd: Int32) -> (answer: String, closed: Bool) {
+                var answer: [UInt8] = []
+                let started = Date()
+                while Date().timeIntervalSince(started) < 15 {
+                    send(fd, " ")
+                    var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    guard poll(&pfd, 1, 200) > 0 else { continue }
+                    var buffer = [UInt8](repeating: 0, count: 4096)
+                    let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                    if n <= 0 { return (String(decoding: answer, as: UTF8.self), true) }
+                    answer += buffer[0..<n]
+                }
+                return (String(decoding: answer, as: UTF8.self), false)
+            }
+            let opened = Date()
+            let (answer, strangerClosed) = trickle(stranger)
+            let strangerSeconds = Date().timeIntervalSince(opened)
+            #expect(answer.hasPrefix("HTTP/1.1 401"), "the answer: \(answer.prefix(80))")
+            #expect(strangerClosed && strangerSeconds < 10, "closed after \(strangerSeconds) s, not held while the body trickles")
+            // With a token the body is read, but it must arrive within the idle timeout: a trickle is cut.
+            let slow = try connectLoopback(port: port, timeout: 30)
+            defer { Glibc.close(slow) }
+            send(slow, "POST /api/v1/silences HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(good)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            let started = Date()
+            let (_, closed) = trickle(slow)
+            #expect(closed, "a body trickling in for 15 s was cut at the 2 s limit")
+            print("unauthenticated slow body closed after \(Int(strangerSeconds * 1000)) ms; a trickling body after \(Int(Date().timeIntervalSince(started) * 1000)) ms")
+            // A whole request with a small body is served as before, and so is the rest of the hub.
+            let c = TestHTTPClient(port: port)
+            #expect(try await c.get("/api/v1/silences", token: good).status == 200)
+            #expect(try await c.get("/healthz").status == 200)
+            try await expectSOSBecomesCase(hub, pub)
+        }
+    }
+
     @Test("connections beyond http.max_connections wait in the accept queue instead of taking the hub's descriptors; they are served once places free up, and the pipeline goes on meanwhile")
     func connectionsAreCapped() async throws {
         try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.maxConnections = 5 }) { _, hub, pub in
