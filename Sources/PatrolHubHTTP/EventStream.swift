@@ -178,23 +178,92 @@ enum EventStream {
             let id = subscription.id
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await withGracefulShutdownHandler {
-                        try await pump(writer: &writer, store: store, threads: feed.threads, signals: subscription.signals, start: start, missed: missed)
-                    } onGracefulShutdown: {
-                        feed.unsubscribe(id)
+                    try await guarded(onShutdown: { feed.unsubscribe(id) }) { watch in
+                        try await pump(writer: &writer, watch: watch, store: store, threads: feed.threads, signals: subscription.signals,
+                                       start: start, missed: missed)
                     }
                 }
             } catch is CancellationError {
                 return // the client went away
             }
+            // A stream `guarded` cut (`StreamCut`) throws on: the server then closes the connection
+            // instead of writing the response's end to a client that does not read.
             try await writer.finish(nil)
         })
     }
 
-    private static func pump(writer: inout any ResponseBodyWriter, store: DisputeStore, threads: StoreThreads,
+    /// A write the client has not taken for this long (it stopped reading: a laptop asleep with
+    /// the board open) ends its stream, and its place with it. Four heartbeats.
+    static let writeStall = Duration.seconds(60)
+    /// After graceful shutdown begins, a stream that has not ended by itself this long later
+    /// (its client does not read the last events) is cut, so it cannot hold the hub's shutdown.
+    static let shutdownGrace = Duration.seconds(2)
+
+    /// When the stream's current write started (nil: none waiting), and when shutdown began.
+    final class WriteWatch: Sendable {
+        private struct State {
+            var writeStarted: ContinuousClock.Instant?
+            var shutdownAt: ContinuousClock.Instant?
+        }
+        private let state = Mutex(State())
+
+        /// Runs one write of the stream, timed.
+        func write(_ body: () async throws -> Void) async throws {
+            state.withLock { $0.writeStarted = .now }
+            defer { state.withLock { $0.writeStarted = nil } }
+            try await body()
+        }
+
+        func shutdownBegan() { state.withLock { $0.shutdownAt = $0.shutdownAt ?? .now } }
+
+        /// Returns (never throws otherwise) when a write stalled past `stall`, or `grace` after shutdown began.
+        func watch(stall: Duration, grace: Duration) async throws {
+            while true {
+                try await Task.sleep(for: .milliseconds(250))
+                let now = ContinuousClock.now
+                let (started, shutdownAt) = state.withLock { ($0.writeStarted, $0.shutdownAt) }
+                if let started, now - started > stall { return }
+                if let shutdownAt, now - shutdownAt > grace { return }
+            }
+        }
+    }
+
+    /// Why a stream was cut: its client stopped reading, or the hub is stopping.
+    struct StreamCut: Error {}
+
+    /// Runs the stream's `pump` until it ends; cancels it and throws `StreamCut` when one of
+    /// its writes stalls, or when graceful shutdown began and it did not end soon after.
+    /// `onShutdown` (unsubscribing, which ends a pump whose client reads) runs when shutdown begins.
+    static func guarded(onShutdown: @escaping @Sendable () -> Void, _ pump: (WriteWatch) async throws -> Void) async throws {
+        let watch = WriteWatch()
+        try await withGracefulShutdownHandler {
+            try await withoutActuallyEscaping(pump) { pump in
+                let unsafePump = UnsafePump(run: pump)
+                try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask { try await unsafePump.run(watch); return true }
+                    group.addTask { try await watch.watch(stall: writeStall, grace: shutdownGrace); return false }
+                    let pumpEnded = try await group.next() ?? true
+                    group.cancelAll()
+                    if !pumpEnded { throw StreamCut() }
+                }
+            }
+        } onGracefulShutdown: {
+            onShutdown()
+            watch.shutdownBegan()
+        }
+    }
+
+    /// The pump handed to a child task of `guarded`, which awaits it before returning (what
+    /// `withoutActuallyEscaping` requires); it writes to the response's writer, which only it uses.
+    private struct UnsafePump: @unchecked Sendable {
+        let run: (WriteWatch) async throws -> Void
+    }
+
+    private static func pump(writer: inout any ResponseBodyWriter, watch: WriteWatch, store: DisputeStore, threads: StoreThreads,
                              signals: AsyncStream<ChangeFeed.Signal>, start: Int64, missed: ClosedRange<Int64>?) async throws {
         var cursor = start
-        try await writer.write(ByteBuffer(string: "retry: 2000\nevent: ready\ndata: \(ready(after: start, missed: missed).serialized)\n\n"))
+        let readyEvent = "retry: 2000\nevent: ready\ndata: \(ready(after: start, missed: missed).serialized)\n\n"
+        try await watch.write { try await writer.write(ByteBuffer(string: readyEvent)) }
         var wake = signals.makeAsyncIterator()
         while true {
             // Send everything after the cursor, a page at a time.
@@ -207,11 +276,11 @@ enum EventStream {
                     guard let object else { continue }
                     text += event(change, object)
                 }
-                if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                if !text.isEmpty { try await watch.write { try await writer.write(ByteBuffer(string: text)) } }
                 if page.count < pageSize { break }
             }
             guard let signal = await wake.next() else { return }
-            if signal == .heartbeat { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) }
+            if signal == .heartbeat { try await watch.write { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) } }
         }
     }
 

@@ -387,6 +387,78 @@ struct HTTPHardeningTests {
         }
     }
 
+    @Test("a stream client that stops reading cannot hold the hub's shutdown: its stream is cut soon after shutdown begins")
+    func streamThatStopsReadingDoesNotHoldShutdown() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let hub = try TestHub(brokerPort: broker.port, dir: dir, clientID: "hub-stalled-stream")
+        var stalled: Int32 = -1
+        defer { if stalled >= 0 { Glibc.close(stalled) } }
+        do {
+            try await hub.waitConnected()
+            let port = try await hub.hub.http!.waitForPort()
+            // Thousands of changes (each event a new item: 10 categories × 3 cameras, episodes 121 s apart),
+            // whose events are megabytes: more than the socket buffers and the server's write buffer hold.
+            let pub = try TestPublisher(port: broker.port)
+            defer { pub.stop() }
+            let types = ["intrusion", "tripwire", "loitering", "wrong_way", "left_object", "object_removed", "banner", "street_vending",
+                         "illegal_parking", "garbage"]
+            let start = Date().addingTimeInterval(-4 * 3600)
+            var messages: [(String, [UInt8])] = []
+            for episode in 0..<100 {
+                for (c, camera) in ["cam-001", "cam-002", "cam-003"].enumerated() {
+                    for type in types {
+                        messages.append((eventTopic(camera), cameraEvent("stall-\(episode)-\(c)-\(type)", type: type,
+                                                                          time: start.addingTimeInterval(Double(episode) * 121))))
+                    }
+                }
+            }
+            try await pub.publishAll(messages)
+            try await hub.waitProcessed(received: messages.count, timeout: 120)
+            // A client with a tiny receive buffer asks for every change since the start and never reads.
+            stalled = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var small: Int32 = 4096
+            setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stalled, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(rc == 0)
+            _ = "GET /api/v1/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".withCString { send(stalled, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            try await Task.sleep(for: .seconds(2)) // the server writes until the buffers are full, then waits
+        } catch {
+            try? await hub.stop()
+            throw error
+        }
+        final class Stopped: @unchecked Sendable {
+            private let lock = NSLock()
+            private var done = false
+            var value: Bool { lock.withLock { done } }
+            func set() { lock.withLock { done = true } }
+        }
+        let stopped = Stopped()
+        let stopping = Date()
+        let stopper = Task {
+            defer { stopped.set() }
+            try await hub.stop()
+        }
+        // Waits 30 s at most: then the client goes (the hub can stop then), so a failure does not hang the suite.
+        var finished = false
+        while Date().timeIntervalSince(stopping) < 30 {
+            if stopped.value { finished = true; break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let seconds = Date().timeIntervalSince(stopping)
+        Glibc.close(stalled)
+        stalled = -1
+        try await stopper.value
+        #expect(finished, "the hub stopped in \(seconds) s with a client that does not read its stream")
+        print("hub stopped \(Int(seconds * 1000)) ms after shutdown began, with a stream client that does not read")
+    }
+
     @Test("connections beyond http.max_connections wait in the accept queue instead of taking the hub's descriptors; they are served once places free up, and the pipeline goes on meanwhile")
     func connectionsAreCapped() async throws {
         try await withLiveHub(devicesCSV: attackDevicesCSV, configure: { $0.http.maxConnections = 5 }) { _, hub, pub in
