@@ -88,13 +88,16 @@ public enum EngineEffect: Sendable, Hashable {
 public struct RiskEngine: Sendable {
     struct SourceCategory: Hashable { var source: String; var category: Category; var drill: Bool }
     struct ZoneCategory: Hashable { var zone: String; var category: Category; var drill: Bool }
-    /// A lifecycle as the source names it, in the drill or the live world.
+    /// A lifecycle as its source names it, in the drill or the live world. The source is
+    /// part of it: another source that sends the same name (a forged GB/T 28181 DeviceID,
+    /// an ONVIF source value copied from another camera's) neither ends nor takes it over.
     struct Lifecycle: Hashable {
         var name: String
         var drill: Bool
+        var source: String
         /// `L` for `L|…` (an ONVIF topic-level lifecycle over its per-source ones).
         var parent: Lifecycle? {
-            name.firstIndex(of: "|").map { Lifecycle(name: String(name[..<$0]), drill: drill) }
+            name.firstIndex(of: "|").map { Lifecycle(name: String(name[..<$0]), drill: drill, source: source) }
         }
     }
     struct Occurrence: Hashable { var time: Date; var itemID: String }
@@ -288,7 +291,7 @@ public struct RiskEngine: Sendable {
             }
             openItems[key] = item
             itemLifecycles[key] = []
-            for l in live { register(Lifecycle(name: String(l), drill: item.drill), key) }
+            for l in live { register(Lifecycle(name: String(l), drill: item.drill, source: item.source), key) }
         }
         for item in s.earlierEpisodes.prefix(Self.maxEarlierEpisodes - 1) {
             let key = SourceCategory(source: item.source, category: item.category, drill: item.drill)
@@ -357,6 +360,14 @@ public struct RiskEngine: Sendable {
 
     /// `handle`, appending the effects to `effects` (the pipeline reuses one buffer for every event).
     public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
+        // The stored form of an item's live lifecycles separates them with U+001E: a name that
+        // carried one would read back as other lifecycles after a restart.
+        if let l = event.lifecycle, l.unicodeScalars.contains(Self.liveLifecycleSeparatorScalar) {
+            var event = event
+            event.lifecycle = String(String.UnicodeScalarView(l.unicodeScalars.map { $0 == Self.liveLifecycleSeparatorScalar ? "\u{FFFD}" : $0 }))
+            handle(event, now: now, into: &effects)
+            return
+        }
         let first = effects.count
         defer { endSlips(effectsFrom: first, now: now, into: &effects) }
         if let wm = watermark, wm >= nextSweep || openItems.count > maxOpenItems { sweep(watermark: wm, into: &effects) }
@@ -411,7 +422,7 @@ public struct RiskEngine: Sendable {
             }
             if let l = event.lifecycle {
                 if open.lifecycle == nil { open.lifecycle = l }
-                register(Lifecycle(name: l, drill: event.drill), key)
+                register(Lifecycle(name: l, drill: event.drill, source: event.source), key)
             }
             item = open
         } else if let open = openItems[key], open.state == .open, event.time < open.firstSeen.addingTimeInterval(-rules.dedupWindow) {
@@ -441,7 +452,7 @@ public struct RiskEngine: Sendable {
             earlierEpisodes[key] = nil
             item = newItem()
             itemLifecycles[key] = []
-            if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill), key) }
+            if let l = event.lifecycle { register(Lifecycle(name: l, drill: event.drill, source: event.source), key) }
         }
         item.suppressedBy = muteReason(for: event, placement: placement)
         if earlierEpisode {
@@ -546,7 +557,7 @@ public struct RiskEngine: Sendable {
         if let l = event.lifecycle {
             // The lifecycle itself and every lifecycle nested under it: an ONVIF zero-byte
             // delete ends `onvif:{camera}:{topic}`, which covers `onvif:{camera}:{topic}|{source}`.
-            let l = Lifecycle(name: l, drill: event.drill)
+            let l = Lifecycle(name: l, drill: event.drill, source: event.source)
             var ended = (nestedLifecycles[l] ?? []).sorted { $0.name < $1.name }
             if lifecycles[l] != nil { ended.insert(l, at: 0) }
             for lifecycle in ended {
@@ -570,6 +581,7 @@ public struct RiskEngine: Sendable {
 
     /// Separates the lifecycles in the stored form of an open item's `lifecycle`.
     static let liveLifecycleSeparator: Character = "\u{1E}"
+    static let liveLifecycleSeparatorScalar: Unicode.Scalar = "\u{1E}"
 
     /// The item as the store keeps it: `lifecycle` is its first lifecycle, as
     /// in memory, while that is the only live one (or the item is closed);

@@ -35,6 +35,23 @@ struct ONVIFAdapterTests {
         #expect(Set(events.map(\.key)).count == 5)
     }
 
+    @Test("keys spelled otherwise (utctime, UTCTIME) read as the canonical ones, the canonical spelling winning; thousands of other keys change nothing")
+    func keysInOtherSpellings() throws {
+        let adapter = ONVIFAdapter()
+        let canonical = try adapter.decode(topic: topic, payload: payload("2024-01-02T07:01:00Z", "Changed", inside: true), receivedAt: .now)
+        // The same message with its keys spelled otherwise, behind 20 000 keys of no meaning
+        // (read in one pass: a payload within the size limit decodes in the time of its size).
+        let filler = (0..<20_000).map { #""k\#($0)":0"# }.joined(separator: ",")
+        let spelled = Array(#"{\#(filler),"utctime":"2024-01-02T07:01:00Z","PROPERTYOPERATION":"Changed","source":{"VideoSourceConfigurationToken":"VST","Rule":"Fence"},"data":{"IsInside":"true"}}"#.utf8)
+        let other = try adapter.decode(topic: topic, payload: spelled, receivedAt: .now)
+        #expect(other.map(\.kind) == canonical.map(\.kind))
+        #expect(other.map(\.time) == canonical.map(\.time))
+        #expect(other.map(\.lifecycle) == canonical.map(\.lifecycle))
+        // Both spellings present: the canonical one is read.
+        let both = Array(#"{"utctime":"2030-01-01T00:00:00Z","UtcTime":"2024-01-02T07:01:00Z","PropertyOperation":"Changed","Data":{"IsInside":"true"}}"#.utf8)
+        #expect(try adapter.decode(topic: topic, payload: both, receivedAt: .now).map(\.time) == canonical.map(\.time))
+    }
+
     @Test("the same message twice has the same key; object and list forms share a lifecycle")
     func stableKeys() throws {
         let adapter = ONVIFAdapter()

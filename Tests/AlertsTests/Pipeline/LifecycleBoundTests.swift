@@ -102,4 +102,60 @@ struct FlappingSourceTests {
         #expect(c.explanation.components(separatedBy: CaseStage.laterEvidence).count - 1 == CaseStage.maxLaterEvidenceLines)
         #expect(c.explanation.hasSuffix(CaseStage.moreEvidence))
     }
+
+}
+
+/// A lifecycle is its source's: another source that sends the same name (a
+/// GB/T 28181 DeviceID it copied, an ONVIF source value it forged) cannot end
+/// it or take it over, before or after a restart.
+@Suite("Risk engine: a lifecycle belongs to its source")
+struct LifecycleSourceTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func gb(_ key: String, source: String, _ kind: NormalizedEvent.Kind, _ minute: Double, lifecycle: String) -> NormalizedEvent {
+        NormalizedEvent(key: key, kind: kind, sourceKind: .camera, source: source, category: .intrusion,
+                        time: t0.addingTimeInterval(minute * 60), lifecycle: lifecycle, format: "gb28181")
+    }
+
+    /// The items after `events`, by source (each source has one item here).
+    static func items(_ engine: inout RiskEngine, _ events: [NormalizedEvent]) -> [String: RiskItem] {
+        var out: [String: RiskItem] = [:]
+        for e in events {
+            for case .item(let item) in engine.handle(e, now: e.time) { out[item.source] = item }
+        }
+        return out
+    }
+
+    @Test("another source's end with the same lifecycle name (a forged GB/T 28181 DeviceID) neither closes nor takes over the item")
+    func anotherSourceCannotEndOrTakeALifecycle() {
+        let name = "gb:34020000001320000001:6"
+        var engine = CaseOpeningTests.engine()
+        var items = Self.items(&engine, [Self.gb("v1", source: "cam-015", .detection, 0, lifecycle: name),
+                                         Self.gb("a1", source: "cam-016", .end, 1, lifecycle: name)])
+        #expect(items["cam-015"]?.state == .open, "the victim's item stays open")
+        // An enter from the other source makes its own item and leaves the victim's lifecycle where it is.
+        items.merge(Self.items(&engine, [Self.gb("a2", source: "cam-016", .detection, 2, lifecycle: name)])) { $1 }
+        #expect(items["cam-016"]?.state == .open)
+        items.merge(Self.items(&engine, [Self.gb("v2", source: "cam-015", .end, 3, lifecycle: name)])) { $1 }
+        #expect(items["cam-015"]?.state == .closed, "the victim's own end closes its item")
+        #expect(items["cam-016"]?.state == .open, "and not the other source's")
+    }
+
+    @Test("a lifecycle name holding the stored form's separator (U+001E) stays one lifecycle of its source across a restart")
+    func separatorInANameDoesNotSplitAcrossARestart() {
+        let victim = "onvif:cam-023:RuleEngine/FieldDetector/ObjectsInside|Rule=Fence"
+        let forged = "onvif:cam-024:RuleEngine/FieldDetector/ObjectsInside|Rule=x\u{1E}" + victim
+        var engine = CaseOpeningTests.engine()
+        let before = Self.items(&engine, [Self.gb("v1", source: "cam-023", .detection, 0, lifecycle: victim),
+                                          Self.gb("a1", source: "cam-024", .detection, 1, lifecycle: forged)])
+        #expect(before["cam-024"]?.lifecycle?.unicodeScalars.contains("\u{1E}") == false, "the stored name has no separator")
+        // A restart: a new engine from the open items as the store keeps them.
+        var restarted = CaseOpeningTests.engine()
+        var snapshot = RiskEngine.Snapshot()
+        snapshot.openItems = before.values.sorted { $0.id < $1.id }
+        restarted.restore(snapshot)
+        let after = Self.items(&restarted, [Self.gb("v2", source: "cam-023", .end, 2, lifecycle: victim)])
+        #expect(after["cam-023"]?.state == .closed, "the victim's end closes the victim's item")
+        #expect(after["cam-024"] == nil, "and nothing of the other camera's")
+    }
 }

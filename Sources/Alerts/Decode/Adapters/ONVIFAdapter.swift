@@ -215,12 +215,24 @@ public struct ONVIFAdapter: EventAdapter {
         if fields.object.keys.allSatisfy({ key in canonicalNames.contains(key) || !canonicalNames.contains { asciiCaseEqual($0, key) } }) {
             return fields
         }
-        var values = JSONObject()
+        // One pass over the members (a payload can have tens of thousands): only the six canonical
+        // names can collide, and where two spellings do, the canonical one wins.
+        var members: [JSONObject.Element] = []
+        members.reserveCapacity(fields.object.count)
+        var canonicalAt: [String: Int] = [:]
         for (key, value) in fields.object {
-            let canonical = canonicalNames.first { asciiCaseEqual($0, key) } ?? key
-            if values[canonical] == nil || canonical == key { values[canonical] = value }
+            guard let canonical = canonicalNames.first(where: { asciiCaseEqual($0, key) }) else {
+                members.append((key, value))
+                continue
+            }
+            if let i = canonicalAt[canonical] {
+                if canonical == key { members[i].value = value }
+            } else {
+                canonicalAt[canonical] = members.count
+                members.append((canonical, value))
+            }
         }
-        return PayloadFields(object: values, path: fields.path)
+        return PayloadFields(object: JSONObject(unique: members), path: fields.path)
     }
 
     /// A whole `wsnt:NotificationMessage` as zeep serialises it (`{"Topic": …,
