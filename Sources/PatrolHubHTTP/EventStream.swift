@@ -186,7 +186,7 @@ enum EventStream {
             } catch is CancellationError {
                 return // the client went away
             }
-            // A stream `guarded` cut (`StreamCut`) throws on: the server then closes the connection
+            // A stream `guarded` cut (`streamCut`) throws on: the server then closes the connection
             // instead of writing the response's end to a client that does not read.
             try await writer.finish(nil)
         })
@@ -228,10 +228,7 @@ enum EventStream {
         }
     }
 
-    /// Why a stream was cut: its client stopped reading, or the hub is stopping.
-    struct StreamCut: Error {}
-
-    /// Runs the stream's `pump` until it ends; cancels it and throws `StreamCut` when one of
+    /// Runs the stream's `pump` until it ends; cancels it and throws `HubError.Code.streamCut` when one of
     /// its writes stalls, or when graceful shutdown began and it did not end soon after.
     /// `onShutdown` (unsubscribing, which ends a pump whose client reads) runs when shutdown begins.
     static func guarded(onShutdown: @escaping @Sendable () -> Void, _ pump: (WriteWatch) async throws -> Void) async throws {
@@ -244,7 +241,7 @@ enum EventStream {
                     group.addTask { try await watch.watch(stall: writeStall, grace: shutdownGrace); return false }
                     let pumpEnded = try await group.next() ?? true
                     group.cancelAll()
-                    if !pumpEnded { throw StreamCut() }
+                    if !pumpEnded { throw HubError(.streamCut, "the stream's client does not read, or the hub is stopping") }
                 }
             }
         } onGracefulShutdown: {

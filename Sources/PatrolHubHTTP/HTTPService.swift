@@ -13,6 +13,8 @@ import Synchronization
 extension HubError.Code {
     /// The HTTP server cannot start (`http.listen` taken, unusable, or not listening in time).
     public static let httpStart = Self("http_start")
+    /// An event stream was cut: its client stopped reading, or the hub is stopping.
+    public static let streamCut = Self("http_stream_cut")
 }
 
 /// The dispatch-room HTTP interface as a service: the API, the event stream

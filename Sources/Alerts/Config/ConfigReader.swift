@@ -44,6 +44,10 @@ public final class ConfigMap {
 
     /// Parses YAML text; an empty document is an empty mapping.
     public static func parse(yaml: String, file: String) throws(HubError) -> ConfigMap {
+        if let key = YAMLKeyCheck.firstComplexKey(in: yaml) {
+            throw HubError.config(file: file, line: key.line, key: "",
+                                  message: "not valid here: a key is \(key.kind); keys are plain names")
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)

@@ -323,6 +323,21 @@ public struct HubConfig: Sendable {
         return try parse(root, file: file)
     }
 
+    /// What is wrong with `topic` as a configured topic (the prefix, Frigate's, onvif2mqtt's),
+    /// nil when nothing. The prefix is written into the embedded broker's ACL, one rule a line:
+    /// a line break or a space in it would add rules of its own.
+    static func topicProblem(_ topic: String) -> String? {
+        if topic.isEmpty { return "must not be empty" }
+        if topic.utf8.count > 200 { return "must be at most 200 bytes" }
+        if topic.contains("#") || topic.contains("+") { return "must not contain the wildcards '#' or '+'" }
+        if topic.hasSuffix("/") { return "must not end with '/'" }
+        if topic.hasPrefix("$") { return "must not start with '$' (the broker's own topics: nothing published there reaches the hub)" }
+        if topic.unicodeScalars.contains(where: { $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 }) {
+            return "must not contain spaces, line breaks or other control characters"
+        }
+        return nil
+    }
+
     /// Parses an already-read mapping (tests use this with inline YAML).
     public static func parse(_ root: ConfigMap, file: String) throws(HubError) -> HubConfig {
         var c = HubConfig()
@@ -333,22 +348,25 @@ public struct HubConfig: Sendable {
             return URL(fileURLWithPath: joined).standardizedFileURL.path
         }
         c.topicPrefix = try root.string("topic_prefix", default: c.topicPrefix)
-        if c.topicPrefix.isEmpty || c.topicPrefix.contains("#") || c.topicPrefix.contains("+") || c.topicPrefix.hasSuffix("/") {
-            throw root.error("topic_prefix", "must be a non-empty topic without wildcards or a trailing '/'")
-        }
+        if let problem = Self.topicProblem(c.topicPrefix) { throw root.error("topic_prefix", problem) }
         c.frigateTopic = try root.string("frigate_topic", default: c.frigateTopic)
-        if c.frigateTopic.isEmpty || c.frigateTopic.contains("#") || c.frigateTopic.contains("+")
-            || c.frigateTopic.hasPrefix(c.topicPrefix + "/") {
-            throw root.error("frigate_topic", "must be a non-empty topic without wildcards, outside topic_prefix")
+        if let problem = Self.topicProblem(c.frigateTopic) { throw root.error("frigate_topic", problem) }
+        if c.frigateTopic.hasPrefix(c.topicPrefix + "/") || c.frigateTopic == c.topicPrefix {
+            throw root.error("frigate_topic", "must be outside topic_prefix")
         }
         c.onvif2mqttTopic = try root.string("onvif2mqtt_topic", default: c.onvif2mqttTopic)
+        if let problem = Self.topicProblem(c.onvif2mqttTopic) { throw root.error("onvif2mqtt_topic", problem) }
         if c.onvif2mqttTopic.isEmpty || c.onvif2mqttTopic.contains("#") || c.onvif2mqttTopic.contains("+") || c.onvif2mqttTopic.hasSuffix("/")
             || c.onvif2mqttTopic == c.topicPrefix || c.onvif2mqttTopic.hasPrefix(c.topicPrefix + "/") || c.topicPrefix.hasPrefix(c.onvif2mqttTopic + "/")
-            || c.frigateTopic.hasPrefix(c.onvif2mqttTopic + "/") {
+            || c.frigateTopic.hasPrefix(c.onvif2mqttTopic + "/") || c.frigateTopic == c.onvif2mqttTopic || c.onvif2mqttTopic.hasPrefix(c.frigateTopic + "/") {
             throw root.error("onvif2mqtt_topic", "must be a non-empty topic without wildcards or a trailing '/', apart from topic_prefix and frigate_topic")
         }
         if let tz = try root.string("timezone") {
-            guard let zone = TimeZone(identifier: tz) else { throw root.error("timezone", "unknown timezone '\(tz)' (use an IANA name such as Asia/Shanghai)") }
+            // Region names only: Foundation reads an abbreviation (CST: US Central, not China) or
+            // an offset (GMT+8) one way, and the TZ variable the log's clock follows another.
+            guard tz == "UTC" || tz.contains("/"), let zone = TimeZone(identifier: tz) else {
+                throw root.error("timezone", "unknown timezone '\(tz.prefix(100))' (use an IANA name such as Asia/Shanghai)")
+            }
             c.timezone = zone
         }
         c.dataDir = resolve(try root.string("data_dir", default: c.dataDir))

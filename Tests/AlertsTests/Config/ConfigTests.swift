@@ -66,12 +66,40 @@ struct ConfigTests {
         ("broker:\n  port: 99999\n", "/etc/patrolhub/hub.yaml:2: key 'broker.port': must be between 0 and 65535, found 99999"),
         ("broker:\n  keepalive: 1\n", "/etc/patrolhub/hub.yaml:2: key 'broker.keepalive': must be between 5 and 3600, found 1"),
         ("timezone: Mars/Olympus\n", "/etc/patrolhub/hub.yaml:1: key 'timezone': unknown timezone 'Mars/Olympus' (use an IANA name such as Asia/Shanghai)"),
+        ("timezone: CST\n", "/etc/patrolhub/hub.yaml:1: key 'timezone': unknown timezone 'CST' (use an IANA name such as Asia/Shanghai)"),
+        ("timezone: GMT+8\n", "/etc/patrolhub/hub.yaml:1: key 'timezone': unknown timezone 'GMT+8' (use an IANA name such as Asia/Shanghai)"),
+        ("topic_prefix: \"patrolhub/v1\\nuser cam-001\\ntopic readwrite patrolhub/v1/out\"\n",
+         "/etc/patrolhub/hub.yaml:1: key 'topic_prefix': must not contain spaces, line breaks or other control characters"),
+        ("topic_prefix: |\n  patrolhub/v1\n", "/etc/patrolhub/hub.yaml:1: key 'topic_prefix': must not contain spaces, line breaks or other control characters"),
+        ("topic_prefix: $SYS/patrolhub\n",
+         "/etc/patrolhub/hub.yaml:1: key 'topic_prefix': must not start with '$' (the broker's own topics: nothing published there reaches the hub)"),
+        ("frigate_topic: frigate/events/\n", "/etc/patrolhub/hub.yaml:1: key 'frigate_topic': must not end with '/'"),
+        ("a0: &a0 [x, x]\na1: &a1 [*a0, *a0]\n? *a1\n: 1\n", "/etc/patrolhub/hub.yaml:3: not valid here: a key is an alias (*name); keys are plain names"),
+        ("? [a, b]\n: 1\n", "/etc/patrolhub/hub.yaml:1: not valid here: a key is a list; keys are plain names"),
+        ("broker:\n  {port: 1}: 2\n", "/etc/patrolhub/hub.yaml:2: not valid here: a key is a mapping; keys are plain names"),
         ("limits: 5\n", "/etc/patrolhub/hub.yaml:1: key 'limits': expected a mapping of keys"),
         ("- a\n- b\n", "/etc/patrolhub/hub.yaml:1: the top level must be a mapping of keys"),
     ])
     func errorsNameFileLineAndKey(yaml: String, message: String) {
         #expect(throws: HubError.self) { try Self.parse(yaml) }
         do { _ = try Self.parse(yaml) } catch { #expect(error.description == message) }
+    }
+
+    /// An alias of nested aliases as a key: Yams hashes a key whole to find duplicates,
+    /// so nine levels of ten (521 bytes) cost 10⁹ elements. It is refused before that.
+    @Test(.timeLimit(.minutes(1)))
+    func anAliasKeyExpandingToBillionsIsRefusedAtOnce() throws {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 { yaml += "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        yaml += "? *a8\n: 1\n"
+        do {
+            _ = try Self.parse(yaml)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "/etc/patrolhub/hub.yaml:10: not valid here: a key is an alias (*name); keys are plain names")
+        }
+        // Aliases as values stay as they were: read where they are used.
+        #expect(throws: Never.self) { try Self.parse("limits: &l {max_payload_bytes: 5000}\n") }
     }
 
     /// A repeated key is refused with its name and line, and the error does not
