@@ -255,8 +255,14 @@ struct AuthFailureTable: Sendable {
             if let until = e.blockedUntil { return until > now }
             return now.timeIntervalSince(e.windowStart) <= window
         }
-        while entries.count >= capacity, let oldest = entries.min(by: { $0.value.windowStart < $1.value.windowStart })?.key {
-            entries[oldest] = nil
+        // Full: the addresses only counting go first, the oldest first, so that failures from many
+        // other addresses cannot push a blocked one out of the table (unblocking it). With every
+        // entry blocked, the one whose block ends first goes.
+        while entries.count >= capacity {
+            let victim = entries.filter { $0.value.blockedUntil == nil }.min { $0.value.windowStart < $1.value.windowStart }?.key
+                ?? entries.min { ($0.value.blockedUntil ?? now) < ($1.value.blockedUntil ?? now) }?.key
+            guard let victim else { break }
+            entries[victim] = nil
         }
     }
 

@@ -101,6 +101,8 @@ struct HTTPHardeningUnitTests {
         #expect(blocks.last == true)
         for i in 0..<10_000 { _ = small.recordFailure("addr-\(i)", now: t0.addingTimeInterval(1 + Double(i) / 1000)) }
         #expect(small.entries.count <= 100)
+        #expect(small.retryAfter("blocked-soon", now: t0.addingTimeInterval(11)) != nil,
+                "failures from thousands of other addresses do not push a blocked one out of the table")
 
         let v6 = try! SocketAddress(ipAddress: "2001:db8:1:2:aaaa:bbbb:cccc:dddd", port: 1)
         #expect(AuthFailureTable.key(for: v6) == "2001:db8:1:2::/64")

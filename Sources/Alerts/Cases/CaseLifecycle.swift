@@ -307,6 +307,15 @@ extension Case {
         for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.unicodeScalars.count > CaseAction.maxNameLength {
             throw HubError.caseAction(.invalidAction, "'\(field)' holds \(value.unicodeScalars.count) characters, at most \(CaseAction.maxNameLength)")
         }
+        // Control characters would reach the terminal of whoever lists the case (`cases show`): an
+        // escape sequence can clear the screen or rewrite the note shown. Names have none at all.
+        func control(_ c: Unicode.Scalar) -> Bool { c.properties.generalCategory == .control }
+        for (field, value) in [("by", by), ("assignee", action.assignee ?? "")] where value.unicodeScalars.contains(where: control) {
+            throw HubError.caseAction(.invalidAction, "'\(field)' must not hold control characters")
+        }
+        if note.unicodeScalars.contains(where: { control($0) && $0 != "\n" && $0 != "\t" }) {
+            throw HubError.caseAction(.invalidAction, "the note must not hold control characters (line breaks and tabs are fine)")
+        }
         if kind.requiresNote && note.isEmpty {
             throw HubError.caseAction(.invalidAction, "'\(kind.rawValue)' on case \(id) needs a note saying why")
         }

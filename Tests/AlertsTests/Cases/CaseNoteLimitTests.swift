@@ -28,4 +28,20 @@ struct CaseNoteLimitTests {
             ($0 as? HubError)?.message.contains("'by' holds 201 characters") == true
         }
     }
+
+    @Test("control characters (terminal escapes) are refused in names and notes; line breaks and tabs in notes are fine")
+    func controlCharactersAreRefused() throws {
+        let c = CaseLifecycleTests.aCase(.new)
+        let now = CaseLifecycleTests.t0
+        #expect { try c.applying(CaseAction(.assign, by: "desk-1", assignee: "\u{1B}[2J\u{1B}[1;31mFAKE\u{1B}[0m"), at: now) } throws: {
+            ($0 as? HubError)?.message.contains("'assignee' must not hold control characters") == true
+        }
+        #expect { try c.applying(CaseAction(.falseAlarm, by: "desk-1", note: "real note\r\u{1B}[Kfake note\u{1B}]0;title\u{07}"), at: now) } throws: {
+            ($0 as? HubError)?.message.contains("the note must not hold control characters") == true
+        }
+        #expect { try c.applying(CaseAction(.falseAlarm, by: "desk\u{0}1", note: "n"), at: now) } throws: {
+            ($0 as? HubError)?.message.contains("'by' must not hold control characters") == true
+        }
+        #expect(try c.applying(CaseAction(.falseAlarm, by: "desk-1", note: "第一行\n第二行\t完"), at: now).1.note == "第一行\n第二行\t完")
+    }
 }
