@@ -166,12 +166,21 @@ enum GeoJSONZoneReader {
         return ok ? MultiPolygon(polygons) : nil
     }
 
+    /// The most positions one ring may have (a district's grid cells have tens to hundreds).
+    static let maxRingPositions = 20_000
+
     /// One ring: positions valid, at least 4, closed, simple. Converted to WGS-84.
     private static func readRing(
         _ node: JSONValue, name: String, crs: CoordinateSystem, report: (ZoneProblem.Kind, String) -> Void
     ) -> [GeoPosition]? {
         guard let raw = node.arrayValue else {
             report(.invalidStructure, "\(name) is not an array of positions")
+            return nil
+        }
+        // The check for self-intersection compares edges pairwise where they overlap in
+        // longitude: a comb-shaped ring of 80 000 positions took 14 s, a 25 MB file half an hour.
+        if raw.count > maxRingPositions {
+            report(.tooManyPositions, "\(name) has \(raw.count) positions; at most \(maxRingPositions) per ring (simplify the shape, e.g. with mapshaper or QGIS)")
             return nil
         }
         var ring: [GeoPosition] = []

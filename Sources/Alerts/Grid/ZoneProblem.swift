@@ -23,6 +23,8 @@ public struct ZoneProblem: Sendable, Hashable, CustomStringConvertible {
         case unclosedRing = "unclosed_ring"
         /// A ring with fewer than 4 positions.
         case tooFewPositions = "too_few_positions"
+        /// A ring with more than `GeoJSONZoneReader.maxRingPositions` positions.
+        case tooManyPositions = "too_many_positions"
         /// A ring that crosses or touches itself.
         case selfIntersection = "self_intersection"
         /// Two features with the same `code`.

@@ -75,6 +75,7 @@ extension PatrolPlan {
 
         // Routes
         var routes: [Route] = []
+        var slotsPerDay: [String: Int] = [:]
         var routeLine: [String: Int] = [:]
         for r in try root.mapList("routes") {
             let id = try r.requiredString("id")
@@ -132,6 +133,13 @@ extension PatrolPlan {
             let route = Route(id: id, name: name, device: device, worker: worker, unit: record.unit.isEmpty ? nil : record.unit,
                               stops: stops, schedule: schedule, earlyMinutes: early, graceMinutes: grace, windowMinutes: window)
             routes.append(route)
+            // Each route is checked against the device's earlier ones below, over eight days of
+            // slots: bounded per device, a plan cannot make start-up take minutes and gigabytes.
+            slotsPerDay[device, default: 0] += stops.count * route.schedule.roundStarts.count
+            if let n = slotsPerDay[device], n > Self.maxSlotsPerDevicePerDay {
+                throw r.error("schedule", "device \(device)'s routes make \(n) check-in slots a day; at most \(Self.maxSlotsPerDevicePerDay) per device "
+                              + "(a check-in every 5 minutes for 24 hours at 7 checkpoints): fewer rounds or checkpoints")
+            }
 
             // Windows of one device at one checkpoint must not overlap (this route and the
             // device's earlier ones), or a check-in could count for two slots. Checked
@@ -147,6 +155,9 @@ extension PatrolPlan {
         return PatrolPlan(checkpoints: checkpoints, routes: routes, timeZone: timeZone, effectiveFrom: effectiveFrom,
                           scheduler: scheduler, file: root.file)
     }
+
+    /// The most check-in slots one device's routes may make in a day.
+    static let maxSlotsPerDevicePerDay = 2_016
 
     /// The first two slots of one device at one checkpoint whose windows overlap, over two weeks.
     func firstOverlap() -> (PatrolSlot, PatrolSlot)? {

@@ -21,6 +21,19 @@ import TestSupport
         #expect(GridFixtures.problems("err_too_short.geojson").map(\.kind) == [.tooFewPositions])
     }
 
+    @Test func tooManyPositionsInARing() throws {
+        // A circle of 20 001 positions (closed): refused before its edges are compared pairwise.
+        let n = GeoJSONZoneReader.maxRingPositions
+        let ring = (0...n).map { i -> String in
+            let a = Double(i % n) / Double(n) * 2 * Double.pi
+            return "[\(91.13 + 0.01 * cos(a)),\(29.65 + 0.01 * sin(a))]"
+        }.joined(separator: ",")
+        let json = #"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"540102","name":"城关区","level":"district"},"geometry":{"type":"Polygon","coordinates":[["# + ring + "]]}}]}"
+        let problems = ZoneCheckReport(data: Data(json.utf8)).problems
+        #expect(problems.map(\.kind) == [.tooManyPositions])
+        #expect(problems.first?.description == "feature 0 (540102): ring 0 has 20001 positions; at most 20000 per ring (simplify the shape, e.g. with mapshaper or QGIS)")
+    }
+
     @Test func selfIntersection() {
         #expect(lines("err_self_intersection.geojson") == [
             "feature 2 (540102-001-001): ring 0 intersects itself (edge 0 meets edge 2)"])

@@ -130,6 +130,32 @@ struct PatrolPlanTests {
         #expect(due.map(\.id) == ["night:cp-a:2025-03-10T00:30+08:00"])
     }
 
+    /// Loading checks a device's slots over eight days for every route: a plan that makes
+    /// hundreds of thousands of them took minutes and gigabytes before the hub started.
+    @Test func aDevicesSlotsADayAreBounded() throws {
+        let checkpoints = (1...8).map { "  - {id: cp-\($0), zone: Z-1, location: {lat: 29.65, lon: 91.13}}" }.joined(separator: "\n")
+        let times = (0..<254).map { "\"" + String(format: "%02d:%02d", $0 * 5 / 60, $0 * 5 % 60) + "\"" }.joined(separator: ", ")
+        let yaml = """
+            checkpoints:
+            \(checkpoints)
+            routes:
+              - id: rt-dense
+                device: dev-1
+                checkpoints: [\((1...8).map { "cp-\($0)" }.joined(separator: ", "))]
+                schedule:
+                  times: [\(times)]
+                early_minutes: 0
+                grace_minutes: 1
+                window_minutes: 2
+            """
+        let error = try #require(throws: HubError.self) { try Self.parse(yaml) }
+        #expect(error.description == "patrol.yaml:14: key 'routes[0].schedule': device dev-1's routes make 2032 check-in slots a day; at most 2016 per device "
+                + "(a check-in every 5 minutes for 24 hours at 7 checkpoints): fewer rounds or checkpoints")
+        // Two rounds fewer make 2016, the bound itself, and load.
+        let fewer = yaml.replacingOccurrences(of: ", \"21:00\", \"21:05\"]", with: "]")
+        #expect(try Self.parse(fewer).routes.first?.schedule.roundStarts.count == 252)
+    }
+
     @Test func dayBoundariesFollowTheConfiguredZone() throws {
         let plan = try Self.parse(Self.base)
         // 2025-03-02T17:30Z is Monday 01:30 in Shanghai.
