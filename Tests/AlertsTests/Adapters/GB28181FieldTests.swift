@@ -233,6 +233,14 @@ struct GB28181FieldTests {
         Case(name: "DeviceID null is missing_field", xml: alarm(device: "null", extra: ""), events: nil, deadLetter: (.missingField, "DeviceID")),
         Case(name: "priority 5 is out_of_range", xml: alarm(priority: "5", extra: ""), events: nil, deadLetter: (.outOfRange, "AlarmPriority")),
         Case(name: "traffic counting 5/9 stays ignored", xml: alarm(extra: "<Info><AlarmType>9</AlarmType></Info>"), events: []),
+        // Numbers no device writes: refused, not read as something else.
+        Case(name: "a negative AlarmType is out_of_range, not the unmapped-type fallback", xml: alarm(extra: "<Info><AlarmType>-6</AlarmType></Info>"),
+             events: nil, deadLetter: (.outOfRange, "AlarmType")),
+        Case(name: "hexadecimal coordinates are wrong_type",
+             xml: alarm(extra: "<Longitude>0x1.6ep+6</Longitude><Latitude>0x1Dp0</Latitude><Info><AlarmType>6</AlarmType></Info>"),
+             events: nil, deadLetter: (.wrongType, "Longitude")),
+        Case(name: "inf and nan coordinates are wrong_type", xml: alarm(extra: "<Longitude>91.13</Longitude><Latitude>nan</Latitude><Info><AlarmType>6</AlarmType></Info>"),
+             events: nil, deadLetter: (.wrongType, "Latitude")),
     ]
 
     static func decode(_ xml: String, adapter: GB28181Adapter = GB28181Adapter()) -> Result<[NormalizedEvent], HubError> {

@@ -207,10 +207,10 @@ public struct GB28181Adapter: EventAdapter {
 
     private func location(_ root: XMLElementTree) throws(HubError) -> GeoPoint? {
         guard let lonText = try root.value("Longitude"), let latText = try root.value("Latitude") else { return nil }
-        guard let lon = Double(lonText), lon.isFinite else {
+        guard let lon = Self.decimal(lonText), lon.isFinite else {
             throw HubError.decode(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
         }
-        guard let lat = Double(latText), lat.isFinite else {
+        guard let lat = Self.decimal(latText), lat.isFinite else {
             throw HubError.decode(.wrongType, "Latitude: expected a decimal number, got \"\(latText)\"")
         }
         if lat == 0 && lon == 0 { return nil }
@@ -253,11 +253,23 @@ public struct GB28181Adapter: EventAdapter {
         return methods
     }
 
+    /// The codes the standard defines (methods, types, event types, priorities) are all at
+    /// least 0: a negative one is refused, not taken for an unmapped type.
     static func integer(_ text: String, field: String) throws(HubError) -> Int {
         guard let value = Int(text) else {
             throw HubError.decode(.wrongType, "\(field): expected an integer, got \"\(text)\"")
         }
+        guard value >= 0 else { throw HubError.decode(.outOfRange, "\(field): \(value) is negative (the standard's codes are 0 or more)") }
         return value
+    }
+
+    /// A decimal number as XML writes one (`91.1320`, `-2.5e1`); nil for what Swift's
+    /// `Double(_:)` also reads but no device writes: hexadecimal (`0x1.6ep+6`), `inf`, `nan`.
+    static func decimal(_ text: String) -> Double? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E || $0 == 0x45 || $0 == 0x65 }) else {
+            return nil
+        }
+        return Double(text)
     }
 
     /// The payload as text: UTF-8 when the bytes are valid UTF-8, else GB18030.
