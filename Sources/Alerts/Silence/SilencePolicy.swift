@@ -5,7 +5,10 @@ import Foundation
 ///
 /// - a category in `neverSilence` (default `sos`) cannot be silenced, and the
 ///   engine never mutes it even when an older or broader silence matches;
-/// - a silence lasts at most `maxDuration` (default 7 days);
+/// - a silence lasts at most `maxDuration` (default 7 days) and starts at most
+///   `maxLeadTime` (30 days) after it is created;
+/// - at most `maxUnended` (1 000) silences have not ended yet: the pipeline
+///   matches every event against them, and each is kept until it ends;
 /// - the comment holds at most `maxCommentLength` characters, the other
 ///   strings at most `maxFieldLength`, none of them control characters
 ///   (the comment may hold line breaks and tabs);
@@ -21,6 +24,10 @@ public struct SilencePolicy: Sendable, Hashable {
     public var maxCommentLength = 500
     /// `zone`, `source`, `created_by`.
     public static let maxFieldLength = 200
+    /// The furthest ahead a silence may start (a silence far in the future never ends, so it is never pruned).
+    public static let maxLeadTime: TimeInterval = 30 * 86_400
+    /// The most silences not ended yet at once (the store refuses more).
+    public static let maxUnended = 1_000
 
     /// A policy; the defaults are the ones above.
     public init(neverSilence: Set<Category> = [.sos], maxDuration: TimeInterval = 7 * 86_400, maxCommentLength: Int = 500) {
@@ -46,6 +53,9 @@ extension Silence {
         try validate()
         if let category, policy.neverSilence.contains(category) {
             throw HubError.invalidSilence(field: "category", message: "\(category.rawValue) can never be silenced (silences.never_silence)")
+        }
+        if startsAt.timeIntervalSince(createdAt) > SilencePolicy.maxLeadTime {
+            throw HubError.invalidSilence(field: "start", message: "a silence starts at most \(Self.durationText(SilencePolicy.maxLeadTime)) ahead; this one would start in \(Self.durationText(startsAt.timeIntervalSince(createdAt)))")
         }
         let length = endsAt.timeIntervalSince(startsAt)
         if length > policy.maxDuration {

@@ -23,6 +23,10 @@ extension DisputeStore {
                try Int.fetchOne(db, sql: "SELECT 1 FROM cameras WHERE id = ? UNION SELECT 1 FROM devices WHERE id = ?", arguments: [source, source]) == nil {
                 throw HubError.invalidSilence(field: "source", message: "unknown source '\(source)' (no registered camera or device has that id)")
             }
+            let unended = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM silences WHERE ends_at > ?", arguments: [silence.createdAt.timeIntervalSince1970]) ?? 0
+            if unended >= SilencePolicy.maxUnended {
+                throw HubError.invalidSilence(field: "silence", message: "\(unended) silences have not ended yet; at most \(SilencePolicy.maxUnended) (expire the ones no longer needed)")
+            }
             var s = silence
             if s.id.isEmpty {
                 // Numbered from the append-only audit log, so a deleted silence's id is never reused.

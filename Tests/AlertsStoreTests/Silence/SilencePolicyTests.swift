@@ -39,6 +39,27 @@ struct SilencePolicyTests {
         }
     }
 
+    @Test("a silence starts at most 30 days ahead, and at most 1 000 have not ended at once")
+    func silencesAreBoundedInNumberAndLeadTime() throws {
+        let store = try Self.store()
+        var far = Self.silence(zone: "Z-A")
+        far.startsAt = Self.at(0).addingTimeInterval(SilencePolicy.maxLeadTime + 60)
+        far.endsAt = far.startsAt.addingTimeInterval(60)
+        let lead = try #require(Self.refusal(store, far))
+        #expect(lead.field == "start")
+        var near = far
+        near.startsAt = Self.at(0).addingTimeInterval(SilencePolicy.maxLeadTime)
+        near.endsAt = near.startsAt.addingTimeInterval(60)
+        #expect(Self.refusal(store, near) == nil, "30 days ahead is fine")
+        for i in 1..<SilencePolicy.maxUnended { try store.addSilence(Self.silence(zone: "Z-A", comment: "s\(i)")) }
+        let full = try #require(Self.refusal(store, Self.silence(zone: "Z-A", comment: "one more")))
+        #expect(full.field == "silence")
+        #expect(full.message == "1000 silences have not ended yet; at most 1000 (expire the ones no longer needed)")
+        // One ended: room for one more.
+        #expect(try store.expireSilence(id: "JM-000002", by: "op-7", at: Self.at(1)))
+        #expect(Self.refusal(store, Self.silence(zone: "Z-A", comment: "one more").with(createdAt: Self.at(2))) == nil)
+    }
+
     @Test func sosAndConfiguredCategoriesCannotBeSilenced() throws {
         let store = try Self.store()
         let sos = try #require(Self.refusal(store, Self.silence(category: .sos), authority: .supervisor))
@@ -112,5 +133,17 @@ struct SilencePolicyTests {
         #expect(items["sos"]?.suppressedBy == nil)
         #expect(caseOpened, "the SOS still opens a case")
         #expect(items["fight"]?.suppressedBy == "silenced: JM-000001 by op: quiet", "the silence still mutes the rest")
+    }
+}
+
+extension Silence {
+    /// The same silence created at `at` (its window moved with it).
+    func with(createdAt at: Date) -> Silence {
+        var s = self
+        let shift = at.timeIntervalSince(createdAt)
+        s.createdAt = at
+        s.startsAt = startsAt.addingTimeInterval(shift)
+        s.endsAt = endsAt.addingTimeInterval(shift)
+        return s
     }
 }
