@@ -114,6 +114,9 @@ public struct CaseAction: Sendable, Hashable {
     public static let maxNoteLength = 2000
     /// The longest `by` and `assignee` (characters).
     public static let maxNameLength = 200
+    /// The longest history a case may reach through actions other than `close` and
+    /// `false-alarm` (which stay allowed, so a case can always be ended).
+    public static let maxActionsPerCase = 1000
 
     /// What the operator does.
     public var kind: CaseActionKind

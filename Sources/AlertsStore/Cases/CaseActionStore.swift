@@ -39,6 +39,12 @@ extension DisputeStore {
                 throw HubError.caseAction(.unknownCase, "no case \(caseID)")
             }
             let (next, transition) = try current.applying(action, at: now)
+            // A case's whole history is shown, published and read back by every board that has the
+            // case open, after every action: bounded, so that one operator cannot make it megabytes.
+            let actions = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM case_transitions WHERE case_id = ?", arguments: [caseID]) ?? 0 // indexed
+            if actions >= CaseAction.maxActionsPerCase, action.kind != .close, action.kind != .falseAlarm {
+                throw HubError.caseAction(.invalidAction, "case \(caseID) has \(actions) entries in its history, at most \(CaseAction.maxActionsPerCase) (close or false-alarm still end it)")
+            }
             try Self.write(case: next, evidenceAt: nil, db: db)
             try Self.append(transition, db: db)
             var detail = "\(transition.from.rawValue) → \(transition.to.rawValue)"

@@ -11,6 +11,20 @@ import StoreTestSupport
 struct CaseStoreActionTests {
     let t0 = CaseFixtures.local("2025-05-01 10:00")
 
+    @Test("a case's history is bounded: past 1 000 entries only close and false-alarm are taken")
+    func historyIsBounded() throws {
+        let store = try CaseFixtures.store()
+        try CaseFixtures.write(CaseFixtures.wageCase(), to: store)
+        for i in 0..<CaseAction.maxActionsPerCase {
+            try store.act(on: "AJ-00000001", CaseAction(.assign, by: "desk", assignee: "w\(i)"), now: t0.addingTimeInterval(Double(i)), outputPrefix: "p")
+        }
+        #expect {
+            try store.act(on: "AJ-00000001", CaseAction(.assign, by: "desk", assignee: "one-more"), now: t0.addingTimeInterval(2000), outputPrefix: "p")
+        } throws: { ($0 as? HubError)?.message.contains("has 1000 entries in its history, at most 1000") == true }
+        let closed = try store.act(on: "AJ-00000001", CaseAction(.falseAlarm, by: "desk", note: "a rehearsal"), now: t0.addingTimeInterval(2001), outputPrefix: "p")
+        #expect(closed.state == .falseAlarm, "a full history still lets the case be ended")
+    }
+
     @Test func anActionWritesCaseTransitionAuditAndOutboxTogether() throws {
         let store = try CaseFixtures.store()
         try CaseFixtures.write(CaseFixtures.wageCase(), to: store)
