@@ -172,6 +172,7 @@ struct PostgresTLSTests {
                 == "store.url: sslrootcert needs sslmode=require, verify-ca or verify-full, not sslmode=disable (which checks no certificate)")
         #expect(refusal("postgres://hub@db/p?sslmode=prefer&sslrootcert=/ca.pem")
                 == "store.url: sslrootcert needs sslmode=require, verify-ca or verify-full, not sslmode=prefer (which checks no certificate)")
+        #expect(refusal("postgres://hub@db:99999/p") == "store.url: port 99999 is outside 1…65535")
         #expect(refusal("postgres://hub@db/p#frag") == "store.url must be postgres://user@host:port/database: a '#' fragment is not supported")
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-tls-\(UUID().uuidString.prefix(8))").path

@@ -106,7 +106,9 @@ public final class ConfigMap {
         used.insert(key)
         guard let mapping else { return nil }
         for (k, v) in mapping where k.string == key {
-            if case .scalar(let s) = v, s.tag.description == Tag.Name.null.rawValue || (s.string.isEmpty && s.style == .plain) || s.string == "~" || s.string == "null" {
+            // A null as YAML writes one: plain `null`, `Null`, `NULL`, `~` or nothing. A quoted "null" is text.
+            if case .scalar(let s) = v, s.tag.description == Tag.Name.null.rawValue
+                || (s.style == .plain && ["", "~", "null", "Null", "NULL"].contains(s.string)) {
                 return nil
             }
             return v

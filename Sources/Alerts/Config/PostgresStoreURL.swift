@@ -104,6 +104,9 @@ public struct PostgresStoreURL: Sendable, Hashable, CustomStringConvertible {
             // libpq would ignore the file here; refusing it keeps a URL from looking verified when it is not.
             throw HubError(.postgresStore, "store.url: sslrootcert needs sslmode=require, verify-ca or verify-full, not sslmode=\(mode.rawValue) (which checks no certificate)")
         }
+        if let port = c.port, !(1...65535).contains(port) {
+            throw HubError(.postgresStore, "store.url: port \(port) is outside 1…65535")
+        }
         self.host = host
         self.port = c.port ?? 5432
         self.user = user.removingPercentEncoding ?? user

@@ -74,6 +74,7 @@ struct ConfigTests {
         ("topic_prefix: $SYS/patrolhub\n",
          "/etc/patrolhub/hub.yaml:1: key 'topic_prefix': must not start with '$' (the broker's own topics: nothing published there reaches the hub)"),
         ("frigate_topic: frigate/events/\n", "/etc/patrolhub/hub.yaml:1: key 'frigate_topic': must not end with '/'"),
+        ("timezone: \"null\"\n", "/etc/patrolhub/hub.yaml:1: key 'timezone': unknown timezone 'null' (use an IANA name such as Asia/Shanghai)"),
         ("a0: &a0 [x, x]\na1: &a1 [*a0, *a0]\n? *a1\n: 1\n", "/etc/patrolhub/hub.yaml:3: not valid here: a key is an alias (*name); keys are plain names"),
         ("? [a, b]\n: 1\n", "/etc/patrolhub/hub.yaml:1: not valid here: a key is a list; keys are plain names"),
         ("broker:\n  {port: 1}: 2\n", "/etc/patrolhub/hub.yaml:2: not valid here: a key is a mapping; keys are plain names"),
