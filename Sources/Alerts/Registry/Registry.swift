@@ -57,7 +57,8 @@ public struct Registry: Sendable {
     /// Loads both files; any bad row refuses the whole file (never half-loads).
     public static func load(camerasFile: String, devicesFile: String?) throws(HubError) -> Registry {
         let cameras = try loadCameras(file: camerasFile)
-        let devices = try devicesFile.map { f throws(HubError) in try loadDevices(file: f) } ?? []
+        let cameraIDs = Set(cameras.map(\.id))
+        let devices = try devicesFile.map { f throws(HubError) in try loadDevices(file: f, cameraIDs: cameraIDs) } ?? []
         return Registry(cameras: cameras, devices: devices)
     }
 
@@ -74,8 +75,8 @@ public struct Registry: Sendable {
             var location: GeoPoint?
             let latText = row["lat"], lonText = row["lon"]
             if !latText.isEmpty || !lonText.isEmpty {
-                guard let lat = Double(latText), (-90...90).contains(lat) else { throw table.error(row, "lat", "expected a latitude in -90…90, found '\(latText)'") }
-                guard let lon = Double(lonText), (-180...180).contains(lon) else { throw table.error(row, "lon", "expected a longitude in -180…180, found '\(lonText)'") }
+                guard let lat = Double(decimal: latText), (-90...90).contains(lat) else { throw table.error(row, "lat", "expected a latitude in -90…90, found '\(latText)'") }
+                guard let lon = Double(decimal: lonText), (-180...180).contains(lon) else { throw table.error(row, "lon", "expected a longitude in -180…180, found '\(lonText)'") }
                 let crsText = row["crs"].isEmpty ? "wgs84" : row["crs"].lowercased()
                 guard let crs = CoordinateSystem(rawValue: crsText) else { throw table.error(row, "crs", "must be wgs84, gcj02 or bd09, found '\(crsText)'") }
                 location = GeoPoint(lat: lat, lon: lon, crs: crs)
@@ -88,7 +89,8 @@ public struct Registry: Sendable {
     }
 
     /// The patrol devices of a devices CSV file (id, worker, unit; optional zone), ids unique.
-    public static func loadDevices(file: String) throws(HubError) -> [DeviceRecord] {
+    /// A device may not have a camera's id (`cameraIDs`): each id is one broker account.
+    public static func loadDevices(file: String, cameraIDs: Set<String> = []) throws(HubError) -> [DeviceRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "worker", "unit"], optional: ["zone"])
         var seen: [String: Int] = [:]
         var out: [DeviceRecord] = []
@@ -96,6 +98,9 @@ public struct Registry: Sendable {
             let id = row["id"]
             guard !id.isEmpty else { throw table.error(row, "id", "is empty") }
             if let first = seen[id] { throw table.error(row, "id", "duplicate device id '\(id)' (first on line \(first))") }
+            if cameraIDs.contains(id) {
+                throw table.error(row, "id", "device id '\(id)' is also a camera's id (registry.cameras): each id is its own broker account")
+            }
             seen[id] = row.line
             out.append(DeviceRecord(id: id, worker: row["worker"], unit: row["unit"], zone: row["zone"].isEmpty ? nil : row["zone"]))
         }

@@ -137,4 +137,19 @@ struct ConfigTests {
         let registry = try Registry.load(camerasFile: c.camerasFile, devicesFile: c.devicesFile)
         #expect(registry.cameras.count >= 5)
     }
+
+    @Test("registry files: a device may not take a camera's id; coordinates are decimal numbers")
+    func registryRefusesSharedIdsAndHexCoordinates() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-registry-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cameras = dir + "/cameras.csv", devices = dir + "/devices.csv"
+        try "id,name,lat,lon\ncam-001,Gate,29.65,91.13\n".write(toFile: cameras, atomically: true, encoding: .utf8)
+        try "id,worker,unit\ndev-001,gw-1,unit\ncam-001,gw-2,unit\n".write(toFile: devices, atomically: true, encoding: .utf8)
+        let error = try #require(throws: HubError.self) { try Registry.load(camerasFile: cameras, devicesFile: devices) }
+        #expect(error.description == "\(devices):3: key 'id': device id 'cam-001' is also a camera's id (registry.cameras): each id is its own broker account")
+        try "id,name,lat,lon\ncam-001,Gate,0x1Dp0,91.13\n".write(toFile: cameras, atomically: true, encoding: .utf8)
+        let hex = try #require(throws: HubError.self) { try Registry.load(camerasFile: cameras, devicesFile: nil) }
+        #expect(hex.description == "\(cameras):2: key 'lat': expected a latitude in -90…90, found '0x1Dp0'")
+    }
 }

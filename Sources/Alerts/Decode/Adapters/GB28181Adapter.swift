@@ -207,10 +207,10 @@ public struct GB28181Adapter: EventAdapter {
 
     private func location(_ root: XMLElementTree) throws(HubError) -> GeoPoint? {
         guard let lonText = try root.value("Longitude"), let latText = try root.value("Latitude") else { return nil }
-        guard let lon = Self.decimal(lonText), lon.isFinite else {
+        guard let lon = Double(decimal: lonText), lon.isFinite else {
             throw HubError.decode(.wrongType, "Longitude: expected a decimal number, got \"\(lonText)\"")
         }
-        guard let lat = Self.decimal(latText), lat.isFinite else {
+        guard let lat = Double(decimal: latText), lat.isFinite else {
             throw HubError.decode(.wrongType, "Latitude: expected a decimal number, got \"\(latText)\"")
         }
         if lat == 0 && lon == 0 { return nil }
@@ -263,14 +263,6 @@ public struct GB28181Adapter: EventAdapter {
         return value
     }
 
-    /// A decimal number as XML writes one (`91.1320`, `-2.5e1`); nil for what Swift's
-    /// `Double(_:)` also reads but no device writes: hexadecimal (`0x1.6ep+6`), `inf`, `nan`.
-    static func decimal(_ text: String) -> Double? {
-        guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E || $0 == 0x45 || $0 == 0x65 }) else {
-            return nil
-        }
-        return Double(text)
-    }
 
     /// The payload as text: UTF-8 when the bytes are valid UTF-8, else GB18030.
     static func text(of payload: [UInt8]) throws(HubError) -> String {
