@@ -47,7 +47,7 @@ public struct ZoneCheckReport: Sendable {
         } catch {
             self.init(data: Data(), file: url.path, options: options)
             problems = [ZoneProblem(featureIndex: nil, code: nil, kind: .unreadableFile,
-                                    message: "cannot read \(url.path): \(error.localizedDescription)")]
+                                    message: "cannot read \(url.path): \(ZoneFile.unreadable(url.path, error))")]
         }
     }
 

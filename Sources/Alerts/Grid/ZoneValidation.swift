@@ -76,9 +76,18 @@ public enum ZoneFile {
         } catch {
             throw HubError.zoneFile(file: url.path, problems: [ZoneProblem(
                 featureIndex: nil, code: nil, kind: .unreadableFile,
-                message: "cannot read \(url.path): \(error.localizedDescription)")])
+                message: "cannot read \(url.path): \(unreadable(url.path, error))")])
         }
         return try load(data, file: url.path, options: options)
+    }
+
+    /// Why `path` could not be read, in words (Foundation's own text is "NSCocoaErrorDomain error 256").
+    static func unreadable(_ path: String, _ error: any Error) -> String {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return "no such file" }
+        if isFolder.boolValue { return "it is a folder, not a file" }
+        if !FileManager.default.isReadableFile(atPath: path) { return "not readable by this user (check its permissions)" }
+        return "\(error)"
     }
 
     // MARK: - Cross-feature checks

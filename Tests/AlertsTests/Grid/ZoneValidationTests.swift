@@ -34,6 +34,13 @@ import TestSupport
         #expect(problems.first?.description == "feature 0 (540102): ring 0 has 20001 positions; at most 20000 per ring (simplify the shape, e.g. with mapshaper or QGIS)")
     }
 
+    @Test func aFolderOrAMissingFileIsNamedAsSuch() {
+        let folder = FileManager.default.temporaryDirectory.path
+        #expect(ZoneCheckReport(contentsOf: URL(fileURLWithPath: folder)).problems.map(\.message) == ["cannot read \(folder): it is a folder, not a file"])
+        let missing = folder + "/patrolhub-no-such-zones.geojson"
+        #expect(ZoneCheckReport(contentsOf: URL(fileURLWithPath: missing)).problems.map(\.message) == ["cannot read \(missing): no such file"])
+    }
+
     @Test func selfIntersection() {
         #expect(lines("err_self_intersection.geojson") == [
             "feature 2 (540102-001-001): ring 0 intersects itself (edge 0 meets edge 2)"])
