@@ -28,8 +28,11 @@ final class RequestBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
     static let lingerAfterEarlyAnswer = TimeAmount.seconds(1)
 
     private let bodyDeadline: TimeAmount
-    /// A request's head arrived and its end has not.
-    private var requestOpen = false
+    /// Requests whose end arrived, and responses whose end was written: a response answers the
+    /// oldest request not yet answered (HTTP/1.1 answers in order, pipelined requests too), so it
+    /// comes before its request's body ended exactly when `requestsEnded <= responsesEnded`.
+    private var requestsEnded = 0
+    private var responsesEnded = 0
     private var deadline: Scheduled<Void>?
     private var closing = false
 
@@ -40,14 +43,13 @@ final class RequestBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            requestOpen = true
             deadline?.cancel()
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             deadline = context.eventLoop.scheduleTask(in: bodyDeadline) {
                 loopBound.value.close(promise: nil)
             }
         case .end:
-            requestOpen = false
+            requestsEnded += 1
             deadline?.cancel()
             deadline = nil
         case .body:
@@ -57,7 +59,13 @@ final class RequestBodyGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data), requestOpen, !closing else {
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        let early = requestsEnded <= responsesEnded
+        responsesEnded += 1
+        guard early, !closing else {
             context.write(data, promise: promise)
             return
         }
