@@ -199,32 +199,57 @@ enum EventStream {
     /// (its client does not read the last events) is cut, so it cannot hold the hub's shutdown.
     static let shutdownGrace = Duration.seconds(2)
 
-    /// When the stream's current write started (nil: none waiting), and when shutdown began.
+    /// The stream's writes and the hub's shutdown, as `guarded` watches them: woken by a write
+    /// that starts and by the shutdown, never polling (a stream that writes sleeps until its
+    /// write's deadline, about once a minute).
     final class WriteWatch: Sendable {
         private struct State {
-            var writeStarted: ContinuousClock.Instant?
-            var shutdownAt: ContinuousClock.Instant?
+            /// The write waiting now (nil: none), numbered.
+            var writing: (id: Int, started: ContinuousClock.Instant)?
+            var nextID = 0
         }
         private let state = Mutex(State())
+        private let starts: AsyncStream<Void>
+        private let startsSource: AsyncStream<Void>.Continuation
+        private let shutdown: AsyncStream<Void>
+        private let shutdownSource: AsyncStream<Void>.Continuation
+
+        init() {
+            (starts, startsSource) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+            (shutdown, shutdownSource) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        }
 
         /// Runs one write of the stream, timed.
         func write(_ body: () async throws -> Void) async throws {
-            state.withLock { $0.writeStarted = .now }
-            defer { state.withLock { $0.writeStarted = nil } }
+            state.withLock { $0.writing = ($0.nextID, .now); $0.nextID += 1 }
+            startsSource.yield()
+            defer { state.withLock { $0.writing = nil } }
             try await body()
         }
 
-        func shutdownBegan() { state.withLock { $0.shutdownAt = $0.shutdownAt ?? .now } }
+        func shutdownBegan() {
+            shutdownSource.yield()
+            shutdownSource.finish()
+        }
 
-        /// Returns (never throws otherwise) when a write stalled past `stall`, or `grace` after shutdown began.
-        func watch(stall: Duration, grace: Duration) async throws {
+        /// Returns once a write has waited longer than `stall`.
+        func stalled(after stall: Duration) async throws {
+            var starts = self.starts.makeAsyncIterator()
             while true {
-                try await Task.sleep(for: .milliseconds(250))
-                let now = ContinuousClock.now
-                let (started, shutdownAt) = state.withLock { ($0.writeStarted, $0.shutdownAt) }
-                if let started, now - started > stall { return }
-                if let shutdownAt, now - shutdownAt > grace { return }
+                guard let writing = state.withLock({ $0.writing }) else {
+                    guard await starts.next() != nil else { throw CancellationError() }
+                    continue
+                }
+                try await Task.sleep(until: writing.started + stall, clock: .continuous)
+                if state.withLock({ $0.writing?.id }) == writing.id { return }
             }
+        }
+
+        /// Returns `grace` after shutdown began.
+        func shutdown(thenAfter grace: Duration) async throws {
+            var shutdown = self.shutdown.makeAsyncIterator()
+            _ = await shutdown.next()
+            try await Task.sleep(for: grace) // throws at once when the stream ended meanwhile (cancelled)
         }
     }
 
@@ -238,7 +263,8 @@ enum EventStream {
                 let unsafePump = UnsafePump(run: pump)
                 try await withThrowingTaskGroup(of: Bool.self) { group in
                     group.addTask { try await unsafePump.run(watch); return true }
-                    group.addTask { try await watch.watch(stall: writeStall, grace: shutdownGrace); return false }
+                    group.addTask { try await watch.stalled(after: writeStall); return false }
+                    group.addTask { try await watch.shutdown(thenAfter: shutdownGrace); return false }
                     let pumpEnded = try await group.next() ?? true
                     group.cancelAll()
                     if !pumpEnded { throw HubError(.streamCut, "the stream's client does not read, or the hub is stopping") }

@@ -418,15 +418,7 @@ struct HTTPHardeningTests {
             try await pub.publishAll(messages)
             try await hub.waitProcessed(received: messages.count, timeout: 120)
             // A client with a tiny receive buffer asks for every change since the start and never reads.
-            stalled = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var small: Int32 = 4096
-            setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(stalled, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            #expect(rc == 0)
+            stalled = try connectLoopback(port: port, receiveBuffer: 4096)
             _ = "GET /api/v1/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".withCString { send(stalled, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
             try await Task.sleep(for: .seconds(2)) // the server writes until the buffers are full, then waits
         } catch {

@@ -356,10 +356,9 @@ public struct HubConfig: Sendable {
         }
         c.onvif2mqttTopic = try root.string("onvif2mqtt_topic", default: c.onvif2mqttTopic)
         if let problem = Self.topicProblem(c.onvif2mqttTopic) { throw root.error("onvif2mqtt_topic", problem) }
-        if c.onvif2mqttTopic.isEmpty || c.onvif2mqttTopic.contains("#") || c.onvif2mqttTopic.contains("+") || c.onvif2mqttTopic.hasSuffix("/")
-            || c.onvif2mqttTopic == c.topicPrefix || c.onvif2mqttTopic.hasPrefix(c.topicPrefix + "/") || c.topicPrefix.hasPrefix(c.onvif2mqttTopic + "/")
+        if c.onvif2mqttTopic == c.topicPrefix || c.onvif2mqttTopic.hasPrefix(c.topicPrefix + "/") || c.topicPrefix.hasPrefix(c.onvif2mqttTopic + "/")
             || c.frigateTopic.hasPrefix(c.onvif2mqttTopic + "/") || c.frigateTopic == c.onvif2mqttTopic || c.onvif2mqttTopic.hasPrefix(c.frigateTopic + "/") {
-            throw root.error("onvif2mqtt_topic", "must be a non-empty topic without wildcards or a trailing '/', apart from topic_prefix and frigate_topic")
+            throw root.error("onvif2mqtt_topic", "must be apart from topic_prefix and frigate_topic")
         }
         if let tz = try root.string("timezone") {
             // Region names only: Foundation reads an abbreviation (CST: US Central, not China) or

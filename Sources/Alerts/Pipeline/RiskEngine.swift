@@ -362,9 +362,9 @@ public struct RiskEngine: Sendable {
     public mutating func handle(_ event: NormalizedEvent, now: Date, into effects: inout [EngineEffect]) {
         // The stored form of an item's live lifecycles separates them with U+001E: a name that
         // carried one would read back as other lifecycles after a restart.
-        if let l = event.lifecycle, l.unicodeScalars.contains(Self.liveLifecycleSeparatorScalar) {
+        if let l = event.lifecycle, l.utf8.contains(0x1E) {
             var event = event
-            event.lifecycle = String(String.UnicodeScalarView(l.unicodeScalars.map { $0 == Self.liveLifecycleSeparatorScalar ? "\u{FFFD}" : $0 }))
+            event.lifecycle = l.replacingOccurrences(of: String(Self.liveLifecycleSeparator), with: "\u{FFFD}")
             handle(event, now: now, into: &effects)
             return
         }
@@ -581,7 +581,6 @@ public struct RiskEngine: Sendable {
 
     /// Separates the lifecycles in the stored form of an open item's `lifecycle`.
     static let liveLifecycleSeparator: Character = "\u{1E}"
-    static let liveLifecycleSeparatorScalar: Unicode.Scalar = "\u{1E}"
 
     /// The item as the store keeps it: `lifecycle` is its first lifecycle, as
     /// in memory, while that is the only live one (or the item is closed);

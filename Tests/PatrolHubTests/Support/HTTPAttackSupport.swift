@@ -45,11 +45,13 @@ func readUntilClosed(_ fd: Int32) -> [UInt8] {
     return raw
 }
 
-func connectLoopback(port: Int, timeout: Double = 20) throws -> Int32 {
+/// `receiveBuffer` (bytes) shrinks the socket's receive buffer, for a client that stops reading.
+func connectLoopback(port: Int, timeout: Double = 20, receiveBuffer: Int32? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket() failed") }
     var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
