@@ -82,7 +82,7 @@ public struct HTTPService: Service, CustomStringConvertible {
             tokens = nil
         }
         if let cert = config.http.tlsCertFile, let key = config.http.tlsKeyFile {
-            tls = try Self.loadTLS(cert: cert, key: key, configFile: config.file)
+            tls = try Self.loadTLS(cert: cert, key: key, config: config)
         } else {
             tls = nil
         }
@@ -98,21 +98,21 @@ public struct HTTPService: Service, CustomStringConvertible {
     }
 
     /// The server side of TLS from PEM files; errors name `http.tls.cert_file` or `key_file`.
-    static func loadTLS(cert: String, key: String, configFile: String) throws -> TLSConfiguration {
+    static func loadTLS(cert: String, key: String, config: HubConfig) throws -> TLSConfiguration {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(cert)
         } catch {
-            throw HubError.config(file: configFile, line: nil, key: "http.tls.cert_file", message: "cannot read a PEM certificate from \(cert): \(error)")
+            throw config.error("http.tls.cert_file", "cannot read a PEM certificate from \(cert): \(error)")
         }
         guard !chain.isEmpty else {
-            throw HubError.config(file: configFile, line: nil, key: "http.tls.cert_file", message: "\(cert) holds no PEM certificate")
+            throw config.error("http.tls.cert_file", "\(cert) holds no PEM certificate")
         }
         let privateKey: NIOSSLPrivateKey
         do {
             privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
         } catch {
-            throw HubError.config(file: configFile, line: nil, key: "http.tls.key_file", message: "cannot read a PEM private key from \(key): \(error)")
+            throw config.error("http.tls.key_file", "cannot read a PEM private key from \(key): \(error)")
         }
         var c = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         c.minimumTLSVersion = .tlsv12

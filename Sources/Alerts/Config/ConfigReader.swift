@@ -121,6 +121,9 @@ public final class ConfigMap {
         HubError.config(file: file, line: (node ?? lineNode(key))?.mark?.line ?? mark?.line, key: keyPath(key), message: message)
     }
 
+    /// The line of `key` in the file, nil when absent.
+    public func line(_ key: String) -> Int? { lineNode(key)?.mark?.line }
+
     private func lineNode(_ key: String) -> Node? {
         guard let mapping else { return nil }
         for (k, v) in mapping where k.string == key { _ = v; return k }

@@ -70,6 +70,17 @@ public struct HubConfig: Sendable {
             return refused ? "must not contain '/', '+', '#', whitespace or control characters (it becomes $share/NAME/… in each subscription)" : nil
         }
 
+        /// Whether `host` can be the embedded broker's plain listener: a dotted IPv4 address
+        /// (each part 0–255, no leading zeros that some readers take as octal) or `localhost`.
+        public static func isIPv4Listen(_ host: String) -> Bool {
+            if host == "localhost" { return true }
+            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts.allSatisfy { p in
+                !p.isEmpty && p.count <= 3 && p.allSatisfy { $0.isASCII && $0.isNumber }
+                    && (p.count == 1 || p.first != "0") && Int(p)! <= 255
+            }
+        }
+
         /// The filters the hub subscribes with: `$share/NAME/filter` for each of `filters` in a
         /// group (`sharedGroup`), else `filters` unchanged. Received messages carry their real topic either way.
         public func subscriptionFilters(_ filters: [String]) -> [String] {
@@ -306,9 +317,18 @@ public struct HubConfig: Sendable {
     /// is issued for a route that does not exist, and says so in its log, in
     /// `status` and on the board; the demo and the tests use the plan all the same.
     public var sample = false
+    /// The line of each key whose value is checked only when the hub starts (files,
+    /// folders, the broker's program and address), by its dotted path.
+    public var keyLines: [String: Int] = [:]
 
     /// Every default, as an empty config file gives.
     public init() {}
+
+    /// A start-time error about `key` (a dotted path such as `broker.tls.cert_file`),
+    /// with this config's file and the key's line when it was written there.
+    public func error(_ key: String, _ message: String) -> HubError {
+        HubError.config(file: file, line: keyLines[key], key: key, message: message)
+    }
 
     /// The embedded broker's credentials file: `broker.credentials`, else `{data_dir}/broker/credentials`.
     public var brokerCredentialsFile: String {
@@ -368,15 +388,20 @@ public struct HubConfig: Sendable {
             }
             c.timezone = zone
         }
+        func remember(_ m: ConfigMap, _ keys: String...) {
+            for key in keys { if let line = m.line(key) { c.keyLines[m.keyPath(key)] = line } }
+        }
+        remember(root, "data_dir", "rules")
         c.dataDir = resolve(try root.string("data_dir", default: c.dataDir))
         c.sample = try root.bool("sample", default: c.sample)
 
         let b = try root.map("broker")
         c.broker.mode = try b.choice("mode", default: c.broker.mode)
         let embedded = c.broker.mode == .embedded
+        remember(b, "host", "mosquitto_path", "credentials")
         c.broker.host = try b.string("host", default: c.broker.host)
-        if c.broker.host.isEmpty || c.broker.host.contains(" ") || (embedded && c.broker.host.contains(":")) {
-            throw b.error("host", embedded ? "the embedded broker listens on an IPv4 address such as 127.0.0.1 or 0.0.0.0" : "expected an address such as broker.example or 10.0.0.5")
+        if c.broker.host.isEmpty || c.broker.host.contains(" ") || (embedded && !Broker.isIPv4Listen(c.broker.host)) {
+            throw b.error("host", embedded ? "the embedded broker listens on an IPv4 address such as 127.0.0.1 or 0.0.0.0 (or localhost)" : "expected an address such as broker.example or 10.0.0.5")
         }
         c.broker.port = try b.int("port", default: embedded ? 0 : 1883, range: 0...65535)
         if !embedded && c.broker.port == 0 { throw b.error("port", "an external broker needs a port") }
@@ -394,6 +419,7 @@ public struct HubConfig: Sendable {
                           "is for an external broker: the embedded broker's accounts (the hub's too) are in broker.credentials")
         }
         let tls = try b.map("tls")
+        remember(tls, "ca_file", "cert_file", "key_file")
         c.broker.caFile = try tls.string("ca_file").map(resolve)
         c.broker.certFile = try tls.string("cert_file").map(resolve)
         c.broker.keyFile = try tls.string("key_file").map(resolve)
@@ -419,6 +445,9 @@ public struct HubConfig: Sendable {
         }
         try tls.finish()
         c.broker.mosquittoPath = try b.string("mosquitto_path", default: c.broker.mosquittoPath)
+        if c.broker.mosquittoPath.isEmpty || c.broker.mosquittoPath.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw b.error("mosquitto_path", "expected mosquitto's program: a name on PATH (mosquitto) or a path (/usr/sbin/mosquitto)")
+        }
         c.broker.maxQueuedMessages = try b.int("max_queued_messages", default: c.broker.maxQueuedMessages, range: 1000...100_000_000)
         c.broker.maxInflightMessages = try b.int("max_inflight_messages", default: c.broker.maxInflightMessages, range: 1...65535)
         c.broker.allowAnonymous = try b.bool("allow_anonymous", default: c.broker.allowAnonymous)
@@ -438,6 +467,7 @@ public struct HubConfig: Sendable {
         try b.finish()
 
         let s = try root.map("store")
+        remember(s, "path", "password_file")
         c.store.path = resolve(try s.string("path", default: (c.dataDir as NSString).appendingPathComponent("patrolhub.sqlite")))
         c.store.synchronous = try s.choice("synchronous", default: c.store.synchronous)
         c.store.inboxRetentionDays = try s.int("inbox_retention_days", default: c.store.inboxRetentionDays, range: 1...3650)
@@ -489,12 +519,14 @@ public struct HubConfig: Sendable {
             c.http.host = host
             c.http.port = port
         }
+        remember(h, "tokens_file")
         c.http.tokensFile = try h.string("tokens_file").map(resolve)
         for entry in try h.stringList("allowed_hosts") ?? [] {
             if let problem = HTTP.allowedHostProblem(entry) { throw h.error("allowed_hosts", problem) }
             c.http.allowedHosts.append(entry.lowercased())
         }
         let httpTLS = try h.map("tls")
+        remember(httpTLS, "cert_file", "key_file")
         c.http.tlsCertFile = try httpTLS.string("cert_file").map(resolve)
         c.http.tlsKeyFile = try httpTLS.string("key_file").map(resolve)
         try httpTLS.finish()
@@ -529,6 +561,7 @@ public struct HubConfig: Sendable {
         try si.finish()
 
         let r = try root.map("registry")
+        remember(r, "cameras", "devices", "zones", "patrol")
         c.camerasFile = resolve(try r.string("cameras", default: c.camerasFile))
         c.devicesFile = try r.string("devices").map(resolve)
         c.zonesFile = try r.string("zones").map(resolve)

@@ -65,9 +65,10 @@ struct Hub {
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
                             ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
             if let file, !FileManager.default.isReadableFile(atPath: file) {
-                throw HubError.config(file: config.file, line: nil, key: key, message: "cannot read \(file) (missing or unreadable)")
+                throw config.error(key, "cannot read \(file) (missing or unreadable)")
             }
         }
+        try Self.checkStartFiles(config)
         registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
         rules = try config.rulesFile.map { f throws(HubError) in try RuleSet.load(file: f) } ?? RuleSet()
         let zones = try config.zonesFile.map { f throws(HubError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
@@ -76,10 +77,14 @@ struct Hub {
         if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }
         let plan = loadedPlan
         self.placer = placer
-        try FilePermissions.secureFolder(config.dataDir) // 0700: the broker's and the store's files
+        do { try FilePermissions.secureFolder(config.dataDir) } // 0700: the broker's and the store's files
+        catch { throw config.error("data_dir", "cannot make the folder \(config.dataDir): \(Self.reason(error))") }
         try refuseForeignStoreFiles(config.store.path) // before anything is made or changed beside a wrong path
         let storeFolder = (config.store.path as NSString).deletingLastPathComponent
-        if !storeFolder.isEmpty { try FilePermissions.secureFolder(storeFolder) }
+        if !storeFolder.isEmpty {
+            do { try FilePermissions.secureFolder(storeFolder) }
+            catch { throw config.error("store.path", "cannot make the folder \(storeFolder): \(Self.reason(error))") }
+        }
         storeLock = try StoreLock(storePath: config.store.path)
         // A group of hubs on one PostgreSQL store: each forwards its inbox into the shared one, and the
         // leader's pipeline decides every outcome (docs/POSTGRES.md, "A group of hubs").
@@ -364,6 +369,49 @@ struct Hub {
 }
 
 extension Hub {
+    /// Refuses a start whose files or programs are missing before anything is made, naming the
+    /// key (and its line) instead of leaving mosquitto or the file system to report it without one.
+    static func checkStartFiles(_ config: HubConfig) throws(HubError) {
+        var st = stat()
+        if stat(config.dataDir, &st) == 0, st.st_mode & S_IFMT != S_IFDIR {
+            throw config.error("data_dir", "\(config.dataDir) is a file, not a folder")
+        }
+        let storeFolder = (config.store.path as NSString).deletingLastPathComponent
+        if !storeFolder.isEmpty, stat(storeFolder, &st) == 0, st.st_mode & S_IFMT != S_IFDIR {
+            throw config.error("store.path", "\(storeFolder) is a file, not a folder")
+        }
+        if stat(config.store.path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            throw config.error("store.path", "\(config.store.path) is a folder: name the store's file")
+        }
+        var files: [(String, String?)] = [("broker.tls.ca_file", config.broker.caFile), ("broker.tls.cert_file", config.broker.certFile),
+                                          ("broker.tls.key_file", config.broker.keyFile), ("store.password_file", config.store.passwordFile),
+                                          ("http.tokens_file", config.http.tokensFile)]
+        if config.broker.mode == .embedded {
+            // A credentials file is made when missing; one that is there must be readable.
+            if let f = config.broker.credentialsFile, FileManager.default.fileExists(atPath: f) { files.append(("broker.credentials", f)) }
+            do { _ = try EmbeddedBroker.resolve(config.broker.mosquittoPath) } catch {
+                throw config.error("broker.mosquitto_path", Self.reason(error))
+            }
+        }
+        for (key, file) in files {
+            guard let file else { continue }
+            if stat(file, &st) != 0 || st.st_mode & S_IFMT != S_IFREG || !FileManager.default.isReadableFile(atPath: file) {
+                throw config.error(key, "cannot read \(file) (missing, unreadable or not a file)")
+            }
+        }
+    }
+
+    /// An error's own message (a hub error's text, or the POSIX reason of a file-system one), not its debug form.
+    static func reason(_ error: any Error) -> String {
+        if let e = error as? HubError { return e.message }
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+
     /// Refuses `store.kind: postgres` beside a SQLite store that still holds this hub's history
     /// (its pipeline processed inbox rows) while PostgreSQL has no position for the inbox. Started
     /// anyway, the hub would begin its cursor at 0 and process the rows the inbox keeps

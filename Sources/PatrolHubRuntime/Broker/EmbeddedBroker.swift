@@ -173,6 +173,8 @@ package final class EmbeddedBroker: @unchecked Sendable {
             \(getuid() == 0 ? "# PatrolHub runs as root: keep mosquitto from switching to its own user, which could not write here.\nuser root" : "")
             """
         try BrokerCredentials.writePrivate(conf, to: configPath)
+        // The log is appended across starts: a failed start reports only what this start wrote.
+        let logStart = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? 0
         pid = try Self.spawn(executable: Self.resolve(options.executable).path, arguments: ["-c", configPath])
         let exit = ChildExit(pid: pid)
         self.exit = exit
@@ -182,7 +184,8 @@ package final class EmbeddedBroker: @unchecked Sendable {
                 let status = exit.reap()
                 pid = 0
                 self.exit = nil
-                let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+                let written = FileManager.default.contents(atPath: logPath).map { $0.count > logStart ? $0.dropFirst(logStart) : Data() } ?? Data()
+                let tail = String(decoding: written, as: UTF8.self).split(separator: "\n").suffix(5).joined(separator: "\n")
                 if tail.contains("Address already in use") { throw HubError(.broker, Self.takenMessage(host: options.host, port: port, key: "broker.port")) }
                 throw HubError(.broker, "mosquitto exited at start (status \(status)); its log (\(logPath)) says:\n\(tail)")
             }
@@ -275,11 +278,21 @@ package final class EmbeddedBroker: @unchecked Sendable {
 
     /// The executable `name`: a path as given, else the first match on PATH.
     package static func resolve(_ name: String) throws -> URL {
-        if name.contains("/") { return URL(fileURLWithPath: name) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin"
-        for dir in path.split(separator: ":") + ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {
-            let candidate = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
+        // A folder is "executable" too (searchable): only a regular file counts.
+        func isProgram(_ path: String) -> Bool {
+            var st = stat()
+            return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && access(path, X_OK) == 0
+        }
+        if name.contains("/") {
+            guard isProgram(name) else { throw HubError(.broker, "\(name) is not an executable file (install the Debian package 'mosquitto', or set broker.mosquitto_path to its mosquitto)") }
+            return URL(fileURLWithPath: name)
+        }
+        if !name.isEmpty {
+            let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/sbin"
+            for dir in path.split(separator: ":") + ["/usr/sbin", "/usr/bin", "/usr/local/sbin"] {
+                let candidate = "\(dir)/\(name)"
+                if isProgram(candidate) { return URL(fileURLWithPath: candidate) }
+            }
         }
         throw HubError(.broker, "'\(name)' not found on PATH: install the Debian package 'mosquitto' (or set broker.mosquitto_path)")
     }
