@@ -14,7 +14,9 @@ import Synchronization
 /// process). While a client is connected, the feed reads the newest `seq`
 /// (one index lookup) when `commits` rings (after each pipeline commit and
 /// each write through the HTTP API) and at least every `pollInterval`, and
-/// wakes the clients when it grew; each client then reads the rows after its own position. The poll
+/// wakes the clients when it grew; each client then sends the rows after its own position, read
+/// through `page(after:covering:)`, which reads a page once for every client at the same position
+/// (a dozen boards open read the store once per commit, not a dozen times). The poll
 /// stays, slow (1 s), for the one writer that cannot ring: a `patrolhub`
 /// command in another process. So a client misses nothing: it starts at
 /// the newest `seq` when it connects (or at `Last-Event-ID` when it comes
@@ -22,13 +24,38 @@ import Synchronization
 /// on `StoreThreads`, never on the server's threads; at most `maxClients`
 /// clients subscribe at once.
 final class ChangeFeed: Sendable {
-    enum Signal: Sendable { case changed, heartbeat }
+    /// What wakes a client: the log grew through a seq, or a quiet spell wants a keepalive.
+    enum Signal: Sendable, Equatable { case changed(through: Int64), heartbeat }
 
     private struct State {
         var subscribers: [Int: AsyncStream<Signal>.Continuation] = [:]
         var nextID = 0
         var lastSeq: Int64 = -1
     }
+
+    /// Changes after a seq, as the stream sends them.
+    struct Page: Sendable {
+        /// The events, rendered (empty when every object was gone).
+        let text: String
+        /// The seq of the page's last change (the page's `after` when it is empty).
+        let cursor: Int64
+        /// Changes in the page: `EventStream.pageSize` means more may follow.
+        let count: Int
+    }
+
+    /// A page read (or being read), shared by the clients at its position: it holds every change
+    /// through `covers` after its position, or is a full page.
+    private struct SharedPage {
+        let read: Task<Page, any Error>
+        let covers: Int64
+    }
+
+    /// Shared pages kept at most, by position: the live clients share one, a few lagging ones others.
+    static let sharedPages = 8
+    private let pages = Mutex([Int64: SharedPage]())
+    /// Pages read from the store, and the wake-ups for a grown log sent (tests compare them).
+    let pageReads = Atomic<Int>(0)
+    let changeWakes = Atomic<Int>(0)
 
     let store: DisputeStore
     let threads: StoreThreads
@@ -97,6 +124,40 @@ final class ChangeFeed: Sendable {
 
     var clientCount: Int { state.withLock { $0.subscribers.count } }
 
+    /// The changes after `after`, at most `EventStream.pageSize`, including every change through
+    /// `covering` (the seq the client was woken for, or the newest when it connected). A read of
+    /// the same position begun once the feed knew of that seq is shared instead of repeated:
+    /// it began after that change was committed, so it holds it.
+    func page(after: Int64, covering: Int64) async throws -> Page {
+        let read: Task<Page, any Error> = pages.withLock { pages in
+            if let shared = pages[after], shared.covers >= covering { return shared.read }
+            // What the feed knows was committed before this read begins (a lower bound of what it will see).
+            let covers = max(covering, state.withLock { $0.lastSeq })
+            let task = Task { [self] in
+                pageReads.add(1, ordering: .relaxed)
+                let store = self.store
+                let rows = try await threads.offload { try store.changesWithObjects(after: after, limit: EventStream.pageSize) }
+                var text = ""
+                for (change, object) in rows { if let object { text += EventStream.event(change, object) } }
+                return Page(text: text, cursor: rows.last?.0.seq ?? after, count: rows.count)
+            }
+            pages[after] = SharedPage(read: task, covers: covers)
+            if pages.count > Self.sharedPages, let oldest = pages.min(by: { $0.value.covers < $1.value.covers })?.key {
+                pages.removeValue(forKey: oldest)
+            }
+            return task
+        }
+        do {
+            return try await read.value
+        } catch {
+            // A failed read is not shared with clients that come later.
+            pages.withLock { pages in
+                if let shared = pages[after], shared.read == read { pages.removeValue(forKey: after) }
+            }
+            throw error
+        }
+    }
+
     private func broadcast(_ signal: Signal) {
         for c in state.withLock({ Array($0.subscribers.values) }) { c.yield(signal) }
     }
@@ -118,7 +179,10 @@ final class ChangeFeed: Sendable {
                         defer { s.lastSeq = seq }
                         return seq != s.lastSeq
                     }
-                    if grew { broadcast(.changed) }
+                    if grew {
+                        changeWakes.add(1, ordering: .relaxed)
+                        broadcast(.changed(through: seq))
+                    }
                 }
                 if Date().timeIntervalSince(lastPrune) > 60 {
                     lastPrune = Date()
@@ -167,7 +231,7 @@ final class ChangeFeed: Sendable {
 enum EventStream {
     static let pageSize = 200
 
-    static func response(request: Request, store: DisputeStore, feed: ChangeFeed, subscription: ChangeFeed.Subscription, after start: Int64,
+    static func response(request: Request, feed: ChangeFeed, subscription: ChangeFeed.Subscription, after start: Int64, latest: Int64,
                          missed: ClosedRange<Int64>? = nil) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
@@ -179,8 +243,8 @@ enum EventStream {
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await guarded(onShutdown: { feed.unsubscribe(id) }) { watch in
-                        try await pump(writer: &writer, watch: watch, store: store, threads: feed.threads, signals: subscription.signals,
-                                       start: start, missed: missed)
+                        try await pump(writer: &writer, watch: watch, feed: feed, signals: subscription.signals,
+                                       start: start, latest: latest, missed: missed)
                     }
                 }
             } catch is CancellationError {
@@ -282,28 +346,30 @@ enum EventStream {
         let run: (WriteWatch) async throws -> Void
     }
 
-    private static func pump(writer: inout any ResponseBodyWriter, watch: WriteWatch, store: DisputeStore, threads: StoreThreads,
-                             signals: AsyncStream<ChangeFeed.Signal>, start: Int64, missed: ClosedRange<Int64>?) async throws {
+    private static func pump(writer: inout any ResponseBodyWriter, watch: WriteWatch, feed: ChangeFeed,
+                             signals: AsyncStream<ChangeFeed.Signal>, start: Int64, latest: Int64, missed: ClosedRange<Int64>?) async throws {
         var cursor = start
         let readyEvent = "retry: 2000\nevent: ready\ndata: \(ready(after: start, missed: missed).serialized)\n\n"
         try await watch.write { try await writer.write(ByteBuffer(string: readyEvent)) }
         var wake = signals.makeAsyncIterator()
+        var covering = latest
         while true {
-            // Send everything after the cursor, a page at a time.
+            // Send everything after the cursor through `covering`, a page at a time.
             while true {
-                let after = cursor
-                let page = try await threads.offload { try store.changesWithObjects(after: after, limit: pageSize) }
-                var text = ""
-                for (change, object) in page {
-                    cursor = change.seq
-                    guard let object else { continue }
-                    text += event(change, object)
-                }
-                if !text.isEmpty { try await watch.write { try await writer.write(ByteBuffer(string: text)) } }
+                let page = try await feed.page(after: cursor, covering: covering)
+                cursor = page.cursor
+                if !page.text.isEmpty { try await watch.write { try await writer.write(ByteBuffer(string: page.text)) } }
                 if page.count < pageSize { break }
             }
-            guard let signal = await wake.next() else { return }
-            if signal == .heartbeat { try await watch.write { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) } }
+            // A keepalive needs no read; a change does.
+            while true {
+                guard let signal = await wake.next() else { return }
+                if case .changed(let through) = signal {
+                    covering = through
+                    break
+                }
+                try await watch.write { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) }
+            }
         }
     }
 

@@ -226,7 +226,7 @@ enum DispatchRoutes {
                 missed = (after + 1)...(firstKept - 1)
                 start = firstKept - 1
             }
-            return EventStream.response(request: request, store: api.store, feed: feed, subscription: subscription, after: start, missed: missed)
+            return EventStream.response(request: request, feed: feed, subscription: subscription, after: start, latest: latest, missed: missed)
         }
         return router
     }

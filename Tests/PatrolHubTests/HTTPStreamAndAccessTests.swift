@@ -57,6 +57,42 @@ struct HTTPStreamAndAccessTests {
         }
     }
 
+    @Test("clients at one position share each page read: a dozen boards read the store once per commit, and all get every change")
+    func clientsShareReads() async throws {
+        try await DispatchFixture.run { f in
+            let feed = f.hub.hub.http!.feed
+            var clients: [TestSSEClient] = []
+            defer { clients.forEach { $0.close() } }
+            for _ in 0..<12 {
+                let c = try TestSSEClient(port: f.port)
+                clients.append(c)
+                try await c.waitFor("ready") { $0.event == "ready" }
+            }
+            try await waitUntil("the feed counts the clients") { feed.clientCount == 12 }
+            let (reads, wakes) = (feed.pageReads.load(ordering: .relaxed), feed.changeWakes.load(ordering: .relaxed))
+            // One commit at a time, each sent to every client before the next.
+            for (i, (camera, type)) in [(f.cameraB, "fight"), (f.cameraA, "fire_smoke"), (f.cameraB, "intrusion"), (f.cameraA, "loitering")].enumerated() {
+                let before = try f.store.latestChangeSeq()
+                try await f.pub.publishAll([(eventTopic(camera), cameraEvent("shared-\(i)", type: type, time: Date().addingTimeInterval(-30 + Double(i))))])
+                var latest: Int64 = before
+                try await waitUntil("event \(i) is committed") {
+                    latest = try f.store.latestChangeSeq()
+                    return latest > before
+                }
+                try await waitUntil("every client has event \(i)") {
+                    clients.allSatisfy { $0.events.compactMap(\.id).compactMap(Int64.init).contains(latest) }
+                }
+            }
+            let ids = clients.map { $0.events.compactMap(\.id) }
+            #expect(ids.allSatisfy { $0 == ids[0] }, "every client got the same changes")
+            let readsMade = feed.pageReads.load(ordering: .relaxed) - reads
+            let wakesSent = feed.changeWakes.load(ordering: .relaxed) - wakes
+            #expect(wakesSent > 0)
+            // Each client reading its own page would make 12 reads a wake-up.
+            #expect(readsMade <= 2 * wakesSent + 2, "\(readsMade) page reads for \(wakesSent) wake-ups of 12 clients")
+        }
+    }
+
     @Test("graceful shutdown ends open streams")
     func shutdownWithOpenStream() async throws {
         let broker = try TestBroker()
