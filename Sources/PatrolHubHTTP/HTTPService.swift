@@ -151,7 +151,7 @@ public struct HTTPService: Service, CustomStringConvertible {
             throw await stopped(by: error)
         }
         let app = Application(
-            responder: RingAfterWrites(inner: router().buildResponder(), bell: feed.commits),
+            responder: RingAfterWrites(inner: HeadAsGet(inner: router().buildResponder()), bell: feed.commits),
             server: server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "PatrolHub",
                                  availableConnectionsDelegate: CountedConnections(limit: connectionLimit, gauge: connections)),
@@ -242,6 +242,25 @@ struct RingAfterWrites<Inner: HTTPResponder>: HTTPResponder {
         // Only a write that succeeded changed anything: refused requests (a stranger's 401s, a
         // flood of bad bodies) wake nobody.
         if let bell, request.method != .get, request.method != .head, (200..<300).contains(response.status.code) { bell.ring() }
+        return response
+    }
+}
+
+/// Answers `HEAD` for every `GET` route (RFC 9110 §9.3.2; monitoring probes and link checkers
+/// send it): the route runs as a `GET`, through the same access checks, and its status and
+/// headers are sent without the body. A stream asked with `HEAD` is never started.
+struct HeadAsGet<Inner: HTTPResponder>: HTTPResponder {
+    typealias Context = Inner.Context
+    let inner: Inner
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        guard request.method == .head else { return try await inner.respond(to: request, context: context) }
+        var head = request.head
+        head.method = .get
+        var response = try await inner.respond(to: Request(head: head, body: request.body), context: context)
+        let length = response.headers[.contentLength]
+        response.body = ResponseBody()
+        response.headers[.contentLength] = length
         return response
     }
 }

@@ -177,6 +177,11 @@ struct RequestPolicyMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let h = request.headers
         let hasBody = (h[.contentLength].flatMap { Int($0) } ?? 0) > 0 || h[.transferEncoding] != nil
+        // The first Host is the request's authority; another one stays among the fields. RFC 9112
+        // §3.2 asks for a 400: a proxy in front may have checked the other one.
+        if h.contains(where: { $0.name.canonicalName == "host" }) {
+            throw APIError.badRequest("more than one Host header")
+        }
         if let refusal = policy.check(method: request.method, host: request.head.authority, origin: h[.origin],
                                       contentType: h[.contentType], hasBody: hasBody) {
             throw APIError(refusal.status, refusal.message)
@@ -229,3 +234,4 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         headers[frameOptions] = "DENY"
     }
 }
+

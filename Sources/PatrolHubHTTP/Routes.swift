@@ -86,6 +86,17 @@ struct RouteContext: Sendable {
 /// Routes return `Codable` bodies (`Responses.swift`), which
 /// `APIResponseEncoder` writes.
 enum DispatchRoutes {
+    /// A yes/no query parameter: absent or `false` is no, `true` yes; anything else (`TRUE`, `1`)
+    /// is a 400, so a mistyped `purge` never quietly does the milder thing.
+    static func flag(_ request: Request, _ name: String) throws -> Bool {
+        guard let value = request.uri.queryParameters[name[...]] else { return false }
+        switch value {
+        case "true": return true
+        case "false": return false
+        default: throw APIError.badRequest("\(name): expected true or false, found '\(String(value).prefix(40))'")
+        }
+    }
+
     static func build(_ r: RouteContext) -> Router<HubRequestContext> {
         let api = r.api, feed = r.feed, health = r.health, stallAfter = r.stallAfter, connections = r.connections, metrics = r.metrics
         let threads = feed.threads
@@ -158,7 +169,7 @@ enum DispatchRoutes {
         }
 
         v1.get("silences") { request, _ in
-            let all = request.uri.queryParameters["all"].map { $0 == "true" } ?? false
+            let all = try Self.flag(request, "all")
             return try await io { try api.silences(all: all) }
         }
         v1.post("silences") { request, context in
@@ -170,7 +181,7 @@ enum DispatchRoutes {
         v1.delete("silences/:id") { request, context in
             try context.require(.operator)
             let id = try context.parameters.require("id")
-            let purge = request.uri.queryParameters["purge"] == "true"
+            let purge = try Self.flag(request, "purge")
             if purge { try context.require(.supervisor) }
             let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
             return try await io { try api.endSilence(id: id, by: author, purge: purge) }

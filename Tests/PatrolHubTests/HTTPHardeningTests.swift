@@ -80,6 +80,38 @@ struct HTTPHardeningTests {
         }
     }
 
+    @Test("HEAD answers like GET without a body (and needs the same token); two Host headers are a 400; a yes/no parameter is true or false")
+    func headDuplicateHostAndFlags() async throws {
+        try await withLiveHub(devicesCSV: attackDevicesCSV) { _, hub, pub in
+            let port = try await hub.hub.http!.waitForPort()
+            let host = "Host: 127.0.0.1:\(port)"
+            for path in ["/", "/healthz", "/api/v1/cases", "/metrics", "/api/v1/stream"] {
+                let head = try rawHTTP(port: port, "HEAD \(path) HTTP/1.1\n\(host)")
+                #expect(head.status == 200, "HEAD \(path)")
+                #expect(head.text.isEmpty, "HEAD \(path) has no body: \(head.text.prefix(80))")
+            }
+            #expect(try rawHTTP(port: port, "HEAD /nowhere HTTP/1.1\n\(host)").status == 404)
+            let cases = try rawHTTP(port: port, "GET /api/v1/cases HTTP/1.1\n\(host)")
+            #expect(try rawHTTP(port: port, "HEAD /api/v1/cases HTTP/1.1\n\(host)").header("Content-Length") == cases.header("Content-Length"))
+            #expect(hub.hub.http!.feed.clientCount == 0, "a HEAD of the stream holds no place")
+
+            let twice = try rawHTTP(port: port, "GET /api/v1/cases HTTP/1.1\n\(host)\nHost: evil.example")
+            #expect(twice.status == 400)
+            #expect(twice.json["error"]?["message"] == .string("more than one Host header"))
+
+            let silence = try rawHTTP(port: port, "POST /api/v1/silences HTTP/1.1\n\(host)\nContent-Type: application/json",
+                                      body: #"{"category":"motion","duration":"1h","created_by":"op","comment":"works"}"#)
+            #expect(silence.status == 201, "\(silence.text)")
+            let id = try #require(silence.json["id"]?.stringValue)
+            let typo = try rawHTTP(port: port, "DELETE /api/v1/silences/\(id)?purge=TRUE HTTP/1.1\n\(host)")
+            #expect(typo.status == 400)
+            #expect(typo.json["error"]?["message"] == .string("purge: expected true or false, found 'TRUE'"))
+            #expect(try hub.store.silences().first?.endsAt ?? .distantFuture > Date(), "the silence is untouched")
+            #expect(try rawHTTP(port: port, "GET /api/v1/silences?all=yes HTTP/1.1\n\(host)").status == 400)
+            try await expectSOSBecomesCase(hub, pub)
+        }
+    }
+
     @Test("every answer carries the security headers: the board, JSON, the stream, errors")
     func securityHeadersOnEveryAnswer() async throws {
         try await withLiveHub { _, hub, _ in
