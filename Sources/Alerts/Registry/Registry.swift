@@ -54,16 +54,19 @@ public struct Registry: Sendable {
         self.devices = Dictionary(devices.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// Loads both files; any bad row refuses the whole file (never half-loads).
-    public static func load(camerasFile: String, devicesFile: String?) throws(HubError) -> Registry {
-        let cameras = try loadCameras(file: camerasFile)
+    /// Loads both files; any bad row refuses the whole file (never half-loads). With `zones`, a
+    /// row's `zone` must be one of its zones: a code it does not have would place every event of
+    /// the camera or device in a grid no one watches, and no rule of the zone file would apply.
+    public static func load(camerasFile: String, devicesFile: String?, zones: ZoneIndex? = nil) throws(HubError) -> Registry {
+        let cameras = try loadCameras(file: camerasFile, zones: zones)
         let cameraIDs = Set(cameras.map(\.id))
-        let devices = try devicesFile.map { f throws(HubError) in try loadDevices(file: f, cameraIDs: cameraIDs) } ?? []
+        let devices = try devicesFile.map { f throws(HubError) in try loadDevices(file: f, cameraIDs: cameraIDs, zones: zones) } ?? []
         return Registry(cameras: cameras, devices: devices)
     }
 
     /// The cameras of a cameras CSV file (id, name, lat, lon; optional crs, zone), ids unique.
-    public static func loadCameras(file: String) throws(HubError) -> [CameraRecord] {
+    /// With `zones`, a `zone` it does not have is refused.
+    public static func loadCameras(file: String, zones: ZoneIndex? = nil) throws(HubError) -> [CameraRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "name", "lat", "lon"], optional: ["crs", "zone"])
         var seen: [String: Int] = [:]
         var out: [CameraRecord] = []
@@ -83,6 +86,7 @@ public struct Registry: Sendable {
             }
             let zone = row["zone"]
             if location == nil && zone.isEmpty { throw table.error(row, "zone", "a camera needs a location or a zone") }
+            if let zones, !zone.isEmpty, zones.zone(code: zone) == nil { throw Self.unknownZone(table, row, zone) }
             out.append(CameraRecord(id: id, name: row["name"], location: location, zone: zone.isEmpty ? nil : zone))
         }
         return out
@@ -90,7 +94,8 @@ public struct Registry: Sendable {
 
     /// The patrol devices of a devices CSV file (id, worker, unit; optional zone), ids unique.
     /// A device may not have a camera's id (`cameraIDs`): each id is one broker account.
-    public static func loadDevices(file: String, cameraIDs: Set<String> = []) throws(HubError) -> [DeviceRecord] {
+    /// With `zones`, a `zone` it does not have is refused.
+    public static func loadDevices(file: String, cameraIDs: Set<String> = [], zones: ZoneIndex? = nil) throws(HubError) -> [DeviceRecord] {
         let table = try CSVTable.load(file: file, required: ["id", "worker", "unit"], optional: ["zone"])
         var seen: [String: Int] = [:]
         var out: [DeviceRecord] = []
@@ -102,9 +107,16 @@ public struct Registry: Sendable {
                 throw table.error(row, "id", "device id '\(id)' is also a camera's id (registry.cameras): each id is its own broker account")
             }
             seen[id] = row.line
+            if let zones, !row["zone"].isEmpty, zones.zone(code: row["zone"]) == nil { throw Self.unknownZone(table, row, row["zone"]) }
             out.append(DeviceRecord(id: id, worker: row["worker"], unit: row["unit"], zone: row["zone"].isEmpty ? nil : row["zone"]))
         }
         return out
+    }
+}
+
+extension Registry {
+    static func unknownZone(_ table: CSVTable, _ row: CSVTable.Row, _ zone: String) -> HubError {
+        table.error(row, "zone", "unknown zone '\(zone.prefix(100))': the zone file (registry.zones) has no such code (leave it empty to place by location)")
     }
 }
 

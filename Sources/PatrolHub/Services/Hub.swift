@@ -69,9 +69,9 @@ struct Hub {
             }
         }
         try Self.checkStartFiles(config)
-        registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile)
-        rules = try config.rulesFile.map { f throws(HubError) in try RuleSet.load(file: f) } ?? RuleSet()
         let zones = try config.zonesFile.map { f throws(HubError) in try ZoneFile.load(contentsOf: URL(fileURLWithPath: f)) }
+        registry = try Registry.load(camerasFile: config.camerasFile, devicesFile: config.devicesFile, zones: zones)
+        rules = try config.rulesFile.map { f throws(HubError) in try RuleSet.load(file: f) } ?? RuleSet()
         let placer = Placer(registry: registry, zones: zones, maxCameraDistance: rules.maxCameraDistance)
         var loadedPlan: PatrolPlan?
         if let f = config.patrolFile { loadedPlan = try PatrolPlan.load(file: f, registry: self.registry, zones: zones, timeZone: config.timezone) }

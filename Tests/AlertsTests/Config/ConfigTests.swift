@@ -134,8 +134,29 @@ struct ConfigTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let c = try HubConfig.load(file: root.appendingPathComponent("config/patrolhub.yaml").path)
         _ = try RuleSet.load(file: try #require(c.rulesFile))
-        let registry = try Registry.load(camerasFile: c.camerasFile, devicesFile: c.devicesFile)
+        let zones = try ZoneFile.load(contentsOf: URL(fileURLWithPath: try #require(c.zonesFile)))
+        let registry = try Registry.load(camerasFile: c.camerasFile, devicesFile: c.devicesFile, zones: zones)
         #expect(registry.cameras.count >= 5)
+    }
+
+    @Test("registry files: with a zone file, a zone column must name one of its zones")
+    func registryRefusesUnknownZones() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let zones = try ZoneFile.load(contentsOf: root.appendingPathComponent("config/zones.geojson"))
+        let known = try #require(zones.zones.first { $0.level == .grid }?.code)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("patrolhub-registry-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cameras = dir + "/cameras.csv", devices = dir + "/devices.csv"
+        try "id,name,lat,lon,crs,zone\ncam-001,Gate,,,,\(known)\ncam-002,Lane,,,,540102999\n".write(toFile: cameras, atomically: true, encoding: .utf8)
+        let camera = try #require(throws: HubError.self) { try Registry.load(camerasFile: cameras, devicesFile: nil, zones: zones) }
+        #expect(camera.description == "\(cameras):3: key 'zone': unknown zone '540102999': the zone file (registry.zones) has no such code (leave it empty to place by location)")
+        _ = try Registry.load(camerasFile: cameras, devicesFile: nil) // without a zone file the code is taken as written
+
+        try "id,name,lat,lon,crs,zone\ncam-001,Gate,,,,\(known)\n".write(toFile: cameras, atomically: true, encoding: .utf8)
+        try "id,worker,unit,zone\ndev-001,gw-1,unit,\(known)\ndev-002,gw-2,unit,nowhere\n".write(toFile: devices, atomically: true, encoding: .utf8)
+        let device = try #require(throws: HubError.self) { try Registry.load(camerasFile: cameras, devicesFile: devices, zones: zones) }
+        #expect(device.description.hasPrefix("\(devices):3: key 'zone': unknown zone 'nowhere'"))
     }
 
     @Test("registry files: a device may not take a camera's id; coordinates are decimal numbers")
