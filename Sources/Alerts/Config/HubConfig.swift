@@ -478,6 +478,8 @@ public struct HubConfig: Sendable {
             do { c.store.url = try PostgresStoreURL(parsing: url) } catch {
                 throw s.error("url", error.message.hasPrefix("store.url: ") ? String(error.message.dropFirst(11)) : error.message)
             }
+            // Like every path in the file, a relative sslrootcert is beside the config file, not the working folder.
+            if let cert = c.store.url?.sslRootCert { c.store.url?.sslRootCert = resolve(cert) }
         } else if c.store.kind == .postgres {
             throw s.error("kind", "store.kind: postgres needs store.url: postgres://user@host:port/database")
         }

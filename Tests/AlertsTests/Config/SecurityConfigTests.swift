@@ -21,6 +21,17 @@ struct SecurityConfigTests {
         #expect(c.silences.maxDuration == 7 * 86_400)
     }
 
+    @Test("paths checked at start keep their line; a relative sslrootcert is beside the config file; the embedded broker's host is an IPv4 address")
+    func startPathsAndHosts() throws {
+        let c = try Self.parse("store:\n  kind: postgres\n  url: postgres://hub@db.example:5432/patrolhub?sslrootcert=certs/ca.pem\nbroker:\n  tls:\n    cert_file: b.crt\n    key_file: b.key\nhttp:\n  enabled: false\n")
+        #expect(c.store.url?.sslRootCert == "/etc/patrolhub/certs/ca.pem")
+        #expect(c.keyLines["broker.tls.cert_file"] == 6)
+        #expect(c.error("broker.tls.key_file", "x").description == "/etc/patrolhub/hub.yaml:7: key 'broker.tls.key_file': x")
+        #expect(c.error("data_dir", "x").description == "/etc/patrolhub/hub.yaml: key 'data_dir': x", "not written: no line")
+        for host in ["127.0.0.1", "0.0.0.0", "10.1.2.3", "localhost"] { #expect(HubConfig.Broker.isIPv4Listen(host), "\(host)") }
+        for host in ["300.1.1.1", "1.2.3", "01.2.3.4", "::1", "hub.example", "1.2.3.4 ", ""] { #expect(!HubConfig.Broker.isIPv4Listen(host), "\(host)") }
+    }
+
     @Test func anonymousOnlyOnLoopback() throws {
         #expect(try Self.parse("broker:\n  allow_anonymous: true\n").broker.allowAnonymous)
         #expect(Self.message("broker:\n  host: 0.0.0.0\n  port: 1883\n  allow_anonymous: true\n")
