@@ -144,6 +144,10 @@ public struct PostgresBatch: PipelineBatchTransaction {
         }
         for item in outcome.items.values { try write(item: item) }
         try write(slips: outcome.slips)
+        // Slips a case action closed: their count start, beside their closing (kept once set).
+        for (id, at) in outcome.slipCountStarts.sorted(by: { $0.key < $1.key }) {
+            try run("UPDATE slips SET count_after = COALESCE(count_after, \(at.timeIntervalSince1970)) WHERE id = \(id)")
+        }
         for slip in outcome.issuedSlips {
             try audit(slip.id, "slip.issued", slip.text, at: t)
         }
@@ -240,17 +244,18 @@ public struct PostgresBatch: PipelineBatchTransaction {
                 UPDATE slips SET severity = \(s.severity.rawValue), updated_at = \(s.updatedAt.timeIntervalSince1970), case_id = \(s.caseID),
                     occurrences = \(s.occurrences),
                     state = CASE WHEN state = 'closed' THEN state ELSE \(s.state.rawValue) END,
-                    closed_at = COALESCE(closed_at, \(s.closedAt?.timeIntervalSince1970)), close_reason = COALESCE(close_reason, \(s.closeReason))
+                    closed_at = COALESCE(closed_at, \(s.closedAt?.timeIntervalSince1970)), close_reason = COALESCE(close_reason, \(s.closeReason)),
+                    count_after = COALESCE(count_after, \(s.countAfter?.timeIntervalSince1970))
                 WHERE id = \(s.id)
                 """)
             if updated == 0 {
                 try run("""
                     INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text,
-                                      occurrences, closed_at, close_reason)
+                                      occurrences, closed_at, close_reason, count_after)
                     VALUES (\(Int(s.id.split(separator: "-").last ?? "") ?? 0), \(s.id), \(s.kind.rawValue), \(s.zone), \(s.category.rawValue),
                             \(s.severity.rawValue), \(s.unit), \(s.worker), \(s.issuedAt.timeIntervalSince1970), \(s.updatedAt.timeIntervalSince1970),
                             \(change.anchor.timeIntervalSince1970), \(s.state.rawValue), \(s.caseID), \(s.text), \(s.occurrences),
-                            \(s.closedAt?.timeIntervalSince1970), \(s.closeReason))
+                            \(s.closedAt?.timeIntervalSince1970), \(s.closeReason), \(s.countAfter?.timeIntervalSince1970))
                     ON CONFLICT (id) DO NOTHING
                     """)
             }
@@ -426,7 +431,8 @@ public struct PostgresBatch: PipelineBatchTransaction {
     /// One slip as stored, with its linked risk items, or nil.
     func fetchSlip(id: String) throws -> Slip? {
         guard let row = try run("""
-            SELECT id, kind, zone, category, severity, unit, worker, issued_at, updated_at, state, case_id, text, occurrences, closed_at, close_reason
+            SELECT id, kind, zone, category, severity, unit, worker, issued_at, updated_at, state, case_id, text, occurrences, closed_at, close_reason,
+                count_after
             FROM slips WHERE id = \(id)
             """).rows.first else { return nil }
         let r = row.makeRandomAccess()
@@ -441,6 +447,7 @@ public struct PostgresBatch: PipelineBatchTransaction {
             state: Slip.State(rawValue: try r["state"].decode(String.self)) ?? .open, caseID: try r["case_id"].decode(String?.self),
             text: try r["text"].decode(String.self), riskItemIDs: items, occurrences: try r["occurrences"].decode(Int.self),
             closedAt: try r["closed_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
-            closeReason: try r["close_reason"].decode(String?.self))
+            closeReason: try r["close_reason"].decode(String?.self),
+            countAfter: try r["count_after"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)))
     }
 }

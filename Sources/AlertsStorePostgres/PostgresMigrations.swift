@@ -22,6 +22,13 @@ enum PostgresMigrations {
         ("v2-inbox-keyed", v2InboxKeyed),
         ("v3-engine-restore", v3EngineRestore),
         ("v4-shared-inbox", v4SharedInbox),
+        ("v5-slip-count-start", v5SlipCountStart),
+    ]
+
+    /// A closed warning slip's count start (`Slip.countAfter`, SQLite's `v23`): a restart counts the
+    /// window's next slip from it, as the running engine did. NULL for slips closed before.
+    static let v5SlipCountStart: [String] = [
+        "ALTER TABLE slips ADD COLUMN count_after DOUBLE PRECISION",
     ]
 
     /// A group of hubs on one store (`broker.shared_group`, `PostgresSharedInbox`): the arrivals every

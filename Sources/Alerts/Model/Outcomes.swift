@@ -151,6 +151,10 @@ public struct Slip: Sendable, Hashable {
     public var closedAt: Date?
     /// Why it was closed (warning slips: `CloseReason`; reminder letters and supervision orders: nil).
     public var closeReason: String?
+    /// A closed warning slip's count start: the newest occurrence of its window when it closed.
+    /// A later slip of the window counts only occurrences after it (the closed slip answered for
+    /// those); stored so a restart starts counting where the running engine did. Not published.
+    public var countAfter: Date?
 
     /// Why a warning slip closed (`close_reason`).
     public enum CloseReason: String, Sendable, CaseIterable {
@@ -170,7 +174,7 @@ public struct Slip: Sendable, Hashable {
     /// A slip with every field given; the engine makes them, the store's readers rebuild them.
     public init(id: String, kind: Kind, zone: String, category: Category, severity: Severity, unit: String?, worker: String? = nil, issuedAt: Date,
                 updatedAt: Date? = nil, state: State = .open, caseID: String? = nil, text: String, riskItemIDs: [String], occurrences: Int,
-                closedAt: Date? = nil, closeReason: String? = nil) {
+                closedAt: Date? = nil, closeReason: String? = nil, countAfter: Date? = nil) {
         self.id = id
         self.kind = kind
         self.zone = zone
@@ -187,6 +191,7 @@ public struct Slip: Sendable, Hashable {
         self.occurrences = occurrences
         self.closedAt = closedAt
         self.closeReason = closeReason
+        self.countAfter = countAfter
     }
 
     /// Closes it at `now` for `reason` (no-op when already closed).

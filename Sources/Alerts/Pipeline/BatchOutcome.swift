@@ -30,6 +30,9 @@ public struct BatchOutcome: Sendable {
     public var items: [String: RiskItem] = [:]
     /// Warning slips created or changed, by id.
     public var slips: [SlipChange] = []
+    /// Warning slips closed elsewhere (a case action) that the engine forgot in this batch, with
+    /// their count start (`Slip.countAfter`), for the store to keep beside their closing.
+    public var slipCountStarts: [String: Date] = [:]
     /// Warning slips issued in this batch, in issue order (each gets a `slip.issued` audit entry).
     public var issuedSlips: [Slip] = []
     /// Cases opened or joined by new evidence, by id.

@@ -4,9 +4,10 @@ import Foundation
 /// (append-only lists), severity, case and whether it was closed. A change
 /// that only moves counters or times updates the row but is not linked,
 /// audited or published again; a new item, a severity or a case link is.
-/// After a restart the memory is empty, so the first change of each is
-/// published once more (at least once). (A case's category changes only with
-/// its severity, so a case needs no more.)
+/// A restart seeds it from the store's rows of the slips and cases the engine
+/// restores (`init(restoring:)`); others, pruned (`keep(only:)`), are published
+/// once more if they change again (at least once). (A case's category changes
+/// only with its severity, so a case needs no more.)
 public struct PublishedMemory: Sendable, Equatable {
     /// What was last published of one slip or case.
     public struct Entry: Sendable, Equatable {
@@ -31,6 +32,18 @@ public struct PublishedMemory: Sendable, Equatable {
     public var entries: [String: Entry] = [:]
     /// An empty memory.
     public init() {}
+
+    /// What the store holds of the slips and cases a restored engine holds (`snapshot`): as they
+    /// were last published, since each publication is written with its change. A restarted hub
+    /// then publishes only what changes, as the running one would have.
+    public init(restoring snapshot: RiskEngine.Snapshot) {
+        for (slip, _) in snapshot.recentSlips where slip.kind == .warning {
+            entries[slip.id] = Entry(items: slip.riskItemIDs.count, severity: slip.severity, caseID: slip.caseID, closed: slip.state == .closed)
+        }
+        for c in snapshot.recentCases {
+            entries[c.value.id] = Entry(items: c.value.riskItemIDs.count, severity: c.value.severity)
+        }
+    }
 
     /// Slips and cases remembered.
     public var count: Int { entries.count }
@@ -130,7 +143,7 @@ public enum BatchStage {
         out.messages = batch.records.count
         out.unmapped = batch.unmapped
         if !closedElsewhere.isEmpty {
-            engine.forgetClosedSlips(closedElsewhere)
+            out.slipCountStarts = engine.forgetClosedSlips(closedElsewhere)
             for id in closedElsewhere {
                 if var p = published.entries[id] { p.closed = true; published.entries[id] = p }
             }

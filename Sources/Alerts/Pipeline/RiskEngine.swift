@@ -319,9 +319,12 @@ public struct RiskEngine: Sendable {
             guard slip.state == .open else {
                 windows[w].active = nil
                 openSlipSlots.remove(w)
+                // Where the running engine started counting again; a slip stored before its count
+                // start was kept falls back to the newest occurrence of its items (the same unless
+                // one of them recurred after it closed).
                 let linked = Set(slip.riskItemIDs)
-                if let newest = windows[w].occurrences.last(where: { linked.contains($0.itemID) })?.time {
-                    windows[w].countAfter = max(windows[w].countAfter ?? newest, newest)
+                if let start = slip.countAfter ?? windows[w].occurrences.last(where: { linked.contains($0.itemID) })?.time {
+                    windows[w].countAfter = max(windows[w].countAfter ?? start, start)
                 }
                 continue
             }
@@ -768,6 +771,7 @@ public struct RiskEngine: Sendable {
         if let newest = windows[w].occurrences.last?.time { windows[w].countAfter = max(windows[w].countAfter ?? newest, newest) }
         guard active.slip.state == .open else { return }
         active.slip.close(reason, at: now)
+        active.slip.countAfter = windows[w].countAfter
         effects.append(.slip(active.slip, anchor: active.anchor, isNew: false))
     }
 
@@ -819,13 +823,19 @@ public struct RiskEngine: Sendable {
 
     /// Forgets the active warning slips that were closed outside the engine
     /// (by the case action that closed their case), so no item joins them again.
-    public mutating func forgetClosedSlips(_ ids: Set<String>) {
-        guard !ids.isEmpty else { return }
-        for w in openSlipSlots.sorted() where windows[w].active.map({ ids.contains($0.slip.id) }) ?? false {
+    /// Returns the count start (`Slip.countAfter`) of each forgotten slip whose window had one.
+    @discardableResult
+    public mutating func forgetClosedSlips(_ ids: Set<String>) -> [String: Date] {
+        guard !ids.isEmpty else { return [:] }
+        var countStarts: [String: Date] = [:]
+        for w in openSlipSlots.sorted() {
+            guard let id = windows[w].active?.slip.id, ids.contains(id) else { continue }
             windows[w].active = nil
             openSlipSlots.remove(w)
             if let newest = windows[w].occurrences.last?.time { windows[w].countAfter = max(windows[w].countAfter ?? newest, newest) }
+            countStarts[id] = windows[w].countAfter
         }
+        return countStarts
     }
 
     /// Adds an occurrence to a window's time-sorted list (changed in place: a copy

@@ -179,6 +179,11 @@ public struct SQLiteBatch: PipelineBatchTransaction {
         try write(items: outcome.items.values)
         mark?(\.itemRows)
         try write(slips: outcome.slips)
+        if !outcome.slipCountStarts.isEmpty {
+            // Slips a case action closed: their count start, beside their closing (kept once set).
+            let start = try db.cachedStatement(sql: "UPDATE slips SET count_after = COALESCE(count_after, ?) WHERE id = ?")
+            for (id, at) in outcome.slipCountStarts.sorted(by: { $0.key < $1.key }) { try start.execute(arguments: [at.timeIntervalSince1970, id]) }
+        }
         mark?(\.slipRows)
         let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, 'patrolhub', ?, ?, ?)")
         for slip in outcome.issuedSlips {
@@ -318,13 +323,13 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             UPDATE slips SET severity = ?2, updated_at = ?3, case_id = ?5, occurrences = ?6,
                 -- A slip once closed stays closed, whoever closed it.
                 state = CASE WHEN state = 'closed' THEN state ELSE ?4 END,
-                closed_at = COALESCE(closed_at, ?7), close_reason = COALESCE(close_reason, ?8)
+                closed_at = COALESCE(closed_at, ?7), close_reason = COALESCE(close_reason, ?8), count_after = COALESCE(count_after, ?9)
             WHERE id = ?1
             """)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO slips(seq, id, kind, zone, category, severity, unit, worker, issued_at, updated_at, anchor, state, case_id, text, occurrences,
-                              closed_at, close_reason)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              closed_at, close_reason, count_after)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO slip_items(slip_id, risk_item_id) VALUES (?, ?)")
         for change in slips {
@@ -338,13 +343,14 @@ public struct SQLiteBatch: PipelineBatchTransaction {
             update.bind(6, s.occurrences)
             update.bind(7, s.closedAt?.timeIntervalSince1970)
             update.bind(8, s.closeReason)
+            update.bind(9, s.countAfter?.timeIntervalSince1970)
             try update.step(db)
             if sqlite3_changes(db.sqliteConnection) == 0 {
                 try insert.execute(arguments: [
                     Int(s.id.split(separator: "-").last ?? "") ?? 0, s.id, s.kind.rawValue, s.zone, s.category.rawValue,
                     s.severity.rawValue, s.unit, s.worker, s.issuedAt.timeIntervalSince1970, s.updatedAt.timeIntervalSince1970,
                     change.anchor.timeIntervalSince1970, s.state.rawValue, s.caseID, s.text, s.occurrences,
-                    s.closedAt?.timeIntervalSince1970, s.closeReason,
+                    s.closedAt?.timeIntervalSince1970, s.closeReason, s.countAfter?.timeIntervalSince1970,
                 ])
             }
             for id in change.newItems { try link.execute(arguments: [s.id, id]) }

@@ -153,6 +153,7 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
         let (snapshot, seen) = try store.engineSnapshot(rules: engine.rules)
         changesSeen = seen
         engine.restore(snapshot)
+        published = PublishedMemory(restoring: snapshot)
     }
 
     /// Processes up to `limit` pending inbox rows; returns what it did.
@@ -278,10 +279,9 @@ public final class BatchProcessor<Store: PipelineProcessorStore> {
         if stale {
             // A batch rolled back after the engine had run: its windows, counters and
             // `published` may hold that batch's effects. Reloaded from the store as at a
-            // start (and `published` emptied), before the in-progress mark: a failure here
+            // start (`published` too), before the in-progress mark: a failure here
             // is not the batch's.
             try reload()
-            published = PublishedMemory()
             stale = false
         }
         // The durable "in progress" mark: what a restart after a crash in this batch suspects.

@@ -458,6 +458,11 @@ enum Migrations {
             try db.execute(sql: "ALTER TABLE cameras ADD COLUMN drill_status TEXT")
             try db.execute(sql: "ALTER TABLE cameras ADD COLUMN drill_status_at REAL")
         }
+        m.registerMigration("v23-slip-count-start") { db in
+            // A closed warning slip's count start (`Slip.countAfter`): a restart counts the window's
+            // next slip from it, as the running engine did. NULL for slips closed before.
+            try db.execute(sql: "ALTER TABLE slips ADD COLUMN count_after REAL")
+        }
         return m
     }
 

@@ -29,10 +29,13 @@ struct SlipRow: Codable, FetchableRecord, PersistableRecord {
     var trigger: String?
     var closedAt: Double?
     var closeReason: String?
+    /// `Slip.countAfter`.
+    var countAfter: Double?
 
     enum CodingKeys: String, CodingKey {
         case seq, id, kind, zone, category, severity, unit, worker, anchor, state, text, occurrences, trigger
         case issuedAt = "issued_at", updatedAt = "updated_at", caseID = "case_id", closedAt = "closed_at", closeReason = "close_reason"
+        case countAfter = "count_after"
     }
 
     /// The row of `slip`, numbered `seq`, with its anchor and trigger.
@@ -55,6 +58,7 @@ struct SlipRow: Codable, FetchableRecord, PersistableRecord {
         self.trigger = trigger
         closedAt = slip.closedAt?.timeIntervalSince1970
         closeReason = slip.closeReason
+        countAfter = slip.countAfter?.timeIntervalSince1970
     }
 
     /// The slip, with its linked items.
@@ -62,7 +66,8 @@ struct SlipRow: Codable, FetchableRecord, PersistableRecord {
         Slip(id: id, kind: Slip.Kind(rawValue: kind) ?? .warning, zone: zone, category: Category(rawValue: category) ?? .other,
              severity: Severity(rawValue: severity) ?? .info, unit: unit, worker: worker, issuedAt: Date(timeIntervalSince1970: issuedAt),
              updatedAt: Date(timeIntervalSince1970: updatedAt), state: Slip.State(rawValue: state) ?? .open, caseID: caseID, text: text,
-             riskItemIDs: itemIDs, occurrences: occurrences, closedAt: closedAt.map(Date.init(timeIntervalSince1970:)), closeReason: closeReason)
+             riskItemIDs: itemIDs, occurrences: occurrences, closedAt: closedAt.map(Date.init(timeIntervalSince1970:)), closeReason: closeReason,
+             countAfter: countAfter.map(Date.init(timeIntervalSince1970:)))
     }
 
     /// The slip `id` as stored, with its linked items; nil when there is none.

@@ -17,7 +17,9 @@ struct ReviewFindingsTests {
 
     /// Feeds `messages` one by one (the clock just after each message's minute);
     /// a fresh processor on the same store takes over at index `restartAt`.
-    static func run(_ messages: [Message], rules: RuleSet = RuleSet(), restartAt: Int? = nil) throws -> (DisputeStore, O.Outcomes) {
+    /// `before[i]` runs on the store (at the clock of the previous message) before message `i`: a case action.
+    static func run(_ messages: [Message], rules: RuleSet = RuleSet(), restartAt: Int? = nil,
+                    before: [Int: (DisputeStore, Date) throws -> Void] = [:]) throws -> (DisputeStore, O.Outcomes) {
         final class Clock: @unchecked Sendable { var now = OutcomeTableTests.t0 }
         let clock = Clock()
         let store = try DisputeStore.inMemory()
@@ -30,6 +32,7 @@ struct ReviewFindingsTests {
         }
         var p = try processor()
         for (i, m) in messages.enumerated() {
+            try before[i]?(store, clock.now)
             if i == restartAt { p = try processor() }
             clock.now = O.t0.addingTimeInterval(m.minute * 60 + 1)
             try store.ingest([InboxMessage(topic: m.topic, payload: Array(m.payload.utf8), receivedAt: clock.now)])
@@ -37,6 +40,38 @@ struct ReviewFindingsTests {
             #expect(r.deadLetters == 0, "message \(i) was dead-lettered")
         }
         return (store, try O.outcomes(store))
+    }
+
+    // MARK: - Restart: a slip a case action closed
+
+    /// Intrusions in G1 from cam-A and cam-B make a threshold slip (3 in the group window) and a
+    /// correlation case; the dispatcher calls the case a false alarm, which closes the slip. cam-A's
+    /// item recurs at 2:00: the running engine counts the window's next slip from the newest
+    /// occurrence when it learnt of the closing (1:00), so 2:00, 2:30 and 3:00 make a new slip. A
+    /// restart after 2:00 must count from there too, not from the newest occurrence of the closed
+    /// slip's items (2:00, which would leave two and no slip).
+    @Test(arguments: [4, 5])
+    func aSlipClosedByACaseActionCountsFromWhereItClosedAfterARestart(restartAt: Int) throws {
+        let messages = [
+            O.camera("cam-A", "a1", "crowd_gathering", 0), O.camera("cam-B", "b1", "crowd_gathering", 0.5), O.camera("cam-A", "a2", "crowd_gathering", 1),
+            O.camera("cam-C", "c1", "loitering", 1.5), O.camera("cam-A", "a3", "crowd_gathering", 2),
+            O.camera("cam-B", "b2", "crowd_gathering", 2.5), O.camera("cam-A", "a4", "crowd_gathering", 3),
+        ]
+        let falseAlarm: (DisputeStore, Date) throws -> Void = { store, now in
+            let caseID = try #require(try store.writer.read { try String.fetchOne($0, sql: "SELECT case_id FROM slips WHERE id = 'YJ-00000001'") },
+                                      "sanity: the slip became a case")
+            try store.act(on: caseID, CaseAction(.falseAlarm, by: "dispatcher-1", note: "a market crowd"), now: now, outputPrefix: "patrolhub/v1")
+        }
+        func slips(_ store: DisputeStore) throws -> [String] {
+            try store.writer.read { try String.fetchAll($0, sql: "SELECT id || ' ' || state || ' ' || COALESCE(close_reason, '-') || ' ' || COALESCE(count_after, '-') FROM slips ORDER BY id") }
+        }
+        let (running, outcomes) = try Self.run(messages, before: [3: falseAlarm])
+        let countStart = O.t0.addingTimeInterval(60).timeIntervalSince1970
+        #expect(try slips(running) == ["YJ-00000001 closed case_false_alarm \(countStart)", "YJ-00000002 open - -"],
+                "sanity: the running hub counts from 1:00 and issues a second slip")
+        let (restarted, restartedOutcomes) = try Self.run(messages, restartAt: restartAt, before: [3: falseAlarm])
+        #expect(try slips(restarted) == slips(running))
+        #expect(restartedOutcomes == outcomes)
     }
 
     // MARK: - Restart: the snapshot's horizons ignore the lateness bound
