@@ -68,8 +68,13 @@ extension PostgresStore: PipelineProcessorStore {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
             let anchorSince = maxTime - rules.repeatInterval - rules.groupWindow
-            // Recent slips, and every open one (see the SQLite store).
-            for row in try b.run("SELECT id, anchor FROM slips WHERE kind = 'warning' AND (anchor >= \(anchorSince) OR state = 'open') ORDER BY seq").rows {
+            let countSince = maxTime - rules.groupWindow - rules.lateness
+            // Recent slips, every open one, and every closed one whose count start a window can still see (see the SQLite store).
+            for row in try b.run("""
+                SELECT id, anchor FROM slips WHERE kind = 'warning'
+                    AND (anchor >= \(anchorSince) OR state = 'open' OR (state = 'closed' AND count_after >= \(countSince)))
+                ORDER BY seq
+                """).rows {
                 let (id, anchor) = try row.decode((String, Double).self)
                 if let slip = try b.fetchSlip(id: id) { s.recentSlips.append((slip, Date(timeIntervalSince1970: anchor))) }
             }

@@ -24,8 +24,10 @@ import Synchronization
 /// on `StoreThreads`, never on the server's threads; at most `maxClients`
 /// clients subscribe at once.
 final class ChangeFeed: Sendable {
-    /// What wakes a client: the log grew through a seq, or a quiet spell wants a keepalive.
-    enum Signal: Sendable, Equatable { case changed(through: Int64), heartbeat }
+    /// What wakes a client: the log grew through a seq, or a quiet spell wants a keepalive. A client
+    /// keeps only its newest signal, so a heartbeat also says how far the log is known to reach:
+    /// it may have replaced a change the client had not taken yet.
+    enum Signal: Sendable, Equatable { case changed(through: Int64), heartbeat(through: Int64) }
 
     private struct State {
         var subscribers: [Int: AsyncStream<Signal>.Continuation] = [:]
@@ -117,9 +119,11 @@ final class ChangeFeed: Sendable {
         return Subscription(id: id, signals: stream, feed: self)
     }
 
-    /// Ends one client's wake-ups (its stream then finishes).
+    /// Ends one client's wake-ups (its stream then finishes); the last one lets the shared pages go.
     func unsubscribe(_ id: Int) {
-        state.withLock { $0.subscribers.removeValue(forKey: id) }?.finish()
+        let (continuation, none) = state.withLock { s in (s.subscribers.removeValue(forKey: id), s.subscribers.isEmpty) }
+        continuation?.finish()
+        if none { pages.withLock { $0.removeAll() } }
     }
 
     var clientCount: Int { state.withLock { $0.subscribers.count } }
@@ -195,7 +199,7 @@ final class ChangeFeed: Sendable {
             } catch {}
             if ContinuousClock.now - lastHeartbeat >= heartbeatInterval {
                 lastHeartbeat = ContinuousClock.now
-                broadcast(.heartbeat)
+                broadcast(.heartbeat(through: state.withLock { $0.lastSeq }))
             }
             let (commits, pollInterval) = (self.commits, self.pollInterval)
             try? await cancelWhenGracefulShutdown {
@@ -361,15 +365,24 @@ enum EventStream {
                 if !page.text.isEmpty { try await watch.write { try await writer.write(ByteBuffer(string: page.text)) } }
                 if page.count < pageSize { break }
             }
-            // A keepalive needs no read; a change does.
             while true {
                 guard let signal = await wake.next() else { return }
-                if case .changed(let through) = signal {
+                if case .heartbeat = signal { try await watch.write { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) } }
+                if let through = read(after: signal, cursor: cursor) {
                     covering = through
                     break
                 }
-                try await watch.write { try await writer.write(ByteBuffer(string: ": keepalive\n\n")) }
             }
+        }
+    }
+
+    /// Through which seq a client at `cursor` reads on `signal`, nil when it needs no read: a change
+    /// always reads; a keepalive reads only when the log reaches past the cursor (the heartbeat
+    /// replaced a change the client had not taken: it keeps only its newest signal).
+    static func read(after signal: ChangeFeed.Signal, cursor: Int64) -> Int64? {
+        switch signal {
+        case .changed(let through): return through
+        case .heartbeat(let through): return through > cursor ? through : nil
         }
     }
 

@@ -234,4 +234,3 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         headers[frameOptions] = "DENY"
     }
 }
-

@@ -22,4 +22,21 @@ struct StreamWatchTests {
         watch.shutdownBegan()
         try await waiting.value
     }
+
+    @Test("a keepalive that replaced an unsent change still sends it; a plain keepalive reads nothing")
+    func aHeartbeatStandsForTheChangeItReplaced() async {
+        #expect(EventStream.read(after: .changed(through: 7), cursor: 7) == 7)
+        #expect(EventStream.read(after: .heartbeat(through: 7), cursor: 5) == 7, "the change to 7 was replaced by the keepalive")
+        #expect(EventStream.read(after: .heartbeat(through: 7), cursor: 7) == nil)
+        #expect(EventStream.read(after: .heartbeat(through: -1), cursor: 0) == nil, "a feed that has not read the log yet")
+        // A client keeps only its newest signal: a change followed at once by a keepalive leaves the keepalive.
+        let (signals, source) = AsyncStream<ChangeFeed.Signal>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        source.yield(.changed(through: 9))
+        source.yield(.heartbeat(through: 9))
+        source.finish()
+        var wake = signals.makeAsyncIterator()
+        let signal = await wake.next()
+        #expect(signal == .heartbeat(through: 9))
+        #expect(signal.flatMap { EventStream.read(after: $0, cursor: 4) } == 9)
+    }
 }

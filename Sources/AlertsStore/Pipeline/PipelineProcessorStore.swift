@@ -88,9 +88,11 @@ extension DisputeStore: PipelineProcessorStore {
             s.recentOccurrences = logged.filter { $0.time >= maxTime - rules.groupWindow - rules.lateness }.map {
                 (Date(timeIntervalSince1970: $0.time), $0.itemID, $0.zone, Category(rawValue: $0.category) ?? .other)
             }
-            // Recent slips, and every open one: an item an end or a camera's health holds keeps its slip open past the repeat interval.
-            let slipRows = try SlipRow.fetchAll(db, sql: "SELECT * FROM slips WHERE kind = 'warning' AND (anchor >= ? OR state = 'open')",
-                                                arguments: [maxTime - rules.repeatInterval - rules.groupWindow])
+            // Recent slips, and every open one: an item an end or a camera's health holds keeps its slip open past the repeat
+            // interval. And every closed one whose count start a window can still see, however old its anchor.
+            let slipRows = try SlipRow.fetchAll(db, sql: """
+                SELECT * FROM slips WHERE kind = 'warning' AND (anchor >= ? OR state = 'open' OR (state = 'closed' AND count_after >= ?))
+                """, arguments: [maxTime - rules.repeatInterval - rules.groupWindow, maxTime - rules.groupWindow - rules.lateness])
             for (slip, row) in zip(try DisputeStore.slips(slipRows, db: db), slipRows) {
                 s.recentSlips.append((slip, Date(timeIntervalSince1970: row.anchor)))
             }

@@ -385,7 +385,7 @@ extension Hub {
         }
         var files: [(String, String?)] = [("broker.tls.ca_file", config.broker.caFile), ("broker.tls.cert_file", config.broker.certFile),
                                           ("broker.tls.key_file", config.broker.keyFile), ("store.password_file", config.store.passwordFile),
-                                          ("http.tokens_file", config.http.tokensFile)]
+                                          ("http.tokens_file", config.http.enabled ? config.http.tokensFile : nil)]
         if config.broker.mode == .embedded {
             // A credentials file is made when missing; one that is there must be readable.
             if let f = config.broker.credentialsFile, FileManager.default.fileExists(atPath: f) { files.append(("broker.credentials", f)) }

@@ -74,6 +74,24 @@ struct ReviewFindingsTests {
         #expect(restartedOutcomes == outcomes)
     }
 
+    /// A slip held open long (its anchor older than the repeat interval) that closed recently keeps a
+    /// count start a window can still see: the snapshot restores it, whatever its anchor.
+    @Test func aLongHeldSlipThatClosedRecentlyIsRestoredForItsCountStart() throws {
+        let messages = [
+            O.camera("cam-A", "a1", "crowd_gathering", 0), O.camera("cam-B", "b1", "crowd_gathering", 0.5), O.camera("cam-A", "a2", "crowd_gathering", 1),
+            O.camera("cam-C", "c1", "loitering", 100),
+        ]
+        let (store, _) = try Self.run(messages)
+        let countStart = O.t0.addingTimeInterval(99 * 60)
+        try store.writer.write { db in
+            try db.execute(sql: "UPDATE slips SET state = 'closed', close_reason = 'items_closed', count_after = ? WHERE id = 'YJ-00000001'",
+                           arguments: [countStart.timeIntervalSince1970])
+        }
+        let (snapshot, _) = try store.engineSnapshot(rules: RuleSet())
+        let restored = snapshot.recentSlips.first { $0.slip.id == "YJ-00000001" }
+        #expect(restored?.slip.countAfter == countStart, "anchored at 0:00, 100 minutes before the newest event, and counted from 99:00")
+    }
+
     // MARK: - Restart: the snapshot's horizons ignore the lateness bound
 
     /// Two intrusions in G1 at 0:00 and 0:30, an unrelated event in G2 at 12:00
