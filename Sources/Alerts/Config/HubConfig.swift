@@ -364,6 +364,9 @@ public struct HubConfig: Sendable {
         c.file = file
         let base = (file as NSString).deletingLastPathComponent
         func resolve(_ p: String) -> String {
+            // `~` and `~/…` are the home folder of the user running the hub, as a shell reads them
+            // (otherwise a folder named `~` would be made beside the config file).
+            let p = p == "~" || p.hasPrefix("~/") ? (p as NSString).expandingTildeInPath : p
             let joined = p.hasPrefix("/") || base.isEmpty ? p : (base as NSString).appendingPathComponent(p)
             return URL(fileURLWithPath: joined).standardizedFileURL.path
         }

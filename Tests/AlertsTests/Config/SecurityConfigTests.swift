@@ -25,6 +25,10 @@ struct SecurityConfigTests {
     func startPathsAndHosts() throws {
         let c = try Self.parse("store:\n  kind: postgres\n  url: postgres://hub@db.example:5432/patrolhub?sslrootcert=certs/ca.pem\nbroker:\n  tls:\n    cert_file: b.crt\n    key_file: b.key\nhttp:\n  enabled: false\n")
         #expect(c.store.url?.sslRootCert == "/etc/patrolhub/certs/ca.pem")
+        let home = ("~" as NSString).expandingTildeInPath
+        #expect(home.hasPrefix("/") && home != "~")
+        #expect(try Self.parse("data_dir: ~/patrolhub\n").dataDir == home + "/patrolhub", "a shell's ~, not a folder named ~ beside the config")
+        #expect(try Self.parse("data_dir: ./~x\n").dataDir == "/etc/patrolhub/~x")
         #expect(c.keyLines["broker.tls.cert_file"] == 6)
         #expect(c.error("broker.tls.key_file", "x").description == "/etc/patrolhub/hub.yaml:7: key 'broker.tls.key_file': x")
         #expect(c.error("data_dir", "x").description == "/etc/patrolhub/hub.yaml: key 'data_dir': x", "not written: no line")
