@@ -142,7 +142,7 @@ public struct PostgresBatch: PipelineBatchTransaction {
                 ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value
                 """)
         }
-        for item in outcome.items.values { try write(item: item) }
+        try write(items: outcome.items.values.sorted { $0.id < $1.id })
         try write(slips: outcome.slips)
         // Slips a case action closed: their count start, beside their closing (kept once set).
         for (id, at) in outcome.slipCountStarts.sorted(by: { $0.key < $1.key }) {
@@ -205,35 +205,46 @@ public struct PostgresBatch: PipelineBatchTransaction {
         return Int(max(min(time, 1e15), -1e15).rounded(.down))
     }
 
-    /// A risk item as it is after the batch: updated when stored, inserted otherwise (SQLite's order,
-    /// so the change log's triggers fire the same way).
-    private func write(item i: RiskItem) throws {
-        let updated = try changes("""
-            UPDATE risk_items SET severity = \(i.severity.rawValue), first_seen = \(i.firstSeen.timeIntervalSince1970),
-                last_seen = \(i.lastSeen.timeIntervalSince1970), occurrences = \(i.occurrences), state = \(i.state.rawValue),
-                suppressed_by = \(i.suppressedBy), lifecycle = \(i.lifecycle), late = \(i.late), late_reason = \(i.lateReason),
-                location_mismatch = \(i.locationMismatch), location_distance_m = \(i.locationDistance), time_source = \(i.timeSource.rawValue)
-            WHERE id = \(i.id)
-            """)
-        guard updated == 0 else { return }
-        try insert(item: i, lateAndPlace: true)
-    }
-
-    /// Inserts a risk item (a missed checkpoint's leaves lateness and placement at their defaults,
-    /// as SQLite's patrol commit does); an item another writer inserted first is left to it.
-    private func insert(item i: RiskItem, lateAndPlace: Bool) throws {
-        try run("""
-            INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
-                                   occurrences, state, suppressed_by, lifecycle, lat, lon, drill,
-                                   late, late_reason, location_mismatch, location_distance_m, time_source)
-            VALUES (\(Int(i.id.dropFirst(3)) ?? 0), \(i.id), \(i.source), \(i.sourceKind.rawValue), \(i.category.rawValue),
-                    \(i.severity.rawValue), \(i.zone), \(i.unit), \(i.worker), \(i.firstSeen.timeIntervalSince1970),
-                    \(i.lastSeen.timeIntervalSince1970), \(i.occurrences), \(i.state.rawValue), \(i.suppressedBy), \(i.lifecycle),
-                    \(i.location?.lat), \(i.location?.lon), \(i.drill),
-                    \(lateAndPlace && i.late), \(lateAndPlace ? i.lateReason : nil), \(lateAndPlace ? i.locationMismatch : nil),
-                    \(lateAndPlace ? i.locationDistance : nil), \(lateAndPlace ? i.timeSource.rawValue : TimeSource.device.rawValue))
-            ON CONFLICT (id) DO NOTHING
-            """)
+    /// Risk items as they are after the batch, 500 a statement: updated when stored, inserted
+    /// otherwise, as SQLite's store does (the change log's triggers fire the same way: an insert
+    /// logs `new`, a conflict's update `updated`). The rows travel as one JSON array
+    /// (`jsonb_to_recordset`), which carries NULLs as they are; numbers are written in their
+    /// shortest round-trip form, so each time reads back exactly.
+    private func write(items: [RiskItem]) throws {
+        for start in stride(from: 0, to: items.count, by: 500) {
+            let rows = JSONValue.array(items[start..<min(start + 500, items.count)].map { i in
+                func text(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+                func number(_ d: Double?) -> JSONValue { d.map(JSONValue.number) ?? .null }
+                return .object([
+                    "seq": .number(Double(Int(i.id.dropFirst(3)) ?? 0)), "id": .string(i.id), "source": .string(i.source),
+                    "source_kind": .string(i.sourceKind.rawValue), "category": .string(i.category.rawValue),
+                    "severity": .number(Double(i.severity.rawValue)), "zone": .string(i.zone), "unit": text(i.unit), "worker": text(i.worker),
+                    "first_seen": .number(i.firstSeen.timeIntervalSince1970), "last_seen": .number(i.lastSeen.timeIntervalSince1970),
+                    "occurrences": .number(Double(i.occurrences)), "state": .string(i.state.rawValue), "suppressed_by": text(i.suppressedBy),
+                    "lifecycle": text(i.lifecycle), "lat": number(i.location?.lat), "lon": number(i.location?.lon), "drill": .bool(i.drill),
+                    "late": .bool(i.late), "late_reason": text(i.lateReason), "location_mismatch": text(i.locationMismatch),
+                    "location_distance_m": number(i.locationDistance), "time_source": .string(i.timeSource.rawValue),
+                ])
+            }).serialized
+            try run("""
+                INSERT INTO risk_items(seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
+                                       occurrences, state, suppressed_by, lifecycle, lat, lon, drill,
+                                       late, late_reason, location_mismatch, location_distance_m, time_source)
+                SELECT seq, id, source, source_kind, category, severity, zone, unit, worker, first_seen, last_seen,
+                       occurrences, state, suppressed_by, lifecycle, lat, lon, drill,
+                       late, late_reason, location_mismatch, location_distance_m, time_source
+                FROM jsonb_to_recordset(\(rows)::jsonb) AS r(
+                    seq BIGINT, id TEXT, source TEXT, source_kind TEXT, category TEXT, severity BIGINT, zone TEXT, unit TEXT, worker TEXT,
+                    first_seen DOUBLE PRECISION, last_seen DOUBLE PRECISION, occurrences BIGINT, state TEXT, suppressed_by TEXT,
+                    lifecycle TEXT, lat DOUBLE PRECISION, lon DOUBLE PRECISION, drill BOOLEAN, late BOOLEAN, late_reason TEXT,
+                    location_mismatch TEXT, location_distance_m DOUBLE PRECISION, time_source TEXT)
+                ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, first_seen = excluded.first_seen,
+                    last_seen = excluded.last_seen, occurrences = excluded.occurrences, state = excluded.state,
+                    suppressed_by = excluded.suppressed_by, lifecycle = excluded.lifecycle, late = excluded.late,
+                    late_reason = excluded.late_reason, location_mismatch = excluded.location_mismatch,
+                    location_distance_m = excluded.location_distance_m, time_source = excluded.time_source
+                """)
+        }
     }
 
     /// Upserts the slips and links their new items.
