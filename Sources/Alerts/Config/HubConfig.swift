@@ -70,15 +70,12 @@ public struct HubConfig: Sendable {
             return refused ? "must not contain '/', '+', '#', whitespace or control characters (it becomes $share/NAME/… in each subscription)" : nil
         }
 
-        /// Whether `host` can be the embedded broker's plain listener: a dotted IPv4 address
-        /// (each part 0–255, no leading zeros that some readers take as octal) or `localhost`.
+        /// Whether `host` can be the embedded broker's plain listener: a dotted IPv4 address as
+        /// `inet_pton` reads one (four parts 0–255, no leading zeros that some readers take as
+        /// octal) or `localhost`.
         public static func isIPv4Listen(_ host: String) -> Bool {
-            if host == "localhost" { return true }
-            let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-            return parts.count == 4 && parts.allSatisfy { p in
-                !p.isEmpty && p.count <= 3 && p.allSatisfy { $0.isASCII && $0.isNumber }
-                    && (p.count == 1 || p.first != "0") && Int(p)! <= 255
-            }
+            var address = in_addr()
+            return host == "localhost" || inet_pton(AF_INET, host, &address) == 1
         }
 
         /// The filters the hub subscribes with: `$share/NAME/filter` for each of `filters` in a

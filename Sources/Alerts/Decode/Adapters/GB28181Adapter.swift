@@ -263,7 +263,6 @@ public struct GB28181Adapter: EventAdapter {
         return value
     }
 
-
     /// The payload as text: UTF-8 when the bytes are valid UTF-8, else GB18030.
     static func text(of payload: [UInt8]) throws(HubError) -> String {
         var bytes = payload[...]
