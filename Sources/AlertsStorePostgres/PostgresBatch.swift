@@ -300,7 +300,7 @@ public struct PostgresBatch: PipelineBatchTransaction {
     }
 
     /// Inserts or updates a case whole and links its risk items (never unlinks), as `DisputeStore.write(case:evidenceAt:db:)`.
-    private func upsert(case c: Case, evidenceAt: Date?) throws {
+    func upsert(case c: Case, evidenceAt: Date?) throws {
         try run("""
             INSERT INTO cases(seq, id, rule, zone, category, severity, state, unit, worker, lead_unit, co_units, assignee,
                               opened_at, due_at, updated_at, last_action_at, evidence_at, explanation, sources, categories, drill,
@@ -409,16 +409,23 @@ public struct PostgresBatch: PipelineBatchTransaction {
         return text.split(separator: "|").map(String.init)
     }
 
+    /// The columns `decodeCase` reads.
+    static let caseColumns = """
+        id, rule, zone, category, severity, state, unit, worker, lead_unit, co_units, assignee,
+        opened_at, due_at, updated_at, last_action_at, explanation, sources, categories, drill,
+        outcome, amount_cny, satisfaction, resolved_at, closed_at
+        """
+
     /// One case as stored, with its linked risk items, or nil.
     func fetchCase(id: String) throws -> Case? {
-        guard let row = try run("""
-            SELECT id, rule, zone, category, severity, state, unit, worker, lead_unit, co_units, assignee,
-                   opened_at, due_at, updated_at, last_action_at, explanation, sources, categories, drill,
-                   outcome, amount_cny, satisfaction, resolved_at, closed_at
-            FROM cases WHERE id = \(id)
-            """).rows.first else { return nil }
+        guard let row = try run("SELECT \(unescaped: Self.caseColumns) FROM cases WHERE id = \(id)").rows.first else { return nil }
+        return try Self.decodeCase(row, items: try linkedItems(table: "case_items", owner: "case_id", ids: [id])[id] ?? [])
+    }
+
+    /// A case from a row of `caseColumns` and its linked risk items (an unknown rule, category,
+    /// severity or state reads as the default, as SQLite's `CaseRow`).
+    static func decodeCase(_ row: PostgresRow, items: [String]) throws -> Case {
         let r = row.makeRandomAccess()
-        let items = try run("SELECT risk_item_id FROM case_items WHERE case_id = \(id) ORDER BY risk_item_id").rows.map { try $0.decode(String.self) }
         func date(_ column: String) throws -> Date? { try r[column].decode(Double?.self).map(Date.init(timeIntervalSince1970:)) }
         let opened = Date(timeIntervalSince1970: try r["opened_at"].decode(Double.self))
         return Case(
@@ -439,15 +446,21 @@ public struct PostgresBatch: PipelineBatchTransaction {
             satisfaction: try r["satisfaction"].decode(String?.self), resolvedAt: try date("resolved_at"), closedAt: try date("closed_at"))
     }
 
+    /// The columns `decodeSlip` reads.
+    static let slipColumns = """
+        id, kind, zone, category, severity, unit, worker, issued_at, updated_at, state, case_id, text, occurrences, closed_at, close_reason,
+        count_after
+        """
+
     /// One slip as stored, with its linked risk items, or nil.
     func fetchSlip(id: String) throws -> Slip? {
-        guard let row = try run("""
-            SELECT id, kind, zone, category, severity, unit, worker, issued_at, updated_at, state, case_id, text, occurrences, closed_at, close_reason,
-                count_after
-            FROM slips WHERE id = \(id)
-            """).rows.first else { return nil }
+        guard let row = try run("SELECT \(unescaped: Self.slipColumns) FROM slips WHERE id = \(id)").rows.first else { return nil }
+        return try Self.decodeSlip(row, items: try linkedItems(table: "slip_items", owner: "slip_id", ids: [id])[id] ?? [])
+    }
+
+    /// A slip from a row of `slipColumns` and its linked risk items.
+    static func decodeSlip(_ row: PostgresRow, items: [String]) throws -> Slip {
         let r = row.makeRandomAccess()
-        let items = try run("SELECT risk_item_id FROM slip_items WHERE slip_id = \(id) ORDER BY risk_item_id").rows.map { try $0.decode(String.self) }
         return Slip(
             id: try r["id"].decode(String.self), kind: Slip.Kind(rawValue: try r["kind"].decode(String.self)) ?? .warning,
             zone: try r["zone"].decode(String.self), category: Category(rawValue: try r["category"].decode(String.self)) ?? .other,
@@ -460,5 +473,28 @@ public struct PostgresBatch: PipelineBatchTransaction {
             closedAt: try r["closed_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             closeReason: try r["close_reason"].decode(String?.self),
             countAfter: try r["count_after"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// The risk item ids linked to each of `ids` in a link table (`case_items`, `slip_items`), each
+    /// list sorted by bytes (as SQLite's `linkedItems`); one query per 1000 ids.
+    func linkedItems(table: StaticString, owner: StaticString, ids: [String]) throws -> [String: [String]] {
+        var links: [String: [String]] = [:]
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let part = Array(ids[start..<min(start + 1000, ids.count)])
+            for row in try run(PostgresQuery(unsafeSQL: """
+                SELECT \(owner), risk_item_id FROM \(table) WHERE \(owner) = ANY($1) ORDER BY \(owner), risk_item_id COLLATE "C"
+                """, binds: Self.bindings(part))).rows {
+                let (id, item) = try row.decode((String, String).self)
+                links[id, default: []].append(item)
+            }
+        }
+        return links
+    }
+
+    /// Bindings holding one value.
+    static func bindings<T: PostgresNonThrowingEncodable>(_ value: T) -> PostgresBindings {
+        var b = PostgresBindings()
+        b.append(value)
+        return b
     }
 }

@@ -180,6 +180,19 @@ public final class PostgresStore: PipelineStore, Sendable {
         try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", fenced: false, outputPrefix: "", body)
     }
 
+    /// Runs `body` in one transaction that no batch of any hub interleaves with: it first takes the
+    /// leader row (`pipeline_leader`) FOR UPDATE, which waits for the batches in flight (each holds
+    /// the row FOR SHARE from its start, `checkLead`) and holds back the next until it commits. What
+    /// an operator's action writes is therefore seen whole by the next batch, and the change log's
+    /// numbers are given in commit order (a stream reading `seq > n` never skips a row that
+    /// commits later with a smaller number).
+    func exclusive<T>(_ body: (PostgresBatch) throws -> T) throws -> T {
+        try transaction(begin: "BEGIN", fenced: false, outputPrefix: "") { b in
+            try b.run("SELECT 1 FROM pipeline_leader WHERE id = 1 FOR UPDATE")
+            return try body(b)
+        }
+    }
+
     private func transaction<T>(begin: String, fenced: Bool, outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
         try turn.withLock {
             try execute(begin)
@@ -235,8 +248,13 @@ public final class PostgresStore: PipelineStore, Sendable {
 
     /// In a transaction: throws `HubError` `.pipelineLeadLost` when another hub took the lead
     /// after this store's `takeLead`. Holds the row (`FOR SHARE`) to the end of the transaction.
+    /// Without a lead, holds the row all the same: an operator's action (`exclusive`) takes it
+    /// FOR UPDATE, so it never interleaves with a batch (see `exclusive`).
     private func checkLead() throws {
-        guard let mine = lead.withLock({ $0?.epoch }) else { return }
+        guard let mine = lead.withLock({ $0?.epoch }) else {
+            try query("SELECT 1 FROM pipeline_leader WHERE id = 1 FOR SHARE")
+            return
+        }
         let current = try query("SELECT epoch FROM pipeline_leader WHERE id = 1 FOR SHARE").rows.first?.decode(Int64.self) ?? 0
         guard current == mine else {
             throw HubError(.pipelineLeadLost, "another hub took the group's pipeline (leader epoch \(current), this hub's \(mine))")

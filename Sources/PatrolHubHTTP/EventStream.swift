@@ -59,7 +59,7 @@ final class ChangeFeed: Sendable {
     let pageReads = Atomic<Int>(0)
     let changeWakes = Atomic<Int>(0)
 
-    let store: DisputeStore
+    let store: any DispatchStore
     let threads: StoreThreads
     /// Subscribers at most (`http.max_stream_clients`).
     let maxClients: Int
@@ -74,7 +74,7 @@ final class ChangeFeed: Sendable {
     private let state = Mutex(State())
 
     /// A feed of `store`'s change log; `pollInterval` defaults to 1 s with `commits`, 200 ms without.
-    init(store: DisputeStore, threads: StoreThreads, maxClients: Int = 200, commits: Doorbell? = nil, pollInterval: Duration? = nil,
+    init(store: any DispatchStore, threads: StoreThreads, maxClients: Int = 200, commits: Doorbell? = nil, pollInterval: Duration? = nil,
          heartbeatInterval: Duration = .seconds(15), retention: TimeInterval = 2 * 86_400, maxRows: Int64 = 1_000_000) {
         self.store = store
         self.threads = threads

@@ -57,7 +57,9 @@ public struct HTTPService: Service, CustomStringConvertible {
     /// the token file and the TLS certificate; errors name the key, the file and the line.
     /// `commits` (rung after each pipeline commit) wakes the event stream's feed.
     /// `inbox` (the pipeline waits on it) is rung after a dead-letter replay queued messages.
-    public init(config: HubConfig, store: DisputeStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil,
+    /// `store` is the dispute store the API reads and writes: the hub's `DisputeStore` on SQLite,
+    /// a `PostgresDispatchStore` with `store.kind: postgres`.
+    public init(config: HubConfig, store: any DispatchStore, health: HubHealth, clock: HubClock = .real, commits: Doorbell? = nil,
                 inbox: Doorbell? = nil, metrics: HubMetrics = HubMetrics(), logger: Logger) throws {
         options = config.http
         self.metrics = metrics

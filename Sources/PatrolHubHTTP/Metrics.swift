@@ -112,7 +112,7 @@ public final class HubMetrics: Sendable {
     }
 
     /// Starts counting dead letters and changes from what `store` holds now.
-    public func startCounting(store: DisputeStore) throws {
+    public func startCounting(store: any DispatchStore) throws {
         let marks = try store.metricsMarks()
         scrapeState.withLock { $0.marks = marks }
     }
@@ -133,7 +133,7 @@ public final class HubMetrics: Sendable {
 
     /// The exposition for one scrape: the store's cheap figures and what
     /// was counted since the last scrape are added, then the registry is written.
-    public func scrape(store: DisputeStore, now: Date, streamClients: Int, httpConnections: Int) throws -> String {
+    public func scrape(store: any DispatchStore, now: Date, streamClients: Int, httpConnections: Int) throws -> String {
         try scrapeState.withLock { state throws in
             if let marks = state.marks {
                 let t = try store.metricsTallies(afterDeadLetter: marks.deadLetter, afterChange: marks.change)

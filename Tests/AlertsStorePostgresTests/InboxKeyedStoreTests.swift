@@ -155,7 +155,7 @@ struct InboxKeyedStoreTests {
             let db = try Self.v1Database(cursor: 7, mark: true)
             let first = try PostgresStore(url: db.url, password: db.password, inboxID: "inbox-first")
             defer { first.close() }
-            #expect(try first.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore", "v4-shared-inbox", "v5-slip-count-start"])
+            #expect(try first.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore", "v4-shared-inbox", "v5-slip-count-start", "v6-slip-order", "v7-append-only-deletes"])
             #expect(try first.cursor() == 7)
             #expect(try first.inProgressMark() == InProgressMark(lastSeq: 9, isolateThrough: 0, stops: 1))
             let second = try PostgresStore(url: db.url, password: db.password, inboxID: "inbox-second")

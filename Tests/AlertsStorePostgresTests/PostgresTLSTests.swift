@@ -58,7 +58,7 @@ struct PostgresTLSTests {
             let store = try PostgresStore(url: url, password: nil)
             defer { store.close() }
             #expect(store.url.sslMode == .verifyFull)
-            #expect(try store.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore", "v4-shared-inbox", "v5-slip-count-start"])
+            #expect(try store.appliedMigrations() == ["v1-pipeline", "v2-inbox-keyed", "v3-engine-restore", "v4-shared-inbox", "v5-slip-count-start", "v6-slip-order", "v7-append-only-deletes"])
             #expect(try store.rowCount("events") == 0)
         }
         #expect(try await Self.encrypted(url))

@@ -63,10 +63,14 @@ final class SQLiteTestStore: TestStore {
 /// The PostgreSQL store on a fresh database of the test server.
 final class PostgresTestStore: TestStore {
     let store: PostgresStore
+    /// The database's URL and password (for a second connection).
+    let url: String
+    let password: String?
 
     /// A fresh database, the store opened for the inbox `inboxID` (a new random one by default).
     init(inboxID: String = UUID().uuidString.lowercased()) throws {
         let db = try TestPostgres.freshDatabase("behaviour")
+        (url, password) = db
         store = try PostgresStore(url: db.url, password: db.password, inboxID: inboxID)
     }
 

@@ -15,9 +15,10 @@ struct ResponseShapeTests {
     @Test("a zone encodes as ZoneSummary.json, with and without its geometry, with and without counts")
     func zone() throws {
         let shape = JSONValue.object(["type": .string("Point"), "coordinates": .array([.number(113.5), .number(22.25)])])
+        var counted = ZoneSummary(code: "G-1", name: "网格 1", level: "grid", parent: "C-1", unit: nil, worker: "W", geometry: shape)
+        (counted.openRiskItems, counted.suppressedRiskItems, counted.openCases, counted.openSlips, counted.maxSeverity) = (2, 1, 1, 3, 2)
         let zones = [
-            ZoneSummary(code: "G-1", name: "网格 1", level: "grid", parent: "C-1", unit: nil, worker: "W", geometry: shape,
-                        openRiskItems: 2, suppressedRiskItems: 1, openCases: 1, openSlips: 3, maxSeverity: 2),
+            counted,
             ZoneSummary(code: "D-1", name: "District/1", level: "district", parent: nil, unit: "U", worker: nil, geometry: nil),
         ]
         for z in zones {

@@ -16,8 +16,6 @@ struct ConfigErrorTests {
          ["key 'store.url'", "holds a password", ":3"]),
         ("store URL on SQLite", "store:\n  url: postgres://hub@db.example/city\n", ["key 'store.url'", "is for store.kind: postgres", ":2"]),
         ("bad sslmode", "store:\n  kind: postgres\n  url: postgres://hub@db.example/city?sslmode=allow\n", ["key 'store.url'", "sslmode must be one of", ":3"]),
-        ("HTTP on PostgreSQL", "store:\n  kind: postgres\n  url: postgres://hub@127.0.0.1/city\nhttp:\n  enabled: true\n",
-         ["key 'http.enabled'", "does not read a PostgreSQL store", ":5"]),
     ])
     func serveRefuses(name: String, yaml: String, expected: [String]) throws {
         let exe = try patrolhubExecutable()

@@ -27,14 +27,14 @@ struct PostgresHubTests {
     }
 
     /// A hub's configuration on the PostgreSQL database `db` (the password, if any, in a file in `dir`), in `group` when set.
-    static func onPostgres(_ db: (url: String, password: String?), _ dir: TempDir, group: String? = nil) throws -> (inout HubConfig) -> Void {
+    static func onPostgres(_ db: (url: String, password: String?), _ dir: TempDir, group: String? = nil, http: Bool = false) throws -> (inout HubConfig) -> Void {
         let passwordFile = db.password.map { dir.write("store-password", $0 + "\n") }
         let url = try PostgresStoreURL(parsing: db.url)
         return { c in
             c.store.kind = .postgres
             c.store.url = url
             c.store.passwordFile = passwordFile
-            c.http.enabled = false
+            c.http.enabled = http
             c.broker.sharedGroup = group
         }
     }
@@ -259,6 +259,82 @@ struct PostgresHubTests {
         #expect(try reader.rowCount("events") == messages.count)
         #expect(try reader.rowCount("dead_letters") == 0)
         #expect(try reader.leadHolder().epoch >= 1)
+    }
+
+    @Test("Every hub of a group serves the whole city over HTTP: lists, the stream, a silence and a case action made on one seen on the other, /metrics")
+    func groupServesTheCity() async throws {
+        let broker = try TestBroker()
+        defer { broker.stop() }
+        let pub = try TestPublisher(port: broker.port)
+        defer { pub.stop() }
+        let messages = exactOutcomesMessages(now: Date())
+        let db = try TestPostgres.freshDatabase("group-http")
+        let dirs = [TempDir(), TempDir()]
+        defer { for d in dirs { d.cleanup() } }
+        let a = try TestHub(brokerPort: broker.port, dir: dirs[0], clientID: "hub-a", configure: Self.onPostgres(db, dirs[0], group: "city", http: true))
+        var b: TestHub?
+        var streams: [TestSSEClient] = []
+        defer { for s in streams { s.close() } }
+        let reader = try PostgresStore(url: db.url, password: db.password)
+        defer { reader.close() }
+        do {
+            b = try TestHub(brokerPort: broker.port, dir: dirs[1], clientID: "hub-b", configure: Self.onPostgres(db, dirs[1], group: "city", http: true))
+            try await a.waitConnected()
+            try await b!.waitConnected()
+            let ports = [try await a.hub.http!.waitForPort(), try await b!.hub.http!.waitForPort()]
+            let clients = ports.map { TestHTTPClient(port: $0) }
+            for port in ports {
+                let s = try TestSSEClient(port: port)
+                streams.append(s)
+                try await s.waitFor("ready") { $0.event == "ready" }
+            }
+            try await pub.publishAll(messages)
+            let shared = PostgresSharedInbox(store: reader)
+            try await waitUntil("the group decided every message", timeout: 60) {
+                try shared.processedThrough() == Int64(messages.count) && reader.rowCount("outbox") == 0
+            }
+            // Each hub received only its share, and each shows the whole city.
+            var seen: [Set<String>] = []
+            for c in clients {
+                let items = try await c.get("/api/v1/risk-items?limit=1000")
+                #expect(items.status == 200, "\(items.text)")
+                seen.append(Set(try items.ids()))
+                #expect(try await c.get("/api/v1/slips").ids().count == 2)
+                let zones = try await c.get("/api/v1/zones")
+                #expect(zones.status == 200, "\(zones.text)")
+                let metrics = try await c.get("/metrics")
+                #expect(metrics.text.contains(#"patrolhub_risk_items{state="open"}"#), "\(metrics.text.prefix(500))")
+            }
+            #expect(seen[0].count == 6 && seen[0] == seen[1], "\(seen)")
+            // Both streams, the leader's and the other's, carried the items.
+            for s in streams {
+                try await s.waitFor("a risk item on the stream", timeout: 30) { $0.event == "risk_item" && seen[0].contains($0.json["object"]?["id"]?.stringValue ?? "") }
+            }
+            // A silence made on one hub is listed on the other.
+            let silence = try await clients[1].post("/api/v1/silences", #"{"category":"loitering","duration":"1h","created_by":"op","comment":"施工"}"#)
+            #expect(silence.status == 201, "\(silence.text)")
+            let silenceID = try #require(silence.json["id"]?.stringValue)
+            #expect(try await clients[0].get("/api/v1/silences").ids().contains(silenceID))
+            // A case action taken on one hub is the case's state on the other, and on both streams.
+            let cases = try await clients[0].get("/api/v1/cases")
+            let caseID = try #require(try cases.ids().first, "the fights open a case: \(cases.text)")
+            let acted = try await clients[1].post("/api/v1/cases/\(caseID)/actions", #"{"action":"acknowledge","by":"op-1"}"#)
+            #expect(acted.status == 200, "\(acted.text)")
+            #expect(try await clients[0].get("/api/v1/cases/\(caseID)").json["state"] == .string("acknowledged"))
+            for s in streams {
+                try await s.waitFor("the acknowledged case on the stream", timeout: 30) {
+                    $0.event == "case" && $0.json["object"]?["state"] == .string("acknowledged")
+                }
+            }
+            // Reports are not built from PostgreSQL yet: said so, not a 500.
+            #expect(try await clients[0].get("/api/v1/reports/daily").status == 501)
+        } catch {
+            try? await a.stop()
+            try? await b?.stop()
+            throw error
+        }
+        try await a.stop()
+        try await b?.stop()
     }
 
     @Test("A hub whose PostgreSQL store cannot be reached refuses to start, naming the store")

@@ -510,10 +510,6 @@ public struct HubConfig: Sendable {
 
         let h = try root.map("http")
         c.http.enabled = try h.bool("enabled", default: c.http.enabled)
-        if c.http.enabled, c.store.kind == .postgres {
-            // Its routes read the SQLite store; on PostgreSQL they would show an empty district.
-            throw h.error("enabled", "the HTTP API does not read a PostgreSQL store yet: with store.kind: postgres set http.enabled: false (docs/POSTGRES.md)")
-        }
         if let listen = try h.string("listen") {
             guard let (host, port) = HTTP.parseListen(listen) else {
                 throw h.error("listen", "expected HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080), found '\(listen)'")

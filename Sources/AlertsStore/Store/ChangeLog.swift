@@ -51,7 +51,8 @@ public struct CaseTransitionRecord: Sendable, Hashable {
     /// The action's note.
     public var note: String
 
-    init(id: Int64, caseID: String, at: Date, actor: String, action: String, from: String, to: String, note: String) {
+    /// A transition as a store reads it from its row.
+    public init(id: Int64, caseID: String, at: Date, actor: String, action: String, from: String, to: String, note: String) {
         self.id = id
         self.caseID = caseID
         self.at = at

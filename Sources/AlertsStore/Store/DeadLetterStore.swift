@@ -34,6 +34,25 @@ public struct DeadLetter: Sendable, Equatable {
     /// The stored bytes (only from `deadLetter(id:)`).
     public var payload: [UInt8]?
 
+    /// A dead letter as a store reads it from its row.
+    public init(id: Int64, inboxKey: String, reason: String, detail: String, topic: String, source: String, size: Int, receivedAt: Date,
+                createdAt: Date, payloadSHA256: String?, replayedAt: Date?, replayedBy: String?, replayKey: String?, payload: [UInt8]?) {
+        self.id = id
+        self.inboxKey = inboxKey
+        self.reason = reason
+        self.detail = detail
+        self.topic = topic
+        self.source = source
+        self.size = size
+        self.receivedAt = receivedAt
+        self.createdAt = createdAt
+        self.payloadSHA256 = payloadSHA256
+        self.replayedAt = replayedAt
+        self.replayedBy = replayedBy
+        self.replayKey = replayKey
+        self.payload = payload
+    }
+
     /// Whether `replay` may queue it: the bytes are whole and it was not replayed yet.
     public var replayable: Bool { payloadSHA256 == nil && reason != DeadLetterReason.oversized.rawValue }
 }
@@ -220,54 +239,29 @@ extension DisputeStore {
     /// pipeline absorbs (same event keys, same dead-letter key).
     public func replayDeadLetters(_ q: DeadLetterQuery, by actor: String, force: Bool = false, dryRun: Bool = false,
                                   now: Date = Date()) throws -> DeadLetterReplay {
-        var selection = q
-        selection.replayed = false
-        selection.cursor = nil
-        var result = DeadLetterReplay()
-        var after: Int64 = 0
-        // In chunks: a chunk's payloads are in memory at once (each at most limits.max_payload_bytes).
-        while result.queued.count + result.refused.count < Self.maxReplay {
-            let chunk = min(200, Self.maxReplay - result.queued.count - result.refused.count)
-            let rows = try writer.read { db -> [(DeadLetter, [UInt8])] in
+        try DeadLetterReplay.run(q, force: force, dryRun: dryRun, select: { selection, after, limit in
+            try writer.read { db -> [(DeadLetter, [UInt8])] in
                 let (clause, arguments) = Self.deadLetterFilter(selection)
                 return try DeadLetterRow.fetchAll(db, sql: """
                     SELECT \(Self.deadLetterColumns), payload FROM dead_letters \(clause.isEmpty ? "WHERE" : clause + " AND") id > ?
-                    ORDER BY id LIMIT \(chunk + 1)
+                    ORDER BY id LIMIT \(limit)
                     """, arguments: arguments + [after]).map { ($0.deadLetter(withPayload: false), Array($0.payload ?? Data())) }
             }
-            var messages: [InboxMessage] = []
-            var queued: [(id: Int64, key: String)] = []
-            for (d, payload) in rows.prefix(chunk) {
-                if !d.replayable {
-                    result.refused.append((d.id, "oversized: only the first \(InboxMessage.oversizedHeadBytes) of its \(d.size) bytes were kept; the device must send it again"))
-                } else if Self.replayNeedsForce.contains(d.reason), !force {
-                    result.refused.append((d.id, "\(d.reason): it may stop the hub again; replay it with force once the cause is fixed"))
-                } else {
-                    let key = StableHash.digest(topic: "patrolhub-replay/\(d.id)", payload: Array(d.inboxKey.utf8))
-                    messages.append(InboxMessage(topic: d.topic, payload: payload, receivedAt: d.receivedAt, key: key))
-                    queued.append((d.id, StableHash.hex(key)))
+        }, ingest: { messages in
+            _ = try self.ingest(messages)
+        }, mark: { queued in
+            try writer.write { db in
+                let mark = try db.cachedStatement(sql: """
+                    UPDATE dead_letters SET replayed_at = ?, replayed_by = ?, replay_key = ? WHERE id = ? AND replayed_at IS NULL
+                    """)
+                let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'dead_letter.replayed', ?)")
+                for (id, key) in queued {
+                    try mark.execute(arguments: [now.timeIntervalSince1970, actor, key, id])
+                    guard db.changesCount > 0 else { continue } // a replay running at the same moment marked it
+                    try audit.execute(arguments: [now.timeIntervalSince1970, actor, "dead-letter-\(id)", "queued again as inbox key \(key)"])
                 }
             }
-            result.queued += queued
-            if !dryRun, !messages.isEmpty {
-                try ingest(messages)
-                try writer.write { db in
-                    let mark = try db.cachedStatement(sql: """
-                        UPDATE dead_letters SET replayed_at = ?, replayed_by = ?, replay_key = ? WHERE id = ? AND replayed_at IS NULL
-                        """)
-                    let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'dead_letter.replayed', ?)")
-                    for (id, key) in queued {
-                        try mark.execute(arguments: [now.timeIntervalSince1970, actor, key, id])
-                        guard db.changesCount > 0 else { continue } // a replay running at the same moment marked it
-                        try audit.execute(arguments: [now.timeIntervalSince1970, actor, "dead-letter-\(id)", "queued again as inbox key \(key)"])
-                    }
-                }
-            }
-            result.more = rows.count > chunk
-            guard rows.count > chunk, let last = rows.prefix(chunk).last else { break }
-            after = last.0.id
-        }
-        return result
+        })
     }
 
     private static let deadLetterColumns = """
@@ -305,6 +299,51 @@ extension DisputeStore {
             arguments += [c]
         }
         return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), arguments)
+    }
+}
+
+extension DeadLetterReplay {
+    /// The replay of `replayDeadLetters`, whatever the store: the selection (not replayed yet, at
+    /// most `DisputeStore.maxReplay`) read in chunks by `select(selection, afterID, limit)`
+    /// (rows by id with their bytes), each chunk's replayable ones handed to `ingest` (the
+    /// hub's inbox) and then to `mark` (replayed, with an audit row each). With `dryRun`
+    /// neither is called.
+    public static func run(_ q: DeadLetterQuery, force: Bool, dryRun: Bool,
+                           select: (DeadLetterQuery, Int64, Int) throws -> [(DeadLetter, [UInt8])],
+                           ingest: ([InboxMessage]) throws -> Void,
+                           mark: ([(id: Int64, key: String)]) throws -> Void) throws -> DeadLetterReplay {
+        var selection = q
+        selection.replayed = false
+        selection.cursor = nil
+        var result = DeadLetterReplay()
+        var after: Int64 = 0
+        // In chunks: a chunk's payloads are in memory at once (each at most limits.max_payload_bytes).
+        while result.queued.count + result.refused.count < DisputeStore.maxReplay {
+            let chunk = min(200, DisputeStore.maxReplay - result.queued.count - result.refused.count)
+            let rows = try select(selection, after, chunk + 1)
+            var messages: [InboxMessage] = []
+            var queued: [(id: Int64, key: String)] = []
+            for (d, payload) in rows.prefix(chunk) {
+                if !d.replayable {
+                    result.refused.append((d.id, "oversized: only the first \(InboxMessage.oversizedHeadBytes) of its \(d.size) bytes were kept; the device must send it again"))
+                } else if DisputeStore.replayNeedsForce.contains(d.reason), !force {
+                    result.refused.append((d.id, "\(d.reason): it may stop the hub again; replay it with force once the cause is fixed"))
+                } else {
+                    let key = StableHash.digest(topic: "patrolhub-replay/\(d.id)", payload: Array(d.inboxKey.utf8))
+                    messages.append(InboxMessage(topic: d.topic, payload: payload, receivedAt: d.receivedAt, key: key))
+                    queued.append((d.id, StableHash.hex(key)))
+                }
+            }
+            result.queued += queued
+            if !dryRun, !messages.isEmpty {
+                try ingest(messages)
+                try mark(queued)
+            }
+            result.more = rows.count > chunk
+            guard rows.count > chunk, let last = rows.prefix(chunk).last else { break }
+            after = last.0.id
+        }
+        return result
     }
 }
 

@@ -12,6 +12,14 @@ public struct CaseDetail: Sendable {
     public var riskItems: [RiskItem]
     /// The slips about it, oldest first.
     public var slips: [Slip]
+
+    /// A case with what the detail shows of it.
+    public init(case c: Case, transitions: [CaseTransitionRecord], riskItems: [RiskItem], slips: [Slip]) {
+        self.case = c
+        self.transitions = transitions
+        self.riskItems = riskItems
+        self.slips = slips
+    }
 }
 
 /// The reads of the dispatch-room API, each one read transaction (the HTTP

@@ -34,7 +34,7 @@ import GRDB
 /// audit log is kept.
 ///
 /// Not `Sendable`: the pipeline thread owns it.
-public final class Housekeeper {
+public final class Housekeeper: Housekeeping {
     /// The cutoffs and the pace of the passes (the list above).
     public struct Policy: Sendable, Equatable {
         /// Event keys and event batches: how far behind the newest event time (seconds).
@@ -90,6 +90,9 @@ public final class Housekeeper {
     public struct Counts: Sendable, Equatable, CustomStringConvertible {
         /// Rows deleted, by table name.
         public var rows: [String: Int] = [:]
+
+        /// Nothing deleted.
+        public init() {}
         /// Free pages given back to the file system.
         public var vacuumedPages = 0
         /// Rows deleted over all tables.
@@ -136,8 +139,7 @@ public final class Housekeeper {
     }
 
     private var pass: Pass?
-    private var nextPassAt: Date?
-    private var lastStep: ContinuousClock.Instant?
+    private lazy var pace = HousekeepingPace(policy: policy)
     /// Every step of the current pass (tests read it).
     public private(set) var steps: [Step] = []
     /// Whether `steps` is filled (tests set it).
@@ -171,11 +173,10 @@ public final class Housekeeper {
     /// last). Returns the pass's counts when a pass ends.
     public func tick(now: Date) throws -> Counts? {
         if pass == nil {
-            if let next = nextPassAt, now < next { return nil }
+            guard pace.passDue(now: now) else { return nil }
             try start(now: now)
         }
-        if let last = lastStep, ContinuousClock.now - last < policy.pause { return nil }
-        lastStep = ContinuousClock.now
+        guard pace.takeStep() else { return nil }
         return try step()
     }
 
@@ -184,13 +185,7 @@ public final class Housekeeper {
     /// the time to the next pass on a clock reading `now` and running at
     /// `speed` (0 when due).
     public func wallSecondsUntilDue(now: Date, speed: Double) -> TimeInterval {
-        if pass != nil {
-            guard let last = lastStep else { return 0 }
-            let left = policy.pause - (ContinuousClock.now - last)
-            return max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
-        }
-        guard let next = nextPassAt else { return 0 }
-        return max(0, next.timeIntervalSince(now) / max(speed, .leastNonzeroMagnitude))
+        pace.wallSecondsUntilDue(passRunning: pass != nil, now: now, speed: speed)
     }
 
     /// A whole pass at once, step after step (tests, `patrolhub store prune`).
@@ -205,7 +200,7 @@ public final class Housekeeper {
         if let inboxCursor {
             pass = Pass(now: now, newestEventTime: 0, inboxDone: try inboxCursor())
             steps = []
-            nextPassAt = now.addingTimeInterval(policy.interval)
+            pace.passStarted(now: now)
             return
         }
         let (newest, done) = try store.writer.read { db in
@@ -213,7 +208,7 @@ public final class Housekeeper {
         }
         pass = Pass(now: now, newestEventTime: newest, inboxDone: done)
         steps = []
-        nextPassAt = now.addingTimeInterval(policy.interval)
+        pace.passStarted(now: now)
     }
 
     /// One step of the current pass; the pass's counts when it ended.
@@ -406,5 +401,85 @@ public final class Housekeeper {
             out[String((row[0] as String).dropFirst("pruned.".count))] = row[1]
         }
         return out
+    }
+}
+
+/// What the pipeline's thread calls between its batches to prune a store
+/// (`Housekeeper` on SQLite, `PostgresHousekeeper` on PostgreSQL).
+public protocol Housekeeping: AnyObject {
+    /// Starts a pass when one is due and does at most one step; the pass's counts when it ends.
+    func tick(now: Date) throws -> Housekeeper.Counts?
+    /// Wall seconds until `tick` has work again, on a clock reading `now` and running at `speed`.
+    func wallSecondsUntilDue(now: Date, speed: Double) -> TimeInterval
+}
+
+/// Two housekeepers ticked in turn (a hub on PostgreSQL: its inbox file's and the store's).
+public final class HousekeepingPair: Housekeeping {
+    let first: any Housekeeping
+    let second: any Housekeeping
+
+    /// `first` and `second`, each ticked at every `tick`.
+    public init(_ first: any Housekeeping, _ second: any Housekeeping) {
+        self.first = first
+        self.second = second
+    }
+
+    /// Ticks both; the counts of the passes that ended, added together.
+    public func tick(now: Date) throws -> Housekeeper.Counts? {
+        let a = try first.tick(now: now), b = try second.tick(now: now)
+        guard a != nil || b != nil else { return nil }
+        var counts = a ?? Housekeeper.Counts()
+        for (table, n) in b?.rows ?? [:] { counts.rows[table, default: 0] += n }
+        counts.vacuumedPages += b?.vacuumedPages ?? 0
+        return counts
+    }
+
+    /// The sooner of the two.
+    public func wallSecondsUntilDue(now: Date, speed: Double) -> TimeInterval {
+        min(first.wallSecondsUntilDue(now: now, speed: speed), second.wallSecondsUntilDue(now: now, speed: speed))
+    }
+}
+
+/// When a housekeeper's passes start and its steps run (`Housekeeper`, `PostgresHousekeeper`): a
+/// pass every `policy.interval` of the hub's clock, its steps at least `policy.pause` apart
+/// (monotonic time), so the pipeline's next batch never waits for more than one step.
+public struct HousekeepingPace {
+    let policy: Housekeeper.Policy
+    var nextPassAt: Date?
+    var lastStep: ContinuousClock.Instant?
+
+    /// The pace of `policy`; the first pass is due at once.
+    public init(policy: Housekeeper.Policy) {
+        self.policy = policy
+    }
+
+    /// Whether a pass may start at `now` (none is running).
+    public func passDue(now: Date) -> Bool {
+        nextPassAt.map { now >= $0 } ?? true
+    }
+
+    /// A pass started at `now`: the next one is due `policy.interval` later.
+    public mutating func passStarted(now: Date) {
+        nextPassAt = now.addingTimeInterval(policy.interval)
+    }
+
+    /// Whether a step may run now (not within `policy.pause` of the last); counts it when it may.
+    public mutating func takeStep() -> Bool {
+        if let last = lastStep, ContinuousClock.now - last < policy.pause { return false }
+        lastStep = ContinuousClock.now
+        return true
+    }
+
+    /// Wall seconds until a housekeeper has work again: the pause left before a running pass's
+    /// next step, or the time to the next pass on a clock reading `now` and running at `speed`
+    /// (0 when due).
+    public func wallSecondsUntilDue(passRunning: Bool, now: Date, speed: Double) -> TimeInterval {
+        if passRunning {
+            guard let last = lastStep else { return 0 }
+            let left = policy.pause - (ContinuousClock.now - last)
+            return max(0, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+        }
+        guard let next = nextPassAt else { return 0 }
+        return max(0, next.timeIntervalSince(now) / max(speed, .leastNonzeroMagnitude))
     }
 }

@@ -26,6 +26,22 @@ public struct ListQuery: Sendable, Hashable {
 
     /// The first page of everything, 100 rows.
     public init() {}
+
+    /// `states` for cases, with `open` standing for every state still someone's work.
+    public var caseStates: [String] {
+        var states = self.states
+        if let i = states.firstIndex(of: "open") {
+            states.remove(at: i)
+            states += Case.State.allCases.filter(\.isOpen).map(\.rawValue)
+        }
+        return states
+    }
+
+    /// The `drill` filter of slips, which keep no drill flag of their own: a slip whose risk items
+    /// are drills (`placeholder` stands for the flag's parameter).
+    public static func slipDrillClause(_ placeholder: String) -> String {
+        "EXISTS (SELECT 1 FROM slip_items si JOIN risk_items r ON r.id = si.risk_item_id WHERE si.slip_id = slips.id AND r.drill = \(placeholder))"
+    }
 }
 
 /// One page of a list, newest first; `next` continues it (nil: last page).
@@ -34,6 +50,12 @@ public struct ListPage<Item: Sendable>: Sendable {
     public var items: [Item]
     /// The cursor of the next page; nil on the last.
     public var next: Int64?
+
+    /// A page of `items`, continued after `next`.
+    public init(items: [Item], next: Int64?) {
+        self.items = items
+        self.next = next
+    }
 }
 
 extension DisputeStore {
@@ -50,12 +72,7 @@ extension DisputeStore {
     public static func cases(_ q: ListQuery, db: Database) throws -> ListPage<Case> {
         var sql = SQLFilter(table: "cases", order: "seq", query: q)
         sql.add("updated_at >= ?", q.since?.timeIntervalSince1970)
-        var states = q.states
-        if let i = states.firstIndex(of: "open") {
-            states.remove(at: i)
-            states += Case.State.allCases.filter(\.isOpen).map(\.rawValue)
-        }
-        sql.add(states: states)
+        sql.add(states: q.caseStates)
         return try sql.page(db: db) { rows in try DisputeStore.cases(rows: rows, db: db) }
     }
 
@@ -110,7 +127,8 @@ private struct SQLFilter {
             clauses.append("category IN (\(query.categories.map { _ in "?" }.joined(separator: ", ")))")
             arguments += query.categories.map(\.rawValue)
         }
-        add("drill = ?", query.drill)
+        // A slip is a drill's when its risk items are (a drill's slips are windows of their own).
+        add(table == "slips" ? ListQuery.slipDrillClause("?") : "drill = ?", query.drill)
         add("\(order) < ?", query.cursor)
     }
 

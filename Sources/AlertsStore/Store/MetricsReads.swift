@@ -31,9 +31,7 @@ extension DisputeStore {
     /// dead letters pending and replayed come from the store's counters.
     public func metricsStatus() throws -> StoreStatus {
         let done = try cursor()
-        let received = try inboxWriter.read { db in
-            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'inbox'") ?? 0
-        }
+        let received = try inboxReceivedSeq()
         return try writer.read { db in
             var s = StoreStatus()
             s.inboxReceived = Int(received)

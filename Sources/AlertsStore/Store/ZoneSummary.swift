@@ -42,6 +42,17 @@ public struct ZoneSummary: Sendable, Hashable {
     /// The most severe (lowest) severity among the open, unmuted risk items and open cases.
     public var maxSeverity: Int?
 
+    /// A zone as the store holds it, its counts zero.
+    public init(code: String, name: String, level: String, parent: String?, unit: String?, worker: String?, geometry: JSONValue?) {
+        self.code = code
+        self.name = name
+        self.level = level
+        self.parent = parent
+        self.unit = unit
+        self.worker = worker
+        self.geometry = geometry
+    }
+
     /// The object of `GET /api/v1/zones` (snake_case).
     public func json(geometry include: Bool) -> JSONValue {
         func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
@@ -59,20 +70,20 @@ public struct ZoneSummary: Sendable, Hashable {
     }
 }
 
-extension DisputeStore {
-    /// Every zone of the grid with its live counts, aggregated up the hierarchy
-    /// (a street counts what is open in its communities and grids). Items placed
-    /// in a code that is not in the grid (`unzoned`, registry-only codes) count
-    /// only for themselves and are not listed.
-    public static func zoneSummaries(db: Database) throws -> [ZoneSummary] {
+extension ZoneSummary {
+    /// Open risk items of one zone, muted or not, with the most severe (lowest) severity.
+    public typealias OpenItems = (zone: String, muted: Bool, count: Int, severity: Int)
+    /// Open cases of one zone with the most severe severity.
+    public typealias OpenCases = (zone: String, count: Int, severity: Int)
+
+    /// The zones (in their order, counts zero) with the open counts added to each zone and
+    /// every zone above it (a street counts what is open in its communities and grids). A
+    /// count of a code that is not one of `zones` counts nowhere. Both stores read the
+    /// counts with one grouped query each and aggregate them here.
+    public static func aggregate(zones list: [ZoneSummary], items: [OpenItems], cases: [OpenCases],
+                                 slips: [(zone: String, count: Int)]) -> [ZoneSummary] {
         var zones: [String: ZoneSummary] = [:]
-        var order: [String] = []
-        for row in try Row.fetchAll(db, sql: "SELECT code, name, level, parent, unit, worker, geometry FROM zones ORDER BY code") {
-            let code: String = row["code"]
-            order.append(code)
-            zones[code] = ZoneSummary(code: code, name: row["name"], level: row["level"], parent: row["parent"], unit: row["unit"], worker: row["worker"],
-                                      geometry: (row["geometry"] as String?).flatMap { try? JSONParser.parse($0) })
-        }
+        for z in list { zones[z.code] = z }
         func addUp(_ zone: String, _ apply: (inout ZoneSummary) -> Void) {
             var code: String? = zone
             var seen = 0
@@ -83,23 +94,39 @@ extension DisputeStore {
             }
         }
         func worst(_ a: Int?, _ b: Int) -> Int { min(a ?? b, b) }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT zone, suppressed_by IS NOT NULL, COUNT(*), MIN(severity) FROM risk_items WHERE state = 'open' GROUP BY zone, suppressed_by IS NOT NULL
-            """) {
-            let zone: String = row[0], muted: Bool = row[1], n: Int = row[2], sev: Int = row[3]
-            addUp(zone) { z in
-                if muted { z.suppressedRiskItems += n } else { z.openRiskItems += n; z.maxSeverity = worst(z.maxSeverity, sev) }
+        for i in items {
+            addUp(i.zone) { z in
+                if i.muted { z.suppressedRiskItems += i.count } else { z.openRiskItems += i.count; z.maxSeverity = worst(z.maxSeverity, i.severity) }
             }
         }
+        for c in cases {
+            addUp(c.zone) { z in z.openCases += c.count; z.maxSeverity = worst(z.maxSeverity, c.severity) }
+        }
+        for s in slips {
+            addUp(s.zone) { z in z.openSlips += s.count }
+        }
+        return list.compactMap { zones[$0.code] }
+    }
+}
+
+extension DisputeStore {
+    /// Every zone of the grid with its live counts, aggregated up the hierarchy
+    /// (a street counts what is open in its communities and grids). Items placed
+    /// in a code that is not in the grid (`unzoned`, registry-only codes) count
+    /// only for themselves and are not listed.
+    public static func zoneSummaries(db: Database) throws -> [ZoneSummary] {
+        let zones = try Row.fetchAll(db, sql: "SELECT code, name, level, parent, unit, worker, geometry FROM zones ORDER BY code").map { row in
+            ZoneSummary(code: row["code"], name: row["name"], level: row["level"], parent: row["parent"], unit: row["unit"], worker: row["worker"],
+                        geometry: (row["geometry"] as String?).flatMap { try? JSONParser.parse($0) })
+        }
+        let items = try Row.fetchAll(db, sql: """
+            SELECT zone, suppressed_by IS NOT NULL, COUNT(*), MIN(severity) FROM risk_items WHERE state = 'open' GROUP BY zone, suppressed_by IS NOT NULL
+            """).map { row -> ZoneSummary.OpenItems in (row[0], row[1], row[2], row[3]) }
         let closed = Case.State.allCases.filter { !$0.isOpen }.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-        for row in try Row.fetchAll(db, sql: "SELECT zone, COUNT(*), MIN(severity) FROM cases WHERE state NOT IN (\(closed)) GROUP BY zone") {
-            let zone: String = row[0], n: Int = row[1], sev: Int = row[2]
-            addUp(zone) { z in z.openCases += n; z.maxSeverity = worst(z.maxSeverity, sev) }
-        }
-        for row in try Row.fetchAll(db, sql: "SELECT zone, COUNT(*) FROM slips WHERE state = 'open' GROUP BY zone") {
-            let zone: String = row[0], n: Int = row[1]
-            addUp(zone) { z in z.openSlips += n }
-        }
-        return order.compactMap { zones[$0] }
+        let cases = try Row.fetchAll(db, sql: "SELECT zone, COUNT(*), MIN(severity) FROM cases WHERE state NOT IN (\(closed)) GROUP BY zone")
+            .map { row -> ZoneSummary.OpenCases in (row[0], row[1], row[2]) }
+        let slips = try Row.fetchAll(db, sql: "SELECT zone, COUNT(*) FROM slips WHERE state = 'open' GROUP BY zone")
+            .map { row -> (zone: String, count: Int) in (row[0], row[1]) }
+        return ZoneSummary.aggregate(zones: zones, items: items, cases: cases, slips: slips)
     }
 }

@@ -86,7 +86,7 @@ func configuredSQLiteStore(_ cfg: HubConfig) throws -> String {
     throw HubError.cli("""
         \(cfg.file): store.kind is postgres: this command reads and writes SQLite stores only, and the file at \
         store.path (\(cfg.store.path)) is not the store this hub writes (\(cfg.store.url.map { "\($0)" } ?? "PostgreSQL")). \
-        Query PostgreSQL directly (docs/POSTGRES.md), or pass --store PATH to use a SQLite file on purpose
+        Use the hub's HTTP API, which reads and writes PostgreSQL (docs/POSTGRES.md), or pass --store PATH to use a SQLite file on purpose
         """)
 }
 

@@ -57,10 +57,6 @@ struct Hub {
             guard config.store.url != nil else {
                 throw HubError.config(file: config.file, line: nil, key: "store.url", message: "store.kind: postgres needs store.url")
             }
-            if config.http.enabled {
-                throw HubError.config(file: config.file, line: nil, key: "http.enabled",
-                                      message: "the HTTP API does not read a PostgreSQL store yet: with store.kind: postgres set http.enabled: false")
-            }
         }
         for (key, file) in [("registry.cameras", config.camerasFile), ("registry.devices", config.devicesFile),
                             ("registry.zones", config.zonesFile), ("registry.patrol", config.patrolFile), ("rules", config.rulesFile)] {
@@ -91,6 +87,7 @@ struct Hub {
         let group = config.store.kind == .postgres && config.broker.sharedGroup != nil
         var sharedInbox: PostgresSharedInbox?
         var lease: LeaderLease?
+        var dispatch: PostgresDispatchStore?
         if config.store.kind == .postgres, let url = config.store.url {
             // Only the inbox is a file here (no store file is made); the store the pipeline writes to is
             // PostgreSQL, migrated on connect, keeping this inbox's cursor under the inbox's id, with the
@@ -111,14 +108,20 @@ struct Hub {
                 try Self.refuseUnmigratedSwitch(config: config, url: url, inboxID: store.inboxID, postgres: pg)
                 if let zones { try pg.saveZones(zones) }
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
+                if config.http.enabled {
+                    // The API's reads and operator actions on a connection of their own: they never wait for the pipeline's.
+                    dispatch = PostgresDispatchStore(store: try PostgresStore(url: url, passwordFile: config.store.passwordFile, logger: logger), inbox: store)
+                    try metrics.startCounting(store: dispatch!)
+                }
             } catch {
+                dispatch?.store.close()
                 sharedInbox?.store.close()
                 pg.close()
                 throw error
             }
             logger.warning("store.postgres_partial", metadata: [
                 "store.url": "\(url)",
-                "store.not_yet": "the store's housekeeping, dead-letter labels and the HTTP API do not run on PostgreSQL yet (docs/POSTGRES.md)",
+                "store.not_yet": "reports and store backups do not run on PostgreSQL yet (docs/POSTGRES.md)",
             ])
         } else {
             store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
@@ -127,7 +130,7 @@ struct Hub {
         self.sharedInbox = sharedInbox
         self.lease = lease
         // A hub that fails to build closes the PostgreSQL connections it opened (and so its claim on the store).
-        var closeOnFailure = [postgres, sharedInbox?.store].compactMap { $0 }
+        var closeOnFailure = [postgres, sharedInbox?.store, dispatch?.store].compactMap { $0 }
         defer { for c in closeOnFailure { c.close() } }
         if postgres == nil {
             try metrics.startCounting(store: store)
@@ -149,6 +152,7 @@ struct Hub {
         // Next, so it stops after the pipeline and the publisher: the connection closes once they are done.
         if let postgres { services.append(PostgresStoreService(store: postgres)) }
         if let sharedInbox { services.append(PostgresStoreService(store: sharedInbox.store)) }
+        if let dispatch { services.append(PostgresStoreService(store: dispatch.store)) }
         switch config.broker.mode {
         case .embedded:
             let credentials = try BrokerCredentials.prepare(
@@ -291,7 +295,10 @@ struct Hub {
                 processor.keyRetention = housekeeping.keyRetention
                 return processor
             }
+            // The leader prunes the store (its forwarder prunes each hub's inbox file) and labels dead letters.
             var service = PipelineService<PostgresStore>(makeProcessor: makeProcessor, trapEvidenceFile: trapEvidenceFile,
+               makeHousekeeper: { p in PostgresHousekeeper(store: p.store, policy: housekeeping) },
+               labelDeadLetterSources: { try $0.store.labelDeadLetterSources(router: $0.decode.router) },
                clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
                supervision: SupervisionScheduler(store: pg, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
                health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
@@ -309,7 +316,11 @@ struct Hub {
                 processor.keyRetention = housekeeping.keyRetention
                 return processor
             }, trapEvidenceFile: trapEvidenceFile,
-               makeHousekeeper: { p in Housekeeper(inbox: store, policy: housekeeping, cursor: { try p.store.cursor() }) },
+               makeHousekeeper: { p in
+                   HousekeepingPair(Housekeeper(inbox: store, policy: housekeeping, cursor: { try p.store.cursor() }),
+                                    PostgresHousekeeper(store: p.store, policy: housekeeping))
+               },
+               labelDeadLetterSources: { try $0.store.labelDeadLetterSources(router: $0.decode.router) },
                clock: clock, batchSize: config.pipeline.batchSize, logger: logger,
                supervision: SupervisionScheduler(store: pg, rules: rules.supervision, outputPrefix: prefix, timeZone: config.timezone),
                health: health, inbox: inbox, outcomes: outcomes, metrics: metrics)
@@ -344,7 +355,7 @@ struct Hub {
             services.append(contentsOf: [checkpoints, publisher, pipeline, ingest] as [any Service])
         }
         // HTTP last, so it stops first: no request sees a half-stopped hub.
-        http = config.http.enabled ? try HTTPService(config: config, store: store, health: health, clock: clock, commits: outcomes, inbox: inbox, metrics: metrics, logger: logger) : nil
+        http = config.http.enabled ? try HTTPService(config: config, store: dispatch ?? store as any DispatchStore, health: health, clock: clock, commits: outcomes, inbox: inbox, metrics: metrics, logger: logger) : nil
         if let http { services.append(http) }
         self.services = services
         closeOnFailure = []

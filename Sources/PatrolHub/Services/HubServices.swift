@@ -58,7 +58,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     /// Where the trap recorder keeps its evidence (beside the store file); nil: no recorder.
     var trapEvidenceFile: String?
     /// The housekeeper of the processor's store, or of its inbox alone beside PostgreSQL (nil: none).
-    var makeHousekeeper: @Sendable (BatchProcessor<Store>) -> Housekeeper? = { _ in nil }
+    var makeHousekeeper: @Sendable (BatchProcessor<Store>) -> (any Housekeeping)? = { _ in nil }
     /// Names the camera or device of new dead letters (`DeadLetterSource`); nil where the store cannot yet.
     var labelDeadLetterSources: (@Sendable (BatchProcessor<Store>) throws -> Void)?
     /// The hub's clock: supervision, the patrol scheduler and inbox pruning run on its time.
@@ -106,7 +106,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
             // progress, and after an error the next start retries its batch as it is.
             processor?.trapRecorder?.recordErrorExit()
         }
-        var housekeeper: Housekeeper?
+        var housekeeper: (any Housekeeping)?
         var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
