@@ -248,6 +248,7 @@ struct DispatchOverStoresTests {
         #expect(sqlite.before.pages["items one page 2"]?.count == 1)
         #expect(sqlite.before.zones.first { $0.code == "D" }?.openRiskItems ?? 0 > 0, "counts add up to the district")
         #expect(sqlite.before.knows == [true, true, false, true])
+        #expect(sqlite.before.pages["slips intrusion"]?.count == 2, "the intrusions' warning slip is real: \(sqlite.before.pages["slips intrusion"] ?? [])")
         #expect(!sqlite.before.changes.isEmpty && !sqlite.before.deadLetters.isEmpty)
         #expect(sqlite.acted.first == "labelled 1" && sqlite.before.deadLetters.first?.source == "cam-A", "\(sqlite.before.deadLetters)")
         #expect(sqlite.acted.contains { $0.hasPrefix("refused illegal_transition") }, "\(sqlite.acted)")

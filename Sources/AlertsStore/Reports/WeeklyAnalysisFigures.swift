@@ -204,13 +204,6 @@ extension DisputeStore {
             patrol: patrolRows, lastPatrolDue: lastPatrol?[0] ?? 0, lastPatrolCovered: lastPatrol?[1] ?? 0)
     }
 
-    /// SQL: the slip aliased `t` is not a drill's — it links no item or at least
-    /// one real one, and names no drill case. (Slips carry no drill flag of their own.)
-    static func slipIsReal(_ t: String) -> String {
-        """
-        (NOT EXISTS (SELECT 1 FROM slip_items si WHERE si.slip_id = \(t).id)
-         OR EXISTS (SELECT 1 FROM slip_items si JOIN risk_items ri ON ri.id = si.risk_item_id WHERE si.slip_id = \(t).id AND ri.drill = 0))
-        AND (\(t).case_id IS NULL OR \(t).case_id NOT IN (SELECT id FROM cases WHERE drill = 1))
-        """
-    }
+    /// SQL: the slip aliased `t` is not a drill's (`ListQuery.slipIsReal`).
+    static func slipIsReal(_ t: String) -> String { ListQuery.slipIsReal(t) }
 }

@@ -37,10 +37,21 @@ public struct ListQuery: Sendable, Hashable {
         return states
     }
 
-    /// The `drill` filter of slips, which keep no drill flag of their own: a slip whose risk items
-    /// are drills (`placeholder` stands for the flag's parameter).
+    /// The `drill` filter of slips, which keep no drill flag of their own: a drill's slip is one
+    /// that is not real (`slipIsReal`; `placeholder` stands for the flag's parameter). The same
+    /// test as the weekly report's, in SQL both stores run.
     public static func slipDrillClause(_ placeholder: String) -> String {
-        "EXISTS (SELECT 1 FROM slip_items si JOIN risk_items r ON r.id = si.risk_item_id WHERE si.slip_id = slips.id AND r.drill = \(placeholder))"
+        "(\(slipIsReal("slips"))) <> \(placeholder)"
+    }
+
+    /// SQL: the slip aliased `t` is not a drill's — it links no item or at least
+    /// one real one, and names no drill case.
+    public static func slipIsReal(_ t: String) -> String {
+        """
+        (NOT EXISTS (SELECT 1 FROM slip_items si WHERE si.slip_id = \(t).id)
+         OR EXISTS (SELECT 1 FROM slip_items si JOIN risk_items ri ON ri.id = si.risk_item_id WHERE si.slip_id = \(t).id AND ri.drill = false))
+        AND (\(t).case_id IS NULL OR \(t).case_id NOT IN (SELECT id FROM cases WHERE drill = true))
+        """
     }
 }
 
