@@ -182,6 +182,7 @@ extension PostgresDispatchStore {
                 }
             }
         }, ingest: { messages in
+            guard let inbox else { throw HubError(.postgresStore, "a replay queues the messages into a hub's inbox: replay through the hub's HTTP API") }
             _ = try inbox.ingest(messages)
         }, mark: { queued in
             try store.exclusive { b in
@@ -263,7 +264,7 @@ extension PostgresDispatchStore {
     /// store's pipeline cursor, or a group's forwarding, has taken it), the rest from the store.
     public func metricsStatus() throws -> StoreStatus {
         let done = try position()
-        let received = try inbox.inboxReceivedSeq()
+        let received = try inbox?.inboxReceivedSeq() ?? 0
         return try store.snapshot { b in
             var s = StoreStatus()
             s.inboxReceived = Int(received)
@@ -307,13 +308,14 @@ extension PostgresDispatchStore {
 
     /// When the oldest message of this hub's inbox not yet taken (see `position`) was received.
     public func oldestPendingReceivedAt() throws -> Date? {
-        try inbox.receivedAt(after: try position())
+        guard let inbox else { return nil }
+        return try inbox.receivedAt(after: try position())
     }
 
     /// How far this hub's inbox has been taken: the store's pipeline cursor for it (a hub alone),
     /// or how far it has been forwarded into the shared inbox (a hub of a group).
     func position() throws -> Int64 {
-        let id = inbox.inboxID
+        guard let id = inbox?.inboxID else { return 0 }
         return try store.snapshot { b in
             try b.run("""
                 SELECT GREATEST(COALESCE((SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(id)), 0),

@@ -22,11 +22,12 @@ import PostgresNIO
 public final class PostgresDispatchStore: DispatchStore {
     /// The connection the API's reads and writes use.
     public let store: PostgresStore
-    /// The hub's own inbox file.
-    let inbox: DisputeStore
+    /// The hub's own inbox file (nil for a command-line tool, which has none: it cannot replay,
+    /// and counts no inbox).
+    let inbox: DisputeStore?
 
     /// The dispatch store over `store` (a connection of its own) and the hub's inbox file.
-    public init(store: PostgresStore, inbox: DisputeStore) {
+    public init(store: PostgresStore, inbox: DisputeStore?) {
         self.store = store
         self.inbox = inbox
     }

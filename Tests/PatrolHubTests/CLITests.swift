@@ -113,7 +113,7 @@ struct CLITests {
 
     /// With store.kind: postgres the file at store.path is not the hub's store (at most the SQLite
     /// store it ran on before its switch): the store commands refuse it instead of reading stale
-    /// figures from it or writing case actions and silences the hub never sees.
+    /// figures from it, and silences and case actions go to PostgreSQL, never to the file.
     @Test("store commands refuse the SQLite file at store.path when the hub's store is PostgreSQL; --store still opens a file")
     func storeCommandsRefuseStorePathOnPostgres() throws {
         let dir = TempDir()
@@ -132,8 +132,7 @@ struct CLITests {
               enabled: false
             """)
         let commands: [[String]] = [
-            ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["adapters", "unmapped"], ["silences", "list"],
-            ["silences", "add", "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"],
+            ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["adapters", "unmapped"],
             ["report", "daily"], ["store", "backup", dir.file("copy.sqlite")], ["store", "vacuum"],
         ]
         for args in commands {
@@ -141,6 +140,13 @@ struct CLITests {
             #expect(status != 0, "\(args): \(out)")
             #expect(out.contains("store.kind is postgres"), "\(args): \(out)")
             #expect(out.contains("pass --store PATH"), "\(args): \(out)")
+        }
+        // Silences and case actions act on PostgreSQL itself, as the hub's HTTP API does: here there is no server.
+        for args in [["silences", "list"], ["silences", "add", "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"],
+                     ["cases", "act", "AJ-00000001", "acknowledge", "--by", "op"]] {
+            let (status, out) = try runProcess(exe, args + ["--config", config])
+            #expect(status != 0, "\(args): \(out)")
+            #expect(out.contains("cannot connect to postgres://patrolhub@127.0.0.1:1/city"), "\(args): \(out)")
         }
         #expect(try DisputeStore(path: path).writer.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM silences") } == 0,
                 "no silence was written to the file")

@@ -328,6 +328,23 @@ struct PostgresHubTests {
             }
             // Reports are not built from PostgreSQL yet: said so, not a 500.
             #expect(try await clients[0].get("/api/v1/reports/daily").status == 501)
+
+            // The command line acts on the same store, as an operator on the hubs' machine does.
+            let exe = try patrolhubExecutable()
+            let cliDir = TempDir()
+            defer { cliDir.cleanup() }
+            let passwordLine = db.password.map { "  password_file: \(cliDir.write("pw", $0 + "\n"))\n" } ?? ""
+            let config = cliDir.write("hub.yaml", "store:\n  kind: postgres\n  url: \(db.url)\n\(passwordLine)  path: \(cliDir.file("hub.sqlite"))\n")
+            let (actStatus, actOut) = try runProcess(exe, ["cases", "act", caseID, "assign", "--assignee", "网格员 W-1", "--by", "op-2", "--config", config])
+            #expect(actStatus == 0 && actOut.contains("acknowledged → assigned"), "\(actOut)")
+            #expect(try await clients[1].get("/api/v1/cases/\(caseID)").json["assignee"] == .string("网格员 W-1"))
+            let (listStatus, listOut) = try runProcess(exe, ["silences", "list", "--config", config])
+            #expect(listStatus == 0 && listOut.contains(silenceID), "\(listOut)")
+            let (expireStatus, expireOut) = try runProcess(exe, ["silences", "expire", silenceID, "--by", "op-2", "--config", config])
+            #expect(expireStatus == 0, "\(expireOut)")
+            #expect(try await clients[1].get("/api/v1/silences").ids().isEmpty, "the expired silence is no longer listed")
+            let (statusStatus, statusOut) = try runProcess(exe, ["status", "--config", config])
+            #expect(statusStatus != 0 && statusOut.contains("HTTP API"), "status still reads SQLite only, and says where to look: \(statusOut)")
         } catch {
             try? await a.stop()
             try? await b?.stop()

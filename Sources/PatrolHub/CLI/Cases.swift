@@ -174,14 +174,16 @@ extension PatrolHubCommand {
                     }
                     a.satisfaction = s
                 }
-                let (db, cfg) = try store.open()
-                let before = try db.writer.read { try DisputeStore.fetchCase(id: id, db: $0) }
+                let cfg = try store.hubConfig()
                 do {
-                    let c = try db.act(on: id, a, now: Date(), outputPrefix: cfg.topicPrefix)
+                    // On the SQLite file, or with store.kind: postgres the PostgreSQL store, as the HTTP API acts.
+                    let (before, c) = try withDispatchStore(cfg, override: store.store, whereFrom: "store.path in \(store.config.config)") { db in
+                        (try db.caseDetail(id: id)?.case.state, try db.act(on: id, a, now: Date(), outputPrefix: (cfg ?? HubConfig()).topicPrefix))
+                    }
                     if json {
                         print(c.json.serialized)
                     } else {
-                        print("\(c.id): \(before?.state.rawValue ?? "?") → \(c.state.rawValue) (\(kind.rawValue) by \(a.by))")
+                        print("\(c.id): \(before?.rawValue ?? "?") → \(c.state.rawValue) (\(kind.rawValue) by \(a.by))")
                     }
                 } catch let e as HubError where HubError.Code.caseAction.contains(e.code) {
                     throw HubError.cli(e.message)

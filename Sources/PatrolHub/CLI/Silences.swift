@@ -10,14 +10,14 @@ extension PatrolHubCommand {
             abstract: "Manage silences (静默): time-boxed rules that mute matching risk items.",
             subcommands: [Add.self, List.self, Expire.self, Delete.self])
 
-        /// Opens the config's store (or --store).
+        /// Opens the config's store (or --store): its SQLite file, or with `store.kind: postgres` the PostgreSQL store.
         struct StoreOptions: ParsableArguments {
             @OptionGroup var config: ConfigOptions
             @Option(help: "A store file instead of the config's store.path.") var store: String?
 
-            func open() throws -> DisputeStore {
-                let path = try store ?? configuredSQLiteStore(config.load())
-                return try openExistingStore(path, whereFrom: store == nil ? "store.path in \(config.config)" : "")
+            /// Runs `body` on the store.
+            func with<T>(_ body: (any DispatchStore) throws -> T) throws -> T {
+                try withDispatchStore(store == nil ? try config.load() : nil, override: store, whereFrom: "store.path in \(config.config)", body)
             }
 
             /// The zone times are shown in: the config's `timezone` (the default zone when --store is given and there is no config file).
@@ -71,7 +71,8 @@ extension PatrolHubCommand {
                 do {
                     // The CLI runs on the hub's machine with access to its store: it has the supervisor's say,
                     // and the config's rules (never-silenced categories, maximum duration) still apply.
-                    let saved = try store.open().addSilence(silence, policy: store.policy(), authority: .supervisor)
+                    let policy = try store.policy()
+                    let saved = try store.with { try $0.addSilence(silence, policy: policy, authority: .supervisor) }
                     print("\(saved.id) created: \(Self.describe(saved, LocalTime(try store.timeZone())))")
                 } catch let e as HubError where e.code == .invalidSilence {
                     throw HubError.cli("invalid silence: \(e)")
@@ -95,7 +96,7 @@ extension PatrolHubCommand {
             @Flag(help: "Include ended silences.") var all = false
 
             func run() throws {
-                let list = try store.open().silences(endingAfter: all ? nil : Date())
+                let list = try store.with { try $0.silences(endingAfter: all ? nil : Date()) }
                 if list.isEmpty { print("no silences"); return }
                 let now = Date()
                 let local = LocalTime(try store.timeZone())
@@ -114,7 +115,7 @@ extension PatrolHubCommand {
 
             func run() throws {
                 do {
-                    guard try store.open().expireSilence(id: id, by: by, at: Date()) else { throw HubError.cli("no silence \(id)") }
+                    guard try store.with({ try $0.expireSilence(id: id, by: by, at: Date()) }) else { throw HubError.cli("no silence \(id)") }
                 } catch let e as HubError where e.code == .invalidSilence {
                     throw HubError.cli(e.message)
                 }
@@ -129,7 +130,7 @@ extension PatrolHubCommand {
             @Option(help: "Who deletes it.") var by: String
 
             func run() throws {
-                guard try store.open().deleteSilence(id: id, by: by, at: Date()) else { throw HubError.cli("no silence \(id)") }
+                guard try store.with({ try $0.deleteSilence(id: id, by: by, at: Date()) }) else { throw HubError.cli("no silence \(id)") }
                 print("\(id) deleted")
             }
         }
