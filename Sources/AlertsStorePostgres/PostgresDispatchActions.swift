@@ -14,7 +14,7 @@ extension PostgresDispatchStore {
     /// `DisputeStore.act(on:_:now:outputPrefix:)`): the case row, its transition, an audit row,
     /// the case on `{outputPrefix}/out/cases`, and the documents an ending action closes.
     public func act(on caseID: String, _ action: CaseAction, now: Date, outputPrefix: String) throws -> Case {
-        try store.exclusive { b in
+        try actions.exclusive { b in
             guard let current = try b.fetchCase(id: caseID) else {
                 throw HubError.caseAction(.unknownCase, "no case \(caseID)")
             }
@@ -76,7 +76,7 @@ extension PostgresDispatchStore {
     /// numbered from the audit log, in an `exclusive` transaction so two hubs never give one number twice.
     public func addSilence(_ silence: Silence, policy: SilencePolicy, authority: SilenceAuthority) throws -> Silence {
         try silence.validate()
-        return try store.exclusive { b in
+        return try actions.exclusive { b in
             let topLevel = Set(try b.run("SELECT code FROM zones WHERE level = 'district'").rows.map { try $0.decode(String.self) })
             try silence.validate(policy: policy, authority: authority, topLevelZone: { topLevel.contains($0) })
             if let zone = silence.zone, zone != "unzoned",
@@ -112,7 +112,7 @@ extension PostgresDispatchStore {
 
     /// Ends a silence now (see `DisputeStore.expireSilence(id:by:at:)`).
     public func expireSilence(id: String, by actor: String, at now: Date) throws -> Bool {
-        try store.exclusive { b in
+        try actions.exclusive { b in
             guard let row = try b.run("SELECT starts_at, ends_at FROM silences WHERE id = \(id) FOR UPDATE").rows.first else { return false }
             let (starts, ends) = try row.decode((Double, Double).self)
             guard ends > now.timeIntervalSince1970 else {
@@ -126,7 +126,7 @@ extension PostgresDispatchStore {
 
     /// Deletes a silence (see `DisputeStore.deleteSilence(id:by:at:)`).
     public func deleteSilence(id: String, by actor: String, at now: Date) throws -> Bool {
-        try store.exclusive { b in
+        try actions.exclusive { b in
             guard try b.changes("DELETE FROM silences WHERE id = \(id)") > 0 else { return false }
             try b.run("INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (\(now.timeIntervalSince1970), \(actor), \(id), 'silence.deleted', '')")
             return true
@@ -140,21 +140,21 @@ extension PostgresDispatchStore {
         let limit = max(1, min(q.limit, 10_000))
         var f = DeadLetterFilter(q)
         let sql = "SELECT \(DeadLetterFilter.columns) FROM dead_letters \(f.clause) ORDER BY id DESC LIMIT \(f.bind(limit + 1))"
-        let rows = try store.snapshot { b in try b.run(PostgresQuery(unsafeSQL: sql, binds: f.binds)).rows.map { try Self.deadLetter($0, payload: false) } }
+        let rows = try read { b in try b.run(PostgresQuery(unsafeSQL: sql, binds: f.binds)).rows.map { try Self.deadLetter($0, payload: false) } }
         let items = Array(rows.prefix(limit))
         return (items, rows.count > limit ? items.last?.id : nil)
     }
 
     /// One dead letter with its stored bytes, nil when there is none with this id.
     public func deadLetter(id: Int64) throws -> DeadLetter? {
-        try store.snapshot { b in
+        try read { b in
             try b.run("SELECT \(unescaped: DeadLetterFilter.columns), payload FROM dead_letters WHERE id = \(id)").rows.first.map { try Self.deadLetter($0, payload: true) }
         }
     }
 
     /// Dead letters not replayed yet, by reason and by their `top` largest sources, largest first.
     public func deadLetterCounts(top: Int) throws -> (byReason: [(String, Int)], bySource: [(String, Int)]) {
-        try store.snapshot { b in
+        try read { b in
             let reasons = try b.run("""
                 SELECT reason, COUNT(*) AS n FROM dead_letters WHERE replayed_at IS NULL GROUP BY reason ORDER BY n DESC, reason COLLATE "C"
                 """).rows.map { try $0.decode((String, Int).self) }
@@ -173,7 +173,7 @@ extension PostgresDispatchStore {
         try DeadLetterReplay.run(q, force: force, dryRun: dryRun, select: { selection, after, limit in
             var f = DeadLetterFilter(selection)
             let sql = "SELECT \(DeadLetterFilter.columns), payload FROM dead_letters \(f.clause.isEmpty ? "WHERE" : f.clause + " AND") id > \(f.bind(after)) ORDER BY id LIMIT \(f.bind(limit))"
-            return try store.snapshot { b in
+            return try read { b in
                 try b.run(PostgresQuery(unsafeSQL: sql, binds: f.binds)).rows.map { row in
                     let d = try Self.deadLetter(row, payload: true)
                     var plain = d
@@ -185,7 +185,7 @@ extension PostgresDispatchStore {
             guard let inbox else { throw HubError(.postgresStore, "a replay queues the messages into a hub's inbox: replay through the hub's HTTP API") }
             _ = try inbox.ingest(messages)
         }, mark: { queued in
-            try store.exclusive { b in
+            try actions.exclusive { b in
                 let t = now.timeIntervalSince1970
                 for (id, key) in queued {
                     let marked = try b.changes("""
@@ -219,7 +219,7 @@ extension PostgresDispatchStore {
 
     /// The newest dead letter id and change seq now: counting starts after them.
     public func metricsMarks() throws -> (deadLetter: Int64, change: Int64) {
-        let (deadLetter, change) = try store.snapshot { b -> (Int64, Int64) in
+        let (deadLetter, change) = try read { b -> (Int64, Int64) in
             try b.run("SELECT COALESCE((SELECT MAX(id) FROM dead_letters), 0), COALESCE((SELECT MAX(seq) FROM changes), 0)").rows.first?
                 .decode((Int64, Int64).self) ?? (0, 0)
         }
@@ -228,7 +228,7 @@ extension PostgresDispatchStore {
 
     /// Dead letters and changes after the marks, by label, with the next marks (by primary-key range).
     public func metricsTallies(afterDeadLetter deadLetter: Int64, afterChange change: Int64) throws -> StoreTallies {
-        try store.snapshot { b in
+        try read { b in
             var t = StoreTallies()
             let row = try b.run("SELECT COALESCE((SELECT MAX(id) FROM dead_letters), 0), COALESCE((SELECT MAX(seq) FROM changes), 0)").rows.first
             let marks: (Int64, Int64)? = try row?.decode((Int64, Int64).self)
@@ -265,7 +265,7 @@ extension PostgresDispatchStore {
     public func metricsStatus() throws -> StoreStatus {
         let done = try position()
         let received = try inbox?.inboxReceivedSeq() ?? 0
-        return try store.snapshot { b in
+        return try read { b in
             var s = StoreStatus()
             s.inboxReceived = Int(received)
             s.inboxProcessed = Int(min(done, received))
@@ -316,7 +316,7 @@ extension PostgresDispatchStore {
     /// or how far it has been forwarded into the shared inbox (a hub of a group).
     func position() throws -> Int64 {
         guard let id = inbox?.inboxID else { return 0 }
-        return try store.snapshot { b in
+        return try read { b in
             try b.run("""
                 SELECT GREATEST(COALESCE((SELECT inbox_seq FROM pipeline_cursor WHERE inbox_id = \(id)), 0),
                                 COALESCE((SELECT forwarded_through FROM shared_inbox_forward WHERE origin = \(id)), 0))

@@ -3,33 +3,88 @@ import AlertsStore
 import Foundation
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The dispatch room's store on PostgreSQL (`store.kind: postgres`): what the
 /// HTTP API, the event stream and `/metrics` read and write, statement for
 /// statement what `DisputeStore` does on SQLite, so every hub of a group shows
 /// the whole city's state and takes its operators' actions.
 ///
-/// It has a connection of its own (`store`, opened without an inbox), so the
-/// API's reads never wait for the pipeline's batches on theirs, and the hub's
-/// SQLite inbox file (`inbox`): a dead letter replayed is queued there, as a
-/// message the hub received, and `/metrics` counts the inbox's messages there.
-/// Reads are each one repeatable-read transaction (one snapshot). Operator
-/// actions (case actions, silences, replay marks) run in `exclusive`
-/// transactions, which no pipeline batch of any hub interleaves with.
+/// It has two connections of its own, opened by `connect`: one for the reads
+/// (each one repeatable-read transaction, one snapshot), one for the operator
+/// actions (case actions, silences, replay marks, the change log's pruning),
+/// which run in `exclusive` transactions that no pipeline batch of any hub
+/// interleaves with: an action waiting for a long batch does not hold up the
+/// board's reads. A connection found closed (the server restarted, the network
+/// was cut, a statement timed out) is opened again at the next call, so the API
+/// answers again once PostgreSQL is back. An action that waits longer than
+/// `PostgresStore.actionLockTimeout` for the batches is refused as
+/// `.storeBusy` (the API's 503).
+///
+/// `inbox` is the hub's SQLite inbox file: a dead letter replayed is queued
+/// there, as a message the hub received, and `/metrics` counts its messages.
 ///
 /// Every call blocks its thread (see `PostgresStore`): the HTTP side calls it
-/// from its `StoreThreads`, one at a time on the connection.
+/// from its `StoreThreads`; the calls on one connection take turns.
 public final class PostgresDispatchStore: DispatchStore {
-    /// The connection the API's reads and writes use.
-    public let store: PostgresStore
+    /// Opens a connection (reading the password file or variable again each time).
+    let connect: @Sendable () throws -> PostgresStore
+    private let readConnection: Mutex<PostgresStore>
+    private let actionConnection: Mutex<PostgresStore>
     /// The hub's own inbox file (nil for a command-line tool, which has none: it cannot replay,
     /// and counts no inbox).
     let inbox: DisputeStore?
 
-    /// The dispatch store over `store` (a connection of its own) and the hub's inbox file.
-    public init(store: PostgresStore, inbox: DisputeStore?) {
-        self.store = store
+    /// Opens both connections with `connect` (a failure is the caller's, at start) over the hub's inbox file.
+    public init(connect: @escaping @Sendable () throws -> PostgresStore, inbox: DisputeStore?) throws {
+        self.connect = connect
+        let reads = try connect()
+        do {
+            actionConnection = Mutex(try connect())
+        } catch {
+            reads.close()
+            throw error
+        }
+        readConnection = Mutex(reads)
         self.inbox = inbox
+    }
+
+    /// The reads' connection, opened again when the last one was closed.
+    var store: PostgresStore {
+        get throws { try Self.open(readConnection, connect) }
+    }
+
+    /// The operator actions' connection, opened again when the last one was closed.
+    var actions: PostgresStore {
+        get throws { try Self.open(actionConnection, connect) }
+    }
+
+    private static func open(_ slot: borrowing Mutex<PostgresStore>, _ connect: () throws -> PostgresStore) throws -> PostgresStore {
+        try slot.withLock { current in
+            guard current.isClosed else { return current }
+            current.close()
+            current = try connect()
+            return current
+        }
+    }
+
+    /// Runs `body` in one repeatable-read transaction on the reads' connection. A read that failed
+    /// because the connection was lost (the server restarted, the network was cut) is run once more
+    /// on a new connection: reads change nothing, so the API answers at once when PostgreSQL is back.
+    func read<T>(_ body: (PostgresBatch) throws -> T) throws -> T {
+        let first = try store
+        do {
+            return try first.snapshot(body)
+        } catch {
+            guard first.isClosed else { throw error }
+            return try store.snapshot(body)
+        }
+    }
+
+    /// Closes both connections (the hub is stopping).
+    public func close() {
+        readConnection.withLock { $0.close() }
+        actionConnection.withLock { $0.close() }
     }
 
     // MARK: - Lists and objects
@@ -40,7 +95,7 @@ public final class PostgresDispatchStore: DispatchStore {
         f.add("last_seen >=", q.since?.timeIntervalSince1970)
         f.add("late =", q.late)
         f.add(states: q.states)
-        return try store.snapshot { b in
+        return try read { b in
             try f.page(b, columns: PostgresStore.itemColumns) { rows in try rows.map(PostgresStore.item) }
         }
     }
@@ -50,7 +105,7 @@ public final class PostgresDispatchStore: DispatchStore {
         var f = ListFilter(q, table: "cases", order: "seq")
         f.add("updated_at >=", q.since?.timeIntervalSince1970)
         f.add(states: q.caseStates)
-        return try store.snapshot { b in
+        return try read { b in
             try f.page(b, columns: PostgresBatch.caseColumns) { rows in try Self.cases(rows, b) }
         }
     }
@@ -61,7 +116,7 @@ public final class PostgresDispatchStore: DispatchStore {
         f.add("updated_at >=", q.since?.timeIntervalSince1970)
         f.add("kind =", q.kind?.rawValue)
         f.add(states: q.states)
-        return try store.snapshot { b in
+        return try read { b in
             try f.page(b, columns: PostgresBatch.slipColumns) { rows in try Self.slips(rows, b) }
         }
     }
@@ -69,14 +124,14 @@ public final class PostgresDispatchStore: DispatchStore {
     /// Whether `code` names a zone the store knows (`unzoned` always; any code when the store has no zones).
     public func knowsZone(_ code: String) throws -> Bool {
         if code == "unzoned" { return true }
-        return try store.snapshot { b in
+        return try read { b in
             try b.run("SELECT NOT EXISTS (SELECT 1 FROM zones) OR EXISTS (SELECT 1 FROM zones WHERE code = \(code))").rows.first?.decode(Bool.self) ?? false
         }
     }
 
     /// One case with its transitions, risk items (in the case's order) and slips; nil when unknown.
     public func caseDetail(id: String) throws -> CaseDetail? {
-        try store.snapshot { b in
+        try read { b in
             guard let c = try b.fetchCase(id: id) else { return nil }
             let found = try Self.items(ids: c.riskItemIDs, b)
             let transitions = try b.run("""
@@ -89,7 +144,7 @@ public final class PostgresDispatchStore: DispatchStore {
 
     /// Every zone with its live counts, aggregated up the hierarchy (`ZoneSummary.aggregate`).
     public func zoneSummaries() throws -> [ZoneSummary] {
-        try store.snapshot { b in
+        try read { b in
             let zones = try b.run("SELECT code, name, level, parent, unit, worker, geometry FROM zones ORDER BY code COLLATE \"C\"").rows.map { row in
                 let (code, name, level, parent, unit, worker, geometry) = try row.decode((String, String, String, String?, String?, String?, String?).self)
                 return ZoneSummary(code: code, name: name, level: level, parent: parent, unit: unit, worker: worker,
@@ -101,8 +156,8 @@ public final class PostgresDispatchStore: DispatchStore {
                 let (zone, muted, n, severity) = try row.decode((String, Bool, Int, Int).self)
                 return (zone, muted, n, severity)
             }
-            let open = Case.State.allCases.filter(\.isOpen).map(\.rawValue)
-            let cases = try b.run("SELECT zone, COUNT(*), MIN(severity) FROM cases WHERE state = ANY(\(open)) GROUP BY zone").rows.map { row -> ZoneSummary.OpenCases in
+            let closed = Case.State.allCases.filter { !$0.isOpen }.map(\.rawValue)
+            let cases = try b.run("SELECT zone, COUNT(*), MIN(severity) FROM cases WHERE NOT (state = ANY(\(closed))) GROUP BY zone").rows.map { row -> ZoneSummary.OpenCases in
                 let (zone, n, severity) = try row.decode((String, Int, Int).self)
                 return (zone, n, severity)
             }
@@ -118,7 +173,7 @@ public final class PostgresDispatchStore: DispatchStore {
 
     /// Up to `limit` changes after `seq`, oldest first, each with the object it names as it is now.
     public func changesWithObjects(after seq: Int64, limit: Int) throws -> [(Change, JSONValue?)] {
-        try store.snapshot { b in
+        try read { b in
             let changes = try b.run("SELECT seq, kind, subject, op, at FROM changes WHERE seq > \(seq) ORDER BY seq LIMIT \(max(1, limit))").rows.compactMap { row -> Change? in
                 let (seq, kind, subject, op, at) = try row.decode((Int64, String, String, String, Double).self)
                 guard let k = Change.Kind(rawValue: kind), let o = Change.Op(rawValue: op) else { return nil }
@@ -155,17 +210,18 @@ public final class PostgresDispatchStore: DispatchStore {
 
     /// The newest change's `seq` (0 when none).
     public func latestChangeSeq() throws -> Int64 {
-        try store.snapshot { b in try b.run("SELECT MAX(seq) FROM changes").rows.first?.decode(Int64?.self) ?? 0 }
+        try read { b in try b.run("SELECT MAX(seq) FROM changes").rows.first?.decode(Int64?.self) ?? 0 }
     }
 
-    /// The oldest `seq` in the log and the newest ever given (the identity's last value, also once
-    /// pruning emptied the log).
+    /// The oldest `seq` in the log and the newest committed (also once pruning emptied the log: the
+    /// highest seq pruned, `changes.pruned_through`). Not the identity's last value: PostgreSQL gives
+    /// numbers to transactions still running, and a stream starting past them would never see them.
     public func changeLogBounds() throws -> (oldest: Int64?, latest: Int64) {
-        try store.snapshot { b in
-            let (oldest, newest, given) = try b.run("""
-                SELECT MIN(seq), MAX(seq), pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass) FROM changes
+        try read { b in
+            let (oldest, newest, pruned) = try b.run("""
+                SELECT MIN(seq), MAX(seq), (SELECT value FROM counters WHERE name = \(PostgresHousekeeper.changesPrunedThrough)) FROM changes
                 """).rows.first?.decode((Int64?, Int64?, Int64?).self) ?? (nil, nil, nil)
-            return (oldest, max(newest ?? 0, given ?? 0))
+            return (oldest, max(newest ?? 0, pruned ?? 0))
         }
     }
 
@@ -173,13 +229,16 @@ public final class PostgresDispatchStore: DispatchStore {
     public func pruneChanges(olderThan cutoff: Date, keepingNewest: Int64, chunk: Int) throws -> Int {
         var total = 0
         while true {
-            let n = try store.exclusive { b in
+            let n = try actions.exclusive { b in
                 let newest = try b.run("SELECT MAX(seq) FROM changes").rows.first?.decode(Int64?.self) ?? 0
                 let through = keepingNewest >= newest ? 0 : newest - keepingNewest
-                return try b.changes("""
+                let deleted = try b.run("""
                     DELETE FROM changes WHERE seq IN (
                         SELECT seq FROM changes WHERE at < \(cutoff.timeIntervalSince1970) OR seq <= \(through) ORDER BY seq LIMIT \(chunk))
-                    """)
+                    RETURNING seq
+                    """).rows.map { try $0.decode(Int64.self) }
+                try PostgresHousekeeper.notePrunedChanges(through: deleted.max(), b)
+                return deleted.count
             }
             total += n
             if n < chunk { return total }

@@ -167,6 +167,19 @@ public final class PostgresHousekeeper: Housekeeping {
         }
     }
 
+    /// The `counters` row holding the highest change-log seq ever pruned: the log's newest seq once
+    /// pruning has emptied it (`PostgresDispatchStore.changeLogBounds`).
+    static let changesPrunedThrough = "changes.pruned_through"
+
+    /// Raises `changes.pruned_through` to `seq` (nothing when nil).
+    static func notePrunedChanges(through seq: Int64?, _ b: PostgresBatch) throws {
+        guard let seq else { return }
+        try b.run("""
+            INSERT INTO counters(name, value) VALUES (\(changesPrunedThrough), \(seq))
+            ON CONFLICT (name) DO UPDATE SET value = GREATEST(counters.value, excluded.value)
+            """)
+    }
+
     /// A parameter of an `eligible` condition.
     enum Value {
         case double(Double), int(Int64)
@@ -190,14 +203,11 @@ public final class PostgresHousekeeper: Housekeeping {
             condition = "\(key) > $\(binds.count)"
         case .text(let t):
             binds.append(t)
-            condition = "\(key) COLLATE \"C\" > $\(binds.count)"
+            condition = "\(key) > $\(binds.count)"
         }
         if let limit { binds.append(limit) }
         return (binds, condition)
     }
-
-    /// The key's ORDER BY (text keys by their bytes, as SQLite).
-    private func order(_ key: String, text: Bool) -> String { text ? "\(key) COLLATE \"C\"" : key }
 
     /// Deletes from the start of a table in key order (its rows age in that order): the task
     /// ends at the first row that is not `eligible`.
@@ -220,6 +230,7 @@ public final class PostgresHousekeeper: Housekeeping {
                 sql += " AND \(key) > $2"
             }
             deleted = try b.changes(PostgresQuery(unsafeSQL: sql, binds: range))
+            if table == "changes" { try Self.notePrunedChanges(through: last.0, b) }
         }
         let done = stop != nil || rows.count < n
         return (deleted, done ? nil : .number(old.last!.0))
@@ -230,12 +241,14 @@ public final class PostgresHousekeeper: Housekeeping {
     private func walk(_ b: PostgresBatch, table: String, key: String, eligible: String, _ values: [Value], _ cursor: Cursor,
                       dependents: [String]) throws -> (deleted: Int, next: Cursor?) {
         let n = policy.chunkRows
+        // Text keys (event keys, silence and slot ids) in the column's own collation: a walk needs one
+        // order, not SQLite's, and that one the primary key's index serves.
         let text = key != "seq" && key != "rid"
         let (binds, after) = bindings(values, cursor: cursor, key: key, limit: n)
         let id = table == "events" ? "key" : "id"
         let rows = try b.run(PostgresQuery(unsafeSQL: """
             SELECT \(text ? "0::bigint" : key), \(id), (\(eligible)) FROM \(table) \(after.isEmpty ? "" : "WHERE " + after)
-            ORDER BY \(order(key, text: text)) LIMIT $\(binds.count)
+            ORDER BY \(key) LIMIT $\(binds.count)
             """, binds: binds)).rows.map { try $0.decode((Int64, String, Bool).self) }
         var deleted = 0
         for row in rows where row.2 {

@@ -186,12 +186,26 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// an operator's action writes is therefore seen whole by the next batch, and the change log's
     /// numbers are given in commit order (a stream reading `seq > n` never skips a row that
     /// commits later with a smaller number).
+    ///
+    /// It waits at most `actionLockTimeout` for the batches in flight, then throws `.storeBusy`.
     func exclusive<T>(_ body: (PostgresBatch) throws -> T) throws -> T {
         try transaction(begin: "BEGIN", fenced: false, outputPrefix: "") { b in
-            try b.run("SELECT 1 FROM pipeline_leader WHERE id = 1 FOR UPDATE")
+            try b.run(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(Self.actionLockTimeout)s'"))
+            do {
+                try b.run("SELECT 1 FROM pipeline_leader WHERE id = 1 FOR UPDATE")
+            } catch let error as HubError where error.context.values[Self.sqlStateKey] == "55P03" {
+                throw HubError(.storeBusy, "the store is busy with the pipeline's batches (waited \(Self.actionLockTimeout) s); try again")
+            }
+            try b.run("SET LOCAL lock_timeout = 0")
             return try body(b)
         }
     }
+
+    /// How long an operator's action waits for the pipeline's batches, in seconds.
+    public static let actionLockTimeout = 10
+
+    /// Whether the connection has closed (the server or the network ended it, or `close()`).
+    public var isClosed: Bool { connection.isClosed }
 
     private func transaction<T>(begin: String, fenced: Bool, outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
         try turn.withLock {

@@ -57,6 +57,8 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
                 self.init(.conflict, e.message)
             case .invalidSilence:
                 self = .field(e.field ?? "", e.message)
+            case .storeBusy:
+                self.init(.serviceUnavailable, e.message, headers: [.retryAfter: "5"])
             case .reportUnavailable:
                 let kind = e.id ?? ""
                 self.init(ReportCatalog.kinds.contains(kind) ? .notImplemented : .notFound, "\(e)")

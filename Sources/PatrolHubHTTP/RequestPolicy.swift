@@ -186,6 +186,12 @@ struct RequestPolicyMiddleware: RouterMiddleware {
                                       contentType: h[.contentType], hasBody: hasBody) {
             throw APIError(refusal.status, refusal.message)
         }
+        // No name, id or filter holds a NUL character (`%00`): PostgreSQL's text refuses one (a 500
+        // there), and SQLite would store what no other tool reads back whole.
+        if request.uri.path.removingPercentEncoding?.contains("\0") ?? false
+            || request.uri.queryParameters.contains(where: { $0.key.contains("\0") || $0.value.contains("\0") }) {
+            throw APIError.badRequest("the request's path or query holds a NUL character (%00)")
+        }
         return try await next(request, context)
     }
 }

@@ -326,6 +326,13 @@ struct PostgresHubTests {
                     $0.event == "case" && $0.json["object"]?["state"] == .string("acknowledged")
                 }
             }
+            // A NUL character, which PostgreSQL's text refuses, is a 400 naming where it is, not a 500.
+            let host = "Host: 127.0.0.1:\(ports[0])"
+            let nulBody = try rawHTTP(port: ports[0], "POST /api/v1/silences HTTP/1.1\n\(host)\nContent-Type: application/json",
+                                      body: #"{"category":"motion","duration":"1h","created_by":"op","comment":"a\u0000b"}"#)
+            #expect(nulBody.status == 400 && nulBody.text.contains("comment"), "\(nulBody.text)")
+            #expect(try rawHTTP(port: ports[0], "GET /api/v1/cases/AJ%00 HTTP/1.1\n\(host)").status == 400)
+            #expect(try rawHTTP(port: ports[0], "GET /api/v1/risk-items?zone=G%00 HTTP/1.1\n\(host)").status == 400)
             // Reports are not built from PostgreSQL yet: said so, not a 500.
             #expect(try await clients[0].get("/api/v1/reports/daily").status == 501)
 

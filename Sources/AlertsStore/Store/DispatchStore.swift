@@ -72,6 +72,12 @@ public protocol DispatchStore: Sendable {
     func oldestPendingReceivedAt() throws -> Date?
 }
 
+extension HubError.Code {
+    /// The store could not take an operator's action now (PostgreSQL: the pipeline's batches held it
+    /// longer than the action waits); nothing was written, the action may be sent again.
+    public static let storeBusy = Self("store_busy")
+}
+
 extension DispatchStore {
     /// Dead letters not replayed yet, by reason and by their 20 largest sources.
     public func deadLetterCounts() throws -> (byReason: [(String, Int)], bySource: [(String, Int)]) {

@@ -97,9 +97,12 @@ func configuredSQLiteStore(_ cfg: HubConfig) throws -> String {
 /// closed after `body`), as the hub's HTTP API does.
 func withDispatchStore<T>(_ cfg: HubConfig?, override: String?, whereFrom: String, _ body: (any DispatchStore) throws -> T) throws -> T {
     if override == nil, let cfg, cfg.store.kind == .postgres, let url = cfg.store.url {
-        let pg = try PostgresStore(url: url, passwordFile: cfg.store.passwordFile, logger: Logger(label: "patrolhub.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() }))
-        defer { pg.close() }
-        return try body(PostgresDispatchStore(store: pg, inbox: nil))
+        let passwordFile = cfg.store.passwordFile
+        let store = try PostgresDispatchStore(connect: {
+            try PostgresStore(url: url, passwordFile: passwordFile, logger: Logger(label: "patrolhub.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }, inbox: nil)
+        defer { store.close() }
+        return try body(store)
     }
     let path = try override ?? cfg.map(configuredSQLiteStore) ?? ""
     return try body(openExistingStore(path, whereFrom: override == nil ? whereFrom : ""))

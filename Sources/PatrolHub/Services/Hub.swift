@@ -110,11 +110,12 @@ struct Hub {
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
                 if config.http.enabled {
                     // The API's reads and operator actions on a connection of their own: they never wait for the pipeline's.
-                    dispatch = PostgresDispatchStore(store: try PostgresStore(url: url, passwordFile: config.store.passwordFile, logger: logger), inbox: store)
+                    let passwordFile = config.store.passwordFile
+                    dispatch = try PostgresDispatchStore(connect: { try PostgresStore(url: url, passwordFile: passwordFile, logger: logger) }, inbox: store)
                     try metrics.startCounting(store: dispatch!)
                 }
             } catch {
-                dispatch?.store.close()
+                dispatch?.close()
                 sharedInbox?.store.close()
                 pg.close()
                 throw error
@@ -130,8 +131,12 @@ struct Hub {
         self.sharedInbox = sharedInbox
         self.lease = lease
         // A hub that fails to build closes the PostgreSQL connections it opened (and so its claim on the store).
-        var closeOnFailure = [postgres, sharedInbox?.store, dispatch?.store].compactMap { $0 }
-        defer { for c in closeOnFailure { c.close() } }
+        var closeOnFailure = [postgres, sharedInbox?.store].compactMap { $0 }
+        var closeDispatchOnFailure = dispatch
+        defer {
+            for c in closeOnFailure { c.close() }
+            closeDispatchOnFailure?.close()
+        }
         if postgres == nil {
             try metrics.startCounting(store: store)
             if let zones { try store.saveZones(zones) }
@@ -152,7 +157,7 @@ struct Hub {
         // Next, so it stops after the pipeline and the publisher: the connection closes once they are done.
         if let postgres { services.append(PostgresStoreService(store: postgres)) }
         if let sharedInbox { services.append(PostgresStoreService(store: sharedInbox.store)) }
-        if let dispatch { services.append(PostgresStoreService(store: dispatch.store)) }
+        if let dispatch { services.append(PostgresStoreService(close: dispatch.close)) }
         switch config.broker.mode {
         case .embedded:
             let credentials = try BrokerCredentials.prepare(
@@ -359,6 +364,7 @@ struct Hub {
         if let http { services.append(http) }
         self.services = services
         closeOnFailure = []
+        closeDispatchOnFailure = nil
     }
 
     /// How often a group's leader looks for rows the other hubs forwarded, at most (seconds).

@@ -28,14 +28,19 @@ struct BrokerService: Service {
 /// closes it when the hub stops (after the services that use it: it is
 /// listed before them, and services stop in reverse order).
 struct PostgresStoreService: Service {
-    let store: PostgresStore
+    /// Closes the connection(s).
+    let close: @Sendable () -> Void
+
+    init(store: PostgresStore) { close = store.close }
+
+    init(close: @escaping @Sendable () -> Void) { self.close = close }
 
     func run() async throws {
         try? await gracefulShutdown()
-        let store = self.store
+        let close = self.close
         // Closing waits for the connection: off the cooperative pool.
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-            Thread { store.close(); cont.resume() }.start()
+            Thread { close(); cont.resume() }.start()
         }
     }
 }
@@ -107,6 +112,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
             processor?.trapRecorder?.recordErrorExit()
         }
         var housekeeper: (any Housekeeping)?
+        var housekeepingRetryAt = Date.distantPast
         var patrol = PatrolTicker(logger: logger, clock: clock)
         var lastSupervision = Date.distantPast
         while !stop.isSet {
@@ -135,8 +141,16 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
                     supervised = true
                 }
                 if done > 0 || supervised || ticked { outcomes?.ring() }
-                if housekeeper == nil { housekeeper = makeHousekeeper(p) }
-                if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
+                if housekeeper == nil, now >= housekeepingRetryAt { housekeeper = makeHousekeeper(p) }
+                do {
+                    if let pruned = try housekeeper?.tick(now: now) { logPruned(pruned) }
+                } catch let error as HubError where error.code != .pipelineLeadLost {
+                    // Pruning can wait: a failed step (a statement the store refused, a timeout) must not
+                    // stop the pipeline, nor every start of the hub. A new pass begins in a minute.
+                    logger.error("store.prune_failed", metadata: ["error": "\(error)", "store.action": "housekeeping starts again in 60 s"])
+                    housekeeper = nil
+                    housekeepingRetryAt = now.addingTimeInterval(60)
+                }
                 // Wait only once a step found nothing: a short step is not proof of an empty
                 // inbox (the crash quarantine's recovery processes one message at a time).
                 guard done == 0, !stop.isSet else { continue }
