@@ -181,7 +181,7 @@ let package = Package(
         .testTarget(
             name: "AlertsStorePostgresTests",
             dependencies: [
-                "Alerts", "AlertsStore", "AlertsStorePostgres", "TestSupport", "StoreTestSupport", "PostgresTestSupport",
+                "Alerts", "AlertsStore", "AlertsStorePostgres", "Reports", "TestSupport", "StoreTestSupport", "PostgresTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

@@ -183,11 +183,7 @@ struct DispatchAPI: Sendable {
             let c = cal.dateComponents([.year, .month, .day], from: context.now)
             return LocalDay(year: c.year!, month: c.month!, day: c.day!)
         }()
-        // Reports read the SQLite store; on PostgreSQL the route says so (501), like a report not built yet.
-        guard let sqlite = store as? DisputeStore else {
-            throw APIError(.notImplemented, "reports are not generated from a PostgreSQL store yet (store.kind: postgres); see docs/POSTGRES.md")
-        }
-        let report = try ReportCatalog.build(kind, date: day, context: context, store: sqlite)
+        let report = try ReportCatalog.build(kind, date: day, context: context, store: store)
         let type: String
         switch format {
         case .html: type = "text/html; charset=utf-8"

@@ -19,7 +19,7 @@ public enum DailyPatrolReport: ReportBuilder {
     static let colors = (onTime: "#2f9e44", late: "#f59f00", flagged: "#7048e8", missed: "#e03131")
 
     /// The day containing `date`, local midnight to midnight, from the store's patrol figures.
-    public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+    public static func build(date: LocalDay, context: ReportContext, store: any ReportStore) throws -> Report {
         let (start, end) = context.bounds(date)
         let f = try store.dailyPatrolFigures(start: start, end: end)
         let total = f.total, workers = f.workers, grids = f.grids, sosByWorker = f.sosByWorker, sosByZone = f.sosByZone

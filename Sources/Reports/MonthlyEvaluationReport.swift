@@ -19,7 +19,7 @@ public enum MonthlyEvaluationReport: ReportBuilder {
     static let openedColor = "#9aa5b1", resolvedColor = "#0b3d91", overdueColor = "#c0392b", rateColor = "#1e8449"
 
     /// The calendar month containing `date`, from the store's monthly evaluation.
-    public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+    public static func build(date: LocalDay, context: ReportContext, store: any ReportStore) throws -> Report {
         let e = try store.monthlyEvaluation(year: date.year, month: date.month, timeZone: context.timeZone, targetDays: targetDays,
                                             now: context.now)
         let t = e.total

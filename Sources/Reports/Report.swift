@@ -211,7 +211,7 @@ public protocol ReportBuilder: Sendable {
     /// One line for `--help`.
     static var abstract: String { get }
     /// Builds the report for the period that contains `date` from the store's read APIs.
-    static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report
+    static func build(date: LocalDay, context: ReportContext, store: any ReportStore) throws -> Report
 }
 
 /// The reports this build can make.
@@ -226,7 +226,7 @@ public enum ReportCatalog {
     public static func builder(_ kind: String) -> (any ReportBuilder.Type)? { builders.first { $0.kind == kind } }
 
     /// Builds a report from the store (one consistent read).
-    public static func build(_ kind: String, date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+    public static func build(_ kind: String, date: LocalDay, context: ReportContext, store: any ReportStore) throws -> Report {
         guard let b = builder(kind) else { throw HubError.reportUnavailable(kind) }
         return try b.build(date: date, context: context, store: store)
     }

@@ -20,7 +20,7 @@ public enum WeeklyAnalysisReport: ReportBuilder {
     static let thisColor = "#0b3d91", lastColor = "#9aa5b1"
 
     /// The Monday-to-Sunday week containing `date`, with the week before for comparison.
-    public static func build(date: LocalDay, context: ReportContext, store: DisputeStore) throws -> Report {
+    public static func build(date: LocalDay, context: ReportContext, store: any ReportStore) throws -> Report {
         let monday = date.adding(days: -date.weekday.index)
         let days = (0..<7).map { monday.adding(days: $0) }
         let lastDays = days.map { $0.adding(days: -7) }

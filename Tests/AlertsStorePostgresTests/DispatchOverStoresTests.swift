@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import PostgresNIO
 import PostgresTestSupport
+import Reports
 import StoreTestSupport
 import Testing
 @testable import Alerts
@@ -117,6 +118,8 @@ struct DispatchOverStoresTests {
         var acted: [String] = []
         var after = View()
         var outbox: [String] = []
+        /// The daily, weekly and monthly reports, as markdown and CSV.
+        var reports: [String: String] = [:]
         var outcomes = PipelineOverStoresTests.Outcomes()
         /// Rows each table's housekeeping deleted (the inbox, vacuum and checkpoint left out), and what was left.
         var pruned: [String: Int] = [:]
@@ -208,6 +211,13 @@ struct DispatchOverStoresTests {
         hub.clock.now = T.at(23)
         try drain(p)
         run.after = try view(dispatch)
+        // The supervision reports, from the same queries on either store.
+        let context = ReportContext(timeZone: TimeZone(identifier: "UTC")!, now: T.at(30))
+        for kind in ReportCatalog.kinds {
+            let report = try ReportCatalog.build(kind, date: LocalDay(year: 2027, month: 1, day: 15), context: context, store: dispatch)
+            run.reports[kind + ".md"] = ReportRenderer.render(report, as: .md)
+            run.reports[kind + ".csv"] = ReportRenderer.render(report, as: .csv)
+        }
         let outboxStore: any OutboxStore = hub.sqlite?.store ?? hub.postgres!.store
         run.outbox = try outboxStore.outbox(limit: 1000).map { "\($0.topic) \(String(decoding: $0.payload, as: UTF8.self))" }
         run.acted.append("pruned \(try dispatch.pruneChanges(olderThan: .distantPast, keepingNewest: 3, chunk: 2))")
@@ -287,6 +297,10 @@ struct DispatchOverStoresTests {
         #expect(postgres.after.tallies == sqlite.after.tallies)
         #expect(postgres.after.status == sqlite.after.status)
         #expect(postgres.outbox == sqlite.outbox)
+        #expect(sqlite.reports["daily.md"]?.contains("W-1") == true && sqlite.reports["monthly.csv"]?.contains("S") == true, "\(sqlite.reports)")
+        for (name, text) in sqlite.reports.sorted(by: { $0.key < $1.key }) {
+            #expect(postgres.reports[name] == text, "\(name)")
+        }
         #expect(postgres.outcomes.items == sqlite.outcomes.items)
         #expect(postgres.outcomes.slips == sqlite.outcomes.slips)
         #expect(postgres.outcomes.cases == sqlite.outcomes.cases)

@@ -333,8 +333,11 @@ struct PostgresHubTests {
             #expect(nulBody.status == 400 && nulBody.text.contains("comment"), "\(nulBody.text)")
             #expect(try rawHTTP(port: ports[0], "GET /api/v1/cases/AJ%00 HTTP/1.1\n\(host)").status == 400)
             #expect(try rawHTTP(port: ports[0], "GET /api/v1/risk-items?zone=G%00 HTTP/1.1\n\(host)").status == 400)
-            // Reports are not built from PostgreSQL yet: said so, not a 500.
-            #expect(try await clients[0].get("/api/v1/reports/daily").status == 501)
+            // The reports read the shared store too.
+            for kind in ["daily", "weekly", "monthly"] {
+                let report = try await clients[1].get("/api/v1/reports/\(kind)?format=csv")
+                #expect(report.status == 200 && !report.text.isEmpty, "\(kind): \(report.text.prefix(300))")
+            }
 
             // The command line acts on the same store, as an operator on the hubs' machine does.
             let exe = try patrolhubExecutable()

@@ -139,7 +139,7 @@ struct MonthlyEvaluationTests {
         let g = Self.generate(seed: seed)
         let store = try Self.store(g)
         let eval = try store.writer.read { db in
-            try MonthlyEvaluation.compute(year: 2025, month: 5, timeZone: CaseFixtures.shanghai, now: Self.now, db: db)
+            try MonthlyEvaluation.compute(year: 2025, month: 5, timeZone: CaseFixtures.shanghai, now: Self.now, sql: SQLiteReportSQL(db))
         }
         #expect(eval.start == Self.mayStart && eval.end == Self.juneStart)
         let index = CaseFixtures.sampleZones

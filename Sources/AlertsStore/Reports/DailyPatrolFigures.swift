@@ -16,8 +16,8 @@ public struct PatrolSlotCounts: Sendable, Equatable {
     /// No slot.
     public init() {}
 
-    init(_ row: Row, from i: Int) {
-        due = row[i]; onTime = row[i + 1]; late = row[i + 2]; missed = row[i + 3]; flagged = row[i + 4]; madeUp = row[i + 5]
+    init(_ row: [ReportValue], from i: Int) {
+        due = row[i].int; onTime = row[i + 1].int; late = row[i + 2].int; missed = row[i + 3].int; flagged = row[i + 4].int; madeUp = row[i + 5].int
     }
 }
 
@@ -104,68 +104,72 @@ public struct DailyPatrolFigures: Sendable {
 extension DisputeStore {
     /// The daily patrol report's figures for the slots due in `[start, end)` (unix seconds), in one read.
     public func dailyPatrolFigures(start: Double, end: Double) throws -> DailyPatrolFigures {
-        try writer.read { db in try Self.dailyPatrolFigures(start: start, end: end, db: db) }
+        try writer.read { db in try DailyPatrolFigures.read(start: start, end: end, sql: SQLiteReportSQL(db)) }
     }
+}
 
+extension DailyPatrolFigures {
     /// The aggregate columns shared by every patrol query (six, in `PatrolSlotCounts` order).
     static let patrolCountColumns = """
-        COUNT(*), COALESCE(SUM(s.status = 'on_time'), 0), COALESCE(SUM(s.status = 'late'), 0), COALESCE(SUM(s.status = 'missed'), 0),
-        COALESCE(SUM(s.status = 'outside_radius'), 0), COALESCE(SUM(s.status = 'late' AND s.missed_at IS NOT NULL), 0)
+        COUNT(*), COALESCE(SUM(CASE WHEN s.status = 'on_time' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN s.status = 'late' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN s.status = 'missed' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN s.status = 'outside_radius' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN s.status = 'late' AND s.missed_at IS NOT NULL THEN 1 ELSE 0 END), 0)
         """
 
-    static func dailyPatrolFigures(start: Double, end: Double, db: Database) throws -> DailyPatrolFigures {
-        let span: StatementArguments = [start, end]
+    /// The figures for the slots due in `[start, end)`, read with `sql` (one read transaction of either store).
+    public static func read(start: Double, end: Double, sql: some ReportSQL) throws -> DailyPatrolFigures {
+        let span: [ReportValue] = [.double(start), .double(end)]
         let countColumns = patrolCountColumns
 
-        let total = try Row.fetchOne(db, sql: "SELECT \(countColumns) FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ?", arguments: span)
+        let total = try sql.row("SELECT \(countColumns) FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ?", span)
             .map { PatrolSlotCounts($0, from: 0) } ?? PatrolSlotCounts()
 
-        var workers: [DailyPatrolFigures.Worker] = try Row.fetchAll(db, sql: """
-            SELECT s.worker, GROUP_CONCAT(DISTINCT s.device), COALESCE(MAX(s.unit), ''), \(countColumns)
-            FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.worker ORDER BY s.worker
-            """, arguments: span).map { DailyPatrolFigures.Worker(worker: $0[0], devices: $0[1], unit: $0[2], counts: PatrolSlotCounts($0, from: 3)) }
-        var grids: [DailyPatrolFigures.Grid] = try Row.fetchAll(db, sql: """
+        var workers: [DailyPatrolFigures.Worker] = try sql.rows("""
+            SELECT s.worker, \(sql.concatDistinct("s.device")), COALESCE(MAX(s.unit), ''), \(countColumns)
+            FROM patrol_slots s WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.worker ORDER BY \(sql.bytes("s.worker"))
+            """, span).map { DailyPatrolFigures.Worker(worker: $0[0].string, devices: $0[1].string, unit: $0[2].string, counts: PatrolSlotCounts($0, from: 3)) }
+        var grids: [DailyPatrolFigures.Grid] = try sql.rows("""
             SELECT s.zone, COALESCE(MAX(z.name), ''), \(countColumns)
-            FROM patrol_slots s LEFT JOIN zones z ON z.code = s.zone WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.zone ORDER BY s.zone
-            """, arguments: span).map { DailyPatrolFigures.Grid(zone: $0[0], name: $0[1], counts: PatrolSlotCounts($0, from: 2)) }
+            FROM patrol_slots s LEFT JOIN zones z ON z.code = s.zone WHERE s.due_at >= ? AND s.due_at < ? GROUP BY s.zone ORDER BY \(sql.bytes("s.zone"))
+            """, span).map { DailyPatrolFigures.Grid(zone: $0[0].string, name: $0[1].string, counts: PatrolSlotCounts($0, from: 2)) }
 
         // SOS raised on the day (and how many of them are still open), by worker and by grid.
-        let sosSQL = """
-            SELECT %@, COUNT(*), COALESCE(SUM(state = 'open'), 0) FROM risk_items
-            WHERE category = 'sos' AND drill = 0 AND first_seen >= ? AND first_seen < ? GROUP BY 1
-            """
-        var sosByWorker: [String: (raised: Int, open: Int)] = [:]
-        for row in try Row.fetchAll(db, sql: sosSQL.replacingOccurrences(of: "%@", with: "COALESCE(worker, '')"), arguments: span) { sosByWorker[row[0]] = (row[1], row[2]) }
-        var sosByZone: [String: (raised: Int, open: Int)] = [:]
-        for row in try Row.fetchAll(db, sql: sosSQL.replacingOccurrences(of: "%@", with: "zone"), arguments: span) { sosByZone[row[0]] = (row[1], row[2]) }
-        let sosOpenNow = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM risk_items WHERE category = 'sos' AND drill = 0 AND state = 'open'") ?? 0
+        func sos(_ key: String) throws -> [String: (raised: Int, open: Int)] {
+            var out: [String: (raised: Int, open: Int)] = [:]
+            for row in try sql.rows("""
+                SELECT \(key), COUNT(*), COALESCE(SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END), 0) FROM risk_items
+                WHERE category = 'sos' AND drill = false AND first_seen >= ? AND first_seen < ? GROUP BY \(key)
+                """, span) { out[row[0].string] = (row[1].int, row[2].int) }
+            return out
+        }
+        let sosByWorker = try sos("COALESCE(worker, '')")
+        let sosByZone = try sos("zone")
+        let sosOpenNow = try sql.row("SELECT COUNT(*) FROM risk_items WHERE category = 'sos' AND drill = false AND state = 'open'")?[0].int ?? 0
         // Workers and grids with an SOS but no patrol slot that day still get a row.
         for w in sosByWorker.keys where !w.isEmpty && !workers.contains(where: { $0.worker == w }) {
             workers.append(DailyPatrolFigures.Worker(worker: w, devices: "", unit: "", counts: PatrolSlotCounts()))
         }
         workers.sort { $0.worker < $1.worker }
         for z in sosByZone.keys where !grids.contains(where: { $0.zone == z }) {
-            grids.append(DailyPatrolFigures.Grid(zone: z, name: try String.fetchOne(db, sql: "SELECT name FROM zones WHERE code = ?", arguments: [z]) ?? "",
+            grids.append(DailyPatrolFigures.Grid(zone: z, name: try sql.row("SELECT name FROM zones WHERE code = ?", [.text(z)])?[0].string ?? "",
                                                  counts: PatrolSlotCounts()))
         }
         grids.sort { $0.zone < $1.zone }
 
-        let misses = try Row.fetchAll(db, sql: """
+        let misses = try sql.rows("""
             SELECT s.due_at, s.grace_ends_at, s.worker, s.checkpoint, s.zone, COALESCE(s.slip_id, ''), s.status, s.checkin_at
-            FROM patrol_slots s WHERE s.missed_at IS NOT NULL AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, s.id
-            """, arguments: span).map { row in
-                let checkin: Double? = row[7]
-                return DailyPatrolFigures.Miss(dueAt: Date(timeIntervalSince1970: row[0]), graceEndsAt: Date(timeIntervalSince1970: row[1]),
-                                               worker: row[2], checkpoint: row[3], zone: row[4], slipID: row[5], status: row[6],
-                                               checkinAt: checkin.map(Date.init(timeIntervalSince1970:)))
+            FROM patrol_slots s WHERE s.missed_at IS NOT NULL AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, \(sql.bytes("s.id"))
+            """, span).map { row in
+                DailyPatrolFigures.Miss(dueAt: Date(timeIntervalSince1970: row[0].double ?? 0), graceEndsAt: Date(timeIntervalSince1970: row[1].double ?? 0),
+                                        worker: row[2].string, checkpoint: row[3].string, zone: row[4].string, slipID: row[5].string, status: row[6].string,
+                                        checkinAt: row[7].double.map(Date.init(timeIntervalSince1970:)))
             }
-        let flags = try Row.fetchAll(db, sql: """
+        let flags = try sql.rows("""
             SELECT s.due_at, s.checkin_at, s.worker, s.checkpoint, s.zone, s.distance_m
-            FROM patrol_slots s WHERE s.status = 'outside_radius' AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, s.id
-            """, arguments: span).map { row in
-                let t: Double? = row[1]
-                return DailyPatrolFigures.Flag(dueAt: Date(timeIntervalSince1970: row[0]), checkinAt: t.map(Date.init(timeIntervalSince1970:)),
-                                               worker: row[2], checkpoint: row[3], zone: row[4], distanceMetres: row[5])
+            FROM patrol_slots s WHERE s.status = 'outside_radius' AND s.due_at >= ? AND s.due_at < ? ORDER BY s.due_at, \(sql.bytes("s.id"))
+            """, span).map { row in
+                DailyPatrolFigures.Flag(dueAt: Date(timeIntervalSince1970: row[0].double ?? 0), checkinAt: row[1].double.map(Date.init(timeIntervalSince1970:)),
+                                        worker: row[2].string, checkpoint: row[3].string, zone: row[4].string, distanceMetres: row[5].double)
             }
         return DailyPatrolFigures(total: total, workers: workers, grids: grids, sosByWorker: sosByWorker, sosByZone: sosByZone,
                                   sosOpenNow: sosOpenNow, misses: misses, flags: flags)

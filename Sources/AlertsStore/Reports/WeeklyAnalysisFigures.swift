@@ -102,39 +102,45 @@ extension DisputeStore {
     /// The weekly analysis' figures for the week `days` (seven local days) against
     /// `lastDays` (the week before), in one read.
     public func weeklyAnalysisFigures(days: [ReportDay], lastDays: [ReportDay]) throws -> WeeklyAnalysisFigures {
-        try writer.read { db in try Self.weeklyAnalysisFigures(days: days, lastDays: lastDays, db: db) }
+        try writer.read { db in try WeeklyAnalysisFigures.read(days: days, lastDays: lastDays, sql: SQLiteReportSQL(db)) }
     }
+}
 
+extension WeeklyAnalysisFigures {
     /// A `WITH days(day, start, end) AS (VALUES …)` table of local days, so SQL
     /// can group by day with boundaries in the configured zone (SQLite has no zones).
     static func daysCTE(_ days: [ReportDay]) -> String {
-        let rows = days.map { d -> String in "('\(d.day)', \(d.start), \(d.end))" }
+        let rows = days.map { d -> String in "('\(d.day)', CAST(\(d.start) AS DOUBLE PRECISION), CAST(\(d.end) AS DOUBLE PRECISION))" }
         return "days(day, start, \"end\") AS (VALUES \(rows.joined(separator: ", ")))"
     }
 
-    static func weeklyAnalysisFigures(days: [ReportDay], lastDays: [ReportDay], db: Database) throws -> WeeklyAnalysisFigures {
+    /// `COALESCE(SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0)`: how many rows meet `condition`.
+    static func count(_ condition: String) -> String { "COALESCE(SUM(CASE WHEN \(condition) THEN 1 ELSE 0 END), 0)" }
+
+    /// The figures of the week `days` against `lastDays`, read with `sql` (one read transaction of either store).
+    public static func read(days: [ReportDay], lastDays: [ReportDay], sql: some ReportSQL) throws -> WeeklyAnalysisFigures {
         let week = (start: days[0].start, end: days[days.count - 1].end)
         let last = (start: lastDays[0].start, end: lastDays[lastDays.count - 1].end)
-        let span: StatementArguments = [week.start, week.end]
-        let lastSpan: StatementArguments = [last.start, last.end]
+        let span: [ReportValue] = [.double(week.start), .double(week.end)]
+        let lastSpan: [ReportValue] = [.double(last.start), .double(last.end)]
 
         // By category: items, muted, still open; documents and cases.
-        func itemsByCategory(_ a: StatementArguments) throws -> [String: WeeklyAnalysisFigures.CategoryItems] {
+        func itemsByCategory(_ a: [ReportValue]) throws -> [String: WeeklyAnalysisFigures.CategoryItems] {
             var out: [String: WeeklyAnalysisFigures.CategoryItems] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT category, COUNT(*), COALESCE(SUM(suppressed_by IS NOT NULL), 0), COALESCE(SUM(state = 'open'), 0)
-                FROM risk_items WHERE first_seen >= ? AND first_seen < ? AND drill = 0 GROUP BY category
-                """, arguments: a) { out[row[0]] = WeeklyAnalysisFigures.CategoryItems(n: row[1], muted: row[2], open: row[3]) }
+            for row in try sql.rows("""
+                SELECT category, COUNT(*), \(count("suppressed_by IS NOT NULL")), \(count("state = 'open'"))
+                FROM risk_items WHERE first_seen >= ? AND first_seen < ? AND drill = false GROUP BY category
+                """, a) { out[row[0].string] = WeeklyAnalysisFigures.CategoryItems(n: row[1].int, muted: row[2].int, open: row[3].int) }
             return out
         }
         let items = try itemsByCategory(span), lastItems = try itemsByCategory(lastSpan)
         var docs: [String: [String: Int]] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT category, kind, COUNT(*) FROM slips WHERE issued_at >= ? AND issued_at < ? AND \(Self.slipIsReal("slips")) GROUP BY category, kind", arguments: span) {
-            docs[row[0], default: [:]][row[1]] = row[2]
+        for row in try sql.rows("SELECT category, kind, COUNT(*) FROM slips WHERE issued_at >= ? AND issued_at < ? AND \(ListQuery.slipIsReal("slips")) GROUP BY category, kind", span) {
+            docs[row[0].string, default: [:]][row[1].string] = row[2].int
         }
         var cases: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT category, COUNT(*) FROM cases WHERE opened_at >= ? AND opened_at < ? AND drill = 0 GROUP BY category", arguments: span) {
-            cases[row[0]] = row[1]
+        for row in try sql.rows("SELECT category, COUNT(*) FROM cases WHERE opened_at >= ? AND opened_at < ? AND drill = false GROUP BY category", span) {
+            cases[row[0].string] = row[1].int
         }
 
         // By street: the street each zone belongs to (the zone itself when it has none).
@@ -144,15 +150,15 @@ extension DisputeStore {
                 UNION ALL SELECT up.code, z.parent FROM up JOIN zones z ON z.code = up.anc WHERE z.parent IS NOT NULL),
             street(code, street) AS (SELECT up.code, up.anc FROM up JOIN zones z ON z.code = up.anc WHERE z.level = 'street')
             """
-        func byStreet(_ table: String, _ time: String, _ a: StatementArguments, drill: Bool) throws -> [String: Int] {
+        func byStreet(_ table: String, _ time: String, _ a: [ReportValue], drill: Bool) throws -> [String: Int] {
             var out: [String: Int] = [:]
             // Drills are left out: by their own flag, or (slips, which have none) by their items and case.
-            let real = drill ? " AND t.drill = 0" : " AND \(Self.slipIsReal("t"))"
-            for row in try Row.fetchAll(db, sql: """
+            let real = drill ? " AND t.drill = false" : " AND \(ListQuery.slipIsReal("t"))"
+            for row in try sql.rows("""
                 \(streetCTE)
                 SELECT COALESCE(street.street, t.zone), COUNT(*) FROM \(table) t LEFT JOIN street ON street.code = t.zone
-                WHERE t.\(time) >= ? AND t.\(time) < ?\(real) GROUP BY 1
-                """, arguments: a) { out[row[0]] = row[1] }
+                WHERE t.\(time) >= ? AND t.\(time) < ?\(real) GROUP BY COALESCE(street.street, t.zone)
+                """, a) { out[row[0].string] = row[1].int }
             return out
         }
         let streetItems = try byStreet("risk_items", "first_seen", span, drill: true)
@@ -160,50 +166,47 @@ extension DisputeStore {
         let streetSlips = try byStreet("slips", "issued_at", span, drill: false)
         let streetCases = try byStreet("cases", "opened_at", span, drill: true)
         var names: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT code, name FROM zones") { names[row[0]] = row[1] }
+        for row in try sql.rows("SELECT code, name FROM zones", []) { names[row[0].string] = row[1].string }
 
         // Hotspots: grids (zones as placed) and cameras with the most items, and their leading category.
         func top(_ key: String, _ filter: String) throws -> [WeeklyAnalysisFigures.Hotspot] {
-            try Row.fetchAll(db, sql: """
+            try sql.rows("""
                 SELECT r.\(key), COUNT(*) AS n,
-                    (SELECT r2.category FROM risk_items r2 WHERE r2.\(key) = r.\(key) AND r2.first_seen >= ?1 AND r2.first_seen < ?2 AND r2.drill = 0 \(filter.replacingOccurrences(of: "r.", with: "r2."))
-                     GROUP BY r2.category ORDER BY COUNT(*) DESC, r2.category LIMIT 1),
-                    (SELECT COUNT(*) FROM risk_items r3 WHERE r3.\(key) = r.\(key) AND r3.first_seen >= ?3 AND r3.first_seen < ?4 AND r3.drill = 0 \(filter.replacingOccurrences(of: "r.", with: "r3.")))
-                FROM risk_items r WHERE r.first_seen >= ?1 AND r.first_seen < ?2 AND r.drill = 0 \(filter)
-                GROUP BY r.\(key) ORDER BY n DESC, r.\(key) LIMIT 10
-                """, arguments: [week.start, week.end, last.start, last.end]).map {
-                WeeklyAnalysisFigures.Hotspot(key: $0[0], n: $0[1], topCategory: $0[2], lastWeek: $0[3])
+                    (SELECT r2.category FROM risk_items r2 WHERE r2.\(key) = r.\(key) AND r2.first_seen >= ?1 AND r2.first_seen < ?2 AND r2.drill = false \(filter.replacingOccurrences(of: "r.", with: "r2."))
+                     GROUP BY r2.category ORDER BY COUNT(*) DESC, \(sql.bytes("r2.category")) LIMIT 1),
+                    (SELECT COUNT(*) FROM risk_items r3 WHERE r3.\(key) = r.\(key) AND r3.first_seen >= ?3 AND r3.first_seen < ?4 AND r3.drill = false \(filter.replacingOccurrences(of: "r.", with: "r3.")))
+                FROM risk_items r WHERE r.first_seen >= ?1 AND r.first_seen < ?2 AND r.drill = false \(filter)
+                GROUP BY r.\(key) ORDER BY n DESC, \(sql.bytes("r.\(key)")) LIMIT 10
+                """, [.double(week.start), .double(week.end), .double(last.start), .double(last.end)]).map {
+                WeeklyAnalysisFigures.Hotspot(key: $0[0].string, n: $0[1].int, topCategory: $0[2].optionalString, lastWeek: $0[3].int)
             }
         }
         let gridRows = try top("zone", "")
         var cameraNames: [String: (name: String, zone: String)] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, name, COALESCE(zone, '') FROM cameras") { cameraNames[row[0]] = (row[1], row[2]) }
+        for row in try sql.rows("SELECT id, name, COALESCE(zone, '') FROM cameras", []) { cameraNames[row[0].string] = (row[1].string, row[2].string) }
         let camRows = try top("source", "AND r.source_kind = 'camera'")
 
         // Day by day: items this week and last; patrol coverage this week.
         func perDay(_ list: [ReportDay]) throws -> [Int] {
-            try Row.fetchAll(db, sql: """
+            try sql.rows("""
                 WITH \(daysCTE(list))
-                SELECT d.day, (SELECT COUNT(*) FROM risk_items r WHERE r.first_seen >= d.start AND r.first_seen < d."end" AND r.drill = 0)
+                SELECT d.day, (SELECT COUNT(*) FROM risk_items r WHERE r.first_seen >= d.start AND r.first_seen < d."end" AND r.drill = false)
                 FROM days d ORDER BY d.day
-                """).map { $0[1] }
+                """, []).map { $0[1].int }
         }
         let daily = try perDay(days), lastDaily = try perDay(lastDays)
-        let patrolRows = try Row.fetchAll(db, sql: """
+        let patrolRows = try sql.rows("""
             WITH \(daysCTE(days))
-            SELECT d.day, COUNT(s.id), COALESCE(SUM(s.status IN ('on_time', 'late')), 0), COALESCE(SUM(s.status = 'late'), 0),
-                   COALESCE(SUM(s.status = 'missed'), 0), COALESCE(SUM(s.status = 'outside_radius'), 0)
+            SELECT d.day, COUNT(s.id), \(count("s.status IN ('on_time', 'late')")), \(count("s.status = 'late'")),
+                   \(count("s.status = 'missed'")), \(count("s.status = 'outside_radius'"))
             FROM days d LEFT JOIN patrol_slots s ON s.due_at >= d.start AND s.due_at < d."end" GROUP BY d.day ORDER BY d.day
-            """).map { WeeklyAnalysisFigures.PatrolDay(day: $0[0], due: $0[1], covered: $0[2], late: $0[3], missed: $0[4], flagged: $0[5]) }
-        let lastPatrol = try Row.fetchOne(db, sql: "SELECT COUNT(*), COALESCE(SUM(status IN ('on_time', 'late')), 0) FROM patrol_slots WHERE due_at >= ? AND due_at < ?", arguments: lastSpan)
+            """, []).map { WeeklyAnalysisFigures.PatrolDay(day: $0[0].string, due: $0[1].int, covered: $0[2].int, late: $0[3].int, missed: $0[4].int, flagged: $0[5].int) }
+        let lastPatrol = try sql.row("SELECT COUNT(*), \(count("status IN ('on_time', 'late')")) FROM patrol_slots WHERE due_at >= ? AND due_at < ?", lastSpan)
 
         return WeeklyAnalysisFigures(
             items: items, lastItems: lastItems, documents: docs, cases: cases,
             streetItems: streetItems, streetLast: streetLast, streetSlips: streetSlips, streetCases: streetCases, zoneNames: names,
             hotGrids: gridRows, hotCameras: camRows, cameras: cameraNames, daily: daily, lastDaily: lastDaily,
-            patrol: patrolRows, lastPatrolDue: lastPatrol?[0] ?? 0, lastPatrolCovered: lastPatrol?[1] ?? 0)
+            patrol: patrolRows, lastPatrolDue: lastPatrol?[0].int ?? 0, lastPatrolCovered: lastPatrol?[1].int ?? 0)
     }
-
-    /// SQL: the slip aliased `t` is not a drill's (`ListQuery.slipIsReal`).
-    static func slipIsReal(_ t: String) -> String { ListQuery.slipIsReal(t) }
 }

@@ -9,7 +9,7 @@ import Foundation
 /// Every call is synchronous and may block its thread while it waits for the
 /// store: the HTTP side calls it from its own threads (`StoreThreads`), never
 /// from an event loop or Swift concurrency's cooperative pool.
-public protocol DispatchStore: Sendable {
+public protocol DispatchStore: ReportStore {
     // MARK: Lists and objects
 
     /// A page of risk items matching `q`, newest first.
