@@ -133,7 +133,7 @@ struct CLITests {
             """)
         let commands: [[String]] = [
             ["status"], ["cases", "list"], ["items", "list"], ["dead-letters", "list"], ["adapters", "unmapped"],
-            ["report", "daily"], ["store", "backup", dir.file("copy.sqlite")], ["store", "vacuum"],
+            ["store", "backup", dir.file("copy.sqlite")], ["store", "vacuum"],
         ]
         for args in commands {
             let (status, out) = try runProcess(exe, args + ["--config", config])
@@ -141,9 +141,9 @@ struct CLITests {
             #expect(out.contains("store.kind is postgres"), "\(args): \(out)")
             #expect(out.contains("pass --store PATH"), "\(args): \(out)")
         }
-        // Silences and case actions act on PostgreSQL itself, as the hub's HTTP API does: here there is no server.
+        // Silences, case actions and reports go to PostgreSQL itself, as the hub's HTTP API does: here there is no server.
         for args in [["silences", "list"], ["silences", "add", "--category", "motion", "--by", "op", "--comment", "test", "--duration", "1h"],
-                     ["cases", "act", "AJ-00000001", "acknowledge", "--by", "op"]] {
+                     ["cases", "act", "AJ-00000001", "acknowledge", "--by", "op"], ["report", "daily"]] {
             let (status, out) = try runProcess(exe, args + ["--config", config])
             #expect(status != 0, "\(args): \(out)")
             #expect(out.contains("cannot connect to postgres://patrolhub@127.0.0.1:1/city"), "\(args): \(out)")

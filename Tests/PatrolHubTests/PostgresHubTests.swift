@@ -353,6 +353,8 @@ struct PostgresHubTests {
             let (expireStatus, expireOut) = try runProcess(exe, ["silences", "expire", silenceID, "--by", "op-2", "--config", config])
             #expect(expireStatus == 0, "\(expireOut)")
             #expect(try await clients[1].get("/api/v1/silences").ids().isEmpty, "the expired silence is no longer listed")
+            let (reportStatus, reportOut) = try runProcess(exe, ["report", "weekly", "--format", "csv", "--config", config])
+            #expect(reportStatus == 0 && !reportOut.isEmpty, "\(reportOut)")
             let (statusStatus, statusOut) = try runProcess(exe, ["status", "--config", config])
             #expect(statusStatus != 0 && statusOut.contains("HTTP API"), "status still reads SQLite only, and says where to look: \(statusOut)")
         } catch {

@@ -87,12 +87,12 @@ func configuredSQLiteStore(_ cfg: HubConfig) throws -> String {
     throw HubError.cli("""
         \(cfg.file): store.kind is postgres: this command reads and writes SQLite stores only, and the file at \
         store.path (\(cfg.store.path)) is not the store this hub writes (\(cfg.store.url.map { "\($0)" } ?? "PostgreSQL")). \
-        Use the hub's HTTP API, which reads and writes PostgreSQL (as `silences` and `cases act` do; docs/POSTGRES.md), or pass --store PATH to use a SQLite file on purpose
+        Use the hub's HTTP API, which reads and writes PostgreSQL (as `silences`, `cases act` and `report` do; docs/POSTGRES.md), or pass --store PATH to use a SQLite file on purpose
         """)
 }
 
 /// Runs `body` on the dispute store of `cfg` for the commands that act on it as an operator
-/// does (`silences`, `cases act`): the SQLite file `override` (`--store`) or `store.path`, or
+/// does (`silences`, `cases act`, `report`): the SQLite file `override` (`--store`) or `store.path`, or
 /// with `store.kind: postgres` the PostgreSQL store itself (a connection of the command's own,
 /// closed after `body`), as the hub's HTTP API does.
 func withDispatchStore<T>(_ cfg: HubConfig?, override: String?, whereFrom: String, _ body: (any DispatchStore) throws -> T) throws -> T {

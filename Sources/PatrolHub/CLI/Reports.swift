@@ -35,20 +35,21 @@ extension PatrolHubCommand {
             guard ReportCatalog.builder(kind) != nil else { throw HubError.cli(HubError.reportUnavailable(kind).description) }
             // With --store the config is optional (its timezone is used when the file is there).
             let cfg = store != nil && !FileManager.default.fileExists(atPath: config.config) ? HubConfig() : try config.load()
-            let path = try store ?? configuredSQLiteStore(cfg)
-            let opened = try openExistingStore(path, whereFrom: store == nil ? "store.path in \(cfg.file)" : "")
             let context = ReportContext(timeZone: cfg.timezone, now: Date())
-            let day: LocalDay
-            if let date {
-                guard let d = LocalDay(date) else { throw HubError.cli("--date must be a day YYYY-MM-DD, not '\(date)'") }
-                day = d
-            } else {
-                var cal = Calendar(identifier: .gregorian)
-                cal.timeZone = cfg.timezone
-                let c = cal.dateComponents([.year, .month, .day], from: context.now)
-                day = LocalDay(year: c.year!, month: c.month!, day: c.day!)
+            // The SQLite file (--store or store.path), or with store.kind: postgres the PostgreSQL store, as the API reads it.
+            let (report, day) = try withDispatchStore(cfg, override: store, whereFrom: "store.path in \(cfg.file)") { opened in
+                let day: LocalDay
+                if let date {
+                    guard let d = LocalDay(date) else { throw HubError.cli("--date must be a day YYYY-MM-DD, not '\(date)'") }
+                    day = d
+                } else {
+                    var cal = Calendar(identifier: .gregorian)
+                    cal.timeZone = cfg.timezone
+                    let c = cal.dateComponents([.year, .month, .day], from: context.now)
+                    day = LocalDay(year: c.year!, month: c.month!, day: c.day!)
+                }
+                return (try ReportCatalog.build(kind, date: day, context: context, store: opened), day)
             }
-            let report = try ReportCatalog.build(kind, date: day, context: context, store: opened)
             let text = ReportRenderer.render(report, as: format)
             if let output {
                 try writeTextFile(text, to: output)

@@ -122,7 +122,7 @@ struct Hub {
             }
             logger.warning("store.postgres_partial", metadata: [
                 "store.url": "\(url)",
-                "store.not_yet": "store backups and the report command do not run on PostgreSQL yet (docs/POSTGRES.md)",
+                "store.not_yet": "store backups do not run on PostgreSQL (use pg_dump; docs/POSTGRES.md)",
             ])
         } else {
             store = try DisputeStore(path: config.store.path, synchronous: config.store.synchronous, memoryMiB: config.store.memoryMiB)
