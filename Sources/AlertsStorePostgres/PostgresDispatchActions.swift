@@ -13,11 +13,15 @@ extension PostgresDispatchStore {
     /// Applies an operator action to a case in one `exclusive` transaction (see
     /// `DisputeStore.act(on:_:now:outputPrefix:)`): the case row, its transition, an audit row,
     /// the case on `{outputPrefix}/out/cases`, and the documents an ending action closes.
-    public func act(on caseID: String, _ action: CaseAction, now: Date, outputPrefix: String) throws -> Case {
+    public func act(on caseID: String, _ action: CaseAction, now requested: Date, outputPrefix: String) throws -> Case {
         try actions.exclusive { b in
             guard let current = try b.fetchCase(id: caseID) else {
                 throw HubError.caseAction(.unknownCase, "no case \(caseID)")
             }
+            // Never before the case's last transition: an action that waited for another one (or for a
+            // batch) is recorded after it, so its history reads in order by time.
+            let last = try b.run("SELECT MAX(at) FROM case_transitions WHERE case_id = \(caseID)").rows.first?.decode(Double?.self) ?? nil
+            let now = max(requested, last.map(Date.init(timeIntervalSince1970:)) ?? requested)
             let (next, transition) = try current.applying(action, at: now)
             let actions = try b.run("SELECT COUNT(*) FROM case_transitions WHERE case_id = \(caseID)").rows.first?.decode(Int.self) ?? 0
             if actions >= CaseAction.maxActionsPerCase, action.kind != .close, action.kind != .falseAlarm {
@@ -187,16 +191,19 @@ extension PostgresDispatchStore {
         }, mark: { queued in
             try actions.exclusive { b in
                 let t = now.timeIntervalSince1970
+                var marked: Set<Int64> = []
                 for (id, key) in queued {
-                    let marked = try b.changes("""
+                    let n = try b.changes("""
                         UPDATE dead_letters SET replayed_at = \(t), replayed_by = \(actor), replay_key = \(key) WHERE id = \(id) AND replayed_at IS NULL
                         """)
-                    guard marked > 0 else { continue } // a replay running at the same moment marked it
+                    guard n > 0 else { continue } // a replay running at the same moment marked it
+                    marked.insert(id)
                     try b.run("""
                         INSERT INTO audit_log(at, actor, subject, action, detail)
                         VALUES (\(t), \(actor), \("dead-letter-\(id)"), 'dead_letter.replayed', \("queued again as inbox key \(key)"))
                         """)
                 }
+                return marked
             }
         })
     }

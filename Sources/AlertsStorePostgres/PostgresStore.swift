@@ -187,41 +187,57 @@ public final class PostgresStore: PipelineStore, Sendable {
     /// numbers are given in commit order (a stream reading `seq > n` never skips a row that
     /// commits later with a smaller number).
     ///
-    /// It waits at most `actionLockTimeout` for the batches in flight, then throws `.storeBusy`.
+    /// It waits at most `actionLockTimeout` in all — for the actions before it on this connection,
+    /// then for the batches in flight — and then throws `.storeBusy`.
     func exclusive<T>(_ body: (PostgresBatch) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN", fenced: false, outputPrefix: "") { b in
-            try b.run(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(Self.actionLockTimeout)s'"))
+        let wait = actionWaitMilliseconds.load(ordering: .relaxed)
+        let deadline = Date().addingTimeInterval(Double(wait) / 1000)
+        let busy = HubError(.storeBusy, "the store is busy with the pipeline's batches (waited \(Double(wait) / 1000) s); try again")
+        return try transaction(begin: "BEGIN", fenced: false, outputPrefix: "", turnBefore: deadline, busy: busy) { b in
+            let left = max(1, Int(deadline.timeIntervalSinceNow * 1000))
+            try b.run(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = \(left)"))
             do {
                 try b.run("SELECT 1 FROM pipeline_leader WHERE id = 1 FOR UPDATE")
             } catch let error as HubError where error.context.values[Self.sqlStateKey] == "55P03" {
-                throw HubError(.storeBusy, "the store is busy with the pipeline's batches (waited \(Self.actionLockTimeout) s); try again")
+                throw busy
             }
             try b.run("SET LOCAL lock_timeout = 0")
             return try body(b)
         }
     }
 
-    /// How long an operator's action waits for the pipeline's batches, in seconds.
+    /// How long an operator's action waits for the pipeline's batches by default, in seconds.
     public static let actionLockTimeout = 10
+
+    /// How long this connection's actions wait in all (`exclusive`), in milliseconds
+    /// (`actionLockTimeout` unless a test shortens it).
+    public let actionWaitMilliseconds = Atomic<Int>(PostgresStore.actionLockTimeout * 1000)
 
     /// Whether the connection has closed (the server or the network ended it, or `close()`).
     public var isClosed: Bool { connection.isClosed }
 
-    private func transaction<T>(begin: String, fenced: Bool, outputPrefix: String, _ body: (PostgresBatch) throws -> T) throws -> T {
-        try turn.withLock {
-            try execute(begin)
-            do {
-                if fenced { try checkLead() }
-                let result = try body(PostgresBatch(store: self, outputPrefix: outputPrefix))
-                // An aborted transaction answers COMMIT with a ROLLBACK, not an error.
-                let done = try query(PostgresQuery(unsafeSQL: "COMMIT")).metadata.command
-                guard done == "COMMIT" else { throw HubError(.postgresStore, "PostgreSQL: the transaction was rolled back (\(done))") }
-                return result
-            } catch {
-                // A lost connection rolls back on the server by itself.
-                try? execute("ROLLBACK")
-                throw error
-            }
+    /// One transaction on the connection, in its turn; with `turnBefore`, the turn is waited for
+    /// until then at most (then `busy` is thrown).
+    private func transaction<T>(begin: String, fenced: Bool, outputPrefix: String, turnBefore deadline: Date? = nil, busy: HubError? = nil,
+                                _ body: (PostgresBatch) throws -> T) throws -> T {
+        if let deadline {
+            guard turn.lock(before: deadline) else { throw busy ?? HubError(.storeBusy, "the store is busy") }
+        } else {
+            turn.lock()
+        }
+        defer { turn.unlock() }
+        try execute(begin)
+        do {
+            if fenced { try checkLead() }
+            let result = try body(PostgresBatch(store: self, outputPrefix: outputPrefix))
+            // An aborted transaction answers COMMIT with a ROLLBACK, not an error.
+            let done = try query(PostgresQuery(unsafeSQL: "COMMIT")).metadata.command
+            guard done == "COMMIT" else { throw HubError(.postgresStore, "PostgreSQL: the transaction was rolled back (\(done))") }
+            return result
+        } catch {
+            // A lost connection rolls back on the server by itself.
+            try? execute("ROLLBACK")
+            throw error
         }
     }
 

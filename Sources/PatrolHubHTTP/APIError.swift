@@ -59,6 +59,9 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
                 self = .field(e.field ?? "", e.message)
             case .storeBusy:
                 self.init(.serviceUnavailable, e.message, headers: [.retryAfter: "5"])
+            case .postgresStore where e.context.values["sqlstate"] == nil:
+                // The PostgreSQL store cannot be reached (no answer, a closed connection): not the request's fault.
+                self.init(.serviceUnavailable, "the dispute store cannot be reached now; try again", headers: [.retryAfter: "5"])
             case .reportUnavailable:
                 let kind = e.id ?? ""
                 self.init(ReportCatalog.kinds.contains(kind) ? .notImplemented : .notFound, "\(e)")

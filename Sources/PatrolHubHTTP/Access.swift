@@ -66,6 +66,11 @@ struct HubRequestContext: RequestContext, RemoteAddressRequestContext {
         guard let c = claimed?.trimmingCharacters(in: .whitespaces), !c.isEmpty else {
             throw APIError.badRequest("\(field) is required: who does this")
         }
+        // It goes into the audit log and onto terminals (`patrolhub` lists): a name, not a payload.
+        guard c.count <= 200 else { throw APIError.field(field, "at most 200 characters") }
+        guard !c.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError.field(field, "must not hold control characters")
+        }
         return c
     }
 }

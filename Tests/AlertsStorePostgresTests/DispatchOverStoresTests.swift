@@ -1,6 +1,7 @@
 @testable import AlertsStore
 @testable import AlertsStorePostgres
 import Foundation
+import Synchronization
 import GRDB
 import PostgresNIO
 import PostgresTestSupport
@@ -344,6 +345,56 @@ struct DispatchOverStoresTests {
             _ = try? dispatch.addSilence(silence, policy: SilencePolicy(), authority: .operator)
             let saved = try dispatch.addSilence(silence, policy: SilencePolicy(), authority: .operator)
             #expect(try dispatch.silences(endingAfter: nil).map(\.id).contains(saved.id))
+        }
+    }
+
+    @Test("PostgreSQL: actions that cannot get past a long batch are refused as busy within their wait, queued ones too")
+    func busyActionsAreRefused() async throws {
+        try await onDedicatedThread {
+            let db = try TestPostgres.freshDatabase("dispatch-busy")
+            let dispatch = try PostgresDispatchStore(connect: {
+                let s = try PostgresStore(url: db.url, password: db.password)
+                s.actionWaitMilliseconds.store(300, ordering: .relaxed)
+                return s
+            }, inbox: nil)
+            defer { dispatch.close() }
+            let batch = try PostgresStore(url: db.url, password: db.password)
+            defer { batch.close() }
+            // A "batch" holding the leader row (as every batch does) until told to stop.
+            let released = Atomic<Bool>(false), holding = DispatchSemaphore(value: 0), stop = DispatchSemaphore(value: 0)
+            let holder = Thread {
+                _ = try? batch.batch(outputPrefix: "") { _ in
+                    holding.signal()
+                    _ = stop.wait(timeout: .now() + 30)
+                }
+                released.store(true, ordering: .relaxed)
+            }
+            holder.start()
+            holding.wait()
+            let results = Mutex<[String]>([])
+            let group = DispatchGroup()
+            for n in 0..<3 {
+                group.enter()
+                Thread {
+                    let silence = Silence(id: "", category: .motion, startsAt: T.at(0), endsAt: T.at(60), createdBy: "op-\(n)", comment: "works", createdAt: T.at(0))
+                    do {
+                        _ = try dispatch.addSilence(silence, policy: SilencePolicy(), authority: .operator)
+                        results.withLock { $0.append("added") }
+                    } catch let e as HubError {
+                        results.withLock { $0.append(e.code.rawValue + (released.load(ordering: .relaxed) ? " after the batch" : "")) }
+                    } catch {
+                        results.withLock { $0.append("\(error)") }
+                    }
+                    group.leave()
+                }.start()
+            }
+            group.wait()
+            stop.signal()
+            #expect(results.withLock { $0 } == ["store_busy", "store_busy", "store_busy"], "each refused while the batch still held the store")
+            // Once the batch has committed, an action goes through; reads never waited for it.
+            while !released.load(ordering: .relaxed) { Thread.sleep(forTimeInterval: 0.01) }
+            let silence = Silence(id: "", category: .motion, startsAt: T.at(0), endsAt: T.at(60), createdBy: "op", comment: "works", createdAt: T.at(0))
+            #expect(try dispatch.addSilence(silence, policy: SilencePolicy(), authority: .operator).id == "JM-000001")
         }
     }
 }

@@ -33,11 +33,15 @@ extension DisputeStore {
     /// - Throws: `HubError.caseAction` (`.unknownCase`, `.illegalTransition`,
     ///   `.invalidAction`) with a one-line message; nothing is written then.
     @discardableResult
-    public func act(on caseID: String, _ action: CaseAction, now: Date, outputPrefix: String) throws -> Case {
+    public func act(on caseID: String, _ action: CaseAction, now requested: Date, outputPrefix: String) throws -> Case {
         try writer.write { db in
             guard let current = try Self.fetchCase(id: caseID, db: db) else {
                 throw HubError.caseAction(.unknownCase, "no case \(caseID)")
             }
+            // Never before the case's last transition: an action that waited for another one is
+            // recorded after it, so its history reads in order by time.
+            let last = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM case_transitions WHERE case_id = ?", arguments: [caseID])
+            let now = max(requested, last.map(Date.init(timeIntervalSince1970:)) ?? requested)
             let (next, transition) = try current.applying(action, at: now)
             // A case's whole history is shown, published and read back by every board that has the
             // case open, after every action: bounded, so that one operator cannot make it megabytes.

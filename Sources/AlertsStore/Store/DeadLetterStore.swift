@@ -255,11 +255,14 @@ extension DisputeStore {
                     UPDATE dead_letters SET replayed_at = ?, replayed_by = ?, replay_key = ? WHERE id = ? AND replayed_at IS NULL
                     """)
                 let audit = try db.cachedStatement(sql: "INSERT INTO audit_log(at, actor, subject, action, detail) VALUES (?, ?, ?, 'dead_letter.replayed', ?)")
+                var marked: Set<Int64> = []
                 for (id, key) in queued {
                     try mark.execute(arguments: [now.timeIntervalSince1970, actor, key, id])
                     guard db.changesCount > 0 else { continue } // a replay running at the same moment marked it
+                    marked.insert(id)
                     try audit.execute(arguments: [now.timeIntervalSince1970, actor, "dead-letter-\(id)", "queued again as inbox key \(key)"])
                 }
+                return marked
             }
         })
     }
@@ -306,12 +309,12 @@ extension DeadLetterReplay {
     /// The replay of `replayDeadLetters`, whatever the store: the selection (not replayed yet, at
     /// most `DisputeStore.maxReplay`) read in chunks by `select(selection, afterID, limit)`
     /// (rows by id with their bytes), each chunk's replayable ones handed to `ingest` (the
-    /// hub's inbox) and then to `mark` (replayed, with an audit row each). With `dryRun`
-    /// neither is called.
+    /// hub's inbox) and then to `mark` (replayed, with an audit row each; it returns the ids it
+    /// marked, and the answer lists only those as queued). With `dryRun` neither is called.
     public static func run(_ q: DeadLetterQuery, force: Bool, dryRun: Bool,
                            select: (DeadLetterQuery, Int64, Int) throws -> [(DeadLetter, [UInt8])],
                            ingest: ([InboxMessage]) throws -> Void,
-                           mark: ([(id: Int64, key: String)]) throws -> Void) throws -> DeadLetterReplay {
+                           mark: ([(id: Int64, key: String)]) throws -> Set<Int64>) throws -> DeadLetterReplay {
         var selection = q
         selection.replayed = false
         selection.cursor = nil
@@ -334,11 +337,13 @@ extension DeadLetterReplay {
                     queued.append((d.id, StableHash.hex(key)))
                 }
             }
-            result.queued += queued
             if !dryRun, !messages.isEmpty {
                 try ingest(messages)
-                try mark(queued)
+                // Only those this replay marked: a replay running at the same moment answers for the others.
+                let marked = try mark(queued)
+                queued = queued.filter { marked.contains($0.id) }
             }
+            result.queued += queued
             result.more = rows.count > chunk
             guard rows.count > chunk, let last = rows.prefix(chunk).last else { break }
             after = last.0.id
