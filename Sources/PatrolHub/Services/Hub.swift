@@ -109,7 +109,7 @@ struct Hub {
                 if let zones { try pg.saveZones(zones) }
                 try pg.saveRegistry(registry, zoneOf: { placer.cameraPlacement($0.id)?.zone })
                 if config.http.enabled {
-                    // The API's reads and operator actions on a connection of their own: they never wait for the pipeline's.
+                    // The API's reads and operator actions on connections of their own (`PostgresDispatchStore`): they never wait for the pipeline's.
                     let passwordFile = config.store.passwordFile
                     dispatch = try PostgresDispatchStore(connect: { try PostgresStore(url: url, passwordFile: passwordFile, logger: logger) }, inbox: store)
                     try metrics.startCounting(store: dispatch!)
