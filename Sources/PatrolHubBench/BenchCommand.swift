@@ -123,6 +123,8 @@ extension PatrolHubBenchCommand {
         @Option(help: "Events queued for the backlog run.") var backlog = 100_000
         @Option(help: "Comma-separated: idle, latency, backlog.") var only = "idle,latency,backlog"
         @Option(help: "A folder for each latency run's per-message CSV (sent_s,latency_ms).") var latencyTrace: String?
+        @Option(help: "The benchmark broker's max_inflight_messages (QoS 1 messages in flight per client; default: the hub's own default).")
+        var brokerInflight = HubConfig().broker.maxInflightMessages
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -138,6 +140,7 @@ extension PatrolHubBenchCommand {
             bench.latencySeconds = latencySeconds
             bench.backlog = backlog
             bench.traceDir = latencyTrace
+            bench.brokerInflight = brokerInflight
             bench.measurements = Set(only.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
             let samples = try await bench.run { name, run, sample in
                 // Each row as it is measured (standard output is buffered when piped).

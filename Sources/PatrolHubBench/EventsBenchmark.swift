@@ -46,6 +46,10 @@ struct EventsBenchmark {
     /// When set, each latency run's messages go to `DIR/NAME-runR.csv` (`sent_s,latency_ms,inbox_ms`,
     /// send time from the first message): where in time the tail comes from.
     var traceDir: String?
+    /// The broker's `max_inflight_messages`: how many QoS 1 messages it sends a client before the
+    /// client's PUBACKs. The hub acknowledges a group only once it is committed, so this window
+    /// bounds how many messages one inbox commit can take while a backlog drains.
+    var brokerInflight = HubConfig().broker.maxInflightMessages
     var logger: Logger
 
     /// One binary's figures in one run.
@@ -68,7 +72,7 @@ struct EventsBenchmark {
         try? FileManager.default.removeItem(atPath: root)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let broker = EmbeddedBroker(options: .init(dataDir: root + "/broker", maxQueuedMessages: max(backlog * 2, 1_000_000), maxInflightMessages: 100), logger: logger)
+        let broker = EmbeddedBroker(options: .init(dataDir: root + "/broker", maxQueuedMessages: max(backlog * 2, 1_000_000), maxInflightMessages: brokerInflight), logger: logger)
         if measurements.contains("latency") || measurements.contains("backlog") {
             try FileManager.default.createDirectory(atPath: root + "/broker", withIntermediateDirectories: true)
             try broker.start()

@@ -192,6 +192,12 @@ struct RequestPolicyMiddleware: RouterMiddleware {
             || request.uri.queryParameters.contains(where: { $0.key.contains("\0") || $0.value.contains("\0") }) {
             throw APIError.badRequest("the request's path or query holds a NUL character (%00)")
         }
+        // Every parameter is read once: a repeated one would leave which value counts to the
+        // reader (a proxy or a log may have checked the other one), so it is refused.
+        var seen = Set<Substring>()
+        for (key, _) in request.uri.queryParameters where !seen.insert(key).inserted {
+            throw APIError.badRequest("the query parameter '\(key.prefix(40))' is given more than once")
+        }
         return try await next(request, context)
     }
 }

@@ -29,6 +29,18 @@ extension Request {
     }
 }
 
+extension HubRequestContext {
+    /// A path parameter percent-decoded, as a client encodes an id (`AJ%2D1` is `AJ-1`);
+    /// a 400 when its escapes are not valid UTF-8.
+    func pathParameter(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("\(name): the path's percent-encoding is not valid UTF-8")
+        }
+        return decoded
+    }
+}
+
 /// Logs each request at debug level (`--log-level debug`): method, path
 /// and status — never the query, which may hold a stream's `access_token`.
 struct RequestLogMiddleware: RouterMiddleware {
@@ -88,6 +100,15 @@ struct RouteContext: Sendable {
 enum DispatchRoutes {
     /// A yes/no query parameter: absent or `false` is no, `true` yes; anything else (`TRUE`, `1`)
     /// is a 400, so a mistyped `purge` never quietly does the milder thing.
+    /// Who the body says acts (`by`, `created_by`), before a token's name overrides it: a 400 for a
+    /// body that is not an object or a name that is not a string, not the "is required" of a missing one.
+    static func claimed(_ body: JSONValue, _ field: String) throws -> String? {
+        guard body.objectValue != nil else { throw APIError.badRequest("the body must be a JSON object, found \(body.typeName)") }
+        guard let value = body[field], !value.isNull else { return nil }
+        guard let name = value.stringValue else { throw APIError.field(field, "expected a string, found \(value.typeName)") }
+        return name
+    }
+
     static func flag(_ request: Request, _ name: String) throws -> Bool {
         guard let value = request.uri.queryParameters[name[...]] else { return false }
         switch value {
@@ -145,14 +166,14 @@ enum DispatchRoutes {
             return try await io { try api.cases(try api.listQuery(query, for: .cases)) }
         }
         v1.get("cases/:id") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             return try await io { try api.caseDetail(id: id) }
         }
         v1.post("cases/:id/actions") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
-            let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
-            let id = try context.parameters.require("id")
+            let author = try context.actor(claimed: try Self.claimed(body, "by"), field: "by")
+            let id = try context.pathParameter("id")
             return try await io { try api.act(caseID: id, body: body, by: author) }
         }
         v1.get("slips") { request, _ in
@@ -164,7 +185,7 @@ enum DispatchRoutes {
             return try await io { try api.zones(query) }
         }
         v1.get("zones/:code") { _, context in
-            let code = try context.parameters.require("code")
+            let code = try context.pathParameter("code")
             return try await io { try api.zone(code: code) }
         }
 
@@ -175,12 +196,12 @@ enum DispatchRoutes {
         v1.post("silences") { request, context in
             try context.require(.operator)
             let body = try await request.jsonBody()
-            let author = try context.actor(claimed: body["created_by"]?.stringValue, field: "created_by")
+            let author = try context.actor(claimed: try Self.claimed(body, "created_by"), field: "created_by")
             return EditedResponse(status: .created, response: try await io { try api.addSilence(body: body, createdBy: author, role: context.identity?.role) })
         }
         v1.delete("silences/:id") { request, context in
             try context.require(.operator)
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             let purge = try Self.flag(request, "purge")
             if purge { try context.require(.supervisor) }
             let author = try context.actor(claimed: request.uri.queryParameters["by"].map(String.init), field: "by")
@@ -196,18 +217,18 @@ enum DispatchRoutes {
             try await io { try api.deadLetterSummary() }
         }
         v1.get("dead-letters/:id") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try context.pathParameter("id")
             return try await io { try api.deadLetter(id: id) }
         }
         v1.post("dead-letters/replay") { request, context in
             try context.require(.supervisor)
             let body = try await request.jsonBody()
-            let author = try context.actor(claimed: body["by"]?.stringValue, field: "by")
+            let author = try context.actor(claimed: try Self.claimed(body, "by"), field: "by")
             return try await io { try api.replayDeadLetters(body: body, by: author) }
         }
 
         v1.get("reports/:kind") { request, context in
-            let kind = try context.parameters.require("kind")
+            let kind = try context.pathParameter("kind")
             let query = request.queryPairs
             let (text, type) = try await io { try api.report(kind: kind, query) }
             return Response(status: .ok, headers: [.contentType: type, .contentSecurityPolicy: BoardPage.contentSecurityPolicy],

@@ -154,6 +154,47 @@ struct InProcessAPITests {
         }
     }
 
+    @Test("what a client encodes is read as it meant it: percent-encoded ids; a repeated parameter, a non-string by, a non-object body are 400s")
+    func inputIsReadOneWay() async throws {
+        let hub = try InProcessHub()
+        let id = try #require(try hub.store.casesPage(ListQuery()).items.first?.id)
+        try await hub.test { c in
+            // An id as a client library encodes it: every byte but letters and digits escaped.
+            let escaped = id.utf8.map { b -> String in
+                let ch = Character(UnicodeScalar(b))
+                return ch.isLetter || ch.isNumber ? String(ch) : String(format: "%%%02X", b)
+            }.joined()
+            try #require(escaped != id)
+            let detail = try await c.call(.get, "/api/v1/cases/\(escaped)")
+            #expect(detail.status == .ok, "\(escaped): \(detail.text)")
+            #expect(detail.json["id"]?.stringValue == id)
+            let badEscape = try await c.call(.get, "/api/v1/cases/AJ%FF%FE")
+            #expect(badEscape.status == .badRequest, "\(badEscape.text)")
+
+            for uri in ["/api/v1/risk-items?limit=1&limit=1000", "/api/v1/silences?all=false&all=true", "/api/v1/stream?after=0&after=5"] {
+                let r = try await c.call(.get, uri)
+                #expect(r.status == .badRequest, "\(uri): \(r.text)")
+                #expect(r.errorMessage?.contains("given more than once") == true, "\(uri): \(r.text)")
+            }
+
+            let numericBy = try await c.call(.post, "/api/v1/cases/\(id)/actions", json: #"{"action":"acknowledge","by":42}"#)
+            #expect(numericBy.status == .badRequest)
+            #expect(numericBy.errorMessage == "field 'by': expected a string, found a number", "\(numericBy.text)")
+            let arrayBody = try await c.call(.post, "/api/v1/cases/\(id)/actions", json: #"["acknowledge"]"#)
+            #expect(arrayBody.status == .badRequest)
+            #expect(arrayBody.errorMessage == "the body must be a JSON object, found an array", "\(arrayBody.text)")
+            let silenceBy = try await c.call(.post, "/api/v1/silences", json: #"{"zone":"Z","duration":"1e3s","comment":"x","created_by":["op"]}"#)
+            #expect(silenceBy.status == .badRequest)
+            #expect(silenceBy.errorMessage == "field 'created_by': expected a string, found an array", "\(silenceBy.text)")
+            let exponent = try await c.call(.post, "/api/v1/silences", json: #"{"category":"intrusion","duration":"1e3s","comment":"x","created_by":"op"}"#)
+            #expect(exponent.status == .badRequest)
+            #expect(exponent.errorMessage?.hasPrefix("field 'duration'") == true, "\(exponent.text)")
+            let yearOne = try await c.call(.post, "/api/v1/silences", json: #"{"category":"intrusion","starts_at":"0001-01-01T00:00:00Z","duration":"1h","comment":"x","created_by":"op"}"#)
+            #expect(yearOne.status == .badRequest, "\(yearOne.text)")
+            #expect(yearOne.errorMessage?.contains("before it is created") == true, "\(yearOne.text)")
+        }
+    }
+
     @Test("an error quotes at most 1 KiB of what the caller sent: a long id, field value or header is cut")
     func errorsDoNotEchoLongInput() async throws {
         let hub = try InProcessHub()

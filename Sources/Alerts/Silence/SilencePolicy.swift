@@ -6,7 +6,8 @@ import Foundation
 /// - a category in `neverSilence` (default `sos`) cannot be silenced, and the
 ///   engine never mutes it even when an older or broader silence matches;
 /// - a silence lasts at most `maxDuration` (default 7 days) and starts at most
-///   `maxLeadTime` (30 days) after it is created;
+///   `maxLeadTime` (30 days) after it is created and at most `maxLookBack`
+///   (30 days) before (a silence for a past window mutes late events from it);
 /// - at most `maxUnended` (1 000) silences have not ended yet: the pipeline
 ///   matches every event against them, and each is kept until it ends;
 /// - the comment holds at most `maxCommentLength` characters, the other
@@ -26,6 +27,9 @@ public struct SilencePolicy: Sendable, Hashable {
     public static let maxFieldLength = 200
     /// The furthest ahead a silence may start (a silence far in the future never ends, so it is never pruned).
     public static let maxLeadTime: TimeInterval = 30 * 86_400
+    /// The furthest back a silence may start: far enough for the late events of a past
+    /// maintenance window, not a year-1 start that would make a silence that has always ended.
+    public static let maxLookBack: TimeInterval = 30 * 86_400
     /// The most silences not ended yet at once (the store refuses more).
     public static let maxUnended = 1_000
 
@@ -56,6 +60,9 @@ extension Silence {
         }
         if startsAt.timeIntervalSince(createdAt) > SilencePolicy.maxLeadTime {
             throw HubError.invalidSilence(field: "start", message: "a silence starts at most \(Self.durationText(SilencePolicy.maxLeadTime)) ahead; this one would start in \(Self.durationText(startsAt.timeIntervalSince(createdAt)))")
+        }
+        if createdAt.timeIntervalSince(startsAt) > SilencePolicy.maxLookBack {
+            throw HubError.invalidSilence(field: "start", message: "a silence starts at most \(Self.durationText(SilencePolicy.maxLookBack)) before it is created; this one would start \(Self.durationText(createdAt.timeIntervalSince(startsAt))) before")
         }
         let length = endsAt.timeIntervalSince(startsAt)
         if length > policy.maxDuration {

@@ -60,6 +60,33 @@ struct SilencePolicyTests {
         #expect(Self.refusal(store, Self.silence(zone: "Z-A", comment: "one more").with(createdAt: Self.at(2))) == nil)
     }
 
+    @Test("a silence starts at most 30 days before it is created: a past window, not year 1")
+    func silencesLookBackAtMostThirtyDays() throws {
+        let store = try Self.store()
+        var past = Self.silence(zone: "Z-A")
+        past.startsAt = Self.at(0).addingTimeInterval(-SilencePolicy.maxLookBack)
+        past.endsAt = past.startsAt.addingTimeInterval(3600)
+        #expect(Self.refusal(store, past) == nil, "the late events of last month's maintenance window can be muted")
+        var ancient = past
+        ancient.startsAt = Date(timeIntervalSince1970: -62_135_596_800) // 0001-01-01
+        ancient.endsAt = ancient.startsAt.addingTimeInterval(3600)
+        let refused = try #require(Self.refusal(store, ancient))
+        #expect(refused.field == "start")
+        #expect(refused.message.hasPrefix("a silence starts at most 30d before it is created"), "\(refused.message)")
+    }
+
+    @Test("a duration is plain digits and a unit: no exponent, sign, inf or nan")
+    func durationsArePlainDigits() {
+        #expect(DurationText.seconds("90s") == 90)
+        #expect(DurationText.seconds("30m") == 1800)
+        #expect(DurationText.seconds("1.5h") == 5400)
+        #expect(DurationText.seconds("2d") == 172_800)
+        for bad in ["1e3s", "1E3s", "+5m", "-5m", "infs", "nans", "0s", "0.0h", ".5h", "5.h", "1.2.3h", "s", "", "5", "5 m", " 5m", "5w",
+                    "0x10s", "１０m", "1234567890123456s"] {
+            #expect(DurationText.seconds(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func sosAndConfiguredCategoriesCannotBeSilenced() throws {
         let store = try Self.store()
         let sos = try #require(Self.refusal(store, Self.silence(category: .sos), authority: .supervisor))
