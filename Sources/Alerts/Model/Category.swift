@@ -85,6 +85,11 @@ public enum Category: String, Sendable, Codable, CaseIterable, Hashable, Compara
 
     /// By raw value, so lists and reports sort the same everywhere.
     public static func < (lhs: Category, rhs: Category) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// Hashed by its case, not its text: the default for a `String`-backed enum hashes the
+    /// raw value, and categories key the engine's windows and maps, looked up for every event.
+    /// (A case without payload is stored as its one-byte tag, `CategoryTests` checks the size.)
+    public func hash(into hasher: inout Hasher) { hasher.combine(unsafeBitCast(self, to: UInt8.self)) }
 }
 
 /// Severity follows GB/T 28181 alarm priority: 1 is the most severe, 4 the least.

@@ -101,6 +101,14 @@ public struct RiskEngine: Sendable {
         }
     }
     struct Occurrence: Hashable { var time: Date; var itemID: String }
+    /// The rules' intervals that end a warning slip: the dedup window (how long after its
+    /// last event an item, or an empty slip, goes quiet) and the repeat interval (how long a
+    /// slip takes new items).
+    struct SlipTiming {
+        var dedupWindow: TimeInterval
+        var repeatInterval: TimeInterval
+    }
+
     struct ActiveSlip: Hashable {
         var slip: Slip
         var anchor: Date
@@ -126,6 +134,35 @@ public struct RiskEngine: Sendable {
         /// Takes a linked item's close: `lastSeen` is its last event time.
         mutating func closed(lastSeen: Date) {
             closedLastSeen = max(closedLastSeen ?? lastSeen, lastSeen)
+        }
+
+        // These read the slip where it is stored (`windows[w].active?.closeDue(...)`): a method
+        // of the engine would take the whole engine and the slip as copies, for every event.
+
+        /// The event time after which the slip is quiet, if no item joins it meanwhile; nil while an end holds one of its items.
+        func quietAt(_ t: SlipTiming) -> Date? {
+            if unclosed.isEmpty { return (emptySince ?? anchor).addingTimeInterval(t.dedupWindow) }
+            var at = anchor.addingTimeInterval(t.repeatInterval)
+            for m in unclosed.values {
+                if m.held { return nil }
+                at = max(at, m.lastSeen.addingTimeInterval(t.dedupWindow))
+            }
+            return at
+        }
+
+        /// Whether the slip takes no more items at `time` and every item still linked to it
+        /// is one no end closes, with no event within the dedup window before `time`.
+        func isQuiet(at time: Date, _ t: SlipTiming) -> Bool {
+            quietAt(t).map { $0 < time } ?? false
+        }
+
+        /// Why the slip ends by `time`, if it does: its items closed a dedup window ago, or it went quiet.
+        func closeDue(at time: Date, _ t: SlipTiming) -> Slip.CloseReason? {
+            // With an item still linked, a slip is never quiet within its repeat interval
+            // (`quietAt` is at least its end): no walk over its items for each event then.
+            if !unclosed.isEmpty, time <= anchor.addingTimeInterval(t.repeatInterval) { return nil }
+            guard isQuiet(at: time, t) else { return nil }
+            return unclosed.isEmpty ? .itemsClosed : .itemsQuiet
         }
     }
     /// A linked item still open: its newest event time, and whether only an end
@@ -653,7 +690,7 @@ public struct RiskEngine: Sendable {
         let w = slot(ZoneCategory(zone: item.zone, category: item.category, drill: item.drill))
         // A slip that ended before this event (quiet, or its items closed a dedup window ago)
         // closes first: the event does not revive it.
-        if !late, windows[w].active != nil, let reason = closeDue(windows[w].active!, at: time) {
+        if !late, let reason = windows[w].active?.closeDue(at: time, slipTiming) {
             closeSlip(at: w, reason, now: now, into: &effects)
         }
         // A late event is not counted towards new windows (it joins an open slip below, or nothing).
@@ -722,41 +759,18 @@ public struct RiskEngine: Sendable {
         let closedLastSeen = ids.compactMap { recentlyClosed[$0] }.max()
         windows[w].active = ActiveSlip(slip: slip, anchor: time, unclosed: unclosed, closedLastSeen: closedLastSeen)
         openSlipSlots.insert(w)
-        if let at = quietAt(windows[w].active!) { nextQuietCheck = min(nextQuietCheck, at) }
+        if let at = windows[w].active?.quietAt(slipTiming) { nextQuietCheck = min(nextQuietCheck, at) }
         effects.append(.slip(slip, anchor: time, isNew: true))
     }
 
     // MARK: - Ending warning slips
 
-    /// The event time after which the slip is quiet, if no item joins it meanwhile; nil while an end holds one of its items.
-    func quietAt(_ active: ActiveSlip) -> Date? {
-        if active.unclosed.isEmpty { return (active.emptySince ?? active.anchor).addingTimeInterval(rules.dedupWindow) }
-        var at = active.anchor.addingTimeInterval(rules.repeatInterval)
-        for m in active.unclosed.values {
-            if m.held { return nil }
-            at = max(at, m.lastSeen.addingTimeInterval(rules.dedupWindow))
-        }
-        return at
-    }
-
     func member(_ item: RiskItem) -> Member {
         Member(lastSeen: item.lastSeen, held: item.lifecycle != nil || item.category.family == .cameraHealth)
     }
 
-    /// Whether the slip takes no more items at `time` and every item still linked to it
-    /// is one no end closes, with no event within the dedup window before `time`.
-    func isQuiet(_ active: ActiveSlip, at time: Date) -> Bool {
-        quietAt(active).map { $0 < time } ?? false
-    }
-
-    /// Why the slip ends by `time`, if it does: its items closed a dedup window ago, or it went quiet.
-    func closeDue(_ active: ActiveSlip, at time: Date) -> Slip.CloseReason? {
-        // With an item still linked, a slip is never quiet within its repeat interval
-        // (`quietAt` is at least its end): no walk over its items for each event then.
-        if !active.unclosed.isEmpty, time <= active.anchor.addingTimeInterval(rules.repeatInterval) { return nil }
-        guard isQuiet(active, at: time) else { return nil }
-        return active.unclosed.isEmpty ? .itemsClosed : .itemsQuiet
-    }
+    /// The two intervals that end a slip (see `ActiveSlip.quietAt(_:)`).
+    var slipTiming: SlipTiming { SlipTiming(dedupWindow: rules.dedupWindow, repeatInterval: rules.repeatInterval) }
 
     /// The most items one warning slip links (`occurrences` keeps counting beyond):
     /// every change of a slip republishes it whole, and a source that flaps makes a
@@ -802,19 +816,20 @@ public struct RiskEngine: Sendable {
             guard left || windows[w].active!.ids.contains(item.id) else { continue }
             windows[w].active!.closed(lastSeen: item.lastSeen)
             guard left else { continue }
-            if let wm = watermark, let reason = closeDue(windows[w].active!, at: wm) {
+            if let wm = watermark, let reason = windows[w].active?.closeDue(at: wm, slipTiming) {
                 closeSlip(at: w, reason, now: now, into: &effects)
-            } else if let at = quietAt(windows[w].active!) {
+            } else if let at = windows[w].active?.quietAt(slipTiming) {
                 nextQuietCheck = min(nextQuietCheck, at) // without a held item left, it may go quiet sooner than the scan expects
             }
         }
         guard let wm = watermark, wm > nextQuietCheck, !openSlipSlots.isEmpty else { return }
         var next = Date.distantFuture
+        let timing = slipTiming
         for w in openSlipSlots.sorted() {
-            guard let active = windows[w].active else { continue }
-            if let reason = closeDue(active, at: wm) {
+            guard windows[w].active != nil else { continue }
+            if let reason = windows[w].active?.closeDue(at: wm, timing) {
                 closeSlip(at: w, reason, now: now, into: &effects)
-            } else if let at = quietAt(active) {
+            } else if let at = windows[w].active?.quietAt(timing) {
                 next = min(next, at)
             }
         }
