@@ -963,17 +963,37 @@ package final class MQTTClient: @unchecked Sendable {
                 if batch.count >= options.maxBatch || batchBytes >= options.maxBatchBytes { break }
             }
         }
+        let group = batch.count
         guard flushBatch() else {
             commitFailing = true
             logger.error("mqtt.commit_failed", metadata: ["mqtt.action": "dropping the connection so the broker redelivers"])
             return false
         }
         if mosquitto_want_write(m) {
+            // A group's PUBACKs are written one packet per call (libmosquitto has no vectored
+            // write). With TCP_NODELAY each would be a segment of its own, and on loopback the
+            // writing thread also runs the receiving side's processing of every segment. Corked,
+            // they leave as a few full segments when the cork comes off, at once.
+            let cork = group >= Self.corkFrom && setCork(sock, true)
             let rc = mosquitto_loop_write(m, 1)
+            if cork { _ = setCork(sock, false) }
             if rc != MOSQ_ERR_SUCCESS.rawValue { return false }
         }
         let rc = mosquitto_loop_misc(m)
         return rc == MOSQ_ERR_SUCCESS.rawValue
+    }
+
+    /// The smallest group whose PUBACKs are corked: below it the two extra calls cost more than the segments they save.
+    static let corkFrom = 4
+
+    /// Sets or clears TCP_CORK on the connection's socket; false when the socket refuses it.
+    private func setCork(_ sock: Int32, _ on: Bool) -> Bool {
+        #if os(Linux)
+        var value: Int32 = on ? 1 : 0
+        return setsockopt(sock, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
+        #else
+        return false
+        #endif
     }
 
     @discardableResult

@@ -1,3 +1,5 @@
+import Foundation
+
 /// NUL characters (U+0000) in the texts a payload gives the hub.
 ///
 /// PostgreSQL's `text` refuses them (SQLSTATE 22021) where SQLite stores them,
@@ -20,8 +22,15 @@
 /// need no check.
 public enum DecodeText {
     /// Whether `text` holds a NUL character anywhere.
+    /// One `memchr` over the UTF-8 buffer: `utf8.contains(0)` walks it byte by byte through indices,
+    /// and every string of every event is checked.
     @inline(__always)
-    public static func containsNUL(_ text: String) -> Bool { text.utf8.contains(0) }
+    public static func containsNUL(_ text: String) -> Bool {
+        if let found = text.utf8.withContiguousStorageIfAvailable({ $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }) {
+            return found
+        }
+        return text.utf8.contains(0)
+    }
 
     /// `text` without its trailing NUL characters (unchanged when it has none).
     public static func withoutNULPadding(_ text: String) -> String {

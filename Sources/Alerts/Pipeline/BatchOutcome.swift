@@ -187,9 +187,14 @@ public struct EventKey: Hashable, Sendable {
     /// Wraps a key.
     public init(_ text: String) { self.text = text }
 
-    /// Byte-wise equality of the UTF-8 text, as SQLite's unique index compares.
+    /// Byte-wise equality of the UTF-8 text, as SQLite's unique index compares (one `memcmp`
+    /// of the two buffers: `utf8.elementsEqual` would walk them byte by byte through indices).
     public static func == (a: EventKey, b: EventKey) -> Bool {
-        a.text.utf8.elementsEqual(b.text.utf8)
+        guard a.text.utf8.count == b.text.utf8.count else { return false }
+        var x = a.text, y = b.text
+        return x.withUTF8 { p in
+            y.withUTF8 { q in p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0 }
+        }
     }
 
     /// Hashes the UTF-8 bytes, consistent with `==`.

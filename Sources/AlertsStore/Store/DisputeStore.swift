@@ -234,11 +234,17 @@ public struct DisputeStore: Sendable {
             for m in messages {
                 sqlite3_reset(h)
                 var key = (m.keyHigh.bigEndian, m.keyLow.bigEndian)
+                var topic = m.topic // its UTF-8 in place, not a NUL-terminated copy per row
                 let rc = withUnsafeBytes(of: &key) { k in
-                    m.topic.utf8CString.withUnsafeBufferPointer { t in
+                    topic.withUTF8 { t in
                         m.payload.withUnsafeBytes { p in
                             sqlite3_bind_blob(h, 1, k.baseAddress, 16, nil)
-                            sqlite3_bind_text(h, 2, t.baseAddress, Int32(t.count - 1), nil)
+                            // A length with the pointer: no NUL needed. (An empty text has no buffer; MQTT topics are never empty.)
+                            if let base = t.baseAddress, !t.isEmpty {
+                                sqlite3_bind_text(h, 2, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(t.count), nil)
+                            } else {
+                                sqlite3_bind_text(h, 2, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                            }
                             sqlite3_bind_blob(h, 3, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
                             sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
                             if let o = m.oversized {

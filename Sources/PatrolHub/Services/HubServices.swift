@@ -45,10 +45,11 @@ struct PostgresStoreService: Service {
     }
 }
 
-/// Inbox → decode → rules → store, in batches, on a thread of its own at a
-/// lower scheduling priority: when messages arrive faster than they are
-/// processed, the MQTT thread (whose commits hold back the PUBACKs) gets the
-/// CPU first and the durable inbox absorbs the burst. Drains the inbox on
+/// Inbox → decode → rules → store, in batches, on a thread of its own at the
+/// same scheduling priority as ingestion: in a burst the two share the CPU, the
+/// durable inbox absorbs what the pipeline has not reached yet, and the
+/// pipeline keeps pace instead of deciding the burst's tail alone after the
+/// broker's queue is empty (BENCHMARKS.md §7 measures both). Drains the inbox on
 /// shutdown.
 ///
 /// Once the inbox is drained the thread sleeps until the ingest path rings
@@ -70,8 +71,8 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     var clock = HubClock.real
     let batchSize: Int
     let logger: Logger
-    /// Added to the thread's nice value (Linux: per thread).
-    var niceness: Int32 = 10
+    /// Added to the thread's nice value (Linux: per thread); 0 leaves it as the process's.
+    var niceness: Int32 = 0
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
     var supervision: SupervisionScheduler<Store>?
     /// Told of every step, for `/healthz`.
@@ -97,7 +98,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
 
     func run() async throws {
         let niceness = self.niceness
-        try await runOnOwnThread(name: "pipeline", wake: inbox, prepare: { ProcessSupport.niceCurrentThread(niceness) }) { stop in
+        try await runOnOwnThread(name: "pipeline", wake: inbox, prepare: { if niceness != 0 { ProcessSupport.niceCurrentThread(niceness) } }) { stop in
             try self.loop(stop: stop)
         }
     }
