@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT ?= swift
 
 SCALEOUT_ARGS ?=
-.PHONY: deps build demo test faults scaleout soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim clean
+.PHONY: deps build demo test faults scaleout soak soak-month mutants fuzz test-asan bench bench-ingest bench-grid bench-pipeline bench-sim bench-events clean
 
 # Installs the Debian packages that are missing (and only then runs apt-get update).
 deps:
@@ -101,6 +101,16 @@ bench-pipeline: deps
 	.build/release/patrolhub-bench pipeline --messages 200000 --runs 5
 
 # Simulator throughput: QoS 1 messages/s to a local mosquitto (goal ≥ 20 000), 5 × 200 000 messages.
+# Event-driven services (BENCHMARKS.md §7): idle CPU, publish → processed latency at 5 000 events/s,
+# backlog drain against mosquitto_sub, two builds alternating in one run. BASELINE names the other
+# build's patrolhub (default: this build against itself, which still gives the ratio to mosquitto_sub).
+BASELINE ?= .build/release/patrolhub
+EVENTS_ARGS ?= --only latency,backlog --runs 5
+bench-events: deps
+	$(SWIFT) build -c release --product patrolhub
+	$(SWIFT) build -c release --product patrolhub-bench
+	.build/release/patrolhub-bench events --baseline $(BASELINE) $(EVENTS_ARGS)
+
 bench-sim: deps
 	$(SWIFT) build -c release --product patrolhub-bench
 	.build/release/patrolhub-bench sim --messages 200000 --runs 5

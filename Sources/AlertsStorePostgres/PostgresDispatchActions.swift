@@ -334,11 +334,8 @@ extension PostgresDispatchStore {
 
 /// The WHERE clause of a dead-letter selection (`DeadLetterQuery`), as SQLite's `deadLetterFilter`.
 struct DeadLetterFilter {
-    /// The columns `PostgresDispatchStore.deadLetter` reads (`source` falls back to the topic).
-    static let columns = """
-        id, inbox_key, reason, detail, topic, COALESCE(source, topic) AS source, size, received_at, created_at, payload_sha256, \
-        replayed_at, replayed_by, replay_key
-        """
+    /// The columns `PostgresDispatchStore.deadLetter` reads: SQLite's (`source` falls back to the topic).
+    static let columns = DisputeStore.deadLetterColumns
     var binds = PostgresBindings()
     var count = 0
     var conditions: [String] = []

@@ -32,9 +32,6 @@ extension MonthlyEvaluation {
         case all
     }
 
-    /// `COALESCE(SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0)`: how many rows meet `condition`.
-    static func count(_ condition: String) -> String { "COALESCE(SUM(CASE WHEN \(condition) THEN 1 ELSE 0 END), 0)" }
-
     /// The figures per group (a street's or community's code, or `all`).
     static func figures(grouping: Grouping, _ p: Params, sql: some ReportSQL) throws -> [String: Row] {
         // `grp(code, grp)`: each zone with its ancestor at the level; `c`: non-drill cases with their group.
@@ -55,7 +52,7 @@ extension MonthlyEvaluation {
         func row(_ g: String) -> Row { out[g] ?? Row(code: g, name: g) }
         for r in try sql.rows("""
             \(with)
-            SELECT grp, COUNT(*), \(count("state = 'false_alarm'")), \(count("state != 'false_alarm' AND resolved_at IS NOT NULL AND resolved_at < ?"))
+            SELECT grp, COUNT(*), \(ReportSQLText.count("state = 'false_alarm'")), \(ReportSQLText.count("state != 'false_alarm' AND resolved_at IS NOT NULL AND resolved_at < ?"))
             FROM c WHERE opened_at >= ? AND opened_at < ? GROUP BY grp
             """, [.double(p.end), .double(p.start), .double(p.end)]) {
             let g = r[0].string
@@ -67,8 +64,8 @@ extension MonthlyEvaluation {
         }
         for r in try sql.rows("""
             \(with)
-            SELECT grp, COUNT(*), \(count("resolved_at - opened_at <= ?")), COALESCE(SUM(amount_cny), 0.0),
-                   \(count("satisfaction IN ('satisfied', 'neutral')")), \(count("satisfaction IS NOT NULL"))
+            SELECT grp, COUNT(*), \(ReportSQLText.count("resolved_at - opened_at <= ?")), COALESCE(SUM(amount_cny), 0.0),
+                   \(ReportSQLText.count("satisfaction IN ('satisfied', 'neutral')")), \(ReportSQLText.count("satisfaction IS NOT NULL"))
             FROM c WHERE resolved_at >= ? AND resolved_at < ? GROUP BY grp
             """, [.double(p.target), .double(p.start), .double(p.end)]) {
             let g = r[0].string

@@ -60,6 +60,13 @@ public protocol ReportSQL {
     func concatDistinct(_ expression: String) -> String
 }
 
+/// SQL text the reports write the same way for both stores.
+enum ReportSQLText {
+    /// `COALESCE(SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0)`: how many rows meet `condition`
+    /// (summing the condition itself works on SQLite only; PostgreSQL sums no booleans).
+    static func count(_ condition: String) -> String { "COALESCE(SUM(CASE WHEN \(condition) THEN 1 ELSE 0 END), 0)" }
+}
+
 extension ReportSQL {
     /// The first row, nil when none.
     func row(_ sql: String, _ arguments: [ReportValue] = []) throws -> [ReportValue]? {

@@ -114,9 +114,6 @@ extension WeeklyAnalysisFigures {
         return "days(day, start, \"end\") AS (VALUES \(rows.joined(separator: ", ")))"
     }
 
-    /// `COALESCE(SUM(CASE WHEN condition THEN 1 ELSE 0 END), 0)`: how many rows meet `condition`.
-    static func count(_ condition: String) -> String { "COALESCE(SUM(CASE WHEN \(condition) THEN 1 ELSE 0 END), 0)" }
-
     /// The figures of the week `days` against `lastDays`, read with `sql` (one read transaction of either store).
     public static func read(days: [ReportDay], lastDays: [ReportDay], sql: some ReportSQL) throws -> WeeklyAnalysisFigures {
         let week = (start: days[0].start, end: days[days.count - 1].end)
@@ -128,7 +125,7 @@ extension WeeklyAnalysisFigures {
         func itemsByCategory(_ a: [ReportValue]) throws -> [String: WeeklyAnalysisFigures.CategoryItems] {
             var out: [String: WeeklyAnalysisFigures.CategoryItems] = [:]
             for row in try sql.rows("""
-                SELECT category, COUNT(*), \(count("suppressed_by IS NOT NULL")), \(count("state = 'open'"))
+                SELECT category, COUNT(*), \(ReportSQLText.count("suppressed_by IS NOT NULL")), \(ReportSQLText.count("state = 'open'"))
                 FROM risk_items WHERE first_seen >= ? AND first_seen < ? AND drill = false GROUP BY category
                 """, a) { out[row[0].string] = WeeklyAnalysisFigures.CategoryItems(n: row[1].int, muted: row[2].int, open: row[3].int) }
             return out
@@ -197,11 +194,11 @@ extension WeeklyAnalysisFigures {
         let daily = try perDay(days), lastDaily = try perDay(lastDays)
         let patrolRows = try sql.rows("""
             WITH \(daysCTE(days))
-            SELECT d.day, COUNT(s.id), \(count("s.status IN ('on_time', 'late')")), \(count("s.status = 'late'")),
-                   \(count("s.status = 'missed'")), \(count("s.status = 'outside_radius'"))
+            SELECT d.day, COUNT(s.id), \(ReportSQLText.count("s.status IN ('on_time', 'late')")), \(ReportSQLText.count("s.status = 'late'")),
+                   \(ReportSQLText.count("s.status = 'missed'")), \(ReportSQLText.count("s.status = 'outside_radius'"))
             FROM days d LEFT JOIN patrol_slots s ON s.due_at >= d.start AND s.due_at < d."end" GROUP BY d.day ORDER BY d.day
             """, []).map { WeeklyAnalysisFigures.PatrolDay(day: $0[0].string, due: $0[1].int, covered: $0[2].int, late: $0[3].int, missed: $0[4].int, flagged: $0[5].int) }
-        let lastPatrol = try sql.row("SELECT COUNT(*), \(count("status IN ('on_time', 'late')")) FROM patrol_slots WHERE due_at >= ? AND due_at < ?", lastSpan)
+        let lastPatrol = try sql.row("SELECT COUNT(*), \(ReportSQLText.count("status IN ('on_time', 'late')")) FROM patrol_slots WHERE due_at >= ? AND due_at < ?", lastSpan)
 
         return WeeklyAnalysisFigures(
             items: items, lastItems: lastItems, documents: docs, cases: cases,

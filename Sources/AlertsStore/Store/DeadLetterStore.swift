@@ -267,7 +267,9 @@ extension DisputeStore {
         })
     }
 
-    private static let deadLetterColumns = """
+    /// The columns a dead-letter listing reads, `source` falling back to the topic: the same
+    /// text on both stores (`DeadLetterFilter` on PostgreSQL reads it from here).
+    package static let deadLetterColumns = """
         id, inbox_key, reason, detail, topic, COALESCE(source, topic) AS source, size, received_at, created_at, payload_sha256, \
         replayed_at, replayed_by, replay_key
         """
