@@ -100,7 +100,6 @@ bench-pipeline: deps
 	$(SWIFT) build -c release --product patrolhub-bench
 	.build/release/patrolhub-bench pipeline --messages 200000 --runs 5
 
-# Simulator throughput: QoS 1 messages/s to a local mosquitto (goal ≥ 20 000), 5 × 200 000 messages.
 # Event-driven services (BENCHMARKS.md §7): idle CPU, publish → processed latency at 5 000 events/s,
 # backlog drain against mosquitto_sub, two builds alternating in one run. BASELINE names the other
 # build's patrolhub (default: this build against itself, which still gives the ratio to mosquitto_sub).
@@ -111,6 +110,7 @@ bench-events: deps
 	$(SWIFT) build -c release --product patrolhub-bench
 	.build/release/patrolhub-bench events --baseline $(BASELINE) $(EVENTS_ARGS)
 
+# Simulator throughput: QoS 1 messages/s to a local mosquitto (goal ≥ 20 000), 5 × 200 000 messages.
 bench-sim: deps
 	$(SWIFT) build -c release --product patrolhub-bench
 	.build/release/patrolhub-bench sim --messages 200000 --runs 5

@@ -312,7 +312,8 @@ struct EventsBenchmark {
         // connection), the last one in it (ingest), the last one decided.
         // Each poll reads two SQLite files, on the two cores the hub and the broker share (about
         // 0.1 CPU-s per drain at one poll every 2 ms, where the yardstick's poll is a waitpid): every
-        // 20 ms until 95 % is decided, then every 2 ms for the end. The phases are read to 20 ms.
+        // 20 ms until no more than one pipeline batch (20 000) or 5 % is left, then every 2 ms, so
+        // the end is read to 2 ms. The phases are read to 20 ms.
         var firstInbox: Duration?, fullInbox: Duration?
         while true {
             let decided = try store.cursor() - base
@@ -323,7 +324,8 @@ struct EventsBenchmark {
                 if firstInbox == nil { firstInbox = now }
                 if n >= inboxBase + Int64(backlog) { fullInbox = now }
             }
-            try await Task.sleep(for: .milliseconds(decided * 20 < Int64(backlog) * 19 ? 20 : 2))
+            let left = Int64(backlog) - decided
+            try await Task.sleep(for: .milliseconds(left > max(Int64(backlog) / 20, 20_000) ? 20 : 2))
         }
         let elapsed = (ContinuousClock.now - t0).seconds
         func s(_ d: Duration?) -> String { d.map { HubFormat.fixed($0.seconds, digits: 3) } ?? "-" }

@@ -155,12 +155,11 @@ struct IngestBenchmark {
         let start = ContinuousClock.now
         // The hub's ingest path: batches from the client, committed on a store thread, then acknowledged.
         let ingesting = Task { try await ingest.run() }
-        // The pipeline runs as in the hub: its own thread, lower priority.
+        // The pipeline runs as in the hub: its own thread, at the ingest's priority.
         let pipelineOn = pipeline
         let total = messages
         let allDone: ContinuousClock.Instant = try await withCheckedThrowingContinuation { cont in
             let t = Thread {
-                ProcessSupport.niceCurrentThread(10)
                 var processed = 0
                 var lastCheckpoint = ContinuousClock.now
                 cont.resume(with: Swift.Result {

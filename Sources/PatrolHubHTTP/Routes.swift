@@ -98,8 +98,6 @@ struct RouteContext: Sendable {
 /// Routes return `Codable` bodies (`Responses.swift`), which
 /// `APIResponseEncoder` writes.
 enum DispatchRoutes {
-    /// A yes/no query parameter: absent or `false` is no, `true` yes; anything else (`TRUE`, `1`)
-    /// is a 400, so a mistyped `purge` never quietly does the milder thing.
     /// Who the body says acts (`by`, `created_by`), before a token's name overrides it: a 400 for a
     /// body that is not an object or a name that is not a string, not the "is required" of a missing one.
     static func claimed(_ body: JSONValue, _ field: String) throws -> String? {
@@ -109,6 +107,8 @@ enum DispatchRoutes {
         return name
     }
 
+    /// A yes/no query parameter: absent or `false` is no, `true` yes; anything else (`TRUE`, `1`)
+    /// is a 400, so a mistyped `purge` never quietly does the milder thing.
     static func flag(_ request: Request, _ name: String) throws -> Bool {
         guard let value = request.uri.queryParameters[name[...]] else { return false }
         switch value {

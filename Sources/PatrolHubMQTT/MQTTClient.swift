@@ -974,9 +974,12 @@ package final class MQTTClient: @unchecked Sendable {
             // write). With TCP_NODELAY each would be a segment of its own, and on loopback the
             // writing thread also runs the receiving side's processing of every segment. Corked,
             // they leave as a few full segments when the cork comes off, at once.
-            let cork = group >= Self.corkFrom && setCork(sock, true)
+            // The socket as it is now; a failed write closes it (libmosquitto), and its number may
+            // then be another thread's: uncorked only while it is still this connection's.
+            let s = mosquitto_socket(m)
+            let cork = group >= Self.corkFrom && s >= 0 && setCork(s, true)
             let rc = mosquitto_loop_write(m, 1)
-            if cork { _ = setCork(sock, false) }
+            if cork, mosquitto_socket(m) == s { _ = setCork(s, false) }
             if rc != MOSQ_ERR_SUCCESS.rawValue { return false }
         }
         let rc = mosquitto_loop_misc(m)

@@ -6,8 +6,9 @@ import Foundation
 /// - a category in `neverSilence` (default `sos`) cannot be silenced, and the
 ///   engine never mutes it even when an older or broader silence matches;
 /// - a silence lasts at most `maxDuration` (default 7 days) and starts at most
-///   `maxLeadTime` (30 days) after it is created and at most `maxLookBack`
-///   (30 days) before (a silence for a past window mutes late events from it);
+///   `maxLeadTime` (30 days) after it is created and, unless it is a drill's,
+///   at most `maxLookBack` (30 days) before (a silence for a past window mutes
+///   late events from it);
 /// - at most `maxUnended` (1 000) silences have not ended yet: the pipeline
 ///   matches every event against them, and each is kept until it ends;
 /// - the comment holds at most `maxCommentLength` characters, the other
@@ -61,7 +62,9 @@ extension Silence {
         if startsAt.timeIntervalSince(createdAt) > SilencePolicy.maxLeadTime {
             throw HubError.invalidSilence(field: "start", message: "a silence starts at most \(Self.durationText(SilencePolicy.maxLeadTime)) ahead; this one would start in \(Self.durationText(startsAt.timeIntervalSince(createdAt)))")
         }
-        if createdAt.timeIntervalSince(startsAt) > SilencePolicy.maxLookBack {
+        // A drill's silence matches drill events only, at the scenario's event times, which a
+        // replayed drill (`--start` of a past day) sets as far back as it was run.
+        if drill != true, createdAt.timeIntervalSince(startsAt) > SilencePolicy.maxLookBack {
             throw HubError.invalidSilence(field: "start", message: "a silence starts at most \(Self.durationText(SilencePolicy.maxLookBack)) before it is created; this one would start \(Self.durationText(createdAt.timeIntervalSince(startsAt))) before")
         }
         let length = endsAt.timeIntervalSince(startsAt)

@@ -73,6 +73,11 @@ struct SilencePolicyTests {
         let refused = try #require(Self.refusal(store, ancient))
         #expect(refused.field == "start")
         #expect(refused.message.hasPrefix("a silence starts at most 30d before it is created"), "\(refused.message)")
+        // A drill replayed on a past day (`drill --start`) silences its own events at their times.
+        var replayed = Self.silence(zone: "Z-A", drill: true)
+        replayed.startsAt = Self.at(0).addingTimeInterval(-90 * 86_400)
+        replayed.endsAt = replayed.startsAt.addingTimeInterval(3600)
+        #expect(Self.refusal(store, replayed) == nil, "a drill's silence may start further back")
     }
 
     @Test("a duration is plain digits and a unit: no exponent, sign, inf or nan")
