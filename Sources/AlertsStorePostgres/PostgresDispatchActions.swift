@@ -143,7 +143,7 @@ extension PostgresDispatchStore {
     public func deadLettersPage(_ q: DeadLetterQuery) throws -> (items: [DeadLetter], next: Int64?) {
         let limit = max(1, min(q.limit, 10_000))
         var f = DeadLetterFilter(q)
-        let sql = "SELECT \(DeadLetterFilter.columns) FROM dead_letters \(f.clause) ORDER BY id DESC LIMIT \(f.bind(limit + 1))"
+        let sql = "SELECT \(DisputeStore.deadLetterColumns) FROM dead_letters \(f.clause) ORDER BY id DESC LIMIT \(f.bind(limit + 1))"
         let rows = try read { b in try b.run(PostgresQuery(unsafeSQL: sql, binds: f.binds)).rows.map { try Self.deadLetter($0, payload: false) } }
         let items = Array(rows.prefix(limit))
         return (items, rows.count > limit ? items.last?.id : nil)
@@ -152,7 +152,7 @@ extension PostgresDispatchStore {
     /// One dead letter with its stored bytes, nil when there is none with this id.
     public func deadLetter(id: Int64) throws -> DeadLetter? {
         try read { b in
-            try b.run("SELECT \(unescaped: DeadLetterFilter.columns), payload FROM dead_letters WHERE id = \(id)").rows.first.map { try Self.deadLetter($0, payload: true) }
+            try b.run("SELECT \(unescaped: DisputeStore.deadLetterColumns), payload FROM dead_letters WHERE id = \(id)").rows.first.map { try Self.deadLetter($0, payload: true) }
         }
     }
 
@@ -176,7 +176,7 @@ extension PostgresDispatchStore {
     public func replayDeadLetters(_ q: DeadLetterQuery, by actor: String, force: Bool, dryRun: Bool, now: Date) throws -> DeadLetterReplay {
         try DeadLetterReplay.run(q, force: force, dryRun: dryRun, select: { selection, after, limit in
             var f = DeadLetterFilter(selection)
-            let sql = "SELECT \(DeadLetterFilter.columns), payload FROM dead_letters \(f.clause.isEmpty ? "WHERE" : f.clause + " AND") id > \(f.bind(after)) ORDER BY id LIMIT \(f.bind(limit))"
+            let sql = "SELECT \(DisputeStore.deadLetterColumns), payload FROM dead_letters \(f.clause.isEmpty ? "WHERE" : f.clause + " AND") id > \(f.bind(after)) ORDER BY id LIMIT \(f.bind(limit))"
             return try read { b in
                 try b.run(PostgresQuery(unsafeSQL: sql, binds: f.binds)).rows.map { row in
                     let d = try Self.deadLetter(row, payload: true)
@@ -208,7 +208,7 @@ extension PostgresDispatchStore {
         })
     }
 
-    /// A dead letter from a row of `DeadLetterFilter.columns` (and `payload` when `payload`).
+    /// A dead letter from a row of `DisputeStore.deadLetterColumns` (and `payload` when `payload`).
     static func deadLetter(_ row: PostgresRow, payload: Bool) throws -> DeadLetter {
         let r = row.makeRandomAccess()
         return DeadLetter(
@@ -334,8 +334,6 @@ extension PostgresDispatchStore {
 
 /// The WHERE clause of a dead-letter selection (`DeadLetterQuery`), as SQLite's `deadLetterFilter`.
 struct DeadLetterFilter {
-    /// The columns `PostgresDispatchStore.deadLetter` reads: SQLite's (`source` falls back to the topic).
-    static let columns = DisputeStore.deadLetterColumns
     var binds = PostgresBindings()
     var count = 0
     var conditions: [String] = []

@@ -9,23 +9,11 @@
 static inline void patrolhub_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 
 #ifdef __linux__
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-/// Lowers the calling thread's scheduling priority (Linux nice values are
-/// per thread). Swift cannot call the variadic syscall() itself.
-static inline int patrolhub_nice_current_thread(int increment) {
-    pid_t tid = (pid_t)syscall(SYS_gettid);
-    return setpriority(PRIO_PROCESS, (id_t)tid, increment);
-}
-
 #include <sys/prctl.h>
 /// Names the calling thread for ps, top -H and perf (the kernel keeps the
 /// first 15 bytes). Swift cannot call the variadic prctl() itself.
 static inline void patrolhub_name_current_thread(const char *name) { (void)prctl(PR_SET_NAME, name, 0, 0, 0); }
 #else
-static inline int patrolhub_nice_current_thread(int increment) { (void)increment; return 0; }
 static inline void patrolhub_name_current_thread(const char *name) { (void)name; }
 #endif
 

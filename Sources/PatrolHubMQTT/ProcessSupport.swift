@@ -7,11 +7,6 @@ package enum ProcessSupport {
     /// keep their order when both are piped.
     package static func lineBufferStandardOutput() { patrolhub_line_buffer_stdout() }
 
-    /// Lowers the calling thread's scheduling priority by `increment` (Linux nice
-    /// values are per thread; elsewhere nothing). Returns `setpriority`'s result.
-    @discardableResult
-    package static func niceCurrentThread(_ increment: Int32) -> Int32 { patrolhub_nice_current_thread(increment) }
-
     /// Names the calling thread as the system shows it (`top -H`, `ps -L`, `perf`);
     /// Linux keeps the first 15 bytes.
     package static func nameCurrentThread(_ name: String) { patrolhub_name_current_thread(name) }

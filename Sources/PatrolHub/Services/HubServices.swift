@@ -71,8 +71,6 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     var clock = HubClock.real
     let batchSize: Int
     let logger: Logger
-    /// Added to the thread's nice value (Linux: per thread); 0 leaves it as the process's.
-    var niceness: Int32 = 0
     /// Case deadline supervision (reminder letters, supervision orders), ticked every `tickSeconds`.
     var supervision: SupervisionScheduler<Store>?
     /// Told of every step, for `/healthz`.
@@ -97,8 +95,7 @@ struct PipelineService<Store: PipelineProcessorStore & SupervisionStore>: Servic
     var dropLead: (@Sendable () -> Void)?
 
     func run() async throws {
-        let niceness = self.niceness
-        try await runOnOwnThread(name: "pipeline", wake: inbox, prepare: { if niceness != 0 { ProcessSupport.niceCurrentThread(niceness) } }) { stop in
+        try await runOnOwnThread(name: "pipeline", wake: inbox) { stop in
             try self.loop(stop: stop)
         }
     }
@@ -429,19 +426,17 @@ struct StoreFailures {
     }
 }
 
-/// Runs `body` on a thread of its own (`name`; `prepare` first, on that thread) and returns what it
+/// Runs `body` on a thread of its own (`name`) and returns what it
 /// returns or throws. A graceful shutdown, or cancellation (another service failed), sets the
 /// `StopFlag` `body` is given and rings `wake`, the bell `body` waits on between its steps: the
 /// thread finishes its step, drains if it must, and returns.
-func runOnOwnThread(name: String, wake: Doorbell, prepare: (@Sendable () -> Void)? = nil,
-                    _ body: @escaping @Sendable (StopFlag) throws -> Void) async throws {
+func runOnOwnThread(name: String, wake: Doorbell, _ body: @escaping @Sendable (StopFlag) throws -> Void) async throws {
     let stop = StopFlag()
     let done: Result<Void, any Error> = await withTaskCancellationHandler {
         await withGracefulShutdownHandler {
             await withCheckedContinuation { (cont: CheckedContinuation<Result<Void, any Error>, Never>) in
                 let thread = Thread {
                     ProcessSupport.nameCurrentThread(name)
-                    prepare?()
                     cont.resume(returning: Result { try body(stop) })
                 }
                 thread.name = name
