@@ -224,52 +224,83 @@ public struct DisputeStore: Sendable {
     public func ingest(_ messages: [InboxMessage]) throws -> Int {
         guard !messages.isEmpty else { return 0 }
         let count = try inboxWriter.write { db in
-            // The hot path of ingestion: binds straight to the prepared
-            // statement, without GRDB's argument boxing or copying payloads into Data.
-            let stmt = try db.cachedStatement(sql: "INSERT INTO inbox(key, topic, payload, received_at, size, sha256) VALUES (?, ?, ?, ?, ?, ?)")
-            let h = stmt.sqliteStatement
-            // Buffers are bound without a copy (no destructor = SQLITE_STATIC):
-            // they stay valid until sqlite3_step returns, inside the closures.
+            // The hot path of ingestion: binds straight to prepared statements, without GRDB's
+            // argument boxing or copying payloads into Data, and many rows per statement: each
+            // execution of an INSERT pays its own start, and AUTOINCREMENT's read and write of
+            // `sqlite_sequence`, once per statement, not per row.
             var inserted = 0
-            for m in messages {
+            var start = 0
+            while start < messages.count {
+                let left = messages.count - start
+                let n = Self.inboxRowsPerStatement.first { $0 <= left }!
+                let stmt = try db.cachedStatement(sql: Self.inboxInsert(rows: n))
+                let h = stmt.sqliteStatement
                 sqlite3_reset(h)
-                var key = (m.keyHigh.bigEndian, m.keyLow.bigEndian)
-                var topic = m.topic // its UTF-8 in place, not a NUL-terminated copy per row
-                let rc = withUnsafeBytes(of: &key) { k in
-                    topic.withUTF8 { t in
-                        m.payload.withUnsafeBytes { p in
-                            sqlite3_bind_blob(h, 1, k.baseAddress, 16, nil)
-                            // A length with the pointer: no NUL needed. (An empty text has no buffer; MQTT topics are never empty.)
-                            if let base = t.baseAddress, !t.isEmpty {
-                                sqlite3_bind_text(h, 2, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(t.count), nil)
-                            } else {
-                                sqlite3_bind_text(h, 2, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-                            }
-                            sqlite3_bind_blob(h, 3, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(p.count), nil)
-                            sqlite3_bind_double(h, 4, m.receivedAt.timeIntervalSince1970)
-                            if let o = m.oversized {
-                                sqlite3_bind_int64(h, 5, Int64(o.size))
-                                // Bound with a copy (SQLITE_TRANSIENT): the string's buffer is a temporary.
-                                sqlite3_bind_text(h, 6, o.sha256, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-                            } else {
-                                sqlite3_bind_null(h, 5)
-                                sqlite3_bind_null(h, 6)
-                            }
-                            return sqlite3_step(h)
-                        }
-                    }
+                // The keys of the statement's rows, big-endian, in one buffer bound without a copy.
+                var keys = [UInt64](repeating: 0, count: 2 * n)
+                for k in 0..<n {
+                    keys[2 * k] = messages[start + k].keyHigh.bigEndian
+                    keys[2 * k + 1] = messages[start + k].keyLow.bigEndian
+                }
+                let rc = keys.withUnsafeBytes { k in
+                    Self.bindInboxRows(h, messages, start ..< start + n, from: start, keys: k.baseAddress!)
                 }
                 guard rc == SQLITE_DONE else {
                     sqlite3_reset(h)
                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
                 }
                 inserted += Int(sqlite3_changes(db.sqliteConnection))
+                sqlite3_reset(h)
+                start += n
             }
-            sqlite3_reset(h)
             return inserted
         }
         restartInboxWALIfLarge()
         return count
+    }
+
+    /// Rows per inbox INSERT, largest first: a group is written in statements of 100 rows,
+    /// then of 10, then one by one (three statements in GRDB's cache, not one per size).
+    static let inboxRowsPerStatement = [100, 10, 1]
+
+    /// The inbox INSERT of `rows` rows (six parameters each).
+    static func inboxInsert(rows: Int) -> String {
+        "INSERT INTO inbox(key, topic, payload, received_at, size, sha256) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+    }
+
+    /// Binds `messages[rows]` to `h` (row `i` at parameters `6 * (i - first) + 1 ...`), then
+    /// steps it. Topics and payloads are bound without a copy (no destructor: SQLITE_STATIC):
+    /// each row's buffers are borrowed in a closure that returns only after the step, so the
+    /// rows nest one level each (at most `inboxRowsPerStatement[0]`).
+    private static func bindInboxRows(_ h: OpaquePointer, _ messages: [InboxMessage], _ rows: Range<Int>, from first: Int,
+                                      keys: UnsafeRawPointer) -> Int32 {
+        guard let i = rows.first else { return sqlite3_step(h) }
+        let m = messages[i]
+        let p = Int32(6 * (i - first))
+        var topic = m.topic // its UTF-8 in place, not a NUL-terminated copy per row
+        return topic.withUTF8 { t in
+            m.payload.withUnsafeBytes { b in
+                sqlite3_bind_blob(h, p + 1, keys + 16 * (i - first), 16, nil)
+                // A length with the pointer: no NUL needed. (An empty text has no buffer; MQTT topics are never empty.)
+                if let base = t.baseAddress, !t.isEmpty {
+                    sqlite3_bind_text(h, p + 2, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(t.count), nil)
+                } else {
+                    sqlite3_bind_text(h, p + 2, "", 0, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                }
+                sqlite3_bind_blob(h, p + 3, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(b.count), nil)
+                sqlite3_bind_double(h, p + 4, m.receivedAt.timeIntervalSince1970)
+                if let o = m.oversized {
+                    sqlite3_bind_int64(h, p + 5, Int64(o.size))
+                    // Bound with a copy (SQLITE_TRANSIENT): the string's buffer is a temporary.
+                    sqlite3_bind_text(h, p + 6, o.sha256, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                } else {
+                    sqlite3_bind_null(h, p + 5)
+                    sqlite3_bind_null(h, p + 6)
+                }
+                return bindInboxRows(h, messages, rows.dropFirst(), from: first, keys: keys)
+            }
+        }
     }
 
     /// Copies the inbox's WAL into its database file without blocking the

@@ -54,3 +54,33 @@ struct InboxIdentityTests {
         #expect(try DisputeStore.inboxOnly(path: copy.inbox).inboxID == id)
     }
 }
+
+/// `DisputeStore.ingest` writes a group in statements of 100, 10 and 1 rows: every row
+/// lands once, in order, with its own bytes, whatever the group's size.
+@Suite("Inbox groups written many rows per statement")
+struct InboxGroupInsertTests {
+    @Test("groups across the statement sizes keep every row, in order, with its key, topic, payload and oversize",
+          arguments: [1, 9, 10, 11, 99, 100, 101, 237])
+    func everyRowLandsOnce(size: Int) throws {
+        let inbox = try DisputeStore.inMemory()
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        let messages = (0..<size).map { i in
+            InboxMessage(topic: "patrolhub/v1/camera/c\(i)/event", payload: Array("{\"n\":\(i)}".utf8) + [UInt8](repeating: UInt8(i % 251), count: i % 7),
+                         receivedAt: now.addingTimeInterval(Double(i)), maxPayloadBytes: i % 13 == 5 ? 4 : .max)
+        }
+        #expect(try inbox.ingest(messages) == size)
+        // A second group continues the numbering after the first.
+        let again = Array(messages.prefix(3))
+        #expect(try inbox.ingest(again) == again.count)
+        let records = try inbox.pending(after: 0, limit: 1_000)
+        #expect(records.map(\.seq) == (1...Int64(size + again.count)).map { $0 })
+        for (r, m) in zip(records, messages + again) {
+            #expect(r.topic == m.topic)
+            #expect(r.payload == m.payload)
+            #expect(r.keyHigh == m.keyHigh && r.keyLow == m.keyLow)
+            #expect(r.receivedAt == m.receivedAt)
+            #expect(r.oversized == m.oversized)
+        }
+        #expect(records.contains { $0.oversized != nil } == (size > 5))
+    }
+}
