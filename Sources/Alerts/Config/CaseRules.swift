@@ -14,16 +14,41 @@ public struct CaseRules: Sendable, Equatable {
     /// a situation for a unit to handle (plain motion, a camera's own health).
     /// They still open or join cases by the other rules if configured there
     /// (a correlation group, `dispute_categories`).
-    public var neverOpenBySeverity: Set<Category> = CaseRules.defaultNeverOpenBySeverity
+    public var neverOpenBySeverity: Set<Category> = CaseRules.defaultNeverOpenBySeverity { didSet { index = Index(self) } }
     /// A grid worker's report of one of these opens a case by itself.
-    public var disputeCategories: Set<Category> = [.dispute, .wageArrears, .neighbourConflict, .familyConflict]
+    public var disputeCategories: Set<Category> = CaseRules.defaultDisputeCategories { didSet { index = Index(self) } }
     /// Correlation: distinct sources reporting related categories in one grid…
     public var minSources: Int = 2
     /// …within this window (event time).
     public var window: TimeInterval = 900
     /// Named groups of related categories. Two categories are related when a
     /// group holds both; a category is related to itself.
-    public var groups: [String: Set<Category>] = CaseRules.defaultGroups
+    public var groups: [String: Set<Category>] = CaseRules.defaultGroups { didSet { index = Index(self) } }
+    /// The sets above as bit masks, kept in step with them: the case stage asks them for
+    /// every event, and a bit test costs less than hashing a category into each set.
+    private var index = Index(CaseRules.defaultNeverOpenBySeverity, CaseRules.defaultDisputeCategories, CaseRules.defaultGroups)
+
+    /// Category sets as bit masks (bit `Category.ordinal`).
+    private struct Index: Sendable, Equatable {
+        /// `neverOpenBySeverity`.
+        var never: UInt64
+        /// The categories `involves` is true of.
+        var involved: UInt64
+        /// Per category (by ordinal): the categories related to it, itself included.
+        var related: [UInt64]
+
+        init(_ never: Set<Category>, _ dispute: Set<Category>, _ groups: [String: Set<Category>]) {
+            func mask(_ set: Set<Category>) -> UInt64 { set.reduce(0) { $0 | $1.bit } }
+            self.never = mask(never)
+            involved = groups.values.reduce(mask(dispute) | Category.sos.bit) { $0 | mask($1) }
+            related = Category.allCases.map { c in groups.values.reduce(c.bit) { $1.contains(c) ? $0 | mask($1) : $0 } }
+        }
+
+        init(_ rules: CaseRules) { self.init(rules.neverOpenBySeverity, rules.disputeCategories, rules.groups) }
+    }
+
+    /// A grid worker's report of one of these opens a case by itself (the default of `disputeCategories`).
+    public static let defaultDisputeCategories: Set<Category> = [.dispute, .wageArrears, .neighbourConflict, .familyConflict]
 
     /// Two groups: public order (crowds, fights, disputes, SOS …) and fire safety.
     public static let defaultGroups: [String: Set<Category>] = [
@@ -39,7 +64,7 @@ public struct CaseRules: Sendable, Equatable {
 
     /// Whether an item of this category and severity opens a case by itself (rule `severity`).
     public func opensBySeverity(_ category: Category, _ severity: Severity) -> Bool {
-        severity.rawValue <= openAtSeverity && !neverOpenBySeverity.contains(category)
+        severity.rawValue <= openAtSeverity && index.never & category.bit == 0
     }
 
     /// The due date of a case of `severity` opened at `opened`.
@@ -54,13 +79,13 @@ public struct CaseRules: Sendable, Equatable {
 
     /// Whether two categories are related (the same, or in one group).
     public func related(_ a: Category, _ b: Category) -> Bool {
-        a == b || groups.values.contains { $0.contains(a) && $0.contains(b) }
+        index.related[a.ordinal] & b.bit != 0
     }
 
     /// Whether a category takes part in correlation and the patrol-report rule; the
     /// others enter the case stage only to open a case by severity or to join one of their own category.
     public func involves(_ category: Category) -> Bool {
-        disputeCategories.contains(category) || category == .sos || groups.values.contains { $0.contains(category) }
+        index.involved & category.bit != 0
     }
 
     static func parse(cases c: ConfigMap, correlation k: ConfigMap) throws(HubError) -> CaseRules {

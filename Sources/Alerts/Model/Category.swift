@@ -90,6 +90,12 @@ public enum Category: String, Sendable, Codable, CaseIterable, Hashable, Compara
     /// raw value, and categories key the engine's windows and maps, looked up for every event.
     /// (A case without payload is stored as its one-byte tag, `CategoryTests` checks the size.)
     public func hash(into hasher: inout Hasher) { hasher.combine(unsafeBitCast(self, to: UInt8.self)) }
+
+    /// The case's position in `allCases` (its one-byte tag): 0 ..< `allCases.count`.
+    public var ordinal: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
+
+    /// The category as one bit of a 64-bit mask (there are fewer than 64 categories; `CategoryTests` checks).
+    public var bit: UInt64 { 1 << UInt64(ordinal) }
 }
 
 /// Severity follows GB/T 28181 alarm priority: 1 is the most severe, 4 the least.

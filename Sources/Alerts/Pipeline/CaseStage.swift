@@ -174,23 +174,27 @@ public struct CaseStage: Sendable {
     public mutating func consider(_ item: RiskItem, at time: Date, late: Bool, watermark: Date, placement: Placement, now: Date) -> Change? {
         let zone = item.zone
         let opens = rules.involves(item.category) || rules.opensBySeverity(item.category, item.severity)
-        guard opens || active[zone] != nil else { return nil }
+        // The zone's active cases are found once: every step below changes them in place through
+        // this position (`remember` changes `recent`, not `active`, so it stays valid).
+        let slot = active.index(forKey: zone)
+        guard opens || slot != nil else { return nil }
         let e = Evidence(itemID: item.id, source: item.source, sourceKind: item.sourceKind, category: item.category,
                          severity: item.severity, time: time, drill: item.drill)
         if !late, opens { remember(e, zone: zone, watermark: watermark) }
         let w = rules.window
-        if active[zone] != nil {
+        if let slot {
             // Changed in place: a copy of the list would copy every active case (its items, its explanation).
-            if !late { active[zone]!.removeAll { time > $0.last.addingTimeInterval(3 * w) } } // long past: stop tracking
-            if active[zone]!.isEmpty { active[zone] = nil }
+            if !late { active.values[slot].removeAll { time > $0.last.addingTimeInterval(3 * w) } } // long past: stop tracking
+            if active.values[slot].isEmpty {
+                active.remove(at: slot)
+            } else if let i = active.values[slot].lastIndex(where: { a in
+                a.value.drill == item.drill
+                    && time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
+                    && a.value.categories.contains { rules.related($0, item.category) }
+            }) {
+                return join(e, into: i, of: slot, placement: placement, now: now)
+            }
         }
-        // The index alone: a reference to the list kept during `join` would make it copy the list.
-        let joined = active[zone]?.lastIndex(where: { a in
-            a.value.drill == item.drill
-                && time >= a.first.addingTimeInterval(-w) && time <= a.last.addingTimeInterval(w)
-                && a.value.categories.contains { rules.related($0, item.category) }
-        })
-        if let i = joined { return join(e, into: i, zone: zone, placement: placement, now: now) }
         guard !late, opens else { return nil }
 
         let related = (recent[zone] ?? []).filter {
@@ -238,10 +242,11 @@ public struct CaseStage: Sendable {
     static let laterEvidence = "\n后续证据 / later evidence: "
     static let moreEvidence = "\n……更多后续证据未逐条列出，见关联的风险隐患 / further evidence is not listed: see the linked risk items"
 
-    mutating func join(_ e: Evidence, into i: Int, zone: String, placement: Placement, now: Date) -> Change? {
+    /// Joins `e` to the `i`-th active case of the zone at `slot` in `active`.
+    mutating func join(_ e: Evidence, into i: Int, of slot: Dictionary<String, [Active]>.Index, placement: Placement, now: Date) -> Change? {
         // Moved out of the list while it changes (a copy would copy its item list and explanation), then put back.
-        var a = active[zone]!.remove(at: i)
-        defer { active[zone]!.insert(a, at: i) }
+        var a = active.values[slot].remove(at: i)
+        defer { active.values[slot].insert(a, at: i) }
         // Most evidence comes from the item linked last: no scan of the list then.
         let isNewItem = a.value.riskItemIDs.last != e.itemID && a.value.riskItemIDs.count < Self.maxLinkedItems
             && !a.value.riskItemIDs.contains(e.itemID)
@@ -289,17 +294,20 @@ public struct CaseStage: Sendable {
     }
 
     mutating func remember(_ e: Evidence, zone: String, watermark: Date) {
-        var list = recent.removeValue(forKey: zone) ?? [] // unshared while it changes
-        if let i = list.firstIndex(where: { $0.itemID == e.itemID }) {
-            list[i].time = max(list[i].time, e.time)
-            list[i].severity = min(list[i].severity, e.severity)
-        } else {
-            list.append(e)
-        }
         // Keep what an event that is not late could still correlate with (the horizon a restart restores).
         let horizon = max(watermark, e.time).addingTimeInterval(-rules.window - lateness)
-        list.removeAll { $0.time < horizon }
-        recent[zone] = list
+        guard let slot = recent.index(forKey: zone) else {
+            recent[zone] = e.time < horizon ? [] : [e]
+            return
+        }
+        // Changed in place, through the one lookup.
+        if let i = recent.values[slot].firstIndex(where: { $0.itemID == e.itemID }) {
+            recent.values[slot][i].time = max(recent.values[slot][i].time, e.time)
+            recent.values[slot][i].severity = min(recent.values[slot][i].severity, e.severity)
+        } else {
+            recent.values[slot].append(e)
+        }
+        recent.values[slot].removeAll { $0.time < horizon }
     }
 
     // MARK: - Explanations
