@@ -219,7 +219,7 @@ extension PostgresStore: PipelineProcessorStore {
             }
             return
         }
-        try turn.withLock { try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)") }
+        _ = try turn.withLock { try query("DELETE FROM pipeline_inflight WHERE inbox_id = \(inbox)") }
     }
 
     /// The hub whose pipeline wrote the in-progress mark of `inboxID` (its `client_id`, a group's

@@ -85,7 +85,7 @@ struct GroupLeaderService: Service {
 
     func run() async throws {
         let (lease, bells, logger) = (self.lease, self.bells, self.logger)
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await lease.run(onGain: {
                 logger.notice("group.lead_gained", metadata: ["lease.key": "\(lease.key)"])
                 for b in bells { b.ring() }
