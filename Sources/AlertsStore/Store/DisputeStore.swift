@@ -232,8 +232,8 @@ public struct DisputeStore: Sendable {
             var start = 0
             while start < messages.count {
                 let left = messages.count - start
-                let n = Self.inboxRowsPerStatement.first { $0 <= left }!
-                let stmt = try db.cachedStatement(sql: Self.inboxInsert(rows: n))
+                let (n, sql) = Self.inboxInserts.first { $0.rows <= left }!
+                let stmt = try db.cachedStatement(sql: sql)
                 let h = stmt.sqliteStatement
                 sqlite3_reset(h)
                 // The keys of the statement's rows, big-endian, in one buffer bound without a copy.
@@ -247,7 +247,9 @@ public struct DisputeStore: Sendable {
                 }
                 guard rc == SQLITE_DONE else {
                     sqlite3_reset(h)
-                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: stmt.sql)
+                    // The one-row form in the error (and the log line it ends in), not 100 rows of placeholders.
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                        sql: Self.inboxInserts.last!.sql + (n > 1 ? " (\(n) rows)" : ""))
                 }
                 inserted += Int(sqlite3_changes(db.sqliteConnection))
                 sqlite3_reset(h)
@@ -259,9 +261,9 @@ public struct DisputeStore: Sendable {
         return count
     }
 
-    /// Rows per inbox INSERT, largest first: a group is written in statements of 100 rows,
-    /// then of 10, then one by one (three statements in GRDB's cache, not one per size).
-    static let inboxRowsPerStatement = [100, 10, 1]
+    /// The inbox INSERTs by rows per statement, largest first: a group is written in statements
+    /// of 100 rows, then of 10, then one by one (three statements in GRDB's cache, not one per size).
+    static let inboxInserts: [(rows: Int, sql: String)] = [100, 10, 1].map { ($0, inboxInsert(rows: $0)) }
 
     /// The inbox INSERT of `rows` rows (six parameters each).
     static func inboxInsert(rows: Int) -> String {
@@ -272,7 +274,7 @@ public struct DisputeStore: Sendable {
     /// Binds `messages[rows]` to `h` (row `i` at parameters `6 * (i - first) + 1 ...`), then
     /// steps it. Topics and payloads are bound without a copy (no destructor: SQLITE_STATIC):
     /// each row's buffers are borrowed in a closure that returns only after the step, so the
-    /// rows nest one level each (at most `inboxRowsPerStatement[0]`).
+    /// rows nest one level each (at most `inboxInserts[0].rows`).
     private static func bindInboxRows(_ h: OpaquePointer, _ messages: [InboxMessage], _ rows: Range<Int>, from first: Int,
                                       keys: UnsafeRawPointer) -> Int32 {
         guard let i = rows.first else { return sqlite3_step(h) }

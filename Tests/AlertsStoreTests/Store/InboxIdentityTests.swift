@@ -65,7 +65,9 @@ struct InboxGroupInsertTests {
         let inbox = try DisputeStore.inMemory()
         let now = Date(timeIntervalSince1970: 1_780_000_000)
         let messages = (0..<size).map { i in
-            InboxMessage(topic: "patrolhub/v1/camera/c\(i)/event", payload: Array("{\"n\":\(i)}".utf8) + [UInt8](repeating: UInt8(i % 251), count: i % 7),
+            // Long topics (heap UTF-8) and short ones (Swift keeps up to 15 bytes inline), empty payloads, oversized ones.
+            InboxMessage(topic: i % 3 == 0 ? "t/\(i)" : "patrolhub/v1/camera/c\(i)/event",
+                         payload: i % 11 == 4 ? [] : Array("{\"n\":\(i)}".utf8) + [UInt8](repeating: UInt8(i % 251), count: i % 7),
                          receivedAt: now.addingTimeInterval(Double(i)), maxPayloadBytes: i % 13 == 5 ? 4 : .max)
         }
         #expect(try inbox.ingest(messages) == size)
@@ -82,5 +84,21 @@ struct InboxGroupInsertTests {
             #expect(r.oversized == m.oversized)
         }
         #expect(records.contains { $0.oversized != nil } == (size > 5))
+    }
+
+    @Test("a statement refused part-way through a group keeps none of the group, and the next group is written")
+    func aRefusedGroupLeavesNothing() throws {
+        let inbox = try DisputeStore.inMemory()
+        let messages = (0..<150).map { InboxMessage(topic: "t/\($0)", payload: [UInt8($0 % 256)], receivedAt: Date(timeIntervalSince1970: 1_780_000_000)) }
+        #expect(try inbox.ingest(Array(messages.prefix(5))) == 5)
+        // A trigger refuses one row of the second statement (rows 101-110 of the group).
+        try inbox.inboxWriter.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.topic = 't/105' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        }
+        #expect(throws: (any Error).self) { try inbox.ingest(messages) }
+        #expect(try inbox.pending(after: 0, limit: 1_000).count == 5)
+        try inbox.inboxWriter.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        #expect(try inbox.ingest(messages) == 150)
+        #expect(try inbox.pending(after: 0, limit: 1_000).map(\.topic) == Array(messages.prefix(5)).map(\.topic) + messages.map(\.topic))
     }
 }

@@ -49,6 +49,10 @@ struct CategoryTests {
         r.neverOpenBySeverity = [.fight]
         check(r)
         #expect(r.involves(.other) && !r.involves(.dispute) && !r.opensBySeverity(.fight, .critical))
+        r.groups["x", default: []].insert(.tripwire) // changed in place, not assigned
+        r.disputeCategories.insert(.dispute)
+        check(r)
+        #expect(r.involves(.tripwire) && r.involves(.dispute))
         r.groups = [:]
         check(r)
         #expect(!r.involves(.garbage) && r.involves(.sos) && !r.related(.garbage, .motion))
